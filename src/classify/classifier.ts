@@ -1,0 +1,122 @@
+/**
+ * Image classification as one task: preprocess (decode, resize, crop,
+ * normalise) → model (ONNX Runtime, the whole batch as one tensor) →
+ * postprocess (softmax, top-k, labels).
+ */
+import { readFile } from 'node:fs/promises';
+import { performance } from 'node:perf_hooks';
+import { ResnetServeError, invalidArgument } from '../errors.js';
+import { Preprocessor } from '../image/preprocess.js';
+import { labelPredictions } from '../labels/labels.js';
+import { loadModel, type LoadedModel } from '../model/load-model.js';
+import type { ClassifyOptions, ClassifyOutcome, LabelLanguage, ModelInfo, ModelOptions, Prediction } from '../types.js';
+import { softmax, topK } from './postprocess.js';
+
+const LANGS: readonly LabelLanguage[] = ['en', 'zh', 'both'];
+
+/** An image to classify: its bytes, or a file path. */
+export type ImageInput = Buffer | string;
+
+async function toBytes(input: ImageInput): Promise<Buffer> {
+  if (Buffer.isBuffer(input)) return input;
+  if (typeof input !== 'string') throw invalidArgument('image', 'a Buffer or a file path', input);
+  try {
+    return await readFile(input);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const reason = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a folder' : code === 'EACCES' ? 'permission denied' : (err as Error).message;
+    throw new ResnetServeError('IO_ERROR', `Cannot read ${input}: ${reason}`);
+  }
+}
+
+/** Turns any failure into the typed error of one image. */
+function asTyped(err: unknown): ResnetServeError {
+  if (err instanceof ResnetServeError) return err;
+  return new ResnetServeError('IMAGE_CORRUPT', `Image could not be processed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+}
+
+/** Classifies images with one loaded model. */
+export class ImageClassifier {
+  readonly preprocessor: Preprocessor;
+
+  constructor(readonly model: LoadedModel, maxPixels?: number) {
+    this.preprocessor = new Preprocessor(model.preprocess, maxPixels === undefined ? undefined : { maxPixels });
+  }
+
+  /** Loads a model (see {@link loadModel}) and returns a classifier for it. */
+  static async create(options: ModelOptions = {}): Promise<ImageClassifier> {
+    if (options.maxPixels !== undefined && (!Number.isInteger(options.maxPixels) || options.maxPixels <= 0)) {
+      throw invalidArgument('maxPixels', 'a positive integer', options.maxPixels);
+    }
+    return new ImageClassifier(await loadModel(options), options.maxPixels);
+  }
+
+  get info(): ModelInfo {
+    return this.model.info;
+  }
+
+  /** Validates classify options, naming the bad one. */
+  resolveOptions(options: ClassifyOptions = {}): { topK: number; lang: LabelLanguage } {
+    const k = options.topK ?? 5;
+    const n = this.model.session.numClasses;
+    if (!Number.isInteger(k) || k < 1 || k > n) throw invalidArgument('topK', `an integer from 1 to ${n}`, options.topK);
+    const lang = options.lang ?? 'en';
+    if (!LANGS.includes(lang)) throw invalidArgument('lang', `one of ${LANGS.join(', ')}`, options.lang);
+    return { topK: k, lang };
+  }
+
+  /** Ranked, labelled predictions from one row of logits. */
+  postprocess(logits: Float32Array, row: number, options: { topK: number; lang: LabelLanguage }): Prediction[] {
+    const n = this.model.session.numClasses;
+    const probabilities = softmax(logits, row * n, n);
+    return labelPredictions(topK(probabilities, options.topK), this.model.labels, options.lang);
+  }
+
+  /** Classifies one image; throws its typed error if it cannot be read. */
+  async classify(image: ImageInput, options: ClassifyOptions = {}): Promise<Prediction[]> {
+    const [outcome] = await this.classifyBatch([image], options);
+    if (!outcome.ok) throw outcome.error;
+    return outcome.predictions;
+  }
+
+  /**
+   * Classifies several images, decoding them concurrently and running the
+   * decodable ones as one batch. A bad image gets its error in place; the
+   * others are still classified.
+   */
+  async classifyBatch(images: readonly ImageInput[], options: ClassifyOptions = {}): Promise<ClassifyOutcome[]> {
+    const resolved = this.resolveOptions(options);
+    const start = performance.now();
+    const per = this.preprocessor.imageLength;
+    const tensor = new Float32Array(images.length * per);
+    const prepared = await Promise.all(
+      images.map(async (image, i) => {
+        try {
+          return await this.preprocessor.imageToTensor(await toBytes(image), tensor, i * per);
+        } catch (err) {
+          return asTyped(err);
+        }
+      }),
+    );
+    const good = prepared.map((p, i) => (p instanceof ResnetServeError ? -1 : i)).filter((i) => i >= 0);
+    // Compact the decodable images to the front so the batch is contiguous.
+    good.forEach((from, to) => {
+      if (from !== to) tensor.copyWithin(to * per, from * per, (from + 1) * per);
+    });
+    const t0 = performance.now();
+    const logits = good.length ? await this.model.session.run(tensor, good.length) : new Float32Array(0);
+    const infer = performance.now() - t0;
+    const rowOf = new Map(good.map((imageIndex, row) => [imageIndex, row]));
+    return prepared.map((p, i): ClassifyOutcome => {
+      if (p instanceof ResnetServeError) return { ok: false, error: p };
+      const predictions = this.postprocess(logits, rowOf.get(i) as number, resolved);
+      const timings = { decode: p.timings.decode, preprocess: p.timings.preprocess, infer, total: performance.now() - start };
+      return { ok: true, predictions, timings, width: p.original.width, height: p.original.height };
+    });
+  }
+
+  /** Frees the model. */
+  async close(): Promise<void> {
+    await this.model.session.release();
+  }
+}

@@ -1,0 +1,51 @@
+/** Expands command-line paths into image files: files as given, folders walked recursively. */
+import { readdir, stat } from 'node:fs/promises';
+import { extname, join } from 'node:path';
+
+/** Extensions treated as images when walking folders. */
+export const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.jpe', '.png', '.webp', '.gif', '.tif', '.tiff', '.bmp', '.avif', '.heic', '.heif']);
+
+/** One path to classify, or a path that could not be listed. */
+export type ListedPath = { path: string } | { path: string; error: string };
+
+async function walk(dir: string, out: ListedPath[], seen: Set<string>): Promise<void> {
+  let entries;
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch (err) {
+    out.push({ path: dir, error: `cannot list folder: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` });
+    return;
+  }
+  entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  for (const entry of entries) {
+    const p = join(dir, entry.name);
+    if (entry.isDirectory()) {
+      if (!entry.name.startsWith('.')) await walk(p, out, seen);
+    } else if ((entry.isFile() || entry.isSymbolicLink()) && IMAGE_EXTENSIONS.has(extname(entry.name).toLowerCase()) && !seen.has(p)) {
+      if (entry.isSymbolicLink() && !(await stat(p).then((s) => s.isFile(), () => false))) continue;
+      seen.add(p);
+      out.push({ path: p });
+    }
+  }
+}
+
+/** Files named on the command line stay as given (even without an image extension); folders are walked in name order. */
+export async function expandPaths(paths: readonly string[]): Promise<ListedPath[]> {
+  const out: ListedPath[] = [];
+  const seen = new Set<string>();
+  for (const p of paths) {
+    let info;
+    try {
+      info = await stat(p);
+    } catch {
+      out.push({ path: p });
+      continue;
+    }
+    if (info.isDirectory()) await walk(p, out, seen);
+    else if (!seen.has(p)) {
+      seen.add(p);
+      out.push({ path: p });
+    }
+  }
+  return out;
+}

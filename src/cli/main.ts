@@ -1,0 +1,181 @@
+/**
+ * The `resnet-serve` command: `classify`, `fetch-model`, `info`.
+ * Exit codes: 0 success, 1 a file or the model failed, 2 usage error.
+ */
+import { parseArgs } from 'node:util';
+import sharp from 'sharp';
+import { ImageClassifier } from '../classify/classifier.js';
+import { ResnetServeError } from '../errors.js';
+import { loadModel } from '../model/load-model.js';
+import { ORT_VERSION } from '../model/session.js';
+import { OFFICIAL_CHECKPOINTS, defaultCacheDir, findCachedCheckpoint, torchHubCheckpointDir, weightsBaseUrl } from '../model/weights.js';
+import type { LabelLanguage, ModelOptions } from '../types.js';
+import { expandPaths } from './files.js';
+import { formatJsonLine, formatOutcome } from './format.js';
+import { downloadProgress } from './progress.js';
+
+const USAGE = `Usage: resnet-serve <command> [options]
+
+Commands:
+  classify <files or folders…>   classify images (folders are walked recursively)
+      --top-k N                  how many labels per image (default 3)
+      --lang en|zh|both          label language (default en)
+      --json                     one JSON object per line instead of a table
+  fetch-model                    download and verify the weights ahead of time
+  info                           show the model, its source, hash, cache and runtime
+
+Options for every command:
+  --model NAME|FILE              resnet18 (default), resnet34, resnet50, resnet101, resnet152,
+                                 or a .pth state_dict or an ImageNet .onnx file
+  --threads N                    ONNX Runtime threads (default: the CPUs available)
+  --offline                      never download weights
+  -h, --help                     show this help
+`;
+
+/** A usage error: printed with the usage hint, exit code 2. */
+class UsageError extends Error {}
+
+const OPTIONS = {
+  model: { type: 'string' },
+  threads: { type: 'string' },
+  offline: { type: 'boolean' },
+  'top-k': { type: 'string' },
+  lang: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+type Parsed = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
+
+function intOption(value: string | undefined, name: string, fallback: number | undefined): number | undefined {
+  if (value === undefined) return fallback;
+  if (!/^\d+$/.test(value)) throw new UsageError(`${name} must be a positive integer, got ${JSON.stringify(value)}`);
+  return Number(value);
+}
+
+function modelOptions(values: Parsed, progress: boolean): ModelOptions {
+  const threads = intOption(values.threads, '--threads', undefined);
+  if (threads === 0) throw new UsageError('--threads must be at least 1');
+  return {
+    model: values.model,
+    threads,
+    offline: values.offline || undefined,
+    onDownloadProgress: progress ? downloadProgress('Downloading weights') : undefined,
+  };
+}
+
+async function classifyCommand(paths: string[], values: Parsed): Promise<number> {
+  if (paths.length === 0) throw new UsageError('classify needs at least one file or folder');
+  const lang = (values.lang ?? 'en') as LabelLanguage;
+  if (!['en', 'zh', 'both'].includes(lang)) throw new UsageError(`--lang must be en, zh or both, got ${JSON.stringify(values.lang)}`);
+  const topK = intOption(values['top-k'], '--top-k', 3) as number;
+  if (topK < 1) throw new UsageError('--top-k must be at least 1');
+  const files = await expandPaths(paths);
+  if (files.length === 0) {
+    process.stderr.write('No image files found.\n');
+    return 1;
+  }
+  const classifier = await ImageClassifier.create(modelOptions(values, true));
+  if (topK > classifier.info.numClasses) throw new UsageError(`--top-k must be at most ${classifier.info.numClasses}`);
+  let failed = 0;
+  const batchSize = 8;
+  try {
+    for (let i = 0; i < files.length; i += batchSize) {
+      const chunk = files.slice(i, i + batchSize);
+      const readable = chunk.filter((f) => !('error' in f));
+      const outcomes = await classifier.classifyBatch(readable.map((f) => f.path), { topK, lang });
+      let next = 0;
+      for (const f of chunk) {
+        const outcome = 'error' in f ? { ok: false as const, error: new ResnetServeError('IO_ERROR', f.error) } : outcomes[next++];
+        if (!outcome.ok) failed++;
+        const text = values.json ? `${formatJsonLine(f.path, outcome)}\n` : formatOutcome(f.path, outcome);
+        (outcome.ok || values.json ? process.stdout : process.stderr).write(text);
+      }
+    }
+  } finally {
+    await classifier.close();
+  }
+  if (failed && !values.json) process.stderr.write(`${failed} of ${files.length} files failed.\n`);
+  return failed ? 1 : 0;
+}
+
+async function fetchModelCommand(values: Parsed): Promise<number> {
+  const model = await loadModel(modelOptions(values, true));
+  const { info } = model;
+  await model.session.release();
+  process.stdout.write(`${info.name} ready: ${info.path}\nsha256 ${info.sha256}\nonnx   ${info.onnxPath}\n`);
+  return 0;
+}
+
+async function infoCommand(values: Parsed): Promise<number> {
+  const cacheDir = defaultCacheDir();
+  const lines: [string, string][] = [];
+  const spec = values.model ?? 'resnet18';
+  const official = Object.hasOwn(OFFICIAL_CHECKPOINTS, spec);
+  if (official && !findCachedCheckpoint(OFFICIAL_CHECKPOINTS[spec], cacheDir)) {
+    lines.push(['model', spec], ['source', `${weightsBaseUrl()}/${OFFICIAL_CHECKPOINTS[spec]}`], ['weights', 'not downloaded yet (run: resnet-serve fetch-model)']);
+  } else {
+    const model = await loadModel({ ...modelOptions(values, false), offline: true });
+    const { info } = model;
+    await model.session.release();
+    lines.push(
+      ['model', info.name],
+      ['source', info.source === 'torchvision' ? `torchvision (${weightsBaseUrl()}/${OFFICIAL_CHECKPOINTS[spec]})` : info.source],
+      ['weights', info.path],
+      ['sha256', info.sha256],
+      ['onnx', info.onnxPath ?? '-'],
+      ['classes', String(info.numClasses)],
+      ['input', `${info.inputSize}x${info.inputSize}`],
+      ['threads', String(info.threads)],
+    );
+  }
+  lines.push(
+    ['cache', cacheDir],
+    ['torch hub', torchHubCheckpointDir()],
+    ['onnxruntime', ORT_VERSION],
+    ['sharp', `${sharp.versions.sharp} (libvips ${sharp.versions.vips})`],
+    ['node', process.versions.node],
+  );
+  const width = Math.max(...lines.map(([k]) => k.length));
+  process.stdout.write(lines.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n') + '\n');
+  return 0;
+}
+
+/** Runs the CLI with `argv` (without node and script) and returns the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (err) {
+    process.stderr.write(`resnet-serve: ${(err as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  const [command, ...rest] = positionals;
+  if (values.help || command === 'help' || command === undefined) {
+    (command === undefined && !values.help ? process.stderr : process.stdout).write(USAGE);
+    return command === undefined && !values.help ? 2 : 0;
+  }
+  try {
+    switch (command) {
+      case 'classify':
+        return await classifyCommand(rest, values);
+      case 'fetch-model':
+        return await fetchModelCommand(values);
+      case 'info':
+        return await infoCommand(values);
+      default:
+        throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+    }
+  } catch (err) {
+    if (err instanceof UsageError || (err instanceof ResnetServeError && err.code === 'INVALID_ARGUMENT')) {
+      process.stderr.write(`resnet-serve: ${err.message}\n\n${USAGE}`);
+      return 2;
+    }
+    if (err instanceof ResnetServeError) {
+      process.stderr.write(`resnet-serve: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,73 @@
+/**
+ * The one error type of resnet-serve. Every failure a user can cause or meet
+ * (bad image, missing weights, hostile checkpoint, bad option) is a
+ * {@link ResnetServeError} with a stable `code`; the HTTP layer maps the code
+ * to a status, the CLI prints the message without a stack trace.
+ */
+
+/** Stable error codes, grouped by where they arise. */
+export const ErrorCodes = {
+  /** An option or argument has the wrong type or value. */
+  INVALID_ARGUMENT: 400,
+  /** The input is empty. */
+  IMAGE_EMPTY: 400,
+  /** The bytes are not an image in a format we decode. */
+  IMAGE_UNSUPPORTED: 415,
+  /** The image header or data is damaged or truncated. */
+  IMAGE_CORRUPT: 422,
+  /** The image declares more pixels than the configured limit. */
+  IMAGE_TOO_LARGE: 422,
+  /** No model file where one was expected, and none could be fetched. */
+  MODEL_NOT_FOUND: 503,
+  /** The downloaded weights do not have the expected SHA-256. */
+  MODEL_CHECKSUM: 503,
+  /** The checkpoint or ONNX file is malformed, or is not a model we can run. */
+  MODEL_INVALID: 503,
+  /** A checkpoint asked for a Python global we refuse to resolve. */
+  PICKLE_FORBIDDEN: 503,
+  /** A checkpoint's pickle stream is malformed, truncated or too large. */
+  PICKLE_INVALID: 503,
+  /** Inference failed inside ONNX Runtime. */
+  INFERENCE_FAILED: 500,
+  /** A file or folder could not be read or written. */
+  IO_ERROR: 500,
+} as const;
+
+export type ErrorCode = keyof typeof ErrorCodes;
+
+/** The error type thrown by every module of resnet-serve. */
+export class ResnetServeError extends Error {
+  readonly code: ErrorCode;
+  /** HTTP status that fits this error. */
+  readonly status: number;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'ResnetServeError';
+    this.code = code;
+    this.status = ErrorCodes[code];
+  }
+
+  toJSON(): { code: ErrorCode; message: string } {
+    return { code: this.code, message: this.message };
+  }
+}
+
+/** True when `err` is a {@link ResnetServeError}, optionally with the given code. */
+export function isResnetServeError(err: unknown, code?: ErrorCode): err is ResnetServeError {
+  return err instanceof ResnetServeError && (code === undefined || err.code === code);
+}
+
+/** Describes a received value for an error message: type and a short rendering. */
+export function describeValue(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value === 'string') return `string ${JSON.stringify(value.length > 40 ? value.slice(0, 40) + '…' : value)}`;
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return `${typeof value} ${String(value)}`;
+  if (Array.isArray(value)) return `array of length ${value.length}`;
+  return typeof value;
+}
+
+/** Builds the INVALID_ARGUMENT error for a parameter: names it, what was expected and what came. */
+export function invalidArgument(name: string, expected: string, received: unknown): ResnetServeError {
+  return new ResnetServeError('INVALID_ARGUMENT', `Expected ${expected} for ${name} but received ${describeValue(received)}`);
+}

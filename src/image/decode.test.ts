@@ -1,0 +1,98 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import sharp from 'sharp';
+import { encode as encodeBmp } from 'bmp-ts';
+import { isResnetServeError } from '../errors.js';
+import { decodeImage } from './decode.js';
+
+/** A w×h RGB gradient, so orientation and channel order are visible. */
+function gradient(width: number, height: number): Buffer {
+  const data = Buffer.alloc(width * height * 3);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const i = (y * width + x) * 3;
+      data[i] = (x * 255) / (width - 1);
+      data[i + 1] = (y * 255) / (height - 1);
+      data[i + 2] = 77;
+    }
+  }
+  return data;
+}
+
+async function rejects(bytes: Buffer, code: string, limits?: { maxPixels: number }): Promise<void> {
+  await assert.rejects(decodeImage(bytes, limits), (err: unknown) => isResnetServeError(err) && err.code === code && err.message.length > 0);
+}
+
+test('PNG RGB decodes to exact pixels', async () => {
+  const raw = gradient(16, 8);
+  const png = await sharp(raw, { raw: { width: 16, height: 8, channels: 3 } }).png().toBuffer();
+  const img = await decodeImage(png);
+  assert.deepEqual([img.width, img.height, img.channels], [16, 8, 3]);
+  assert.deepEqual(Buffer.from(img.data), raw);
+});
+
+test('EXIF orientation 6 is applied (the image comes out rotated upright)', async () => {
+  const raw = gradient(16, 8);
+  const jpeg = await sharp(raw, { raw: { width: 16, height: 8, channels: 3 } }).jpeg({ quality: 100 }).withMetadata({ orientation: 6 }).toBuffer();
+  const img = await decodeImage(jpeg);
+  assert.deepEqual([img.width, img.height], [8, 16]);
+});
+
+test('grayscale stays one channel; alpha is dropped without compositing', async () => {
+  const gray = await sharp(Buffer.from([0, 128, 255, 64]), { raw: { width: 2, height: 2, channels: 1 } }).toColourspace('b-w').png().toBuffer();
+  const g = await decodeImage(gray);
+  assert.equal(g.channels, 1);
+  assert.deepEqual([...g.data], [0, 128, 255, 64]);
+  const rgba = await sharp(Buffer.from([200, 100, 50, 0, 10, 20, 30, 255]), { raw: { width: 2, height: 1, channels: 4 } }).png().toBuffer();
+  const c = await decodeImage(rgba);
+  assert.equal(c.channels, 3);
+  assert.deepEqual([...c.data], [200, 100, 50, 10, 20, 30]);
+});
+
+test('16-bit samples are scaled by 1/257', async () => {
+  const samples = new Uint16Array([0, 257 * 100, 65535, 1000]);
+  const png = await sharp(samples, { raw: { width: 4, height: 1, channels: 1 } }).toColourspace('grey16').png().toBuffer();
+  const meta = await sharp(png).metadata();
+  assert.equal(meta.depth, 'ushort');
+  const img = await decodeImage(png);
+  assert.deepEqual([...img.data], [0, 100, 255, 4]);
+});
+
+test('CMYK JPEG becomes RGB by the naive formula', async () => {
+  const raw = gradient(8, 8);
+  const jpeg = await sharp(raw, { raw: { width: 8, height: 8, channels: 3 } }).toColourspace('cmyk').jpeg({ quality: 100 }).toBuffer();
+  assert.equal((await sharp(jpeg).metadata()).space, 'cmyk');
+  const img = await decodeImage(jpeg);
+  assert.deepEqual([img.width, img.height, img.channels], [8, 8, 3]);
+});
+
+test('an animated GIF gives its first frame', async () => {
+  const frames = Buffer.concat([Buffer.alloc(4 * 4 * 4, 255), Buffer.alloc(4 * 4 * 4, 0)]);
+  const gif = await sharp(frames, { raw: { width: 4, height: 8, channels: 4, pageHeight: 4 } as never }).gif().toBuffer();
+  assert.equal((await sharp(gif).metadata()).pages, 2);
+  const img = await decodeImage(gif);
+  assert.deepEqual([img.width, img.height], [4, 4]);
+  assert.ok(img.data.every((v) => v === 255));
+});
+
+test('BMP is decoded without libvips', async () => {
+  const w = 3;
+  const h = 2;
+  const abgr = Buffer.alloc(w * h * 4);
+  for (let i = 0; i < w * h; i++) abgr.set([0, 10 * i, 20, 30], i * 4); // A, B, G, R
+  const bmp = encodeBmp({ data: abgr, width: w, height: h, bitPP: 24 }).data;
+  const img = await decodeImage(bmp);
+  assert.deepEqual([img.width, img.height, img.channels], [3, 2, 3]);
+  assert.deepEqual([...img.data.subarray(0, 6)], [30, 20, 0, 30, 20, 10]);
+});
+
+test('bad input gets typed errors', async () => {
+  await rejects(Buffer.alloc(0), 'IMAGE_EMPTY');
+  await rejects(Buffer.from('hello, I am a text file pretending to be a JPEG'), 'IMAGE_UNSUPPORTED');
+  await rejects(Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="10" height="10"/></svg>'), 'IMAGE_UNSUPPORTED');
+  const jpeg = await sharp(gradient(64, 64), { raw: { width: 64, height: 64, channels: 3 } }).jpeg().toBuffer();
+  await rejects(jpeg.subarray(0, Math.floor(jpeg.length / 2)), 'IMAGE_CORRUPT');
+  await rejects(jpeg, 'IMAGE_TOO_LARGE', { maxPixels: 64 * 64 - 1 });
+  const ok = await decodeImage(jpeg, { maxPixels: 64 * 64 });
+  assert.equal(ok.width, 64);
+});

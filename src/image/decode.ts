@@ -1,0 +1,144 @@
+/**
+ * Decodes untrusted image bytes into upright 8-bit pixels the way Pillow's
+ * `ImageOps.exif_transpose(img).convert('RGB')` sees them.
+ *
+ * sharp (libvips) does the decoding, with limits for untrusted input: the
+ * pixel count is checked from the header before decoding, decoder warnings
+ * (truncation) fail, only the first frame of an animation is read, embedded
+ * ICC profiles are ignored (Pillow ignores them too), and SVG is refused.
+ * BMP, which libvips does not read, goes through `bmp-ts`.
+ *
+ * Colour handling, each matching Pillow: grayscale stays one channel (the
+ * caller replicates it), alpha is dropped without compositing, 16-bit samples
+ * become `round(v / 257)`, and CMYK becomes RGB by Pillow's naive
+ * `(255 - C) * (255 - K) / 255` rather than through a colour profile.
+ */
+import sharp from 'sharp';
+import { decode as decodeBmp } from 'bmp-ts';
+import { ResnetServeError } from '../errors.js';
+import type { RawImage } from './resample.js';
+
+/** Limits applied while decoding untrusted input. */
+export interface DecodeLimits {
+  /** Largest accepted `width * height`, checked before decoding. */
+  maxPixels: number;
+}
+
+/** Default limits: 50 megapixels. */
+export const DEFAULT_DECODE_LIMITS: DecodeLimits = { maxPixels: 50_000_000 };
+
+const ACCEPTED_FORMATS = new Set(['jpeg', 'png', 'webp', 'gif', 'tiff', 'heif', 'avif', 'jp2', 'jxl']);
+
+function isBmp(bytes: Uint8Array): boolean {
+  return bytes.length >= 26 && bytes[0] === 0x42 && bytes[1] === 0x4d;
+}
+
+function tooLarge(width: number, height: number, limits: DecodeLimits): ResnetServeError {
+  return new ResnetServeError(
+    'IMAGE_TOO_LARGE',
+    `Image is ${width}x${height} (${width * height} pixels), above the limit of ${limits.maxPixels} pixels`,
+  );
+}
+
+/** Maps a libvips/sharp failure to a typed error. */
+function decodeError(err: unknown, limits: DecodeLimits): ResnetServeError {
+  const message = err instanceof Error ? err.message : String(err);
+  if (/unsupported image format|bad seek|not a known file format/i.test(message)) {
+    return new ResnetServeError('IMAGE_UNSUPPORTED', 'Not an image in a supported format (JPEG, PNG, WebP, GIF, TIFF, BMP, AVIF/HEIF)', { cause: err });
+  }
+  if (/pixel limit/i.test(message)) {
+    return new ResnetServeError('IMAGE_TOO_LARGE', `Image is above the limit of ${limits.maxPixels} pixels`, { cause: err });
+  }
+  const reason = message.split('\n')[0].replace(/^.*?:\s*/, '').trim();
+  return new ResnetServeError('IMAGE_CORRUPT', `Image data is damaged or truncated${reason ? ` (${reason})` : ''}`, { cause: err });
+}
+
+function decodeBmpImage(bytes: Buffer, limits: DecodeLimits): RawImage {
+  const width = bytes.readInt32LE(18);
+  const height = Math.abs(bytes.readInt32LE(22));
+  if (width <= 0 || height <= 0) throw new ResnetServeError('IMAGE_CORRUPT', `BMP header declares a ${width}x${height} image`);
+  if (width * height > limits.maxPixels) throw tooLarge(width, height, limits);
+  let bmp;
+  try {
+    bmp = decodeBmp(bytes, { toRGBA: true });
+  } catch (err) {
+    throw new ResnetServeError('IMAGE_CORRUPT', 'BMP data is damaged or truncated', { cause: err });
+  }
+  const n = bmp.width * bmp.height;
+  if (bmp.data.length < n * 4) throw new ResnetServeError('IMAGE_CORRUPT', 'BMP data is shorter than its header says');
+  const data = new Uint8Array(n * 3);
+  for (let i = 0, j = 0; i < n; i++, j += 4) {
+    data[i * 3] = bmp.data[j];
+    data[i * 3 + 1] = bmp.data[j + 1];
+    data[i * 3 + 2] = bmp.data[j + 2];
+  }
+  return { data, width: bmp.width, height: bmp.height, channels: 3 };
+}
+
+/** Keeps the first `keep` of `channels` interleaved samples per pixel, mapping each through `map`. */
+function selectChannels(src: ArrayLike<number>, pixels: number, channels: number, keep: number, map: (v: number) => number): Uint8Array {
+  const out = new Uint8Array(pixels * keep);
+  for (let i = 0; i < pixels; i++) {
+    for (let c = 0; c < keep; c++) out[i * keep + c] = map(src[i * channels + c]);
+  }
+  return out;
+}
+
+function cmykToRgb(src: Uint8Array, pixels: number): Uint8Array {
+  const out = new Uint8Array(pixels * 3);
+  for (let i = 0; i < pixels; i++) {
+    const nk = 255 - src[i * 4 + 3];
+    for (let c = 0; c < 3; c++) {
+      const t = src[i * 4 + c] * nk + 128;
+      const v = nk - (((t >> 8) + t) >> 8);
+      out[i * 3 + c] = v < 0 ? 0 : v;
+    }
+  }
+  return out;
+}
+
+const identity = (v: number): number => v;
+const sixteenToEight = (v: number): number => Math.round(v / 257);
+
+/**
+ * Decodes `bytes` to upright 8-bit pixels with 1 (gray) or 3 (RGB) channels.
+ * Throws IMAGE_EMPTY, IMAGE_UNSUPPORTED, IMAGE_CORRUPT or IMAGE_TOO_LARGE.
+ */
+export async function decodeImage(bytes: Buffer, limits: DecodeLimits = DEFAULT_DECODE_LIMITS): Promise<RawImage> {
+  if (bytes.length === 0) throw new ResnetServeError('IMAGE_EMPTY', 'The file is empty');
+  if (isBmp(bytes)) return decodeBmpImage(bytes, limits);
+  try {
+    const image = sharp(bytes, { ignoreIcc: true, limitInputPixels: limits.maxPixels, failOn: 'warning', pages: 1 });
+    const meta = await image.metadata();
+    if (!meta.format || !ACCEPTED_FORMATS.has(meta.format)) {
+      throw new ResnetServeError('IMAGE_UNSUPPORTED', `Images of format ${meta.format ?? 'unknown'} are not accepted`);
+    }
+    const width = meta.width ?? 0;
+    const height = meta.pageHeight ?? meta.height ?? 0;
+    if (width * height > limits.maxPixels) throw tooLarge(width, height, limits);
+    image.autoOrient();
+    const space = meta.space ?? 'srgb';
+    if (space === 'cmyk') {
+      const { data, info } = await image.pipelineColourspace('cmyk').toColourspace('cmyk').raw().toBuffer({ resolveWithObject: true });
+      return { data: cmykToRgb(data, info.width * info.height), width: info.width, height: info.height, channels: 3 };
+    }
+    const gray = space === 'b-w' || space === 'grey16';
+    if (meta.depth === 'ushort') {
+      image.toColourspace(gray ? 'grey16' : 'rgb16').raw({ depth: 'ushort' });
+    } else {
+      image.toColourspace(gray ? 'b-w' : 'srgb').raw();
+    }
+    const { data, info } = await image.toBuffer({ resolveWithObject: true });
+    const keep = gray ? 1 : 3;
+    const pixels = info.width * info.height;
+    if (meta.depth === 'ushort') {
+      const samples = new Uint16Array(data.buffer, data.byteOffset, data.length / 2);
+      return { data: selectChannels(samples, pixels, info.channels, keep, sixteenToEight), width: info.width, height: info.height, channels: keep };
+    }
+    const pixelsOut = info.channels === keep ? new Uint8Array(data.buffer, data.byteOffset, data.length) : selectChannels(data, pixels, info.channels, keep, identity);
+    return { data: pixelsOut, width: info.width, height: info.height, channels: keep };
+  } catch (err) {
+    if (err instanceof ResnetServeError) throw err;
+    throw decodeError(err, limits);
+  }
+}

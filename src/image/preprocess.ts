@@ -1,0 +1,92 @@
+/**
+ * torchvision's evaluation transform, end to end: decode → `Resize(256)` →
+ * `CenterCrop(224)` → `ToTensor()` → `Normalize(mean, std)`, writing float32
+ * NCHW straight into a (batch) tensor. Only the pixels that survive the crop
+ * are resampled.
+ */
+import { performance } from 'node:perf_hooks';
+import { invalidArgument } from '../errors.js';
+import { decodeImage, DEFAULT_DECODE_LIMITS, type DecodeLimits } from './decode.js';
+import { centerCropBox, resizeShortSide, type Size } from './geometry.js';
+import { IMAGENET_MEAN, IMAGENET_STD, normalizationTables, writeNormalizedCHW, type NormalizationTables } from './normalize.js';
+import { resizeBilinearWindow, type RawImage } from './resample.js';
+
+/** How a model wants its input prepared. */
+export interface PreprocessConfig {
+  /** Short side after `Resize` (torchvision: 256). */
+  resizeShortSide: number;
+  /** Side of the square `CenterCrop` (torchvision: 224); the model's input size. */
+  cropSize: number;
+  /** Per-channel mean, RGB. */
+  mean: readonly number[];
+  /** Per-channel standard deviation, RGB. */
+  std: readonly number[];
+}
+
+/** torchvision's ImageNet evaluation transform for ResNet-18. */
+export const IMAGENET_PREPROCESS: PreprocessConfig = {
+  resizeShortSide: 256,
+  cropSize: 224,
+  mean: IMAGENET_MEAN,
+  std: IMAGENET_STD,
+};
+
+/** What preprocessing one image produced, besides the tensor data. */
+export interface PreprocessResult {
+  /** Upright size of the decoded image. */
+  original: Size;
+  /** Milliseconds spent decoding and resampling+normalising. */
+  timings: { decode: number; preprocess: number };
+}
+
+function checkConfig(config: PreprocessConfig): void {
+  const positiveInt = (v: unknown): boolean => Number.isInteger(v) && (v as number) > 0;
+  if (!positiveInt(config.cropSize)) throw invalidArgument('cropSize', 'a positive integer', config.cropSize);
+  if (!positiveInt(config.resizeShortSide) || config.resizeShortSide < config.cropSize) {
+    throw invalidArgument('resizeShortSide', `an integer >= cropSize (${config.cropSize})`, config.resizeShortSide);
+  }
+  for (const key of ['mean', 'std'] as const) {
+    const v = config[key];
+    if (!Array.isArray(v) || v.length !== 3 || !v.every((x) => Number.isFinite(x))) throw invalidArgument(key, 'an array of 3 finite numbers', v);
+  }
+  if (config.std.some((x) => x === 0)) throw invalidArgument('std', 'non-zero values', config.std);
+}
+
+/** A reusable preprocessor for one model's input configuration. */
+export class Preprocessor {
+  readonly config: PreprocessConfig;
+  readonly limits: DecodeLimits;
+  private readonly tables: NormalizationTables;
+
+  constructor(config: PreprocessConfig = IMAGENET_PREPROCESS, limits: DecodeLimits = DEFAULT_DECODE_LIMITS) {
+    checkConfig(config);
+    if (!Number.isInteger(limits.maxPixels) || limits.maxPixels <= 0) throw invalidArgument('maxPixels', 'a positive integer', limits.maxPixels);
+    this.config = config;
+    this.limits = limits;
+    this.tables = normalizationTables(config.mean, config.std);
+  }
+
+  /** Number of floats one image occupies in the tensor: `3 * crop * crop`. */
+  get imageLength(): number {
+    return 3 * this.config.cropSize * this.config.cropSize;
+  }
+
+  /** Resize + centre crop + normalise decoded pixels into `out` at `offset`. */
+  pixelsToTensor(image: RawImage, out: Float32Array, offset = 0): void {
+    const { resizeShortSide: short, cropSize } = this.config;
+    const resized = resizeShortSide(image, short);
+    const box = centerCropBox(resized, { width: cropSize, height: cropSize });
+    const cropped = resizeBilinearWindow(image, resized, box);
+    writeNormalizedCHW(cropped, this.tables, out, offset);
+  }
+
+  /** Decodes `bytes` and writes the model input into `out` at `offset`. */
+  async imageToTensor(bytes: Buffer, out: Float32Array, offset = 0): Promise<PreprocessResult> {
+    const t0 = performance.now();
+    const image = await decodeImage(bytes, this.limits);
+    const t1 = performance.now();
+    this.pixelsToTensor(image, out, offset);
+    const t2 = performance.now();
+    return { original: { width: image.width, height: image.height }, timings: { decode: t1 - t0, preprocess: t2 - t1 } };
+  }
+}

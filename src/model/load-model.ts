@@ -1,0 +1,206 @@
+/**
+ * Finds, verifies and opens the model a user asked for:
+ * - an official torchvision ResNet by name (`resnet18` by default): PyTorch's
+ *   hub cache, then ours, then a verified download into ours;
+ * - a `.pth` state_dict: read without Python, turned into an ONNX graph once
+ *   and cached as `<cache>/onnx/<sha256>.onnx`;
+ * - an `.onnx` classifier, with an optional sidecar JSON (`model.onnx.json` or
+ *   `model.json`) giving input size, resize, mean/std and labels.
+ */
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { basename, dirname, extname, join, resolve } from 'node:path';
+import { ResnetServeError, invalidArgument } from '../errors.js';
+import { sha256Hex, writeFileAtomic } from '../fs-atomic.js';
+import { IMAGENET_PREPROCESS, type PreprocessConfig } from '../image/preprocess.js';
+import { checkLabelSet, imagenetLabels, readLabelFile, type LabelSet } from '../labels/labels.js';
+import type { ModelInfo, ModelOptions } from '../types.js';
+import { encodeOnnxModel } from './onnx-proto.js';
+import { readCheckpoint } from './pth.js';
+import { buildResnetGraph } from './resnet-graph.js';
+import { ClassifierSession } from './session.js';
+import {
+  OFFICIAL_CHECKPOINTS,
+  defaultCacheDir,
+  downloadVerified,
+  findCachedCheckpoint,
+  hashPrefixOf,
+  offlineInstructions,
+  weightsBaseUrl,
+} from './weights.js';
+
+/** A model ready to classify: session, its preprocessing, labels and provenance. */
+export interface LoadedModel {
+  session: ClassifierSession;
+  preprocess: PreprocessConfig;
+  labels: LabelSet;
+  info: ModelInfo;
+}
+
+/** What a sidecar JSON may say about an ONNX model or checkpoint. */
+interface Sidecar {
+  name?: string;
+  preprocess: PreprocessConfig;
+  labels?: LabelSet;
+}
+
+function readJsonField<T>(json: Record<string, unknown>, key: string, check: (v: unknown) => boolean, expected: string, file: string): T | undefined {
+  if (!(key in json)) return undefined;
+  if (!check(json[key])) throw invalidArgument(`"${key}" in ${file}`, expected, json[key]);
+  return json[key] as T;
+}
+
+function readLabels(value: unknown, dir: string): string[] | undefined {
+  if (value === undefined) return undefined;
+  return typeof value === 'string' ? readLabelFile(resolve(dir, value)) : (value as string[]);
+}
+
+async function readSidecar(modelPath: string): Promise<Sidecar> {
+  const candidates = [`${modelPath}.json`, join(dirname(modelPath), `${basename(modelPath, extname(modelPath))}.json`)];
+  const file = candidates.find((p) => existsSync(p));
+  if (!file) return { preprocess: IMAGENET_PREPROCESS };
+  let json: Record<string, unknown>;
+  try {
+    json = JSON.parse(await readFile(file, 'utf8'));
+  } catch (err) {
+    throw new ResnetServeError('MODEL_INVALID', `Sidecar ${file} is not valid JSON: ${(err as Error).message}`);
+  }
+  const posInt = (v: unknown): boolean => Number.isInteger(v) && (v as number) > 0;
+  const triple = (v: unknown): boolean => Array.isArray(v) && v.length === 3 && v.every((x) => typeof x === 'number' && Number.isFinite(x));
+  const names = (v: unknown): boolean => typeof v === 'string' || (Array.isArray(v) && v.every((x) => typeof x === 'string'));
+  const inputSize = readJsonField<number>(json, 'input_size', posInt, 'a positive integer', file) ?? IMAGENET_PREPROCESS.cropSize;
+  const resizeSize = readJsonField<number>(json, 'resize_size', posInt, 'a positive integer', file) ?? Math.round((inputSize * 256) / 224);
+  const en = readLabels(readJsonField(json, 'labels', names, 'an array of names or a file path', file), dirname(file));
+  const zh = readLabels(readJsonField(json, 'labels_zh', names, 'an array of names or a file path', file), dirname(file));
+  return {
+    name: readJsonField<string>(json, 'name', (v) => typeof v === 'string' && v.length > 0, 'a non-empty string', file),
+    preprocess: {
+      cropSize: inputSize,
+      resizeShortSide: resizeSize,
+      mean: readJsonField<number[]>(json, 'mean', triple, 'an array of 3 numbers', file) ?? IMAGENET_PREPROCESS.mean,
+      std: readJsonField<number[]>(json, 'std', triple, 'an array of 3 numbers', file) ?? IMAGENET_PREPROCESS.std,
+    },
+    labels: en ? { en, zh } : undefined,
+  };
+}
+
+function chooseLabels(sidecar: Sidecar, numClasses: number, source: string): LabelSet {
+  if (sidecar.labels) {
+    checkLabelSet(sidecar.labels, numClasses, `the labels in the sidecar of ${source}`);
+    return sidecar.labels;
+  }
+  const labels = imagenetLabels();
+  if (numClasses !== labels.en.length) {
+    throw new ResnetServeError('MODEL_INVALID', `${source} has ${numClasses} classes, not ImageNet's 1000; give their names in a sidecar JSON ("labels": [...]) next to it`);
+  }
+  return labels;
+}
+
+async function readModelFile(path: string): Promise<Buffer> {
+  try {
+    return await readFile(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new ResnetServeError('MODEL_NOT_FOUND', `No model file at ${path}`);
+    throw new ResnetServeError('IO_ERROR', `Cannot read model file ${path}: ${(err as Error).message}`);
+  }
+}
+
+/** Returns the path of an official checkpoint, downloading it if needed. */
+async function officialCheckpoint(name: string, options: ModelOptions, cacheDir: string): Promise<string> {
+  const fileName = OFFICIAL_CHECKPOINTS[name];
+  const cached = findCachedCheckpoint(fileName, cacheDir);
+  if (cached) return cached;
+  const url = `${weightsBaseUrl()}/${fileName}`;
+  const offline = options.offline ?? Boolean(process.env.RESNET_SERVE_OFFLINE);
+  const dest = join(cacheDir, 'checkpoints', fileName);
+  if (offline) throw new ResnetServeError('MODEL_NOT_FOUND', offlineInstructions(fileName, url, cacheDir));
+  try {
+    await downloadVerified(url, dest, hashPrefixOf(fileName) as string, options.onDownloadProgress);
+  } catch (err) {
+    if (err instanceof ResnetServeError && err.code === 'MODEL_NOT_FOUND') {
+      throw new ResnetServeError('MODEL_NOT_FOUND', `${err.message}\n${offlineInstructions(fileName, url, cacheDir)}`, { cause: err });
+    }
+    if (err instanceof ResnetServeError) throw err;
+    throw new ResnetServeError('IO_ERROR', `Cannot write to the cache folder ${cacheDir}: ${(err as Error).message} (set RESNET_SERVE_HOME to a writable folder)`);
+  }
+  return dest;
+}
+
+/** Builds (or reuses from the cache) the ONNX graph of a checkpoint. */
+async function checkpointToOnnx(bytes: Buffer, sha256: string, cacheDir: string, label: string): Promise<{ onnxPath: string; name: string; numClasses: number }> {
+  const onnxPath = join(cacheDir, 'onnx', `${sha256}.onnx`);
+  const metaPath = join(cacheDir, 'onnx', `${sha256}.json`);
+  if (existsSync(onnxPath) && existsSync(metaPath)) {
+    try {
+      const meta = JSON.parse(await readFile(metaPath, 'utf8'));
+      if (typeof meta.name === 'string' && Number.isInteger(meta.numClasses)) return { onnxPath, name: meta.name, numClasses: meta.numClasses };
+    } catch {
+      // A damaged cache entry is rebuilt below.
+    }
+  }
+  let built;
+  try {
+    built = buildResnetGraph(await readCheckpoint(bytes));
+  } catch (err) {
+    if (err instanceof ResnetServeError) throw new ResnetServeError(err.code, `${label}: ${err.message}`, { cause: err });
+    throw err;
+  }
+  try {
+    await writeFileAtomic(onnxPath, encodeOnnxModel(built.spec));
+    await writeFileAtomic(metaPath, JSON.stringify({ name: built.architecture.name, numClasses: built.architecture.numClasses, blocks: built.architecture.blocks }));
+  } catch (err) {
+    throw new ResnetServeError('IO_ERROR', `Cannot write to the cache folder ${cacheDir}: ${(err as Error).message} (set RESNET_SERVE_HOME to a writable folder)`);
+  }
+  return { onnxPath, name: built.architecture.name, numClasses: built.architecture.numClasses };
+}
+
+/**
+ * Loads the model named by `options.model` (default: torchvision's
+ * ResNet-18) and opens it in ONNX Runtime.
+ */
+export async function loadModel(options: ModelOptions = {}): Promise<LoadedModel> {
+  const spec = options.model ?? 'resnet18';
+  if (typeof spec !== 'string' || spec.length === 0) throw invalidArgument('model', 'a model name or a file path', spec);
+  if (options.threads !== undefined && (!Number.isInteger(options.threads) || options.threads < 1)) throw invalidArgument('threads', 'a positive integer', options.threads);
+  const cacheDir = options.cacheDir ?? defaultCacheDir();
+  const official = Object.hasOwn(OFFICIAL_CHECKPOINTS, spec);
+  const path = official ? await officialCheckpoint(spec, options, cacheDir) : resolve(spec);
+  const bytes = await readModelFile(path);
+  const sha256 = sha256Hex(bytes);
+  const isZip = bytes.length > 4 && bytes.readUInt32LE(0) === 0x04034b50;
+  const sidecar = official ? { preprocess: IMAGENET_PREPROCESS } : await readSidecar(path);
+
+  let onnxPath: string;
+  let name: string;
+  let source: ModelInfo['source'];
+  if (isZip) {
+    const built = await checkpointToOnnx(bytes, sha256, cacheDir, path);
+    onnxPath = built.onnxPath;
+    name = sidecar.name ?? built.name;
+    source = official ? 'torchvision' : 'checkpoint';
+  } else if (extname(path).toLowerCase() === '.onnx' || bytes[0] === 0x08) {
+    onnxPath = path;
+    name = sidecar.name ?? basename(path, extname(path));
+    source = 'onnx';
+  } else {
+    throw new ResnetServeError('MODEL_INVALID', `${path} is neither a PyTorch checkpoint (.pth, zip format) nor an ONNX model`);
+  }
+  const session = await ClassifierSession.open(source === 'onnx' ? bytes : onnxPath, {
+    threads: options.threads,
+    inputSize: sidecar.preprocess.cropSize,
+    label: path,
+  });
+  try {
+    const labels = chooseLabels(sidecar, session.numClasses, path);
+    return {
+      session,
+      preprocess: sidecar.preprocess,
+      labels,
+      info: { name, source, path, sha256, onnxPath, numClasses: session.numClasses, inputSize: session.inputSize, threads: session.threads },
+    };
+  } catch (err) {
+    await session.release();
+    throw err;
+  }
+}

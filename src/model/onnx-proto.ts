@@ -1,0 +1,159 @@
+/**
+ * The part of ONNX's protobuf schema (onnx/onnx.proto, field numbers as
+ * published) that building an inference graph needs, encoded with protobufjs.
+ */
+import protobuf from 'protobufjs';
+
+const int64 = 'int64';
+const schema = {
+  nested: {
+    onnx: {
+      nested: {
+        ModelProto: {
+          fields: {
+            ir_version: { type: int64, id: 1 },
+            producer_name: { type: 'string', id: 2 },
+            producer_version: { type: 'string', id: 3 },
+            doc_string: { type: 'string', id: 6 },
+            graph: { type: 'GraphProto', id: 7 },
+            opset_import: { rule: 'repeated', type: 'OperatorSetIdProto', id: 8 },
+            metadata_props: { rule: 'repeated', type: 'StringStringEntryProto', id: 14 },
+          },
+        },
+        StringStringEntryProto: { fields: { key: { type: 'string', id: 1 }, value: { type: 'string', id: 2 } } },
+        OperatorSetIdProto: { fields: { domain: { type: 'string', id: 1 }, version: { type: int64, id: 2 } } },
+        GraphProto: {
+          fields: {
+            node: { rule: 'repeated', type: 'NodeProto', id: 1 },
+            name: { type: 'string', id: 2 },
+            initializer: { rule: 'repeated', type: 'TensorProto', id: 5 },
+            input: { rule: 'repeated', type: 'ValueInfoProto', id: 11 },
+            output: { rule: 'repeated', type: 'ValueInfoProto', id: 12 },
+          },
+        },
+        NodeProto: {
+          fields: {
+            input: { rule: 'repeated', type: 'string', id: 1 },
+            output: { rule: 'repeated', type: 'string', id: 2 },
+            name: { type: 'string', id: 3 },
+            op_type: { type: 'string', id: 4 },
+            attribute: { rule: 'repeated', type: 'AttributeProto', id: 5 },
+          },
+        },
+        AttributeProto: {
+          fields: {
+            name: { type: 'string', id: 1 },
+            f: { type: 'float', id: 2 },
+            i: { type: int64, id: 3 },
+            ints: { rule: 'repeated', type: int64, id: 8, options: { packed: false } },
+            type: { type: 'int32', id: 20 },
+          },
+        },
+        TensorProto: {
+          fields: {
+            dims: { rule: 'repeated', type: int64, id: 1, options: { packed: false } },
+            data_type: { type: 'int32', id: 2 },
+            name: { type: 'string', id: 8 },
+            raw_data: { type: 'bytes', id: 9 },
+          },
+        },
+        ValueInfoProto: { fields: { name: { type: 'string', id: 1 }, type: { type: 'TypeProto', id: 2 } } },
+        TypeProto: { fields: { tensor_type: { type: 'TypeProtoTensor', id: 1 } } },
+        TypeProtoTensor: { fields: { elem_type: { type: 'int32', id: 1 }, shape: { type: 'TensorShapeProto', id: 2 } } },
+        TensorShapeProto: { fields: { dim: { rule: 'repeated', type: 'Dimension', id: 1 } } },
+        Dimension: { fields: { dim_value: { type: int64, id: 1 }, dim_param: { type: 'string', id: 2 } } },
+      },
+    },
+  },
+};
+
+const ModelProto = protobuf.Root.fromJSON(schema).lookupType('onnx.ModelProto');
+
+/** ONNX TensorProto.DataType.FLOAT */
+export const ONNX_FLOAT = 1;
+const ATTR_FLOAT = 1;
+const ATTR_INT = 2;
+const ATTR_INTS = 7;
+
+/** An ONNX attribute value: a float, an int or a list of ints. */
+export type AttributeValue = { float: number } | number | number[];
+
+/** One node of the graph. */
+export interface GraphNode {
+  op: string;
+  inputs: string[];
+  outputs: string[];
+  attributes?: Record<string, AttributeValue>;
+}
+
+/** A float32 constant of the graph. */
+export interface Initializer {
+  name: string;
+  dims: number[];
+  data: Float32Array;
+}
+
+/** A graph input or output: name and dims (a string is a symbolic dim). */
+export interface GraphValue {
+  name: string;
+  dims: (number | string)[];
+}
+
+/** Everything needed to write one single-graph ONNX model. */
+export interface GraphSpec {
+  name: string;
+  nodes: GraphNode[];
+  initializers: Initializer[];
+  inputs: GraphValue[];
+  outputs: GraphValue[];
+  opset: number;
+  metadata?: Record<string, string>;
+}
+
+function attribute(name: string, value: AttributeValue): object {
+  if (Array.isArray(value)) return { name, type: ATTR_INTS, ints: value };
+  if (typeof value === 'number') return { name, type: ATTR_INT, i: value };
+  return { name, type: ATTR_FLOAT, f: value.float };
+}
+
+function valueInfo(v: GraphValue): object {
+  return {
+    name: v.name,
+    type: {
+      tensor_type: {
+        elem_type: ONNX_FLOAT,
+        shape: { dim: v.dims.map((d) => (typeof d === 'string' ? { dim_param: d } : { dim_value: d })) },
+      },
+    },
+  };
+}
+
+/** Serialises `spec` as an ONNX ModelProto (IR version 7). */
+export function encodeOnnxModel(spec: GraphSpec): Uint8Array {
+  const message = ModelProto.fromObject({
+    ir_version: 7,
+    producer_name: 'resnet-serve',
+    producer_version: '1',
+    opset_import: [{ domain: '', version: spec.opset }],
+    metadata_props: Object.entries(spec.metadata ?? {}).map(([key, value]) => ({ key, value })),
+    graph: {
+      name: spec.name,
+      node: spec.nodes.map((n, i) => ({
+        name: `${n.op}_${i}`,
+        op_type: n.op,
+        input: n.inputs,
+        output: n.outputs,
+        attribute: Object.entries(n.attributes ?? {}).map(([k, v]) => attribute(k, v)),
+      })),
+      initializer: spec.initializers.map((t) => ({
+        name: t.name,
+        dims: t.dims,
+        data_type: ONNX_FLOAT,
+        raw_data: new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength),
+      })),
+      input: spec.inputs.map(valueInfo),
+      output: spec.outputs.map(valueInfo),
+    },
+  });
+  return ModelProto.encode(message).finish();
+}

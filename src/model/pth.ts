@@ -1,0 +1,238 @@
+/**
+ * Reads a PyTorch checkpoint (`torch.save` zip format, as torchvision's
+ * official weights are) into named float tensors, without Python.
+ *
+ * The zip container is read with yauzl, which refuses `..` paths and entries
+ * whose sizes disagree with their headers. `<archive>/data.pkl` is unpickled by
+ * our restricted unpickler (see pickle.ts) with only the globals a state_dict
+ * needs; tensor storages are the `<archive>/data/<key>` entries.
+ */
+import yauzl from 'yauzl';
+import { ResnetServeError } from '../errors.js';
+import { unpickle, type PyCallable, type PyValue } from './pickle.js';
+
+/** Element types a checkpoint storage may hold. */
+export type DType = 'float32' | 'float64' | 'float16' | 'bfloat16' | 'int64' | 'int32' | 'int16' | 'int8' | 'uint8' | 'bool';
+
+const STORAGE_TYPES: Record<string, { dtype: DType; bytes: number }> = {
+  FloatStorage: { dtype: 'float32', bytes: 4 },
+  DoubleStorage: { dtype: 'float64', bytes: 8 },
+  HalfStorage: { dtype: 'float16', bytes: 2 },
+  BFloat16Storage: { dtype: 'bfloat16', bytes: 2 },
+  LongStorage: { dtype: 'int64', bytes: 8 },
+  IntStorage: { dtype: 'int32', bytes: 4 },
+  ShortStorage: { dtype: 'int16', bytes: 2 },
+  CharStorage: { dtype: 'int8', bytes: 1 },
+  ByteStorage: { dtype: 'uint8', bytes: 1 },
+  BoolStorage: { dtype: 'bool', bytes: 1 },
+};
+
+/** A tensor read from a checkpoint, as float32 (integers kept as numbers). */
+export interface Tensor {
+  dtype: DType;
+  shape: number[];
+  /** Row-major values; integer and bool tensors are widened to float64-safe numbers. */
+  data: Float32Array;
+}
+
+/** A named set of tensors, in checkpoint order. */
+export type StateDict = Map<string, Tensor>;
+
+/** Limits for reading untrusted checkpoints. */
+export interface CheckpointLimits {
+  maxEntries: number;
+  maxPickleBytes: number;
+  maxTotalBytes: number;
+}
+
+export const DEFAULT_CHECKPOINT_LIMITS: CheckpointLimits = {
+  maxEntries: 100_000,
+  maxPickleBytes: 64 * 1024 * 1024,
+  maxTotalBytes: 4 * 1024 * 1024 * 1024,
+};
+
+interface StorageType { readonly storage: string; dtype: DType; bytes: number }
+interface StorageRef { readonly kind: 'storage'; key: string; type: StorageType; numel: number }
+interface TensorRef { readonly kind: 'tensor'; storage: StorageRef; offset: number; shape: number[]; stride: number[] }
+
+function bad(message: string): ResnetServeError {
+  return new ResnetServeError('MODEL_INVALID', message);
+}
+
+function isInt(v: PyValue): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+
+function intTuple(v: PyValue, what: string): number[] {
+  if (!Array.isArray(v) || !v.every(isInt)) throw bad(`Checkpoint tensor ${what} is not a tuple of non-negative integers`);
+  return v as number[];
+}
+
+const callable = (pyName: string, call: (args: readonly PyValue[]) => PyValue): PyCallable => ({ pyName, call });
+
+const GLOBALS: Record<string, PyCallable | StorageType> = {
+  'collections.OrderedDict': callable('collections.OrderedDict', () => new Map()),
+  'torch._utils._rebuild_tensor_v2': callable('torch._utils._rebuild_tensor_v2', (args) => {
+    const [storage, offset, size, stride] = args;
+    if (!storage || typeof storage !== 'object' || (storage as StorageRef).kind !== 'storage') throw bad('Checkpoint tensor has no storage');
+    if (!isInt(offset)) throw bad('Checkpoint tensor offset is not an integer');
+    const shape = intTuple(size, 'size');
+    const strides = intTuple(stride, 'stride');
+    if (shape.length !== strides.length || shape.length > 8) throw bad('Checkpoint tensor size and stride disagree');
+    const ref: TensorRef = { kind: 'tensor', storage: storage as StorageRef, offset, shape, stride: strides };
+    return ref;
+  }),
+  'torch._utils._rebuild_parameter': callable('torch._utils._rebuild_parameter', (args) => args[0]),
+};
+for (const [name, t] of Object.entries(STORAGE_TYPES)) GLOBALS[`torch.${name}`] = { storage: name, ...t };
+
+function persistentLoad(pid: PyValue): StorageRef {
+  if (!Array.isArray(pid) || pid.length !== 5 || pid[0] !== 'storage') throw bad('Checkpoint has a persistent id that is not a tensor storage');
+  const [, type, key, , numel] = pid;
+  if (!type || typeof type !== 'object' || typeof (type as StorageType).storage !== 'string') throw bad('Checkpoint storage type is not a torch storage class');
+  if (typeof key !== 'string' || !/^[0-9A-Za-z_]+$/.test(key)) throw bad('Checkpoint storage key is not a plain name');
+  if (!isInt(numel)) throw bad('Checkpoint storage size is not an integer');
+  return { kind: 'storage', key, type: type as StorageType, numel };
+}
+
+async function readEntries(bytes: Buffer, limits: CheckpointLimits): Promise<{ pickle: Buffer; storages: Map<string, Buffer>; byteorder: string }> {
+  let zip: yauzl.ZipFile;
+  try {
+    zip = await yauzl.fromBufferPromise(bytes, { lazyEntries: true, validateEntrySizes: true, strictFileNames: true });
+  } catch (err) {
+    throw new ResnetServeError('MODEL_INVALID', `Not a PyTorch checkpoint (zip container unreadable: ${(err as Error).message})`, { cause: err });
+  }
+  const entries: yauzl.Entry[] = [];
+  let total = 0;
+  try {
+    for await (const entry of zip.eachEntry()) {
+      if (entries.length >= limits.maxEntries) throw bad(`Checkpoint has more than ${limits.maxEntries} entries`);
+      total += entry.uncompressedSize;
+      if (total > limits.maxTotalBytes) throw bad(`Checkpoint unpacks to more than ${limits.maxTotalBytes} bytes`);
+      entries.push(entry);
+    }
+  } catch (err) {
+    if (err instanceof ResnetServeError) throw err;
+    throw bad(`Checkpoint zip is malformed: ${(err as Error).message}`);
+  }
+  const pkl = entries.find((e) => /^[^/]+\/data\.pkl$/.test(e.fileName));
+  if (!pkl) throw bad('Checkpoint has no data.pkl; only the zip format of torch.save (PyTorch >= 1.6) is read');
+  if (pkl.uncompressedSize > limits.maxPickleBytes) throw bad(`Checkpoint data.pkl is ${pkl.uncompressedSize} bytes, above the limit of ${limits.maxPickleBytes}`);
+  const prefix = pkl.fileName.slice(0, -'data.pkl'.length);
+  const read = async (entry: yauzl.Entry): Promise<Buffer> => {
+    const stream = await zip.openReadStreamPromise(entry);
+    const chunks: Buffer[] = [];
+    for await (const chunk of stream) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks);
+  };
+  const storages = new Map<string, Buffer>();
+  let byteorder = 'little';
+  try {
+    for (const entry of entries) {
+      if (entry.fileName === pkl.fileName) continue;
+      if (entry.fileName.startsWith(prefix + 'data/')) storages.set(entry.fileName.slice(prefix.length + 5), await read(entry));
+      else if (entry.fileName === prefix + 'byteorder') byteorder = (await read(entry)).toString('latin1').trim();
+    }
+    return { pickle: await read(pkl), storages, byteorder };
+  } catch (err) {
+    if (err instanceof ResnetServeError) throw err;
+    throw bad(`Checkpoint zip entry is damaged: ${(err as Error).message}`);
+  }
+}
+
+function halfToFloat(h: number): number {
+  const s = h & 0x8000 ? -1 : 1;
+  const e = (h >> 10) & 0x1f;
+  const f = h & 0x3ff;
+  if (e === 0) return s * 2 ** -14 * (f / 1024);
+  if (e === 31) return f ? NaN : s * Infinity;
+  return s * 2 ** (e - 15) * (1 + f / 1024);
+}
+
+function elementReader(bytes: Buffer, type: StorageType): (i: number) => number {
+  switch (type.dtype) {
+    case 'float32': return (i) => bytes.readFloatLE(i * 4);
+    case 'float64': return (i) => bytes.readDoubleLE(i * 8);
+    case 'float16': return (i) => halfToFloat(bytes.readUInt16LE(i * 2));
+    case 'bfloat16': {
+      const view = new DataView(new ArrayBuffer(4));
+      return (i) => {
+        view.setUint32(0, bytes.readUInt16LE(i * 2) << 16);
+        return view.getFloat32(0);
+      };
+    }
+    case 'int64': return (i) => Number(bytes.readBigInt64LE(i * 8));
+    case 'int32': return (i) => bytes.readInt32LE(i * 4);
+    case 'int16': return (i) => bytes.readInt16LE(i * 2);
+    case 'int8': return (i) => bytes.readInt8(i);
+    case 'uint8':
+    case 'bool': return (i) => bytes[i];
+  }
+}
+
+function materialize(name: string, ref: TensorRef, storages: Map<string, Buffer>): Tensor {
+  const { storage, offset, shape, stride } = ref;
+  const bytes = storages.get(storage.key);
+  if (!bytes) throw bad(`Checkpoint tensor ${name} refers to storage data/${storage.key}, which is missing`);
+  if (bytes.length < storage.numel * storage.type.bytes) throw bad(`Checkpoint storage data/${storage.key} is shorter than declared`);
+  const numel = shape.reduce((a, b) => a * b, 1);
+  if (numel > 0) {
+    const last = offset + shape.reduce((acc, n, i) => acc + (n - 1) * stride[i], 0);
+    if (last >= storage.numel) throw bad(`Checkpoint tensor ${name} reaches past the end of its storage`);
+  }
+  const data = new Float32Array(numel);
+  const get = elementReader(bytes, storage.type);
+  const contiguous = shape.every((_, i) => stride[i] === shape.slice(i + 1).reduce((a, b) => a * b, 1) || shape[i] === 1);
+  if (storage.type.dtype === 'float32' && contiguous && numel > 0) {
+    const start = offset * 4;
+    data.set(new Float32Array(bytes.buffer.slice(bytes.byteOffset + start, bytes.byteOffset + start + numel * 4)));
+  } else {
+    const index = new Array<number>(shape.length).fill(0);
+    for (let i = 0; i < numel; i++) {
+      let src = offset;
+      for (let d = 0; d < shape.length; d++) src += index[d] * stride[d];
+      data[i] = get(src);
+      for (let d = shape.length - 1; d >= 0; d--) {
+        if (++index[d] < shape[d]) break;
+        index[d] = 0;
+      }
+    }
+  }
+  return { dtype: storage.type.dtype, shape: [...shape], data };
+}
+
+function isTensorRef(v: PyValue): v is TensorRef {
+  return typeof v === 'object' && v !== null && (v as TensorRef).kind === 'tensor';
+}
+
+/** Picks the state_dict out of a checkpoint: the top-level dict, or its `state_dict`/`model` entry. */
+function findStateDict(root: PyValue): Map<PyValue, PyValue> {
+  if (!(root instanceof Map)) throw bad('Checkpoint does not hold a state_dict (its top level is not a dict)');
+  for (const key of ['state_dict', 'model']) {
+    const inner = root.get(key);
+    if (inner instanceof Map && [...inner.values()].some(isTensorRef)) return inner;
+  }
+  return root;
+}
+
+/**
+ * Reads a `torch.save` zip checkpoint holding a state_dict. Throws
+ * MODEL_INVALID for a malformed container or tensor, PICKLE_FORBIDDEN /
+ * PICKLE_INVALID for a hostile or broken pickle.
+ */
+export async function readCheckpoint(bytes: Buffer, limits: CheckpointLimits = DEFAULT_CHECKPOINT_LIMITS): Promise<StateDict> {
+  const { pickle, storages, byteorder } = await readEntries(bytes, limits);
+  if (byteorder !== 'little') throw bad(`Checkpoint byte order is ${byteorder}; only little-endian checkpoints are read`);
+  const root = unpickle(pickle, {
+    findGlobal: (module, name) => GLOBALS[`${module}.${name}`],
+    persistentLoad,
+  });
+  const dict = findStateDict(root);
+  const out: StateDict = new Map();
+  for (const [key, value] of dict) {
+    if (typeof key !== 'string') throw bad('Checkpoint state_dict has a key that is not a string');
+    if (!isTensorRef(value)) throw bad(`Checkpoint state_dict entry ${key} is not a tensor`);
+    out.set(key.startsWith('module.') ? key.slice(7) : key, materialize(key, value, storages));
+  }
+  return out;
+}

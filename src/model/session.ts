@@ -1,0 +1,119 @@
+/**
+ * An ImageNet-style classifier running in ONNX Runtime: one float32 input
+ * `[N|1, 3, S, S]`, one output `[N|1, classes]` of logits. The shapes are
+ * checked when the session opens, so a wrong model fails at start-up with a
+ * message that says what was expected and what the file has.
+ */
+import { availableParallelism } from 'node:os';
+import ort from 'onnxruntime-node';
+import { ResnetServeError } from '../errors.js';
+
+/** Name, element type and shape of one graph input or output. */
+interface IoShape {
+  name: string;
+  type: string;
+  shape: readonly (number | string)[];
+}
+
+function describe(io: IoShape): string {
+  return `'${io.name}' ${io.type} [${io.shape.join(', ')}]`;
+}
+
+function ioShapes(metadata: readonly ort.InferenceSession.ValueMetadata[]): IoShape[] {
+  return metadata.map((m) => (m.isTensor ? { name: m.name, type: m.type, shape: m.shape } : { name: m.name, type: 'non-tensor', shape: [] }));
+}
+
+const isDynamic = (d: number | string): boolean => typeof d === 'string' || d < 0;
+
+/** ONNX Runtime's version. */
+export const ORT_VERSION: string = ort.env.versions.node ?? ort.env.versions.common;
+
+/** The CPUs this process may run on (affinity-aware). */
+export function defaultThreadCount(): number {
+  return Math.max(1, availableParallelism());
+}
+
+/** A checked classifier session. */
+export class ClassifierSession {
+  private constructor(
+    private readonly session: ort.InferenceSession,
+    readonly inputName: string,
+    readonly outputName: string,
+    readonly inputSize: number,
+    readonly numClasses: number,
+    /** Largest batch the graph accepts (1 when the batch dimension is fixed to 1). */
+    readonly maxBatch: number,
+    readonly threads: number,
+  ) {}
+
+  /**
+   * Opens an ONNX model (path or bytes) and checks that it takes
+   * `[N, 3, inputSize, inputSize]` float32 and returns `[N, classes]`.
+   */
+  static async open(model: string | Uint8Array, options: { threads?: number; inputSize?: number; label?: string } = {}): Promise<ClassifierSession> {
+    const threads = options.threads ?? defaultThreadCount();
+    const label = options.label ?? (typeof model === 'string' ? model : 'the ONNX model');
+    let session: ort.InferenceSession;
+    try {
+      session = await ort.InferenceSession.create(model as string, {
+        intraOpNumThreads: threads,
+        interOpNumThreads: 1,
+        executionMode: 'sequential',
+        graphOptimizationLevel: 'all',
+      });
+    } catch (err) {
+      const reason = (err as Error).message.split('\n')[0];
+      throw new ResnetServeError('MODEL_INVALID', `${label} is not a valid ONNX model: ${reason}`, { cause: err });
+    }
+    const inputs = ioShapes(session.inputMetadata);
+    const outputs = ioShapes(session.outputMetadata);
+    const expectedSize = options.inputSize;
+    const input = inputs[0];
+    const s = input?.shape ?? [];
+    const spatialOk = (d: number | string): boolean => (expectedSize === undefined ? typeof d === 'number' && d > 0 : d === expectedSize);
+    const inputOk = inputs.length === 1 && input.type === 'float32' && s.length === 4 && (isDynamic(s[0]) || (s[0] as number) >= 1) && s[1] === 3 && spatialOk(s[2]) && s[3] === s[2];
+    if (!inputOk) {
+      const want = `one float32 input [N, 3, ${expectedSize ?? 'S'}, ${expectedSize ?? 'S'}]`;
+      await session.release();
+      throw new ResnetServeError('MODEL_INVALID', `${label} must take ${want}; it takes ${inputs.map(describe).join(', ') || 'no inputs'}`);
+    }
+    const output = outputs[0];
+    const o = output?.shape ?? [];
+    const outputOk = outputs.length >= 1 && output.type === 'float32' && o.length === 2 && typeof o[1] === 'number' && o[1] > 0 && (isDynamic(o[0]) || o[0] === s[0]);
+    if (!outputOk) {
+      await session.release();
+      throw new ResnetServeError('MODEL_INVALID', `${label} must return float32 [N, classes] logits; it returns ${outputs.map(describe).join(', ') || 'nothing'}`);
+    }
+    const maxBatch = isDynamic(s[0]) ? Number.MAX_SAFE_INTEGER : (s[0] as number);
+    return new ClassifierSession(session, input.name, output.name, s[2] as number, o[1] as number, maxBatch, threads);
+  }
+
+  /**
+   * Runs `batch` images laid out NCHW in `data` and returns their logits,
+   * `batch * numClasses` floats. Batches above `maxBatch` are split.
+   */
+  async run(data: Float32Array, batch: number): Promise<Float32Array> {
+    const per = 3 * this.inputSize * this.inputSize;
+    if (data.length < batch * per) throw new RangeError('input tensor is shorter than the batch');
+    const out = new Float32Array(batch * this.numClasses);
+    for (let start = 0; start < batch; start += this.maxBatch) {
+      const n = Math.min(this.maxBatch, batch - start);
+      const tensor = new ort.Tensor('float32', data.subarray(start * per, (start + n) * per), [n, 3, this.inputSize, this.inputSize]);
+      let result: ort.InferenceSession.ReturnType;
+      try {
+        result = await this.session.run({ [this.inputName]: tensor }, [this.outputName]);
+      } catch (err) {
+        throw new ResnetServeError('INFERENCE_FAILED', `Inference failed: ${(err as Error).message.split('\n')[0]}`, { cause: err });
+      }
+      const logits = result[this.outputName];
+      out.set(logits.data as Float32Array, start * this.numClasses);
+      logits.dispose();
+    }
+    return out;
+  }
+
+  /** Frees the native session. */
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+}

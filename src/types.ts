@@ -1,0 +1,76 @@
+/**
+ * Public interfaces of resnet-serve: what callers pass in and get back.
+ * Implementations live behind them (model/, image/, classify/).
+ */
+
+/** Which language(s) labels are given in. */
+export type LabelLanguage = 'en' | 'zh' | 'both';
+
+/** One ranked answer. With `lang: 'both'`, `label` is English and `label_zh` Chinese. */
+export interface Prediction {
+  /** Class index in the model's output (ImageNet: torchvision's order). */
+  index: number;
+  label: string;
+  label_zh?: string;
+  /** Softmax probability, 0..1. */
+  score: number;
+}
+
+/** Options of one classification call. */
+export interface ClassifyOptions {
+  /** How many classes to return (1..number of classes). Default 5. */
+  topK?: number;
+  /** Label language. Default `'en'`. */
+  lang?: LabelLanguage;
+}
+
+/** Milliseconds spent per stage for one image. */
+export interface StageTimings {
+  decode: number;
+  preprocess: number;
+  infer: number;
+  total: number;
+}
+
+/** The answer for one image of a batch: predictions, or the error it met. */
+export type ClassifyOutcome =
+  | { ok: true; predictions: Prediction[]; timings: StageTimings; width: number; height: number }
+  | { ok: false; error: import('./errors.js').ResnetServeError };
+
+/** Where the weights came from and what they are. */
+export interface ModelInfo {
+  /** Architecture or file name, e.g. `resnet18`. */
+  name: string;
+  /** `torchvision` (an official checkpoint), `checkpoint` (a user .pth) or `onnx` (a user ONNX file). */
+  source: 'torchvision' | 'checkpoint' | 'onnx';
+  /** The file the weights were read from. */
+  path: string;
+  /** SHA-256 of that file, hex. */
+  sha256: string;
+  /** The ONNX file that runs (our cached build for checkpoints). */
+  onnxPath: string | null;
+  numClasses: number;
+  inputSize: number;
+  /** ONNX Runtime intra-op threads. */
+  threads: number;
+}
+
+/** How to find and run a model. */
+export interface ModelOptions {
+  /**
+   * `resnet18` (default), `resnet34`, `resnet50`, `resnet101`, `resnet152`
+   * (official torchvision weights, downloaded once), or a path to a `.pth`
+   * state_dict or an ImageNet `.onnx` classifier.
+   */
+  model?: string;
+  /** Our cache folder. Default: `$RESNET_SERVE_HOME`, else `$XDG_CACHE_HOME/resnet-serve`, else `~/.cache/resnet-serve`. */
+  cacheDir?: string;
+  /** Never download; fail with instructions instead. Default: `$RESNET_SERVE_OFFLINE` is set. */
+  offline?: boolean;
+  /** ONNX Runtime intra-op threads. Default: the CPUs this process may use. */
+  threads?: number;
+  /** Largest accepted image, in pixels. Default 50,000,000. */
+  maxPixels?: number;
+  /** Called while weights download. */
+  onDownloadProgress?: (received: number, total: number | null) => void;
+}
