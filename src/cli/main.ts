@@ -53,18 +53,19 @@ function intOption(value: string | undefined, name: string, fallback: number | u
   return Number(value);
 }
 
-function modelOptions(values: Parsed, progress: boolean): ModelOptions {
+/** The model options every command shares, validated before any work starts. */
+function modelOptions(values: Parsed): ModelOptions {
   const threads = intOption(values.threads, '--threads', undefined);
   if (threads === 0) throw new UsageError('--threads must be at least 1');
   return {
     model: values.model,
     threads,
     offline: values.offline || undefined,
-    onDownloadProgress: progress ? downloadProgress('Downloading weights') : undefined,
+    onDownloadProgress: downloadProgress('Downloading weights'),
   };
 }
 
-async function classifyCommand(paths: string[], values: Parsed): Promise<number> {
+async function classifyCommand(paths: string[], values: Parsed, model: ModelOptions): Promise<number> {
   if (paths.length === 0) throw new UsageError('classify needs at least one file or folder');
   const lang = (values.lang ?? 'en') as LabelLanguage;
   if (!['en', 'zh', 'both'].includes(lang)) throw new UsageError(`--lang must be en, zh or both, got ${JSON.stringify(values.lang)}`);
@@ -75,7 +76,7 @@ async function classifyCommand(paths: string[], values: Parsed): Promise<number>
     process.stderr.write('No image files found.\n');
     return 1;
   }
-  const classifier = await ImageClassifier.create(modelOptions(values, true));
+  const classifier = await ImageClassifier.create(model);
   if (topK > classifier.info.numClasses) throw new UsageError(`--top-k must be at most ${classifier.info.numClasses}`);
   let failed = 0;
   const batchSize = 8;
@@ -99,23 +100,23 @@ async function classifyCommand(paths: string[], values: Parsed): Promise<number>
   return failed ? 1 : 0;
 }
 
-async function fetchModelCommand(values: Parsed): Promise<number> {
-  const model = await loadModel(modelOptions(values, true));
+async function fetchModelCommand(options: ModelOptions): Promise<number> {
+  const model = await loadModel(options);
   const { info } = model;
   await model.session.release();
   process.stdout.write(`${info.name} ready: ${info.path}\nsha256 ${info.sha256}\nonnx   ${info.onnxPath}\n`);
   return 0;
 }
 
-async function infoCommand(values: Parsed): Promise<number> {
+async function infoCommand(options: ModelOptions): Promise<number> {
   const cacheDir = defaultCacheDir();
   const lines: [string, string][] = [];
-  const spec = values.model ?? 'resnet18';
+  const spec = options.model ?? 'resnet18';
   const official = Object.hasOwn(OFFICIAL_CHECKPOINTS, spec);
   if (official && !findCachedCheckpoint(OFFICIAL_CHECKPOINTS[spec], cacheDir)) {
     lines.push(['model', spec], ['source', `${weightsBaseUrl()}/${OFFICIAL_CHECKPOINTS[spec]}`], ['weights', 'not downloaded yet (run: resnet-serve fetch-model)']);
   } else {
-    const model = await loadModel({ ...modelOptions(values, false), offline: true });
+    const model = await loadModel({ ...options, offline: true });
     const { info } = model;
     await model.session.release();
     lines.push(
@@ -157,13 +158,14 @@ export async function main(argv: string[]): Promise<number> {
     return command === undefined && !values.help ? 2 : 0;
   }
   try {
+    const model = modelOptions(values);
     switch (command) {
       case 'classify':
-        return await classifyCommand(rest, values);
+        return await classifyCommand(rest, values, model);
       case 'fetch-model':
-        return await fetchModelCommand(values);
+        return await fetchModelCommand(model);
       case 'info':
-        return await infoCommand(values);
+        return await infoCommand(model);
       default:
         throw new UsageError(`unknown command ${JSON.stringify(command)}`);
     }

@@ -46,7 +46,7 @@ interface Sidecar {
 
 function readJsonField<T>(json: Record<string, unknown>, key: string, check: (v: unknown) => boolean, expected: string, file: string): T | undefined {
   if (!(key in json)) return undefined;
-  if (!check(json[key])) throw invalidArgument(`"${key}" in ${file}`, expected, json[key]);
+  if (!check(json[key])) throw new ResnetServeError('MODEL_INVALID', invalidArgument(`"${key}" in ${file}`, expected, json[key]).message);
   return json[key] as T;
 }
 

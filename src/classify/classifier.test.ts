@@ -1,0 +1,72 @@
+import assert from 'node:assert/strict';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import sharp from 'sharp';
+import { isResnetServeError } from '../errors.js';
+import { writeRandomCheckpoint } from '../testing/random-resnet.js';
+import { ImageClassifier } from './classifier.js';
+
+let classifier: ImageClassifier;
+const images: Buffer[] = [];
+
+before(async () => {
+  const { path } = await writeRandomCheckpoint('resnet18', 4);
+  classifier = await ImageClassifier.create({ model: path, cacheDir: await mkdtemp(join(tmpdir(), 'rs-cls-')), threads: 2 });
+  for (const [w, h, colour] of [[640, 480, '#c03020'], [300, 500, '#2080f0'], [1000, 100, '#30a050']] as const) {
+    const svgLike = await sharp({ create: { width: w, height: h, channels: 3, background: colour } })
+      .composite([{ input: await sharp({ create: { width: Math.floor(w / 2), height: Math.floor(h / 2), channels: 3, background: '#ffffff' } }).png().toBuffer(), left: 10, top: 10 }])
+      .jpeg()
+      .toBuffer();
+    images.push(svgLike);
+  }
+});
+after(() => classifier.close());
+
+test('classify returns k sorted softmax probabilities with labels', async () => {
+  const predictions = await classifier.classify(images[0], { topK: 5 });
+  assert.equal(predictions.length, 5);
+  for (let i = 1; i < 5; i++) assert.ok(predictions[i - 1].score >= predictions[i].score);
+  assert.ok(predictions.every((p) => p.score > 0 && p.score < 1 && Number.isInteger(p.index) && p.label === classifier.model.labels.en[p.index]));
+  const all = await classifier.classify(images[0], { topK: 1000 });
+  assert.ok(Math.abs(all.reduce((a, p) => a + p.score, 0) - 1) < 1e-9);
+  assert.deepEqual(all.slice(0, 5), predictions);
+});
+
+test('a batch gives the same answers as one image at a time', async () => {
+  const batch = await classifier.classifyBatch(images, { topK: 3 });
+  for (let i = 0; i < images.length; i++) {
+    const single = await classifier.classify(images[i], { topK: 3 });
+    const outcome = batch[i];
+    assert.ok(outcome.ok);
+    assert.deepEqual(outcome.predictions.map((p) => p.index), single.map((p) => p.index));
+    outcome.predictions.forEach((p, j) => assert.ok(Math.abs(p.score - single[j].score) < 1e-5));
+  }
+});
+
+test('a bad image in a batch gets its error in place; the others are classified', async () => {
+  const outcomes = await classifier.classifyBatch([images[0], Buffer.from('not an image'), Buffer.alloc(0), images[1], '/no/such/file.jpg'], { topK: 2 });
+  assert.deepEqual(outcomes.map((o) => (o.ok ? 'ok' : o.error.code)), ['ok', 'IMAGE_UNSUPPORTED', 'IMAGE_EMPTY', 'ok', 'IO_ERROR']);
+  const first = outcomes[0];
+  const single = await classifier.classify(images[0], { topK: 2 });
+  assert.ok(first.ok);
+  assert.deepEqual(first.predictions.map((p) => p.index), single.map((p) => p.index));
+});
+
+test('lang zh and both', async () => {
+  const zh = await classifier.classify(images[1], { topK: 3, lang: 'zh' });
+  const both = await classifier.classify(images[1], { topK: 3, lang: 'both' });
+  zh.forEach((p, i) => {
+    assert.equal(p.label, classifier.model.labels.zh?.[p.index]);
+    assert.equal(both[i].label_zh, p.label);
+    assert.equal(both[i].label, classifier.model.labels.en[p.index]);
+  });
+});
+
+test('options are validated and name the parameter', async () => {
+  const invalid = (err: unknown, name: string): boolean => isResnetServeError(err, 'INVALID_ARGUMENT') && err.message.includes(name);
+  await assert.rejects(classifier.classify(images[0], { topK: 0 }), (e) => invalid(e, 'topK'));
+  await assert.rejects(classifier.classify(images[0], { topK: 1001 }), (e) => invalid(e, 'topK'));
+  await assert.rejects(classifier.classify(images[0], { lang: 'fr' as never }), (e) => invalid(e, 'lang'));
+});

@@ -1,0 +1,127 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { before, test } from 'node:test';
+import sharp from 'sharp';
+import { writeRandomCheckpoint } from '../testing/random-resnet.js';
+
+const BIN = fileURLToPath(new URL('./bin.js', import.meta.url));
+let env: NodeJS.ProcessEnv;
+let checkpoint: string;
+let photos: string;
+
+interface Run { code: number; stdout: string; stderr: string }
+
+function run(args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BIN, ...args], { env: { ...env, ...extraEnv }, timeout: 120_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 99) : 0, stdout, stderr });
+    });
+  });
+}
+
+const noStackTrace = (text: string): boolean => !/^\s+at .+:\d+:\d+\)?$/m.test(text);
+
+before(async () => {
+  const root = await mkdtemp(join(tmpdir(), 'rs-cli-'));
+  env = { PATH: process.env.PATH, HOME: root, RESNET_SERVE_HOME: join(root, 'cache'), TORCH_HOME: join(root, 'torch') };
+  checkpoint = (await writeRandomCheckpoint('resnet18', 9)).path;
+  photos = join(root, 'photos');
+  mkdirSync(join(photos, 'holiday 2024', 'ü'), { recursive: true });
+  const jpeg = await sharp({ create: { width: 320, height: 240, channels: 3, background: '#8040c0' } }).jpeg().toBuffer();
+  writeFileSync(join(photos, 'a.jpg'), jpeg);
+  writeFileSync(join(photos, 'holiday 2024', 'ü', 'b.png'), await sharp(jpeg).png().toBuffer());
+  writeFileSync(join(photos, 'notes.jpg'), 'this is a text file with an image name');
+  writeFileSync(join(photos, 'empty.png'), '');
+  writeFileSync(join(photos, 'cut.jpg'), jpeg.subarray(0, 400));
+  writeFileSync(join(photos, 'readme.txt'), 'not an image extension, so folders skip it');
+});
+
+test('usage errors exit 2 with a message and the usage', async () => {
+  for (const args of [[], ['frobnicate'], ['classify'], ['classify', '--top-k', 'many', 'x.jpg'], ['classify', '--lang', 'fr', 'x.jpg'], ['classify', '--bogus', 'x.jpg'], ['info', '--threads', '0']]) {
+    const r = await run(args);
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, /Usage: resnet-serve/);
+  }
+  const help = await run(['--help']);
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /classify <files or folders…>/);
+});
+
+test('offline with no weights: exit 1 and instructions, not a stack trace', async () => {
+  const r = await run(['classify', join(photos, 'a.jpg')], { RESNET_SERVE_OFFLINE: '1' });
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /resnet18-f37072fd\.pth/);
+  assert.match(r.stderr, /--model/);
+  assert.ok(noStackTrace(r.stderr), r.stderr);
+});
+
+test('classify a folder: good files are classified, bad ones reported by name and reason, exit 1', async () => {
+  const r = await run(['classify', photos, '--model', checkpoint, '--top-k', '2']);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stdout, /a\.jpg {2}\(320×240, \d+ ms\)\n {3}1\. .+%/);
+  assert.match(r.stdout, /holiday 2024\/ü\/b\.png/);
+  assert.match(r.stderr, /notes\.jpg\n {2}error IMAGE_UNSUPPORTED: /);
+  assert.match(r.stderr, /empty\.png\n {2}error IMAGE_EMPTY: /);
+  assert.match(r.stderr, /cut\.jpg\n {2}error IMAGE_CORRUPT: /);
+  assert.match(r.stderr, /3 of 5 files failed/);
+  assert.doesNotMatch(r.stdout + r.stderr, /readme\.txt/);
+  assert.ok(noStackTrace(r.stderr), r.stderr);
+});
+
+test('--json prints one object per file, in order, and --lang both adds Chinese labels', async () => {
+  const r = await run(['classify', join(photos, 'a.jpg'), join(photos, 'notes.jpg'), '--model', checkpoint, '--json', '--top-k', '3', '--lang', 'both']);
+  assert.equal(r.code, 1);
+  const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  assert.equal(lines.length, 2);
+  assert.equal(lines[0].file, join(photos, 'a.jpg'));
+  assert.deepEqual([lines[0].width, lines[0].height], [320, 240]);
+  assert.equal(lines[0].predictions.length, 3);
+  for (const p of lines[0].predictions) {
+    assert.deepEqual(Object.keys(p), ['index', 'label', 'label_zh', 'score']);
+    assert.match(p.label_zh, /[\u4e00-\u9fff]/u);
+  }
+  assert.deepEqual(Object.keys(lines[0].timings_ms), ['decode', 'preprocess', 'infer', 'total']);
+  assert.equal(lines[1].error.code, 'IMAGE_UNSUPPORTED');
+  const ok = await run(['classify', join(photos, 'a.jpg'), '--model', checkpoint, '--json']);
+  assert.equal(ok.code, 0);
+  assert.equal(JSON.parse(ok.stdout).predictions.length, 3);
+});
+
+test('info shows the model, its source, hash, cache and ONNX Runtime version', async () => {
+  const r = await run(['info', '--model', checkpoint]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^model +resnet18$/m);
+  assert.match(r.stdout, /^source +checkpoint$/m);
+  assert.match(r.stdout, /^sha256 +[0-9a-f]{64}$/m);
+  assert.match(r.stdout, new RegExp(`^cache +${env.RESNET_SERVE_HOME}$`, 'm'));
+  assert.match(r.stdout, /^onnxruntime +\d+\.\d+\.\d+$/m);
+  const official = await run(['info']);
+  assert.equal(official.code, 0);
+  assert.match(official.stdout, /resnet18-f37072fd\.pth/);
+  assert.match(official.stdout, /not downloaded yet/);
+});
+
+test('fetch-model downloads with progress, and refuses a file whose hash is wrong', async () => {
+  const body = Buffer.alloc(2_000_000, 1);
+  const server = createServer((req, res) => {
+    res.writeHead(req.url === '/resnet18-f37072fd.pth' ? 200 : 404, { 'content-length': body.length });
+    res.end(body);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  try {
+    const r = await run(['fetch-model'], { RESNET_SERVE_WEIGHTS_URL: `http://127.0.0.1:${port}` });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /Downloading weights: 100% \(2\.0 of 2\.0 MB\)/);
+    assert.match(r.stderr, /does not begin with f37072fd; it was deleted/);
+    assert.ok(noStackTrace(r.stderr));
+  } finally {
+    server.close();
+  }
+});

@@ -1,0 +1,119 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { before, test } from 'node:test';
+import { isResnetServeError, type ErrorCode } from '../errors.js';
+import { writeRandomCheckpoint } from '../testing/random-resnet.js';
+import { tinyClassifierOnnx } from '../testing/tiny-onnx.js';
+import { loadModel } from './load-model.js';
+
+let checkpoint: { dir: string; path: string };
+let cacheDir: string;
+
+before(async () => {
+  checkpoint = await writeRandomCheckpoint('resnet18', 3);
+  cacheDir = await mkdtemp(join(tmpdir(), 'rs-cache-'));
+});
+
+async function fails(promise: Promise<unknown>, code: ErrorCode, mention: RegExp): Promise<void> {
+  await assert.rejects(promise, (err: unknown) => isResnetServeError(err, code) && mention.test(err.message));
+}
+
+test('a .pth state_dict is converted once and cached as <sha256>.onnx in our cache', async () => {
+  const sha = createHash('sha256').update(readFileSync(checkpoint.path)).digest('hex');
+  const model = await loadModel({ model: checkpoint.path, cacheDir, threads: 1 });
+  assert.equal(model.info.name, 'resnet18');
+  assert.equal(model.info.source, 'checkpoint');
+  assert.equal(model.info.sha256, sha);
+  assert.equal(model.info.onnxPath, join(cacheDir, 'onnx', `${sha}.onnx`));
+  assert.equal(model.info.numClasses, 1000);
+  assert.equal(model.info.threads, 1);
+  assert.equal(model.labels.en[281], 'tabby');
+  await model.session.release();
+  const before = statSync(model.info.onnxPath as string).mtimeMs;
+  const again = await loadModel({ model: checkpoint.path, cacheDir, threads: 1 });
+  assert.equal(statSync(again.info.onnxPath as string).mtimeMs, before);
+  await again.session.release();
+});
+
+test("official weights found in PyTorch's hub cache are used, and nothing is written there", async () => {
+  const torchHome = await mkdtemp(join(tmpdir(), 'rs-torch-'));
+  const hub = join(torchHome, 'hub', 'checkpoints');
+  mkdirSync(hub, { recursive: true });
+  writeFileSync(join(hub, 'resnet18-f37072fd.pth'), readFileSync(checkpoint.path));
+  const saved = process.env.TORCH_HOME;
+  process.env.TORCH_HOME = torchHome;
+  try {
+    const model = await loadModel({ cacheDir, offline: true, threads: 1 });
+    assert.equal(model.info.source, 'torchvision');
+    assert.equal(model.info.path, join(hub, 'resnet18-f37072fd.pth'));
+    assert.ok(model.info.onnxPath?.startsWith(cacheDir));
+    await model.session.release();
+    assert.deepEqual(readdirSync(hub), ['resnet18-f37072fd.pth']);
+  } finally {
+    if (saved === undefined) delete process.env.TORCH_HOME;
+    else process.env.TORCH_HOME = saved;
+  }
+});
+
+test('offline with nothing cached: MODEL_NOT_FOUND that says what to download and where', async () => {
+  const saved = process.env.TORCH_HOME;
+  process.env.TORCH_HOME = await mkdtemp(join(tmpdir(), 'rs-torch-empty-'));
+  try {
+    await fails(loadModel({ cacheDir: await mkdtemp(join(tmpdir(), 'rs-empty-')), offline: true }), 'MODEL_NOT_FOUND', /resnet18-f37072fd\.pth[\s\S]*Put it at[\s\S]*--model/);
+  } finally {
+    if (saved === undefined) delete process.env.TORCH_HOME;
+    else process.env.TORCH_HOME = saved;
+  }
+});
+
+test('a user ONNX model must take [N,3,224,224] and return [N,1000]', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'rs-onnx-'));
+  const good = join(dir, 'good.onnx');
+  writeFileSync(good, tinyClassifierOnnx(['batch', 3, 224, 224], 1000));
+  const model = await loadModel({ model: good, cacheDir, threads: 1 });
+  assert.equal(model.info.source, 'onnx');
+  assert.equal(model.info.name, 'good');
+  assert.equal(model.session.maxBatch, Number.MAX_SAFE_INTEGER);
+  await model.session.release();
+
+  const wrongSize = join(dir, 'wrong-size.onnx');
+  writeFileSync(wrongSize, tinyClassifierOnnx([1, 3, 299, 299], 1000));
+  await fails(loadModel({ model: wrongSize, cacheDir }), 'MODEL_INVALID', /must take one float32 input \[N, 3, 224, 224\]; it takes 'input' float32 \[1, 3, 299, 299\]/);
+  const wrongChannels = join(dir, 'gray.onnx');
+  writeFileSync(wrongChannels, tinyClassifierOnnx(['n', 1, 224, 224], 1000));
+  await fails(loadModel({ model: wrongChannels, cacheDir }), 'MODEL_INVALID', /\[n, 1, 224, 224\]/);
+  const tenClasses = join(dir, 'ten.onnx');
+  writeFileSync(tenClasses, tinyClassifierOnnx(['n', 3, 224, 224], 10));
+  await fails(loadModel({ model: tenClasses, cacheDir }), 'MODEL_INVALID', /10 classes/);
+});
+
+test('a sidecar JSON gives input size, normalisation and labels', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'rs-sidecar-'));
+  const path = join(dir, 'parts.onnx');
+  writeFileSync(path, tinyClassifierOnnx([1, 3, 160, 160], 3));
+  writeFileSync(join(dir, 'parts.labels.txt'), 'bolt\nnut\nwasher\n');
+  writeFileSync(`${path}.json`, JSON.stringify({ name: 'parts', input_size: 160, mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25], labels: 'parts.labels.txt', labels_zh: ['螺栓', '螺母', '垫圈'] }));
+  const model = await loadModel({ model: path, cacheDir, threads: 1 });
+  assert.equal(model.info.name, 'parts');
+  assert.deepEqual(model.preprocess, { cropSize: 160, resizeShortSide: 183, mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] });
+  assert.deepEqual(model.labels.en, ['bolt', 'nut', 'washer']);
+  assert.equal(model.session.maxBatch, 1);
+  await model.session.release();
+  writeFileSync(`${path}.json`, JSON.stringify({ mean: [0.5, 0.5] }));
+  await fails(loadModel({ model: path, cacheDir }), 'MODEL_INVALID', /an array of 3 numbers for "mean" in .*parts\.onnx\.json but received array of length 2/);
+});
+
+test('missing, foreign and unwritable paths give clear errors', async () => {
+  await fails(loadModel({ model: '/nonexistent/model.pth', cacheDir }), 'MODEL_NOT_FOUND', /No model file at \/nonexistent\/model\.pth/);
+  const dir = await mkdtemp(join(tmpdir(), 'rs-foreign-'));
+  writeFileSync(join(dir, 'notes.pth'), 'just some text');
+  await fails(loadModel({ model: join(dir, 'notes.pth'), cacheDir }), 'MODEL_INVALID', /neither a PyTorch checkpoint/);
+  writeFileSync(join(dir, 'blocker'), 'a file where a folder should be');
+  await fails(loadModel({ model: checkpoint.path, cacheDir: join(dir, 'blocker', 'cache') }), 'IO_ERROR', /cache folder/);
+  await fails(loadModel({ model: checkpoint.path, threads: 0 }), 'INVALID_ARGUMENT', /threads/);
+  assert.ok(!existsSync(join(dir, 'blocker', 'cache')));
+});

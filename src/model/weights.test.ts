@@ -1,0 +1,98 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { isResnetServeError } from '../errors.js';
+import { defaultCacheDir, downloadVerified, findCachedCheckpoint, hashPrefixOf, offlineInstructions, torchHubCheckpointDir } from './weights.js';
+
+const payload = Buffer.alloc(3 * 1024 * 1024, 7);
+const payloadSha = createHash('sha256').update(payload).digest('hex');
+let server: Server;
+let base = '';
+
+before(async () => {
+  server = createServer((req, res) => {
+    if (req.url === '/file.bin') {
+      res.writeHead(200, { 'content-length': payload.length });
+      res.end(payload);
+    } else if (req.url === '/redirect') {
+      res.writeHead(302, { location: '/file.bin' });
+      res.end();
+    } else if (req.url === '/short') {
+      res.writeHead(200, { 'content-length': payload.length });
+      res.write(payload.subarray(0, 1000));
+      res.destroy();
+    } else {
+      res.writeHead(404);
+      res.end('no');
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const addr = server.address();
+  base = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
+});
+after(() => server.close());
+
+test('downloads through a temporary file, reports progress and verifies the hash prefix', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'rs-weights-'));
+  const dest = join(dir, 'sub', 'model-abc.pth');
+  const seen: [number, number | null][] = [];
+  await downloadVerified(`${base}/redirect`, dest, payloadSha.slice(0, 8), (r, t) => seen.push([r, t]));
+  assert.deepEqual(readFileSync(dest), payload);
+  assert.ok(seen.length > 1);
+  assert.deepEqual(seen[seen.length - 1], [payload.length, payload.length]);
+  assert.ok(seen.every(([r], i) => i === 0 || r >= seen[i - 1][0]));
+  assert.deepEqual(readdirSync(join(dir, 'sub')), ['model-abc.pth']);
+});
+
+test('a hash mismatch deletes the file and says so', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'rs-weights-'));
+  const dest = join(dir, 'resnet18-f37072fd.pth');
+  await assert.rejects(
+    downloadVerified(`${base}/file.bin`, dest, 'f37072fd'),
+    (err: unknown) => isResnetServeError(err, 'MODEL_CHECKSUM') && err.message.includes(payloadSha) && err.message.includes('f37072fd'),
+  );
+  assert.deepEqual(readdirSync(dir), []);
+});
+
+test('HTTP errors and cut connections leave nothing behind', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'rs-weights-'));
+  await assert.rejects(downloadVerified(`${base}/missing`, join(dir, 'a.pth'), 'ab'), (err: unknown) => isResnetServeError(err, 'MODEL_NOT_FOUND') && /404/.test(err.message));
+  await assert.rejects(downloadVerified(`${base}/short`, join(dir, 'b.pth'), 'ab'), (err: unknown) => isResnetServeError(err, 'MODEL_NOT_FOUND'));
+  assert.deepEqual(readdirSync(dir), []);
+});
+
+test('cache folders follow RESNET_SERVE_HOME, XDG_CACHE_HOME and TORCH_HOME', () => {
+  assert.equal(defaultCacheDir({ RESNET_SERVE_HOME: '/a', XDG_CACHE_HOME: '/x' }), '/a');
+  assert.equal(defaultCacheDir({ XDG_CACHE_HOME: '/x' }), '/x/resnet-serve');
+  assert.equal(torchHubCheckpointDir({ TORCH_HOME: '/t', XDG_CACHE_HOME: '/x' }), '/t/hub/checkpoints');
+  assert.equal(torchHubCheckpointDir({ XDG_CACHE_HOME: '/x' }), '/x/torch/hub/checkpoints');
+  assert.equal(hashPrefixOf('resnet18-f37072fd.pth'), 'f37072fd');
+  assert.equal(hashPrefixOf('model.pth'), null);
+});
+
+test("PyTorch's hub cache is used before ours", async () => {
+  const root = await mkdtemp(join(tmpdir(), 'rs-hub-'));
+  const env = { TORCH_HOME: join(root, 'torch') };
+  const ours = join(root, 'ours');
+  assert.equal(findCachedCheckpoint('resnet18-f37072fd.pth', ours, env), null);
+  mkdirSync(join(ours, 'checkpoints'), { recursive: true });
+  writeFileSync(join(ours, 'checkpoints', 'resnet18-f37072fd.pth'), 'x');
+  assert.equal(findCachedCheckpoint('resnet18-f37072fd.pth', ours, env), join(ours, 'checkpoints', 'resnet18-f37072fd.pth'));
+  mkdirSync(torchHubCheckpointDir(env), { recursive: true });
+  writeFileSync(join(torchHubCheckpointDir(env), 'resnet18-f37072fd.pth'), 'x');
+  assert.equal(findCachedCheckpoint('resnet18-f37072fd.pth', ours, env), join(root, 'torch', 'hub', 'checkpoints', 'resnet18-f37072fd.pth'));
+  assert.ok(existsSync(join(ours, 'checkpoints', 'resnet18-f37072fd.pth')));
+});
+
+test('offline instructions name the file, where to put it and --model', () => {
+  const text = offlineInstructions('resnet18-f37072fd.pth', 'https://download.pytorch.org/models/resnet18-f37072fd.pth', '/c', { TORCH_HOME: '/t' });
+  assert.match(text, /Download https:\/\/download\.pytorch\.org\/models\/resnet18-f37072fd\.pth/);
+  assert.match(text, /\/c\/checkpoints\/resnet18-f37072fd\.pth/);
+  assert.match(text, /\/t\/hub\/checkpoints\/resnet18-f37072fd\.pth/);
+  assert.match(text, /--model/);
+});
