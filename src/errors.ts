@@ -31,6 +31,26 @@ export const ErrorCodes = {
   INFERENCE_FAILED: 500,
   /** A file or folder could not be read or written. */
   IO_ERROR: 500,
+  /** An upload request carried no image. */
+  NO_FILE: 400,
+  /** A request is malformed (bad JSON, wrong tensor shape, bad parameter). */
+  BAD_REQUEST: 400,
+  /** No such route, model or file. */
+  NOT_FOUND: 404,
+  /** The request body is above the upload limit. */
+  PAYLOAD_TOO_LARGE: 413,
+  /** More files in one request than allowed. */
+  TOO_MANY_FILES: 413,
+  /** The request's Content-Type is not one we accept. */
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  /** The model is still loading, or the server is shutting down. */
+  NOT_READY: 503,
+  /** The inference queue is full; retry later. */
+  QUEUE_FULL: 503,
+  /** The request did not finish within its deadline. */
+  TIMEOUT: 503,
+  /** An unexpected failure; details are in the server log. */
+  INTERNAL: 500,
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -7,12 +7,9 @@ import { readFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { ResnetServeError, invalidArgument } from '../errors.js';
 import { Preprocessor } from '../image/preprocess.js';
-import { labelPredictions } from '../labels/labels.js';
 import { loadModel, type LoadedModel } from '../model/load-model.js';
-import type { ClassifyOptions, ClassifyOutcome, LabelLanguage, ModelInfo, ModelOptions, Prediction } from '../types.js';
-import { softmax, topK } from './postprocess.js';
-
-const LANGS: readonly LabelLanguage[] = ['en', 'zh', 'both'];
+import type { ClassifyOptions, ClassifyOutcome, ModelInfo, ModelOptions, Prediction } from '../types.js';
+import { rankLogits, resolveClassifyOptions, type ResolvedClassifyOptions } from './answer.js';
 
 /** An image to classify: its bytes, or a file path. */
 export type ImageInput = Buffer | string;
@@ -55,21 +52,10 @@ export class ImageClassifier {
     return this.model.info;
   }
 
-  /** Validates classify options, naming the bad one. */
-  resolveOptions(options: ClassifyOptions = {}): { topK: number; lang: LabelLanguage } {
-    const k = options.topK ?? 5;
-    const n = this.model.session.numClasses;
-    if (!Number.isInteger(k) || k < 1 || k > n) throw invalidArgument('topK', `an integer from 1 to ${n}`, options.topK);
-    const lang = options.lang ?? 'en';
-    if (!LANGS.includes(lang)) throw invalidArgument('lang', `one of ${LANGS.join(', ')}`, options.lang);
-    return { topK: k, lang };
-  }
-
   /** Ranked, labelled predictions from one row of logits. */
-  postprocess(logits: Float32Array, row: number, options: { topK: number; lang: LabelLanguage }): Prediction[] {
+  postprocess(logits: Float32Array, row: number, options: ResolvedClassifyOptions): Prediction[] {
     const n = this.model.session.numClasses;
-    const probabilities = softmax(logits, row * n, n);
-    return labelPredictions(topK(probabilities, options.topK), this.model.labels, options.lang);
+    return rankLogits(logits, row * n, n, this.model.labels, options);
   }
 
   /** Classifies one image; throws its typed error if it cannot be read. */
@@ -85,7 +71,7 @@ export class ImageClassifier {
    * others are still classified.
    */
   async classifyBatch(images: readonly ImageInput[], options: ClassifyOptions = {}): Promise<ClassifyOutcome[]> {
-    const resolved = this.resolveOptions(options);
+    const resolved = resolveClassifyOptions(options, this.model.session.numClasses);
     const start = performance.now();
     const per = this.preprocessor.imageLength;
     const tensor = new Float32Array(images.length * per);

@@ -1,5 +1,5 @@
 /**
- * The `resnet-serve` command: `classify`, `fetch-model`, `info`.
+ * The `resnet-serve` command: `classify`, `serve`, `fetch-model`, `info`.
  * Exit codes: 0 success, 1 a file or the model failed, 2 usage error.
  */
 import { parseArgs } from 'node:util';
@@ -13,6 +13,7 @@ import type { LabelLanguage, ModelOptions } from '../types.js';
 import { expandPaths } from './files.js';
 import { formatJsonLine, formatOutcome } from './format.js';
 import { downloadProgress } from './progress.js';
+import { startServer } from '../server/server.js';
 
 const USAGE = `Usage: resnet-serve <command> [options]
 
@@ -21,6 +22,17 @@ Commands:
       --top-k N                  how many labels per image (default 3)
       --lang en|zh|both          label language (default en)
       --json                     one JSON object per line instead of a table
+  serve                          serve the HTTP API and the web page
+      --port N                   port (default 8080, or $PORT)
+      --host ADDR                address (default 127.0.0.1, or $HOST; 0.0.0.0 for all)
+      --workers N                preprocessing threads (default: the CPUs available)
+      --max-upload-mb N          largest upload (default 20)
+      --max-files N              most files per request (default 32)
+      --max-pixels N             largest decoded image (default 50000000)
+      --timeout-ms N             request deadline (default 30000)
+      --max-batch N              most images per inference batch (default 16)
+      --batch-wait-us N          how long a partial batch waits (default 0)
+      --max-queue N              most images waiting; then 503 (default 256)
   fetch-model                    download and verify the weights ahead of time
   info                           show the model, its source, hash, cache and runtime
 
@@ -42,6 +54,16 @@ const OPTIONS = {
   'top-k': { type: 'string' },
   lang: { type: 'string' },
   json: { type: 'boolean' },
+  port: { type: 'string' },
+  host: { type: 'string' },
+  workers: { type: 'string' },
+  'max-upload-mb': { type: 'string' },
+  'max-files': { type: 'string' },
+  'max-pixels': { type: 'string' },
+  'timeout-ms': { type: 'string' },
+  'max-batch': { type: 'string' },
+  'batch-wait-us': { type: 'string' },
+  'max-queue': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -57,12 +79,48 @@ function intOption(value: string | undefined, name: string, fallback: number | u
 function modelOptions(values: Parsed): ModelOptions {
   const threads = intOption(values.threads, '--threads', undefined);
   if (threads === 0) throw new UsageError('--threads must be at least 1');
+  const maxPixels = intOption(values['max-pixels'], '--max-pixels', undefined);
+  if (maxPixels === 0) throw new UsageError('--max-pixels must be at least 1');
   return {
     model: values.model,
     threads,
+    maxPixels,
     offline: values.offline || undefined,
     onDownloadProgress: downloadProgress('Downloading weights'),
   };
+}
+
+async function serveCommand(values: Parsed, model: ModelOptions): Promise<number> {
+  const positive = (name: keyof Parsed, fallback?: number): number | undefined => {
+    const v = intOption(values[name] as string | undefined, `--${name}`, fallback);
+    if (v === 0) throw new UsageError(`--${name} must be at least 1`);
+    return v;
+  };
+  const port = intOption(values.port ?? process.env.PORT, '--port', 8080) as number;
+  if (port > 65535) throw new UsageError('--port must be at most 65535');
+  const uploadMb = positive('max-upload-mb');
+  const waitUs = intOption(values['batch-wait-us'], '--batch-wait-us', undefined);
+  const server = await startServer({
+    host: values.host ?? process.env.HOST ?? '127.0.0.1',
+    port,
+    service: {
+      ...model,
+      workers: positive('workers'),
+      batching: { maxBatch: positive('max-batch'), maxWaitMicros: waitUs, maxQueue: positive('max-queue') },
+    },
+    limits: { maxUploadBytes: uploadMb === undefined ? undefined : uploadMb * 1024 * 1024, maxFiles: positive('max-files'), requestTimeoutMs: positive('timeout-ms') },
+  });
+  const { info } = server.service;
+  process.stderr.write(`resnet-serve: ${info.name} (${info.source}, sha256 ${info.sha256.slice(0, 12)}) ready at ${server.url} with ${info.threads} inference threads and ${server.service.workers} preprocessing workers\n`);
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string): void => {
+      process.stderr.write(`resnet-serve: ${signal}, finishing requests in flight…\n`);
+      server.close().then(resolve, resolve);
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  return 0;
 }
 
 async function classifyCommand(paths: string[], values: Parsed, model: ModelOptions): Promise<number> {
@@ -162,6 +220,8 @@ export async function main(argv: string[]): Promise<number> {
     switch (command) {
       case 'classify':
         return await classifyCommand(rest, values, model);
+      case 'serve':
+        return await serveCommand(values, model);
       case 'fetch-model':
         return await fetchModelCommand(model);
       case 'info':

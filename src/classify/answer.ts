@@ -1,0 +1,27 @@
+/** What every classification entry point shares: option checks and turning logits into labelled answers. */
+import { invalidArgument } from '../errors.js';
+import { labelPredictions, type LabelSet } from '../labels/labels.js';
+import type { ClassifyOptions, LabelLanguage, Prediction } from '../types.js';
+import { softmax, topK } from './postprocess.js';
+
+/** Classify options with defaults applied. */
+export interface ResolvedClassifyOptions {
+  topK: number;
+  lang: LabelLanguage;
+}
+
+const LANGS: readonly LabelLanguage[] = ['en', 'zh', 'both'];
+
+/** Applies defaults (top 5, English) and validates, naming the bad option as the caller calls it. */
+export function resolveClassifyOptions(options: ClassifyOptions, numClasses: number, names = { topK: 'topK', lang: 'lang' }): ResolvedClassifyOptions {
+  const k = options.topK ?? 5;
+  if (!Number.isInteger(k) || k < 1 || k > numClasses) throw invalidArgument(names.topK, `an integer from 1 to ${numClasses}`, options.topK);
+  const lang = options.lang ?? 'en';
+  if (!LANGS.includes(lang)) throw invalidArgument(names.lang, `one of ${LANGS.join(', ')}`, options.lang);
+  return { topK: k, lang };
+}
+
+/** Softmax, top-k and labels for the logits row at `offset`. */
+export function rankLogits(logits: Float32Array, offset: number, numClasses: number, labels: LabelSet, options: ResolvedClassifyOptions): Prediction[] {
+  return labelPredictions(topK(softmax(logits, offset, numClasses), options.topK), labels, options.lang);
+}

@@ -1,0 +1,130 @@
+/**
+ * Dynamic batching: images waiting for inference are gathered into one
+ * ONNX Runtime call. While a batch runs, new arrivals queue; when it ends, up
+ * to `maxBatch` of them run together. With `maxWaitMicros` 0 (the default) a
+ * lone request never waits, so latency at concurrency 1 is unchanged, and
+ * batches grow by themselves under load. The queue is bounded: past
+ * `maxQueue` waiting images, `QUEUE_FULL` is thrown at once.
+ */
+import { performance } from 'node:perf_hooks';
+import { ResnetServeError, invalidArgument } from '../errors.js';
+import type { ClassifierSession } from '../model/session.js';
+
+/** Batching settings. */
+export interface BatcherOptions {
+  /** Most images in one inference call. Default 16. */
+  maxBatch?: number;
+  /** How long a partial batch may wait for company, in microseconds. Default 0. */
+  maxWaitMicros?: number;
+  /** Most images waiting; beyond it requests are refused with QUEUE_FULL. Default 256. */
+  maxQueue?: number;
+}
+
+/** The logits of one image and how long it waited and ran. */
+export interface InferResult {
+  logits: Float32Array;
+  queueMs: number;
+  inferMs: number;
+  batchSize: number;
+}
+
+interface Pending {
+  tensor: Float32Array;
+  enqueued: number;
+  signal?: AbortSignal;
+  resolve: (r: InferResult) => void;
+  reject: (e: unknown) => void;
+}
+
+/** Called after each batch with its size and duration. */
+export type BatchObserver = (size: number, inferMs: number) => void;
+
+export class InferenceBatcher {
+  readonly maxBatch: number;
+  readonly maxWaitMicros: number;
+  readonly maxQueue: number;
+  private readonly queue: Pending[] = [];
+  private running = false;
+  private timer: NodeJS.Timeout | null = null;
+  private readonly buffer: Float32Array;
+  private readonly perImage: number;
+
+  constructor(private readonly session: ClassifierSession, options: BatcherOptions = {}, private readonly observe?: BatchObserver) {
+    const positive = (v: unknown): boolean => Number.isInteger(v) && (v as number) >= 1;
+    const maxBatch = options.maxBatch ?? 16;
+    if (!positive(maxBatch)) throw invalidArgument('maxBatch', 'an integer >= 1', maxBatch);
+    const maxWait = options.maxWaitMicros ?? 0;
+    if (!Number.isInteger(maxWait) || maxWait < 0) throw invalidArgument('maxWaitMicros', 'an integer >= 0', maxWait);
+    const maxQueue = options.maxQueue ?? 256;
+    if (!positive(maxQueue)) throw invalidArgument('maxQueue', 'an integer >= 1', maxQueue);
+    this.maxBatch = Math.min(maxBatch, session.maxBatch);
+    this.maxWaitMicros = maxWait;
+    this.maxQueue = maxQueue;
+    this.perImage = 3 * session.inputSize * session.inputSize;
+    this.buffer = new Float32Array(this.maxBatch * this.perImage);
+  }
+
+  /** Images waiting for inference now. */
+  get queued(): number {
+    return this.queue.length;
+  }
+
+  /** Queues one image tensor; resolves with its logits. An aborted signal drops it before inference. */
+  infer(tensor: Float32Array, signal?: AbortSignal): Promise<InferResult> {
+    if (tensor.length !== this.perImage) throw new RangeError(`tensor has ${tensor.length} values, expected ${this.perImage}`);
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    if (this.queue.length >= this.maxQueue) {
+      return Promise.reject(new ResnetServeError('QUEUE_FULL', `The server is busy (${this.queue.length} images waiting); retry shortly`));
+    }
+    return new Promise((resolve, reject) => {
+      this.queue.push({ tensor, enqueued: performance.now(), signal, resolve, reject });
+      this.schedule();
+    });
+  }
+
+  private schedule(): void {
+    if (this.running || this.timer) return;
+    if (this.maxWaitMicros > 0 && this.queue.length < this.maxBatch) {
+      this.timer = setTimeout(() => {
+        this.timer = null;
+        void this.runBatch();
+      }, this.maxWaitMicros / 1000);
+      return;
+    }
+    void this.runBatch();
+  }
+
+  private async runBatch(): Promise<void> {
+    const batch: Pending[] = [];
+    while (batch.length < this.maxBatch && this.queue.length) {
+      const next = this.queue.shift() as Pending;
+      if (next.signal?.aborted) next.reject(next.signal.reason);
+      else batch.push(next);
+    }
+    if (batch.length === 0) return;
+    this.running = true;
+    const started = performance.now();
+    try {
+      batch.forEach((p, i) => this.buffer.set(p.tensor, i * this.perImage));
+      const logits = await this.session.run(this.buffer, batch.length);
+      const inferMs = performance.now() - started;
+      const classes = this.session.numClasses;
+      this.observe?.(batch.length, inferMs);
+      batch.forEach((p, i) =>
+        p.resolve({ logits: logits.slice(i * classes, (i + 1) * classes), queueMs: started - p.enqueued, inferMs, batchSize: batch.length }),
+      );
+    } catch (err) {
+      for (const p of batch) p.reject(err);
+    } finally {
+      this.running = false;
+      if (this.queue.length) this.schedule();
+    }
+  }
+
+  /** Rejects everything still waiting (used at shutdown). */
+  drain(reason: unknown): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    for (const p of this.queue.splice(0)) p.reject(reason);
+  }
+}

@@ -1,0 +1,146 @@
+/**
+ * The classification engine a server (or a bulk tagger) runs: images are
+ * decoded and resampled in worker threads (piscina), so the event loop stays
+ * free, and inference goes through the dynamic batcher. One service per
+ * loaded model.
+ */
+import { availableParallelism } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { Piscina } from 'piscina';
+import { ResnetServeError, invalidArgument } from '../errors.js';
+import { DEFAULT_DECODE_LIMITS } from '../image/decode.js';
+import type { PreprocessReply, PreprocessTask } from '../image/preprocess-worker.js';
+import { loadModel, type LoadedModel } from '../model/load-model.js';
+import type { ClassifyOptions, ClassifyOutcome, ModelInfo, ModelOptions, Prediction } from '../types.js';
+import { rankLogits, resolveClassifyOptions, type ResolvedClassifyOptions } from './answer.js';
+import { InferenceBatcher, type BatcherOptions } from './batcher.js';
+
+/** Timings a service reports per image and per batch, for metrics. */
+export interface ServiceObserver {
+  stage?(stage: 'decode' | 'preprocess' | 'queue' | 'infer', ms: number): void;
+  batch?(size: number): void;
+}
+
+/** How to start a service. */
+export interface ServiceOptions extends ModelOptions {
+  /** Preprocessing worker threads. Default: the CPUs available (at least 1). */
+  workers?: number;
+  batching?: BatcherOptions;
+  observer?: ServiceObserver;
+}
+
+export class ClassificationService {
+  private readonly pool: Piscina<PreprocessTask, PreprocessReply>;
+  readonly batcher: InferenceBatcher;
+  private readonly maxPixels: number;
+
+  private constructor(readonly model: LoadedModel, options: ServiceOptions) {
+    const workers = options.workers ?? Math.max(1, availableParallelism());
+    if (!Number.isInteger(workers) || workers < 1) throw invalidArgument('workers', 'an integer >= 1', workers);
+    this.maxPixels = options.maxPixels ?? DEFAULT_DECODE_LIMITS.maxPixels;
+    this.pool = new Piscina({
+      filename: new URL('../image/preprocess-worker.js', import.meta.url).href,
+      minThreads: workers,
+      maxThreads: workers,
+      idleTimeout: 60_000,
+    });
+    this.observer = options.observer;
+    this.batcher = new InferenceBatcher(model.session, options.batching, (size, ms) => {
+      this.observer?.batch?.(size);
+      this.observer?.stage?.('infer', ms);
+    });
+  }
+
+  /** Receives stage timings and batch sizes (the server's metrics attach here). */
+  observer?: ServiceObserver;
+
+  /** Loads the model, starts the workers and warms both up. */
+  static async start(options: ServiceOptions = {}): Promise<ClassificationService> {
+    const model = await loadModel(options);
+    let service: ClassificationService;
+    try {
+      service = new ClassificationService(model, options);
+    } catch (err) {
+      await model.session.release();
+      throw err;
+    }
+    await service.warmUp();
+    return service;
+  }
+
+  get info(): ModelInfo {
+    return this.model.info;
+  }
+
+  /** Threads preprocessing in parallel. */
+  get workers(): number {
+    return this.pool.maxThreads;
+  }
+
+  private async warmUp(): Promise<void> {
+    const size = this.model.session.inputSize;
+    await this.model.session.run(new Float32Array(3 * size * size), 1);
+  }
+
+  /** Validates classify options as the HTTP API names them (`top_k`, `lang`). */
+  resolveOptions(options: ClassifyOptions = {}): ResolvedClassifyOptions {
+    return resolveClassifyOptions(options, this.model.session.numClasses, { topK: 'top_k', lang: 'lang' });
+  }
+
+  /** Ranked predictions from one image's logits. */
+  rank(logits: Float32Array, options: ResolvedClassifyOptions): Prediction[] {
+    return rankLogits(logits, 0, this.model.session.numClasses, this.model.labels, options);
+  }
+
+  /** Decodes and preprocesses one image in a worker thread. */
+  async preprocess(bytes: Uint8Array, signal?: AbortSignal): Promise<Extract<PreprocessReply, { ok: true }>> {
+    const reply = await this.pool.run({ bytes, config: this.model.preprocess, maxPixels: this.maxPixels }, { signal });
+    if (!reply.ok) throw new ResnetServeError(reply.code, reply.message);
+    this.observer?.stage?.('decode', reply.decode);
+    this.observer?.stage?.('preprocess', reply.preprocess);
+    return reply;
+  }
+
+  /** Runs one preprocessed image through the batcher. */
+  async infer(tensor: Float32Array, signal?: AbortSignal): Promise<Float32Array> {
+    const r = await this.batcher.infer(tensor, signal);
+    this.observer?.stage?.('queue', r.queueMs);
+    return r.logits;
+  }
+
+  /**
+   * Classifies each image independently (one bad image does not fail the
+   * others); images of one call and of concurrent calls share batches.
+   */
+  async classifyMany(images: readonly Uint8Array[], options: ClassifyOptions = {}, signal?: AbortSignal): Promise<ClassifyOutcome[]> {
+    const resolved = this.resolveOptions(options);
+    return Promise.all(
+      images.map(async (bytes): Promise<ClassifyOutcome> => {
+        const start = performance.now();
+        try {
+          const pre = await this.preprocess(bytes, signal);
+          const t0 = performance.now();
+          const logits = await this.infer(pre.tensor, signal);
+          const infer = performance.now() - t0;
+          return {
+            ok: true,
+            predictions: this.rank(logits, resolved),
+            width: pre.width,
+            height: pre.height,
+            timings: { decode: pre.decode, preprocess: pre.preprocess, infer, total: performance.now() - start },
+          };
+        } catch (err) {
+          if (err instanceof ResnetServeError) return { ok: false, error: err };
+          throw err;
+        }
+      }),
+    );
+  }
+
+  /** Stops the workers and frees the model; queued images are refused. */
+  async close(): Promise<void> {
+    this.batcher.drain(new ResnetServeError('NOT_READY', 'The server is shutting down'));
+    await this.pool.destroy();
+    await this.model.session.release();
+  }
+}

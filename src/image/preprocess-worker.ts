@@ -1,0 +1,48 @@
+/**
+ * A worker thread that turns image bytes into a model input tensor, so that
+ * decoding and resampling (CPU-bound JavaScript) never block the server's
+ * event loop. Run by piscina; the tensor's buffer is moved back, not copied.
+ */
+import { Piscina } from 'piscina';
+import sharp from 'sharp';
+import { ResnetServeError } from '../errors.js';
+import { Preprocessor, type PreprocessConfig } from './preprocess.js';
+
+/** One job: the image and how to prepare it. */
+export interface PreprocessTask {
+  bytes: Uint8Array;
+  config: PreprocessConfig;
+  maxPixels: number;
+}
+
+/** The result: a tensor and facts about the image, or a typed error as plain data. */
+export type PreprocessReply =
+  | { ok: true; tensor: Float32Array; width: number; height: number; decode: number; preprocess: number }
+  | { ok: false; code: ResnetServeError['code']; message: string };
+
+// Parallelism comes from several workers; each decodes with one libvips thread.
+sharp.concurrency(1);
+
+let cached: { key: string; preprocessor: Preprocessor } | null = null;
+
+function preprocessorFor(config: PreprocessConfig, maxPixels: number): Preprocessor {
+  const key = JSON.stringify([config, maxPixels]);
+  if (cached?.key !== key) cached = { key, preprocessor: new Preprocessor(config, { maxPixels }) };
+  return cached.preprocessor;
+}
+
+/** Piscina entry point. */
+export default async function preprocess(task: PreprocessTask): Promise<PreprocessReply | object> {
+  try {
+    const pre = preprocessorFor(task.config, task.maxPixels);
+    const tensor = new Float32Array(pre.imageLength);
+    const bytes = Buffer.from(task.bytes.buffer, task.bytes.byteOffset, task.bytes.byteLength);
+    const result = await pre.imageToTensor(bytes, tensor, 0);
+    const reply: PreprocessReply = { ok: true, tensor, width: result.original.width, height: result.original.height, ...result.timings };
+    // Hand the tensor's memory to the main thread instead of copying it.
+    return Piscina.move({ [Piscina.transferableSymbol]: [tensor.buffer], [Piscina.valueSymbol]: reply } as never);
+  } catch (err) {
+    if (err instanceof ResnetServeError) return { ok: false, code: err.code, message: err.message };
+    return { ok: false, code: 'IMAGE_CORRUPT', message: `Image could not be processed: ${(err as Error)?.message ?? String(err)}` };
+  }
+}

@@ -1,0 +1,40 @@
+/**
+ * Prometheus metrics (prom-client) on a registry of the app's own, so several
+ * apps in one process (tests) do not collide: requests by route and status,
+ * request latency, per-stage latency, batch sizes, in-flight requests and the
+ * model in use.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { ServiceObserver } from '../classify/service.js';
+import type { ModelInfo } from '../types.js';
+
+const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5, 10];
+
+export class ServerMetrics {
+  readonly registry = new Registry();
+  readonly requests = new Counter({ name: 'resnet_http_requests_total', help: 'HTTP requests by route, method and status', labelNames: ['route', 'method', 'status'], registers: [this.registry] });
+  readonly requestSeconds = new Histogram({ name: 'resnet_http_request_duration_seconds', help: 'HTTP request latency by route', labelNames: ['route'], buckets: LATENCY_BUCKETS, registers: [this.registry] });
+  readonly stageSeconds = new Histogram({ name: 'resnet_stage_duration_seconds', help: 'Per-image latency by stage: decode, preprocess, queue, infer (per batch)', labelNames: ['stage'], buckets: LATENCY_BUCKETS, registers: [this.registry] });
+  readonly batchSize = new Histogram({ name: 'resnet_batch_size', help: 'Images per inference batch', buckets: [1, 2, 4, 8, 16, 32, 64], registers: [this.registry] });
+  readonly inFlight = new Gauge({ name: 'resnet_http_requests_in_flight', help: 'HTTP requests being served', registers: [this.registry] });
+  readonly modelInfo = new Gauge({ name: 'resnet_model_info', help: 'The loaded model (value 1)', labelNames: ['name', 'source', 'sha256', 'onnxruntime'], registers: [this.registry] });
+  readonly threads = new Gauge({ name: 'resnet_threads', help: 'Threads by pool: onnxruntime intra-op, preprocessing workers', labelNames: ['pool'], registers: [this.registry] });
+  readonly ready = new Gauge({ name: 'resnet_ready', help: '1 when the model is loaded and the server accepts work', registers: [this.registry] });
+
+  constructor(defaultMetrics = true) {
+    if (defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'resnet_' });
+  }
+
+  /** The observer a ClassificationService reports its stages to. */
+  readonly observer: ServiceObserver = {
+    stage: (stage, ms) => this.stageSeconds.observe({ stage }, ms / 1000),
+    batch: (size) => this.batchSize.observe(size),
+  };
+
+  /** Records the model once it is loaded. */
+  setModel(info: ModelInfo, onnxruntime: string, workers: number): void {
+    this.modelInfo.set({ name: info.name, source: info.source, sha256: info.sha256, onnxruntime }, 1);
+    this.threads.set({ pool: 'onnxruntime_intra_op' }, info.threads);
+    this.threads.set({ pool: 'preprocess_workers' }, workers);
+  }
+}

@@ -1,0 +1,18 @@
+/** Operations endpoints: liveness, readiness, Prometheus metrics and the OpenAPI document. */
+import type { FastifyInstance } from 'fastify';
+import type { ServiceHolder } from '../http.js';
+import type { ServerMetrics } from '../metrics.js';
+import { openApiDocument } from '../openapi.js';
+
+export function opsRoutes(app: FastifyInstance, holder: ServiceHolder, metrics: ServerMetrics, version: string): void {
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_request, reply) => {
+    const status = holder.ready ? 'ready' : holder.draining ? 'draining' : 'loading';
+    return reply.code(holder.ready ? 200 : 503).send({ status });
+  });
+  app.get('/metrics', async (_request, reply) => {
+    metrics.ready.set(holder.ready ? 1 : 0);
+    return reply.header('content-type', metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+  app.get('/openapi.json', async () => openApiDocument(version));
+}

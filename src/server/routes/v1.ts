@@ -1,0 +1,57 @@
+/**
+ * The richer JSON API: `POST /v1/classify` (multipart `file` fields, or a raw
+ * image body) answers per image with indices, English and Chinese labels,
+ * probabilities and stage timings, with errors in place, plus the model's
+ * name and hash. `GET /v1/models` describes the model.
+ */
+import type { FastifyInstance } from 'fastify';
+import { ResnetServeError } from '../../errors.js';
+import { ORT_VERSION } from '../../model/session.js';
+import { queryOptions, readImages, withDeadline, type ServiceHolder } from '../http.js';
+import type { ServerLimits } from '../options.js';
+
+const round = (v: number): number => Math.round(v * 100) / 100;
+
+export function v1Routes(app: FastifyInstance, holder: ServiceHolder, limits: ServerLimits): void {
+  app.get('/v1/models', async () => {
+    const service = holder.require();
+    const { info } = service;
+    return {
+      models: [
+        {
+          ...info,
+          labels: service.model.labels.en.length,
+          workers: service.workers,
+          max_batch: service.batcher.maxBatch,
+          onnxruntime: ORT_VERSION,
+          limits: { max_upload_bytes: limits.maxUploadBytes, max_files: limits.maxFiles, request_timeout_ms: limits.requestTimeoutMs },
+        },
+      ],
+    };
+  });
+
+  app.post('/v1/classify', async (request, reply) => {
+    const service = holder.require();
+    const options = service.resolveOptions({ ...queryOptions(request.query, { topK: 5, lang: 'both' }), lang: 'both' });
+    const images = await readImages(request, ['file'], limits);
+    if (images.length === 0) throw new ResnetServeError('NO_FILE', 'No file uploaded');
+    const outcomes = await withDeadline(reply, limits.requestTimeoutMs, (signal) => service.classifyMany(images.map((i) => i.bytes), options, signal));
+    const results = outcomes.map((o, i) => {
+      const file = images[i].name;
+      if (!o.ok) return { file, error: { code: o.error.code, message: o.error.message } };
+      const t = o.timings;
+      return {
+        file,
+        width: o.width,
+        height: o.height,
+        predictions: o.predictions,
+        timings_ms: { decode: round(t.decode), preprocess: round(t.preprocess), infer: round(t.infer), total: round(t.total) },
+      };
+    });
+    const { name, sha256, source } = service.info;
+    const body = { model: { name, sha256, source }, results };
+    const [first] = outcomes;
+    if (outcomes.length === 1 && !first.ok) return reply.code(first.error.status).send(body);
+    return body;
+  });
+}

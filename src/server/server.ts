@@ -1,0 +1,75 @@
+/**
+ * Starts the HTTP service: builds the app, listens at once (liveness answers,
+ * readiness says "loading"), loads and warms up the model, then reports
+ * ready. SIGTERM/SIGINT drain: readiness turns false, accepted requests are
+ * answered, and the process exits within the grace period.
+ */
+import { ClassificationService, type ServiceOptions } from '../classify/service.js';
+import { ResnetServeError } from '../errors.js';
+import { buildApp, type ResnetApp } from './app.js';
+import type { ServerLimits } from './options.js';
+
+/** Where and how to serve. */
+export interface ServerOptions {
+  host?: string;
+  port?: number;
+  service?: ServiceOptions;
+  limits?: Partial<ServerLimits>;
+  logger?: boolean | object;
+  /** Longest time a shutdown waits for requests in flight, in ms. Default 10 s. */
+  gracePeriodMs?: number;
+}
+
+/** A running server. */
+export interface RunningServer {
+  app: ResnetApp;
+  url: string;
+  service: ClassificationService;
+  /** Drains and stops; resolves when everything is closed. */
+  close(): Promise<void>;
+}
+
+/** Starts listening, then loads the model; rejects (after closing) if either fails. */
+export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
+  const servicePromise = ClassificationService.start(options.service);
+  servicePromise.catch(() => undefined);
+  const app = await buildApp({ service: servicePromise, limits: options.limits, logger: options.logger });
+  const host = options.host ?? '127.0.0.1';
+  const port = options.port ?? 8080;
+  try {
+    await app.listen({ host, port });
+  } catch (err) {
+    await app.close();
+    void servicePromise.then((s) => s.close(), () => undefined);
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE') throw new ResnetServeError('IO_ERROR', `Port ${port} on ${host} is already in use (choose another with --port)`);
+    if (code === 'EACCES') throw new ResnetServeError('IO_ERROR', `Not allowed to listen on ${host}:${port} (ports below 1024 need privileges)`);
+    throw new ResnetServeError('IO_ERROR', `Cannot listen on ${host}:${port}: ${(err as Error).message}`);
+  }
+  let service: ClassificationService;
+  try {
+    service = await servicePromise;
+  } catch (err) {
+    await app.close();
+    throw err;
+  }
+  const address = app.server.address();
+  const actualPort = typeof address === 'object' && address ? address.port : port;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${actualPort}`;
+  const grace = options.gracePeriodMs ?? 10_000;
+  let closing: Promise<void> | null = null;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      app.holder.draining = true;
+      const timer = setTimeout(() => app.server.closeAllConnections(), grace);
+      try {
+        await app.close();
+      } finally {
+        clearTimeout(timer);
+        await service.close();
+      }
+    })();
+    return closing;
+  };
+  return { app, url, service, close };
+}
