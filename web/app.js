@@ -136,7 +136,10 @@ function pump() {
 function addFiles(files) {
   for (const file of files) {
     const thumb = el('img', { alt: file.name || 'image', src: URL.createObjectURL(file) });
-    thumb.onerror = () => thumb.removeAttribute('src');
+    thumb.onerror = () => {
+      thumb.removeAttribute('src');
+      thumb.alt = '';
+    };
     const card = el('li', { className: 'card' }, [thumb, el('div', { className: 'body' })]);
     const item = { file, card, state: 'waiting', progress: 0, result: null, error: '' };
     state.items.push(item);

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { createServer } from 'node:http';
@@ -123,5 +123,41 @@ test('fetch-model downloads with progress, and refuses a file whose hash is wron
     assert.ok(noStackTrace(r.stderr));
   } finally {
     server.close();
+  }
+});
+
+test('serve: ready message, answers, and SIGTERM exits 0', async () => {
+  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--model', checkpoint, '--workers', '1'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+      const m = /ready at (http:\/\/127\.0\.0\.1:\d+)/.exec(stderr);
+      if (m) resolve(m[1]);
+    });
+    child.once('exit', (code) => reject(new Error(`exited ${code}: ${stderr}`)));
+  });
+  assert.match(stderr, /resnet18 \(checkpoint, sha256 [0-9a-f]{12}\)/);
+  assert.deepEqual(await (await fetch(`${url}/readyz`)).json(), { status: 'ready' });
+  const form = new FormData();
+  form.append('file', new Blob([new Uint8Array(await sharp({ create: { width: 300, height: 200, channels: 3, background: '#333' } }).png().toBuffer())]), 'x.png');
+  const answer = await (await fetch(`${url}/predict`, { method: 'POST', body: form })).json();
+  assert.equal(answer.length, 3);
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  assert.equal(await exited, 0);
+});
+
+test('serve: a port in use is a one-line error, not a stack trace', async () => {
+  const blocker = createServer(() => {});
+  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+  const port = (blocker.address() as { port: number }).port;
+  try {
+    const r = await run(['serve', '--port', String(port), '--model', checkpoint, '--workers', '1']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, new RegExp(`Port ${port} on 127\\.0\\.0\\.1 is already in use`));
+    assert.ok(noStackTrace(r.stderr), r.stderr);
+  } finally {
+    blocker.close();
   }
 });

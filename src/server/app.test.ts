@@ -1,0 +1,264 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { ClassificationService } from '../classify/service.js';
+import { multipartBody, startTestService, testPhoto } from '../testing/fixtures.js';
+import { buildApp, type ResnetApp } from './app.js';
+
+let service: ClassificationService;
+let app: ResnetApp;
+const photos: Buffer[] = [];
+const file = (data: Buffer, name = 'photo.jpg', field = 'file', type = 'image/jpeg') => ({ field, filename: name, type, data });
+
+before(async () => {
+  service = await startTestService();
+  app = await buildApp({ service, processMetrics: false });
+  for (let i = 1; i <= 3; i++) photos.push(await testPhoto(i));
+});
+after(async () => {
+  await app.close();
+  await service.close();
+});
+
+async function expectedTop(bytes: Buffer, k: number) {
+  const [o] = await service.classifyMany([bytes], { topK: k, lang: 'both' });
+  assert.ok(o.ok);
+  return o.predictions;
+}
+
+describe('POST /predict (seed-compatible)', () => {
+  test('one file: top 3 as [{label, confidence}] in percent with 2 decimals', async () => {
+    const res = await app.inject({ method: 'POST', url: '/predict', ...multipartBody([file(photos[0])]) });
+    assert.equal(res.statusCode, 200);
+    const body = res.json();
+    const expected = await expectedTop(photos[0], 3);
+    assert.deepEqual(body, expected.map((p) => ({ label: p.label, confidence: Math.round(p.score * 10000) / 100 })));
+    assert.deepEqual(Object.keys(body[0]), ['label', 'confidence']);
+  });
+
+  test('top_k, lang=zh and lang=both', async () => {
+    const five = (await app.inject({ method: 'POST', url: '/predict?top_k=5', ...multipartBody([file(photos[1])]) })).json();
+    assert.equal(five.length, 5);
+    const expected = await expectedTop(photos[1], 5);
+    const zh = (await app.inject({ method: 'POST', url: '/predict?lang=zh', ...multipartBody([file(photos[1])]) })).json();
+    assert.deepEqual(zh.map((p: { label: string }) => p.label), expected.slice(0, 3).map((p) => p.label_zh));
+    const both = (await app.inject({ method: 'POST', url: '/predict?lang=both', ...multipartBody([file(photos[1])]) })).json();
+    assert.deepEqual(both[0], { label: expected[0].label, label_zh: expected[0].label_zh, confidence: Math.round(expected[0].score * 10000) / 100 });
+  });
+
+  test('several files: an array of per-file results in upload order, errors in place', async () => {
+    const res = await app.inject({ method: 'POST', url: '/predict', ...multipartBody([file(photos[2], 'c.jpg'), file(Buffer.from('hello'), 'x.jpg'), file(photos[0], 'a.jpg')]) });
+    assert.equal(res.statusCode, 200);
+    const [c, x, a] = res.json();
+    assert.deepEqual(c.map((p: { label: string }) => p.label), (await expectedTop(photos[2], 3)).map((p) => p.label));
+    assert.equal(x.code, 'IMAGE_UNSUPPORTED');
+    assert.deepEqual(a.map((p: { label: string }) => p.label), (await expectedTop(photos[0], 3)).map((p) => p.label));
+  });
+
+  test('a raw image body works like an upload', async () => {
+    const res = await app.inject({ method: 'POST', url: '/predict', payload: photos[0], headers: { 'content-type': 'image/jpeg' } });
+    assert.equal(res.statusCode, 200);
+    assert.deepEqual(res.json().map((p: { label: string }) => p.label), (await expectedTop(photos[0], 3)).map((p) => p.label));
+  });
+
+  test('no file: 400 {"error": "No file uploaded"}', async () => {
+    for (const req of [{ method: 'POST' as const, url: '/predict' }, { method: 'POST' as const, url: '/predict', ...multipartBody([]) }]) {
+      const res = await app.inject(req);
+      assert.equal(res.statusCode, 400);
+      assert.deepEqual(res.json(), { error: 'No file uploaded', code: 'NO_FILE' });
+    }
+  });
+});
+
+describe('errors: the right status, a stable code, and the next request works', () => {
+  test('bad options, bad media types and bad images', async () => {
+    const send = (url: string, parts: ReturnType<typeof file>[]) => app.inject({ method: 'POST', url, ...multipartBody(parts) });
+    const checks: [Promise<{ statusCode: number; json: () => { code: string; error: string } }>, number, string][] = [
+      [send('/predict?top_k=0', [file(photos[0])]), 400, 'INVALID_ARGUMENT'],
+      [send('/predict?top_k=1001', [file(photos[0])]), 400, 'INVALID_ARGUMENT'],
+      [send('/predict?lang=fr', [file(photos[0])]), 400, 'INVALID_ARGUMENT'],
+      [send('/predict', [file(Buffer.alloc(0))]), 400, 'IMAGE_EMPTY'],
+      [send('/predict', [file(Buffer.from('%PDF-1.4 not really'), 'doc.jpg')]), 415, 'IMAGE_UNSUPPORTED'],
+      [send('/predict', [file(photos[0].subarray(0, 600))]), 422, 'IMAGE_CORRUPT'],
+      [app.inject({ method: 'POST', url: '/predict', payload: 'text', headers: { 'content-type': 'text/plain' } }), 415, 'UNSUPPORTED_MEDIA_TYPE'],
+      [app.inject({ method: 'POST', url: '/predict', payload: { file: 'x' } }), 415, 'UNSUPPORTED_MEDIA_TYPE'],
+      [app.inject({ method: 'GET', url: '/nope' }), 404, 'NOT_FOUND'],
+    ];
+    for (const [promise, status, code] of checks) {
+      const res = await promise;
+      assert.equal(res.statusCode, status, `${code}: ${JSON.stringify(res.json())}`);
+      assert.equal(res.json().code, code);
+      assert.ok(res.json().error.length > 5);
+    }
+    const ok = await send('/predict', [file(photos[0])]);
+    assert.equal(ok.statusCode, 200);
+  });
+
+  test('upload size, file count and pixel limits', async () => {
+    const small = await buildApp({ service, limits: { maxUploadBytes: 20_000, maxFiles: 2 }, processMetrics: false });
+    try {
+      const big = Buffer.concat([photos[0], Buffer.alloc(30_000)]);
+      for (const res of [
+        await small.inject({ method: 'POST', url: '/predict', ...multipartBody([file(big)]) }),
+        await small.inject({ method: 'POST', url: '/predict', payload: big, headers: { 'content-type': 'image/jpeg' } }),
+      ]) {
+        assert.equal(res.statusCode, 413);
+        assert.equal(res.json().code, 'PAYLOAD_TOO_LARGE');
+      }
+      const tiny = await testPhoto(4, 64, 48);
+      const three = await small.inject({ method: 'POST', url: '/predict', ...multipartBody([file(tiny), file(tiny), file(tiny)]) });
+      assert.equal(three.statusCode, 413);
+      assert.equal(three.json().code, 'TOO_MANY_FILES');
+      const two = await small.inject({ method: 'POST', url: '/predict', ...multipartBody([file(tiny), file(tiny)]) });
+      assert.equal(two.statusCode, 200);
+    } finally {
+      await small.close();
+    }
+    const strict = await startTestService({ maxPixels: 100 * 100, workers: 1 });
+    const strictApp = await buildApp({ service: strict, processMetrics: false });
+    try {
+      const res = await strictApp.inject({ method: 'POST', url: '/predict', ...multipartBody([file(photos[0])]) });
+      assert.equal(res.statusCode, 422);
+      assert.equal(res.json().code, 'IMAGE_TOO_LARGE');
+    } finally {
+      await strictApp.close();
+      await strict.close();
+    }
+  });
+
+  test('a request past its deadline gets 503 TIMEOUT with Retry-After', async () => {
+    const hurried = await buildApp({ service, limits: { requestTimeoutMs: 1 }, processMetrics: false });
+    try {
+      const res = await hurried.inject({ method: 'POST', url: '/predict', ...multipartBody([file(await testPhoto(9, 2000, 1500))]) });
+      assert.equal(res.statusCode, 503);
+      assert.equal(res.json().code, 'TIMEOUT');
+      assert.equal(res.headers['retry-after'], '1');
+    } finally {
+      await hurried.close();
+    }
+    assert.equal((await app.inject({ method: 'POST', url: '/predict', ...multipartBody([file(photos[1])]) })).statusCode, 200);
+  });
+});
+
+describe('POST /v1/classify and GET /v1/models', () => {
+  test('per image: index, English and Chinese labels, score, timings, and the model', async () => {
+    const res = await app.inject({ method: 'POST', url: '/v1/classify?top_k=4', ...multipartBody([file(photos[0], 'one.jpg'), file(Buffer.from('nope'), 'two.jpg')]) });
+    assert.equal(res.statusCode, 200);
+    const body = res.json();
+    assert.deepEqual(body.model, { name: 'resnet18', sha256: service.info.sha256, source: 'checkpoint' });
+    const [one, two] = body.results;
+    assert.equal(one.file, 'one.jpg');
+    assert.deepEqual([one.width, one.height], [480, 360]);
+    assert.deepEqual(one.predictions, await expectedTop(photos[0], 4));
+    assert.deepEqual(Object.keys(one.timings_ms), ['decode', 'preprocess', 'infer', 'total']);
+    assert.deepEqual(two, { file: 'two.jpg', error: { code: 'IMAGE_UNSUPPORTED', message: two.error.message } });
+    const single = await app.inject({ method: 'POST', url: '/v1/classify', ...multipartBody([file(Buffer.from('nope'), 'bad.png')]) });
+    assert.equal(single.statusCode, 415);
+    assert.equal(single.json().results[0].error.code, 'IMAGE_UNSUPPORTED');
+  });
+
+  test('models lists the model with its hash, threads and limits', async () => {
+    const [m] = (await app.inject('/v1/models')).json().models;
+    assert.equal(m.name, 'resnet18');
+    assert.equal(m.sha256, service.info.sha256);
+    assert.equal(m.threads, 2);
+    assert.equal(m.limits.max_upload_bytes, 20 * 1024 * 1024);
+  });
+});
+
+describe('TorchServe-style API', () => {
+  test('POST /predictions/{model} gives the top 5 as {label: probability}', async () => {
+    const expected = await expectedTop(photos[2], 5);
+    for (const req of [
+      { payload: photos[2], headers: { 'content-type': 'image/jpeg' } },
+      { payload: photos[2], headers: { 'content-type': 'application/octet-stream' } },
+      multipartBody([file(photos[2], 'p.jpg', 'data')]),
+    ]) {
+      const res = await app.inject({ method: 'POST', url: '/predictions/resnet18', ...req });
+      assert.equal(res.statusCode, 200);
+      assert.deepEqual(res.json(), Object.fromEntries(expected.map((p) => [p.label, Math.round(p.score * 10000) / 10000])));
+    }
+    const unknown = await app.inject({ method: 'POST', url: '/predictions/densenet', payload: photos[2], headers: { 'content-type': 'image/jpeg' } });
+    assert.equal(unknown.statusCode, 404);
+    assert.equal(unknown.json().code, 'NOT_FOUND');
+    assert.deepEqual((await app.inject('/ping')).json(), { status: 'Healthy' });
+  });
+});
+
+describe('KServe v2 through inject', () => {
+  test('metadata, health and a JSON inference with the classification extension', async () => {
+    assert.equal((await app.inject('/v2')).json().name, 'resnet-serve');
+    assert.deepEqual((await app.inject('/v2/health/live')).json(), { live: true });
+    assert.deepEqual((await app.inject('/v2/health/ready')).json(), { ready: true });
+    assert.equal((await app.inject('/v2/models/resnet18')).json().platform, 'onnxruntime_onnx');
+    assert.deepEqual((await app.inject('/v2/models/resnet18/ready')).json(), { name: 'resnet18', ready: true });
+    const res = await app.inject({
+      method: 'POST',
+      url: '/v2/models/resnet18/infer',
+      payload: { id: 'a1', inputs: [{ name: 'image', shape: [1], datatype: 'BYTES', data: [photos[0].toString('base64')] }], outputs: [{ name: 'logits', parameters: { classification: 2 } }] },
+    });
+    assert.equal(res.statusCode, 200);
+    const expected = await expectedTop(photos[0], 2);
+    assert.deepEqual(res.json(), {
+      model_name: 'resnet18',
+      model_version: '1',
+      id: 'a1',
+      outputs: [{ name: 'logits', datatype: 'BYTES', shape: [1, 2], data: expected.map((p) => `${p.score.toFixed(6)}:${p.index}:${p.label}`) }],
+    });
+    const bad = await app.inject({ method: 'POST', url: '/v2/models/resnet18/infer', payload: { inputs: [{ name: 'input', shape: [1, 3, 2, 2], datatype: 'FP32', data: [] }] } });
+    assert.equal(bad.statusCode, 400);
+    assert.deepEqual(bad.json(), { error: 'Input input must have shape [N, 3, 224, 224]; got [1, 3, 2, 2]', code: 'BAD_REQUEST' });
+    const unknown = await app.inject({ method: 'POST', url: '/v2/models/other/infer', payload: { inputs: [] } });
+    assert.equal(unknown.statusCode, 404);
+  });
+});
+
+describe('operations', () => {
+  test('health, readiness, OpenAPI', async () => {
+    assert.deepEqual((await app.inject('/healthz')).json(), { status: 'ok' });
+    assert.deepEqual((await app.inject('/readyz')).json(), { status: 'ready' });
+    const doc = (await app.inject('/openapi.json')).json();
+    assert.equal(doc.openapi, '3.1.0');
+    for (const path of ['/predict', '/v1/classify', '/v2/models/{name}/infer', '/predictions/{model}', '/metrics']) assert.ok(doc.paths[path], path);
+  });
+
+  test('Prometheus metrics: requests, stage latencies, batch sizes, in-flight, model info', async () => {
+    await app.inject({ method: 'POST', url: '/predict', ...multipartBody([file(photos[0])]) });
+    const res = await app.inject('/metrics');
+    assert.equal(res.statusCode, 200);
+    assert.match(res.headers['content-type'] as string, /^text\/plain/);
+    const text = res.body;
+    assert.match(text, /resnet_http_requests_total\{route="\/predict",method="POST",status="200"\} \d+/);
+    assert.match(text, /resnet_http_requests_total\{route="\/predict",method="POST",status="415"\} \d+/);
+    for (const stage of ['decode', 'preprocess', 'queue', 'infer']) assert.match(text, new RegExp(`resnet_stage_duration_seconds_count\\{stage="${stage}"\\} [1-9]`));
+    assert.match(text, /resnet_batch_size_count [1-9]/);
+    assert.match(text, /resnet_http_requests_in_flight 1/);
+    assert.match(text, new RegExp(`resnet_model_info\\{name="resnet18",source="checkpoint",sha256="${service.info.sha256}",onnxruntime="[\\d.]+"\\} 1`));
+    assert.match(text, /resnet_threads\{pool="onnxruntime_intra_op"\} 2/);
+  });
+
+  test('while the model loads: live, not ready, and inference answers 503 NOT_READY', async () => {
+    const loading = await buildApp({ service: new Promise<never>(() => {}), processMetrics: false });
+    try {
+      assert.equal((await loading.inject('/healthz')).statusCode, 200);
+      assert.equal((await loading.inject('/v2/health/live')).statusCode, 200);
+      for (const url of ['/readyz', '/v2/health/ready', '/ping']) assert.equal((await loading.inject(url)).statusCode, 503, url);
+      const res = await loading.inject({ method: 'POST', url: '/predict', ...multipartBody([file(photos[0])]) });
+      assert.equal(res.statusCode, 503);
+      assert.equal(res.json().code, 'NOT_READY');
+      assert.equal(res.headers['retry-after'], '1');
+    } finally {
+      await loading.close();
+    }
+  });
+
+  test('the page is served with a strict CSP and no external assets', async () => {
+    const page = await app.inject('/');
+    assert.equal(page.statusCode, 200);
+    assert.match(page.headers['content-security-policy'] as string, /script-src 'self'/);
+    assert.equal(page.headers['x-content-type-options'], 'nosniff');
+    assert.doesNotMatch(page.body, /<script>|https?:\/\//);
+    for (const asset of ['/app.js', '/app.css', '/icon.svg']) assert.equal((await app.inject(asset)).statusCode, 200, asset);
+    assert.equal((await app.inject('/../package.json')).statusCode, 404);
+    assert.equal((await app.inject('/%2e%2e/package.json')).statusCode, 404);
+  });
+});

@@ -1,0 +1,97 @@
+/** The listening server: real multipart streaming, concurrency, health under load, reference answers over HTTP. */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { testPhoto } from '../testing/fixtures.js';
+import { writeRandomCheckpoint } from '../testing/random-resnet.js';
+import { REFERENCE_DIR, referenceCases, skipWithoutReference } from '../testing/shared.js';
+import { startServer, type RunningServer } from './server.js';
+
+type SeedAnswer = { label: string; confidence: number }[];
+
+async function predict(url: string, images: { bytes: Buffer; name: string }[], query = ''): Promise<{ status: number; body: unknown }> {
+  const form = new FormData();
+  for (const img of images) form.append('file', new Blob([new Uint8Array(img.bytes)], { type: 'image/jpeg' }), img.name);
+  const res = await fetch(`${url}/predict${query}`, { method: 'POST', body: form });
+  return { status: res.status, body: await res.json() };
+}
+
+describe('a listening server on a generated ResNet-18', () => {
+  let server: RunningServer;
+  const photos: Buffer[] = [];
+  const expected: SeedAnswer[] = [];
+
+  before(async () => {
+    const { path } = await writeRandomCheckpoint('resnet18', 33);
+    server = await startServer({ port: 0, service: { model: path, cacheDir: await mkdtemp(join(tmpdir(), 'rs-srv-')), workers: 2, threads: 2 } });
+    for (let i = 0; i < 5; i++) photos.push(await testPhoto(10 + i, 800, 600));
+    for (const bytes of photos) expected.push((await predict(server.url, [{ bytes, name: 'p.jpg' }])).body as SeedAnswer);
+  });
+  after(() => server.close());
+
+  test('50 parallel requests are all answered, each with its own image\'s answer', async () => {
+    const jobs = Array.from({ length: 50 }, (_, i) => predict(server.url, [{ bytes: photos[i % photos.length], name: `p${i}.jpg` }]));
+    const results = await Promise.all(jobs);
+    results.forEach((r, i) => {
+      assert.equal(r.status, 200);
+      assert.deepEqual((r.body as SeedAnswer).map((p) => p.label), expected[i % photos.length].map((p) => p.label), `request ${i}`);
+    });
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    const sum = Number(/resnet_batch_size_sum (\d+)/.exec(metrics)?.[1]);
+    const count = Number(/resnet_batch_size_count (\d+)/.exec(metrics)?.[1]);
+    assert.ok(sum >= 55 && count < sum, `concurrent images share batches: ${sum} images in ${count} batches`);
+  });
+
+  test('several files in one streamed multipart request come back in upload order', async () => {
+    const r = await predict(server.url, photos.map((bytes, i) => ({ bytes, name: `${i}.jpg` })));
+    assert.equal(r.status, 200);
+    assert.deepEqual((r.body as SeedAnswer[]).map((a) => a.map((p) => p.label)), expected.map((a) => a.map((p) => p.label)));
+  });
+
+  test('health checks answer while classification is busy', async () => {
+    let pending = 40;
+    const heavy = Array.from({ length: 40 }, (_, i) => predict(server.url, [{ bytes: photos[i % 5], name: 'h.jpg' }]).finally(() => pending--));
+    await new Promise((r) => setTimeout(r, 20));
+    const health = await fetch(`${server.url}/healthz`);
+    const stillPending = pending;
+    assert.equal(health.status, 200);
+    assert.ok(stillPending > 0, 'the health check came back before the classification work finished');
+    await Promise.all(heavy);
+  });
+
+  test('closing drains: readiness turns false and an accepted request is still answered', async () => {
+    const { path } = await writeRandomCheckpoint('resnet18', 34);
+    const other = await startServer({ port: 0, service: { model: path, cacheDir: await mkdtemp(join(tmpdir(), 'rs-srv-')), workers: 1, threads: 1 } });
+    const inFlight = predict(other.url, [{ bytes: photos[0], name: 'x.jpg' }]);
+    await new Promise((r) => setTimeout(r, 5));
+    const closing = other.close();
+    assert.equal(other.app.holder.ready, false);
+    const answered = await inFlight;
+    assert.equal(answered.status, 200);
+    await closing;
+  });
+});
+
+describe('over HTTP, answers equal torchvision\'s on the reference images', { skip: skipWithoutReference }, () => {
+  let server: RunningServer;
+  before(async () => {
+    server = await startServer({ port: 0, service: { model: join(REFERENCE_DIR, 'resnet18-seed0.pth'), cacheDir: await mkdtemp(join(tmpdir(), 'rs-srv-ref-')) } });
+  });
+  after(() => server.close());
+
+  test('top-3 from POST /predict equals the reference top-3', async (t) => {
+    const labels = readFileSync(join(REFERENCE_DIR, 'imagenet-classes.txt'), 'utf8').trim().split('\n');
+    const cases = referenceCases().filter((c) => c.file !== 'cmyk.jpg');
+    let same = 0;
+    for (const c of cases) {
+      const r = await predict(server.url, [{ bytes: readFileSync(join(REFERENCE_DIR, 'images', c.file)), name: c.file }]);
+      assert.equal(r.status, 200, c.file);
+      if ((r.body as SeedAnswer).map((p) => p.label).join('|') === c.top5.slice(0, 3).map((i) => labels[i]).join('|')) same++;
+    }
+    t.diagnostic(`top-3 identical over HTTP on ${same}/${cases.length}`);
+    assert.ok(same >= cases.length - 3, `${same}/${cases.length}`);
+  });
+});
