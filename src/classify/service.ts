@@ -4,9 +4,9 @@
  * free, and inference goes through the dynamic batcher. One service per
  * loaded model.
  */
-import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { Piscina } from 'piscina';
+import { availableCpus } from '../cpu-quota.js';
 import { ResnetServeError, invalidArgument } from '../errors.js';
 import { DEFAULT_DECODE_LIMITS } from '../image/decode.js';
 import type { PreprocessReply, PreprocessTask } from '../image/preprocess-worker.js';
@@ -35,7 +35,7 @@ export class ClassificationService {
   private readonly maxPixels: number;
 
   private constructor(readonly model: LoadedModel, options: ServiceOptions) {
-    const workers = options.workers ?? Math.max(1, availableParallelism());
+    const workers = options.workers ?? availableCpus();
     if (!Number.isInteger(workers) || workers < 1) throw invalidArgument('workers', 'an integer >= 1', workers);
     this.maxPixels = options.maxPixels ?? DEFAULT_DECODE_LIMITS.maxPixels;
     this.pool = new Piscina({

@@ -33,8 +33,12 @@ Commands:
       --max-batch N              most images per inference batch (default 16)
       --batch-wait-us N          how long a partial batch waits (default 0)
       --max-queue N              most images waiting; then 503 (default 256)
+      --grace-period-ms N        on SIGTERM, how long to finish requests (default 10000)
   fetch-model                    download and verify the weights ahead of time
   info                           show the model, its source, hash, cache and runtime
+
+Every option can also be set as an environment variable: --max-batch 8 is
+RESNET_SERVE_MAX_BATCH=8 (the command line wins).
 
 Options for every command:
   --model NAME|FILE              resnet18 (default), resnet34, resnet50, resnet101, resnet152,
@@ -64,10 +68,23 @@ const OPTIONS = {
   'max-batch': { type: 'string' },
   'batch-wait-us': { type: 'string' },
   'max-queue': { type: 'string' },
+  'grace-period-ms': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
 type Parsed = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
+
+/** Fills options not given on the command line from RESNET_SERVE_<NAME> environment variables. */
+function withEnvironment(values: Parsed, env: NodeJS.ProcessEnv): Parsed {
+  const out: Record<string, unknown> = { ...values };
+  for (const [name, spec] of Object.entries(OPTIONS)) {
+    if (name === 'help' || out[name] !== undefined) continue;
+    const value = env[`RESNET_SERVE_${name.toUpperCase().replace(/-/g, '_')}`];
+    if (value === undefined || value === '') continue;
+    out[name] = spec.type === 'boolean' ? !['0', 'false', 'no'].includes(value.toLowerCase()) : value;
+  }
+  return out as Parsed;
+}
 
 function intOption(value: string | undefined, name: string, fallback: number | undefined): number | undefined {
   if (value === undefined) return fallback;
@@ -109,6 +126,7 @@ async function serveCommand(values: Parsed, model: ModelOptions): Promise<number
       batching: { maxBatch: positive('max-batch'), maxWaitMicros: waitUs, maxQueue: positive('max-queue') },
     },
     limits: { maxUploadBytes: uploadMb === undefined ? undefined : uploadMb * 1024 * 1024, maxFiles: positive('max-files'), requestTimeoutMs: positive('timeout-ms') },
+    gracePeriodMs: intOption(values['grace-period-ms'], '--grace-period-ms', undefined),
   });
   const { info } = server.service;
   process.stderr.write(`resnet-serve: ${info.name} (${info.source}, sha256 ${info.sha256.slice(0, 12)}) ready at ${server.url} with ${info.threads} inference threads and ${server.service.workers} preprocessing workers\n`);
@@ -209,7 +227,8 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`resnet-serve: ${(err as Error).message}\n\n${USAGE}`);
     return 2;
   }
-  const { values, positionals } = parsed;
+  const values = withEnvironment(parsed.values, process.env);
+  const { positionals } = parsed;
   const [command, ...rest] = positionals;
   if (values.help || command === 'help' || command === undefined) {
     (command === undefined && !values.help ? process.stderr : process.stdout).write(USAGE);

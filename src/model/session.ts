@@ -4,8 +4,8 @@
  * checked when the session opens, so a wrong model fails at start-up with a
  * message that says what was expected and what the file has.
  */
-import { availableParallelism } from 'node:os';
 import ort from 'onnxruntime-node';
+import { availableCpus } from '../cpu-quota.js';
 import { ResnetServeError } from '../errors.js';
 
 /** Name, element type and shape of one graph input or output. */
@@ -28,9 +28,9 @@ const isDynamic = (d: number | string): boolean => typeof d === 'string' || d < 
 /** ONNX Runtime's version. */
 export const ORT_VERSION: string = ort.env.versions.node ?? ort.env.versions.common;
 
-/** The CPUs this process may run on (affinity-aware). */
+/** Default intra-op threads: the CPUs this process may really use (affinity and cgroup quota). */
 export function defaultThreadCount(): number {
-  return Math.max(1, availableParallelism());
+  return availableCpus();
 }
 
 /** A checked classifier session. */

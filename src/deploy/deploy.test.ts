@@ -1,0 +1,222 @@
+/**
+ * Deployment files, checked as far as a machine without a container engine
+ * or cluster allows: the Dockerfile parsed by a real parser, every manifest
+ * validated against the Kubernetes schemas, ports and probes cross-checked
+ * against the server, and the image's entrypoint run on the host.
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { DockerfileParser, type Dockerfile } from 'dockerfile-ast';
+import { parseAllDocuments } from 'yaml';
+import { Deployment } from 'kubernetes-models/apps/v1';
+import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2';
+import { ConfigMap, Pod, Service } from 'kubernetes-models/v1';
+import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
+import { buildApp } from '../server/app.js';
+import { startTestService } from '../testing/fixtures.js';
+import { writeRandomCheckpoint } from '../testing/random-resnet.js';
+import { REPO_ROOT } from '../testing/shared.js';
+
+type Manifest = { apiVersion: string; kind: string; metadata?: { name?: string }; spec?: any; data?: Record<string, string> }; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+const dockerfile: Dockerfile = DockerfileParser.parse(readFileSync(join(REPO_ROOT, 'Dockerfile'), 'utf8'));
+const instructions = (keyword: string) => dockerfile.getInstructions().filter((i) => i.getKeyword() === keyword);
+const lastStage = () => {
+  const froms = dockerfile.getFROMs();
+  const start = froms[froms.length - 1].getRange().start.line;
+  return dockerfile.getInstructions().filter((i) => i.getRange().start.line >= start);
+};
+function dockerEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const i of lastStage().filter((i) => i.getKeyword() === 'ENV')) {
+    for (const p of (i as unknown as { getProperties(): { getName(): string; getValue(): string | null }[] }).getProperties()) env[p.getName()] = p.getValue() ?? '';
+  }
+  return env;
+}
+function dockerCmd(): string[] {
+  const [cmd] = lastStage().filter((i) => i.getKeyword() === 'CMD');
+  return JSON.parse(cmd.getArgumentsContent() ?? '[]');
+}
+
+function manifests(dir: string): Manifest[] {
+  return readdirSync(join(REPO_ROOT, dir))
+    .filter((f) => f.endsWith('.yaml'))
+    .flatMap((f) => parseAllDocuments(readFileSync(join(REPO_ROOT, dir, f), 'utf8')).map((d) => d.toJSON() as Manifest));
+}
+const k8s = manifests('deploy/kubernetes').filter((m) => m.kind !== 'Kustomization');
+const find = (kind: string): Manifest => {
+  const m = k8s.find((x) => x.kind === kind);
+  assert.ok(m, `a ${kind} manifest`);
+  return m;
+};
+
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise((resolve) => srv.close(resolve));
+  return port;
+}
+
+describe('Dockerfile', () => {
+  test('multi-stage on a pinned Node.js 20 slim image, never latest', () => {
+    const froms = dockerfile.getFROMs();
+    assert.ok(froms.length >= 2);
+    for (const f of froms) {
+      assert.equal(f.getImageName(), 'node');
+      assert.match(f.getImageTag() ?? '', /^20[-.].*slim/);
+      assert.notEqual(f.getImageTag(), 'latest');
+    }
+    assert.ok(instructions('RUN').some((r) => /npm ci --omit=dev/.test(r.getArgumentsContent() ?? '')));
+  });
+
+  test('runs as a non-root user, with a health check on /v2/health/ready, port 8080 and HOST=0.0.0.0', () => {
+    const users = lastStage().filter((i) => i.getKeyword() === 'USER');
+    assert.ok(users.length > 0);
+    assert.doesNotMatch(users[users.length - 1].getArgumentsContent() ?? '', /^(root|0)(:|$)/);
+    const [health] = instructions('HEALTHCHECK');
+    assert.match(health.getArgumentsContent() ?? '', /\/v2\/health\/ready/);
+    assert.deepEqual(instructions('EXPOSE').map((e) => e.getArgumentsContent()), ['8080']);
+    const env = dockerEnv();
+    assert.equal(env.HOST, '0.0.0.0');
+    assert.equal(env.PORT, '8080');
+    assert.ok(instructions('ARG').some((a) => /^BAKE_MODEL/.test(a.getArgumentsContent() ?? '')));
+  });
+
+  test('no secrets in ENV', () => {
+    for (const name of Object.keys(dockerEnv())) assert.doesNotMatch(name, /SECRET|PASSWORD|TOKEN|API_?KEY|CREDENTIAL/i, name);
+  });
+});
+
+describe('Kubernetes and KServe manifests', () => {
+  test('every manifest is valid against the Kubernetes schemas', () => {
+    const classes: Record<string, new (data: never) => { validate(): void }> = { Deployment, Service, HorizontalPodAutoscaler, PodDisruptionBudget, ConfigMap };
+    const kinds = k8s.map((m) => m.kind).sort();
+    assert.deepEqual(kinds, ['ConfigMap', 'Deployment', 'HorizontalPodAutoscaler', 'PodDisruptionBudget', 'Service']);
+    for (const m of k8s) new classes[m.kind](m as never).validate();
+    const kustomization = parseAllDocuments(readFileSync(join(REPO_ROOT, 'deploy/kubernetes/kustomization.yaml'), 'utf8'))[0].toJSON();
+    assert.deepEqual([...kustomization.resources].sort(), readdirSync(join(REPO_ROOT, 'deploy/kubernetes')).filter((f: string) => f.endsWith('.yaml') && f !== 'kustomization.yaml').sort());
+    const [isvc] = manifests('deploy/kserve');
+    assert.equal(isvc.apiVersion, 'serving.kserve.io/v1beta1');
+    assert.equal(isvc.kind, 'InferenceService');
+    // The predictor embeds a pod spec: validate it as one.
+    new Pod({ metadata: { name: 'predictor' }, spec: { containers: isvc.spec.predictor.containers, volumes: isvc.spec.predictor.volumes } } as never).validate();
+  });
+
+  test('ports agree across Dockerfile, Deployment, Service and KServe', () => {
+    const deployment = find('Deployment');
+    const [container] = deployment.spec.template.spec.containers;
+    const port = container.ports[0];
+    assert.equal(port.containerPort, 8080);
+    assert.equal(String(port.containerPort), dockerEnv().PORT);
+    assert.equal(container.env.find((e: { name: string }) => e.name === 'PORT').value, String(port.containerPort));
+    const service = find('Service');
+    assert.ok([port.containerPort, port.name].includes(service.spec.ports[0].targetPort));
+    assert.deepEqual(service.spec.selector, deployment.spec.template.metadata.labels);
+    for (const probe of ['startupProbe', 'readinessProbe', 'livenessProbe']) assert.ok([port.name, port.containerPort].includes(container[probe].httpGet.port), probe);
+    const [isvc] = manifests('deploy/kserve');
+    const [predictor] = isvc.spec.predictor.containers;
+    assert.equal(predictor.ports[0].containerPort, port.containerPort);
+    assert.equal(predictor.readinessProbe.httpGet.port, port.containerPort);
+    assert.equal(find('HorizontalPodAutoscaler').spec.scaleTargetRef.name, deployment.metadata?.name);
+  });
+
+  test('resources, security and a shutdown that fits the grace period', () => {
+    const deployment = find('Deployment');
+    const pod = deployment.spec.template.spec;
+    const [isvc] = manifests('deploy/kserve');
+    for (const c of [pod.containers[0], isvc.spec.predictor.containers[0]]) {
+      for (const r of ['cpu', 'memory']) {
+        assert.ok(c.resources.limits[r], `limits.${r}`);
+        assert.ok(c.resources.requests[r], `requests.${r}`);
+      }
+    }
+    assert.equal(pod.securityContext.runAsNonRoot, true);
+    assert.equal(pod.containers[0].securityContext.readOnlyRootFilesystem, true);
+    const preStop = Number(pod.containers[0].lifecycle.preStop.exec.command[1]);
+    const drainSeconds = Number(find('ConfigMap').data?.RESNET_SERVE_GRACE_PERIOD_MS) / 1000;
+    assert.ok(pod.terminationGracePeriodSeconds >= preStop + drainSeconds, 'terminationGracePeriodSeconds covers preStop + drain');
+  });
+
+  test('probe paths exist on the server', async () => {
+    const service = await startTestService({ workers: 1 });
+    const app = await buildApp({ service, processMetrics: false });
+    try {
+      const deployment = find('Deployment');
+      const [container] = deployment.spec.template.spec.containers;
+      const [isvc] = manifests('deploy/kserve');
+      const paths = [container.startupProbe, container.readinessProbe, container.livenessProbe, isvc.spec.predictor.containers[0].readinessProbe, isvc.spec.predictor.containers[0].livenessProbe].map((p) => p.httpGet.path);
+      for (const path of new Set(paths)) assert.equal((await app.inject(path)).statusCode, 200, path);
+    } finally {
+      await app.close();
+      await service.close();
+    }
+  });
+});
+
+describe("the image's entrypoint, run on the host", () => {
+  let env: NodeJS.ProcessEnv;
+  const children: ChildProcess[] = [];
+  before(async () => {
+    const { path } = await writeRandomCheckpoint('resnet18', 55);
+    const home = await mkdtemp(join(tmpdir(), 'rs-entry-'));
+    env = { PATH: process.env.PATH, HOME: home, ...dockerEnv(), RESNET_SERVE_HOME: join(home, 'cache'), TORCH_HOME: join(home, 'torch'), RESNET_SERVE_MODEL: path, RESNET_SERVE_WORKERS: '1' };
+  });
+  after(() => {
+    for (const c of children) c.kill('SIGKILL');
+  });
+
+  async function start(prefix: string[] = []): Promise<{ url: string; child: ChildProcess }> {
+    const port = await freePort();
+    const [cmd, ...args] = [...prefix, ...dockerCmd()];
+    const child = spawn(cmd === 'node' ? process.execPath : cmd, args.map((a) => (a === 'node' ? process.execPath : a)), { cwd: REPO_ROOT, env: { ...env, PORT: String(port) }, stdio: ['ignore', 'ignore', 'pipe'] });
+    children.push(child);
+    let stderr = '';
+    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    const url = `http://127.0.0.1:${port}`;
+    for (let i = 0; i < 300; i++) {
+      if (child.exitCode !== null) throw new Error(`exited ${child.exitCode}: ${stderr}`);
+      const res = await fetch(`${url}/v2/health/ready`).catch(() => null);
+      if (res?.status === 200) return { url, child };
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`not ready: ${stderr}`);
+  }
+
+  test('becomes ready on /v2/health/ready, and the HEALTHCHECK command passes', async () => {
+    const { url, child } = await start();
+    assert.deepEqual(await (await fetch(`${url}/v2/health/ready`)).json(), { ready: true });
+    const [health] = instructions('HEALTHCHECK');
+    const command = JSON.parse(/CMD\s+(\[.*\])\s*$/s.exec(health.getArgumentsContent() ?? '')?.[1] ?? '[]') as string[];
+    const code = await new Promise<number | null>((resolve) => {
+      const probe = spawn(process.execPath, command.slice(1), { env: { ...env, PORT: new URL(url).port }, stdio: 'ignore' });
+      probe.once('exit', resolve);
+    });
+    assert.equal(code, 0);
+    child.kill('SIGTERM');
+    assert.equal(await new Promise((resolve) => child.once('exit', resolve)), 0);
+  });
+
+  test('under a 1-CPU limit (taskset) it sizes its threads to 1 and says so', async (t) => {
+    const taskset = ['/usr/bin/taskset', '/bin/taskset'].find((p) => {
+      try {
+        readFileSync(p);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+    if (!taskset) return t.skip('taskset is not installed');
+    const { url } = await start([taskset, '-c', '0']);
+    const meta = await (await fetch(`${url}/v2/models/resnet18`)).json();
+    assert.equal(meta.parameters.onnxruntime_threads, 1);
+    assert.equal(meta.parameters.preprocess_workers, 1);
+    assert.match(await (await fetch(`${url}/metrics`)).text(), /resnet_threads\{pool="onnxruntime_intra_op"\} 1/);
+  });
+});
