@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { ResnetServeError, invalidArgument } from '../errors.js';
-import { Preprocessor } from '../image/preprocess.js';
+import { PREPROCESS_MODES, Preprocessor, type PreprocessMode } from '../image/preprocess.js';
 import { loadModel, type LoadedModel } from '../model/load-model.js';
 import type { ClassifyOptions, ClassifyOutcome, ModelInfo, ModelOptions, Prediction } from '../types.js';
 import { rankLogits, resolveClassifyOptions, type ResolvedClassifyOptions } from './answer.js';
@@ -36,8 +36,9 @@ function asTyped(err: unknown): ResnetServeError {
 export class ImageClassifier {
   readonly preprocessor: Preprocessor;
 
-  constructor(readonly model: LoadedModel, maxPixels?: number) {
-    this.preprocessor = new Preprocessor(model.preprocess, maxPixels === undefined ? undefined : { maxPixels });
+  constructor(readonly model: LoadedModel, options: { maxPixels?: number; preprocess?: PreprocessMode } = {}) {
+    const limits = options.maxPixels === undefined ? undefined : { maxPixels: options.maxPixels };
+    this.preprocessor = new Preprocessor(model.preprocess, limits, options.preprocess ?? 'fast');
   }
 
   /** Loads a model (see {@link loadModel}) and returns a classifier for it. */
@@ -45,7 +46,10 @@ export class ImageClassifier {
     if (options.maxPixels !== undefined && (!Number.isInteger(options.maxPixels) || options.maxPixels <= 0)) {
       throw invalidArgument('maxPixels', 'a positive integer', options.maxPixels);
     }
-    return new ImageClassifier(await loadModel(options), options.maxPixels);
+    if (options.preprocess !== undefined && !PREPROCESS_MODES.includes(options.preprocess)) {
+      throw invalidArgument('preprocess', `one of ${PREPROCESS_MODES.join(', ')}`, options.preprocess);
+    }
+    return new ImageClassifier(await loadModel(options), options);
   }
 
   get info(): ModelInfo {

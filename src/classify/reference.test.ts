@@ -84,6 +84,30 @@ describe('reference fidelity', { skip: skipWithoutReference }, () => {
     assert.ok(mismatches.length <= 3, mismatches.join(', '));
   });
 
+  test('fast preprocessing: top-1 agrees with exact on >= 99% of the photos, accuracy within 1 in 50', async (t) => {
+    for (const model of [PRETRAINED_ONNX, join(REFERENCE_DIR, 'resnet18-seed0.pth')]) {
+      const classifier = await ImageClassifier.create({ model, cacheDir: await mkdtemp(join(tmpdir(), 'rs-fast-')) });
+      try {
+        const top1: Record<string, number[]> = {};
+        for (const mode of ['exact', 'fast'] as const) {
+          const pre = new Preprocessor(classifier.model.preprocess, undefined, mode);
+          const batch = new Float32Array(cases.length * PER_IMAGE);
+          for (let i = 0; i < cases.length; i++) await pre.imageToTensor(readFileSync(join(REFERENCE_DIR, 'images', cases[i].file)), batch, i * PER_IMAGE);
+          const out = await classifier.model.session.run(batch, cases.length);
+          top1[mode] = cases.map((_, i) => topK(softmax(out, i * 1000, 1000), 1)[0].index);
+        }
+        const agree = cases.filter((_, i) => top1.exact[i] === top1.fast[i]).length;
+        const photos = cases.map((c, i) => [c, i] as const).filter(([c]) => c.truth !== undefined);
+        const right = (mode: string): number => photos.filter(([c, i]) => top1[mode][i] === c.truth).length;
+        t.diagnostic(`${model.split('/').pop()}: top-1 agreement ${agree}/${cases.length}; accuracy exact ${right('exact')}/${photos.length}, fast ${right('fast')}/${photos.length}`);
+        assert.ok(agree >= 0.99 * cases.length, `agreement ${agree}/${cases.length}`);
+        assert.ok(right('fast') >= right('exact') - photos.length / 50);
+      } finally {
+        await classifier.close();
+      }
+    }
+  });
+
   test('the real pretrained MobileNetV2 names the true class of the ImageNet photos', async (t) => {
     const classifier = await ImageClassifier.create({ model: PRETRAINED_ONNX });
     try {

@@ -10,6 +10,7 @@ import { availableCpus } from '../cpu-quota.js';
 import { ResnetServeError, invalidArgument } from '../errors.js';
 import { DEFAULT_DECODE_LIMITS } from '../image/decode.js';
 import type { PreprocessReply, PreprocessTask } from '../image/preprocess-worker.js';
+import { PREPROCESS_MODES, type PreprocessMode } from '../image/preprocess.js';
 import { loadModel, type LoadedModel } from '../model/load-model.js';
 import type { ClassifyOptions, ClassifyOutcome, ModelInfo, ModelOptions, Prediction } from '../types.js';
 import { rankLogits, resolveClassifyOptions, type ResolvedClassifyOptions } from './answer.js';
@@ -33,11 +34,15 @@ export class ClassificationService {
   private readonly pool: Piscina<PreprocessTask, PreprocessReply>;
   readonly batcher: InferenceBatcher;
   private readonly maxPixels: number;
+  /** Preprocessing mode, `fast` unless asked otherwise. */
+  readonly mode: PreprocessMode;
 
   private constructor(readonly model: LoadedModel, options: ServiceOptions) {
     const workers = options.workers ?? availableCpus();
     if (!Number.isInteger(workers) || workers < 1) throw invalidArgument('workers', 'an integer >= 1', workers);
     this.maxPixels = options.maxPixels ?? DEFAULT_DECODE_LIMITS.maxPixels;
+    this.mode = options.preprocess ?? 'fast';
+    if (!PREPROCESS_MODES.includes(this.mode)) throw invalidArgument('preprocess', `one of ${PREPROCESS_MODES.join(', ')}`, this.mode);
     this.pool = new Piscina({
       filename: new URL('../image/preprocess-worker.js', import.meta.url).href,
       minThreads: workers,
@@ -94,7 +99,7 @@ export class ClassificationService {
 
   /** Decodes and preprocesses one image in a worker thread. */
   async preprocess(bytes: Uint8Array, signal?: AbortSignal): Promise<Extract<PreprocessReply, { ok: true }>> {
-    const reply = await this.pool.run({ bytes, config: this.model.preprocess, maxPixels: this.maxPixels }, { signal });
+    const reply = await this.pool.run({ bytes, config: this.model.preprocess, maxPixels: this.maxPixels, mode: this.mode }, { signal });
     if (!reply.ok) throw new ResnetServeError(reply.code, reply.message);
     this.observer?.stage?.('decode', reply.decode);
     this.observer?.stage?.('preprocess', reply.preprocess);

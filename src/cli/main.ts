@@ -44,6 +44,8 @@ Options for every command:
   --model NAME|FILE              resnet18 (default), resnet34, resnet50, resnet101, resnet152,
                                  or a .pth state_dict or an ImageNet .onnx file
   --threads N                    ONNX Runtime threads (default: the CPUs available)
+  --preprocess fast|exact        fast (default): large images resized by libvips while decoding;
+                                 exact: torchvision + Pillow reproduced to the float
   --offline                      never download weights
   -h, --help                     show this help
 `;
@@ -54,6 +56,7 @@ class UsageError extends Error {}
 const OPTIONS = {
   model: { type: 'string' },
   threads: { type: 'string' },
+  preprocess: { type: 'string' },
   offline: { type: 'boolean' },
   'top-k': { type: 'string' },
   lang: { type: 'string' },
@@ -98,10 +101,13 @@ function modelOptions(values: Parsed): ModelOptions {
   if (threads === 0) throw new UsageError('--threads must be at least 1');
   const maxPixels = intOption(values['max-pixels'], '--max-pixels', undefined);
   if (maxPixels === 0) throw new UsageError('--max-pixels must be at least 1');
+  const preprocess = values.preprocess ?? 'fast';
+  if (preprocess !== 'fast' && preprocess !== 'exact') throw new UsageError(`--preprocess must be fast or exact, got ${JSON.stringify(preprocess)}`);
   return {
     model: values.model,
     threads,
     maxPixels,
+    preprocess,
     offline: values.offline || undefined,
     onDownloadProgress: downloadProgress('Downloading weights'),
   };

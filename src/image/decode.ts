@@ -13,7 +13,7 @@
  * become `round(v / 257)`, and CMYK becomes RGB by Pillow's naive
  * `(255 - C) * (255 - K) / 255` rather than through a colour profile.
  */
-import sharp from 'sharp';
+import sharp, { type Metadata, type Sharp } from 'sharp';
 import { decode as decodeBmp } from 'bmp-ts';
 import { ResnetServeError } from '../errors.js';
 import type { RawImage } from './resample.js';
@@ -22,6 +22,21 @@ import type { RawImage } from './resample.js';
 export interface DecodeLimits {
   /** Largest accepted `width * height`, checked before decoding. */
   maxPixels: number;
+}
+
+/** Decoded pixels plus the upright size of the original (larger when decoded with shrink-on-load). */
+export interface DecodedImage extends RawImage {
+  original: { width: number; height: number };
+}
+
+/** Optional decoding shortcut (the fast mode). */
+export interface DecodeOptions {
+  /**
+   * When the image is at least twice this size, let libvips resize it to
+   * this size while decoding (JPEG shrink-on-load, then an antialiased cubic
+   * reduce), instead of returning every pixel. Off when undefined.
+   */
+  resizeTo?: (upright: { width: number; height: number }) => { width: number; height: number } | null;
 }
 
 /** Default limits: 50 megapixels. */
@@ -53,7 +68,7 @@ function decodeError(err: unknown, limits: DecodeLimits): ResnetServeError {
   return new ResnetServeError('IMAGE_CORRUPT', `Image data is damaged or truncated${reason ? ` (${reason})` : ''}`, { cause: err });
 }
 
-function decodeBmpImage(bytes: Buffer, limits: DecodeLimits): RawImage {
+function decodeBmpImage(bytes: Buffer, limits: DecodeLimits): DecodedImage {
   const width = bytes.readInt32LE(18);
   const height = Math.abs(bytes.readInt32LE(22));
   if (width <= 0 || height <= 0) throw new ResnetServeError('IMAGE_CORRUPT', `BMP header declares a ${width}x${height} image`);
@@ -72,7 +87,7 @@ function decodeBmpImage(bytes: Buffer, limits: DecodeLimits): RawImage {
     data[i * 3 + 1] = bmp.data[j + 1];
     data[i * 3 + 2] = bmp.data[j + 2];
   }
-  return { data, width: bmp.width, height: bmp.height, channels: 3 };
+  return { data, width: bmp.width, height: bmp.height, channels: 3, original: { width: bmp.width, height: bmp.height } };
 }
 
 /** Keeps the first `keep` of `channels` interleaved samples per pixel, mapping each through `map`. */
@@ -100,27 +115,39 @@ function cmykToRgb(src: Uint8Array, pixels: number): Uint8Array {
 const identity = (v: number): number => v;
 const sixteenToEight = (v: number): number => Math.round(v / 257);
 
+/** Opens untrusted bytes with sharp's safe settings and checks format and size from the header. */
+async function openImage(bytes: Buffer, limits: DecodeLimits): Promise<{ image: Sharp; meta: Metadata; upright: { width: number; height: number } }> {
+  const image = sharp(bytes, { ignoreIcc: true, limitInputPixels: limits.maxPixels, failOn: 'warning', pages: 1 });
+  const meta = await image.metadata();
+  if (!meta.format || !ACCEPTED_FORMATS.has(meta.format)) {
+    throw new ResnetServeError('IMAGE_UNSUPPORTED', `Images of format ${meta.format ?? 'unknown'} are not accepted`);
+  }
+  const width = meta.width ?? 0;
+  const height = meta.pageHeight ?? meta.height ?? 0;
+  if (width * height > limits.maxPixels) throw tooLarge(width, height, limits);
+  if (width === 0 || height === 0) throw new ResnetServeError('IMAGE_CORRUPT', `Image declares a ${width}x${height} size`);
+  image.autoOrient();
+  const rotated = (meta.orientation ?? 1) >= 5;
+  return { image, meta, upright: rotated ? { width: height, height: width } : { width, height } };
+}
+
 /**
  * Decodes `bytes` to upright 8-bit pixels with 1 (gray) or 3 (RGB) channels.
+ * With `options.resizeTo`, large images come back already resized (fast mode).
  * Throws IMAGE_EMPTY, IMAGE_UNSUPPORTED, IMAGE_CORRUPT or IMAGE_TOO_LARGE.
  */
-export async function decodeImage(bytes: Buffer, limits: DecodeLimits = DEFAULT_DECODE_LIMITS): Promise<RawImage> {
+export async function decodeImage(bytes: Buffer, limits: DecodeLimits = DEFAULT_DECODE_LIMITS, options: DecodeOptions = {}): Promise<DecodedImage> {
   if (bytes.length === 0) throw new ResnetServeError('IMAGE_EMPTY', 'The file is empty');
   if (isBmp(bytes)) return decodeBmpImage(bytes, limits);
   try {
-    const image = sharp(bytes, { ignoreIcc: true, limitInputPixels: limits.maxPixels, failOn: 'warning', pages: 1 });
-    const meta = await image.metadata();
-    if (!meta.format || !ACCEPTED_FORMATS.has(meta.format)) {
-      throw new ResnetServeError('IMAGE_UNSUPPORTED', `Images of format ${meta.format ?? 'unknown'} are not accepted`);
-    }
-    const width = meta.width ?? 0;
-    const height = meta.pageHeight ?? meta.height ?? 0;
-    if (width * height > limits.maxPixels) throw tooLarge(width, height, limits);
-    image.autoOrient();
+    const { image, meta, upright } = await openImage(bytes, limits);
+    const original = upright;
+    const target = meta.space === 'cmyk' ? null : (options.resizeTo?.(upright) ?? null);
+    if (target) image.resize(target.width, target.height, { fit: 'fill', kernel: 'cubic', fastShrinkOnLoad: true });
     const space = meta.space ?? 'srgb';
     if (space === 'cmyk') {
       const { data, info } = await image.pipelineColourspace('cmyk').toColourspace('cmyk').raw().toBuffer({ resolveWithObject: true });
-      return { data: cmykToRgb(data, info.width * info.height), width: info.width, height: info.height, channels: 3 };
+      return { data: cmykToRgb(data, info.width * info.height), width: info.width, height: info.height, channels: 3, original };
     }
     const gray = space === 'b-w' || space === 'grey16';
     if (meta.depth === 'ushort') {
@@ -133,10 +160,10 @@ export async function decodeImage(bytes: Buffer, limits: DecodeLimits = DEFAULT_
     const pixels = info.width * info.height;
     if (meta.depth === 'ushort') {
       const samples = new Uint16Array(data.buffer, data.byteOffset, data.length / 2);
-      return { data: selectChannels(samples, pixels, info.channels, keep, sixteenToEight), width: info.width, height: info.height, channels: keep };
+      return { data: selectChannels(samples, pixels, info.channels, keep, sixteenToEight), width: info.width, height: info.height, channels: keep, original };
     }
     const pixelsOut = info.channels === keep ? new Uint8Array(data.buffer, data.byteOffset, data.length) : selectChannels(data, pixels, info.channels, keep, identity);
-    return { data: pixelsOut, width: info.width, height: info.height, channels: keep };
+    return { data: pixelsOut, width: info.width, height: info.height, channels: keep, original };
   } catch (err) {
     if (err instanceof ResnetServeError) throw err;
     throw decodeError(err, limits);

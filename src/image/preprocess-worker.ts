@@ -6,13 +6,14 @@
 import { Piscina } from 'piscina';
 import sharp from 'sharp';
 import { ResnetServeError } from '../errors.js';
-import { Preprocessor, type PreprocessConfig } from './preprocess.js';
+import { Preprocessor, type PreprocessConfig, type PreprocessMode } from './preprocess.js';
 
 /** One job: the image and how to prepare it. */
 export interface PreprocessTask {
   bytes: Uint8Array;
   config: PreprocessConfig;
   maxPixels: number;
+  mode: PreprocessMode;
 }
 
 /** The result: a tensor and facts about the image, or a typed error as plain data. */
@@ -25,16 +26,16 @@ sharp.concurrency(1);
 
 let cached: { key: string; preprocessor: Preprocessor } | null = null;
 
-function preprocessorFor(config: PreprocessConfig, maxPixels: number): Preprocessor {
-  const key = JSON.stringify([config, maxPixels]);
-  if (cached?.key !== key) cached = { key, preprocessor: new Preprocessor(config, { maxPixels }) };
+function preprocessorFor(task: PreprocessTask): Preprocessor {
+  const key = JSON.stringify([task.config, task.maxPixels, task.mode]);
+  if (cached?.key !== key) cached = { key, preprocessor: new Preprocessor(task.config, { maxPixels: task.maxPixels }, task.mode) };
   return cached.preprocessor;
 }
 
 /** Piscina entry point. */
 export default async function preprocess(task: PreprocessTask): Promise<PreprocessReply | object> {
   try {
-    const pre = preprocessorFor(task.config, task.maxPixels);
+    const pre = preprocessorFor(task);
     const tensor = new Float32Array(pre.imageLength);
     const bytes = Buffer.from(task.bytes.buffer, task.bytes.byteOffset, task.bytes.byteLength);
     const result = await pre.imageToTensor(bytes, tensor, 0);

@@ -7,7 +7,7 @@
 import { performance } from 'node:perf_hooks';
 import { invalidArgument } from '../errors.js';
 import { decodeImage, DEFAULT_DECODE_LIMITS, type DecodeLimits } from './decode.js';
-import { centerCropBox, resizeShortSide, type Size } from './geometry.js';
+import { centerCropBox, resizeShortSide, type CropBox, type Size } from './geometry.js';
 import { IMAGENET_MEAN, IMAGENET_STD, normalizationTables, writeNormalizedCHW, type NormalizationTables } from './normalize.js';
 import { resizeBilinearWindow, type RawImage } from './resample.js';
 
@@ -30,6 +30,19 @@ export const IMAGENET_PREPROCESS: PreprocessConfig = {
   mean: IMAGENET_MEAN,
   std: IMAGENET_STD,
 };
+
+/**
+ * `exact` reproduces torchvision + Pillow to the float. `fast` differs only
+ * for images whose short side is at least twice the resize target (512 px
+ * for ResNet): libvips resizes those while decoding (JPEG shrink-on-load,
+ * then an antialiased cubic reduce), natively and multithreaded, instead of
+ * decoding every pixel and running Pillow's filter in TypeScript. Smaller
+ * images are identical in both modes.
+ */
+export type PreprocessMode = 'exact' | 'fast';
+
+/** The modes, for validation. */
+export const PREPROCESS_MODES: readonly PreprocessMode[] = ['exact', 'fast'];
 
 /** What preprocessing one image produced, besides the tensor data. */
 export interface PreprocessResult {
@@ -58,8 +71,13 @@ export class Preprocessor {
   readonly limits: DecodeLimits;
   private readonly tables: NormalizationTables;
 
-  constructor(config: PreprocessConfig = IMAGENET_PREPROCESS, limits: DecodeLimits = DEFAULT_DECODE_LIMITS) {
+  constructor(
+    config: PreprocessConfig = IMAGENET_PREPROCESS,
+    limits: DecodeLimits = DEFAULT_DECODE_LIMITS,
+    readonly mode: PreprocessMode = 'exact',
+  ) {
     checkConfig(config);
+    if (!PREPROCESS_MODES.includes(mode)) throw invalidArgument('preprocess', `one of ${PREPROCESS_MODES.join(', ')}`, mode);
     if (!Number.isInteger(limits.maxPixels) || limits.maxPixels <= 0) throw invalidArgument('maxPixels', 'a positive integer', limits.maxPixels);
     this.config = config;
     this.limits = limits;
@@ -71,22 +89,34 @@ export class Preprocessor {
     return 3 * this.config.cropSize * this.config.cropSize;
   }
 
-  /** Resize + centre crop + normalise decoded pixels into `out` at `offset`. */
-  pixelsToTensor(image: RawImage, out: Float32Array, offset = 0): void {
-    const { resizeShortSide: short, cropSize } = this.config;
-    const resized = resizeShortSide(image, short);
-    const box = centerCropBox(resized, { width: cropSize, height: cropSize });
-    const cropped = resizeBilinearWindow(image, resized, box);
+  /**
+   * Resize + centre crop + normalise decoded pixels into `out` at `offset`.
+   * `original` is the size the geometry is computed from, when the pixels were
+   * decoded smaller (shrink-on-load).
+   */
+  pixelsToTensor(image: RawImage, out: Float32Array, offset = 0, original: Size = image): void {
+    const { resized, crop } = this.geometry(original);
+    const cropped = resizeBilinearWindow(image, resized, crop);
     writeNormalizedCHW(cropped, this.tables, out, offset);
   }
+
+  /** The resize size and the centre-crop box for an upright image of `size`. */
+  geometry(size: Size): { resized: Size; crop: CropBox } {
+    const resized = resizeShortSide(size, this.config.resizeShortSide);
+    return { resized, crop: centerCropBox(resized, { width: this.config.cropSize, height: this.config.cropSize }) };
+  }
+
+  /** Fast mode: resize while decoding when the image is at least twice the target. */
+  private readonly fastTarget = (upright: Size): Size | null =>
+    Math.min(upright.width, upright.height) >= 2 * this.config.resizeShortSide ? resizeShortSide(upright, this.config.resizeShortSide) : null;
 
   /** Decodes `bytes` and writes the model input into `out` at `offset`. */
   async imageToTensor(bytes: Buffer, out: Float32Array, offset = 0): Promise<PreprocessResult> {
     const t0 = performance.now();
-    const image = await decodeImage(bytes, this.limits);
+    const image = await decodeImage(bytes, this.limits, this.mode === 'fast' ? { resizeTo: this.fastTarget } : {});
     const t1 = performance.now();
-    this.pixelsToTensor(image, out, offset);
+    this.pixelsToTensor(image, out, offset, image.original);
     const t2 = performance.now();
-    return { original: { width: image.width, height: image.height }, timings: { decode: t1 - t0, preprocess: t2 - t1 } };
+    return { original: image.original, timings: { decode: t1 - t0, preprocess: t2 - t1 } };
   }
 }

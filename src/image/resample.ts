@@ -94,6 +94,64 @@ export interface RawImage extends Size {
   channels: number;
 }
 
+/** Horizontal pass for one row range: `rows` rows starting at source row `rowFirst`, output columns of `coeffs`. */
+function horizontalPass(src: RawImage, rowFirst: number, rows: number, coeffs: AxisCoefficients, outWidth: number): Uint8Array {
+  const { ksize, bounds, weights } = coeffs;
+  const ch = src.channels;
+  const s = src.data;
+  const out = new Uint8Array(rows * outWidth * ch);
+  for (let r = 0; r < rows; r++) {
+    const srcRow = (rowFirst + r) * src.width * ch;
+    let o = r * outWidth * ch;
+    for (let i = 0; i < outWidth; i++) {
+      const n = bounds[i * 2 + 1];
+      const k = i * ksize;
+      let p = srcRow + bounds[i * 2] * ch;
+      if (ch === 3) {
+        let a0 = HALF;
+        let a1 = HALF;
+        let a2 = HALF;
+        for (let x = 0; x < n; x++, p += 3) {
+          const w = weights[k + x];
+          a0 += s[p] * w;
+          a1 += s[p + 1] * w;
+          a2 += s[p + 2] * w;
+        }
+        out[o++] = clip8(a0);
+        out[o++] = clip8(a1);
+        out[o++] = clip8(a2);
+      } else {
+        for (let c = 0; c < ch; c++) {
+          let acc = HALF;
+          for (let x = 0, q = p + c; x < n; x++, q += ch) acc += s[q] * weights[k + x];
+          out[o++] = clip8(acc);
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/** Vertical pass: each output row accumulates whole input rows, in order (cache-friendly). */
+function verticalPass(tmp: Uint8Array, stride: number, rowFirst: number, coeffs: AxisCoefficients, outRows: number): Uint8Array {
+  const { ksize, bounds, weights } = coeffs;
+  const out = new Uint8Array(outRows * stride);
+  const acc = new Float64Array(stride);
+  for (let j = 0; j < outRows; j++) {
+    acc.fill(HALF);
+    const ymin = bounds[j * 2] - rowFirst;
+    const n = bounds[j * 2 + 1];
+    for (let y = 0; y < n; y++) {
+      const w = weights[j * ksize + y];
+      const row = (ymin + y) * stride;
+      for (let q = 0; q < stride; q++) acc[q] += tmp[row + q] * w;
+    }
+    const o = j * stride;
+    for (let q = 0; q < stride; q++) out[o + q] = clip8(acc[q]);
+  }
+  return out;
+}
+
 /**
  * Resizes `src` to `out` with Pillow's antialiased bilinear filter and returns
  * only the pixels of `window` (a box inside `out`), as Pillow would after
@@ -113,52 +171,16 @@ export function resizeBilinearWindow(src: RawImage, out: Size, window: CropBox):
   const rowEnd = vert ? vert.bounds[(window.height - 1) * 2] + vert.bounds[(window.height - 1) * 2 + 1] : window.top + window.height;
   const rows = rowEnd - rowFirst;
 
-  // Horizontal pass: rows [rowFirst, rowEnd) of the source, window columns only.
-  const tmpWidth = window.width;
   let tmp: Uint8Array;
   if (needH) {
-    const { ksize, bounds, weights } = bilinearCoefficients(src.width, out.width, window.left, window.width);
-    tmp = new Uint8Array(rows * tmpWidth * ch);
-    const s = src.data;
-    for (let r = 0; r < rows; r++) {
-      const srcRow = (rowFirst + r) * src.width * ch;
-      const dstRow = r * tmpWidth * ch;
-      for (let i = 0; i < tmpWidth; i++) {
-        const xmin = bounds[i * 2];
-        const n = bounds[i * 2 + 1];
-        const k = i * ksize;
-        for (let c = 0; c < ch; c++) {
-          let acc = HALF;
-          let p = srcRow + xmin * ch + c;
-          for (let x = 0; x < n; x++, p += ch) acc += s[p] * weights[k + x];
-          tmp[dstRow + i * ch + c] = clip8(acc);
-        }
-      }
-    }
+    tmp = horizontalPass(src, rowFirst, rows, bilinearCoefficients(src.width, out.width, window.left, window.width), window.width);
   } else {
-    tmp = new Uint8Array(rows * tmpWidth * ch);
+    tmp = new Uint8Array(rows * window.width * ch);
     for (let r = 0; r < rows; r++) {
       const start = ((rowFirst + r) * src.width + window.left) * ch;
-      tmp.set(src.data.subarray(start, start + tmpWidth * ch), r * tmpWidth * ch);
+      tmp.set(src.data.subarray(start, start + window.width * ch), r * window.width * ch);
     }
   }
-  if (!vert) return { data: tmp, width: window.width, height: window.height, channels: ch };
-
-  // Vertical pass over the horizontally resized rows.
-  const dst = new Uint8Array(window.width * window.height * ch);
-  const stride = tmpWidth * ch;
-  const { ksize, bounds, weights } = vert;
-  for (let j = 0; j < window.height; j++) {
-    const ymin = bounds[j * 2] - rowFirst;
-    const n = bounds[j * 2 + 1];
-    const k = j * ksize;
-    const dstRow = j * stride;
-    for (let q = 0; q < stride; q++) {
-      let acc = HALF;
-      let p = ymin * stride + q;
-      for (let y = 0; y < n; y++, p += stride) acc += tmp[p] * weights[k + y];
-      dst[dstRow + q] = clip8(acc);
-    }
-  }
-  return { data: dst, width: window.width, height: window.height, channels: ch };
+  const data = vert ? verticalPass(tmp, window.width * ch, rowFirst, vert, window.height) : tmp;
+  return { data, width: window.width, height: window.height, channels: ch };
 }

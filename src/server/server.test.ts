@@ -78,7 +78,7 @@ describe('a listening server on a generated ResNet-18', () => {
 describe('over HTTP, answers equal torchvision\'s on the reference images', { skip: skipWithoutReference }, () => {
   let server: RunningServer;
   before(async () => {
-    server = await startServer({ port: 0, service: { model: join(REFERENCE_DIR, 'resnet18-seed0.pth'), cacheDir: await mkdtemp(join(tmpdir(), 'rs-srv-ref-')) } });
+    server = await startServer({ port: 0, service: { model: join(REFERENCE_DIR, 'resnet18-seed0.pth'), cacheDir: await mkdtemp(join(tmpdir(), 'rs-srv-ref-')), preprocess: 'exact' } });
   });
   after(() => server.close());
 

@@ -1,0 +1,44 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import sharp from 'sharp';
+import { isResnetServeError } from '../errors.js';
+import { testPhoto } from '../testing/fixtures.js';
+import { Preprocessor } from './preprocess.js';
+
+async function tensors(bytes: Buffer): Promise<{ exact: Float32Array; fast: Float32Array; original: { width: number; height: number } }> {
+  const exact = new Preprocessor(undefined, undefined, 'exact');
+  const fast = new Preprocessor(undefined, undefined, 'fast');
+  const a = new Float32Array(exact.imageLength);
+  const b = new Float32Array(fast.imageLength);
+  const r = await exact.imageToTensor(bytes, a);
+  const q = await fast.imageToTensor(bytes, b);
+  assert.deepEqual(q.original, r.original);
+  return { exact: a, fast: b, original: r.original };
+}
+
+test('fast mode is identical to exact for images under twice the target', async () => {
+  const { exact, fast } = await tensors(await testPhoto(3, 500, 375));
+  assert.deepEqual(fast, exact);
+});
+
+test('fast mode stays close to exact on a large photo, with the same geometry', async () => {
+  const { exact, fast, original } = await tensors(await testPhoto(3, 2000, 1500));
+  assert.deepEqual(original, { width: 2000, height: 1500 });
+  let sum = 0;
+  for (let i = 0; i < exact.length; i++) sum += Math.abs(exact[i] - fast[i]);
+  const meanAbs = sum / exact.length;
+  assert.ok(meanAbs < 0.05, `mean |Δ| ${meanAbs} (normalised units)`);
+  assert.notDeepEqual(fast, exact);
+});
+
+test('fast mode applies EXIF orientation before choosing the size', async () => {
+  const upright = await sharp(await testPhoto(8, 1200, 1600)).jpeg().toBuffer();
+  const rotated = await sharp(upright).rotate(-90).withMetadata({ orientation: 6 }).jpeg().toBuffer();
+  const fast = new Preprocessor(undefined, undefined, 'fast');
+  const out = new Float32Array(fast.imageLength);
+  assert.deepEqual((await fast.imageToTensor(rotated, out)).original, { width: 1200, height: 1600 });
+});
+
+test('an unknown mode is refused, naming the option', () => {
+  assert.throws(() => new Preprocessor(undefined, undefined, 'quick' as never), (err: unknown) => isResnetServeError(err, 'INVALID_ARGUMENT') && /preprocess/.test(err.message));
+});
