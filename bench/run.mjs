@@ -1,112 +1,275 @@
 #!/usr/bin/env node
 /**
- * `npm run bench`: per-stage timings of the classification engine on the
- * seed's image kinds, medians and p90 over repeated runs after warm-up, plus
- * batch throughput. Writes bench/results/engine.json.
+ * `npm run bench`: how fast resnet-serve is, and how that compares with the
+ * seed's own stack (PyTorch + PIL + torchvision + Flask) on the same machine
+ * in the same run. Prints tables; writes bench/results/bench.json and two SVG
+ * charts. Medians and ratios, never one absolute time: machines are noisy.
  *
- * Model: the cached official ResNet-18 when present, else
- * ../shared/reference/resnet18-seed0.pth, else a generated random-weight
- * ResNet-18 (same architecture, so the same compute). Images: the reference
- * seed images when ../shared exists, else generated JPEGs of the same sizes.
+ *   npm run bench                 full run (≥ 30 timed runs per stage)
+ *   npm run bench -- --quick      fewer runs, for a smoke test
+ *   npm run bench -- --model F    another .pth/.onnx (default: cached official
+ *                                 ResNet-18, else ../shared's seed-0, else a
+ *                                 generated one: same architecture, same compute)
+ * The seed side runs when Python has torch and torchvision (Debian:
+ * apt-get install python3-torchvision python3-flask); $BENCH_PYTHON picks the
+ * interpreter (default /usr/bin/python3, then python3).
  */
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
-import { ImageClassifier } from '../dist/classify/classifier.js';
+import { InferenceBatcher } from '../dist/classify/batcher.js';
+import { rankLogits } from '../dist/classify/answer.js';
 import { decodeImage } from '../dist/image/decode.js';
+import { normalizationTables, writeNormalizedCHW } from '../dist/image/normalize.js';
+import { Preprocessor } from '../dist/image/preprocess.js';
+import { resizeBilinearWindow } from '../dist/image/resample.js';
+import { loadModel } from '../dist/model/load-model.js';
 import { OFFICIAL_CHECKPOINTS, defaultCacheDir, findCachedCheckpoint } from '../dist/model/weights.js';
 import { REFERENCE_DIR } from '../dist/testing/shared.js';
 import { writeRandomCheckpoint } from '../dist/testing/random-resnet.js';
+import { lineChartSvg, load, multipart, rssMb, sampleRss, stackedBarsSvg, startProcess, stats, stopProcess } from './lib.mjs';
 
-const RUNS = Number(process.env.BENCH_RUNS ?? 30);
+const argv = process.argv.slice(2);
+const QUICK = argv.includes('--quick');
+const RUNS = QUICK ? 8 : 30;
 const WARMUP = 3;
-
-function stats(values) {
-  const s = [...values].sort((a, b) => a - b);
-  const q = (p) => s[Math.min(s.length - 1, Math.floor(p * s.length))];
-  return { median: q(0.5), p90: q(0.9), runs: s.length };
-}
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const BIN = join(ROOT, 'dist/cli/bin.js');
+const OUT = join(ROOT, 'bench/results');
+const FMA_FLOOR_MS = 3.64e9 / 180e9 * 1000; // ResNet-18's 3.64 GFLOP at the 2-core FMA peak measured for this machine kind
+const log = (...a) => console.log(...a);
 
 async function chooseModel() {
-  if (process.argv[2]) return { model: process.argv[2], note: process.argv[2] };
+  const i = argv.indexOf('--model');
+  if (i >= 0) return { model: argv[i + 1], pth: argv[i + 1].endsWith('.pth') ? argv[i + 1] : null, note: argv[i + 1] };
   const official = findCachedCheckpoint(OFFICIAL_CHECKPOINTS.resnet18, defaultCacheDir());
-  if (official) return { model: 'resnet18', note: `official ResNet-18 (${official})` };
+  if (official) return { model: 'resnet18', pth: official, note: `official ResNet-18 (${official})` };
   const seed = join(REFERENCE_DIR, 'resnet18-seed0.pth');
-  if (existsSync(seed)) return { model: seed, note: 'reference ResNet-18 seed-0 (random weights, same compute)' };
+  if (existsSync(seed)) return { model: seed, pth: seed, note: 'ResNet-18 seed-0 from ../shared (random weights, same compute as the official)' };
   const { path } = await writeRandomCheckpoint('resnet18', 1);
-  return { model: path, note: 'generated random-weight ResNet-18 (same compute)' };
+  return { model: path, pth: path, note: 'generated random-weight ResNet-18 (same compute as the official)' };
 }
 
-async function image(name, width, height) {
-  const file = join(REFERENCE_DIR, 'images', name);
-  if (existsSync(file)) return readFileSync(file);
+async function imageFile(name, width, height, dir) {
+  const shared = join(REFERENCE_DIR, 'images', name);
+  if (existsSync(shared)) return shared;
   const noise = Buffer.alloc(width * height * 3);
   for (let i = 0; i < noise.length; i++) noise[i] = (i * 2654435761) >>> 24;
-  return sharp(noise, { raw: { width, height, channels: 3 } }).blur(3).jpeg({ quality: 90 }).toBuffer();
+  const path = join(dir, name);
+  writeFileSync(path, await sharp(noise, { raw: { width, height, channels: 3 } }).blur(3).jpeg({ quality: 90 }).toBuffer());
+  return path;
 }
 
-const { model, note } = await chooseModel();
-const cacheDir = await mkdtemp(join(tmpdir(), 'rs-bench-'));
-const classifier = await ImageClassifier.create({ model, cacheDir: model === 'resnet18' ? undefined : cacheDir });
-const images = [
-  ['landscape 1920x1080', await image('seed-landscape-1920x1080.jpg', 1920, 1080)],
-  ['portrait 1200x1600', await image('seed-portrait-1200x1600.jpg', 1200, 1600)],
-  ['close-up 800x600', await image('seed-closeup-800x600.jpg', 800, 600)],
-  ['photo 4000x3000', await image('large-4000x3000.jpg', 4000, 3000)],
-];
-
-const pre = classifier.preprocessor;
-const tensor = new Float32Array(pre.imageLength * 32);
-const rows = [];
-for (const [name, bytes] of images) {
-  const t = { decode: [], preprocess: [], infer: [], postprocess: [], total: [] };
-  for (let i = 0; i < WARMUP + RUNS; i++) {
-    const t0 = performance.now();
-    const pixels = await decodeImage(bytes, pre.limits);
-    const t1 = performance.now();
-    pre.pixelsToTensor(pixels, tensor, 0);
-    const t2 = performance.now();
-    const logits = await classifier.model.session.run(tensor, 1);
-    const t3 = performance.now();
-    classifier.postprocess(logits, 0, { topK: 3, lang: 'en' });
-    const t4 = performance.now();
-    if (i < WARMUP) continue;
-    t.decode.push(t1 - t0);
-    t.preprocess.push(t2 - t1);
-    t.infer.push(t3 - t2);
-    t.postprocess.push(t4 - t3);
-    t.total.push(t4 - t0);
+function findPython() {
+  for (const py of [process.env.BENCH_PYTHON, '/usr/bin/python3', 'python3'].filter(Boolean)) {
+    try {
+      execFileSync(py, ['-c', 'import torch, torchvision, PIL'], { stdio: 'ignore' });
+      return py;
+    } catch {
+      // try the next one
+    }
   }
-  rows.push({ image: name, ...Object.fromEntries(Object.entries(t).map(([k, v]) => [k, stats(v)])) });
+  return null;
 }
 
-const batches = [];
+const round = (v, d = 1) => (Number.isFinite(v) ? Number(v.toFixed(d)) : null);
+const fmt = (v, w = 7) => (v === null || v === undefined || Number.isNaN(v) ? '—' : v.toFixed(1)).padStart(w);
+
+// ---------------------------------------------------------------------------
+const started = new Date();
+const { model, pth, note } = await chooseModel();
+const work = await mkdtemp(join(tmpdir(), 'rs-bench-'));
+const cacheDir = model === 'resnet18' ? defaultCacheDir() : join(work, 'cache');
+const kinds = [
+  { name: 'landscape 1920x1080', path: await imageFile('seed-landscape-1920x1080.jpg', 1920, 1080, work) },
+  { name: 'portrait 1200x1600', path: await imageFile('seed-portrait-1200x1600.jpg', 1200, 1600, work) },
+  { name: 'close-up 800x600', path: await imageFile('seed-closeup-800x600.jpg', 800, 600, work) },
+  { name: 'photo 4000x3000', path: await imageFile('large-4000x3000.jpg', 4000, 3000, work) },
+];
+const loaded = await loadModel({ model, cacheDir });
+const threads = loaded.info.threads;
+log(`resnet-serve bench, ${started.toISOString()}: ${note}; ${threads} inference threads; ${RUNS} timed runs after ${WARMUP} warm-up\n`);
+
+// 1. Engine stages, one image at a time, each mode.
+const batcher = new InferenceBatcher(loaded.session, {});
+const tables = normalizationTables(loaded.preprocess.mean, loaded.preprocess.std);
+const engine = [];
+for (const mode of ['exact', 'fast']) {
+  const pre = new Preprocessor(loaded.preprocess, undefined, mode);
+  const tensor = new Float32Array(pre.imageLength);
+  for (const kind of kinds) {
+    const bytes = readFileSync(kind.path);
+    const t = { decode: [], resize_crop: [], normalise: [], queue: [], infer: [], postprocess: [], total: [] };
+    for (let i = 0; i < WARMUP + RUNS; i++) {
+      const t0 = performance.now();
+      const img = await decodeImage(bytes, pre.limits, mode === 'fast' ? { resizeTo: (s) => (Math.min(s.width, s.height) >= 512 ? pre.geometry(s).resized : null) } : {});
+      const t1 = performance.now();
+      const { resized, crop } = pre.geometry(img.original);
+      const cropped = resizeBilinearWindow(img, resized, crop);
+      const t2 = performance.now();
+      writeNormalizedCHW(cropped, tables, tensor, 0);
+      const t3 = performance.now();
+      const r = await batcher.infer(tensor);
+      const t4 = performance.now();
+      rankLogits(r.logits, 0, loaded.session.numClasses, loaded.labels, { topK: 3, lang: 'en' });
+      const t5 = performance.now();
+      if (i < WARMUP) continue;
+      t.decode.push(t1 - t0);
+      t.resize_crop.push(t2 - t1);
+      t.normalise.push(t3 - t2);
+      t.queue.push(r.queueMs);
+      t.infer.push(r.inferMs);
+      t.postprocess.push(t5 - t4);
+      t.total.push(t5 - t0);
+    }
+    engine.push({ mode, image: kind.name, ...Object.fromEntries(Object.entries(t).map(([k, v]) => [k, stats(v)])) });
+  }
+}
+log('Engine, per image (ms, median / p90)');
+log('mode   image                  decode     resize+crop  normalise  queue      infer       postproc  total');
+for (const r of engine) {
+  const c = (s) => `${fmt(r[s].median, 5)}/${fmt(r[s].p90, 5)}`;
+  log(`${r.mode.padEnd(6)} ${r.image.padEnd(22)} ${c('decode')} ${c('resize_crop')}  ${c('normalise')} ${c('queue')} ${c('infer')} ${c('postprocess')} ${c('total')}`);
+}
+
+// 2. Model only.
+const modelOnly = [];
+const input = new Float32Array(32 * 3 * 224 * 224).map((_, i) => Math.sin(i) * 0.5);
 for (const n of [1, 8, 32]) {
   const times = [];
-  for (let i = 0; i < 2 + Math.max(3, Math.round(RUNS / n)); i++) {
+  for (let i = 0; i < 2 + Math.max(5, Math.round((RUNS * 2) / n)); i++) {
     const t0 = performance.now();
-    await classifier.model.session.run(tensor, n);
+    await loaded.session.run(input, n);
     if (i >= 2) times.push(performance.now() - t0);
   }
   const s = stats(times);
-  batches.push({ batch: n, median_ms: s.median, ms_per_image: s.median / n, images_per_s: (1000 * n) / s.median });
+  modelOnly.push({ batch: n, median_ms: s.median, ms_per_image: s.median / n, images_per_s: (1000 * n) / s.median, floor_ratio: s.median / n / FMA_FLOOR_MS });
 }
-await classifier.close();
+await loaded.session.release();
+log('\nInference only (ONNX Runtime, fp32)');
+log('batch  median ms  ms/image  images/s  × FMA floor (20.2 ms)');
+for (const b of modelOnly) log(`${String(b.batch).padStart(5)} ${fmt(b.median_ms, 10)} ${fmt(b.ms_per_image, 9)} ${fmt(b.images_per_s, 9)} ${b.floor_ratio.toFixed(2).padStart(9)}`);
 
-const f = (v) => v.toFixed(1).padStart(7);
-console.log(`model: ${note}; ${classifier.info.threads} ONNX Runtime threads; ${RUNS} runs after ${WARMUP} warm-up\n`);
-console.log('image                  stage        median     p90   (ms)');
-for (const r of rows) {
-  for (const stage of ['decode', 'preprocess', 'infer', 'postprocess', 'total']) {
-    console.log(`${(stage === 'decode' ? r.image : '').padEnd(22)} ${stage.padEnd(11)} ${f(r[stage].median)} ${f(r[stage].p90)}`);
+// 3. HTTP end to end against the real server.
+const landscape = multipart(readFileSync(kinds[0].path));
+const port = 18080 + Math.floor(Math.random() * 1000);
+const serverEnv = { RESNET_SERVE_HOME: cacheDir };
+const serveArgs = (mode) => [BIN, 'serve', '--port', String(port), '--model', model, '--preprocess', mode];
+const isReady = async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200;
+const http = { modes: {} };
+// Prime the ONNX cache, so the cold start below is "with a cached model".
+await stopProcess((await startProcess(process.execPath, serveArgs('fast'), serverEnv, isReady)).child);
+for (const mode of ['fast', 'exact']) {
+  const { child, ms: coldStartMs } = await startProcess(process.execPath, serveArgs(mode), serverEnv, isReady);
+  const url = `http://127.0.0.1:${port}/predict`;
+  await load(url, landscape, 2, 6); // warm-up
+  const rss = sampleRss(child.pid);
+  const levels = mode === 'fast' ? [1, 4, 16, 64] : [1];
+  const rows = [];
+  for (const c of levels) {
+    const count = c === 1 ? RUNS + 10 : Math.max(QUICK ? 2 * c : 4 * c, QUICK ? 24 : 96);
+    const r = await load(url, landscape, c, count);
+    const s = stats(r.latencies);
+    rows.push({ concurrency: c, requests: r.latencies.length, p50: s.median, p99: s.p99, images_per_s: r.throughput, statuses: r.statuses });
   }
+  const peakRssMb = rss.stop();
+  await new Promise((res) => setTimeout(res, 1000));
+  const steadyRssMb = rssMb(child.pid);
+  await stopProcess(child);
+  http.modes[mode] = { coldStartMs, peakRssMb, steadyRssMb, rows };
 }
-console.log('\nbatch   median ms   ms/image   images/s');
-for (const b of batches) console.log(`${String(b.batch).padStart(5)} ${f(b.median_ms)}     ${f(b.ms_per_image)}  ${f(b.images_per_s)}`);
+log('\nHTTP end to end, POST /predict with the 1920x1080 JPEG (real server on loopback)');
+log('mode   concurrency  requests     p50 ms     p99 ms   images/s');
+for (const [mode, m] of Object.entries(http.modes)) for (const r of m.rows) log(`${mode.padEnd(6)} ${String(r.concurrency).padStart(11)} ${String(r.requests).padStart(9)} ${fmt(r.p50, 10)} ${fmt(r.p99, 10)} ${fmt(r.images_per_s, 10)}`);
+for (const [mode, m] of Object.entries(http.modes)) log(`${mode}: start to ready ${m.coldStartMs.toFixed(0)} ms (cached model), RSS peak ${m.peakRssMb.toFixed(0)} MB, steady ${m.steadyRssMb.toFixed(0)} MB`);
 
-mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
-writeFileSync(new URL('./results/engine.json', import.meta.url), JSON.stringify({ date: new Date().toISOString(), model: note, threads: classifier.info.threads, runs: RUNS, stages: rows, batches }, null, 2));
-console.log('\nwritten: bench/results/engine.json');
+// 4. The seed's stack, side by side.
+let seed = null;
+const python = pth ? findPython() : null;
+if (!python) {
+  log(`\nSeed stack: skipped (${pth ? 'no Python with torch and torchvision; apt-get install python3-torchvision python3-flask' : 'the model is not a .pth'})`);
+} else {
+  const script = join(ROOT, 'bench/seed_stack.py');
+  const runPy = (args) => JSON.parse(execFileSync(python, [script, ...args, '--weights', pth, '--runs', String(RUNS)], { encoding: 'utf8', maxBuffer: 1 << 24 }));
+  const stagesOut = runPy(['stages', ...kinds.map((k) => k.path)]);
+  const batchOut = runPy(['batch', kinds[0].path]);
+  seed = { versions: { torch: stagesOut.torch, torchvision: stagesOut.torchvision, threads: stagesOut.threads }, stages: stagesOut.result.map((r, i) => ({ ...r, image: kinds[i].name })), batch: batchOut.result, flask: null };
+  let hasFlask = true;
+  try {
+    execFileSync(python, ['-c', 'import flask'], { stdio: 'ignore' });
+  } catch {
+    hasFlask = false;
+  }
+  if (hasFlask) {
+    const flaskPort = port + 1;
+    const { child } = await startProcess(python, [script, 'serve', '--weights', pth, '--port', String(flaskPort)], {}, async () => (await fetch(`http://127.0.0.1:${flaskPort}/health`)).ok);
+    const url = `http://127.0.0.1:${flaskPort}/predict`;
+    await load(url, landscape, 1, 4);
+    const one = await load(url, landscape, 1, RUNS + 10);
+    const sixteen = await load(url, landscape, 16, QUICK ? 32 : 96);
+    await stopProcess(child);
+    seed.flask = { c1: { p50: stats(one.latencies).median, p99: stats(one.latencies).p99, images_per_s: one.throughput }, c16: { p50: stats(sixteen.latencies).median, p99: stats(sixteen.latencies).p99, images_per_s: sixteen.throughput } };
+  }
+  log(`\nSeed stack (PyTorch ${seed.versions.torch}, torchvision ${seed.versions.torchvision}, PIL, ${seed.versions.threads} threads), per image (ms, median)`);
+  log('image                  decode  preprocess  infer  postproc  total   | ours/seed total: exact  fast');
+  for (const s of seed.stages) {
+    const ex = engine.find((e) => e.mode === 'exact' && e.image === s.image).total.median;
+    const fa = engine.find((e) => e.mode === 'fast' && e.image === s.image).total.median;
+    log(`${s.image.padEnd(22)} ${fmt(s.decode.median, 6)} ${fmt(s.preprocess.median, 10)} ${fmt(s.infer.median, 6)} ${fmt(s.postprocess.median, 8)} ${fmt(s.total.median, 6)}   | ${(ex / s.total.median).toFixed(2).padStart(22)} ${(fa / s.total.median).toFixed(2).padStart(5)}`);
+  }
+  log(`batch of 32 (preprocessing + inference): ${seed.batch.images_per_s.toFixed(1)} images/s`);
+  if (seed.flask) log(`Flask POST /predict: concurrency 1 p50 ${seed.flask.c1.p50.toFixed(1)} ms; concurrency 16 ${seed.flask.c16.images_per_s.toFixed(1)} images/s (p99 ${seed.flask.c16.p99.toFixed(0)} ms)`);
+}
+
+// 5. Goals, as ratios measured in this run.
+const fastRows = http.modes.fast.rows;
+const at = (c) => fastRows.find((r) => r.concurrency === c);
+const ours = { fastC1: at(1).p50, exactC1: http.modes.exact.rows[0].p50, c16: at(16).images_per_s, batchPeak: Math.max(...modelOnly.map((b) => b.images_per_s)) };
+const goals = [];
+if (seed) {
+  const seedTotal = seed.flask ? seed.flask.c1.p50 : seed.stages[0].total.median;
+  const seedBest = Math.max(seed.batch.images_per_s, seed.flask ? seed.flask.c16.images_per_s : 0, 1000 / seed.stages[0].total.median);
+  goals.push(
+    { goal: '1a single request p50, default (fast) ≤ 0.35× seed', value: ours.fastC1 / seedTotal, target: 0.35, better: 'lower' },
+    { goal: '1b single request p50, exact ≤ 0.6× seed', value: ours.exactC1 / seedTotal, target: 0.6, better: 'lower' },
+    { goal: '2a throughput at concurrency 16 ≥ 3× seed best', value: ours.c16 / seedBest, target: 3, better: 'higher' },
+  );
+}
+goals.push(
+  { goal: '2b throughput at concurrency 16 ≥ 80% of model-only batch throughput', value: ours.c16 / ours.batchPeak, target: 0.8, better: 'higher' },
+  { goal: '3a inference at batch 1 ≤ 1.4× FMA floor', value: modelOnly[0].floor_ratio, target: 1.4, better: 'lower' },
+  { goal: '3b batched inference ≤ 1.25× FMA floor', value: Math.min(...modelOnly.slice(1).map((b) => b.floor_ratio)), target: 1.25, better: 'lower' },
+  { goal: '5a steady RSS under load ≤ 300 MB', value: http.modes.fast.steadyRssMb, target: 300, better: 'lower' },
+  { goal: '5b cold start to ready (cached model) ≤ 1000 ms', value: http.modes.fast.coldStartMs, target: 1000, better: 'lower' },
+);
+for (const g of goals) g.met = g.better === 'lower' ? g.value <= g.target : g.value >= g.target;
+log('\nGoals (ratios from this run)');
+for (const g of goals) log(`${g.met ? 'met   ' : 'missed'} ${g.goal}: ${g.value.toFixed(2)}`);
+
+// 6. Results: JSON and charts.
+mkdirSync(OUT, { recursive: true });
+const result = { date: started.toISOString(), model: note, threads, runs: RUNS, engine, modelOnly, http, seed, goals };
+writeFileSync(join(OUT, 'bench.json'), JSON.stringify(result, (k, v) => (typeof v === 'number' ? round(v, 2) : v), 2));
+const series = [
+  { name: 'ours p50', points: fastRows.map((r) => [r.concurrency, r.p50]) },
+  { name: 'ours p99', points: fastRows.map((r) => [r.concurrency, r.p99]) },
+];
+if (seed?.flask) series.push({ name: 'seed Flask p50', points: [[1, seed.flask.c1.p50], [16, seed.flask.c16.p50]] });
+writeFileSync(join(OUT, 'latency-vs-concurrency.svg'), lineChartSvg('POST /predict latency, 1920x1080 JPEG', 'concurrent requests', 'ms', series));
+const stageNames = ['decode', 'preprocess', 'normalise', 'infer', 'postprocess'];
+const barRows = kinds.flatMap((k) => {
+  const rows = ['exact', 'fast'].map((mode) => {
+    const e = engine.find((x) => x.mode === mode && x.image === k.name);
+    return { name: `${k.name} ours ${mode}`, parts: { decode: e.decode.median, preprocess: e.resize_crop.median, normalise: e.normalise.median, infer: e.infer.median, postprocess: e.postprocess.median } };
+  });
+  const s = seed?.stages.find((x) => x.image === k.name);
+  if (s) rows.push({ name: `${k.name} seed`, parts: { decode: s.decode.median, preprocess: s.preprocess.median, infer: s.infer.median, postprocess: s.postprocess.median } });
+  return rows;
+});
+writeFileSync(join(OUT, 'stages.svg'), stackedBarsSvg('Per-image stages (median ms)', barRows, stageNames));
+log(`\nwritten: bench/results/bench.json, bench/results/latency-vs-concurrency.svg, bench/results/stages.svg`);

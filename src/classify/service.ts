@@ -24,7 +24,7 @@ export interface ServiceObserver {
 
 /** How to start a service. */
 export interface ServiceOptions extends ModelOptions {
-  /** Preprocessing worker threads. Default: the CPUs available (at least 1). */
+  /** Preprocessing worker threads. Default: half the CPUs available, at least 1. */
   workers?: number;
   batching?: BatcherOptions;
   observer?: ServiceObserver;
@@ -38,7 +38,9 @@ export class ClassificationService {
   readonly mode: PreprocessMode;
 
   private constructor(readonly model: LoadedModel, options: ServiceOptions) {
-    const workers = options.workers ?? availableCpus();
+    // Half the CPUs decode while ONNX Runtime's threads infer: measured on 2 cores, one worker gives the same
+    // throughput as two, with lower latency and memory (README, Performance).
+    const workers = options.workers ?? Math.max(1, Math.ceil(availableCpus() / 2));
     if (!Number.isInteger(workers) || workers < 1) throw invalidArgument('workers', 'an integer >= 1', workers);
     this.maxPixels = options.maxPixels ?? DEFAULT_DECODE_LIMITS.maxPixels;
     this.mode = options.preprocess ?? 'fast';

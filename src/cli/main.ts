@@ -25,7 +25,7 @@ Commands:
   serve                          serve the HTTP API and the web page
       --port N                   port (default 8080, or $PORT)
       --host ADDR                address (default 127.0.0.1, or $HOST; 0.0.0.0 for all)
-      --workers N                preprocessing threads (default: the CPUs available)
+      --workers N                preprocessing threads (default: half the CPUs available)
       --max-upload-mb N          largest upload (default 20)
       --max-files N              most files per request (default 32)
       --max-pixels N             largest decoded image (default 50000000)

@@ -23,6 +23,8 @@ export type PreprocessReply =
 
 // Parallelism comes from several workers; each decodes with one libvips thread.
 sharp.concurrency(1);
+// Every image is new: libvips' operation cache would only hold memory.
+sharp.cache(false);
 
 let cached: { key: string; preprocessor: Preprocessor } | null = null;
 

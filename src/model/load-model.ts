@@ -8,10 +8,10 @@
  *   `model.json`) giving input size, resize, mean/std and labels.
  */
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { ResnetServeError, invalidArgument } from '../errors.js';
-import { sha256Hex, writeFileAtomic } from '../fs-atomic.js';
+import { sha256File, writeFileAtomic } from '../fs-atomic.js';
 import { IMAGENET_PREPROCESS, type PreprocessConfig } from '../image/preprocess.js';
 import { checkLabelSet, imagenetLabels, readLabelFile, type LabelSet } from '../labels/labels.js';
 import type { ModelInfo, ModelOptions } from '../types.js';
@@ -96,9 +96,17 @@ function chooseLabels(sidecar: Sidecar, numClasses: number, source: string): Lab
   return labels;
 }
 
-async function readModelFile(path: string): Promise<Buffer> {
+/** The first bytes of a model file (to tell a zip checkpoint from ONNX) and its SHA-256. */
+async function inspectModelFile(path: string): Promise<{ head: Buffer; sha256: string }> {
   try {
-    return await readFile(path);
+    const handle = await open(path, 'r');
+    const head = Buffer.alloc(4);
+    try {
+      await handle.read(head, 0, 4, 0);
+    } finally {
+      await handle.close();
+    }
+    return { head, sha256: await sha256File(path) };
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new ResnetServeError('MODEL_NOT_FOUND', `No model file at ${path}`);
@@ -128,7 +136,7 @@ async function officialCheckpoint(name: string, options: ModelOptions, cacheDir:
 }
 
 /** Builds (or reuses from the cache) the ONNX graph of a checkpoint. */
-async function checkpointToOnnx(bytes: Buffer, sha256: string, cacheDir: string, label: string): Promise<{ onnxPath: string; name: string; numClasses: number }> {
+async function checkpointToOnnx(path: string, sha256: string, cacheDir: string, label: string): Promise<{ onnxPath: string; name: string; numClasses: number }> {
   const onnxPath = join(cacheDir, 'onnx', `${sha256}.onnx`);
   const metaPath = join(cacheDir, 'onnx', `${sha256}.json`);
   if (existsSync(onnxPath) && existsSync(metaPath)) {
@@ -141,7 +149,7 @@ async function checkpointToOnnx(bytes: Buffer, sha256: string, cacheDir: string,
   }
   let built;
   try {
-    built = buildResnetGraph(await readCheckpoint(bytes));
+    built = buildResnetGraph(await readCheckpoint(await readFile(path)));
   } catch (err) {
     if (err instanceof ResnetServeError) throw new ResnetServeError(err.code, `${label}: ${err.message}`, { cause: err });
     throw err;
@@ -166,27 +174,26 @@ export async function loadModel(options: ModelOptions = {}): Promise<LoadedModel
   const cacheDir = options.cacheDir ?? defaultCacheDir();
   const official = Object.hasOwn(OFFICIAL_CHECKPOINTS, spec);
   const path = official ? await officialCheckpoint(spec, options, cacheDir) : resolve(spec);
-  const bytes = await readModelFile(path);
-  const sha256 = sha256Hex(bytes);
-  const isZip = bytes.length > 4 && bytes.readUInt32LE(0) === 0x04034b50;
+  const { head, sha256 } = await inspectModelFile(path);
+  const isZip = head.readUInt32LE(0) === 0x04034b50;
   const sidecar = official ? { preprocess: IMAGENET_PREPROCESS } : await readSidecar(path);
 
   let onnxPath: string;
   let name: string;
   let source: ModelInfo['source'];
   if (isZip) {
-    const built = await checkpointToOnnx(bytes, sha256, cacheDir, path);
+    const built = await checkpointToOnnx(path, sha256, cacheDir, path);
     onnxPath = built.onnxPath;
     name = sidecar.name ?? built.name;
     source = official ? 'torchvision' : 'checkpoint';
-  } else if (extname(path).toLowerCase() === '.onnx' || bytes[0] === 0x08) {
+  } else if (extname(path).toLowerCase() === '.onnx' || head[0] === 0x08) {
     onnxPath = path;
     name = sidecar.name ?? basename(path, extname(path));
     source = 'onnx';
   } else {
     throw new ResnetServeError('MODEL_INVALID', `${path} is neither a PyTorch checkpoint (.pth, zip format) nor an ONNX model`);
   }
-  const session = await ClassifierSession.open(source === 'onnx' ? bytes : onnxPath, {
+  const session = await ClassifierSession.open(onnxPath, {
     threads: options.threads,
     inputSize: sidecar.preprocess.cropSize,
     label: path,

@@ -60,6 +60,8 @@ export class ClassifierSession {
         interOpNumThreads: 1,
         executionMode: 'sequential',
         graphOptimizationLevel: 'all',
+        // Without the arena, memory returns after a large batch instead of staying at its peak; speed is the same.
+        enableCpuMemArena: false,
       });
     } catch (err) {
       const reason = (err as Error).message.split('\n')[0];
