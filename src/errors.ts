@@ -35,6 +35,8 @@ export const ErrorCodes = {
   NO_FILE: 400,
   /** A request is malformed (bad JSON, wrong tensor shape, bad parameter). */
   BAD_REQUEST: 400,
+  /** The API key is missing or wrong. */
+  UNAUTHORIZED: 401,
   /** No such route, model or file. */
   NOT_FOUND: 404,
   /** The request body is above the upload limit. */

@@ -6,18 +6,22 @@ const TEXT = {
     pick: 'Choose photos', camera: 'Take a photo', hint: 'JPEG, PNG, WebP, GIF, TIFF or BMP, up to {mb} MB each. Nothing leaves this server.',
     waiting: 'Waiting…', uploading: 'Uploading {pct}%', analysing: 'Analysing…', server: 'Server time {ms} ms',
     tooLarge: 'This file is {size} MB; the limit is {mb} MB.', network: 'The server could not be reached.',
-    model: 'Model {name} · {sha}', done: '{n} of {total} done',
+    model: 'Model {name} · {sha}', done: '{n} of {total} done', key: 'API key', use: 'Use',
   },
   zh: {
     title: '照片里是什么？', labels: '标签数', drop: '把照片拖到这里、粘贴，或点击选择',
     pick: '选择照片', camera: '拍照', hint: '支持 JPEG、PNG、WebP、GIF、TIFF、BMP，每张不超过 {mb} MB。图片不会离开本服务器。',
     waiting: '等待中…', uploading: '上传中 {pct}%', analysing: '识别中…', server: '服务器用时 {ms} 毫秒',
     tooLarge: '文件大小 {size} MB，超过上限 {mb} MB。', network: '无法连接服务器。',
-    model: '模型 {name} · {sha}', done: '已完成 {n} / {total}',
+    model: '模型 {name} · {sha}', done: '已完成 {n} / {total}', key: 'API 密钥', use: '使用',
   },
 };
 
-const state = { lang: 'en', maxBytes: 20 * 1024 * 1024, items: [], model: null };
+const state = { lang: 'en', maxBytes: 20 * 1024 * 1024, items: [], model: null, key: sessionStorage.getItem('apiKey') ?? '' };
+
+function authHeaders() {
+  return state.key ? { Authorization: `Bearer ${state.key}` } : {};
+}
 const $ = (id) => document.getElementById(id);
 
 function t(key, vars = {}) {
@@ -85,6 +89,7 @@ function upload(item) {
     const xhr = new XMLHttpRequest();
     xhr.open('POST', `/v1/classify?top_k=${encodeURIComponent($('topk').value)}`);
     xhr.responseType = 'json';
+    for (const [k, v] of Object.entries(authHeaders())) xhr.setRequestHeader(k, v);
     xhr.upload.onprogress = (e) => {
       if (!e.lengthComputable) return;
       item.progress = Math.round((e.loaded / e.total) * 100);
@@ -185,7 +190,20 @@ function setup() {
   const saved = localStorage.getItem('lang');
   state.lang = saved === 'zh' || saved === 'en' ? saved : navigator.language.startsWith('zh') ? 'zh' : 'en';
   applyLanguage();
-  fetch('/v1/models').then((r) => (r.ok ? r.json() : null)).then((info) => {
+  $('key-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    state.key = $('key').value;
+    sessionStorage.setItem('apiKey', state.key);
+    loadModel();
+  });
+  loadModel();
+}
+
+function loadModel() {
+  fetch('/v1/models', { headers: authHeaders() }).then((r) => {
+    $('key-form').hidden = r.status !== 401;
+    return r.ok ? r.json() : null;
+  }).then((info) => {
     const model = info?.models?.[0];
     if (!model) return;
     state.model = model;

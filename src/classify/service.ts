@@ -34,6 +34,11 @@ export class ClassificationService {
   private readonly pool: Piscina<PreprocessTask, PreprocessReply>;
   readonly batcher: InferenceBatcher;
   private readonly maxPixels: number;
+  /** Images admitted and not yet answered (decoding or waiting for inference). */
+  private admitted = 0;
+  /** Most images admitted at once; beyond it, QUEUE_FULL at once. */
+  readonly maxAdmitted: number;
+
   /** Preprocessing mode, `fast` unless asked otherwise. */
   readonly mode: PreprocessMode;
 
@@ -52,6 +57,7 @@ export class ClassificationService {
       idleTimeout: 60_000,
     });
     this.observer = options.observer;
+    this.maxAdmitted = options.batching?.maxQueue ?? 256;
     this.batcher = new InferenceBatcher(model.session, options.batching, (size, ms) => {
       this.observer?.batch?.(size);
       this.observer?.stage?.('infer', ms);
@@ -115,12 +121,44 @@ export class ClassificationService {
     return r.logits;
   }
 
+  /** Images being decoded or waiting for inference now. */
+  get inFlight(): number {
+    return this.admitted;
+  }
+
+  /**
+   * Admission control: reserves room for `n` images or refuses at once with
+   * QUEUE_FULL, so overload is answered "try later" instead of queueing
+   * without bound. Returns the release function.
+   */
+  admit(n: number): () => void {
+    if (this.admitted + n > this.maxAdmitted) {
+      throw new ResnetServeError('QUEUE_FULL', `The server is busy (${this.admitted} images in progress); retry shortly`);
+    }
+    this.admitted += n;
+    let released = false;
+    return () => {
+      if (!released) this.admitted -= n;
+      released = true;
+    };
+  }
+
   /**
    * Classifies each image independently (one bad image does not fail the
    * others); images of one call and of concurrent calls share batches.
+   * Throws QUEUE_FULL when the server already has `maxQueue` images in progress.
    */
   async classifyMany(images: readonly Uint8Array[], options: ClassifyOptions = {}, signal?: AbortSignal): Promise<ClassifyOutcome[]> {
     const resolved = this.resolveOptions(options);
+    const release = this.admit(images.length);
+    try {
+      return await this.classifyAdmitted(images, resolved, signal);
+    } finally {
+      release();
+    }
+  }
+
+  private classifyAdmitted(images: readonly Uint8Array[], resolved: ResolvedClassifyOptions, signal?: AbortSignal): Promise<ClassifyOutcome[]> {
     return Promise.all(
       images.map(async (bytes): Promise<ClassifyOutcome> => {
         const start = performance.now();

@@ -34,6 +34,9 @@ Commands:
       --batch-wait-us N          how long a partial batch waits (default 0)
       --max-queue N              most images waiting; then 503 (default 256)
       --grace-period-ms N        on SIGTERM, how long to finish requests (default 10000)
+      --api-key KEY              require "Authorization: Bearer KEY" (health checks and the page stay open)
+      --cors-origin LIST         comma-separated origins allowed to call the API from browsers (default none)
+      --log                      log requests as JSON lines (never image bytes or keys)
   fetch-model                    download and verify the weights ahead of time
   info                           show the model, its source, hash, cache and runtime
 
@@ -72,6 +75,9 @@ const OPTIONS = {
   'batch-wait-us': { type: 'string' },
   'max-queue': { type: 'string' },
   'grace-period-ms': { type: 'string' },
+  'api-key': { type: 'string' },
+  'cors-origin': { type: 'string' },
+  log: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -133,6 +139,8 @@ async function serveCommand(values: Parsed, model: ModelOptions): Promise<number
     },
     limits: { maxUploadBytes: uploadMb === undefined ? undefined : uploadMb * 1024 * 1024, maxFiles: positive('max-files'), requestTimeoutMs: positive('timeout-ms') },
     gracePeriodMs: intOption(values['grace-period-ms'], '--grace-period-ms', undefined),
+    access: { apiKey: values['api-key'], corsOrigins: values['cors-origin']?.split(',').map((o) => o.trim()).filter(Boolean) },
+    logger: values.log ? true : false,
   });
   const { info } = server.service;
   process.stderr.write(`resnet-serve: ${info.name} (${info.source}, sha256 ${info.sha256.slice(0, 12)}) ready at ${server.url} with ${info.threads} inference threads and ${server.service.workers} preprocessing workers\n`);

@@ -22,6 +22,8 @@ import type { RawImage } from './resample.js';
 export interface DecodeLimits {
   /** Largest accepted `width * height`, checked before decoding. */
   maxPixels: number;
+  /** Longest accepted side, checked before decoding (a 100000×1 strip is a bomb once resized). Default 32768. */
+  maxSide?: number;
 }
 
 /** Decoded pixels plus the upright size of the original (larger when decoded with shrink-on-load). */
@@ -39,8 +41,32 @@ export interface DecodeOptions {
   resizeTo?: (upright: { width: number; height: number }) => { width: number; height: number } | null;
 }
 
-/** Default limits: 50 megapixels. */
-export const DEFAULT_DECODE_LIMITS: DecodeLimits = { maxPixels: 50_000_000 };
+/** Default limits: 50 megapixels, 32768 px a side. */
+export const DEFAULT_DECODE_LIMITS: DecodeLimits = { maxPixels: 50_000_000, maxSide: 32_768 };
+
+/** Formats recognised by their first bytes; anything else (SVG, PDF, HTML, text…) never reaches a decoder. */
+const MAGIC: [string, (b: Uint8Array) => boolean][] = [
+  ['jpeg', (b) => b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff],
+  ['png', (b) => b[0] === 0x89 && b[1] === 0x50 && b[2] === 0x4e && b[3] === 0x47],
+  ['gif', (b) => b[0] === 0x47 && b[1] === 0x49 && b[2] === 0x46 && b[3] === 0x38],
+  ['webp', (b) => ascii(b, 0, 4) === 'RIFF' && ascii(b, 8, 12) === 'WEBP'],
+  ['tiff', (b) => (b[0] === 0x49 && b[1] === 0x49 && b[2] === 0x2a && b[3] === 0) || (b[0] === 0x4d && b[1] === 0x4d && b[2] === 0 && b[3] === 0x2a)],
+  ['heif', (b) => ascii(b, 4, 8) === 'ftyp'],
+  ['jxl', (b) => (b[0] === 0xff && b[1] === 0x0a) || ascii(b, 4, 8) === 'JXL '],
+  ['jp2', (b) => ascii(b, 4, 8) === 'jP  '],
+];
+
+function ascii(b: Uint8Array, from: number, to: number): string {
+  return String.fromCharCode(...b.subarray(from, to));
+}
+
+/** The format the first bytes announce, or null. */
+export function sniffFormat(bytes: Uint8Array): string | null {
+  if (bytes.length < 12) return bytes.length >= 3 && MAGIC[0][1](bytes) ? 'jpeg' : null;
+  return MAGIC.find(([, test]) => test(bytes))?.[0] ?? null;
+}
+
+const UNSUPPORTED = 'Not an image in a supported format (JPEG, PNG, WebP, GIF, TIFF, BMP, AVIF/HEIF)';
 
 const ACCEPTED_FORMATS = new Set(['jpeg', 'png', 'webp', 'gif', 'tiff', 'heif', 'avif', 'jp2', 'jxl']);
 
@@ -48,18 +74,22 @@ function isBmp(bytes: Uint8Array): boolean {
   return bytes.length >= 26 && bytes[0] === 0x42 && bytes[1] === 0x4d;
 }
 
-function tooLarge(width: number, height: number, limits: DecodeLimits): ResnetServeError {
-  return new ResnetServeError(
-    'IMAGE_TOO_LARGE',
-    `Image is ${width}x${height} (${width * height} pixels), above the limit of ${limits.maxPixels} pixels`,
-  );
+/** Refuses, from the header alone, images above the pixel or side limit. */
+function checkSize(width: number, height: number, limits: DecodeLimits): void {
+  if (width * height > limits.maxPixels) {
+    throw new ResnetServeError('IMAGE_TOO_LARGE', `Image is ${width}x${height} (${width * height} pixels), above the limit of ${limits.maxPixels} pixels`);
+  }
+  const maxSide = limits.maxSide ?? DEFAULT_DECODE_LIMITS.maxSide ?? Infinity;
+  if (width > maxSide || height > maxSide) {
+    throw new ResnetServeError('IMAGE_TOO_LARGE', `Image is ${width}x${height}, above the limit of ${maxSide} pixels a side`);
+  }
 }
 
 /** Maps a libvips/sharp failure to a typed error. */
 function decodeError(err: unknown, limits: DecodeLimits): ResnetServeError {
   const message = err instanceof Error ? err.message : String(err);
   if (/unsupported image format|bad seek|not a known file format/i.test(message)) {
-    return new ResnetServeError('IMAGE_UNSUPPORTED', 'Not an image in a supported format (JPEG, PNG, WebP, GIF, TIFF, BMP, AVIF/HEIF)', { cause: err });
+    return new ResnetServeError('IMAGE_UNSUPPORTED', UNSUPPORTED, { cause: err });
   }
   if (/pixel limit/i.test(message)) {
     return new ResnetServeError('IMAGE_TOO_LARGE', `Image is above the limit of ${limits.maxPixels} pixels`, { cause: err });
@@ -72,7 +102,7 @@ function decodeBmpImage(bytes: Buffer, limits: DecodeLimits): DecodedImage {
   const width = bytes.readInt32LE(18);
   const height = Math.abs(bytes.readInt32LE(22));
   if (width <= 0 || height <= 0) throw new ResnetServeError('IMAGE_CORRUPT', `BMP header declares a ${width}x${height} image`);
-  if (width * height > limits.maxPixels) throw tooLarge(width, height, limits);
+  checkSize(width, height, limits);
   let bmp;
   try {
     bmp = decodeBmp(bytes, { toRGBA: true });
@@ -124,7 +154,7 @@ async function openImage(bytes: Buffer, limits: DecodeLimits): Promise<{ image: 
   }
   const width = meta.width ?? 0;
   const height = meta.pageHeight ?? meta.height ?? 0;
-  if (width * height > limits.maxPixels) throw tooLarge(width, height, limits);
+  checkSize(width, height, limits);
   if (width === 0 || height === 0) throw new ResnetServeError('IMAGE_CORRUPT', `Image declares a ${width}x${height} size`);
   image.autoOrient();
   const rotated = (meta.orientation ?? 1) >= 5;
@@ -139,6 +169,7 @@ async function openImage(bytes: Buffer, limits: DecodeLimits): Promise<{ image: 
 export async function decodeImage(bytes: Buffer, limits: DecodeLimits = DEFAULT_DECODE_LIMITS, options: DecodeOptions = {}): Promise<DecodedImage> {
   if (bytes.length === 0) throw new ResnetServeError('IMAGE_EMPTY', 'The file is empty');
   if (isBmp(bytes)) return decodeBmpImage(bytes, limits);
+  if (!sniffFormat(bytes)) throw new ResnetServeError('IMAGE_UNSUPPORTED', UNSUPPORTED);
   try {
     const { image, meta, upright } = await openImage(bytes, limits);
     const original = upright;

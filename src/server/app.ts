@@ -4,15 +4,18 @@
  * service may still be loading: readiness and inference routes answer 503
  * until it is there.
  */
+import cors from '@fastify/cors';
 import multipart from '@fastify/multipart';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import type { ClassificationService } from '../classify/service.js';
 import { ResnetServeError } from '../errors.js';
 import { ORT_VERSION } from '../model/session.js';
 import { ServiceHolder, sendError } from './http.js';
 import { ServerMetrics } from './metrics.js';
-import { resolveLimits, type ServerLimits } from './options.js';
+import { resolveLimits, type AccessOptions, type ServerLimits } from './options.js';
 import { kserveRoutes } from './routes/kserve.js';
 import { opsRoutes } from './routes/ops.js';
 import { seedRoutes } from './routes/seed.js';
@@ -29,6 +32,18 @@ export interface AppOptions {
   logger?: boolean | object;
   /** Collect Node.js process metrics too (default true). */
   processMetrics?: boolean;
+  /** API key and CORS. */
+  access?: AccessOptions;
+}
+
+/** Paths anyone may call even when an API key is set: health checks and the page itself. */
+const OPEN_PATHS = new Set(['/healthz', '/readyz', '/ping', '/v2/health/live', '/v2/health/ready', '/', '/app.js', '/app.css', '/icon.svg']);
+
+/** Compares a presented key with the expected one in constant time (hashes make the lengths equal). */
+function keyMatches(presented: string, expected: string): boolean {
+  const a = createHash('sha256').update(presented).digest();
+  const b = createHash('sha256').update(expected).digest();
+  return timingSafeEqual(a, b);
 }
 
 const VERSION: string = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version;
@@ -61,7 +76,23 @@ export async function buildApp(options: AppOptions): Promise<ResnetApp> {
   const limits = resolveLimits(options.limits);
   const holder = new ServiceHolder();
   const metrics = new ServerMetrics(options.processMetrics ?? true);
-  const app = Fastify({ logger: options.logger ?? false, bodyLimit: limits.maxUploadBytes, forceCloseConnections: 'idle', return503OnClosing: true });
+  // Keys never reach the log, wherever a plugin puts request headers (multipart logs them at trace level).
+  const redact = ['req.headers.authorization', 'busboyOptions.headers.authorization', 'headers.authorization'];
+  const logger = options.logger === true ? { redact } : options.logger ? { ...options.logger, redact } : false;
+  const app = Fastify({
+    logger,
+    bodyLimit: limits.maxUploadBytes,
+    forceCloseConnections: 'idle',
+    return503OnClosing: true,
+    // Node's own timeouts free slow or stalled clients; checked every second instead of every 30.
+    serverFactory: (handler) =>
+      createServer(
+        { connectionsCheckingInterval: 1000, headersTimeout: limits.headersTimeoutMs, requestTimeout: limits.bodyTimeoutMs, keepAliveTimeout: limits.keepAliveTimeoutMs },
+        handler,
+      ),
+  });
+  const access = options.access ?? {};
+  if (access.apiKey !== undefined && access.apiKey.length < 8) throw new ResnetServeError('INVALID_ARGUMENT', 'The API key must be at least 8 characters');
 
   Promise.resolve(options.service).then(
     (service) => {
@@ -79,10 +110,18 @@ export async function buildApp(options: AppOptions): Promise<ResnetApp> {
   app.addContentTypeParser(/^image\/[\w.+-]+$/, rawImage, (_request, body, done) => done(null, body));
   app.addContentTypeParser('application/octet-stream', rawImage, (_request, body, done) => done(null, body));
 
+  await app.register(cors, { origin: access.corsOrigins?.length ? access.corsOrigins : false, methods: ['GET', 'POST'], allowedHeaders: ['Authorization', 'Content-Type', 'Inference-Header-Content-Length'] });
+
   app.addHook('onRequest', async (request, reply) => {
     metrics.inFlight.inc();
     reply.raw.once('close', () => metrics.inFlight.dec());
-    void request;
+    if (access.apiKey === undefined || request.method === 'OPTIONS' || OPEN_PATHS.has(request.url.split('?')[0])) return;
+    const header = request.headers.authorization ?? '';
+    const presented = header.startsWith('Bearer ') ? header.slice(7) : '';
+    if (!presented || !keyMatches(presented, access.apiKey)) {
+      reply.header('www-authenticate', 'Bearer');
+      return sendError(reply, new ResnetServeError('UNAUTHORIZED', 'This server needs an API key: send "Authorization: Bearer <key>"'));
+    }
   });
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unknown';

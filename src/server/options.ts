@@ -9,9 +9,30 @@ export interface ServerLimits {
   maxFiles: number;
   /** Deadline of one request in milliseconds; past it the answer is 503. Default 30 s. */
   requestTimeoutMs: number;
+  /** A client must send all request headers within this (slow-header attacks). Default 10 s. */
+  headersTimeoutMs: number;
+  /** A client must send the whole request, body included, within this (slow or stalled uploads). Default 60 s. */
+  bodyTimeoutMs: number;
+  /** An idle keep-alive connection is closed after this. Default 5 s. */
+  keepAliveTimeoutMs: number;
 }
 
-export const DEFAULT_LIMITS: ServerLimits = { maxUploadBytes: 20 * 1024 * 1024, maxFiles: 32, requestTimeoutMs: 30_000 };
+export const DEFAULT_LIMITS: ServerLimits = {
+  maxUploadBytes: 20 * 1024 * 1024,
+  maxFiles: 32,
+  requestTimeoutMs: 30_000,
+  headersTimeoutMs: 10_000,
+  bodyTimeoutMs: 60_000,
+  keepAliveTimeoutMs: 5_000,
+};
+
+/** Who may call the API. */
+export interface AccessOptions {
+  /** When set, every endpoint but health checks and the page needs `Authorization: Bearer <key>`. */
+  apiKey?: string;
+  /** Origins allowed to call the API from a browser (CORS). None by default. */
+  corsOrigins?: string[];
+}
 
 /** Merges `limits` over the defaults and checks each value. */
 export function resolveLimits(limits: Partial<ServerLimits> = {}): ServerLimits {

@@ -7,7 +7,7 @@
 import { ClassificationService, type ServiceOptions } from '../classify/service.js';
 import { ResnetServeError } from '../errors.js';
 import { buildApp, type ResnetApp } from './app.js';
-import type { ServerLimits } from './options.js';
+import type { AccessOptions, ServerLimits } from './options.js';
 
 /** Where and how to serve. */
 export interface ServerOptions {
@@ -15,6 +15,7 @@ export interface ServerOptions {
   port?: number;
   service?: ServiceOptions;
   limits?: Partial<ServerLimits>;
+  access?: AccessOptions;
   logger?: boolean | object;
   /** Longest time a shutdown waits for requests in flight, in ms. Default 10 s. */
   gracePeriodMs?: number;
@@ -33,7 +34,13 @@ export interface RunningServer {
 export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
   const servicePromise = ClassificationService.start(options.service);
   servicePromise.catch(() => undefined);
-  const app = await buildApp({ service: servicePromise, limits: options.limits, logger: options.logger });
+  let app: ResnetApp;
+  try {
+    app = await buildApp({ service: servicePromise, limits: options.limits, logger: options.logger, access: options.access });
+  } catch (err) {
+    void servicePromise.then((s) => s.close(), () => undefined);
+    throw err;
+  }
   const host = options.host ?? '127.0.0.1';
   const port = options.port ?? 8080;
   try {

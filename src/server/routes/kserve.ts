@@ -189,6 +189,7 @@ export function kserveRoutes(app: FastifyInstance, holder: ServiceHolder, limits
     if (header.id !== undefined && typeof header.id !== 'string') throw bad('"id" must be a string');
     const input = readInput(header.inputs[0], binary, service.info.inputSize, limits.maxFiles);
     const classes = service.info.numClasses;
+    const release = service.admit(input.kind === 'tensor' ? input.batch : input.images.length);
     const logits = await withDeadline(reply, limits.requestTimeoutMs, async (signal) => {
       if (input.kind === 'tensor') {
         const per = 3 * service.info.inputSize ** 2;
@@ -196,7 +197,7 @@ export function kserveRoutes(app: FastifyInstance, holder: ServiceHolder, limits
         return rows;
       }
       return Promise.all(input.images.map(async (bytes) => service.infer((await service.preprocess(bytes, signal)).tensor, signal)));
-    });
+    }).finally(release);
     const n = logits.length;
     const requested: OutputRequest[] = Array.isArray(header.outputs) && header.outputs.length ? header.outputs : [{ name: 'logits', parameters: {} }];
     const requestK = header.parameters?.classification;

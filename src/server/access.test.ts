@@ -1,0 +1,86 @@
+/** API key, CORS, path traversal and what the logs may contain. */
+import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
+import { after, before, test } from 'node:test';
+import type { ClassificationService } from '../classify/service.js';
+import { multipartBody, startTestService, testPhoto } from '../testing/fixtures.js';
+import { buildApp } from './app.js';
+
+let service: ClassificationService;
+let photo: Buffer;
+const KEY = 's3cret-key-for-tests';
+
+before(async () => {
+  service = await startTestService({ workers: 1 });
+  photo = await testPhoto(6);
+});
+after(() => service.close());
+
+test('with an API key, every endpoint but health checks and the page needs Authorization: Bearer', async () => {
+  const app = await buildApp({ service, processMetrics: false, access: { apiKey: KEY } });
+  try {
+    const upload = multipartBody([{ field: 'file', filename: 'a.jpg', type: 'image/jpeg', data: photo }]);
+    for (const [method, url] of [['POST', '/predict'], ['POST', '/v1/classify'], ['GET', '/v1/models'], ['GET', '/metrics'], ['GET', '/v2/models/resnet18'], ['GET', '/openapi.json']] as const) {
+      const none = await app.inject({ method, url, ...(method === 'POST' ? upload : {}) });
+      assert.equal(none.statusCode, 401, url);
+      assert.equal(none.json().code, 'UNAUTHORIZED');
+      assert.equal(none.headers['www-authenticate'], 'Bearer');
+      const wrong = await app.inject({ method, url, ...(method === 'POST' ? upload : {}), headers: { ...(method === 'POST' ? upload.headers : {}), authorization: `Bearer ${KEY}x` } });
+      assert.equal(wrong.statusCode, 401, url);
+    }
+    const ok = await app.inject({ method: 'POST', url: '/predict', payload: upload.payload, headers: { ...upload.headers, authorization: `Bearer ${KEY}` } });
+    assert.equal(ok.statusCode, 200);
+    for (const url of ['/healthz', '/readyz', '/v2/health/live', '/v2/health/ready', '/ping', '/', '/app.js']) assert.equal((await app.inject(url)).statusCode, 200, url);
+  } finally {
+    await app.close();
+  }
+  await assert.rejects(buildApp({ service, access: { apiKey: 'short' } }), /at least 8 characters/);
+});
+
+test('CORS is off by default and allows only the configured origins', async () => {
+  const closed = await buildApp({ service, processMetrics: false });
+  const open = await buildApp({ service, processMetrics: false, access: { corsOrigins: ['https://photos.example'] } });
+  try {
+    const preflight = { method: 'OPTIONS' as const, url: '/predict', headers: { origin: 'https://photos.example', 'access-control-request-method': 'POST' } };
+    assert.equal((await closed.inject(preflight)).headers['access-control-allow-origin'], undefined);
+    assert.equal((await open.inject(preflight)).headers['access-control-allow-origin'], 'https://photos.example');
+    const evil = await open.inject({ ...preflight, headers: { ...preflight.headers, origin: 'https://evil.example' } });
+    assert.notEqual(evil.headers['access-control-allow-origin'], 'https://evil.example');
+    assert.equal((await open.inject({ url: '/healthz', headers: { origin: 'https://evil.example' } })).headers['access-control-allow-origin'], undefined);
+  } finally {
+    await closed.close();
+    await open.close();
+  }
+});
+
+test('paths cannot escape: static files and model names, URL-encoded too', async () => {
+  const app = await buildApp({ service, processMetrics: false });
+  try {
+    for (const url of ['/../package.json', '/%2e%2e/package.json', '/..%2fpackage.json', '/web/../package.json', '/app.js/../../package.json', '/%2e%2e%2f%2e%2e%2fetc%2fpasswd', '/v2/models/..%2F..%2Fpackage.json', '/v2/models/%2e%2e/ready']) {
+      const res = await app.inject(url);
+      assert.equal(res.statusCode, 404, url);
+      assert.doesNotMatch(res.body, /"dependencies"|root:x:0/);
+    }
+    const res = await app.inject({ method: 'POST', url: '/predictions/..%2F..%2Fetc%2Fpasswd', payload: photo, headers: { 'content-type': 'image/jpeg' } });
+    assert.equal(res.statusCode, 404);
+  } finally {
+    await app.close();
+  }
+});
+
+test('logs never contain image bytes or the API key', async () => {
+  let logged = '';
+  const stream = new Writable({ write(chunk, _enc, done) { logged += chunk.toString(); done(); } });
+  const app = await buildApp({ service, processMetrics: false, access: { apiKey: KEY }, logger: { level: 'trace', stream } });
+  try {
+    const upload = multipartBody([{ field: 'file', filename: 'a.jpg', type: 'image/jpeg', data: photo }]);
+    await app.inject({ method: 'POST', url: '/predict', payload: upload.payload, headers: { ...upload.headers, authorization: `Bearer ${KEY}` } });
+    await app.inject({ method: 'POST', url: '/predict', payload: Buffer.from('not an image'), headers: { 'content-type': 'image/jpeg', authorization: `Bearer ${KEY}` } });
+    assert.ok(logged.length > 0);
+    assert.ok(!logged.includes(KEY));
+    assert.ok(!logged.includes(photo.subarray(200, 232).toString('base64')));
+    assert.ok(!logged.includes(photo.subarray(200, 232).toString('latin1')));
+  } finally {
+    await app.close();
+  }
+});

@@ -1,0 +1,79 @@
+/** Slow and stalled clients are timed out and freed; idle connections do not starve real ones. */
+import assert from 'node:assert/strict';
+import { connect, type Socket } from 'node:net';
+import { after, before, test } from 'node:test';
+import type { ClassificationService } from '../classify/service.js';
+import { startTestService, testPhoto } from '../testing/fixtures.js';
+import { buildApp, type ResnetApp } from './app.js';
+
+let service: ClassificationService;
+let app: ResnetApp;
+let port: number;
+
+before(async () => {
+  service = await startTestService({ workers: 1 });
+  app = await buildApp({ service, processMetrics: false, limits: { headersTimeoutMs: 1000, bodyTimeoutMs: 1500, keepAliveTimeoutMs: 1000 } });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  port = (app.server.address() as { port: number }).port;
+});
+after(async () => {
+  await app.close();
+  await service.close();
+});
+
+function open(): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const s = connect(port, '127.0.0.1', () => resolve(s));
+    s.once('error', reject);
+  });
+}
+
+/** Resolves with the ms until the server closes the socket (and what it said). */
+function closedAfter(socket: Socket): Promise<{ ms: number; said: string }> {
+  const t0 = Date.now();
+  let said = '';
+  socket.on('data', (d) => (said += d.toString()));
+  socket.on('error', () => {});
+  return new Promise((resolve) => socket.once('close', () => resolve({ ms: Date.now() - t0, said })));
+}
+
+test('slow headers are cut off', async () => {
+  const s = await open();
+  s.write('POST /predict HTTP/1.1\r\nHost: x\r\n');
+  const r = await closedAfter(s);
+  assert.ok(r.ms < 5000, `closed after ${r.ms} ms`);
+  assert.ok(r.said === '' || /^HTTP\/1\.1 408/.test(r.said), r.said);
+});
+
+test('an upload that stops halfway is cut off and freed', async () => {
+  const s = await open();
+  s.write('POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: 100000\r\n\r\n');
+  s.write(Buffer.alloc(30_000, 1));
+  const r = await closedAfter(s);
+  assert.ok(r.ms < 6000, `closed after ${r.ms} ms`);
+});
+
+test('a slow body (a trickle of bytes) is cut off too', async () => {
+  const s = await open();
+  s.write('POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: 100000\r\n\r\n');
+  const trickle = setInterval(() => s.writable && s.write(Buffer.alloc(10, 1)), 100);
+  const r = await closedAfter(s);
+  clearInterval(trickle);
+  assert.ok(r.ms < 6000, `closed after ${r.ms} ms`);
+});
+
+test('200 idle connections are held while normal requests are served', async () => {
+  const idle = await Promise.all(Array.from({ length: 200 }, () => open()));
+  try {
+    const photo = await testPhoto(1);
+    for (let i = 0; i < 3; i++) {
+      const form = new FormData();
+      form.append('file', new Blob([new Uint8Array(photo)]), 'p.jpg');
+      const res = await fetch(`http://127.0.0.1:${port}/predict`, { method: 'POST', body: form });
+      assert.equal(res.status, 200);
+      assert.equal((await res.json()).length, 3);
+    }
+  } finally {
+    for (const s of idle) s.destroy();
+  }
+});
