@@ -14,7 +14,7 @@ import { PREPROCESS_MODES, type PreprocessMode } from '../image/preprocess.js';
 import { loadModel, type LoadedModel } from '../model/load-model.js';
 import type { ClassifyOptions, ClassifyOutcome, ModelInfo, ModelOptions, Prediction } from '../types.js';
 import { rankLogits, resolveClassifyOptions, type ResolvedClassifyOptions } from './answer.js';
-import { InferenceBatcher, type BatcherOptions } from './batcher.js';
+import { DEFAULT_MAX_QUEUE, InferenceBatcher, type BatcherOptions } from './batcher.js';
 
 /** Timings a service reports per image and per batch, for metrics. */
 export interface ServiceObserver {
@@ -57,7 +57,7 @@ export class ClassificationService {
       idleTimeout: 60_000,
     });
     this.observer = options.observer;
-    this.maxAdmitted = options.batching?.maxQueue ?? 256;
+    this.maxAdmitted = options.batching?.maxQueue ?? DEFAULT_MAX_QUEUE;
     this.batcher = new InferenceBatcher(model.session, options.batching, (size, ms) => {
       this.observer?.batch?.(size);
       this.observer?.stage?.('infer', ms);
@@ -126,15 +126,20 @@ export class ClassificationService {
     return this.admitted;
   }
 
+  /** Throws QUEUE_FULL at once when `n` more images would not fit (checked before an upload is read). */
+  ensureCapacity(n = 1): void {
+    if (this.admitted + n > this.maxAdmitted) {
+      throw new ResnetServeError('QUEUE_FULL', `The server is busy (${this.admitted} images in progress); retry shortly`);
+    }
+  }
+
   /**
    * Admission control: reserves room for `n` images or refuses at once with
    * QUEUE_FULL, so overload is answered "try later" instead of queueing
    * without bound. Returns the release function.
    */
   admit(n: number): () => void {
-    if (this.admitted + n > this.maxAdmitted) {
-      throw new ResnetServeError('QUEUE_FULL', `The server is busy (${this.admitted} images in progress); retry shortly`);
-    }
+    this.ensureCapacity(n);
     this.admitted += n;
     let released = false;
     return () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { before, test } from 'node:test';
 import sharp from 'sharp';
 import { writeRandomCheckpoint } from '../testing/random-resnet.js';
+import { tinyClassifierOnnx } from '../testing/tiny-onnx.js';
 
 const BIN = fileURLToPath(new URL('./bin.js', import.meta.url));
 let env: NodeJS.ProcessEnv;
@@ -159,5 +160,32 @@ test('serve: a port in use is a one-line error, not a stack trace', async () => 
     assert.ok(noStackTrace(r.stderr), r.stderr);
   } finally {
     blocker.close();
+  }
+});
+
+test('start-up faults: one line, non-zero exit, never a stack trace', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'rs-faults-'));
+  const truncated = join(dir, 'truncated.pth');
+  writeFileSync(truncated, readFileSync(checkpoint).subarray(0, 1_000_000));
+  const corrupt = join(dir, 'corrupt.pth');
+  const bytes = Buffer.from(readFileSync(checkpoint));
+  bytes.fill(0x41, 2000, 6000);
+  writeFileSync(corrupt, bytes);
+  const tenClasses = join(dir, 'ten.onnx');
+  writeFileSync(tenClasses, tinyClassifierOnnx(['n', 3, 224, 224], 10));
+  writeFileSync(join(dir, 'blocker'), 'a file where the cache folder should be');
+  const cases: [string[], NodeJS.ProcessEnv, RegExp][] = [
+    [['serve', '--port', '0', '--model', join(dir, 'missing.pth')], {}, /No model file at .*missing\.pth/],
+    [['serve', '--port', '0', '--model', truncated], {}, /truncated\.pth.*(zip|checkpoint)/i],
+    [['serve', '--port', '0', '--model', corrupt], {}, /corrupt\.pth/],
+    [['serve', '--port', '0', '--model', tenClasses], {}, /10 classes/],
+    [['serve', '--port', '0', '--model', checkpoint], { RESNET_SERVE_HOME: join(dir, 'blocker', 'cache') }, /cache folder/],
+  ];
+  for (const [args, extra, message] of cases) {
+    const r = await run(args, extra);
+    assert.equal(r.code, 1, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, message);
+    assert.equal(r.stderr.trim().split('\n').length <= 2, true, r.stderr);
+    assert.ok(noStackTrace(r.stderr), r.stderr);
   }
 });

@@ -32,7 +32,7 @@ Commands:
       --timeout-ms N             request deadline (default 30000)
       --max-batch N              most images per inference batch (default 16)
       --batch-wait-us N          how long a partial batch waits (default 0)
-      --max-queue N              most images waiting; then 503 (default 256)
+      --max-queue N              most images in progress; then 503 (default 64)
       --grace-period-ms N        on SIGTERM, how long to finish requests (default 10000)
       --api-key KEY              require "Authorization: Bearer KEY" (health checks and the page stay open)
       --cors-origin LIST         comma-separated origins allowed to call the API from browsers (default none)

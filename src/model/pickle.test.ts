@@ -101,3 +101,15 @@ test('deep nesting is bounded, not a stack overflow', () => {
   const nested = unpickle(lists.stop().bytes(), resolver);
   assert.ok(Array.isArray(nested));
 });
+
+test('__reduce__ tricks through allowed globals are refused', () => {
+  const strict: UnpickleResolver = {
+    findGlobal: (m, n) => (m === 'collections' && n === 'OrderedDict' ? orderedDict : undefined),
+  };
+  // A storage class used as a callable, and a dict used as a callable, are not functions to call.
+  refused(new PickleWriter().proto(2).emptyDict().mark().str('x').tuple().reduce().stop().bytes(), 'PICKLE_FORBIDDEN', undefined, strict);
+  // An allowed global smuggled through the memo and called with a hostile global as its argument.
+  refused(new PickleWriter().proto(2).global('collections', 'OrderedDict').op(0x71, 0).op(0x68, 0).mark().global('os', 'system').tuple().reduce().stop().bytes(), 'PICKLE_FORBIDDEN', /os\.system/, strict);
+  // NEWOBJ_EX, EXT codes and PERSID (text) never run.
+  for (const op of [0x92, 0x82, 0x50]) refused(new PickleWriter().proto(4).op(op, 1, 0, 0, 0).stop().bytes(), 'PICKLE_FORBIDDEN', undefined, strict);
+});

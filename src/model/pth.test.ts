@@ -48,3 +48,27 @@ test('broken checkpoints are refused with MODEL_INVALID naming the problem', asy
   const bytes = await checkpointBytes(randomResnetStateDict('resnet18', 2));
   await invalid(bytes.subarray(0, bytes.length - 100), /zip/);
 });
+
+test('zip entries with ".." paths or absurd sizes are refused before anything is read', async () => {
+  const refused = async (bytes: Buffer, mention: RegExp, limits?: Parameters<typeof readCheckpoint>[1]): Promise<void> => {
+    await assert.rejects(readCheckpoint(bytes, limits), (err: unknown) => isResnetServeError(err, 'MODEL_INVALID') && mention.test(err.message));
+  };
+  const pickle = stateDictPickle([{ name: 'fc.bias', storageKey: '0', shape: [2] }]);
+  const zip = await zipOf({ 'archive/data.pkl': pickle, 'archive/data/0': Buffer.from(new Float32Array([1, 2]).buffer) });
+  const traversal = Buffer.from(zip.toString('latin1').split('archive/data/0').join('../../../etc/x'), 'latin1');
+  await refused(traversal, /relative path|\.\./);
+  // Central directory entry of data.pkl: declare a 4 GB file.
+  const huge = Buffer.from(zip);
+  const name = Buffer.from('archive/data.pkl');
+  for (let i = huge.indexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02])); i >= 0; i = huge.indexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02]), i + 4)) {
+    if (huge.subarray(i + 46, i + 46 + name.length).equals(name)) {
+      huge.writeUInt32LE(0xfffffff0, i + 20);
+      huge.writeUInt32LE(0xfffffff0, i + 24);
+    }
+  }
+  await refused(huge, /bytes/, { maxEntries: 100, maxPickleBytes: 64 * 1024 * 1024, maxTotalBytes: 1024 * 1024 * 1024 });
+  await refused(huge, /data\.pkl is \d+ bytes, above the limit/);
+  const flipped = Buffer.from(zip);
+  flipped[flipped.indexOf(Buffer.from(new Float32Array([1, 2]).buffer))] ^= 0xff;
+  await refused(flipped, /CRC-32/);
+});

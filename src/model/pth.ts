@@ -7,6 +7,7 @@
  * our restricted unpickler (see pickle.ts) with only the globals a state_dict
  * needs; tensor storages are the `<archive>/data/<key>` entries.
  */
+import { crc32 } from 'node:zlib';
 import yauzl from 'yauzl';
 import { ResnetServeError } from '../errors.js';
 import { unpickle, type PyCallable, type PyValue } from './pickle.js';
@@ -123,7 +124,10 @@ async function readEntries(bytes: Buffer, limits: CheckpointLimits): Promise<{ p
     const stream = await zip.openReadStreamPromise(entry);
     const chunks: Buffer[] = [];
     for await (const chunk of stream) chunks.push(chunk as Buffer);
-    return Buffer.concat(chunks);
+    const data = Buffer.concat(chunks);
+    // yauzl does not check CRC-32; a damaged download must not load as silently wrong weights.
+    if ((crc32(data) >>> 0) !== entry.crc32 >>> 0) throw bad(`Checkpoint entry ${entry.fileName} is corrupt (CRC-32 mismatch); download it again`);
+    return data;
   };
   const storages = new Map<string, Buffer>();
   let byteorder = 'little';

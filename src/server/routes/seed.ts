@@ -21,6 +21,7 @@ export function seedRoutes(app: FastifyInstance, holder: ServiceHolder, limits: 
   app.post('/predict', async (request, reply) => {
     const service = holder.require();
     const options = service.resolveOptions(queryOptions(request.query, { topK: 3, lang: 'en' }));
+    service.ensureCapacity();
     const images = await readImages(request, ['file'], limits);
     if (images.length === 0) throw new ResnetServeError('NO_FILE', 'No file uploaded');
     const outcomes = await withDeadline(reply, limits.requestTimeoutMs, (signal) => service.classifyMany(images.map((i) => i.bytes), options, signal));

@@ -20,6 +20,7 @@ export function torchserveRoutes(app: FastifyInstance, holder: ServiceHolder, li
     if (request.params.model !== service.info.name) {
       throw new ResnetServeError('NOT_FOUND', `Model ${request.params.model} is not served here; this server serves ${service.info.name}`);
     }
+    service.ensureCapacity();
     const images = await readImages(request, ['data', 'file'], limits);
     if (images.length === 0) throw new ResnetServeError('NO_FILE', 'No file uploaded');
     const outcomes = await withDeadline(reply, limits.requestTimeoutMs, (signal) => service.classifyMany(images.map((i) => i.bytes), { topK: 5, lang: 'en' }, signal));

@@ -33,6 +33,7 @@ export function v1Routes(app: FastifyInstance, holder: ServiceHolder, limits: Se
   app.post('/v1/classify', async (request, reply) => {
     const service = holder.require();
     const options = service.resolveOptions({ ...queryOptions(request.query, { topK: 5, lang: 'both' }), lang: 'both' });
+    service.ensureCapacity();
     const images = await readImages(request, ['file'], limits);
     if (images.length === 0) throw new ResnetServeError('NO_FILE', 'No file uploaded');
     const outcomes = await withDeadline(reply, limits.requestTimeoutMs, (signal) => service.classifyMany(images.map((i) => i.bytes), options, signal));

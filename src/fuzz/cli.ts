@@ -1,0 +1,26 @@
+/**
+ * `npm run fuzz [-- --count N --seconds S --seed K]`: fuzzes decode and
+ * classify with mutants of the seed images and prints the tally. Exit 1 on
+ * any hang, untyped error or unhandled rejection.
+ */
+import { parseArgs } from 'node:util';
+import { ImageClassifier } from '../classify/classifier.js';
+import { loadModel } from '../model/load-model.js';
+import { tinyClassifierOnnx } from '../testing/tiny-onnx.js';
+import { formatTally, runFuzz } from './fuzz.js';
+import { fuzzSeeds } from './seeds.js';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const { values } = parseArgs({ options: { count: { type: 'string', default: '20000' }, seconds: { type: 'string', default: '300' }, seed: { type: 'string', default: '1' } } });
+const dir = await mkdtemp(join(tmpdir(), 'rs-fuzz-'));
+const modelPath = join(dir, 'tiny.onnx');
+await writeFile(modelPath, tinyClassifierOnnx(['n', 3, 224, 224], 1000));
+const classifier = new ImageClassifier(await loadModel({ model: modelPath, cacheDir: dir, threads: 1 }));
+const seeds = await fuzzSeeds();
+console.log(`fuzzing with ${seeds.length} seed images, up to ${values.count} mutants or ${values.seconds} s`);
+const tally = await runFuzz(classifier, seeds, { count: Number(values.count), seconds: Number(values.seconds), seed: Number(values.seed) });
+console.log(formatTally(tally));
+await classifier.close();
+process.exitCode = tally.hangs.length || tally.untyped.length || tally.unhandledRejections ? 1 : 0;

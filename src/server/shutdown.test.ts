@@ -1,0 +1,59 @@
+/** SIGTERM under load: readiness turns false, nothing accepted is lost, the process exits 0 within the grace period. */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtemp } from 'node:fs/promises';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { test } from 'node:test';
+import { multipartBody, testPhoto } from '../testing/fixtures.js';
+import { writeRandomCheckpoint } from '../testing/random-resnet.js';
+
+const BIN = fileURLToPath(new URL('../cli/bin.js', import.meta.url));
+
+function post(port: number, body: { payload: Buffer; headers: Record<string, string> }): Promise<number | 'refused'> {
+  return new Promise((resolve) => {
+    const req = request({ host: '127.0.0.1', port, path: '/predict', method: 'POST', headers: { ...body.headers, 'content-length': body.payload.length, connection: 'close' } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', () => resolve('refused'));
+    req.end(body.payload);
+  });
+}
+
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  test(`${signal} under load: every accepted request is answered, then exit 0`, async () => {
+    const { path, dir } = await writeRandomCheckpoint('resnet18', 66);
+    const home = await mkdtemp(join(tmpdir(), 'rs-stop-'));
+    const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--model', path, '--workers', '1', '--grace-period-ms', '8000'], {
+      env: { PATH: process.env.PATH, HOME: home, RESNET_SERVE_HOME: join(dir, 'cache') },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    const port = await new Promise<number>((resolve, reject) => {
+      child.stderr.on('data', (d: Buffer) => {
+        stderr += d.toString();
+        const m = /ready at http:\/\/127\.0\.0\.1:(\d+)/.exec(stderr);
+        if (m) resolve(Number(m[1]));
+      });
+      child.once('exit', (code) => reject(new Error(`exited ${code}: ${stderr}`)));
+    });
+    const body = multipartBody([{ field: 'file', filename: 'p.jpg', type: 'image/jpeg', data: await testPhoto(4, 1280, 960) }]);
+    const accepted = Array.from({ length: 24 }, () => post(port, body));
+    await new Promise((r) => setTimeout(r, 150));
+    const t0 = Date.now();
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    child.kill(signal);
+    await new Promise((r) => setTimeout(r, 50));
+    const late = await post(port, body);
+    const statuses = await Promise.all(accepted);
+    const code = await exited;
+    assert.deepEqual(statuses.filter((s) => s !== 200), [], `accepted requests: ${statuses.join(',')}`);
+    assert.ok(late === 'refused' || late === 503, `a request after ${signal}: ${late}`);
+    assert.equal(code, 0, stderr);
+    assert.ok(Date.now() - t0 < 8000 + 2000);
+    assert.match(stderr, new RegExp(`${signal}, finishing requests in flight`));
+  });
+}
