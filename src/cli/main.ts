@@ -1,5 +1,5 @@
 /**
- * The `resnet-serve` command: `classify`, `serve`, `fetch-model`, `info`.
+ * The `resnet-serve` command: `classify`, `serve`, `tag`, `search`, `export`, `fetch-model`, `info`.
  * Exit codes: 0 success, 1 a file or the model failed, 2 usage error.
  */
 import { parseArgs } from 'node:util';
@@ -14,6 +14,8 @@ import { expandPaths } from './files.js';
 import { formatJsonLine, formatOutcome } from './format.js';
 import { downloadProgress } from './progress.js';
 import { startServer } from '../server/server.js';
+import { exportCommand, searchCommand, tagCommand } from './tag.js';
+import { join } from 'node:path';
 
 const USAGE = `Usage: resnet-serve <command> [options]
 
@@ -37,6 +39,16 @@ Commands:
       --api-key KEY              require "Authorization: Bearer KEY" (health checks and the page stay open)
       --cors-origin LIST         comma-separated origins allowed to call the API from browsers (default none)
       --log                      log requests as JSON lines (never image bytes or keys)
+  tag <folders…>                 tag a photo library: SQLite index, optional XMP sidecars
+      --top-k N                  labels per photo (default 5)
+      --min-score P              drop labels and categories below this probability (default 0.1)
+      --lang en|zh|both          keyword language (default both)
+      --xmp                      write IMG_1.jpg.xmp sidecars (--xmp-name replace: IMG_1.xmp)
+      --db PATH                  the index (default <first folder>/.resnet-serve/tags.sqlite)
+      --jobs N                   images decoded in parallel (default: half the CPUs)
+      --labels FILE              your own category mapping (format of data/categories.json)
+  search <words…> [--db PATH]    photos whose tags match, in English or Chinese, best first
+  export --format csv|json       the index, to stdout
   fetch-model                    download and verify the weights ahead of time
   info                           show the model, its source, hash, cache and runtime
 
@@ -75,6 +87,13 @@ const OPTIONS = {
   'batch-wait-us': { type: 'string' },
   'max-queue': { type: 'string' },
   'grace-period-ms': { type: 'string' },
+  'min-score': { type: 'string' },
+  xmp: { type: 'boolean' },
+  'xmp-name': { type: 'string' },
+  db: { type: 'string' },
+  jobs: { type: 'string' },
+  labels: { type: 'string' },
+  format: { type: 'string' },
   'api-key': { type: 'string' },
   'cors-origin': { type: 'string' },
   log: { type: 'boolean' },
@@ -255,6 +274,32 @@ export async function main(argv: string[]): Promise<number> {
         return await classifyCommand(rest, values, model);
       case 'serve':
         return await serveCommand(values, model);
+      case 'tag': {
+        if (rest.length === 0) throw new UsageError('tag needs at least one folder');
+        const minScore = values['min-score'] === undefined ? 0.1 : Number(values['min-score']);
+        if (!(minScore >= 0 && minScore <= 1)) throw new UsageError(`--min-score must be a probability from 0 to 1, got ${JSON.stringify(values['min-score'])}`);
+        const lang = (values.lang ?? 'both') as LabelLanguage;
+        if (!['en', 'zh', 'both'].includes(lang)) throw new UsageError(`--lang must be en, zh or both, got ${JSON.stringify(values.lang)}`);
+        const naming = values['xmp-name'] ?? 'append';
+        if (naming !== 'append' && naming !== 'replace') throw new UsageError('--xmp-name must be append or replace');
+        const jobs = intOption(values.jobs, '--jobs', undefined);
+        if (jobs === 0) throw new UsageError('--jobs must be at least 1');
+        return await tagCommand({
+          roots: rest,
+          db: values.db,
+          topK: intOption(values['top-k'], '--top-k', 5) as number,
+          minScore,
+          lang,
+          xmp: values.xmp ? naming : false,
+          labels: values.labels,
+          jobs,
+          model,
+        });
+      }
+      case 'search':
+        return searchCommand(rest, [], values.db ?? join('.', '.resnet-serve', 'tags.sqlite'));
+      case 'export':
+        return exportCommand(values.format ?? 'json', [], values.db ?? join('.', '.resnet-serve', 'tags.sqlite'));
       case 'fetch-model':
         return await fetchModelCommand(model);
       case 'info':

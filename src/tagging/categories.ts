@@ -1,0 +1,83 @@
+/**
+ * Coarse categories: a user-editable JSON file rolls the model's classes up
+ * into everyday groups (dog, bird, vehicle, food, …). A category's score is
+ * the sum of its classes' probabilities.
+ */
+import { readFileSync } from 'node:fs';
+import { ResnetServeError } from '../errors.js';
+
+/** A name in English and Chinese. */
+export interface Names {
+  en: string;
+  zh: string;
+}
+
+/** One category and the group above it (for hierarchical keywords). */
+export interface Category extends Names {
+  parent?: Names;
+}
+
+/** A category with its summed probability. */
+export interface CategoryScore {
+  category: Category;
+  score: number;
+}
+
+/** Maps class indices to categories. */
+export class CategoryMap {
+  private constructor(private readonly byClass: Category[], readonly categories: Category[]) {}
+
+  /** The shipped ImageNet mapping. */
+  static imagenet(): CategoryMap {
+    return CategoryMap.fromFile(new URL('../../data/categories.json', import.meta.url), 1000);
+  }
+
+  /** No categories: every class falls under "other" (models with their own classes and no mapping). */
+  static none(numClasses: number): CategoryMap {
+    const other: Category = { en: 'other', zh: '其他' };
+    return new CategoryMap(new Array(numClasses).fill(other), [other]);
+  }
+
+  /** Reads a mapping file (see data/categories.json for the format) for a model with `numClasses` classes. */
+  static fromFile(path: string | URL, numClasses: number): CategoryMap {
+    let doc: { fallback?: Names; categories?: (Category & { classes: (number | string)[] })[] };
+    try {
+      doc = JSON.parse(readFileSync(path, 'utf8'));
+    } catch (err) {
+      throw new ResnetServeError('INVALID_ARGUMENT', `Cannot read the category file ${String(path)}: ${(err as Error).message}`);
+    }
+    const bad = (why: string): ResnetServeError => new ResnetServeError('INVALID_ARGUMENT', `Category file ${String(path)}: ${why}`);
+    if (!Array.isArray(doc.categories)) throw bad('"categories" must be an array');
+    const fallback: Category = { en: doc.fallback?.en ?? 'other', zh: doc.fallback?.zh ?? '其他' };
+    const byClass: Category[] = new Array(numClasses).fill(fallback);
+    const categories: Category[] = [];
+    for (const c of doc.categories) {
+      if (typeof c.en !== 'string' || !c.en || typeof c.zh !== 'string' || !Array.isArray(c.classes)) throw bad('each category needs "en", "zh" and "classes"');
+      const category: Category = { en: c.en, zh: c.zh, parent: c.parent };
+      categories.push(category);
+      for (const item of c.classes) {
+        const [from, to] = String(item).split('-').map(Number);
+        const end = to ?? from;
+        if (!Number.isInteger(from) || !Number.isInteger(end) || from < 0 || end >= numClasses || end < from) throw bad(`class "${item}" of ${c.en} is not an index or range within 0-${numClasses - 1}`);
+        for (let i = from; i <= end; i++) byClass[i] = category;
+      }
+    }
+    if (byClass.includes(fallback)) categories.push(fallback);
+    return new CategoryMap(byClass, categories);
+  }
+
+  /** The category of class `index`. */
+  categoryOf(index: number): Category {
+    return this.byClass[index];
+  }
+
+  /** Categories ranked by summed probability (`probabilities` indexed by class). */
+  aggregate(probabilities: ArrayLike<number>): CategoryScore[] {
+    const sums = new Map<Category, number>();
+    for (let i = 0; i < probabilities.length; i++) {
+      const c = this.byClass[i];
+      sums.set(c, (sums.get(c) ?? 0) + probabilities[i]);
+    }
+    return [...sums].map(([category, score]) => ({ category, score })).sort((a, b) => b.score - a.score);
+  }
+}
