@@ -3,7 +3,8 @@
  * `npm run loadtest [-- --seconds 60 --factor 4]`: measures capacity, then
  * offers `factor`× that rate (open loop, loopback only) for `seconds`. Every
  * request must end in 200 or 503 within its deadline, with no 500s and no
- * crash; reports peak RSS and how long latency takes to return to normal.
+ * crash, peak RSS under 600 MB (`--max-rss-mb`), and latency back to normal
+ * within 5 s of the end.
  * Writes bench/results/loadtest.json.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -13,7 +14,8 @@ import { parseArgs } from 'node:util';
 import { load, rssMb, sampleRss, stats, stopProcess } from './lib.mjs';
 import { startServerUnderTest } from './server-under-test.mjs';
 
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '60' }, factor: { type: 'string', default: '4' }, 'deadline-ms': { type: 'string', default: '10000' } } });
+const { values } = parseArgs({ options: { seconds: { type: 'string', default: '60' }, factor: { type: 'string', default: '4' }, 'deadline-ms': { type: 'string', default: '10000' }, 'max-rss-mb': { type: 'string', default: '600' } } });
+const MAX_RSS_MB = Number(values['max-rss-mb']);
 const SECONDS = Number(values.seconds);
 const FACTOR = Number(values.factor);
 const DEADLINE = Number(values['deadline-ms']);
@@ -91,6 +93,6 @@ const summary = {
 console.log(JSON.stringify({ ...summary, recovery: undefined }, null, 1));
 mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
 writeFileSync(new URL('./results/loadtest.json', import.meta.url), JSON.stringify(summary, null, 2));
-const pass = other.length === 0 && late.length === 0 && alive && recoveredAfterMs !== null && recoveredAfterMs <= 5000;
+const pass = other.length === 0 && late.length === 0 && alive && recoveredAfterMs !== null && recoveredAfterMs <= 5000 && peakRss <= MAX_RSS_MB;
 console.log(pass ? 'PASS' : 'FAIL');
 process.exitCode = pass ? 0 : 1;
