@@ -32,6 +32,8 @@ Commands:
       --max-files N              most files per request (default 32)
       --max-pixels N             largest decoded image (default 50000000)
       --timeout-ms N             request deadline (default 30000)
+      --headers-timeout-ms N     time to send the request headers (default 10000)
+      --body-timeout-ms N        time to send the whole request (default 60000)
       --max-batch N              most images per inference batch (default 16)
       --batch-wait-us N          how long a partial batch waits (default 0)
       --max-queue N              most images in progress; then 503 (default 64)
@@ -87,6 +89,8 @@ const OPTIONS = {
   'batch-wait-us': { type: 'string' },
   'max-queue': { type: 'string' },
   'grace-period-ms': { type: 'string' },
+  'headers-timeout-ms': { type: 'string' },
+  'body-timeout-ms': { type: 'string' },
   'min-score': { type: 'string' },
   xmp: { type: 'boolean' },
   'xmp-name': { type: 'string' },
@@ -156,7 +160,7 @@ async function serveCommand(values: Parsed, model: ModelOptions): Promise<number
       workers: positive('workers'),
       batching: { maxBatch: positive('max-batch'), maxWaitMicros: waitUs, maxQueue: positive('max-queue') },
     },
-    limits: { maxUploadBytes: uploadMb === undefined ? undefined : uploadMb * 1024 * 1024, maxFiles: positive('max-files'), requestTimeoutMs: positive('timeout-ms') },
+    limits: { maxUploadBytes: uploadMb === undefined ? undefined : uploadMb * 1024 * 1024, maxFiles: positive('max-files'), requestTimeoutMs: positive('timeout-ms'), headersTimeoutMs: positive('headers-timeout-ms'), bodyTimeoutMs: positive('body-timeout-ms') },
     gracePeriodMs: intOption(values['grace-period-ms'], '--grace-period-ms', undefined),
     access: { apiKey: values['api-key'], corsOrigins: values['cors-origin']?.split(',').map((o) => o.trim()).filter(Boolean) },
     logger: values.log ? true : false,
