@@ -64,7 +64,8 @@ describe('a listening server on a generated ResNet-18', () => {
     const { path } = await writeRandomCheckpoint('resnet18', 34);
     const other = await startServer({ port: 0, service: { model: path, cacheDir: await mkdtemp(join(tmpdir(), 'rs-srv-')), workers: 1, threads: 1 } });
     const inFlight = predict(other.url, [{ bytes: photos[0], name: 'x.jpg' }]);
-    await new Promise((r) => setTimeout(r, 5));
+    // Close only once the request has been accepted and is being worked on.
+    while (other.service.inFlight === 0) await new Promise((r) => setTimeout(r, 1));
     const closing = other.close();
     assert.equal(other.app.holder.ready, false);
     const answered = await inFlight;

@@ -42,7 +42,12 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     });
     const body = multipartBody([{ field: 'file', filename: 'p.jpg', type: 'image/jpeg', data: await testPhoto(4, 1280, 960) }]);
     const accepted = Array.from({ length: 24 }, () => post(port, body));
-    await new Promise((r) => setTimeout(r, 150));
+    // Signal only once the server has accepted all 24 (its in-flight gauge counts them, plus this scrape).
+    for (let i = 0; i < 500; i++) {
+      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      if (Number(/^resnet_http_requests_in_flight (\d+)/m.exec(text)?.[1]) >= 25) break;
+      await new Promise((r) => setTimeout(r, 10));
+    }
     const t0 = Date.now();
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
     child.kill(signal);
