@@ -23,6 +23,28 @@ test('Chinese labels use the names people use', () => {
   for (const [name, chinese] of Object.entries(expect)) assert.equal(zh?.[en.indexOf(name)], chinese, name);
 });
 
+test('Chinese labels name the right animal or thing where a near neighbour has a similar name', () => {
+  const { en, zh } = imagenetLabels();
+  const expect: Record<string, string> = {
+    tarantula: '捕鸟蛛',
+    mongoose: '獴',
+    meerkat: '狐獴',
+    barracouta: '杖鱼',
+    'rock beauty': '三色刺蝶鱼',
+    'hand blower': '吹风机',
+    maillot: '紧身衣',
+    minivan: '小型厢式车',
+    'mobile home': '活动房屋',
+    pick: '拨片',
+    pier: '桥墩',
+    turnstile: '十字转门',
+  };
+  for (const [name, chinese] of Object.entries(expect)) assert.equal(zh?.[en.indexOf(name)], chinese, name);
+  const of = (name: string): string | undefined => zh?.[en.indexOf(name)];
+  assert.notEqual(of('tarantula'), of('wolf spider'));
+  assert.notEqual(of('mobile home'), of('recreational vehicle'));
+});
+
 test('English labels are torchvision names in torchvision order', { skip: skipWithoutReference }, () => {
   const reference = readFileSync(join(REFERENCE_DIR, 'imagenet-classes.txt'), 'utf8').trim().split('\n');
   assert.deepEqual([...imagenetLabels().en], reference);

@@ -4,7 +4,8 @@
  * checked when the session opens, so a wrong model fails at start-up with a
  * message that says what was expected and what the file has.
  */
-import ort from 'onnxruntime-node';
+import type { InferenceSession } from 'onnxruntime-node';
+import ort from './ort.js';
 import { availableCpus } from '../cpu-quota.js';
 import { ResnetServeError } from '../errors.js';
 
@@ -19,7 +20,7 @@ function describe(io: IoShape): string {
   return `'${io.name}' ${io.type} [${io.shape.join(', ')}]`;
 }
 
-function ioShapes(metadata: readonly ort.InferenceSession.ValueMetadata[]): IoShape[] {
+function ioShapes(metadata: readonly InferenceSession.ValueMetadata[]): IoShape[] {
   return metadata.map((m) => (m.isTensor ? { name: m.name, type: m.type, shape: m.shape } : { name: m.name, type: 'non-tensor', shape: [] }));
 }
 
@@ -36,7 +37,7 @@ export function defaultThreadCount(): number {
 /** A checked classifier session. */
 export class ClassifierSession {
   private constructor(
-    private readonly session: ort.InferenceSession,
+    private readonly session: InferenceSession,
     readonly inputName: string,
     readonly outputName: string,
     readonly inputSize: number,
@@ -53,7 +54,7 @@ export class ClassifierSession {
   static async open(model: string | Uint8Array, options: { threads?: number; inputSize?: number; label?: string } = {}): Promise<ClassifierSession> {
     const threads = options.threads ?? defaultThreadCount();
     const label = options.label ?? (typeof model === 'string' ? model : 'the ONNX model');
-    let session: ort.InferenceSession;
+    let session: InferenceSession;
     try {
       session = await ort.InferenceSession.create(model as string, {
         intraOpNumThreads: threads,
@@ -101,7 +102,7 @@ export class ClassifierSession {
     for (let start = 0; start < batch; start += this.maxBatch) {
       const n = Math.min(this.maxBatch, batch - start);
       const tensor = new ort.Tensor('float32', data.subarray(start * per, (start + n) * per), [n, 3, this.inputSize, this.inputSize]);
-      let result: ort.InferenceSession.ReturnType;
+      let result: InferenceSession.ReturnType;
       try {
         result = await this.session.run({ [this.inputName]: tensor }, [this.outputName]);
       } catch (err) {

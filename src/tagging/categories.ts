@@ -59,7 +59,10 @@ export class CategoryMap {
         const [from, to] = String(item).split('-').map(Number);
         const end = to ?? from;
         if (!Number.isInteger(from) || !Number.isInteger(end) || from < 0 || end >= numClasses || end < from) throw bad(`class "${item}" of ${c.en} is not an index or range within 0-${numClasses - 1}`);
-        for (let i = from; i <= end; i++) byClass[i] = category;
+        for (let i = from; i <= end; i++) {
+          if (byClass[i] !== fallback) throw bad(`class ${i} is in both ${byClass[i].en} and ${c.en}; each class belongs to one category`);
+          byClass[i] = category;
+        }
       }
     }
     if (byClass.includes(fallback)) categories.push(fallback);

@@ -10,7 +10,6 @@ import { before, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { testPhoto } from '../testing/fixtures.js';
 import { writeRandomCheckpoint } from '../testing/random-resnet.js';
-import { CategoryMap } from './categories.js';
 import { updateXmp } from './xmp.js';
 
 const BIN = fileURLToPath(new URL('../cli/bin.js', import.meta.url));
@@ -174,36 +173,5 @@ describe('resnet-serve tag', () => {
     assert.ok(subjects.some((s) => /[\u4e00-\u9fff]/u.test(s)), 'Chinese keywords');
     assert.ok((exif[0].HierarchicalSubject ?? []).every((h) => h.startsWith('resnet-serve|')));
     assert.equal(exif[0].Rating, 4);
-  });
-});
-
-describe('categories', () => {
-  test('every ImageNet class rolls up into a category; scores sum', () => {
-    const map = CategoryMap.imagenet();
-    const names = new Set<string>();
-    for (let i = 0; i < 1000; i++) names.add(map.categoryOf(i).en);
-    assert.ok(names.size >= 20 && names.size <= 40, `${names.size} categories`);
-    assert.equal(map.categoryOf(207).en, 'dog');
-    assert.equal(map.categoryOf(281).zh, '猫');
-    assert.equal(map.categoryOf(817).en, 'vehicle');
-    const p = new Float64Array(1000);
-    p[207] = 0.5;
-    p[208] = 0.3;
-    p[281] = 0.2;
-    const [top, next] = map.aggregate(p);
-    assert.equal(top.category.en, 'dog');
-    assert.ok(Math.abs(top.score - 0.8) < 1e-12);
-    assert.equal(next.category.en, 'cat');
-  });
-
-  test('a user mapping replaces it, and bad mappings are refused', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'rs-cat-'));
-    const file = join(dir, 'trade.json');
-    writeFileSync(file, JSON.stringify({ fallback: { en: 'other part', zh: '其他零件' }, categories: [{ en: 'fastener', zh: '紧固件', classes: ['0-1'] }] }));
-    const map = CategoryMap.fromFile(file, 3);
-    assert.equal(map.categoryOf(1).en, 'fastener');
-    assert.equal(map.categoryOf(2).en, 'other part');
-    writeFileSync(file, JSON.stringify({ categories: [{ en: 'x', zh: 'x', classes: ['5-2'] }] }));
-    assert.throws(() => CategoryMap.fromFile(file, 3), /class "5-2"/);
   });
 });
