@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync, mkdirSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,7 +8,9 @@ import { before, test } from 'node:test';
 import { isResnetServeError, type ErrorCode } from '../errors.js';
 import { writeRandomCheckpoint } from '../testing/random-resnet.js';
 import { tinyClassifierOnnx } from '../testing/tiny-onnx.js';
+import { cachedSha256 } from './file-hash.js';
 import { loadModel } from './load-model.js';
+import { OFFICIAL_CHECKPOINTS } from './weights.js';
 
 let checkpoint: { dir: string; path: string };
 let cacheDir: string;
@@ -39,24 +41,67 @@ test('a .pth state_dict is converted once and cached as <sha256>.onnx in our cac
   await again.session.release();
 });
 
-test("official weights found in PyTorch's hub cache are used, and nothing is written there", async () => {
+test("official weights found in PyTorch's hub cache are used once their hash matches the name, and nothing is written there", async () => {
+  // Real official weights cannot be downloaded here: register the random checkpoint under a name that carries its own hash prefix.
+  const sha = createHash('sha256').update(readFileSync(checkpoint.path)).digest('hex');
+  const fileName = `resnet18-${sha.slice(0, 8)}.pth`;
+  OFFICIAL_CHECKPOINTS['resnet18-under-test'] = fileName;
   const torchHome = await mkdtemp(join(tmpdir(), 'rs-torch-'));
   const hub = join(torchHome, 'hub', 'checkpoints');
   mkdirSync(hub, { recursive: true });
-  writeFileSync(join(hub, 'resnet18-f37072fd.pth'), readFileSync(checkpoint.path));
+  writeFileSync(join(hub, fileName), readFileSync(checkpoint.path));
   const saved = process.env.TORCH_HOME;
   process.env.TORCH_HOME = torchHome;
   try {
-    const model = await loadModel({ cacheDir, offline: true, threads: 1 });
+    const model = await loadModel({ model: 'resnet18-under-test', cacheDir, offline: true, threads: 1 });
     assert.equal(model.info.source, 'torchvision');
-    assert.equal(model.info.path, join(hub, 'resnet18-f37072fd.pth'));
+    assert.equal(model.info.path, join(hub, fileName));
     assert.ok(model.info.onnxPath?.startsWith(cacheDir));
     await model.session.release();
-    assert.deepEqual(readdirSync(hub), ['resnet18-f37072fd.pth']);
+    assert.deepEqual(readdirSync(hub), [fileName]);
+  } finally {
+    delete OFFICIAL_CHECKPOINTS['resnet18-under-test'];
+    if (saved === undefined) delete process.env.TORCH_HOME;
+    else process.env.TORCH_HOME = saved;
+  }
+});
+
+test('a wrong file where the official weights belong is refused, not served as torchvision\'s', async () => {
+  const ours = await mkdtemp(join(tmpdir(), 'rs-wrong-'));
+  mkdirSync(join(ours, 'checkpoints'));
+  const wrong = join(ours, 'checkpoints', 'resnet18-f37072fd.pth');
+  writeFileSync(wrong, readFileSync(checkpoint.path));
+  const saved = process.env.TORCH_HOME;
+  process.env.TORCH_HOME = await mkdtemp(join(tmpdir(), 'rs-torch-empty-'));
+  try {
+    await fails(loadModel({ cacheDir: ours, offline: true, threads: 1 }), 'MODEL_CHECKSUM', /is not torchvision's resnet18-f37072fd\.pth[\s\S]*does not begin with f37072fd[\s\S]*--model/);
+    // The same file given as the user's own checkpoint loads, under its own hash.
+    const model = await loadModel({ model: wrong, cacheDir: ours, threads: 1 });
+    assert.equal(model.info.source, 'checkpoint');
+    assert.equal(model.info.sha256, createHash('sha256').update(readFileSync(wrong)).digest('hex'));
+    await model.session.release();
   } finally {
     if (saved === undefined) delete process.env.TORCH_HOME;
     else process.env.TORCH_HOME = saved;
   }
+});
+
+test('file hashes are remembered by size and mtime, and recomputed when the file changes', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'rs-hash-'));
+  const file = join(dir, 'model.onnx');
+  writeFileSync(file, tinyClassifierOnnx(['N', 3, 224, 224], 1000));
+  const real = createHash('sha256').update(readFileSync(file)).digest('hex');
+  assert.equal(await cachedSha256(file, dir), real);
+  const recorded = JSON.parse(readFileSync(join(dir, 'hashes.json'), 'utf8'));
+  assert.equal(recorded[file].sha256, real);
+  // A remembered hash is trusted while size and mtime stay (proof: a planted value is returned)…
+  recorded[file].sha256 = 'ab'.repeat(32);
+  writeFileSync(join(dir, 'hashes.json'), JSON.stringify(recorded));
+  assert.equal(await cachedSha256(file, dir), 'ab'.repeat(32));
+  // …and recomputed once the file is touched.
+  const later = new Date(Date.now() + 5000);
+  utimesSync(file, later, later);
+  assert.equal(await cachedSha256(file, dir), real);
 });
 
 test('offline with nothing cached: MODEL_NOT_FOUND that says what to download and where', async () => {

@@ -11,7 +11,8 @@ import { existsSync } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { ResnetServeError, invalidArgument } from '../errors.js';
-import { sha256File, writeFileAtomic } from '../fs-atomic.js';
+import { writeFileAtomic } from '../fs-atomic.js';
+import { cachedSha256 } from './file-hash.js';
 import { IMAGENET_PREPROCESS, type PreprocessConfig } from '../image/preprocess.js';
 import { checkLabelSet, imagenetLabels, readLabelFile, type LabelSet } from '../labels/labels.js';
 import type { ModelInfo, ModelOptions } from '../types.js';
@@ -97,7 +98,7 @@ function chooseLabels(sidecar: Sidecar, numClasses: number, source: string): Lab
 }
 
 /** The first bytes of a model file (to tell a zip checkpoint from ONNX) and its SHA-256. */
-async function inspectModelFile(path: string): Promise<{ head: Buffer; sha256: string }> {
+async function inspectModelFile(path: string, cacheDir: string): Promise<{ head: Buffer; sha256: string }> {
   try {
     const handle = await open(path, 'r');
     const head = Buffer.alloc(4);
@@ -106,7 +107,7 @@ async function inspectModelFile(path: string): Promise<{ head: Buffer; sha256: s
     } finally {
       await handle.close();
     }
-    return { head, sha256: await sha256File(path) };
+    return { head, sha256: await cachedSha256(path, cacheDir) };
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new ResnetServeError('MODEL_NOT_FOUND', `No model file at ${path}`);
@@ -133,6 +134,21 @@ async function officialCheckpoint(name: string, options: ModelOptions, cacheDir:
     throw new ResnetServeError('IO_ERROR', `Cannot write to the cache folder ${cacheDir}: ${(err as Error).message} (set RESNET_SERVE_HOME to a writable folder)`);
   }
   return dest;
+}
+
+/**
+ * A cached copy of official weights must be what its name says: torchvision
+ * names each file after the first hex digits of its SHA-256.
+ */
+function checkOfficialHash(name: string, path: string, sha256: string): void {
+  const fileName = OFFICIAL_CHECKPOINTS[name];
+  const prefix = hashPrefixOf(fileName) as string;
+  if (sha256.startsWith(prefix)) return;
+  throw new ResnetServeError(
+    'MODEL_CHECKSUM',
+    `${path} is not torchvision's ${fileName}: its SHA-256 is ${sha256}, which does not begin with ${prefix}. ` +
+      `Delete it and run again to download the official file, or pass it with --model if it is your own checkpoint.`,
+  );
 }
 
 /** Builds (or reuses from the cache) the ONNX graph of a checkpoint. */
@@ -174,7 +190,8 @@ export async function loadModel(options: ModelOptions = {}): Promise<LoadedModel
   const cacheDir = options.cacheDir ?? defaultCacheDir();
   const official = Object.hasOwn(OFFICIAL_CHECKPOINTS, spec);
   const path = official ? await officialCheckpoint(spec, options, cacheDir) : resolve(spec);
-  const { head, sha256 } = await inspectModelFile(path);
+  const { head, sha256 } = await inspectModelFile(path, cacheDir);
+  if (official) checkOfficialHash(spec, path, sha256);
   const isZip = head.readUInt32LE(0) === 0x04034b50;
   const sidecar = official ? { preprocess: IMAGENET_PREPROCESS } : await readSidecar(path);
 
