@@ -17,6 +17,8 @@ export const ErrorCodes = {
   IMAGE_CORRUPT: 422,
   /** The image declares more pixels than the configured limit. */
   IMAGE_TOO_LARGE: 422,
+  /** The image needs more decoding work than one image may take (e.g. a progressive JPEG with thousands of scans). */
+  IMAGE_TOO_COMPLEX: 422,
   /** No model file where one was expected, and none could be fetched. */
   MODEL_NOT_FOUND: 503,
   /** The downloaded weights do not have the expected SHA-256. */
@@ -43,6 +45,10 @@ export const ErrorCodes = {
   PAYLOAD_TOO_LARGE: 413,
   /** More files in one request than allowed. */
   TOO_MANY_FILES: 413,
+  /** The request's headers are larger than the server reads. */
+  HEADERS_TOO_LARGE: 431,
+  /** The client did not send the request in time. */
+  REQUEST_TIMEOUT: 408,
   /** The request's Content-Type is not one we accept. */
   UNSUPPORTED_MEDIA_TYPE: 415,
   /** The model is still loading, or the server is shutting down. */

@@ -8,7 +8,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { ResnetServeError, invalidArgument } from '../errors.js';
-import type { ClassifierSession } from '../model/session.js';
+import type { ModelSession } from '../model/session.js';
 
 /**
  * Default bound on images in progress: on 2 cores (~30 images/s) a full queue
@@ -56,7 +56,7 @@ export class InferenceBatcher {
   private readonly buffer: Float32Array;
   private readonly perImage: number;
 
-  constructor(private readonly session: ClassifierSession, options: BatcherOptions = {}, private readonly observe?: BatchObserver) {
+  constructor(private readonly session: ModelSession, options: BatcherOptions = {}, private readonly observe?: BatchObserver) {
     const positive = (v: unknown): boolean => Number.isInteger(v) && (v as number) >= 1;
     const maxBatch = options.maxBatch ?? 16;
     if (!positive(maxBatch)) throw invalidArgument('maxBatch', 'an integer >= 1', maxBatch);
@@ -131,6 +131,11 @@ export class InferenceBatcher {
       this.running = false;
       if (this.queue.length) this.schedule();
     }
+  }
+
+  /** Resolves once no batch is running (the session may then be released). */
+  async idle(): Promise<void> {
+    while (this.running) await new Promise((resolve) => setTimeout(resolve, 5));
   }
 
   /** Rejects everything still waiting (used at shutdown). */

@@ -69,7 +69,7 @@ export class ClassificationService {
 
   /** Loads the model, starts the workers and warms both up. */
   static async start(options: ServiceOptions = {}): Promise<ClassificationService> {
-    const model = await loadModel(options);
+    const model = await loadModel(options, { thread: true });
     let service: ClassificationService;
     try {
       service = new ClassificationService(model, options);
@@ -112,6 +112,14 @@ export class ClassificationService {
     this.observer?.stage?.('decode', reply.decode);
     this.observer?.stage?.('preprocess', reply.preprocess);
     return reply;
+  }
+
+  /**
+   * Runs other CPU-heavy work off the event loop in the same worker pool:
+   * `filename` is a worker module whose default export takes `task`.
+   */
+  async offload<Task, Reply>(filename: URL, task: Task, signal?: AbortSignal): Promise<Reply> {
+    return (this.pool as unknown as Piscina<Task, Reply>).run(task, { filename: filename.href, signal });
   }
 
   /** Runs one preprocessed image through the batcher. */
@@ -191,6 +199,7 @@ export class ClassificationService {
   async close(): Promise<void> {
     this.batcher.drain(new ResnetServeError('NOT_READY', 'The server is shutting down'));
     await this.pool.destroy();
+    await this.batcher.idle();
     await this.model.session.release();
   }
 }

@@ -175,6 +175,8 @@ async function serveCommand(values: Parsed, model: ModelOptions): Promise<number
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
+  // Every request has its answer; native work that outlives them (a decode on libuv's threads) must not hold the exit.
+  setTimeout(() => process.exit(0), 200).unref();
   return 0;
 }
 

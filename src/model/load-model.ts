@@ -19,7 +19,8 @@ import type { ModelInfo, ModelOptions } from '../types.js';
 import { encodeOnnxModel } from './onnx-proto.js';
 import { readCheckpoint } from './pth.js';
 import { buildResnetGraph } from './resnet-graph.js';
-import { ClassifierSession } from './session.js';
+import { ClassifierSession, type ModelSession } from './session.js';
+import { ThreadedSession } from './session-thread.js';
 import {
   OFFICIAL_CHECKPOINTS,
   defaultCacheDir,
@@ -32,7 +33,7 @@ import {
 
 /** A model ready to classify: session, its preprocessing, labels and provenance. */
 export interface LoadedModel {
-  session: ClassifierSession;
+  session: ModelSession;
   preprocess: PreprocessConfig;
   labels: LabelSet;
   info: ModelInfo;
@@ -181,9 +182,10 @@ async function checkpointToOnnx(path: string, sha256: string, cacheDir: string, 
 
 /**
  * Loads the model named by `options.model` (default: torchvision's
- * ResNet-18) and opens it in ONNX Runtime.
+ * ResNet-18) and opens it in ONNX Runtime, in this thread or (with
+ * `placement.thread`) in a worker thread of its own.
  */
-export async function loadModel(options: ModelOptions = {}): Promise<LoadedModel> {
+export async function loadModel(options: ModelOptions = {}, placement: { thread?: boolean } = {}): Promise<LoadedModel> {
   const spec = options.model ?? 'resnet18';
   if (typeof spec !== 'string' || spec.length === 0) throw invalidArgument('model', 'a model name or a file path', spec);
   if (options.threads !== undefined && (!Number.isInteger(options.threads) || options.threads < 1)) throw invalidArgument('threads', 'a positive integer', options.threads);
@@ -210,11 +212,9 @@ export async function loadModel(options: ModelOptions = {}): Promise<LoadedModel
   } else {
     throw new ResnetServeError('MODEL_INVALID', `${path} is neither a PyTorch checkpoint (.pth, zip format) nor an ONNX model`);
   }
-  const session = await ClassifierSession.open(onnxPath, {
-    threads: options.threads,
-    inputSize: sidecar.preprocess.cropSize,
-    label: path,
-  });
+  // A server runs the session in a thread of its own (ONNX Runtime's Node binding blocks the calling thread).
+  const sessionOptions = { threads: options.threads, inputSize: sidecar.preprocess.cropSize, label: path };
+  const session = placement.thread ? await ThreadedSession.open(onnxPath, sessionOptions) : await ClassifierSession.open(onnxPath, sessionOptions);
   try {
     const labels = chooseLabels(sidecar, session.numClasses, path);
     return {

@@ -34,8 +34,31 @@ export function defaultThreadCount(): number {
   return availableCpus();
 }
 
-/** A checked classifier session. */
-export class ClassifierSession {
+/** What a model session offers, in this thread or in a worker thread (see `session-thread.ts`). */
+export interface ModelSession {
+  readonly inputName: string;
+  readonly outputName: string;
+  readonly inputSize: number;
+  readonly numClasses: number;
+  /** Largest batch the graph accepts (1 when the batch dimension is fixed to 1). */
+  readonly maxBatch: number;
+  readonly threads: number;
+  /** Runs `batch` images laid out NCHW in `data`; resolves with `batch * numClasses` logits. */
+  run(data: Float32Array, batch: number): Promise<Float32Array>;
+  /** Frees the native session. */
+  release(): Promise<void>;
+}
+
+/** Options for opening a session. */
+export interface SessionOptions {
+  threads?: number;
+  inputSize?: number;
+  /** How the model is named in error messages. */
+  label?: string;
+}
+
+/** A checked classifier session, run in the calling thread. */
+export class ClassifierSession implements ModelSession {
   private constructor(
     private readonly session: InferenceSession,
     readonly inputName: string,
@@ -51,7 +74,7 @@ export class ClassifierSession {
    * Opens an ONNX model (path or bytes) and checks that it takes
    * `[N, 3, inputSize, inputSize]` float32 and returns `[N, classes]`.
    */
-  static async open(model: string | Uint8Array, options: { threads?: number; inputSize?: number; label?: string } = {}): Promise<ClassifierSession> {
+  static async open(model: string | Uint8Array, options: SessionOptions = {}): Promise<ClassifierSession> {
     const threads = options.threads ?? defaultThreadCount();
     const label = options.label ?? (typeof model === 'string' ? model : 'the ONNX model');
     let session: InferenceSession;

@@ -185,28 +185,28 @@ describe('TorchServe-style API', () => {
 });
 
 describe('KServe v2 through inject', () => {
-  test('metadata, health and a JSON inference with the classification extension', async () => {
+  test('metadata, health and an image inference with the classification extension', async () => {
     assert.equal((await app.inject('/v2')).json().name, 'resnet-serve');
     assert.deepEqual((await app.inject('/v2/health/live')).json(), { live: true });
     assert.deepEqual((await app.inject('/v2/health/ready')).json(), { ready: true });
     assert.equal((await app.inject('/v2/models/resnet18')).json().platform, 'onnxruntime_onnx');
-    assert.deepEqual((await app.inject('/v2/models/resnet18/ready')).json(), { name: 'resnet18', ready: true });
+    assert.deepEqual((await app.inject('/v2/models/resnet18-image/ready')).json(), { name: 'resnet18-image', ready: true });
     const res = await app.inject({
       method: 'POST',
-      url: '/v2/models/resnet18/infer',
-      payload: { id: 'a1', inputs: [{ name: 'image', shape: [1], datatype: 'BYTES', data: [photos[0].toString('base64')] }], outputs: [{ name: 'logits', parameters: { classification: 2 } }] },
+      url: '/v2/models/resnet18-image/infer',
+      payload: { id: 'a1', inputs: [{ name: 'image', shape: [1], datatype: 'BYTES', data: [photos[0].toString('base64')] }], outputs: [{ name: 'logits', parameters: { classification: 2, classification_probabilities: true } }] },
     });
     assert.equal(res.statusCode, 200);
     const expected = await expectedTop(photos[0], 2);
     assert.deepEqual(res.json(), {
-      model_name: 'resnet18',
+      model_name: 'resnet18-image',
       model_version: '1',
       id: 'a1',
       outputs: [{ name: 'logits', datatype: 'BYTES', shape: [1, 2], data: expected.map((p) => `${p.score.toFixed(6)}:${p.index}:${p.label}`) }],
     });
     const bad = await app.inject({ method: 'POST', url: '/v2/models/resnet18/infer', payload: { inputs: [{ name: 'input', shape: [1, 3, 2, 2], datatype: 'FP32', data: [] }] } });
     assert.equal(bad.statusCode, 400);
-    assert.deepEqual(bad.json(), { error: 'Input input must have shape [N, 3, 224, 224]; got [1, 3, 2, 2]', code: 'BAD_REQUEST' });
+    assert.deepEqual(bad.json(), { error: "Input 'input' must have shape [N, 3, 224, 224]; got [1, 3, 2, 2]", code: 'BAD_REQUEST' });
     const unknown = await app.inject({ method: 'POST', url: '/v2/models/other/infer', payload: { inputs: [] } });
     assert.equal(unknown.statusCode, 404);
   });

@@ -5,8 +5,8 @@
  * until it is there.
  */
 import cors from '@fastify/cors';
-import multipart from '@fastify/multipart';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import type { Socket } from 'node:net';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -14,14 +14,15 @@ import type { ClassificationService } from '../classify/service.js';
 import { ResnetServeError } from '../errors.js';
 import { ORT_VERSION } from '../model/session.js';
 import { ServiceHolder, sendError } from './http.js';
+import { InflightBytes, discardUnreadBody, registerIntake } from './intake.js';
 import { ServerMetrics } from './metrics.js';
 import { resolveLimits, type AccessOptions, type ServerLimits } from './options.js';
-import { kserveRoutes } from './routes/kserve.js';
 import { opsRoutes } from './routes/ops.js';
 import { seedRoutes } from './routes/seed.js';
 import { torchserveRoutes } from './routes/torchserve.js';
 import { v1Routes } from './routes/v1.js';
 import { webRoutes } from './routes/web.js';
+import { v2Routes } from './v2/routes.js';
 
 /** How to build the app. */
 export interface AppOptions {
@@ -35,6 +36,9 @@ export interface AppOptions {
   /** API key and CORS. */
   access?: AccessOptions;
 }
+
+/** After a refusal, at most this many times the upload limit is read and dropped before the connection is closed. */
+const DRAIN_FACTOR = 4;
 
 /** Paths anyone may call even when an API key is set: health checks and the page itself. */
 const OPEN_PATHS = new Set(['/healthz', '/readyz', '/ping', '/v2/health/live', '/v2/health/ready', '/', '/app.js', '/app.css', '/icon.svg']);
@@ -54,18 +58,31 @@ function toTyped(err: FastifyError, limits: ServerLimits): ResnetServeError {
   const mb = (limits.maxUploadBytes / (1024 * 1024)).toFixed(0);
   switch (err.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-    case 'FST_REQ_FILE_TOO_LARGE':
-      return new ResnetServeError('PAYLOAD_TOO_LARGE', `Upload is larger than the limit of ${mb} MB`);
-    case 'FST_FILES_LIMIT':
-    case 'FST_PARTS_LIMIT':
-      return new ResnetServeError('TOO_MANY_FILES', `At most ${limits.maxFiles} files per request`);
+      return new ResnetServeError('PAYLOAD_TOO_LARGE', `The request body is larger than the limit of ${mb} MB`);
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return new ResnetServeError('UNSUPPORTED_MEDIA_TYPE', 'Unsupported Content-Type; send multipart/form-data, an image/* body or JSON as the endpoint expects');
   }
-  if (err.statusCode === 413) return new ResnetServeError('PAYLOAD_TOO_LARGE', `Upload is larger than the limit of ${mb} MB`);
+  if (err.statusCode === 413) return new ResnetServeError('PAYLOAD_TOO_LARGE', `The request body is larger than the limit of ${mb} MB`);
   if (err.statusCode === 415) return new ResnetServeError('UNSUPPORTED_MEDIA_TYPE', err.message);
   if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) return new ResnetServeError('BAD_REQUEST', err.message);
   return new ResnetServeError('INTERNAL', 'Internal error; see the server log');
+}
+
+/** Node's own refusals (malformed request line, headers too large, too slow), as `{error, code}` like every other error. */
+function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const [status, code, message]: [number, string, string] =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'HEADERS_TOO_LARGE', 'The request headers are too large']
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'REQUEST_TIMEOUT', 'The request was not received in time']
+        : [400, 'BAD_REQUEST', 'The request is not valid HTTP'];
+  const body = JSON.stringify({ error: message, code });
+  const reason = { 400: 'Bad Request', 408: 'Request Timeout', 431: 'Request Header Fields Too Large' }[status];
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 }
 
 /** The app, with the readiness holder and the metrics registry attached. */
@@ -83,7 +100,12 @@ export async function buildApp(options: AppOptions): Promise<ResnetApp> {
     logger,
     bodyLimit: limits.maxUploadBytes,
     forceCloseConnections: 'idle',
-    return503OnClosing: true,
+    // Draining is answered by our own hook, with our error body.
+    return503OnClosing: false,
+    clientErrorHandler: answerClientError,
+    frameworkErrors: (err, _request, reply) => {
+      sendError(reply, new ResnetServeError('BAD_REQUEST', err.code === 'FST_ERR_BAD_URL' ? 'The URL is not valid' : err.message));
+    },
     // Node's own timeouts free slow or stalled clients; checked every second instead of every 30.
     serverFactory: (handler) =>
       createServer(
@@ -105,19 +127,24 @@ export async function buildApp(options: AppOptions): Promise<ResnetApp> {
     },
   );
 
-  await app.register(multipart, { limits: { fileSize: limits.maxUploadBytes, files: limits.maxFiles + 1, fields: 16, parts: limits.maxFiles + 17 } });
-  const rawImage = { parseAs: 'buffer' as const, bodyLimit: limits.maxUploadBytes };
-  app.addContentTypeParser(/^image\/[\w.+-]+$/, rawImage, (_request, body, done) => done(null, body));
-  app.addContentTypeParser('application/octet-stream', rawImage, (_request, body, done) => done(null, body));
-
   await app.register(cors, { origin: access.corsOrigins?.length ? access.corsOrigins : false, methods: ['GET', 'POST'], allowedHeaders: ['Authorization', 'Content-Type', 'Inference-Header-Content-Length'] });
 
   app.addHook('onRequest', async (request, reply) => {
     metrics.inFlight.inc();
-    reply.raw.once('close', () => metrics.inFlight.dec());
-    if (access.apiKey === undefined || request.method === 'OPTIONS' || OPEN_PATHS.has(request.url.split('?')[0])) return;
-    const header = request.headers.authorization ?? '';
-    const presented = header.startsWith('Bearer ') ? header.slice(7) : '';
+    holder.active++;
+    reply.raw.once('close', () => {
+      metrics.inFlight.dec();
+      holder.active--;
+    });
+    const open = OPEN_PATHS.has(request.url.split('?')[0]);
+    if (holder.draining && !open) {
+      reply.header('connection', 'close');
+      return sendError(reply, new ResnetServeError('NOT_READY', 'The server is shutting down'));
+    }
+    if (access.apiKey === undefined || request.method === 'OPTIONS' || open) return;
+    // The scheme is case-insensitive (RFC 9110), and any amount of space may follow it.
+    const match = /^bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? '');
+    const presented = match?.[1] ?? '';
     if (!presented || !keyMatches(presented, access.apiKey)) {
       reply.header('www-authenticate', 'Bearer');
       return sendError(reply, new ResnetServeError('UNAUTHORIZED', 'This server needs an API key: send "Authorization: Bearer <key>"'));
@@ -132,21 +159,19 @@ export async function buildApp(options: AppOptions): Promise<ResnetApp> {
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const typed = toTyped(err, limits);
     if (typed.code === 'INTERNAL') request.log.error({ err }, 'unhandled error');
+    // Refused while the body was still arriving: read the rest so the client sees this answer.
+    discardUnreadBody(request, reply, DRAIN_FACTOR * limits.maxUploadBytes);
     return sendError(reply, typed);
   });
   app.setNotFoundHandler((request, reply) => sendError(reply, new ResnetServeError('NOT_FOUND', `No route ${request.method} ${request.url.split('?')[0]}`)));
 
+  registerIntake(app, holder, limits, new InflightBytes(limits.maxInflightBytes));
   seedRoutes(app, holder, limits);
   v1Routes(app, holder, limits);
-  torchserveRoutes(app, holder, limits);
+  await torchserveRoutes(app, holder, limits);
   opsRoutes(app, holder, metrics, VERSION);
   webRoutes(app);
-  await app.register(async (scope) => {
-    // The v2 protocol sends JSON or JSON followed by binary tensors: read every body raw and parse it in the route.
-    scope.removeAllContentTypeParsers();
-    scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: limits.maxUploadBytes }, (_request, body, done) => done(null, body));
-    kserveRoutes(scope, holder, limits, VERSION);
-  });
+  await v2Routes(app, holder, limits, VERSION);
 
   app.decorate('holder', holder);
   app.decorate('metrics', metrics);

@@ -1,18 +1,36 @@
 /**
- * Helpers every route shares: the service holder with readiness, reading
- * uploaded images, query options, deadlines, and error bodies.
+ * Helpers every route shares: the service holder with readiness and
+ * shutdown, the uploaded images of a request, query options, deadlines, and
+ * error bodies.
  */
-import '@fastify/multipart';
+import { setMaxListeners } from 'node:events';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ClassificationService } from '../classify/service.js';
 import { ResnetServeError, invalidArgument } from '../errors.js';
 import type { ClassifyOptions, LabelLanguage } from '../types.js';
-import type { ServerLimits } from './options.js';
+import type { MultipartBody, UploadedImage } from './intake.js';
 
-/** Where the service lives once loaded, and whether the server takes work. */
+/** Where the service lives once loaded, whether the server takes work, and the signal that ends work at shutdown. */
 export class ServiceHolder {
   service: ClassificationService | null = null;
   draining = false;
+  /** Requests being served now. */
+  active = 0;
+  private readonly shutdown = new AbortController();
+
+  constructor() {
+    setMaxListeners(0, this.shutdown.signal);
+  }
+
+  /** Aborted when the server gives up on the requests still in flight (end of the shutdown grace period). */
+  get shutdownSignal(): AbortSignal {
+    return this.shutdown.signal;
+  }
+
+  /** Ends every request still in flight with NOT_READY (503). */
+  abortInFlight(): void {
+    this.shutdown.abort(new ResnetServeError('NOT_READY', 'The server is shutting down'));
+  }
 
   get ready(): boolean {
     return this.service !== null && !this.draining;
@@ -37,34 +55,21 @@ export function sendError(reply: FastifyReply, err: ResnetServeError): FastifyRe
   return reply.code(err.status).send(errorBody(err));
 }
 
-/** An uploaded image and the name it came with. */
-export interface UploadedImage {
-  name: string;
-  bytes: Buffer;
-}
+const isMultipartBody = (body: unknown): body is MultipartBody => typeof body === 'object' && body !== null && (body as MultipartBody).kind === 'multipart';
 
 /**
- * Reads the images of a request: multipart parts named in `fields` (in upload
- * order), or a raw `image/*` / `application/octet-stream` body.
+ * The images a request carried: the files of its multipart image fields (in
+ * upload order), or its raw body (`image/*`, `application/octet-stream`, or
+ * no Content-Type where the route accepts that).
  */
-export async function readImages(request: FastifyRequest, fields: readonly string[], limits: ServerLimits): Promise<UploadedImage[]> {
-  if (request.isMultipart()) {
-    const images: UploadedImage[] = [];
-    for await (const part of request.parts()) {
-      if (part.type !== 'file') continue;
-      const bytes = await part.toBuffer();
-      if (!fields.includes(part.fieldname)) continue;
-      if (images.length >= limits.maxFiles) throw new ResnetServeError('TOO_MANY_FILES', `At most ${limits.maxFiles} files per request`);
-      images.push({ name: part.filename || part.fieldname, bytes });
-    }
-    return images;
-  }
-  if (Buffer.isBuffer(request.body)) return request.body.length ? [{ name: 'body', bytes: request.body }] : [];
-  const type = request.headers['content-type'];
-  if (type && request.body !== undefined) {
-    throw new ResnetServeError('UNSUPPORTED_MEDIA_TYPE', `Send images as multipart/form-data (field "${fields[0]}") or as an image/* body, not ${type.split(';')[0]}`);
-  }
-  return [];
+export function uploadedImages(request: FastifyRequest): UploadedImage[] {
+  const body = request.body;
+  if (isMultipartBody(body)) return body.images;
+  if (Buffer.isBuffer(body)) return body.length ? [{ name: 'body', bytes: body }] : [];
+  if (body === undefined || body === null) return [];
+  const field = request.routeOptions.config.intake?.fields[0] ?? 'file';
+  const type = String(request.headers['content-type'] ?? '').split(';')[0];
+  throw new ResnetServeError('UNSUPPORTED_MEDIA_TYPE', `Send images as multipart/form-data (field "${field}") or as an image/* body, not ${type}`);
 }
 
 /** Reads `top_k` and `lang` from a query string. */
@@ -81,30 +86,38 @@ export function queryOptions(query: unknown, defaults: { topK: number; lang: Lab
 
 /**
  * Runs `work` with a deadline: past `timeoutMs` the request gets TIMEOUT
- * (503), and whether it times out or the client goes away, the signal aborts
- * so queued work for it is dropped.
+ * (503), at the end of a shutdown's grace period NOT_READY (503), and
+ * whether that happens or the client goes away, the signal aborts so queued
+ * work for it is dropped (and a worker still decoding for it is replaced).
  */
-export async function withDeadline<T>(reply: FastifyReply, timeoutMs: number, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+export async function withDeadline<T>(reply: FastifyReply, timeoutMs: number, work: (signal: AbortSignal) => Promise<T>, shutdown?: AbortSignal): Promise<T> {
   const controller = new AbortController();
+  // Every image of a request listens to this one signal.
+  setMaxListeners(0, controller.signal);
   const onClose = (): void => {
     if (!reply.raw.writableFinished) controller.abort(new ResnetServeError('TIMEOUT', 'The client went away'));
   };
   reply.raw.once('close', onClose);
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      const err = new ResnetServeError('TIMEOUT', `The request took longer than ${timeoutMs} ms`);
+  let onShutdown: (() => void) | undefined;
+  const stop = new Promise<never>((_, reject) => {
+    const end = (err: ResnetServeError): void => {
       controller.abort(err);
       reject(err);
-    }, timeoutMs);
+    };
+    timer = setTimeout(() => end(new ResnetServeError('TIMEOUT', `The request took longer than ${timeoutMs} ms`)), timeoutMs);
+    onShutdown = () => end(shutdown?.reason as ResnetServeError);
+    if (shutdown?.aborted) onShutdown();
+    else shutdown?.addEventListener('abort', onShutdown, { once: true });
   });
   try {
-    return await Promise.race([work(controller.signal), timeout]);
+    return await Promise.race([work(controller.signal), stop]);
   } catch (err) {
     if (controller.signal.aborted && !(err instanceof ResnetServeError)) throw controller.signal.reason;
     throw err;
   } finally {
     clearTimeout(timer);
+    if (onShutdown) shutdown?.removeEventListener('abort', onShutdown);
     reply.raw.off('close', onClose);
   }
 }

@@ -15,6 +15,8 @@ export interface ServerLimits {
   bodyTimeoutMs: number;
   /** An idle keep-alive connection is closed after this. Default 5 s. */
   keepAliveTimeoutMs: number;
+  /** Request bodies held in memory by all requests together; beyond it new uploads get 503 before they are read. Default 128 MB. */
+  maxInflightBytes: number;
 }
 
 export const DEFAULT_LIMITS: ServerLimits = {
@@ -24,6 +26,7 @@ export const DEFAULT_LIMITS: ServerLimits = {
   headersTimeoutMs: 10_000,
   bodyTimeoutMs: 60_000,
   keepAliveTimeoutMs: 5_000,
+  maxInflightBytes: 128 * 1024 * 1024,
 };
 
 /** Who may call the API. */

@@ -30,6 +30,11 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+/** Resolves when `done()` holds or at `deadline` (ms since the epoch), whichever comes first. */
+async function waitFor(done: () => boolean, deadline: number): Promise<void> {
+  while (!done() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+}
+
 /** Starts listening, then loads the model; rejects (after closing) if either fails. */
 export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
   const servicePromise = ClassificationService.start(options.service);
@@ -67,14 +72,19 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   let closing: Promise<void> | null = null;
   const close = (): Promise<void> => {
     closing ??= (async () => {
-      app.holder.draining = true;
-      const timer = setTimeout(() => app.server.closeAllConnections(), grace);
-      try {
-        await app.close();
-      } finally {
-        clearTimeout(timer);
-        await service.close();
-      }
+      const { holder } = app;
+      holder.draining = true;
+      const deadline = Date.now() + grace;
+      // Stop listening; requests in flight go on. Then, keeping a margin of the grace period to answer
+      // the rest, give up on what is still running: those requests get 503 NOT_READY, uploads included.
+      const closed = app.close();
+      const margin = Math.min(2000, grace / 4);
+      await waitFor(() => holder.active === 0, deadline - margin);
+      holder.abortInFlight();
+      await waitFor(() => holder.active === 0, deadline);
+      app.server.closeAllConnections();
+      await closed;
+      await service.close();
     })();
     return closing;
   };

@@ -7,8 +7,11 @@
  * followed by raw tensor bytes; `Inference-Header-Content-Length` gives the
  * JSON's length; each binary input/output carries
  * `parameters.binary_data_size`. FP32 is little-endian; each BYTES element
- * is a 4-byte little-endian length followed by its bytes.
+ * is a 4-byte little-endian length followed by its bytes. Request bodies
+ * may be compressed (`Content-Encoding`), as Triton's client does with
+ * `request_compression_algorithm`.
  */
+import { deflateSync, gzipSync } from 'node:zlib';
 
 export interface OipTensor {
   name: string;
@@ -48,7 +51,12 @@ export class OipClient {
    * POSTs an inference request. `binaryInputs` maps input names to raw bytes
    * sent with the binary extension instead of JSON `data`.
    */
-  async infer(model: string, request: { id?: string; inputs: OipTensor[]; outputs?: { name: string; parameters?: Record<string, unknown> }[]; parameters?: Record<string, unknown> }, binaryInputs: Record<string, Buffer> = {}): Promise<OipResponse> {
+  async infer(
+    model: string,
+    request: { id?: string; inputs: OipTensor[]; outputs?: { name: string; parameters?: Record<string, unknown> }[]; parameters?: Record<string, unknown> },
+    binaryInputs: Record<string, Buffer> = {},
+    options: { compression?: 'gzip' | 'deflate' } = {},
+  ): Promise<OipResponse> {
     const blobs: Buffer[] = [];
     const inputs = request.inputs.map((input) => {
       const blob = binaryInputs[input.name];
@@ -61,7 +69,17 @@ export class OipClient {
     const headers: Record<string, string> = blobs.length
       ? { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header.length) }
       : { 'content-type': 'application/json' };
-    const res = await fetch(`${this.base}/v2/models/${encodeURIComponent(model)}/infer`, { method: 'POST', headers, body: Buffer.concat([header, ...blobs]) });
+    let body = Buffer.concat([header, ...blobs]);
+    if (options.compression) {
+      body = options.compression === 'gzip' ? gzipSync(body) : deflateSync(body);
+      headers['content-encoding'] = options.compression;
+    }
+    return this.send(model, body, headers);
+  }
+
+  /** POSTs a prepared body to a model's infer endpoint and decodes the answer. */
+  async send(model: string, requestBody: Buffer, headers: Record<string, string>): Promise<OipResponse> {
+    const res = await fetch(`${this.base}/v2/models/${encodeURIComponent(model)}/infer`, { method: 'POST', headers, body: new Uint8Array(requestBody) });
     const body = Buffer.from(await res.arrayBuffer());
     const jsonLength = res.headers.get('inference-header-content-length');
     const split = jsonLength === null ? body.length : Number(jsonLength);

@@ -8,7 +8,7 @@
 import type { FastifyInstance } from 'fastify';
 import { ResnetServeError } from '../../errors.js';
 import type { Prediction } from '../../types.js';
-import { queryOptions, readImages, withDeadline, type ServiceHolder } from '../http.js';
+import { queryOptions, uploadedImages, withDeadline, type ServiceHolder } from '../http.js';
 import type { ServerLimits } from '../options.js';
 
 function seedShape(p: Prediction): { label: string; label_zh?: string; confidence: number } {
@@ -18,13 +18,12 @@ function seedShape(p: Prediction): { label: string; label_zh?: string; confidenc
 }
 
 export function seedRoutes(app: FastifyInstance, holder: ServiceHolder, limits: ServerLimits): void {
-  app.post('/predict', async (request, reply) => {
+  app.post('/predict', { config: { intake: { fields: ['file'], admit: true } } }, async (request, reply) => {
     const service = holder.require();
     const options = service.resolveOptions(queryOptions(request.query, { topK: 3, lang: 'en' }));
-    service.ensureCapacity();
-    const images = await readImages(request, ['file'], limits);
+    const images = uploadedImages(request);
     if (images.length === 0) throw new ResnetServeError('NO_FILE', 'No file uploaded');
-    const outcomes = await withDeadline(reply, limits.requestTimeoutMs, (signal) => service.classifyMany(images.map((i) => i.bytes), options, signal));
+    const outcomes = await withDeadline(reply, limits.requestTimeoutMs, (signal) => service.classifyMany(images.map((i) => i.bytes), options, signal), holder.shutdownSignal);
     if (images.length === 1) {
       const [only] = outcomes;
       if (!only.ok) throw only.error;

@@ -1,29 +1,34 @@
 /**
- * TorchServe-style inference, for clients written against TorchServe's
- * image classifier handler: `POST /predictions/{model}` (raw body or
- * multipart `data`) returns the top 5 as `{"tabby": 0.7557, …}`, and
- * `GET /ping` returns `{"status": "Healthy"}`.
+ * TorchServe's inference API, for clients written against its image
+ * classifier handler: `POST` or `PUT /predictions/{model}[/{version}]` with
+ * the image as the raw body (any or no Content-Type, as `curl -T` and
+ * `requests.post(url, data=…)` send it) or as multipart `data`, returns the
+ * top 5 as `{"tabby": 0.7557, …}`; `GET /ping` returns `{"status": "Healthy"}`.
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ResnetServeError } from '../../errors.js';
-import { readImages, withDeadline, type ServiceHolder } from '../http.js';
+import { uploadedImages, withDeadline, type ServiceHolder } from '../http.js';
 import type { ServerLimits } from '../options.js';
 
-export function torchserveRoutes(app: FastifyInstance, holder: ServiceHolder, limits: ServerLimits): void {
+type Params = { model: string; version?: string };
+
+/** The versions a TorchServe client may name for our one model. */
+const VERSIONS = new Set(['1', '1.0']);
+
+export async function torchserveRoutes(app: FastifyInstance, holder: ServiceHolder, limits: ServerLimits): Promise<void> {
   app.get('/ping', async (_request, reply) => {
     if (!holder.ready) return reply.code(503).send({ status: 'Unhealthy' });
     return { status: 'Healthy' };
   });
 
-  app.post<{ Params: { model: string } }>('/predictions/:model', async (request, reply) => {
+  async function predict(request: FastifyRequest<{ Params: Params }>, reply: FastifyReply): Promise<unknown> {
     const service = holder.require();
-    if (request.params.model !== service.info.name) {
-      throw new ResnetServeError('NOT_FOUND', `Model ${request.params.model} is not served here; this server serves ${service.info.name}`);
-    }
-    service.ensureCapacity();
-    const images = await readImages(request, ['data', 'file'], limits);
-    if (images.length === 0) throw new ResnetServeError('NO_FILE', 'No file uploaded');
-    const outcomes = await withDeadline(reply, limits.requestTimeoutMs, (signal) => service.classifyMany(images.map((i) => i.bytes), { topK: 5, lang: 'en' }, signal));
+    const { model, version } = request.params;
+    if (model !== service.info.name) throw new ResnetServeError('NOT_FOUND', `Model ${model} is not served here; this server serves ${service.info.name}`);
+    if (version !== undefined && !VERSIONS.has(version)) throw new ResnetServeError('NOT_FOUND', `Model ${model} has no version ${version}; the only version is 1.0`);
+    const images = uploadedImages(request);
+    if (images.length === 0) throw new ResnetServeError('NO_FILE', 'No file uploaded (send the image as the request body or as the multipart field "data")');
+    const outcomes = await withDeadline(reply, limits.requestTimeoutMs, (signal) => service.classifyMany(images.map((i) => i.bytes), { topK: 5, lang: 'en' }, signal), holder.shutdownSignal);
     const shaped = outcomes.map((o) => {
       if (!o.ok) return { error: o.error.message, code: o.error.code };
       return Object.fromEntries(o.predictions.map((p) => [p.label, Math.round(p.score * 10000) / 10000]));
@@ -34,5 +39,15 @@ export function torchserveRoutes(app: FastifyInstance, holder: ServiceHolder, li
       return shaped[0];
     }
     return shaped;
+  }
+
+  // Its own scope: any body that is not multipart is the image itself, whatever its Content-Type says.
+  await app.register(async (scope) => {
+    scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: limits.maxUploadBytes }, (_request, body, done) => done(null, body));
+    const config = { config: { intake: { fields: ['data', 'file'], admit: true } } };
+    for (const path of ['/predictions/:model', '/predictions/:model/:version']) {
+      scope.post<{ Params: Params }>(path, config, predict);
+      scope.put<{ Params: Params }>(path, config, predict);
+    }
   });
 }

@@ -7,7 +7,7 @@
 import type { FastifyInstance } from 'fastify';
 import { ResnetServeError } from '../../errors.js';
 import { ORT_VERSION } from '../../model/session.js';
-import { queryOptions, readImages, withDeadline, type ServiceHolder } from '../http.js';
+import { queryOptions, uploadedImages, withDeadline, type ServiceHolder } from '../http.js';
 import type { ServerLimits } from '../options.js';
 
 const round = (v: number): number => Math.round(v * 100) / 100;
@@ -15,11 +15,17 @@ const round = (v: number): number => Math.round(v * 100) / 100;
 export function v1Routes(app: FastifyInstance, holder: ServiceHolder, limits: ServerLimits): void {
   app.get('/v1/models', async () => {
     const service = holder.require();
-    const { info } = service;
+    const { name, source, sha256, numClasses, inputSize, threads } = service.info;
     return {
       models: [
         {
-          ...info,
+          // Never the file's location on the server: callers get what it is, not where it lives.
+          name,
+          source,
+          sha256,
+          numClasses,
+          inputSize,
+          threads,
           labels: service.model.labels.en.length,
           workers: service.workers,
           max_batch: service.batcher.maxBatch,
@@ -30,13 +36,14 @@ export function v1Routes(app: FastifyInstance, holder: ServiceHolder, limits: Se
     };
   });
 
-  app.post('/v1/classify', async (request, reply) => {
+  app.post('/v1/classify', { config: { intake: { fields: ['file'], admit: true } } }, async (request, reply) => {
     const service = holder.require();
+    // Answers always carry both languages; a lang parameter is still checked, so a typo is not silently ignored.
+    service.resolveOptions(queryOptions(request.query, { topK: 5, lang: 'both' }));
     const options = service.resolveOptions({ ...queryOptions(request.query, { topK: 5, lang: 'both' }), lang: 'both' });
-    service.ensureCapacity();
-    const images = await readImages(request, ['file'], limits);
-    if (images.length === 0) throw new ResnetServeError('NO_FILE', 'No file uploaded');
-    const outcomes = await withDeadline(reply, limits.requestTimeoutMs, (signal) => service.classifyMany(images.map((i) => i.bytes), options, signal));
+    const images = uploadedImages(request);
+    if (images.length === 0) throw new ResnetServeError('NO_FILE', 'No file uploaded (send it as the multipart field "file")');
+    const outcomes = await withDeadline(reply, limits.requestTimeoutMs, (signal) => service.classifyMany(images.map((i) => i.bytes), options, signal), holder.shutdownSignal);
     const results = outcomes.map((o, i) => {
       const file = images[i].name;
       if (!o.ok) return { file, error: { code: o.error.code, message: o.error.message } };

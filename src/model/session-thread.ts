@@ -1,0 +1,97 @@
+/**
+ * A model session in a worker thread of its own. ONNX Runtime's Node binding
+ * runs inference synchronously on the calling thread, so in the server a
+ * batch of 16 images would hold the event loop for a quarter of a second and
+ * health checks would wait. Here the session lives in a worker; the main
+ * thread sends each batch (moved, not copied) and awaits its logits.
+ */
+import { Worker } from 'node:worker_threads';
+import { ResnetServeError, type ErrorCode } from '../errors.js';
+import type { ModelSession, SessionOptions } from './session.js';
+import type { SessionReply, SessionRequest } from './session-thread-worker.js';
+
+const WORKER = new URL('./session-thread-worker.js', import.meta.url);
+
+interface Pending {
+  resolve: (reply: SessionReply) => void;
+  reject: (err: unknown) => void;
+}
+
+/** A session whose ONNX Runtime calls run in a worker thread. */
+export class ThreadedSession implements ModelSession {
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 0;
+  private failure: ResnetServeError | null = null;
+
+  private constructor(
+    private readonly worker: Worker,
+    readonly inputName: string,
+    readonly outputName: string,
+    readonly inputSize: number,
+    readonly numClasses: number,
+    readonly maxBatch: number,
+    readonly threads: number,
+  ) {
+    worker.on('message', (reply: SessionReply) => {
+      const waiting = this.pending.get(reply.id);
+      this.pending.delete(reply.id);
+      waiting?.resolve(reply);
+    });
+    const fail = (why: string): void => {
+      this.failure = new ResnetServeError('INFERENCE_FAILED', `The inference thread stopped: ${why}`);
+      for (const p of this.pending.values()) p.reject(this.failure);
+      this.pending.clear();
+    };
+    worker.on('error', (err) => fail(err.message));
+    worker.on('exit', (code) => fail(`exit code ${code}`));
+  }
+
+  /** Opens `model` (a path) in a new worker thread, with the same checks as {@link ClassifierSession.open}. */
+  static async open(model: string, options: SessionOptions = {}): Promise<ThreadedSession> {
+    const worker = new Worker(WORKER, { workerData: { model, options } });
+    let onMessage: (reply: SessionReply) => void = () => undefined;
+    let onError: (err: Error) => void = () => undefined;
+    let onExit: (code: number) => void = () => undefined;
+    const opened = await new Promise<SessionReply>((resolve, reject) => {
+      onMessage = resolve;
+      onError = reject;
+      onExit = (code) => reject(new ResnetServeError('MODEL_INVALID', `The inference thread exited while opening the model (code ${code})`));
+      worker.once('message', onMessage).once('error', onError).once('exit', onExit);
+    })
+      .catch(async (err) => {
+        await worker.terminate();
+        throw err;
+      })
+      .finally(() => worker.off('message', onMessage).off('error', onError).off('exit', onExit));
+    if (opened.type === 'error') {
+      await worker.terminate();
+      throw new ResnetServeError(opened.code as ErrorCode, opened.message);
+    }
+    if (opened.type !== 'opened') throw new ResnetServeError('MODEL_INVALID', 'The inference thread answered out of order');
+    const { inputName, outputName, inputSize, numClasses, maxBatch, threads } = opened;
+    return new ThreadedSession(worker, inputName, outputName, inputSize, numClasses, maxBatch, threads);
+  }
+
+  private call(request: SessionRequest, transfer: ArrayBuffer[] = []): Promise<SessionReply> {
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => {
+      this.pending.set(request.id, { resolve, reject });
+      this.worker.postMessage(request, transfer);
+    });
+  }
+
+  async run(data: Float32Array, batch: number): Promise<Float32Array> {
+    // The batch is copied into a buffer of its own, which is then moved to the worker.
+    const moved = data.slice(0, batch * 3 * this.inputSize * this.inputSize);
+    const reply = await this.call({ type: 'run', id: this.nextId++, data: moved, batch }, [moved.buffer as ArrayBuffer]);
+    if (reply.type === 'logits') return reply.logits;
+    if (reply.type === 'error') throw new ResnetServeError(reply.code as ErrorCode, reply.message);
+    throw new ResnetServeError('INFERENCE_FAILED', 'The inference thread answered out of order');
+  }
+
+  async release(): Promise<void> {
+    if (!this.failure) await this.call({ type: 'release', id: this.nextId++ }).catch(() => undefined);
+    this.failure ??= new ResnetServeError('NOT_READY', 'The model was released');
+    await this.worker.terminate();
+  }
+}

@@ -1,0 +1,219 @@
+/** Request bodies: bounds that hold whatever the client sends, and refusals every client can read. */
+import assert from 'node:assert/strict';
+import { connect, type Socket } from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import type { ClassificationService } from '../classify/service.js';
+import { multipartBody, startTestService, testPhoto } from '../testing/fixtures.js';
+import { buildApp, type ResnetApp } from './app.js';
+
+const MB = 1024 * 1024;
+let service: ClassificationService;
+let app: ResnetApp;
+let port: number;
+let photo: Buffer;
+
+before(async () => {
+  service = await startTestService({ workers: 1, batching: { maxQueue: 16 } });
+  app = await buildApp({ service, processMetrics: false, limits: { maxUploadBytes: 4 * MB, maxInflightBytes: 6 * MB } });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  port = (app.server.address() as { port: number }).port;
+  photo = await testPhoto(8);
+});
+after(async () => {
+  await app.close();
+  await service.close();
+});
+
+function open(): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const s = connect(port, '127.0.0.1', () => resolve(s));
+    s.once('error', reject);
+  });
+}
+
+/** Reads one HTTP/1.1 response (Content-Length framed) from a socket. */
+function readResponse(socket: Socket): Promise<{ status: number; headers: string; body: string }> {
+  return new Promise((resolve, reject) => {
+    let data = Buffer.alloc(0);
+    const onData = (chunk: Buffer): void => {
+      data = Buffer.concat([data, chunk]);
+      const end = data.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      const headers = data.subarray(0, end).toString();
+      const length = Number(/content-length: (\d+)/i.exec(headers)?.[1] ?? 0);
+      if (data.length < end + 4 + length) return;
+      socket.off('data', onData);
+      resolve({ status: Number(headers.split(' ')[1]), headers, body: data.subarray(end + 4, end + 4 + length).toString() });
+    };
+    socket.on('data', onData);
+    socket.once('error', reject);
+  });
+}
+
+/** Writes a whole request (headers and body) before reading anything, as Python's requests and Triton's client do. */
+async function sendAllThenRead(socket: Socket, path: string, headers: Record<string, string>, body: Buffer): Promise<{ status: number; headers: string; body: string }> {
+  const head = [`POST ${path} HTTP/1.1`, 'Host: test', `Content-Length: ${body.length}`, ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`), '', ''].join('\r\n');
+  const response = readResponse(socket);
+  socket.write(head);
+  await new Promise<void>((resolve, reject) => socket.write(body, (err) => (err ? reject(err) : resolve())));
+  return response;
+}
+
+describe('refusals reach clients that send the whole body first', () => {
+  test('a body over the limit gets its 413, and the connection serves the next request', async () => {
+    const socket = await open();
+    try {
+      for (const path of ['/predict', '/v2/models/resnet18/infer', '/predictions/resnet18']) {
+        const refused = await sendAllThenRead(socket, path, { 'Content-Type': 'image/jpeg' }, Buffer.alloc(6 * MB, 1));
+        assert.equal(refused.status, 413, path);
+        assert.equal(JSON.parse(refused.body).code, 'PAYLOAD_TOO_LARGE');
+      }
+      const next = await sendAllThenRead(socket, '/predict', { 'Content-Type': 'image/jpeg' }, photo);
+      assert.equal(next.status, 200, next.body);
+    } finally {
+      socket.destroy();
+    }
+  });
+
+  test('a chunked body that passes the limit while arriving gets its 413 too', async () => {
+    const res = await fetch(`http://127.0.0.1:${port}/predict`, {
+      method: 'POST',
+      headers: { 'content-type': 'image/jpeg' },
+      body: new ReadableStream({
+        start(controller) {
+          for (let i = 0; i < 6; i++) controller.enqueue(new Uint8Array(MB));
+          controller.close();
+        },
+      }),
+      duplex: 'half',
+    } as RequestInit);
+    assert.equal(res.status, 413);
+    assert.equal((await res.json()).code, 'PAYLOAD_TOO_LARGE');
+  });
+});
+
+describe('memory bounds', () => {
+  test('the limit is per request, not per file: many large parts are refused at the limit', async () => {
+    const parts = Array.from({ length: 8 }, (_, i) => ({ field: 'file', filename: `${i}.jpg`, type: 'image/jpeg', data: Buffer.alloc(MB, i) }));
+    const res = await app.inject({ method: 'POST', url: '/predict', ...multipartBody(parts) });
+    assert.equal(res.statusCode, 413);
+    assert.match(res.json().error, /all files together/);
+  });
+
+  test('parts of other fields are skipped without keeping them, and the images still classified', async () => {
+    const res = await app.inject({
+      method: 'POST',
+      url: '/predict',
+      ...multipartBody([
+        { field: 'notes', filename: 'big.bin', type: 'application/octet-stream', data: Buffer.alloc(3 * MB, 7) },
+        { field: 'file', filename: 'a.jpg', type: 'image/jpeg', data: photo },
+      ]),
+    });
+    assert.equal(res.statusCode, 200);
+    assert.equal(res.json().length, 3);
+  });
+
+  test('uploads beyond the bytes in flight get 503 before a byte of their body is read', async () => {
+    const holding = await open();
+    const second = await open();
+    try {
+      // 4 MB declared and only half sent: its bytes are reserved while it arrives.
+      holding.write(`POST /predict HTTP/1.1\r\nHost: t\r\nContent-Type: image/jpeg\r\nContent-Length: ${4 * MB}\r\n\r\n`);
+      holding.write(Buffer.alloc(2 * MB));
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const response = readResponse(second);
+      second.write(`POST /predict HTTP/1.1\r\nHost: t\r\nContent-Type: image/jpeg\r\nContent-Length: ${3 * MB}\r\n\r\n`);
+      const refused = await response;
+      assert.equal(refused.status, 503);
+      assert.equal(JSON.parse(refused.body).code, 'QUEUE_FULL');
+      assert.match(refused.headers, /retry-after: 1/i);
+    } finally {
+      holding.destroy();
+      second.destroy();
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const after = await app.inject({ method: 'POST', url: '/predict', payload: photo, headers: { 'content-type': 'image/jpeg' } });
+    assert.equal(after.statusCode, 200, 'reserved bytes are released when a client goes away');
+  });
+
+  test('with the image queue full, a raw image body gets 503 before it is read', async () => {
+    const release = service.admit(service.maxAdmitted);
+    const socket = await open();
+    try {
+      const response = readResponse(socket);
+      socket.write(`POST /predict HTTP/1.1\r\nHost: t\r\nContent-Type: image/jpeg\r\nContent-Length: ${MB}\r\n\r\n`);
+      const refused = await response;
+      assert.equal(refused.status, 503);
+      assert.equal(JSON.parse(refused.body).code, 'QUEUE_FULL');
+    } finally {
+      release();
+      socket.destroy();
+    }
+  });
+});
+
+describe('client mistakes are 400s with a code, never a 500 or a hang', () => {
+  const post = (payload: string | Buffer, contentType: string) => app.inject({ method: 'POST', url: '/predict', payload, headers: { 'content-type': contentType } });
+
+  test('multipart without a boundary, with an empty one, truncated, garbage, or a part without Content-Disposition', async () => {
+    const good = multipartBody([{ field: 'file', filename: 'a.jpg', type: 'image/jpeg', data: photo }]);
+    const boundary = /boundary=(.*)$/.exec(good.headers['content-type'])?.[1] as string;
+    const cases: [string, string | Buffer, string, number][] = [
+      ['no boundary', good.payload, 'multipart/form-data', 400],
+      ['empty boundary', good.payload, 'multipart/form-data; boundary=', 400],
+      ['truncated', good.payload.subarray(0, 300), good.headers['content-type'], 400],
+      ['garbage', 'hello, this is not multipart', good.headers['content-type'], 400],
+      ['no Content-Disposition', Buffer.concat([Buffer.from(`--${boundary}\r\nContent-Type: image/jpeg\r\n\r\n`), photo, Buffer.from(`\r\n--${boundary}--\r\n`)]), good.headers['content-type'], 400],
+    ];
+    for (const [name, payload, type, status] of cases) {
+      const res = await post(payload, type);
+      assert.equal(res.statusCode, status, `${name}: ${res.body}`);
+      assert.ok(['BAD_REQUEST', 'NO_FILE'].includes(res.json().code), name);
+    }
+  });
+
+  test('17 form fields: 413 that says so (not "larger than 20 MB")', async () => {
+    const boundary = 'XyZ';
+    const fields = Array.from({ length: 17 }, (_, i) => `--${boundary}\r\nContent-Disposition: form-data; name="f${i}"\r\n\r\nv\r\n`).join('') + `--${boundary}--\r\n`;
+    const res = await post(fields, `multipart/form-data; boundary=${boundary}`);
+    assert.equal(res.statusCode, 413);
+    assert.match(res.json().error, /form fields/);
+  });
+
+  test("Node's own refusals and bad URLs use the {error, code} body", async () => {
+    for (const [raw, status, code] of [
+      ['GARBAGE\r\n\r\n', 400, 'BAD_REQUEST'],
+      [`GET / HTTP/1.1\r\nHost: t\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431, 'HEADERS_TOO_LARGE'],
+      ['GET /%zz HTTP/1.1\r\nHost: t\r\n\r\n', 400, 'BAD_REQUEST'],
+    ] as const) {
+      const socket = await open();
+      try {
+        const response = readResponse(socket);
+        socket.write(raw);
+        const r = await response;
+        assert.equal(r.status, status, raw.slice(0, 20));
+        assert.equal(JSON.parse(r.body).code, code);
+      } finally {
+        socket.destroy();
+      }
+    }
+  });
+
+  test('more than ten images in one request print no MaxListenersExceededWarning', async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error): void => {
+      warnings.push(w.name);
+    };
+    process.on('warning', onWarning);
+    try {
+      const small = await testPhoto(3, 64, 48);
+      const res = await app.inject({ method: 'POST', url: '/predict', ...multipartBody(Array.from({ length: 14 }, (_, i) => ({ field: 'file', filename: `${i}.jpg`, type: 'image/jpeg', data: small }))) });
+      assert.equal(res.statusCode, 200);
+      assert.equal(res.json().length, 14);
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off('warning', onWarning);
+    }
+    assert.deepEqual(warnings.filter((w) => w === 'MaxListenersExceededWarning'), []);
+  });
+});

@@ -1,0 +1,273 @@
+/**
+ * Request bodies of the inference routes, read so that no client can make the
+ * server hold more than its bounds, and so that every refusal reaches the
+ * client as an answer:
+ *
+ * - before a byte of the body is read: NOT_READY / QUEUE_FULL (503) when the
+ *   server has no room, PAYLOAD_TOO_LARGE (413) when `Content-Length` says too
+ *   much, QUEUE_FULL when the bytes held by all requests would pass
+ *   `maxInflightBytes`;
+ * - while reading: the whole body (all files, after `Content-Encoding: gzip`
+ *   or `deflate` is undone) is bounded by `maxUploadBytes`, so a compression
+ *   bomb stops at the limit instead of filling memory;
+ * - multipart bodies are parsed here with busboy: only the named file fields
+ *   are kept, other parts are skipped without buffering, and a malformed body
+ *   (no boundary, truncated, garbage) is a 400;
+ * - after a refusal the rest of the body is read and dropped (up to a bound)
+ *   on a connection kept open, so clients that send the whole body before
+ *   reading the answer (Python's `requests`, Triton's client) see the 413 or
+ *   503 instead of a broken pipe.
+ */
+import busboy, { type Busboy } from 'busboy';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { IncomingMessage } from 'node:http';
+import { Transform, type Readable } from 'node:stream';
+import { createGunzip, createInflate } from 'node:zlib';
+import { ResnetServeError } from '../errors.js';
+import type { ServiceHolder } from './http.js';
+import type { ServerLimits } from './options.js';
+
+/** What a route takes as its body (route `config.intake`). */
+export interface IntakeConfig {
+  /** Multipart fields whose files are images (others are skipped). */
+  fields: readonly string[];
+  /** The body carries images for the model: refuse at once when there is no room for one. */
+  admit?: boolean;
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    intake?: IntakeConfig;
+  }
+}
+
+/** An uploaded image and the name it came with. */
+export interface UploadedImage {
+  name: string;
+  bytes: Buffer;
+}
+
+/** Form fields (not files) accepted per request; their values are ignored. */
+const MAX_FORM_FIELDS = 16;
+
+/** Bytes of request bodies held in memory by all requests together. */
+export class InflightBytes {
+  private used = 0;
+
+  constructor(readonly limit: number) {}
+
+  /** Reserves `n` bytes, or returns false when they would pass the limit. */
+  tryReserve(n: number): boolean {
+    if (this.used + n > this.limit) return false;
+    this.used += n;
+    return true;
+  }
+
+  release(n: number): void {
+    this.used = Math.max(0, this.used - n);
+  }
+
+  /** Bytes held now. */
+  get held(): number {
+    return this.used;
+  }
+}
+
+const megabytes = (bytes: number): string => `${Math.round(bytes / (1024 * 1024))} MB`;
+
+function tooLarge(limits: ServerLimits): ResnetServeError {
+  return new ResnetServeError('PAYLOAD_TOO_LARGE', `The request body is larger than the limit of ${megabytes(limits.maxUploadBytes)} (all files together)`);
+}
+
+function busy(): ResnetServeError {
+  return new ResnetServeError('QUEUE_FULL', 'The server is receiving as much upload data as it can hold; retry shortly');
+}
+
+function declaredLength(request: FastifyRequest): number | null {
+  const header = request.headers['content-length'];
+  if (header === undefined || request.headers['transfer-encoding'] !== undefined) return null;
+  const n = Number(header);
+  return Number.isSafeInteger(n) && n >= 0 ? n : null;
+}
+
+function encodingOf(request: FastifyRequest): 'identity' | 'gzip' | 'deflate' {
+  const value = String(request.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
+  if (value === 'identity' || value === '') return 'identity';
+  if (value === 'gzip' || value === 'x-gzip') return 'gzip';
+  if (value === 'deflate') return 'deflate';
+  throw new ResnetServeError('UNSUPPORTED_MEDIA_TYPE', `Content-Encoding ${JSON.stringify(value)} is not supported; send the body as is, gzip or deflate`);
+}
+
+/** A body stream with the count of bytes that arrived on the wire, as Fastify's body reader expects. */
+type CountedBody = Transform & { receivedEncodedLength: number };
+
+/**
+ * Wraps the raw request: undoes the content encoding, bounds the decoded
+ * size, and reserves in-flight bytes as they arrive (when they were not
+ * reserved up front). Errors are typed; the caller drops the rest.
+ */
+function boundedBody(raw: IncomingMessage, encoding: 'identity' | 'gzip' | 'deflate', limits: ServerLimits, reserve: (n: number) => boolean, shutdown: AbortSignal): CountedBody {
+  let decoded = 0;
+  const body = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      decoded += chunk.length;
+      if (decoded > limits.maxUploadBytes) return callback(tooLarge(limits));
+      if (!reserve(chunk.length)) return callback(busy());
+      callback(null, chunk);
+    },
+  }) as unknown as CountedBody;
+  body.receivedEncodedLength = 0;
+  const count = (chunk: Buffer): void => {
+    body.receivedEncodedLength += chunk.length;
+  };
+  raw.on('data', count);
+  const decoder = encoding === 'gzip' ? createGunzip() : encoding === 'deflate' ? createInflate() : null;
+  if (decoder) {
+    decoder.on('error', () => body.destroy(new ResnetServeError('BAD_REQUEST', `The request body is not valid ${encoding} data`)));
+    raw.pipe(decoder).pipe(body);
+  } else {
+    raw.pipe(body);
+  }
+  const onShutdown = (): void => {
+    body.destroy(new ResnetServeError('NOT_READY', 'The server is shutting down'));
+  };
+  shutdown.addEventListener('abort', onShutdown, { once: true });
+  body.once('close', () => {
+    shutdown.removeEventListener('abort', onShutdown);
+    raw.off('data', count);
+    if (decoder) {
+      raw.unpipe(decoder);
+      decoder.destroy();
+    } else {
+      raw.unpipe(body);
+    }
+  });
+  return body;
+}
+
+/**
+ * After an answer has been chosen while the body is still arriving: read the
+ * rest and drop it, so the answer is read by clients that send everything
+ * first, and keep the connection. Past `bound` bytes the connection is closed.
+ */
+export function discardUnreadBody(request: FastifyRequest, reply: FastifyReply, bound: number): void {
+  const raw = request.raw;
+  if (raw.complete || raw.destroyed) return;
+  const declared = declaredLength(request);
+  if (declared !== null && declared > bound) {
+    reply.header('connection', 'close');
+    return;
+  }
+  reply.removeHeader('connection');
+  let dropped = 0;
+  raw.on('data', (chunk: Buffer) => {
+    dropped += chunk.length;
+    if (dropped > bound) raw.socket?.destroy();
+  });
+  raw.resume();
+}
+
+/**
+ * Adds the body checks to every route with `config.intake`, and the body
+ * parsers: multipart (files of the route's fields), `image/*` and
+ * `application/octet-stream` (one raw image).
+ */
+export function registerIntake(app: FastifyInstance, holder: ServiceHolder, limits: ServerLimits, inflight: InflightBytes): void {
+  app.addHook('preParsing', async (request, reply, payload) => {
+    const intake = request.routeOptions.config.intake;
+    if (!intake) return payload;
+    if (intake.admit) holder.require().ensureCapacity(1);
+    const encoding = encodingOf(request);
+    const declared = declaredLength(request);
+    if (declared !== null && declared > limits.maxUploadBytes) throw tooLarge(limits);
+    let reserved = 0;
+    const upfront = encoding === 'identity' && declared !== null;
+    if (upfront) {
+      if (!inflight.tryReserve(declared)) throw busy();
+      reserved = declared;
+    }
+    reply.raw.once('close', () => inflight.release(reserved));
+    const reserve = (n: number): boolean => {
+      if (upfront) return true;
+      if (!inflight.tryReserve(n)) return false;
+      reserved += n;
+      return true;
+    };
+    return boundedBody(request.raw, encoding, limits, reserve, holder.shutdownSignal);
+  });
+
+  app.addContentTypeParser('multipart/form-data', (request: FastifyRequest, payload: Readable) => readMultipart(request, payload, limits));
+  const raw = { parseAs: 'buffer' as const, bodyLimit: limits.maxUploadBytes };
+  app.addContentTypeParser(/^image\/[\w.+-]+$/, raw, (_request, body, done) => done(null, body));
+  app.addContentTypeParser('application/octet-stream', raw, (_request, body, done) => done(null, body));
+}
+
+/** Multipart body: the files of the route's image fields, in upload order. */
+export interface MultipartBody {
+  readonly kind: 'multipart';
+  images: UploadedImage[];
+}
+
+function readMultipart(request: FastifyRequest, payload: Readable, limits: ServerLimits): Promise<MultipartBody> {
+  const fields = request.routeOptions.config.intake?.fields ?? [];
+  return new Promise((resolve, reject) => {
+    let parser: Busboy;
+    try {
+      parser = busboy({
+        headers: request.headers,
+        limits: { files: limits.maxFiles + MAX_FORM_FIELDS, fields: MAX_FORM_FIELDS, parts: limits.maxFiles + 2 * MAX_FORM_FIELDS, fieldSize: 64 * 1024, headerPairs: 64 },
+      });
+    } catch (err) {
+      reject(new ResnetServeError('BAD_REQUEST', `Malformed multipart/form-data request: ${(err as Error).message}`));
+      return;
+    }
+    const slots: (UploadedImage | null)[] = [];
+    let settled = false;
+    let parsed = false;
+    let reading = 0;
+    const finish = (): void => {
+      if (settled || !parsed || reading > 0) return;
+      settled = true;
+      resolve({ kind: 'multipart', images: slots.filter((s): s is UploadedImage => s !== null) });
+    };
+    const fail = (err: ResnetServeError): void => {
+      if (settled) return;
+      settled = true;
+      payload.unpipe(parser);
+      reject(err);
+    };
+    parser.on('file', (field, file, { filename }) => {
+      // A part cut short errors here too; the parser's own error settles the request.
+      file.on('error', () => undefined);
+      if (settled || !fields.includes(field)) {
+        file.resume();
+        return;
+      }
+      if (slots.length >= limits.maxFiles) {
+        file.resume();
+        fail(new ResnetServeError('TOO_MANY_FILES', `At most ${limits.maxFiles} files per request`));
+        return;
+      }
+      const slot = slots.push(null) - 1;
+      const chunks: Buffer[] = [];
+      reading++;
+      file.on('data', (chunk: Buffer) => chunks.push(chunk));
+      file.on('end', () => {
+        slots[slot] = { name: filename || field, bytes: Buffer.concat(chunks) };
+        reading--;
+        finish();
+      });
+    });
+    parser.on('field', () => undefined);
+    parser.on('filesLimit', () => fail(new ResnetServeError('TOO_MANY_FILES', `At most ${limits.maxFiles} files per request`)));
+    parser.on('fieldsLimit', () => fail(new ResnetServeError('TOO_MANY_FILES', `At most ${MAX_FORM_FIELDS} form fields per request`)));
+    parser.on('partsLimit', () => fail(new ResnetServeError('TOO_MANY_FILES', `At most ${limits.maxFiles + 2 * MAX_FORM_FIELDS} parts per request`)));
+    parser.on('error', (err: Error) => fail(new ResnetServeError('BAD_REQUEST', `Malformed multipart/form-data body: ${err.message}`)));
+    parser.on('close', () => {
+      parsed = true;
+      finish();
+    });
+    payload.on('error', (err) => fail(err instanceof ResnetServeError ? err : new ResnetServeError('BAD_REQUEST', `The request body could not be read: ${err.message}`)));
+    payload.pipe(parser);
+  });
+}

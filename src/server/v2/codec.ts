@@ -1,0 +1,261 @@
+/**
+ * The Open Inference Protocol v2 (KServe / Triton) request and response
+ * bodies, as pure functions: the JSON header and the binary tensor data
+ * extension (`Inference-Header-Content-Length`), checked in full before any
+ * work is done (input names, shapes, element counts, finite values, outputs
+ * asked for), the way Triton answers a malformed request: 400 with a message
+ * that names what is wrong. Large JSON bodies are parsed by the same code in
+ * a worker thread (`codec-worker.ts`).
+ */
+import { ResnetServeError } from '../../errors.js';
+
+/** One input or output as model metadata lists it. */
+export interface TensorSpec {
+  name: string;
+  datatype: 'FP32' | 'BYTES';
+  shape: number[];
+}
+
+/** What a served model takes and gives, for checking requests. */
+export interface ModelSignature {
+  name: string;
+  input: TensorSpec;
+  outputs: TensorSpec[];
+}
+
+/** A checked input: a batch of preprocessed tensors, or encoded images. */
+export type DecodedInput = { kind: 'tensor'; data: Float32Array; batch: number } | { kind: 'images'; images: Uint8Array[] };
+
+/** A checked output request. */
+export interface OutputRequest {
+  name: string;
+  /** Top-k classification strings instead of the tensor. */
+  classification?: number;
+  /** Classification scores as softmax probabilities instead of the raw output value (Triton's choice). */
+  probabilities: boolean;
+  binary: boolean;
+}
+
+/** A checked inference request. */
+export interface DecodedRequest {
+  id?: string;
+  input: DecodedInput;
+  outputs: OutputRequest[];
+}
+
+/** Nesting deeper than any tensor needs is refused before it can cost anything. */
+const MAX_NESTING = 16;
+
+function bad(message: string): ResnetServeError {
+  return new ResnetServeError('BAD_REQUEST', message);
+}
+
+/** Splits a body into its JSON header and the binary tensor data that follows it. */
+export function splitBody(raw: Uint8Array, headerLength: string | string[] | undefined): { json: Uint8Array; binary: Uint8Array } {
+  const text = Array.isArray(headerLength) ? headerLength[0] : headerLength;
+  const jsonLength = text === undefined ? raw.length : Number(text);
+  if (!Number.isInteger(jsonLength) || jsonLength < 0 || jsonLength > raw.length) {
+    throw bad(`Inference-Header-Content-Length ${String(text)} does not fit a body of ${raw.length} bytes`);
+  }
+  return { json: raw.subarray(0, jsonLength), binary: raw.subarray(jsonLength) };
+}
+
+/** Parses the JSON header; only syntax is checked here. */
+export function parseJson(json: Uint8Array): unknown {
+  try {
+    return JSON.parse(Buffer.from(json.buffer, json.byteOffset, json.byteLength).toString('utf8'));
+  } catch (err) {
+    throw bad(`The inference request is not valid JSON (${(err as Error).message})`);
+  }
+}
+
+/** Walks nested arrays without recursion, refusing nesting deeper than tensors have. */
+function flatten(data: unknown, visit: (v: unknown) => void): void {
+  const stack: { items: unknown[]; at: number }[] = [];
+  if (!Array.isArray(data)) return visit(data);
+  stack.push({ items: data, at: 0 });
+  while (stack.length) {
+    const top = stack[stack.length - 1];
+    if (top.at === top.items.length) {
+      stack.pop();
+      continue;
+    }
+    const item = top.items[top.at++];
+    if (Array.isArray(item)) {
+      if (stack.length >= MAX_NESTING) throw bad(`Tensor data is nested more than ${MAX_NESTING} deep`);
+      stack.push({ items: item, at: 0 });
+    } else {
+      visit(item);
+    }
+  }
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function refuseSharedMemory(parameters: unknown, what: string): void {
+  if (isObject(parameters) && Object.keys(parameters).some((k) => k.startsWith('shared_memory'))) {
+    throw bad(`${what} asks for shared memory, which this server does not support; send the data in the request`);
+  }
+}
+
+function readTensor(input: Record<string, unknown>, binary: Uint8Array, model: ModelSignature, maxBatch: number): DecodedInput {
+  const spec = model.input;
+  const shape = input.shape;
+  if (!Array.isArray(shape) || shape.length > 8 || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
+    throw bad(`Input '${spec.name}' needs "shape", a list of non-negative integers`);
+  }
+  if (input.datatype !== spec.datatype) throw bad(`Input '${spec.name}' of model '${model.name}' has datatype ${spec.datatype}, not ${String(input.datatype)}`);
+  const parameters = isObject(input.parameters) ? input.parameters : {};
+  refuseSharedMemory(parameters, `Input '${spec.name}'`);
+  const binarySize = parameters.binary_data_size;
+  if (binarySize !== undefined && (!Number.isInteger(binarySize) || (binarySize as number) < 0 || (binarySize as number) > binary.length)) {
+    throw bad(`Input '${spec.name}': binary_data_size ${String(binarySize)} exceeds the ${binary.length} bytes sent`);
+  }
+  const blob = binarySize === undefined ? null : binary.subarray(0, binarySize as number);
+  if (blob === null && input.data === undefined) throw bad(`Input '${spec.name}' has no "data" and no binary_data_size`);
+  const n = shape[0] as number;
+  if (n < 1) throw bad(`Input '${spec.name}' has an empty batch`);
+  if (n > maxBatch) throw new ResnetServeError('TOO_MANY_FILES', `At most ${maxBatch} images per request`);
+
+  if (spec.datatype === 'FP32') {
+    const [, c, h, w] = spec.shape;
+    if (shape.length !== 4 || shape[1] !== c || shape[2] !== h || shape[3] !== w) {
+      throw bad(`Input '${spec.name}' must have shape [N, ${c}, ${h}, ${w}]; got [${shape.join(', ')}]`);
+    }
+    const count = n * c * h * w;
+    let data: Float32Array;
+    if (blob) {
+      if (blob.length !== count * 4) throw bad(`Input '${spec.name}': shape [${shape.join(', ')}] needs ${count * 4} bytes of FP32 data, got ${blob.length}`);
+      data = new Float32Array(count);
+      new Uint8Array(data.buffer).set(blob);
+    } else {
+      data = new Float32Array(count);
+      let i = 0;
+      flatten(input.data, (v) => {
+        if (typeof v !== 'number') throw bad(`Input '${spec.name}': FP32 data must be numbers`);
+        if (i < count) data[i] = v;
+        i++;
+      });
+      if (i !== count) throw bad(`Input '${spec.name}': shape [${shape.join(', ')}] needs ${count} values, got ${i}`);
+    }
+    for (let i = 0; i < data.length; i++) {
+      if (!Number.isFinite(data[i])) throw bad(`Input '${spec.name}': FP32 data must be finite numbers (value ${i} is ${data[i]})`);
+    }
+    return { kind: 'tensor', data, batch: n };
+  }
+
+  if (!(shape.length === 1 || (shape.length === 2 && shape[1] === 1))) {
+    throw bad(`Input '${spec.name}': encoded images need shape [N] or [N, 1]; got [${shape.join(', ')}]`);
+  }
+  const images: Uint8Array[] = [];
+  if (blob) {
+    let pos = 0;
+    while (pos < blob.length) {
+      if (pos + 4 > blob.length) throw bad(`Input '${spec.name}': a BYTES element is cut short`);
+      const len = Buffer.from(blob.buffer, blob.byteOffset + pos, 4).readUInt32LE(0);
+      if (pos + 4 + len > blob.length) throw bad(`Input '${spec.name}': a BYTES element runs past the data`);
+      images.push(blob.subarray(pos + 4, pos + 4 + len));
+      pos += 4 + len;
+      if (images.length > n) break;
+    }
+  } else {
+    flatten(input.data, (v) => {
+      const text = typeof v === 'string' ? v : isObject(v) && typeof v.b64 === 'string' ? v.b64 : null;
+      if (text === null) throw bad(`Input '${spec.name}': BYTES elements must be base64 strings`);
+      if (images.length <= n) images.push(Buffer.from(text, 'base64'));
+    });
+  }
+  if (images.length !== n) throw bad(`Input '${spec.name}': shape says ${n} images, ${images.length} were sent`);
+  return { kind: 'images', images };
+}
+
+function readOutputs(header: Record<string, unknown>, model: ModelSignature, numClasses: number): OutputRequest[] {
+  const parameters = isObject(header.parameters) ? header.parameters : {};
+  const allBinary = parameters.binary_data_output === true;
+  const requestK = parameters.classification;
+  const requestProbabilities = parameters.classification_probabilities === true;
+  const asked = header.outputs;
+  if (asked !== undefined && !Array.isArray(asked)) throw bad('"outputs" must be a list');
+  const list = Array.isArray(asked) && asked.length ? asked : [{ name: model.outputs[0].name }];
+  if (list.length > model.outputs.length) throw bad(`Model '${model.name}' has ${model.outputs.length} output(s); ${list.length} were asked for`);
+  const seen = new Set<string>();
+  return list.map((out): OutputRequest => {
+    if (!isObject(out) || typeof out.name !== 'string') throw bad('Each requested output needs a "name"');
+    const spec = model.outputs.find((o) => o.name === out.name);
+    if (!spec) throw bad(`Unexpected inference output '${out.name}' for model '${model.name}'; it has ${model.outputs.map((o) => `'${o.name}'`).join(', ')}`);
+    if (seen.has(out.name)) throw bad(`Output '${out.name}' is asked for twice`);
+    seen.add(out.name);
+    const p = isObject(out.parameters) ? out.parameters : {};
+    refuseSharedMemory(p, `Output '${out.name}'`);
+    const k = p.classification ?? requestK;
+    if (k !== undefined) {
+      const classes = spec.shape[1] > 0 ? spec.shape[1] : numClasses;
+      if (!Number.isInteger(k) || (k as number) < 1 || (k as number) > classes) throw bad(`classification must be an integer from 1 to ${classes}`);
+    }
+    return {
+      name: out.name,
+      classification: k as number | undefined,
+      probabilities: p.classification_probabilities === true || requestProbabilities,
+      binary: p.binary_data === true || allBinary,
+    };
+  });
+}
+
+/**
+ * Checks a parsed request against the model: exactly its one input (Triton
+ * refuses unknown names), shape, datatype, element count and finite values,
+ * and the outputs asked for (known names, each once, no shared memory).
+ */
+export function decodeRequest(header: unknown, binary: Uint8Array, model: ModelSignature, options: { maxBatch: number; numClasses: number }): DecodedRequest {
+  if (!isObject(header)) throw bad('The inference request must be a JSON object');
+  if (header.id !== undefined && typeof header.id !== 'string') throw bad('"id" must be a string');
+  const inputs = header.inputs;
+  if (!Array.isArray(inputs) || inputs.length === 0) throw bad(`The inference request needs "inputs" with the tensor '${model.input.name}'`);
+  for (const input of inputs) {
+    if (!isObject(input) || typeof input.name !== 'string') throw bad('Each input needs a "name"');
+    if (input.name !== model.input.name) {
+      throw bad(`Unexpected inference input '${input.name}' for model '${model.name}'; it takes '${model.input.name}' (${model.input.datatype})`);
+    }
+  }
+  if (inputs.length > 1) throw bad(`Model '${model.name}' takes one input; ${inputs.length} were sent`);
+  refuseSharedMemory(header.parameters, 'The request');
+  const outputs = readOutputs(header, model, options.numClasses);
+  return { id: header.id as string | undefined, input: readTensor(inputs[0] as Record<string, unknown>, binary, model, options.maxBatch), outputs };
+}
+
+/** One output tensor of a response, before encoding. */
+export type OutputTensor = { name: string; datatype: 'FP32'; shape: number[]; data: Float32Array } | { name: string; datatype: 'BYTES'; shape: number[]; data: string[] };
+
+function encodeStrings(strings: string[]): Buffer {
+  return Buffer.concat(
+    strings.flatMap((s) => {
+      const b = Buffer.from(s, 'utf8');
+      const len = Buffer.alloc(4);
+      len.writeUInt32LE(b.length);
+      return [len, b];
+    }),
+  );
+}
+
+/**
+ * The response body: JSON only, or JSON followed by the binary data of the
+ * outputs asked for in binary (with the header length to send back).
+ */
+export function encodeResponse(head: { model_name: string; model_version: string; id?: string }, tensors: { tensor: OutputTensor; binary: boolean }[]): { body: Buffer | object; headerLength?: number } {
+  const tails: Buffer[] = [];
+  const outputs = tensors.map(({ tensor, binary }) => {
+    const out: Record<string, unknown> = { name: tensor.name, datatype: tensor.datatype, shape: tensor.shape };
+    if (binary) {
+      const tail = tensor.datatype === 'FP32' ? Buffer.from(tensor.data.buffer, tensor.data.byteOffset, tensor.data.byteLength) : encodeStrings(tensor.data);
+      out.parameters = { binary_data_size: tail.length };
+      tails.push(tail);
+    } else {
+      out.data = tensor.datatype === 'FP32' ? Array.from(tensor.data) : tensor.data;
+    }
+    return out;
+  });
+  const response = { ...head, outputs };
+  if (tails.length === 0) return { body: response };
+  const json = Buffer.from(JSON.stringify(response));
+  return { body: Buffer.concat([json, ...tails]), headerLength: json.length };
+}
