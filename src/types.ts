@@ -71,6 +71,8 @@ export interface ModelOptions {
   threads?: number;
   /** Largest accepted image, in pixels. Default 50,000,000. */
   maxPixels?: number;
+  /** Longest one image may take to decode, in ms; libvips stops it past that (IMAGE_TOO_COMPLEX). Default 10,000. */
+  maxDecodeMs?: number;
   /**
    * `fast` (default): images at least twice the resize target are resized by
    * libvips while decoding; same top-1 as `exact` on every reference photo,

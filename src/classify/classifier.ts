@@ -6,6 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { ResnetServeError, invalidArgument } from '../errors.js';
+import { DEFAULT_DECODE_LIMITS } from '../image/decode.js';
 import { PREPROCESS_MODES, Preprocessor, type PreprocessMode } from '../image/preprocess.js';
 import { loadModel, type LoadedModel } from '../model/load-model.js';
 import type { ClassifyOptions, ClassifyOutcome, ModelInfo, ModelOptions, Prediction } from '../types.js';
@@ -36,8 +37,8 @@ function asTyped(err: unknown): ResnetServeError {
 export class ImageClassifier {
   readonly preprocessor: Preprocessor;
 
-  constructor(readonly model: LoadedModel, options: { maxPixels?: number; preprocess?: PreprocessMode } = {}) {
-    const limits = options.maxPixels === undefined ? undefined : { maxPixels: options.maxPixels };
+  constructor(readonly model: LoadedModel, options: { maxPixels?: number; maxDecodeMs?: number; preprocess?: PreprocessMode } = {}) {
+    const limits = { ...DEFAULT_DECODE_LIMITS, ...(options.maxPixels === undefined ? {} : { maxPixels: options.maxPixels }), ...(options.maxDecodeMs === undefined ? {} : { maxDecodeMs: options.maxDecodeMs }) };
     this.preprocessor = new Preprocessor(model.preprocess, limits, options.preprocess ?? 'fast');
   }
 

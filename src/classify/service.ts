@@ -34,6 +34,7 @@ export class ClassificationService {
   private readonly pool: Piscina<PreprocessTask, PreprocessReply>;
   readonly batcher: InferenceBatcher;
   private readonly maxPixels: number;
+  private readonly maxDecodeMs: number;
   /** Images admitted and not yet answered (decoding or waiting for inference). */
   private admitted = 0;
   /** Most images admitted at once; beyond it, QUEUE_FULL at once. */
@@ -48,6 +49,8 @@ export class ClassificationService {
     const workers = options.workers ?? Math.max(1, Math.ceil(availableCpus() / 2));
     if (!Number.isInteger(workers) || workers < 1) throw invalidArgument('workers', 'an integer >= 1', workers);
     this.maxPixels = options.maxPixels ?? DEFAULT_DECODE_LIMITS.maxPixels;
+    this.maxDecodeMs = options.maxDecodeMs ?? (DEFAULT_DECODE_LIMITS.maxDecodeMs as number);
+    if (!Number.isInteger(this.maxDecodeMs) || this.maxDecodeMs < 1) throw invalidArgument('maxDecodeMs', 'a positive integer', this.maxDecodeMs);
     this.mode = options.preprocess ?? 'fast';
     if (!PREPROCESS_MODES.includes(this.mode)) throw invalidArgument('preprocess', `one of ${PREPROCESS_MODES.join(', ')}`, this.mode);
     this.pool = new Piscina({
@@ -105,9 +108,13 @@ export class ClassificationService {
     return rankLogits(logits, 0, this.model.session.numClasses, this.model.labels, options);
   }
 
-  /** Decodes and preprocesses one image in a worker thread. */
+  /**
+   * Decodes and preprocesses one image in a worker thread. When `signal`
+   * aborts (deadline, client gone, shutdown) while the image is decoding, the
+   * worker is terminated and replaced, so abandoned work does not hold it.
+   */
   async preprocess(bytes: Uint8Array, signal?: AbortSignal): Promise<Extract<PreprocessReply, { ok: true }>> {
-    const reply = await this.pool.run({ bytes, config: this.model.preprocess, maxPixels: this.maxPixels, mode: this.mode }, { signal });
+    const reply = await this.pool.run({ bytes, config: this.model.preprocess, maxPixels: this.maxPixels, maxDecodeMs: this.maxDecodeMs, mode: this.mode }, { signal });
     if (!reply.ok) throw new ResnetServeError(reply.code, reply.message);
     this.observer?.stage?.('decode', reply.decode);
     this.observer?.stage?.('preprocess', reply.preprocess);

@@ -2,9 +2,9 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { encode as encodeBmp } from 'bmp-ts';
 import { REFERENCE_DIR, skipWithoutReference } from '../testing/shared.js';
 import { testPhoto } from '../testing/fixtures.js';
+import { writeBmp } from '../testing/bmp-writer.js';
 
 export async function fuzzSeeds(): Promise<[string, Buffer][]> {
   if (!skipWithoutReference) {
@@ -15,7 +15,6 @@ export async function fuzzSeeds(): Promise<[string, Buffer][]> {
       .map((f) => [f, readFileSync(join(dir, f))]);
   }
   const photo = await testPhoto(5, 320, 240);
-  const abgr = Buffer.alloc(16 * 16 * 4, 128);
   return [
     ['generated.jpg', photo],
     ['generated-progressive.jpg', await sharp(photo).jpeg({ progressive: true }).toBuffer()],
@@ -24,6 +23,6 @@ export async function fuzzSeeds(): Promise<[string, Buffer][]> {
     ['generated.gif', await sharp(photo).gif().toBuffer()],
     ['generated.webp', await sharp(photo).webp({ lossless: true }).toBuffer()],
     ['generated.tiff', await sharp(photo).tiff().toBuffer()],
-    ['generated.bmp', encodeBmp({ data: abgr, width: 16, height: 16, bitPP: 24 }).data],
+    ['generated.bmp', writeBmp({ width: 16, height: 16, bitsPerPixel: 24, pixels: new Uint8Array(16 * 16 * 3).fill(128) })],
   ];
 }

@@ -1,8 +1,12 @@
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
 import sharp from 'sharp';
-import { encode as encodeBmp } from 'bmp-ts';
 import { isResnetServeError } from '../errors.js';
+import { writeBmp } from '../testing/bmp-writer.js';
+import { REPO_ROOT } from '../testing/shared.js';
+import { countJpegScans } from './jpeg-scans.js';
 import { decodeImage } from './decode.js';
 
 /** A w×h RGB gradient, so orientation and channel order are visible. */
@@ -19,8 +23,9 @@ function gradient(width: number, height: number): Buffer {
   return data;
 }
 
-async function rejects(bytes: Buffer, code: string, limits?: { maxPixels: number }): Promise<void> {
-  await assert.rejects(decodeImage(bytes, limits), (err: unknown) => isResnetServeError(err) && err.code === code && err.message.length > 0);
+async function rejects(bytes: Buffer, code: string, limits?: { maxPixels?: number }, mention = /./): Promise<void> {
+  const full = limits?.maxPixels === undefined ? undefined : { maxPixels: limits.maxPixels };
+  await assert.rejects(decodeImage(bytes, full), (err: unknown) => isResnetServeError(err) && err.code === code && mention.test(err.message));
 }
 
 test('PNG RGB decodes to exact pixels', async () => {
@@ -76,11 +81,9 @@ test('an animated GIF gives its first frame', async () => {
 });
 
 test('BMP is decoded without libvips', async () => {
-  const w = 3;
-  const h = 2;
-  const abgr = Buffer.alloc(w * h * 4);
-  for (let i = 0; i < w * h; i++) abgr.set([0, 10 * i, 20, 30], i * 4); // A, B, G, R
-  const bmp = encodeBmp({ data: abgr, width: w, height: h, bitPP: 24 }).data;
+  const pixels = new Uint8Array(3 * 2 * 3);
+  for (let i = 0; i < 6; i++) pixels.set([30, 20, 10 * i], i * 3);
+  const bmp = writeBmp({ width: 3, height: 2, bitsPerPixel: 24, pixels });
   const img = await decodeImage(bmp);
   assert.deepEqual([img.width, img.height, img.channels], [3, 2, 3]);
   assert.deepEqual([...img.data.subarray(0, 6)], [30, 20, 0, 30, 20, 10]);
@@ -95,4 +98,49 @@ test('bad input gets typed errors', async () => {
   await rejects(jpeg, 'IMAGE_TOO_LARGE', { maxPixels: 64 * 64 - 1 });
   const ok = await decodeImage(jpeg, { maxPixels: 64 * 64 });
   assert.equal(ok.width, 64);
+});
+
+describe('only the decoders we accept ever see the bytes', () => {
+  const svg = (prefix: string, bytes: number): Buffer => {
+    const shapes = '<rect width="10" height="10" fill="red"/>'.repeat(Math.ceil(bytes / 40));
+    return Buffer.from(`${prefix}<svg xmlns="http://www.w3.org/2000/svg" width="4000" height="4000">${shapes}</svg>`);
+  };
+
+  test('SVG disguised behind an ftyp, JXL or JP2 comment is refused before any parsing', async () => {
+    for (const prefix of ['<!--ftyp-->', '<!--JXL -->', '<!--jP  -->', '<!--ftypheic-->']) {
+      const bytes = svg(prefix, 4 * 1024 * 1024);
+      const start = performance.now();
+      await rejects(bytes, 'IMAGE_UNSUPPORTED');
+      assert.ok(performance.now() - start < 200, `${prefix}: ${(performance.now() - start).toFixed(0)} ms`);
+    }
+  });
+
+  test('libvips itself will not load SVG or PDF in this process, whatever calls it', async () => {
+    await assert.rejects(sharp(svg('', 100)).metadata(), /not permitted|blocked|unsupported image format/i);
+    await assert.rejects(sharp(Buffer.from('%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF')).metadata());
+  });
+
+  test('JPEG XL, JPEG 2000 and iPhone HEIC say plainly that this build cannot decode them', async () => {
+    const jxl = Buffer.from([0xff, 0x0a, 0xfa, 0x1f, 0x42, 0x0a, 0x04, 0x00, 0x00, 0x00, 0x00, 0x00]);
+    const jp2 = Buffer.concat([Buffer.from([0, 0, 0, 0x0c]), Buffer.from('jP  \r\n\x87\n', 'latin1'), Buffer.alloc(32)]);
+    await rejects(jxl, 'IMAGE_UNSUPPORTED', {}, /JPEG XL/);
+    await rejects(jp2, 'IMAGE_UNSUPPORTED', {}, /JPEG 2000/);
+    const heic = readFileSync(join(REPO_ROOT, 'src', 'image', 'fixtures', 'iphone-style.heic'));
+    await rejects(heic, 'IMAGE_UNSUPPORTED', {}, /HEIC[\s\S]*export them as JPEG/);
+  });
+
+  test('a progressive JPEG with hundreds of scans is refused from its markers, a normal one decodes', async () => {
+    const progressive = await sharp(gradient(64, 64), { raw: { width: 64, height: 64, channels: 3 } }).jpeg({ progressive: true }).toBuffer();
+    assert.ok((await decodeImage(progressive)).width === 64);
+    const normalScans = countJpegScans(progressive);
+    assert.ok(normalScans >= 2 && normalScans <= 20, `${normalScans} scans`);
+    // Repeat the last scan (its SOS segment and entropy data) 500 times before EOI.
+    const lastScan = progressive.lastIndexOf(Buffer.from([0xff, 0xda]));
+    const scan = progressive.subarray(lastScan, progressive.length - 2);
+    const bomb = Buffer.concat([progressive.subarray(0, lastScan), ...Array.from({ length: 500 }, () => scan), Buffer.from([0xff, 0xd9])]);
+    assert.ok(countJpegScans(bomb) > 100);
+    const start = performance.now();
+    await rejects(bomb, 'IMAGE_TOO_COMPLEX', {}, /scans/);
+    assert.ok(performance.now() - start < 200);
+  });
 });

@@ -2,11 +2,15 @@
  * Decodes untrusted image bytes into upright 8-bit pixels the way Pillow's
  * `ImageOps.exif_transpose(img).convert('RGB')` sees them.
  *
- * sharp (libvips) does the decoding, with limits for untrusted input: the
- * pixel count is checked from the header before decoding, decoder warnings
- * (truncation) fail, only the first frame of an animation is read, embedded
- * ICC profiles are ignored (Pillow ignores them too), and SVG is refused.
- * BMP, which libvips does not read, goes through `bmp-ts`.
+ * sharp (libvips) does the decoding, with limits for untrusted input: only
+ * the JPEG, PNG, WebP, GIF, TIFF and HEIF/AVIF loaders may run at all
+ * (`sharp.block`), so SVG, PDF and the rest are never parsed whatever their
+ * first bytes say; the pixel count and side are checked from the header
+ * before decoding; a JPEG's scans are counted first (a scan bomb is refused);
+ * libvips stops a decode that runs past its time budget; decoder warnings
+ * (truncation) fail; only the first frame of an animation is read; embedded
+ * ICC profiles are ignored (Pillow ignores them too). BMP, which libvips
+ * does not read, goes through our checked decoder (`bmp.ts`).
  *
  * Colour handling, each matching Pillow: grayscale stays one channel (the
  * caller replicates it), alpha is dropped without compositing, 16-bit samples
@@ -14,9 +18,15 @@
  * `(255 - C) * (255 - K) / 255` rather than through a colour profile.
  */
 import sharp, { type Metadata, type Sharp } from 'sharp';
-import { decode as decodeBmp } from 'bmp-ts';
 import { ResnetServeError } from '../errors.js';
+import { decodeBmp, isBmp, readBmpHeader } from './bmp.js';
+import { countJpegScans, maxJpegScans } from './jpeg-scans.js';
 import type { RawImage } from './resample.js';
+
+/** The only libvips loaders that may run, process-wide: images from memory in the formats we accept. */
+const ALLOWED_LOADERS = ['VipsForeignLoadJpegBuffer', 'VipsForeignLoadPngBuffer', 'VipsForeignLoadWebpBuffer', 'VipsForeignLoadNsgifBuffer', 'VipsForeignLoadTiffBuffer', 'VipsForeignLoadHeifBuffer'];
+sharp.block({ operation: ['VipsForeignLoad'] });
+sharp.unblock({ operation: ALLOWED_LOADERS });
 
 /** Limits applied while decoding untrusted input. */
 export interface DecodeLimits {
@@ -24,6 +34,8 @@ export interface DecodeLimits {
   maxPixels: number;
   /** Longest accepted side, checked before decoding (a 100000×1 strip is a bomb once resized). Default 32768. */
   maxSide?: number;
+  /** Longest a decode may run, in ms (libvips stops it; whole seconds, rounded up). Default 10000. */
+  maxDecodeMs?: number;
 }
 
 /** Decoded pixels plus the upright size of the original (larger when decoded with shrink-on-load). */
@@ -41,20 +53,36 @@ export interface DecodeOptions {
   resizeTo?: (upright: { width: number; height: number }) => { width: number; height: number } | null;
 }
 
-/** Default limits: 50 megapixels, 32768 px a side. */
-export const DEFAULT_DECODE_LIMITS: DecodeLimits = { maxPixels: 50_000_000, maxSide: 32_768 };
+/** Default limits: 50 megapixels, 32768 px a side, 10 s of decoding. */
+export const DEFAULT_DECODE_LIMITS: DecodeLimits = { maxPixels: 50_000_000, maxSide: 32_768, maxDecodeMs: 10_000 };
 
-/** Formats recognised by their first bytes; anything else (SVG, PDF, HTML, text…) never reaches a decoder. */
+/** HEIF brands (ISO BMFF `ftyp`): AVIF, HEIC and the generic image brands. */
+const HEIF_BRANDS = new Set(['avif', 'avis', 'heic', 'heix', 'hevc', 'hevx', 'heim', 'heis', 'hevm', 'hevs', 'mif1', 'msf1']);
+
+/** An ISO BMFF file starts with an `ftyp` box of a sane size naming a HEIF brand (not just "ftyp" at offset 4). */
+function isHeif(b: Uint8Array): boolean {
+  const size = ((b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3]) >>> 0;
+  return ascii(b, 4, 8) === 'ftyp' && size >= 16 && size <= 4096 && size % 4 === 0 && HEIF_BRANDS.has(ascii(b, 8, 12));
+}
+
+/** Formats recognised by their first bytes; anything else (SVG, PDF, HTML, text…) is refused before any decoder sees it. */
 const MAGIC: [string, (b: Uint8Array) => boolean][] = [
   ['jpeg', (b) => b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff],
   ['png', (b) => b[0] === 0x89 && b[1] === 0x50 && b[2] === 0x4e && b[3] === 0x47],
   ['gif', (b) => b[0] === 0x47 && b[1] === 0x49 && b[2] === 0x46 && b[3] === 0x38],
   ['webp', (b) => ascii(b, 0, 4) === 'RIFF' && ascii(b, 8, 12) === 'WEBP'],
   ['tiff', (b) => (b[0] === 0x49 && b[1] === 0x49 && b[2] === 0x2a && b[3] === 0) || (b[0] === 0x4d && b[1] === 0x4d && b[2] === 0 && b[3] === 0x2a)],
-  ['heif', (b) => ascii(b, 4, 8) === 'ftyp'],
-  ['jxl', (b) => (b[0] === 0xff && b[1] === 0x0a) || ascii(b, 4, 8) === 'JXL '],
-  ['jp2', (b) => ascii(b, 4, 8) === 'jP  '],
+  ['heif', isHeif],
+  ['jxl', (b) => (b[0] === 0xff && b[1] === 0x0a) || (ascii(b, 4, 8) === 'JXL ' && b[0] === 0 && b[3] === 0x0c)],
+  ['jp2', (b) => ascii(b, 4, 8) === 'jP  ' && b[0] === 0 && b[3] === 0x0c],
 ];
+
+/** Formats people send that this build recognises but cannot decode, with what to do instead. */
+const UNDECODABLE: Record<string, string> = {
+  jxl: 'JPEG XL images are not supported by this build; convert them to JPEG or PNG',
+  jp2: 'JPEG 2000 images are not supported by this build; convert them to JPEG or PNG',
+  hevc: 'HEIC photos (HEVC-compressed, as iPhones save them) are not supported by this build; export them as JPEG (on an iPhone: Settings › Camera › Formats › Most Compatible)',
+};
 
 function ascii(b: Uint8Array, from: number, to: number): string {
   return String.fromCharCode(...b.subarray(from, to));
@@ -66,13 +94,9 @@ export function sniffFormat(bytes: Uint8Array): string | null {
   return MAGIC.find(([, test]) => test(bytes))?.[0] ?? null;
 }
 
-const UNSUPPORTED = 'Not an image in a supported format (JPEG, PNG, WebP, GIF, TIFF, BMP, AVIF/HEIF)';
+const UNSUPPORTED = 'Not an image in a supported format (JPEG, PNG, WebP, GIF, TIFF, BMP, AVIF)';
 
-const ACCEPTED_FORMATS = new Set(['jpeg', 'png', 'webp', 'gif', 'tiff', 'heif', 'avif', 'jp2', 'jxl']);
-
-function isBmp(bytes: Uint8Array): boolean {
-  return bytes.length >= 26 && bytes[0] === 0x42 && bytes[1] === 0x4d;
-}
+const ACCEPTED_FORMATS = new Set(['jpeg', 'png', 'webp', 'gif', 'tiff', 'heif', 'avif']);
 
 /** Refuses, from the header alone, images above the pixel or side limit. */
 function checkSize(width: number, height: number, limits: DecodeLimits): void {
@@ -94,30 +118,18 @@ function decodeError(err: unknown, limits: DecodeLimits): ResnetServeError {
   if (/pixel limit/i.test(message)) {
     return new ResnetServeError('IMAGE_TOO_LARGE', `Image is above the limit of ${limits.maxPixels} pixels`, { cause: err });
   }
+  if (/timeout/i.test(message)) {
+    return new ResnetServeError('IMAGE_TOO_COMPLEX', `Image needs more than ${limits.maxDecodeMs ?? DEFAULT_DECODE_LIMITS.maxDecodeMs} ms of decoding`, { cause: err });
+  }
   const reason = message.split('\n')[0].replace(/^.*?:\s*/, '').trim();
   return new ResnetServeError('IMAGE_CORRUPT', `Image data is damaged or truncated${reason ? ` (${reason})` : ''}`, { cause: err });
 }
 
 function decodeBmpImage(bytes: Buffer, limits: DecodeLimits): DecodedImage {
-  const width = bytes.readInt32LE(18);
-  const height = Math.abs(bytes.readInt32LE(22));
-  if (width <= 0 || height <= 0) throw new ResnetServeError('IMAGE_CORRUPT', `BMP header declares a ${width}x${height} image`);
-  checkSize(width, height, limits);
-  let bmp;
-  try {
-    bmp = decodeBmp(bytes, { toRGBA: true });
-  } catch (err) {
-    throw new ResnetServeError('IMAGE_CORRUPT', 'BMP data is damaged or truncated', { cause: err });
-  }
-  const n = bmp.width * bmp.height;
-  if (bmp.data.length < n * 4) throw new ResnetServeError('IMAGE_CORRUPT', 'BMP data is shorter than its header says');
-  const data = new Uint8Array(n * 3);
-  for (let i = 0, j = 0; i < n; i++, j += 4) {
-    data[i * 3] = bmp.data[j];
-    data[i * 3 + 1] = bmp.data[j + 1];
-    data[i * 3 + 2] = bmp.data[j + 2];
-  }
-  return { data, width: bmp.width, height: bmp.height, channels: 3, original: { width: bmp.width, height: bmp.height } };
+  const header = readBmpHeader(bytes);
+  checkSize(header.width, header.height, limits);
+  const bmp = decodeBmp(bytes, header);
+  return { data: bmp.data, width: bmp.width, height: bmp.height, channels: 3, original: { width: bmp.width, height: bmp.height } };
 }
 
 /** Keeps the first `keep` of `channels` interleaved samples per pixel, mapping each through `map`. */
@@ -148,14 +160,21 @@ const sixteenToEight = (v: number): number => Math.round(v / 257);
 /** Opens untrusted bytes with sharp's safe settings and checks format and size from the header. */
 async function openImage(bytes: Buffer, limits: DecodeLimits): Promise<{ image: Sharp; meta: Metadata; upright: { width: number; height: number } }> {
   const image = sharp(bytes, { ignoreIcc: true, limitInputPixels: limits.maxPixels, failOn: 'warning', pages: 1 });
+  image.timeout({ seconds: Math.ceil((limits.maxDecodeMs ?? DEFAULT_DECODE_LIMITS.maxDecodeMs ?? 10_000) / 1000) });
   const meta = await image.metadata();
   if (!meta.format || !ACCEPTED_FORMATS.has(meta.format)) {
     throw new ResnetServeError('IMAGE_UNSUPPORTED', `Images of format ${meta.format ?? 'unknown'} are not accepted`);
   }
+  if (meta.format === 'heif' && meta.compression === 'hevc') throw new ResnetServeError('IMAGE_UNSUPPORTED', UNDECODABLE.hevc);
   const width = meta.width ?? 0;
   const height = meta.pageHeight ?? meta.height ?? 0;
   checkSize(width, height, limits);
   if (width === 0 || height === 0) throw new ResnetServeError('IMAGE_CORRUPT', `Image declares a ${width}x${height} size`);
+  if (meta.format === 'jpeg') {
+    const limit = maxJpegScans(width * height);
+    const scans = countJpegScans(bytes, limit);
+    if (scans > limit) throw new ResnetServeError('IMAGE_TOO_COMPLEX', `JPEG has more than ${limit} scans (a normal progressive JPEG has about 10); refused as a decoding bomb`);
+  }
   image.autoOrient();
   const rotated = (meta.orientation ?? 1) >= 5;
   return { image, meta, upright: rotated ? { width: height, height: width } : { width, height } };
@@ -169,7 +188,9 @@ async function openImage(bytes: Buffer, limits: DecodeLimits): Promise<{ image: 
 export async function decodeImage(bytes: Buffer, limits: DecodeLimits = DEFAULT_DECODE_LIMITS, options: DecodeOptions = {}): Promise<DecodedImage> {
   if (bytes.length === 0) throw new ResnetServeError('IMAGE_EMPTY', 'The file is empty');
   if (isBmp(bytes)) return decodeBmpImage(bytes, limits);
-  if (!sniffFormat(bytes)) throw new ResnetServeError('IMAGE_UNSUPPORTED', UNSUPPORTED);
+  const format = sniffFormat(bytes);
+  if (!format) throw new ResnetServeError('IMAGE_UNSUPPORTED', UNSUPPORTED);
+  if (UNDECODABLE[format]) throw new ResnetServeError('IMAGE_UNSUPPORTED', UNDECODABLE[format]);
   try {
     const { image, meta, upright } = await openImage(bytes, limits);
     const original = upright;

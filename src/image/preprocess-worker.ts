@@ -13,6 +13,7 @@ export interface PreprocessTask {
   bytes: Uint8Array;
   config: PreprocessConfig;
   maxPixels: number;
+  maxDecodeMs: number;
   mode: PreprocessMode;
 }
 
@@ -29,8 +30,8 @@ sharp.cache(false);
 let cached: { key: string; preprocessor: Preprocessor } | null = null;
 
 function preprocessorFor(task: PreprocessTask): Preprocessor {
-  const key = JSON.stringify([task.config, task.maxPixels, task.mode]);
-  if (cached?.key !== key) cached = { key, preprocessor: new Preprocessor(task.config, { maxPixels: task.maxPixels }, task.mode) };
+  const key = JSON.stringify([task.config, task.maxPixels, task.maxDecodeMs, task.mode]);
+  if (cached?.key !== key) cached = { key, preprocessor: new Preprocessor(task.config, { maxPixels: task.maxPixels, maxDecodeMs: task.maxDecodeMs }, task.mode) };
   return cached.preprocessor;
 }
 

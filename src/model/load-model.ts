@@ -18,7 +18,7 @@ import { checkLabelSet, imagenetLabels, readLabelFile, type LabelSet } from '../
 import type { ModelInfo, ModelOptions } from '../types.js';
 import { encodeOnnxModel } from './onnx-proto.js';
 import { readCheckpoint } from './pth.js';
-import { buildResnetGraph } from './resnet-graph.js';
+import { buildResnetGraph, checkResnetShapes } from './resnet-graph.js';
 import { ClassifierSession, type ModelSession } from './session.js';
 import { ThreadedSession } from './session-thread.js';
 import {
@@ -166,7 +166,7 @@ async function checkpointToOnnx(path: string, sha256: string, cacheDir: string, 
   }
   let built;
   try {
-    built = buildResnetGraph(await readCheckpoint(await readFile(path)));
+    built = buildResnetGraph(await readCheckpoint(await readFile(path), { checkShapes: checkResnetShapes }));
   } catch (err) {
     if (err instanceof ResnetServeError) throw new ResnetServeError(err.code, `${label}: ${err.message}`, { cause: err });
     throw err;

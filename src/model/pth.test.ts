@@ -4,7 +4,8 @@ import yazl from 'yazl';
 import { isResnetServeError } from '../errors.js';
 import { stateDictPickle } from '../testing/pickle-writer.js';
 import { checkpointBytes, randomResnetStateDict } from '../testing/random-resnet.js';
-import { readCheckpoint } from './pth.js';
+import { type CheckpointLimits, readCheckpoint } from './pth.js';
+import { checkResnetShapes } from './resnet-graph.js';
 
 async function zipOf(files: Record<string, Buffer>): Promise<Buffer> {
   const zip = new yazl.ZipFile();
@@ -50,8 +51,8 @@ test('broken checkpoints are refused with MODEL_INVALID naming the problem', asy
 });
 
 test('zip entries with ".." paths or absurd sizes are refused before anything is read', async () => {
-  const refused = async (bytes: Buffer, mention: RegExp, limits?: Parameters<typeof readCheckpoint>[1]): Promise<void> => {
-    await assert.rejects(readCheckpoint(bytes, limits), (err: unknown) => isResnetServeError(err, 'MODEL_INVALID') && mention.test(err.message));
+  const refused = async (bytes: Buffer, mention: RegExp, limits?: CheckpointLimits): Promise<void> => {
+    await assert.rejects(readCheckpoint(bytes, { limits }), (err: unknown) => isResnetServeError(err, 'MODEL_INVALID') && mention.test(err.message));
   };
   const pickle = stateDictPickle([{ name: 'fc.bias', storageKey: '0', shape: [2] }]);
   const zip = await zipOf({ 'archive/data.pkl': pickle, 'archive/data/0': Buffer.from(new Float32Array([1, 2]).buffer) });
@@ -71,4 +72,39 @@ test('zip entries with ".." paths or absurd sizes are refused before anything is
   const flipped = Buffer.from(zip);
   flipped[flipped.indexOf(Buffer.from(new Float32Array([1, 2]).buffer))] ^= 0xff;
   await refused(flipped, /CRC-32/);
+});
+
+test('a stride-0 view declaring a billion elements is refused from its declared shape, before anything is allocated', async () => {
+  const dict = randomResnetStateDict('resnet18', 6);
+  const one = Buffer.from(new Float32Array([0.5]).buffer);
+  const bytes = await checkpointBytes(dict, 'archive', {
+    replace: {
+      'fc.weight': { entry: { shape: [2_000_000, 512], stride: [0, 0], storageNumel: 1 }, data: one },
+      'fc.bias': { entry: { shape: [2_000_000], stride: [0], storageNumel: 1 }, data: one },
+    },
+  });
+  const rss = process.memoryUsage().rss;
+  const start = performance.now();
+  await assert.rejects(readCheckpoint(bytes, { checkShapes: checkResnetShapes }), (err) => isResnetServeError(err, 'MODEL_INVALID') && /elements/.test(err.message));
+  assert.ok(performance.now() - start < 5000);
+  assert.ok(process.memoryUsage().rss - rss < 200 * 1024 * 1024);
+  // A shape that is wrong for the architecture is refused by the check, also before reading weights.
+  const wrongShape = await checkpointBytes(dict, 'archive', { replace: { 'layer1.0.conv1.weight': { entry: { shape: [64, 64, 3, 3], stride: [0, 0, 0, 0], storageNumel: 1 }, data: one } } });
+  const seen: string[] = [];
+  await assert.rejects(
+    readCheckpoint(wrongShape, { checkShapes: (shapes) => (seen.push(...shapes.keys()), checkResnetShapes(new Map([...shapes, ['fc.bias', [7]]]))) }),
+    (err) => isResnetServeError(err, 'MODEL_INVALID') && /fc\.bias has shape \[7\]/.test(err.message),
+  );
+  assert.equal(seen.length, 122);
+});
+
+test('zip entries the state_dict does not reference are never read (200 MB of junk costs nothing)', async () => {
+  const dict = randomResnetStateDict('resnet18', 7);
+  const junk = Buffer.alloc(200 * 1024 * 1024);
+  const bytes = await checkpointBytes(dict, 'archive', { extraFiles: { 'archive/junk/a': junk, 'archive/data/999': junk } });
+  assert.ok(bytes.length < 50 * 1024 * 1024);
+  const rss = process.memoryUsage().rss;
+  const back = await readCheckpoint(bytes, { checkShapes: checkResnetShapes });
+  assert.equal(back.size, 122);
+  assert.ok(process.memoryUsage().rss - rss < 150 * 1024 * 1024, `RSS grew ${((process.memoryUsage().rss - rss) / 2 ** 20).toFixed(0)} MB`);
 });

@@ -46,6 +46,9 @@ export interface CheckpointLimits {
   maxTotalBytes: number;
 }
 
+/** Largest single tensor, in elements (ResNet-152's largest is 2.4 M; this allows 32 M, 128 MB as float32). */
+const MAX_TENSOR_ELEMENTS = 1 << 25;
+
 export const DEFAULT_CHECKPOINT_LIMITS: CheckpointLimits = {
   maxEntries: 100_000,
   maxPickleBytes: 64 * 1024 * 1024,
@@ -96,52 +99,42 @@ function persistentLoad(pid: PyValue): StorageRef {
   return { kind: 'storage', key, type: type as StorageType, numel };
 }
 
-async function readEntries(bytes: Buffer, limits: CheckpointLimits): Promise<{ pickle: Buffer; storages: Map<string, Buffer>; byteorder: string }> {
+/** The zip's entries (nothing read yet) and a reader for one entry, CRC-checked. */
+async function openZip(bytes: Buffer, limits: CheckpointLimits): Promise<{ entries: Map<string, yauzl.Entry>; read: (entry: yauzl.Entry) => Promise<Buffer>; pickle: yauzl.Entry; prefix: string }> {
   let zip: yauzl.ZipFile;
   try {
     zip = await yauzl.fromBufferPromise(bytes, { lazyEntries: true, validateEntrySizes: true, strictFileNames: true });
   } catch (err) {
     throw new ResnetServeError('MODEL_INVALID', `Not a PyTorch checkpoint (zip container unreadable: ${(err as Error).message})`, { cause: err });
   }
-  const entries: yauzl.Entry[] = [];
-  let total = 0;
+  const entries = new Map<string, yauzl.Entry>();
   try {
     for await (const entry of zip.eachEntry()) {
-      if (entries.length >= limits.maxEntries) throw bad(`Checkpoint has more than ${limits.maxEntries} entries`);
-      total += entry.uncompressedSize;
-      if (total > limits.maxTotalBytes) throw bad(`Checkpoint unpacks to more than ${limits.maxTotalBytes} bytes`);
-      entries.push(entry);
+      if (entries.size >= limits.maxEntries) throw bad(`Checkpoint has more than ${limits.maxEntries} entries`);
+      entries.set(entry.fileName, entry);
     }
   } catch (err) {
     if (err instanceof ResnetServeError) throw err;
     throw bad(`Checkpoint zip is malformed: ${(err as Error).message}`);
   }
-  const pkl = entries.find((e) => /^[^/]+\/data\.pkl$/.test(e.fileName));
-  if (!pkl) throw bad('Checkpoint has no data.pkl; only the zip format of torch.save (PyTorch >= 1.6) is read');
-  if (pkl.uncompressedSize > limits.maxPickleBytes) throw bad(`Checkpoint data.pkl is ${pkl.uncompressedSize} bytes, above the limit of ${limits.maxPickleBytes}`);
-  const prefix = pkl.fileName.slice(0, -'data.pkl'.length);
+  const pickle = [...entries.values()].find((e) => /^[^/]+\/data\.pkl$/.test(e.fileName));
+  if (!pickle) throw bad('Checkpoint has no data.pkl; only the zip format of torch.save (PyTorch >= 1.6) is read');
+  if (pickle.uncompressedSize > limits.maxPickleBytes) throw bad(`Checkpoint data.pkl is ${pickle.uncompressedSize} bytes, above the limit of ${limits.maxPickleBytes}`);
   const read = async (entry: yauzl.Entry): Promise<Buffer> => {
-    const stream = await zip.openReadStreamPromise(entry);
-    const chunks: Buffer[] = [];
-    for await (const chunk of stream) chunks.push(chunk as Buffer);
-    const data = Buffer.concat(chunks);
-    // yauzl does not check CRC-32; a damaged download must not load as silently wrong weights.
-    if ((crc32(data) >>> 0) !== entry.crc32 >>> 0) throw bad(`Checkpoint entry ${entry.fileName} is corrupt (CRC-32 mismatch); download it again`);
-    return data;
-  };
-  const storages = new Map<string, Buffer>();
-  let byteorder = 'little';
-  try {
-    for (const entry of entries) {
-      if (entry.fileName === pkl.fileName) continue;
-      if (entry.fileName.startsWith(prefix + 'data/')) storages.set(entry.fileName.slice(prefix.length + 5), await read(entry));
-      else if (entry.fileName === prefix + 'byteorder') byteorder = (await read(entry)).toString('latin1').trim();
+    try {
+      const stream = await zip.openReadStreamPromise(entry);
+      const chunks: Buffer[] = [];
+      for await (const chunk of stream) chunks.push(chunk as Buffer);
+      const data = Buffer.concat(chunks);
+      // yauzl does not check CRC-32; a damaged download must not load as silently wrong weights.
+      if ((crc32(data) >>> 0) !== entry.crc32 >>> 0) throw bad(`Checkpoint entry ${entry.fileName} is corrupt (CRC-32 mismatch); download it again`);
+      return data;
+    } catch (err) {
+      if (err instanceof ResnetServeError) throw err;
+      throw bad(`Checkpoint zip entry is damaged: ${(err as Error).message}`);
     }
-    return { pickle: await read(pkl), storages, byteorder };
-  } catch (err) {
-    if (err instanceof ResnetServeError) throw err;
-    throw bad(`Checkpoint zip entry is damaged: ${(err as Error).message}`);
-  }
+  };
+  return { entries, read, pickle, prefix: pickle.fileName.slice(0, -'data.pkl'.length) };
 }
 
 function halfToFloat(h: number): number {
@@ -174,12 +167,16 @@ function elementReader(bytes: Buffer, type: StorageType): (i: number) => number 
   }
 }
 
-function materialize(name: string, ref: TensorRef, storages: Map<string, Buffer>): Tensor {
-  const { storage, offset, shape, stride } = ref;
-  const bytes = storages.get(storage.key);
-  if (!bytes) throw bad(`Checkpoint tensor ${name} refers to storage data/${storage.key}, which is missing`);
-  if (bytes.length < storage.numel * storage.type.bytes) throw bad(`Checkpoint storage data/${storage.key} is shorter than declared`);
+/** Elements of a shape, refusing products no tensor of a classifier reaches. */
+function elementCount(name: string, shape: readonly number[]): number {
   const numel = shape.reduce((a, b) => a * b, 1);
+  if (!Number.isSafeInteger(numel) || numel > MAX_TENSOR_ELEMENTS) throw bad(`Checkpoint tensor ${name} declares ${numel} elements, more than a model this size can hold`);
+  return numel;
+}
+
+function materialize(name: string, ref: TensorRef, bytes: Buffer): Tensor {
+  const { storage, offset, shape, stride } = ref;
+  const numel = elementCount(name, shape);
   if (numel > 0) {
     const last = offset + shape.reduce((acc, n, i) => acc + (n - 1) * stride[i], 0);
     if (last >= storage.numel) throw bad(`Checkpoint tensor ${name} reaches past the end of its storage`);
@@ -219,24 +216,55 @@ function findStateDict(root: PyValue): Map<PyValue, PyValue> {
   return root;
 }
 
+/** What a checkpoint declares before any weight is read: each tensor's shape. */
+export type DeclaredShapes = Map<string, readonly number[]>;
+
 /**
- * Reads a `torch.save` zip checkpoint holding a state_dict. Throws
- * MODEL_INVALID for a malformed container or tensor, PICKLE_FORBIDDEN /
- * PICKLE_INVALID for a hostile or broken pickle.
+ * Reads a `torch.save` zip checkpoint holding a state_dict. Only `data.pkl`
+ * is read first; `checkShapes` (e.g. the architecture check) then sees every
+ * declared shape before a single weight is read or allocated, and only the
+ * storages the state_dict references are read, each checked against its
+ * declared size. Throws MODEL_INVALID for a malformed container or tensor,
+ * PICKLE_FORBIDDEN / PICKLE_INVALID for a hostile or broken pickle.
  */
-export async function readCheckpoint(bytes: Buffer, limits: CheckpointLimits = DEFAULT_CHECKPOINT_LIMITS): Promise<StateDict> {
-  const { pickle, storages, byteorder } = await readEntries(bytes, limits);
+export async function readCheckpoint(bytes: Buffer, options: { limits?: CheckpointLimits; checkShapes?: (shapes: DeclaredShapes) => void } = {}): Promise<StateDict> {
+  const limits = options.limits ?? DEFAULT_CHECKPOINT_LIMITS;
+  const zip = await openZip(bytes, limits);
+  const byteorderEntry = zip.entries.get(`${zip.prefix}byteorder`);
+  const byteorder = byteorderEntry ? (await zip.read(byteorderEntry)).toString('latin1').trim() : 'little';
   if (byteorder !== 'little') throw bad(`Checkpoint byte order is ${byteorder}; only little-endian checkpoints are read`);
-  const root = unpickle(pickle, {
+  const root = unpickle(await zip.read(zip.pickle), {
     findGlobal: (module, name) => GLOBALS[`${module}.${name}`],
     persistentLoad,
   });
-  const dict = findStateDict(root);
-  const out: StateDict = new Map();
-  for (const [key, value] of dict) {
+  const refs = new Map<string, TensorRef>();
+  for (const [key, value] of findStateDict(root)) {
     if (typeof key !== 'string') throw bad('Checkpoint state_dict has a key that is not a string');
     if (!isTensorRef(value)) throw bad(`Checkpoint state_dict entry ${key} is not a tensor`);
-    out.set(key.startsWith('module.') ? key.slice(7) : key, materialize(key, value, storages));
+    elementCount(key, value.shape);
+    refs.set(key.startsWith('module.') ? key.slice(7) : key, value);
   }
+  options.checkShapes?.(new Map([...refs].map(([k, r]) => [k, r.shape])));
+
+  // Only the storages the state_dict references are read, each once, and each must hold what it declares.
+  const storages = new Map<string, Buffer>();
+  let total = 0;
+  for (const ref of refs.values()) {
+    const { key, numel, type } = ref.storage;
+    if (storages.has(key)) continue;
+    const entry = zip.entries.get(`${zip.prefix}data/${key}`);
+    if (!entry) throw bad(`Checkpoint refers to storage data/${key}, which is missing`);
+    const declared = numel * type.bytes;
+    if (entry.uncompressedSize < declared) throw bad(`Checkpoint storage data/${key} is shorter than it declares (${entry.uncompressedSize} of ${declared} bytes)`);
+    total += entry.uncompressedSize;
+    if (total > limits.maxTotalBytes) throw bad(`Checkpoint weights take more than ${limits.maxTotalBytes} bytes`);
+    storages.set(key, await zip.read(entry));
+  }
+  // Views may repeat storage elements (stride 0), but not to blow a small file up into gigabytes.
+  const stored = [...refs.values()].reduce((sum, r) => sum + (storages.has(r.storage.key) ? r.storage.numel : 0), 0);
+  const viewed = [...refs.values()].reduce((sum, r) => sum + r.shape.reduce((a, b) => a * b, 1), 0);
+  if (viewed > 2 * stored + (1 << 20)) throw bad(`Checkpoint tensors declare ${viewed} elements over ${stored} stored ones (expanded views); refused`);
+  const out: StateDict = new Map();
+  for (const [key, ref] of refs) out.set(key, materialize(key, ref, storages.get(ref.storage.key) as Buffer));
   return out;
 }

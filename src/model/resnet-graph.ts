@@ -13,7 +13,7 @@
  * in its 3×3 convolution, and has a 1×1 `downsample` projection.
  */
 import { ResnetServeError } from '../errors.js';
-import type { StateDict, Tensor } from './pth.js';
+import type { DeclaredShapes, StateDict, Tensor } from './pth.js';
 import type { GraphNode, GraphSpec, Initializer } from './onnx-proto.js';
 
 /** What the state_dict says about the network. */
@@ -37,13 +37,19 @@ class GraphBuilder {
   private readonly used = new Set<string>();
   private counter = 0;
 
-  constructor(private readonly dict: StateDict) {}
+  constructor(
+    private readonly dict: StateDict,
+    /** Check keys and shapes only (the weights are not read yet). */
+    private readonly shapesOnly = false,
+  ) {}
 
   tensor(key: string, check: (shape: number[]) => boolean, expected: string): Tensor {
     const t = this.dict.get(key);
     if (!t) throw new ResnetServeError('MODEL_INVALID', `Checkpoint is missing ${key} (expected shape ${expected})`);
     if (!check(t.shape)) throw new ResnetServeError('MODEL_INVALID', `Checkpoint tensor ${key} has shape ${shapeText(t.shape)}, expected ${expected}`);
-    if (t.data.length !== t.shape.reduce((a, b) => a * b, 1)) throw new ResnetServeError('MODEL_INVALID', `Checkpoint tensor ${key} holds ${t.data.length} values for shape ${shapeText(t.shape)}`);
+    if (!this.shapesOnly && t.data.length !== t.shape.reduce((a, b) => a * b, 1)) {
+      throw new ResnetServeError('MODEL_INVALID', `Checkpoint tensor ${key} holds ${t.data.length} values for shape ${shapeText(t.shape)}`);
+    }
     this.used.add(key);
     this.initializers.push({ name: key, dims: t.shape, data: t.data });
     return t;
@@ -104,9 +110,9 @@ export function detectArchitecture(dict: StateDict): ResnetArchitecture {
  * Builds the inference graph (input `input` `[batch, 3, size, size]`, output
  * `logits` `[batch, classes]`) for a torchvision ResNet state_dict.
  */
-export function buildResnetGraph(dict: StateDict, inputSize = 224): { spec: GraphSpec; architecture: ResnetArchitecture } {
+export function buildResnetGraph(dict: StateDict, inputSize = 224, shapesOnly = false): { spec: GraphSpec; architecture: ResnetArchitecture } {
   const arch = detectArchitecture(dict);
-  const g = new GraphBuilder(dict);
+  const g = new GraphBuilder(dict, shapesOnly);
   let { out, channels } = g.convBn('input', 3, 'conv1', 'bn1', 2, true);
   const pooled = g.fresh('maxpool');
   g.nodes.push({ op: 'MaxPool', inputs: [out], outputs: [pooled], attributes: { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] } });
@@ -159,4 +165,15 @@ export function buildResnetGraph(dict: StateDict, inputSize = 224): { spec: Grap
       metadata: { architecture: arch.name },
     },
   };
+}
+
+/**
+ * Checks a checkpoint's declared keys and shapes against the ResNet they
+ * describe, before any weight is read: a checkpoint whose tensors are not
+ * exactly those of a torchvision ResNet is refused without allocating them.
+ */
+export function checkResnetShapes(shapes: DeclaredShapes): ResnetArchitecture {
+  const empty = new Float32Array(0);
+  const dict: StateDict = new Map([...shapes].map(([key, shape]) => [key, { dtype: 'float32', shape: [...shape], data: empty }]));
+  return buildResnetGraph(dict, 224, true).architecture;
 }

@@ -16,15 +16,36 @@ export async function startTestService(options: ServiceOptions = {}): Promise<Cl
   return ClassificationService.start({ model: path, cacheDir: await mkdtemp(join(tmpdir(), 'rs-svc-')), workers: 2, threads: 2, ...options });
 }
 
-/** A generated photo-like JPEG: a coloured background with a few shapes, different per seed. */
+function hsl(h: number, s: number, l: number): [number, number, number] {
+  const a = s * Math.min(l, 1 - l);
+  const f = (n: number): number => {
+    const k = (n + h / 30) % 12;
+    return Math.round(255 * (l - a * Math.max(-1, Math.min(k - 3, 9 - k, 1))));
+  };
+  return [f(0), f(8), f(4)];
+}
+
+/**
+ * A generated photo-like JPEG: a coloured background with a circle and a
+ * rectangle, different per seed (drawn in raw pixels: SVG is a format the
+ * decoder refuses to load).
+ */
 export async function testPhoto(seed: number, width = 480, height = 360, format: 'jpeg' | 'png' = 'jpeg'): Promise<Buffer> {
   const hue = (seed * 67) % 360;
-  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">
-    <rect width="100%" height="100%" fill="hsl(${hue},60%,55%)"/>
-    <circle cx="${(seed * 37) % width}" cy="${(seed * 53) % height}" r="${40 + (seed % 5) * 20}" fill="hsl(${(hue + 120) % 360},70%,40%)"/>
-    <rect x="${(seed * 29) % (width / 2)}" y="${height / 3}" width="${width / 3}" height="${height / 4}" fill="hsl(${(hue + 240) % 360},50%,70%)"/>
-  </svg>`;
-  const image = sharp(Buffer.from(svg));
+  const background = hsl(hue, 0.6, 0.55);
+  const disc = hsl((hue + 120) % 360, 0.7, 0.4);
+  const box = hsl((hue + 240) % 360, 0.5, 0.7);
+  const [cx, cy, r] = [(seed * 37) % width, (seed * 53) % height, 40 + (seed % 5) * 20];
+  const [bx, by, bw, bh] = [(seed * 29) % (width / 2), height / 3, width / 3, height / 4];
+  const pixels = Buffer.alloc(width * height * 3);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const inBox = x >= bx && x < bx + bw && y >= by && y < by + bh;
+      const colour = inBox ? box : (x - cx) ** 2 + (y - cy) ** 2 <= r * r ? disc : background;
+      pixels.set(colour, (y * width + x) * 3);
+    }
+  }
+  const image = sharp(pixels, { raw: { width, height, channels: 3 } });
   return format === 'png' ? image.png().toBuffer() : image.jpeg({ quality: 90 }).toBuffer();
 }
 

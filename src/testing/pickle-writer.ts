@@ -58,13 +58,15 @@ export interface TensorEntry {
   storage?: 'FloatStorage' | 'LongStorage';
   /** Strides in elements; row-major when omitted. */
   stride?: number[];
+  /** Elements the storage declares; the shape's product when omitted. */
+  storageNumel?: number;
 }
 
 /** The pickle `torch.save(OrderedDict(...))` writes for the given tensors (protocol 2). */
 export function stateDictPickle(entries: readonly TensorEntry[]): Buffer {
   const w = new PickleWriter().proto(2).global('collections', 'OrderedDict').emptyTuple().reduce().mark();
   for (const e of entries) {
-    const numel = e.shape.reduce((a, b) => a * b, 1);
+    const numel = e.storageNumel ?? e.shape.reduce((a, b) => a * b, 1);
     const strides = e.stride ?? e.shape.map((_, i) => e.shape.slice(i + 1).reduce((a, b) => a * b, 1));
     w.str(e.name).global('torch._utils', '_rebuild_tensor_v2').mark();
     w.mark().str('storage').global('torch', e.storage ?? 'FloatStorage').str(e.storageKey).str('cpu').int(numel).tuple().persId();

@@ -81,14 +81,26 @@ export function randomResnetStateDict(arch: keyof typeof RESNET_LAYOUTS = 'resne
   return dict;
 }
 
+/** Hostile variations of a checkpoint, for tests: a tensor replaced by another view and storage, extra zip entries. */
+export interface CheckpointTweaks {
+  replace?: Record<string, { entry: Partial<TensorEntry>; data: Buffer }>;
+  extraFiles?: Record<string, Buffer>;
+}
+
 /** Serialises a state_dict as `torch.save` does: a zip with `archive/data.pkl` and `archive/data/<key>`. */
-export async function checkpointBytes(dict: StateDict, archive = 'archive'): Promise<Buffer> {
+export async function checkpointBytes(dict: StateDict, archive = 'archive', tweaks: CheckpointTweaks = {}): Promise<Buffer> {
   const zip = new yazl.ZipFile();
   const entries: TensorEntry[] = [];
   let key = 0;
   for (const [name, t] of dict) {
     const storageKey = String(key++);
     const isLong = t.dtype === 'int64';
+    const replaced = tweaks.replace?.[name];
+    if (replaced) {
+      entries.push({ name, storageKey, shape: t.shape, ...replaced.entry });
+      zip.addBuffer(replaced.data, `${archive}/data/${storageKey}`, { compress: false });
+      continue;
+    }
     entries.push({ name, storageKey, shape: t.shape, storage: isLong ? 'LongStorage' : 'FloatStorage' });
     let data: Buffer;
     if (isLong) {
@@ -101,6 +113,7 @@ export async function checkpointBytes(dict: StateDict, archive = 'archive'): Pro
   }
   zip.addBuffer(stateDictPickle(entries), `${archive}/data.pkl`, { compress: false });
   zip.addBuffer(Buffer.from('3\n'), `${archive}/version`, { compress: false });
+  for (const [name, data] of Object.entries(tweaks.extraFiles ?? {})) zip.addBuffer(data, name, { compress: true });
   zip.end();
   const chunks: Buffer[] = [];
   for await (const chunk of zip.outputStream as AsyncIterable<Buffer>) chunks.push(chunk);
