@@ -1,12 +1,63 @@
 /** Small file helpers shared by the caches. */
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { createReadStream, mkdirSync, statSync } from 'node:fs';
+import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+
+/** The folders from the nearest existing ancestor of `path` down to `path` itself, outermost first. */
+function missingFolders(path: string, exists: (p: string) => boolean): string[] {
+  const missing: string[] = [];
+  for (let p = resolve(path); !exists(p); p = dirname(p)) {
+    missing.unshift(p);
+    if (dirname(p) === p) break;
+  }
+  return missing;
+}
+
+/**
+ * Creates a folder and its missing parents, one level at a time. Node's own
+ * `mkdir({ recursive: true })` loops forever where mkdir answers ENOENT for
+ * a parent that exists (under /proc), so a cache folder set there would hang
+ * start-up; here the first failure is thrown.
+ */
+export async function ensureDir(path: string): Promise<void> {
+  const known = new Set<string>();
+  for (let p = resolve(path); ; p = dirname(p)) {
+    if (await stat(p).then(() => true, () => false)) {
+      known.add(p);
+      break;
+    }
+    if (dirname(p) === p) break;
+  }
+  for (const folder of missingFolders(path, (p) => known.has(p))) {
+    await mkdir(folder).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EEXIST') throw err;
+    });
+  }
+}
+
+/** {@link ensureDir}, synchronously. */
+export function ensureDirSync(path: string): void {
+  const exists = (p: string): boolean => {
+    try {
+      statSync(p);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  for (const folder of missingFolders(path, exists)) {
+    try {
+      mkdirSync(folder);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+  }
+}
 
 /** Writes `data` to `path` through a temporary file and a rename, so readers never see a partial file. */
 export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
+  await ensureDir(dirname(path));
   const tmp = `${path}.${randomBytes(4).toString('hex')}.tmp`;
   try {
     await writeFile(tmp, data, { flag: 'wx' });

@@ -12,6 +12,7 @@ import { DEFAULT_DECODE_LIMITS } from '../image/decode.js';
 import type { PreprocessReply, PreprocessTask } from '../image/preprocess-worker.js';
 import { PREPROCESS_MODES, type PreprocessMode } from '../image/preprocess.js';
 import { loadModel, type LoadedModel } from '../model/load-model.js';
+import { ThreadedSession } from '../model/session-thread.js';
 import type { ClassifyOptions, ClassifyOutcome, ModelInfo, ModelOptions, Prediction } from '../types.js';
 import { rankLogits, resolveClassifyOptions, type ResolvedClassifyOptions } from './answer.js';
 import { DEFAULT_MAX_QUEUE, InferenceBatcher, type BatcherOptions } from './batcher.js';
@@ -22,8 +23,13 @@ export interface ServiceObserver {
   batch?(size: number): void;
 }
 
+/** Default bound on loading and warming up the model: two minutes. */
+export const DEFAULT_STARTUP_TIMEOUT_MS = 120_000;
+
 /** How to start a service. */
 export interface ServiceOptions extends ModelOptions {
+  /** Longest the first inference (warm-up) may take before start-up fails. Default 2 minutes. */
+  startupTimeoutMs?: number;
   /** Preprocessing worker threads. Default: half the CPUs available, at least 1. */
   workers?: number;
   batching?: BatcherOptions;
@@ -70,9 +76,16 @@ export class ClassificationService {
   /** Receives stage timings and batch sizes (the server's metrics attach here). */
   observer?: ServiceObserver;
 
-  /** Loads the model, starts the workers and warms both up. */
+  /**
+   * Loads the model, starts the workers and warms both up, within
+   * `startupTimeoutMs` (a graph that never finishes its first run must not
+   * hang start-up forever).
+   */
   static async start(options: ServiceOptions = {}): Promise<ClassificationService> {
-    const model = await loadModel(options, { thread: true });
+    const limit = options.startupTimeoutMs ?? DEFAULT_STARTUP_TIMEOUT_MS;
+    if (!Number.isInteger(limit) || limit < 1) throw invalidArgument('startupTimeoutMs', 'a positive integer', limit);
+    const started = performance.now();
+    const model = await loadModel(options, { thread: true, openTimeoutMs: limit });
     let service: ClassificationService;
     try {
       service = new ClassificationService(model, options);
@@ -80,7 +93,21 @@ export class ClassificationService {
       await model.session.release();
       throw err;
     }
-    await service.warmUp();
+    let timer: NodeJS.Timeout | undefined;
+    const tooSlow = new Promise<never>((_, reject) => {
+      const left = Math.max(0, limit - (performance.now() - started));
+      const message = `The model did not answer its first inference within ${limit} ms of start-up (a graph that never finishes, or a machine far too slow for it); raise --startup-timeout-ms if the model is right`;
+      timer = setTimeout(() => reject(new ResnetServeError('MODEL_INVALID', message)), left);
+    });
+    try {
+      await Promise.race([service.warmUp(), tooSlow]);
+    } catch (err) {
+      if (model.session instanceof ThreadedSession) model.session.abandon(err as ResnetServeError);
+      await service.pool.destroy();
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
     return service;
   }
 

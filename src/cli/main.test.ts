@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { before, test } from 'node:test';
 import sharp from 'sharp';
 import { writeRandomCheckpoint } from '../testing/random-resnet.js';
-import { tinyClassifierOnnx } from '../testing/tiny-onnx.js';
+import { endlessLoopOnnx, tinyClassifierOnnx } from '../testing/tiny-onnx.js';
 
 const BIN = fileURLToPath(new URL('./bin.js', import.meta.url));
 let env: NodeJS.ProcessEnv;
@@ -174,15 +174,21 @@ test('start-up faults: one line, non-zero exit, never a stack trace', async () =
   const tenClasses = join(dir, 'ten.onnx');
   writeFileSync(tenClasses, tinyClassifierOnnx(['n', 3, 224, 224], 10));
   writeFileSync(join(dir, 'blocker'), 'a file where the cache folder should be');
+  const endless = join(dir, 'endless.onnx');
+  writeFileSync(endless, endlessLoopOnnx());
   const cases: [string[], NodeJS.ProcessEnv, RegExp][] = [
+    [['serve', '--port', '0', '--model', endless, '--startup-timeout-ms', '2000'], {}, /endless\.onnx did not finish its first inference within 2000 ms/],
     [['serve', '--port', '0', '--model', join(dir, 'missing.pth')], {}, /No model file at .*missing\.pth/],
     [['serve', '--port', '0', '--model', truncated], {}, /truncated\.pth.*(zip|checkpoint)/i],
     [['serve', '--port', '0', '--model', corrupt], {}, /corrupt\.pth/],
     [['serve', '--port', '0', '--model', tenClasses], {}, /10 classes/],
     [['serve', '--port', '0', '--model', checkpoint], { RESNET_SERVE_HOME: join(dir, 'blocker', 'cache') }, /cache folder/],
   ];
+  if (existsSync('/proc/self')) cases.push([['classify', join(photos, 'a.jpg'), '--model', checkpoint], { RESNET_SERVE_HOME: '/proc/resnet-serve-cache' }, /Cannot write to the cache folder \/proc\/resnet-serve-cache/]);
   for (const [args, extra, message] of cases) {
+    const started = Date.now();
     const r = await run(args, extra);
+    assert.ok(Date.now() - started < 30_000, `${args.join(' ')} took ${Date.now() - started} ms`);
     assert.equal(r.code, 1, `${args.join(' ')}: ${r.stderr}`);
     assert.match(r.stderr, message);
     assert.equal(r.stderr.trim().split('\n').length <= 2, true, r.stderr);

@@ -2,6 +2,7 @@
  * The `resnet-serve` command: `classify`, `serve`, `tag`, `search`, `export`, `fetch-model`, `info`.
  * Exit codes: 0 success, 1 a file or the model failed, 2 usage error.
  */
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { ImageClassifier } from '../classify/classifier.js';
@@ -37,8 +38,13 @@ Commands:
       --max-batch N              most images per inference batch (default 16)
       --batch-wait-us N          how long a partial batch waits (default 0)
       --max-queue N              most images in progress; then 503 (default 64)
+      --max-inflight-mb N        request bodies held in memory at once; then 503 (default 128)
+      --max-decode-ms N          longest one image may take to decode (default 10000)
+      --startup-timeout-ms N     longest loading and the first inference may take (default 120000)
       --grace-period-ms N        on SIGTERM, how long to finish requests (default 10000)
-      --api-key KEY              require "Authorization: Bearer KEY" (health checks and the page stay open)
+      --api-key-file FILE        require "Authorization: Bearer <key>" with the key read from FILE
+                                 (health checks and the page stay open); or set RESNET_SERVE_API_KEY.
+                                 --api-key KEY also works, but shows the key in the process list
       --cors-origin LIST         comma-separated origins allowed to call the API from browsers (default none)
       --log                      log requests as JSON lines (never image bytes or keys)
   tag <folders…>                 tag a photo library: SQLite index, optional XMP sidecars
@@ -99,6 +105,10 @@ const OPTIONS = {
   labels: { type: 'string' },
   format: { type: 'string' },
   'api-key': { type: 'string' },
+  'api-key-file': { type: 'string' },
+  'max-inflight-mb': { type: 'string' },
+  'max-decode-ms': { type: 'string' },
+  'startup-timeout-ms': { type: 'string' },
   'cors-origin': { type: 'string' },
   log: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
@@ -130,16 +140,31 @@ function modelOptions(values: Parsed): ModelOptions {
   if (threads === 0) throw new UsageError('--threads must be at least 1');
   const maxPixels = intOption(values['max-pixels'], '--max-pixels', undefined);
   if (maxPixels === 0) throw new UsageError('--max-pixels must be at least 1');
+  const maxDecodeMs = intOption(values['max-decode-ms'], '--max-decode-ms', undefined);
+  if (maxDecodeMs === 0) throw new UsageError('--max-decode-ms must be at least 1');
   const preprocess = values.preprocess ?? 'fast';
   if (preprocess !== 'fast' && preprocess !== 'exact') throw new UsageError(`--preprocess must be fast or exact, got ${JSON.stringify(preprocess)}`);
   return {
     model: values.model,
     threads,
     maxPixels,
+    maxDecodeMs,
     preprocess,
     offline: values.offline || undefined,
     onDownloadProgress: downloadProgress('Downloading weights'),
   };
+}
+
+/** The API key: from --api-key-file (trailing newline trimmed), else --api-key or RESNET_SERVE_API_KEY. */
+function readApiKey(values: Parsed): string | undefined {
+  const file = values['api-key-file'];
+  if (file === undefined) return values['api-key'];
+  if (values['api-key'] !== undefined) throw new UsageError('give --api-key or --api-key-file, not both');
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    throw new UsageError(`cannot read --api-key-file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
 }
 
 async function serveCommand(values: Parsed, model: ModelOptions): Promise<number> {
@@ -151,6 +176,7 @@ async function serveCommand(values: Parsed, model: ModelOptions): Promise<number
   const port = intOption(values.port ?? process.env.PORT, '--port', 8080) as number;
   if (port > 65535) throw new UsageError('--port must be at most 65535');
   const uploadMb = positive('max-upload-mb');
+  const inflightMb = positive('max-inflight-mb');
   const waitUs = intOption(values['batch-wait-us'], '--batch-wait-us', undefined);
   const server = await startServer({
     host: values.host ?? process.env.HOST ?? '127.0.0.1',
@@ -159,10 +185,11 @@ async function serveCommand(values: Parsed, model: ModelOptions): Promise<number
       ...model,
       workers: positive('workers'),
       batching: { maxBatch: positive('max-batch'), maxWaitMicros: waitUs, maxQueue: positive('max-queue') },
+      startupTimeoutMs: positive('startup-timeout-ms'),
     },
-    limits: { maxUploadBytes: uploadMb === undefined ? undefined : uploadMb * 1024 * 1024, maxFiles: positive('max-files'), requestTimeoutMs: positive('timeout-ms'), headersTimeoutMs: positive('headers-timeout-ms'), bodyTimeoutMs: positive('body-timeout-ms') },
+    limits: { maxUploadBytes: uploadMb === undefined ? undefined : uploadMb * 1024 * 1024, maxInflightBytes: inflightMb === undefined ? undefined : inflightMb * 1024 * 1024, maxFiles: positive('max-files'), requestTimeoutMs: positive('timeout-ms'), headersTimeoutMs: positive('headers-timeout-ms'), bodyTimeoutMs: positive('body-timeout-ms') },
     gracePeriodMs: intOption(values['grace-period-ms'], '--grace-period-ms', undefined),
-    access: { apiKey: values['api-key'], corsOrigins: values['cors-origin']?.split(',').map((o) => o.trim()).filter(Boolean) },
+    access: { apiKey: readApiKey(values), corsOrigins: values['cors-origin']?.split(',').map((o) => o.trim()).filter(Boolean) },
     logger: values.log ? true : false,
   });
   const { info } = server.service;

@@ -21,6 +21,7 @@ import { readCheckpoint } from './pth.js';
 import { buildResnetGraph, checkResnetShapes } from './resnet-graph.js';
 import { ClassifierSession, type ModelSession } from './session.js';
 import { ThreadedSession } from './session-thread.js';
+import { probeModel } from './probe.js';
 import {
   OFFICIAL_CHECKPOINTS,
   defaultCacheDir,
@@ -185,7 +186,7 @@ async function checkpointToOnnx(path: string, sha256: string, cacheDir: string, 
  * ResNet-18) and opens it in ONNX Runtime, in this thread or (with
  * `placement.thread`) in a worker thread of its own.
  */
-export async function loadModel(options: ModelOptions = {}, placement: { thread?: boolean } = {}): Promise<LoadedModel> {
+export async function loadModel(options: ModelOptions = {}, placement: { thread?: boolean; openTimeoutMs?: number } = {}): Promise<LoadedModel> {
   const spec = options.model ?? 'resnet18';
   if (typeof spec !== 'string' || spec.length === 0) throw invalidArgument('model', 'a model name or a file path', spec);
   if (options.threads !== undefined && (!Number.isInteger(options.threads) || options.threads < 1)) throw invalidArgument('threads', 'a positive integer', options.threads);
@@ -212,9 +213,11 @@ export async function loadModel(options: ModelOptions = {}, placement: { thread?
   } else {
     throw new ResnetServeError('MODEL_INVALID', `${path} is neither a PyTorch checkpoint (.pth, zip format) nor an ONNX model`);
   }
+  // A user's own ONNX graph runs once in a child process first: one that never finishes or crashes ONNX Runtime is refused here.
+  if (source === 'onnx') await probeModel(onnxPath, sha256, cacheDir, { inputSize: sidecar.preprocess.cropSize, timeoutMs: placement.openTimeoutMs });
   // A server runs the session in a thread of its own (ONNX Runtime's Node binding blocks the calling thread).
   const sessionOptions = { threads: options.threads, inputSize: sidecar.preprocess.cropSize, label: path };
-  const session = placement.thread ? await ThreadedSession.open(onnxPath, sessionOptions) : await ClassifierSession.open(onnxPath, sessionOptions);
+  const session = placement.thread ? await ThreadedSession.open(onnxPath, sessionOptions, placement.openTimeoutMs) : await ClassifierSession.open(onnxPath, sessionOptions);
   try {
     const labels = chooseLabels(sidecar, session.numClasses, path);
     return {

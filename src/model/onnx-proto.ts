@@ -45,6 +45,7 @@ const schema = {
             name: { type: 'string', id: 1 },
             f: { type: 'float', id: 2 },
             i: { type: int64, id: 3 },
+            g: { type: 'GraphProto', id: 6 },
             ints: { rule: 'repeated', type: int64, id: 8, options: { packed: false } },
             type: { type: 'int32', id: 20 },
           },
@@ -71,12 +72,17 @@ const ModelProto = protobuf.Root.fromJSON(schema).lookupType('onnx.ModelProto');
 
 /** ONNX TensorProto.DataType.FLOAT */
 export const ONNX_FLOAT = 1;
+const ELEMENT_TYPES = { float: ONNX_FLOAT, int64: 7, bool: 9 } as const;
 const ATTR_FLOAT = 1;
 const ATTR_INT = 2;
+const ATTR_GRAPH = 5;
 const ATTR_INTS = 7;
 
-/** An ONNX attribute value: a float, an int or a list of ints. */
-export type AttributeValue = { float: number } | number | number[];
+/** An element type the encoder writes. */
+export type ElementType = keyof typeof ELEMENT_TYPES;
+
+/** An ONNX attribute value: a float, an int, a list of ints, or a subgraph (the body of Loop or If). */
+export type AttributeValue = { float: number } | number | number[] | { graph: GraphBody };
 
 /** One node of the graph. */
 export interface GraphNode {
@@ -86,26 +92,32 @@ export interface GraphNode {
   attributes?: Record<string, AttributeValue>;
 }
 
-/** A float32 constant of the graph. */
+/** A constant of the graph: float32 by default, or int64 / bool. */
 export interface Initializer {
   name: string;
   dims: number[];
-  data: Float32Array;
+  data: Float32Array | BigInt64Array | Uint8Array;
+  type?: ElementType;
 }
 
-/** A graph input or output: name and dims (a string is a symbolic dim). */
+/** A graph input or output: name and dims (a string is a symbolic dim), float32 unless `type` says. */
 export interface GraphValue {
   name: string;
   dims: (number | string)[];
+  type?: ElementType;
 }
 
-/** Everything needed to write one single-graph ONNX model. */
-export interface GraphSpec {
+/** The contents of a graph or subgraph. */
+export interface GraphBody {
   name: string;
   nodes: GraphNode[];
   initializers: Initializer[];
   inputs: GraphValue[];
   outputs: GraphValue[];
+}
+
+/** Everything needed to write one ONNX model. */
+export interface GraphSpec extends GraphBody {
   opset: number;
   metadata?: Record<string, string>;
 }
@@ -113,6 +125,7 @@ export interface GraphSpec {
 function attribute(name: string, value: AttributeValue): object {
   if (Array.isArray(value)) return { name, type: ATTR_INTS, ints: value };
   if (typeof value === 'number') return { name, type: ATTR_INT, i: value };
+  if ('graph' in value) return { name, type: ATTR_GRAPH, g: graphObject(value.graph) };
   return { name, type: ATTR_FLOAT, f: value.float };
 }
 
@@ -121,10 +134,31 @@ function valueInfo(v: GraphValue): object {
     name: v.name,
     type: {
       tensor_type: {
-        elem_type: ONNX_FLOAT,
+        elem_type: ELEMENT_TYPES[v.type ?? 'float'],
         shape: { dim: v.dims.map((d) => (typeof d === 'string' ? { dim_param: d } : { dim_value: d })) },
       },
     },
+  };
+}
+
+function graphObject(g: GraphBody): object {
+  return {
+    name: g.name,
+    node: g.nodes.map((n, i) => ({
+      name: `${n.op}_${i}`,
+      op_type: n.op,
+      input: n.inputs,
+      output: n.outputs,
+      attribute: Object.entries(n.attributes ?? {}).map(([k, v]) => attribute(k, v)),
+    })),
+    initializer: g.initializers.map((t) => ({
+      name: t.name,
+      dims: t.dims,
+      data_type: ELEMENT_TYPES[t.type ?? 'float'],
+      raw_data: new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength),
+    })),
+    input: g.inputs.map(valueInfo),
+    output: g.outputs.map(valueInfo),
   };
 }
 
@@ -136,24 +170,7 @@ export function encodeOnnxModel(spec: GraphSpec): Uint8Array {
     producer_version: '1',
     opset_import: [{ domain: '', version: spec.opset }],
     metadata_props: Object.entries(spec.metadata ?? {}).map(([key, value]) => ({ key, value })),
-    graph: {
-      name: spec.name,
-      node: spec.nodes.map((n, i) => ({
-        name: `${n.op}_${i}`,
-        op_type: n.op,
-        input: n.inputs,
-        output: n.outputs,
-        attribute: Object.entries(n.attributes ?? {}).map(([k, v]) => attribute(k, v)),
-      })),
-      initializer: spec.initializers.map((t) => ({
-        name: t.name,
-        dims: t.dims,
-        data_type: ONNX_FLOAT,
-        raw_data: new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength),
-      })),
-      input: spec.inputs.map(valueInfo),
-      output: spec.outputs.map(valueInfo),
-    },
+    graph: graphObject(spec),
   });
   return ModelProto.encode(message).finish();
 }

@@ -32,9 +32,12 @@ export class ThreadedSession implements ModelSession {
     readonly maxBatch: number,
     readonly threads: number,
   ) {
+    // The thread keeps the process alive only while a call is waiting for it.
+    worker.unref();
     worker.on('message', (reply: SessionReply) => {
       const waiting = this.pending.get(reply.id);
       this.pending.delete(reply.id);
+      if (this.pending.size === 0) worker.unref();
       waiting?.resolve(reply);
     });
     const fail = (why: string): void => {
@@ -46,9 +49,13 @@ export class ThreadedSession implements ModelSession {
     worker.on('exit', (code) => fail(`exit code ${code}`));
   }
 
-  /** Opens `model` (a path) in a new worker thread, with the same checks as {@link ClassifierSession.open}. */
-  static async open(model: string, options: SessionOptions = {}): Promise<ThreadedSession> {
+  /**
+   * Opens `model` (a path) in a new worker thread, with the same checks as
+   * {@link ClassifierSession.open}; gives up after `timeoutMs`.
+   */
+  static async open(model: string, options: SessionOptions = {}, timeoutMs = Infinity): Promise<ThreadedSession> {
     const worker = new Worker(WORKER, { workerData: { model, options } });
+    let timer: NodeJS.Timeout | undefined;
     let onMessage: (reply: SessionReply) => void = () => undefined;
     let onError: (err: Error) => void = () => undefined;
     let onExit: (code: number) => void = () => undefined;
@@ -57,12 +64,18 @@ export class ThreadedSession implements ModelSession {
       onError = reject;
       onExit = (code) => reject(new ResnetServeError('MODEL_INVALID', `The inference thread exited while opening the model (code ${code})`));
       worker.once('message', onMessage).once('error', onError).once('exit', onExit);
+      if (Number.isFinite(timeoutMs)) timer = setTimeout(() => reject(new ResnetServeError('MODEL_INVALID', `ONNX Runtime did not open the model within ${timeoutMs} ms`)), timeoutMs);
     })
-      .catch(async (err) => {
-        await worker.terminate();
+      .catch((err) => {
+        // The thread may be stuck in native code: do not wait for it, and do not let it hold the process.
+        worker.unref();
+        void worker.terminate();
         throw err;
       })
-      .finally(() => worker.off('message', onMessage).off('error', onError).off('exit', onExit));
+      .finally(() => {
+        clearTimeout(timer);
+        worker.off('message', onMessage).off('error', onError).off('exit', onExit);
+      });
     if (opened.type === 'error') {
       await worker.terminate();
       throw new ResnetServeError(opened.code as ErrorCode, opened.message);
@@ -76,6 +89,7 @@ export class ThreadedSession implements ModelSession {
     if (this.failure) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => {
       this.pending.set(request.id, { resolve, reject });
+      this.worker.ref();
       this.worker.postMessage(request, transfer);
     });
   }
@@ -87,6 +101,19 @@ export class ThreadedSession implements ModelSession {
     if (reply.type === 'logits') return reply.logits;
     if (reply.type === 'error') throw new ResnetServeError(reply.code as ErrorCode, reply.message);
     throw new ResnetServeError('INFERENCE_FAILED', 'The inference thread answered out of order');
+  }
+
+  /**
+   * Gives up on a session whose thread may be stuck in native code (a graph
+   * that never finishes): waiting calls fail, and the thread no longer keeps
+   * the process alive. Does not wait for it.
+   */
+  abandon(reason: ResnetServeError): void {
+    this.failure ??= reason;
+    for (const p of this.pending.values()) p.reject(reason);
+    this.pending.clear();
+    this.worker.unref();
+    void this.worker.terminate();
   }
 
   async release(): Promise<void> {

@@ -6,7 +6,8 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync } from 'node:fs';
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { rename, rm } from 'node:fs/promises';
+import { ensureDir } from '../fs-atomic.js';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { once } from 'node:events';
@@ -61,7 +62,7 @@ export type ProgressCallback = (received: number, total: number | null) => void;
  * file and throws MODEL_CHECKSUM; a network failure throws MODEL_NOT_FOUND.
  */
 export async function downloadVerified(url: string, dest: string, sha256Prefix: string, onProgress?: ProgressCallback, stallMs = 30_000): Promise<void> {
-  await mkdir(dirname(dest), { recursive: true });
+  await ensureDir(dirname(dest));
   const tmp = `${dest}.${randomBytes(4).toString('hex')}.part`;
   const controller = new AbortController();
   let stall = setTimeout(() => controller.abort(), stallMs);

@@ -30,6 +30,11 @@ test('with an API key, every endpoint but health checks and the page needs Autho
     }
     const ok = await app.inject({ method: 'POST', url: '/predict', payload: upload.payload, headers: { ...upload.headers, authorization: `Bearer ${KEY}` } });
     assert.equal(ok.statusCode, 200);
+    // The scheme is case-insensitive (RFC 9110).
+    for (const scheme of ['bearer', 'BEARER', 'Bearer ']) {
+      assert.equal((await app.inject({ url: '/v1/models', headers: { authorization: `${scheme} ${KEY}` } })).statusCode, 200, scheme);
+    }
+    assert.equal((await app.inject({ url: '/v1/models', headers: { authorization: `Basic ${KEY}` } })).statusCode, 401);
     for (const url of ['/healthz', '/readyz', '/v2/health/live', '/v2/health/ready', '/ping', '/', '/app.js']) assert.equal((await app.inject(url)).statusCode, 200, url);
   } finally {
     await app.close();

@@ -156,12 +156,22 @@ describe('POST /v1/classify and GET /v1/models', () => {
     assert.equal(single.json().results[0].error.code, 'IMAGE_UNSUPPORTED');
   });
 
-  test('models lists the model with its hash, threads and limits', async () => {
-    const [m] = (await app.inject('/v1/models')).json().models;
+  test('models lists the model with its hash, threads and limits, never where its file lives', async () => {
+    const res = await app.inject('/v1/models');
+    const [m] = res.json().models;
     assert.equal(m.name, 'resnet18');
     assert.equal(m.sha256, service.info.sha256);
     assert.equal(m.threads, 2);
     assert.equal(m.limits.max_upload_bytes, 20 * 1024 * 1024);
+    assert.equal(m.path, undefined);
+    assert.equal(m.onnxPath, undefined);
+    assert.ok(!res.body.includes(service.info.path) && !res.body.includes('/tmp'), res.body);
+  });
+
+  test('an invalid lang is refused, not silently ignored', async () => {
+    const res = await app.inject({ method: 'POST', url: '/v1/classify?lang=fr', ...multipartBody([file(photos[0])]) });
+    assert.equal(res.statusCode, 400);
+    assert.equal(res.json().code, 'INVALID_ARGUMENT');
   });
 });
 
@@ -181,6 +191,22 @@ describe('TorchServe-style API', () => {
     assert.equal(unknown.statusCode, 404);
     assert.equal(unknown.json().code, 'NOT_FOUND');
     assert.deepEqual((await app.inject('/ping')).json(), { status: 'Healthy' });
+  });
+
+  test("TorchServe's documented calls: curl -T (PUT), a POST without Content-Type, a model version", async () => {
+    const expected = Object.fromEntries((await expectedTop(photos[1], 5)).map((p) => [p.label, Math.round(p.score * 10000) / 10000]));
+    for (const [method, url, headers] of [
+      ['PUT', '/predictions/resnet18', {}],
+      ['POST', '/predictions/resnet18', {}],
+      ['POST', '/predictions/resnet18/1.0', { 'content-type': 'image/jpeg' }],
+      ['PUT', '/predictions/resnet18/1', { 'content-type': 'application/x-whatever' }],
+    ] as const) {
+      const res = await app.inject({ method, url, payload: photos[1], headers });
+      assert.equal(res.statusCode, 200, `${method} ${url}: ${res.body}`);
+      assert.deepEqual(res.json(), expected);
+    }
+    const version = await app.inject({ method: 'POST', url: '/predictions/resnet18/2.0', payload: photos[1] });
+    assert.equal(version.statusCode, 404);
   });
 });
 
@@ -218,7 +244,9 @@ describe('operations', () => {
     assert.deepEqual((await app.inject('/readyz')).json(), { status: 'ready' });
     const doc = (await app.inject('/openapi.json')).json();
     assert.equal(doc.openapi, '3.1.0');
-    for (const path of ['/predict', '/v1/classify', '/v2/models/{name}/infer', '/predictions/{model}', '/metrics']) assert.ok(doc.paths[path], path);
+    for (const path of ['/predict', '/v1/classify', '/v2/models/{name}/infer', '/v2/models/{name}/config', '/predictions/{model}', '/predictions/{model}/{version}', '/metrics']) assert.ok(doc.paths[path], path);
+    assert.deepEqual(doc.components.securitySchemes.apiKey, { type: 'http', scheme: 'bearer', description: doc.components.securitySchemes.apiKey.description });
+    assert.deepEqual(doc.security, [{}, { apiKey: [] }]);
   });
 
   test('Prometheus metrics: requests, stage latencies, batch sizes, in-flight, model info', async () => {

@@ -21,6 +21,13 @@ const errors = {
   503: errorResponse('Not ready, busy or timed out (NOT_READY, QUEUE_FULL, TIMEOUT); see Retry-After'),
 };
 
+const torchserve = {
+  summary: 'TorchServe-style classification: {label: probability} for the top 5; the image as the raw body (any Content-Type) or multipart "data"',
+  parameters: [{ name: 'model', in: 'path', required: true, schema: { type: 'string' } }],
+  requestBody: uploadBody('data'),
+  responses: { 200: { description: 'Top 5 labels with probabilities' }, ...errors },
+};
+
 /** The document, with the server's version. */
 export function openApiDocument(version: string): object {
   return {
@@ -45,12 +52,12 @@ export function openApiDocument(version: string): object {
       },
       '/v1/models': { get: { summary: 'The loaded model', responses: { 200: { description: 'Model name, source, SHA-256, classes, threads' } } } },
       '/predictions/{model}': {
-        post: {
-          summary: 'TorchServe-style classification: {label: probability} for the top 5',
-          parameters: [{ name: 'model', in: 'path', required: true, schema: { type: 'string' } }],
-          requestBody: uploadBody('data'),
-          responses: { 200: { description: 'Top 5 labels with probabilities' }, ...errors },
-        },
+        post: torchserve,
+        put: torchserve,
+      },
+      '/predictions/{model}/{version}': {
+        post: { ...torchserve, parameters: [...torchserve.parameters, { name: 'version', in: 'path', required: true, schema: { type: 'string', enum: ['1', '1.0'] } }] },
+        put: { ...torchserve, parameters: [...torchserve.parameters, { name: 'version', in: 'path', required: true, schema: { type: 'string', enum: ['1', '1.0'] } }] },
       },
       '/ping': { get: { summary: 'TorchServe health', responses: { 200: { description: '{"status": "Healthy"}' }, 503: { description: '{"status": "Unhealthy"}' } } } },
       '/v2': { get: { summary: 'Open Inference Protocol v2: server metadata', responses: { 200: { description: '{name, version, extensions}' } } } },
@@ -58,9 +65,10 @@ export function openApiDocument(version: string): object {
       '/v2/health/ready': { get: { summary: 'v2 readiness', responses: { 200: { description: 'Ready' }, 503: { description: 'Loading or shutting down' } } } },
       '/v2/models/{name}': { get: { summary: 'v2 model metadata (inputs, outputs, threads)', responses: { 200: { description: 'Model metadata' }, 404: errorResponse('Unknown model') } } },
       '/v2/models/{name}/ready': { get: { summary: 'v2 model readiness', responses: { 200: { description: '{name, ready}' } } } },
+      '/v2/models/{name}/config': { get: { summary: 'Triton model configuration (max_batch_size, input/output dims, dynamic batching)', responses: { 200: { description: 'Model configuration' }, 404: errorResponse('Unknown model') } } },
       '/v2/models/{name}/infer': {
         post: {
-          summary: 'v2 inference: FP32 [N,3,224,224] or BYTES encoded images; JSON or binary tensor data; parameters.classification k gives "score:index:label"',
+          summary: 'v2 inference: model {name} takes FP32 [N,3,224,224], model {name}-image takes BYTES encoded images; JSON or binary tensor data, gzip/deflate bodies; parameters.classification k gives "value:index:label" (raw output value, or softmax with classification_probabilities)',
           responses: { 200: { description: 'Inference response' }, 400: errorResponse('Malformed request'), 404: errorResponse('Unknown model') },
         },
       },
@@ -68,6 +76,11 @@ export function openApiDocument(version: string): object {
       '/readyz': { get: { summary: 'Readiness', responses: { 200: { description: 'Ready' }, 503: { description: 'Loading or draining' } } } },
       '/metrics': { get: { summary: 'Prometheus metrics', responses: { 200: { description: 'Text exposition format' } } } },
     },
-    components: { schemas: { Error: error } },
+    components: {
+      schemas: { Error: error },
+      securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'Needed on every endpoint but health checks and the page when the server runs with --api-key-file (or --api-key)' } },
+    },
+    // The key is optional: only servers started with one ask for it.
+    security: [{}, { apiKey: [] }],
   };
 }

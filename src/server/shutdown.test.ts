@@ -3,22 +3,24 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtemp } from 'node:fs/promises';
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
+import sharp from 'sharp';
 import { multipartBody, testPhoto } from '../testing/fixtures.js';
 import { writeRandomCheckpoint } from '../testing/random-resnet.js';
 
 const BIN = fileURLToPath(new URL('../cli/bin.js', import.meta.url));
 
-function post(port: number, body: { payload: Buffer; headers: Record<string, string> }): Promise<number | 'refused'> {
+function post(port: number, body: { payload: Buffer; headers: Record<string, string> }): Promise<number | 'refused' | 'no answer'> {
   return new Promise((resolve) => {
     const req = request({ host: '127.0.0.1', port, path: '/predict', method: 'POST', headers: { ...body.headers, 'content-length': body.payload.length, connection: 'close' } }, (res) => {
       res.resume();
       res.on('end', () => resolve(res.statusCode ?? 0));
     });
-    req.on('error', () => resolve('refused'));
+    req.on('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED' ? 'refused' : 'no answer'));
     req.end(body.payload);
   });
 }
@@ -62,3 +64,56 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     assert.match(stderr, new RegExp(`${signal}, finishing requests in flight`));
   });
 }
+
+test('SIGTERM during slow decodes and a stalled upload: each accepted request gets its result or a 503, and the process exits within the grace period', async () => {
+  const { path, dir } = await writeRandomCheckpoint('resnet18', 67);
+  const home = await mkdtemp(join(tmpdir(), 'rs-stop-slow-'));
+  const grace = 3000;
+  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--model', path, '--workers', '1', '--preprocess', 'exact', '--grace-period-ms', String(grace)], {
+    env: { PATH: process.env.PATH, HOME: home, RESNET_SERVE_HOME: join(dir, 'cache') },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      const m = /ready at http:\/\/127\.0\.0\.1:(\d+)/.exec(stderr);
+      if (m) resolve(Number(m[1]));
+    });
+    child.once('exit', (code) => reject(new Error(`exited ${code}: ${stderr}`)));
+  });
+  // Large noisy PNGs: in exact mode each keeps the one worker busy for a long while, so most are still queued at the signal.
+  const noise = Buffer.alloc(3000 * 2000 * 3);
+  for (let i = 0; i < noise.length; i++) noise[i] = (i * 2654435761) >>> 24;
+  const big = await sharp(noise, { raw: { width: 3000, height: 2000, channels: 3 } }).png({ compressionLevel: 1 }).toBuffer();
+  const body = { payload: big, headers: { 'content-type': 'image/png' } };
+  const slow = Array.from({ length: 8 }, () => post(port, body));
+  // And an upload that stalls halfway.
+  const stalled = new Promise<string>((resolve) => {
+    const socket = connect(port, '127.0.0.1', () => {
+      socket.write(`POST /predict HTTP/1.1\r\nHost: t\r\nContent-Type: image/png\r\nContent-Length: ${big.length}\r\n\r\n`);
+      socket.write(big.subarray(0, 1000));
+    });
+    let said = '';
+    socket.on('data', (d) => (said += d.toString()));
+    socket.on('error', () => undefined);
+    socket.on('close', () => resolve(said));
+  });
+  for (let i = 0; i < 500; i++) {
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    if (Number(/^resnet_http_requests_in_flight (\d+)/m.exec(text)?.[1]) >= 10) break;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  const t0 = Date.now();
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  const statuses = await Promise.all(slow);
+  const stalledAnswer = await stalled;
+  const code = await exited;
+  const elapsed = Date.now() - t0;
+  assert.deepEqual(statuses.filter((s) => s !== 200 && s !== 503), [], `answers: ${statuses.join(',')}`);
+  assert.ok(statuses.includes(503), `some decodes were still running or queued at the end of the grace period: ${statuses.join(',')}`);
+  assert.match(stalledAnswer, /^HTTP\/1\.1 503[\s\S]*NOT_READY/);
+  assert.equal(code, 0, stderr);
+  assert.ok(elapsed < grace + 1500, `exited after ${elapsed} ms`);
+});

@@ -4,7 +4,7 @@
  * the batch in flight and never leaves a corrupt file.
  */
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { ensureDirSync } from '../fs-atomic.js';
 import { dirname } from 'node:path';
 
 /** One tag of a file: a fine label or a coarse category, in both languages. */
@@ -40,7 +40,7 @@ export class TagIndex {
   readonly db: Database.Database;
 
   constructor(path: string) {
-    mkdirSync(dirname(path), { recursive: true });
+    ensureDirSync(dirname(path));
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');

@@ -24,3 +24,54 @@ export function tinyClassifierOnnx(inputDims: (number | string)[], numClasses: n
     outputs: [{ name: 'output', dims: [inputDims[0], numClasses] }],
   });
 }
+
+/**
+ * ONNX bytes of a classifier whose graph never finishes: its features go
+ * through a `Loop` of 10^15 iterations (a hostile or broken model), then a
+ * linear layer to `[N, classes]`. Opening it is quick; running it is not.
+ */
+export function endlessLoopOnnx(numClasses = 1000): Uint8Array {
+  return encodeOnnxModel({
+    name: 'endless',
+    opset: 13,
+    nodes: [
+      { op: 'GlobalAveragePool', inputs: ['input'], outputs: ['pooled'] },
+      { op: 'Flatten', inputs: ['pooled'], outputs: ['features'], attributes: { axis: 1 } },
+      {
+        op: 'Loop',
+        inputs: ['trips', 'keep_going', 'features'],
+        outputs: ['looped'],
+        attributes: {
+          body: {
+            graph: {
+              name: 'body',
+              nodes: [
+                { op: 'Identity', inputs: ['cond_in'], outputs: ['cond_out'] },
+                { op: 'Identity', inputs: ['value_in'], outputs: ['value_out'] },
+              ],
+              initializers: [],
+              inputs: [
+                { name: 'iteration', dims: [], type: 'int64' },
+                { name: 'cond_in', dims: [], type: 'bool' },
+                { name: 'value_in', dims: ['N', 3] },
+              ],
+              outputs: [
+                { name: 'cond_out', dims: [], type: 'bool' },
+                { name: 'value_out', dims: ['N', 3] },
+              ],
+            },
+          },
+        },
+      },
+      { op: 'Gemm', inputs: ['looped', 'w', 'b'], outputs: ['output'], attributes: { transB: 1 } },
+    ],
+    initializers: [
+      { name: 'trips', dims: [], data: BigInt64Array.of(10n ** 15n), type: 'int64' },
+      { name: 'keep_going', dims: [], data: Uint8Array.of(1), type: 'bool' },
+      { name: 'w', dims: [numClasses, 3], data: new Float32Array(numClasses * 3).fill(0.1) },
+      { name: 'b', dims: [numClasses], data: new Float32Array(numClasses) },
+    ],
+    inputs: [{ name: 'input', dims: ['N', 3, 224, 224] }],
+    outputs: [{ name: 'output', dims: ['N', numClasses] }],
+  });
+}
