@@ -1,45 +1,63 @@
 # resnet-serve: the HTTP service in a container.
-#   docker build -t resnet-serve .                      weights fetched on first start into the cache volume
+#   docker build -t resnet-serve .                            weights fetched on first start into the cache volume
 #   docker build --build-arg BAKE_MODEL=1 -t resnet-serve .   weights baked into the image
+#     (add --build-arg RESNET_SERVE_WEIGHTS_URL=https://mirror.example/models to bake from a mirror)
 #   docker run -p 8080:8080 -v resnet-cache:/var/cache/resnet-serve --read-only --tmpfs /tmp resnet-serve
+#
+# What the build needs: the base image and the npm registry (plus the weights URL with BAKE_MODEL=1).
+# Nothing comes from GitHub: better-sqlite3 is compiled from source with the compilers of the
+# toolchain stage (which never reach the final image), against the base image's own Node headers.
 
-# Build: compile TypeScript with the dev dependencies.
-FROM node:20-bookworm-slim AS build
+# Compilers for the one native addon built from source.
+FROM node:20-bookworm-slim AS toolchain
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 make g++ \
+ && rm -rf /var/lib/apt/lists/*
+ENV ONNXRUNTIME_NODE_INSTALL=skip \
+    npm_config_build_from_source=true \
+    npm_config_nodedir=/usr/local
 WORKDIR /app
-ENV ONNXRUNTIME_NODE_INSTALL=skip
 COPY package.json package-lock.json .npmrc ./
+
+# Compile the TypeScript with the dev dependencies; keep only what runs (no tests, no test helpers).
+FROM toolchain AS build
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src
-RUN npm run build
+RUN npm run build \
+ && find dist \( -name '*.test.js' -o -name '*.test.js.map' \) -delete \
+ && rm -rf dist/testing dist/fuzz
 
-# Runtime dependencies only.
-FROM node:20-bookworm-slim AS deps
-WORKDIR /app
-ENV ONNXRUNTIME_NODE_INSTALL=skip
-COPY package.json package-lock.json .npmrc ./
+# Runtime dependencies only, without build leftovers.
+FROM toolchain AS deps
 # onnxruntime-node ships its runtime for every OS and CPU (~290 MB); keep only this platform's.
+# better-sqlite3 keeps its compiled addon; its sources and object files go.
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force \
- && find node_modules/onnxruntime-node/bin -mindepth 3 -maxdepth 3 -type d ! -path "*/linux/$(node -p process.arch)" -exec rm -rf {} +
+ && find node_modules/onnxruntime-node/bin -mindepth 3 -maxdepth 3 -type d ! -path "*/linux/$(node -p process.arch)" -exec rm -rf {} + \
+ && cd node_modules/better-sqlite3 \
+ && rm -rf deps src build/deps build/Release/obj build/Release/obj.target build/Release/.deps build/Release/test_extension.node build/Makefile build/*.mk
 
 FROM node:20-bookworm-slim
 ARG BAKE_MODEL=0
+ARG RESNET_SERVE_WEIGHTS_URL=
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
     PORT=8080 \
     RESNET_SERVE_HOME=/var/cache/resnet-serve \
-    TORCH_HOME=/opt/resnet-serve/torch
+    TORCH_HOME=/opt/resnet-serve/torch \
+    RESNET_SERVE_IN_CONTAINER=1 \
+    ORT_DISABLE_TELEMETRY=1
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY data ./data
 COPY web ./web
-# Baked weights go into a read-only copy of PyTorch's hub cache, which the server reuses;
-# the converted ONNX graph is cached in RESNET_SERVE_HOME (a volume) on first start.
+# Baked weights go into a read-only copy of PyTorch's hub cache, which the server reuses (checked against
+# their hash at start); the converted ONNX graph is cached in RESNET_SERVE_HOME (a volume) on first start.
 RUN mkdir -p /var/cache/resnet-serve "$TORCH_HOME/hub/checkpoints" \
  && if [ "$BAKE_MODEL" = "1" ]; then \
-      RESNET_SERVE_HOME=/tmp/bake node dist/cli/bin.js fetch-model \
+      RESNET_SERVE_HOME=/tmp/bake RESNET_SERVE_WEIGHTS_URL="$RESNET_SERVE_WEIGHTS_URL" node dist/cli/bin.js fetch-model \
       && mv /tmp/bake/checkpoints/*.pth "$TORCH_HOME/hub/checkpoints/" && rm -rf /tmp/bake; \
     fi \
  && chown -R node:node /var/cache/resnet-serve

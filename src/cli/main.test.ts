@@ -195,3 +195,31 @@ test('start-up faults: one line, non-zero exit, never a stack trace', async () =
     assert.ok(noStackTrace(r.stderr), r.stderr);
   }
 });
+
+test('serve --api-key-file: the key comes from a file (never the process list), and is required', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'rs-key-'));
+  const keyFile = join(dir, 'key');
+  writeFileSync(keyFile, 'a-long-secret-from-a-file\n');
+  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--model', checkpoint, '--workers', '1', '--api-key-file', keyFile], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  try {
+    let stderr = '';
+    const port = await new Promise<number>((resolve, reject) => {
+      child.stderr.on('data', (d: Buffer) => {
+        stderr += d.toString();
+        const m = /ready at http:\/\/127\.0\.0\.1:(\d+)/.exec(stderr);
+        if (m) resolve(Number(m[1]));
+      });
+      child.once('exit', (code) => reject(new Error(`exited ${code}: ${stderr}`)));
+    });
+    const url = `http://127.0.0.1:${port}/v1/models`;
+    assert.equal((await fetch(url)).status, 401);
+    assert.equal((await fetch(url, { headers: { authorization: 'Bearer a-long-secret-from-a-file' } })).status, 200);
+    assert.ok(!readFileSync(`/proc/${child.pid}/cmdline`, 'utf8').includes('a-long-secret'), 'the key is not in the process list');
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((resolve) => child.once('exit', resolve));
+  }
+  const missing = await run(['serve', '--port', '0', '--model', checkpoint, '--api-key-file', join(dir, 'nope')]);
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /cannot read --api-key-file/);
+});

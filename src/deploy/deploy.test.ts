@@ -68,7 +68,8 @@ describe('Dockerfile', () => {
   test('multi-stage on a pinned Node.js 20 slim image, never latest', () => {
     const froms = dockerfile.getFROMs();
     assert.ok(froms.length >= 2);
-    for (const f of froms) {
+    const stages = new Set(froms.map((f) => f.getBuildStage()).filter(Boolean));
+    for (const f of froms.filter((f) => !stages.has(f.getImageName() ?? ''))) {
       assert.equal(f.getImageName(), 'node');
       assert.match(f.getImageTag() ?? '', /^20[-.].*slim/);
       assert.notEqual(f.getImageTag(), 'latest');
@@ -89,8 +90,29 @@ describe('Dockerfile', () => {
     assert.ok(instructions('ARG').some((a) => /^BAKE_MODEL/.test(a.getArgumentsContent() ?? '')));
   });
 
-  test('no secrets in ENV', () => {
-    for (const name of Object.keys(dockerEnv())) assert.doesNotMatch(name, /SECRET|PASSWORD|TOKEN|API_?KEY|CREDENTIAL/i, name);
+  test('no secrets in ENV; telemetry off; the container says so to the offline instructions', () => {
+    const env = dockerEnv();
+    for (const name of Object.keys(env)) assert.doesNotMatch(name, /SECRET|PASSWORD|TOKEN|API_?KEY|CREDENTIAL/i, name);
+    assert.equal(env.ORT_DISABLE_TELEMETRY, '1');
+    assert.equal(env.RESNET_SERVE_IN_CONTAINER, '1');
+  });
+
+  test('the build needs no GitHub download: compilers in a build stage, native addon built from source, leftovers dropped', () => {
+    const runs = instructions('RUN').map((r) => r.getArgumentsContent() ?? '');
+    assert.ok(runs.some((r) => /apt-get install[^&]*python3[^&]*make[^&]*g\+\+/.test(r)), 'a stage installs python3, make and g++');
+    const envs = instructions('ENV').map((e) => e.getArgumentsContent() ?? '').join(' ');
+    assert.match(envs, /npm_config_build_from_source=true/);
+    assert.match(envs, /npm_config_nodedir=\/usr\/local/);
+    assert.ok(runs.some((r) => /better-sqlite3[\s\S]*rm -rf deps src/.test(r)), 'better-sqlite3 sources and objects removed');
+    assert.ok(runs.some((r) => /-name '\*\.test\.js'[\s\S]*rm -rf dist\/testing/.test(r)), 'tests and test helpers are not shipped');
+    // The final stage installs nothing: compilers never reach it.
+    assert.ok(!lastStage().some((i) => i.getKeyword() === 'RUN' && /apt-get/.test(i.getArgumentsContent() ?? '')));
+  });
+
+  test('BAKE_MODEL can use a mirror', () => {
+    const args = instructions('ARG').map((a) => a.getArgumentsContent() ?? '');
+    assert.ok(args.some((a) => /^RESNET_SERVE_WEIGHTS_URL/.test(a)));
+    assert.ok(lastStage().some((i) => i.getKeyword() === 'RUN' && /RESNET_SERVE_WEIGHTS_URL="\$RESNET_SERVE_WEIGHTS_URL"[^&]*fetch-model/.test(i.getArgumentsContent() ?? '')));
   });
 });
 
@@ -116,6 +138,9 @@ describe('Kubernetes and KServe manifests', () => {
     assert.equal(port.containerPort, 8080);
     assert.equal(String(port.containerPort), dockerEnv().PORT);
     assert.equal(container.env.find((e: { name: string }) => e.name === 'PORT').value, String(port.containerPort));
+    // Knative reserves PORT and sets it itself: the KServe predictor must not.
+    const [kserve] = manifests('deploy/kserve');
+    assert.equal(kserve.spec.predictor.containers[0].env.find((e: { name: string }) => e.name === 'PORT'), undefined);
     const service = find('Service');
     assert.ok([port.containerPort, port.name].includes(service.spec.ports[0].targetPort));
     assert.deepEqual(service.spec.selector, deployment.spec.template.metadata.labels);
@@ -139,9 +164,35 @@ describe('Kubernetes and KServe manifests', () => {
     }
     assert.equal(pod.securityContext.runAsNonRoot, true);
     assert.equal(pod.containers[0].securityContext.readOnlyRootFilesystem, true);
+    const predictorSecurity = isvc.spec.predictor.containers[0].securityContext;
+    assert.deepEqual(
+      { runAsNonRoot: predictorSecurity.runAsNonRoot, readOnlyRootFilesystem: predictorSecurity.readOnlyRootFilesystem, allowPrivilegeEscalation: predictorSecurity.allowPrivilegeEscalation, drop: predictorSecurity.capabilities.drop, seccomp: predictorSecurity.seccompProfile.type },
+      { runAsNonRoot: true, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, drop: ['ALL'], seccomp: 'RuntimeDefault' },
+    );
+    for (const c of [pod.containers[0], isvc.spec.predictor.containers[0]]) {
+      assert.equal(c.env.find((e: { name: string }) => e.name === 'ORT_DISABLE_TELEMETRY')?.value, '1');
+    }
     const preStop = Number(pod.containers[0].lifecycle.preStop.exec.command[1]);
     const drainSeconds = Number(find('ConfigMap').data?.RESNET_SERVE_GRACE_PERIOD_MS) / 1000;
     assert.ok(pod.terminationGracePeriodSeconds >= preStop + drainSeconds, 'terminationGracePeriodSeconds covers preStop + drain');
+  });
+
+  test('scaling and disruption settings that work together', () => {
+    const deployment = find('Deployment');
+    assert.equal(deployment.spec.replicas, undefined, 'the HPA owns the replica count');
+    const spread = deployment.spec.template.spec.topologySpreadConstraints;
+    assert.equal(spread?.[0].topologyKey, 'kubernetes.io/hostname');
+    assert.deepEqual(spread[0].labelSelector.matchLabels, deployment.spec.template.metadata.labels);
+    const pdb = find('PodDisruptionBudget');
+    assert.equal(pdb.spec.minAvailable, undefined);
+    assert.equal(pdb.spec.maxUnavailable, 1);
+    const [container] = deployment.spec.template.spec.containers;
+    for (const probe of ['startupProbe', 'readinessProbe', 'livenessProbe']) assert.ok(container[probe].timeoutSeconds >= 1, probe);
+    const [isvc] = manifests('deploy/kserve');
+    assert.ok(['concurrency', 'rps'].includes(isvc.spec.predictor.scaleMetric), 'a metric the default KServe autoscaler supports');
+    assert.equal(isvc.spec.predictor.containers[0].env.find((e: { name: string }) => e.name === 'PROTOCOL')?.value, 'v2');
+    const kustomization = parseAllDocuments(readFileSync(join(REPO_ROOT, 'deploy/kubernetes/kustomization.yaml'), 'utf8'))[0].toJSON();
+    assert.match(kustomization.images[0].newName, /\//, 'the image points at a registry');
   });
 
   test('probe paths exist on the server', async () => {
@@ -218,5 +269,20 @@ describe("the image's entrypoint, run on the host", () => {
     assert.equal(meta.parameters.onnxruntime_threads, 1);
     assert.equal(meta.parameters.preprocess_workers, 1);
     assert.match(await (await fetch(`${url}/metrics`)).text(), /resnet_threads\{pool="onnxruntime_intra_op"\} 1/);
+  });
+});
+
+describe('container-check', () => {
+  test('without a working container engine it says so and exits 2, checking nothing', async () => {
+    const bin = await mkdtemp(join(tmpdir(), 'rs-noengine-'));
+    const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const child = spawn('bash', [join(REPO_ROOT, 'deploy', 'check.sh')], { env: { PATH: `${bin}:/usr/bin:/bin`, HOME: bin }, stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.on('close', (code) => resolve({ code, stderr }));
+    });
+    // Where docker or podman does work, this test has nothing to say: the script itself is the check.
+    if (r.code !== 2) return;
+    assert.match(r.stderr, /no working docker or podman here; nothing was checked/);
   });
 });

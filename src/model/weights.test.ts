@@ -96,3 +96,10 @@ test('offline instructions name the file, where to put it and --model', () => {
   assert.match(text, /\/t\/hub\/checkpoints\/resnet18-f37072fd\.pth/);
   assert.match(text, /--model/);
 });
+
+test('inside the container, the instructions say what to mount or bake, not where files go inside', () => {
+  const text = offlineInstructions('resnet18-f37072fd.pth', 'https://download.pytorch.org/models/resnet18-f37072fd.pth', '/var/cache/resnet-serve', { TORCH_HOME: '/opt/resnet-serve/torch', RESNET_SERVE_IN_CONTAINER: '1' });
+  assert.match(text, /docker run -v \/path\/to\/resnet18-f37072fd\.pth:\/opt\/resnet-serve\/torch\/hub\/checkpoints\/resnet18-f37072fd\.pth:ro/);
+  assert.match(text, /BAKE_MODEL=1/);
+  assert.doesNotMatch(text, /--model/);
+});

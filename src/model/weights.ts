@@ -105,6 +105,17 @@ export async function downloadVerified(url: string, dest: string, sha256Prefix: 
 
 /** The message for an official checkpoint that is neither cached nor downloadable. */
 export function offlineInstructions(fileName: string, url: string, cacheDir: string, env: NodeJS.ProcessEnv = process.env): string {
+  if (env.RESNET_SERVE_IN_CONTAINER) {
+    // Paths inside the image mean nothing to the person running it: say what to mount.
+    return [
+      `The model weights ${fileName} are not in this container and could not be downloaded.`,
+      `  1. Download ${url} on a machine with internet access`,
+      `  2. Mount it read-only into the container, e.g.`,
+      `     docker run -v /path/to/${fileName}:${join(torchHubCheckpointDir(env), fileName)}:ro …`,
+      `  or copy it into the cache volume (${cacheDir}) as checkpoints/${fileName},`,
+      `  or build the image with the weights baked in: docker build --build-arg BAKE_MODEL=1 [--build-arg RESNET_SERVE_WEIGHTS_URL=<mirror>] .`,
+    ].join('\n');
+  }
   return [
     `The model weights ${fileName} are not on this machine and could not be downloaded.`,
     `  1. Download ${url}`,
