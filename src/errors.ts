@@ -29,6 +29,8 @@ export const ErrorCodes = {
   PICKLE_FORBIDDEN: 503,
   /** A checkpoint's pickle stream is malformed, truncated or too large. */
   PICKLE_INVALID: 503,
+  /** The model cannot give what was asked: no embedding or feature map could be found in its graph. */
+  OUTPUT_UNAVAILABLE: 422,
   /** Inference failed inside ONNX Runtime. */
   INFERENCE_FAILED: 500,
   /** A file or folder could not be read or written. */
@@ -41,6 +43,8 @@ export const ErrorCodes = {
   UNAUTHORIZED: 401,
   /** No such route, model or file. */
   NOT_FOUND: 404,
+  /** The name is taken (a head of that name exists). */
+  CONFLICT: 409,
   /** The request body is above the upload limit. */
   PAYLOAD_TOO_LARGE: 413,
   /** More files in one request than allowed. */

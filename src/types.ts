@@ -22,6 +22,8 @@ export interface ClassifyOptions {
   topK?: number;
   /** Label language. Default `'en'`. */
   lang?: LabelLanguage;
+  /** Answer with the user's own classes of this head instead of the model's. */
+  head?: import('./heads/head.js').Head;
 }
 
 /** Milliseconds spent per stage for one image. */
@@ -34,7 +36,27 @@ export interface StageTimings {
 
 /** The answer for one image of a batch: predictions, or the error it met. */
 export type ClassifyOutcome =
-  | { ok: true; predictions: Prediction[]; timings: StageTimings; width: number; height: number }
+  | {
+      ok: true;
+      predictions: Prediction[];
+      timings: StageTimings;
+      width: number;
+      height: number;
+      /** With a head: the photo is none of its classes ("unknown"). */
+      unknown?: boolean;
+      /** With a head: how typical of its training photos the photo is, 0..1 (null when the head has no rejection). */
+      typicality?: number | null;
+    }
+  | { ok: false; error: import('./errors.js').ResnetServeError };
+
+/** The outputs of one image of a batch, or the error it met (the engine under classify and embed). */
+export type AnalyzeOutcome =
+  | { ok: true; outputs: import('./model/session.js').RunOutputs; timings: StageTimings; width: number; height: number }
+  | { ok: false; error: import('./errors.js').ResnetServeError };
+
+/** The embedding of one image of a batch (the input of the model's final layer), or the error it met. */
+export type EmbedOutcome =
+  | { ok: true; embedding: Float32Array; timings: StageTimings; width: number; height: number }
   | { ok: false; error: import('./errors.js').ResnetServeError };
 
 /** Where the weights came from and what they are. */
@@ -53,6 +75,8 @@ export interface ModelInfo {
   inputSize: number;
   /** ONNX Runtime intra-op threads. */
   threads: number;
+  /** What the model can give: `logits`, and `embedding` / `feature_map` where its graph has them. */
+  outputs: string[];
 }
 
 /** How to find and run a model. */

@@ -12,9 +12,10 @@ export interface ResolvedClassifyOptions {
 
 const LANGS: readonly LabelLanguage[] = ['en', 'zh', 'both'];
 
-/** Applies defaults (top 5, English) and validates, naming the bad option as the caller calls it. */
+/** Applies defaults (top 5, English) and validates, naming the bad option as the caller calls it; with a head, k is capped at its classes. */
 export function resolveClassifyOptions(options: ClassifyOptions, numClasses: number, names = { topK: 'topK', lang: 'lang' }): ResolvedClassifyOptions {
-  const k = options.topK ?? 5;
+  if (options.head) numClasses = options.head.classes.length;
+  const k = options.head && options.topK === undefined ? Math.min(5, numClasses) : (options.topK ?? 5);
   if (!Number.isInteger(k) || k < 1 || k > numClasses) throw invalidArgument(names.topK, `an integer from 1 to ${numClasses}`, options.topK);
   const lang = options.lang ?? 'en';
   if (!LANGS.includes(lang)) throw invalidArgument(names.lang, `one of ${LANGS.join(', ')}`, options.lang);

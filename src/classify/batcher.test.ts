@@ -17,7 +17,7 @@ before(async () => {
   for (let i = 0; i < 12; i++) {
     const t = Float32Array.from({ length: PER }, () => rand() * 2 - 1 + i * 0.1);
     images.push(t);
-    alone.push(await session.run(t, 1));
+    alone.push((await session.run(t, 1)).logits.data);
   }
 });
 after(() => session.release());
@@ -29,8 +29,8 @@ test('concurrent images are gathered into batches, and each gets its own logits'
   // The first image starts at once (no waiting at concurrency 1); the rest queue behind it and run together.
   assert.deepEqual(sizes, [1, 9]);
   results.forEach((r, i) => {
-    assert.equal(r.logits.length, 10);
-    r.logits.forEach((v, j) => assert.ok(Math.abs(v - alone[i][j]) < 1e-5));
+    assert.equal(r.outputs.logits.data.length, 10);
+    r.outputs.logits.data.forEach((v, j) => assert.ok(Math.abs(v - alone[i][j]) < 1e-5));
     assert.equal(r.batchSize, i === 0 ? 1 : 9);
   });
 });

@@ -8,7 +8,8 @@
  */
 import { performance } from 'node:perf_hooks';
 import { ResnetServeError, invalidArgument } from '../errors.js';
-import type { ModelSession } from '../model/session.js';
+import type { ExtraOutput } from '../model/model-outputs.js';
+import { outputsOf, type ModelSession, type RunOutputs } from '../model/session.js';
 
 /**
  * Default bound on images in progress: on 2 cores (~30 images/s) a full queue
@@ -27,9 +28,9 @@ export interface BatcherOptions {
   maxQueue?: number;
 }
 
-/** The logits of one image and how long it waited and ran. */
+/** The outputs of one image (logits, and the extra outputs it asked for) and how long it waited and ran. */
 export interface InferResult {
-  logits: Float32Array;
+  outputs: RunOutputs;
   queueMs: number;
   inferMs: number;
   batchSize: number;
@@ -37,6 +38,7 @@ export interface InferResult {
 
 interface Pending {
   tensor: Float32Array;
+  extra: readonly ExtraOutput[];
   enqueued: number;
   signal?: AbortSignal;
   resolve: (r: InferResult) => void;
@@ -76,15 +78,18 @@ export class InferenceBatcher {
     return this.queue.length;
   }
 
-  /** Queues one image tensor; resolves with its logits. An aborted signal drops it before inference. */
-  infer(tensor: Float32Array, signal?: AbortSignal): Promise<InferResult> {
+  /**
+   * Queues one image tensor; resolves with its logits and the `extra`
+   * outputs asked for. An aborted signal drops it before inference.
+   */
+  infer(tensor: Float32Array, signal?: AbortSignal, extra: readonly ExtraOutput[] = []): Promise<InferResult> {
     if (tensor.length !== this.perImage) throw new RangeError(`tensor has ${tensor.length} values, expected ${this.perImage}`);
     if (signal?.aborted) return Promise.reject(signal.reason);
     if (this.queue.length >= this.maxQueue) {
       return Promise.reject(new ResnetServeError('QUEUE_FULL', `The server is busy (${this.queue.length} images waiting); retry shortly`));
     }
     return new Promise((resolve, reject) => {
-      this.queue.push({ tensor, enqueued: performance.now(), signal, resolve, reject });
+      this.queue.push({ tensor, extra, enqueued: performance.now(), signal, resolve, reject });
       this.schedule();
     });
   }
@@ -118,13 +123,12 @@ export class InferenceBatcher {
         batch.forEach((p, i) => this.buffer.set(p.tensor, i * this.perImage));
         input = this.buffer;
       }
-      const logits = await this.session.run(input, batch.length);
+      // One run gives every output anyone in the batch asked for.
+      const extra = [...new Set(batch.flatMap((p) => p.extra))];
+      const outputs = await this.session.run(input, batch.length, extra);
       const inferMs = performance.now() - started;
-      const classes = this.session.numClasses;
       this.observe?.(batch.length, inferMs);
-      batch.forEach((p, i) =>
-        p.resolve({ logits: logits.slice(i * classes, (i + 1) * classes), queueMs: started - p.enqueued, inferMs, batchSize: batch.length }),
-      );
+      batch.forEach((p, i) => p.resolve({ outputs: outputsOf(outputs, batch.length, i), queueMs: started - p.enqueued, inferMs, batchSize: batch.length }));
     } catch (err) {
       for (const p of batch) p.reject(err);
     } finally {

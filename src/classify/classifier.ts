@@ -9,7 +9,13 @@ import { ResnetServeError, invalidArgument } from '../errors.js';
 import { DEFAULT_DECODE_LIMITS } from '../image/decode.js';
 import { PREPROCESS_MODES, Preprocessor, type PreprocessMode } from '../image/preprocess.js';
 import { loadModel, type LoadedModel } from '../model/load-model.js';
-import type { ClassifyOptions, ClassifyOutcome, ModelInfo, ModelOptions, Prediction } from '../types.js';
+import type { ExtraOutput } from '../model/model-outputs.js';
+import { outputsOf, type OutputTensor, type RunOutputs } from '../model/session.js';
+import type { AnalyzeOutcome, ClassifyOptions, ClassifyOutcome, EmbedOutcome, ModelInfo, ModelOptions, Prediction } from '../types.js';
+import { checkHeadFits, requireOutputs } from './outputs.js';
+import { answerWithHead } from '../heads/answer.js';
+import { mirrorInto } from '../heads/views.js';
+import { meanOf } from '../heads/vectors.js';
 import { rankLogits, resolveClassifyOptions, type ResolvedClassifyOptions } from './answer.js';
 
 /** An image to classify: its bytes, or a file path. */
@@ -77,9 +83,42 @@ export class ImageClassifier {
    */
   async classifyBatch(images: readonly ImageInput[], options: ClassifyOptions = {}): Promise<ClassifyOutcome[]> {
     const resolved = resolveClassifyOptions(options, this.model.session.numClasses);
+    const head = options.head;
+    if (head) checkHeadFits(head, this.model);
+    const analyzed = head ? await this.analyzeBatch(images, ['embedding'], { mirror: true }) : await this.analyzeBatch(images);
+    return analyzed.map((a): ClassifyOutcome => {
+      if (!a.ok) return a;
+      const common = { timings: a.timings, width: a.width, height: a.height };
+      if (head) return { ok: true, ...answerWithHead(head, a.outputs, resolved.topK), ...common };
+      return { ok: true, predictions: this.postprocess(a.outputs.logits.data, 0, resolved), ...common };
+    });
+  }
+
+  /** The embedding (the input of the model's final layer) of one image; throws its typed error. */
+  async embed(image: ImageInput): Promise<Float32Array> {
+    const [outcome] = await this.embedBatch([image]);
+    if (!outcome.ok) throw outcome.error;
+    return outcome.embedding;
+  }
+
+  /** Embeddings of several images, in one batch; errors in place. OUTPUT_UNAVAILABLE when the model has none. */
+  async embedBatch(images: readonly ImageInput[]): Promise<EmbedOutcome[]> {
+    const analyzed = await this.analyzeBatch(images, ['embedding']);
+    return analyzed.map((a): EmbedOutcome => (a.ok ? { ok: true, embedding: (a.outputs.embedding as OutputTensor).data, timings: a.timings, width: a.width, height: a.height } : a));
+  }
+
+  /**
+   * The engine under classify and embed: decode and preprocess each image,
+   * run the decodable ones as one batch for the logits and the `extra`
+   * outputs asked for, and give each image its share (or its error). With
+   * `mirror`, each image's mirror image runs in the same batch and its
+   * `embedding` is the mean of the two (a head's embedding, `heads/views.ts`).
+   */
+  async analyzeBatch(images: readonly ImageInput[], extra: readonly ExtraOutput[] = [], options: { mirror?: boolean } = {}): Promise<AnalyzeOutcome[]> {
+    requireOutputs(this.model, extra);
     const start = performance.now();
     const per = this.preprocessor.imageLength;
-    const tensor = new Float32Array(images.length * per);
+    const tensor = new Float32Array(images.length * per * (options.mirror ? 2 : 1));
     const prepared = await Promise.all(
       images.map(async (image, i) => {
         try {
@@ -94,15 +133,23 @@ export class ImageClassifier {
     good.forEach((from, to) => {
       if (from !== to) tensor.copyWithin(to * per, from * per, (from + 1) * per);
     });
+    const size = this.model.session.inputSize;
+    if (options.mirror) good.forEach((_, row) => mirrorInto(tensor, row * per, tensor, (good.length + row) * per, size));
+    const batch = good.length * (options.mirror ? 2 : 1);
     const t0 = performance.now();
-    const logits = good.length ? await this.model.session.run(tensor, good.length) : new Float32Array(0);
+    const outputs = good.length ? await this.model.session.run(tensor, batch, extra) : null;
     const infer = performance.now() - t0;
     const rowOf = new Map(good.map((imageIndex, row) => [imageIndex, row]));
-    return prepared.map((p, i): ClassifyOutcome => {
+    return prepared.map((p, i): AnalyzeOutcome => {
       if (p instanceof ResnetServeError) return { ok: false, error: p };
-      const predictions = this.postprocess(logits, rowOf.get(i) as number, resolved);
       const timings = { decode: p.timings.decode, preprocess: p.timings.preprocess, infer, total: performance.now() - start };
-      return { ok: true, predictions, timings, width: p.original.width, height: p.original.height };
+      const row = rowOf.get(i) as number;
+      const mine = outputsOf(outputs as RunOutputs, batch, row);
+      if (options.mirror && mine.embedding) {
+        const other = outputsOf(outputs as RunOutputs, batch, good.length + row).embedding as OutputTensor;
+        mine.embedding = { data: meanOf(mine.embedding.data, other.data), dims: mine.embedding.dims };
+      }
+      return { ok: true, outputs: mine, timings, width: p.original.width, height: p.original.height };
     });
   }
 

@@ -55,7 +55,7 @@ describe('reference fidelity', { skip: skipWithoutReference }, () => {
   for (const which of ['converted .pth', 'exported .onnx'] as const) {
     test(`${which}: logits on torchvision's own inputs within 1e-3 for all 68 rows`, async (t) => {
       const model = which === 'converted .pth' ? fromPth : fromOnnx;
-      const out = await model.session.run(inputs, cases.length);
+      const out = (await model.session.run(inputs, cases.length)).logits.data;
       let worst = 0;
       for (let r = 0; r < cases.length; r++) {
         let max = 0;
@@ -68,7 +68,7 @@ describe('reference fidelity', { skip: skipWithoutReference }, () => {
   }
 
   test('from image file to answer: top-5 equals torchvision on at least 64 of 67, and CMYK shares 3 of 5', async (t) => {
-    const out = await fromPth.session.run(ours, cases.length);
+    const out = (await fromPth.session.run(ours, cases.length)).logits.data;
     const mismatches: string[] = [];
     cases.forEach((c, i) => {
       const top5 = topK(softmax(out, i * 1000, 1000), 5).map((r) => r.index);
@@ -93,7 +93,7 @@ describe('reference fidelity', { skip: skipWithoutReference }, () => {
           const pre = new Preprocessor(classifier.model.preprocess, undefined, mode);
           const batch = new Float32Array(cases.length * PER_IMAGE);
           for (let i = 0; i < cases.length; i++) await pre.imageToTensor(readFileSync(join(REFERENCE_DIR, 'images', cases[i].file)), batch, i * PER_IMAGE);
-          const out = await classifier.model.session.run(batch, cases.length);
+          const out = (await classifier.model.session.run(batch, cases.length)).logits.data;
           top1[mode] = cases.map((_, i) => topK(softmax(out, i * 1000, 1000), 1)[0].index);
         }
         const agree = cases.filter((_, i) => top1.exact[i] === top1.fast[i]).length;

@@ -12,8 +12,15 @@ import { DEFAULT_DECODE_LIMITS } from '../image/decode.js';
 import type { PreprocessReply, PreprocessTask } from '../image/preprocess-worker.js';
 import { PREPROCESS_MODES, type PreprocessMode } from '../image/preprocess.js';
 import { loadModel, type LoadedModel } from '../model/load-model.js';
+import type { ExtraOutput } from '../model/model-outputs.js';
+import type { OutputTensor, RunOutputs } from '../model/session.js';
 import { ThreadedSession } from '../model/session-thread.js';
-import type { ClassifyOptions, ClassifyOutcome, ModelInfo, ModelOptions, Prediction } from '../types.js';
+import { defaultCacheDir } from '../model/weights.js';
+import type { AnalyzeOutcome, ClassifyOptions, ClassifyOutcome, EmbedOutcome, ModelInfo, ModelOptions, Prediction } from '../types.js';
+import { checkHeadFits, requireOutputs } from './outputs.js';
+import { answerWithHead } from '../heads/answer.js';
+import { mirrored } from '../heads/views.js';
+import { meanOf } from '../heads/vectors.js';
 import { rankLogits, resolveClassifyOptions, type ResolvedClassifyOptions } from './answer.js';
 import { DEFAULT_MAX_QUEUE, InferenceBatcher, type BatcherOptions } from './batcher.js';
 
@@ -49,7 +56,11 @@ export class ClassificationService {
   /** Preprocessing mode, `fast` unless asked otherwise. */
   readonly mode: PreprocessMode;
 
+  /** The cache folder (converted graphs, embeddings, heads). */
+  readonly cacheDir: string;
+
   private constructor(readonly model: LoadedModel, options: ServiceOptions) {
+    this.cacheDir = options.cacheDir ?? defaultCacheDir();
     // Half the CPUs decode while ONNX Runtime's threads infer: measured on 2 cores, one worker gives the same
     // throughput as two, with lower latency and memory (README, Performance).
     const workers = options.workers ?? Math.max(1, Math.ceil(availableCpus() / 2));
@@ -125,7 +136,7 @@ export class ClassificationService {
     await this.model.session.run(new Float32Array(3 * size * size), 1);
   }
 
-  /** Validates classify options as the HTTP API names them (`top_k`, `lang`). */
+  /** Validates classify options as the HTTP API names them (`top_k`, `lang`); with a head, `top_k` is bounded by its classes. */
   resolveOptions(options: ClassifyOptions = {}): ResolvedClassifyOptions {
     return resolveClassifyOptions(options, this.model.session.numClasses, { topK: 'top_k', lang: 'lang' });
   }
@@ -156,11 +167,11 @@ export class ClassificationService {
     return (this.pool as unknown as Piscina<Task, Reply>).run(task, { filename: filename.href, signal });
   }
 
-  /** Runs one preprocessed image through the batcher. */
-  async infer(tensor: Float32Array, signal?: AbortSignal): Promise<Float32Array> {
-    const r = await this.batcher.infer(tensor, signal);
+  /** Runs one preprocessed image through the batcher: its logits, and the `extra` outputs asked for. */
+  async infer(tensor: Float32Array, signal?: AbortSignal, extra: readonly ExtraOutput[] = []): Promise<RunOutputs> {
+    const r = await this.batcher.infer(tensor, signal, extra);
     this.observer?.stage?.('queue', r.queueMs);
-    return r.logits;
+    return r.outputs;
   }
 
   /** Images being decoded or waiting for inference now. */
@@ -197,36 +208,58 @@ export class ClassificationService {
    */
   async classifyMany(images: readonly Uint8Array[], options: ClassifyOptions = {}, signal?: AbortSignal): Promise<ClassifyOutcome[]> {
     const resolved = this.resolveOptions(options);
-    const release = this.admit(images.length);
+    const head = options.head;
+    if (head) checkHeadFits(head, this.model);
+    const analyzed = head ? await this.analyzeMany(images, ['embedding'], signal, { mirror: true }) : await this.analyzeMany(images, [], signal);
+    return analyzed.map((a): ClassifyOutcome => {
+      if (!a.ok) return a;
+      const common = { timings: a.timings, width: a.width, height: a.height };
+      if (head) return { ok: true, ...answerWithHead(head, a.outputs, resolved.topK), ...common };
+      return { ok: true, predictions: this.rank(a.outputs.logits.data, resolved), ...common };
+    });
+  }
+
+  /** Embeddings of each image (errors in place); OUTPUT_UNAVAILABLE when the model has none. */
+  async embedMany(images: readonly Uint8Array[], signal?: AbortSignal): Promise<EmbedOutcome[]> {
+    const analyzed = await this.analyzeMany(images, ['embedding'], signal);
+    return analyzed.map((a): EmbedOutcome => (a.ok ? { ok: true, embedding: (a.outputs.embedding as OutputTensor).data, timings: a.timings, width: a.width, height: a.height } : a));
+  }
+
+  /**
+   * The engine under classify and embed: admission, then per image decoding
+   * in a worker and inference through the batcher, for the logits and the
+   * `extra` outputs asked for (with `mirror`, a head's embedding: the mean of
+   * the image's and its mirror image's).
+   */
+  async analyzeMany(images: readonly Uint8Array[], extra: readonly ExtraOutput[] = [], signal?: AbortSignal, options: { mirror?: boolean } = {}): Promise<AnalyzeOutcome[]> {
+    requireOutputs(this.model, extra);
+    // A mirror image is one more tensor in the queue.
+    const release = this.admit(images.length * (options.mirror ? 2 : 1));
     try {
-      return await this.classifyAdmitted(images, resolved, signal);
+      return await Promise.all(
+        images.map(async (bytes): Promise<AnalyzeOutcome> => {
+          const start = performance.now();
+          try {
+            const pre = await this.preprocess(bytes, signal);
+            const t0 = performance.now();
+            const size = this.model.session.inputSize;
+            // With `mirror`, the image's mirror image goes through the same batcher and the embedding is their mean.
+            const [outputs, other] = await Promise.all([
+              this.infer(pre.tensor, signal, extra),
+              options.mirror ? this.infer(mirrored(pre.tensor, size), signal, ['embedding']) : null,
+            ]);
+            if (other && outputs.embedding && other.embedding) outputs.embedding = { data: meanOf(outputs.embedding.data, other.embedding.data), dims: outputs.embedding.dims };
+            const infer = performance.now() - t0;
+            return { ok: true, outputs, width: pre.width, height: pre.height, timings: { decode: pre.decode, preprocess: pre.preprocess, infer, total: performance.now() - start } };
+          } catch (err) {
+            if (err instanceof ResnetServeError) return { ok: false, error: err };
+            throw err;
+          }
+        }),
+      );
     } finally {
       release();
     }
-  }
-
-  private classifyAdmitted(images: readonly Uint8Array[], resolved: ResolvedClassifyOptions, signal?: AbortSignal): Promise<ClassifyOutcome[]> {
-    return Promise.all(
-      images.map(async (bytes): Promise<ClassifyOutcome> => {
-        const start = performance.now();
-        try {
-          const pre = await this.preprocess(bytes, signal);
-          const t0 = performance.now();
-          const logits = await this.infer(pre.tensor, signal);
-          const infer = performance.now() - t0;
-          return {
-            ok: true,
-            predictions: this.rank(logits, resolved),
-            width: pre.width,
-            height: pre.height,
-            timings: { decode: pre.decode, preprocess: pre.preprocess, infer, total: performance.now() - start },
-          };
-        } catch (err) {
-          if (err instanceof ResnetServeError) return { ok: false, error: err };
-          throw err;
-        }
-      }),
-    );
   }
 
   /** Stops the workers and frees the model; queued images are refused. */

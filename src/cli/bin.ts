@@ -2,9 +2,10 @@
 /** Entry of the `resnet-serve` executable. */
 import { main } from './main.js';
 
-// Output piped into `head` and closed early is not an error.
+// Output piped into `head` and closed early is not an error; a full disk or another write failure is one line, not a stack trace.
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
-  throw err;
+  process.stderr.write(`resnet-serve: cannot write the output (${err.code ?? err.message})\n`);
+  process.exit(1);
 });
 process.exitCode = await main(process.argv.slice(2));

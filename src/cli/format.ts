@@ -1,5 +1,5 @@
 /** Renders classification results for people (a table) and programs (JSON lines). */
-import type { ClassifyOutcome, Prediction } from '../types.js';
+import type { ClassifyOutcome, EmbedOutcome, Prediction } from '../types.js';
 
 /** Display width of a string: CJK and other wide characters count double. */
 export function displayWidth(s: string): number {
@@ -16,9 +16,15 @@ function labelOf(p: Prediction): string {
   return p.label_zh ? `${p.label} / ${p.label_zh}` : p.label;
 }
 
-/** A readable block for one file: its name, then one line per prediction with a bar. */
+/** Typicality as a readable percentage. */
+function typicalityText(t: number | null | undefined): string {
+  return t === null || t === undefined ? '' : `, typicality ${(t * 100).toFixed(1)}%`;
+}
+
+/** A readable block for one file: its name, then one line per prediction with a bar ("unknown" first when a head refuses it). */
 export function formatOutcome(file: string, outcome: ClassifyOutcome): string {
   if (!outcome.ok) return `${file}\n  error ${outcome.error.code}: ${outcome.error.message}\n`;
+  const unknown = outcome.unknown ? `   → unknown: none of these classes (unlike the training photos${typicalityText(outcome.typicality)})\n` : '';
   const labelWidth = Math.max(...outcome.predictions.map((p) => displayWidth(labelOf(p))));
   const lines = outcome.predictions.map((p, i) => {
     const pct = (p.score * 100).toFixed(2).padStart(6);
@@ -26,7 +32,7 @@ export function formatOutcome(file: string, outcome: ClassifyOutcome): string {
     return `  ${String(i + 1).padStart(2)}. ${pad(labelOf(p), labelWidth)} ${pct}%  ${bar}`;
   });
   const header = `${file}  (${outcome.width}×${outcome.height}, ${outcome.timings.total.toFixed(0)} ms)`;
-  return `${header}\n${lines.join('\n')}\n`;
+  return `${header}\n${unknown}${lines.join('\n')}\n`;
 }
 
 /** One JSON line for one file. */
@@ -38,7 +44,18 @@ export function formatJsonLine(file: string, outcome: ClassifyOutcome): string {
     file,
     width: outcome.width,
     height: outcome.height,
+    ...(outcome.unknown !== undefined ? { unknown: outcome.unknown, typicality: outcome.typicality } : {}),
     predictions: outcome.predictions,
     timings_ms: { decode: round(t.decode), preprocess: round(t.preprocess), infer: round(t.infer), total: round(t.total) },
   });
+}
+
+/** One file's embedding: a JSON line (`{file, dim, embedding}`), or a readable line with its size, norm and first values. */
+export function formatEmbedding(file: string, outcome: EmbedOutcome, json: boolean): string {
+  if (!outcome.ok) return json ? `${JSON.stringify({ file, error: outcome.error.toJSON() })}\n` : `${file}\n  error ${outcome.error.code}: ${outcome.error.message}\n`;
+  const e = outcome.embedding;
+  if (json) return `${JSON.stringify({ file, dim: e.length, embedding: Array.from(e) })}\n`;
+  const norm = Math.sqrt(e.reduce((s, v) => s + v * v, 0));
+  const head = Array.from(e.subarray(0, 6), (v) => v.toFixed(4)).join(' ');
+  return `${file}  ${e.length}-d  norm ${norm.toFixed(3)}  [${head} …]\n`;
 }

@@ -1,22 +1,21 @@
 /**
- * The `resnet-serve` command: `classify`, `serve`, `tag`, `search`, `export`, `fetch-model`, `info`.
+ * The `resnet-serve` command: `classify`, `train`, `embed`, `serve`, `tag`, `search`, `export`, `fetch-model`, `info`.
  * Exit codes: 0 success, 1 a file or the model failed, 2 usage error.
  */
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
-import { ImageClassifier } from '../classify/classifier.js';
 import { ResnetServeError } from '../errors.js';
 import { loadModel } from '../model/load-model.js';
 import { ORT_VERSION } from '../model/session.js';
 import { OFFICIAL_CHECKPOINTS, defaultCacheDir, findCachedCheckpoint, torchHubCheckpointDir, weightsBaseUrl } from '../model/weights.js';
-import type { LabelLanguage, ModelOptions } from '../types.js';
-import { expandPaths } from './files.js';
-import { formatJsonLine, formatOutcome } from './format.js';
-import { downloadProgress } from './progress.js';
 import { startServer } from '../server/server.js';
+import type { LabelLanguage, ModelOptions } from '../types.js';
+import { OPTIONS, UsageError, intOption, modelOptions, withEnvironment, type Parsed } from './args.js';
+import { classifyCommand, embedCommand } from './classify.js';
+import { trainCommand } from './train.js';
 import { exportCommand, searchCommand, tagCommand } from './tag.js';
-import { join } from 'node:path';
 
 const USAGE = `Usage: resnet-serve <command> [options]
 
@@ -25,6 +24,15 @@ Commands:
       --top-k N                  how many labels per image (default 3)
       --lang en|zh|both          label language (default en)
       --json                     one JSON object per line instead of a table
+      --head FILE                answer with your own classes (a head from train)
+      --reject on|off            with a head: answer "unknown" for photos unlike its training photos (default on)
+  train <folder> --out FILE      teach your own classes: one subfolder of photos per class
+      --cv N | --holdout F       how accuracy is measured (default --cv 5)
+      --reject on|off            learn "unknown" (default on)
+      --reject-rate F            share of photos like the training ones allowed to be "unknown" (default 0.02)
+      --name NAME                the head's name (default: the folder's name)
+  embed <files or folders…>      the embedding of each image (the input of the model's final layer)
+      --json                     {file, dim, embedding} per line
   serve                          serve the HTTP API and the web page
       --port N                   port (default 8080, or $PORT)
       --host ADDR                address (default 127.0.0.1, or $HOST; 0.0.0.0 for all)
@@ -72,88 +80,6 @@ Options for every command:
   --offline                      never download weights
   -h, --help                     show this help
 `;
-
-/** A usage error: printed with the usage hint, exit code 2. */
-class UsageError extends Error {}
-
-const OPTIONS = {
-  model: { type: 'string' },
-  threads: { type: 'string' },
-  preprocess: { type: 'string' },
-  offline: { type: 'boolean' },
-  'top-k': { type: 'string' },
-  lang: { type: 'string' },
-  json: { type: 'boolean' },
-  port: { type: 'string' },
-  host: { type: 'string' },
-  workers: { type: 'string' },
-  'max-upload-mb': { type: 'string' },
-  'max-files': { type: 'string' },
-  'max-pixels': { type: 'string' },
-  'timeout-ms': { type: 'string' },
-  'max-batch': { type: 'string' },
-  'batch-wait-us': { type: 'string' },
-  'max-queue': { type: 'string' },
-  'grace-period-ms': { type: 'string' },
-  'headers-timeout-ms': { type: 'string' },
-  'body-timeout-ms': { type: 'string' },
-  'min-score': { type: 'string' },
-  xmp: { type: 'boolean' },
-  'xmp-name': { type: 'string' },
-  db: { type: 'string' },
-  jobs: { type: 'string' },
-  labels: { type: 'string' },
-  format: { type: 'string' },
-  'api-key': { type: 'string' },
-  'api-key-file': { type: 'string' },
-  'max-inflight-mb': { type: 'string' },
-  'max-decode-ms': { type: 'string' },
-  'startup-timeout-ms': { type: 'string' },
-  'cors-origin': { type: 'string' },
-  log: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
-} as const;
-
-type Parsed = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
-
-/** Fills options not given on the command line from RESNET_SERVE_<NAME> environment variables. */
-function withEnvironment(values: Parsed, env: NodeJS.ProcessEnv): Parsed {
-  const out: Record<string, unknown> = { ...values };
-  for (const [name, spec] of Object.entries(OPTIONS)) {
-    if (name === 'help' || out[name] !== undefined) continue;
-    const value = env[`RESNET_SERVE_${name.toUpperCase().replace(/-/g, '_')}`];
-    if (value === undefined || value === '') continue;
-    out[name] = spec.type === 'boolean' ? !['0', 'false', 'no'].includes(value.toLowerCase()) : value;
-  }
-  return out as Parsed;
-}
-
-function intOption(value: string | undefined, name: string, fallback: number | undefined): number | undefined {
-  if (value === undefined) return fallback;
-  if (!/^\d+$/.test(value)) throw new UsageError(`${name} must be a positive integer, got ${JSON.stringify(value)}`);
-  return Number(value);
-}
-
-/** The model options every command shares, validated before any work starts. */
-function modelOptions(values: Parsed): ModelOptions {
-  const threads = intOption(values.threads, '--threads', undefined);
-  if (threads === 0) throw new UsageError('--threads must be at least 1');
-  const maxPixels = intOption(values['max-pixels'], '--max-pixels', undefined);
-  if (maxPixels === 0) throw new UsageError('--max-pixels must be at least 1');
-  const maxDecodeMs = intOption(values['max-decode-ms'], '--max-decode-ms', undefined);
-  if (maxDecodeMs === 0) throw new UsageError('--max-decode-ms must be at least 1');
-  const preprocess = values.preprocess ?? 'fast';
-  if (preprocess !== 'fast' && preprocess !== 'exact') throw new UsageError(`--preprocess must be fast or exact, got ${JSON.stringify(preprocess)}`);
-  return {
-    model: values.model,
-    threads,
-    maxPixels,
-    maxDecodeMs,
-    preprocess,
-    offline: values.offline || undefined,
-    onDownloadProgress: downloadProgress('Downloading weights'),
-  };
-}
 
 /** The API key: from --api-key-file (trailing newline trimmed), else --api-key or RESNET_SERVE_API_KEY. */
 function readApiKey(values: Parsed): string | undefined {
@@ -205,41 +131,6 @@ async function serveCommand(values: Parsed, model: ModelOptions): Promise<number
   // Every request has its answer; native work that outlives them (a decode on libuv's threads) must not hold the exit.
   setTimeout(() => process.exit(0), 200).unref();
   return 0;
-}
-
-async function classifyCommand(paths: string[], values: Parsed, model: ModelOptions): Promise<number> {
-  if (paths.length === 0) throw new UsageError('classify needs at least one file or folder');
-  const lang = (values.lang ?? 'en') as LabelLanguage;
-  if (!['en', 'zh', 'both'].includes(lang)) throw new UsageError(`--lang must be en, zh or both, got ${JSON.stringify(values.lang)}`);
-  const topK = intOption(values['top-k'], '--top-k', 3) as number;
-  if (topK < 1) throw new UsageError('--top-k must be at least 1');
-  const files = await expandPaths(paths);
-  if (files.length === 0) {
-    process.stderr.write('No image files found.\n');
-    return 1;
-  }
-  const classifier = await ImageClassifier.create(model);
-  if (topK > classifier.info.numClasses) throw new UsageError(`--top-k must be at most ${classifier.info.numClasses}`);
-  let failed = 0;
-  const batchSize = 8;
-  try {
-    for (let i = 0; i < files.length; i += batchSize) {
-      const chunk = files.slice(i, i + batchSize);
-      const readable = chunk.filter((f) => !('error' in f));
-      const outcomes = await classifier.classifyBatch(readable.map((f) => f.path), { topK, lang });
-      let next = 0;
-      for (const f of chunk) {
-        const outcome = 'error' in f ? { ok: false as const, error: new ResnetServeError('IO_ERROR', f.error) } : outcomes[next++];
-        if (!outcome.ok) failed++;
-        const text = values.json ? `${formatJsonLine(f.path, outcome)}\n` : formatOutcome(f.path, outcome);
-        (outcome.ok || values.json ? process.stdout : process.stderr).write(text);
-      }
-    }
-  } finally {
-    await classifier.close();
-  }
-  if (failed && !values.json) process.stderr.write(`${failed} of ${files.length} files failed.\n`);
-  return failed ? 1 : 0;
 }
 
 async function fetchModelCommand(options: ModelOptions): Promise<number> {
@@ -305,6 +196,10 @@ export async function main(argv: string[]): Promise<number> {
     switch (command) {
       case 'classify':
         return await classifyCommand(rest, values, model);
+      case 'embed':
+        return await embedCommand(rest, values, model);
+      case 'train':
+        return await trainCommand(rest, values, model);
       case 'serve':
         return await serveCommand(values, model);
       case 'tag': {

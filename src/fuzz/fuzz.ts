@@ -50,7 +50,7 @@ export async function runFuzz(classifier: ImageClassifier, seeds: [string, Buffe
       const hang = new Promise<'hang'>((resolve) => (timer = setTimeout(() => resolve('hang'), hangMs)));
       const work = (async () => {
         await pre.imageToTensor(bytes, tensor, 0);
-        const logits = await classifier.model.session.run(tensor, 1);
+        const logits = (await classifier.model.session.run(tensor, 1)).logits.data;
         classifier.postprocess(logits, 0, { topK: 3, lang: 'en' });
         return 'ok' as const;
       })();

@@ -62,6 +62,7 @@ export function readBmpHeader(bytes: Uint8Array): BmpHeader {
   const planes = view.getUint16(core ? 22 : 26, true);
   const bitsPerPixel = view.getUint16(core ? 24 : 28, true);
   const compression = core ? RGB : view.getUint32(30, true);
+  if (compression === 4 || compression === 5) throw new ResnetServeError('IMAGE_UNSUPPORTED', `BMP files holding a ${compression === 4 ? 'JPEG' : 'PNG'} are not supported; send the ${compression === 4 ? 'JPEG' : 'PNG'} itself`);
   if (width <= 0 || rawHeight === 0 || rawHeight === -2147483648) throw corrupt(`it declares a ${width}x${rawHeight} image`);
   if (planes !== 1) throw corrupt(`it declares ${planes} planes`);
   if (![1, 4, 8, 16, 24, 32].includes(bitsPerPixel)) throw corrupt(`${bitsPerPixel} bits per pixel`);
@@ -178,7 +179,8 @@ function decodeRle(bytes: Uint8Array, h: BmpHeader, out: Uint8Array): void {
       pos += 2;
     } else {
       const stored = four ? Math.ceil(value / 2) : value;
-      for (let i = 0; i < value && pos + (four ? i >> 1 : i) < bytes.length; i++, x++) {
+      if (pos + stored > bytes.length) throw corrupt('an RLE run is cut short (truncated file)');
+      for (let i = 0; i < value; i++, x++) {
         if (x >= width) continue;
         const b = bytes[pos + (four ? i >> 1 : i)];
         put(x, y, four ? (i % 2 === 0 ? b >> 4 : b & 15) : b);

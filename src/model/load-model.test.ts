@@ -24,13 +24,14 @@ async function fails(promise: Promise<unknown>, code: ErrorCode, mention: RegExp
   await assert.rejects(promise, (err: unknown) => isResnetServeError(err, code) && mention.test(err.message));
 }
 
-test('a .pth state_dict is converted once and cached as <sha256>.onnx in our cache', async () => {
+test('a .pth state_dict is converted once and cached as <sha256>-g2.onnx in our cache', async () => {
   const sha = createHash('sha256').update(readFileSync(checkpoint.path)).digest('hex');
   const model = await loadModel({ model: checkpoint.path, cacheDir, threads: 1 });
   assert.equal(model.info.name, 'resnet18');
   assert.equal(model.info.source, 'checkpoint');
   assert.equal(model.info.sha256, sha);
-  assert.equal(model.info.onnxPath, join(cacheDir, 'onnx', `${sha}.onnx`));
+  assert.equal(model.info.onnxPath, join(cacheDir, 'onnx', `${sha}-g2.onnx`));
+  assert.deepEqual(model.info.outputs, ['logits', 'embedding', 'feature_map']);
   assert.equal(model.info.numClasses, 1000);
   assert.equal(model.info.threads, 1);
   assert.equal(model.labels.en[281], 'tabby');

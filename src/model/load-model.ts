@@ -22,6 +22,7 @@ import { buildResnetGraph, checkResnetShapes } from './resnet-graph.js';
 import { ClassifierSession, type ModelSession } from './session.js';
 import { ThreadedSession } from './session-thread.js';
 import { probeModel } from './probe.js';
+import { prepareUserOnnx } from './prepare-onnx.js';
 import {
   OFFICIAL_CHECKPOINTS,
   defaultCacheDir,
@@ -38,6 +39,8 @@ export interface LoadedModel {
   preprocess: PreprocessConfig;
   labels: LabelSet;
   info: ModelInfo;
+  /** Why the model has no embedding output, when it has none. */
+  missingOutputs?: string;
 }
 
 /** What a sidecar JSON may say about an ONNX model or checkpoint. */
@@ -153,10 +156,13 @@ function checkOfficialHash(name: string, path: string, sha256: string): void {
   );
 }
 
+/** Bumped when the graph we build changes (2: embedding and feature map outputs), so older cached builds are not reused. */
+const GRAPH_VERSION = 2;
+
 /** Builds (or reuses from the cache) the ONNX graph of a checkpoint. */
 async function checkpointToOnnx(path: string, sha256: string, cacheDir: string, label: string): Promise<{ onnxPath: string; name: string; numClasses: number }> {
-  const onnxPath = join(cacheDir, 'onnx', `${sha256}.onnx`);
-  const metaPath = join(cacheDir, 'onnx', `${sha256}.json`);
+  const onnxPath = join(cacheDir, 'onnx', `${sha256}-g${GRAPH_VERSION}.onnx`);
+  const metaPath = join(cacheDir, 'onnx', `${sha256}-g${GRAPH_VERSION}.json`);
   if (existsSync(onnxPath) && existsSync(metaPath)) {
     try {
       const meta = JSON.parse(await readFile(metaPath, 'utf8'));
@@ -201,20 +207,23 @@ export async function loadModel(options: ModelOptions = {}, placement: { thread?
   let onnxPath: string;
   let name: string;
   let source: ModelInfo['source'];
+  let missingOutputs: string | undefined;
   if (isZip) {
     const built = await checkpointToOnnx(path, sha256, cacheDir, path);
     onnxPath = built.onnxPath;
     name = sidecar.name ?? built.name;
     source = official ? 'torchvision' : 'checkpoint';
   } else if (extname(path).toLowerCase() === '.onnx' || head[0] === 0x08) {
-    onnxPath = path;
+    const prepared = await prepareUserOnnx(path, sha256, cacheDir);
+    onnxPath = prepared.onnxPath;
+    missingOutputs = prepared.missing;
     name = sidecar.name ?? basename(path, extname(path));
     source = 'onnx';
   } else {
     throw new ResnetServeError('MODEL_INVALID', `${path} is neither a PyTorch checkpoint (.pth, zip format) nor an ONNX model`);
   }
   // A user's own ONNX graph runs once in a child process first: one that never finishes or crashes ONNX Runtime is refused here.
-  if (source === 'onnx') await probeModel(onnxPath, sha256, cacheDir, { inputSize: sidecar.preprocess.cropSize, timeoutMs: placement.openTimeoutMs });
+  if (source === 'onnx') await probeModel(onnxPath, sha256, cacheDir, { inputSize: sidecar.preprocess.cropSize, timeoutMs: placement.openTimeoutMs, label: path });
   // A server runs the session in a thread of its own (ONNX Runtime's Node binding blocks the calling thread).
   const sessionOptions = { threads: options.threads, inputSize: sidecar.preprocess.cropSize, label: path };
   const session = placement.thread ? await ThreadedSession.open(onnxPath, sessionOptions, placement.openTimeoutMs) : await ClassifierSession.open(onnxPath, sessionOptions);
@@ -224,7 +233,8 @@ export async function loadModel(options: ModelOptions = {}, placement: { thread?
       session,
       preprocess: sidecar.preprocess,
       labels,
-      info: { name, source, path, sha256, onnxPath, numClasses: session.numClasses, inputSize: session.inputSize, threads: session.threads },
+      info: { name, source, path, sha256, onnxPath, numClasses: session.numClasses, inputSize: session.inputSize, threads: session.threads, outputs: ['logits', ...session.extraOutputs] },
+      missingOutputs: session.extraOutputs.includes('embedding') ? undefined : (missingOutputs ?? 'its graph has no embedding output'),
     };
   } catch (err) {
     await session.release();

@@ -38,6 +38,7 @@ const schema = {
             name: { type: 'string', id: 3 },
             op_type: { type: 'string', id: 4 },
             attribute: { rule: 'repeated', type: 'AttributeProto', id: 5 },
+            domain: { type: 'string', id: 7 },
           },
         },
         AttributeProto: {
@@ -68,7 +69,10 @@ const schema = {
   },
 };
 
-const ModelProto = protobuf.Root.fromJSON(schema).lookupType('onnx.ModelProto');
+const root = protobuf.Root.fromJSON(schema);
+const ModelProto = root.lookupType('onnx.ModelProto');
+const NodeProto = root.lookupType('onnx.NodeProto');
+const ValueInfoProto = root.lookupType('onnx.ValueInfoProto');
 
 /** ONNX TensorProto.DataType.FLOAT */
 export const ONNX_FLOAT = 1;
@@ -87,6 +91,8 @@ export type AttributeValue = { float: number } | number | number[] | { graph: Gr
 /** One node of the graph. */
 export interface GraphNode {
   op: string;
+  /** Operator domain; the default ONNX domain when omitted. */
+  domain?: string;
   inputs: string[];
   outputs: string[];
   attributes?: Record<string, AttributeValue>;
@@ -141,16 +147,31 @@ function valueInfo(v: GraphValue): object {
   };
 }
 
+function nodeObject(n: GraphNode, name: string): object {
+  return {
+    name,
+    op_type: n.op,
+    input: n.inputs,
+    output: n.outputs,
+    attribute: Object.entries(n.attributes ?? {}).map(([k, v]) => attribute(k, v)),
+    ...(n.domain ? { domain: n.domain } : {}),
+  };
+}
+
+/** The bytes of one NodeProto (to append to an existing graph). */
+export function encodeNode(node: GraphNode, name: string): Uint8Array {
+  return NodeProto.encode(NodeProto.fromObject(nodeObject(node, name))).finish();
+}
+
+/** The bytes of one ValueInfoProto (a graph output to append). */
+export function encodeValueInfo(value: GraphValue): Uint8Array {
+  return ValueInfoProto.encode(ValueInfoProto.fromObject(valueInfo(value))).finish();
+}
+
 function graphObject(g: GraphBody): object {
   return {
     name: g.name,
-    node: g.nodes.map((n, i) => ({
-      name: `${n.op}_${i}`,
-      op_type: n.op,
-      input: n.inputs,
-      output: n.outputs,
-      attribute: Object.entries(n.attributes ?? {}).map(([k, v]) => attribute(k, v)),
-    })),
+    node: g.nodes.map((n, i) => nodeObject(n, `${n.op}_${i}`)),
     initializer: g.initializers.map((t) => ({
       name: t.name,
       dims: t.dims,

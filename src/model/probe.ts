@@ -20,7 +20,8 @@ const PROBE = fileURLToPath(new URL('./probe-child.js', import.meta.url));
 export const DEFAULT_PROBE_TIMEOUT_MS = 120_000;
 
 /** Opens and runs `onnxPath` once in a child process; throws MODEL_INVALID if it fails, crashes or takes longer than `timeoutMs`. */
-export async function probeModel(onnxPath: string, sha256: string, cacheDir: string, options: { inputSize: number; timeoutMs?: number }): Promise<void> {
+export async function probeModel(onnxPath: string, sha256: string, cacheDir: string, options: { inputSize: number; timeoutMs?: number; label?: string }): Promise<void> {
+  const label = options.label ?? onnxPath;
   const marker = join(cacheDir, 'probed', `${sha256}.ok`);
   if (existsSync(marker)) return;
   const timeoutMs = options.timeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS;
@@ -35,11 +36,11 @@ export async function probeModel(onnxPath: string, sha256: string, cacheDir: str
   const { code, signal } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('close', (c, s) => resolve({ code: c, signal: s })));
   clearTimeout(timer);
   if (timedOut) {
-    throw new ResnetServeError('MODEL_INVALID', `${onnxPath} did not finish its first inference within ${timeoutMs} ms (a graph that never finishes, or a machine far too slow for it); raise --startup-timeout-ms if the model is right`);
+    throw new ResnetServeError('MODEL_INVALID', `${label} did not finish its first inference within ${timeoutMs} ms (a graph that never finishes, or a machine far too slow for it); raise --startup-timeout-ms if the model is right`);
   }
   if (code !== 0) {
     const reason = stderr.trim().split('\n').pop() || (signal ? `ONNX Runtime was killed by ${signal}` : `exit code ${code}`);
-    throw new ResnetServeError('MODEL_INVALID', `${onnxPath} could not be run: ${reason}`);
+    throw new ResnetServeError('MODEL_INVALID', `${label} could not be run: ${reason}`);
   }
   await writeFileAtomic(marker, '').catch(() => undefined);
 }

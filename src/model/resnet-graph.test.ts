@@ -26,7 +26,7 @@ for (const arch of ['resnet18', 'resnet34', 'resnet50'] as const) {
     const session = await ClassifierSession.open(encodeOnnxModel(spec), { inputSize: size, threads: 1 });
     const rand = seededRandom(2);
     const image = Float32Array.from({ length: 2 * 3 * size * size }, () => rand() * 4 - 2);
-    const logits = await session.run(image, 2);
+    const logits = (await session.run(image, 2)).logits.data;
     await session.release();
     for (let b = 0; b < 2; b++) {
       const expected = naiveResnetForward(dict, image.subarray(b * 3 * size * size, (b + 1) * 3 * size * size), size);

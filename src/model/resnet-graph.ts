@@ -107,8 +107,9 @@ export function detectArchitecture(dict: StateDict): ResnetArchitecture {
 }
 
 /**
- * Builds the inference graph (input `input` `[batch, 3, size, size]`, output
- * `logits` `[batch, classes]`) for a torchvision ResNet state_dict.
+ * Builds the inference graph (input `input` `[batch, 3, size, size]`, outputs
+ * `logits` `[batch, classes]`, `embedding` `[batch, channels]` and
+ * `feature_map` `[batch, channels, h, w]`) for a torchvision ResNet state_dict.
  */
 export function buildResnetGraph(dict: StateDict, inputSize = 224, shapesOnly = false): { spec: GraphSpec; architecture: ResnetArchitecture } {
   const arch = detectArchitecture(dict);
@@ -138,16 +139,18 @@ export function buildResnetGraph(dict: StateDict, inputSize = 224, shapesOnly = 
         throw new ResnetServeError('MODEL_INVALID', `Checkpoint is missing ${p}.downsample.0.weight (the block changes shape from ${channels} channels)`);
       }
       const sum = g.fresh('add');
-      const act = g.fresh('relu');
+      // The last block's output is the feature map class activation maps are made from: a named graph output.
+      const last = stage === 4 && i === arch.blocks[3] - 1;
+      const act = last ? 'feature_map' : g.fresh('relu');
       g.nodes.push({ op: 'Add', inputs: [y.out, identity], outputs: [sum] }, { op: 'Relu', inputs: [sum], outputs: [act] });
       out = act;
       channels = y.channels;
     }
   }
-  g.nodes.push({ op: 'GlobalAveragePool', inputs: [out], outputs: ['pooled'] }, { op: 'Flatten', inputs: ['pooled'], outputs: ['features'], attributes: { axis: 1 } });
+  g.nodes.push({ op: 'GlobalAveragePool', inputs: [out], outputs: ['pooled'] }, { op: 'Flatten', inputs: ['pooled'], outputs: ['embedding'], attributes: { axis: 1 } });
   g.tensor('fc.weight', (s) => s.length === 2 && s[1] === channels, `[classes, ${channels}]`);
   g.tensor('fc.bias', (s) => s.length === 1 && s[0] === arch.numClasses, shapeText([arch.numClasses]));
-  g.nodes.push({ op: 'Gemm', inputs: ['features', 'fc.weight', 'fc.bias'], outputs: ['logits'], attributes: { transB: 1 } });
+  g.nodes.push({ op: 'Gemm', inputs: ['embedding', 'fc.weight', 'fc.bias'], outputs: ['logits'], attributes: { transB: 1 } });
 
   const unused = g.unused();
   if (unused.length) {
@@ -160,7 +163,12 @@ export function buildResnetGraph(dict: StateDict, inputSize = 224, shapesOnly = 
       nodes: g.nodes,
       initializers: g.initializers,
       inputs: [{ name: 'input', dims: ['batch', 3, inputSize, inputSize] }],
-      outputs: [{ name: 'logits', dims: ['batch', arch.numClasses] }],
+      // Besides the logits: the input of the final layer (embedding) and the last feature map, computed anyway in the same run.
+      outputs: [
+        { name: 'logits', dims: ['batch', arch.numClasses] },
+        { name: 'embedding', dims: ['batch', channels] },
+        { name: 'feature_map', dims: ['batch', channels, 'height', 'width'] },
+      ],
       opset: 13,
       metadata: { architecture: arch.name },
     },

@@ -1,15 +1,16 @@
 /** The worker side of `session-thread.ts`: owns one ClassifierSession and runs what the main thread sends. */
 import { parentPort, workerData } from 'node:worker_threads';
 import { ResnetServeError } from '../errors.js';
-import { ClassifierSession, type SessionOptions } from './session.js';
+import type { ExtraOutput } from './model-outputs.js';
+import { ClassifierSession, type RunOutputs, type SessionOptions } from './session.js';
 
 /** Messages to the worker. */
-export type SessionRequest = { type: 'run'; id: number; data: Float32Array; batch: number } | { type: 'release'; id: number };
+export type SessionRequest = { type: 'run'; id: number; data: Float32Array; batch: number; extra: ExtraOutput[] } | { type: 'release'; id: number };
 
 /** Messages from the worker. */
 export type SessionReply =
-  | { type: 'opened'; id: -1; inputName: string; outputName: string; inputSize: number; numClasses: number; maxBatch: number; threads: number }
-  | { type: 'logits'; id: number; logits: Float32Array }
+  | { type: 'opened'; id: -1; inputName: string; outputName: string; inputSize: number; numClasses: number; maxBatch: number; threads: number; extraOutputs: ExtraOutput[] }
+  | { type: 'outputs'; id: number; outputs: RunOutputs }
   | { type: 'released'; id: number }
   | { type: 'error'; id: number; code: string; message: string };
 
@@ -26,7 +27,7 @@ let session: ClassifierSession;
 try {
   session = await ClassifierSession.open(model, options);
   const { inputName, outputName, inputSize, numClasses, maxBatch, threads } = session;
-  port.postMessage({ type: 'opened', id: -1, inputName, outputName, inputSize, numClasses, maxBatch, threads } satisfies SessionReply);
+  port.postMessage({ type: 'opened', id: -1, inputName, outputName, inputSize, numClasses, maxBatch, threads, extraOutputs: [...session.extraOutputs] } satisfies SessionReply);
 } catch (err) {
   port.postMessage(errorReply(-1, err));
   process.exit(0);
@@ -39,8 +40,9 @@ port.on('message', async (request: SessionRequest) => {
       port.postMessage({ type: 'released', id: request.id } satisfies SessionReply);
       return;
     }
-    const logits = await session.run(request.data, request.batch);
-    port.postMessage({ type: 'logits', id: request.id, logits } satisfies SessionReply, [logits.buffer as ArrayBuffer]);
+    const outputs = await session.run(request.data, request.batch, request.extra);
+    const buffers = Object.values(outputs).map((o) => o.data.buffer as ArrayBuffer);
+    port.postMessage({ type: 'outputs', id: request.id, outputs } satisfies SessionReply, buffers);
   } catch (err) {
     port.postMessage(errorReply(request.id, err));
   }

@@ -7,7 +7,8 @@
  */
 import { Worker } from 'node:worker_threads';
 import { ResnetServeError, type ErrorCode } from '../errors.js';
-import type { ModelSession, SessionOptions } from './session.js';
+import type { ExtraOutput } from './model-outputs.js';
+import type { ModelSession, RunOutputs, SessionOptions } from './session.js';
 import type { SessionReply, SessionRequest } from './session-thread-worker.js';
 
 const WORKER = new URL('./session-thread-worker.js', import.meta.url);
@@ -31,6 +32,7 @@ export class ThreadedSession implements ModelSession {
     readonly numClasses: number,
     readonly maxBatch: number,
     readonly threads: number,
+    readonly extraOutputs: readonly ExtraOutput[],
   ) {
     // The thread keeps the process alive only while a call is waiting for it.
     worker.unref();
@@ -81,8 +83,8 @@ export class ThreadedSession implements ModelSession {
       throw new ResnetServeError(opened.code as ErrorCode, opened.message);
     }
     if (opened.type !== 'opened') throw new ResnetServeError('MODEL_INVALID', 'The inference thread answered out of order');
-    const { inputName, outputName, inputSize, numClasses, maxBatch, threads } = opened;
-    return new ThreadedSession(worker, inputName, outputName, inputSize, numClasses, maxBatch, threads);
+    const { inputName, outputName, inputSize, numClasses, maxBatch, threads, extraOutputs } = opened;
+    return new ThreadedSession(worker, inputName, outputName, inputSize, numClasses, maxBatch, threads, extraOutputs);
   }
 
   private call(request: SessionRequest, transfer: ArrayBuffer[] = []): Promise<SessionReply> {
@@ -94,11 +96,13 @@ export class ThreadedSession implements ModelSession {
     });
   }
 
-  async run(data: Float32Array, batch: number): Promise<Float32Array> {
+  async run(data: Float32Array, batch: number, extra: readonly ExtraOutput[] = []): Promise<RunOutputs> {
+    const missing = extra.filter((name) => !this.extraOutputs.includes(name));
+    if (missing.length) throw new ResnetServeError('OUTPUT_UNAVAILABLE', `This model has no ${missing.join(' or ')} output`);
     // The batch is copied into a buffer of its own, which is then moved to the worker.
     const moved = data.slice(0, batch * 3 * this.inputSize * this.inputSize);
-    const reply = await this.call({ type: 'run', id: this.nextId++, data: moved, batch }, [moved.buffer as ArrayBuffer]);
-    if (reply.type === 'logits') return reply.logits;
+    const reply = await this.call({ type: 'run', id: this.nextId++, data: moved, batch, extra: [...extra] }, [moved.buffer as ArrayBuffer]);
+    if (reply.type === 'outputs') return reply.outputs;
     if (reply.type === 'error') throw new ResnetServeError(reply.code as ErrorCode, reply.message);
     throw new ResnetServeError('INFERENCE_FAILED', 'The inference thread answered out of order');
   }

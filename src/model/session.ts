@@ -8,6 +8,7 @@ import type { InferenceSession } from 'onnxruntime-node';
 import ort from './ort.js';
 import { availableCpus } from '../cpu-quota.js';
 import { ResnetServeError } from '../errors.js';
+import type { ExtraOutput } from './model-outputs.js';
 
 /** Name, element type and shape of one graph input or output. */
 interface IoShape {
@@ -34,6 +35,34 @@ export function defaultThreadCount(): number {
   return availableCpus();
 }
 
+const EXTRA_OUTPUTS: readonly ExtraOutput[] = ['embedding', 'feature_map'];
+
+/** What a session can give per image: the logits always, the embedding and feature map where the graph has them. */
+export type OutputName = 'logits' | ExtraOutput;
+
+/** One output of a batch: values, and dims with the batch first. */
+export interface OutputTensor {
+  data: Float32Array;
+  dims: readonly number[];
+}
+
+/** The outputs of one run: the logits, and the others asked for. */
+export type RunOutputs = { logits: OutputTensor } & Partial<Record<ExtraOutput, OutputTensor>>;
+
+/** Image `index`'s share of a batch's outputs (copies, dims with a batch of 1). */
+export function outputsOf(outputs: RunOutputs, batch: number, index: number): RunOutputs {
+  const one = (t: OutputTensor): OutputTensor => {
+    const per = t.data.length / batch;
+    return { data: t.data.slice(index * per, (index + 1) * per), dims: [1, ...t.dims.slice(1)] };
+  };
+  const out: RunOutputs = { logits: one(outputs.logits) };
+  for (const name of EXTRA_OUTPUTS) {
+    const t = outputs[name];
+    if (t) out[name] = one(t);
+  }
+  return out;
+}
+
 /** What a model session offers, in this thread or in a worker thread (see `session-thread.ts`). */
 export interface ModelSession {
   readonly inputName: string;
@@ -43,8 +72,13 @@ export interface ModelSession {
   /** Largest batch the graph accepts (1 when the batch dimension is fixed to 1). */
   readonly maxBatch: number;
   readonly threads: number;
-  /** Runs `batch` images laid out NCHW in `data`; resolves with `batch * numClasses` logits. */
-  run(data: Float32Array, batch: number): Promise<Float32Array>;
+  /** The extra outputs the graph has (`embedding`, `feature_map`). */
+  readonly extraOutputs: readonly ExtraOutput[];
+  /**
+   * Runs `batch` images laid out NCHW in `data`; resolves with the logits
+   * (`batch * numClasses`) and the extra outputs asked for, in one run.
+   */
+  run(data: Float32Array, batch: number, extra?: readonly ExtraOutput[]): Promise<RunOutputs>;
   /** Frees the native session. */
   release(): Promise<void>;
 }
@@ -68,11 +102,13 @@ export class ClassifierSession implements ModelSession {
     /** Largest batch the graph accepts (1 when the batch dimension is fixed to 1). */
     readonly maxBatch: number,
     readonly threads: number,
+    readonly extraOutputs: readonly ExtraOutput[],
   ) {}
 
   /**
    * Opens an ONNX model (path or bytes) and checks that it takes
-   * `[N, 3, inputSize, inputSize]` float32 and returns `[N, classes]`.
+   * `[N, 3, inputSize, inputSize]` float32 and returns `[N, classes]` as its
+   * first output; outputs named `embedding` and `feature_map` are offered too.
    */
   static async open(model: string | Uint8Array, options: SessionOptions = {}): Promise<ClassifierSession> {
     const threads = options.threads ?? defaultThreadCount();
@@ -110,31 +146,52 @@ export class ClassifierSession implements ModelSession {
       await session.release();
       throw new ResnetServeError('MODEL_INVALID', `${label} must return float32 [N, classes] logits; it returns ${outputs.map(describe).join(', ') || 'nothing'}`);
     }
+    const extra = EXTRA_OUTPUTS.filter((name) => outputs.some((x) => x.name === name && x.type === 'float32'));
     const maxBatch = isDynamic(s[0]) ? Number.MAX_SAFE_INTEGER : (s[0] as number);
-    return new ClassifierSession(session, input.name, output.name, s[2] as number, o[1] as number, maxBatch, threads);
+    return new ClassifierSession(session, input.name, output.name, s[2] as number, o[1] as number, maxBatch, threads, extra);
   }
 
   /**
-   * Runs `batch` images laid out NCHW in `data` and returns their logits,
-   * `batch * numClasses` floats. Batches above `maxBatch` are split.
+   * Runs `batch` images laid out NCHW in `data`: the logits
+   * (`batch * numClasses` floats) and the extra outputs asked for, from the
+   * same run. Batches above `maxBatch` are split.
    */
-  async run(data: Float32Array, batch: number): Promise<Float32Array> {
+  async run(data: Float32Array, batch: number, extra: readonly ExtraOutput[] = []): Promise<RunOutputs> {
     const per = 3 * this.inputSize * this.inputSize;
     if (data.length < batch * per) throw new RangeError('input tensor is shorter than the batch');
-    const out = new Float32Array(batch * this.numClasses);
+    const missing = extra.filter((name) => !this.extraOutputs.includes(name));
+    if (missing.length) throw new ResnetServeError('OUTPUT_UNAVAILABLE', `This model has no ${missing.join(' or ')} output`);
+    const names = [this.outputName, ...extra];
+    const parts: Record<string, { chunks: Float32Array[]; dims: readonly number[] }> = {};
     for (let start = 0; start < batch; start += this.maxBatch) {
       const n = Math.min(this.maxBatch, batch - start);
       const tensor = new ort.Tensor('float32', data.subarray(start * per, (start + n) * per), [n, 3, this.inputSize, this.inputSize]);
       let result: InferenceSession.ReturnType;
       try {
-        result = await this.session.run({ [this.inputName]: tensor }, [this.outputName]);
+        result = await this.session.run({ [this.inputName]: tensor }, names);
       } catch (err) {
         throw new ResnetServeError('INFERENCE_FAILED', `Inference failed: ${(err as Error).message.split('\n')[0]}`, { cause: err });
       }
-      const logits = result[this.outputName];
-      out.set(logits.data as Float32Array, start * this.numClasses);
-      logits.dispose();
+      for (const name of names) {
+        const t = result[name];
+        const entry = (parts[name] ??= { chunks: [], dims: t.dims });
+        entry.chunks.push(new Float32Array(t.data as Float32Array));
+        t.dispose();
+      }
     }
+    const join = (name: string): OutputTensor => {
+      const { chunks, dims } = parts[name];
+      if (chunks.length === 1) return { data: chunks[0], dims: [batch, ...dims.slice(1)] };
+      const data = new Float32Array(chunks.reduce((sum, c) => sum + c.length, 0));
+      let offset = 0;
+      for (const c of chunks) {
+        data.set(c, offset);
+        offset += c.length;
+      }
+      return { data, dims: [batch, ...dims.slice(1)] };
+    };
+    const out: RunOutputs = { logits: join(this.outputName) };
+    for (const name of extra) out[name] = join(name);
     return out;
   }
 

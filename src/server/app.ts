@@ -11,6 +11,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { ClassificationService } from '../classify/service.js';
+import { HeadRegistry } from './heads.js';
 import { ResnetServeError } from '../errors.js';
 import { ORT_VERSION } from '../model/session.js';
 import { ServiceHolder, sendError } from './http.js';
@@ -20,6 +21,7 @@ import { resolveLimits, type AccessOptions, type ServerLimits } from './options.
 import { opsRoutes } from './routes/ops.js';
 import { seedRoutes } from './routes/seed.js';
 import { torchserveRoutes } from './routes/torchserve.js';
+import { headRoutes } from './routes/heads.js';
 import { v1Routes } from './routes/v1.js';
 import { webRoutes } from './routes/web.js';
 import { v2Routes } from './v2/routes.js';
@@ -28,6 +30,8 @@ import { v2Routes } from './v2/routes.js';
 export interface AppOptions {
   /** The model service, or a promise of it while it loads. */
   service: ClassificationService | Promise<ClassificationService>;
+  /** Its heads (default: the heads made through the API, in the service's cache folder). */
+  heads?: HeadRegistry | Promise<HeadRegistry>;
   limits?: Partial<ServerLimits>;
   /** Fastify logger setting (default off). */
   logger?: boolean | object;
@@ -82,7 +86,9 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
         : [400, 'BAD_REQUEST', 'The request is not valid HTTP'];
   const body = JSON.stringify({ error: message, code });
   const reason = { 400: 'Bad Request', 408: 'Request Timeout', 431: 'Request Header Fields Too Large' }[status];
-  socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  // Written, then the connection is closed for good (ending only our side would keep the descriptor until the client closes).
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`, () => socket.destroy());
+  setTimeout(() => socket.destroy(), 1000).unref();
 }
 
 /** The app, with the readiness holder and the metrics registry attached. */
@@ -107,17 +113,31 @@ export async function buildApp(options: AppOptions): Promise<ResnetApp> {
       sendError(reply, new ResnetServeError('BAD_REQUEST', err.code === 'FST_ERR_BAD_URL' ? 'The URL is not valid' : err.message));
     },
     // Node's own timeouts free slow or stalled clients; checked every second instead of every 30.
-    serverFactory: (handler) =>
-      createServer(
+    serverFactory: (handler) => {
+      const server = createServer(
         { connectionsCheckingInterval: 1000, headersTimeout: limits.headersTimeoutMs, requestTimeout: limits.bodyTimeoutMs, keepAliveTimeout: limits.keepAliveTimeoutMs },
         handler,
-      ),
+      );
+      // "Expect: 100-continue" with a body over the limit is refused before the client sends it.
+      server.on('checkContinue', (req, res) => {
+        const declared = Number(req.headers['content-length']);
+        if (Number.isFinite(declared) && declared > limits.maxUploadBytes) {
+          const body = JSON.stringify({ error: `The request body is larger than the limit of ${Math.round(limits.maxUploadBytes / (1024 * 1024))} MB (all files together)`, code: 'PAYLOAD_TOO_LARGE' });
+          res.writeHead(413, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), connection: 'close' }).end(body);
+          return;
+        }
+        res.writeContinue();
+        handler(req, res);
+      });
+      return server;
+    },
   });
   const access = options.access ?? {};
   if (access.apiKey !== undefined && access.apiKey.length < 8) throw new ResnetServeError('INVALID_ARGUMENT', 'The API key must be at least 8 characters');
 
   Promise.resolve(options.service).then(
-    (service) => {
+    async (service) => {
+      holder.heads = await (options.heads ?? HeadRegistry.open(service));
       holder.service = service;
       service.observer ??= metrics.observer;
       metrics.setModel(service.info, ORT_VERSION, service.workers);
@@ -168,11 +188,13 @@ export async function buildApp(options: AppOptions): Promise<ResnetApp> {
   registerIntake(app, holder, limits, new InflightBytes(limits.maxInflightBytes));
   seedRoutes(app, holder, limits);
   v1Routes(app, holder, limits);
+  headRoutes(app, holder, limits);
   await torchserveRoutes(app, holder, limits);
   opsRoutes(app, holder, metrics, VERSION);
   webRoutes(app);
   await v2Routes(app, holder, limits, VERSION);
 
+  app.addHook('onClose', async () => holder.heads?.close());
   app.decorate('holder', holder);
   app.decorate('metrics', metrics);
   return app as unknown as ResnetApp;

@@ -8,11 +8,14 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ClassificationService } from '../classify/service.js';
 import { ResnetServeError, invalidArgument } from '../errors.js';
 import type { ClassifyOptions, LabelLanguage } from '../types.js';
+import type { Head } from '../heads/head.js';
+import type { HeadRegistry } from './heads.js';
 import type { MultipartBody, UploadedImage } from './intake.js';
 
-/** Where the service lives once loaded, whether the server takes work, and the signal that ends work at shutdown. */
+/** Where the service and its heads live once loaded, whether the server takes work, and the signal that ends work at shutdown. */
 export class ServiceHolder {
   service: ClassificationService | null = null;
+  heads: HeadRegistry | null = null;
   draining = false;
   /** Requests being served now. */
   active = 0;
@@ -33,14 +36,28 @@ export class ServiceHolder {
   }
 
   get ready(): boolean {
-    return this.service !== null && !this.draining;
+    return this.service !== null && this.heads !== null && !this.draining;
   }
 
   /** The service, or NOT_READY while loading or shutting down. */
   require(): ClassificationService {
-    if (!this.service) throw new ResnetServeError('NOT_READY', 'The model is still loading; retry shortly');
+    if (!this.service || !this.heads) throw new ResnetServeError('NOT_READY', 'The model is still loading; retry shortly');
     if (this.draining) throw new ResnetServeError('NOT_READY', 'The server is shutting down');
     return this.service;
+  }
+
+  /** The head registry (NOT_READY while loading or shutting down). */
+  requireHeads(): HeadRegistry {
+    this.require();
+    return this.heads as HeadRegistry;
+  }
+
+  /** The trained head named by a request's `head` parameter, or undefined when there is none. */
+  headFrom(query: unknown): Head | undefined {
+    const name = (query as Record<string, unknown> | undefined)?.head;
+    if (name === undefined || name === '') return undefined;
+    if (typeof name !== 'string') throw invalidArgument('head', 'one head name', name);
+    return this.requireHeads().get(name);
   }
 }
 
@@ -72,7 +89,7 @@ export function uploadedImages(request: FastifyRequest): UploadedImage[] {
   throw new ResnetServeError('UNSUPPORTED_MEDIA_TYPE', `Send images as multipart/form-data (field "${field}") or as an image/* body, not ${type}`);
 }
 
-/** Reads `top_k` and `lang` from a query string. */
+/** Reads `top_k` and `lang` from a query string (`head` is read by the holder, which knows the heads). */
 export function queryOptions(query: unknown, defaults: { topK: number; lang: LabelLanguage }): ClassifyOptions {
   const q = (query ?? {}) as Record<string, unknown>;
   const out: ClassifyOptions = { ...defaults };

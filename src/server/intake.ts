@@ -215,7 +215,10 @@ function readMultipart(request: FastifyRequest, payload: Readable, limits: Serve
     try {
       parser = busboy({
         headers: request.headers,
-        limits: { files: limits.maxFiles + MAX_FORM_FIELDS, fields: MAX_FORM_FIELDS, parts: limits.maxFiles + 2 * MAX_FORM_FIELDS, fieldSize: 64 * 1024, headerPairs: 64 },
+        // Parts without a filename arrive as fields: latin1 keeps their bytes, so an image sent that way
+        // (curl -F 'data=<photo.jpg') is still an image. The whole request is bounded before this.
+        defCharset: 'latin1',
+        limits: { files: limits.maxFiles + MAX_FORM_FIELDS, fields: MAX_FORM_FIELDS, parts: limits.maxFiles + 2 * MAX_FORM_FIELDS, fieldSize: limits.maxUploadBytes, headerPairs: 64 },
       });
     } catch (err) {
       reject(new ResnetServeError('BAD_REQUEST', `Malformed multipart/form-data request: ${(err as Error).message}`));
@@ -258,7 +261,11 @@ function readMultipart(request: FastifyRequest, payload: Readable, limits: Serve
         finish();
       });
     });
-    parser.on('field', () => undefined);
+    parser.on('field', (field, value: string) => {
+      if (settled || !fields.includes(field)) return;
+      if (slots.length >= limits.maxFiles) return fail(new ResnetServeError('TOO_MANY_FILES', `At most ${limits.maxFiles} files per request`));
+      slots.push({ name: field, bytes: Buffer.from(value, 'latin1') });
+    });
     parser.on('filesLimit', () => fail(new ResnetServeError('TOO_MANY_FILES', `At most ${limits.maxFiles} files per request`)));
     parser.on('fieldsLimit', () => fail(new ResnetServeError('TOO_MANY_FILES', `At most ${MAX_FORM_FIELDS} form fields per request`)));
     parser.on('partsLimit', () => fail(new ResnetServeError('TOO_MANY_FILES', `At most ${limits.maxFiles + 2 * MAX_FORM_FIELDS} parts per request`)));

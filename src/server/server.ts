@@ -7,6 +7,7 @@
 import { ClassificationService, type ServiceOptions } from '../classify/service.js';
 import { ResnetServeError } from '../errors.js';
 import { buildApp, type ResnetApp } from './app.js';
+import { HeadRegistry } from './heads.js';
 import type { AccessOptions, ServerLimits } from './options.js';
 
 /** Where and how to serve. */
@@ -19,6 +20,8 @@ export interface ServerOptions {
   logger?: boolean | object;
   /** Longest time a shutdown waits for requests in flight, in ms. Default 10 s. */
   gracePeriodMs?: number;
+  /** Heads to answer with, from files: name → path of a head file. */
+  heads?: Record<string, string>;
 }
 
 /** A running server. */
@@ -39,9 +42,11 @@ async function waitFor(done: () => boolean, deadline: number): Promise<void> {
 export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
   const servicePromise = ClassificationService.start(options.service);
   servicePromise.catch(() => undefined);
+  const headsPromise = servicePromise.then((service) => HeadRegistry.open(service, options.heads));
+  headsPromise.catch(() => undefined);
   let app: ResnetApp;
   try {
-    app = await buildApp({ service: servicePromise, limits: options.limits, logger: options.logger, access: options.access });
+    app = await buildApp({ service: servicePromise, heads: headsPromise, limits: options.limits, logger: options.logger, access: options.access });
   } catch (err) {
     void servicePromise.then((s) => s.close(), () => undefined);
     throw err;
@@ -61,8 +66,10 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   let service: ClassificationService;
   try {
     service = await servicePromise;
+    await headsPromise;
   } catch (err) {
     await app.close();
+    void servicePromise.then((s) => s.close(), () => undefined);
     throw err;
   }
   const address = app.server.address();
@@ -84,7 +91,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       await waitFor(() => holder.active === 0, deadline);
       app.server.closeAllConnections();
       await closed;
-      await service.close();
+      // Every request has its answer; freeing the model must not hold the exit past the grace period.
+      await Promise.race([service.close(), new Promise((resolve) => setTimeout(resolve, Math.max(100, deadline - Date.now())))]);
     })();
     return closing;
   };

@@ -3,7 +3,8 @@
  * classifier handler: `POST` or `PUT /predictions/{model}[/{version}]` with
  * the image as the raw body (any or no Content-Type, as `curl -T` and
  * `requests.post(url, data=…)` send it) or as multipart `data`, returns the
- * top 5 as `{"tabby": 0.7557, …}`; `GET /ping` returns `{"status": "Healthy"}`.
+ * top 5 as `{"tabby": 0.7557, …}`; a user's trained head is a model of its own
+ * (`/predictions/defects`). `GET /ping` returns `{"status": "Healthy"}`.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ResnetServeError } from '../../errors.js';
@@ -24,14 +25,19 @@ export async function torchserveRoutes(app: FastifyInstance, holder: ServiceHold
   async function predict(request: FastifyRequest<{ Params: Params }>, reply: FastifyReply): Promise<unknown> {
     const service = holder.require();
     const { model, version } = request.params;
-    if (model !== service.info.name) throw new ResnetServeError('NOT_FOUND', `Model ${model} is not served here; this server serves ${service.info.name}`);
+    // The model itself, or one of the user's heads by name.
+    const head = model === service.info.name ? undefined : holder.requireHeads().trainedNames().includes(model) ? holder.requireHeads().get(model) : undefined;
+    if (model !== service.info.name && !head) throw new ResnetServeError('NOT_FOUND', `Model ${model} is not served here; this server serves ${[service.info.name, ...holder.requireHeads().trainedNames()].join(', ')}`);
     if (version !== undefined && !VERSIONS.has(version)) throw new ResnetServeError('NOT_FOUND', `Model ${model} has no version ${version}; the only version is 1.0`);
     const images = uploadedImages(request);
     if (images.length === 0) throw new ResnetServeError('NO_FILE', 'No file uploaded (send the image as the request body or as the multipart field "data")');
-    const outcomes = await withDeadline(reply, limits.requestTimeoutMs, (signal) => service.classifyMany(images.map((i) => i.bytes), { topK: 5, lang: 'en' }, signal), holder.shutdownSignal);
+    const outcomes = await withDeadline(reply, limits.requestTimeoutMs, (signal) => service.classifyMany(images.map((i) => i.bytes), { topK: head ? Math.min(5, head.classes.length) : 5, lang: 'en', head }, signal), holder.shutdownSignal);
+    const round = (v: number): number => Math.round(v * 10000) / 10000;
     const shaped = outcomes.map((o) => {
       if (!o.ok) return { error: o.error.message, code: o.error.code };
-      return Object.fromEntries(o.predictions.map((p) => [p.label, Math.round(p.score * 10000) / 10000]));
+      const scores = o.predictions.map((p) => [p.label, round(p.score)] as const);
+      // A head that finds the photo unlike its training photos says so first.
+      return Object.fromEntries(o.unknown ? [['unknown', round(1 - (o.typicality ?? 0))], ...scores] : scores);
     });
     if (images.length === 1) {
       const [only] = outcomes;

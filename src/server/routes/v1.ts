@@ -39,8 +39,9 @@ export function v1Routes(app: FastifyInstance, holder: ServiceHolder, limits: Se
   app.post('/v1/classify', { config: { intake: { fields: ['file'], admit: true } } }, async (request, reply) => {
     const service = holder.require();
     // Answers always carry both languages; a lang parameter is still checked, so a typo is not silently ignored.
-    service.resolveOptions(queryOptions(request.query, { topK: 5, lang: 'both' }));
-    const options = service.resolveOptions({ ...queryOptions(request.query, { topK: 5, lang: 'both' }), lang: 'both' });
+    const head = holder.headFrom(request.query);
+    service.resolveOptions({ ...queryOptions(request.query, { topK: 5, lang: 'both' }), head });
+    const options = service.resolveOptions({ ...queryOptions(request.query, { topK: 5, lang: 'both' }), lang: 'both', head });
     const images = uploadedImages(request);
     if (images.length === 0) throw new ResnetServeError('NO_FILE', 'No file uploaded (send it as the multipart field "file")');
     const outcomes = await withDeadline(reply, limits.requestTimeoutMs, (signal) => service.classifyMany(images.map((i) => i.bytes), options, signal), holder.shutdownSignal);
@@ -52,12 +53,13 @@ export function v1Routes(app: FastifyInstance, holder: ServiceHolder, limits: Se
         file,
         width: o.width,
         height: o.height,
+        ...(head ? { unknown: o.unknown, typicality: o.typicality } : {}),
         predictions: o.predictions,
         timings_ms: { decode: round(t.decode), preprocess: round(t.preprocess), infer: round(t.infer), total: round(t.total) },
       };
     });
     const { name, sha256, source } = service.info;
-    const body = { model: { name, sha256, source }, results };
+    const body = { model: { name, sha256, source }, ...(head ? { head: { name: head.name, classes: head.classes } } : {}), results };
     const [first] = outcomes;
     if (outcomes.length === 1 && !first.ok) return reply.code(first.error.status).send(body);
     return body;

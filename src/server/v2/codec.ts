@@ -12,7 +12,7 @@ import { ResnetServeError } from '../../errors.js';
 /** One input or output as model metadata lists it. */
 export interface TensorSpec {
   name: string;
-  datatype: 'FP32' | 'BYTES';
+  datatype: 'FP32' | 'BYTES' | 'BOOL';
   shape: number[];
 }
 
@@ -21,6 +21,8 @@ export interface ModelSignature {
   name: string;
   input: TensorSpec;
   outputs: TensorSpec[];
+  /** Outputs given when asked for by name but not listed in the metadata (so one-output clients keep working). */
+  unlisted?: TensorSpec[];
 }
 
 /** A checked input: a batch of preprocessed tensors, or encoded images. */
@@ -60,8 +62,33 @@ export function splitBody(raw: Uint8Array, headerLength: string | string[] | und
   return { json: raw.subarray(0, jsonLength), binary: raw.subarray(jsonLength) };
 }
 
-/** Parses the JSON header; only syntax is checked here. */
+/**
+ * The deepest nesting of arrays and objects in JSON text, counted without
+ * parsing (strings skipped), stopping at `limit + 1`: a body nested millions
+ * deep is refused before the parser builds it.
+ */
+export function jsonDepth(json: Uint8Array, limit: number): number {
+  let depth = 0;
+  let max = 0;
+  let inString = false;
+  for (let i = 0; i < json.length; i++) {
+    const c = json[i];
+    if (inString) {
+      if (c === 0x5c) i++;
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      depth++;
+      if (depth > max && (max = depth) > limit) return max;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return max;
+}
+
+/** Parses the JSON header; only syntax and nesting depth are checked here. */
 export function parseJson(json: Uint8Array): unknown {
+  // A request is an object of inputs of (possibly nested) data: tensors need a handful of levels.
+  if (jsonDepth(json, MAX_NESTING + 4) > MAX_NESTING + 4) throw bad(`Tensor data is nested more than ${MAX_NESTING} deep`);
   try {
     return JSON.parse(Buffer.from(json.buffer, json.byteOffset, json.byteLength).toString('utf8'));
   } catch (err) {
@@ -176,18 +203,20 @@ function readOutputs(header: Record<string, unknown>, model: ModelSignature, num
   const requestProbabilities = parameters.classification_probabilities === true;
   const asked = header.outputs;
   if (asked !== undefined && !Array.isArray(asked)) throw bad('"outputs" must be a list');
+  const all = [...model.outputs, ...(model.unlisted ?? [])];
   const list = Array.isArray(asked) && asked.length ? asked : [{ name: model.outputs[0].name }];
-  if (list.length > model.outputs.length) throw bad(`Model '${model.name}' has ${model.outputs.length} output(s); ${list.length} were asked for`);
+  if (list.length > all.length) throw bad(`Model '${model.name}' has ${all.length} output(s); ${list.length} were asked for`);
   const seen = new Set<string>();
   return list.map((out): OutputRequest => {
     if (!isObject(out) || typeof out.name !== 'string') throw bad('Each requested output needs a "name"');
-    const spec = model.outputs.find((o) => o.name === out.name);
-    if (!spec) throw bad(`Unexpected inference output '${out.name}' for model '${model.name}'; it has ${model.outputs.map((o) => `'${o.name}'`).join(', ')}`);
+    const spec = all.find((o) => o.name === out.name);
+    if (!spec) throw bad(`Unexpected inference output '${out.name}' for model '${model.name}'; it has ${all.map((o) => `'${o.name}'`).join(', ')}`);
     if (seen.has(out.name)) throw bad(`Output '${out.name}' is asked for twice`);
     seen.add(out.name);
     const p = isObject(out.parameters) ? out.parameters : {};
     refuseSharedMemory(p, `Output '${out.name}'`);
-    const k = p.classification ?? requestK;
+    const k = spec.datatype === 'FP32' && spec.shape.length === 2 && spec.name !== 'embedding' ? (p.classification ?? requestK) : p.classification;
+    if (k !== undefined && (spec.datatype !== 'FP32' || spec.name === 'embedding')) throw bad(`classification applies to class scores, not to '${spec.name}'`);
     if (k !== undefined) {
       const classes = spec.shape[1] > 0 ? spec.shape[1] : numClasses;
       if (!Number.isInteger(k) || (k as number) < 1 || (k as number) > classes) throw bad(`classification must be an integer from 1 to ${classes}`);
@@ -218,13 +247,19 @@ export function decodeRequest(header: unknown, binary: Uint8Array, model: ModelS
     }
   }
   if (inputs.length > 1) throw bad(`Model '${model.name}' takes one input; ${inputs.length} were sent`);
+  const declared = (inputs[0] as { parameters?: { binary_data_size?: unknown } }).parameters?.binary_data_size;
+  const used = typeof declared === 'number' ? declared : 0;
+  if (binary.length !== used) throw bad(`The body carries ${binary.length} bytes of binary data after the JSON, but the inputs declare ${used}`);
   refuseSharedMemory(header.parameters, 'The request');
   const outputs = readOutputs(header, model, options.numClasses);
   return { id: header.id as string | undefined, input: readTensor(inputs[0] as Record<string, unknown>, binary, model, options.maxBatch), outputs };
 }
 
 /** One output tensor of a response, before encoding. */
-export type OutputTensor = { name: string; datatype: 'FP32'; shape: number[]; data: Float32Array } | { name: string; datatype: 'BYTES'; shape: number[]; data: string[] };
+export type OutputTensor =
+  | { name: string; datatype: 'FP32'; shape: number[]; data: Float32Array }
+  | { name: string; datatype: 'BYTES'; shape: number[]; data: string[] }
+  | { name: string; datatype: 'BOOL'; shape: number[]; data: boolean[] };
 
 function encodeStrings(strings: string[]): Buffer {
   return Buffer.concat(
@@ -246,7 +281,8 @@ export function encodeResponse(head: { model_name: string; model_version: string
   const outputs = tensors.map(({ tensor, binary }) => {
     const out: Record<string, unknown> = { name: tensor.name, datatype: tensor.datatype, shape: tensor.shape };
     if (binary) {
-      const tail = tensor.datatype === 'FP32' ? Buffer.from(tensor.data.buffer, tensor.data.byteOffset, tensor.data.byteLength) : encodeStrings(tensor.data);
+      const tail =
+        tensor.datatype === 'FP32' ? Buffer.from(tensor.data.buffer, tensor.data.byteOffset, tensor.data.byteLength) : tensor.datatype === 'BOOL' ? Buffer.from(tensor.data.map((b) => (b ? 1 : 0))) : encodeStrings(tensor.data);
       out.parameters = { binary_data_size: tail.length };
       tails.push(tail);
     } else {

@@ -9,13 +9,16 @@
  * Errors are `{"error": "…"}` (plus our `code`) with a 4xx status.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { Piscina } from 'piscina';
 import type { ClassificationService } from '../../classify/service.js';
 import { ResnetServeError } from '../../errors.js';
 import { withDeadline, type ServiceHolder } from '../http.js';
 import type { ServerLimits } from '../options.js';
 import { decodeRequest, encodeResponse, parseJson, splitBody, type DecodedRequest, type OutputRequest, type OutputTensor } from './codec.js';
 import type { DecodeReply, DecodeTask } from './codec-worker.js';
-import { modelConfig, modelMetadata, servedModels, type ServedModel } from './models.js';
+import { headModel, modelConfig, modelMetadata, servedModels, type ServedModel } from './models.js';
+import { topK } from '../../classify/postprocess.js';
+import type { ExtraOutput } from '../../model/model-outputs.js';
 
 type Params = { name: string; version?: string };
 
@@ -25,64 +28,132 @@ const CODEC_WORKER = new URL('./codec-worker.js', import.meta.url);
 
 const modelsOf = new WeakMap<ClassificationService, Map<string, ServedModel>>();
 
+/** The network's models, or a trained head by name. */
 function lookup(holder: ServiceHolder, params: Params): { service: ClassificationService; model: ServedModel } {
   const service = holder.require();
   let models = modelsOf.get(service);
   if (!models) modelsOf.set(service, (models = servedModels(service)));
-  const model = models.get(params.name);
-  if (!model) throw new ResnetServeError('NOT_FOUND', `Unknown model '${params.name}'; this server serves ${[...models.keys()].map((n) => `'${n}'`).join(' and ')}`);
+  const heads = holder.requireHeads();
+  const trained = heads.trainedNames();
+  const model = models.get(params.name) ?? (trained.includes(params.name) ? headModel(heads.get(params.name)) : undefined);
+  if (!model) throw new ResnetServeError('NOT_FOUND', `Unknown model '${params.name}'; this server serves ${[...models.keys(), ...trained].map((n) => `'${n}'`).join(', ')}`);
   if (params.version !== undefined && params.version !== '1') throw new ResnetServeError('NOT_FOUND', `Unknown version ${params.version} of model '${params.name}'; the only version is 1`);
   return { service, model };
 }
 
-async function decodeBody(request: FastifyRequest, service: ClassificationService, model: ServedModel, limits: ServerLimits): Promise<DecodedRequest> {
+/**
+ * Large JSON bodies are parsed one at a time in a thread of their own, with a
+ * heap limit: parsing multiplies a body's size several times over, and the
+ * thread exits when idle, so that memory is given back.
+ */
+function jsonPool(): Piscina<DecodeTask, DecodeReply> {
+  return new Piscina({ filename: CODEC_WORKER.href, minThreads: 0, maxThreads: 1, idleTimeout: 1000, resourceLimits: { maxOldGenerationSizeMb: 192 } });
+}
+
+async function decodeBody(request: FastifyRequest, pool: Piscina<DecodeTask, DecodeReply>, service: ClassificationService, model: ServedModel, limits: ServerLimits): Promise<DecodedRequest> {
   const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
   const headerLength = request.headers['inference-header-content-length'];
   const { json, binary } = splitBody(body, headerLength);
   const options = { maxBatch: limits.maxFiles, numClasses: service.info.numClasses };
   if (json.length <= WORKER_JSON_BYTES) return decodeRequest(parseJson(json), binary, model.signature, options);
   const task: DecodeTask = { body, headerLength: Array.isArray(headerLength) ? headerLength[0] : headerLength, model: model.signature, ...options };
-  const reply = await service.offload<DecodeTask, DecodeReply>(CODEC_WORKER, task);
+  let reply: DecodeReply;
+  try {
+    reply = await pool.run(task);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ERR_WORKER_OUT_OF_MEMORY') throw new ResnetServeError('PAYLOAD_TOO_LARGE', 'The inference request is too large to parse; send tensors with the binary data extension');
+    throw err;
+  }
   if (!reply.ok) throw new ResnetServeError(reply.code, reply.message);
   return reply.request;
 }
 
-function outputTensor(out: OutputRequest, rows: Float32Array[], service: ClassificationService): OutputTensor {
-  const classes = service.info.numClasses;
-  if (out.classification === undefined) {
-    const data = new Float32Array(rows.length * classes);
-    rows.forEach((row, i) => data.set(row, i * classes));
-    return { name: out.name, datatype: 'FP32', shape: [rows.length, classes], data };
-  }
-  const k = out.classification;
-  const strings = rows.flatMap((row) =>
-    service.rank(row, { topK: k, lang: 'en' }).map((p) => `${(out.probabilities ? p.score : row[p.index]).toFixed(6)}:${p.index}:${p.label}`),
-  );
-  return { name: out.name, datatype: 'BYTES', shape: [rows.length, k], data: strings };
+/** What one image gave: the scores the model's main output is made of, its embedding, and (heads) the verdict. */
+interface ImageResult {
+  /** The model's logits, or a head's probabilities. */
+  scores: Float32Array;
+  embedding?: Float32Array;
+  /** Heads: the photo is none of the classes. */
+  unknown?: boolean;
 }
 
-async function infer(request: FastifyRequest<{ Params: Params }>, reply: FastifyReply, holder: ServiceHolder, limits: ServerLimits): Promise<unknown> {
+function stack(rows: Float32Array[]): { data: Float32Array; width: number } {
+  const width = rows[0]?.length ?? 0;
+  const data = new Float32Array(rows.length * width);
+  rows.forEach((row, i) => data.set(row, i * width));
+  return { data, width };
+}
+
+function outputTensor(out: OutputRequest, results: ImageResult[], service: ClassificationService, model: ServedModel): OutputTensor {
+  const n = results.length;
+  if (out.name === 'embedding') {
+    const { data, width } = stack(results.map((r) => r.embedding as Float32Array));
+    return { name: out.name, datatype: 'FP32', shape: [n, width], data };
+  }
+  if (out.name === 'unknown') return { name: out.name, datatype: 'BOOL', shape: [n, 1], data: results.map((r) => Boolean(r.unknown)) };
+  const rows = results.map((r) => r.scores);
+  if (out.classification === undefined) {
+    const { data, width } = stack(rows);
+    return { name: out.name, datatype: 'FP32', shape: [n, width], data };
+  }
+  const k = out.classification;
+  const head = model.head;
+  const strings = rows.flatMap((row) => {
+    if (head) {
+      // A head's output is already probabilities: the raw value and the probability agree.
+      return topK(row, k).map((r) => `${r.score.toFixed(6)}:${r.index}:${head.classes[r.index]}`);
+    }
+    return service.rank(row, { topK: k, lang: 'en' }).map((p) => `${(out.probabilities ? p.score : row[p.index]).toFixed(6)}:${p.index}:${p.label}`);
+  });
+  return { name: out.name, datatype: 'BYTES', shape: [n, k], data: strings };
+}
+
+async function infer(request: FastifyRequest<{ Params: Params }>, reply: FastifyReply, holder: ServiceHolder, limits: ServerLimits, pool: Piscina<DecodeTask, DecodeReply>): Promise<unknown> {
   const { service, model } = lookup(holder, request.params);
-  const decoded = await decodeBody(request, service, model, limits);
+  const decoded = await decodeBody(request, pool, service, model, limits);
   const { input } = decoded;
-  const count = input.kind === 'tensor' ? input.batch : input.images.length;
-  const release = service.admit(count);
-  const rows = await withDeadline(
+  const extra: ExtraOutput[] = decoded.outputs.some((o) => o.name === 'embedding') ? ['embedding'] : [];
+  const results = await withDeadline(
     reply,
     limits.requestTimeoutMs,
-    (signal) => {
+    async (signal): Promise<ImageResult[]> => {
       if (input.kind === 'tensor') {
-        const per = input.data.length / input.batch;
-        return Promise.all(Array.from({ length: input.batch }, (_, i) => service.infer(input.data.subarray(i * per, (i + 1) * per), signal)));
+        const release = service.admit(input.batch);
+        try {
+          const per = input.data.length / input.batch;
+          return await Promise.all(
+            Array.from({ length: input.batch }, async (_, i) => {
+              const outputs = await service.infer(input.data.subarray(i * per, (i + 1) * per), signal, extra);
+              return { scores: outputs.logits.data, embedding: outputs.embedding?.data };
+            }),
+          );
+        } finally {
+          release();
+        }
       }
-      return Promise.all(input.images.map(async (bytes) => service.infer((await service.preprocess(bytes, signal)).tensor, signal)));
+      const images = input.images.map((b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+      if (model.head) {
+        const head = model.head;
+        const outcomes = await service.classifyMany(images, { topK: head.classes.length, head }, signal);
+        return outcomes.map((o) => {
+          if (!o.ok) throw o.error;
+          const scores = new Float32Array(head.classes.length);
+          for (const p of o.predictions) scores[p.index] = p.score;
+          return { scores, unknown: o.unknown };
+        });
+      }
+      const analyzed = await service.analyzeMany(images, extra, signal);
+      return analyzed.map((a) => {
+        if (!a.ok) throw a.error;
+        return { scores: a.outputs.logits.data, embedding: a.outputs.embedding?.data };
+      });
     },
     holder.shutdownSignal,
-  ).finally(release);
+  );
   const head = { model_name: model.signature.name, model_version: '1', ...(decoded.id !== undefined ? { id: decoded.id } : {}) };
   const { body, headerLength } = encodeResponse(
     head,
-    decoded.outputs.map((out) => ({ tensor: outputTensor(out, rows, service), binary: out.binary })),
+    decoded.outputs.map((out) => ({ tensor: outputTensor(out, results, service, model), binary: out.binary })),
   );
   if (headerLength === undefined) return body;
   return reply.header('content-type', 'application/octet-stream').header('inference-header-content-length', String(headerLength)).send(body);
@@ -91,6 +162,8 @@ async function infer(request: FastifyRequest<{ Params: Params }>, reply: Fastify
 /** Registers the v2 routes in their own scope (the protocol reads every body raw and parses it itself). */
 export async function v2Routes(app: FastifyInstance, holder: ServiceHolder, limits: ServerLimits, serverVersion: string): Promise<void> {
   await app.register(async (scope) => {
+    const pool = jsonPool();
+    scope.addHook('onClose', async () => pool.destroy());
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: limits.maxUploadBytes }, (_request, body, done) => done(null, body));
 
@@ -111,7 +184,7 @@ export async function v2Routes(app: FastifyInstance, holder: ServiceHolder, limi
         const { service, model } = lookup(holder, request.params);
         return modelConfig(model, service, limits);
       });
-      scope.post<{ Params: Params }>(`${prefix}/infer`, { config: { intake: { fields: [], admit: true } } }, (request, reply) => infer(request, reply, holder, limits));
+      scope.post<{ Params: Params }>(`${prefix}/infer`, { config: { intake: { fields: [], admit: true } } }, (request, reply) => infer(request, reply, holder, limits, pool));
     }
   });
 }

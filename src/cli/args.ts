@@ -1,0 +1,95 @@
+/** Command-line options: their definitions, environment fallbacks, and checks shared by the commands. */
+import { parseArgs } from 'node:util';
+import type { ModelOptions } from '../types.js';
+import { downloadProgress } from './progress.js';
+
+/** A usage error: printed with the usage hint, exit code 2. */
+export class UsageError extends Error {}
+
+export const OPTIONS = {
+  model: { type: 'string' },
+  threads: { type: 'string' },
+  preprocess: { type: 'string' },
+  offline: { type: 'boolean' },
+  'top-k': { type: 'string' },
+  lang: { type: 'string' },
+  json: { type: 'boolean' },
+  port: { type: 'string' },
+  host: { type: 'string' },
+  workers: { type: 'string' },
+  'max-upload-mb': { type: 'string' },
+  'max-files': { type: 'string' },
+  'max-pixels': { type: 'string' },
+  'timeout-ms': { type: 'string' },
+  'max-batch': { type: 'string' },
+  'batch-wait-us': { type: 'string' },
+  'max-queue': { type: 'string' },
+  'grace-period-ms': { type: 'string' },
+  'headers-timeout-ms': { type: 'string' },
+  'body-timeout-ms': { type: 'string' },
+  'min-score': { type: 'string' },
+  xmp: { type: 'boolean' },
+  'xmp-name': { type: 'string' },
+  db: { type: 'string' },
+  jobs: { type: 'string' },
+  labels: { type: 'string' },
+  format: { type: 'string' },
+  'api-key': { type: 'string' },
+  'api-key-file': { type: 'string' },
+  'max-inflight-mb': { type: 'string' },
+  'max-decode-ms': { type: 'string' },
+  'startup-timeout-ms': { type: 'string' },
+  'cors-origin': { type: 'string' },
+  log: { type: 'boolean' },
+  head: { type: 'string', multiple: true },
+  out: { type: 'string' },
+  holdout: { type: 'string' },
+  cv: { type: 'string' },
+  reject: { type: 'string' },
+  'reject-rate': { type: 'string' },
+  name: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export type Parsed = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
+
+/** Fills options not given on the command line from RESNET_SERVE_<NAME> environment variables. */
+export function withEnvironment(values: Parsed, env: NodeJS.ProcessEnv): Parsed {
+  const out: Record<string, unknown> = { ...values };
+  for (const [name, spec] of Object.entries(OPTIONS)) {
+    if (name === 'help' || out[name] !== undefined) continue;
+    const value = env[`RESNET_SERVE_${name.toUpperCase().replace(/-/g, '_')}`];
+    if (value === undefined || value === '') continue;
+    if ('multiple' in spec && spec.multiple) out[name] = value.split(',').map((v) => v.trim()).filter(Boolean);
+    else out[name] = spec.type === 'boolean' ? !['0', 'false', 'no'].includes(value.toLowerCase()) : value;
+  }
+  return out as Parsed;
+}
+
+export function intOption(value: string | undefined, name: string, fallback: number | undefined): number | undefined {
+  if (value === undefined) return fallback;
+  if (!/^\d+$/.test(value)) throw new UsageError(`${name} must be a positive integer, got ${JSON.stringify(value)}`);
+  return Number(value);
+}
+
+/** The model options every command shares, validated before any work starts. */
+export function modelOptions(values: Parsed): ModelOptions {
+  const threads = intOption(values.threads, '--threads', undefined);
+  if (threads === 0) throw new UsageError('--threads must be at least 1');
+  const maxPixels = intOption(values['max-pixels'], '--max-pixels', undefined);
+  if (maxPixels === 0) throw new UsageError('--max-pixels must be at least 1');
+  const maxDecodeMs = intOption(values['max-decode-ms'], '--max-decode-ms', undefined);
+  if (maxDecodeMs === 0) throw new UsageError('--max-decode-ms must be at least 1');
+  const preprocess = values.preprocess ?? 'fast';
+  if (preprocess !== 'fast' && preprocess !== 'exact') throw new UsageError(`--preprocess must be fast or exact, got ${JSON.stringify(preprocess)}`);
+  return {
+    model: values.model,
+    threads,
+    maxPixels,
+    maxDecodeMs,
+    preprocess,
+    offline: values.offline || undefined,
+    onDownloadProgress: downloadProgress('Downloading weights'),
+  };
+}
+

@@ -1,0 +1,101 @@
+/**
+ * `resnet-serve classify` (files and folders through the model, or through a
+ * head with `--head`) and `resnet-serve embed` (their embeddings), as a table
+ * or JSON lines, a batch at a time.
+ */
+import { readFile } from 'node:fs/promises';
+import { ImageClassifier } from '../classify/classifier.js';
+import { ResnetServeError } from '../errors.js';
+import { Head } from '../heads/head.js';
+import type { ClassifyOutcome, EmbedOutcome, LabelLanguage, ModelOptions } from '../types.js';
+import { intOption, UsageError, type Parsed } from './args.js';
+import { expandPaths, type ListedPath } from './files.js';
+import { formatEmbedding, formatJsonLine, formatOutcome } from './format.js';
+
+const BATCH = 8;
+
+/** Reads a head file for `classifier`'s model; refuses other models' heads and damaged files. */
+export async function loadHead(path: string, classifier: ImageClassifier): Promise<Head> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new UsageError(`cannot read --head ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  return Head.parse(text, path, { name: classifier.info.name, sha256: classifier.info.sha256 });
+}
+
+/** Runs `work` over the files a batch at a time, printing each file's result in order; returns the failures. */
+async function eachBatch<T extends { ok: boolean }>(files: ListedPath[], work: (paths: string[]) => Promise<T[]>, print: (file: string, outcome: T | { ok: false; error: ResnetServeError }) => void): Promise<number> {
+  let failed = 0;
+  for (let i = 0; i < files.length; i += BATCH) {
+    const chunk = files.slice(i, i + BATCH);
+    const readable = chunk.filter((f) => !('error' in f));
+    const outcomes = await work(readable.map((f) => f.path));
+    let next = 0;
+    for (const f of chunk) {
+      const outcome = 'error' in f ? { ok: false as const, error: new ResnetServeError('IO_ERROR', f.error) } : outcomes[next++];
+      if (!outcome.ok) failed++;
+      print(f.path, outcome);
+    }
+  }
+  return failed;
+}
+
+export async function classifyCommand(paths: string[], values: Parsed, model: ModelOptions): Promise<number> {
+  if (paths.length === 0) throw new UsageError('classify needs at least one file or folder');
+  const lang = (values.lang ?? 'en') as LabelLanguage;
+  if (!['en', 'zh', 'both'].includes(lang)) throw new UsageError(`--lang must be en, zh or both, got ${JSON.stringify(values.lang)}`);
+  const topK = intOption(values['top-k'], '--top-k', 3) as number;
+  if (topK < 1) throw new UsageError('--top-k must be at least 1');
+  const files = await expandPaths(paths);
+  if (files.length === 0) {
+    process.stderr.write('No image files found.\n');
+    return 1;
+  }
+  const classifier = await ImageClassifier.create(model);
+  let failed: number;
+  try {
+    if ((values.head?.length ?? 0) > 1) throw new UsageError('classify takes one --head');
+    const head = values.head?.length ? await loadHead(values.head[0], classifier) : undefined;
+    if (values.reject !== undefined && values.reject !== 'on' && values.reject !== 'off') throw new UsageError(`--reject must be on or off, got ${JSON.stringify(values.reject)}`);
+    const effective = values.reject === 'off' ? head?.withoutRejection() : head;
+    const classes = effective ? effective.classes.length : classifier.info.numClasses;
+    const k = Math.min(topK, classes);
+    if (!effective && topK > classes) throw new UsageError(`--top-k must be at most ${classes}`);
+    failed = await eachBatch<ClassifyOutcome>(
+      files,
+      (batch) => classifier.classifyBatch(batch, { topK: k, lang, head: effective }),
+      (file, outcome) => {
+        const text = values.json ? `${formatJsonLine(file, outcome)}\n` : formatOutcome(file, outcome);
+        (outcome.ok || values.json ? process.stdout : process.stderr).write(text);
+      },
+    );
+  } finally {
+    await classifier.close();
+  }
+  if (failed && !values.json) process.stderr.write(`${failed} of ${files.length} files failed.\n`);
+  return failed ? 1 : 0;
+}
+
+export async function embedCommand(paths: string[], values: Parsed, model: ModelOptions): Promise<number> {
+  if (paths.length === 0) throw new UsageError('embed needs at least one file or folder');
+  const files = await expandPaths(paths);
+  if (files.length === 0) {
+    process.stderr.write('No image files found.\n');
+    return 1;
+  }
+  const classifier = await ImageClassifier.create(model);
+  let failed: number;
+  try {
+    failed = await eachBatch<EmbedOutcome>(
+      files,
+      (batch) => classifier.embedBatch(batch),
+      (file, outcome) => (outcome.ok || values.json ? process.stdout : process.stderr).write(formatEmbedding(file, outcome, Boolean(values.json))),
+    );
+  } finally {
+    await classifier.close();
+  }
+  if (failed && !values.json) process.stderr.write(`${failed} of ${files.length} files failed.\n`);
+  return failed ? 1 : 0;
+}

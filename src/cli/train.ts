@@ -1,0 +1,118 @@
+/**
+ * `resnet-serve train <folder> --out head.json`: teaches the model the
+ * classes of a folder (one subfolder per class) and writes a head file.
+ * Prints the photos per class, the cross-validated (or held-out) accuracy,
+ * a confusion matrix, the classes most often mixed up, how often "unknown"
+ * would be answered, and warnings (small classes, photos in two classes,
+ * files that are not images).
+ */
+import { basename, dirname, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { ImageClassifier } from '../classify/classifier.js';
+import { writeFileAtomic } from '../fs-atomic.js';
+import { EmbeddingCache } from '../heads/embedding-cache.js';
+import { collectExamples, recipeOf } from '../heads/examples.js';
+import { readImageFolder } from '../heads/image-folder.js';
+import { mixups, trainHead, type TrainOptions } from '../heads/train.js';
+import type { TrainingSummary } from '../heads/head.js';
+import { defaultCacheDir } from '../model/weights.js';
+import type { ModelOptions } from '../types.js';
+import { UsageError, intOption, type Parsed } from './args.js';
+import { displayWidth } from './format.js';
+
+/** Classes with fewer photos than this get a warning. */
+const FEW_PHOTOS = 5;
+
+function pad(text: string, width: number, right = false): string {
+  const fill = ' '.repeat(Math.max(0, width - displayWidth(text)));
+  return right ? fill + text : text + fill;
+}
+
+/** The confusion matrix as a table, rows the true class. */
+export function formatConfusion(classes: readonly string[], confusion: readonly number[][]): string {
+  const width = Math.max(...classes.map(displayWidth), 4);
+  const cell = Math.max(5, ...classes.map((c) => displayWidth(c) + 1));
+  const header = `  ${pad('', width)} ${classes.map((c) => pad(c, cell, true)).join('')}`;
+  const rows = classes.map((c, i) => `  ${pad(c, width)} ${confusion[i].map((n) => pad(String(n), cell, true)).join('')}`);
+  return [header, ...rows].join('\n');
+}
+
+/** The printed report of a training run. */
+export function formatTrainingReport(classes: readonly string[], summary: TrainingSummary): string {
+  const lines: string[] = [];
+  const width = Math.max(...classes.map(displayWidth));
+  for (const c of classes) lines.push(`  ${pad(c, width)}  ${String(summary.counts[c]).padStart(5)} photos`);
+  if (summary.accuracy === null) {
+    lines.push('Accuracy: not evaluated (a class has a single photo, so none can be held out)');
+  } else {
+    const how = summary.evaluation === 'cv' ? `cross-validated, ${summary.folds} folds` : `on ${Math.round((summary.holdout ?? 0) * 100)}% held out`;
+    lines.push(`Accuracy (${how}): ${(summary.accuracy * 100).toFixed(1)}%`);
+    lines.push('Confusion (rows: the true class, columns: the answer):');
+    lines.push(formatConfusion(classes, summary.confusion));
+    const pairs = mixups(classes, summary.confusion);
+    lines.push(pairs.length ? `Most often mixed up: ${pairs.map((p) => `${p.a} ↔ ${p.b} (${p.count})`).join(', ')}` : 'No class was mixed up with another.');
+  }
+  if (summary.rejectedHeldOut !== undefined) {
+    lines.push(`Unknown: ${(summary.rejectedHeldOut * 100).toFixed(1)}% of held-out training photos would be answered "unknown" (expect up to about twice that on new photos of these classes)`);
+  }
+  return lines.join('\n');
+}
+
+export async function trainCommand(paths: string[], values: Parsed, model: ModelOptions): Promise<number> {
+  if (paths.length !== 1) throw new UsageError('train needs one folder, with one subfolder of photos per class');
+  if (!values.out) throw new UsageError('train needs --out FILE for the head it writes');
+  if (values.holdout !== undefined && values.cv !== undefined) throw new UsageError('give --holdout or --cv, not both');
+  const options: TrainOptions = {};
+  if (values.holdout !== undefined) {
+    const h = Number(values.holdout);
+    if (!(h > 0 && h < 1)) throw new UsageError(`--holdout must be a fraction between 0 and 1, got ${JSON.stringify(values.holdout)}`);
+    options.holdout = h;
+  }
+  if (values.cv !== undefined) {
+    const folds = intOption(values.cv, '--cv', 5) as number;
+    if (folds < 2) throw new UsageError('--cv must be at least 2');
+    options.folds = folds;
+  }
+  if (values.reject !== undefined && values.reject !== 'on' && values.reject !== 'off') throw new UsageError(`--reject must be on or off, got ${JSON.stringify(values.reject)}`);
+  options.reject = values.reject !== 'off';
+  if (values['reject-rate'] !== undefined) {
+    const rate = Number(values['reject-rate']);
+    if (!(rate > 0 && rate < 0.5)) throw new UsageError(`--reject-rate must be a fraction between 0 and 0.5, got ${JSON.stringify(values['reject-rate'])}`);
+    options.rejectRate = rate;
+  }
+  const root = resolve(paths[0]);
+  const folder = await readImageFolder(root);
+  // hymenoptera/train is the hymenoptera head, not the "train" head.
+  const name = values.name ?? (/^(train|training)$/i.test(basename(root)) ? basename(dirname(root)) : basename(root));
+  const classifier = await ImageClassifier.create(model);
+  const cache = new EmbeddingCache(model.cacheDir ?? defaultCacheDir());
+  try {
+    const { info } = classifier;
+    process.stderr.write(`Training head "${name}" on ${info.name} (sha256 ${info.sha256.slice(0, 12)}) from ${root}\n`);
+    const photos = folder.photos.map((p) => ({ ...p, name: p.path }));
+    const tty = process.stderr.isTTY;
+    const started = performance.now();
+    const collected = await collectExamples(photos, (bytes) => classifier.analyzeBatch(bytes, ['embedding'], { mirror: true }), cache, { model: info.sha256, recipe: recipeOf(classifier.preprocessor.mode) }, {
+      onProgress: tty ? (done, total) => process.stderr.write(`\r  embedding ${done}/${total}`) : undefined,
+    });
+    if (tty) process.stderr.write('\r\x1b[K');
+    const rate = collected.embedded / Math.max(1e-3, collected.embedMs / 1000);
+    process.stderr.write(`Embedded ${collected.embedded} photos at ${rate.toFixed(1)} images/s, ${collected.cached} from the cache (${((performance.now() - started) / 1000).toFixed(1)} s)\n`);
+    const { head, summary } = trainHead(name, folder.classes, collected.examples, { name: info.name, sha256: info.sha256, dim: collected.examples[0].embedding.length }, options);
+    process.stdout.write(`${formatTrainingReport(folder.classes, summary)}\n`);
+    const warnings: string[] = [];
+    for (const c of folder.classes) if (summary.counts[c] < FEW_PHOTOS) warnings.push(`class "${c}" has only ${summary.counts[c]} photo(s); ${FEW_PHOTOS} or more give a usable head`);
+    for (const d of collected.duplicates) warnings.push(`the same photo is in ${d.classes.map((k) => `"${folder.classes[k]}"`).join(' and ')}: ${d.names.join(', ')}`);
+    for (const s of folder.skipped) warnings.push(`skipped ${s.path}: ${s.reason}`);
+    for (const f of collected.failed) warnings.push(`skipped ${f.name}: ${f.reason}`);
+    for (const f of folder.outsideClasses) warnings.push(`ignored ${f}: photos belong in a class folder`);
+    if (warnings.length) process.stderr.write(`Warnings:\n${warnings.map((w) => `  - ${w}`).join('\n')}\n`);
+    const text = JSON.stringify(head.toJSON());
+    await writeFileAtomic(values.out, text);
+    process.stderr.write(`Wrote ${values.out} (${(text.length / 1024).toFixed(0)} KB; training took ${summary.trainMs} ms)\n`);
+    return 0;
+  } finally {
+    cache.close();
+    await classifier.close();
+  }
+}

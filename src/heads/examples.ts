@@ -1,0 +1,115 @@
+/**
+ * Turning photos into training examples for a head: each photo is hashed,
+ * looked up in the embedding cache, and only the new ones go through the
+ * model (image and mirror image in one batch). Shared by `resnet-serve train`
+ * (photos from a folder) and the server's head API (uploaded photos).
+ */
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { performance } from 'node:perf_hooks';
+import { softmax } from '../classify/postprocess.js';
+import { ResnetServeError } from '../errors.js';
+import type { OutputTensor } from '../model/session.js';
+import type { AnalyzeOutcome } from '../types.js';
+import type { EmbeddingCache } from './embedding-cache.js';
+import type { TrainingExample } from './train.js';
+
+/** Runs images through the model for head embeddings: `analyzeBatch(…, ['embedding'], { mirror: true })` of either engine. */
+export type HeadEngine = (images: Buffer[]) => Promise<AnalyzeOutcome[]>;
+
+/** A photo to learn from: a file or bytes, and its class. */
+export interface LabelledPhoto {
+  label: number;
+  path?: string;
+  bytes?: Buffer;
+  /** How the photo is named in messages. */
+  name: string;
+}
+
+/** The examples, the photos that could not be used, and where the work went. */
+export interface CollectedExamples {
+  examples: (TrainingExample & { photo: string; name: string })[];
+  failed: { name: string; reason: string }[];
+  /** Photos with the same content in more than one class. */
+  duplicates: { photo: string; names: string[]; classes: number[] }[];
+  embedded: number;
+  cached: number;
+  embedMs: number;
+}
+
+/** The SHA-256 of a photo's bytes, hex. */
+export function photoHash(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+/** The cache key of a model's head embeddings under a preprocessing mode. */
+export function recipeOf(mode: string): string {
+  return `${mode}:mirror-mean:1`;
+}
+
+/**
+ * Collects examples for `photos`, reading each once, embedding what the
+ * cache lacks in batches of `batch`. `onProgress(done, total)` follows.
+ */
+export async function collectExamples(
+  photos: readonly LabelledPhoto[],
+  engine: HeadEngine,
+  cache: EmbeddingCache,
+  key: { model: string; recipe: string },
+  options: { batch?: number; onProgress?: (done: number, total: number) => void } = {},
+): Promise<CollectedExamples> {
+  const batch = options.batch ?? 16;
+  const out: CollectedExamples = { examples: [], failed: [], duplicates: [], embedded: 0, cached: 0, embedMs: 0 };
+  const classesOf = new Map<string, { names: string[]; classes: Set<number> }>();
+  let done = 0;
+  for (let i = 0; i < photos.length; i += batch) {
+    const chunk = photos.slice(i, i + batch);
+    const read = await Promise.all(
+      chunk.map(async (p) => {
+        try {
+          const bytes = p.bytes ?? (await readFile(p.path as string));
+          return { p, bytes, photo: photoHash(bytes) };
+        } catch (err) {
+          out.failed.push({ name: p.name, reason: `cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})` });
+          return null;
+        }
+      }),
+    );
+    const present = read.filter((r): r is NonNullable<typeof r> => r !== null);
+    const missing = present.filter((r) => !cache.lookup(key.model, key.recipe, r.photo));
+    if (missing.length) {
+      const t0 = performance.now();
+      const analyzed = await engine(missing.map((m) => m.bytes));
+      out.embedMs += performance.now() - t0;
+      const fresh: { photo: string; value: { embedding: Float32Array; probabilities: Float32Array } }[] = [];
+      analyzed.forEach((a, j) => {
+        if (!a.ok) {
+          out.failed.push({ name: missing[j].p.name, reason: `${a.error.code}: ${a.error.message}` });
+          return;
+        }
+        fresh.push({ photo: missing[j].photo, value: { embedding: (a.outputs.embedding as OutputTensor).data, probabilities: Float32Array.from(softmax(a.outputs.logits.data)) } });
+      });
+      cache.store(key.model, key.recipe, fresh);
+      out.embedded += fresh.length;
+    }
+    for (const r of present) {
+      const hit = cache.lookup(key.model, key.recipe, r.photo);
+      if (!hit) continue;
+      if (!missing.includes(r)) out.cached++;
+      out.examples.push({ embedding: hit.embedding, probabilities: hit.probabilities, label: r.p.label, photo: r.photo, name: r.p.name });
+      const seen = classesOf.get(r.photo) ?? { names: [], classes: new Set<number>() };
+      seen.names.push(r.p.name);
+      seen.classes.add(r.p.label);
+      classesOf.set(r.photo, seen);
+    }
+    done += chunk.length;
+    options.onProgress?.(done, photos.length);
+  }
+  for (const [photo, seen] of classesOf) {
+    if (seen.classes.size > 1) out.duplicates.push({ photo, names: seen.names, classes: [...seen.classes] });
+  }
+  if (out.examples.length === 0 && photos.length > 0) {
+    throw new ResnetServeError('INVALID_ARGUMENT', `None of the ${photos.length} photos could be used: ${out.failed.slice(0, 3).map((f) => `${f.name}: ${f.reason}`).join('; ')}`);
+  }
+  return out;
+}

@@ -1,0 +1,45 @@
+/**
+ * A training set in torchvision's `ImageFolder` layout: one subfolder per
+ * class, named as the class (any Unicode; names are NFC-normalised), photos
+ * anywhere inside it. Files that are not images are listed, not fatal.
+ */
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ResnetServeError } from '../errors.js';
+import { walkImages } from '../tagging/walk.js';
+
+/** The photos of a training folder by class, and what was skipped. */
+export interface ImageFolder {
+  classes: string[];
+  photos: { path: string; label: number }[];
+  /** Files inside class folders that are not images (by their first bytes), or could not be read. */
+  skipped: { path: string; reason: string }[];
+  /** Files directly in the root, which belong to no class. */
+  outsideClasses: string[];
+}
+
+/** Reads `root`; throws INVALID_ARGUMENT when it cannot be listed or has no class folders. */
+export async function readImageFolder(root: string): Promise<ImageFolder> {
+  let entries;
+  try {
+    entries = await readdir(root, { withFileTypes: true });
+  } catch (err) {
+    throw new ResnetServeError('INVALID_ARGUMENT', `Cannot read the training folder ${root}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  const visible = entries.filter((e) => !e.name.startsWith('.')).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const classFolders = visible.filter((e) => e.isDirectory() || e.isSymbolicLink());
+  const folder: ImageFolder = { classes: [], photos: [], skipped: [], outsideClasses: visible.filter((e) => e.isFile()).map((e) => join(root, e.name)) };
+  for (const dir of classFolders) {
+    const label = folder.classes.length;
+    folder.classes.push(dir.name.normalize('NFC'));
+    for await (const found of walkImages([join(root, dir.name)])) {
+      if ('error' in found) folder.skipped.push({ path: found.path, reason: `cannot be read (${found.error})` });
+      else if (!found.image) folder.skipped.push({ path: found.path, reason: 'not an image' });
+      else folder.photos.push({ path: found.path, label });
+    }
+  }
+  if (folder.classes.length === 0) {
+    throw new ResnetServeError('INVALID_ARGUMENT', `${root} has no class folders: put each class's photos in a subfolder named after the class (${join(root, 'cats')}, ${join(root, 'dogs')}, …)`);
+  }
+  return folder;
+}

@@ -1,0 +1,144 @@
+/**
+ * Heads made through the HTTP API, kept across restarts: SQLite in the cache
+ * folder (`<cache>/heads.sqlite`). Per head: its classes (in order), its
+ * example photos (content hash, name, a small JPEG thumbnail; their
+ * embeddings live in the embedding cache), and the trained head file once
+ * trained. Every change is one transaction, so a failed request leaves the
+ * heads as they were.
+ */
+import Database from 'better-sqlite3';
+import { join } from 'node:path';
+import { ensureDirSync } from '../fs-atomic.js';
+
+/** One example photo of a head. */
+export interface ExampleRow {
+  id: number;
+  className: string;
+  photo: string;
+  name: string;
+}
+
+/** A head as stored. */
+export interface StoredHead {
+  name: string;
+  classes: string[];
+  /** The head file's JSON once trained (it stays in use until the next training). */
+  trained: string | null;
+  /** Classes or photos changed since the last training. */
+  stale: boolean;
+  createdAt: string;
+}
+
+export class HeadStore {
+  private readonly db: Database.Database;
+
+  constructor(cacheDir: string) {
+    ensureDirSync(cacheDir);
+    this.db = new Database(join(cacheDir, 'heads.sqlite'));
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('foreign_keys = ON');
+    this.db.exec(`
+      CREATE TABLE IF NOT EXISTS heads (
+        name TEXT PRIMARY KEY, model_sha256 TEXT NOT NULL, created_at TEXT NOT NULL, trained TEXT, stale INTEGER NOT NULL DEFAULT 0);
+      CREATE TABLE IF NOT EXISTS classes (
+        head TEXT NOT NULL REFERENCES heads(name) ON DELETE CASCADE, position INTEGER NOT NULL, name TEXT NOT NULL,
+        PRIMARY KEY (head, name));
+      CREATE TABLE IF NOT EXISTS examples (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, head TEXT NOT NULL, class TEXT NOT NULL, photo TEXT NOT NULL,
+        name TEXT NOT NULL, thumbnail BLOB NOT NULL, added_at TEXT NOT NULL,
+        FOREIGN KEY (head, class) REFERENCES classes(head, name) ON DELETE CASCADE);
+      CREATE INDEX IF NOT EXISTS examples_head ON examples(head, class);`);
+  }
+
+  /** The heads made for the model `modelSha256`, in creation order (without their trained files). */
+  list(modelSha256: string): { name: string; trained: boolean }[] {
+    const heads = this.db.prepare('SELECT name, trained IS NOT NULL AS trained FROM heads WHERE model_sha256 = ? ORDER BY created_at, name').all(modelSha256) as { name: string; trained: number }[];
+    return heads.map((h) => ({ name: h.name, trained: h.trained === 1 }));
+  }
+
+  get(name: string, modelSha256: string): StoredHead | null {
+    const h = this.db.prepare('SELECT name, created_at AS createdAt, trained, stale FROM heads WHERE name = ? AND model_sha256 = ?').get(name, modelSha256) as (Omit<StoredHead, 'classes' | 'stale'> & { stale: number }) | undefined;
+    return h ? { ...h, stale: h.stale === 1, classes: this.classes(h.name) } : null;
+  }
+
+  private classes(head: string): string[] {
+    return (this.db.prepare('SELECT name FROM classes WHERE head = ? ORDER BY position').all(head) as { name: string }[]).map((r) => r.name);
+  }
+
+  /** Creates a head with these classes (none is fine); false when the name is taken. */
+  create(name: string, modelSha256: string, classes: readonly string[]): boolean {
+    return this.db.transaction(() => {
+      if (this.db.prepare('SELECT 1 FROM heads WHERE name = ?').get(name)) return false;
+      this.db.prepare('INSERT INTO heads (name, model_sha256, created_at) VALUES (?, ?, ?)').run(name, modelSha256, new Date().toISOString());
+      classes.forEach((c, i) => this.db.prepare('INSERT INTO classes (head, position, name) VALUES (?, ?, ?)').run(name, i, c));
+      return true;
+    })();
+  }
+
+  /** Adds classes not there yet, at the end; the head must be retrained. */
+  addClasses(head: string, classes: readonly string[]): void {
+    this.db.transaction(() => {
+      const existing = new Set(this.classes(head));
+      let position = existing.size;
+      for (const c of classes) if (!existing.has(c)) this.db.prepare('INSERT INTO classes (head, position, name) VALUES (?, ?, ?)').run(head, position++, c);
+      this.markStale(head);
+    })();
+  }
+
+  /** Removes a class and its photos. */
+  removeClass(head: string, className: string): boolean {
+    return this.db.transaction(() => {
+      const removed = this.db.prepare('DELETE FROM classes WHERE head = ? AND name = ?').run(head, className).changes > 0;
+      if (removed) {
+        this.classes(head).forEach((c, i) => this.db.prepare('UPDATE classes SET position = ? WHERE head = ? AND name = ?').run(i, head, c));
+        this.markStale(head);
+      }
+      return removed;
+    })();
+  }
+
+  /** Adds photos to a class (which must exist), all or none; returns their ids. */
+  addExamples(head: string, className: string, photos: { photo: string; name: string; thumbnail: Buffer }[]): number[] {
+    return this.db.transaction(() => {
+      const now = new Date().toISOString();
+      const ids = photos.map((p) => Number(this.db.prepare('INSERT INTO examples (head, class, photo, name, thumbnail, added_at) VALUES (?, ?, ?, ?, ?, ?)').run(head, className, p.photo, p.name, p.thumbnail, now).lastInsertRowid));
+      this.markStale(head);
+      return ids;
+    })();
+  }
+
+  examples(head: string): ExampleRow[] {
+    return this.db.prepare('SELECT id, class AS className, photo, name FROM examples WHERE head = ? ORDER BY id').all(head) as ExampleRow[];
+  }
+
+  thumbnail(head: string, id: number): Buffer | null {
+    const row = this.db.prepare('SELECT thumbnail FROM examples WHERE head = ? AND id = ?').get(head, id) as { thumbnail: Buffer } | undefined;
+    return row?.thumbnail ?? null;
+  }
+
+  removeExample(head: string, id: number): boolean {
+    return this.db.transaction(() => {
+      const removed = this.db.prepare('DELETE FROM examples WHERE head = ? AND id = ?').run(head, id).changes > 0;
+      if (removed) this.markStale(head);
+      return removed;
+    })();
+  }
+
+  /** Saves the trained head file. */
+  saveTrained(head: string, json: string): void {
+    this.db.prepare('UPDATE heads SET trained = ?, stale = 0 WHERE name = ?').run(json, head);
+  }
+
+  remove(head: string): boolean {
+    return this.db.prepare('DELETE FROM heads WHERE name = ?').run(head).changes > 0;
+  }
+
+  private markStale(head: string): void {
+    this.db.prepare('UPDATE heads SET stale = 1 WHERE name = ?').run(head);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}

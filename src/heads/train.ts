@@ -1,0 +1,142 @@
+/**
+ * Training a head from labelled photos, already embedded: evaluation by
+ * stratified k-fold cross-validation (or a stratified hold-out), a confusion
+ * matrix, rejection calibrated on the same folds, then the final fit on every
+ * photo. Deterministic for a given seed. Pure functions (no I/O).
+ */
+import { performance } from 'node:perf_hooks';
+import { invalidArgument } from '../errors.js';
+import { Head, type Backbone, type TrainingSummary } from './head.js';
+import { fitSoftmax, l2Normalize, predictProbabilities } from './logistic.js';
+import { calibrateRejection, REJECTION_DEFAULTS } from './rejection.js';
+
+/** One training photo: its head embedding (mean of the image's and its mirror's), the backbone's probabilities, its class. */
+export interface TrainingExample {
+  embedding: ArrayLike<number>;
+  probabilities: ArrayLike<number>;
+  label: number;
+}
+
+/** How to train. */
+export interface TrainOptions {
+  /** Folds of cross-validation (default 5; fewer when a class has fewer photos). */
+  folds?: number;
+  /** Evaluate on this fraction held out instead (0 < h < 1). */
+  holdout?: number;
+  /** Learn "unknown" (default true). */
+  reject?: boolean;
+  /** Fraction of held-out training photos "unknown" may refuse (default 0.02). */
+  rejectRate?: number;
+  /** L2 strength (default 1e-3, per photo). */
+  lambda?: number;
+  seed?: number;
+}
+
+/** Most classes a head may have. */
+export const MAX_CLASSES = 1000;
+
+function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Stratified fold of each example: each class's photos, shuffled by `seed`, dealt round-robin. */
+export function stratifiedFolds(labels: readonly number[], folds: number, seed: number): number[] {
+  const rand = seeded(seed);
+  const fold = new Array<number>(labels.length);
+  const byClass = new Map<number, number[]>();
+  labels.forEach((y, i) => byClass.set(y, [...(byClass.get(y) ?? []), i]));
+  let offset = 0;
+  for (const members of [...byClass.entries()].sort((a, b) => a[0] - b[0]).map(([, m]) => m)) {
+    const order = members.map((i) => [rand(), i] as const).sort((a, b) => a[0] - b[0]).map(([, i]) => i);
+    order.forEach((i, r) => (fold[i] = (r + offset) % folds));
+    offset += order.length;
+  }
+  return fold;
+}
+
+/**
+ * Trains a head on `examples` of `classes`. Throws INVALID_ARGUMENT for
+ * fewer than 2 classes, more than 1000, or a class without photos.
+ */
+export function trainHead(name: string, classes: readonly string[], examples: readonly TrainingExample[], backbone: Backbone, options: TrainOptions = {}): { head: Head; summary: TrainingSummary } {
+  const started = performance.now();
+  if (classes.length < 2) throw invalidArgument('classes', 'at least 2 classes', classes.length);
+  if (classes.length > MAX_CLASSES) throw invalidArgument('classes', `at most ${MAX_CLASSES} classes`, classes.length);
+  const counts = classes.map((_, k) => examples.filter((e) => e.label === k).length);
+  const empty = classes.filter((_, k) => counts[k] === 0);
+  if (empty.length) throw invalidArgument('classes', 'at least one photo in every class', `no photos in ${empty.map((c) => JSON.stringify(c)).join(', ')}`);
+  if (options.holdout !== undefined && !(options.holdout > 0 && options.holdout < 1)) throw invalidArgument('holdout', 'a fraction between 0 and 1', options.holdout);
+  const lambda = options.lambda ?? 1e-3;
+  const seed = options.seed ?? 1;
+  const x = examples.map((e) => l2Normalize(e.embedding));
+  const y = examples.map((e) => e.label);
+  const k = classes.length;
+
+  // Evaluation: k-fold CV by default (folds capped by the smallest class), or a stratified hold-out.
+  const smallest = Math.min(...counts);
+  const folds = options.holdout !== undefined ? Math.max(2, Math.round(1 / options.holdout)) : Math.min(options.folds ?? 5, smallest);
+  const confusion = classes.map(() => new Array<number>(k).fill(0));
+  let evaluated = 0;
+  let correct = 0;
+  const foldOf = folds >= 2 ? stratifiedFolds(y, folds, seed) : null;
+  // The fit on every photo first: each fold's fit starts from it and converges in a few steps.
+  const { model } = fitSoftmax(x, y, k, { lambda });
+  if (foldOf) {
+    const testFolds = options.holdout !== undefined ? [0] : Array.from({ length: folds }, (_, f) => f);
+    for (const f of testFolds) {
+      const trainIdx = y.map((_, i) => i).filter((i) => foldOf[i] !== f);
+      // A looser tolerance is plenty for estimating accuracy (the answers do not change).
+      const fold = fitSoftmax(trainIdx.map((i) => x[i]), trainIdx.map((i) => y[i]), k, { lambda, start: model, tolerance: 1e-4 }).model;
+      for (let i = 0; i < x.length; i++) {
+        if (foldOf[i] !== f) continue;
+        const p = predictProbabilities(fold, x[i]);
+        let best = 0;
+        for (let c = 1; c < k; c++) if (p[c] > p[best]) best = c;
+        confusion[y[i]][best]++;
+        evaluated++;
+        if (best === y[i]) correct++;
+      }
+    }
+  }
+
+  let rejection = null;
+  let rejectedHeldOut: number | undefined;
+  if (options.reject !== false) {
+    const calibrationFolds = foldOf && folds >= 2 ? foldOf : y.map((_, i) => i % 2);
+    rejection = calibrateRejection(x, examples.map((e) => e.probabilities), (i) => calibrationFolds[i], foldOf ? folds : 2, { k: REJECTION_DEFAULTS.k, quantile: options.rejectRate ?? REJECTION_DEFAULTS.quantile });
+    rejectedHeldOut = rejection.heldOutRejected;
+  }
+  const summary: TrainingSummary = {
+    counts: Object.fromEntries(classes.map((c, i) => [c, counts[i]])),
+    evaluation: !foldOf ? 'none' : options.holdout !== undefined ? 'holdout' : 'cv',
+    ...(foldOf && options.holdout === undefined ? { folds } : {}),
+    ...(options.holdout !== undefined ? { holdout: options.holdout } : {}),
+    accuracy: evaluated ? correct / evaluated : null,
+    confusion,
+    ...(rejectedHeldOut !== undefined ? { rejectedHeldOut } : {}),
+    lambda,
+    trainedAt: new Date().toISOString(),
+    trainMs: 0,
+  };
+  summary.trainMs = Math.round(performance.now() - started);
+  return { head: new Head(name, backbone, classes, model, rejection, summary), summary };
+}
+
+/** The pairs of classes most often mixed up on held-out photos, most first (either direction counted). */
+export function mixups(classes: readonly string[], confusion: readonly number[][], limit = 3): { a: string; b: string; count: number }[] {
+  const pairs: { a: string; b: string; count: number }[] = [];
+  for (let i = 0; i < classes.length; i++) {
+    for (let j = i + 1; j < classes.length; j++) {
+      const count = confusion[i][j] + confusion[j][i];
+      if (count > 0) pairs.push({ a: classes[i], b: classes[j], count });
+    }
+  }
+  return pairs.sort((p, q) => q.count - p.count).slice(0, limit);
+}

@@ -1,0 +1,49 @@
+/**
+ * A user's ONNX classifier, prepared once: its embedding and feature map are
+ * found by reading the graph (`model-outputs.ts`) and added as outputs; the
+ * edited graph is cached as `<cache>/onnx/<sha256>-outputs-<version>.onnx`
+ * beside a note of what was found, so later starts skip the reading.
+ */
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { writeFileAtomic } from '../fs-atomic.js';
+import { withExtraOutputs, type ExtraOutput } from './model-outputs.js';
+import { readGraph } from './onnx-graph.js';
+
+/** Bumped when the editing changes, so older cached edits are not reused. */
+const EDIT_VERSION = 1;
+
+/** The file to run, the extra outputs it has, and why an embedding is missing (when it is). */
+export interface PreparedOnnx {
+  onnxPath: string;
+  extraOutputs: ExtraOutput[];
+  missing?: string;
+}
+
+/** Prepares `path` (SHA-256 `sha256`); never fails: a graph it cannot read or edit is run as it is. */
+export async function prepareUserOnnx(path: string, sha256: string, cacheDir: string): Promise<PreparedOnnx> {
+  const base = join(cacheDir, 'onnx', `${sha256}-outputs-${EDIT_VERSION}`);
+  try {
+    const note = JSON.parse(await readFile(`${base}.json`, 'utf8')) as { outputs: ExtraOutput[]; missing?: string };
+    if (!note.outputs.length) return { onnxPath: path, extraOutputs: [], missing: note.missing };
+    if (existsSync(`${base}.onnx`)) return { onnxPath: `${base}.onnx`, extraOutputs: note.outputs };
+  } catch {
+    // Not prepared yet (or a damaged note): read the graph below.
+  }
+  let prepared: PreparedOnnx;
+  try {
+    const bytes = await readFile(path);
+    const edited = withExtraOutputs(bytes, readGraph(bytes));
+    if (edited.bytes) {
+      await writeFileAtomic(`${base}.onnx`, edited.bytes);
+      prepared = { onnxPath: `${base}.onnx`, extraOutputs: edited.outputs };
+    } else {
+      prepared = { onnxPath: path, extraOutputs: [], missing: edited.reason };
+    }
+  } catch (err) {
+    prepared = { onnxPath: path, extraOutputs: [], missing: `its graph could not be read (${(err as Error).message})` };
+  }
+  await writeFileAtomic(`${base}.json`, JSON.stringify({ outputs: prepared.extraOutputs, missing: prepared.missing })).catch(() => undefined);
+  return prepared;
+}

@@ -1,0 +1,247 @@
+/**
+ * The heads a server answers with: read-only heads from files
+ * (`--head defects=defects.json`) and heads made through the API, kept in
+ * the cache folder (`heads/store.ts`). Makes, trains and removes API heads;
+ * every input is checked before anything changes, so a bad request leaves
+ * the heads as they were.
+ */
+import { readFile } from 'node:fs/promises';
+import sharp from 'sharp';
+import type { ClassificationService } from '../classify/service.js';
+import { ResnetServeError } from '../errors.js';
+import { EmbeddingCache } from '../heads/embedding-cache.js';
+import { collectExamples, photoHash, recipeOf } from '../heads/examples.js';
+import { Head, type TrainingSummary } from '../heads/head.js';
+import { HeadStore } from '../heads/store.js';
+import { MAX_CLASSES, type TrainOptions } from '../heads/train.js';
+import type { TrainReply, TrainTask } from '../heads/train-worker.js';
+import type { UploadedImage } from './intake.js';
+
+/** What the API says about a head. */
+export interface HeadDescription {
+  name: string;
+  source: 'file' | 'api';
+  classes: { name: string; photos: number }[];
+  trained: boolean;
+  /** Classes or photos changed since training (API heads). */
+  stale: boolean;
+  training: TrainingSummary | null;
+}
+
+const TRAIN_WORKER = new URL('../heads/train-worker.js', import.meta.url);
+
+/** Head names are used in URLs (`/v2/models/{name}`): letters, digits, space, `_.-`, 1–64 characters, any script. */
+const HEAD_NAME = /^[\p{L}\p{N}][\p{L}\p{N} _.-]{0,63}$/u;
+
+function bad(message: string): ResnetServeError {
+  return new ResnetServeError('BAD_REQUEST', message);
+}
+
+/** A class name: any script, trimmed, 1–100 characters, no control characters. */
+export function checkClassName(value: unknown): string {
+  if (typeof value !== 'string') throw bad(`A class name must be text, not ${value === null ? 'null' : typeof value}`);
+  const name = value.normalize('NFC').trim();
+  if (name.length === 0) throw bad('A class name cannot be empty or only spaces');
+  if (name.length > 100) throw bad(`Class name "${name.slice(0, 20)}…" is longer than 100 characters`);
+  if (/\p{Cc}/u.test(name)) throw bad('A class name cannot contain control characters');
+  return name;
+}
+
+export class HeadRegistry {
+  private readonly store: HeadStore;
+  private readonly cache: EmbeddingCache;
+  /** Parsed trained heads by name (API heads are parsed once per training). */
+  private readonly parsed = new Map<string, Head>();
+
+  private constructor(
+    private readonly service: ClassificationService,
+    private readonly files: Map<string, Head>,
+  ) {
+    this.store = new HeadStore(service.cacheDir);
+    this.cache = new EmbeddingCache(service.cacheDir);
+  }
+
+  /** Opens the registry of `service`, with heads read from files (`name → path`), each checked against the model. */
+  static async open(service: ClassificationService, files: Record<string, string> = {}): Promise<HeadRegistry> {
+    const loaded = new Map<string, Head>();
+    for (const [name, path] of Object.entries(files)) {
+      if (!HEAD_NAME.test(name)) throw new ResnetServeError('INVALID_ARGUMENT', `--head ${name}=${path}: a head name is letters, digits, space, _ . or - (up to 64)`);
+      let text: string;
+      try {
+        text = await readFile(path, 'utf8');
+      } catch (err) {
+        throw new ResnetServeError('INVALID_ARGUMENT', `--head ${name}=${path}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+      }
+      loaded.set(name, Head.parse(text, path, { name: service.info.name, sha256: service.info.sha256 }));
+    }
+    return new HeadRegistry(service, loaded);
+  }
+
+  private get model(): string {
+    return this.service.info.sha256;
+  }
+
+  /** Names that are models, not heads, on this server. */
+  private reserved(name: string): boolean {
+    const model = this.service.info.name;
+    return name === model || name === `${model}-image`;
+  }
+
+  /** The trained head `name`, for classifying; NOT_FOUND or BAD_REQUEST (not trained yet) otherwise. */
+  get(name: string): Head {
+    const ready = this.files.get(name) ?? this.parsed.get(name);
+    if (ready) return ready;
+    const stored = this.store.get(name, this.model);
+    if (!stored) throw new ResnetServeError('NOT_FOUND', `No head named "${name}"${this.trainedNames().length ? `; heads here: ${this.trainedNames().join(', ')}` : ''}`);
+    if (!stored.trained) throw bad(`Head "${name}" is not trained yet: add photos to each class, then POST /v1/heads/${encodeURIComponent(name)}/train`);
+    // Parsed once (after a restart); training through this registry replaces it.
+    const head = Head.parse(stored.trained, `head ${name}`, { name: this.service.info.name, sha256: this.model });
+    this.parsed.set(name, head);
+    return head;
+  }
+
+  /** Heads that can answer now. */
+  trainedNames(): string[] {
+    return [...this.files.keys(), ...this.store.list(this.model).filter((h) => h.trained && !this.files.has(h.name)).map((h) => h.name)];
+  }
+
+  /** Every head, trained or not. */
+  list(): HeadDescription[] {
+    const fromFiles = [...this.files.keys()].map((name) => this.describe(name));
+    const fromApi = this.store.list(this.model).filter((h) => !this.files.has(h.name)).map((h) => this.describe(h.name));
+    return [...fromFiles, ...fromApi];
+  }
+
+  describe(name: string): HeadDescription {
+    const file = this.files.get(name);
+    if (file) return { name, source: 'file', classes: file.classes.map((c) => ({ name: c, photos: file.training.counts[c] ?? 0 })), trained: true, stale: false, training: file.training };
+    const stored = this.requireStored(name);
+    const counts = new Map<string, number>();
+    for (const e of this.store.examples(name)) counts.set(e.className, (counts.get(e.className) ?? 0) + 1);
+    const training = stored.trained ? (JSON.parse(stored.trained) as { training: TrainingSummary }).training : null;
+    return { name, source: 'api', classes: stored.classes.map((c) => ({ name: c, photos: counts.get(c) ?? 0 })), trained: stored.trained !== null, stale: stored.stale, training };
+  }
+
+  /** The example photos of an API head. */
+  examples(name: string): { id: number; class: string; name: string }[] {
+    this.requireStored(name);
+    return this.store.examples(name).map((e) => ({ id: e.id, class: e.className, name: e.name }));
+  }
+
+  thumbnail(name: string, id: number): Buffer {
+    this.requireStored(name);
+    const jpeg = this.store.thumbnail(name, id);
+    if (!jpeg) throw new ResnetServeError('NOT_FOUND', `Head "${name}" has no photo ${id}`);
+    return jpeg;
+  }
+
+  private requireStored(name: string): NonNullable<ReturnType<HeadStore['get']>> {
+    if (this.files.has(name)) throw bad(`Head "${name}" was loaded from a file and cannot be changed here; make a new head to teach`);
+    const stored = this.store.get(name, this.model);
+    if (!stored) throw new ResnetServeError('NOT_FOUND', `No head named "${name}"`);
+    return stored;
+  }
+
+  /** Makes an API head, with optional class names. */
+  create(nameValue: unknown, classValues: unknown = []): HeadDescription {
+    if (typeof nameValue !== 'string' || !HEAD_NAME.test(nameValue.normalize('NFC').trim())) {
+      throw bad('A head name is 1–64 letters, digits, spaces, _ . or -, starting with a letter or digit (any script)');
+    }
+    const name = nameValue.normalize('NFC').trim();
+    if (this.reserved(name)) throw bad(`"${name}" is the name of a model on this server; choose another name for the head`);
+    const classes = this.checkClasses(classValues, []);
+    if (this.files.has(name) || !this.store.create(name, this.model, classes)) throw new ResnetServeError('CONFLICT', `A head named "${name}" already exists`);
+    return this.describe(name);
+  }
+
+  private checkClasses(values: unknown, existing: readonly string[]): string[] {
+    if (!Array.isArray(values)) throw bad('"classes" must be a list of class names');
+    const names = values.map(checkClassName);
+    const all = new Set([...existing, ...names]);
+    if (all.size > MAX_CLASSES) throw bad(`A head has at most ${MAX_CLASSES} classes; this would make ${all.size}`);
+    if (new Set(names).size !== names.length) throw bad('Each class name may appear once');
+    return names;
+  }
+
+  addClasses(name: string, values: unknown): HeadDescription {
+    const stored = this.requireStored(name);
+    this.store.addClasses(name, this.checkClasses(values, stored.classes));
+    return this.describe(name);
+  }
+
+  removeClass(name: string, className: string): HeadDescription {
+    this.requireStored(name);
+    if (!this.store.removeClass(name, className.normalize('NFC'))) throw new ResnetServeError('NOT_FOUND', `Head "${name}" has no class "${className}"`);
+    return this.describe(name);
+  }
+
+  /**
+   * Adds photos to a class of an API head. Every photo is decoded and
+   * embedded first (embeddings cached by content); if any is not an image,
+   * the request is refused and nothing is added.
+   */
+  async addExamples(name: string, classValue: unknown, images: readonly UploadedImage[], signal?: AbortSignal): Promise<{ added: { id: number; name: string }[]; head: HeadDescription }> {
+    const stored = this.requireStored(name);
+    const className = checkClassName(classValue);
+    if (!stored.classes.includes(className)) throw new ResnetServeError('NOT_FOUND', `Head "${name}" has no class "${className}"; add it first (POST /v1/heads/${encodeURIComponent(name)}/classes)`);
+    if (images.length === 0) throw new ResnetServeError('NO_FILE', 'No photo uploaded');
+    const collected = await collectExamples(
+      images.map((img) => ({ label: 0, bytes: img.bytes, name: img.name })),
+      (bytes) => this.service.analyzeMany(bytes, ['embedding'], signal, { mirror: true }),
+      this.cache,
+      { model: this.model, recipe: recipeOf(this.service.mode) },
+    ).catch((err) => {
+      throw err instanceof ResnetServeError ? new ResnetServeError(err.code === 'INVALID_ARGUMENT' ? 'BAD_REQUEST' : err.code, err.message) : err;
+    });
+    if (collected.failed.length) {
+      throw bad(`Nothing was added: ${collected.failed.map((f) => `${f.name} ${f.reason}`).join('; ')}`);
+    }
+    const thumbnails = await Promise.all(images.map((img) => sharp(img.bytes, { failOn: 'none', limitInputPixels: 50_000_000 }).rotate().resize(160, 160, { fit: 'cover' }).jpeg({ quality: 80 }).toBuffer()));
+    const ids = this.store.addExamples(name, className, images.map((img, i) => ({ photo: photoHash(img.bytes), name: img.name, thumbnail: thumbnails[i] })));
+    return { added: ids.map((id, i) => ({ id, name: images[i].name })), head: this.describe(name) };
+  }
+
+  removeExample(name: string, id: number): HeadDescription {
+    this.requireStored(name);
+    if (!this.store.removeExample(name, id)) throw new ResnetServeError('NOT_FOUND', `Head "${name}" has no photo ${id}`);
+    return this.describe(name);
+  }
+
+  /** Trains an API head on its photos (embeddings from the cache) and puts it to use. */
+  async train(name: string, options: TrainOptions = {}): Promise<HeadDescription> {
+    const stored = this.requireStored(name);
+    if (stored.classes.length < 2) throw bad(`Head "${name}" needs at least 2 classes to learn to tell apart; it has ${stored.classes.length}`);
+    const examples = this.store.examples(name);
+    const empty = stored.classes.filter((c) => !examples.some((e) => e.className === c));
+    if (empty.length) throw bad(`Every class needs photos; none in ${empty.map((c) => `"${c}"`).join(', ')}`);
+    const recipe = recipeOf(this.service.mode);
+    const training = examples.map((e) => {
+      const hit = this.cache.lookup(this.model, recipe, e.photo);
+      if (!hit) throw new ResnetServeError('INTERNAL', `The embedding of photo ${e.id} is missing from the cache; remove and add it again`);
+      return { embedding: hit.embedding, probabilities: hit.probabilities, label: stored.classes.indexOf(e.className) };
+    });
+    // Fitting takes up to a second or so: in the worker pool, off the event loop.
+    const task: TrainTask = { name, classes: stored.classes, examples: training, backbone: { name: this.service.info.name, sha256: this.model, dim: training[0].embedding.length }, options };
+    const reply = await this.service.offload<TrainTask, TrainReply>(TRAIN_WORKER, task);
+    if (!reply.ok) throw new ResnetServeError(reply.code === 'INVALID_ARGUMENT' ? 'BAD_REQUEST' : reply.code, reply.message);
+    this.store.saveTrained(name, reply.json);
+    this.parsed.set(name, Head.parse(reply.json, `head ${name}`, { name: this.service.info.name, sha256: this.model }));
+    return this.describe(name);
+  }
+
+  /** The head file of a trained head, to download. */
+  file(name: string): string {
+    return JSON.stringify(this.get(name).toJSON());
+  }
+
+  remove(name: string): void {
+    this.requireStored(name);
+    this.store.remove(name);
+    this.parsed.delete(name);
+  }
+
+  close(): void {
+    this.store.close();
+    this.cache.close();
+  }
+}
