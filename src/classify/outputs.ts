@@ -4,7 +4,7 @@ import type { Head } from '../heads/head.js';
 import type { LoadedModel } from '../model/load-model.js';
 import type { ExtraOutput } from '../model/model-outputs.js';
 
-const WHAT: Record<ExtraOutput, string> = { embedding: 'an embedding (the input of its final layer)', feature_map: 'a feature map before global average pooling (needed for heatmaps)' };
+const WHAT: Record<ExtraOutput, string> = { embedding: 'embedding (the input of its final layer)', feature_map: 'feature map before global average pooling (needed for heatmaps)' };
 
 /** Throws OUTPUT_UNAVAILABLE naming the model and why, when one of `extra` is missing. */
 export function requireOutputs(model: LoadedModel, extra: readonly ExtraOutput[]): void {

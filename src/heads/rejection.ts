@@ -133,7 +133,14 @@ function thresholdsFor(raw: { near: number; seen: number }[], quantile: number):
   }
   // The largest per-signal rank i at which at most `quantile` of the held-out photos fall below either
   // threshold (the fraction rejected grows with i, so a binary search finds it).
-  const at = (i: number) => ({ neighbours: near[i], profile: seen[i] });
+  // Between the i-th lowest score and the one below it (a hair below the lowest), so that a new photo scoring
+  // like a held-out one is not refused over rounding (the full-data profile differs slightly from each fold's).
+  const cut = (xs: number[], i: number): number => {
+    let j = i - 1;
+    while (j >= 0 && xs[j] > xs[i] - 1e-6) j--;
+    return j >= 0 ? (xs[j] + xs[i]) / 2 : xs[i] - 1e-4;
+  };
+  const at = (i: number) => ({ neighbours: cut(near, i), profile: cut(seen, i) });
   const rejectedAt = (i: number): number => {
     const t = at(i);
     return raw.filter((r) => r.near < t.neighbours || r.seen < t.profile).length / raw.length;

@@ -5,7 +5,7 @@
  * photo. Deterministic for a given seed. Pure functions (no I/O).
  */
 import { performance } from 'node:perf_hooks';
-import { invalidArgument } from '../errors.js';
+import { ResnetServeError, invalidArgument } from '../errors.js';
 import { Head, type Backbone, type TrainingSummary } from './head.js';
 import { fitSoftmax, l2Normalize, predictProbabilities } from './logistic.js';
 import { calibrateRejection, REJECTION_DEFAULTS } from './rejection.js';
@@ -71,7 +71,7 @@ export function trainHead(name: string, classes: readonly string[], examples: re
   if (classes.length > MAX_CLASSES) throw invalidArgument('classes', `at most ${MAX_CLASSES} classes`, classes.length);
   const counts = classes.map((_, k) => examples.filter((e) => e.label === k).length);
   const empty = classes.filter((_, k) => counts[k] === 0);
-  if (empty.length) throw invalidArgument('classes', 'at least one photo in every class', `no photos in ${empty.map((c) => JSON.stringify(c)).join(', ')}`);
+  if (empty.length) throw new ResnetServeError('INVALID_ARGUMENT', `Every class needs photos; there are no photos in ${empty.map((c) => `"${c}"`).join(', ')}`);
   if (options.holdout !== undefined && !(options.holdout > 0 && options.holdout < 1)) throw invalidArgument('holdout', 'a fraction between 0 and 1', options.holdout);
   const lambda = options.lambda ?? 1e-3;
   const seed = options.seed ?? 1;

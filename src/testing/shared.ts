@@ -13,11 +13,18 @@ export const REPO_ROOT = resolve(fileURLToPath(new URL('../../', import.meta.url
 export const SHARED_DIR = process.env.RESNET_SERVE_SHARED ?? resolve(REPO_ROOT, '..', 'shared');
 export const REFERENCE_DIR = join(SHARED_DIR, 'reference');
 export const PRETRAINED_ONNX = join(SHARED_DIR, 'models', 'mobilenetv2-12-int8.onnx');
+export const DATASETS_DIR = join(SHARED_DIR, 'datasets');
+export const HYMENOPTERA_DIR = join(DATASETS_DIR, 'hymenoptera');
+export const IMAGENET_SAMPLE_DIR = join(DATASETS_DIR, 'imagenet-sample-500');
 
 /** `false` when the reference data is there, else the reason to skip (for `{ skip }`). */
 export const skipWithoutReference: string | false = existsSync(join(REFERENCE_DIR, 'cases.json'))
   ? false
   : `reference data not found at ${REFERENCE_DIR} (set RESNET_SERVE_SHARED to the shared folder to run these checks)`;
+
+/** `false` when the reference data, the pretrained model and the datasets are there, else the reason to skip. */
+export const skipWithoutDatasets: string | false =
+  skipWithoutReference || (existsSync(join(HYMENOPTERA_DIR, 'train')) && existsSync(PRETRAINED_ONNX) ? false : `datasets or models not found under ${SHARED_DIR} (set RESNET_SERVE_SHARED to the shared folder to run these checks)`);
 
 /** One reference case from `cases.json`. */
 export interface ReferenceCase {

@@ -75,3 +75,22 @@ export function endlessLoopOnnx(numClasses = 1000): Uint8Array {
     outputs: [{ name: 'output', dims: ['N', numClasses] }],
   });
 }
+
+/** ONNX bytes of a classifier whose last layer is a 1×1 convolution, not a Gemm or MatMul (no embedding to find). */
+export function convClassifierOnnx(numClasses: number): Uint8Array {
+  return encodeOnnxModel({
+    name: 'conv-head',
+    opset: 13,
+    nodes: [
+      { op: 'GlobalAveragePool', inputs: ['input'], outputs: ['pooled'] },
+      { op: 'Conv', inputs: ['pooled', 'w', 'b'], outputs: ['scores'], attributes: { kernel_shape: [1, 1] } },
+      { op: 'Flatten', inputs: ['scores'], outputs: ['output'], attributes: { axis: 1 } },
+    ],
+    initializers: [
+      { name: 'w', dims: [numClasses, 3, 1, 1], data: Float32Array.from({ length: numClasses * 3 }, (_, i) => ((i % 5) - 2) / 2) },
+      { name: 'b', dims: [numClasses], data: new Float32Array(numClasses) },
+    ],
+    inputs: [{ name: 'input', dims: ['N', 3, 224, 224] }],
+    outputs: [{ name: 'output', dims: ['N', numClasses] }],
+  });
+}

@@ -1,0 +1,94 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { before, test } from 'node:test';
+import { testPhoto } from '../testing/fixtures.js';
+import { writeRandomCheckpoint } from '../testing/random-resnet.js';
+
+const BIN = fileURLToPath(new URL('./bin.js', import.meta.url));
+let root: string;
+let env: NodeJS.ProcessEnv;
+let checkpoint: string;
+let otherCheckpoint: string;
+
+function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BIN, ...args], { env, timeout: 180_000, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : 99) : 0, stdout, stderr }));
+  });
+}
+
+before(async () => {
+  root = await mkdtemp(join(tmpdir(), 'rs-train-'));
+  env = { PATH: process.env.PATH, HOME: root, RESNET_SERVE_HOME: join(root, 'cache') };
+  checkpoint = (await writeRandomCheckpoint('resnet18', 41)).path;
+  otherCheckpoint = (await writeRandomCheckpoint('resnet18', 42)).path;
+  const set = join(root, 'set');
+  for (const [name, seeds] of [['warm', [0, 11, 16, 27, 32, 43]], ['冷色', [3, 8, 19, 24, 35, 40]], ['rare', [59]]] as const) {
+    mkdirSync(join(set, name), { recursive: true });
+    for (const s of seeds) writeFileSync(join(set, name, `photo ${s}.jpg`), await testPhoto(s, 160, 120));
+  }
+  writeFileSync(join(set, 'warm', 'notes.txt'), 'shopping list');
+  writeFileSync(join(set, 'rare', 'copy of warm.jpg'), readFileSync(join(set, 'warm', 'photo 0.jpg')));
+  writeFileSync(join(set, 'stray.jpg'), await testPhoto(1, 64, 64));
+});
+
+test('train: counts, cross-validated accuracy, confusion, mix-ups, warnings, and a head file', async () => {
+  const out = join(root, 'colours.json');
+  const r = await run(['train', join(root, 'set'), '--out', out, '--model', checkpoint, '--cv', '2']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /warm\s+6 photos/);
+  assert.match(r.stdout, /冷色\s+6 photos/);
+  assert.match(r.stdout, /Accuracy \(cross-validated, 2 folds\): \d+\.\d%/);
+  assert.match(r.stdout, /Confusion \(rows: the true class, columns: the answer\):/);
+  assert.match(r.stdout, /Unknown: \d+\.\d% of held-out training photos/);
+  assert.match(r.stderr, /Embedded 14 photos at [\d.]+ images\/s, 0 from the cache/);
+  assert.match(r.stderr, /class "rare" has only 2 photo\(s\)/);
+  assert.match(r.stderr, /the same photo is in "(warm" and "rare|rare" and "warm)"/);
+  assert.match(r.stderr, /skipped .*notes\.txt: not an image/);
+  assert.match(r.stderr, /ignored .*stray\.jpg: photos belong in a class folder/);
+  const head = JSON.parse(readFileSync(out, 'utf8'));
+  assert.equal(head.format, 'resnet-serve-head');
+  assert.deepEqual(head.classes, ['rare', 'warm', '冷色']);
+  assert.equal(head.backbone.dim, 512);
+  // Again: every embedding comes from the cache.
+  const again = await run(['train', join(root, 'set'), '--out', out, '--model', checkpoint, '--holdout', '0.3']);
+  assert.equal(again.code, 0, again.stderr);
+  assert.match(again.stderr, /Embedded 0 photos .*14 from the cache/);
+  assert.match(again.stdout, /Accuracy \(on 30% held out\)/);
+});
+
+test('classify --head answers with its classes; a head of another model or a changed head file is refused', async () => {
+  const out = join(root, 'colours2.json');
+  assert.equal((await run(['train', join(root, 'set'), '--out', out, '--model', checkpoint, '--cv', '2'])).code, 0);
+  const photo = join(root, 'set', 'warm', 'photo 11.jpg');
+  const table = await run(['classify', photo, '--head', out, '--model', checkpoint]);
+  assert.equal(table.code, 0, table.stderr);
+  assert.match(table.stdout, /1\. (warm|冷色|rare) +\d+\.\d\d%/);
+  const json = JSON.parse((await run(['classify', photo, '--head', out, '--model', checkpoint, '--json'])).stdout);
+  assert.equal(typeof json.unknown, 'boolean');
+  assert.ok(json.predictions.length === 3 && json.predictions.every((p: { label: string }) => ['warm', '冷色', 'rare'].includes(p.label)));
+  const wrongModel = await run(['classify', photo, '--head', out, '--model', otherCheckpoint]);
+  assert.notEqual(wrongModel.code, 0);
+  assert.match(wrongModel.stderr, /was trained on resnet18 .* not on resnet18/);
+  const changed = join(root, 'changed.json');
+  writeFileSync(changed, readFileSync(out, 'utf8').replace('"rare"', '"seldom"'));
+  const tampered = await run(['classify', photo, '--head', changed, '--model', checkpoint]);
+  assert.notEqual(tampered.code, 0);
+  assert.match(tampered.stderr, /changed or damaged after training/);
+});
+
+test('embed prints each image\'s embedding, as JSON lines or readable lines', async () => {
+  const photo = join(root, 'set', 'warm', 'photo 0.jpg');
+  const json = await run(['embed', photo, join(root, 'set', 'warm', 'notes.txt'), '--model', checkpoint, '--json']);
+  assert.equal(json.code, 1);
+  const [good, bad] = json.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  assert.equal(good.dim, 512);
+  assert.equal(good.embedding.length, 512);
+  assert.equal(bad.error.code, 'IMAGE_UNSUPPORTED');
+  const text = await run(['embed', photo, '--model', checkpoint]);
+  assert.match(text.stdout, /photo 0\.jpg {2}512-d {2}norm \d+\.\d{3} {2}\[/);
+});

@@ -1,0 +1,77 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { isResnetServeError } from '../errors.js';
+import { seededRandom } from '../testing/random-resnet.js';
+import { Head } from './head.js';
+import { mixups, stratifiedFolds, trainHead, type TrainingExample } from './train.js';
+
+const backbone = { name: 'resnet18', sha256: 'ab'.repeat(32), dim: 16 };
+
+function examples(classes: number, perClass: number, seed = 1): TrainingExample[] {
+  const rand = seededRandom(seed);
+  return Array.from({ length: classes * perClass }, (_, i) => {
+    const label = i % classes;
+    const embedding = Float32Array.from({ length: 16 }, (_, j) => (j % classes === label ? 2 : 0) + rand() * 0.5);
+    const probabilities = Float32Array.from({ length: 10 }, (_, j) => (j === label ? 0.8 : 0.2 / 9));
+    return { embedding, probabilities, label };
+  });
+}
+
+test('training: cross-validated accuracy, a confusion matrix that counts every photo, and a head that answers', () => {
+  const data = examples(3, 20);
+  const { head, summary } = trainHead('shapes', ['circle', 'square', '三角形'], data, backbone);
+  assert.equal(summary.evaluation, 'cv');
+  assert.equal(summary.folds, 5);
+  assert.equal(summary.accuracy, 1);
+  assert.equal(summary.confusion.flat().reduce((a, b) => a + b, 0), 60);
+  assert.deepEqual(summary.counts, { circle: 20, square: 20, 三角形: 20 });
+  const answer = head.answer(data[2].embedding, data[2].probabilities);
+  assert.equal(answer.probabilities.indexOf(Math.max(...answer.probabilities)), 2);
+  assert.equal(answer.unknown, false);
+  const holdout = trainHead('shapes', ['a', 'b', 'c'], data, backbone, { holdout: 0.2 });
+  assert.equal(holdout.summary.evaluation, 'holdout');
+  assert.equal(holdout.summary.confusion.flat().reduce((a, b) => a + b, 0), 12);
+  assert.deepEqual(mixups(['a', 'b', 'c'], [[5, 1, 0], [3, 4, 0], [0, 2, 9]]), [{ a: 'a', b: 'b', count: 4 }, { a: 'b', b: 'c', count: 2 }]);
+});
+
+test('folds are stratified and deterministic', () => {
+  const labels = [0, 0, 0, 0, 0, 1, 1, 1, 1, 1];
+  const folds = stratifiedFolds(labels, 5, 7);
+  assert.deepEqual(folds, stratifiedFolds(labels, 5, 7));
+  for (let f = 0; f < 5; f++) {
+    assert.deepEqual([0, 1].map((c) => labels.filter((y, i) => y === c && folds[i] === f).length), [1, 1]);
+  }
+});
+
+test('bad training sets are refused: one class, a class without photos, more than 1,000 classes', () => {
+  const refused = (fn: () => unknown, mention: RegExp): void => assert.throws(fn, (err) => isResnetServeError(err, 'INVALID_ARGUMENT') && mention.test(err.message));
+  refused(() => trainHead('x', ['only'], examples(1, 5), backbone), /at least 2 classes/);
+  refused(() => trainHead('x', ['a', 'b', 'empty'], examples(2, 5), backbone), /no photos in "empty"/);
+  refused(() => trainHead('x', Array.from({ length: 1001 }, (_, i) => `c${i}`), examples(2, 5), backbone), /at most 1000 classes/);
+  refused(() => trainHead('x', ['a', 'b'], examples(2, 5), backbone, { holdout: 1.5 }), /holdout/);
+});
+
+test('head files round-trip; tampered, garbled or another model\'s files are refused', () => {
+  const { head } = trainHead('shapes', ['circle', 'square'], examples(2, 15), backbone);
+  const text = JSON.stringify(head.toJSON());
+  const back = Head.parse(text, 'shapes.json', { name: 'resnet18', sha256: backbone.sha256 });
+  assert.deepEqual(back.classes, ['circle', 'square']);
+  const probe = examples(2, 1, 99)[1];
+  const a = head.answer(probe.embedding, probe.probabilities);
+  const b = back.answer(probe.embedding, probe.probabilities);
+  assert.ok(Math.abs(a.probabilities[1] - b.probabilities[1]) < 1e-5);
+  assert.equal(a.unknown, b.unknown);
+  const refused = (t: string, mention: RegExp, model = { name: 'resnet18', sha256: backbone.sha256 }): void =>
+    assert.throws(() => Head.parse(t, 'shapes.json', model), (err) => isResnetServeError(err, 'INVALID_ARGUMENT') && mention.test(err.message));
+  refused(text.replace('"square"', '"squares"'), /changed or damaged/);
+  refused(text.slice(0, text.length / 2), /not valid JSON/);
+  refused('{"format":"something-else"}', /not a resnet-serve-head file/);
+  refused(text, /trained on resnet18 .* not on resnet50/, { name: 'resnet50', sha256: 'cd'.repeat(32) });
+  const json = JSON.parse(text);
+  json.version = 99;
+  refused(JSON.stringify(json), /version 99/);
+  // Without rejection, nothing is "unknown".
+  const far = Float32Array.from({ length: 16 }, () => -5);
+  assert.equal(head.withoutRejection().answer(far, new Float32Array(10).fill(0.1)).unknown, false);
+  assert.equal(head.answer(far, Float32Array.from({ length: 10 }, (_, i) => (i === 9 ? 1 : 0))).unknown, true);
+});

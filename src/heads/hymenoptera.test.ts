@@ -1,0 +1,71 @@
+/**
+ * The real thing: a head taught ants and bees from the hymenoptera photos
+ * with the pretrained MobileNetV2 of ../shared, through our own pipeline.
+ */
+import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { ImageClassifier } from '../classify/classifier.js';
+import { HYMENOPTERA_DIR, IMAGENET_SAMPLE_DIR, PRETRAINED_ONNX, REFERENCE_DIR, referenceCases, skipWithoutDatasets } from '../testing/shared.js';
+import { EmbeddingCache } from './embedding-cache.js';
+import { collectExamples, recipeOf, type CollectedExamples } from './examples.js';
+import { Head } from './head.js';
+import { readImageFolder } from './image-folder.js';
+import { trainHead } from './train.js';
+
+let classifier: ImageClassifier;
+let cache: EmbeddingCache;
+let train: CollectedExamples;
+let classes: string[];
+
+async function embed(photos: { path: string; label: number }[]): Promise<CollectedExamples> {
+  const engine = (bytes: Buffer[]) => classifier.analyzeBatch(bytes, ['embedding'], { mirror: true });
+  return collectExamples(photos.map((p) => ({ ...p, name: p.path })), engine, cache, { model: classifier.info.sha256, recipe: recipeOf(classifier.preprocessor.mode) });
+}
+
+before(async () => {
+  if (skipWithoutDatasets) return;
+  const dir = await mkdtemp(join(tmpdir(), 'rs-hym-'));
+  classifier = await ImageClassifier.create({ model: PRETRAINED_ONNX, cacheDir: dir });
+  cache = new EmbeddingCache(dir);
+  const folder = await readImageFolder(join(HYMENOPTERA_DIR, 'train'));
+  classes = folder.classes;
+  train = await embed(folder.photos);
+});
+after(async () => {
+  cache?.close();
+  await classifier?.close();
+});
+
+test('a head trained on hymenoptera/train: val accuracy ≥ 95%, unknown for photos of other things, and its file round-trips', { skip: skipWithoutDatasets }, async () => {
+  assert.deepEqual(classes, ['ants', 'bees']);
+  const backbone = { name: classifier.info.name, sha256: classifier.info.sha256, dim: train.examples[0].embedding.length };
+  const { head, summary } = trainHead('hymenoptera', classes, train.examples, backbone);
+  assert.ok((summary.accuracy ?? 0) > 0.9, `cross-validated ${summary.accuracy}`);
+  const reloaded = Head.parse(JSON.stringify(head.toJSON()), 'hymenoptera.json', backbone);
+  const val = await embed((await readImageFolder(join(HYMENOPTERA_DIR, 'val'))).photos);
+  const answers = val.examples.map((e) => ({ e, a: reloaded.answer(e.embedding, e.probabilities) }));
+  const correct = answers.filter(({ e, a }) => a.probabilities.indexOf(Math.max(...a.probabilities)) === e.label).length;
+  const accuracy = correct / answers.length;
+  assert.ok(accuracy >= 0.95, `val accuracy ${(accuracy * 100).toFixed(1)}%`);
+  const valUnknown = answers.filter(({ a }) => a.unknown).length / answers.length;
+  assert.ok(valUnknown <= 0.05, `val photos answered "unknown": ${(valUnknown * 100).toFixed(1)}%`);
+  const others = referenceCases().filter((c) => c.truth !== undefined);
+  const strangers = await embed(others.map((c) => ({ path: join(REFERENCE_DIR, 'images', c.file), label: 0 })));
+  const rejected = strangers.examples.filter((e) => reloaded.answer(e.embedding, e.probabilities).unknown).length / strangers.examples.length;
+  assert.ok(rejected >= 0.9, `ImageNet photos answered "unknown": ${(rejected * 100).toFixed(1)}%`);
+});
+
+test('retraining after adding photos embeds only the new ones', { skip: skipWithoutDatasets }, async () => {
+  const folder = await readImageFolder(join(HYMENOPTERA_DIR, 'train'));
+  const again = await embed(folder.photos);
+  assert.equal(again.embedded, 0);
+  assert.equal(again.cached, folder.photos.length);
+  // Five photos never embedded before (the first test embedded train, val and the reference photos).
+  const extra = readdirSync(IMAGENET_SAMPLE_DIR).slice(0, 5).map((f) => ({ path: join(IMAGENET_SAMPLE_DIR, f), label: 0 }));
+  const more = await embed([...folder.photos, ...extra]);
+  assert.equal(more.embedded, 5);
+});

@@ -1,0 +1,158 @@
+/** Teaching classes over HTTP: make, fill, train, use, download and delete heads; bad input; persistence; embeddings. */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { InjectOptions } from 'fastify';
+import type { ClassificationService } from '../../classify/service.js';
+import { Head } from '../../heads/head.js';
+import { multipartBody, startTestService, testPhoto } from '../../testing/fixtures.js';
+import { buildApp, type ResnetApp } from '../app.js';
+
+let service: ClassificationService;
+let app: ResnetApp;
+const warm: Buffer[] = [];
+const cool: Buffer[] = [];
+
+const files = (photos: Buffer[]) => multipartBody(photos.map((data, i) => ({ field: 'file', filename: `p${i}.jpg`, type: 'image/jpeg', data })));
+const json = (payload: unknown) => ({ payload: JSON.stringify(payload), headers: { 'content-type': 'application/json' } });
+
+before(async () => {
+  service = await startTestService();
+  app = await buildApp({ service, processMetrics: false });
+  // Two kinds of generated photos: reds and oranges, blues and greens (seeds chosen by hue: 67·seed mod 360).
+  for (const seed of [0, 11, 16, 27, 32, 43, 59, 75]) warm.push(await testPhoto(seed, 160, 120));
+  for (const seed of [3, 8, 19, 24, 35, 40, 51, 67]) cool.push(await testPhoto(seed, 160, 120));
+});
+after(async () => {
+  await app.close();
+  await service.close();
+});
+
+describe('a head through the API', () => {
+  test('make it, add photos, train it, answer with it on every route, download it, delete it', async () => {
+    const made = await app.inject({ method: 'POST', url: '/v1/heads', ...json({ name: 'colours', classes: ['warm', '冷色'] }) });
+    assert.equal(made.statusCode, 201, made.body);
+    assert.deepEqual(made.json().classes, [{ name: 'warm', photos: 0 }, { name: '冷色', photos: 0 }]);
+    const addWarm = await app.inject({ method: 'POST', url: '/v1/heads/colours/examples?class=warm', ...files(warm.slice(0, 6)) });
+    assert.equal(addWarm.statusCode, 201, addWarm.body);
+    assert.equal(addWarm.json().added.length, 6);
+    const addCool = await app.inject({ method: 'POST', url: `/v1/heads/colours/examples?class=${encodeURIComponent('冷色')}`, ...files(cool.slice(0, 6)) });
+    assert.equal(addCool.statusCode, 201, addCool.body);
+    assert.equal((await app.inject({ method: 'POST', url: '/v1/classify?head=colours', ...files([warm[7]]) })).statusCode, 400, 'not trained yet');
+
+    const trained = await app.inject({ method: 'POST', url: '/v1/heads/colours/train' });
+    assert.equal(trained.statusCode, 200, trained.body);
+    assert.equal(trained.json().trained, true);
+    assert.equal(trained.json().training.evaluation, 'cv');
+    assert.ok(trained.json().training.accuracy >= 0.8, trained.body);
+
+    const v1 = await app.inject({ method: 'POST', url: '/v1/classify?head=colours', ...files([warm[7], cool[7]]) });
+    assert.equal(v1.statusCode, 200, v1.body);
+    const [w, c] = v1.json().results;
+    assert.deepEqual(v1.json().head, { name: 'colours', classes: ['warm', '冷色'] });
+    assert.equal(w.predictions[0].label, 'warm');
+    assert.equal(c.predictions[0].label, '冷色');
+    assert.equal(typeof w.unknown, 'boolean');
+    const seed = await app.inject({ method: 'POST', url: '/predict?head=colours', payload: cool[6], headers: { 'content-type': 'image/jpeg' } });
+    assert.ok(['冷色', 'unknown'].includes(seed.json()[0].label), seed.body);
+    const torchserve = await app.inject({ method: 'PUT', url: '/predictions/colours', payload: warm[6] });
+    assert.ok('warm' in torchserve.json(), torchserve.body);
+    const v2meta = (await app.inject('/v2/models/colours')).json();
+    assert.deepEqual(v2meta.outputs.map((o: { name: string }) => o.name), ['probabilities', 'unknown']);
+    const v2 = await app.inject({ method: 'POST', url: '/v2/models/colours/infer', ...json({ inputs: [{ name: 'image', shape: [1], datatype: 'BYTES', data: [warm[6].toString('base64')] }], outputs: [{ name: 'probabilities', parameters: { classification: 1 } }, { name: 'unknown' }] }) });
+    assert.equal(v2.statusCode, 200, v2.body);
+    assert.match(v2.json().outputs[0].data[0], /^[\d.]+:0:warm$/);
+    assert.equal(typeof v2.json().outputs[1].data[0], 'boolean');
+
+    const listed = (await app.inject('/v1/heads')).json().heads;
+    assert.deepEqual(listed.map((h: { name: string }) => h.name), ['colours']);
+    const described = (await app.inject('/v1/heads/colours')).json();
+    assert.equal(described.examples.length, 12);
+    const thumb = await app.inject(`/v1/heads/colours/examples/${described.examples[0].id}/thumbnail`);
+    assert.equal(thumb.headers['content-type'], 'image/jpeg');
+    const file = await app.inject('/v1/heads/colours/file');
+    assert.match(file.headers['content-disposition'] as string, /attachment/);
+    assert.deepEqual(Head.parse(file.body, 'download', { name: service.info.name, sha256: service.info.sha256 }).classes, ['warm', '冷色']);
+
+    const removed = await app.inject({ method: 'DELETE', url: `/v1/heads/colours/examples/${described.examples[0].id}` });
+    assert.equal(removed.json().stale, true);
+    assert.equal((await app.inject({ method: 'DELETE', url: '/v1/heads/colours' })).statusCode, 204);
+    assert.equal((await app.inject({ method: 'POST', url: '/v1/classify?head=colours', ...files([warm[0]]) })).statusCode, 404);
+  });
+
+  test('heads and their photos persist: a new server on the same cache folder finds them trained', async () => {
+    await app.inject({ method: 'POST', url: '/v1/heads', ...json({ name: 'kept', classes: ['a', 'b'] }) });
+    await app.inject({ method: 'POST', url: '/v1/heads/kept/examples?class=a', ...files(warm.slice(0, 4)) });
+    await app.inject({ method: 'POST', url: '/v1/heads/kept/examples?class=b', ...files(cool.slice(0, 4)) });
+    assert.equal((await app.inject({ method: 'POST', url: '/v1/heads/kept/train', ...json({ cv: 2 }) })).statusCode, 200);
+    const restarted = await buildApp({ service, processMetrics: false });
+    try {
+      const res = await restarted.inject({ method: 'POST', url: '/v1/classify?head=kept', ...files([warm[5]]) });
+      assert.equal(res.statusCode, 200, res.body);
+      assert.equal(res.json().results[0].predictions[0].label, 'a');
+      assert.equal((await restarted.inject('/v1/heads/kept')).json().examples.length, 8);
+    } finally {
+      await restarted.close();
+    }
+    await app.inject({ method: 'DELETE', url: '/v1/heads/kept' });
+  });
+});
+
+describe('bad input gets a clear 400 and changes nothing', () => {
+  const refused = async (request: InjectOptions, status: number, mention: RegExp): Promise<void> => {
+    const res = await app.inject(request);
+    assert.equal(res.statusCode, status, `${JSON.stringify(request).slice(0, 80)}: ${res.body}`);
+    assert.match(res.json().error, mention);
+  };
+
+  test('names, classes, photos and training', async () => {
+    await refused({ method: 'POST', url: '/v1/heads', ...json({}) }, 400, /head name/);
+    await refused({ method: 'POST', url: '/v1/heads', ...json({ name: '   ' }) }, 400, /head name/);
+    await refused({ method: 'POST', url: '/v1/heads', ...json({ name: 'x', classes: ['ok', '  '] }) }, 400, /empty or only spaces/);
+    await refused({ method: 'POST', url: '/v1/heads', ...json({ name: 'x', classes: Array.from({ length: 10_000 }, (_, i) => `c${i}`) }) }, 400, /at most 1000 classes/);
+    await refused({ method: 'POST', url: '/v1/heads', ...json({ name: service.info.name }) }, 400, /name of a model/);
+    assert.equal((await app.inject('/v1/heads')).json().heads.length, 0, 'nothing was made');
+
+    await app.inject({ method: 'POST', url: '/v1/heads', ...json({ name: 'checks', classes: ['one'] }) });
+    await refused({ method: 'POST', url: '/v1/heads', ...json({ name: 'checks' }) }, 409, /already exists/);
+    await app.inject({ method: 'POST', url: '/v1/heads/checks/examples?class=one', ...files(warm.slice(0, 3)) });
+    await refused({ method: 'POST', url: '/v1/heads/checks/train' }, 400, /at least 2 classes/);
+    await app.inject({ method: 'POST', url: '/v1/heads/checks/classes', ...json({ name: 'two' }) });
+    await refused({ method: 'POST', url: '/v1/heads/checks/train' }, 400, /none in "two"/);
+    const mixed = multipartBody([
+      { field: 'file', filename: 'good.jpg', type: 'image/jpeg', data: cool[0] },
+      { field: 'file', filename: 'notes.txt', type: 'text/plain', data: Buffer.from('not a photo') },
+    ]);
+    await refused({ method: 'POST', url: '/v1/heads/checks/examples?class=two', ...mixed }, 400, /Nothing was added: notes\.txt/);
+    await refused({ method: 'POST', url: '/v1/heads/checks/examples?class=three', ...files([cool[0]]) }, 404, /no class "three"/);
+    const after = (await app.inject('/v1/heads/checks')).json();
+    assert.deepEqual(after.classes, [{ name: 'one', photos: 3 }, { name: 'two', photos: 0 }]);
+    await refused({ method: 'POST', url: '/v1/classify?head=nope', ...files([warm[0]]) }, 404, /No head named "nope"/);
+    await app.inject({ method: 'DELETE', url: '/v1/heads/checks' });
+  });
+
+  test('with an API key, heads need it too', async () => {
+    const locked = await buildApp({ service, processMetrics: false, access: { apiKey: 'a-key-for-heads' } });
+    try {
+      assert.equal((await locked.inject('/v1/heads')).statusCode, 401);
+      assert.equal((await locked.inject({ method: 'POST', url: '/v1/heads', ...json({ name: 'x' }) })).statusCode, 401);
+      assert.equal((await locked.inject({ url: '/v1/heads', headers: { authorization: 'Bearer a-key-for-heads' } })).statusCode, 200);
+    } finally {
+      await locked.close();
+    }
+  });
+});
+
+test('POST /v1/embed: the embedding of an image, or of each of several', async () => {
+  const one = await app.inject({ method: 'POST', url: '/v1/embed', payload: warm[0], headers: { 'content-type': 'image/jpeg' } });
+  assert.equal(one.statusCode, 200);
+  const body = one.json();
+  assert.equal(body.dim, 512);
+  assert.equal(body.embedding.length, 512);
+  assert.deepEqual(body.model, { name: service.info.name, sha256: service.info.sha256 });
+  const [expected] = await service.embedMany([warm[0]]);
+  assert.ok(expected.ok);
+  assert.ok(body.embedding.every((v: number, i: number) => Math.abs(v - expected.embedding[i]) < 1e-5));
+  const several = await app.inject({ method: 'POST', url: '/v1/embed', ...multipartBody([{ field: 'file', filename: 'a.jpg', type: 'image/jpeg', data: warm[1] }, { field: 'file', filename: 'b.txt', type: 'text/plain', data: Buffer.from('nope') }]) });
+  assert.equal(several.json().results[0].dim, 512);
+  assert.equal(several.json().results[1].error.code, 'IMAGE_UNSUPPORTED');
+});
