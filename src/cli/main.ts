@@ -55,6 +55,7 @@ Commands:
                                  --api-key KEY also works, but shows the key in the process list
       --cors-origin LIST         comma-separated origins allowed to call the API from browsers (default none)
       --log                      log requests as JSON lines (never image bytes or keys)
+      --head NAME=FILE           answer with a trained head too (?head=NAME, /v2/models/NAME); repeatable
   tag <folders…>                 tag a photo library: SQLite index, optional XMP sidecars
       --top-k N                  labels per photo (default 5)
       --min-score P              drop labels and categories below this probability (default 0.1)
@@ -93,6 +94,19 @@ function readApiKey(values: Parsed): string | undefined {
   }
 }
 
+/** `--head name=file.json` options (repeatable) as name → path. */
+function headFiles(values: string[] | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const value of values ?? []) {
+    const eq = value.indexOf('=');
+    if (eq <= 0 || eq === value.length - 1) throw new UsageError(`--head takes NAME=FILE (e.g. --head defects=defects.json), got ${JSON.stringify(value)}`);
+    const name = value.slice(0, eq).trim();
+    if (out[name]) throw new UsageError(`--head ${name} is given twice`);
+    out[name] = value.slice(eq + 1);
+  }
+  return out;
+}
+
 async function serveCommand(values: Parsed, model: ModelOptions): Promise<number> {
   const positive = (name: keyof Parsed, fallback?: number): number | undefined => {
     const v = intOption(values[name] as string | undefined, `--${name}`, fallback);
@@ -115,6 +129,7 @@ async function serveCommand(values: Parsed, model: ModelOptions): Promise<number
     },
     limits: { maxUploadBytes: uploadMb === undefined ? undefined : uploadMb * 1024 * 1024, maxInflightBytes: inflightMb === undefined ? undefined : inflightMb * 1024 * 1024, maxFiles: positive('max-files'), requestTimeoutMs: positive('timeout-ms'), headersTimeoutMs: positive('headers-timeout-ms'), bodyTimeoutMs: positive('body-timeout-ms') },
     gracePeriodMs: intOption(values['grace-period-ms'], '--grace-period-ms', undefined),
+    heads: headFiles(values.head),
     access: { apiKey: readApiKey(values), corsOrigins: values['cors-origin']?.split(',').map((o) => o.trim()).filter(Boolean) },
     logger: values.log ? true : false,
   });
