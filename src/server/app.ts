@@ -23,7 +23,7 @@ import { seedRoutes } from './routes/seed.js';
 import { torchserveRoutes } from './routes/torchserve.js';
 import { headRoutes } from './routes/heads.js';
 import { v1Routes } from './routes/v1.js';
-import { webRoutes } from './routes/web.js';
+import { PAGE_PATHS, webRoutes } from './routes/web.js';
 import { v2Routes } from './v2/routes.js';
 
 /** How to build the app. */
@@ -45,7 +45,7 @@ export interface AppOptions {
 const DRAIN_FACTOR = 4;
 
 /** Paths anyone may call even when an API key is set: health checks and the page itself. */
-const OPEN_PATHS = new Set(['/healthz', '/readyz', '/ping', '/v2/health/live', '/v2/health/ready', '/', '/app.js', '/app.css', '/icon.svg']);
+const OPEN_PATHS = new Set(['/healthz', '/readyz', '/ping', '/v2/health/live', '/v2/health/ready', ...PAGE_PATHS]);
 
 /** Compares a presented key with the expected one in constant time (hashes make the lengths equal). */
 function keyMatches(presented: string, expected: string): boolean {

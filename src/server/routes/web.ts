@@ -11,9 +11,15 @@ const WEB_DIR = new URL('../../../web/', import.meta.url);
 const FILES: Record<string, { file: string; type: string }> = {
   '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
   '/app.js': { file: 'app.js', type: 'text/javascript; charset=utf-8' },
+  '/common.js': { file: 'common.js', type: 'text/javascript; charset=utf-8' },
+  '/cards.js': { file: 'cards.js', type: 'text/javascript; charset=utf-8' },
+  '/teach.js': { file: 'teach.js', type: 'text/javascript; charset=utf-8' },
   '/app.css': { file: 'app.css', type: 'text/css; charset=utf-8' },
   '/icon.svg': { file: 'icon.svg', type: 'image/svg+xml' },
 };
+
+/** The page's own paths (open even with an API key: the page asks for the key itself). */
+export const PAGE_PATHS: readonly string[] = Object.keys(FILES);
 
 /** Headers for every page asset. */
 const PAGE_SECURITY_HEADERS = {

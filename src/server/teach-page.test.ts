@@ -1,0 +1,113 @@
+/**
+ * The Teach view in a real browser (Debian's Chromium via playwright-core):
+ * make a head, two classes, photos, train, read the result, try it; on a
+ * desktop and on a 360-px phone, partly by keyboard. Screenshots go to
+ * test-output/.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { testPhoto } from '../testing/fixtures.js';
+import { writeRandomCheckpoint } from '../testing/random-resnet.js';
+import { REPO_ROOT } from '../testing/shared.js';
+import { startServer, type RunningServer } from './server.js';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const skip = existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`;
+const OUT = join(REPO_ROOT, 'test-output');
+
+describe('the Teach view in Chromium', { skip }, () => {
+  let server: RunningServer;
+  let browser: Browser;
+  const warm: Buffer[] = [];
+  const cool: Buffer[] = [];
+
+  before(async () => {
+    const { path } = await writeRandomCheckpoint('resnet18', 45);
+    server = await startServer({ port: 0, service: { model: path, cacheDir: await mkdtemp(join(tmpdir(), 'rs-teach-')), workers: 1, threads: 2 } });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
+    });
+    for (const seed of [0, 11, 16, 27, 32]) warm.push(await testPhoto(seed, 200, 150));
+    for (const seed of [3, 8, 19, 24, 35]) cool.push(await testPhoto(seed, 200, 150));
+    mkdirSync(OUT, { recursive: true });
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  const files = (photos: Buffer[], prefix: string) => photos.map((buffer, i) => ({ name: `${prefix}${i}.jpg`, mimeType: 'image/jpeg', buffer }));
+
+  async function teach(page: Page, head: string, classes: [string, Buffer[]][]): Promise<void> {
+    await page.goto(`${server.url}/#teach`);
+    await page.fill('#new-head-name', head);
+    await page.press('#new-head-name', 'Enter');
+    await page.waitForSelector('#teach-head:not([hidden])');
+    for (const [name, photos] of classes) {
+      await page.fill('#new-class-name', name);
+      await page.press('#new-class-name', 'Enter');
+      const item = page.locator('.class', { has: page.locator('h3', { hasText: name }) });
+      await item.waitFor();
+      await item.locator('input[type=file]').setInputFiles(files(photos, name));
+      await item.locator('.count', { hasText: String(photos.length) }).waitFor();
+      await page.waitForFunction((n) => [...document.querySelectorAll('.class')].some((c) => c.querySelectorAll('.thumbs img[src]').length === n), photos.length);
+    }
+  }
+
+  test('desktop: make a head with two classes, train it, see its accuracy and confusion, try it', async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 }, locale: 'en-US' });
+    await teach(page, 'colours', [['warm', warm.slice(0, 4)], ['cool', cool.slice(0, 4)]]);
+    assert.deepEqual(await page.locator('.class h3').allTextContents(), ['warm', 'cool']);
+    await page.click('#train');
+    await page.locator('.training .trained').waitFor();
+    assert.match((await page.locator('.training .trained').textContent()) ?? '', /Accuracy on held-out photos: \d+\.\d%/);
+    assert.equal(await page.locator('table.confusion th[scope=row]').count(), 2);
+    await page.setInputFiles('#try-files', files([warm[4], cool[4]], 'new'));
+    await page.waitForFunction(() => document.querySelectorAll('#try-results .card[data-state="done"]').length === 2);
+    const answers = await page.locator('#try-results .card .pred .label').allTextContents();
+    assert.ok(answers.every((a) => ['warm', 'cool'].includes(a)), answers.join(','));
+    await page.screenshot({ path: join(OUT, 'teach-desktop.png'), fullPage: true });
+    // The trained head is offered in the Recognise view too.
+    await page.click('.views a[data-view="recognise"]');
+    await page.waitForFunction(() => [...document.querySelectorAll('#answer-with option')].some((o) => (o as HTMLOptionElement).value === 'colours'));
+    // Removing a photo marks the head as changed since training.
+    await page.click('.views a[data-view="teach"]');
+    await page.locator('.thumbs button.icon').first().click();
+    await page.locator('.training .stale').waitFor();
+    await page.close();
+  });
+
+  test('phone, in 中文: the same steps fit a 360-px screen and the controls are big enough to tap', async () => {
+    const page = await browser.newPage({ viewport: { width: 360, height: 740 }, locale: 'zh-CN', isMobile: true, hasTouch: true });
+    await teach(page, '颜色', [['暖色', warm.slice(0, 3)], ['冷色', cool.slice(0, 3)]]);
+    assert.equal(await page.locator('#teach-title').textContent(), '教它认识你自己的类别');
+    await page.click('#train');
+    await page.locator('.training .trained').waitFor();
+    assert.match((await page.locator('.training .trained').textContent()) ?? '', /准确率/);
+    const width = await page.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(width <= 360, `no horizontal scrolling (page is ${width} px wide)`);
+    for (const selector of ['#train', '#new-class-name', '.class button.icon']) {
+      const box = await page.locator(selector).first().boundingBox();
+      assert.ok(box && box.height >= 44, `${selector} is ${box?.height} px tall`);
+    }
+    await page.screenshot({ path: join(OUT, 'teach-phone-zh.png'), fullPage: true });
+    await page.close();
+  });
+
+  test('a bad class name gets a message, and nothing changes', async () => {
+    const page = await browser.newPage({ viewport: { width: 1000, height: 800 }, locale: 'en-US' });
+    await page.goto(`${server.url}/#teach`);
+    await page.fill('#new-head-name', 'x/y');
+    await page.press('#new-head-name', 'Enter');
+    await page.waitForFunction(() => (document.getElementById('teach-message')?.textContent ?? '').length > 0);
+    assert.match((await page.locator('#teach-message').textContent()) ?? '', /head name/);
+    assert.equal(await page.locator('#teach-message').getAttribute('role'), 'alert');
+    await page.close();
+  });
+});

@@ -1,0 +1,68 @@
+// Shared by the page's views: the texts in English and Chinese, the page state, small DOM helpers and API calls.
+export const TEXT = {
+  en: {
+    title: 'What is in this photo?', labels: 'Labels', drop: 'Drop photos here, paste them, or choose them',
+    pick: 'Choose photos', camera: 'Take a photo', hint: 'JPEG, PNG, WebP, GIF, TIFF or BMP, up to {mb} MB each. Nothing leaves this server.',
+    waiting: 'Waiting…', uploading: 'Uploading {pct}%', analysing: 'Analysing…', server: 'Server time {ms} ms',
+    tooLarge: 'This file is {size} MB; the limit is {mb} MB.', network: 'The server could not be reached.',
+    model: 'Model {name} · {sha}', done: '{n} of {total} done', key: 'API key', use: 'Use',
+    recognise: 'Recognise', teach: 'Teach', answerWith: 'Answer with', imagenet: 'ImageNet (1000 classes)',
+    teachTitle: 'Teach your own classes', teachIntro: 'Make a head, give each class a few photos (5 or more each), press Train, then try it on new photos.',
+    head: 'Head', newHead: 'New head name', create: 'Create', noHeads: 'No heads yet: name one to start.',
+    addClass: 'New class name', add: 'Add', photos: '{n} photos', addPhotos: 'Add photos', remove: 'Remove', removeClass: 'Remove class {name}',
+    removePhoto: 'Remove photo {name}', train: 'Train', training: 'Training…', trainDone: 'Training finished.', trained: 'Trained {when}. Accuracy on held-out photos: {acc}.',
+    notTrained: 'Not trained yet.', stale: 'Photos changed since training: train again to use them.', tryIt: 'Try it: drop or choose photos to recognise with this head',
+    confusion: 'Confusion: rows are the true class, columns the answer', mixedUp: 'Most often mixed up: {pairs}', unknown: 'Unknown: none of these classes',
+    deleteHead: 'Delete head', confirmDelete: 'Delete head “{name}” and its photos?', download: 'Download head file',
+  },
+  zh: {
+    title: '照片里是什么？', labels: '标签数', drop: '把照片拖到这里、粘贴，或点击选择',
+    pick: '选择照片', camera: '拍照', hint: '支持 JPEG、PNG、WebP、GIF、TIFF、BMP，每张不超过 {mb} MB。图片不会离开本服务器。',
+    waiting: '等待中…', uploading: '上传中 {pct}%', analysing: '识别中…', server: '服务器用时 {ms} 毫秒',
+    tooLarge: '文件大小 {size} MB，超过上限 {mb} MB。', network: '无法连接服务器。',
+    model: '模型 {name} · {sha}', done: '已完成 {n} / {total}', key: 'API 密钥', use: '使用',
+    recognise: '识别', teach: '教它新类别', answerWith: '识别方式', imagenet: 'ImageNet（1000 类）',
+    teachTitle: '教它认识你自己的类别', teachIntro: '新建一个分类器，给每个类别几张照片（每类 5 张以上），点“训练”，再用新照片试试。',
+    head: '分类器', newHead: '新分类器名称', create: '新建', noHeads: '还没有分类器：先起个名字。',
+    addClass: '新类别名称', add: '添加', photos: '{n} 张照片', addPhotos: '添加照片', remove: '删除', removeClass: '删除类别 {name}',
+    removePhoto: '删除照片 {name}', train: '训练', training: '训练中…', trainDone: '训练完成。', trained: '已于 {when} 训练。留出照片上的准确率：{acc}。',
+    notTrained: '尚未训练。', stale: '训练后照片有改动：请重新训练。', tryIt: '试一试：拖入或选择照片，用这个分类器识别',
+    confusion: '混淆矩阵：行是真实类别，列是识别结果', mixedUp: '最常混淆：{pairs}', unknown: '未知：不属于这些类别',
+    deleteHead: '删除分类器', confirmDelete: '删除分类器“{name}”及其照片？', download: '下载分类器文件',
+  },
+};
+
+export const state = { lang: 'en', maxBytes: 20 * 1024 * 1024, model: null, key: sessionStorage.getItem('apiKey') ?? '', listeners: [] };
+
+export const $ = (id) => document.getElementById(id);
+
+/** The text `key` in the current language, with `{name}` placeholders filled. */
+export function t(key, vars = {}) {
+  return TEXT[state.lang][key].replace(/\{(\w+)\}/g, (_, k) => String(vars[k] ?? ''));
+}
+
+/** A new element with properties and children. */
+export function el(tag, props = {}, children = []) {
+  const node = document.createElement(tag);
+  Object.assign(node, props);
+  for (const c of children) node.append(c);
+  return node;
+}
+
+export function authHeaders() {
+  return state.key ? { Authorization: `Bearer ${state.key}` } : {};
+}
+
+/** Calls the API; resolves with the parsed JSON (or null), rejects with an Error carrying the server's message. */
+export async function api(path, options = {}) {
+  const headers = { ...authHeaders(), ...(options.json !== undefined ? { 'Content-Type': 'application/json' } : {}) };
+  const res = await fetch(path, { method: options.method ?? 'GET', headers, body: options.json !== undefined ? JSON.stringify(options.json) : options.body });
+  const body = res.status === 204 ? null : await res.json().catch(() => null);
+  if (!res.ok) throw Object.assign(new Error(body?.error ?? `HTTP ${res.status}`), { status: res.status, code: body?.code });
+  return body;
+}
+
+/** Runs `fn` whenever the language changes. */
+export function onLanguage(fn) {
+  state.listeners.push(fn);
+}

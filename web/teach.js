@@ -1,0 +1,252 @@
+// The Teach view: make a head, name its classes, give each a few photos, train it, see how well it learned
+// (held-out accuracy and a confusion matrix), then try it on new photos ("unknown" shown as such).
+import { $, api, authHeaders, el, onLanguage, state, t } from './common.js';
+import { addCards } from './cards.js';
+
+const view = { head: null, detail: null, busy: false, urls: [], onHeadsChanged: () => {} };
+const path = (name) => `/v1/heads/${encodeURIComponent(name)}`;
+
+function say(text, alert = false) {
+  const box = $('teach-message');
+  box.textContent = text;
+  box.setAttribute('role', alert ? 'alert' : 'status');
+}
+
+async function loadHeads(select) {
+  let heads = [];
+  try {
+    heads = (await api('/v1/heads')).heads.filter((h) => h.source === 'api');
+  } catch (err) {
+    say(err.message, true);
+  }
+  const list = $('head-select');
+  list.replaceChildren(...heads.map((h) => el('option', { value: h.name, textContent: h.name })));
+  $('head-picker').hidden = heads.length === 0;
+  $('no-heads').hidden = heads.length > 0;
+  const next = select ?? (heads.some((h) => h.name === view.head) ? view.head : heads[0]?.name ?? null);
+  if (next) list.value = next;
+  await openHead(next);
+}
+
+async function openHead(name) {
+  view.head = name;
+  $('teach-head').hidden = !name;
+  if (!name) return;
+  try {
+    view.detail = await api(path(name));
+  } catch (err) {
+    say(err.message, true);
+    return;
+  }
+  drawHead();
+}
+
+/** Fetches a thumbnail with the API key (an <img src> cannot send it). */
+async function thumbnail(img, id) {
+  try {
+    const res = await fetch(`${path(view.head)}/examples/${id}/thumbnail`, { headers: authHeaders() });
+    if (!res.ok) return;
+    const url = URL.createObjectURL(await res.blob());
+    view.urls.push(url);
+    img.src = url;
+  } catch {
+    // A missing thumbnail leaves the placeholder.
+  }
+}
+
+function drawHead() {
+  const d = view.detail;
+  for (const url of view.urls.splice(0)) URL.revokeObjectURL(url);
+  const list = $('classes');
+  list.replaceChildren();
+  for (const c of d.classes) {
+    const photos = (d.examples ?? []).filter((e) => e.class === c.name);
+    const input = el('input', { type: 'file', accept: 'image/*', multiple: true, hidden: true });
+    input.addEventListener('change', () => {
+      addPhotos(c.name, [...input.files]);
+      input.value = '';
+    });
+    const addButton = el('button', { type: 'button', className: 'secondary', textContent: t('addPhotos') });
+    addButton.addEventListener('click', () => input.click());
+    const removeClass = el('button', { type: 'button', className: 'icon', textContent: '×' });
+    removeClass.setAttribute('aria-label', t('removeClass', { name: c.name }));
+    removeClass.addEventListener('click', () => change(api(`${path(view.head)}/classes/${encodeURIComponent(c.name)}`, { method: 'DELETE' })));
+    const grid = el('ul', { className: 'thumbs' });
+    for (const p of photos) {
+      const img = el('img', { alt: p.name, width: 80, height: 80 });
+      thumbnail(img, p.id);
+      const remove = el('button', { type: 'button', className: 'icon', textContent: '×' });
+      remove.setAttribute('aria-label', t('removePhoto', { name: p.name }));
+      remove.addEventListener('click', () => change(api(`${path(view.head)}/examples/${p.id}`, { method: 'DELETE' })));
+      grid.append(el('li', {}, [img, remove]));
+    }
+    const item = el('li', { className: 'class' }, [
+      el('div', { className: 'class-head' }, [el('h3', { textContent: c.name }), el('span', { className: 'count', textContent: t('photos', { n: c.photos }) }), addButton, removeClass, input]),
+      grid,
+    ]);
+    item.addEventListener('dragover', (e) => {
+      e.preventDefault();
+      item.classList.add('over');
+    });
+    item.addEventListener('dragleave', (e) => {
+      if (!item.contains(e.relatedTarget)) item.classList.remove('over');
+    });
+    item.addEventListener('drop', (e) => {
+      e.preventDefault();
+      item.classList.remove('over');
+      addPhotos(c.name, [...(e.dataTransfer?.files ?? [])]);
+    });
+    list.append(item);
+  }
+  $('train').disabled = d.classes.length < 2 || view.busy;
+  drawTraining();
+}
+
+function drawTraining() {
+  const d = view.detail;
+  const box = $('training');
+  box.replaceChildren();
+  if (view.busy) {
+    box.append(el('p', { className: 'busy', textContent: t('training') }), el('progress'));
+    box.setAttribute('aria-busy', 'true');
+    return;
+  }
+  box.removeAttribute('aria-busy');
+  if (!d.trained) {
+    box.append(el('p', { textContent: t('notTrained') }));
+    return;
+  }
+  const tr = d.training;
+  const acc = tr.accuracy === null ? '–' : `${(tr.accuracy * 100).toFixed(1)}%`;
+  box.append(el('p', { className: 'trained', textContent: t('trained', { when: new Date(tr.trainedAt).toLocaleString(state.lang === 'zh' ? 'zh-CN' : 'en'), acc }) }));
+  if (d.stale) box.append(el('p', { className: 'stale', textContent: t('stale') }));
+  const names = Object.keys(tr.counts);
+  if (tr.accuracy !== null && names.length <= 12) {
+    const table = el('table', { className: 'confusion' });
+    table.append(el('caption', { textContent: t('confusion') }));
+    table.append(el('tr', {}, [el('td'), ...names.map((n) => el('th', { scope: 'col', textContent: n }))]));
+    tr.confusion.forEach((row, i) => table.append(el('tr', {}, [el('th', { scope: 'row', textContent: names[i] }), ...row.map((v, j) => el('td', { textContent: String(v), className: i === j ? 'diag' : v ? 'off' : '' }))])));
+    box.append(table);
+  }
+  const pairs = [];
+  names.forEach((a, i) => names.forEach((b, j) => {
+    if (j > i && tr.confusion[i][j] + tr.confusion[j][i] > 0) pairs.push([`${a} ↔ ${b}`, tr.confusion[i][j] + tr.confusion[j][i]]);
+  }));
+  if (pairs.length) box.append(el('p', { textContent: t('mixedUp', { pairs: pairs.sort((x, y) => y[1] - x[1]).slice(0, 3).map(([p, n]) => `${p} (${n})`).join(', ') }) }));
+}
+
+/** Runs an API change, then redraws the head from the server's answer. */
+async function change(promise) {
+  try {
+    const detail = await promise;
+    await openHead(view.head);
+    return detail;
+  } catch (err) {
+    say(err.message, true);
+    return null;
+  }
+}
+
+async function addPhotos(className, files) {
+  if (!files.length || !view.head) return;
+  const form = new FormData();
+  for (const f of files) form.append('file', f, f.name || 'photo');
+  say(t('uploading', { pct: '' }));
+  const done = await change(api(`${path(view.head)}/examples?class=${encodeURIComponent(className)}`, { method: 'POST', body: form }));
+  if (done) say('');
+}
+
+async function train() {
+  view.busy = true;
+  drawHead();
+  say(t('training'));
+  try {
+    view.detail = { ...view.detail, ...(await api(`${path(view.head)}/train`, { method: 'POST' })) };
+    view.busy = false;
+    await openHead(view.head);
+    say(t('trainDone'));
+    view.onHeadsChanged();
+    $('train').focus();
+  } catch (err) {
+    view.busy = false;
+    drawHead();
+    say(err.message, true);
+  }
+}
+
+/** Wires the Teach view; `onHeadsChanged` runs after a head is trained or deleted. */
+export function setupTeach({ onHeadsChanged }) {
+  view.onHeadsChanged = onHeadsChanged;
+  $('new-head').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const name = $('new-head-name').value.trim();
+    try {
+      await api('/v1/heads', { method: 'POST', json: { name, classes: [] } });
+      $('new-head-name').value = '';
+      say('');
+      await loadHeads(name);
+      $('new-class-name').focus();
+    } catch (err) {
+      say(err.message, true);
+      $('new-head-name').focus();
+    }
+  });
+  $('head-select').addEventListener('change', () => openHead($('head-select').value));
+  $('new-class').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const name = $('new-class-name').value.trim();
+    const done = await change(api(`${path(view.head)}/classes`, { method: 'POST', json: { name } }));
+    if (done) {
+      $('new-class-name').value = '';
+      say('');
+    }
+    $('new-class-name').focus();
+  });
+  $('train').addEventListener('click', train);
+  $('delete-head').addEventListener('click', async () => {
+    if (!confirm(t('confirmDelete', { name: view.head }))) return;
+    try {
+      await api(path(view.head), { method: 'DELETE' });
+      view.head = null;
+      await loadHeads();
+      view.onHeadsChanged();
+    } catch (err) {
+      say(err.message, true);
+    }
+  });
+  $('download').addEventListener('click', async () => {
+    try {
+      const res = await fetch(`${path(view.head)}/file`, { headers: authHeaders() });
+      if (!res.ok) throw new Error((await res.json().catch(() => null))?.error ?? `HTTP ${res.status}`);
+      const a = el('a', { href: URL.createObjectURL(await res.blob()), download: `${view.head}.head.json` });
+      a.click();
+      setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+    } catch (err) {
+      say(err.message, true);
+    }
+  });
+  const tryFiles = $('try-files');
+  $('try-pick').addEventListener('click', () => tryFiles.click());
+  tryFiles.addEventListener('change', () => {
+    tryIt([...tryFiles.files]);
+    tryFiles.value = '';
+  });
+  const zone = $('try-zone');
+  zone.addEventListener('dragover', (e) => e.preventDefault());
+  zone.addEventListener('drop', (e) => {
+    e.preventDefault();
+    tryIt([...(e.dataTransfer?.files ?? [])]);
+  });
+  onLanguage(() => {
+    if (view.detail) drawHead();
+  });
+  window.addEventListener('hashchange', () => {
+    if (location.hash === '#teach') loadHeads();
+  });
+  if (location.hash === '#teach') loadHeads();
+}
+
+function tryIt(files) {
+  if (!files.length || !view.head) return;
+  addCards($('try-results'), files, { topK: 5, head: view.head }, () => {});
+}
