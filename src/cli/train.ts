@@ -97,7 +97,11 @@ export async function trainCommand(paths: string[], values: Parsed, model: Model
     });
     if (tty) process.stderr.write('\r\x1b[K');
     const rate = collected.embedded / Math.max(1e-3, collected.embedMs / 1000);
-    process.stderr.write(`Embedded ${collected.embedded} photos at ${rate.toFixed(1)} images/s, ${collected.cached} from the cache (${((performance.now() - started) / 1000).toFixed(1)} s)\n`);
+    const seconds = ((performance.now() - started) / 1000).toFixed(1);
+    const fromCache = collected.cached ? `${collected.cached} from the cache` : 'none cached';
+    process.stderr.write(collected.embedded
+      ? `Embedded ${collected.embedded} photos at ${rate.toFixed(1)} images/s, ${fromCache} (${seconds} s)\n`
+      : `All ${collected.cached} embeddings came from the cache (${seconds} s)\n`);
     const { head, summary } = trainHead(name, folder.classes, collected.examples, { name: info.name, sha256: info.sha256, dim: collected.examples[0].embedding.length }, options);
     process.stdout.write(`${formatTrainingReport(folder.classes, summary)}\n`);
     const warnings: string[] = [];

@@ -62,6 +62,8 @@ describe('a head through the API', () => {
     assert.equal(v2.statusCode, 200, v2.body);
     assert.match(v2.json().outputs[0].data[0], /^[\d.]+:0:warm$/);
     assert.equal(typeof v2.json().outputs[1].data[0], 'boolean');
+    const v2all = await app.inject({ method: 'POST', url: '/v2/models/colours/infer', ...json({ inputs: [{ name: 'image', shape: [1], datatype: 'BYTES', data: [warm[6].toString('base64')] }] }) });
+    assert.deepEqual(v2all.json().outputs.map((o: { name: string }) => o.name), ['probabilities', 'unknown'], 'no outputs asked for: all of them, as Triton');
 
     const listed = (await app.inject('/v1/heads')).json().heads;
     assert.deepEqual(listed.map((h: { name: string }) => h.name), ['colours']);

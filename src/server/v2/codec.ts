@@ -204,7 +204,8 @@ function readOutputs(header: Record<string, unknown>, model: ModelSignature, num
   const asked = header.outputs;
   if (asked !== undefined && !Array.isArray(asked)) throw bad('"outputs" must be a list');
   const all = [...model.outputs, ...(model.unlisted ?? [])];
-  const list = Array.isArray(asked) && asked.length ? asked : [{ name: model.outputs[0].name }];
+  // As Triton: no outputs asked for means all of them (but the embedding, which is asked for by name).
+  const list = Array.isArray(asked) && asked.length ? asked : model.outputs.filter((o) => o.name !== 'embedding').map((o) => ({ name: o.name }));
   if (list.length > all.length) throw bad(`Model '${model.name}' has ${all.length} output(s); ${list.length} were asked for`);
   const seen = new Set<string>();
   return list.map((out): OutputRequest => {
