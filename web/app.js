@@ -2,7 +2,7 @@
 // the top labels, from the model or from a trained head) and the Teach view (teach.js). Texts in English and 中文.
 import { $, api, authHeaders, el, onLanguage, state, t } from './common.js';
 import { addCards, renderAll } from './cards.js';
-import { setupTeach } from './teach.js';
+import { reloadTeach, setupTeach } from './teach.js';
 
 let items = [];
 
@@ -91,6 +91,8 @@ function setup() {
     state.key = $('key').value;
     sessionStorage.setItem('apiKey', state.key);
     loadModel();
+    refreshHeadChoices();
+    reloadTeach();
   });
   loadModel();
 }

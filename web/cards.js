@@ -102,17 +102,17 @@ function pump(done) {
  */
 export function addCards(list, files, options, onChange) {
   const items = [];
+  // Newest drop first, each drop's photos in their own order.
+  const first = list.firstChild;
   for (const file of files) {
     const thumb = el('img', { alt: file.name || 'image', src: URL.createObjectURL(file) });
-    thumb.onerror = () => {
-      thumb.removeAttribute('src');
-      thumb.alt = '';
-    };
+    // A file the browser cannot show (HEIC, TIFF, not an image): a plain tile, not a broken-image icon.
+    thumb.onerror = () => thumb.replaceWith(el('div', { className: 'no-thumb', ariaHidden: 'true' }));
     const card = el('li', { className: 'card' }, [thumb, el('div', { className: 'body' })]);
     const item = { file, card, state: 'waiting', progress: 0, result: null, error: '', head: options.head, topK: options.topK };
     items.push(item);
     all.push(item);
-    list.prepend(card);
+    list.insertBefore(card, first);
     if (file.size > state.maxBytes) {
       item.state = 'error';
       item.error = t('tooLarge', { size: (file.size / 1048576).toFixed(1), mb: Math.round(state.maxBytes / 1048576) });

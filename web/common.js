@@ -13,7 +13,7 @@ export const TEXT = {
     removePhoto: 'Remove photo {name}', train: 'Train', training: 'Training…', trainDone: 'Training finished.', trained: 'Trained {when}. Accuracy on held-out photos: {acc}.',
     notTrained: 'Not trained yet.', stale: 'Photos changed since training: train again to use them.', tryIt: 'Try it: drop or choose photos to recognise with this head',
     confusion: 'Confusion: rows are the true class, columns the answer', mixedUp: 'Most often mixed up: {pairs}', unknown: 'Unknown: none of these classes',
-    deleteHead: 'Delete head', confirmDelete: 'Delete head “{name}” and its photos?', download: 'Download head file',
+    deleteHead: 'Delete head', needKey: 'This server needs an API key: enter it at the bottom of the page.', confirmDeleteClass: 'Delete the class “{name}” and its {n} photos?', warnings: 'Worth knowing:', otherModel: 'This head was made on another model: serve that model to use or change it, or delete it here.', confirmDelete: 'Delete head “{name}” and its photos?', download: 'Download head file',
   },
   zh: {
     title: '照片里是什么？', labels: '标签数', drop: '把照片拖到这里、粘贴，或点击选择',
@@ -28,7 +28,7 @@ export const TEXT = {
     removePhoto: '删除照片 {name}', train: '训练', training: '训练中…', trainDone: '训练完成。', trained: '已于 {when} 训练。留出照片上的准确率：{acc}。',
     notTrained: '尚未训练。', stale: '训练后照片有改动：请重新训练。', tryIt: '试一试：拖入或选择照片，用这个分类器识别',
     confusion: '混淆矩阵：行是真实类别，列是识别结果', mixedUp: '最常混淆：{pairs}', unknown: '未知：不属于这些类别',
-    deleteHead: '删除分类器', confirmDelete: '删除分类器“{name}”及其照片？', download: '下载分类器文件',
+    deleteHead: '删除分类器', needKey: '此服务器需要 API 密钥：请在页面底部输入。', confirmDeleteClass: '删除类别“{name}”及其 {n} 张照片？', warnings: '注意：', otherModel: '这个分类器是在另一个模型上建立的：请用那个模型来使用或修改它，或在这里删除它。', confirmDelete: '删除分类器“{name}”及其照片？', download: '下载分类器文件',
   },
 };
 
@@ -58,7 +58,8 @@ export async function api(path, options = {}) {
   const headers = { ...authHeaders(), ...(options.json !== undefined ? { 'Content-Type': 'application/json' } : {}) };
   const res = await fetch(path, { method: options.method ?? 'GET', headers, body: options.json !== undefined ? JSON.stringify(options.json) : options.body });
   const body = res.status === 204 ? null : await res.json().catch(() => null);
-  if (!res.ok) throw Object.assign(new Error(body?.error ?? `HTTP ${res.status}`), { status: res.status, code: body?.code });
+  const message = res.status === 401 ? t('needKey') : body?.error ?? `HTTP ${res.status}`;
+  if (!res.ok) throw Object.assign(new Error(message), { status: res.status, code: body?.code });
   return body;
 }
 

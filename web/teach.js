@@ -70,7 +70,10 @@ function drawHead() {
     addButton.addEventListener('click', () => input.click());
     const removeClass = el('button', { type: 'button', className: 'icon', textContent: '×' });
     removeClass.setAttribute('aria-label', t('removeClass', { name: c.name }));
-    removeClass.addEventListener('click', () => change(api(`${path(view.head)}/classes/${encodeURIComponent(c.name)}`, { method: 'DELETE' })));
+    removeClass.addEventListener('click', () => {
+      if (c.photos > 0 && !confirm(t('confirmDeleteClass', { name: c.name, n: c.photos }))) return;
+      change(api(`${path(view.head)}/classes/${encodeURIComponent(c.name)}`, { method: 'DELETE' }));
+    });
     const grid = el('ul', { className: 'thumbs' });
     for (const p of photos) {
       const img = el('img', { alt: p.name, width: 80, height: 80 });
@@ -98,7 +101,13 @@ function drawHead() {
     });
     list.append(item);
   }
-  $('train').disabled = d.classes.length < 2 || view.busy;
+  const foreign = d.model && !d.model.current;
+  $('train').disabled = d.classes.length < 2 || view.busy || foreign;
+  $('new-class').hidden = foreign;
+  if (foreign) {
+    for (const b of list.querySelectorAll('button')) b.disabled = true;
+    say(t('otherModel'), true);
+  }
   drawTraining();
 }
 
@@ -120,7 +129,11 @@ function drawTraining() {
   const acc = tr.accuracy === null ? '–' : `${(tr.accuracy * 100).toFixed(1)}%`;
   box.append(el('p', { className: 'trained', textContent: t('trained', { when: new Date(tr.trainedAt).toLocaleString(state.lang === 'zh' ? 'zh-CN' : 'en'), acc }) }));
   if (d.stale) box.append(el('p', { className: 'stale', textContent: t('stale') }));
-  const names = Object.keys(tr.counts);
+  if (tr.warnings?.length) {
+    box.append(el('p', { textContent: t('warnings') }), el('ul', { className: 'warnings' }, tr.warnings.map((w) => el('li', { textContent: w }))));
+  }
+  // The confusion matrix is in class order (object keys would put number-like names first).
+  const names = tr.classes ?? d.classes.map((c) => c.name);
   if (tr.accuracy !== null && names.length <= 12) {
     const table = el('table', { className: 'confusion' });
     table.append(el('caption', { textContent: t('confusion') }));
@@ -172,6 +185,12 @@ async function train() {
     drawHead();
     say(err.message, true);
   }
+}
+
+/** Reloads the Teach view (after the API key changes). */
+export function reloadTeach() {
+  say('');
+  if (location.hash === '#teach') loadHeads();
 }
 
 /** Wires the Teach view; `onHeadsChanged` runs after a head is trained or deleted. */

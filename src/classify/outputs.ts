@@ -21,4 +21,7 @@ export function checkHeadFits(head: Head, model: LoadedModel): void {
   if (head.backbone.sha256 !== model.info.sha256) {
     throw new ResnetServeError('INVALID_ARGUMENT', `Head ${head.name} was trained on ${head.backbone.name} (sha256 ${head.backbone.sha256.slice(0, 12)}…), not on the model in use, ${model.info.name} (sha256 ${model.info.sha256.slice(0, 12)}…)`);
   }
+  if (head.rejection && head.rejection.profile.length !== model.session.numClasses) {
+    throw new ResnetServeError('INVALID_ARGUMENT', `Head ${head.name} expects a model with ${head.rejection.profile.length} classes; ${model.info.name} has ${model.session.numClasses}`);
+  }
 }

@@ -251,8 +251,12 @@ export async function main(argv: string[]): Promise<number> {
         throw new UsageError(`unknown command ${JSON.stringify(command)}`);
     }
   } catch (err) {
-    if (err instanceof UsageError || (err instanceof ResnetServeError && err.code === 'INVALID_ARGUMENT')) {
+    if (err instanceof UsageError) {
       process.stderr.write(`resnet-serve: ${err.message}\n\n${USAGE}`);
+      return 2;
+    }
+    if (err instanceof ResnetServeError && err.code === 'INVALID_ARGUMENT') {
+      process.stderr.write(`resnet-serve: ${err.message}\n`);
       return 2;
     }
     if (err instanceof ResnetServeError) {

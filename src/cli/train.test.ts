@@ -33,6 +33,7 @@ before(async () => {
   }
   writeFileSync(join(set, 'warm', 'notes.txt'), 'shopping list');
   writeFileSync(join(set, 'rare', 'copy of warm.jpg'), readFileSync(join(set, 'warm', 'photo 0.jpg')));
+  writeFileSync(join(set, 'warm', 'photo 0 again.jpg'), readFileSync(join(set, 'warm', 'photo 0.jpg')));
   writeFileSync(join(set, 'stray.jpg'), await testPhoto(1, 64, 64));
 });
 
@@ -42,11 +43,13 @@ test('train: counts, cross-validated accuracy, confusion, mix-ups, warnings, and
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /warm\s+6 photos/);
   assert.match(r.stdout, /冷色\s+6 photos/);
-  assert.match(r.stdout, /Accuracy \(cross-validated, 2 folds\): \d+\.\d%/);
+  assert.match(r.stdout, /Accuracy \(cross-validated, 2 folds\): \d+\.\d% of 14 held-out photos/);
   assert.match(r.stdout, /Confusion \(rows: the true class, columns: the answer\):/);
   assert.match(r.stdout, /Unknown: \d+\.\d% of held-out training photos/);
-  assert.match(r.stderr, /Embedded 14 photos at [\d.]+ images\/s, 0 from the cache/);
-  assert.match(r.stderr, /class "rare" has only 2 photo\(s\)/);
+  assert.match(r.stderr, /Embedded 1[45] photos at [\d.]+ images\/s, none cached/);
+  assert.match(r.stderr, /class "rare" has only 2 photos; 5 or more/);
+  assert.match(r.stderr, /the same photo is 2 times in "warm" \(counted once\)/);
+  assert.match(r.stderr, /the accuracy was measured on only 14 photos/);
   assert.match(r.stderr, /the same photo is in "(warm" and "rare|rare" and "warm)"/);
   assert.match(r.stderr, /skipped .*notes\.txt: not an image/);
   assert.match(r.stderr, /ignored .*stray\.jpg: photos belong in a class folder/);
@@ -57,8 +60,24 @@ test('train: counts, cross-validated accuracy, confusion, mix-ups, warnings, and
   // Again: every embedding comes from the cache.
   const again = await run(['train', join(root, 'set'), '--out', out, '--model', checkpoint, '--holdout', '0.3']);
   assert.equal(again.code, 0, again.stderr);
-  assert.match(again.stderr, /Embedded 0 photos .*14 from the cache/);
+  assert.match(again.stderr, /All 15 embeddings came from the cache/);
   assert.match(again.stdout, /Accuracy \(on 30% held out\)/);
+});
+
+test('train refuses, without the usage text, what it cannot use: one class, a folder as --out, an empty --name', async () => {
+  const one = join(root, 'one');
+  mkdirSync(join(one, 'only'), { recursive: true });
+  writeFileSync(join(one, 'only', 'a.jpg'), await testPhoto(5, 64, 64));
+  const r = await run(['train', one, '--out', join(root, 'one.json'), '--model', checkpoint]);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /needs at least 2 classes to tell apart; there is only "only"/);
+  assert.doesNotMatch(r.stderr, /Usage:/);
+  const folder = await run(['train', join(root, 'set'), '--out', root, '--model', checkpoint]);
+  assert.equal(folder.code, 2);
+  assert.match(folder.stderr, /is a folder; give the head file's name/);
+  const empty = await run(['train', join(root, 'set'), '--out', join(root, 'x.json'), '--name', ' ', '--model', checkpoint]);
+  assert.equal(empty.code, 2);
+  assert.match(empty.stderr, /--name cannot be empty/);
 });
 
 test('classify --head answers with its classes; a head of another model or a changed head file is refused', async () => {

@@ -6,9 +6,11 @@
  * would be answered, and warnings (small classes, photos in two classes,
  * files that are not images).
  */
-import { basename, dirname, resolve } from 'node:path';
+import { stat } from 'node:fs/promises';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { ImageClassifier } from '../classify/classifier.js';
+import { ResnetServeError } from '../errors.js';
 import { writeFileAtomic } from '../fs-atomic.js';
 import { EmbeddingCache } from '../heads/embedding-cache.js';
 import { collectExamples, recipeOf } from '../heads/examples.js';
@@ -19,9 +21,6 @@ import { defaultCacheDir } from '../model/weights.js';
 import type { ModelOptions } from '../types.js';
 import { UsageError, intOption, type Parsed } from './args.js';
 import { displayWidth } from './format.js';
-
-/** Classes with fewer photos than this get a warning. */
-const FEW_PHOTOS = 5;
 
 function pad(text: string, width: number, right = false): string {
   const fill = ' '.repeat(Math.max(0, width - displayWidth(text)));
@@ -46,7 +45,7 @@ export function formatTrainingReport(classes: readonly string[], summary: Traini
     lines.push('Accuracy: not evaluated (a class has a single photo, so none can be held out)');
   } else {
     const how = summary.evaluation === 'cv' ? `cross-validated, ${summary.folds} folds` : `on ${Math.round((summary.holdout ?? 0) * 100)}% held out`;
-    lines.push(`Accuracy (${how}): ${(summary.accuracy * 100).toFixed(1)}%`);
+    lines.push(`Accuracy (${how}): ${(summary.accuracy * 100).toFixed(1)}% of ${summary.evaluated} held-out photo${summary.evaluated === 1 ? '' : 's'}`);
     lines.push('Confusion (rows: the true class, columns: the answer):');
     lines.push(formatConfusion(classes, summary.confusion));
     const pairs = mixups(classes, summary.confusion);
@@ -80,16 +79,21 @@ export async function trainCommand(paths: string[], values: Parsed, model: Model
     if (!(rate > 0 && rate < 0.5)) throw new UsageError(`--reject-rate must be a fraction between 0 and 0.5, got ${JSON.stringify(values['reject-rate'])}`);
     options.rejectRate = rate;
   }
+  if (values.name !== undefined && values.name.trim() === '') throw new UsageError('--name cannot be empty');
+  const out = resolve(values.out);
+  const outInfo = await stat(out).catch(() => null);
+  if (outInfo?.isDirectory()) throw new UsageError(`--out ${values.out} is a folder; give the head file's name, e.g. --out ${join(values.out, 'head.json')}`);
   const root = resolve(paths[0]);
   const folder = await readImageFolder(root);
   // hymenoptera/train is the hymenoptera head, not the "train" head.
-  const name = values.name ?? (/^(train|training)$/i.test(basename(root)) ? basename(dirname(root)) : basename(root));
+  const name = values.name?.trim() ?? (/^(train|training)$/i.test(basename(root)) ? basename(dirname(root)) : basename(root));
   const classifier = await ImageClassifier.create(model);
   const cache = new EmbeddingCache(model.cacheDir ?? defaultCacheDir());
   try {
     const { info } = classifier;
     process.stderr.write(`Training head "${name}" on ${info.name} (sha256 ${info.sha256.slice(0, 12)}) from ${root}\n`);
-    const photos = folder.photos.map((p) => ({ ...p, name: p.path }));
+    // Named by their place in the training folder (ants/0013035.jpg) in messages.
+    const photos = folder.photos.map((p) => ({ ...p, name: relative(root, p.path) }));
     const tty = process.stderr.isTTY;
     const started = performance.now();
     const collected = await collectExamples(photos, (bytes) => classifier.analyzeBatch(bytes, ['embedding'], { mirror: true }), cache, { model: info.sha256, recipe: recipeOf(classifier.preprocessor.mode) }, {
@@ -104,15 +108,15 @@ export async function trainCommand(paths: string[], values: Parsed, model: Model
       : `All ${collected.cached} embeddings came from the cache (${seconds} s)\n`);
     const { head, summary } = trainHead(name, folder.classes, collected.examples, { name: info.name, sha256: info.sha256, dim: collected.examples[0].embedding.length }, options);
     process.stdout.write(`${formatTrainingReport(folder.classes, summary)}\n`);
-    const warnings: string[] = [];
-    for (const c of folder.classes) if (summary.counts[c] < FEW_PHOTOS) warnings.push(`class "${c}" has only ${summary.counts[c]} photo(s); ${FEW_PHOTOS} or more give a usable head`);
-    for (const d of collected.duplicates) warnings.push(`the same photo is in ${d.classes.map((k) => `"${folder.classes[k]}"`).join(' and ')}: ${d.names.join(', ')}`);
-    for (const s of folder.skipped) warnings.push(`skipped ${s.path}: ${s.reason}`);
+    const warnings = [...summary.warnings];
+    for (const s of folder.skipped) warnings.push(`skipped ${relative(root, s.path)}: ${s.reason}`);
     for (const f of collected.failed) warnings.push(`skipped ${f.name}: ${f.reason}`);
-    for (const f of folder.outsideClasses) warnings.push(`ignored ${f}: photos belong in a class folder`);
+    for (const f of folder.outsideClasses) warnings.push(`ignored ${relative(root, f)}: photos belong in a class folder`);
     if (warnings.length) process.stderr.write(`Warnings:\n${warnings.map((w) => `  - ${w}`).join('\n')}\n`);
     const text = JSON.stringify(head.toJSON());
-    await writeFileAtomic(values.out, text);
+    await writeFileAtomic(out, text).catch((err: NodeJS.ErrnoException) => {
+      throw new ResnetServeError('IO_ERROR', `Cannot write ${values.out}: ${err.code ?? err.message}`);
+    });
     process.stderr.write(`Wrote ${values.out} (${(text.length / 1024).toFixed(0)} KB; training took ${summary.trainMs} ms)\n`);
     return 0;
   } finally {

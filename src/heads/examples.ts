@@ -29,7 +29,7 @@ export interface LabelledPhoto {
 /** The examples, the photos that could not be used, and where the work went. */
 export interface CollectedExamples {
   examples: (TrainingExample & { photo: string; name: string })[];
-  failed: { name: string; reason: string }[];
+  failed: { name: string; reason: string; code?: ResnetServeError['code'] }[];
   /** Photos with the same content in more than one class. */
   duplicates: { photo: string; names: string[]; classes: number[] }[];
   embedded: number;
@@ -84,7 +84,7 @@ export async function collectExamples(
       const fresh: { photo: string; value: { embedding: Float32Array; probabilities: Float32Array } }[] = [];
       analyzed.forEach((a, j) => {
         if (!a.ok) {
-          out.failed.push({ name: missing[j].p.name, reason: `${a.error.code}: ${a.error.message}` });
+          out.failed.push({ name: missing[j].p.name, reason: `${a.error.code}: ${a.error.message}`, code: a.error.code });
           return;
         }
         fresh.push({ photo: missing[j].photo, value: { embedding: (a.outputs.embedding as OutputTensor).data, probabilities: Float32Array.from(softmax(a.outputs.logits.data)) } });

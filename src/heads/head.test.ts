@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { isResnetServeError } from '../errors.js';
 import { seededRandom } from '../testing/random-resnet.js';
 import { Head } from './head.js';
+import { headDigest } from './head-file.js';
 import { mixups, stratifiedFolds, trainHead, type TrainingExample } from './train.js';
 
 const backbone = { name: 'resnet18', sha256: 'ab'.repeat(32), dim: 16 };
@@ -74,4 +75,41 @@ test('head files round-trip; tampered, garbled or another model\'s files are ref
   const far = Float32Array.from({ length: 16 }, () => -5);
   assert.equal(head.withoutRejection().answer(far, new Float32Array(10).fill(0.1)).unknown, false);
   assert.equal(head.answer(far, Float32Array.from({ length: 10 }, (_, i) => (i === 9 ? 1 : 0))).unknown, true);
+});
+
+test('a hand-made head file with a recomputed seal is still checked field by field', () => {
+  const { head } = trainHead('shapes', ['circle', 'square'], examples(2, 15), backbone);
+  const good = head.toJSON();
+  const model = { name: 'resnet18', sha256: backbone.sha256 };
+  const sealed = (change: (file: Record<string, any>) => void): string => {
+    const file = JSON.parse(JSON.stringify(good));
+    change(file);
+    delete file.sha256;
+    return JSON.stringify({ ...file, sha256: headDigest(file) });
+  };
+  const refused = (change: (file: Record<string, any>) => void, mention: RegExp): void =>
+    assert.throws(() => Head.parse(sealed(change), 'made.json', model), (err) => isResnetServeError(err, 'INVALID_ARGUMENT') && mention.test(err.message), String(change));
+  refused((f) => (f.backbone = null), /"backbone" must be/);
+  refused((f) => (f.weights = 123), /"weights" must be base64/);
+  refused((f) => (f.weights = Buffer.alloc(8).toString('base64')), /"weights" must hold 2×16/);
+  refused((f) => (f.bias = ['x', 'y']), /"bias" must be a list of finite numbers/);
+  refused((f) => (f.bias = [0]), /"bias" must have 2 values/);
+  refused((f) => (f.classes = ['same', 'same']), /appears twice/);
+  refused((f) => (f.classes = ['ok', ' ']), /non-empty/);
+  refused((f) => (f.rejection.dim = 3), /"rejection.dim" must be the backbone's 16/);
+  refused((f) => (f.rejection.k = 0), /"rejection.k" must be an integer/);
+  refused((f) => (f.rejection.thresholds = { neighbours: 'low' }), /thresholds/);
+  // The seal recomputed over an unchanged file still reads.
+  assert.deepEqual(Head.parse(sealed(() => undefined), 'made.json', model).classes, ['circle', 'square']);
+});
+
+test('the same photo twice in a class counts once; in two classes it is kept and warned about', () => {
+  const data = examples(2, 3).map((e, i) => ({ ...e, photo: `p${i}`, name: `p${i}.jpg` }));
+  const repeated = [...data, { ...data[0], name: 'again.jpg' }, { ...data[1], label: 0, name: 'moved.jpg' }];
+  const { summary } = trainHead('x', ['a', 'b'], repeated, backbone, { folds: 2 });
+  assert.deepEqual(summary.counts, { a: 4, b: 3 });
+  assert.ok(summary.warnings.some((w) => /the same photo is 2 times in "a" \(counted once\): p0\.jpg, again\.jpg/.test(w)), summary.warnings.join('\n'));
+  assert.ok(summary.warnings.some((w) => /the same photo is in "b" and "a"/.test(w)), summary.warnings.join('\n'));
+  assert.ok(summary.warnings.some((w) => /class "b" has only 3 photos/.test(w)));
+  assert.deepEqual(summary.classes, ['a', 'b']);
 });

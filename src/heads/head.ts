@@ -8,15 +8,13 @@
  * data and the training summary, with a SHA-256 of all of it, so a head is
  * never used with another model, nor after a change to its content.
  */
-import { createHash } from 'node:crypto';
 import { ResnetServeError } from '../errors.js';
 import { l2Normalize, predictProbabilities, type SoftmaxModel } from './logistic.js';
 import { judge, type RejectionModel } from './rejection.js';
-import { floatBytes, fromFloatBytes, fromHalfBytes, halfBytes } from './vectors.js';
+import { headDigest, HEAD_FORMAT, HEAD_VERSION, readHeadFile, type HeadFile } from './head-file.js';
+import { floatBytes, halfBytes } from './vectors.js';
 
-/** The file format's name and version. */
-export const HEAD_FORMAT = 'resnet-serve-head';
-export const HEAD_VERSION = 1;
+export { HEAD_FORMAT, HEAD_VERSION } from './head-file.js';
 
 /** The backbone a head was trained on. */
 export interface Backbone {
@@ -27,6 +25,9 @@ export interface Backbone {
 
 /** How training went (printed by `train`, returned by the API, kept in the file). */
 export interface TrainingSummary {
+  /** The classes, in the order of `confusion`. */
+  classes: string[];
+  /** Photos per class (repeats of a photo in a class counted once). */
   counts: Record<string, number>;
   /** `cv` (k-fold cross-validation), `holdout`, or `none` (too few photos to evaluate). */
   evaluation: 'cv' | 'holdout' | 'none';
@@ -34,11 +35,15 @@ export interface TrainingSummary {
   holdout?: number;
   /** Accuracy on held-out photos, 0..1 (null when not evaluated). */
   accuracy: number | null;
+  /** How many held-out photos the accuracy was measured on. */
+  evaluated: number;
   /** confusion[true][predicted] counts on held-out photos. */
   confusion: number[][];
   /** Fraction of held-out training photos rejection would refuse. */
   rejectedHeldOut?: number;
   lambda: number;
+  /** What the user should know: small classes, repeated photos, an accuracy measured on few photos. */
+  warnings: string[];
   trainedAt: string;
   trainMs: number;
 }
@@ -53,31 +58,8 @@ export interface HeadAnswer {
   typicality: number | null;
 }
 
-interface HeadFile {
-  format: string;
-  version: number;
-  name: string;
-  backbone: Backbone;
-  embedding: string;
-  classes: string[];
-  weights: string;
-  bias: number[];
-  rejection: null | { k: number; dim: number; examples: string; profile: string; heldOut: { neighbours: number[]; profile: number[] }; thresholds: { neighbours: number; profile: number }; heldOutRejected: number };
-  training: TrainingSummary;
-  sha256?: string;
-}
-
 /** How heads make their embedding (recorded in the file). */
 export const EMBEDDING_RECIPE = 'mean of the embeddings of the image and its mirror image, L2-normalised';
-
-function digest(file: HeadFile): string {
-  const { sha256: _omit, ...rest } = file;
-  return createHash('sha256').update(JSON.stringify(rest)).digest('hex');
-}
-
-function invalid(label: string, why: string): ResnetServeError {
-  return new ResnetServeError('INVALID_ARGUMENT', `${label} is not a usable head file: ${why}`);
-}
 
 export class Head {
   constructor(
@@ -127,7 +109,7 @@ export class Head {
       },
       training: this.training,
     };
-    return { ...file, sha256: digest(file) };
+    return { ...file, sha256: headDigest(file) };
   }
 
   /**
@@ -135,27 +117,22 @@ export class Head {
    * `backbone`) a head trained on another model, saying which.
    */
   static parse(text: string, label: string, backbone?: { name: string; sha256: string }): Head {
-    let file: HeadFile;
-    try {
-      file = JSON.parse(text);
-    } catch (err) {
-      throw invalid(label, `it is not valid JSON (${(err as Error).message})`);
-    }
-    if (!file || typeof file !== 'object' || file.format !== HEAD_FORMAT) throw invalid(label, `it is not a ${HEAD_FORMAT} file`);
-    if (file.version !== HEAD_VERSION) throw invalid(label, `it is version ${String(file.version)}; this resnet-serve reads version ${HEAD_VERSION}`);
-    if (file.sha256 !== digest(file)) throw invalid(label, 'its content does not match its SHA-256 (the file was changed or damaged after training); train it again');
+    const { file, weights, rejection: vectors } = readHeadFile(text, label);
     const b = file.backbone;
     if (backbone && b.sha256 !== backbone.sha256) {
-      throw new ResnetServeError('INVALID_ARGUMENT', `${label} was trained on ${b.name} (sha256 ${b.sha256.slice(0, 12)}…), not on ${backbone.name} (sha256 ${backbone.sha256.slice(0, 12)}…): its weights mean nothing on another model; train it again with --model ${b.name}`);
+      throw new ResnetServeError(
+        'INVALID_ARGUMENT',
+        `${label} was trained on ${b.name} (sha256 ${b.sha256.slice(0, 12)}…), not on ${backbone.name} (sha256 ${backbone.sha256.slice(0, 12)}…): its weights mean nothing on another model. Use it with the model it was trained on, or train it again on this one.`,
+      );
     }
-    const classes = file.classes;
-    const weights = fromFloatBytes(Buffer.from(file.weights, 'base64'));
-    if (!Array.isArray(classes) || classes.length < 2 || !classes.every((c) => typeof c === 'string') || weights.length !== classes.length * b.dim || file.bias.length !== classes.length) {
-      throw invalid(label, 'its classes and weights do not agree');
-    }
-    const model: SoftmaxModel = { classes: classes.length, dim: b.dim, weights: Float64Array.from(weights), bias: Float64Array.from(file.bias) };
+    const model: SoftmaxModel = { classes: file.classes.length, dim: b.dim, weights: Float64Array.from(weights), bias: Float64Array.from(file.bias) };
     const r = file.rejection;
-    const rejection: RejectionModel | null = r && { k: r.k, dim: r.dim, examples: fromHalfBytes(Buffer.from(r.examples, 'base64')), profile: fromFloatBytes(Buffer.from(r.profile, 'base64')), heldOut: r.heldOut, thresholds: r.thresholds, heldOutRejected: r.heldOutRejected };
-    return new Head(file.name, b, classes, model, rejection, file.training);
+    const rejection: RejectionModel | null = r && vectors && { k: r.k, dim: r.dim, examples: vectors.examples, profile: vectors.profile, heldOut: r.heldOut, thresholds: r.thresholds, heldOutRejected: r.heldOutRejected };
+    return new Head(file.name, b, file.classes, model, rejection, file.training);
+  }
+
+  /** The same head under another name (`serve --head NAME=FILE` serves it as NAME). */
+  named(name: string): Head {
+    return new Head(name, this.backbone, this.classes, this.model, this.rejection, this.training);
   }
 }

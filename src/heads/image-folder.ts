@@ -31,7 +31,10 @@ export async function readImageFolder(root: string): Promise<ImageFolder> {
   const folder: ImageFolder = { classes: [], photos: [], skipped: [], outsideClasses: visible.filter((e) => e.isFile()).map((e) => join(root, e.name)) };
   for (const dir of classFolders) {
     const label = folder.classes.length;
-    folder.classes.push(dir.name.normalize('NFC'));
+    const name = dir.name.normalize('NFC').trim();
+    if (name === '') throw new ResnetServeError('INVALID_ARGUMENT', `The class folder ${JSON.stringify(dir.name)} in ${root} has no name once spaces are trimmed; rename it`);
+    if (folder.classes.includes(name)) throw new ResnetServeError('INVALID_ARGUMENT', `Two class folders in ${root} are both named "${name}" once spaces are trimmed; rename one`);
+    folder.classes.push(name);
     for await (const found of walkImages([join(root, dir.name)])) {
       if ('error' in found) folder.skipped.push({ path: found.path, reason: `cannot be read (${found.error})` });
       else if (!found.image) folder.skipped.push({ path: found.path, reason: 'not an image' });

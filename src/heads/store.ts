@@ -21,11 +21,15 @@ export interface ExampleRow {
 /** A head as stored. */
 export interface StoredHead {
   name: string;
+  /** The model it was made on (its photos' embeddings come from it). */
+  modelSha256: string;
   classes: string[];
   /** The head file's JSON once trained (it stays in use until the next training). */
   trained: string | null;
   /** Classes or photos changed since the last training. */
   stale: boolean;
+  /** Counts changes to classes and photos; a training records the revision it saw. */
+  revision: number;
   createdAt: string;
 }
 
@@ -49,17 +53,25 @@ export class HeadStore {
         name TEXT NOT NULL, thumbnail BLOB NOT NULL, added_at TEXT NOT NULL,
         FOREIGN KEY (head, class) REFERENCES classes(head, name) ON DELETE CASCADE);
       CREATE INDEX IF NOT EXISTS examples_head ON examples(head, class);`);
+    const columns = new Set((this.db.prepare('PRAGMA table_info(heads)').all() as { name: string }[]).map((c) => c.name));
+    if (!columns.has('revision')) this.db.exec('ALTER TABLE heads ADD COLUMN revision INTEGER NOT NULL DEFAULT 0');
+    if (!columns.has('trained_revision')) this.db.exec('ALTER TABLE heads ADD COLUMN trained_revision INTEGER');
   }
 
-  /** The heads made for the model `modelSha256`, in creation order (without their trained files). */
-  list(modelSha256: string): { name: string; trained: boolean }[] {
-    const heads = this.db.prepare('SELECT name, trained IS NOT NULL AS trained FROM heads WHERE model_sha256 = ? ORDER BY created_at, name').all(modelSha256) as { name: string; trained: number }[];
-    return heads.map((h) => ({ name: h.name, trained: h.trained === 1 }));
+  /** Every head, in creation order (without their trained files), with the model each was made on. */
+  list(): { name: string; modelSha256: string; trained: boolean }[] {
+    const heads = this.db.prepare('SELECT name, model_sha256 AS modelSha256, trained IS NOT NULL AS trained FROM heads ORDER BY created_at, name').all() as { name: string; modelSha256: string; trained: number }[];
+    return heads.map((h) => ({ ...h, trained: h.trained === 1 }));
   }
 
-  get(name: string, modelSha256: string): StoredHead | null {
-    const h = this.db.prepare('SELECT name, created_at AS createdAt, trained, stale FROM heads WHERE name = ? AND model_sha256 = ?').get(name, modelSha256) as (Omit<StoredHead, 'classes' | 'stale'> & { stale: number }) | undefined;
-    return h ? { ...h, stale: h.stale === 1, classes: this.classes(h.name) } : null;
+  /** The head `name`, whichever model it was made on. */
+  get(name: string): StoredHead | null {
+    const h = this.db
+      .prepare('SELECT name, model_sha256 AS modelSha256, created_at AS createdAt, trained, revision, trained_revision AS trainedRevision FROM heads WHERE name = ?')
+      .get(name) as (Omit<StoredHead, 'classes' | 'stale'> & { trainedRevision: number | null }) | undefined;
+    if (!h) return null;
+    const { trainedRevision, ...head } = h;
+    return { ...head, stale: head.trained !== null && trainedRevision !== head.revision, classes: this.classes(h.name) };
   }
 
   private classes(head: string): string[] {
@@ -125,9 +137,13 @@ export class HeadStore {
     })();
   }
 
-  /** Saves the trained head file. */
-  saveTrained(head: string, json: string): void {
-    this.db.prepare('UPDATE heads SET trained = ?, stale = 0 WHERE name = ?').run(json, head);
+  /**
+   * Saves the trained head file, trained on the photos of `revision` of the
+   * head created at `createdAt`; false (nothing saved) when that head was
+   * deleted meanwhile. Changes made during the training leave it stale.
+   */
+  saveTrained(head: string, createdAt: string, revision: number, json: string): boolean {
+    return this.db.prepare('UPDATE heads SET trained = ?, trained_revision = ? WHERE name = ? AND created_at = ?').run(json, revision, head, createdAt).changes > 0;
   }
 
   remove(head: string): boolean {
@@ -135,7 +151,7 @@ export class HeadStore {
   }
 
   private markStale(head: string): void {
-    this.db.prepare('UPDATE heads SET stale = 1 WHERE name = ?').run(head);
+    this.db.prepare('UPDATE heads SET revision = revision + 1 WHERE name = ?').run(head);
   }
 
   close(): void {

@@ -15,6 +15,44 @@ export interface TrainingExample {
   embedding: ArrayLike<number>;
   probabilities: ArrayLike<number>;
   label: number;
+  /** The photo's content hash and name, to find the same photo given twice. */
+  photo?: string;
+  name?: string;
+}
+
+/** Classes with fewer photos than this get a warning. */
+export const FEW_PHOTOS = 5;
+/** Accuracy measured on fewer held-out photos than this gets a warning. */
+const FEW_EVALUATED = 20;
+
+/**
+ * The same photo given twice in one class counts once (repeats would make the
+ * measured accuracy look better than it is); the same photo in two classes is
+ * kept in both, and warned about.
+ */
+export function dedupeExamples<T extends TrainingExample>(classes: readonly string[], examples: readonly T[]): { examples: T[]; warnings: string[] } {
+  const warnings: string[] = [];
+  const kept: T[] = [];
+  const seen = new Map<string, { label: number; names: string[] }[]>();
+  for (const e of examples) {
+    if (e.photo === undefined) {
+      kept.push(e);
+      continue;
+    }
+    const entries = seen.get(e.photo) ?? [];
+    const same = entries.find((x) => x.label === e.label);
+    if (same) same.names.push(e.name ?? '?');
+    else {
+      entries.push({ label: e.label, names: [e.name ?? '?'] });
+      kept.push(e);
+    }
+    seen.set(e.photo, entries);
+  }
+  for (const entries of seen.values()) {
+    for (const x of entries) if (x.names.length > 1) warnings.push(`the same photo is ${x.names.length} times in "${classes[x.label]}" (counted once): ${x.names.join(', ')}`);
+    if (entries.length > 1) warnings.push(`the same photo is in ${entries.map((x) => `"${classes[x.label]}"`).join(' and ')}: ${entries.map((x) => x.names[0]).join(', ')}`);
+  }
+  return { examples: kept, warnings };
 }
 
 /** How to train. */
@@ -65,10 +103,13 @@ export function stratifiedFolds(labels: readonly number[], folds: number, seed: 
  * Trains a head on `examples` of `classes`. Throws INVALID_ARGUMENT for
  * fewer than 2 classes, more than 1000, or a class without photos.
  */
-export function trainHead(name: string, classes: readonly string[], examples: readonly TrainingExample[], backbone: Backbone, options: TrainOptions = {}): { head: Head; summary: TrainingSummary } {
+export function trainHead(name: string, classes: readonly string[], given: readonly TrainingExample[], backbone: Backbone, options: TrainOptions = {}): { head: Head; summary: TrainingSummary } {
   const started = performance.now();
-  if (classes.length < 2) throw invalidArgument('classes', 'at least 2 classes', classes.length);
-  if (classes.length > MAX_CLASSES) throw invalidArgument('classes', `at most ${MAX_CLASSES} classes`, classes.length);
+  if (classes.length < 2) throw new ResnetServeError('INVALID_ARGUMENT', `A head needs at least 2 classes to tell apart; there ${classes.length === 1 ? `is only "${classes[0]}"` : 'are none'}`);
+  if (classes.length > MAX_CLASSES) throw new ResnetServeError('INVALID_ARGUMENT', `A head has at most ${MAX_CLASSES} classes; there are ${classes.length}`);
+  if (new Set(classes).size !== classes.length) throw new ResnetServeError('INVALID_ARGUMENT', 'Each class name may appear once');
+  const deduped = dedupeExamples(classes, given);
+  const examples = deduped.examples;
   const counts = classes.map((_, k) => examples.filter((e) => e.label === k).length);
   const empty = classes.filter((_, k) => counts[k] === 0);
   if (empty.length) throw new ResnetServeError('INVALID_ARGUMENT', `Every class needs photos; there are no photos in ${empty.map((c) => `"${c}"`).join(', ')}`);
@@ -113,15 +154,23 @@ export function trainHead(name: string, classes: readonly string[], examples: re
     rejection = calibrateRejection(x, examples.map((e) => e.probabilities), (i) => calibrationFolds[i], foldOf ? folds : 2, { k: REJECTION_DEFAULTS.k, quantile: options.rejectRate ?? REJECTION_DEFAULTS.quantile });
     rejectedHeldOut = rejection.heldOutRejected;
   }
+  const warnings = [
+    ...classes.flatMap((c, i) => (counts[i] < FEW_PHOTOS ? [`class "${c}" has only ${counts[i]} photo${counts[i] === 1 ? '' : 's'}; ${FEW_PHOTOS} or more give a usable head`] : [])),
+    ...deduped.warnings,
+    ...(evaluated > 0 && evaluated < FEW_EVALUATED ? [`the accuracy was measured on only ${evaluated} photo${evaluated === 1 ? '' : 's'}, so it can be far off: add photos for a steadier figure`] : []),
+  ];
   const summary: TrainingSummary = {
+    classes: [...classes],
     counts: Object.fromEntries(classes.map((c, i) => [c, counts[i]])),
     evaluation: !foldOf ? 'none' : options.holdout !== undefined ? 'holdout' : 'cv',
     ...(foldOf && options.holdout === undefined ? { folds } : {}),
     ...(options.holdout !== undefined ? { holdout: options.holdout } : {}),
     accuracy: evaluated ? correct / evaluated : null,
+    evaluated,
     confusion,
     ...(rejectedHeldOut !== undefined ? { rejectedHeldOut } : {}),
     lambda,
+    warnings,
     trainedAt: new Date().toISOString(),
     trainMs: 0,
   };

@@ -76,7 +76,7 @@ const ValueInfoProto = root.lookupType('onnx.ValueInfoProto');
 
 /** ONNX TensorProto.DataType.FLOAT */
 export const ONNX_FLOAT = 1;
-const ELEMENT_TYPES = { float: ONNX_FLOAT, int64: 7, bool: 9 } as const;
+const ELEMENT_TYPES = { float: ONNX_FLOAT, uint8: 2, int8: 3, int32: 6, int64: 7, bool: 9 } as const;
 const ATTR_FLOAT = 1;
 const ATTR_INT = 2;
 const ATTR_GRAPH = 5;
@@ -102,7 +102,7 @@ export interface GraphNode {
 export interface Initializer {
   name: string;
   dims: number[];
-  data: Float32Array | BigInt64Array | Uint8Array;
+  data: Float32Array | BigInt64Array | Uint8Array | Int8Array;
   type?: ElementType;
 }
 

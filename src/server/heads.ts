@@ -12,7 +12,7 @@ import { ResnetServeError } from '../errors.js';
 import { EmbeddingCache } from '../heads/embedding-cache.js';
 import { collectExamples, photoHash, recipeOf } from '../heads/examples.js';
 import { Head, type TrainingSummary } from '../heads/head.js';
-import { HeadStore } from '../heads/store.js';
+import { HeadStore, type StoredHead } from '../heads/store.js';
 import { MAX_CLASSES, type TrainOptions } from '../heads/train.js';
 import type { TrainReply, TrainTask } from '../heads/train-worker.js';
 import type { UploadedImage } from './intake.js';
@@ -21,6 +21,8 @@ import type { UploadedImage } from './intake.js';
 export interface HeadDescription {
   name: string;
   source: 'file' | 'api';
+  /** The model it was made on; a head made on another model can only be deleted here. */
+  model: { sha256: string; current: boolean };
   classes: { name: string; photos: number }[];
   trained: boolean;
   /** Classes or photos changed since training (API heads). */
@@ -64,17 +66,26 @@ export class HeadRegistry {
   /** Opens the registry of `service`, with heads read from files (`name → path`), each checked against the model. */
   static async open(service: ClassificationService, files: Record<string, string> = {}): Promise<HeadRegistry> {
     const loaded = new Map<string, Head>();
+    const model = service.info.name;
     for (const [name, path] of Object.entries(files)) {
       if (!HEAD_NAME.test(name)) throw new ResnetServeError('INVALID_ARGUMENT', `--head ${name}=${path}: a head name is letters, digits, space, _ . or - (up to 64)`);
+      if (name === model || name === `${model}-image`) throw new ResnetServeError('INVALID_ARGUMENT', `--head ${name}=${path}: "${name}" is the name of a model on this server; choose another name for the head`);
       let text: string;
       try {
         text = await readFile(path, 'utf8');
       } catch (err) {
         throw new ResnetServeError('INVALID_ARGUMENT', `--head ${name}=${path}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
       }
-      loaded.set(name, Head.parse(text, path, { name: service.info.name, sha256: service.info.sha256 }));
+      loaded.set(name, Head.parse(text, path, { name: service.info.name, sha256: service.info.sha256 }).named(name));
     }
-    return new HeadRegistry(service, loaded);
+    const registry = new HeadRegistry(service, loaded);
+    for (const name of loaded.keys()) {
+      if (registry.store.get(name)) {
+        registry.close();
+        throw new ResnetServeError('INVALID_ARGUMENT', `--head ${name}=${files[name]}: a head made on the page or through the API is already named "${name}"; choose another NAME`);
+      }
+    }
+    return registry;
   }
 
   private get model(): string {
@@ -91,8 +102,9 @@ export class HeadRegistry {
   get(name: string): Head {
     const ready = this.files.get(name) ?? this.parsed.get(name);
     if (ready) return ready;
-    const stored = this.store.get(name, this.model);
+    const stored = this.store.get(name);
     if (!stored) throw new ResnetServeError('NOT_FOUND', `No head named "${name}"${this.trainedNames().length ? `; heads here: ${this.trainedNames().join(', ')}` : ''}`);
+    this.requireThisModel(stored);
     if (!stored.trained) throw bad(`Head "${name}" is not trained yet: add photos to each class, then POST /v1/heads/${encodeURIComponent(name)}/train`);
     // Parsed once (after a restart); training through this registry replaces it.
     const head = Head.parse(stored.trained, `head ${name}`, { name: this.service.info.name, sha256: this.model });
@@ -102,43 +114,71 @@ export class HeadRegistry {
 
   /** Heads that can answer now. */
   trainedNames(): string[] {
-    return [...this.files.keys(), ...this.store.list(this.model).filter((h) => h.trained && !this.files.has(h.name)).map((h) => h.name)];
+    return [...this.files.keys(), ...this.store.list().filter((h) => h.trained && h.modelSha256 === this.model && !this.files.has(h.name)).map((h) => h.name)];
   }
 
-  /** Every head, trained or not. */
+  /** Every head, trained or not (those made on another model too, so they can be deleted). */
   list(): HeadDescription[] {
     const fromFiles = [...this.files.keys()].map((name) => this.describe(name));
-    const fromApi = this.store.list(this.model).filter((h) => !this.files.has(h.name)).map((h) => this.describe(h.name));
+    const fromApi = this.store.list().filter((h) => !this.files.has(h.name)).map((h) => this.describe(h.name));
     return [...fromFiles, ...fromApi];
   }
 
   describe(name: string): HeadDescription {
     const file = this.files.get(name);
-    if (file) return { name, source: 'file', classes: file.classes.map((c) => ({ name: c, photos: file.training.counts[c] ?? 0 })), trained: true, stale: false, training: file.training };
-    const stored = this.requireStored(name);
+    if (file) {
+      const classes = file.classes.map((c) => ({ name: c, photos: file.training.counts[c] ?? 0 }));
+      return { name, source: 'file', model: { sha256: file.backbone.sha256, current: true }, classes, trained: true, stale: false, training: file.training };
+    }
+    const stored = this.find(name);
     const counts = new Map<string, number>();
     for (const e of this.store.examples(name)) counts.set(e.className, (counts.get(e.className) ?? 0) + 1);
     const training = stored.trained ? (JSON.parse(stored.trained) as { training: TrainingSummary }).training : null;
-    return { name, source: 'api', classes: stored.classes.map((c) => ({ name: c, photos: counts.get(c) ?? 0 })), trained: stored.trained !== null, stale: stored.stale, training };
+    return {
+      name,
+      source: 'api',
+      model: { sha256: stored.modelSha256, current: stored.modelSha256 === this.model },
+      classes: stored.classes.map((c) => ({ name: c, photos: counts.get(c) ?? 0 })),
+      trained: stored.trained !== null,
+      stale: stored.stale,
+      training: training && { ...training, classes: training.classes ?? stored.classes, warnings: training.warnings ?? [] },
+    };
   }
 
   /** The example photos of an API head. */
   examples(name: string): { id: number; class: string; name: string }[] {
-    this.requireStored(name);
+    this.find(name);
     return this.store.examples(name).map((e) => ({ id: e.id, class: e.className, name: e.name }));
   }
 
   thumbnail(name: string, id: number): Buffer {
-    this.requireStored(name);
+    this.find(name);
     const jpeg = this.store.thumbnail(name, id);
     if (!jpeg) throw new ResnetServeError('NOT_FOUND', `Head "${name}" has no photo ${id}`);
     return jpeg;
   }
 
-  private requireStored(name: string): NonNullable<ReturnType<HeadStore['get']>> {
+  /** An API head, whichever model it was made on. */
+  private find(name: string): StoredHead {
     if (this.files.has(name)) throw bad(`Head "${name}" was loaded from a file and cannot be changed here; make a new head to teach`);
-    const stored = this.store.get(name, this.model);
+    const stored = this.store.get(name);
     if (!stored) throw new ResnetServeError('NOT_FOUND', `No head named "${name}"`);
+    return stored;
+  }
+
+  private requireThisModel(stored: StoredHead): void {
+    if (stored.modelSha256 !== this.model) {
+      throw new ResnetServeError(
+        'CONFLICT',
+        `Head "${stored.name}" was made on another model (sha256 ${stored.modelSha256.slice(0, 12)}…), not on ${this.service.info.name}: serve that model to use it, or delete it here`,
+      );
+    }
+  }
+
+  /** An API head of this server's model, to change. */
+  private requireStored(name: string): StoredHead {
+    const stored = this.find(name);
+    this.requireThisModel(stored);
     return stored;
   }
 
@@ -150,7 +190,11 @@ export class HeadRegistry {
     const name = nameValue.normalize('NFC').trim();
     if (this.reserved(name)) throw bad(`"${name}" is the name of a model on this server; choose another name for the head`);
     const classes = this.checkClasses(classValues, []);
-    if (this.files.has(name) || !this.store.create(name, this.model, classes)) throw new ResnetServeError('CONFLICT', `A head named "${name}" already exists`);
+    if (this.files.has(name) || !this.store.create(name, this.model, classes)) {
+      const other = this.store.get(name);
+      const where = other && other.modelSha256 !== this.model ? ` (made on another model, sha256 ${other.modelSha256.slice(0, 12)}…; delete it to reuse the name)` : '';
+      throw new ResnetServeError('CONFLICT', `A head named "${name}" already exists${where}`);
+    }
     return this.describe(name);
   }
 
@@ -182,6 +226,7 @@ export class HeadRegistry {
    */
   async addExamples(name: string, classValue: unknown, images: readonly UploadedImage[], signal?: AbortSignal): Promise<{ added: { id: number; name: string }[]; head: HeadDescription }> {
     const stored = this.requireStored(name);
+    if (classValue === undefined || classValue === '') throw bad(`Say which class the photos are for: POST /v1/heads/${encodeURIComponent(name)}/examples?class=NAME`);
     const className = checkClassName(classValue);
     if (!stored.classes.includes(className)) throw new ResnetServeError('NOT_FOUND', `Head "${name}" has no class "${className}"; add it first (POST /v1/heads/${encodeURIComponent(name)}/classes)`);
     if (images.length === 0) throw new ResnetServeError('NO_FILE', 'No photo uploaded');
@@ -194,7 +239,9 @@ export class HeadRegistry {
       throw err instanceof ResnetServeError ? new ResnetServeError(err.code === 'INVALID_ARGUMENT' ? 'BAD_REQUEST' : err.code, err.message) : err;
     });
     if (collected.failed.length) {
-      throw bad(`Nothing was added: ${collected.failed.map((f) => `${f.name} ${f.reason}`).join('; ')}`);
+      // The status of the first failure (415 not an image, 422 damaged, …), as on the classify routes.
+      const code = collected.failed.find((f) => f.code)?.code ?? 'BAD_REQUEST';
+      throw new ResnetServeError(code, `Nothing was added: ${collected.failed.map((f) => `${f.name} ${f.reason}`).join('; ')}`);
     }
     const thumbnails = await Promise.all(images.map((img) => sharp(img.bytes, { failOn: 'none', limitInputPixels: 50_000_000 }).rotate().resize(160, 160, { fit: 'cover' }).jpeg({ quality: 80 }).toBuffer()));
     const ids = this.store.addExamples(name, className, images.map((img, i) => ({ photo: photoHash(img.bytes), name: img.name, thumbnail: thumbnails[i] })));
@@ -218,13 +265,13 @@ export class HeadRegistry {
     const training = examples.map((e) => {
       const hit = this.cache.lookup(this.model, recipe, e.photo);
       if (!hit) throw new ResnetServeError('INTERNAL', `The embedding of photo ${e.id} is missing from the cache; remove and add it again`);
-      return { embedding: hit.embedding, probabilities: hit.probabilities, label: stored.classes.indexOf(e.className) };
+      return { embedding: hit.embedding, probabilities: hit.probabilities, label: stored.classes.indexOf(e.className), photo: e.photo, name: e.name };
     });
     // Fitting takes up to a second or so: in the worker pool, off the event loop.
     const task: TrainTask = { name, classes: stored.classes, examples: training, backbone: { name: this.service.info.name, sha256: this.model, dim: training[0].embedding.length }, options };
     const reply = await this.service.offload<TrainTask, TrainReply>(TRAIN_WORKER, task);
     if (!reply.ok) throw new ResnetServeError(reply.code === 'INVALID_ARGUMENT' ? 'BAD_REQUEST' : reply.code, reply.message);
-    this.store.saveTrained(name, reply.json);
+    if (!this.store.saveTrained(name, stored.createdAt, stored.revision, reply.json)) throw new ResnetServeError('NOT_FOUND', `Head "${name}" was deleted while it trained`);
     this.parsed.set(name, Head.parse(reply.json, `head ${name}`, { name: this.service.info.name, sha256: this.model }));
     return this.describe(name);
   }
@@ -235,7 +282,7 @@ export class HeadRegistry {
   }
 
   remove(name: string): void {
-    this.requireStored(name);
+    this.find(name);
     this.store.remove(name);
     this.parsed.delete(name);
   }

@@ -55,8 +55,8 @@ export class ServiceHolder {
   /** The trained head named by a request's `head` parameter, or undefined when there is none. */
   headFrom(query: unknown): Head | undefined {
     const name = (query as Record<string, unknown> | undefined)?.head;
-    if (name === undefined || name === '') return undefined;
-    if (typeof name !== 'string') throw invalidArgument('head', 'one head name', name);
+    if (name === undefined) return undefined;
+    if (typeof name !== 'string' || name.trim() === '') throw invalidArgument('head', 'one head name (leave "head" out to answer with the ImageNet classes)', name);
     return this.requireHeads().get(name);
   }
 }

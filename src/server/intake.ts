@@ -218,6 +218,8 @@ function readMultipart(request: FastifyRequest, payload: Readable, limits: Serve
         // Parts without a filename arrive as fields: latin1 keeps their bytes, so an image sent that way
         // (curl -F 'data=<photo.jpg') is still an image. The whole request is bounded before this.
         defCharset: 'latin1',
+        // File names: browsers and curl send them as raw UTF-8 (RFC 7578), not busboy's default latin1.
+        defParamCharset: 'utf8',
         limits: { files: limits.maxFiles + MAX_FORM_FIELDS, fields: MAX_FORM_FIELDS, parts: limits.maxFiles + 2 * MAX_FORM_FIELDS, fieldSize: limits.maxUploadBytes, headerPairs: 64 },
       });
     } catch (err) {

@@ -62,16 +62,19 @@ describe('the Teach view in Chromium', { skip }, () => {
 
   test('desktop: make a head with two classes, train it, see its accuracy and confusion, try it', async () => {
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 }, locale: 'en-US' });
-    await teach(page, 'colours', [['warm', warm.slice(0, 4)], ['cool', cool.slice(0, 4)]]);
-    assert.deepEqual(await page.locator('.class h3').allTextContents(), ['warm', 'cool']);
+    // A number-like class name must keep its place (object keys would sort it first).
+    await teach(page, 'colours', [['warm', warm.slice(0, 4)], ['2', cool.slice(0, 4)]]);
+    assert.deepEqual(await page.locator('.class h3').allTextContents(), ['warm', '2']);
     await page.click('#train');
     await page.locator('.training .trained').waitFor();
     assert.match((await page.locator('.training .trained').textContent()) ?? '', /Accuracy on held-out photos: \d+\.\d%/);
-    assert.equal(await page.locator('table.confusion th[scope=row]').count(), 2);
+    assert.deepEqual(await page.locator('table.confusion th[scope=row]').allTextContents(), ['warm', '2']);
+    assert.match((await page.locator('.training .warnings').textContent()) ?? '', /has only 4 photos/);
     await page.setInputFiles('#try-files', files([warm[4], cool[4]], 'new'));
     await page.waitForFunction(() => document.querySelectorAll('#try-results .card[data-state="done"]').length === 2);
+    assert.deepEqual(await page.locator('#try-results .card .name').allTextContents(), ['new0.jpg', 'new1.jpg'], 'cards in the order given');
     const answers = await page.locator('#try-results .card .pred .label').allTextContents();
-    assert.ok(answers.every((a) => ['warm', 'cool'].includes(a)), answers.join(','));
+    assert.ok(answers.every((a) => ['warm', '2'].includes(a)), answers.join(','));
     await page.screenshot({ path: join(OUT, 'teach-desktop.png'), fullPage: true });
     // The trained head is offered in the Recognise view too.
     await page.click('.views a[data-view="recognise"]');
@@ -98,6 +101,26 @@ describe('the Teach view in Chromium', { skip }, () => {
     }
     await page.screenshot({ path: join(OUT, 'teach-phone-zh.png'), fullPage: true });
     await page.close();
+  });
+
+  test('with an API key: the page asks for it, and once given shows the heads without a reload', async () => {
+    const { path } = await writeRandomCheckpoint('resnet18', 45);
+    const locked = await startServer({ port: 0, access: { apiKey: 'a-key-for-the-page' }, service: { model: path, cacheDir: await mkdtemp(join(tmpdir(), 'rs-teach-key-')), workers: 1, threads: 1 } });
+    try {
+      const made = await fetch(`${locked.url}/v1/heads`, { method: 'POST', headers: { authorization: 'Bearer a-key-for-the-page', 'content-type': 'application/json' }, body: JSON.stringify({ name: 'locked head' }) });
+      assert.equal(made.status, 201);
+      const page = await browser.newPage({ viewport: { width: 1000, height: 800 }, locale: 'en-US' });
+      await page.goto(`${locked.url}/#teach`);
+      await page.locator('#key-form:not([hidden])').waitFor();
+      await page.waitForFunction(() => /API key/.test(document.getElementById('teach-message')?.textContent ?? ''));
+      await page.fill('#key', 'a-key-for-the-page');
+      await page.press('#key', 'Enter');
+      await page.waitForFunction(() => [...document.querySelectorAll('#head-select option')].some((o) => o.textContent === 'locked head'));
+      assert.equal(await page.locator('#teach-message').textContent(), '');
+      await page.close();
+    } finally {
+      await locked.close();
+    }
   });
 
   test('a bad class name gets a message, and nothing changes', async () => {

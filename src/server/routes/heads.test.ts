@@ -3,7 +3,13 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { InjectOptions } from 'fastify';
 import type { ClassificationService } from '../../classify/service.js';
+import { writeFileSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Head } from '../../heads/head.js';
+import { HeadStore } from '../../heads/store.js';
+import { HeadRegistry } from '../heads.js';
 import { multipartBody, startTestService, testPhoto } from '../../testing/fixtures.js';
 import { buildApp, type ResnetApp } from '../app.js';
 
@@ -124,7 +130,11 @@ describe('bad input gets a clear 400 and changes nothing', () => {
       { field: 'file', filename: 'good.jpg', type: 'image/jpeg', data: cool[0] },
       { field: 'file', filename: 'notes.txt', type: 'text/plain', data: Buffer.from('not a photo') },
     ]);
-    await refused({ method: 'POST', url: '/v1/heads/checks/examples?class=two', ...mixed }, 400, /Nothing was added: notes\.txt/);
+    await refused({ method: 'POST', url: '/v1/heads/checks/examples?class=two', ...mixed }, 415, /Nothing was added: notes\.txt/);
+    await refused({ method: 'POST', url: '/v1/heads/checks/examples', ...files([cool[0]]) }, 400, /Say which class the photos are for: .*\?class=NAME/);
+    await refused({ method: 'POST', url: '/v1/heads/checks/train', ...json({ cv: 3, holdout: 0.2 }) }, 400, /"cv" or "holdout", not both/);
+    await refused({ method: 'POST', url: '/v1/heads/checks/train', ...json({ foo: 1 }) }, 400, /Unknown training option "foo"/);
+    await refused({ method: 'POST', url: '/v1/classify?head=', ...files([warm[0]]) }, 400, /one head name/);
     await refused({ method: 'POST', url: '/v1/heads/checks/examples?class=three', ...files([cool[0]]) }, 404, /no class "three"/);
     const after = (await app.inject('/v1/heads/checks')).json();
     assert.deepEqual(after.classes, [{ name: 'one', photos: 3 }, { name: 'two', photos: 0 }]);
@@ -141,6 +151,75 @@ describe('bad input gets a clear 400 and changes nothing', () => {
     } finally {
       await locked.close();
     }
+  });
+});
+
+describe('what a newcomer ran into', () => {
+  test('a head deleted while it trains stays deleted; a new head of that name starts empty', async () => {
+    await app.inject({ method: 'POST', url: '/v1/heads', ...json({ name: 'racing', classes: ['a', 'b'] }) });
+    await app.inject({ method: 'POST', url: '/v1/heads/racing/examples?class=a', ...files(warm.slice(0, 6)) });
+    await app.inject({ method: 'POST', url: '/v1/heads/racing/examples?class=b', ...files(cool.slice(0, 6)) });
+    const training = app.inject({ method: 'POST', url: '/v1/heads/racing/train' });
+    await new Promise((r) => setImmediate(r));
+    assert.equal((await app.inject({ method: 'DELETE', url: '/v1/heads/racing' })).statusCode, 204);
+    assert.equal((await training).statusCode, 404);
+    assert.equal((await app.inject({ method: 'POST', url: '/v1/classify?head=racing', ...files([warm[0]]) })).statusCode, 404);
+    await app.inject({ method: 'POST', url: '/v1/heads', ...json({ name: 'racing', classes: ['x', 'y'] }) });
+    const fresh = await app.inject({ method: 'POST', url: '/predict?head=racing', ...files([warm[0]]) });
+    assert.equal(fresh.statusCode, 400, fresh.body);
+    assert.match(fresh.json().error, /not trained yet/);
+    await app.inject({ method: 'DELETE', url: '/v1/heads/racing' });
+  });
+
+  test('class order, number-like names, repeated photos, Unicode file names', async () => {
+    await app.inject({ method: 'POST', url: '/v1/heads', ...json({ name: 'parts', classes: ['OK', '2', '1'] }) });
+    const upload = multipartBody([warm[0], warm[1], warm[0], warm[2]].map((data, i) => ({ field: 'file', filename: `花 ${i}.jpg`, type: 'image/jpeg', data })));
+    const added = await app.inject({ method: 'POST', url: '/v1/heads/parts/examples?class=OK', ...upload });
+    assert.deepEqual(added.json().added.map((a: { name: string }) => a.name), ['花 0.jpg', '花 1.jpg', '花 2.jpg', '花 3.jpg']);
+    await app.inject({ method: 'POST', url: '/v1/heads/parts/examples?class=2', ...files(cool.slice(0, 3)) });
+    await app.inject({ method: 'POST', url: '/v1/heads/parts/examples?class=1', ...files(cool.slice(4, 7)) });
+    const trained = (await app.inject({ method: 'POST', url: '/v1/heads/parts/train', ...json({ cv: 2 }) })).json();
+    assert.deepEqual(trained.training.classes, ['OK', '2', '1'], 'the confusion matrix is in class order');
+    assert.equal(trained.training.counts.OK, 3, 'a photo given twice counts once');
+    assert.ok(trained.training.warnings.some((w: string) => /the same photo is 2 times in "OK" \(counted once\)/.test(w)), trained.training.warnings.join('\n'));
+    assert.ok(trained.training.warnings.some((w: string) => /class "2" has only 3 photos/.test(w)));
+    await app.inject({ method: 'DELETE', url: '/v1/heads/parts' });
+  });
+
+  test('a head made on another model is listed and can be deleted, but not used or changed', async () => {
+    const store = new HeadStore(service.cacheDir);
+    store.create('elsewhere', 'f'.repeat(64), ['a', 'b']);
+    store.close();
+    const listed = (await app.inject('/v1/heads')).json().heads.find((h: { name: string }) => h.name === 'elsewhere');
+    assert.deepEqual(listed.model, { sha256: 'f'.repeat(64), current: false });
+    const again = await app.inject({ method: 'POST', url: '/v1/heads', ...json({ name: 'elsewhere' }) });
+    assert.equal(again.statusCode, 409);
+    assert.match(again.json().error, /made on another model/);
+    assert.equal((await app.inject({ method: 'POST', url: '/v1/heads/elsewhere/classes', ...json({ name: 'c' }) })).statusCode, 409);
+    assert.equal((await app.inject({ method: 'POST', url: '/v1/classify?head=elsewhere', ...files([warm[0]]) })).statusCode, 409);
+    assert.equal((await app.inject({ method: 'DELETE', url: '/v1/heads/elsewhere' })).statusCode, 204);
+  });
+
+  test('serve --head NAME=FILE serves the head as NAME everywhere', async () => {
+    await app.inject({ method: 'POST', url: '/v1/heads', ...json({ name: 'family', classes: ['warm', 'cool'] }) });
+    await app.inject({ method: 'POST', url: '/v1/heads/family/examples?class=warm', ...files(warm.slice(0, 4)) });
+    await app.inject({ method: 'POST', url: '/v1/heads/family/examples?class=cool', ...files(cool.slice(0, 4)) });
+    await app.inject({ method: 'POST', url: '/v1/heads/family/train', ...json({ cv: 2 }) });
+    const dir = await mkdtemp(join(tmpdir(), 'rs-headfile-'));
+    writeFileSync(join(dir, 'family.json'), (await app.inject('/v1/heads/family/file')).body);
+    await assert.rejects(HeadRegistry.open(service, { family: join(dir, 'family.json') }), /already named "family"/);
+    await assert.rejects(HeadRegistry.open(service, { [service.info.name]: join(dir, 'family.json') }), /name of a model/);
+    const served = await buildApp({ service, processMetrics: false, heads: await HeadRegistry.open(service, { fam: join(dir, 'family.json') }) });
+    try {
+      const meta = await served.inject('/v2/models/fam');
+      assert.equal(meta.json().name, 'fam', meta.body);
+      const image = { inputs: [{ name: 'image', shape: [1, 1], datatype: 'BYTES', data: [warm[6].toString('base64')] }] };
+      assert.equal((await served.inject({ method: 'POST', url: '/v2/models/fam/infer', ...json(image) })).json().model_name, 'fam');
+      assert.equal((await served.inject({ method: 'POST', url: '/v1/classify?head=fam', ...files([warm[6]]) })).json().head.name, 'fam');
+    } finally {
+      await served.close();
+    }
+    await app.inject({ method: 'DELETE', url: '/v1/heads/family' });
   });
 });
 

@@ -14,11 +14,16 @@ import type { ServerLimits } from '../options.js';
 
 type NameParams = { name: string };
 
+const TRAIN_KEYS = ['cv', 'holdout', 'reject', 'reject_rate'];
+
 /** Training options from a JSON body: `cv`, `holdout`, `reject`, `reject_rate`. */
 function trainOptions(body: unknown): TrainOptions {
   if (body === undefined || body === null) return {};
   if (typeof body !== 'object' || Array.isArray(body)) throw new ResnetServeError('BAD_REQUEST', 'The training options must be a JSON object');
   const b = body as Record<string, unknown>;
+  const unknown = Object.keys(b).filter((k) => !TRAIN_KEYS.includes(k));
+  if (unknown.length) throw new ResnetServeError('BAD_REQUEST', `Unknown training option ${unknown.map((k) => JSON.stringify(k)).join(', ')}; the options are ${TRAIN_KEYS.join(', ')}`);
+  if (b.cv !== undefined && b.holdout !== undefined) throw new ResnetServeError('BAD_REQUEST', 'Give "cv" or "holdout", not both');
   const out: TrainOptions = {};
   if (b.cv !== undefined) {
     if (!Number.isInteger(b.cv) || (b.cv as number) < 2 || (b.cv as number) > 20) throw new ResnetServeError('BAD_REQUEST', '"cv" must be an integer from 2 to 20');
