@@ -35,6 +35,10 @@ export const ErrorCodes = {
   INFERENCE_FAILED: 500,
   /** A file or folder could not be read or written. */
   IO_ERROR: 500,
+  /** An existing XMP sidecar is not well-formed, so it is left untouched. */
+  SIDECAR_INVALID: 422,
+  /** No photo index where one was named (`--db`), or a file that is not one. */
+  INDEX_NOT_FOUND: 404,
   /** An upload request carried no image. */
   NO_FILE: 400,
   /** A request is malformed (bad JSON, wrong tensor shape, bad parameter). */

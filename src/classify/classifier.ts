@@ -112,9 +112,10 @@ export class ImageClassifier {
    * run the decodable ones as one batch for the logits and the `extra`
    * outputs asked for, and give each image its share (or its error). With
    * `mirror`, each image's mirror image runs in the same batch and its
-   * `embedding` is the mean of the two (a head's embedding, `heads/views.ts`).
+   * `embedding` is the mean of the two (a head's embedding, `heads/views.ts`);
+   * with `fingerprint`, each image's fingerprint comes too (near duplicates).
    */
-  async analyzeBatch(images: readonly ImageInput[], extra: readonly ExtraOutput[] = [], options: { mirror?: boolean } = {}): Promise<AnalyzeOutcome[]> {
+  async analyzeBatch(images: readonly ImageInput[], extra: readonly ExtraOutput[] = [], options: { mirror?: boolean; fingerprint?: boolean } = {}): Promise<AnalyzeOutcome[]> {
     requireOutputs(this.model, extra);
     const start = performance.now();
     const per = this.preprocessor.imageLength;
@@ -122,7 +123,7 @@ export class ImageClassifier {
     const prepared = await Promise.all(
       images.map(async (image, i) => {
         try {
-          return await this.preprocessor.imageToTensor(await toBytes(image), tensor, i * per);
+          return await this.preprocessor.imageToTensor(await toBytes(image), tensor, i * per, { fingerprint: options.fingerprint });
         } catch (err) {
           return asTyped(err);
         }
@@ -149,7 +150,7 @@ export class ImageClassifier {
         const other = outputsOf(outputs as RunOutputs, batch, good.length + row).embedding as OutputTensor;
         mine.embedding = { data: meanOf(mine.embedding.data, other.data), dims: mine.embedding.dims };
       }
-      return { ok: true, outputs: mine, timings, width: p.original.width, height: p.original.height };
+      return { ok: true, outputs: mine, timings, width: p.original.width, height: p.original.height, ...(p.fingerprint ? { fingerprint: p.fingerprint } : {}) };
     });
   }
 

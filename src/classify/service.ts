@@ -151,8 +151,8 @@ export class ClassificationService {
    * aborts (deadline, client gone, shutdown) while the image is decoding, the
    * worker is terminated and replaced, so abandoned work does not hold it.
    */
-  async preprocess(bytes: Uint8Array, signal?: AbortSignal): Promise<Extract<PreprocessReply, { ok: true }>> {
-    const reply = await this.pool.run({ bytes, config: this.model.preprocess, maxPixels: this.maxPixels, maxDecodeMs: this.maxDecodeMs, mode: this.mode }, { signal });
+  async preprocess(bytes: Uint8Array, signal?: AbortSignal, fingerprint = false): Promise<Extract<PreprocessReply, { ok: true }>> {
+    const reply = await this.pool.run({ bytes, config: this.model.preprocess, maxPixels: this.maxPixels, maxDecodeMs: this.maxDecodeMs, mode: this.mode, fingerprint }, { signal });
     if (!reply.ok) throw new ResnetServeError(reply.code, reply.message);
     this.observer?.stage?.('decode', reply.decode);
     this.observer?.stage?.('preprocess', reply.preprocess);
@@ -229,9 +229,10 @@ export class ClassificationService {
    * The engine under classify and embed: admission, then per image decoding
    * in a worker and inference through the batcher, for the logits and the
    * `extra` outputs asked for (with `mirror`, a head's embedding: the mean of
-   * the image's and its mirror image's).
+   * the image's and its mirror image's; with `fingerprint`, the image's
+   * fingerprint for finding near duplicates).
    */
-  async analyzeMany(images: readonly Uint8Array[], extra: readonly ExtraOutput[] = [], signal?: AbortSignal, options: { mirror?: boolean } = {}): Promise<AnalyzeOutcome[]> {
+  async analyzeMany(images: readonly Uint8Array[], extra: readonly ExtraOutput[] = [], signal?: AbortSignal, options: { mirror?: boolean; fingerprint?: boolean } = {}): Promise<AnalyzeOutcome[]> {
     requireOutputs(this.model, extra);
     // A mirror image is one more tensor in the queue.
     const release = this.admit(images.length * (options.mirror ? 2 : 1));
@@ -240,7 +241,7 @@ export class ClassificationService {
         images.map(async (bytes): Promise<AnalyzeOutcome> => {
           const start = performance.now();
           try {
-            const pre = await this.preprocess(bytes, signal);
+            const pre = await this.preprocess(bytes, signal, options.fingerprint);
             const t0 = performance.now();
             const size = this.model.session.inputSize;
             // With `mirror`, the image's mirror image goes through the same batcher and the embedding is their mean.
@@ -250,7 +251,8 @@ export class ClassificationService {
             ]);
             if (other && outputs.embedding && other.embedding) outputs.embedding = { data: meanOf(outputs.embedding.data, other.embedding.data), dims: outputs.embedding.dims };
             const infer = performance.now() - t0;
-            return { ok: true, outputs, width: pre.width, height: pre.height, timings: { decode: pre.decode, preprocess: pre.preprocess, infer, total: performance.now() - start } };
+            const timings = { decode: pre.decode, preprocess: pre.preprocess, infer, total: performance.now() - start };
+            return { ok: true, outputs, width: pre.width, height: pre.height, timings, ...(pre.fingerprint ? { fingerprint: pre.fingerprint } : {}) };
           } catch (err) {
             if (err instanceof ResnetServeError) return { ok: false, error: err };
             throw err;

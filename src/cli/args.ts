@@ -48,6 +48,11 @@ export const OPTIONS = {
   reject: { type: 'string' },
   'reject-rate': { type: 'string' },
   name: { type: 'string' },
+  library: { type: 'string' },
+  limit: { type: 'string' },
+  like: { type: 'string' },
+  retag: { type: 'boolean' },
+  threshold: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 

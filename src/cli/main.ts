@@ -1,9 +1,8 @@
 /**
- * The `resnet-serve` command: `classify`, `train`, `embed`, `serve`, `tag`, `search`, `export`, `fetch-model`, `info`.
+ * The `resnet-serve` command: `classify`, `train`, `embed`, `serve`, `tag`, `search`, `dupes`, `export`, `fetch-model`, `info`.
  * Exit codes: 0 success, 1 a file or the model failed, 2 usage error.
  */
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { ResnetServeError } from '../errors.js';
@@ -15,7 +14,7 @@ import type { LabelLanguage, ModelOptions } from '../types.js';
 import { OPTIONS, UsageError, intOption, modelOptions, withEnvironment, type Parsed } from './args.js';
 import { classifyCommand, embedCommand } from './classify.js';
 import { trainCommand } from './train.js';
-import { exportCommand, searchCommand, tagCommand } from './tag.js';
+import { dupesCommand, exportCommand, searchCommand, tagCommand } from './library.js';
 
 const USAGE = `Usage: resnet-serve <command> [options]
 
@@ -56,16 +55,26 @@ Commands:
       --cors-origin LIST         comma-separated origins allowed to call the API from browsers (default none)
       --log                      log requests as JSON lines (never image bytes or keys)
       --head NAME=FILE           answer with a trained head too (?head=NAME, /v2/models/NAME); repeatable
-  tag <folders…>                 tag a photo library: SQLite index, optional XMP sidecars
-      --top-k N                  labels per photo (default 5)
+  tag <folders…>                 tag a photo library: SQLite index, optional XMP sidecars; a second run
+                                 handles only what changed (new, edited, moved and deleted photos)
+      --top-k N                  labels per photo (default 5, at most 50)
       --min-score P              drop labels and categories below this probability (default 0.1)
       --lang en|zh|both          keyword language (default both)
       --xmp                      write IMG_1.jpg.xmp sidecars (--xmp-name replace: IMG_1.xmp)
       --db PATH                  the index (default <first folder>/.resnet-serve/tags.sqlite)
       --jobs N                   images decoded in parallel (default: half the CPUs)
       --labels FILE              your own category mapping (format of data/categories.json)
-  search <words…> [--db PATH]    photos whose tags match, in English or Chinese, best first
-  export --format csv|json       the index, to stdout
+      --retag                    run the model on every photo again
+  search <words…>                photos matching every word (English or Chinese, plurals and
+                                 everyday words too: car, beach, 海滩), best first
+      --like PHOTO               the photos most like PHOTO instead
+      --limit N                  how many (default 20)
+      --library DIR | --db PATH  which index (default: the current folder's)
+      --json                     one JSON object per line
+  dupes                          groups of exact and near duplicates (resized, recompressed,
+                                 slightly cropped, rotated), largest first; never deletes
+      --threshold F              how alike near duplicates must be (default 0.93)
+  export --format csv|json|jsonl the index, to stdout
   fetch-model                    download and verify the weights ahead of time
   info                           show the model, its source, hash, cache and runtime
 
@@ -217,32 +226,14 @@ export async function main(argv: string[]): Promise<number> {
         return await trainCommand(rest, values, model);
       case 'serve':
         return await serveCommand(values, model);
-      case 'tag': {
-        if (rest.length === 0) throw new UsageError('tag needs at least one folder');
-        const minScore = values['min-score'] === undefined ? 0.1 : Number(values['min-score']);
-        if (!(minScore >= 0 && minScore <= 1)) throw new UsageError(`--min-score must be a probability from 0 to 1, got ${JSON.stringify(values['min-score'])}`);
-        const lang = (values.lang ?? 'both') as LabelLanguage;
-        if (!['en', 'zh', 'both'].includes(lang)) throw new UsageError(`--lang must be en, zh or both, got ${JSON.stringify(values.lang)}`);
-        const naming = values['xmp-name'] ?? 'append';
-        if (naming !== 'append' && naming !== 'replace') throw new UsageError('--xmp-name must be append or replace');
-        const jobs = intOption(values.jobs, '--jobs', undefined);
-        if (jobs === 0) throw new UsageError('--jobs must be at least 1');
-        return await tagCommand({
-          roots: rest,
-          db: values.db,
-          topK: intOption(values['top-k'], '--top-k', 5) as number,
-          minScore,
-          lang,
-          xmp: values.xmp ? naming : false,
-          labels: values.labels,
-          jobs,
-          model,
-        });
-      }
+      case 'tag':
+        return await tagCommand(rest, values, model);
       case 'search':
-        return searchCommand(rest, [], values.db ?? join('.', '.resnet-serve', 'tags.sqlite'));
+        return await searchCommand(rest, values, model);
+      case 'dupes':
+        return await dupesCommand(values, model);
       case 'export':
-        return exportCommand(values.format ?? 'json', [], values.db ?? join('.', '.resnet-serve', 'tags.sqlite'));
+        return await exportCommand(values, model);
       case 'fetch-model':
         return await fetchModelCommand(model);
       case 'info':

@@ -33,3 +33,72 @@ export function downloadProgress(label: string, out: Writable & { isTTY?: boolea
     out.write(`${label}: ${total ? `${step * 10}% (${mb(received)} of ${mb(total)} MB)` : `${mb(received)} MB`} at ${rate}\n`);
   };
 }
+
+/** What the tag progress shows. */
+export interface RunProgress {
+  done: number;
+  total: number;
+  /** Files needing the model, how many of them are done, and the time spent on them (for rate and ETA). */
+  toClassify: number;
+  classified: number;
+  classifyMs: number;
+  failed: number;
+}
+
+function clock(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  return h ? `${h}:${String(m).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}` : `${m}:${String(s % 60).padStart(2, '0')}`;
+}
+
+/**
+ * A progress line for long runs: on a terminal, a bar redrawn in place that
+ * always fits the window's width (it never wraps), with messages printed
+ * above it; otherwise a plain line every 5 s. The rate and ETA count only the
+ * photos that need the model, so a resumed run's ETA is right.
+ */
+export class ProgressLine {
+  private last = 0;
+  private shown = '';
+
+  constructor(private readonly out: Writable & { isTTY?: boolean; columns?: number } = process.stderr) {}
+
+  private text(p: RunProgress): string {
+    const rate = p.classified / Math.max(p.classifyMs / 1000, 1e-3);
+    const left = p.toClassify - p.classified;
+    const eta = p.classified > 0 ? clock((left / rate) * 1000) : '–';
+    return `${p.done}/${p.total} photos, ${p.classified ? rate.toFixed(1) : '–'} images/s, ETA ${eta}${p.failed ? `, ${p.failed} failed` : ''}`;
+  }
+
+  /** Draws the progress (throttled), and always the last state. */
+  update(p: RunProgress): void {
+    const now = Date.now();
+    const finished = p.done >= p.total;
+    if (!finished && now - this.last < (this.out.isTTY ? 100 : 5000)) return;
+    this.last = now;
+    const text = this.text(p);
+    if (!this.out.isTTY) {
+      this.out.write(`${text}\n`);
+      return;
+    }
+    const columns = Math.max(20, (this.out.columns ?? 80) - 1);
+    const barWidth = Math.max(0, Math.min(24, columns - text.length - 3));
+    const filled = Math.round((p.done / Math.max(p.total, 1)) * barWidth);
+    const bar = barWidth >= 5 ? `[${'█'.repeat(filled)}${'░'.repeat(barWidth - filled)}] ` : '';
+    this.shown = `${bar}${text}`.slice(0, columns);
+    this.out.write(`\r\x1b[2K${this.shown}`);
+  }
+
+  /** Prints a message above the bar. */
+  log(message: string): void {
+    if (this.out.isTTY && this.shown) this.out.write(`\r\x1b[2K${message}\n${this.shown}`);
+    else this.out.write(`${message}\n`);
+  }
+
+  /** Ends the bar's line. */
+  done(): void {
+    if (this.out.isTTY && this.shown) this.out.write('\n');
+    this.shown = '';
+  }
+}

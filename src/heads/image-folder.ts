@@ -3,10 +3,10 @@
  * class, named as the class (any Unicode; names are NFC-normalised), photos
  * anywhere inside it. Files that are not images are listed, not fatal.
  */
-import { readdir } from 'node:fs/promises';
+import { readdir, realpath } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ResnetServeError } from '../errors.js';
-import { walkImages } from '../tagging/walk.js';
+import { walkImages } from '../library/walk.js';
 
 /** The photos of a training folder by class, and what was skipped. */
 export interface ImageFolder {
@@ -16,19 +16,23 @@ export interface ImageFolder {
   skipped: { path: string; reason: string }[];
   /** Files directly in the root, which belong to no class. */
   outsideClasses: string[];
+  /** The folder's real path (photo paths are under it). */
+  root: string;
 }
 
 /** Reads `root`; throws INVALID_ARGUMENT when it cannot be listed or has no class folders. */
 export async function readImageFolder(root: string): Promise<ImageFolder> {
   let entries;
   try {
+    // Photos are found by their real paths: name them relative to the real folder.
+    root = await realpath(root);
     entries = await readdir(root, { withFileTypes: true });
   } catch (err) {
     throw new ResnetServeError('INVALID_ARGUMENT', `Cannot read the training folder ${root}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
   const visible = entries.filter((e) => !e.name.startsWith('.')).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const classFolders = visible.filter((e) => e.isDirectory() || e.isSymbolicLink());
-  const folder: ImageFolder = { classes: [], photos: [], skipped: [], outsideClasses: visible.filter((e) => e.isFile()).map((e) => join(root, e.name)) };
+  const folder: ImageFolder = { root, classes: [], photos: [], skipped: [], outsideClasses: visible.filter((e) => e.isFile()).map((e) => join(root, e.name)) };
   for (const dir of classFolders) {
     const label = folder.classes.length;
     const name = dir.name.normalize('NFC').trim();
@@ -37,7 +41,7 @@ export async function readImageFolder(root: string): Promise<ImageFolder> {
     folder.classes.push(name);
     for await (const found of walkImages([join(root, dir.name)])) {
       if ('error' in found) folder.skipped.push({ path: found.path, reason: `cannot be read (${found.error})` });
-      else if (!found.image) folder.skipped.push({ path: found.path, reason: 'not an image' });
+      else if (found.kind !== 'image') folder.skipped.push({ path: found.path, reason: found.kind === 'video' ? 'a video, not a photo' : 'not an image' });
       else folder.photos.push({ path: found.path, label });
     }
   }

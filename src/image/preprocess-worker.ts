@@ -15,11 +15,13 @@ export interface PreprocessTask {
   maxPixels: number;
   maxDecodeMs: number;
   mode: PreprocessMode;
+  /** Also compute the image's fingerprint. */
+  fingerprint?: boolean;
 }
 
 /** The result: a tensor and facts about the image, or a typed error as plain data. */
 export type PreprocessReply =
-  | { ok: true; tensor: Float32Array; width: number; height: number; decode: number; preprocess: number }
+  | { ok: true; tensor: Float32Array; width: number; height: number; decode: number; preprocess: number; fingerprint?: Uint8Array }
   | { ok: false; code: ResnetServeError['code']; message: string };
 
 // Parallelism comes from several workers; each decodes with one libvips thread.
@@ -41,8 +43,8 @@ export default async function preprocess(task: PreprocessTask): Promise<Preproce
     const pre = preprocessorFor(task);
     const tensor = new Float32Array(pre.imageLength);
     const bytes = Buffer.from(task.bytes.buffer, task.bytes.byteOffset, task.bytes.byteLength);
-    const result = await pre.imageToTensor(bytes, tensor, 0);
-    const reply: PreprocessReply = { ok: true, tensor, width: result.original.width, height: result.original.height, ...result.timings };
+    const result = await pre.imageToTensor(bytes, tensor, 0, { fingerprint: task.fingerprint });
+    const reply: PreprocessReply = { ok: true, tensor, width: result.original.width, height: result.original.height, ...result.timings, ...(result.fingerprint ? { fingerprint: result.fingerprint } : {}) };
     // Hand the tensor's memory to the main thread instead of copying it.
     return Piscina.move({ [Piscina.transferableSymbol]: [tensor.buffer], [Piscina.valueSymbol]: reply } as never);
   } catch (err) {

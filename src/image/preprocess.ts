@@ -7,6 +7,7 @@
 import { performance } from 'node:perf_hooks';
 import { invalidArgument } from '../errors.js';
 import { decodeImage, DEFAULT_DECODE_LIMITS, type DecodeLimits } from './decode.js';
+import { fingerprintOf } from './fingerprint.js';
 import { centerCropBox, resizeShortSide, type CropBox, type Size } from './geometry.js';
 import { IMAGENET_MEAN, IMAGENET_STD, normalizationTables, writeNormalizedCHW, type NormalizationTables } from './normalize.js';
 import { resizeBilinearWindow, type RawImage } from './resample.js';
@@ -50,6 +51,8 @@ export interface PreprocessResult {
   original: Size;
   /** Milliseconds spent decoding and resampling+normalising. */
   timings: { decode: number; preprocess: number };
+  /** The whole frame's 32×32 grey fingerprint, when asked for (`fingerprint.ts`). */
+  fingerprint?: Uint8Array;
 }
 
 function checkConfig(config: PreprocessConfig): void {
@@ -110,13 +113,14 @@ export class Preprocessor {
   private readonly fastTarget = (upright: Size): Size | null =>
     Math.min(upright.width, upright.height) >= 2 * this.config.resizeShortSide ? resizeShortSide(upright, this.config.resizeShortSide) : null;
 
-  /** Decodes `bytes` and writes the model input into `out` at `offset`. */
-  async imageToTensor(bytes: Buffer, out: Float32Array, offset = 0): Promise<PreprocessResult> {
+  /** Decodes `bytes` and writes the model input into `out` at `offset` (and, when asked, the image's fingerprint). */
+  async imageToTensor(bytes: Buffer, out: Float32Array, offset = 0, options: { fingerprint?: boolean } = {}): Promise<PreprocessResult> {
     const t0 = performance.now();
     const image = await decodeImage(bytes, this.limits, this.mode === 'fast' ? { resizeTo: this.fastTarget } : {});
     const t1 = performance.now();
     this.pixelsToTensor(image, out, offset, image.original);
+    const fingerprint = options.fingerprint ? fingerprintOf(image) : undefined;
     const t2 = performance.now();
-    return { original: image.original, timings: { decode: t1 - t0, preprocess: t2 - t1 } };
+    return { original: image.original, timings: { decode: t1 - t0, preprocess: t2 - t1 }, ...(fingerprint ? { fingerprint } : {}) };
   }
 }

@@ -1,0 +1,259 @@
+/**
+ * The photo-library commands: `tag` (keep an index and sidecars in step with
+ * folders), `search` (by words, or `--like` a photo), `dupes`, `export`
+ * (streamed to stdout with backpressure, so `| gzip` gets every byte).
+ */
+import { createHash } from 'node:crypto';
+import { accessSync, constants, existsSync, realpathSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { once } from 'node:events';
+import { ClassificationService } from '../classify/service.js';
+import { ImageClassifier } from '../classify/classifier.js';
+import { ResnetServeError } from '../errors.js';
+import { ensureDirSync } from '../fs-atomic.js';
+import { unitInt8Bytes } from '../heads/vectors.js';
+import { CategoryMap } from '../library/categories.js';
+import { derivable } from '../library/derive.js';
+import { TagIndex } from '../library/index-db.js';
+import { displayPath } from '../library/paths.js';
+import { LibraryReader } from '../library/search.js';
+import { tagFolders, type TagSummary } from '../library/tagger.js';
+import { defaultCacheDir } from '../model/weights.js';
+import type { LabelLanguage, ModelOptions } from '../types.js';
+import { UsageError, intOption, type Parsed } from './args.js';
+import { ProgressLine } from './progress.js';
+
+const IN_FOLDER = join('.resnet-serve', 'tags.sqlite');
+
+/** Where a folder's index lives when it cannot be inside it (a read-only library): the cache folder, by the folder's real path. */
+function cachedIndexPath(root: string, cacheDir?: string): string {
+  let real = resolve(root);
+  try {
+    real = realpathSync(root);
+  } catch {
+    // A missing folder is reported by whoever reads it.
+  }
+  return join(cacheDir ?? defaultCacheDir(), 'libraries', `${createHash('sha256').update(real).digest('hex').slice(0, 16)}.sqlite`);
+}
+
+/**
+ * The index to write for `root`: `--db`, else `<root>/.resnet-serve/tags.sqlite`,
+ * else (a folder we may not write) one in the cache folder, with a note.
+ */
+export function indexForTagging(root: string, db: string | undefined, cacheDir: string | undefined, note: (text: string) => void): string {
+  if (db) return resolve(db);
+  const inFolder = resolve(root, IN_FOLDER);
+  try {
+    ensureDirSync(join(root, '.resnet-serve'));
+    accessSync(join(root, '.resnet-serve'), constants.W_OK);
+    return inFolder;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EACCES' && code !== 'EROFS' && code !== 'EPERM') throw err;
+    const cached = cachedIndexPath(root, cacheDir);
+    note(`${displayPath(root)} is read-only: the index is kept in ${cached} instead (search and export find it with --library ${root})`);
+    return cached;
+  }
+}
+
+/** The index to read: `--db`, else the library folder's (inside it, or in the cache folder). */
+export function indexForReading(values: Parsed, cacheDir?: string): string {
+  if (values.db) return resolve(values.db);
+  const root = values.library ?? '.';
+  const inFolder = resolve(root, IN_FOLDER);
+  if (existsSync(inFolder)) return inFolder;
+  const cached = cachedIndexPath(root, cacheDir);
+  return existsSync(cached) ? cached : inFolder;
+}
+
+function summaryLines(s: TagSummary): string[] {
+  const rate = s.tagged / Math.max(s.elapsedMs / 1000, 1e-3);
+  const parts = [`Tagged ${s.tagged}`, `skipped ${s.skipped} unchanged`];
+  if (s.moved) parts.push(`${s.moved} moved`);
+  if (s.copies) parts.push(`${s.copies} copies of photos already seen`);
+  if (s.rederived) parts.push(`tags of ${s.rederived} derived again`);
+  if (s.sidecarsWritten) parts.push(`${s.sidecarsWritten} sidecars written`);
+  parts.push(`${s.nonImages} not images${s.videos ? ` (${s.videos} videos)` : ''}`);
+  parts.push(`${s.failed} failed`);
+  if (s.removed) parts.push(`${s.removed} gone from the folders removed from the index`);
+  const seconds = Math.round(s.elapsedMs / 1000);
+  return [`${parts.join(', ')}, in ${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, '0')} (${rate.toFixed(1)} images/s).`, ...s.failures.map((f) => `  failed: ${f.path}: ${f.reason}`)];
+}
+
+/** `resnet-serve tag <folders…>`. */
+export async function tagCommand(roots: string[], values: Parsed, model: ModelOptions): Promise<number> {
+  if (roots.length === 0) throw new UsageError('tag needs at least one folder');
+  const minScore = values['min-score'] === undefined ? 0.1 : Number(values['min-score']);
+  if (!(minScore >= 0 && minScore <= 1)) throw new UsageError(`--min-score must be a probability from 0 to 1, got ${JSON.stringify(values['min-score'])}`);
+  const lang = (values.lang ?? 'both') as LabelLanguage;
+  if (!['en', 'zh', 'both'].includes(lang)) throw new UsageError(`--lang must be en, zh or both, got ${JSON.stringify(values.lang)}`);
+  const naming = values['xmp-name'] ?? 'append';
+  if (naming !== 'append' && naming !== 'replace') throw new UsageError('--xmp-name must be append or replace');
+  const jobs = intOption(values.jobs, '--jobs', undefined);
+  if (jobs === 0) throw new UsageError('--jobs must be at least 1');
+  const topK = intOption(values['top-k'], '--top-k', 5) as number;
+  if (topK < 1) throw new UsageError('--top-k must be at least 1');
+  if (!derivable({ topK, minScore })) throw new UsageError(`--top-k is at most 50 for a photo library (the index keeps each photo's 50 best classes)`);
+
+  const progress = new ProgressLine(process.stderr);
+  const dbPath = indexForTagging(roots[0], values.db, model.cacheDir, (text) => progress.log(text));
+  const index = TagIndex.create(dbPath);
+  if (index.upgradedFrom) progress.log(`The index ${dbPath} was made by an earlier version of resnet-serve: every photo is tagged again.`);
+  const service = await ClassificationService.start({ ...model, workers: jobs });
+  try {
+    const categories = values.labels ? CategoryMap.fromFile(resolve(values.labels), service.info.numClasses) : service.info.numClasses === 1000 ? CategoryMap.imagenet() : CategoryMap.none(service.info.numClasses);
+    const summary = await tagFolders(
+      service,
+      index,
+      { roots, settings: { topK, minScore }, lang, xmp: values.xmp ? naming : false, categories, jobs: Math.max(2, (jobs ?? service.workers) * 2), retag: values.retag },
+      (p) => progress.update(p),
+    );
+    progress.done();
+    for (const line of summaryLines(summary)) process.stderr.write(`${line}\n`);
+    return summary.failed ? 1 : 0;
+  } finally {
+    index.close();
+    await service.close();
+  }
+}
+
+let watchingStdout = false;
+
+/** Writes to stdout, waiting when the pipe is full; false once the reader has gone (EPIPE). */
+async function writeOut(text: string): Promise<boolean> {
+  if (!watchingStdout) {
+    // `| head` closing early is normal: stop writing, quietly.
+    process.stdout.on('error', () => process.stdout.destroy());
+    watchingStdout = true;
+  }
+  if (process.stdout.destroyed || process.stdout.writableEnded) return false;
+  if (!process.stdout.write(text)) {
+    await Promise.race([once(process.stdout, 'drain'), once(process.stdout, 'close'), once(process.stdout, 'error')]).catch(() => undefined);
+  }
+  return !process.stdout.destroyed;
+}
+
+function percent(score: number): string {
+  return `${(score * 100).toFixed(score >= 0.1 ? 0 : 1)}%`;
+}
+
+/** `resnet-serve search <words…>` and `search --like photo.jpg`. */
+export async function searchCommand(words: string[], values: Parsed, model: ModelOptions): Promise<number> {
+  const limit = intOption(values.limit, '--limit', 20) as number;
+  if (limit < 1) throw new UsageError('--limit must be at least 1');
+  const reader = LibraryReader.open(indexForReading(values, model.cacheDir));
+  try {
+    if (values.like !== undefined) {
+      if (words.length) throw new UsageError('give words or --like PHOTO, not both');
+      return await likeCommand(reader, values.like, limit, values, model);
+    }
+    const result = reader.search(words, { limit });
+    if (result.unknown.length) {
+      process.stderr.write(`No photo can match ${result.unknown.map((w) => `"${w}"`).join(', ')}: no class, category or synonym has that word.\n`);
+      return 1;
+    }
+    const zh = values.lang === 'zh' || (values.lang === undefined && /[\u3400-\u9fff]/u.test(words.join('')));
+    const both = values.lang === 'both';
+    for (const hit of result.hits) {
+      const tags = hit.matched.map((m) => `${both ? `${m.en}/${m.zh}` : zh ? m.zh : m.en} ${percent(m.score)}`).join(', ');
+      const line = values.json ? JSON.stringify({ path: hit.path, score: hit.score, matched: hit.matched }) : `${hit.score.toFixed(3)}  ${displayPath(hit.path)}  ${tags}`;
+      if (!(await writeOut(`${line}\n`))) return 0;
+    }
+    if (!values.json) {
+      const means = result.concepts.map((c) => `"${c.term}" (${c.classes.size} class${c.classes.size === 1 ? '' : 'es'}, by ${c.via})`).join(' and ');
+      process.stderr.write(result.total ? `${result.hits.length} of ${result.total} photos matching ${means}${result.total > result.hits.length ? ' (--limit N for more)' : ''}.\n` : `No photos match ${means}.\n`);
+    }
+    return 0;
+  } finally {
+    reader.close();
+  }
+}
+
+async function likeCommand(reader: LibraryReader, photo: string, limit: number, values: Parsed, model: ModelOptions): Promise<number> {
+  let target: number | Uint8Array;
+  let real: string | null = null;
+  try {
+    real = realpathSync(photo);
+  } catch {
+    throw new ResnetServeError('IO_ERROR', `Cannot read ${photo}: no such file`);
+  }
+  const known = reader.index.get(real);
+  if (known) target = known.id;
+  else {
+    // A photo outside the library: embedded with the index's model.
+    const classifier = await ImageClassifier.create(model);
+    try {
+      if (classifier.info.sha256 !== reader.model.sha256) {
+        throw new ResnetServeError('INVALID_ARGUMENT', `The library was tagged with ${reader.model.name}; give the same model (--model) to compare a new photo with it`);
+      }
+      const [outcome] = await classifier.analyzeBatch([await readFile(photo)], ['embedding'], { mirror: true });
+      if (!outcome.ok) throw outcome.error;
+      target = unitInt8Bytes(outcome.outputs.embedding?.data ?? []);
+    } finally {
+      await classifier.close();
+    }
+  }
+  for (const n of await reader.like(target, limit)) {
+    const line = values.json ? JSON.stringify(n) : `${n.similarity.toFixed(3)}  ${displayPath(n.path)}`;
+    if (!(await writeOut(`${line}\n`))) return 0;
+  }
+  return 0;
+}
+
+/** `resnet-serve dupes`: groups of exact and near duplicates, largest first; nothing is deleted. */
+export async function dupesCommand(values: Parsed, model: ModelOptions): Promise<number> {
+  const threshold = values.threshold === undefined ? undefined : Number(values.threshold);
+  if (threshold !== undefined && !(threshold > 0 && threshold <= 1)) throw new UsageError(`--threshold must be a similarity from 0 to 1, got ${JSON.stringify(values.threshold)}`);
+  const reader = LibraryReader.open(indexForReading(values, model.cacheDir));
+  try {
+    const groups = await reader.duplicates(threshold === undefined ? {} : { fingerprint: threshold });
+    let n = 0;
+    for (const g of groups) {
+      n++;
+      const photos = g.photos.map((p) => ({ path: p.path, width: p.width, height: p.height, sha256: p.sha256 }));
+      const text = values.json
+        ? `${JSON.stringify({ kind: g.kind, similarity: g.similarity, photos })}\n`
+        : `Group ${n}: ${g.photos.length} photos, ${g.kind === 'exact' ? 'exact duplicates (same bytes)' : `near duplicates (${percent(g.similarity)} alike)`}\n${photos.map((p) => `  ${displayPath(p.path)}  ${p.width}×${p.height}`).join('\n')}\n`;
+      if (!(await writeOut(text))) return 0;
+    }
+    if (!values.json) process.stderr.write(groups.length ? `${groups.length} groups; nothing was deleted.\n` : 'No duplicates found.\n');
+    return 0;
+  } finally {
+    reader.close();
+  }
+}
+
+/** `resnet-serve export`: the whole index to stdout as CSV, JSON or JSON lines, streamed. */
+export async function exportCommand(values: Parsed, model: ModelOptions): Promise<number> {
+  const format = values.format ?? 'json';
+  if (!['csv', 'json', 'jsonl'].includes(format)) throw new UsageError(`--format must be csv, json or jsonl, got ${JSON.stringify(format)}`);
+  const index = TagIndex.open(indexForReading(values, model.cacheDir));
+  try {
+    const q = (v: unknown): string => `"${String(v).replace(/"/g, '""')}"`;
+    if (format === 'csv' && !(await writeOut('path,size,sha256,model,kind,label_en,label_zh,score\n'))) return 0;
+    if (format === 'json' && !(await writeOut('['))) return 0;
+    // A page of photos at a time (keyset by path), so memory stays flat however large the library.
+    const page = index.db.prepare('SELECT id, path, size, mtime_ms, sha256, model, model_sha256, width, height, tagged_at, sidecar FROM files WHERE path > ? ORDER BY path LIMIT 500');
+    let first = true;
+    let after = '';
+    for (let rows = page.all(after) as Record<string, unknown>[]; rows.length; rows = page.all(after) as Record<string, unknown>[]) {
+      after = rows[rows.length - 1].path as string;
+      for (const r of rows) {
+        const tags = index.tagsOf(r.id as number);
+        let text: string;
+        if (format === 'csv') text = tags.map((t) => [r.path, r.size, r.sha256, r.model, t.kind, t.en, t.zh, t.score.toFixed(6)].map(q).join(',') + '\n').join('');
+        else {
+          const file = { path: r.path, size: r.size, mtimeMs: r.mtime_ms, sha256: r.sha256, model: r.model, modelSha256: r.model_sha256, width: r.width, height: r.height, taggedAt: r.tagged_at, sidecar: r.sidecar, tags };
+          text = format === 'jsonl' ? `${JSON.stringify(file)}\n` : `${first ? '\n' : ',\n'}${JSON.stringify(file)}`;
+        }
+        first = false;
+        if (!(await writeOut(text))) return 0;
+      }
+    }
+    if (format === 'json') await writeOut(first ? ']\n' : '\n]\n');
+    return 0;
+  } finally {
+    index.close();
+  }
+}

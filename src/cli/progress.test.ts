@@ -1,0 +1,41 @@
+import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
+import { test } from 'node:test';
+import { ProgressLine } from './progress.js';
+
+function terminal(columns: number): { out: Writable & { isTTY: boolean; columns: number }; text: () => string } {
+  let text = '';
+  const out = Object.assign(new Writable({ write: (chunk, _enc, done) => ((text += chunk.toString()), done()) }), { isTTY: true, columns });
+  return { out, text: () => text };
+}
+
+test('on a terminal the bar is redrawn in place and never wider than the window', async () => {
+  for (const columns of [40, 60, 82, 120]) {
+    const { out, text } = terminal(columns);
+    const bar = new ProgressLine(out);
+    for (let done = 0; done <= 1000; done += 250) {
+      bar.update({ done, total: 1000, toClassify: 1000, classified: done, classifyMs: done * 20, failed: 3 });
+      await new Promise((r) => setTimeout(r, 110));
+    }
+    bar.done();
+    const draws = text().split('\r\x1b[2K').slice(1).map((d) => d.replace(/\n$/, ''));
+    assert.ok(draws.length >= 4);
+    for (const d of draws) assert.ok(d.length < columns && !d.includes('\n'), `${columns}: ${JSON.stringify(d)} (${d.length})`);
+  }
+});
+
+test('messages go above the bar, which is drawn again below them', () => {
+  const { out, text } = terminal(80);
+  const bar = new ProgressLine(out);
+  bar.update({ done: 1, total: 10, toClassify: 10, classified: 1, classifyMs: 100, failed: 0 });
+  bar.log('a note');
+  assert.match(text(), /\r\x1b\[2Ka note\n.*1\/10 photos/);
+});
+
+test('the ETA of a resumed run counts only the photos the model still has to see', () => {
+  let text = '';
+  const out = Object.assign(new Writable({ write: (chunk, _enc, done) => ((text += chunk.toString()), done()) }), { isTTY: false });
+  // 900 of 1000 were done before: 10 of the 100 left took 1 s, so 90 more take 9 s.
+  new ProgressLine(out).update({ done: 1000, total: 1000, toClassify: 100, classified: 10, classifyMs: 1000, failed: 0 });
+  assert.match(text, /10\.0 images\/s, ETA 0:09/);
+});

@@ -1,0 +1,266 @@
+/**
+ * The photo index: SQLite through better-sqlite3, in WAL mode, written in
+ * one transaction per batch, so a killed run (SIGKILL included) loses at
+ * most the batch in flight and never leaves a corrupt file.
+ *
+ * Per photo (keyed by its real path): size, mtime, content SHA-256, the model
+ * that saw it, its kept class scores (so tags can be derived again under
+ * other settings without the model), the tags derived and the key of the
+ * settings they were derived under, the sidecar written and what was in it,
+ * its embedding (int8, for look-alikes) and its fingerprint (for near
+ * duplicates). The index also keeps the model's class names and category
+ * mapping, so searching needs no model.
+ */
+import Database from 'better-sqlite3';
+import { existsSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { ResnetServeError } from '../errors.js';
+import { ensureDirSync } from '../fs-atomic.js';
+import type { ClassScore, TagRow } from './derive.js';
+
+/** The schema this code reads and writes (`PRAGMA user_version`). */
+export const INDEX_VERSION = 2;
+
+/** What the index knows of a file. */
+export interface FileRow {
+  id: number;
+  path: string;
+  size: number;
+  mtimeMs: number;
+  sha256: string;
+  model: string;
+  modelSha256: string;
+  width: number;
+  height: number;
+  taggedAt: string;
+  /** The settings its tags were derived under (`derive.ts#tagsKey`). */
+  tagsKey: string | null;
+  /** The sidecar written, and the key of what was written into it (null: none yet, or it failed). */
+  sidecar: string | null;
+  sidecarKey: string | null;
+}
+
+/** A photo to store: the file, its scores, tags, embedding and fingerprint. */
+export interface NewEntry {
+  file: Omit<FileRow, 'id' | 'sidecar' | 'sidecarKey'>;
+  scores: ClassScore[];
+  tags: TagRow[];
+  embedding: Buffer | null;
+  fingerprint: Buffer | null;
+}
+
+const SCHEMA = `
+  CREATE TABLE IF NOT EXISTS files (
+    id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE, size INTEGER NOT NULL, mtime_ms REAL NOT NULL, sha256 TEXT NOT NULL,
+    model TEXT NOT NULL, model_sha256 TEXT NOT NULL, width INTEGER, height INTEGER, tagged_at TEXT NOT NULL,
+    tags_key TEXT, sidecar TEXT, sidecar_key TEXT, top_class INTEGER, embedding BLOB, fingerprint BLOB);
+  CREATE INDEX IF NOT EXISTS files_sha256 ON files(sha256);
+  CREATE INDEX IF NOT EXISTS files_top_class ON files(top_class);
+  CREATE TABLE IF NOT EXISTS scores (
+    class INTEGER NOT NULL, file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE, score REAL NOT NULL,
+    PRIMARY KEY (class, file_id)) WITHOUT ROWID;
+  CREATE INDEX IF NOT EXISTS scores_file ON scores(file_id);
+  CREATE TABLE IF NOT EXISTS tags (
+    file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE, kind TEXT NOT NULL,
+    class_index INTEGER, label_en TEXT NOT NULL, label_zh TEXT NOT NULL, score REAL NOT NULL);
+  CREATE INDEX IF NOT EXISTS tags_file ON tags(file_id);
+  CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);`;
+
+function fileRow(r: Record<string, unknown>): FileRow {
+  return {
+    id: r.id as number,
+    path: r.path as string,
+    size: r.size as number,
+    mtimeMs: r.mtime_ms as number,
+    sha256: r.sha256 as string,
+    model: r.model as string,
+    modelSha256: r.model_sha256 as string,
+    width: r.width as number,
+    height: r.height as number,
+    taggedAt: r.tagged_at as string,
+    tagsKey: (r.tags_key as string | null) ?? null,
+    sidecar: (r.sidecar as string | null) ?? null,
+    sidecarKey: (r.sidecar_key as string | null) ?? null,
+  };
+}
+
+const FILE_COLUMNS = 'id, path, size, mtime_ms, sha256, model, model_sha256, width, height, tagged_at, tags_key, sidecar, sidecar_key';
+
+export class TagIndex {
+  /** Set when an index of an earlier version was found and emptied (every photo is tagged again). */
+  upgradedFrom: number | null = null;
+
+  private constructor(readonly db: Database.Database, readonly path: string) {}
+
+  /** Opens the index at `path` for tagging, creating it (and its folder) when needed. */
+  static create(path: string): TagIndex {
+    ensureDirSync(dirname(path));
+    const index = new TagIndex(new Database(path), path);
+    index.db.pragma('journal_mode = WAL');
+    index.db.pragma('synchronous = NORMAL');
+    index.db.pragma('foreign_keys = ON');
+    const version = index.db.pragma('user_version', { simple: true }) as number;
+    const hasFiles = index.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'files'").get();
+    if (hasFiles && version < INDEX_VERSION) {
+      // Version 1 kept no class scores, so nothing can be derived from it: start again.
+      index.db.exec('DROP TABLE IF EXISTS tags; DROP TABLE IF EXISTS scores; DROP TABLE IF EXISTS files; DROP TABLE IF EXISTS meta;');
+      index.upgradedFrom = version || 1;
+    }
+    index.db.exec(SCHEMA);
+    index.db.pragma(`user_version = ${INDEX_VERSION}`);
+    return index;
+  }
+
+  /**
+   * Opens an existing index to read (search, export, look-alikes, the gallery).
+   * INDEX_NOT_FOUND, saying what to do, when there is none or it is not one;
+   * never creates a file.
+   */
+  static open(path: string): TagIndex {
+    const missing = (why: string): ResnetServeError => new ResnetServeError('INDEX_NOT_FOUND', `${why}. Tag the photos first: resnet-serve tag <folder> (or give the index with --db FILE)`);
+    if (!existsSync(path)) throw missing(`No photo index at ${path}`);
+    let db: Database.Database;
+    try {
+      db = new Database(path, { readonly: true, fileMustExist: true });
+      const version = db.pragma('user_version', { simple: true }) as number;
+      const hasFiles = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'files'").get();
+      if (!hasFiles) {
+        db.close();
+        throw missing(`${path} is not a resnet-serve photo index`);
+      }
+      if (version !== INDEX_VERSION) {
+        db.close();
+        throw missing(`${path} is a photo index of ${version < INDEX_VERSION ? 'an earlier' : 'a later'} version of resnet-serve; tag the folder again with this one`);
+      }
+    } catch (err) {
+      if (err instanceof ResnetServeError) throw err;
+      throw missing(`${path} cannot be read as a photo index (${(err as Error).message})`);
+    }
+    return new TagIndex(db, path);
+  }
+
+  /** A value of the index's metadata (model, labels, categories, settings). */
+  meta(key: string): string | null {
+    return (this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)?.value ?? null;
+  }
+
+  setMeta(values: Record<string, string>): void {
+    const put = this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value');
+    this.db.transaction(() => {
+      for (const [k, v] of Object.entries(values)) put.run(k, v);
+    })();
+  }
+
+  /** The stored row of `path`, if any. */
+  get(path: string): FileRow | undefined {
+    const r = this.db.prepare(`SELECT ${FILE_COLUMNS} FROM files WHERE path = ?`).get(path) as Record<string, unknown> | undefined;
+    return r ? fileRow(r) : undefined;
+  }
+
+  byId(id: number): FileRow | undefined {
+    const r = this.db.prepare(`SELECT ${FILE_COLUMNS} FROM files WHERE id = ?`).get(id) as Record<string, unknown> | undefined;
+    return r ? fileRow(r) : undefined;
+  }
+
+  /** Rows with this content. */
+  withContent(sha256: string): FileRow[] {
+    return (this.db.prepare(`SELECT ${FILE_COLUMNS} FROM files WHERE sha256 = ?`).all(sha256) as Record<string, unknown>[]).map(fileRow);
+  }
+
+  /** Every row whose path is under one of `roots` (real paths). */
+  under(roots: readonly string[]): FileRow[] {
+    const rows = (this.db.prepare(`SELECT ${FILE_COLUMNS} FROM files`).all() as Record<string, unknown>[]).map(fileRow);
+    return rows.filter((r) => roots.some((root) => r.path === root || r.path.startsWith(root.endsWith('/') ? root : `${root}/`)));
+  }
+
+  /** Number of photos. */
+  count(): number {
+    return (this.db.prepare('SELECT COUNT(*) AS n FROM files').get() as { n: number }).n;
+  }
+
+  /** Records that an unchanged file (same content) now has this mtime. */
+  touch(id: number, mtimeMs: number): void {
+    this.db.prepare('UPDATE files SET mtime_ms = ? WHERE id = ?').run(mtimeMs, id);
+  }
+
+  /** A photo that moved: the same row (tags, embedding) under its new path. */
+  move(id: number, path: string, mtimeMs: number): void {
+    this.db.prepare('UPDATE files SET path = ?, mtime_ms = ?, sidecar = NULL, sidecar_key = NULL WHERE id = ?').run(path, mtimeMs, id);
+  }
+
+  /** Writes a batch of photos (new or re-tagged) in one transaction. */
+  saveBatch(entries: readonly NewEntry[]): void {
+    const upsert = this.db.prepare(`INSERT INTO files (path, size, mtime_ms, sha256, model, model_sha256, width, height, tagged_at, tags_key, top_class, embedding, fingerprint)
+      VALUES (@path, @size, @mtimeMs, @sha256, @model, @modelSha256, @width, @height, @taggedAt, @tagsKey, @topClass, @embedding, @fingerprint)
+      ON CONFLICT(path) DO UPDATE SET size = excluded.size, mtime_ms = excluded.mtime_ms, sha256 = excluded.sha256, model = excluded.model,
+        model_sha256 = excluded.model_sha256, width = excluded.width, height = excluded.height, tagged_at = excluded.tagged_at,
+        tags_key = excluded.tags_key, top_class = excluded.top_class, embedding = excluded.embedding, fingerprint = excluded.fingerprint, sidecar_key = NULL
+      RETURNING id`);
+    const clearScores = this.db.prepare('DELETE FROM scores WHERE file_id = ?');
+    const addScore = this.db.prepare('INSERT INTO scores (class, file_id, score) VALUES (?, ?, ?)');
+    this.db.transaction(() => {
+      for (const e of entries) {
+        const top = e.scores.reduce<ClassScore | null>((best, s) => (!best || s.score > best.score ? s : best), null);
+        const { id } = upsert.get({ ...e.file, topClass: top?.index ?? null, embedding: e.embedding, fingerprint: e.fingerprint }) as { id: number };
+        clearScores.run(id);
+        for (const s of e.scores) addScore.run(s.index, id, s.score);
+        this.writeTags(id, e.tags);
+      }
+    })();
+  }
+
+  private writeTags(id: number, tags: readonly TagRow[]): void {
+    this.db.prepare('DELETE FROM tags WHERE file_id = ?').run(id);
+    const insert = this.db.prepare('INSERT INTO tags (file_id, kind, class_index, label_en, label_zh, score) VALUES (?, ?, ?, ?, ?, ?)');
+    for (const t of tags) insert.run(id, t.kind, t.classIndex, t.en, t.zh, t.score);
+  }
+
+  /** Tags derived again from kept scores, under new settings. */
+  retag(updates: readonly { id: number; tags: TagRow[]; tagsKey: string }[]): void {
+    const key = this.db.prepare('UPDATE files SET tags_key = ? WHERE id = ?');
+    this.db.transaction(() => {
+      for (const u of updates) {
+        this.writeTags(u.id, u.tags);
+        key.run(u.tagsKey, u.id);
+      }
+    })();
+  }
+
+  /** Records the sidecar written for a photo (key null: it failed, and is retried next run). */
+  setSidecar(id: number, path: string, key: string | null): void {
+    this.db.prepare('UPDATE files SET sidecar = ?, sidecar_key = ? WHERE id = ?').run(path, key, id);
+  }
+
+  /** The kept class scores of a photo, highest first. */
+  scoresOf(id: number): ClassScore[] {
+    return (this.db.prepare('SELECT class AS "index", score FROM scores WHERE file_id = ? ORDER BY score DESC, class').all(id) as ClassScore[]);
+  }
+
+  /** The tags of a photo: labels then categories, each by score. */
+  tagsOf(id: number): TagRow[] {
+    return (this.db.prepare('SELECT kind, class_index, label_en, label_zh, score FROM tags WHERE file_id = ? ORDER BY kind DESC, score DESC').all(id) as Record<string, unknown>[]).map((t) => ({
+      kind: t.kind as TagRow['kind'],
+      classIndex: t.class_index as number | null,
+      en: t.label_en as string,
+      zh: t.label_zh as string,
+      score: t.score as number,
+    }));
+  }
+
+  /** Removes photos (their scores and tags go with them). */
+  remove(ids: readonly number[]): void {
+    const del = this.db.prepare('DELETE FROM files WHERE id = ?');
+    this.db.transaction(() => {
+      for (const id of ids) del.run(id);
+    })();
+  }
+
+  /** `PRAGMA integrity_check`: "ok" when the file is sound. */
+  integrity(): string {
+    return (this.db.pragma('integrity_check', { simple: true }) as string) ?? '';
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}

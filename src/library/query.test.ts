@@ -1,0 +1,72 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { isResnetServeError } from '../errors.js';
+import { imagenetLabels } from '../labels/labels.js';
+import { CategoryMap } from './categories.js';
+import { checkQuery, defaultSynonyms, QueryResolver, wordForms } from './query.js';
+
+const labels = imagenetLabels();
+const resolver = new QueryResolver({ en: labels.en, zh: labels.zh ?? labels.en, categories: CategoryMap.imagenet(), synonyms: defaultSynonyms() });
+const names = (term: string): string[] => [...(resolver.resolve(term)?.classes ?? [])].map((i) => labels.en[i]);
+
+test('plurals: the forms a word may be the plural of', () => {
+  for (const [plural, singular] of [['dogs', 'dog'], ['berries', 'berry'], ['knives', 'knife'], ['wolves', 'wolf'], ['boxes', 'box'], ['buses', 'bus'], ['mice', 'mouse'], ['people', 'person']]) {
+    assert.ok(wordForms(plural).includes(singular), `${plural} → ${singular}`);
+  }
+  assert.deepEqual(wordForms('glass'), ['glass'], 'not a plural');
+});
+
+test('whole words: cat is not catamaran, tiger is not tiger shark, beach is not beach wagon', () => {
+  assert.deepEqual(names('cat').sort(), ['Egyptian cat', 'Persian cat', 'Siamese cat', 'tabby', 'tiger cat']);
+  assert.ok(!names('cats').includes('catamaran'));
+  assert.deepEqual(names('tiger'), ['tiger']);
+  assert.ok(!names('beach').includes('beach wagon'));
+  assert.ok(names('beach').includes('seashore'));
+  assert.deepEqual(names('retrievers').sort(), ['Chesapeake Bay retriever', 'Labrador retriever', 'curly-coated retriever', 'flat-coated retriever', 'golden retriever']);
+  // A modifier is found when nothing is named by it.
+  assert.ok(names('golden').includes('golden retriever'));
+});
+
+test('Chinese: the head of a name, so 山 is a mountain and never 山雀 (a chickadee); 金毛 finds the golden retriever', () => {
+  assert.ok(names('山').includes('alp'));
+  assert.ok(!names('山').includes('chickadee'));
+  assert.ok(names('猫').includes('tabby') && !names('猫').includes('giant panda'), '猫 is not 熊猫');
+  assert.deepEqual(names('金毛'), ['golden retriever']);
+  assert.equal(names('汽车').length, names('car').length);
+  assert.deepEqual(names('海滩').sort(), names('beach').sort());
+});
+
+test('everyday words and categories: car, food, flower, dog, bird', () => {
+  assert.ok(names('car').includes('sports car') && names('car').includes('cab') && !names('car').includes('car wheel'));
+  assert.ok(names('food').includes('pizza') && !names('food').includes('red wine'));
+  assert.ok(names('flowers').includes('daisy'));
+  assert.equal(names('dog').length, 118);
+  assert.equal(names('狗').length, 118);
+  assert.ok(names('birds').includes('goldfinch'));
+  assert.ok(names('instrument').includes('violin'), 'a word of a category name');
+  assert.equal(resolver.resolve('zzxqv'), null);
+});
+
+test('phrases: two words naming one thing together are one term', () => {
+  const parsed = resolver.parse(['golden', 'retriever']);
+  assert.equal(parsed.concepts.length, 1);
+  assert.deepEqual([...parsed.concepts[0].classes].map((i) => labels.en[i]), ['golden retriever']);
+  const two = resolver.parse(['dog', 'beach']);
+  assert.equal(two.concepts.length, 2);
+  assert.deepEqual(resolver.parse(['dog', 'zzxqv']).unknown, ['zzxqv']);
+});
+
+test('what would match everything is refused: %, _, an empty word, one letter', () => {
+  for (const bad of [['%'], ['_'], [''], ['a'], [' '], []]) {
+    assert.throws(() => checkQuery(bad), (err) => isResnetServeError(err, 'INVALID_ARGUMENT'), JSON.stringify(bad));
+  }
+  assert.deepEqual(checkQuery(['Dogs!', '花']), ['dogs', '花']);
+});
+
+test('every class and category the synonym list names exists', () => {
+  const categories = new Set(CategoryMap.imagenet().categories.map((c) => c.en));
+  for (const entry of defaultSynonyms()) {
+    for (const name of [...(entry.classes ?? []), ...(entry.except ?? [])]) assert.ok(labels.en.includes(name), `class "${name}"`);
+    for (const name of entry.categories ?? []) assert.ok(categories.has(name), `category "${name}"`);
+  }
+});

@@ -1,0 +1,193 @@
+/**
+ * What a search means: each word (or phrase) of a query becomes a set of
+ * classes. People type everyday words ("car", "beach", "狗", "花") and
+ * ImageNet has none of them as a class, so words are resolved in order, the
+ * first rule that matches winning:
+ * 1. the synonym list (`data/synonyms.json`): car → the passenger-car classes;
+ * 2. a category's name: dog → every dog breed;
+ * 3. the head of a class name: English compounds and Chinese names end with
+ *    what they are ("golden retriever" is a retriever, "tiger cat" a cat,
+ *    "山雀" (chickadee) a bird, not a mountain), so "retriever" finds the
+ *    retrievers, and "cat" never finds "catamaran" or "tiger shark";
+ * 4. any whole word of a class name ("golden"; in Chinese, any part: "金毛");
+ * 5. a word of a category's name ("instrument").
+ * Words match case-insensitively, without accents, and in either number
+ * ("dogs", "berries", "knives"). Pure functions.
+ */
+import { readFileSync } from 'node:fs';
+import { ResnetServeError } from '../errors.js';
+import type { CategoryMap } from './categories.js';
+
+/** The names a query is matched against. */
+export interface Vocabulary {
+  en: readonly string[];
+  zh: readonly string[];
+  categories: CategoryMap;
+  synonyms: readonly SynonymEntry[];
+}
+
+/** One entry of the synonym list. */
+export interface SynonymEntry {
+  words: string[];
+  classes?: string[];
+  categories?: string[];
+  except?: string[];
+}
+
+/** What one term of a query means. */
+export interface Concept {
+  term: string;
+  classes: Set<number>;
+  /** How it was matched: `synonym`, `category`, `name`, `name word`, `category word`. */
+  via: string;
+}
+
+/** The shipped synonym list. */
+export function defaultSynonyms(): SynonymEntry[] {
+  const doc = JSON.parse(readFileSync(new URL('../../data/synonyms.json', import.meta.url), 'utf8')) as { entries: SynonymEntry[] };
+  return doc.entries;
+}
+
+const CJK = /[\u3400-\u9fff\uf900-\ufaff]/u;
+const IRREGULAR: Record<string, string> = { men: 'man', women: 'woman', children: 'child', people: 'person', mice: 'mouse', geese: 'goose', teeth: 'tooth', feet: 'foot', oxen: 'ox', dice: 'die' };
+
+/** Lower case, accents and punctuation gone, words separated by single spaces. */
+export function normalize(text: string): string {
+  return text
+    .normalize('NFKD')
+    .replace(/\p{M}/gu, '')
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N}]+/gu, ' ')
+    .trim();
+}
+
+/** A word and the singulars it may be the plural of. */
+export function wordForms(word: string): string[] {
+  const forms = new Set([word]);
+  if (IRREGULAR[word]) forms.add(IRREGULAR[word]);
+  if (word.length > 3 && word.endsWith('s') && !word.endsWith('ss')) forms.add(word.slice(0, -1));
+  if (word.length > 4 && /(s|x|z|ch|sh|o)es$/.test(word)) forms.add(word.slice(0, -2));
+  if (word.length > 4 && word.endsWith('ies')) forms.add(`${word.slice(0, -3)}y`);
+  if (word.length > 4 && word.endsWith('ves')) {
+    forms.add(`${word.slice(0, -3)}f`);
+    forms.add(`${word.slice(0, -3)}fe`);
+  }
+  return [...forms];
+}
+
+/** A term's forms (English terms: each word's last word in its singular forms). */
+function termForms(term: string): string[] {
+  const words = term.split(' ');
+  const last = words.pop() as string;
+  return wordForms(last).map((w) => [...words, w].join(' '));
+}
+
+const endsWithWords = (name: string, term: string): boolean => name === term || name.endsWith(` ${term}`);
+const hasWords = (name: string, term: string): boolean => endsWithWords(name, term) || name.startsWith(`${term} `) || name.includes(` ${term} `);
+
+/** Checks a query's words: none empty, no lone Latin letter, something to match. */
+export function checkQuery(words: readonly string[]): string[] {
+  if (words.length === 0) throw new ResnetServeError('INVALID_ARGUMENT', 'Search needs at least one word');
+  return words.map((raw) => {
+    const word = normalize(String(raw));
+    if (!word) throw new ResnetServeError('INVALID_ARGUMENT', `Nothing to search for in ${JSON.stringify(raw)}: give words (letters or characters), not only punctuation`);
+    if (!CJK.test(word) && word.replace(/ /g, '').length < 2) throw new ResnetServeError('INVALID_ARGUMENT', `${JSON.stringify(raw)} is too short to search for: give at least 2 letters (or one Chinese character)`);
+    return word;
+  });
+}
+
+function byName(names: readonly string[]): Map<string, number> {
+  const out = new Map<string, number>();
+  names.forEach((n, i) => out.set(n, i));
+  return out;
+}
+
+/** Resolves queries against one vocabulary (built once, used for many queries). */
+export class QueryResolver {
+  private readonly en: string[];
+  private readonly zh: string[];
+  private readonly categoryNames: { en: string; zh: string; classes: number[] }[];
+  private readonly classByName: Map<string, number>;
+
+  constructor(private readonly vocabulary: Vocabulary) {
+    this.classByName = byName(vocabulary.en);
+    this.en = vocabulary.en.map(normalize);
+    this.zh = vocabulary.zh.map((n) => n.replace(/\s+/g, ''));
+    const groups = new Map<string, { en: string; zh: string; classes: number[] }>();
+    for (const c of vocabulary.categories.categories) {
+      const members = vocabulary.categories.membersOf(c);
+      groups.set(`${c.en}\u0000`, { en: normalize(c.en), zh: c.zh, classes: members });
+      // A parent ("animal") is the union of its categories.
+      if (c.parent) {
+        const key = `${c.parent.en}\u0001`;
+        const g = groups.get(key) ?? { en: normalize(c.parent.en), zh: c.parent.zh, classes: [] };
+        g.classes.push(...members);
+        groups.set(key, g);
+      }
+    }
+    this.categoryNames = [...groups.values()];
+  }
+
+  private synonym(term: string): Set<number> | null {
+    const names = this.classByName;
+    const forms = CJK.test(term) ? [term.replace(/ /g, '')] : termForms(term);
+    const entry = this.vocabulary.synonyms.find((e) => e.words.some((w) => forms.includes(CJK.test(w) ? w : normalize(w))));
+    if (!entry) return null;
+    const classes = new Set<number>();
+    for (const name of entry.categories ?? []) {
+      const category = this.vocabulary.categories.categories.find((c) => c.en === name);
+      if (category) for (const i of this.vocabulary.categories.membersOf(category)) classes.add(i);
+    }
+    for (const name of entry.classes ?? []) if (names.has(name)) classes.add(names.get(name) as number);
+    for (const name of entry.except ?? []) classes.delete(names.get(name) as number);
+    return classes.size ? classes : null;
+  }
+
+  /** The classes a term means, and how it was matched; null when nothing matches. */
+  resolve(term: string): Concept | null {
+    const zh = CJK.test(term);
+    const t = zh ? term.replace(/ /g, '') : term;
+    const forms = zh ? [t] : termForms(t);
+    const pick = (via: string, classes: Iterable<number>): Concept | null => {
+      const set = new Set(classes);
+      return set.size ? { term, classes: set, via } : null;
+    };
+    const indices = (test: (name: string, i: number) => boolean, names: readonly string[]): number[] => names.flatMap((n, i) => (test(n, i) ? [i] : []));
+    const synonym = this.synonym(t);
+    return (
+      (synonym && pick('synonym', synonym)) ??
+      pick('category', this.categoryNames.filter((c) => (zh ? c.zh === t : forms.includes(c.en))).flatMap((c) => c.classes)) ??
+      pick('name', zh ? indices((n) => n.endsWith(t), this.zh) : indices((n) => forms.some((f) => endsWithWords(n, f)), this.en)) ??
+      pick('name word', zh ? indices((n) => n.includes(t), this.zh) : indices((n) => forms.some((f) => hasWords(n, f)), this.en)) ??
+      pick('category word', this.categoryNames.filter((c) => (zh ? c.zh.includes(t) : forms.some((f) => hasWords(c.en, f)))).flatMap((c) => c.classes))
+    );
+  }
+
+  /**
+   * The concepts of a query: consecutive words are read as one phrase when
+   * they name something together ("golden retriever", "sports car"), else
+   * one by one. Words that match nothing are returned in `unknown`.
+   */
+  parse(words: readonly string[]): { concepts: Concept[]; unknown: string[] } {
+    const terms = checkQuery(words).flatMap((w) => w.split(' '));
+    const concepts: Concept[] = [];
+    const unknown: string[] = [];
+    for (let i = 0; i < terms.length; ) {
+      let taken = 0;
+      for (let n = Math.min(4, terms.length - i); n >= 1 && !taken; n--) {
+        const concept = this.resolve(terms.slice(i, i + n).join(' '));
+        // A phrase counts only as a whole name (or a synonym), not as scattered words.
+        if (concept && (n === 1 || concept.via === 'synonym' || concept.via === 'name' || concept.via === 'category')) {
+          concepts.push(concept);
+          taken = n;
+        }
+      }
+      if (!taken) {
+        unknown.push(terms[i]);
+        taken = 1;
+      }
+      i += taken;
+    }
+    return { concepts, unknown };
+  }
+}

@@ -1,0 +1,274 @@
+/**
+ * `resnet-serve tag`: keeps a photo index in step with a library. Walks the
+ * folders, then per photo:
+ * - unchanged (same size and mtime, same model): nothing to run; its tags are
+ *   derived again only if the settings changed, its sidecar rewritten only if
+ *   what it should hold changed (or writing it failed last time);
+ * - the same content as a photo that disappeared: a move, the row follows it;
+ * - the same content as a photo already classified (a copy): its scores are
+ *   reused;
+ * - otherwise: classified (decoding in parallel, inference in batches), with
+ *   its embedding and fingerprint, and saved in a batch transaction.
+ * Photos gone from the folders are removed from the index. Originals are only
+ * ever read.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { readFile, realpath, stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { softmax } from '../classify/postprocess.js';
+import type { ClassificationService } from '../classify/service.js';
+import { ResnetServeError } from '../errors.js';
+import { unitInt8Bytes } from '../heads/vectors.js';
+import type { LabelLanguage } from '../types.js';
+import type { CategoryMap } from './categories.js';
+import { deriveTags, keptScores, keywordsFor, tagsKey, type ClassScore, type TagSettings } from './derive.js';
+import { TagIndex, type FileRow, type NewEntry } from './index-db.js';
+import { displayPath, fsPath, pathKey } from './paths.js';
+import { sidecarPaths, writeSidecar, type SidecarNaming } from './sidecars.js';
+import { walkImages } from './walk.js';
+
+/** Options of one tagging run. */
+export interface TagOptions {
+  roots: string[];
+  settings: TagSettings;
+  lang: LabelLanguage;
+  xmp: false | SidecarNaming;
+  categories: CategoryMap;
+  /** Files in flight at once (decode concurrency). */
+  jobs: number;
+  /** Files per database transaction. */
+  batch?: number;
+  /** Classify every photo again, even unchanged ones. */
+  retag?: boolean;
+}
+
+/** Progress after each file. */
+export interface TagProgress {
+  /** Files looked at, of `total`. */
+  done: number;
+  total: number;
+  /** Files that need the model, and how many of them are done (for the rate and ETA). */
+  toClassify: number;
+  classified: number;
+  failed: number;
+  /** Milliseconds since the first file that needed the model. */
+  classifyMs: number;
+}
+
+/** The end of a run. */
+export interface TagSummary {
+  total: number;
+  tagged: number;
+  skipped: number;
+  moved: number;
+  copies: number;
+  rederived: number;
+  sidecarsWritten: number;
+  removed: number;
+  nonImages: number;
+  videos: number;
+  failed: number;
+  failures: { path: string; reason: string }[];
+  elapsedMs: number;
+}
+
+/** What the model gave for one photo's content. */
+interface Analysed {
+  scores: ClassScore[];
+  embedding: Buffer | null;
+  fingerprint: Buffer | null;
+  width: number;
+  height: number;
+}
+
+const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
+
+/** Runs a tagging pass into `index`; `onProgress` is called after every file. */
+export async function tagFolders(service: ClassificationService, index: TagIndex, options: TagOptions, onProgress?: (p: TagProgress) => void): Promise<TagSummary> {
+  const start = performance.now();
+  const { info } = service;
+  const labels = { en: service.model.labels.en, zh: service.model.labels.zh ?? service.model.labels.en };
+  const key = tagsKey(options.settings, options.categories);
+  const withEmbedding = service.model.session.extraOutputs.includes('embedding');
+  index.setMeta({
+    model: info.name,
+    model_sha256: info.sha256,
+    labels_en: JSON.stringify(labels.en),
+    labels_zh: JSON.stringify(labels.zh),
+    categories: JSON.stringify(options.categories.toDocument()),
+    settings: JSON.stringify({ ...options.settings, lang: options.lang }),
+  });
+
+  const summary: TagSummary = { total: 0, tagged: 0, skipped: 0, moved: 0, copies: 0, rederived: 0, sidecarsWritten: 0, removed: 0, nonImages: 0, videos: 0, failed: 0, failures: [], elapsedMs: 0 };
+  const fail = (path: string, reason: string): void => {
+    summary.failed++;
+    summary.failures.push({ path: displayPath(path), reason });
+  };
+
+  // 1. What is there.
+  // The index's own files (tags.sqlite, -wal, -shm) when it lives among the photos.
+  const indexFile = resolve(index.path);
+  const images: string[] = [];
+  const realRoots: string[] = [];
+  for await (const found of walkImages(options.roots)) {
+    if ('error' in found) fail(found.path, `cannot read (${found.error})`);
+    else if (found.path.startsWith(indexFile) || /\.xmp$/i.test(found.path)) continue; // the index's files, sidecars
+    else if (found.kind === 'image') images.push(found.path);
+    else {
+      summary.nonImages++;
+      if (found.kind === 'video') summary.videos++;
+    }
+  }
+  for (const root of options.roots) {
+    const real = await realpath(fsPath(root), { encoding: 'buffer' }).catch(() => null);
+    if (real) realRoots.push(pathKey(real));
+  }
+  summary.total = images.length;
+  const sidecarOf = options.xmp ? sidecarPaths(images, options.xmp, (p) => existsSync(fsPath(p))) : null;
+
+  // 2. What changed: unchanged photos need no model; the others are classified (or found to be moves and copies).
+  const seen = new Set(images);
+  const unchanged: FileRow[] = [];
+  const work: { path: string; size: number; mtimeMs: number; known?: FileRow }[] = [];
+  for (const path of images) {
+    let st;
+    try {
+      st = await stat(fsPath(path));
+    } catch (err) {
+      fail(path, `cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+      continue;
+    }
+    const known = index.get(path);
+    if (!options.retag && known && known.modelSha256 === info.sha256 && known.size === st.size && known.mtimeMs === st.mtimeMs) unchanged.push(known);
+    else work.push({ path, size: st.size, mtimeMs: st.mtimeMs, known });
+  }
+  const goneByContent = new Map<string, FileRow[]>();
+  const gone = index.under(realRoots).filter((r) => !seen.has(r.path) && !existsSync(fsPath(r.path)));
+  for (const r of gone) goneByContent.set(r.sha256, [...(goneByContent.get(r.sha256) ?? []), r]);
+
+  const progress: TagProgress = { done: unchanged.length, total: images.length, toClassify: work.length, classified: 0, failed: summary.failed, classifyMs: 0 };
+  let firstWork = 0;
+  const report = (): void => {
+    progress.failed = summary.failed;
+    progress.classifyMs = firstWork ? performance.now() - firstWork : 0;
+    onProgress?.(progress);
+  };
+  report();
+
+  // 3. Sidecars and tags of photos already in the index.
+  const settle = async (row: FileRow): Promise<void> => {
+    let tags = null;
+    if (row.tagsKey !== key) {
+      tags = deriveTags(index.scoresOf(row.id), labels, options.categories, options.settings);
+      index.retag([{ id: row.id, tags, tagsKey: key }]);
+      summary.rederived++;
+    }
+    if (sidecarOf) await sidecar(row, tags ?? index.tagsOf(row.id));
+  };
+  const sidecar = async (row: FileRow, tags: ReturnType<typeof deriveTags>): Promise<void> => {
+    const path = sidecarOf?.get(row.path);
+    if (!path) return;
+    const keywords = keywordsFor(tags, options.categories, options.lang);
+    const wanted = sha256(Buffer.from(JSON.stringify([path, keywords]))).slice(0, 16);
+    if (row.sidecar === path && row.sidecarKey === wanted && existsSync(fsPath(path))) return;
+    try {
+      await writeSidecar(path, keywords);
+      index.setSidecar(row.id, path, wanted);
+      summary.sidecarsWritten++;
+    } catch (err) {
+      index.setSidecar(row.id, path, null);
+      fail(path, err instanceof ResnetServeError ? err.message : String(err));
+    }
+  };
+  for (const row of unchanged) {
+    await settle(row);
+    summary.skipped++;
+  }
+
+  // 4. New and changed photos.
+  const pending: NewEntry[] = [];
+  const byContent = new Map<string, Analysed>();
+  const flush = async (): Promise<void> => {
+    if (!pending.length) return;
+    const batch = pending.splice(0);
+    index.saveBatch(batch);
+    if (sidecarOf) for (const e of batch) await sidecar(index.get(e.file.path) as FileRow, e.tags);
+  };
+  const reuse = (sha: string): Analysed | undefined => {
+    const inRun = byContent.get(sha);
+    if (inRun) return inRun;
+    const row = index.withContent(sha).find((r) => r.modelSha256 === info.sha256 && r.tagsKey !== null);
+    if (!row) return undefined;
+    const stored = index.db.prepare('SELECT embedding, fingerprint FROM files WHERE id = ?').get(row.id) as { embedding: Buffer | null; fingerprint: Buffer | null };
+    return { scores: index.scoresOf(row.id), embedding: stored.embedding, fingerprint: stored.fingerprint, width: row.width, height: row.height };
+  };
+
+  async function one(item: (typeof work)[number]): Promise<void> {
+    const { path, known } = item;
+    try {
+      const bytes = await readFile(fsPath(path));
+      const sha = sha256(bytes);
+      if (!options.retag && known && known.modelSha256 === info.sha256 && known.sha256 === sha) {
+        index.touch(known.id, item.mtimeMs);
+        await settle(known);
+        summary.skipped++;
+        return;
+      }
+      const moved = options.retag ? undefined : goneByContent.get(sha)?.find((r) => r.modelSha256 === info.sha256);
+      if (moved && !known) {
+        goneByContent.set(sha, (goneByContent.get(sha) ?? []).filter((r) => r !== moved));
+        index.move(moved.id, path, item.mtimeMs);
+        await settle({ ...moved, path, mtimeMs: item.mtimeMs, sidecar: null, sidecarKey: null });
+        summary.moved++;
+        return;
+      }
+      let result = options.retag ? byContent.get(sha) : reuse(sha);
+      if (result) summary.copies++;
+      else {
+        firstWork ||= performance.now();
+        const [outcome] = await service.analyzeMany([bytes], withEmbedding ? ['embedding'] : [], undefined, { mirror: withEmbedding, fingerprint: true });
+        if (!outcome.ok) throw outcome.error;
+        result = {
+          scores: keptScores(softmax(outcome.outputs.logits.data)),
+          embedding: outcome.outputs.embedding ? unitInt8Bytes(outcome.outputs.embedding.data) : null,
+          fingerprint: outcome.fingerprint ? Buffer.from(outcome.fingerprint) : null,
+          width: outcome.width,
+          height: outcome.height,
+        };
+        byContent.set(sha, result);
+        progress.classified++;
+      }
+      pending.push({
+        file: { path, size: item.size, mtimeMs: item.mtimeMs, sha256: sha, model: info.name, modelSha256: info.sha256, width: result.width, height: result.height, taggedAt: new Date().toISOString(), tagsKey: key },
+        scores: result.scores,
+        tags: deriveTags(result.scores, labels, options.categories, options.settings),
+        embedding: result.embedding,
+        fingerprint: result.fingerprint,
+      });
+      summary.tagged++;
+      if (pending.length >= (options.batch ?? 16)) await flush();
+    } catch (err) {
+      fail(path, err instanceof ResnetServeError ? err.message : (err as Error).message);
+    } finally {
+      progress.done++;
+      report();
+    }
+  }
+
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.max(1, options.jobs) }, async () => {
+      while (next < work.length) await one(work[next++]);
+    }),
+  );
+  await flush();
+
+  // 5. Photos that are gone (and did not move) leave the index.
+  const removed = [...goneByContent.values()].flat();
+  index.remove(removed.map((r) => r.id));
+  summary.removed = removed.length;
+  summary.elapsedMs = performance.now() - start;
+  return summary;
+}

@@ -1,0 +1,324 @@
+/** The photo-library commands, end to end through the CLI on generated folders. */
+import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { fileURLToPath } from 'node:url';
+import { before, describe, test } from 'node:test';
+import Database from 'better-sqlite3';
+import { testPhoto } from '../testing/fixtures.js';
+import { writeRandomCheckpoint } from '../testing/random-resnet.js';
+
+const BIN = fileURLToPath(new URL('../cli/bin.js', import.meta.url));
+const asRoot = process.getuid?.() === 0;
+let env: NodeJS.ProcessEnv;
+let model: string;
+
+function run(args: string[], options: { uid?: number; gid?: number } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BIN, ...args], { env, timeout: 180_000, maxBuffer: 1 << 26, ...options }, (err, stdout, stderr) =>
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 99) : 0, stdout, stderr }),
+    );
+  });
+}
+
+function rows(db: string): { path: string; sha256: string; tags_key: string }[] {
+  const d = new Database(db, { readonly: true });
+  try {
+    return d.prepare('SELECT path, sha256, tags_key FROM files ORDER BY path').all() as { path: string; sha256: string; tags_key: string }[];
+  } finally {
+    d.close();
+  }
+}
+
+function labelsOf(db: string, path: string): string[] {
+  const d = new Database(db, { readonly: true });
+  try {
+    return (d.prepare("SELECT label_en FROM tags t JOIN files f ON f.id = t.file_id WHERE f.path = ? AND kind = 'label' ORDER BY score DESC").all(path) as { label_en: string }[]).map((r) => r.label_en);
+  } finally {
+    d.close();
+  }
+}
+
+before(async () => {
+  const root = await mkdtemp(join(tmpdir(), 'rs-tag-'));
+  chmodSync(root, 0o777);
+  const cache = join(root, 'cache');
+  mkdirSync(cache, { mode: 0o777 });
+  chmodSync(cache, 0o777);
+  env = { PATH: process.env.PATH, HOME: root, RESNET_SERVE_HOME: cache };
+  model = (await writeRandomCheckpoint('resnet18', 77)).path;
+  chmodSync(join(model, '..'), 0o755);
+  chmodSync(model, 0o644);
+});
+
+async function library(files: number): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'rs-lib-'));
+  mkdirSync(join(dir, 'Holiday 2024', '北京 trip'), { recursive: true });
+  for (let i = 0; i < files; i++) {
+    const sub = i % 3 === 0 ? '' : i % 3 === 1 ? 'Holiday 2024' : join('Holiday 2024', '北京 trip');
+    writeFileSync(join(dir, sub, `IMG ${String(i).padStart(4, '0')}.jpg`), await testPhoto(i + 1, 320, 240));
+  }
+  for (const d of [dir, join(dir, 'Holiday 2024'), join(dir, 'Holiday 2024', '北京 trip')]) chmodSync(d, 0o777);
+  return dir;
+}
+
+describe('resnet-serve tag', () => {
+  test('nested folders, unicode, non-images and videos by content, copies, a loop, unreadable and broken files, a name that is not UTF-8; then a second run skips', async () => {
+    const dir = await library(6);
+    writeFileSync(join(dir, 'letter.jpg'), 'not a photo, despite the name');
+    writeFileSync(join(dir, 'readme.txt'), 'notes');
+    // Videos: an MP4 and a QuickTime file (the first bytes of real ones), named like photos.
+    writeFileSync(join(dir, 'clip.mp4'), Buffer.concat([Buffer.from([0, 0, 0, 0x18]), Buffer.from('ftypisom\0\0\x02\0isomiso2'), Buffer.alloc(64)]));
+    writeFileSync(join(dir, 'IMG_0001.MOV'), Buffer.concat([Buffer.from([0, 0, 0, 0x14]), Buffer.from('ftypqt  \0\0\0\0qt  '), Buffer.alloc(64)]));
+    writeFileSync(join(dir, 'copy of IMG 0000.jpg'), readFileSync(join(dir, 'IMG 0000.jpg')));
+    writeFileSync(join(dir, 'broken.jpg'), readFileSync(join(dir, 'IMG 0000.jpg')).subarray(0, 700));
+    symlinkSync(dir, join(dir, 'Holiday 2024', 'loop'));
+    symlinkSync(join(dir, 'moved away.jpg'), join(dir, 'gone.jpg'));
+    // A Latin-1 name from an old camera: é is one byte, 0xE9, not UTF-8.
+    writeFileSync(Buffer.concat([Buffer.from(`${dir}/caf`), Buffer.from([0xe9]), Buffer.from('.jpg')]), await testPhoto(40, 320, 240));
+    const first = await run(['tag', dir, '--model', model, '--top-k', '3', '--min-score', '0']);
+    assert.equal(first.code, 1, first.stderr);
+    assert.match(first.stderr, /Tagged 8, skipped 0 unchanged, 1 copies of photos already seen, 4 not images \(2 videos\), 2 failed/);
+    assert.match(first.stderr, /failed: .*broken\.jpg: Image data is damaged/);
+    assert.match(first.stderr, /failed: .*gone\.jpg: cannot read \(ENOENT\)/);
+    assert.doesNotMatch(first.stderr, /caf/, 'the Latin-1 name is read like any other');
+    const db = join(dir, '.resnet-serve', 'tags.sqlite');
+    const stored = rows(db);
+    assert.equal(stored.length, 8);
+    assert.ok(stored.some((r) => r.path.includes('北京 trip')));
+    const dup = stored.filter((r) => r.path.endsWith('IMG 0000.jpg'));
+    assert.equal(dup.length, 2);
+    assert.equal(dup[0].sha256, dup[1].sha256);
+    const second = await run(['tag', dir, '--model', model, '--top-k', '3', '--min-score', '0']);
+    assert.match(second.stderr, /Tagged 0, skipped 8 unchanged/);
+    const found = await run(['search', labelsOf(db, stored[0].path)[0], '--db', db, '--limit', '100']);
+    assert.equal(found.code, 0, found.stderr);
+    const exported = JSON.parse((await run(['export', '--db', db])).stdout) as { path: string }[];
+    assert.ok(exported.some((e) => e.path.endsWith('caf\u{10ffe9}.jpg')), 'the raw byte is kept in the path key');
+  });
+
+  test('the same folder by another path (., a link, ../x) is one library; moved photos keep their tags, deleted ones leave the index', async () => {
+    const dir = await library(4);
+    const db = join(dir, '.resnet-serve', 'tags.sqlite');
+    assert.match((await run(['tag', dir, '--model', model])).stderr, /Tagged 4/);
+    symlinkSync(dir, `${dir}-link`);
+    for (const other of [`${dir}-link`, `${dir}/Holiday 2024/..`]) {
+      const again = await run(['tag', other, '--model', model, '--db', db]);
+      assert.match(again.stderr, /Tagged 0, skipped 4 unchanged/, other);
+    }
+    assert.equal(rows(db).length, 4);
+    const before = rows(db).find((r) => r.path.endsWith('IMG 0001.jpg')) as { path: string };
+    const labels = labelsOf(db, before.path);
+    mkdirSync(join(dir, 'Sorted'));
+    renameSync(join(dir, 'Holiday 2024', 'IMG 0001.jpg'), join(dir, 'Sorted', 'kept.jpg'));
+    rmSync(join(dir, 'IMG 0000.jpg'));
+    const after = await run(['tag', dir, '--model', model]);
+    assert.match(after.stderr, /Tagged 0, skipped 2 unchanged, 1 moved, .*1 gone from the folders removed from the index/);
+    const paths = rows(db).map((r) => r.path);
+    assert.equal(paths.length, 3);
+    assert.ok(paths.some((p) => p.endsWith(join('Sorted', 'kept.jpg'))));
+    assert.deepEqual(labelsOf(db, paths.find((p) => p.endsWith('kept.jpg')) as string), labels);
+  });
+
+  test('new settings are derived again from stored scores, without the model; a changed file and another model are tagged again', async () => {
+    const dir = await library(3);
+    const db = join(dir, '.resnet-serve', 'tags.sqlite');
+    await run(['tag', dir, '--model', model, '--top-k', '2', '--min-score', '0']);
+    const photo = rows(db)[0].path;
+    assert.equal(labelsOf(db, photo).length, 2);
+    const more = await run(['tag', dir, '--model', model, '--top-k', '7', '--min-score', '0']);
+    assert.match(more.stderr, /Tagged 0, skipped 3 unchanged, tags of 3 derived again/);
+    assert.equal(labelsOf(db, photo).length, 7);
+    const categories = join(dir, 'mine.json');
+    writeFileSync(categories, JSON.stringify({ fallback: { en: 'other', zh: '其他' }, categories: [{ en: 'low', zh: '低', classes: ['0-499'] }] }));
+    const mapped = await run(['tag', dir, '--model', model, '--top-k', '7', '--min-score', '0', '--labels', categories]);
+    assert.match(mapped.stderr, /tags of 3 derived again/);
+    const tooMany = await run(['tag', dir, '--model', model, '--top-k', '60']);
+    assert.equal(tooMany.code, 2);
+    assert.match(tooMany.stderr, /--top-k is at most 50/);
+    writeFileSync(join(dir, 'IMG 0000.jpg'), await testPhoto(99, 320, 240));
+    assert.match((await run(['tag', dir, '--model', model, '--top-k', '7', '--min-score', '0', '--labels', categories])).stderr, /Tagged 1, skipped 2 unchanged/);
+    const other = (await writeRandomCheckpoint('resnet18', 78)).path;
+    assert.match((await run(['tag', dir, '--model', other])).stderr, /Tagged 3, skipped 0 unchanged/);
+  });
+
+  test('killed with SIGKILL mid-run, then rerun: every file tagged exactly once, index intact', async () => {
+    const dir = await library(60);
+    const db = join(dir, '.resnet-serve', 'tags.sqlite');
+    const child = spawn(process.execPath, [BIN, 'tag', dir, '--model', model], { env, stdio: 'ignore' });
+    const started = Date.now();
+    const tagged = (): number => (existsSync(db) ? (() => { try { return rows(db).length; } catch { return 0; } })() : 0);
+    while (Date.now() - started < 60_000 && tagged() < 12) await new Promise((r) => setTimeout(r, 50));
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    const partial = rows(db).length;
+    assert.ok(partial > 0 && partial < 60, `killed after ${partial} files`);
+    const rerun = await run(['tag', dir, '--model', model]);
+    assert.equal(rerun.code, 0, rerun.stderr);
+    assert.match(rerun.stderr, new RegExp(`Tagged ${60 - partial}, skipped ${partial} unchanged`));
+    const all = rows(db);
+    assert.equal(all.length, 60);
+    assert.equal(new Set(all.map((r) => r.path)).size, 60);
+    const d = new Database(db, { readonly: true });
+    assert.equal(d.pragma('integrity_check', { simple: true }), 'ok');
+    d.close();
+  });
+
+  test('a read-only library without --db: the index goes to the cache folder, and search finds it with --library', async () => {
+    const dir = await library(2);
+    chmodSync(dir, 0o555);
+    // Root may write anywhere: run as nobody, who may not.
+    const as = asRoot ? { uid: 65534, gid: 65534 } : {};
+    try {
+      const r = await run(['tag', dir, '--model', model], as);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, /is read-only: the index is kept in .*libraries/);
+      assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+      assert.ok(!existsSync(join(dir, '.resnet-serve')));
+      const found = await run(['export', '--library', dir, '--format', 'jsonl'], as);
+      assert.equal(found.stdout.trim().split('\n').length, 2, found.stderr);
+    } finally {
+      chmodSync(dir, 0o777);
+    }
+  });
+});
+
+describe('resnet-serve tag --xmp', () => {
+  test('sidecars: written with digiKam tags, rewritten when --lang changes (without the model), failures reported under the .xmp and retried, broken sidecars left alone; originals untouched', async () => {
+    const dir = await library(3);
+    const photo = join(dir, 'IMG 0000.jpg');
+    const original = { bytes: readFileSync(photo), mtime: statSync(photo).mtimeMs };
+    writeFileSync(join(dir, 'IMG 0000.png'), await testPhoto(50, 320, 240, 'png'));
+    // A folder where the sidecar should go: writing it fails.
+    mkdirSync(join(dir, 'Holiday 2024', 'IMG 0001.jpg.xmp'));
+    // A sidecar that is not XML.
+    writeFileSync(join(dir, 'IMG 0003.jpg.xmp'), '<x:xmpmeta><rdf:RDF>');
+    writeFileSync(join(dir, 'IMG 0003.jpg'), await testPhoto(60, 320, 240));
+    const first = await run(['tag', dir, '--model', model, '--xmp', '--lang', 'en']);
+    assert.equal(first.code, 1);
+    assert.match(first.stderr, /failed: .*IMG 0001\.jpg\.xmp: cannot (read|write) it/);
+    assert.match(first.stderr, /failed: .*IMG 0003\.jpg\.xmp: not well-formed XMP .*left as it is/);
+    assert.doesNotMatch(first.stderr, /\[xmldom/);
+    assert.equal(readFileSync(join(dir, 'IMG 0003.jpg.xmp'), 'utf8'), '<x:xmpmeta><rdf:RDF>');
+    const xmp = readFileSync(`${photo}.xmp`, 'utf8');
+    assert.match(xmp, /<digiKam:TagsList>/);
+    assert.match(xmp, /<rdf:li>resnet-serve\|[^<|]+\|[^<]+<\/rdf:li>/);
+    assert.doesNotMatch(xmp, /[\u4e00-\u9fff]/u);
+    assert.ok(existsSync(join(dir, 'IMG 0000.png.xmp')));
+
+    rmSync(join(dir, 'Holiday 2024', 'IMG 0001.jpg.xmp'), { recursive: true });
+    const second = await run(['tag', dir, '--model', model, '--xmp', '--lang', 'both']);
+    assert.match(second.stderr, /Tagged 0, skipped 5 unchanged, 4 sidecars written/);
+    assert.match(readFileSync(`${photo}.xmp`, 'utf8'), /[\u4e00-\u9fff]/u);
+    assert.ok(existsSync(join(dir, 'Holiday 2024', 'IMG 0001.jpg.xmp')));
+    const third = await run(['tag', dir, '--model', model, '--xmp', '--lang', 'both']);
+    assert.match(third.stderr, /Tagged 0, skipped 5 unchanged, 0 not images, 1 failed/);
+
+    // --xmp-name replace: IMG 0000.jpg and IMG 0000.png keep their own sidecars; a new photo gets the short name.
+    writeFileSync(join(dir, 'IMG 0009.jpg'), await testPhoto(70, 320, 240));
+    const replaced = await run(['tag', dir, '--model', model, '--xmp', '--xmp-name', 'replace', '--db', join(dir, 'other.sqlite')]);
+    assert.ok(!existsSync(join(dir, 'IMG 0000.xmp')), 'no shared IMG 0000.xmp');
+    assert.ok(existsSync(join(dir, 'IMG 0009.xmp')));
+    assert.ok(!existsSync(join(dir, 'Holiday 2024', '北京 trip', 'IMG 0002.xmp')), 'its existing long-named sidecar is used');
+    assert.ok(!existsSync(join(dir, 'Holiday 2024', 'IMG 0001.xmp')), 'its existing long-named sidecar is used');
+    assert.equal(replaced.code, 1);
+    assert.deepEqual(readFileSync(photo), original.bytes);
+    assert.equal(statSync(photo).mtimeMs, original.mtime);
+  });
+});
+
+describe('resnet-serve search, export, dupes', () => {
+  let dir: string;
+  let db: string;
+  before(async () => {
+    dir = await library(9);
+    db = join(dir, '.resnet-serve', 'tags.sqlite');
+    await run(['tag', dir, '--model', model, '--min-score', '0']);
+  });
+
+  test('search shows the tags that matched, says how many there are, and refuses what would match everything', async () => {
+    const label = labelsOf(db, rows(db)[0].path)[0];
+    const word = label.split(' ').pop() as string;
+    const r = await run(['search', word, '--db', db, '--limit', '1']);
+    assert.equal(r.code, 0, r.stderr);
+    const [line] = r.stdout.trim().split('\n');
+    assert.match(line, /^\d\.\d{3}  \S.* \d+(\.\d)?%/);
+    assert.match(r.stderr, /1 of \d+ photos matching/);
+    for (const bad of ['%', '_', '', 'a', '  ']) {
+      const refused = await run(['search', bad, '--db', db]);
+      assert.equal(refused.code, 2, `search ${JSON.stringify(bad)}: ${refused.stderr}`);
+      assert.match(refused.stderr, /only punctuation|too short|at least one word/);
+    }
+    const nothing = await run(['search', 'zzxqv', '--db', db]);
+    assert.equal(nothing.code, 1);
+    assert.match(nothing.stderr, /No photo can match "zzxqv"/);
+  });
+
+  test('a missing or wrong index is an error, and no file is created', async () => {
+    const missing = join(dir, 'nope.sqlite');
+    const r = await run(['search', 'dog', '--db', missing]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /No photo index at .*nope\.sqlite.*resnet-serve tag/);
+    assert.ok(!existsSync(missing));
+    const wrong = join(dir, 'readme.txt');
+    writeFileSync(wrong, 'not a database');
+    assert.match((await run(['search', 'dog', '--db', wrong])).stderr, /cannot be read as a photo index|not a resnet-serve photo index/);
+  });
+
+  test('export through a slow pipe gets every byte (backpressure), as CSV, JSON and JSON lines', async () => {
+    // A large index: rows copied in SQL so the export is far above a pipe's 64 KiB.
+    const big = join(dir, 'big.sqlite');
+    const d = new Database(db);
+    d.exec(`VACUUM INTO '${big}'`);
+    d.close();
+    const b = new Database(big);
+    b.exec('PRAGMA foreign_keys = ON');
+    const original = b.prepare('SELECT * FROM files').all() as Record<string, unknown>[];
+    const insert = b.prepare('INSERT INTO files (path, size, mtime_ms, sha256, model, model_sha256, width, height, tagged_at, tags_key, top_class) VALUES (?,?,?,?,?,?,?,?,?,?,?)');
+    const copyTags = b.prepare('INSERT INTO tags (file_id, kind, class_index, label_en, label_zh, score) SELECT ?, kind, class_index, label_en, label_zh, score FROM tags WHERE file_id = ?');
+    b.transaction(() => {
+      for (let i = 0; i < 3000; i++) {
+        const f = original[i % original.length];
+        const id = insert.run(`${f.path}-copy-${i}`, f.size, f.mtime_ms, f.sha256, f.model, f.model_sha256, f.width, f.height, f.tagged_at, f.tags_key, f.top_class).lastInsertRowid;
+        copyTags.run(id, f.id);
+      }
+    })();
+    b.close();
+    for (const format of ['jsonl', 'csv', 'json']) {
+      // `| gzip` that starts reading a second late: the pipe fills, and the exporter must wait for it.
+      const text = await new Promise<string>((resolve, reject) => {
+        const exporter = spawn(process.execPath, [BIN, 'export', '--format', format, '--db', big], { env });
+        const gzip = spawn('sh', ['-c', 'sleep 1; gzip -c']);
+        exporter.stdout.pipe(gzip.stdin);
+        const chunks: Buffer[] = [];
+        gzip.stdout.on('data', (c: Buffer) => chunks.push(c));
+        gzip.on('close', (code) => (code === 0 ? resolve(gunzipSync(Buffer.concat(chunks)).toString()) : reject(new Error(`gzip ${code}`))));
+      });
+      assert.ok(Buffer.byteLength(text) > 256 * 1024, `${format}: ${Buffer.byteLength(text)} bytes`);
+      if (format === 'jsonl') assert.equal(text.trim().split('\n').length, 3009);
+      if (format === 'json') assert.equal(JSON.parse(text).length, 3009);
+      if (format === 'csv') assert.ok(text.endsWith('\n') && text.trim().split('\n').length > 3009);
+    }
+  });
+
+  test('dupes groups exact copies and never deletes; search --like ranks the photo\'s own copy first', async () => {
+    writeFileSync(join(dir, 'copy.jpg'), readFileSync(join(dir, 'IMG 0000.jpg')));
+    await run(['tag', dir, '--model', model]);
+    const r = await run(['dupes', '--db', db]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /Group 1: 2 photos, exact duplicates \(same bytes\)\n {2}.*(IMG 0000|copy)\.jpg {2}320×240\n {2}.*(IMG 0000|copy)\.jpg/);
+    assert.match(r.stderr, /nothing was deleted/);
+    assert.ok(existsSync(join(dir, 'copy.jpg')));
+    const like = await run(['search', '--like', join(dir, 'IMG 0000.jpg'), '--db', db, '--json']);
+    assert.equal(like.code, 0, like.stderr);
+    const first = JSON.parse(like.stdout.split('\n')[0]);
+    assert.ok(first.path.endsWith('copy.jpg'));
+    assert.ok(first.similarity > 0.99);
+    assert.equal(readdirSync(dir).filter((f) => f.endsWith('.jpg')).length, 4);
+    assert.ok(statSync(join(dir, 'copy.jpg')).size > 0);
+  });
+});

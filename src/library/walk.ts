@@ -1,0 +1,116 @@
+/**
+ * Finds photos under folders: recursive, following symlinks without looping
+ * (each real folder and file is visited once, so `.`, a link to it and
+ * `../x` reach it once), skipping hidden folders, telling images by their
+ * first bytes rather than by extension, and telling videos apart from damaged
+ * images. Names are handled as bytes (`paths.ts`), so a name that is not
+ * UTF-8 is found and read like any other. Each file is given by its real
+ * path, the key the index stores.
+ */
+import { open, readdir, realpath, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { sniffFormat } from '../image/decode.js';
+import { fsPath, pathKey } from './paths.js';
+
+/** What a file's first bytes say it is. */
+export type FileKind = 'image' | 'video' | 'other';
+
+/** A file found (by its real path), or a path that could not be read. */
+export type Found = { path: string; kind: FileKind } | { path: string; error: string };
+
+/** ISO BMFF brands of video files (MP4, MOV, 3GP, M4V…); HEIF/AVIF brands are images (`decode.ts`). */
+const VIDEO_BRANDS = /^(isom|iso[2-9]|mp41|mp42|mp71|avc1|M4V |M4VH|M4VP|qt {2}|3gp\d|3g2\w|3ge\d|f4v |dash|MSNV|XAVC|NDAS|mmp4|MQT )$/;
+/** First boxes of QuickTime files without an `ftyp` box. */
+const QUICKTIME_BOXES = new Set(['moov', 'mdat', 'wide', 'free', 'skip', 'pnot']);
+
+function ascii(b: Uint8Array, from: number, to: number): string {
+  return String.fromCharCode(...b.subarray(from, to));
+}
+
+/** The kind of a file from its first 32 bytes. */
+export function kindOf(head: Uint8Array): FileKind {
+  if (sniffFormat(head) !== null || (head.length >= 26 && head[0] === 0x42 && head[1] === 0x4d)) return 'image';
+  if (head.length >= 12 && ascii(head, 4, 8) === 'ftyp' && VIDEO_BRANDS.test(ascii(head, 8, 12))) return 'video';
+  if (head.length >= 8 && QUICKTIME_BOXES.has(ascii(head, 4, 8))) return 'video';
+  if (head.length >= 12 && ascii(head, 0, 4) === 'RIFF' && /^(AVI |AVIX|AMV )$/.test(ascii(head, 8, 12))) return 'video';
+  if (head.length >= 4 && head[0] === 0x1a && head[1] === 0x45 && head[2] === 0xdf && head[3] === 0xa3) return 'video'; // Matroska, WebM
+  if (head.length >= 4 && head[0] === 0 && head[1] === 0 && head[2] === 1 && (head[3] === 0xba || head[3] === 0xb3)) return 'video'; // MPEG program stream
+  if (head.length >= 3 && ascii(head, 0, 3) === 'FLV') return 'video';
+  return 'other';
+}
+
+async function firstBytes(path: string): Promise<Uint8Array> {
+  const handle = await open(fsPath(path), 'r');
+  try {
+    const head = Buffer.alloc(32);
+    const { bytesRead } = await handle.read(head, 0, 32, 0);
+    return head.subarray(0, bytesRead);
+  } finally {
+    await handle.close();
+  }
+}
+
+const errorCode = (err: unknown): string => (err as NodeJS.ErrnoException).code ?? String(err);
+
+async function realKey(path: string): Promise<string> {
+  return pathKey(await realpath(fsPath(path), { encoding: 'buffer' }));
+}
+
+/** Yields every regular file under `roots` (kind flagged), in name order. */
+export async function* walkImages(roots: readonly string[]): AsyncGenerator<Found> {
+  const seenDirs = new Set<string>();
+  const seenFiles = new Set<string>();
+  async function* visit(dir: string): AsyncGenerator<Found> {
+    let real: string;
+    try {
+      real = await realKey(dir);
+    } catch (err) {
+      yield { path: dir, error: errorCode(err) };
+      return;
+    }
+    if (seenDirs.has(real)) return;
+    seenDirs.add(real);
+    let names: string[];
+    try {
+      names = (await readdir(fsPath(real), { encoding: 'buffer' })).map(pathKey).sort();
+    } catch (err) {
+      yield { path: real, error: errorCode(err) };
+      return;
+    }
+    for (const name of names) {
+      if (name.startsWith('.')) continue;
+      const path = join(real, name);
+      let info;
+      try {
+        info = await stat(fsPath(path));
+      } catch (err) {
+        yield { path, error: errorCode(err) }; // a broken link, or gone since listing
+        continue;
+      }
+      if (info.isDirectory()) yield* visit(path);
+      else if (info.isFile()) yield* file(path);
+    }
+  }
+  async function* file(path: string): AsyncGenerator<Found> {
+    let real: string;
+    try {
+      real = await realKey(path);
+    } catch (err) {
+      yield { path, error: errorCode(err) };
+      return;
+    }
+    if (seenFiles.has(real)) return;
+    seenFiles.add(real);
+    try {
+      yield { path: real, kind: kindOf(await firstBytes(real)) };
+    } catch (err) {
+      yield { path: real, error: errorCode(err) };
+    }
+  }
+  for (const root of roots) {
+    const info = await stat(fsPath(root)).catch(() => null);
+    if (!info) yield { path: root, error: 'ENOENT' };
+    else if (info.isDirectory()) yield* visit(root);
+    else yield* file(root);
+  }
+}
