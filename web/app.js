@@ -3,6 +3,7 @@
 import { $, api, authHeaders, el, onLanguage, state, t } from './common.js';
 import { addCards, renderAll } from './cards.js';
 import { reloadTeach, setupTeach } from './teach.js';
+import { hasLibrary, loadLibrary, setupLibrary } from './library.js';
 
 let items = [];
 
@@ -28,11 +29,13 @@ function addFiles(files) {
   updateStatus();
 }
 
-/** Shows the view named by the address (#teach) and marks its tab. */
+/** Shows the view named by the address (#teach, #library) and marks its tab. */
 function showView() {
-  const view = location.hash === '#teach' ? 'teach' : 'recognise';
+  const view = location.hash === '#teach' ? 'teach' : location.hash === '#library' ? 'library' : 'recognise';
   $('view-recognise').hidden = view !== 'recognise';
   $('view-teach').hidden = view !== 'teach';
+  $('view-library').hidden = view !== 'library';
+  if (view === 'library') loadLibrary();
   for (const a of document.querySelectorAll('.views a')) {
     if (a.dataset.view === view) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
@@ -51,6 +54,11 @@ export async function refreshHeadChoices() {
   }
   select.replaceChildren(el('option', { value: '', textContent: t('imagenet') }), ...heads.map((h) => el('option', { value: h.name, textContent: h.name })));
   select.value = heads.some((h) => h.name === chosen) ? chosen : '';
+}
+
+/** The Library tab appears when the server shows a library. */
+async function showLibraryLink() {
+  $('library-link').hidden = !(await hasLibrary());
 }
 
 function setup() {
@@ -84,6 +92,8 @@ function setup() {
   window.addEventListener('hashchange', showView);
   showView();
   setupTeach({ onHeadsChanged: refreshHeadChoices });
+  setupLibrary();
+  showLibraryLink();
   onLanguage(() => refreshHeadChoices());
   applyLanguage();
   $('key-form').addEventListener('submit', (e) => {
@@ -93,6 +103,8 @@ function setup() {
     loadModel();
     refreshHeadChoices();
     reloadTeach();
+    showLibraryLink();
+    if (location.hash === '#library') loadLibrary();
   });
   loadModel();
 }

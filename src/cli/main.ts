@@ -14,7 +14,7 @@ import type { LabelLanguage, ModelOptions } from '../types.js';
 import { OPTIONS, UsageError, intOption, modelOptions, withEnvironment, type Parsed } from './args.js';
 import { classifyCommand, embedCommand } from './classify.js';
 import { trainCommand } from './train.js';
-import { dupesCommand, exportCommand, searchCommand, tagCommand } from './library.js';
+import { dupesCommand, exportCommand, indexForReading, searchCommand, tagCommand } from './library.js';
 
 const USAGE = `Usage: resnet-serve <command> [options]
 
@@ -55,6 +55,7 @@ Commands:
       --cors-origin LIST         comma-separated origins allowed to call the API from browsers (default none)
       --log                      log requests as JSON lines (never image bytes or keys)
       --head NAME=FILE           answer with a trained head too (?head=NAME, /v2/models/NAME); repeatable
+      --library DIR              show a tagged photo library in the page (read-only; --db FILE for its index)
   tag <folders…>                 tag a photo library: SQLite index, optional XMP sidecars; a second run
                                  handles only what changed (new, edited, moved and deleted photos)
       --top-k N                  labels per photo (default 5, at most 50)
@@ -139,11 +140,13 @@ async function serveCommand(values: Parsed, model: ModelOptions): Promise<number
     limits: { maxUploadBytes: uploadMb === undefined ? undefined : uploadMb * 1024 * 1024, maxInflightBytes: inflightMb === undefined ? undefined : inflightMb * 1024 * 1024, maxFiles: positive('max-files'), requestTimeoutMs: positive('timeout-ms'), headersTimeoutMs: positive('headers-timeout-ms'), bodyTimeoutMs: positive('body-timeout-ms') },
     gracePeriodMs: intOption(values['grace-period-ms'], '--grace-period-ms', undefined),
     heads: headFiles(values.head),
+    libraryIndex: values.library !== undefined || values.db !== undefined ? indexForReading(values, model.cacheDir) : undefined,
     access: { apiKey: readApiKey(values), corsOrigins: values['cors-origin']?.split(',').map((o) => o.trim()).filter(Boolean) },
     logger: values.log ? true : false,
   });
   const { info } = server.service;
   process.stderr.write(`resnet-serve: ${info.name} (${info.source}, sha256 ${info.sha256.slice(0, 12)}) ready at ${server.url} with ${info.threads} inference threads and ${server.service.workers} preprocessing workers\n`);
+  if (values.library !== undefined || values.db !== undefined) process.stderr.write(`resnet-serve: the photo library is at ${server.url}/#library\n`);
   await new Promise<void>((resolve) => {
     const stop = (signal: string): void => {
       process.stderr.write(`resnet-serve: ${signal}, finishing requests in flight…\n`);

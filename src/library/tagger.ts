@@ -126,6 +126,9 @@ export async function tagFolders(service: ClassificationService, index: TagIndex
     if (real) realRoots.push(pathKey(real));
   }
   summary.total = images.length;
+  // The folders the index covers: the gallery serves photos under them and nowhere else.
+  const known = JSON.parse(index.meta('roots') ?? '[]') as string[];
+  index.setMeta({ roots: JSON.stringify([...new Set([...known.filter((k) => !realRoots.some((r) => k.startsWith(`${r}/`))), ...realRoots])].sort()) });
   const sidecarOf = options.xmp ? sidecarPaths(images, options.xmp, (p) => existsSync(fsPath(p))) : null;
 
   // 2. What changed: unchanged photos need no model; the others are classified (or found to be moves and copies).

@@ -22,6 +22,8 @@ import { opsRoutes } from './routes/ops.js';
 import { seedRoutes } from './routes/seed.js';
 import { torchserveRoutes } from './routes/torchserve.js';
 import { headRoutes } from './routes/heads.js';
+import { libraryRoutes } from './routes/library.js';
+import type { LibraryService } from './library.js';
 import { v1Routes } from './routes/v1.js';
 import { PAGE_PATHS, webRoutes } from './routes/web.js';
 import { v2Routes } from './v2/routes.js';
@@ -39,6 +41,8 @@ export interface AppOptions {
   processMetrics?: boolean;
   /** API key and CORS. */
   access?: AccessOptions;
+  /** A tagged photo library for the gallery (`serve --library DIR`). */
+  library?: LibraryService;
 }
 
 /** After a refusal, at most this many times the upload limit is read and dropped before the connection is closed. */
@@ -189,12 +193,16 @@ export async function buildApp(options: AppOptions): Promise<ResnetApp> {
   seedRoutes(app, holder, limits);
   v1Routes(app, holder, limits);
   headRoutes(app, holder, limits);
+  libraryRoutes(app, options.library ?? null);
   await torchserveRoutes(app, holder, limits);
   opsRoutes(app, holder, metrics, VERSION);
   webRoutes(app);
   await v2Routes(app, holder, limits, VERSION);
 
-  app.addHook('onClose', async () => holder.heads?.close());
+  app.addHook('onClose', async () => {
+    holder.heads?.close();
+    options.library?.close();
+  });
   app.decorate('holder', holder);
   app.decorate('metrics', metrics);
   return app as unknown as ResnetApp;

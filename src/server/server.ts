@@ -8,6 +8,8 @@ import { ClassificationService, type ServiceOptions } from '../classify/service.
 import { ResnetServeError } from '../errors.js';
 import { buildApp, type ResnetApp } from './app.js';
 import { HeadRegistry } from './heads.js';
+import { LibraryService } from './library.js';
+import { defaultCacheDir } from '../model/weights.js';
 import type { AccessOptions, ServerLimits } from './options.js';
 
 /** Where and how to serve. */
@@ -22,6 +24,8 @@ export interface ServerOptions {
   gracePeriodMs?: number;
   /** Heads to answer with, from files: name → path of a head file. */
   heads?: Record<string, string>;
+  /** A tagged photo library to show in the gallery: its index file. */
+  libraryIndex?: string;
 }
 
 /** A running server. */
@@ -46,7 +50,9 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   headsPromise.catch(() => undefined);
   let app: ResnetApp;
   try {
-    app = await buildApp({ service: servicePromise, heads: headsPromise, limits: options.limits, logger: options.logger, access: options.access });
+    // The library needs no model: opened now, so a missing index is said before anything loads.
+    const library = options.libraryIndex ? LibraryService.open(options.libraryIndex, options.service?.cacheDir ?? defaultCacheDir()) : undefined;
+    app = await buildApp({ service: servicePromise, heads: headsPromise, limits: options.limits, logger: options.logger, access: options.access, library });
   } catch (err) {
     void servicePromise.then((s) => s.close(), () => undefined);
     throw err;

@@ -14,6 +14,7 @@ const FILES: Record<string, { file: string; type: string }> = {
   '/common.js': { file: 'common.js', type: 'text/javascript; charset=utf-8' },
   '/cards.js': { file: 'cards.js', type: 'text/javascript; charset=utf-8' },
   '/teach.js': { file: 'teach.js', type: 'text/javascript; charset=utf-8' },
+  '/library.js': { file: 'library.js', type: 'text/javascript; charset=utf-8' },
   '/app.css': { file: 'app.css', type: 'text/css; charset=utf-8' },
   '/icon.svg': { file: 'icon.svg', type: 'image/svg+xml' },
 };

@@ -1,0 +1,111 @@
+/**
+ * The Library view in a real browser (Debian's Chromium via playwright-core):
+ * grid, search, category filter, a photo's dialog with its look-alikes, the
+ * duplicates, by keyboard; on a desktop in English and on a 360-px phone in
+ * 中文, dark. Screenshots go to test-output/.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { chromium, type Browser } from 'playwright-core';
+import { ClassificationService } from '../classify/service.js';
+import { CategoryMap } from '../library/categories.js';
+import { TagIndex } from '../library/index-db.js';
+import { tagFolders } from '../library/tagger.js';
+import { testPhoto } from '../testing/fixtures.js';
+import { writeRandomCheckpoint } from '../testing/random-resnet.js';
+import { REPO_ROOT } from '../testing/shared.js';
+import { startServer, type RunningServer } from './server.js';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const skip = existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`;
+const OUT = join(REPO_ROOT, 'test-output');
+
+describe('the Library view in Chromium', { skip }, () => {
+  let server: RunningServer;
+  let browser: Browser;
+  let label: string;
+
+  before(async () => {
+    const { path: model } = await writeRandomCheckpoint('resnet18', 46);
+    const cacheDir = await mkdtemp(join(tmpdir(), 'rs-gallery-page-'));
+    const dir = await mkdtemp(join(tmpdir(), 'rs-gallery-lib-'));
+    mkdirSync(join(dir, '2024 夏天'));
+    for (let i = 0; i < 14; i++) writeFileSync(join(dir, i % 2 ? '2024 夏天' : '', `IMG_${i}.jpg`), await testPhoto(i + 5, 400, 300));
+    writeFileSync(join(dir, 'IMG_0 copy.jpg'), readFileSync(join(dir, 'IMG_0.jpg')));
+    const db = join(cacheDir, 'tags.sqlite');
+    const tagging = await ClassificationService.start({ model, cacheDir, workers: 1, threads: 2 });
+    const index = TagIndex.create(db);
+    await tagFolders(tagging, index, { roots: [dir], settings: { topK: 5, minScore: 0 }, lang: 'both', xmp: false, categories: CategoryMap.imagenet(), jobs: 2 });
+    label = (index.db.prepare("SELECT label_en FROM tags WHERE kind = 'label' ORDER BY score DESC LIMIT 1").get() as { label_en: string }).label_en;
+    index.close();
+    await tagging.close();
+    server = await startServer({ port: 0, service: { model, cacheDir, workers: 1, threads: 2 }, libraryIndex: db });
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'] });
+    mkdirSync(OUT, { recursive: true });
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  test('desktop: browse, search, open a photo and its look-alikes by keyboard, see the duplicates', async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 }, locale: 'en-US' });
+    await page.goto(server.url);
+    await page.locator('#library-link:not([hidden])').waitFor();
+    await page.click('#library-link');
+    await page.waitForFunction(() => document.querySelectorAll('#gallery img[src]').length === 15);
+    assert.match((await page.locator('#library-summary').textContent()) ?? '', /15 photos/);
+    // Search for a word of a label the random model gave.
+    const word = label.split(' ').pop() as string;
+    await page.fill('#library-q', word);
+    await page.press('#library-q', 'Enter');
+    await page.waitForFunction(() => /photos/.test(document.getElementById('library-message')?.textContent ?? ''));
+    const shown = await page.locator('#gallery li').count();
+    assert.ok(shown >= 1 && shown <= 15);
+    // Keyboard: Tab from the search box reaches the photos; Enter opens one; Escape closes it.
+    await page.fill('#library-q', '');
+    await page.press('#library-q', 'Enter');
+    await page.waitForFunction(() => document.querySelectorAll('#gallery li').length === 15);
+    await page.locator('#gallery li:first-child button').focus();
+    await page.keyboard.press('Enter');
+    await page.locator('#photo-dialog[open]').waitFor();
+    await page.waitForFunction(() => document.querySelectorAll('#photo-like li').length > 0 && !!(document.getElementById('photo-preview') as HTMLImageElement).src);
+    assert.ok((await page.locator('#photo-labels li').count()) > 0);
+    await page.screenshot({ path: join(OUT, 'library-desktop-photo.png') });
+    await page.keyboard.press('Escape');
+    await page.waitForFunction(() => !(document.getElementById('photo-dialog') as HTMLDialogElement).open);
+    await page.click('#show-dupes');
+    await page.waitForFunction(() => document.querySelectorAll('.dupe-group').length >= 1);
+    assert.match((await page.locator('.dupe-group h3').first().textContent()) ?? '', /Exact copies/);
+    await page.screenshot({ path: join(OUT, 'library-desktop-dupes.png'), fullPage: true });
+    await page.close();
+  });
+
+  test('phone, 中文, dark: two columns, no sideways scrolling, controls big enough to tap', async () => {
+    const page = await browser.newPage({ viewport: { width: 360, height: 740 }, locale: 'zh-CN', colorScheme: 'dark', isMobile: true, hasTouch: true });
+    await page.goto(`${server.url}/#library`);
+    await page.waitForFunction(() => document.querySelectorAll('#gallery img[src]').length === 15);
+    assert.equal(await page.locator('#library-title').textContent(), '照片库');
+    const width = await page.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(width <= 360, `page is ${width} px wide`);
+    const boxes = await page.locator('#gallery li').evaluateAll((items) => items.slice(0, 3).map((li) => li.getBoundingClientRect().top));
+    assert.equal(boxes[0], boxes[1], 'two photos on a row');
+    assert.ok(boxes[2] > boxes[0], 'the third on the next');
+    for (const selector of ['#library-q', '#show-dupes', '#gallery li button']) {
+      const box = await page.locator(selector).first().boundingBox();
+      assert.ok(box && box.height >= 44, `${selector} is ${box?.height} px tall`);
+    }
+    await page.screenshot({ path: join(OUT, 'library-phone-zh.png'), fullPage: true });
+    await page.locator('#gallery li:first-child button').click();
+    await page.locator('#photo-dialog[open]').waitFor();
+    await page.waitForFunction(() => document.querySelectorAll('#photo-like img[src]').length > 0);
+    const dialogWidth = await page.evaluate(() => document.getElementById('photo-dialog')?.scrollWidth ?? 0);
+    assert.ok(dialogWidth <= 360, `dialog is ${dialogWidth} px wide`);
+    await page.screenshot({ path: join(OUT, 'library-phone-zh-photo.png') });
+    await page.close();
+  });
+});

@@ -1,0 +1,140 @@
+/** The gallery's API: search, categories, photos, look-alikes, duplicates, thumbnails; read-only; nothing outside the library. */
+import assert from 'node:assert/strict';
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { ClassificationService } from '../../classify/service.js';
+import { CategoryMap } from '../../library/categories.js';
+import { TagIndex } from '../../library/index-db.js';
+import { tagFolders } from '../../library/tagger.js';
+import { startTestService, testPhoto } from '../../testing/fixtures.js';
+import { buildApp, type ResnetApp } from '../app.js';
+import { LibraryService } from '../library.js';
+
+let service: ClassificationService;
+let app: ResnetApp;
+let dir: string;
+let outside: string;
+let db: string;
+let snapshot: string;
+
+/** Every file under a folder with its size and mtime: the library must not change. */
+function listing(root: string): string {
+  const out: string[] = [];
+  const walk = (d: string): void => {
+    for (const name of readdirSync(d).sort()) {
+      const p = join(d, name);
+      const s = statSync(p);
+      if (s.isDirectory()) walk(p);
+      else out.push(`${p} ${s.size} ${s.mtimeMs}`);
+    }
+  };
+  walk(root);
+  return out.join('\n');
+}
+
+before(async () => {
+  service = await startTestService();
+  dir = await mkdtemp(join(tmpdir(), 'rs-gallery-'));
+  outside = await mkdtemp(join(tmpdir(), 'rs-outside-'));
+  mkdirSync(join(dir, 'Trip'));
+  for (let i = 0; i < 8; i++) writeFileSync(join(dir, i % 2 ? 'Trip' : '', `IMG_${i}.jpg`), await testPhoto(i + 3, 320, 240));
+  writeFileSync(join(dir, 'copy.jpg'), readFileSync(join(dir, 'IMG_0.jpg')));
+  writeFileSync(join(outside, 'secret.jpg'), await testPhoto(90, 320, 240));
+  db = join(await mkdtemp(join(tmpdir(), 'rs-gallery-db-')), 'tags.sqlite');
+  const index = TagIndex.create(db);
+  await tagFolders(service, index, { roots: [dir], settings: { topK: 5, minScore: 0 }, lang: 'both', xmp: false, categories: CategoryMap.imagenet(), jobs: 2 });
+  index.close();
+  snapshot = listing(dir);
+  app = await buildApp({ service, processMetrics: false, library: LibraryService.open(db, service.cacheDir) });
+});
+after(async () => {
+  await app?.close();
+  await service?.close();
+});
+
+describe('the gallery API', () => {
+  test('the library, its categories, its photos a page at a time, by words and by category', async () => {
+    const summary = (await app.inject('/v1/library')).json();
+    assert.equal(summary.photos, 9);
+    assert.ok(summary.categories.length > 0 && summary.categories.every((c: { en: string; zh: string; photos: number }) => c.en && c.zh && c.photos > 0));
+    const page = (await app.inject('/v1/library/photos?limit=4')).json();
+    assert.equal(page.total, 9);
+    assert.equal(page.photos.length, 4);
+    assert.ok(page.photos.every((p: { path: string }) => !p.path.startsWith('/')), 'paths relative to the library');
+    const next = (await app.inject('/v1/library/photos?limit=4&offset=8')).json();
+    assert.equal(next.photos.length, 1);
+    const label = page.photos[0].labels[0].en as string;
+    const found = (await app.inject(`/v1/library/photos?q=${encodeURIComponent(label)}`)).json();
+    assert.ok(found.total >= 1 && found.photos[0].matched.length > 0, JSON.stringify(found).slice(0, 200));
+    const category = summary.categories[0].en as string;
+    const inCategory = (await app.inject(`/v1/library/photos?category=${encodeURIComponent(category)}`)).json();
+    assert.ok(inCategory.total >= 1);
+    const unknown = (await app.inject('/v1/library/photos?q=zzxqv')).json();
+    assert.deepEqual(unknown.unknown, ['zzxqv']);
+  });
+
+  test('a photo, its look-alikes (its copy first), duplicates, thumbnails cached outside the library', async () => {
+    const all = (await app.inject('/v1/library/photos?limit=100')).json().photos as { id: number; path: string }[];
+    const original = all.find((p) => p.path === 'IMG_0.jpg') as { id: number };
+    const photo = (await app.inject(`/v1/library/photos/${original.id}`)).json();
+    assert.ok(photo.labels.length > 0 && photo.categories.length > 0);
+    const like = (await app.inject(`/v1/library/photos/${original.id}/like?limit=3`)).json().photos;
+    assert.equal(like[0].path, 'copy.jpg');
+    assert.ok(like[0].similarity > 0.99);
+    const groups = (await app.inject('/v1/library/duplicates')).json().groups;
+    assert.ok(groups.some((g: { kind: string; photos: { path: string }[] }) => g.kind === 'exact' && g.photos.map((p) => p.path).sort().join() === 'IMG_0.jpg,copy.jpg'));
+    for (const size of [320, 1024]) {
+      const thumb = await app.inject(`/v1/library/photos/${original.id}/thumbnail?size=${size}`);
+      assert.equal(thumb.statusCode, 200);
+      assert.equal(thumb.headers['content-type'], 'image/jpeg');
+      assert.equal(thumb.rawPayload[0], 0xff);
+    }
+    assert.ok(readdirSync(join(service.cacheDir, 'thumbnails')).length >= 2);
+    assert.equal(listing(dir), snapshot, 'the library is unchanged: no thumbnail, sidecar or index was written into it');
+  });
+
+  test('nothing outside the library is ever served: ids only, and a photo swapped for a link to elsewhere is refused', async () => {
+    for (const url of ['/v1/library/photos/..%2F..%2Fetc%2Fpasswd/thumbnail', '/v1/library/photos/-1', '/v1/library/photos/1e3', '/v1/library/photos/%2Fetc%2Fpasswd']) {
+      const res = await app.inject(url);
+      assert.equal(res.statusCode, 400, `${url}: ${res.body}`);
+    }
+    assert.equal((await app.inject('/v1/library/photos/999999')).statusCode, 404);
+    assert.equal((await app.inject('/v1/library/photos/1/thumbnail?size=77')).statusCode, 400);
+    assert.equal((await app.inject('/v1/library/photos?limit=0')).statusCode, 400);
+    // After tagging, a photo is replaced by a link to a file outside the library.
+    const all = (await app.inject('/v1/library/photos?limit=100')).json().photos as { id: number; path: string }[];
+    const victim = all.find((p) => p.path === join('Trip', 'IMG_1.jpg')) as { id: number };
+    rmSync(join(dir, 'Trip', 'IMG_1.jpg'));
+    symlinkSync(join(outside, 'secret.jpg'), join(dir, 'Trip', 'IMG_1.jpg'));
+    try {
+      const res = await app.inject(`/v1/library/photos/${victim.id}/thumbnail?size=1024`);
+      assert.equal(res.statusCode, 404);
+      assert.match(res.json().error, /not inside the library/);
+    } finally {
+      rmSync(join(dir, 'Trip', 'IMG_1.jpg'));
+      writeFileSync(join(dir, 'Trip', 'IMG_1.jpg'), await testPhoto(4, 320, 240));
+    }
+  });
+
+  test('without a library the routes say how to get one; with an API key they need it', async () => {
+    const none = await buildApp({ service, processMetrics: false });
+    try {
+      const res = await none.inject('/v1/library');
+      assert.equal(res.statusCode, 404);
+      assert.match(res.json().error, /serve --library DIR/);
+    } finally {
+      await none.close();
+    }
+    const locked = await buildApp({ service, processMetrics: false, access: { apiKey: 'gallery-key-123' }, library: LibraryService.open(db, service.cacheDir) });
+    try {
+      assert.equal((await locked.inject('/v1/library/photos')).statusCode, 401);
+      assert.equal((await locked.inject({ url: '/v1/library/photos', headers: { authorization: 'Bearer gallery-key-123' } })).statusCode, 200);
+    } finally {
+      await locked.close();
+    }
+    assert.throws(() => LibraryService.open(join(dir, 'nope.sqlite'), service.cacheDir), /No photo index at .*resnet-serve tag/);
+  });
+});

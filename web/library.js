@@ -1,0 +1,195 @@
+// The Library view (serve --library DIR): a grid of the library's photos, search in English or Chinese,
+// a category filter, a photo's labels and look-alikes in a dialog, and the groups of duplicates. Read-only.
+import { $, TEXT, api, authHeaders, el, onLanguage, state, t } from './common.js';
+
+Object.assign(TEXT.en, {
+  library: 'Library', libraryTitle: 'Photo library', librarySummary: '{photos} photos in {folders}, tagged with {model}',
+  searchLabel: 'Search', searchHint: 'dog, beach, 汽车…', category: 'Category', allCategories: 'All categories', searchButton: 'Search',
+  photosTab: 'Photos', dupesTab: 'Duplicates', more: 'Show more', found: '{n} photos', foundOf: '{shown} of {n} photos',
+  nothing: 'No photos match.', unknownWords: 'No photo can match: {words}', lookAlikes: 'Look-alikes', close: 'Close',
+  noDupes: 'No duplicates found.', exact: 'Exact copies (same bytes)', near: 'Near duplicates ({pct} alike)', groups: '{n} groups of duplicates. Nothing is ever deleted here.', group: 'One group of duplicates. Nothing is ever deleted here.',
+  open: 'Open {name}', finding: 'Looking for duplicates…', categoriesOf: 'Categories', alike: '{pct} alike',
+});
+Object.assign(TEXT.zh, {
+  library: '照片库', libraryTitle: '照片库', librarySummary: '{folders} 中有 {photos} 张照片，由 {model} 标注',
+  searchLabel: '搜索', searchHint: '狗、海滩、car…', category: '类别', allCategories: '全部类别', searchButton: '搜索',
+  photosTab: '照片', dupesTab: '重复照片', more: '显示更多', found: '{n} 张照片', foundOf: '{n} 张中的 {shown} 张',
+  nothing: '没有匹配的照片。', unknownWords: '没有照片能匹配：{words}', lookAlikes: '相似照片', close: '关闭',
+  noDupes: '没有发现重复照片。', exact: '完全相同（字节一致）', near: '近似重复（相似度 {pct}）', groups: '{n} 组重复照片。这里不会删除任何照片。', group: '1 组重复照片。这里不会删除任何照片。',
+  open: '打开 {name}', finding: '正在查找重复照片…', categoriesOf: '类别', alike: '相似度 {pct}',
+});
+
+const view = { summary: null, query: '', category: '', offset: 0, total: 0, photos: [], urls: new Map(), tab: 'photos', current: null };
+const PAGE = 60;
+const name = (x) => (state.lang === 'zh' ? x.zh : x.en);
+const pct = (score) => `${Math.round(score * 100)}%`;
+
+function say(text, alert = false) {
+  const box = $('library-message');
+  box.textContent = text;
+  box.setAttribute('role', alert ? 'alert' : 'status');
+}
+
+/** Fetches a thumbnail with the API key (an <img src> cannot send it); cached per photo and size. */
+async function thumbnail(img, id, size = 320) {
+  const key = `${id}:${size}`;
+  let url = view.urls.get(key);
+  if (!url) {
+    try {
+      const res = await fetch(`/v1/library/photos/${id}/thumbnail?size=${size}`, { headers: authHeaders() });
+      if (!res.ok) return;
+      url = URL.createObjectURL(await res.blob());
+      view.urls.set(key, url);
+    } catch {
+      return;
+    }
+  }
+  img.src = url;
+}
+
+/** A photo's tile: its thumbnail and a caption (by default its best matching label). */
+function tile(photo, onOpen, text) {
+  const top = photo.matched?.[0] ?? photo.labels[0];
+  const caption = text ?? (top ? `${name(top)} ${pct(top.score)}` : '');
+  const img = el('img', { alt: '', width: 160, height: 160, loading: 'lazy' });
+  thumbnail(img, photo.id);
+  const button = el('button', { type: 'button', className: 'photo' }, [img, el('span', { className: 'caption', textContent: caption })]);
+  button.setAttribute('aria-label', `${t('open', { name: photo.path })}: ${caption}`);
+  button.title = photo.path;
+  button.addEventListener('click', () => onOpen(photo.id));
+  return el('li', {}, [button]);
+}
+
+function drawGrid() {
+  const grid = $('gallery');
+  grid.replaceChildren(...view.photos.map((p) => tile(p, openPhoto)));
+  $('more').hidden = view.photos.length >= view.total;
+  if (view.query || view.category) say(view.total ? t(view.photos.length < view.total ? 'foundOf' : 'found', { shown: view.photos.length, n: view.total }) : t('nothing'));
+  else say('');
+}
+
+async function load(append = false) {
+  const params = new URLSearchParams({ limit: String(PAGE), offset: String(append ? view.photos.length : 0) });
+  if (view.query) params.set('q', view.query);
+  if (view.category) params.set('category', view.category);
+  try {
+    const page = await api(`/v1/library/photos?${params}`);
+    if (page.unknown?.length) {
+      view.photos = [];
+      view.total = 0;
+      drawGrid();
+      say(t('unknownWords', { words: page.unknown.join(', ') }));
+      return;
+    }
+    view.total = page.total;
+    view.photos = append ? [...view.photos, ...page.photos] : page.photos;
+    drawGrid();
+  } catch (err) {
+    say(err.message, true);
+  }
+}
+
+async function openPhoto(id) {
+  const dialog = $('photo-dialog');
+  try {
+    const [photo, like] = await Promise.all([api(`/v1/library/photos/${id}`), api(`/v1/library/photos/${id}/like?limit=8`).catch(() => ({ photos: [] }))]);
+    view.current = photo;
+    $('photo-title').textContent = photo.path;
+    const preview = $('photo-preview');
+    preview.removeAttribute('src');
+    preview.alt = photo.labels[0] ? name(photo.labels[0]) : photo.path;
+    thumbnail(preview, id, 1024);
+    $('photo-labels').replaceChildren(
+      ...photo.labels.map((l) => el('li', { className: 'pred' }, [Object.assign(el('span', { className: 'fill' }), { style: `width:${Math.max(0.5, l.score * 100)}%` }), el('span', { className: 'label', textContent: name(l) }), el('span', { className: 'pct', textContent: pct(l.score) })])),
+    );
+    $('photo-categories').textContent = `${t('categoriesOf')}: ${photo.categories.map((c) => `${name(c)} ${pct(c.score)}`).join(', ')}`;
+    $('photo-like').replaceChildren(...like.photos.map((p) => tile(p, openPhoto, `${p.labels[0] ? name(p.labels[0]) : ''} · ${t('alike', { pct: pct(p.similarity) })}`)));
+    if (!dialog.open) dialog.showModal();
+    $('photo-close').focus();
+  } catch (err) {
+    say(err.message, true);
+  }
+}
+
+async function showDupes() {
+  const box = $('dupes');
+  box.replaceChildren(el('p', { className: 'hint', textContent: t('finding') }), el('progress'));
+  try {
+    const { groups } = await api('/v1/library/duplicates');
+    box.replaceChildren(el('p', { className: 'hint', textContent: groups.length ? t(groups.length === 1 ? 'group' : 'groups', { n: groups.length }) : t('noDupes') }));
+    for (const g of groups) {
+      const title = g.kind === 'exact' ? t('exact') : t('near', { pct: pct(g.similarity) });
+      box.append(el('section', { className: 'dupe-group' }, [el('h3', { textContent: `${title} · ${g.photos.length}` }), el('ul', { className: 'gallery small' }, g.photos.map((p) => tile(p, openPhoto, `${p.path} · ${p.width}×${p.height}`)))]));
+    }
+  } catch (err) {
+    box.replaceChildren();
+    say(err.message, true);
+  }
+}
+
+function showTab(tab) {
+  view.tab = tab;
+  $('show-photos').setAttribute('aria-pressed', String(tab === 'photos'));
+  $('show-dupes').setAttribute('aria-pressed', String(tab === 'dupes'));
+  $('library-photos').hidden = tab !== 'photos';
+  $('dupes').hidden = tab !== 'dupes';
+  if (tab === 'dupes') showDupes();
+}
+
+function drawSummary() {
+  $('photo-close').setAttribute('aria-label', t('close'));
+  const s = view.summary;
+  if (!s) return;
+  $('library-summary').textContent = t('librarySummary', { photos: s.photos, folders: s.folders.join(', '), model: s.model.name });
+  const select = $('library-category');
+  const chosen = select.value;
+  select.replaceChildren(el('option', { value: '', textContent: t('allCategories') }), ...s.categories.map((c) => el('option', { value: c.en, textContent: `${name(c)} (${c.photos})` })));
+  select.value = chosen;
+  $('library-q').placeholder = t('searchHint');
+}
+
+/** Loads the library when the view opens; returns whether this server has one. */
+export async function loadLibrary() {
+  try {
+    view.summary = await api('/v1/library');
+  } catch (err) {
+    if (err.status === 401) say(err.message, true);
+    return false;
+  }
+  drawSummary();
+  await load();
+  return true;
+}
+
+/** Whether this server shows a library (the nav link appears only then). */
+export async function hasLibrary() {
+  const res = await fetch('/v1/library', { headers: authHeaders() }).catch(() => null);
+  return res?.ok ?? false;
+}
+
+/** Wires the Library view. */
+export function setupLibrary() {
+  $('library-search').addEventListener('submit', (e) => {
+    e.preventDefault();
+    view.query = $('library-q').value.trim();
+    view.category = $('library-category').value;
+    showTab('photos');
+    load();
+  });
+  $('library-category').addEventListener('change', () => {
+    view.category = $('library-category').value;
+    load();
+  });
+  $('more').addEventListener('click', () => load(true));
+  $('show-photos').addEventListener('click', () => showTab('photos'));
+  $('show-dupes').addEventListener('click', () => showTab('dupes'));
+  $('photo-close').addEventListener('click', () => $('photo-dialog').close());
+  $('photo-dialog').addEventListener('click', (e) => {
+    if (e.target === $('photo-dialog')) $('photo-dialog').close();
+  });
+  onLanguage(() => {
+    drawSummary();
+    if (view.photos.length) drawGrid();
+    if (view.current && $('photo-dialog').open) openPhoto(view.current.id);
+  });
+}
