@@ -46,7 +46,9 @@ ENV NODE_ENV=production \
     RESNET_SERVE_HOME=/var/cache/resnet-serve \
     TORCH_HOME=/opt/resnet-serve/torch \
     RESNET_SERVE_IN_CONTAINER=1 \
-    ORT_DISABLE_TELEMETRY=1
+    ORT_DISABLE_TELEMETRY=1 \
+    MALLOC_ARENA_MAX=2 \
+    MALLOC_TRIM_THRESHOLD_=1048576
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist

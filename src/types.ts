@@ -77,6 +77,8 @@ export interface ModelInfo {
   threads: number;
   /** What the model can give: `logits`, and `embedding` / `feature_map` where its graph has them. */
   outputs: string[];
+  /** `fp32`, or `int8` when quantised (`onnxPath` is then the quantised graph). */
+  precision: 'fp32' | 'int8';
 }
 
 /** How to find and run a model. */
@@ -104,6 +106,17 @@ export interface ModelOptions {
    * Pillow reproduced to the float for every image.
    */
   preprocess?: 'exact' | 'fast';
+  /**
+   * `fp32` (default): the same numbers as PyTorch. `int8`: the model
+   * quantised once (cached) with static per-channel int8 weights and uint8
+   * activations; about twice as fast, top-1 agreeing with fp32 on ~98% of
+   * photos.
+   */
+  precision?: 'fp32' | 'int8';
+  /** With `int8`: a folder of photos to calibrate activation ranges on (default: the built-in set). */
+  calibrate?: string;
+  /** Called while an int8 model is calibrated (once per model and calibration set). */
+  onQuantizeProgress?: (done: number, total: number) => void;
   /** Called while weights download. */
   onDownloadProgress?: (received: number, total: number | null) => void;
 }

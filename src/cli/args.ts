@@ -1,7 +1,7 @@
 /** Command-line options: their definitions, environment fallbacks, and checks shared by the commands. */
 import { parseArgs } from 'node:util';
 import type { ModelOptions } from '../types.js';
-import { downloadProgress } from './progress.js';
+import { downloadProgress, quantizeProgress } from './progress.js';
 
 /** A usage error: printed with the usage hint, exit code 2. */
 export class UsageError extends Error {}
@@ -10,6 +10,8 @@ export const OPTIONS = {
   model: { type: 'string' },
   threads: { type: 'string' },
   preprocess: { type: 'string' },
+  precision: { type: 'string' },
+  calibrate: { type: 'string' },
   offline: { type: 'boolean' },
   'top-k': { type: 'string' },
   lang: { type: 'string' },
@@ -51,6 +53,7 @@ export const OPTIONS = {
   library: { type: 'string' },
   limit: { type: 'string' },
   like: { type: 'string' },
+  explain: { type: 'string' },
   retag: { type: 'boolean' },
   threshold: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
@@ -87,12 +90,18 @@ export function modelOptions(values: Parsed): ModelOptions {
   if (maxDecodeMs === 0) throw new UsageError('--max-decode-ms must be at least 1');
   const preprocess = values.preprocess ?? 'fast';
   if (preprocess !== 'fast' && preprocess !== 'exact') throw new UsageError(`--preprocess must be fast or exact, got ${JSON.stringify(preprocess)}`);
+  const precision = values.precision ?? 'fp32';
+  if (precision !== 'fp32' && precision !== 'int8') throw new UsageError(`--precision must be fp32 or int8, got ${JSON.stringify(precision)}`);
+  if (values.calibrate !== undefined && precision !== 'int8') throw new UsageError('--calibrate goes with --precision int8');
   return {
     model: values.model,
     threads,
     maxPixels,
     maxDecodeMs,
     preprocess,
+    precision,
+    calibrate: values.calibrate,
+    onQuantizeProgress: quantizeProgress(),
     offline: values.offline || undefined,
     onDownloadProgress: downloadProgress('Downloading weights'),
   };

@@ -3,8 +3,11 @@
  * head with `--head`) and `resnet-serve embed` (their embeddings), as a table
  * or JSON lines, a batch at a time.
  */
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { basename, isAbsolute, join, relative, sep } from 'node:path';
 import { ImageClassifier } from '../classify/classifier.js';
+import { explainOutputs, finalLayer } from '../classify/explain.js';
+import { renderOverlays } from '../image/heatmap.js';
 import { ResnetServeError } from '../errors.js';
 import { Head } from '../heads/head.js';
 import type { ClassifyOutcome, EmbedOutcome, LabelLanguage, ModelOptions } from '../types.js';
@@ -42,6 +45,12 @@ async function eachBatch<T extends { ok: boolean }>(files: ListedPath[], work: (
   return failed;
 }
 
+/** The overlay's file name for `path`: its path relative to here, flattened (`photos/cat.jpg` → `photos_cat.jpg`). */
+function explainName(path: string): string {
+  const rel = relative(process.cwd(), path);
+  return (rel.startsWith('..') || isAbsolute(rel) ? basename(path) : rel).split(sep).join('_');
+}
+
 export async function classifyCommand(paths: string[], values: Parsed, model: ModelOptions): Promise<number> {
   if (paths.length === 0) throw new UsageError('classify needs at least one file or folder');
   const lang = (values.lang ?? 'en') as LabelLanguage;
@@ -63,14 +72,32 @@ export async function classifyCommand(paths: string[], values: Parsed, model: Mo
     const classes = effective ? effective.classes.length : classifier.info.numClasses;
     const k = Math.min(topK, classes);
     if (!effective && topK > classes) throw new UsageError(`--top-k must be at most ${classes}`);
-    failed = await eachBatch<ClassifyOutcome>(
-      files,
-      (batch) => classifier.classifyBatch(batch, { topK: k, lang, head: effective }),
-      (file, outcome) => {
-        const text = values.json ? `${formatJsonLine(file, outcome)}\n` : formatOutcome(file, outcome);
-        (outcome.ok || values.json ? process.stdout : process.stderr).write(text);
-      },
-    );
+    const explainDir = values.explain;
+    if (explainDir !== undefined && effective) throw new UsageError('--explain shows where the model looked for its own classes; it does not go with --head');
+    const layer = explainDir !== undefined ? await finalLayer(classifier.model) : undefined;
+    if (explainDir !== undefined) await mkdir(explainDir, { recursive: true });
+    const written = new Map<string, string>();
+    const work = async (batch: string[]): Promise<ClassifyOutcome[]> => {
+      if (!layer || explainDir === undefined) return classifier.classifyBatch(batch, { topK: k, lang, head: effective });
+      const analyzed = await classifier.analyzeBatch(batch, ['feature_map']);
+      return Promise.all(
+        analyzed.map(async (a, i): Promise<ClassifyOutcome> => {
+          if (!a.ok) return a;
+          const explanation = explainOutputs(a.outputs, layer, classifier.model.labels, { topK: k });
+          const { crop, photo } = await renderOverlays(await readFile(batch[i]), explanation.map, classifier.model.preprocess);
+          const out = join(explainDir, explainName(batch[i]));
+          await writeFile(`${out}.png`, crop);
+          await writeFile(`${out}.photo.png`, photo);
+          written.set(batch[i], `${out}.png`);
+          return { ok: true, predictions: classifier.postprocess(a.outputs.logits.data, 0, { topK: k, lang }), timings: a.timings, width: a.width, height: a.height };
+        }),
+      );
+    };
+    failed = await eachBatch<ClassifyOutcome>(files, work, (file, outcome) => {
+      const heatmap = written.get(file);
+      const text = values.json ? `${formatJsonLine(file, outcome, heatmap)}\n` : `${formatOutcome(file, outcome)}${heatmap ? `   where it looked: ${heatmap}\n` : ''}`;
+      (outcome.ok || values.json ? process.stdout : process.stderr).write(text);
+    });
   } finally {
     await classifier.close();
   }

@@ -36,7 +36,7 @@ export function formatOutcome(file: string, outcome: ClassifyOutcome): string {
 }
 
 /** One JSON line for one file. */
-export function formatJsonLine(file: string, outcome: ClassifyOutcome): string {
+export function formatJsonLine(file: string, outcome: ClassifyOutcome, heatmap?: string): string {
   if (!outcome.ok) return JSON.stringify({ file, error: outcome.error.toJSON() });
   const round = (v: number): number => Math.round(v * 100) / 100;
   const t = outcome.timings;
@@ -47,6 +47,7 @@ export function formatJsonLine(file: string, outcome: ClassifyOutcome): string {
     ...(outcome.unknown !== undefined ? { unknown: outcome.unknown, typicality: outcome.typicality } : {}),
     predictions: outcome.predictions,
     timings_ms: { decode: round(t.decode), preprocess: round(t.preprocess), infer: round(t.infer), total: round(t.total) },
+    ...(heatmap ? { heatmap } : {}),
   });
 }
 

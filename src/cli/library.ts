@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { accessSync, constants, existsSync, realpathSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { once } from 'node:events';
 import { ClassificationService } from '../classify/service.js';
 import { ImageClassifier } from '../classify/classifier.js';
@@ -78,7 +78,8 @@ function summaryLines(s: TagSummary): string[] {
   parts.push(`${s.failed} failed`);
   if (s.removed) parts.push(`${s.removed} gone from the folders removed from the index`);
   const seconds = Math.round(s.elapsedMs / 1000);
-  return [`${parts.join(', ')}, in ${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, '0')} (${rate.toFixed(1)} images/s).`, ...s.failures.map((f) => `  failed: ${f.path}: ${f.reason}`)];
+  const speed = s.tagged ? ` (${rate.toFixed(1)} images/s)` : '';
+  return [`${parts.join(', ')}, in ${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, '0')}${speed}.`, ...s.failures.map((f) => `  failed: ${f.path}: ${f.reason}`)];
 }
 
 /** `resnet-serve tag <folders…>`. */
@@ -134,6 +135,12 @@ async function writeOut(text: string): Promise<boolean> {
   return !process.stdout.destroyed;
 }
 
+/** A path as the user sees it: relative to the current folder when inside it (as `find .` prints), else whole. */
+function shown(path: string): string {
+  const cwd = process.cwd();
+  return displayPath(path.startsWith(`${cwd}/`) ? relative(cwd, path) : path);
+}
+
 function percent(score: number): string {
   return `${(score * 100).toFixed(score >= 0.1 ? 0 : 1)}%`;
 }
@@ -157,7 +164,7 @@ export async function searchCommand(words: string[], values: Parsed, model: Mode
     const both = values.lang === 'both';
     for (const hit of result.hits) {
       const tags = hit.matched.map((m) => `${both ? `${m.en}/${m.zh}` : zh ? m.zh : m.en} ${percent(m.score)}`).join(', ');
-      const line = values.json ? JSON.stringify({ path: hit.path, score: hit.score, matched: hit.matched }) : `${hit.score.toFixed(3)}  ${displayPath(hit.path)}  ${tags}`;
+      const line = values.json ? JSON.stringify({ path: hit.path, score: hit.score, matched: hit.matched }) : `${hit.score.toFixed(3)}  ${shown(hit.path)}  ${tags}`;
       if (!(await writeOut(`${line}\n`))) return 0;
     }
     if (!values.json) {
@@ -195,7 +202,7 @@ async function likeCommand(reader: LibraryReader, photo: string, limit: number, 
     }
   }
   for (const n of await reader.like(target, limit)) {
-    const line = values.json ? JSON.stringify(n) : `${n.similarity.toFixed(3)}  ${displayPath(n.path)}`;
+    const line = values.json ? JSON.stringify(n) : `${n.similarity.toFixed(3)}  ${shown(n.path)}`;
     if (!(await writeOut(`${line}\n`))) return 0;
   }
   return 0;
@@ -214,10 +221,10 @@ export async function dupesCommand(values: Parsed, model: ModelOptions): Promise
       const photos = g.photos.map((p) => ({ path: p.path, width: p.width, height: p.height, sha256: p.sha256 }));
       const text = values.json
         ? `${JSON.stringify({ kind: g.kind, similarity: g.similarity, photos })}\n`
-        : `Group ${n}: ${g.photos.length} photos, ${g.kind === 'exact' ? 'exact duplicates (same bytes)' : `near duplicates (${percent(g.similarity)} alike)`}\n${photos.map((p) => `  ${displayPath(p.path)}  ${p.width}×${p.height}`).join('\n')}\n`;
+        : `Group ${n}: ${g.photos.length} photos, ${g.kind === 'exact' ? 'exact duplicates (same bytes)' : `near duplicates (${percent(g.similarity)} alike)`}\n${photos.map((p) => `  ${shown(p.path)}  ${p.width}×${p.height}`).join('\n')}\n`;
       if (!(await writeOut(text))) return 0;
     }
-    if (!values.json) process.stderr.write(groups.length ? `${groups.length} groups; nothing was deleted.\n` : 'No duplicates found.\n');
+    if (!values.json) process.stderr.write(groups.length ? `${groups.length} group${groups.length === 1 ? '' : 's'}; nothing was deleted.\n` : 'No duplicates found.\n');
     return 0;
   } finally {
     reader.close();

@@ -138,7 +138,7 @@ test('serve: ready message, answers, and SIGTERM exits 0', async () => {
     });
     child.once('exit', (code) => reject(new Error(`exited ${code}: ${stderr}`)));
   });
-  assert.match(stderr, /resnet18 \(checkpoint, sha256 [0-9a-f]{12}\)/);
+  assert.match(stderr, /resnet18 \(checkpoint, fp32, sha256 [0-9a-f]{12}\)/);
   assert.deepEqual(await (await fetch(`${url}/readyz`)).json(), { status: 'ready' });
   const form = new FormData();
   form.append('file', new Blob([new Uint8Array(await sharp({ create: { width: 300, height: 200, channels: 3, background: '#333' } }).png().toBuffer())]), 'x.png');

@@ -25,6 +25,8 @@ Commands:
       --json                     one JSON object per line instead of a table
       --head FILE                answer with your own classes (a head from train)
       --reject on|off            with a head: answer "unknown" for photos unlike its training photos (default on)
+      --explain DIR              also write where the model looked: DIR/<file>.png (the 224 crop it saw)
+                                 and DIR/<file>.photo.png (the photo), heatmaps of the top answer
   train <folder> --out FILE      teach your own classes: one subfolder of photos per class
       --cv N | --holdout F       how accuracy is measured (default --cv 5)
       --reject on|off            learn "unknown" (default on)
@@ -88,6 +90,9 @@ Options for every command:
   --threads N                    ONNX Runtime threads (default: the CPUs available)
   --preprocess fast|exact        fast (default): large images resized by libvips while decoding;
                                  exact: torchvision + Pillow reproduced to the float
+  --precision fp32|int8          fp32 (default): PyTorch's numbers; int8: about twice as fast,
+                                 same top-1 on ~98% of photos (quantised once, then cached)
+  --calibrate DIR                with int8: photos to calibrate on (default: a built-in set)
   --offline                      never download weights
   -h, --help                     show this help
 `;
@@ -145,7 +150,7 @@ async function serveCommand(values: Parsed, model: ModelOptions): Promise<number
     logger: values.log ? true : false,
   });
   const { info } = server.service;
-  process.stderr.write(`resnet-serve: ${info.name} (${info.source}, sha256 ${info.sha256.slice(0, 12)}) ready at ${server.url} with ${info.threads} inference threads and ${server.service.workers} preprocessing workers\n`);
+  process.stderr.write(`resnet-serve: ${info.name} (${info.source}, ${info.precision}, sha256 ${info.sha256.slice(0, 12)}) ready at ${server.url} with ${info.threads} inference threads and ${server.service.workers} preprocessing workers\n`);
   if (values.library !== undefined || values.db !== undefined) process.stderr.write(`resnet-serve: the photo library is at ${server.url}/#library\n`);
   await new Promise<void>((resolve) => {
     const stop = (signal: string): void => {
@@ -188,6 +193,7 @@ async function infoCommand(options: ModelOptions): Promise<number> {
       ['classes', String(info.numClasses)],
       ['input', `${info.inputSize}x${info.inputSize}`],
       ['threads', String(info.threads)],
+      ['precision', info.precision],
     );
   }
   lines.push(

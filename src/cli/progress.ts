@@ -34,6 +34,16 @@ export function downloadProgress(label: string, out: Writable & { isTTY?: boolea
   };
 }
 
+/** A one-time note while an int8 model is calibrated: a line when it starts and when it ends (redrawn in place on a terminal). */
+export function quantizeProgress(out: Writable & { isTTY?: boolean } = process.stderr): (done: number, total: number) => void {
+  const started = Date.now();
+  return (done, total) => {
+    const finished = done >= total;
+    if (out.isTTY) out.write(`\rQuantising the model to int8 (once): calibrated on ${done} of ${total} photos${finished ? ` in ${((Date.now() - started) / 1000).toFixed(1)} s\n` : ''}`);
+    else if (done === 1 || finished) out.write(`Quantising the model to int8 (once): ${finished ? `calibrated on ${total} photos in ${((Date.now() - started) / 1000).toFixed(1)} s` : `calibrating on ${total} photos`}\n`);
+  };
+}
+
 /** What the tag progress shows. */
 export interface RunProgress {
   done: number;

@@ -96,7 +96,7 @@ export async function trainCommand(paths: string[], values: Parsed, model: Model
     const photos = folder.photos.map((p) => ({ ...p, name: relative(folder.root, p.path) }));
     const tty = process.stderr.isTTY;
     const started = performance.now();
-    const collected = await collectExamples(photos, (bytes) => classifier.analyzeBatch(bytes, ['embedding'], { mirror: true }), cache, { model: info.sha256, recipe: recipeOf(classifier.preprocessor.mode) }, {
+    const collected = await collectExamples(photos, (bytes) => classifier.analyzeBatch(bytes, ['embedding'], { mirror: true }), cache, { model: info.sha256, recipe: recipeOf(classifier.preprocessor.mode, info.precision) }, {
       onProgress: tty ? (done, total) => process.stderr.write(`\r  embedding ${done}/${total}`) : undefined,
     });
     if (tty) process.stderr.write('\r\x1b[K');

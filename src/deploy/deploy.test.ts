@@ -90,6 +90,19 @@ describe('Dockerfile', () => {
     assert.ok(instructions('ARG').some((a) => /^BAKE_MODEL/.test(a.getArgumentsContent() ?? '')));
   });
 
+  test('the server gets the same allocator settings from npm start, the Dockerfile, the Deployment and KServe', async () => {
+    const { SERVE_ENV } = (await import(new URL('../../bench/serve-env.mjs', import.meta.url).href)) as { SERVE_ENV: Record<string, string> };
+    const env = dockerEnv();
+    const start = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')).scripts.start as string;
+    for (const [name, value] of Object.entries(SERVE_ENV)) {
+      assert.equal(env[name], value, `Dockerfile ENV ${name}`);
+      assert.match(start, new RegExp(`\\b${name}=${value}\\b`), `npm start sets ${name}`);
+      for (const manifest of ['deploy/kubernetes/deployment.yaml', 'deploy/kserve/inferenceservice.yaml']) {
+        assert.match(readFileSync(join(REPO_ROOT, manifest), 'utf8'), new RegExp(`name: ${name}\\s+value: "${value}"`), `${manifest} sets ${name}`);
+      }
+    }
+  });
+
   test('no secrets in ENV; telemetry off; the container says so to the offline instructions', () => {
     const env = dockerEnv();
     for (const name of Object.keys(env)) assert.doesNotMatch(name, /SECRET|PASSWORD|TOKEN|API_?KEY|CREDENTIAL/i, name);

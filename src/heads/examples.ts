@@ -42,9 +42,9 @@ export function photoHash(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
-/** The cache key of a model's head embeddings under a preprocessing mode. */
-export function recipeOf(mode: string): string {
-  return `${mode}:mirror-mean:1`;
+/** The cache key of a model's head embeddings under a preprocessing mode and precision. */
+export function recipeOf(mode: string, precision: 'fp32' | 'int8' = 'fp32'): string {
+  return precision === 'int8' ? `${mode}:int8:mirror-mean:1` : `${mode}:mirror-mean:1`;
 }
 
 /**

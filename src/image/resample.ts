@@ -26,6 +26,7 @@
  * whole image and cropping afterwards, for a fraction of the work.
  */
 import type { CropBox, Size } from './geometry.js';
+import { resizeRgbSimd, simdAvailable } from './resample-simd.js';
 
 const PRECISION_BITS = 32 - 8 - 2;
 const HALF = 1 << (PRECISION_BITS - 1);
@@ -171,6 +172,10 @@ export function resizeBilinearWindow(src: RawImage, out: Size, window: CropBox):
   const rowEnd = vert ? vert.bounds[(window.height - 1) * 2] + vert.bounds[(window.height - 1) * 2 + 1] : window.top + window.height;
   const rows = rowEnd - rowFirst;
 
+  if (needH && vert && ch === 3 && simdAvailable()) {
+    const data = resizeRgbSimd(src, rowFirst, rows, bilinearCoefficients(src.width, out.width, window.left, window.width), vert, window.width, window.height);
+    return { data, width: window.width, height: window.height, channels: ch };
+  }
   let tmp: Uint8Array;
   if (needH) {
     tmp = horizontalPass(src, rowFirst, rows, bilinearCoefficients(src.width, out.width, window.left, window.width), window.width);

@@ -21,6 +21,7 @@ import { softmax } from '../classify/postprocess.js';
 import type { ClassificationService } from '../classify/service.js';
 import { ResnetServeError } from '../errors.js';
 import { unitInt8Bytes } from '../heads/vectors.js';
+import { FINGERPRINT_BYTES } from '../image/fingerprint.js';
 import type { LabelLanguage } from '../types.js';
 import type { CategoryMap } from './categories.js';
 import { deriveTags, keptScores, keywordsFor, tagsKey, type ClassScore, type TagSettings } from './derive.js';
@@ -133,6 +134,10 @@ export async function tagFolders(service: ClassificationService, index: TagIndex
 
   // 2. What changed: unchanged photos need no model; the others are classified (or found to be moves and copies).
   const seen = new Set(images);
+  // Rows from before fingerprints or embeddings were kept (or of another size) are classified again.
+  const incomplete = new Set(
+    (index.db.prepare('SELECT id FROM files WHERE fingerprint IS NULL OR length(fingerprint) != ? OR (embedding IS NULL AND ?)').all(FINGERPRINT_BYTES, withEmbedding ? 1 : 0) as { id: number }[]).map((r) => r.id),
+  );
   const unchanged: FileRow[] = [];
   const work: { path: string; size: number; mtimeMs: number; known?: FileRow }[] = [];
   for (const path of images) {
@@ -144,7 +149,8 @@ export async function tagFolders(service: ClassificationService, index: TagIndex
       continue;
     }
     const known = index.get(path);
-    if (!options.retag && known && known.modelSha256 === info.sha256 && known.size === st.size && known.mtimeMs === st.mtimeMs) unchanged.push(known);
+    const current = known && !incomplete.has(known.id) && known.modelSha256 === info.sha256;
+    if (!options.retag && current && known.size === st.size && known.mtimeMs === st.mtimeMs) unchanged.push(known);
     else work.push({ path, size: st.size, mtimeMs: st.mtimeMs, known });
   }
   const goneByContent = new Map<string, FileRow[]>();
@@ -202,7 +208,7 @@ export async function tagFolders(service: ClassificationService, index: TagIndex
   const reuse = (sha: string): Analysed | undefined => {
     const inRun = byContent.get(sha);
     if (inRun) return inRun;
-    const row = index.withContent(sha).find((r) => r.modelSha256 === info.sha256 && r.tagsKey !== null);
+    const row = index.withContent(sha).find((r) => r.modelSha256 === info.sha256 && r.tagsKey !== null && !incomplete.has(r.id));
     if (!row) return undefined;
     const stored = index.db.prepare('SELECT embedding, fingerprint FROM files WHERE id = ?').get(row.id) as { embedding: Buffer | null; fingerprint: Buffer | null };
     return { scores: index.scoresOf(row.id), embedding: stored.embedding, fingerprint: stored.fingerprint, width: row.width, height: row.height };
@@ -213,7 +219,7 @@ export async function tagFolders(service: ClassificationService, index: TagIndex
     try {
       const bytes = await readFile(fsPath(path));
       const sha = sha256(bytes);
-      if (!options.retag && known && known.modelSha256 === info.sha256 && known.sha256 === sha) {
+      if (!options.retag && known && !incomplete.has(known.id) && known.modelSha256 === info.sha256 && known.sha256 === sha) {
         index.touch(known.id, item.mtimeMs);
         await settle(known);
         summary.skipped++;

@@ -23,6 +23,8 @@ import { ClassifierSession, type ModelSession } from './session.js';
 import { ThreadedSession } from './session-thread.js';
 import { probeModel } from './probe.js';
 import { prepareUserOnnx } from './prepare-onnx.js';
+import { quantizedModel } from './quantize/quantize.js';
+import { preoptimizedModel } from './preoptimize.js';
 import {
   OFFICIAL_CHECKPOINTS,
   defaultCacheDir,
@@ -196,6 +198,9 @@ export async function loadModel(options: ModelOptions = {}, placement: { thread?
   const spec = options.model ?? 'resnet18';
   if (typeof spec !== 'string' || spec.length === 0) throw invalidArgument('model', 'a model name or a file path', spec);
   if (options.threads !== undefined && (!Number.isInteger(options.threads) || options.threads < 1)) throw invalidArgument('threads', 'a positive integer', options.threads);
+  const precision = options.precision ?? 'fp32';
+  if (precision !== 'fp32' && precision !== 'int8') throw invalidArgument('precision', 'fp32 or int8', precision);
+  if (options.calibrate !== undefined && (typeof options.calibrate !== 'string' || precision !== 'int8')) throw invalidArgument('calibrate', 'a folder of photos, with precision int8', options.calibrate);
   const cacheDir = options.cacheDir ?? defaultCacheDir();
   const official = Object.hasOwn(OFFICIAL_CHECKPOINTS, spec);
   const path = official ? await officialCheckpoint(spec, options, cacheDir) : resolve(spec);
@@ -224,16 +229,29 @@ export async function loadModel(options: ModelOptions = {}, placement: { thread?
   }
   // A user's own ONNX graph runs once in a child process first: one that never finishes or crashes ONNX Runtime is refused here.
   if (source === 'onnx') await probeModel(onnxPath, sha256, cacheDir, { inputSize: sidecar.preprocess.cropSize, timeoutMs: placement.openTimeoutMs, label: path });
+  if (precision === 'int8') {
+    onnxPath = await quantizedModel(onnxPath, {
+      modelSha256: basename(onnxPath, '.onnx').startsWith(sha256) ? basename(onnxPath, '.onnx') : sha256,
+      cacheDir,
+      preprocess: sidecar.preprocess,
+      calibrationDir: options.calibrate,
+      label: path,
+      onProgress: options.onQuantizeProgress,
+    });
+  }
   // A server runs the session in a thread of its own (ONNX Runtime's Node binding blocks the calling thread).
-  const sessionOptions = { threads: options.threads, inputSize: sidecar.preprocess.cropSize, label: path };
-  const session = placement.thread ? await ThreadedSession.open(onnxPath, sessionOptions, placement.openTimeoutMs) : await ClassifierSession.open(onnxPath, sessionOptions);
+  const stem = basename(onnxPath, '.onnx');
+  const optimized = await preoptimizedModel(onnxPath, cacheDir, stem.startsWith(sha256) ? stem : sha256);
+  const sessionOptions = { threads: options.threads, inputSize: sidecar.preprocess.cropSize, label: path, preoptimized: optimized !== null };
+  const runPath = optimized ?? onnxPath;
+  const session = placement.thread ? await ThreadedSession.open(runPath, sessionOptions, placement.openTimeoutMs) : await ClassifierSession.open(runPath, sessionOptions);
   try {
     const labels = chooseLabels(sidecar, session.numClasses, path);
     return {
       session,
       preprocess: sidecar.preprocess,
       labels,
-      info: { name, source, path, sha256, onnxPath, numClasses: session.numClasses, inputSize: session.inputSize, threads: session.threads, outputs: ['logits', ...session.extraOutputs] },
+      info: { name, source, path, sha256, onnxPath, numClasses: session.numClasses, inputSize: session.inputSize, threads: session.threads, outputs: ['logits', ...session.extraOutputs], precision },
       missingOutputs: session.extraOutputs.includes('embedding') ? undefined : (missingOutputs ?? 'its graph has no embedding output'),
     };
   } catch (err) {

@@ -73,6 +73,7 @@ const root = protobuf.Root.fromJSON(schema);
 const ModelProto = root.lookupType('onnx.ModelProto');
 const NodeProto = root.lookupType('onnx.NodeProto');
 const ValueInfoProto = root.lookupType('onnx.ValueInfoProto');
+const TensorProto = root.lookupType('onnx.TensorProto');
 
 /** ONNX TensorProto.DataType.FLOAT */
 export const ONNX_FLOAT = 1;
@@ -102,14 +103,14 @@ export interface GraphNode {
 export interface Initializer {
   name: string;
   dims: number[];
-  data: Float32Array | BigInt64Array | Uint8Array | Int8Array;
+  data: Float32Array | BigInt64Array | Uint8Array | Int8Array | Int32Array;
   type?: ElementType;
 }
 
-/** A graph input or output: name and dims (a string is a symbolic dim), float32 unless `type` says. */
+/** A graph input or output: name and dims (a string is a symbolic dim; none: shape not declared), float32 unless `type` says. */
 export interface GraphValue {
   name: string;
-  dims: (number | string)[];
+  dims?: (number | string)[];
   type?: ElementType;
 }
 
@@ -141,7 +142,7 @@ function valueInfo(v: GraphValue): object {
     type: {
       tensor_type: {
         elem_type: ELEMENT_TYPES[v.type ?? 'float'],
-        shape: { dim: v.dims.map((d) => (typeof d === 'string' ? { dim_param: d } : { dim_value: d })) },
+        ...(v.dims ? { shape: { dim: v.dims.map((d) => (typeof d === 'string' ? { dim_param: d } : { dim_value: d })) } } : {}),
       },
     },
   };
@@ -168,16 +169,25 @@ export function encodeValueInfo(value: GraphValue): Uint8Array {
   return ValueInfoProto.encode(ValueInfoProto.fromObject(valueInfo(value))).finish();
 }
 
+function tensorObject(t: Initializer): object {
+  return {
+    name: t.name,
+    dims: t.dims,
+    data_type: ELEMENT_TYPES[t.type ?? 'float'],
+    raw_data: new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength),
+  };
+}
+
+/** The bytes of one TensorProto (an initializer to append). */
+export function encodeTensor(tensor: Initializer): Uint8Array {
+  return TensorProto.encode(TensorProto.fromObject(tensorObject(tensor))).finish();
+}
+
 function graphObject(g: GraphBody): object {
   return {
     name: g.name,
     node: g.nodes.map((n, i) => nodeObject(n, `${n.op}_${i}`)),
-    initializer: g.initializers.map((t) => ({
-      name: t.name,
-      dims: t.dims,
-      data_type: ELEMENT_TYPES[t.type ?? 'float'],
-      raw_data: new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength),
-    })),
+    initializer: g.initializers.map(tensorObject),
     input: g.inputs.map(valueInfo),
     output: g.outputs.map(valueInfo),
   };

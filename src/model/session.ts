@@ -89,6 +89,8 @@ export interface SessionOptions {
   inputSize?: number;
   /** How the model is named in error messages. */
   label?: string;
+  /** The graph was optimised for this machine already (`preoptimize.ts`): open it as it is. */
+  preoptimized?: boolean;
 }
 
 /** A checked classifier session, run in the calling thread. */
@@ -119,7 +121,7 @@ export class ClassifierSession implements ModelSession {
         intraOpNumThreads: threads,
         interOpNumThreads: 1,
         executionMode: 'sequential',
-        graphOptimizationLevel: 'all',
+        graphOptimizationLevel: options.preoptimized ? 'disabled' : 'all',
         // Without the arena, memory returns after a large batch instead of staying at its peak; speed is the same.
         enableCpuMemArena: false,
       });

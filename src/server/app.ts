@@ -20,6 +20,7 @@ import { ServerMetrics } from './metrics.js';
 import { resolveLimits, type AccessOptions, type ServerLimits } from './options.js';
 import { opsRoutes } from './routes/ops.js';
 import { seedRoutes } from './routes/seed.js';
+import { explainRoutes } from './routes/explain.js';
 import { torchserveRoutes } from './routes/torchserve.js';
 import { headRoutes } from './routes/heads.js';
 import { libraryRoutes } from './routes/library.js';
@@ -195,6 +196,7 @@ export async function buildApp(options: AppOptions): Promise<ResnetApp> {
   headRoutes(app, holder, limits);
   libraryRoutes(app, options.library ?? null);
   await torchserveRoutes(app, holder, limits);
+  await explainRoutes(app, holder, limits);
   opsRoutes(app, holder, metrics, VERSION);
   webRoutes(app);
   await v2Routes(app, holder, limits, VERSION);

@@ -234,7 +234,7 @@ export class HeadRegistry {
       images.map((img) => ({ label: 0, bytes: img.bytes, name: img.name })),
       (bytes) => this.service.analyzeMany(bytes, ['embedding'], signal, { mirror: true }),
       this.cache,
-      { model: this.model, recipe: recipeOf(this.service.mode) },
+      { model: this.model, recipe: recipeOf(this.service.mode, this.service.info.precision) },
     ).catch((err) => {
       throw err instanceof ResnetServeError ? new ResnetServeError(err.code === 'INVALID_ARGUMENT' ? 'BAD_REQUEST' : err.code, err.message) : err;
     });
@@ -261,7 +261,7 @@ export class HeadRegistry {
     const examples = this.store.examples(name);
     const empty = stored.classes.filter((c) => !examples.some((e) => e.className === c));
     if (empty.length) throw bad(`Every class needs photos; none in ${empty.map((c) => `"${c}"`).join(', ')}`);
-    const recipe = recipeOf(this.service.mode);
+    const recipe = recipeOf(this.service.mode, this.service.info.precision);
     const training = examples.map((e) => {
       const hit = this.cache.lookup(this.model, recipe, e.photo);
       if (!hit) throw new ResnetServeError('INTERNAL', `The embedding of photo ${e.id} is missing from the cache; remove and add it again`);

@@ -1,0 +1,111 @@
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { before, describe, test } from 'node:test';
+import sharp from 'sharp';
+import { ImageClassifier } from './classifier.js';
+import { explainOutputs, finalLayer, resolveClass } from './explain.js';
+import { massInside, upsampleMap } from './cam.js';
+import { readCheckpoint } from '../model/pth.js';
+import { decodeImage } from '../image/decode.js';
+import { encodeOnnxModel } from '../model/onnx-proto.js';
+import { ResnetServeError } from '../errors.js';
+import { PRETRAINED_ONNX, REFERENCE_DIR, readFloat32, referenceCases, skipWithoutDatasets, skipWithoutReference } from '../testing/shared.js';
+
+let cacheDir: string;
+before(async () => {
+  cacheDir = await mkdtemp(join(tmpdir(), 'rs-explain-'));
+});
+
+describe('class activation maps', () => {
+  test('ResNet-18 seed-0: the map equals the reference input\'s feature map times the checkpoint\'s fc row, for the top class', { skip: skipWithoutReference }, async () => {
+    const classifier = await ImageClassifier.create({ model: join(REFERENCE_DIR, 'resnet18-seed0.pth'), cacheDir, preprocess: 'exact' });
+    const fc = (await readCheckpoint(readFileSync(join(REFERENCE_DIR, 'resnet18-seed0.pth')))).get('fc.weight')!;
+    assert.deepEqual(fc.shape, [1000, 512]);
+    const cases = referenceCases();
+    const inputs = readFloat32(join(REFERENCE_DIR, 'inputs.f32'));
+    const per = 3 * 224 * 224;
+    const layer = await finalLayer(classifier.model);
+    const picked = cases.map((c, row) => ({ c, row })).filter(({ c }) => c.truth !== undefined).slice(0, 8);
+    for (const { c, row } of picked) {
+      const [analyzed] = await classifier.analyzeBatch([join(REFERENCE_DIR, 'images', c.file)], ['feature_map']);
+      assert.ok(analyzed.ok);
+      const explanation = explainOutputs(analyzed.outputs, layer, classifier.model.labels, { topK: 5 });
+      const cls = explanation.target.index;
+      // Directly: torchvision's own input through the network, the feature map weighted by fc.weight[cls].
+      const ref = await classifier.model.session.run(inputs.slice(row * per, (row + 1) * per), 1, ['feature_map']);
+      const fm = ref.feature_map!.data;
+      const direct = new Float32Array(49);
+      for (let k = 0; k < 512; k++) for (let p = 0; p < 49; p++) direct[p] += fc.data[cls * 512 + k] * fm[k * 49 + p];
+      const scale = Math.max(...direct.map(Math.abs));
+      const worst = Math.max(...explanation.map.values.map((v, p) => Math.abs(v - direct[p])));
+      assert.equal(explanation.map.width, 7);
+      assert.ok(worst <= 1e-4 * scale + 1e-5, `${c.file}: map differs by ${worst} (scale ${scale})`);
+    }
+    await classifier.close();
+  });
+
+  test('classes by index, English or Chinese label; anything else is a clear error', { skip: skipWithoutReference }, async () => {
+    const classifier = await ImageClassifier.create({ model: join(REFERENCE_DIR, 'resnet18-seed0.pth'), cacheDir });
+    const labels = classifier.model.labels;
+    assert.equal(resolveClass('281', labels, 1000), 281);
+    assert.equal(resolveClass('Tabby', labels, 1000), 281);
+    assert.equal(resolveClass('虎斑猫', labels, 1000), 281);
+    assert.equal(resolveClass(undefined, labels, 1000), undefined);
+    assert.throws(() => resolveClass('1000', labels, 1000), (err: unknown) => err instanceof ResnetServeError && err.code === 'INVALID_ARGUMENT');
+    assert.throws(() => resolveClass('unicorn', labels, 1000), (err: unknown) => err instanceof ResnetServeError && /labels/.test(err.message));
+    await classifier.close();
+  });
+
+  test('localisation with the real MobileNetV2: photos pasted at random on a grey canvas; the heat falls on the photo', { skip: skipWithoutDatasets }, async () => {
+    const classifier = await ImageClassifier.create({ model: PRETRAINED_ONNX, cacheDir, preprocess: 'exact' });
+    assert.ok(classifier.info.outputs.includes('feature_map'), 'MobileNetV2 exposes the input of its global average pooling');
+    const layer = await finalLayer(classifier.model);
+    let seed = 12345;
+    const random = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const photos = referenceCases().filter((c) => c.truth !== undefined);
+    let judged = 0;
+    let inside = 0;
+    for (const c of photos) {
+      // Decoded by our own pipeline (it reads BMP and CMYK too), upright, scaled to fit 300×300.
+      const pixels = await decodeImage(readFileSync(join(REFERENCE_DIR, 'images', c.file)));
+      const small = await sharp(Buffer.from(pixels.data), { raw: { width: pixels.width, height: pixels.height, channels: pixels.channels as 1 | 3 } }).toColourspace('srgb').resize(300, 300, { fit: 'inside' }).removeAlpha().png().toBuffer({ resolveWithObject: true });
+      const left = Math.floor(random() * (500 - small.info.width));
+      const top = Math.floor(random() * (500 - small.info.height));
+      const canvas = await sharp({ create: { width: 500, height: 500, channels: 3, background: { r: 128, g: 128, b: 128 } } }).composite([{ input: small.data, left, top }]).png().toBuffer();
+      const [a] = await classifier.analyzeBatch([canvas], ['feature_map']);
+      assert.ok(a.ok);
+      const explanation = explainOutputs(a.outputs, layer, classifier.model.labels, { topK: 1 });
+      if (explanation.target.index !== c.truth) continue;
+      judged++;
+      // 500×500 → Resize(256) → CenterCrop(224): the crop starts 16 px in, at scale 256/500.
+      const s = 256 / 500;
+      const box = { x0: left * s - 16, y0: top * s - 16, x1: (left + small.info.width) * s - 16, y1: (top + small.info.height) * s - 16 };
+      const share = massInside(upsampleMap(explanation.map, 224), 224, box);
+      if (share >= 0.7) inside++;
+    }
+    await classifier.close();
+    assert.ok(judged >= 20, `at least 20 photos still recognised on the canvas (got ${judged})`);
+    console.log(`localisation: ${inside} of ${judged} correctly recognised photos have >= 70% of the heat on them`);
+    assert.ok(inside >= 0.8 * judged, `${inside} of ${judged} photos have at least 70% of the heat inside`);
+  });
+
+  test('a model without global average pooling says explanations are not available for it', async () => {
+    // An 8×8 classifier that flattens its input straight into one linear layer: no feature map to weight.
+    const dir = await mkdtemp(join(tmpdir(), 'rs-nogap-'));
+    const model = join(dir, 'flat.onnx');
+    writeFileSync(model, encodeOnnxModel({
+      name: 'flat', opset: 13,
+      nodes: [{ op: 'Flatten', inputs: ['input'], outputs: ['flat'] }, { op: 'Gemm', inputs: ['flat', 'w', 'b'], outputs: ['logits'], attributes: { transB: 1 } }],
+      initializers: [{ name: 'w', dims: [1000, 192], data: Float32Array.from({ length: 192000 }, (_, i) => Math.sin(i)) }, { name: 'b', dims: [1000], data: new Float32Array(1000) }],
+      inputs: [{ name: 'input', dims: ['batch', 3, 8, 8] }], outputs: [{ name: 'logits', dims: ['batch', 1000] }],
+    }));
+    writeFileSync(join(dir, 'flat.json'), JSON.stringify({ input_size: 8, resize_size: 8 }));
+    const classifier = await ImageClassifier.create({ model, cacheDir });
+    assert.ok(!classifier.info.outputs.includes('feature_map'));
+    await assert.rejects(finalLayer(classifier.model), (err: unknown) => err instanceof ResnetServeError && err.code === 'OUTPUT_UNAVAILABLE' && /not available for flat/.test(err.message));
+    await classifier.close();
+  });
+});

@@ -1,0 +1,85 @@
+/**
+ * "Why did it say that?": one image's class activation map, from the
+ * `feature_map` output of the same inference run as its answer and the
+ * final layer's weights (read once from the model's graph). Shared by the
+ * CLI (`classify --explain`), `POST /v1/explain` and TorchServe's
+ * `/explanations/{model}`.
+ */
+import { readFile } from 'node:fs/promises';
+import { ResnetServeError, invalidArgument } from '../errors.js';
+import type { LabelSet } from '../labels/labels.js';
+import type { LoadedModel } from '../model/load-model.js';
+import { classifierWeights, locateOutputs } from '../model/model-outputs.js';
+import { readGraph } from '../model/onnx-graph.js';
+import type { RunOutputs } from '../model/session.js';
+import type { Prediction } from '../types.js';
+import { rankLogits } from './answer.js';
+import { classActivationMap, type ActivationMap } from './cam.js';
+
+/** The final layer's weights, `classes × channels`. */
+export interface FinalLayer {
+  weights: Float32Array;
+  classes: number;
+  channels: number;
+}
+
+/** One image's explanation: its answer, the class explained and that class's map over the feature grid. */
+export interface Explanation {
+  predictions: Prediction[];
+  target: Prediction;
+  map: ActivationMap;
+}
+
+const finalLayers = new WeakMap<LoadedModel, Promise<FinalLayer>>();
+
+async function readFinalLayer(model: LoadedModel): Promise<FinalLayer> {
+  const unavailable = (why: string): ResnetServeError => new ResnetServeError('OUTPUT_UNAVAILABLE', `Explanations are not available for ${model.info.name}: ${why}`);
+  if (!model.session.extraOutputs.includes('feature_map')) throw unavailable('its graph has no global average pooling before the final layer, so there is no feature map to weight');
+  if (!model.info.onnxPath) throw unavailable('its graph cannot be read');
+  const graph = readGraph(await readFile(model.info.onnxPath));
+  const { classifier } = locateOutputs(graph);
+  const found = classifier ? classifierWeights(graph, classifier) : null;
+  if (!found || found.classes !== model.session.numClasses) throw unavailable("its final layer's weights are not constants of the graph");
+  return { weights: found.weights, classes: found.classes, channels: found.dim };
+}
+
+/** The final layer of `model`, read from its graph on first use. Throws OUTPUT_UNAVAILABLE for models without one. */
+export function finalLayer(model: LoadedModel): Promise<FinalLayer> {
+  let pending = finalLayers.get(model);
+  if (!pending) {
+    pending = readFinalLayer(model);
+    pending.catch(() => finalLayers.delete(model));
+    finalLayers.set(model, pending);
+  }
+  return pending;
+}
+
+/**
+ * The class to explain: an index, a label (English or Chinese, any case), or
+ * (undefined) the top answer. `name` is how the caller calls the option.
+ */
+export function resolveClass(value: string | number | undefined, labels: LabelSet, numClasses: number, name = 'class'): number | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (typeof value === 'number' || /^\d+$/.test(value)) {
+    const index = Number(value);
+    if (!Number.isInteger(index) || index < 0 || index >= numClasses) throw invalidArgument(name, `a class index from 0 to ${numClasses - 1} or a label`, value);
+    return index;
+  }
+  const wanted = value.trim().toLowerCase();
+  const index = labels.en.findIndex((l, i) => l.toLowerCase() === wanted || labels.zh?.[i] === value.trim());
+  if (index < 0) throw invalidArgument(name, 'a class index or one of the model\'s labels (e.g. "tabby")', value);
+  return index;
+}
+
+/** The explanation of one image's outputs (logits and `feature_map` from one run) for class `cls` (default: the top one). */
+export function explainOutputs(outputs: RunOutputs, layer: FinalLayer, labels: LabelSet, options: { cls?: number; topK: number }): Explanation {
+  const fm = outputs.feature_map;
+  if (!fm) throw new ResnetServeError('OUTPUT_UNAVAILABLE', 'The feature map was not computed');
+  const [, channels, height, width] = fm.dims;
+  if (channels !== layer.channels) throw new ResnetServeError('OUTPUT_UNAVAILABLE', `The feature map has ${channels} channels but the final layer reads ${layer.channels}`);
+  const numClasses = outputs.logits.data.length;
+  const all = rankLogits(outputs.logits.data, 0, numClasses, labels, { topK: numClasses, lang: 'both' });
+  const cls = options.cls ?? all[0].index;
+  const target = all.find((p) => p.index === cls) as Prediction;
+  return { predictions: all.slice(0, options.topK), target, map: classActivationMap(fm.data, channels, height, width, layer.weights, cls) };
+}

@@ -1,0 +1,91 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { before, describe, test } from 'node:test';
+import { ImageClassifier } from '../../classify/classifier.js';
+import { ResnetServeError } from '../../errors.js';
+import { readGraph } from '../onnx-graph.js';
+import { IMAGENET_SAMPLE_DIR, PRETRAINED_ONNX, REFERENCE_DIR, SHARED_DIR, skipWithoutDatasets, skipWithoutReference } from '../../testing/shared.js';
+
+const RESNET18 = join(REFERENCE_DIR, 'resnet18-seed0.pth');
+const RESNET50 = join(SHARED_DIR, 'models', 'resnet50-keras-fp16w.onnx');
+const skipResnet50 = skipWithoutDatasets || (existsSync(RESNET50) ? false : `${RESNET50} not found (set RESNET_SERVE_SHARED to the shared folder)`);
+
+let cacheDir: string;
+before(async () => {
+  cacheDir = await mkdtemp(join(tmpdir(), 'rs-int8-'));
+});
+
+describe('--precision int8', () => {
+  test('ResNet-18: a QDQ graph with int8 weights, made once and cached; answers close to fp32, embeddings and feature maps kept', { skip: skipWithoutReference }, async () => {
+    const images = readdirSync(join(REFERENCE_DIR, 'images')).filter((f) => /\.jpe?g$/i.test(f)).slice(0, 12).map((f) => join(REFERENCE_DIR, 'images', f));
+    const fp32 = await ImageClassifier.create({ model: RESNET18, cacheDir });
+    const int8 = await ImageClassifier.create({ model: RESNET18, cacheDir, precision: 'int8' });
+    assert.equal(int8.info.precision, 'int8');
+    assert.equal(fp32.info.precision, 'fp32');
+    assert.match(int8.info.onnxPath ?? '', /-int8-[0-9a-f]{16}\.onnx$/);
+    const graph = readGraph(readFileSync(int8.info.onnxPath as string));
+    const count = (op: string): number => graph.nodes.filter((n) => n.opType === op).length;
+    // 20 convolutions with int8 weights (all of ResNet-18's), each read through a DequantizeLinear; the classifier stays fp32.
+    assert.equal([...graph.initializers.values()].filter((t) => t.dataType === 3 && t.dims.length === 4).length, 20);
+    assert.ok(count('QuantizeLinear') >= 20 && count('DequantizeLinear') >= 40);
+    assert.equal(count('Gemm'), 1);
+    assert.deepEqual(int8.info.outputs, ['logits', 'embedding', 'feature_map']);
+    const a = await fp32.analyzeBatch(images, ['embedding']);
+    const b = await int8.analyzeBatch(images, ['embedding']);
+    for (let i = 0; i < images.length; i++) {
+      const ra = a[i];
+      const rb = b[i];
+      if (!ra.ok || !rb.ok) assert.fail(`${images[i]} was not classified`);
+      const ea = ra.outputs.embedding!.data;
+      const eb = rb.outputs.embedding!.data;
+      let dot = 0, na = 0, nb = 0;
+      for (let k = 0; k < ea.length; k++) {
+        dot += ea[k] * eb[k];
+        na += ea[k] ** 2;
+        nb += eb[k] ** 2;
+      }
+      assert.ok(dot / Math.sqrt(na * nb) > 0.98, `embedding of ${images[i]} keeps its direction (cosine ${(dot / Math.sqrt(na * nb)).toFixed(4)})`);
+    }
+    await fp32.close();
+    await int8.close();
+    // The second time, the cached graph is used as it is.
+    const mtime = (await import('node:fs')).statSync(int8.info.onnxPath as string).mtimeMs;
+    const again = await ImageClassifier.create({ model: RESNET18, cacheDir, precision: 'int8' });
+    assert.equal(again.info.onnxPath, int8.info.onnxPath);
+    assert.equal((await import('node:fs')).statSync(again.info.onnxPath as string).mtimeMs, mtime);
+    await again.close();
+  });
+
+  test('real ResNet-50 on 100 real photos: int8 agrees with fp32 on top-1 for at least 95 and loses at most 2 points of accuracy', { skip: skipResnet50 }, async () => {
+    const files = readdirSync(IMAGENET_SAMPLE_DIR).filter((f) => /\.jpe?g$/i.test(f)).sort();
+    const picked = files.map((f, i) => ({ path: join(IMAGENET_SAMPLE_DIR, f), truth: 2 * i })).filter((_, i) => i % 5 === 0);
+    const answers = async (precision: 'fp32' | 'int8'): Promise<number[]> => {
+      const c = await ImageClassifier.create({ model: RESNET50, cacheDir, precision });
+      const out: number[] = [];
+      for (let i = 0; i < picked.length; i += 20) {
+        for (const r of await c.classifyBatch(picked.slice(i, i + 20).map((p) => p.path), { topK: 1 })) out.push(r.ok ? r.predictions[0].index : -1);
+      }
+      await c.close();
+      return out;
+    };
+    const fp32 = await answers('fp32');
+    const int8 = await answers('int8');
+    const agree = fp32.filter((c, i) => c === int8[i]).length;
+    const right = (a: number[]): number => a.filter((c, i) => c === picked[i].truth).length;
+    assert.ok(agree >= 95, `top-1 agreement ${agree}/100`);
+    assert.ok(right(int8) >= right(fp32) - 2, `accuracy int8 ${right(int8)} vs fp32 ${right(fp32)}`);
+  });
+
+  test('refusals: an already quantised model, a calibration folder without photos, calibrate without int8', { skip: skipWithoutDatasets }, async () => {
+    await assert.rejects(ImageClassifier.create({ model: PRETRAINED_ONNX, cacheDir, precision: 'int8' }), (err: unknown) => err instanceof ResnetServeError && err.code === 'MODEL_INVALID' && /already quantised/.test(err.message));
+    const empty = join(cacheDir, 'no-photos');
+    mkdirSync(empty, { recursive: true });
+    writeFileSync(join(empty, 'notes.txt'), 'not a photo');
+    await assert.rejects(ImageClassifier.create({ model: RESNET18, cacheDir, precision: 'int8', calibrate: empty }), (err: unknown) => err instanceof ResnetServeError && err.code === 'INVALID_ARGUMENT' && /no photos/.test(err.message));
+    await assert.rejects(ImageClassifier.create({ model: RESNET18, cacheDir, calibrate: empty }), (err: unknown) => err instanceof ResnetServeError && err.code === 'INVALID_ARGUMENT');
+    await assert.rejects(ImageClassifier.create({ model: RESNET18, cacheDir, precision: 'int4' as 'int8' }), (err: unknown) => err instanceof ResnetServeError && /precision/.test(err.message));
+  });
+});

@@ -1,0 +1,160 @@
+/**
+ * `--precision int8`: static quantisation of any fp32 ImageNet classifier
+ * into ONNX's QDQ format, run by ONNX Runtime's own integer kernels.
+ *
+ * Written here rather than taken from ONNX Runtime's Python quantiser
+ * because the project runs on Node alone (no Python at install or run
+ * time); the graph edits it needs are few (see `qdq-plan.ts`).
+ *
+ * Steps: ONNX Runtime writes the graph after its basic optimisations
+ * (BatchNorm folded, float16 casts folded); calibration images run through
+ * it with every planned activation as an extra output, giving each one's
+ * range; the QDQ graph is written and cached as
+ * `<cache>/onnx/<model sha>-int8-<key>.onnx`, `key` covering the calibration
+ * photos, the settings and this code's version.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { readFile, readdir, rm, stat } from 'node:fs/promises';
+import { extname, join } from 'node:path';
+import { ResnetServeError } from '../../errors.js';
+import { writeFileAtomic } from '../../fs-atomic.js';
+import { Preprocessor, type PreprocessConfig } from '../../image/preprocess.js';
+import { addOutputs, readGraph } from '../onnx-graph.js';
+import ort from '../ort.js';
+import { activationParams, RangeTracker } from './qdq-params.js';
+import { planQuantization, type PlanOptions } from './qdq-plan.js';
+import { writeQdqModel } from './qdq-write.js';
+
+/** Bumped when the quantised graph changes, so older cached ones are not reused. */
+const QUANTIZE_VERSION = 1;
+
+/** The calibration photos shipped with the project (CC0 / public domain; see `data/calibration/README.md`). */
+export const BUILTIN_CALIBRATION = new URL('../../../data/calibration/', import.meta.url).pathname;
+
+/** How to quantise. */
+export interface QuantizeSettings extends PlanOptions {
+  /** 7-bit weights, for u8×s8 kernels on CPUs without VNNI. */
+  reduceRange: boolean;
+}
+
+/** What we chose on an AVX2 CPU without VNNI, measured on a real ResNet-50 (README, Performance). */
+export const DEFAULT_QUANTIZE_SETTINGS: QuantizeSettings = { keepFirstConv: false, reduceRange: true };
+
+/** What quantising needs to know. */
+export interface QuantizeOptions {
+  /** The SHA-256 of the fp32 graph's source (names the cached result). */
+  modelSha256: string;
+  cacheDir: string;
+  preprocess: PreprocessConfig;
+  /** A folder of calibration photos (default: the built-in set). */
+  calibrationDir?: string;
+  settings?: QuantizeSettings;
+  /** How the model is named in messages (default: the fp32 graph's path). */
+  label?: string;
+  /** Told about each calibration photo as it runs. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp', '.tif', '.tiff', '.bmp', '.gif', '.avif', '.heic']);
+
+async function calibrationFiles(dir: string): Promise<string[]> {
+  const files: string[] = [];
+  const walk = async (d: string): Promise<void> => {
+    for (const entry of await readdir(d, { withFileTypes: true })) {
+      const path = join(d, entry.name);
+      if (entry.isDirectory()) await walk(path);
+      else if (IMAGE_EXTENSIONS.has(extname(entry.name).toLowerCase())) files.push(path);
+    }
+  };
+  try {
+    if (!(await stat(dir)).isDirectory()) throw new Error('not a folder');
+    await walk(dir);
+  } catch (err) {
+    throw new ResnetServeError('INVALID_ARGUMENT', `calibrate: ${dir} cannot be read as a folder of photos (${(err as Error).message})`);
+  }
+  if (!files.length) throw new ResnetServeError('INVALID_ARGUMENT', `calibrate: ${dir} has no photos (.jpg, .png, .webp, .tif, …)`);
+  return files.sort();
+}
+
+/** ONNX Runtime's basic optimisations, written to `out` (what the quantiser edits). */
+async function optimizeBasic(fp32Path: string, out: string): Promise<void> {
+  const session = await ort.InferenceSession.create(fp32Path, { graphOptimizationLevel: 'basic', optimizedModelFilePath: out, enableCpuMemArena: false });
+  await session.release();
+}
+
+/** Ranges of `tensors` over the calibration photos. */
+async function calibrate(model: Uint8Array, tensors: string[], photos: Buffer[], options: QuantizeOptions): Promise<Map<string, RangeTracker>> {
+  const session = await ort.InferenceSession.create(model, { graphOptimizationLevel: 'basic', enableCpuMemArena: false });
+  const ranges = new Map(tensors.map((t) => [t, new RangeTracker()]));
+  const preprocessor = new Preprocessor(options.preprocess, undefined, 'fast');
+  const size = options.preprocess.cropSize;
+  const input = new Float32Array(preprocessor.imageLength);
+  let used = 0;
+  try {
+    for (const [i, photo] of photos.entries()) {
+      try {
+        await preprocessor.imageToTensor(photo, input);
+      } catch {
+        continue; // A file that is not an image is skipped, as everywhere else.
+      }
+      const result = await session.run({ [session.inputNames[0]]: new ort.Tensor('float32', input, [1, 3, size, size]) }, tensors);
+      for (const t of tensors) {
+        ranges.get(t)!.observe(result[t].data as Float32Array);
+        result[t].dispose();
+      }
+      used++;
+      options.onProgress?.(i + 1, photos.length);
+    }
+  } finally {
+    await session.release();
+  }
+  if (!used) throw new ResnetServeError('INVALID_ARGUMENT', 'calibrate: none of the calibration files could be read as an image');
+  return ranges;
+}
+
+/**
+ * The int8 version of the fp32 model at `fp32Path`: from the cache when it
+ * was made before with the same photos and settings, else made now.
+ * Throws MODEL_INVALID for a graph that cannot be quantised.
+ */
+export async function quantizedModel(fp32Path: string, options: QuantizeOptions): Promise<string> {
+  const settings = options.settings ?? DEFAULT_QUANTIZE_SETTINGS;
+  const label = options.label ?? fp32Path;
+  const files = await calibrationFiles(options.calibrationDir ?? BUILTIN_CALIBRATION);
+  const photos = await Promise.all(files.map((f) => readFile(f)));
+  const key = createHash('sha256');
+  key.update(JSON.stringify({ version: QUANTIZE_VERSION, settings, size: options.preprocess }));
+  for (const p of photos) key.update(createHash('sha256').update(p).digest());
+  const base = join(options.cacheDir, 'onnx', `${options.modelSha256}-int8-${key.digest('hex').slice(0, 16)}`);
+  if (existsSync(`${base}.onnx`)) return `${base}.onnx`;
+
+  const optimized = `${base}.fp32-basic.tmp.onnx`;
+  try {
+    await writeFileAtomic(optimized, new Uint8Array(0));
+    await optimizeBasic(fp32Path, optimized);
+    const bytes = await readFile(optimized);
+    const graph = readGraph(bytes);
+    if (graph.nodes.some((n) => /^(QuantizeLinear|DequantizeLinear|QLinear|DynamicQuantize|MatMulInteger|ConvInteger)/.test(n.opType))) {
+      throw new ResnetServeError('MODEL_INVALID', `${label} is already quantised; --precision int8 needs an fp32 model`);
+    }
+    if (graph.opset < 13) throw new ResnetServeError('MODEL_INVALID', `--precision int8 needs a model of ONNX opset 13 or later (per-channel weights); ${label} is opset ${graph.opset}: export it again with opset_version=13`);
+    let plan;
+    try {
+      plan = planQuantization(graph, settings);
+    } catch (err) {
+      throw new ResnetServeError('MODEL_INVALID', `${label} cannot be quantised: ${(err as Error).message}`);
+    }
+    const existing = new Set(graph.outputs);
+    const probe = addOutputs(bytes, [], plan.activations.filter((t) => !existing.has(t)).map((name) => ({ name })));
+    const ranges = await calibrate(probe, plan.activations, photos, options);
+    const params = new Map([...ranges].map(([t, r]) => [t, activationParams(r.min, r.max)]));
+    await writeFileAtomic(`${base}.onnx`, writeQdqModel(bytes, graph, plan, params, settings));
+  } catch (err) {
+    if (err instanceof ResnetServeError) throw err;
+    throw new ResnetServeError('MODEL_INVALID', `${label} could not be quantised to int8: ${(err as Error).message.split('\n')[0]}`, { cause: err });
+  } finally {
+    await rm(optimized, { force: true });
+  }
+  return `${base}.onnx`;
+}

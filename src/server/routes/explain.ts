@@ -1,0 +1,64 @@
+/**
+ * "Why did it say that?" over HTTP: `POST /v1/explain` (multipart `file` or
+ * the raw image; `?class=` an index or label, default the top answer;
+ * `?top_k=`; `?image=crop|photo` for the PNG alone) answers the class, the
+ * predictions, the class activation map as numbers over the feature grid,
+ * and PNG overlays on the 224×224 crop the model saw and on the photo.
+ * TorchServe's `POST|PUT /explanations/{model}` answers the same for its
+ * clients.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { ResnetServeError, invalidArgument } from '../../errors.js';
+import { explainOutputs, finalLayer, resolveClass } from '../../classify/explain.js';
+import { renderOverlays } from '../../image/heatmap.js';
+import { queryOptions, uploadedImages, withDeadline, type ServiceHolder } from '../http.js';
+import type { ServerLimits } from '../options.js';
+
+type Query = Record<string, string | undefined>;
+
+const round = (v: number, digits = 4): number => Number(v.toFixed(digits));
+
+export async function explainRoutes(app: FastifyInstance, holder: ServiceHolder, limits: ServerLimits): Promise<void> {
+  async function explain(request: FastifyRequest, reply: FastifyReply, modelName?: string): Promise<unknown> {
+    const service = holder.require();
+    if (modelName !== undefined && modelName !== service.info.name) throw new ResnetServeError('NOT_FOUND', `Model ${modelName} is not served here; explanations are for ${service.info.name}`);
+    const query = (request.query ?? {}) as Query;
+    const image = query.image;
+    if (image !== undefined && image !== 'crop' && image !== 'photo') throw invalidArgument('image', 'crop or photo', image);
+    const { topK } = service.resolveOptions(queryOptions(query, { topK: 5, lang: 'both' }));
+    const labels = service.model.labels;
+    const cls = resolveClass(query.class, labels, service.model.session.numClasses);
+    const layer = await finalLayer(service.model);
+    const images = uploadedImages(request);
+    if (images.length === 0) throw new ResnetServeError('NO_FILE', 'No file uploaded (send it as the multipart field "file" or as the body)');
+    if (images.length > 1) throw new ResnetServeError('BAD_REQUEST', `Explain one image per request (got ${images.length})`);
+    const [{ bytes, name }] = images;
+    const [outcome] = await withDeadline(reply, limits.requestTimeoutMs, (signal) => service.analyzeMany([bytes], ['feature_map'], signal), holder.shutdownSignal);
+    if (!outcome.ok) throw outcome.error;
+    const explanation = explainOutputs(outcome.outputs, layer, labels, { cls, topK });
+    const overlays = await renderOverlays(Buffer.from(bytes), explanation.map, service.model.preprocess);
+    if (image) return reply.type('image/png').send(image === 'crop' ? overlays.crop : overlays.photo);
+    const { map } = explanation;
+    return {
+      model: { name: service.info.name, sha256: service.info.sha256 },
+      file: name,
+      width: outcome.width,
+      height: outcome.height,
+      class: explanation.target,
+      predictions: explanation.predictions,
+      map: { width: map.width, height: map.height, values: Array.from(map.values, (v) => round(v)) },
+      overlay: { crop_png: overlays.crop.toString('base64'), photo_png: overlays.photo.toString('base64') },
+    };
+  }
+
+  app.post('/v1/explain', { config: { intake: { fields: ['file'], admit: true } } }, (request, reply) => explain(request, reply));
+  await app.register(async (scope) => {
+    scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: limits.maxUploadBytes }, (_request, body, done) => done(null, body));
+    const config = { config: { intake: { fields: ['data', 'file'], admit: true } } };
+    for (const path of ['/explanations/:model', '/explanations/:model/:version']) {
+      const handler = (request: FastifyRequest<{ Params: { model: string } }>, reply: FastifyReply): Promise<unknown> => explain(request, reply, request.params.model);
+      scope.post<{ Params: { model: string } }>(path, config, handler);
+      scope.put<{ Params: { model: string } }>(path, config, handler);
+    }
+  });
+}
