@@ -1,14 +1,13 @@
 // resnet-serve web page: the Recognise view (pick, drop, paste or photograph images; each gets a card with
 // the top labels, from the model or from a trained head) and the Teach view (teach.js). Texts in English and 中文.
 import { $, api, authHeaders, el, onLanguage, state, t } from './common.js';
-import { addCards, renderAll } from './cards.js';
+import { addCards, cardsIn, clearCards, renderAll, retryFailed, setLabelCount } from './cards.js';
 import { reloadTeach, setupTeach } from './teach.js';
 import { hasLibrary, loadLibrary, setupLibrary } from './library.js';
 
-let items = [];
-
 function applyLanguage() {
   document.documentElement.lang = state.lang === 'zh' ? 'zh-CN' : 'en';
+  document.title = t('tab', { title: t('title') });
   for (const node of document.querySelectorAll('[data-i18n]')) node.textContent = t(node.dataset.i18n, { mb: Math.round(state.maxBytes / 1048576) });
   for (const b of document.querySelectorAll('.lang button')) b.setAttribute('aria-pressed', String(b.dataset.lang === state.lang));
   if (state.model) $('model').textContent = t('model', { name: state.model.name, sha: state.model.sha256.slice(0, 12) });
@@ -17,16 +16,38 @@ function applyLanguage() {
   for (const fn of state.listeners) fn();
 }
 
+/** The status line (a live region): progress, then the newest answer itself. */
 function updateStatus() {
-  const finished = items.filter((i) => i.state === 'done' || i.state === 'error').length;
-  $('status').textContent = items.length ? t('done', { n: finished, total: items.length }) : '';
+  const items = cardsIn($('results'));
+  const done = items.filter((i) => i.state === 'done');
+  const failed = items.filter((i) => i.state === 'error').length;
+  const finished = done.length + failed;
+  let text = items.length ? (failed ? t('doneFailed', { n: done.length, total: items.length, failed }) : t('done', { n: finished, total: items.length })) : '';
+  const newest = done[0];
+  if (newest && finished === items.length) {
+    const p = newest.result.predictions[0];
+    const label = state.lang === 'zh' && p.label_zh ? p.label_zh : p.label;
+    text = `${text}. ${t('answerIs', { name: newest.file.name || 'image', label, pct: `${Math.round(p.score * 100)}%` })}`;
+  }
+  $('status').textContent = text;
+  $('clear').hidden = items.length === 0;
+  document.body.classList.toggle('has-results', items.length > 0);
 }
 
 function addFiles(files) {
+  if (!files.length) return;
   const head = $('answer-with').value || undefined;
-  const added = addCards($('results'), files, { topK: $('topk').value, head }, () => updateStatus());
-  items = [...items, ...added];
+  addCards($('results'), files, { topK: $('topk').value, head }, () => updateStatus());
   updateStatus();
+}
+
+/** Shows the API key prompt at the top (after a 401), or hides it. */
+function askForKey(show, wrong = false) {
+  const form = $('key-form');
+  form.hidden = !show;
+  $('key').setAttribute('aria-invalid', String(wrong));
+  $('key-error').textContent = wrong ? t('keyWrong') : '';
+  $('forget-key').hidden = !state.key;
 }
 
 /** Shows the view named by the address (#teach, #library) and marks its tab. */
@@ -48,7 +69,7 @@ export async function refreshHeadChoices() {
   const chosen = select.value;
   let heads = [];
   try {
-    heads = (await api('/v1/heads')).heads.filter((h) => h.trained);
+    heads = (await api('v1/heads')).heads.filter((h) => h.trained);
   } catch {
     // Without access to heads the page still recognises with the model.
   }
@@ -62,28 +83,36 @@ async function showLibraryLink() {
 }
 
 function setup() {
-  const drop = $('drop');
   const picker = $('files');
-  $('pick').addEventListener('click', (e) => { e.stopPropagation(); picker.click(); });
-  $('camera').addEventListener('click', (e) => { e.stopPropagation(); $('camera-input').click(); });
-  drop.addEventListener('click', () => picker.click());
-  drop.addEventListener('keydown', (e) => {
-    if ((e.key === 'Enter' || e.key === ' ') && e.target === drop) { e.preventDefault(); picker.click(); }
-  });
+  $('pick').addEventListener('click', () => picker.click());
+  // A camera capture makes sense where there is a camera to hold: touch devices.
+  const camera = $('camera');
+  camera.hidden = !window.matchMedia('(pointer: coarse)').matches;
+  camera.addEventListener('click', () => $('camera-input').click());
   for (const input of [picker, $('camera-input')]) {
     input.addEventListener('change', () => { addFiles([...input.files]); input.value = ''; });
   }
-  drop.addEventListener('dragover', (e) => { e.preventDefault(); drop.classList.add('over'); });
-  drop.addEventListener('dragleave', () => drop.classList.remove('over'));
-  drop.addEventListener('drop', (e) => {
+  // The whole window takes drops (a photo dropped beside the box must not replace the page);
+  // the highlight counts enter/leave pairs so it does not flicker over the box's buttons.
+  let depth = 0;
+  const drop = $('drop');
+  const onRecognise = () => !$('view-recognise').hidden;
+  window.addEventListener('dragenter', (e) => { e.preventDefault(); if (onRecognise() && ++depth === 1) drop.classList.add('over'); });
+  window.addEventListener('dragleave', () => { if (depth > 0 && --depth === 0) drop.classList.remove('over'); });
+  window.addEventListener('dragover', (e) => e.preventDefault());
+  window.addEventListener('drop', (e) => {
     e.preventDefault();
+    depth = 0;
     drop.classList.remove('over');
-    addFiles([...(e.dataTransfer?.files ?? [])]);
+    // The Teach view's class boxes take their own drops.
+    if (onRecognise()) addFiles([...(e.dataTransfer?.files ?? [])]);
   });
   document.addEventListener('paste', (e) => {
     const files = [...(e.clipboardData?.files ?? [])];
-    if (files.length && !$('view-recognise').hidden) addFiles(files);
+    if (files.length && onRecognise()) addFiles(files);
   });
+  $('clear').addEventListener('click', () => { clearCards($('results')); updateStatus(); $('pick').focus(); });
+  $('topk').addEventListener('change', () => setLabelCount($('results'), $('topk').value));
   for (const b of document.querySelectorAll('.lang button')) {
     b.addEventListener('click', () => { state.lang = b.dataset.lang; localStorage.setItem('lang', state.lang); applyLanguage(); });
   }
@@ -95,31 +124,53 @@ function setup() {
   setupLibrary();
   showLibraryLink();
   onLanguage(() => refreshHeadChoices());
+  state.onUnauthorized = () => askForKey(true, Boolean(state.key));
   applyLanguage();
-  $('key-form').addEventListener('submit', (e) => {
+  $('key-form').addEventListener('submit', async (e) => {
     e.preventDefault();
-    state.key = $('key').value;
+    state.key = $('key').value.trim();
     sessionStorage.setItem('apiKey', state.key);
-    loadModel();
+    if (!(await loadModel())) return;
+    askForKey(false);
+    $('forget-key').hidden = false;
+    $('pick').focus();
+    retryFailed($('results'));
     refreshHeadChoices();
     reloadTeach();
     showLibraryLink();
     if (location.hash === '#library') loadLibrary();
   });
+  $('forget-key').addEventListener('click', () => {
+    state.key = '';
+    sessionStorage.removeItem('apiKey');
+    $('key').value = '';
+    $('forget-key').hidden = true;
+    loadModel();
+  });
   loadModel();
 }
 
-function loadModel() {
-  fetch('/v1/models', { headers: authHeaders() }).then((r) => {
-    $('key-form').hidden = r.status !== 401;
-    return r.ok ? r.json() : null;
-  }).then((info) => {
-    const model = info?.models?.[0];
-    if (!model) return;
+/** Reads the model's description; resolves false when the server wants a (right) API key, and asks for it. */
+async function loadModel() {
+  let res;
+  try {
+    res = await fetch('v1/models', { headers: authHeaders() });
+  } catch {
+    return false;
+  }
+  if (res.status === 401) {
+    askForKey(true, Boolean(state.key));
+    $('key').focus();
+    return false;
+  }
+  askForKey(false);
+  const model = res.ok ? (await res.json())?.models?.[0] : null;
+  if (model) {
     state.model = model;
     if (model.limits?.max_upload_bytes) state.maxBytes = model.limits.max_upload_bytes;
     applyLanguage();
-  }).catch(() => {});
+  }
+  return true;
 }
 
 setup();

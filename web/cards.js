@@ -1,15 +1,55 @@
-// Result cards: one per photo, with its thumbnail, upload and analysis progress, then the top labels
-// (or "unknown" when a head finds the photo unlike its training photos). Used by both views.
-import { authHeaders, el, state, t } from './common.js';
+// Result cards: one per photo, with its thumbnail (the square the model looks at), upload and analysis
+// progress, then the answer as a headline with the alternatives below (or "unknown" when a head finds the
+// photo unlike its training photos). Failed cards can be retried; any card removed; the list cleared.
+// "Show where it looked" lays the model's class activation map over the crop. Used by both views.
+import { authHeaders, el, errorText, state, t } from './common.js';
 
 const all = [];
+/** Labels asked of the server per photo: the label-count menu then shows any number up to this without asking again. */
+const ASKED = 10;
+
+function percent(score) {
+  return `${(score * 100).toFixed(score >= 0.1 ? 0 : 1)}%`;
+}
+
+function labelOf(p) {
+  return state.lang === 'zh' && p.label_zh ? p.label_zh : p.label;
+}
+
+function thumbnail(item) {
+  const alt = item.explain.on && item.explain.url ? t('whereFor', { label: item.explain.label }) : item.file.name || 'image';
+  if (item.explain.on && item.explain.url) return el('img', { className: 'thumb', alt, src: item.explain.url });
+  if (!item.thumbOk) return el('div', { className: 'thumb no-thumb', textContent: t('noPreview') });
+  const img = el('img', { className: 'thumb', alt, src: item.thumbUrl });
+  // A file the browser cannot show (HEIC, TIFF, not an image): a labelled tile, not a broken-image icon.
+  img.onerror = () => {
+    item.thumbOk = false;
+    render(item);
+  };
+  return img;
+}
+
+function legend() {
+  return el('div', { className: 'legend', role: 'img', ariaLabel: `${t('legend')}: ${t('legendLow')} → ${t('legendHigh')}` }, [
+    el('span', { textContent: t('legendLow') }),
+    el('span', { className: 'scale' }),
+    el('span', { textContent: t('legendHigh') }),
+  ]);
+}
+
+function button(text, onClick, props = {}) {
+  const b = el('button', { type: 'button', className: 'secondary small', textContent: text, ...props });
+  b.addEventListener('click', onClick);
+  return b;
+}
 
 /** Draws one card in its current state and language. */
 function render(item) {
-  const card = item.card;
+  const { card } = item;
   card.dataset.state = item.state;
-  const body = card.querySelector('.body');
-  body.replaceChildren(el('p', { className: 'name', textContent: item.file.name || 'image', title: item.file.name || '' }));
+  const name = item.file.name || 'image';
+  const body = el('div', { className: 'body' }, [el('p', { className: 'name', textContent: name, title: name })]);
+  const actions = el('div', { className: 'actions' });
   if (item.state === 'waiting' || item.state === 'uploading' || item.state === 'analysing') {
     const text = item.state === 'uploading' ? t('uploading', { pct: item.progress }) : t(item.state);
     const bar = el('progress', { max: 100 });
@@ -17,26 +57,71 @@ function render(item) {
     bar.setAttribute('aria-label', text);
     body.append(el('p', { className: 'state', textContent: text }), bar);
     card.setAttribute('aria-busy', 'true');
-    return;
+  } else if (item.state === 'error') {
+    card.removeAttribute('aria-busy');
+    body.append(el('p', { className: 'state', textContent: errorText(item.errorCode, item.errorVars) }));
+    if (item.errorCode !== 'FILE_TOO_LARGE' && item.errorCode !== 'IMAGE_UNSUPPORTED') actions.append(button(t('retry'), () => retry(item), { className: 'small retry' }));
+  } else {
+    card.removeAttribute('aria-busy');
+    const result = item.result;
+    if (result.unknown) body.append(el('p', { className: 'unknown', textContent: t('unknown') }));
+    const shown = result.predictions.slice(0, Number(item.topK)).filter((p, i) => i === 0 || p.score >= 0.0005);
+    const [top, ...rest] = shown;
+    const pick = (p) => (item.explain.on ? () => explain(item, p) : null);
+    const row = (p, headline) => {
+      const pct = percent(p.score);
+      const track = el('span', { className: 'track' }, [el('span', { className: 'fill' })]);
+      track.firstChild.style.width = `${Math.max(1, p.score * 100)}%`;
+      const label = el('span', { className: 'label', textContent: labelOf(p) });
+      const parts = headline
+        ? [el('span', { className: 'certainty', textContent: t(p.score >= 0.4 ? 'probably' : 'notSure') }), label, el('span', { className: 'pct', textContent: pct }), track]
+        : [label, el('span', { className: 'pct', textContent: pct }), track];
+      const li = el('li', { className: headline ? 'pred answer' : 'pred' });
+      li.dataset.index = String(p.index);
+      const action = pick(p);
+      if (action) {
+        const b = el('button', { type: 'button', className: 'pick', title: t('pickLabel', { label: labelOf(p) }) }, parts);
+        b.setAttribute('aria-pressed', String(item.explain.cls === p.index));
+        b.addEventListener('click', action);
+        li.append(b);
+      } else li.append(...parts);
+      return li;
+    };
+    body.append(el('ol', { className: 'preds' }, [row(top, true), ...rest.map((p) => row(p, false))]));
+    if (item.explain.on && item.explain.url) body.append(legend());
+    if (item.explain.on && item.explain.error) body.append(el('p', { className: 'state', textContent: errorText(item.explain.error) }));
+    body.append(el('p', { className: 'timing', textContent: t('server', { ms: Math.round(result.timings_ms.total) }) }));
+    if (state.model?.outputs?.includes('feature_map') && !item.head) {
+      const toggle = button(t(item.explain.on ? 'hideWhere' : 'showWhere'), () => (item.explain.on ? hideExplain(item) : explain(item, top)), { className: 'small where' });
+      toggle.setAttribute('aria-pressed', String(item.explain.on));
+      actions.append(toggle);
+    }
   }
-  card.removeAttribute('aria-busy');
-  if (item.state === 'error') {
-    body.append(el('p', { className: 'state', textContent: item.error, role: 'alert' }));
-    return;
+  const remove = el('button', { type: 'button', className: 'icon remove', textContent: '×', ariaLabel: t('removeCard', { name }) });
+  remove.addEventListener('click', () => removeCard(item));
+  actions.append(remove);
+  body.append(actions);
+  card.replaceChildren(thumbnail(item), body);
+}
+
+async function explain(item, p) {
+  item.explain = { ...item.explain, on: true, cls: p.index, label: labelOf(p), error: null };
+  try {
+    const res = await fetch(`v1/explain?image=crop&class=${p.index}`, { method: 'POST', headers: { ...authHeaders(), 'Content-Type': item.file.type || 'application/octet-stream' }, body: item.file });
+    if (res.status === 401) state.onUnauthorized?.();
+    if (!res.ok) throw Object.assign(new Error('explain'), { code: (await res.json().catch(() => null))?.code ?? 'UNKNOWN' });
+    if (item.explain.url) URL.revokeObjectURL(item.explain.url);
+    item.explain.url = URL.createObjectURL(await res.blob());
+  } catch (err) {
+    item.explain.error = err.code ?? 'NETWORK';
   }
-  if (item.result.unknown) body.append(el('p', { className: 'unknown', textContent: t('unknown') }));
-  const list = el('ol', { className: 'preds' });
-  for (const p of item.result.predictions) {
-    const pct = (p.score * 100).toFixed(1);
-    const label = state.lang === 'zh' && p.label_zh ? p.label_zh : p.label;
-    const fill = el('span', { className: 'fill' });
-    fill.style.width = `${Math.max(0.5, p.score * 100)}%`;
-    const row = el('li', { className: 'pred' }, [fill, el('span', { className: 'label', textContent: label }), el('span', { className: 'pct', textContent: `${pct}%` })]);
-    row.dataset.index = String(p.index);
-    row.setAttribute('aria-label', `${label} ${pct}%`);
-    list.append(row);
-  }
-  body.append(list, el('p', { className: 'timing', textContent: t('server', { ms: Math.round(item.result.timings_ms.total) }) }));
+  render(item);
+}
+
+function hideExplain(item) {
+  if (item.explain.url) URL.revokeObjectURL(item.explain.url);
+  item.explain = { on: false };
+  render(item);
 }
 
 function upload(item) {
@@ -45,7 +130,7 @@ function upload(item) {
     form.append('file', item.file, item.file.name || 'image');
     const xhr = new XMLHttpRequest();
     const head = item.head ? `&head=${encodeURIComponent(item.head)}` : '';
-    xhr.open('POST', `/v1/classify?top_k=${encodeURIComponent(item.topK)}${head}`);
+    xhr.open('POST', `v1/classify?top_k=${ASKED}${head}`);
     xhr.responseType = 'json';
     for (const [k, v] of Object.entries(authHeaders())) xhr.setRequestHeader(k, v);
     xhr.upload.onprogress = (e) => {
@@ -65,13 +150,14 @@ function upload(item) {
         item.result = result;
       } else {
         item.state = 'error';
-        item.error = result?.error?.message ?? body?.error ?? `HTTP ${xhr.status}`;
+        item.errorCode = result?.error?.code ?? body?.code ?? (xhr.status === 401 ? 'UNAUTHORIZED' : 'UNKNOWN');
+        if (xhr.status === 401) state.onUnauthorized?.();
       }
       resolve();
     };
     xhr.onerror = () => {
       item.state = 'error';
-      item.error = t('network');
+      item.errorCode = 'NETWORK';
       resolve();
     };
     item.state = 'uploading';
@@ -83,47 +169,92 @@ function upload(item) {
 
 let active = 0;
 const queue = [];
-function pump(done) {
+function pump() {
   while (active < 4 && queue.length) {
     const item = queue.shift();
     active++;
     upload(item).then(() => {
       active--;
+      if (item.removed) return pump();
       render(item);
-      done();
-      pump(done);
+      item.onChange();
+      if (item.state === 'done' && item.scroll) item.card.scrollIntoView({ block: 'nearest' });
+      pump();
     });
   }
 }
 
+function retry(item) {
+  item.state = 'waiting';
+  item.errorCode = null;
+  render(item);
+  queue.push(item);
+  item.onChange();
+  pump();
+}
+
+function removeCard(item) {
+  item.removed = true;
+  const i = queue.indexOf(item);
+  if (i >= 0) queue.splice(i, 1);
+  if (item.thumbUrl) URL.revokeObjectURL(item.thumbUrl);
+  if (item.explain.url) URL.revokeObjectURL(item.explain.url);
+  const next = item.card.nextElementSibling ?? item.card.previousElementSibling;
+  item.card.remove();
+  all.splice(all.indexOf(item), 1);
+  next?.querySelector('button')?.focus();
+  item.onChange();
+}
+
 /**
- * Adds a card per file to `list` and classifies each (with `options.head`
- * when given); `onChange(items)` follows progress.
+ * Adds a card per file to `list` (a new drop above the earlier ones, its photos in their order) and
+ * classifies each (with `options.head` when given); `onChange()` follows progress.
  */
 export function addCards(list, files, options, onChange) {
   const items = [];
-  // Newest drop first, each drop's photos in their own order.
   const first = list.firstChild;
-  for (const file of files) {
-    const thumb = el('img', { alt: file.name || 'image', src: URL.createObjectURL(file) });
-    // A file the browser cannot show (HEIC, TIFF, not an image): a plain tile, not a broken-image icon.
-    thumb.onerror = () => thumb.replaceWith(el('div', { className: 'no-thumb', ariaHidden: 'true' }));
-    const card = el('li', { className: 'card' }, [thumb, el('div', { className: 'body' })]);
-    const item = { file, card, state: 'waiting', progress: 0, result: null, error: '', head: options.head, topK: options.topK };
+  files.forEach((file, n) => {
+    const card = el('li', { className: 'card' });
+    const item = { file, card, state: 'waiting', progress: 0, result: null, errorCode: null, head: options.head, topK: options.topK, thumbUrl: URL.createObjectURL(file), thumbOk: true, explain: { on: false }, onChange, scroll: n === 0 };
     items.push(item);
     all.push(item);
     list.insertBefore(card, first);
     if (file.size > state.maxBytes) {
       item.state = 'error';
-      item.error = t('tooLarge', { size: (file.size / 1048576).toFixed(1), mb: Math.round(state.maxBytes / 1048576) });
+      item.errorCode = 'FILE_TOO_LARGE';
+      item.errorVars = { size: (file.size / 1048576).toFixed(1), mb: Math.round(state.maxBytes / 1048576) };
     } else {
       queue.push(item);
     }
     render(item);
-  }
-  onChange(items);
-  pump(() => onChange(items));
+  });
+  onChange();
+  pump();
   return items;
+}
+
+/** The cards of `list`, in the page's order. */
+export function cardsIn(list) {
+  const order = [...list.children];
+  return all.filter((i) => i.card.parentNode === list).sort((a, b) => order.indexOf(a.card) - order.indexOf(b.card));
+}
+
+/** Removes every card of `list`. */
+export function clearCards(list) {
+  for (const item of cardsIn(list)) removeCard(item);
+}
+
+/** Sends every failed card of `list` again (after an API key is given). */
+export function retryFailed(list) {
+  for (const item of cardsIn(list)) if (item.state === 'error' && (item.errorCode === 'UNAUTHORIZED' || item.errorCode === 'NETWORK')) retry(item);
+}
+
+/** Shows `k` labels on every card of `list`. */
+export function setLabelCount(list, k) {
+  for (const item of cardsIn(list)) {
+    item.topK = k;
+    render(item);
+  }
 }
 
 /** Redraws every card (after a language change). */

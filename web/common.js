@@ -1,4 +1,6 @@
 // Shared by the page's views: the texts in English and Chinese, the page state, small DOM helpers and API calls.
+import { ERRORS } from './errors.js';
+
 export const TEXT = {
   en: {
     title: 'What is in this photo?', labels: 'Labels', drop: 'Drop photos here, paste them, or choose them',
@@ -13,7 +15,13 @@ export const TEXT = {
     removePhoto: 'Remove photo {name}', train: 'Train', training: 'Training…', trainDone: 'Training finished.', trained: 'Trained {when}. Accuracy on held-out photos: {acc}.',
     notTrained: 'Not trained yet.', stale: 'Photos changed since training: train again to use them.', tryIt: 'Try it: drop or choose photos to recognise with this head',
     confusion: 'Confusion: rows are the true class, columns the answer', mixedUp: 'Most often mixed up: {pairs}', unknown: 'Unknown: none of these classes',
-    deleteHead: 'Delete head', needKey: 'This server needs an API key: enter it at the bottom of the page.', confirmDeleteClass: 'Delete the class “{name}” and its {n} photos?', warnings: 'Worth knowing:', otherModel: 'This head was made on another model: serve that model to use or change it, or delete it here.', confirmDelete: 'Delete head “{name}” and its photos?', download: 'Download head file',
+    deleteHead: 'Delete head', needKey: 'This server needs an API key: enter it at the top of the page.',
+    keyPrompt: 'This server needs an API key. Enter the key you were given:', keyWrong: 'That key was not accepted. Check it and try again.', forgetKey: 'Forget the API key',
+    clear: 'Clear all', retry: 'Retry', removeCard: 'Remove {name}', doneFailed: '{n} of {total} done, {failed} failed', answerIs: '{name}: {label}, {pct}',
+    probably: 'Probably', notSure: 'Not sure. Maybe', showWhere: 'Show where it looked', hideWhere: 'Hide where it looked', whereFor: 'Where it looked for “{label}”',
+    legendLow: 'less', legendHigh: 'more', legend: 'Evidence for the answer', pickLabel: 'Show where it looked for {label}',
+    emptyNote: 'It recognises 1000 kinds of everyday things (animals, vehicles, food, tools, furniture…) and your own classes from the Teach tab.',
+    headNote: 'Answering with the head “{name}”: {classes}.', noPreview: 'No preview', tab: 'resnet-serve · {title}', confirmDeleteClass: 'Delete the class “{name}” and its {n} photos?', warnings: 'Worth knowing:', otherModel: 'This head was made on another model: serve that model to use or change it, or delete it here.', confirmDelete: 'Delete head “{name}” and its photos?', download: 'Download head file',
   },
   zh: {
     title: '照片里是什么？', labels: '标签数', drop: '把照片拖到这里、粘贴，或点击选择',
@@ -28,9 +36,21 @@ export const TEXT = {
     removePhoto: '删除照片 {name}', train: '训练', training: '训练中…', trainDone: '训练完成。', trained: '已于 {when} 训练。留出照片上的准确率：{acc}。',
     notTrained: '尚未训练。', stale: '训练后照片有改动：请重新训练。', tryIt: '试一试：拖入或选择照片，用这个分类器识别',
     confusion: '混淆矩阵：行是真实类别，列是识别结果', mixedUp: '最常混淆：{pairs}', unknown: '未知：不属于这些类别',
-    deleteHead: '删除分类器', needKey: '此服务器需要 API 密钥：请在页面底部输入。', confirmDeleteClass: '删除类别“{name}”及其 {n} 张照片？', warnings: '注意：', otherModel: '这个分类器是在另一个模型上建立的：请用那个模型来使用或修改它，或在这里删除它。', confirmDelete: '删除分类器“{name}”及其照片？', download: '下载分类器文件',
+    deleteHead: '删除分类器', needKey: '此服务器需要 API 密钥：请在页面顶部输入。',
+    keyPrompt: '此服务器需要 API 密钥。请输入你拿到的密钥：', keyWrong: '密钥不正确，请检查后重试。', forgetKey: '清除 API 密钥',
+    clear: '全部清除', retry: '重试', removeCard: '移除 {name}', doneFailed: '已完成 {n} / {total}，失败 {failed} 张', answerIs: '{name}：{label}，{pct}',
+    probably: '很可能是', notSure: '不太确定，也许是', showWhere: '显示它看了哪里', hideWhere: '隐藏热力图', whereFor: '它为“{label}”看的位置',
+    legendLow: '少', legendHigh: '多', legend: '支持这个答案的依据', pickLabel: '显示它为 {label} 看的位置',
+    emptyNote: '它能识别 1000 类日常事物（动物、交通工具、食物、工具、家具……），以及你在“教它新类别”里教的类别。',
+    headNote: '正在用分类器“{name}”识别：{classes}。', noPreview: '无法预览', tab: 'resnet-serve · {title}', confirmDeleteClass: '删除类别“{name}”及其 {n} 张照片？', warnings: '注意：', otherModel: '这个分类器是在另一个模型上建立的：请用那个模型来使用或修改它，或在这里删除它。', confirmDelete: '删除分类器“{name}”及其照片？', download: '下载分类器文件',
   },
 };
+
+/** The sentence for an error `code` in the current language (a code the page does not know gets a generic one). */
+export function errorText(code, vars = {}) {
+  const table = ERRORS[state.lang];
+  return (table[code] ?? table.UNKNOWN).replace(/\{(\w+)\}/g, (_, k) => String(k === 'code' ? code : vars[k] ?? ''));
+}
 
 export const state = { lang: 'en', maxBytes: 20 * 1024 * 1024, model: null, key: sessionStorage.getItem('apiKey') ?? '', listeners: [] };
 
@@ -58,8 +78,11 @@ export async function api(path, options = {}) {
   const headers = { ...authHeaders(), ...(options.json !== undefined ? { 'Content-Type': 'application/json' } : {}) };
   const res = await fetch(path, { method: options.method ?? 'GET', headers, body: options.json !== undefined ? JSON.stringify(options.json) : options.body });
   const body = res.status === 204 ? null : await res.json().catch(() => null);
-  const message = res.status === 401 ? t('needKey') : body?.error ?? `HTTP ${res.status}`;
-  if (!res.ok) throw Object.assign(new Error(message), { status: res.status, code: body?.code });
+  if (res.status === 401) state.onUnauthorized?.();
+  const code = body?.code ?? (res.status === 401 ? 'UNAUTHORIZED' : 'UNKNOWN');
+  // A refused name or setting: in English the server's own sentence says exactly what to change.
+  const specific = state.lang === 'en' && ['BAD_REQUEST', 'INVALID_ARGUMENT', 'CONFLICT'].includes(code) && body?.error;
+  if (!res.ok) throw Object.assign(new Error(specific || errorText(code)), { status: res.status, code });
   return body;
 }
 

@@ -36,7 +36,7 @@ async function thumbnail(img, id, size = 320) {
   let url = view.urls.get(key);
   if (!url) {
     try {
-      const res = await fetch(`/v1/library/photos/${id}/thumbnail?size=${size}`, { headers: authHeaders() });
+      const res = await fetch(`v1/library/photos/${id}/thumbnail?size=${size}`, { headers: authHeaders() });
       if (!res.ok) return;
       url = URL.createObjectURL(await res.blob());
       view.urls.set(key, url);
@@ -73,7 +73,7 @@ async function load(append = false) {
   if (view.query) params.set('q', view.query);
   if (view.category) params.set('category', view.category);
   try {
-    const page = await api(`/v1/library/photos?${params}`);
+    const page = await api(`v1/library/photos?${params}`);
     if (page.unknown?.length) {
       view.photos = [];
       view.total = 0;
@@ -92,7 +92,7 @@ async function load(append = false) {
 async function openPhoto(id) {
   const dialog = $('photo-dialog');
   try {
-    const [photo, like] = await Promise.all([api(`/v1/library/photos/${id}`), api(`/v1/library/photos/${id}/like?limit=8`).catch(() => ({ photos: [] }))]);
+    const [photo, like] = await Promise.all([api(`v1/library/photos/${id}`), api(`v1/library/photos/${id}/like?limit=8`).catch(() => ({ photos: [] }))]);
     view.current = photo;
     $('photo-title').textContent = photo.path;
     const preview = $('photo-preview');
@@ -115,7 +115,7 @@ async function showDupes() {
   const box = $('dupes');
   box.replaceChildren(el('p', { className: 'hint', textContent: t('finding') }), el('progress'));
   try {
-    const { groups } = await api('/v1/library/duplicates');
+    const { groups } = await api('v1/library/duplicates');
     box.replaceChildren(el('p', { className: 'hint', textContent: groups.length ? t(groups.length === 1 ? 'group' : 'groups', { n: groups.length }) : t('noDupes') }));
     for (const g of groups) {
       const title = g.kind === 'exact' ? t('exact') : t('near', { pct: pct(g.similarity) });
@@ -151,7 +151,7 @@ function drawSummary() {
 /** Loads the library when the view opens; returns whether this server has one. */
 export async function loadLibrary() {
   try {
-    view.summary = await api('/v1/library');
+    view.summary = await api('v1/library');
   } catch (err) {
     if (err.status === 401) say(err.message, true);
     return false;
@@ -163,7 +163,7 @@ export async function loadLibrary() {
 
 /** Whether this server shows a library (the nav link appears only then). */
 export async function hasLibrary() {
-  const res = await fetch('/v1/library', { headers: authHeaders() }).catch(() => null);
+  const res = await fetch('v1/library', { headers: authHeaders() }).catch(() => null);
   return res?.ok ?? false;
 }
 

@@ -4,7 +4,7 @@ import { $, api, authHeaders, el, onLanguage, state, t } from './common.js';
 import { addCards } from './cards.js';
 
 const view = { head: null, detail: null, busy: false, urls: [], onHeadsChanged: () => {} };
-const path = (name) => `/v1/heads/${encodeURIComponent(name)}`;
+const path = (name) => `v1/heads/${encodeURIComponent(name)}`;
 
 function say(text, alert = false) {
   const box = $('teach-message');
@@ -15,7 +15,7 @@ function say(text, alert = false) {
 async function loadHeads(select) {
   let heads = [];
   try {
-    heads = (await api('/v1/heads')).heads.filter((h) => h.source === 'api');
+    heads = (await api('v1/heads')).heads.filter((h) => h.source === 'api');
   } catch (err) {
     say(err.message, true);
   }
@@ -200,7 +200,7 @@ export function setupTeach({ onHeadsChanged }) {
     e.preventDefault();
     const name = $('new-head-name').value.trim();
     try {
-      await api('/v1/heads', { method: 'POST', json: { name, classes: [] } });
+      await api('v1/heads', { method: 'POST', json: { name, classes: [] } });
       $('new-head-name').value = '';
       say('');
       await loadHeads(name);

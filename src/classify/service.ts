@@ -4,6 +4,7 @@
  * free, and inference goes through the dynamic batcher. One service per
  * loaded model.
  */
+import sharp from 'sharp';
 import { performance } from 'node:perf_hooks';
 import { Piscina } from 'piscina';
 import { availableCpus } from '../cpu-quota.js';
@@ -131,9 +132,13 @@ export class ClassificationService {
     return this.pool.maxThreads;
   }
 
+  /** Runs the model once and every preprocessing worker once (decoder, resampler), so the first photo is not slow. */
   private async warmUp(): Promise<void> {
     const size = this.model.session.inputSize;
-    await this.model.session.run(new Float32Array(3 * size * size), 1);
+    // Small enough for any pixel limit; a preprocessing failure here never stops the start.
+    const photo = await sharp({ create: { width: 32, height: 24, channels: 3, background: { r: 120, g: 140, b: 160 } } }).jpeg().toBuffer();
+    const warmWorker = (): Promise<unknown> => this.preprocess(photo).catch(() => undefined);
+    await Promise.all([this.model.session.run(new Float32Array(3 * size * size), 1), ...Array.from({ length: this.pool.maxThreads }, warmWorker)]);
   }
 
   /** Validates classify options as the HTTP API names them (`top_k`, `lang`); with a head, `top_k` is bounded by its classes. */

@@ -50,6 +50,13 @@ export function openApiDocument(version: string): object {
           responses: { 200: { description: '{model: {name, sha256, source}, results: [{file, width, height, predictions: [{index, label, label_zh, score}], timings_ms} | {file, error: {code, message}}]}' }, ...errors },
         },
       },
+      '/v1/explain': {
+        post: {
+          summary: 'Where the model looked: the class activation map of one image for its top answer or ?class= (index or label), as numbers and PNG overlays',
+          requestBody: uploadBody('file'),
+          responses: { 200: { description: '{model, file, width, height, class, predictions, map: {width, height, values}, overlay: {crop_png, photo_png} (base64)}; with ?image=crop|photo the PNG alone' }, ...errors },
+        },
+      },
       '/v1/models': { get: { summary: 'The loaded model', responses: { 200: { description: 'Model name, source, SHA-256, classes, threads' } } } },
       '/predictions/{model}': {
         post: torchserve,

@@ -3,10 +3,11 @@
  * Skips with a message where no Chromium is installed (.ci/run installs it).
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createRequire } from 'node:module';
 import { after, before, describe, test } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { testPhoto } from '../testing/fixtures.js';
@@ -17,9 +18,11 @@ import { startServer, type RunningServer } from './server.js';
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const skip = existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`;
 const OUT = join(REPO_ROOT, 'test-output');
+const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
+const ERRORS_JS = new URL('../../web/errors.js', import.meta.url).href;
 
 /** Drops files on the drop zone the way a browser does: a DataTransfer in a drop event. */
-async function dropFiles(page: Page, files: { name: string; type: string; bytes: Buffer }[]): Promise<void> {
+async function dropFiles(page: Page, files: { name: string; type: string; bytes: Buffer }[], target = '#drop'): Promise<void> {
   const payload = files.map((f) => ({ name: f.name, type: f.type, base64: f.bytes.toString('base64') }));
   const transfer = await page.evaluateHandle((items) => {
     const dt = new DataTransfer();
@@ -29,19 +32,43 @@ async function dropFiles(page: Page, files: { name: string; type: string; bytes:
     }
     return dt;
   }, payload);
-  await page.dispatchEvent('#drop', 'dragover', { dataTransfer: transfer });
-  await page.dispatchEvent('#drop', 'drop', { dataTransfer: transfer });
+  await page.dispatchEvent(target, 'dragover', { dataTransfer: transfer });
+  await page.dispatchEvent(target, 'drop', { dataTransfer: transfer });
+}
+
+/** axe-core's WCAG 2.2 A/AA checks on the page as it is now; returns the violations, described. */
+async function axeViolations(page: Page): Promise<string[]> {
+  // Evaluated through the DevTools protocol: the page's CSP (script-src 'self') stays as users get it.
+  if (!(await page.evaluate(() => 'axe' in window))) await page.evaluate(readFileSync(AXE, 'utf8'));
+  const result = await page.evaluate(async () => {
+    const axe = (window as unknown as { axe: { run(ctx: Document, o: object): Promise<{ violations: { id: string; impact: string; nodes: { target: string[] }[] }[] }> } }).axe;
+    return axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'] } });
+  });
+  return result.violations.map((v) => `${v.id} (${v.impact}) on ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+}
+
+/** The top answer's label of the first card is inside the viewport. */
+async function answerOnScreen(page: Page): Promise<boolean> {
+  return page.evaluate(() => {
+    const label = document.querySelector('#results .card .pred.answer .label');
+    if (!label) return false;
+    const r = label.getBoundingClientRect();
+    return r.top >= 0 && r.bottom <= window.innerHeight && r.left >= 0 && r.right <= window.innerWidth;
+  });
 }
 
 describe('the web page in Chromium', { skip }, () => {
   let server: RunningServer;
+  let locked: RunningServer;
   let browser: Browser;
   let photo: Buffer;
   let expected: { label: string; label_zh: string }[];
+  let errors: { en: Record<string, string>; zh: Record<string, string> };
 
   before(async () => {
     const { path } = await writeRandomCheckpoint('resnet18', 44);
     server = await startServer({ port: 0, service: { model: path, cacheDir: await mkdtemp(join(tmpdir(), 'rs-page-')), workers: 1, threads: 2 } });
+    locked = await startServer({ port: 0, access: { apiKey: 'the-right-key' }, service: { model: path, cacheDir: await mkdtemp(join(tmpdir(), 'rs-page-key-')), workers: 1, threads: 1 } });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
@@ -50,65 +77,177 @@ describe('the web page in Chromium', { skip }, () => {
     const form = new FormData();
     form.append('file', new Blob([new Uint8Array(photo)], { type: 'image/jpeg' }), 'cat.jpg');
     expected = (await (await fetch(`${server.url}/v1/classify?top_k=3`, { method: 'POST', body: form })).json()).results[0].predictions;
+    errors = (await import(ERRORS_JS)).ERRORS;
     mkdirSync(OUT, { recursive: true });
   });
   after(async () => {
     await browser?.close();
     await server?.close();
+    await locked?.close();
   });
 
-  test('drop an image: its card shows the model\'s top 3; 中文 switches the labels; desktop screenshot', async () => {
+  test('every error code of the server has a sentence in English and in Chinese', async () => {
+    const source = readFileSync(join(REPO_ROOT, 'src/errors.ts'), 'utf8');
+    const codes = [...source.matchAll(/^\s+([A-Z_]{4,}): \d{3},$/gm)].map((m) => m[1]);
+    assert.ok(codes.length >= 25, `found ${codes.length} codes`);
+    for (const code of codes) {
+      assert.ok(errors.en[code], `English sentence for ${code}`);
+      assert.ok(errors.zh[code], `Chinese sentence for ${code}`);
+      assert.doesNotMatch(errors.en[code] + errors.zh[code], /HTTP \d|Bearer|Authorization/);
+    }
+  });
+
+  test('desktop: drop a photo, the answer is the headline; 中文 switches labels and title; axe finds nothing, light and dark', async () => {
+    for (const colorScheme of ['light', 'dark'] as const) {
+      const page = await browser.newPage({ viewport: { width: 1280, height: 800 }, locale: 'en-US', colorScheme });
+      await page.goto(server.url);
+      assert.deepEqual(await axeViolations(page), [], 'empty page');
+      assert.equal(await page.locator('#camera').isVisible(), false, 'no camera button on a desktop');
+      await dropFiles(page, [{ name: 'cat.jpg', type: 'image/jpeg', bytes: photo }]);
+      await page.waitForSelector('.card[data-state="done"]');
+      const card = page.locator('.card').first();
+      assert.deepEqual(await card.locator('.pred .label').allTextContents(), expected.map((p) => p.label));
+      assert.equal(await card.locator('.pred.answer .label').textContent(), expected[0].label);
+      assert.match((await page.locator('#status').textContent()) ?? '', new RegExp(`cat\\.jpg: ${expected[0].label.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`), 'the answer itself is announced');
+      assert.equal(await card.locator('img.thumb').getAttribute('alt'), 'cat.jpg');
+      assert.deepEqual(await axeViolations(page), [], `results, ${colorScheme}`);
+      await page.click('button[data-lang="zh"]');
+      assert.deepEqual(await card.locator('.pred .label').allTextContents(), expected.map((p) => p.label_zh));
+      assert.equal(await page.title(), 'resnet-serve · 照片里是什么？');
+      assert.deepEqual(await axeViolations(page), [], `中文, ${colorScheme}`);
+      await page.screenshot({ path: join(OUT, `page-desktop-${colorScheme}.png`), fullPage: true });
+      // The label count changes the cards already there.
+      await page.selectOption('#topk', '1');
+      assert.equal(await card.locator('.pred').count(), 1);
+      await page.close();
+    }
+  });
+
+  test('phones 360×740 and 320×568: the newest answer is on screen without scrolling by hand; no sideways scrolling', async () => {
+    for (const [width, height, colorScheme, lang] of [[360, 740, 'light', 'en'], [320, 568, 'dark', 'zh']] as const) {
+      const page = await browser.newPage({ viewport: { width, height }, locale: lang === 'zh' ? 'zh-CN' : 'en-US', isMobile: true, hasTouch: true, colorScheme });
+      await page.goto(server.url);
+      assert.equal(await page.locator('#camera').isVisible(), true, 'a camera button on a touch phone');
+      await dropFiles(page, [1, 2, 3].map((i) => ({ name: `p${i}.jpg`, type: 'image/jpeg', bytes: photo })), 'body');
+      await page.waitForFunction(() => document.querySelectorAll('.card[data-state="done"]').length === 3);
+      await page.waitForTimeout(300);
+      assert.ok(await answerOnScreen(page), `top answer visible at ${width}×${height}`);
+      const scrollWidth = await page.evaluate(() => document.documentElement.scrollWidth);
+      assert.ok(scrollWidth <= width, `no horizontal scrolling (page is ${scrollWidth} px wide)`);
+      assert.deepEqual(await axeViolations(page), [], `${width}×${height} ${colorScheme} ${lang}`);
+      await page.screenshot({ path: join(OUT, `page-phone-${width}-${colorScheme}-${lang}.png`) });
+      await page.close();
+    }
+  });
+
+  test('the camera button opens the camera input, not the ordinary picker', async () => {
+    const page = await browser.newPage({ viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true });
+    await page.goto(server.url);
+    const [chooser] = await Promise.all([page.waitForEvent('filechooser'), page.click('#camera')]);
+    assert.equal(chooser.isMultiple(), false);
+    assert.equal(await chooser.element().getAttribute('id'), 'camera-input');
+    await chooser.setFiles({ name: 'snap.jpg', mimeType: 'image/jpeg', buffer: photo });
+    await page.waitForSelector('.card[data-state="done"]');
+    await page.close();
+  });
+
+  test('errors in the reader\'s language, following a language switch; retry, remove and clear', async () => {
     const page = await browser.newPage({ viewport: { width: 1280, height: 800 }, locale: 'en-US' });
     await page.goto(server.url);
-    await dropFiles(page, [{ name: 'cat.jpg', type: 'image/jpeg', bytes: photo }]);
-    const card = page.locator('.card').first();
-    await card.locator('[data-state="done"], .pred').first().waitFor();
-    await page.waitForSelector('.card[data-state="done"]');
-    assert.deepEqual(await card.locator('.pred .label').allTextContents(), expected.map((p) => p.label));
-    assert.match((await card.locator('.timing').textContent()) ?? '', /Server time \d+ ms/);
-    assert.ok(await card.locator('img').getAttribute('src'));
+    await page.setInputFiles('#files', [{ name: 'notes.jpg', mimeType: 'image/jpeg', buffer: Buffer.from('this is not an image') }, { name: 'ok.jpg', mimeType: 'image/jpeg', buffer: photo }]);
+    await page.waitForFunction(() => document.querySelectorAll('.card[data-state="done"], .card[data-state="error"]').length === 2);
+    const failed = page.locator('.card[data-state="error"]');
+    assert.equal(await failed.locator('.state').textContent(), errors.en.IMAGE_UNSUPPORTED);
+    assert.match((await page.locator('#status').textContent()) ?? '', /1 of 2 done, 1 failed/);
+    assert.deepEqual(await axeViolations(page), [], 'an error card');
     await page.click('button[data-lang="zh"]');
-    assert.deepEqual(await card.locator('.pred .label').allTextContents(), expected.map((p) => p.label_zh));
-    assert.equal(await page.locator('h1 span').textContent(), '照片里是什么？');
-    await page.screenshot({ path: join(OUT, 'page-desktop.png'), fullPage: true });
+    assert.equal(await failed.locator('.state').textContent(), errors.zh.IMAGE_UNSUPPORTED);
+    await page.click('button[data-lang="en"]');
+    await failed.locator('button.remove').click();
+    assert.equal(await page.locator('.card').count(), 1);
+    await page.click('#clear');
+    assert.equal(await page.locator('.card').count(), 0);
+    assert.equal(await page.locator('#clear').isVisible(), false);
     await page.close();
   });
 
-  test('three images give three cards; a text file gets a clear error; phone-size screenshot', async () => {
-    const page = await browser.newPage({ viewport: { width: 360, height: 740 }, locale: 'en-US', isMobile: true, hasTouch: true });
-    await page.goto(server.url);
-    await dropFiles(page, [1, 2, 3].map((i) => ({ name: `p${i}.jpg`, type: 'image/jpeg', bytes: photo })));
-    await page.waitForFunction(() => document.querySelectorAll('.card[data-state="done"]').length === 3);
-    for (const labels of await Promise.all((await page.locator('.card').all()).map((c) => c.locator('.pred .label').allTextContents()))) {
-      assert.deepEqual(labels, expected.map((p) => p.label));
-    }
-    await page.setInputFiles('#files', { name: 'notes.jpg', mimeType: 'image/jpeg', buffer: Buffer.from('this is not an image') });
+  test('API key: a prompt at the top, a wrong key is marked, the right one retries what failed and takes the focus on; the key can be forgotten', async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 800 }, locale: 'en-US' });
+    await page.goto(locked.url);
+    await page.locator('#key-form:not([hidden])').waitFor();
+    const prompt = await page.locator('#key-form').boundingBox();
+    assert.ok(prompt && prompt.y < 300, 'the prompt is at the top');
+    await page.setInputFiles('#files', { name: 'cat.jpg', mimeType: 'image/jpeg', buffer: photo });
     await page.waitForSelector('.card[data-state="error"]');
-    const message = await page.locator('.card[data-state="error"] .state').textContent();
-    assert.match(message ?? '', /Not an image/);
-    const width = await page.evaluate(() => document.documentElement.scrollWidth);
-    assert.ok(width <= 360, `no horizontal scrolling on a 360 px phone (page is ${width} px wide)`);
-    await page.screenshot({ path: join(OUT, 'page-phone.png'), fullPage: true });
+    assert.equal(await page.locator('.card .state').textContent(), errors.en.UNAUTHORIZED);
+    await page.fill('#key', 'a-wrong-key');
+    await page.press('#key', 'Enter');
+    await page.waitForFunction(() => document.getElementById('key')?.getAttribute('aria-invalid') === 'true');
+    assert.match((await page.locator('#key-error').textContent()) ?? '', /not accepted/);
+    assert.deepEqual(await axeViolations(page), [], 'key prompt with an error');
+    await page.fill('#key', 'the-right-key');
+    await page.press('#key', 'Enter');
+    await page.locator('#key-form[hidden]').waitFor({ state: 'attached' });
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'pick');
+    await page.waitForSelector('.card[data-state="done"]');
+    await page.click('#forget-key');
+    await page.locator('#key-form:not([hidden])').waitFor();
     await page.close();
   });
 
-  test('usable by keyboard: the drop zone is focusable and Enter opens the file picker', async () => {
+  test('the whole window takes drops, and the highlight does not flicker over the buttons', async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    await page.goto(server.url);
+    const over = (): Promise<boolean> => page.evaluate(() => document.getElementById('drop')!.classList.contains('over'));
+    await page.dispatchEvent('#drop', 'dragenter');
+    await page.dispatchEvent('#pick', 'dragenter');
+    await page.dispatchEvent('#drop', 'dragleave');
+    assert.equal(await over(), true, 'still highlighted while over a button inside');
+    await page.dispatchEvent('#pick', 'dragleave');
+    assert.equal(await over(), false);
+    await dropFiles(page, [{ name: 'beside.jpg', type: 'image/jpeg', bytes: photo }], 'footer');
+    await page.waitForSelector('.card[data-state="done"]');
+    assert.equal(new URL(page.url()).pathname, '/', 'the page stays');
+    await page.close();
+  });
+
+  test('by keyboard: Tab reaches "Choose photos", Enter opens the picker; focus stays visible', async () => {
     const page = await browser.newPage();
-    // Listening before the page loads turns on file-chooser interception in time.
     let choosers = 0;
     page.on('filechooser', () => choosers++);
     await page.goto(server.url);
-    await page.keyboard.press('Tab');
-    let focused = await page.evaluate(() => document.activeElement?.id || document.activeElement?.tagName);
-    for (let i = 0; i < 6 && focused !== 'drop'; i++) {
+    let focused = '';
+    for (let i = 0; i < 15 && focused !== 'pick'; i++) {
       await page.keyboard.press('Tab');
-      focused = await page.evaluate(() => document.activeElement?.id || document.activeElement?.tagName);
+      focused = await page.evaluate(() => document.activeElement?.id ?? '');
     }
-    assert.equal(focused, 'drop');
+    assert.equal(focused, 'pick');
+    const outline = await page.evaluate(() => getComputedStyle(document.activeElement as Element).outlineStyle);
+    assert.notEqual(outline, 'none');
     await page.keyboard.press('Enter');
-    await page.waitForFunction(() => true);
     for (let i = 0; i < 50 && choosers === 0; i++) await new Promise((r) => setTimeout(r, 50));
     assert.equal(choosers, 1);
+    await page.close();
+  });
+
+  test('"Show where it looked": the heatmap over the crop, a legend, and another label\'s map on a tap', async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    await page.goto(server.url);
+    await dropFiles(page, [{ name: 'cat.jpg', type: 'image/jpeg', bytes: photo }]);
+    await page.waitForSelector('.card[data-state="done"]');
+    const card = page.locator('.card').first();
+    await card.locator('button.where').click();
+    await card.locator('.legend').waitFor();
+    const src = await card.locator('img.thumb').getAttribute('src');
+    assert.match(src ?? '', /^blob:/);
+    assert.equal(await card.locator('img.thumb').getAttribute('alt'), `Where it looked for “${expected[0].label}”`);
+    await card.locator('.pred .pick').nth(1).click();
+    await page.waitForFunction(() => document.querySelectorAll('.card .pred .pick')[1]?.getAttribute('aria-pressed') === 'true');
+    await card.locator('.legend').waitFor();
+    assert.deepEqual(await axeViolations(page), [], 'heatmap shown');
+    await page.screenshot({ path: join(OUT, 'page-heatmap.png') });
+    await card.locator('button.where').click();
+    assert.equal(await card.locator('.legend').count(), 0);
     await page.close();
   });
 });

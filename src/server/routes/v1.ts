@@ -15,7 +15,7 @@ const round = (v: number): number => Math.round(v * 100) / 100;
 export function v1Routes(app: FastifyInstance, holder: ServiceHolder, limits: ServerLimits): void {
   app.get('/v1/models', async () => {
     const service = holder.require();
-    const { name, source, sha256, numClasses, inputSize, threads, precision } = service.info;
+    const { name, source, sha256, numClasses, inputSize, threads, precision, outputs } = service.info;
     return {
       models: [
         {
@@ -27,6 +27,7 @@ export function v1Routes(app: FastifyInstance, holder: ServiceHolder, limits: Se
           inputSize,
           threads,
           precision,
+          outputs,
           labels: service.model.labels.en.length,
           workers: service.workers,
           max_batch: service.batcher.maxBatch,

@@ -13,6 +13,7 @@ const FILES: Record<string, { file: string; type: string }> = {
   '/app.js': { file: 'app.js', type: 'text/javascript; charset=utf-8' },
   '/common.js': { file: 'common.js', type: 'text/javascript; charset=utf-8' },
   '/cards.js': { file: 'cards.js', type: 'text/javascript; charset=utf-8' },
+  '/errors.js': { file: 'errors.js', type: 'text/javascript; charset=utf-8' },
   '/teach.js': { file: 'teach.js', type: 'text/javascript; charset=utf-8' },
   '/library.js': { file: 'library.js', type: 'text/javascript; charset=utf-8' },
   '/app.css': { file: 'app.css', type: 'text/css; charset=utf-8' },
