@@ -27,7 +27,7 @@ function updateStatus() {
   if (newest && finished === items.length) {
     const p = newest.result.predictions[0];
     const label = state.lang === 'zh' && p.label_zh ? p.label_zh : p.label;
-    text = `${text}. ${t('answerIs', { name: newest.file.name || 'image', label, pct: `${Math.round(p.score * 100)}%` })}`;
+    text = t('sentence', { a: text, b: t('answerIs', { name: newest.file.name || 'image', label, pct: `${Math.round(p.score * 100)}%` }) });
   }
   $('status').textContent = text;
   $('clear').hidden = items.length === 0;

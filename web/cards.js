@@ -16,36 +16,60 @@ function labelOf(p) {
   return state.lang === 'zh' && p.label_zh ? p.label_zh : p.label;
 }
 
+function explainedLabel(item) {
+  const p = item.result?.predictions.find((x) => x.index === item.explain.cls);
+  return p ? labelOf(p) : '';
+}
+
 function thumbnail(item) {
-  const alt = item.explain.on && item.explain.url ? t('whereFor', { label: item.explain.label }) : item.file.name || 'image';
+  const alt = item.explain.on && item.explain.url ? t('whereFor', { label: explainedLabel(item) }) : item.file.name || 'image';
   if (item.explain.on && item.explain.url) return el('img', { className: 'thumb', alt, src: item.explain.url });
   if (!item.thumbOk) return el('div', { className: 'thumb no-thumb', textContent: t('noPreview') });
   const img = el('img', { className: 'thumb', alt, src: item.thumbUrl });
-  // A file the browser cannot show (HEIC, TIFF, not an image): a labelled tile, not a broken-image icon.
+  // A photo the browser cannot show (TIFF, HEIC): the server's own picture of the square the model saw;
+  // a file nobody can show: a labelled tile, never a broken-image icon.
   img.onerror = () => {
-    item.thumbOk = false;
-    render(item);
+    if (item.preview) return; // Asked for already (cards redraw while they upload).
+    if (item.state === 'error') {
+      item.thumbOk = false;
+      return render(item);
+    }
+    item.preview = 'loading';
+    fetch('v1/explain?image=crop&heatmap=off', { method: 'POST', headers: { ...authHeaders(), 'Content-Type': item.file.type || 'application/octet-stream' }, body: item.file })
+      .then((res) => (res.ok ? res.blob() : Promise.reject(new Error(String(res.status)))))
+      .then((blob) => {
+        URL.revokeObjectURL(item.thumbUrl);
+        item.thumbUrl = URL.createObjectURL(blob);
+        item.preview = 'done';
+      })
+      .catch(() => {
+        item.preview = 'failed';
+        item.thumbOk = false;
+      })
+      .finally(() => !item.removed && render(item));
   };
   return img;
 }
 
 function legend() {
-  return el('div', { className: 'legend', role: 'img', ariaLabel: `${t('legend')}: ${t('legendLow')} → ${t('legendHigh')}` }, [
+  return el('div', { className: 'legend', role: 'img', ariaLabel: t('legendLabel', { legend: t('legend'), low: t('legendLow'), high: t('legendHigh') }) }, [
     el('span', { textContent: t('legendLow') }),
     el('span', { className: 'scale' }),
     el('span', { textContent: t('legendHigh') }),
   ]);
 }
 
-function button(text, onClick, props = {}) {
+function button(text, onClick, props = {}, focus = '') {
   const b = el('button', { type: 'button', className: 'secondary small', textContent: text, ...props });
+  if (focus) b.dataset.focus = focus;
   b.addEventListener('click', onClick);
   return b;
 }
 
-/** Draws one card in its current state and language. */
+/** Draws one card in its current state and language, keeping the keyboard focus on the same control. */
 function render(item) {
   const { card } = item;
+  const focused = card.contains(document.activeElement) ? document.activeElement.dataset.focus : undefined;
   card.dataset.state = item.state;
   const name = item.file.name || 'image';
   const body = el('div', { className: 'body' }, [el('p', { className: 'name', textContent: name, title: name })]);
@@ -60,12 +84,13 @@ function render(item) {
   } else if (item.state === 'error') {
     card.removeAttribute('aria-busy');
     body.append(el('p', { className: 'state', textContent: errorText(item.errorCode, item.errorVars) }));
-    if (item.errorCode !== 'FILE_TOO_LARGE' && item.errorCode !== 'IMAGE_UNSUPPORTED') actions.append(button(t('retry'), () => retry(item), { className: 'small retry' }));
+    if (item.errorCode !== 'FILE_TOO_LARGE' && item.errorCode !== 'IMAGE_UNSUPPORTED') actions.append(button(t('retry'), () => retry(item), { className: 'small retry' }, 'retry'));
   } else {
     card.removeAttribute('aria-busy');
     const result = item.result;
     if (result.unknown) body.append(el('p', { className: 'unknown', textContent: t('unknown') }));
-    const shown = result.predictions.slice(0, Number(item.topK)).filter((p, i) => i === 0 || p.score >= 0.0005);
+    const asked = result.predictions.slice(0, Number(item.topK));
+    const shown = asked.filter((p, i) => i === 0 || p.score >= 0.0005);
     const [top, ...rest] = shown;
     const pick = (p) => (item.explain.on ? () => explain(item, p) : null);
     const row = (p, headline) => {
@@ -81,6 +106,7 @@ function render(item) {
       const action = pick(p);
       if (action) {
         const b = el('button', { type: 'button', className: 'pick', title: t('pickLabel', { label: labelOf(p) }) }, parts);
+        b.dataset.focus = `pick-${p.index}`;
         b.setAttribute('aria-pressed', String(item.explain.cls === p.index));
         b.addEventListener('click', action);
         li.append(b);
@@ -88,24 +114,27 @@ function render(item) {
       return li;
     };
     body.append(el('ol', { className: 'preds' }, [row(top, true), ...rest.map((p) => row(p, false))]));
+    if (asked.length > shown.length) body.append(el('p', { className: 'more', textContent: t('moreTiny', { n: asked.length - shown.length }) }));
     if (item.explain.on && item.explain.url) body.append(legend());
     if (item.explain.on && item.explain.error) body.append(el('p', { className: 'state', textContent: errorText(item.explain.error) }));
     body.append(el('p', { className: 'timing', textContent: t('server', { ms: Math.round(result.timings_ms.total) }) }));
     if (state.model?.outputs?.includes('feature_map') && !item.head) {
-      const toggle = button(t(item.explain.on ? 'hideWhere' : 'showWhere'), () => (item.explain.on ? hideExplain(item) : explain(item, top)), { className: 'small where' });
+      const toggle = button(t(item.explain.on ? 'hideWhere' : 'showWhere'), () => (item.explain.on ? hideExplain(item) : explain(item, top)), { className: 'small where' }, 'where');
       toggle.setAttribute('aria-pressed', String(item.explain.on));
       actions.append(toggle);
     }
   }
   const remove = el('button', { type: 'button', className: 'icon remove', textContent: '×', ariaLabel: t('removeCard', { name }) });
+  remove.dataset.focus = 'remove';
   remove.addEventListener('click', () => removeCard(item));
   actions.append(remove);
   body.append(actions);
   card.replaceChildren(thumbnail(item), body);
+  if (focused) (card.querySelector(`[data-focus="${focused}"]`) ?? card.querySelector('[data-focus="remove"]'))?.focus();
 }
 
 async function explain(item, p) {
-  item.explain = { ...item.explain, on: true, cls: p.index, label: labelOf(p), error: null };
+  item.explain = { ...item.explain, on: true, cls: p.index, error: null };
   try {
     const res = await fetch(`v1/explain?image=crop&class=${p.index}`, { method: 'POST', headers: { ...authHeaders(), 'Content-Type': item.file.type || 'application/octet-stream' }, body: item.file });
     if (res.status === 401) state.onUnauthorized?.();

@@ -58,8 +58,9 @@ export function finalLayer(model: LoadedModel): Promise<FinalLayer> {
  * The class to explain: an index, a label (English or Chinese, any case), or
  * (undefined) the top answer. `name` is how the caller calls the option.
  */
-export function resolveClass(value: string | number | undefined, labels: LabelSet, numClasses: number, name = 'class'): number | undefined {
+export function resolveClass(value: unknown, labels: LabelSet, numClasses: number, name = 'class'): number | undefined {
   if (value === undefined || value === '') return undefined;
+  if (typeof value !== 'string' && typeof value !== 'number') throw invalidArgument(name, 'one class index or label', value);
   if (typeof value === 'number' || /^\d+$/.test(value)) {
     const index = Number(value);
     if (!Number.isInteger(index) || index < 0 || index >= numClasses) throw invalidArgument(name, `a class index from 0 to ${numClasses - 1} or a label`, value);

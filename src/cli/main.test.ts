@@ -43,11 +43,14 @@ before(async () => {
   writeFileSync(join(photos, 'readme.txt'), 'not an image extension, so folders skip it');
 });
 
-test('usage errors exit 2 with a message and the usage', async () => {
-  for (const args of [[], ['frobnicate'], ['classify'], ['classify', '--top-k', 'many', 'x.jpg'], ['classify', '--lang', 'fr', 'x.jpg'], ['classify', '--bogus', 'x.jpg'], ['info', '--threads', '0']]) {
+test('usage errors exit 2 with the message and where the usage is (the usage itself without a command)', async () => {
+  const none = await run([]);
+  assert.equal(none.code, 2);
+  assert.match(none.stderr, /Usage: resnet-serve/);
+  for (const args of [['frobnicate'], ['classify'], ['classify', '--top-k', 'many', 'x.jpg'], ['classify', '--lang', 'fr', 'x.jpg'], ['classify', '--bogus', 'x.jpg'], ['info', '--threads', '0'], ['classify', '--precision', 'int4', 'x.jpg']]) {
     const r = await run(args);
     assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
-    assert.match(r.stderr, /Usage: resnet-serve/);
+    assert.match(r.stderr, /^resnet-serve: .+\nRun 'resnet-serve --help' for the commands and their options\.\n$/);
   }
   const help = await run(['--help']);
   assert.equal(help.code, 0);

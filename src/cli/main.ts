@@ -214,7 +214,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
   } catch (err) {
-    process.stderr.write(`resnet-serve: ${(err as Error).message}\n\n${USAGE}`);
+    process.stderr.write(`resnet-serve: ${(err as Error).message.split('. To specify a positional')[0]}\nRun 'resnet-serve --help' for the commands and their options.\n`);
     return 2;
   }
   const values = withEnvironment(parsed.values, process.env);
@@ -252,7 +252,8 @@ export async function main(argv: string[]): Promise<number> {
     }
   } catch (err) {
     if (err instanceof UsageError) {
-      process.stderr.write(`resnet-serve: ${err.message}\n\n${USAGE}`);
+      // The message stays on screen: the full usage is one --help away.
+      process.stderr.write(`resnet-serve: ${err.message}\nRun 'resnet-serve --help' for the commands and their options.\n`);
       return 2;
     }
     if (err instanceof ResnetServeError && err.code === 'INVALID_ARGUMENT') {

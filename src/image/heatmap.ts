@@ -42,22 +42,21 @@ function heatLayer(map: ActivationMap, size: number): Buffer {
   return out;
 }
 
-/** PNG overlays of `map` on the crop the model saw and on the whole photo (longest side at most `photoSide`). */
-export async function renderOverlays(bytes: Buffer, map: ActivationMap, config: PreprocessConfig, photoSide = 800): Promise<{ crop: Buffer; photo: Buffer }> {
+/**
+ * PNG overlays of `map` on the crop the model saw and on the whole photo
+ * (longest side at most `photoSide`); with a null map, the plain crop and
+ * photo (a preview for browsers that cannot show the format).
+ */
+export async function renderOverlays(bytes: Buffer, map: ActivationMap | null, config: PreprocessConfig, photoSide = 800): Promise<{ crop: Buffer; photo: Buffer }> {
   const upright = sharp(bytes, { failOn: 'none' }).autoOrient();
   const { info } = await upright.clone().raw().toBuffer({ resolveWithObject: true });
   const resized = resizeShortSide({ width: info.width, height: info.height }, config.resizeShortSide);
   const box = centerCropBox(resized, { width: config.cropSize, height: config.cropSize });
   const size = config.cropSize;
+  const cropped = upright.clone().resize(resized.width, resized.height, { fit: 'fill' }).extract({ left: box.left, top: box.top, width: size, height: size }).removeAlpha();
+  if (!map) return { crop: await cropped.png().toBuffer(), photo: await upright.clone().resize(photoSide, photoSide, { fit: 'inside', withoutEnlargement: true }).removeAlpha().png().toBuffer() };
   const layer = (s: number): Buffer => heatLayer(map, s);
-  const crop = await upright
-    .clone()
-    .resize(resized.width, resized.height, { fit: 'fill' })
-    .extract({ left: box.left, top: box.top, width: size, height: size })
-    .removeAlpha()
-    .composite([{ input: layer(size), raw: { width: size, height: size, channels: 4 } }])
-    .png()
-    .toBuffer();
+  const crop = await cropped.composite([{ input: layer(size), raw: { width: size, height: size, channels: 4 } }]).png().toBuffer();
   // The crop's place in a photo scaled so its longest side is at most photoSide.
   const scale = Math.min(1, photoSide / Math.max(info.width, info.height));
   const photoW = Math.max(1, Math.round(info.width * scale));

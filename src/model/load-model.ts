@@ -213,6 +213,7 @@ export async function loadModel(options: ModelOptions = {}, placement: { thread?
   let name: string;
   let source: ModelInfo['source'];
   let missingOutputs: string | undefined;
+  let quantizedSource = false;
   if (isZip) {
     const built = await checkpointToOnnx(path, sha256, cacheDir, path);
     onnxPath = built.onnxPath;
@@ -222,6 +223,7 @@ export async function loadModel(options: ModelOptions = {}, placement: { thread?
     const prepared = await prepareUserOnnx(path, sha256, cacheDir);
     onnxPath = prepared.onnxPath;
     missingOutputs = prepared.missing;
+    quantizedSource = prepared.quantized === true;
     name = sidecar.name ?? basename(path, extname(path));
     source = 'onnx';
   } else {
@@ -251,7 +253,7 @@ export async function loadModel(options: ModelOptions = {}, placement: { thread?
       session,
       preprocess: sidecar.preprocess,
       labels,
-      info: { name, source, path, sha256, onnxPath, numClasses: session.numClasses, inputSize: session.inputSize, threads: session.threads, outputs: ['logits', ...session.extraOutputs], precision },
+      info: { name, source, path, sha256, onnxPath, numClasses: session.numClasses, inputSize: session.inputSize, threads: session.threads, outputs: ['logits', ...session.extraOutputs], precision: quantizedSource ? 'int8' : precision },
       missingOutputs: session.extraOutputs.includes('embedding') ? undefined : (missingOutputs ?? 'its graph has no embedding output'),
     };
   } catch (err) {

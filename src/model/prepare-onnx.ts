@@ -12,38 +12,44 @@ import { withExtraOutputs, type ExtraOutput } from './model-outputs.js';
 import { readGraph } from './onnx-graph.js';
 
 /** Bumped when the editing changes, so older cached edits are not reused. */
-const EDIT_VERSION = 1;
+const EDIT_VERSION = 2;
 
 /** The file to run, the extra outputs it has, and why an embedding is missing (when it is). */
 export interface PreparedOnnx {
   onnxPath: string;
   extraOutputs: ExtraOutput[];
   missing?: string;
+  /** The graph is already quantised (QLinear*, QuantizeLinear, …): it computes in int8. */
+  quantized?: boolean;
 }
+
+const QUANTIZED_OPS = /^(QuantizeLinear|DequantizeLinear|QLinear|QGemm|MatMulInteger|ConvInteger|DynamicQuantize)/;
 
 /** Prepares `path` (SHA-256 `sha256`); never fails: a graph it cannot read or edit is run as it is. */
 export async function prepareUserOnnx(path: string, sha256: string, cacheDir: string): Promise<PreparedOnnx> {
   const base = join(cacheDir, 'onnx', `${sha256}-outputs-${EDIT_VERSION}`);
   try {
-    const note = JSON.parse(await readFile(`${base}.json`, 'utf8')) as { outputs: ExtraOutput[]; missing?: string };
-    if (!note.outputs.length) return { onnxPath: path, extraOutputs: [], missing: note.missing };
-    if (existsSync(`${base}.onnx`)) return { onnxPath: `${base}.onnx`, extraOutputs: note.outputs };
+    const note = JSON.parse(await readFile(`${base}.json`, 'utf8')) as { outputs: ExtraOutput[]; missing?: string; quantized?: boolean };
+    if (!note.outputs.length) return { onnxPath: path, extraOutputs: [], missing: note.missing, quantized: note.quantized };
+    if (existsSync(`${base}.onnx`)) return { onnxPath: `${base}.onnx`, extraOutputs: note.outputs, quantized: note.quantized };
   } catch {
     // Not prepared yet (or a damaged note): read the graph below.
   }
   let prepared: PreparedOnnx;
   try {
     const bytes = await readFile(path);
-    const edited = withExtraOutputs(bytes, readGraph(bytes));
+    const graph = readGraph(bytes);
+    const quantized = graph.nodes.some((n) => QUANTIZED_OPS.test(n.opType));
+    const edited = withExtraOutputs(bytes, graph);
     if (edited.bytes) {
       await writeFileAtomic(`${base}.onnx`, edited.bytes);
-      prepared = { onnxPath: `${base}.onnx`, extraOutputs: edited.outputs };
+      prepared = { onnxPath: `${base}.onnx`, extraOutputs: edited.outputs, quantized };
     } else {
-      prepared = { onnxPath: path, extraOutputs: [], missing: edited.reason };
+      prepared = { onnxPath: path, extraOutputs: [], missing: edited.reason, quantized };
     }
   } catch (err) {
     prepared = { onnxPath: path, extraOutputs: [], missing: `its graph could not be read (${(err as Error).message})` };
   }
-  await writeFileAtomic(`${base}.json`, JSON.stringify({ outputs: prepared.extraOutputs, missing: prepared.missing })).catch(() => undefined);
+  await writeFileAtomic(`${base}.json`, JSON.stringify({ outputs: prepared.extraOutputs, missing: prepared.missing, quantized: prepared.quantized })).catch(() => undefined);
   return prepared;
 }

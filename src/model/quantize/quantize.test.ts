@@ -80,11 +80,16 @@ describe('--precision int8', () => {
   });
 
   test('refusals: an already quantised model, a calibration folder without photos, calibrate without int8', { skip: skipWithoutDatasets }, async () => {
+    const already = await ImageClassifier.create({ model: PRETRAINED_ONNX, cacheDir });
+    assert.equal(already.info.precision, 'int8', 'an already quantised model says it computes in int8');
+    await already.close();
     await assert.rejects(ImageClassifier.create({ model: PRETRAINED_ONNX, cacheDir, precision: 'int8' }), (err: unknown) => err instanceof ResnetServeError && err.code === 'MODEL_INVALID' && /already quantised/.test(err.message));
     const empty = join(cacheDir, 'no-photos');
     mkdirSync(empty, { recursive: true });
     writeFileSync(join(empty, 'notes.txt'), 'not a photo');
     await assert.rejects(ImageClassifier.create({ model: RESNET18, cacheDir, precision: 'int8', calibrate: empty }), (err: unknown) => err instanceof ResnetServeError && err.code === 'INVALID_ARGUMENT' && /no photos/.test(err.message));
+    writeFileSync(join(empty, 'fake.jpg'), 'not a photo either');
+    await assert.rejects(ImageClassifier.create({ model: RESNET18, cacheDir, precision: 'int8', calibrate: empty }), (err: unknown) => err instanceof ResnetServeError && err.message.includes(empty));
     await assert.rejects(ImageClassifier.create({ model: RESNET18, cacheDir, calibrate: empty }), (err: unknown) => err instanceof ResnetServeError && err.code === 'INVALID_ARGUMENT');
     await assert.rejects(ImageClassifier.create({ model: RESNET18, cacheDir, precision: 'int4' as 'int8' }), (err: unknown) => err instanceof ResnetServeError && /precision/.test(err.message));
   });

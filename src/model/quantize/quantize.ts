@@ -84,7 +84,7 @@ async function optimizeBasic(fp32Path: string, out: string): Promise<void> {
 }
 
 /** Ranges of `tensors` over the calibration photos. */
-async function calibrate(model: Uint8Array, tensors: string[], photos: Buffer[], options: QuantizeOptions): Promise<Map<string, RangeTracker>> {
+async function calibrate(model: Uint8Array, tensors: string[], photos: Buffer[], options: QuantizeOptions & { dir: string }): Promise<Map<string, RangeTracker>> {
   const session = await ort.InferenceSession.create(model, { graphOptimizationLevel: 'basic', enableCpuMemArena: false });
   const ranges = new Map(tensors.map((t) => [t, new RangeTracker()]));
   const preprocessor = new Preprocessor(options.preprocess, undefined, 'fast');
@@ -109,7 +109,7 @@ async function calibrate(model: Uint8Array, tensors: string[], photos: Buffer[],
   } finally {
     await session.release();
   }
-  if (!used) throw new ResnetServeError('INVALID_ARGUMENT', 'calibrate: none of the calibration files could be read as an image');
+  if (!used) throw new ResnetServeError('INVALID_ARGUMENT', `calibrate: none of the ${photos.length} files in ${options.dir} could be read as an image`);
   return ranges;
 }
 
@@ -121,7 +121,8 @@ async function calibrate(model: Uint8Array, tensors: string[], photos: Buffer[],
 export async function quantizedModel(fp32Path: string, options: QuantizeOptions): Promise<string> {
   const settings = options.settings ?? DEFAULT_QUANTIZE_SETTINGS;
   const label = options.label ?? fp32Path;
-  const files = await calibrationFiles(options.calibrationDir ?? BUILTIN_CALIBRATION);
+  const dir = options.calibrationDir ?? BUILTIN_CALIBRATION;
+  const files = await calibrationFiles(dir);
   const photos = await Promise.all(files.map((f) => readFile(f)));
   const key = createHash('sha256');
   key.update(JSON.stringify({ version: QUANTIZE_VERSION, settings, size: options.preprocess }));
@@ -147,7 +148,7 @@ export async function quantizedModel(fp32Path: string, options: QuantizeOptions)
     }
     const existing = new Set(graph.outputs);
     const probe = addOutputs(bytes, [], plan.activations.filter((t) => !existing.has(t)).map((name) => ({ name })));
-    const ranges = await calibrate(probe, plan.activations, photos, options);
+    const ranges = await calibrate(probe, plan.activations, photos, { ...options, dir });
     const params = new Map([...ranges].map(([t, r]) => [t, activationParams(r.min, r.max)]));
     await writeFileAtomic(`${base}.onnx`, writeQdqModel(bytes, graph, plan, params, settings));
   } catch (err) {

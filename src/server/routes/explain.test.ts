@@ -49,6 +49,11 @@ test('another class by index or label; the PNG alone; TorchServe\'s route; clear
   const ts = await app.inject({ method: 'PUT', url: `/explanations/${service.info.name}`, payload: photo });
   assert.equal(ts.statusCode, 200, ts.body);
   assert.deepEqual(ts.json().map, (await app.inject({ method: 'POST', url: '/v1/explain', payload: photo, headers: { 'content-type': 'image/jpeg' } })).json().map);
+  const plain = await app.inject({ method: 'POST', url: '/v1/explain?image=crop&heatmap=off', payload: photo, headers: { 'content-type': 'image/jpeg' } });
+  assert.equal(plain.headers['content-type'], 'image/png');
+  assert.ok(!plain.rawPayload.equals(png.rawPayload), 'the plain crop has no heatmap over it');
+  const twice = await app.inject({ method: 'POST', url: '/v1/explain?class=tabby&class=281', payload: photo, headers: { 'content-type': 'image/jpeg' } });
+  assert.equal(twice.statusCode, 400, twice.body);
   const bad = await app.inject({ method: 'POST', url: '/v1/explain?class=unicorn', payload: photo, headers: { 'content-type': 'image/jpeg' } });
   assert.equal(bad.statusCode, 400);
   assert.equal(bad.json().code, 'INVALID_ARGUMENT');

@@ -1,7 +1,8 @@
 /**
  * "Why did it say that?" over HTTP: `POST /v1/explain` (multipart `file` or
  * the raw image; `?class=` an index or label, default the top answer;
- * `?top_k=`; `?image=crop|photo` for the PNG alone) answers the class, the
+ * `?top_k=`; `?image=crop|photo` for the PNG alone, with `&heatmap=off` the
+ * plain picture, a preview for formats browsers cannot show) answers the class, the
  * predictions, the class activation map as numbers over the feature grid,
  * and PNG overlays on the 224×224 crop the model saw and on the photo.
  * TorchServe's `POST|PUT /explanations/{model}` answers the same for its
@@ -25,14 +26,23 @@ export async function explainRoutes(app: FastifyInstance, holder: ServiceHolder,
     const query = (request.query ?? {}) as Query;
     const image = query.image;
     if (image !== undefined && image !== 'crop' && image !== 'photo') throw invalidArgument('image', 'crop or photo', image);
+    const heatmap = query.heatmap;
+    if (heatmap !== undefined && heatmap !== 'on' && heatmap !== 'off') throw invalidArgument('heatmap', 'on or off', heatmap);
+    if (heatmap === 'off' && !image) throw invalidArgument('heatmap', 'off only with image=crop or image=photo', heatmap);
     const { topK } = service.resolveOptions(queryOptions(query, { topK: 5, lang: 'both' }));
     const labels = service.model.labels;
     const cls = resolveClass(query.class, labels, service.model.session.numClasses);
-    const layer = await finalLayer(service.model);
     const images = uploadedImages(request);
     if (images.length === 0) throw new ResnetServeError('NO_FILE', 'No file uploaded (send it as the multipart field "file" or as the body)');
     if (images.length > 1) throw new ResnetServeError('BAD_REQUEST', `Explain one image per request (got ${images.length})`);
     const [{ bytes, name }] = images;
+    if (heatmap === 'off') {
+      // The picture alone: decoded once through the checked pipeline first, so only a valid image reaches the renderer.
+      await withDeadline(reply, limits.requestTimeoutMs, (signal) => service.preprocess(bytes, signal), holder.shutdownSignal);
+      const plain = await renderOverlays(Buffer.from(bytes), null, service.model.preprocess);
+      return reply.type('image/png').send(image === 'crop' ? plain.crop : plain.photo);
+    }
+    const layer = await finalLayer(service.model);
     const [outcome] = await withDeadline(reply, limits.requestTimeoutMs, (signal) => service.analyzeMany([bytes], ['feature_map'], signal), holder.shutdownSignal);
     if (!outcome.ok) throw outcome.error;
     const explanation = explainOutputs(outcome.outputs, layer, labels, { cls, topK });
