@@ -13,6 +13,7 @@ function applyLanguage() {
   if (state.model) $('model').textContent = t('model', { name: state.model.name, sha: state.model.sha256.slice(0, 12) });
   renderAll();
   updateStatus();
+  describeAnswers();
   for (const fn of state.listeners) fn();
 }
 
@@ -75,6 +76,17 @@ export async function refreshHeadChoices() {
   }
   select.replaceChildren(el('option', { value: '', textContent: t('imagenet') }), ...heads.map((h) => el('option', { value: h.name, textContent: h.name })));
   select.value = heads.some((h) => h.name === chosen) ? chosen : '';
+  headClasses = new Map(heads.map((h) => [h.name, h.classes.map((c) => c.name)]));
+  describeAnswers();
+}
+
+let headClasses = new Map();
+
+/** The empty state says what the page recognises: ImageNet's 1000 kinds of things, or the chosen head's classes. */
+function describeAnswers() {
+  const head = $('answer-with').value;
+  const classes = headClasses.get(head);
+  $('empty-note').textContent = head && classes ? t('headNote', { name: head, classes: classes.join(state.lang === 'zh' ? '、' : ', ') }) : t('emptyNote');
 }
 
 /** The Library tab appears when the server shows a library. */
@@ -113,6 +125,7 @@ function setup() {
   });
   $('clear').addEventListener('click', () => { clearCards($('results')); updateStatus(); $('pick').focus(); });
   $('topk').addEventListener('change', () => setLabelCount($('results'), $('topk').value));
+  $('answer-with').addEventListener('change', describeAnswers);
   for (const b of document.querySelectorAll('.lang button')) {
     b.addEventListener('click', () => { state.lang = b.dataset.lang; localStorage.setItem('lang', state.lang); applyLanguage(); });
   }

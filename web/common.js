@@ -21,7 +21,7 @@ export const TEXT = {
     probably: 'Probably', notSure: 'Not sure. Maybe', showWhere: 'Show where it looked', hideWhere: 'Hide where it looked', whereFor: 'Where it looked for “{label}”',
     legendLow: 'less', legendHigh: 'more', legend: 'Evidence for the answer', pickLabel: 'Show where it looked for {label}',
     emptyNote: 'It recognises 1000 kinds of everyday things (animals, vehicles, food, tools, furniture…) and your own classes from the Teach tab.',
-    noPreview: 'No preview', tab: 'resnet-serve · {title}', sentence: '{a}. {b}', legendLabel: '{legend}: {low} → {high}', moreTiny: '{n} more under 0.1%', confirmDeleteClass: 'Delete the class “{name}” and its {n} photos?', warnings: 'Worth knowing:', otherModel: 'This head was made on another model: serve that model to use or change it, or delete it here.', confirmDelete: 'Delete head “{name}” and its photos?', download: 'Download head file',
+    headNote: 'Answering with your head “{name}”: {classes}, or “unknown”.', noPreview: 'No preview', tab: 'resnet-serve · {title}', sentence: '{a}. {b}', legendLabel: '{legend}: {low} → {high}', moreTiny: '{n} more under 0.1%', confirmDeleteClass: 'Delete the class “{name}” and its {n} photos?', warnings: 'Worth knowing:', otherModel: 'This head was made on another model: serve that model to use or change it, or delete it here.', confirmDelete: 'Delete head “{name}” and its photos?', download: 'Download head file',
   },
   zh: {
     title: '照片里是什么？', labels: '标签数', drop: '把照片拖到这里、粘贴，或点击选择',
@@ -42,7 +42,7 @@ export const TEXT = {
     probably: '很可能是', notSure: '不太确定，也许是', showWhere: '显示它看了哪里', hideWhere: '隐藏热力图', whereFor: '它为“{label}”看的位置',
     legendLow: '少', legendHigh: '多', legend: '支持这个答案的依据', pickLabel: '显示它为 {label} 看的位置',
     emptyNote: '它能识别 1000 类日常事物（动物、交通工具、食物、工具、家具……），以及你在“教它新类别”里教的类别。',
-    noPreview: '无法预览', tab: 'resnet-serve · {title}', sentence: '{a}。{b}', legendLabel: '{legend}：{low} → {high}', moreTiny: '另有 {n} 个低于 0.1%', confirmDeleteClass: '删除类别“{name}”及其 {n} 张照片？', warnings: '注意：', otherModel: '这个分类器是在另一个模型上建立的：请用那个模型来使用或修改它，或在这里删除它。', confirmDelete: '删除分类器“{name}”及其照片？', download: '下载分类器文件',
+    headNote: '正在用你的分类器“{name}”识别：{classes}，或“未知”。', noPreview: '无法预览', tab: 'resnet-serve · {title}', sentence: '{a}。{b}', legendLabel: '{legend}：{low} → {high}', moreTiny: '另有 {n} 个低于 0.1%', confirmDeleteClass: '删除类别“{name}”及其 {n} 张照片？', warnings: '注意：', otherModel: '这个分类器是在另一个模型上建立的：请用那个模型来使用或修改它，或在这里删除它。', confirmDelete: '删除分类器“{name}”及其照片？', download: '下载分类器文件',
   },
 };
 

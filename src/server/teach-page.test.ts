@@ -79,6 +79,11 @@ describe('the Teach view in Chromium', { skip }, () => {
     // The trained head is offered in the Recognise view too.
     await page.click('.views a[data-view="recognise"]');
     await page.waitForFunction(() => [...document.querySelectorAll('#answer-with option')].some((o) => (o as HTMLOptionElement).value === 'colours'));
+    // Choosing it, the empty page says what it now recognises.
+    assert.match((await page.locator('#empty-note').textContent()) ?? '', /1000 kinds/);
+    await page.selectOption('#answer-with', 'colours');
+    assert.match((await page.locator('#empty-note').textContent()) ?? '', /“colours”: warm, 2, or “unknown”/);
+    await page.selectOption('#answer-with', '');
     // Removing a photo marks the head as changed since training.
     await page.click('.views a[data-view="teach"]');
     await page.locator('.thumbs button.icon').first().click();
