@@ -27,6 +27,7 @@ import { EmbeddingCache } from '../dist/heads/embedding-cache.js';
 import { collectExamples, recipeOf } from '../dist/heads/examples.js';
 import { readImageFolder } from '../dist/heads/image-folder.js';
 import { trainHead } from '../dist/heads/train.js';
+import { seededRandom } from '../dist/seeded-random.js';
 import { HYMENOPTERA_DIR, IMAGENET_SAMPLE_DIR, PRETRAINED_ONNX, REFERENCE_DIR, referenceCases } from '../dist/testing/shared.js';
 
 const argv = process.argv.slice(2);
@@ -40,17 +41,6 @@ if (!existsSync(model) || !existsSync(join(data, 'train'))) {
 
 const pct = (x) => `${(x * 100).toFixed(1)}%`;
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-function seeded(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const cacheDir = await mkdtemp(join(tmpdir(), 'rs-eval-'));
 const classifier = await ImageClassifier.create({ model, cacheDir });
 const cache = new EmbeddingCache(cacheDir);
@@ -95,7 +85,7 @@ results.trainMs = median(times);
 for (const perClass of [10, 5]) {
   const scores = [];
   for (let draw = 1; draw <= 10; draw++) {
-    const rand = seeded(draw);
+    const rand = seededRandom(draw);
     const pick = classes.flatMap((_, k) => train.examples.filter((e) => e.label === k).map((e) => [rand(), e]).sort((a, b) => a[0] - b[0]).slice(0, perClass).map(([, e]) => e));
     scores.push(evaluate(trainHead('eval', classes, pick, backbone).head, val.examples).accuracy);
   }

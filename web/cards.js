@@ -12,6 +12,11 @@ function percent(score) {
   return `${(score * 100).toFixed(score >= 0.1 ? 0 : 1)}%`;
 }
 
+/** Sends a photo as the request body (the explain route's pictures). */
+function postPhoto(url, file) {
+  return fetch(url, { method: 'POST', headers: { ...authHeaders(), 'Content-Type': file.type || 'application/octet-stream' }, body: file });
+}
+
 function labelOf(p) {
   return state.lang === 'zh' && p.label_zh ? p.label_zh : p.label;
 }
@@ -35,7 +40,7 @@ function thumbnail(item) {
       return render(item);
     }
     item.preview = 'loading';
-    fetch('v1/explain?image=crop&heatmap=off', { method: 'POST', headers: { ...authHeaders(), 'Content-Type': item.file.type || 'application/octet-stream' }, body: item.file })
+    postPhoto('v1/explain?image=crop&heatmap=off', item.file)
       .then((res) => (res.ok ? res.blob() : Promise.reject(new Error(String(res.status)))))
       .then((blob) => {
         URL.revokeObjectURL(item.thumbUrl);
@@ -136,7 +141,7 @@ function render(item) {
 async function explain(item, p) {
   item.explain = { ...item.explain, on: true, cls: p.index, error: null };
   try {
-    const res = await fetch(`v1/explain?image=crop&class=${p.index}`, { method: 'POST', headers: { ...authHeaders(), 'Content-Type': item.file.type || 'application/octet-stream' }, body: item.file });
+    const res = await postPhoto(`v1/explain?image=crop&class=${p.index}`, item.file);
     if (res.status === 401) state.onUnauthorized?.();
     if (!res.ok) throw Object.assign(new Error('explain'), { code: (await res.json().catch(() => null))?.code ?? 'UNKNOWN' });
     if (item.explain.url) URL.revokeObjectURL(item.explain.url);

@@ -28,6 +28,14 @@ export async function loadHead(path: string, classifier: ImageClassifier): Promi
   return Head.parse(text, path, { name: classifier.info.name, sha256: classifier.info.sha256 });
 }
 
+/** The image files under `paths`; null, after saying so, when there are none. */
+async function imageFiles(paths: string[]): Promise<ListedPath[] | null> {
+  const files = await expandPaths(paths);
+  if (files.length) return files;
+  process.stderr.write('No image files found.\n');
+  return null;
+}
+
 /** Runs `work` over the files a batch at a time, printing each file's result in order; returns the failures. */
 async function eachBatch<T extends { ok: boolean }>(files: ListedPath[], work: (paths: string[]) => Promise<T[]>, print: (file: string, outcome: T | { ok: false; error: ResnetServeError }) => void): Promise<number> {
   let failed = 0;
@@ -57,11 +65,8 @@ export async function classifyCommand(paths: string[], values: Parsed, model: Mo
   if (!['en', 'zh', 'both'].includes(lang)) throw new UsageError(`--lang must be en, zh or both, got ${JSON.stringify(values.lang)}`);
   const topK = intOption(values['top-k'], '--top-k', 3) as number;
   if (topK < 1) throw new UsageError('--top-k must be at least 1');
-  const files = await expandPaths(paths);
-  if (files.length === 0) {
-    process.stderr.write('No image files found.\n');
-    return 1;
-  }
+  const files = await imageFiles(paths);
+  if (!files) return 1;
   const classifier = await ImageClassifier.create(model);
   let failed: number;
   try {
@@ -79,12 +84,14 @@ export async function classifyCommand(paths: string[], values: Parsed, model: Mo
     const written = new Map<string, string>();
     const work = async (batch: string[]): Promise<ClassifyOutcome[]> => {
       if (!layer || explainDir === undefined) return classifier.classifyBatch(batch, { topK: k, lang, head: effective });
-      const analyzed = await classifier.analyzeBatch(batch, ['feature_map']);
+      // Each file is read once: the same bytes are classified and drawn on.
+      const bytes = await Promise.all(batch.map((path) => readFile(path).catch(() => path)));
+      const analyzed = await classifier.analyzeBatch(bytes, ['feature_map']);
       return Promise.all(
         analyzed.map(async (a, i): Promise<ClassifyOutcome> => {
           if (!a.ok) return a;
           const explanation = explainOutputs(a.outputs, layer, classifier.model.labels, { topK: k });
-          const { crop, photo } = await renderOverlays(await readFile(batch[i]), explanation.map, classifier.model.preprocess);
+          const { crop, photo } = await renderOverlays(bytes[i] as Buffer, explanation.map, classifier.model.preprocess);
           const out = join(explainDir, explainName(batch[i]));
           await writeFile(`${out}.png`, crop);
           await writeFile(`${out}.photo.png`, photo);
@@ -107,11 +114,8 @@ export async function classifyCommand(paths: string[], values: Parsed, model: Mo
 
 export async function embedCommand(paths: string[], values: Parsed, model: ModelOptions): Promise<number> {
   if (paths.length === 0) throw new UsageError('embed needs at least one file or folder');
-  const files = await expandPaths(paths);
-  if (files.length === 0) {
-    process.stderr.write('No image files found.\n');
-    return 1;
-  }
+  const files = await imageFiles(paths);
+  if (!files) return 1;
   const classifier = await ImageClassifier.create(model);
   let failed: number;
   try {

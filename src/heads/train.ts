@@ -4,6 +4,7 @@
  * matrix, rejection calibrated on the same folds, then the final fit on every
  * photo. Deterministic for a given seed. Pure functions (no I/O).
  */
+import { seededRandom } from '../seeded-random.js';
 import { performance } from 'node:perf_hooks';
 import { ResnetServeError, invalidArgument } from '../errors.js';
 import { Head, type Backbone, type TrainingSummary } from './head.js';
@@ -73,20 +74,9 @@ export interface TrainOptions {
 /** Most classes a head may have. */
 export const MAX_CLASSES = 1000;
 
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Stratified fold of each example: each class's photos, shuffled by `seed`, dealt round-robin. */
 export function stratifiedFolds(labels: readonly number[], folds: number, seed: number): number[] {
-  const rand = seeded(seed);
+  const rand = seededRandom(seed);
   const fold = new Array<number>(labels.length);
   const byClass = new Map<number, number[]>();
   labels.forEach((y, i) => byClass.set(y, [...(byClass.get(y) ?? []), i]));

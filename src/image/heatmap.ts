@@ -49,7 +49,11 @@ function heatLayer(map: ActivationMap, size: number): Buffer {
  */
 export async function renderOverlays(bytes: Buffer, map: ActivationMap | null, config: PreprocessConfig, photoSide = 800): Promise<{ crop: Buffer; photo: Buffer }> {
   const upright = sharp(bytes, { failOn: 'none' }).autoOrient();
-  const { info } = await upright.clone().raw().toBuffer({ resolveWithObject: true });
+  // The upright size from the header alone (EXIF orientations 5–8 swap the sides).
+  const meta = await sharp(bytes, { failOn: 'none' }).metadata();
+  const swap = (meta.orientation ?? 1) >= 5;
+  const height0 = meta.pageHeight ?? meta.height ?? 1;
+  const info = swap ? { width: height0, height: meta.width ?? 1 } : { width: meta.width ?? 1, height: height0 };
   const resized = resizeShortSide({ width: info.width, height: info.height }, config.resizeShortSide);
   const box = centerCropBox(resized, { width: config.cropSize, height: config.cropSize });
   const size = config.cropSize;

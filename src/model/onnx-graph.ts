@@ -4,6 +4,7 @@
  * as it was (see `protobuf-wire.ts`). Used to expose a classifier's
  * embedding and last feature map as extra outputs of a user's model.
  */
+import { fromHalf } from '../float16.js';
 import { LENGTH_DELIMITED, lengthDelimited, readFields, text, varints, type WireField } from './protobuf-wire.js';
 import { encodeNode, encodeValueInfo, type GraphNode, type GraphValue } from './onnx-proto.js';
 
@@ -162,17 +163,8 @@ export function initializerFloats(init: InitializerInfo): Float32Array | null {
   if (dataType === 10 && storage === 9) {
     const out = new Float32Array(bytes.length / 2);
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    for (let i = 0; i < out.length; i++) out[i] = halfToFloat(view.getUint16(i * 2, true));
+    for (let i = 0; i < out.length; i++) out[i] = fromHalf(view.getUint16(i * 2, true));
     return out;
   }
   return null;
-}
-
-function halfToFloat(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const f = h & 0x3ff;
-  if (e === 0) return sign * 2 ** -14 * (f / 1024);
-  if (e === 31) return f ? NaN : sign * Infinity;
-  return sign * 2 ** (e - 15) * (1 + f / 1024);
 }

@@ -7,6 +7,7 @@
  * our restricted unpickler (see pickle.ts) with only the globals a state_dict
  * needs; tensor storages are the `<archive>/data/<key>` entries.
  */
+import { fromHalf } from '../float16.js';
 import { crc32 } from 'node:zlib';
 import yauzl from 'yauzl';
 import { ResnetServeError } from '../errors.js';
@@ -137,20 +138,11 @@ async function openZip(bytes: Buffer, limits: CheckpointLimits): Promise<{ entri
   return { entries, read, pickle, prefix: pickle.fileName.slice(0, -'data.pkl'.length) };
 }
 
-function halfToFloat(h: number): number {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const f = h & 0x3ff;
-  if (e === 0) return s * 2 ** -14 * (f / 1024);
-  if (e === 31) return f ? NaN : s * Infinity;
-  return s * 2 ** (e - 15) * (1 + f / 1024);
-}
-
 function elementReader(bytes: Buffer, type: StorageType): (i: number) => number {
   switch (type.dtype) {
     case 'float32': return (i) => bytes.readFloatLE(i * 4);
     case 'float64': return (i) => bytes.readDoubleLE(i * 8);
-    case 'float16': return (i) => halfToFloat(bytes.readUInt16LE(i * 2));
+    case 'float16': return (i) => fromHalf(bytes.readUInt16LE(i * 2));
     case 'bfloat16': {
       const view = new DataView(new ArrayBuffer(4));
       return (i) => {

@@ -5,19 +5,10 @@
  */
 import yazl from 'yazl';
 import type { StateDict, Tensor } from '../model/pth.js';
+import { seededRandom } from '../seeded-random.js';
 import { stateDictPickle, type TensorEntry } from './pickle-writer.js';
 
-/** A small deterministic PRNG (mulberry32). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom };
 
 /** Layer layouts of torchvision's ResNets. */
 export const RESNET_LAYOUTS = {

@@ -15,11 +15,12 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { readFile, readdir, rm, stat } from 'node:fs/promises';
-import { extname, join } from 'node:path';
+import { mkdir, readFile, readdir, rm, stat } from 'node:fs/promises';
+import { dirname, extname, join } from 'node:path';
 import { ResnetServeError } from '../../errors.js';
 import { writeFileAtomic } from '../../fs-atomic.js';
 import { Preprocessor, type PreprocessConfig } from '../../image/preprocess.js';
+import { cachedSha256 } from '../file-hash.js';
 import { addOutputs, readGraph } from '../onnx-graph.js';
 import ort from '../ort.js';
 import { activationParams, RangeTracker } from './qdq-params.js';
@@ -123,16 +124,17 @@ export async function quantizedModel(fp32Path: string, options: QuantizeOptions)
   const label = options.label ?? fp32Path;
   const dir = options.calibrationDir ?? BUILTIN_CALIBRATION;
   const files = await calibrationFiles(dir);
-  const photos = await Promise.all(files.map((f) => readFile(f)));
+  // The photos' hashes are remembered by size and time (file-hash.ts): a cached model is found without reading them.
   const key = createHash('sha256');
   key.update(JSON.stringify({ version: QUANTIZE_VERSION, settings, size: options.preprocess }));
-  for (const p of photos) key.update(createHash('sha256').update(p).digest());
+  for (const f of files) key.update(await cachedSha256(f, options.cacheDir));
   const base = join(options.cacheDir, 'onnx', `${options.modelSha256}-int8-${key.digest('hex').slice(0, 16)}`);
   if (existsSync(`${base}.onnx`)) return `${base}.onnx`;
+  const photos = await Promise.all(files.map((f) => readFile(f)));
 
   const optimized = `${base}.fp32-basic.tmp.onnx`;
   try {
-    await writeFileAtomic(optimized, new Uint8Array(0));
+    await mkdir(dirname(optimized), { recursive: true });
     await optimizeBasic(fp32Path, optimized);
     const bytes = await readFile(optimized);
     const graph = readGraph(bytes);
