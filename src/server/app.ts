@@ -110,7 +110,9 @@ export async function buildApp(options: AppOptions): Promise<ResnetApp> {
   const app = Fastify({
     logger,
     bodyLimit: limits.maxUploadBytes,
-    forceCloseConnections: 'idle',
+    // Connections stay open while draining, so a request racing the shutdown gets our 503 instead of a
+    // reset; server.ts closes them all once every request has its answer.
+    forceCloseConnections: false,
     // Draining is answered by our own hook, with our error body.
     return503OnClosing: false,
     clientErrorHandler: answerClientError,

@@ -69,7 +69,7 @@ test('SIGTERM during slow decodes and a stalled upload: each accepted request ge
   const { path, dir } = await writeRandomCheckpoint('resnet18', 67);
   const home = await mkdtemp(join(tmpdir(), 'rs-stop-slow-'));
   // Short enough that the one worker cannot finish eight exact-mode decodes of 6 MP noise in time.
-  const grace = 1000;
+  const grace = 300;
   const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--model', path, '--workers', '1', '--preprocess', 'exact', '--grace-period-ms', String(grace)], {
     env: { PATH: process.env.PATH, HOME: home, RESNET_SERVE_HOME: join(dir, 'cache') },
     stdio: ['ignore', 'ignore', 'pipe'],
