@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { availableCpus, cgroupCpuLimit, parseCpuMax } from './cpu-quota.js';
+import { scratchDir } from './testing/scratch.js';
 
 function tree(root: string, files: Record<string, string>): void {
   for (const [path, text] of Object.entries(files)) {
@@ -21,7 +20,7 @@ test('cgroup v2 cpu.max', () => {
 });
 
 test('cgroup v2: the tightest quota on the path wins, rounded up against affinity', async () => {
-  const root = await mkdtemp(join(tmpdir(), 'rs-cg2-'));
+  const root = await scratchDir('rs-cg2-');
   tree(root, { 'cpu.max': 'max 100000', 'kubepods/cpu.max': '400000 100000', 'kubepods/pod1/cpu.max': '150000 100000' });
   const sources = { root, procSelfCgroup: '0::/kubepods/pod1\n', affinity: 8 };
   assert.equal(cgroupCpuLimit(sources), 1.5);
@@ -31,7 +30,7 @@ test('cgroup v2: the tightest quota on the path wins, rounded up against affinit
 });
 
 test('cgroup v1: cfs quota and period; -1 is no limit', async () => {
-  const root = await mkdtemp(join(tmpdir(), 'rs-cg1-'));
+  const root = await scratchDir('rs-cg1-');
   tree(root, { 'cpu,cpuacct/docker/abc/cpu.cfs_quota_us': '50000', 'cpu,cpuacct/docker/abc/cpu.cfs_period_us': '100000' });
   assert.equal(availableCpus({ root, procSelfCgroup: '4:cpu,cpuacct:/docker/abc\n3:memory:/docker/abc\n', affinity: 16 }), 1);
   tree(root, { 'cpu/cpu.cfs_quota_us': '-1', 'cpu/cpu.cfs_period_us': '100000' });

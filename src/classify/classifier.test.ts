@@ -1,19 +1,18 @@
 import assert from 'node:assert/strict';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import sharp from 'sharp';
 import { isResnetServeError } from '../errors.js';
 import { writeRandomCheckpoint } from '../testing/random-resnet.js';
 import { ImageClassifier } from './classifier.js';
+import { scratchDir } from '../testing/scratch.js';
 
 let classifier: ImageClassifier;
 const images: Buffer[] = [];
 
 before(async () => {
   const { path } = await writeRandomCheckpoint('resnet18', 4);
-  classifier = await ImageClassifier.create({ model: path, cacheDir: await mkdtemp(join(tmpdir(), 'rs-cls-')), threads: 2 });
+  classifier = await ImageClassifier.create({ model: path, cacheDir: await scratchDir('rs-cls-'), threads: 2 });
   for (const [w, h, colour] of [[640, 480, '#c03020'], [300, 500, '#2080f0'], [1000, 100, '#30a050']] as const) {
     const svgLike = await sharp({ create: { width: w, height: h, channels: 3, background: colour } })
       .composite([{ input: await sharp({ create: { width: Math.floor(w / 2), height: Math.floor(h / 2), channels: 3, background: '#ffffff' } }).png().toBuffer(), left: 10, top: 10 }])

@@ -1,7 +1,5 @@
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import sharp from 'sharp';
@@ -13,10 +11,11 @@ import { decodeImage } from '../image/decode.js';
 import { encodeOnnxModel } from '../model/onnx-proto.js';
 import { ResnetServeError } from '../errors.js';
 import { PRETRAINED_ONNX, REFERENCE_DIR, readFloat32, referenceCases, skipWithoutDatasets, skipWithoutReference } from '../testing/shared.js';
+import { scratchDir } from '../testing/scratch.js';
 
 let cacheDir: string;
 before(async () => {
-  cacheDir = await mkdtemp(join(tmpdir(), 'rs-explain-'));
+  cacheDir = await scratchDir('rs-explain-');
 });
 
 describe('class activation maps', () => {
@@ -94,7 +93,7 @@ describe('class activation maps', () => {
 
   test('a model without global average pooling says explanations are not available for it', async () => {
     // An 8×8 classifier that flattens its input straight into one linear layer: no feature map to weight.
-    const dir = await mkdtemp(join(tmpdir(), 'rs-nogap-'));
+    const dir = await scratchDir('rs-nogap-');
     const model = join(dir, 'flat.onnx');
     writeFileSync(model, encodeOnnxModel({
       name: 'flat', opset: 13,

@@ -5,8 +5,6 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Preprocessor } from '../image/preprocess.js';
@@ -14,6 +12,7 @@ import { loadModel, type LoadedModel } from '../model/load-model.js';
 import { PRETRAINED_ONNX, REFERENCE_DIR, readFloat32, referenceCases, skipWithoutReference, type ReferenceCase } from '../testing/shared.js';
 import { softmax, topK } from './postprocess.js';
 import { ImageClassifier } from './classifier.js';
+import { scratchDir } from '../testing/scratch.js';
 
 const PER_IMAGE = 3 * 224 * 224;
 
@@ -29,7 +28,7 @@ describe('reference fidelity', { skip: skipWithoutReference }, () => {
     cases = referenceCases();
     inputs = readFloat32(join(REFERENCE_DIR, 'inputs.f32'));
     logits = readFloat32(join(REFERENCE_DIR, 'logits.f32'));
-    const cacheDir = await mkdtemp(join(tmpdir(), 'rs-ref-'));
+    const cacheDir = await scratchDir('rs-ref-');
     fromPth = await loadModel({ model: join(REFERENCE_DIR, 'resnet18-seed0.pth'), cacheDir });
     fromOnnx = await loadModel({ model: join(REFERENCE_DIR, 'resnet18-seed0.onnx'), cacheDir });
     const pre = new Preprocessor();
@@ -86,7 +85,7 @@ describe('reference fidelity', { skip: skipWithoutReference }, () => {
 
   test('fast preprocessing: top-1 agrees with exact on >= 99% of the photos, accuracy within 1 in 50', async (t) => {
     for (const model of [PRETRAINED_ONNX, join(REFERENCE_DIR, 'resnet18-seed0.pth')]) {
-      const classifier = await ImageClassifier.create({ model, cacheDir: await mkdtemp(join(tmpdir(), 'rs-fast-')) });
+      const classifier = await ImageClassifier.create({ model, cacheDir: await scratchDir('rs-fast-') });
       try {
         const top1: Record<string, number[]> = {};
         for (const mode of ['exact', 'fast'] as const) {

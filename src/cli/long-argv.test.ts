@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { before, test } from 'node:test';
 import sharp from 'sharp';
 import { tinyClassifierOnnx } from '../testing/tiny-onnx.js';
+import { scratchDir } from '../testing/scratch.js';
 
 const BIN = fileURLToPath(new URL('./bin.js', import.meta.url));
 let root: string;
@@ -33,7 +33,7 @@ function listTree(dir: string, prefix = ''): string[] {
 }
 
 before(async () => {
-  root = await mkdtemp(join(tmpdir(), 'rs-argv-'));
+  root = await scratchDir('rs-argv-');
   model = join(root, 'tiny.onnx');
   writeFileSync(model, tinyClassifierOnnx(['N', 3, 224, 224], 1000));
 });

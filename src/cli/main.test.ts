@@ -1,15 +1,14 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
 import { createServer } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { before, test } from 'node:test';
 import sharp from 'sharp';
 import { writeRandomCheckpoint } from '../testing/random-resnet.js';
 import { endlessLoopOnnx, tinyClassifierOnnx } from '../testing/tiny-onnx.js';
+import { scratchDir } from '../testing/scratch.js';
 
 const BIN = fileURLToPath(new URL('./bin.js', import.meta.url));
 let env: NodeJS.ProcessEnv;
@@ -29,7 +28,7 @@ function run(args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<Run> {
 const noStackTrace = (text: string): boolean => !/^\s+at .+:\d+:\d+\)?$/m.test(text);
 
 before(async () => {
-  const root = await mkdtemp(join(tmpdir(), 'rs-cli-'));
+  const root = await scratchDir('rs-cli-');
   env = { PATH: process.env.PATH, HOME: root, RESNET_SERVE_HOME: join(root, 'cache'), TORCH_HOME: join(root, 'torch') };
   checkpoint = (await writeRandomCheckpoint('resnet18', 9)).path;
   photos = join(root, 'photos');
@@ -167,7 +166,7 @@ test('serve: a port in use is a one-line error, not a stack trace', async () => 
 });
 
 test('start-up faults: one line, non-zero exit, never a stack trace', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'rs-faults-'));
+  const dir = await scratchDir('rs-faults-');
   const truncated = join(dir, 'truncated.pth');
   writeFileSync(truncated, readFileSync(checkpoint).subarray(0, 1_000_000));
   const corrupt = join(dir, 'corrupt.pth');
@@ -200,7 +199,7 @@ test('start-up faults: one line, non-zero exit, never a stack trace', async () =
 });
 
 test('serve --api-key-file: the key comes from a file (never the process list), and is required', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'rs-key-'));
+  const dir = await scratchDir('rs-key-');
   const keyFile = join(dir, 'key');
   writeFileSync(keyFile, 'a-long-secret-from-a-file\n');
   const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--model', checkpoint, '--workers', '1', '--api-key-file', keyFile], { env, stdio: ['ignore', 'ignore', 'pipe'] });

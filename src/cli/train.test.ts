@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { before, test } from 'node:test';
 import { testPhoto } from '../testing/fixtures.js';
 import { writeRandomCheckpoint } from '../testing/random-resnet.js';
+import { scratchDir } from '../testing/scratch.js';
 
 const BIN = fileURLToPath(new URL('./bin.js', import.meta.url));
 let root: string;
@@ -22,7 +21,7 @@ function run(args: string[]): Promise<{ code: number; stdout: string; stderr: st
 }
 
 before(async () => {
-  root = await mkdtemp(join(tmpdir(), 'rs-train-'));
+  root = await scratchDir('rs-train-');
   env = { PATH: process.env.PATH, HOME: root, RESNET_SERVE_HOME: join(root, 'cache') };
   checkpoint = (await writeRandomCheckpoint('resnet18', 41)).path;
   otherCheckpoint = (await writeRandomCheckpoint('resnet18', 42)).path;

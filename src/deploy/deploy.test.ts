@@ -7,9 +7,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { DockerfileParser, type Dockerfile } from 'dockerfile-ast';
@@ -22,6 +20,7 @@ import { buildApp } from '../server/app.js';
 import { startTestService } from '../testing/fixtures.js';
 import { writeRandomCheckpoint } from '../testing/random-resnet.js';
 import { REPO_ROOT } from '../testing/shared.js';
+import { scratchDir } from '../testing/scratch.js';
 
 type Manifest = { apiVersion: string; kind: string; metadata?: { name?: string }; spec?: any; data?: Record<string, string> }; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -229,7 +228,7 @@ describe("the image's entrypoint, run on the host", () => {
   const children: ChildProcess[] = [];
   before(async () => {
     const { path } = await writeRandomCheckpoint('resnet18', 55);
-    const home = await mkdtemp(join(tmpdir(), 'rs-entry-'));
+    const home = await scratchDir('rs-entry-');
     env = { PATH: process.env.PATH, HOME: home, ...dockerEnv(), RESNET_SERVE_HOME: join(home, 'cache'), TORCH_HOME: join(home, 'torch'), RESNET_SERVE_MODEL: path, RESNET_SERVE_WORKERS: '1' };
   });
   after(() => {
@@ -287,7 +286,7 @@ describe("the image's entrypoint, run on the host", () => {
 
 describe('container-check', () => {
   test('without a working container engine it says so and exits 2, checking nothing', async () => {
-    const bin = await mkdtemp(join(tmpdir(), 'rs-noengine-'));
+    const bin = await scratchDir('rs-noengine-');
     const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
       const child = spawn('bash', [join(REPO_ROOT, 'deploy', 'check.sh')], { env: { PATH: `${bin}:/usr/bin:/bin`, HOME: bin }, stdio: ['ignore', 'ignore', 'pipe'] });
       let stderr = '';

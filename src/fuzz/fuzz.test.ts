@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { ImageClassifier } from '../classify/classifier.js';
@@ -10,6 +9,7 @@ import { tinyClassifierOnnx } from '../testing/tiny-onnx.js';
 import { formatTally, runFuzz } from './fuzz.js';
 import { MUTATORS } from './mutate.js';
 import { fuzzSeeds } from './seeds.js';
+import { scratchDir } from '../testing/scratch.js';
 
 test('mutators change the bytes and are reproducible from the seed', async () => {
   const [, jpeg] = (await fuzzSeeds()).find(([n]) => /\.(jpe?g|JPEG)$/.test(n)) ?? [];
@@ -23,7 +23,7 @@ test('mutators change the bytes and are reproducible from the seed', async () =>
 });
 
 test('500 mutants through decode and classify: a result or a typed error for each, no hang, no unhandled rejection', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'rs-fuzz-'));
+  const dir = await scratchDir('rs-fuzz-');
   const modelPath = join(dir, 'tiny.onnx');
   await writeFile(modelPath, tinyClassifierOnnx(['n', 3, 224, 224], 1000));
   const classifier = new ImageClassifier(await loadModel({ model: modelPath, cacheDir: dir, threads: 1 }));

@@ -4,8 +4,6 @@
  */
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { ImageClassifier } from '../classify/classifier.js';
@@ -15,6 +13,7 @@ import { collectExamples, recipeOf, type CollectedExamples } from './examples.js
 import { Head } from './head.js';
 import { readImageFolder } from './image-folder.js';
 import { trainHead } from './train.js';
+import { scratchDir } from '../testing/scratch.js';
 
 let classifier: ImageClassifier;
 let cache: EmbeddingCache;
@@ -28,7 +27,7 @@ async function embed(photos: { path: string; label: number }[]): Promise<Collect
 
 before(async () => {
   if (skipWithoutDatasets) return;
-  const dir = await mkdtemp(join(tmpdir(), 'rs-hym-'));
+  const dir = await scratchDir('rs-hym-');
   classifier = await ImageClassifier.create({ model: PRETRAINED_ONNX, cacheDir: dir });
   cache = new EmbeddingCache(dir);
   const folder = await readImageFolder(join(HYMENOPTERA_DIR, 'train'));

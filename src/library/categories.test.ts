@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdtemp } from 'node:fs/promises';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { imagenetLabels } from '../labels/labels.js';
 import { CategoryMap } from './categories.js';
+import { scratchDir } from '../testing/scratch.js';
 
 const SHIPPED = new URL('../../data/categories.json', import.meta.url);
 
@@ -58,7 +57,7 @@ describe('categories', () => {
   });
 
   test('a user mapping replaces it; bad mappings and a class listed twice are refused', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'rs-cat-'));
+    const dir = await scratchDir('rs-cat-');
     const file = join(dir, 'trade.json');
     writeFileSync(file, JSON.stringify({ fallback: { en: 'other part', zh: '其他零件' }, categories: [{ en: 'fastener', zh: '紧固件', classes: ['0-1'] }] }));
     const map = CategoryMap.fromFile(file, 3);

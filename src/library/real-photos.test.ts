@@ -7,8 +7,6 @@
  */
 import assert from 'node:assert/strict';
 import { cpSync, readdirSync, realpathSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ClassificationService } from '../classify/service.js';
@@ -18,6 +16,7 @@ import { CategoryMap } from './categories.js';
 import { TagIndex } from './index-db.js';
 import { LibraryReader } from './search.js';
 import { tagFolders } from './tagger.js';
+import { scratchDir } from '../testing/scratch.js';
 
 describe('a real photo library, with the real MobileNetV2', { skip: skipWithoutDatasets }, () => {
   let work: string;
@@ -30,7 +29,7 @@ describe('a real photo library, with the real MobileNetV2', { skip: skipWithoutD
   };
 
   before(async () => {
-    work = await mkdtemp(join(tmpdir(), 'rs-real-lib-'));
+    work = await scratchDir('rs-real-lib-');
     service = await ClassificationService.start({ model: PRETRAINED_ONNX, cacheDir: join(work, 'cache') });
   });
   after(async () => {

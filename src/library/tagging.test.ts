@@ -2,8 +2,6 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
@@ -11,6 +9,7 @@ import { before, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { testPhoto } from '../testing/fixtures.js';
 import { writeRandomCheckpoint } from '../testing/random-resnet.js';
+import { scratchDir } from '../testing/scratch.js';
 
 const BIN = fileURLToPath(new URL('../cli/bin.js', import.meta.url));
 const asRoot = process.getuid?.() === 0;
@@ -44,7 +43,7 @@ function labelsOf(db: string, path: string): string[] {
 }
 
 before(async () => {
-  const root = await mkdtemp(join(tmpdir(), 'rs-tag-'));
+  const root = await scratchDir('rs-tag-');
   chmodSync(root, 0o777);
   const cache = join(root, 'cache');
   mkdirSync(cache, { mode: 0o777 });
@@ -56,7 +55,7 @@ before(async () => {
 });
 
 async function library(files: number): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'rs-lib-'));
+  const dir = await scratchDir('rs-lib-');
   mkdirSync(join(dir, 'Holiday 2024', '北京 trip'), { recursive: true });
   for (let i = 0; i < files; i++) {
     const sub = i % 3 === 0 ? '' : i % 3 === 1 ? 'Holiday 2024' : join('Holiday 2024', '北京 trip');

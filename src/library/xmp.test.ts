@@ -6,8 +6,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { isResnetServeError } from '../errors.js';
@@ -15,6 +13,7 @@ import { testPhoto } from '../testing/fixtures.js';
 import { hierarchyOf } from './derive.js';
 import { sidecarPaths } from './sidecars.js';
 import { readKeywords, updateXmp } from './xmp.js';
+import { scratchDir } from '../testing/scratch.js';
 
 function tool(name: string): boolean {
   try {
@@ -29,7 +28,7 @@ const skipTools = tool('exiftool') && tool('exiv2') ? false : 'needs exiftool an
 let dir: string;
 let photo: string;
 before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'rs-xmp-'));
+  dir = await scratchDir('rs-xmp-');
   photo = join(dir, 'IMG_0001.jpg');
   writeFileSync(photo, await testPhoto(3, 200, 150));
 });

@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync, mkdirSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
 import { isResnetServeError, type ErrorCode } from '../errors.js';
@@ -11,13 +9,14 @@ import { tinyClassifierOnnx } from '../testing/tiny-onnx.js';
 import { cachedSha256 } from './file-hash.js';
 import { loadModel } from './load-model.js';
 import { OFFICIAL_CHECKPOINTS } from './weights.js';
+import { scratchDir } from '../testing/scratch.js';
 
 let checkpoint: { dir: string; path: string };
 let cacheDir: string;
 
 before(async () => {
   checkpoint = await writeRandomCheckpoint('resnet18', 3);
-  cacheDir = await mkdtemp(join(tmpdir(), 'rs-cache-'));
+  cacheDir = await scratchDir('rs-cache-');
 });
 
 async function fails(promise: Promise<unknown>, code: ErrorCode, mention: RegExp): Promise<void> {
@@ -47,7 +46,7 @@ test("official weights found in PyTorch's hub cache are used once their hash mat
   const sha = createHash('sha256').update(readFileSync(checkpoint.path)).digest('hex');
   const fileName = `resnet18-${sha.slice(0, 8)}.pth`;
   OFFICIAL_CHECKPOINTS['resnet18-under-test'] = fileName;
-  const torchHome = await mkdtemp(join(tmpdir(), 'rs-torch-'));
+  const torchHome = await scratchDir('rs-torch-');
   const hub = join(torchHome, 'hub', 'checkpoints');
   mkdirSync(hub, { recursive: true });
   writeFileSync(join(hub, fileName), readFileSync(checkpoint.path));
@@ -68,12 +67,12 @@ test("official weights found in PyTorch's hub cache are used once their hash mat
 });
 
 test('a wrong file where the official weights belong is refused, not served as torchvision\'s', async () => {
-  const ours = await mkdtemp(join(tmpdir(), 'rs-wrong-'));
+  const ours = await scratchDir('rs-wrong-');
   mkdirSync(join(ours, 'checkpoints'));
   const wrong = join(ours, 'checkpoints', 'resnet18-f37072fd.pth');
   writeFileSync(wrong, readFileSync(checkpoint.path));
   const saved = process.env.TORCH_HOME;
-  process.env.TORCH_HOME = await mkdtemp(join(tmpdir(), 'rs-torch-empty-'));
+  process.env.TORCH_HOME = await scratchDir('rs-torch-empty-');
   try {
     await fails(loadModel({ cacheDir: ours, offline: true, threads: 1 }), 'MODEL_CHECKSUM', /is not torchvision's resnet18-f37072fd\.pth[\s\S]*does not begin with f37072fd[\s\S]*--model/);
     // The same file given as the user's own checkpoint loads, under its own hash.
@@ -88,7 +87,7 @@ test('a wrong file where the official weights belong is refused, not served as t
 });
 
 test('file hashes are remembered by size and mtime, and recomputed when the file changes', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'rs-hash-'));
+  const dir = await scratchDir('rs-hash-');
   const file = join(dir, 'model.onnx');
   writeFileSync(file, tinyClassifierOnnx(['N', 3, 224, 224], 1000));
   const real = createHash('sha256').update(readFileSync(file)).digest('hex');
@@ -107,9 +106,9 @@ test('file hashes are remembered by size and mtime, and recomputed when the file
 
 test('offline with nothing cached: MODEL_NOT_FOUND that says what to download and where', async () => {
   const saved = process.env.TORCH_HOME;
-  process.env.TORCH_HOME = await mkdtemp(join(tmpdir(), 'rs-torch-empty-'));
+  process.env.TORCH_HOME = await scratchDir('rs-torch-empty-');
   try {
-    await fails(loadModel({ cacheDir: await mkdtemp(join(tmpdir(), 'rs-empty-')), offline: true }), 'MODEL_NOT_FOUND', /resnet18-f37072fd\.pth[\s\S]*Put it at[\s\S]*--model/);
+    await fails(loadModel({ cacheDir: await scratchDir('rs-empty-'), offline: true }), 'MODEL_NOT_FOUND', /resnet18-f37072fd\.pth[\s\S]*Put it at[\s\S]*--model/);
   } finally {
     if (saved === undefined) delete process.env.TORCH_HOME;
     else process.env.TORCH_HOME = saved;
@@ -117,7 +116,7 @@ test('offline with nothing cached: MODEL_NOT_FOUND that says what to download an
 });
 
 test('a user ONNX model must take [N,3,224,224] and return [N,1000]', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'rs-onnx-'));
+  const dir = await scratchDir('rs-onnx-');
   const good = join(dir, 'good.onnx');
   writeFileSync(good, tinyClassifierOnnx(['batch', 3, 224, 224], 1000));
   const model = await loadModel({ model: good, cacheDir, threads: 1 });
@@ -138,7 +137,7 @@ test('a user ONNX model must take [N,3,224,224] and return [N,1000]', async () =
 });
 
 test('a sidecar JSON gives input size, normalisation and labels', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'rs-sidecar-'));
+  const dir = await scratchDir('rs-sidecar-');
   const path = join(dir, 'parts.onnx');
   writeFileSync(path, tinyClassifierOnnx([1, 3, 160, 160], 3));
   writeFileSync(join(dir, 'parts.labels.txt'), 'bolt\nnut\nwasher\n');
@@ -155,7 +154,7 @@ test('a sidecar JSON gives input size, normalisation and labels', async () => {
 
 test('missing, foreign and unwritable paths give clear errors', async () => {
   await fails(loadModel({ model: '/nonexistent/model.pth', cacheDir }), 'MODEL_NOT_FOUND', /No model file at \/nonexistent\/model\.pth/);
-  const dir = await mkdtemp(join(tmpdir(), 'rs-foreign-'));
+  const dir = await scratchDir('rs-foreign-');
   writeFileSync(join(dir, 'notes.pth'), 'just some text');
   await fails(loadModel({ model: join(dir, 'notes.pth'), cacheDir }), 'MODEL_INVALID', /neither a PyTorch checkpoint/);
   writeFileSync(join(dir, 'blocker'), 'a file where a folder should be');

@@ -1,7 +1,5 @@
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
 import { ImageClassifier } from '../classify/classifier.js';
@@ -14,11 +12,12 @@ import { loadModel } from './load-model.js';
 import { classifierWeights, locateOutputs, withExtraOutputs } from './model-outputs.js';
 import { readGraph } from './onnx-graph.js';
 import { ClassifierSession } from './session.js';
+import { scratchDir } from '../testing/scratch.js';
 
 const PER = 3 * 224 * 224;
 let cacheDir: string;
 before(async () => {
-  cacheDir = await mkdtemp(join(tmpdir(), 'rs-outputs-'));
+  cacheDir = await scratchDir('rs-outputs-');
 });
 
 const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
@@ -104,7 +103,7 @@ test('the quantised MobileNetV2: embedding and feature map dequantised from its 
 });
 
 test('a graph without a final Gemm or MatMul: a clear error when embeddings are asked for, and it still classifies', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'rs-conv-'));
+  const dir = await scratchDir('rs-conv-');
   const path = join(dir, 'conv-head.onnx');
   writeFileSync(path, convClassifierOnnx(1000));
   const bytes = readFileSync(path);

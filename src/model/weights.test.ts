@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { isResnetServeError } from '../errors.js';
 import { defaultCacheDir, downloadVerified, findCachedCheckpoint, hashPrefixOf, offlineInstructions, torchHubCheckpointDir } from './weights.js';
+import { scratchDir } from '../testing/scratch.js';
 
 const payload = Buffer.alloc(3 * 1024 * 1024, 7);
 const payloadSha = createHash('sha256').update(payload).digest('hex');
@@ -38,7 +37,7 @@ before(async () => {
 after(() => server.close());
 
 test('downloads through a temporary file, reports progress and verifies the hash prefix', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'rs-weights-'));
+  const dir = await scratchDir('rs-weights-');
   const dest = join(dir, 'sub', 'model-abc.pth');
   const seen: [number, number | null][] = [];
   await downloadVerified(`${base}/redirect`, dest, payloadSha.slice(0, 8), (r, t) => seen.push([r, t]));
@@ -50,7 +49,7 @@ test('downloads through a temporary file, reports progress and verifies the hash
 });
 
 test('a hash mismatch deletes the file and says so', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'rs-weights-'));
+  const dir = await scratchDir('rs-weights-');
   const dest = join(dir, 'resnet18-f37072fd.pth');
   await assert.rejects(
     downloadVerified(`${base}/file.bin`, dest, 'f37072fd'),
@@ -60,7 +59,7 @@ test('a hash mismatch deletes the file and says so', async () => {
 });
 
 test('HTTP errors and cut connections leave nothing behind', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'rs-weights-'));
+  const dir = await scratchDir('rs-weights-');
   await assert.rejects(downloadVerified(`${base}/missing`, join(dir, 'a.pth'), 'ab'), (err: unknown) => isResnetServeError(err, 'MODEL_NOT_FOUND') && /404/.test(err.message));
   await assert.rejects(downloadVerified(`${base}/short`, join(dir, 'b.pth'), 'ab'), (err: unknown) => isResnetServeError(err, 'MODEL_NOT_FOUND'));
   assert.deepEqual(readdirSync(dir), []);
@@ -76,7 +75,7 @@ test('cache folders follow RESNET_SERVE_HOME, XDG_CACHE_HOME and TORCH_HOME', ()
 });
 
 test("PyTorch's hub cache is used before ours", async () => {
-  const root = await mkdtemp(join(tmpdir(), 'rs-hub-'));
+  const root = await scratchDir('rs-hub-');
   const env = { TORCH_HOME: join(root, 'torch') };
   const ours = join(root, 'ours');
   assert.equal(findCachedCheckpoint('resnet18-f37072fd.pth', ours, env), null);

@@ -6,8 +6,6 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { chromium, type Browser } from 'playwright-core';
@@ -19,6 +17,7 @@ import { testPhoto } from '../testing/fixtures.js';
 import { writeRandomCheckpoint } from '../testing/random-resnet.js';
 import { REPO_ROOT } from '../testing/shared.js';
 import { startServer, type RunningServer } from './server.js';
+import { scratchDir } from '../testing/scratch.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const skip = existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`;
@@ -31,8 +30,8 @@ describe('the Library view in Chromium', { skip }, () => {
 
   before(async () => {
     const { path: model } = await writeRandomCheckpoint('resnet18', 46);
-    const cacheDir = await mkdtemp(join(tmpdir(), 'rs-gallery-page-'));
-    const dir = await mkdtemp(join(tmpdir(), 'rs-gallery-lib-'));
+    const cacheDir = await scratchDir('rs-gallery-page-');
+    const dir = await scratchDir('rs-gallery-lib-');
     mkdirSync(join(dir, '2024 夏天'));
     for (let i = 0; i < 14; i++) writeFileSync(join(dir, i % 2 ? '2024 夏天' : '', `IMG_${i}.jpg`), await testPhoto(i + 5, 400, 300));
     writeFileSync(join(dir, 'IMG_0 copy.jpg'), readFileSync(join(dir, 'IMG_0.jpg')));

@@ -4,8 +4,6 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import { after, before, describe, test } from 'node:test';
@@ -15,6 +13,7 @@ import { testPhoto } from '../testing/fixtures.js';
 import { writeRandomCheckpoint } from '../testing/random-resnet.js';
 import { REPO_ROOT } from '../testing/shared.js';
 import { startServer, type RunningServer } from './server.js';
+import { scratchDir } from '../testing/scratch.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const skip = existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`;
@@ -68,8 +67,8 @@ describe('the web page in Chromium', { skip }, () => {
 
   before(async () => {
     const { path } = await writeRandomCheckpoint('resnet18', 44);
-    server = await startServer({ port: 0, service: { model: path, cacheDir: await mkdtemp(join(tmpdir(), 'rs-page-')), workers: 1, threads: 2 } });
-    locked = await startServer({ port: 0, access: { apiKey: 'the-right-key' }, service: { model: path, cacheDir: await mkdtemp(join(tmpdir(), 'rs-page-key-')), workers: 1, threads: 1 } });
+    server = await startServer({ port: 0, service: { model: path, cacheDir: await scratchDir('rs-page-'), workers: 1, threads: 2 } });
+    locked = await startServer({ port: 0, access: { apiKey: 'the-right-key' }, service: { model: path, cacheDir: await scratchDir('rs-page-key-'), workers: 1, threads: 1 } });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],

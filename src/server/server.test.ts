@@ -1,14 +1,13 @@
 /** The listening server: real multipart streaming, concurrency, health under load, reference answers over HTTP. */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { testPhoto } from '../testing/fixtures.js';
 import { writeRandomCheckpoint } from '../testing/random-resnet.js';
 import { REFERENCE_DIR, referenceCases, skipWithoutReference } from '../testing/shared.js';
 import { startServer, type RunningServer } from './server.js';
+import { scratchDir } from '../testing/scratch.js';
 
 type SeedAnswer = { label: string; confidence: number }[];
 
@@ -26,7 +25,7 @@ describe('a listening server on a generated ResNet-18', () => {
 
   before(async () => {
     const { path } = await writeRandomCheckpoint('resnet18', 33);
-    server = await startServer({ port: 0, service: { model: path, cacheDir: await mkdtemp(join(tmpdir(), 'rs-srv-')), workers: 2, threads: 2 } });
+    server = await startServer({ port: 0, service: { model: path, cacheDir: await scratchDir('rs-srv-'), workers: 2, threads: 2 } });
     for (let i = 0; i < 5; i++) photos.push(await testPhoto(10 + i, 800, 600));
     for (const bytes of photos) expected.push((await predict(server.url, [{ bytes, name: 'p.jpg' }])).body as SeedAnswer);
   });
@@ -62,7 +61,7 @@ describe('a listening server on a generated ResNet-18', () => {
 
   test('closing drains: readiness turns false and an accepted request is still answered', async () => {
     const { path } = await writeRandomCheckpoint('resnet18', 34);
-    const other = await startServer({ port: 0, service: { model: path, cacheDir: await mkdtemp(join(tmpdir(), 'rs-srv-')), workers: 1, threads: 1 } });
+    const other = await startServer({ port: 0, service: { model: path, cacheDir: await scratchDir('rs-srv-'), workers: 1, threads: 1 } });
     const inFlight = predict(other.url, [{ bytes: photos[0], name: 'x.jpg' }]);
     // Close only once the request has been accepted and is being worked on.
     while (other.service.inFlight === 0) await new Promise((r) => setTimeout(r, 1));
@@ -77,7 +76,7 @@ describe('a listening server on a generated ResNet-18', () => {
 describe('over HTTP, answers equal torchvision\'s on the reference images', { skip: skipWithoutReference }, () => {
   let server: RunningServer;
   before(async () => {
-    server = await startServer({ port: 0, service: { model: join(REFERENCE_DIR, 'resnet18-seed0.pth'), cacheDir: await mkdtemp(join(tmpdir(), 'rs-srv-ref-')), preprocess: 'exact' } });
+    server = await startServer({ port: 0, service: { model: join(REFERENCE_DIR, 'resnet18-seed0.pth'), cacheDir: await scratchDir('rs-srv-ref-'), preprocess: 'exact' } });
   });
   after(() => server.close());
 

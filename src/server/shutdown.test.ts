@@ -1,16 +1,15 @@
 /** SIGTERM under load: readiness turns false, nothing accepted is lost, the process exits 0 within the grace period. */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp } from 'node:fs/promises';
 import { request } from 'node:http';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import sharp from 'sharp';
 import { multipartBody, testPhoto } from '../testing/fixtures.js';
 import { writeRandomCheckpoint } from '../testing/random-resnet.js';
+import { scratchDir } from '../testing/scratch.js';
 
 const BIN = fileURLToPath(new URL('../cli/bin.js', import.meta.url));
 
@@ -28,7 +27,7 @@ function post(port: number, body: { payload: Buffer; headers: Record<string, str
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   test(`${signal} under load: every accepted request is answered, then exit 0`, async () => {
     const { path, dir } = await writeRandomCheckpoint('resnet18', 66);
-    const home = await mkdtemp(join(tmpdir(), 'rs-stop-'));
+    const home = await scratchDir('rs-stop-');
     const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--model', path, '--workers', '1', '--grace-period-ms', '8000'], {
       env: { PATH: process.env.PATH, HOME: home, RESNET_SERVE_HOME: join(dir, 'cache') },
       stdio: ['ignore', 'ignore', 'pipe'],
@@ -67,7 +66,7 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
 
 test('SIGTERM during slow decodes and a stalled upload: each accepted request gets its result or a 503, and the process exits within the grace period', async () => {
   const { path, dir } = await writeRandomCheckpoint('resnet18', 67);
-  const home = await mkdtemp(join(tmpdir(), 'rs-stop-slow-'));
+  const home = await scratchDir('rs-stop-slow-');
   // Short enough that the one worker cannot finish eight exact-mode decodes of 6 MP noise in time.
   const grace = 300;
   const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--model', path, '--workers', '1', '--preprocess', 'exact', '--grace-period-ms', String(grace)], {

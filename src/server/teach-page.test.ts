@@ -6,8 +6,6 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -15,6 +13,7 @@ import { testPhoto } from '../testing/fixtures.js';
 import { writeRandomCheckpoint } from '../testing/random-resnet.js';
 import { REPO_ROOT } from '../testing/shared.js';
 import { startServer, type RunningServer } from './server.js';
+import { scratchDir } from '../testing/scratch.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const skip = existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`;
@@ -28,7 +27,7 @@ describe('the Teach view in Chromium', { skip }, () => {
 
   before(async () => {
     const { path } = await writeRandomCheckpoint('resnet18', 45);
-    server = await startServer({ port: 0, service: { model: path, cacheDir: await mkdtemp(join(tmpdir(), 'rs-teach-')), workers: 1, threads: 2 } });
+    server = await startServer({ port: 0, service: { model: path, cacheDir: await scratchDir('rs-teach-'), workers: 1, threads: 2 } });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
@@ -110,7 +109,7 @@ describe('the Teach view in Chromium', { skip }, () => {
 
   test('with an API key: the page asks for it, and once given shows the heads without a reload', async () => {
     const { path } = await writeRandomCheckpoint('resnet18', 45);
-    const locked = await startServer({ port: 0, access: { apiKey: 'a-key-for-the-page' }, service: { model: path, cacheDir: await mkdtemp(join(tmpdir(), 'rs-teach-key-')), workers: 1, threads: 1 } });
+    const locked = await startServer({ port: 0, access: { apiKey: 'a-key-for-the-page' }, service: { model: path, cacheDir: await scratchDir('rs-teach-key-'), workers: 1, threads: 1 } });
     try {
       const made = await fetch(`${locked.url}/v1/heads`, { method: 'POST', headers: { authorization: 'Bearer a-key-for-the-page', 'content-type': 'application/json' }, body: JSON.stringify({ name: 'locked head' }) });
       assert.equal(made.status, 201);

@@ -3,17 +3,16 @@
  * (so server tests need neither network nor ../shared), and small generated
  * photos.
  */
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { ClassificationService, type ServiceOptions } from '../classify/service.js';
 import { writeRandomCheckpoint } from './random-resnet.js';
+import { scratchDir } from './scratch.js';
 
 /** Starts a service on a generated ResNet-18 checkpoint. */
 export async function startTestService(options: ServiceOptions = {}): Promise<ClassificationService> {
   const { path } = await writeRandomCheckpoint('resnet18', 21);
-  return ClassificationService.start({ model: path, cacheDir: await mkdtemp(join(tmpdir(), 'rs-svc-')), workers: 2, threads: 2, ...options });
+  return ClassificationService.start({ model: path, cacheDir: await scratchDir('rs-svc-'), workers: 2, threads: 2, ...options });
 }
 
 function hsl(h: number, s: number, l: number): [number, number, number] {

@@ -7,6 +7,7 @@ import yazl from 'yazl';
 import type { StateDict, Tensor } from '../model/pth.js';
 import { seededRandom } from '../seeded-random.js';
 import { stateDictPickle, type TensorEntry } from './pickle-writer.js';
+import { scratchDir } from './scratch.js';
 
 export { seededRandom };
 
@@ -113,10 +114,9 @@ export async function checkpointBytes(dict: StateDict, archive = 'archive', twea
 
 /** Writes a random ResNet checkpoint into a fresh temporary folder and returns its path. */
 export async function writeRandomCheckpoint(arch: keyof typeof RESNET_LAYOUTS = 'resnet18', seed = 1): Promise<{ dir: string; path: string; dict: StateDict }> {
-  const { mkdtemp, writeFile } = await import('node:fs/promises');
-  const { tmpdir } = await import('node:os');
+  const { writeFile } = await import('node:fs/promises');
   const { join } = await import('node:path');
-  const dir = await mkdtemp(join(tmpdir(), 'resnet-serve-test-'));
+  const dir = await scratchDir('resnet-serve-test-');
   const dict = randomResnetStateDict(arch, seed);
   const path = join(dir, `${arch}-random.pth`);
   await writeFile(path, await checkpointBytes(dict));

@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { ImageClassifier } from '../../classify/classifier.js';
 import { ResnetServeError } from '../../errors.js';
 import { readGraph } from '../onnx-graph.js';
 import { IMAGENET_SAMPLE_DIR, PRETRAINED_ONNX, REFERENCE_DIR, SHARED_DIR, skipWithoutDatasets, skipWithoutReference } from '../../testing/shared.js';
+import { scratchDir } from '../../testing/scratch.js';
 
 const RESNET18 = join(REFERENCE_DIR, 'resnet18-seed0.pth');
 const RESNET50 = join(SHARED_DIR, 'models', 'resnet50-keras-fp16w.onnx');
@@ -15,7 +14,7 @@ const skipResnet50 = skipWithoutDatasets || (existsSync(RESNET50) ? false : `${R
 
 let cacheDir: string;
 before(async () => {
-  cacheDir = await mkdtemp(join(tmpdir(), 'rs-int8-'));
+  cacheDir = await scratchDir('rs-int8-');
 });
 
 describe('--precision int8', () => {

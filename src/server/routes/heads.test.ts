@@ -4,14 +4,13 @@ import { after, before, describe, test } from 'node:test';
 import type { InjectOptions } from 'fastify';
 import type { ClassificationService } from '../../classify/service.js';
 import { writeFileSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Head } from '../../heads/head.js';
 import { HeadStore } from '../../heads/store.js';
 import { HeadRegistry } from '../heads.js';
 import { multipartBody, startTestService, testPhoto } from '../../testing/fixtures.js';
 import { buildApp, type ResnetApp } from '../app.js';
+import { scratchDir } from '../../testing/scratch.js';
 
 let service: ClassificationService;
 let app: ResnetApp;
@@ -205,7 +204,7 @@ describe('what a newcomer ran into', () => {
     await app.inject({ method: 'POST', url: '/v1/heads/family/examples?class=warm', ...files(warm.slice(0, 4)) });
     await app.inject({ method: 'POST', url: '/v1/heads/family/examples?class=cool', ...files(cool.slice(0, 4)) });
     await app.inject({ method: 'POST', url: '/v1/heads/family/train', ...json({ cv: 2 }) });
-    const dir = await mkdtemp(join(tmpdir(), 'rs-headfile-'));
+    const dir = await scratchDir('rs-headfile-');
     writeFileSync(join(dir, 'family.json'), (await app.inject('/v1/heads/family/file')).body);
     await assert.rejects(HeadRegistry.open(service, { family: join(dir, 'family.json') }), /already named "family"/);
     await assert.rejects(HeadRegistry.open(service, { [service.info.name]: join(dir, 'family.json') }), /name of a model/);

@@ -1,8 +1,6 @@
 /** The gallery's API: search, categories, photos, look-alikes, duplicates, thumbnails; read-only; nothing outside the library. */
 import assert from 'node:assert/strict';
 import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { ClassificationService } from '../../classify/service.js';
@@ -12,6 +10,7 @@ import { tagFolders } from '../../library/tagger.js';
 import { startTestService, testPhoto } from '../../testing/fixtures.js';
 import { buildApp, type ResnetApp } from '../app.js';
 import { LibraryService } from '../library.js';
+import { scratchDir } from '../../testing/scratch.js';
 
 let service: ClassificationService;
 let app: ResnetApp;
@@ -37,13 +36,13 @@ function listing(root: string): string {
 
 before(async () => {
   service = await startTestService();
-  dir = await mkdtemp(join(tmpdir(), 'rs-gallery-'));
-  outside = await mkdtemp(join(tmpdir(), 'rs-outside-'));
+  dir = await scratchDir('rs-gallery-');
+  outside = await scratchDir('rs-outside-');
   mkdirSync(join(dir, 'Trip'));
   for (let i = 0; i < 8; i++) writeFileSync(join(dir, i % 2 ? 'Trip' : '', `IMG_${i}.jpg`), await testPhoto(i + 3, 320, 240));
   writeFileSync(join(dir, 'copy.jpg'), readFileSync(join(dir, 'IMG_0.jpg')));
   writeFileSync(join(outside, 'secret.jpg'), await testPhoto(90, 320, 240));
-  db = join(await mkdtemp(join(tmpdir(), 'rs-gallery-db-')), 'tags.sqlite');
+  db = join(await scratchDir('rs-gallery-db-'), 'tags.sqlite');
   const index = TagIndex.create(db);
   await tagFolders(service, index, { roots: [dir], settings: { topK: 5, minScore: 0 }, lang: 'both', xmp: false, categories: CategoryMap.imagenet(), jobs: 2 });
   index.close();

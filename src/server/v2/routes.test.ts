@@ -2,8 +2,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { after, before, describe, test } from 'node:test';
@@ -13,6 +11,7 @@ import { startTestService, testPhoto } from '../../testing/fixtures.js';
 import { OipClient } from '../../testing/oip-client.js';
 import { seededRandom } from '../../testing/random-resnet.js';
 import { buildApp, type ResnetApp } from '../app.js';
+import { scratchDir } from '../../testing/scratch.js';
 
 let service: ClassificationService;
 let app: ResnetApp;
@@ -240,7 +239,7 @@ describe('large JSON bodies', () => {
     const data = Array.from({ length: images * tensor.length }, () => Math.round((rand() * 4 - 2) * 1e6) / 1e6);
     const body = JSON.stringify({ inputs: [{ name: 'input', shape: [images, 3, 224, 224], datatype: 'FP32', data }] });
     assert.ok(body.length > 8 * 1024 * 1024, `${body.length} bytes`);
-    const dir = await mkdtemp(join(tmpdir(), 'rs-v2-load-'));
+    const dir = await scratchDir('rs-v2-load-');
     writeFileSync(join(dir, 'body.json'), body);
     // The load comes from another process, as it would in production; this process is only the server and the prober.
     const script = `
