@@ -15,13 +15,15 @@ after(() => service.close());
 test('an abandoned decode ends its work: the busy worker is replaced and the next image is served', async () => {
   const pool = (service as unknown as { pool: { threads: { threadId: number }[] } }).pool;
   const before = pool.threads.map((t) => t.threadId);
-  // A large noisy PNG keeps the worker busy for a while in exact mode (full decode and Pillow's filter in JavaScript).
-  const noise = Buffer.alloc(4000 * 3000 * 3);
+  // A 40-megapixel noisy PNG keeps the worker busy for ~0.4 s in exact mode (a full decode that cannot be shrunk on load);
+  // the abort comes long before that, whatever the machine's speed, but after the task has reached the worker.
+  const [width, height] = [8000, 5000];
+  const noise = Buffer.alloc(width * height * 3);
   for (let i = 0; i < noise.length; i++) noise[i] = (i * 2654435761) >>> 24;
-  const big = await sharp(noise, { raw: { width: 4000, height: 3000, channels: 3 } }).png({ compressionLevel: 1 }).toBuffer();
+  const big = await sharp(noise, { raw: { width, height, channels: 3 } }).png({ compressionLevel: 1 }).toBuffer();
   const controller = new AbortController();
   const abandoned = service.preprocess(big, controller.signal);
-  setTimeout(() => controller.abort(new Error('deadline')), 150);
+  setTimeout(() => controller.abort(new Error('deadline')), 40);
   await assert.rejects(abandoned);
   await new Promise((resolve) => setTimeout(resolve, 100));
   const afterwards = pool.threads.map((t) => t.threadId);
