@@ -44,6 +44,15 @@ export interface ServiceOptions extends ModelOptions {
   observer?: ServiceObserver;
 }
 
+/** The preprocessing workers; checks `workers` before starting any. */
+function preprocessingPool(requested: number | undefined): Piscina<PreprocessTask, PreprocessReply> {
+  // Half the CPUs decode while ONNX Runtime's threads infer: measured on 2 cores, one worker gives the same
+  // throughput as two, with lower latency and memory (README, Performance).
+  const workers = requested ?? Math.max(1, Math.ceil(availableCpus() / 2));
+  if (!Number.isInteger(workers) || workers < 1) throw invalidArgument('workers', 'an integer >= 1', workers);
+  return new Piscina({ filename: new URL('../image/preprocess-worker.js', import.meta.url).href, minThreads: workers, maxThreads: workers, idleTimeout: 60_000 });
+}
+
 export class ClassificationService {
   private readonly pool: Piscina<PreprocessTask, PreprocessReply>;
   readonly batcher: InferenceBatcher;
@@ -60,23 +69,14 @@ export class ClassificationService {
   /** The cache folder (converted graphs, embeddings, heads). */
   readonly cacheDir: string;
 
-  private constructor(readonly model: LoadedModel, options: ServiceOptions) {
+  private constructor(readonly model: LoadedModel, options: ServiceOptions, pool: Piscina<PreprocessTask, PreprocessReply>) {
     this.cacheDir = options.cacheDir ?? defaultCacheDir();
-    // Half the CPUs decode while ONNX Runtime's threads infer: measured on 2 cores, one worker gives the same
-    // throughput as two, with lower latency and memory (README, Performance).
-    const workers = options.workers ?? Math.max(1, Math.ceil(availableCpus() / 2));
-    if (!Number.isInteger(workers) || workers < 1) throw invalidArgument('workers', 'an integer >= 1', workers);
+    this.pool = pool;
     this.maxPixels = options.maxPixels ?? DEFAULT_DECODE_LIMITS.maxPixels;
     this.maxDecodeMs = options.maxDecodeMs ?? (DEFAULT_DECODE_LIMITS.maxDecodeMs as number);
     if (!Number.isInteger(this.maxDecodeMs) || this.maxDecodeMs < 1) throw invalidArgument('maxDecodeMs', 'a positive integer', this.maxDecodeMs);
     this.mode = options.preprocess ?? 'fast';
     if (!PREPROCESS_MODES.includes(this.mode)) throw invalidArgument('preprocess', `one of ${PREPROCESS_MODES.join(', ')}`, this.mode);
-    this.pool = new Piscina({
-      filename: new URL('../image/preprocess-worker.js', import.meta.url).href,
-      minThreads: workers,
-      maxThreads: workers,
-      idleTimeout: 60_000,
-    });
     this.observer = options.observer;
     this.maxAdmitted = options.batching?.maxQueue ?? DEFAULT_MAX_QUEUE;
     this.batcher = new InferenceBatcher(model.session, options.batching, (size, ms) => {
@@ -97,12 +97,20 @@ export class ClassificationService {
     const limit = options.startupTimeoutMs ?? DEFAULT_STARTUP_TIMEOUT_MS;
     if (!Number.isInteger(limit) || limit < 1) throw invalidArgument('startupTimeoutMs', 'a positive integer', limit);
     const started = performance.now();
-    const model = await loadModel(options, { thread: true, openTimeoutMs: limit });
+    // The workers start (and load libvips) while the model loads in its own thread.
+    const pool = preprocessingPool(options.workers);
+    let model: LoadedModel;
+    try {
+      model = await loadModel(options, { thread: true, openTimeoutMs: limit });
+    } catch (err) {
+      await pool.destroy();
+      throw err;
+    }
     let service: ClassificationService;
     try {
-      service = new ClassificationService(model, options);
+      service = new ClassificationService(model, options, pool);
     } catch (err) {
-      await model.session.release();
+      await Promise.all([model.session.release(), pool.destroy()]);
       throw err;
     }
     let timer: NodeJS.Timeout | undefined;

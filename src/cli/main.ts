@@ -4,17 +4,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import sharp from 'sharp';
 import { ResnetServeError } from '../errors.js';
-import { loadModel } from '../model/load-model.js';
-import { ORT_VERSION } from '../model/session.js';
 import { OFFICIAL_CHECKPOINTS, defaultCacheDir, findCachedCheckpoint, torchHubCheckpointDir, weightsBaseUrl } from '../model/weights.js';
-import { startServer } from '../server/server.js';
 import type { LabelLanguage, ModelOptions } from '../types.js';
 import { OPTIONS, UsageError, intOption, modelOptions, withEnvironment, type Parsed } from './args.js';
-import { classifyCommand, embedCommand } from './classify.js';
-import { trainCommand } from './train.js';
-import { dupesCommand, exportCommand, indexForReading, searchCommand, tagCommand } from './library.js';
 
 const USAGE = `Usage: resnet-serve <command> [options]
 
@@ -133,6 +126,8 @@ async function serveCommand(values: Parsed, model: ModelOptions): Promise<number
   const uploadMb = positive('max-upload-mb');
   const inflightMb = positive('max-inflight-mb');
   const waitUs = intOption(values['batch-wait-us'], '--batch-wait-us', undefined);
+  const libraryIndex = values.library !== undefined || values.db !== undefined ? (await import('./library.js')).indexForReading(values, model.cacheDir) : undefined;
+  const { startServer } = await import('../server/server.js');
   const server = await startServer({
     host: values.host ?? process.env.HOST ?? '127.0.0.1',
     port,
@@ -145,7 +140,7 @@ async function serveCommand(values: Parsed, model: ModelOptions): Promise<number
     limits: { maxUploadBytes: uploadMb === undefined ? undefined : uploadMb * 1024 * 1024, maxInflightBytes: inflightMb === undefined ? undefined : inflightMb * 1024 * 1024, maxFiles: positive('max-files'), requestTimeoutMs: positive('timeout-ms'), headersTimeoutMs: positive('headers-timeout-ms'), bodyTimeoutMs: positive('body-timeout-ms') },
     gracePeriodMs: intOption(values['grace-period-ms'], '--grace-period-ms', undefined),
     heads: headFiles(values.head),
-    libraryIndex: values.library !== undefined || values.db !== undefined ? indexForReading(values, model.cacheDir) : undefined,
+    libraryIndex,
     access: { apiKey: readApiKey(values), corsOrigins: values['cors-origin']?.split(',').map((o) => o.trim()).filter(Boolean) },
     logger: values.log ? true : false,
   });
@@ -166,6 +161,7 @@ async function serveCommand(values: Parsed, model: ModelOptions): Promise<number
 }
 
 async function fetchModelCommand(options: ModelOptions): Promise<number> {
+  const { loadModel } = await import('../model/load-model.js');
   const model = await loadModel(options);
   const { info } = model;
   await model.session.release();
@@ -181,6 +177,7 @@ async function infoCommand(options: ModelOptions): Promise<number> {
   if (official && !findCachedCheckpoint(OFFICIAL_CHECKPOINTS[spec], cacheDir)) {
     lines.push(['model', spec], ['source', `${weightsBaseUrl()}/${OFFICIAL_CHECKPOINTS[spec]}`], ['weights', 'not downloaded yet (run: resnet-serve fetch-model)']);
   } else {
+    const { loadModel } = await import('../model/load-model.js');
     const model = await loadModel({ ...options, offline: true });
     const { info } = model;
     await model.session.release();
@@ -196,6 +193,7 @@ async function infoCommand(options: ModelOptions): Promise<number> {
       ['precision', info.precision],
     );
   }
+  const [{ default: sharp }, { ORT_VERSION }] = await Promise.all([import('sharp'), import('../model/session.js')]);
   lines.push(
     ['cache', cacheDir],
     ['torch hub', torchHubCheckpointDir()],
@@ -227,22 +225,23 @@ export async function main(argv: string[]): Promise<number> {
   try {
     const model = modelOptions(values);
     switch (command) {
+      // Each command loads only its own modules: the server's HTTP stack, say, is not read to classify one photo.
       case 'classify':
-        return await classifyCommand(rest, values, model);
+        return await (await import('./classify.js')).classifyCommand(rest, values, model);
       case 'embed':
-        return await embedCommand(rest, values, model);
+        return await (await import('./classify.js')).embedCommand(rest, values, model);
       case 'train':
-        return await trainCommand(rest, values, model);
+        return await (await import('./train.js')).trainCommand(rest, values, model);
       case 'serve':
         return await serveCommand(values, model);
       case 'tag':
-        return await tagCommand(rest, values, model);
+        return await (await import('./library.js')).tagCommand(rest, values, model);
       case 'search':
-        return await searchCommand(rest, values, model);
+        return await (await import('./library.js')).searchCommand(rest, values, model);
       case 'dupes':
-        return await dupesCommand(values, model);
+        return await (await import('./library.js')).dupesCommand(values, model);
       case 'export':
-        return await exportCommand(values, model);
+        return await (await import('./library.js')).exportCommand(values, model);
       case 'fetch-model':
         return await fetchModelCommand(model);
       case 'info':

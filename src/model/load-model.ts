@@ -244,7 +244,8 @@ export async function loadModel(options: ModelOptions = {}, placement: { thread?
   // A server runs the session in a thread of its own (ONNX Runtime's Node binding blocks the calling thread).
   const stem = basename(onnxPath, '.onnx');
   const optimized = await preoptimizedModel(onnxPath, cacheDir, stem.startsWith(sha256) ? stem : sha256);
-  const sessionOptions = { threads: options.threads, inputSize: sidecar.preprocess.cropSize, label: path, preoptimized: optimized !== null };
+  const int8 = quantizedSource || precision === 'int8';
+  const sessionOptions = { threads: options.threads, inputSize: sidecar.preprocess.cropSize, label: path, preoptimized: optimized !== null, spinWait: !int8 };
   const runPath = optimized ?? onnxPath;
   const session = placement.thread ? await ThreadedSession.open(runPath, sessionOptions, placement.openTimeoutMs) : await ClassifierSession.open(runPath, sessionOptions);
   try {
@@ -253,7 +254,7 @@ export async function loadModel(options: ModelOptions = {}, placement: { thread?
       session,
       preprocess: sidecar.preprocess,
       labels,
-      info: { name, source, path, sha256, onnxPath, numClasses: session.numClasses, inputSize: session.inputSize, threads: session.threads, outputs: ['logits', ...session.extraOutputs], precision: quantizedSource ? 'int8' : precision },
+      info: { name, source, path, sha256, onnxPath, numClasses: session.numClasses, inputSize: session.inputSize, threads: session.threads, outputs: ['logits', ...session.extraOutputs], precision: int8 ? 'int8' : precision },
       missingOutputs: session.extraOutputs.includes('embedding') ? undefined : (missingOutputs ?? 'its graph has no embedding output'),
     };
   } catch (err) {

@@ -6,9 +6,7 @@
  */
 import { ClassificationService, type ServiceOptions } from '../classify/service.js';
 import { ResnetServeError } from '../errors.js';
-import { buildApp, type ResnetApp } from './app.js';
-import { HeadRegistry } from './heads.js';
-import { LibraryService } from './library.js';
+import type { ResnetApp } from './app.js';
 import { defaultCacheDir } from '../model/weights.js';
 import type { AccessOptions, ServerLimits } from './options.js';
 
@@ -44,14 +42,16 @@ async function waitFor(done: () => boolean, deadline: number): Promise<void> {
 
 /** Starts listening, then loads the model; rejects (after closing) if either fails. */
 export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
+  // The model and the workers load in their own threads while this one reads the HTTP stack (a third of the start-up).
   const servicePromise = ClassificationService.start(options.service);
   servicePromise.catch(() => undefined);
-  const headsPromise = servicePromise.then((service) => HeadRegistry.open(service, options.heads));
+  const headsPromise = servicePromise.then(async (service) => (await import('./heads.js')).HeadRegistry.open(service, options.heads));
   headsPromise.catch(() => undefined);
   let app: ResnetApp;
   try {
     // The library needs no model: opened now, so a missing index is said before anything loads.
-    const library = options.libraryIndex ? LibraryService.open(options.libraryIndex, options.service?.cacheDir ?? defaultCacheDir()) : undefined;
+    const library = options.libraryIndex ? (await import('./library.js')).LibraryService.open(options.libraryIndex, options.service?.cacheDir ?? defaultCacheDir()) : undefined;
+    const { buildApp } = await import('./app.js');
     app = await buildApp({ service: servicePromise, heads: headsPromise, limits: options.limits, logger: options.logger, access: options.access, library });
   } catch (err) {
     void servicePromise.then((s) => s.close(), () => undefined);
