@@ -278,7 +278,8 @@ const at = (rows, c) => rows.find((r) => r.concurrency === c);
 const mo = (model, precision, batch) => modelOnly.find((b) => b.model === model && b.precision === precision && b.batch === batch);
 const goals = [];
 if (seed) {
-  const seedTotal = seed.flask ? seed.flask.c1.p50 : seed.stages[0].total.median;
+  // The yardstick is the seed stack's in-process time for the 1080p photo; the seed's Flask server is reported beside it.
+  const seedTotal = seed.stages[0].total.median;
   const seedBest = Math.max(seed.batch.images_per_s, seed.flask ? seed.flask.c16.images_per_s : 0, 1000 / seed.stages[0].total.median);
   goals.push(
     { goal: 'int8: single request p50 (fast) ≤ 0.35× seed', value: at(int8Rows, 1).p50 / seedTotal, target: 0.35, better: 'lower' },
@@ -286,6 +287,7 @@ if (seed) {
     { goal: 'fp32: single request p50 (fast), × seed', value: at(fastRows, 1).p50 / seedTotal, target: Infinity, better: 'lower' },
     { goal: 'fp32: throughput at concurrency 16, × seed best', value: at(fastRows, 16).images_per_s / seedBest, target: 0, better: 'higher' },
   );
+  if (seed.flask) goals.push({ goal: "int8: single request p50 (fast), × the seed's Flask server p50", value: at(int8Rows, 1).p50 / seed.flask.c1.p50, target: Infinity, better: 'lower' });
 }
 for (const model of ['resnet18', 'resnet50']) {
   for (const batch of [1, 8]) {
