@@ -115,6 +115,8 @@ function headFiles(values: string[] | undefined): Record<string, string> {
   return out;
 }
 
+const plural = (n: number, noun: string): string => `${n} ${noun}${n === 1 ? '' : 's'}`;
+
 async function serveCommand(values: Parsed, model: ModelOptions): Promise<number> {
   const positive = (name: keyof Parsed, fallback?: number): number | undefined => {
     const v = intOption(values[name] as string | undefined, `--${name}`, fallback);
@@ -145,7 +147,7 @@ async function serveCommand(values: Parsed, model: ModelOptions): Promise<number
     logger: values.log ? true : false,
   });
   const { info } = server.service;
-  process.stderr.write(`resnet-serve: ${info.name} (${info.source}, ${info.precision}, sha256 ${info.sha256.slice(0, 12)}) ready at ${server.url} with ${info.threads} inference threads and ${server.service.workers} preprocessing workers\n`);
+  process.stderr.write(`resnet-serve: ${info.name} (${info.source}, ${info.precision}, sha256 ${info.sha256.slice(0, 12)}) ready at ${server.url} with ${plural(info.threads, 'inference thread')} and ${plural(server.service.workers, 'preprocessing worker')}\n`);
   if (values.library !== undefined || values.db !== undefined) process.stderr.write(`resnet-serve: the photo library is at ${server.url}/#library\n`);
   await new Promise<void>((resolve) => {
     const stop = (signal: string): void => {

@@ -96,7 +96,7 @@ export class VectorMatrix {
     return { values, scale: this.scales[row] };
   }
 
-  /** For each query, its `k` nearest rows, most alike first. */
+  /** For each query, its `k` nearest rows, most alike first (cosine similarity from int8 vectors, at most 1). */
   async nearestMany(queries: readonly { values: Int8Array; scale: number }[], k: number): Promise<Neighbour[][]> {
     const m = queries.length;
     const kk = Math.min(k, this.rows);
@@ -114,7 +114,7 @@ export class VectorMatrix {
     });
     const values = out.values.data as Float32Array;
     const indices = out.indices.data as BigInt64Array;
-    return queries.map((q, c) => Array.from({ length: kk }, (_, r) => ({ row: Number(indices[r * m + c]), similarity: values[r * m + c] * q.scale })));
+    return queries.map((q, c) => Array.from({ length: kk }, (_, r) => ({ row: Number(indices[r * m + c]), similarity: Math.min(1, values[r * m + c] * q.scale) })));
   }
 
   /** The `k` rows most like a query (one of the rows, which is left out, or a new vector). */

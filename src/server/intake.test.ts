@@ -1,5 +1,6 @@
 /** Request bodies: bounds that hold whatever the client sends, and refusals every client can read. */
 import assert from 'node:assert/strict';
+import { getEventListeners } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import type { ClassificationService } from '../classify/service.js';
@@ -111,6 +112,22 @@ describe('memory bounds', () => {
     });
     assert.equal(res.statusCode, 200);
     assert.equal(res.json().length, 3);
+  });
+
+  test('a request without a body leaves nothing behind (no stream waiting for the shutdown signal)', async () => {
+    const signal = app.holder.shutdownSignal;
+    const listening = getEventListeners(signal, 'abort').length;
+    for (const length of ['Content-Length: 0\r\n', '']) {
+      const socket = await open();
+      const response = readResponse(socket);
+      socket.write(`POST /predict HTTP/1.1\r\nHost: t\r\n${length}\r\n`);
+      const answer = await response;
+      assert.equal(answer.status, 400);
+      assert.equal(JSON.parse(answer.body).code, 'NO_FILE');
+      socket.destroy();
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(getEventListeners(signal, 'abort').length, listening);
   });
 
   test('uploads beyond the bytes in flight get 503 before a byte of their body is read', async () => {

@@ -128,6 +128,8 @@ function boundedBody(raw: IncomingMessage, encoding: 'identity' | 'gzip' | 'defl
   } else {
     raw.pipe(body);
   }
+  // A request without a body is answered without reading this stream: its shutdown error must have a listener.
+  body.on('error', () => undefined);
   const onShutdown = (): void => {
     body.destroy(new ResnetServeError('NOT_READY', 'The server is shutting down'));
   };
@@ -193,7 +195,10 @@ export function registerIntake(app: FastifyInstance, holder: ServiceHolder, limi
       reserved += n;
       return true;
     };
-    return boundedBody(request.raw, encoding, limits, reserve, holder.shutdownSignal);
+    const body = boundedBody(request.raw, encoding, limits, reserve, holder.shutdownSignal);
+    // Unread (no body, or an answer chosen first), it would otherwise stay open, subscribed to the shutdown signal.
+    reply.raw.once('close', () => body.destroy());
+    return body;
   });
 
   app.addContentTypeParser('multipart/form-data', (request: FastifyRequest, payload: Readable) => readMultipart(request, payload, limits));
