@@ -254,7 +254,7 @@ export async function loadModel(options: ModelOptions = {}, placement: { thread?
       session,
       preprocess: sidecar.preprocess,
       labels,
-      info: { name, source, path, sha256, onnxPath, numClasses: session.numClasses, inputSize: session.inputSize, threads: session.threads, outputs: ['logits', ...session.extraOutputs], precision: int8 ? 'int8' : precision },
+      info: { name, source, path, sha256, onnxPath, numClasses: session.numClasses, inputSize: session.inputSize, threads: session.threads, outputs: ['logits', ...session.extraOutputs], precision: int8 ? 'int8' : 'fp32' },
       missingOutputs: session.extraOutputs.includes('embedding') ? undefined : (missingOutputs ?? 'its graph has no embedding output'),
     };
   } catch (err) {

@@ -42,7 +42,7 @@ async function waitFor(done: () => boolean, deadline: number): Promise<void> {
 
 /** Starts listening, then loads the model; rejects (after closing) if either fails. */
 export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
-  // The model and the workers load in their own threads while this one reads the HTTP stack (a third of the start-up).
+  // The model and the workers load in their own threads while this one reads the HTTP stack (about half of the start-up).
   const servicePromise = ClassificationService.start(options.service);
   servicePromise.catch(() => undefined);
   const headsPromise = servicePromise.then(async (service) => (await import('./heads.js')).HeadRegistry.open(service, options.heads));
