@@ -76,6 +76,7 @@ export function modelMetadata(model: ServedModel, service: ClassificationService
       sha256: info.sha256,
       source: info.source,
       onnxruntime: ORT_VERSION,
+      precision: info.precision,
       onnxruntime_threads: info.threads,
       preprocess_workers: service.workers,
       max_batch: service.batcher.maxBatch,
@@ -114,6 +115,6 @@ export function modelConfig(model: ServedModel, service: ClassificationService, 
     batch_output: [],
     dynamic_batching: { preferred_batch_size: [service.batcher.maxBatch], max_queue_delay_microseconds: service.batcher.maxWaitMicros },
     instance_group: [{ name: signature.name, kind: 'KIND_CPU', count: 1, gpus: [] }],
-    parameters: { intra_op_thread_count: { string_value: String(service.info.threads) } },
+    parameters: { intra_op_thread_count: { string_value: String(service.info.threads) }, precision: { string_value: service.info.precision } },
   };
 }

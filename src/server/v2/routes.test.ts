@@ -56,6 +56,7 @@ describe('metadata', () => {
     assert.deepEqual(meta.json.inputs, [{ name: 'input', datatype: 'FP32', shape: [-1, 3, 224, 224] }]);
     assert.deepEqual(meta.json.outputs, [{ name: 'logits', datatype: 'FP32', shape: [-1, 1000] }]);
     assert.equal((meta.json.parameters as { onnxruntime_threads: number }).onnxruntime_threads, 2);
+    assert.equal((meta.json.parameters as { precision: string }).precision, 'fp32');
     // The embedding is asked for by name on the FP32 model (unlisted, so one-output clients keep working), listed on the image model.
     assert.equal((meta.json.parameters as { extra_outputs: string }).extra_outputs, 'embedding');
     const image = await client.get('/v2/models/resnet18-image');
@@ -85,6 +86,7 @@ describe('metadata', () => {
     assert.deepEqual(config.output, [{ name: 'logits', data_type: 'TYPE_FP32', dims: [1000], label_filename: '' }]);
     assert.equal(config.max_batch_size, 32);
     assert.deepEqual(config.dynamic_batching, { preferred_batch_size: [16], max_queue_delay_microseconds: 0 });
+    assert.deepEqual(config.parameters.precision, { string_value: 'fp32' });
     const image = (await client.get('/v2/models/resnet18-image/versions/1/config')).json as Record<string, any>;
     assert.deepEqual(image.input, [{ name: 'image', data_type: 'TYPE_STRING', format: 'FORMAT_NONE', dims: [1] }]);
   });
