@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ResnetServeError } from '../errors.js';
 import { OFFICIAL_CHECKPOINTS, defaultCacheDir, findCachedCheckpoint, torchHubCheckpointDir, weightsBaseUrl } from '../model/weights.js';
-import type { LabelLanguage, ModelOptions } from '../types.js';
+import type { ModelOptions } from '../types.js';
 import { OPTIONS, UsageError, intOption, modelOptions, withEnvironment, type Parsed } from './args.js';
 
 const USAGE = `Usage: resnet-serve <command> [options]

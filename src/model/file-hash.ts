@@ -33,14 +33,34 @@ const isEntry = (e: unknown): e is Entry =>
  * cannot be written is only a slower start, never an error.
  */
 export async function cachedSha256(path: string, cacheDir: string): Promise<string> {
-  const key = resolve(path);
-  const info = await stat(key);
+  return (await cachedSha256s([path], cacheDir))[0];
+}
+
+/**
+ * {@link cachedSha256} for many files (a calibration folder): the cache file is
+ * read once and written once, not once per file. Hashes come back in `paths` order.
+ */
+export async function cachedSha256s(paths: readonly string[], cacheDir: string): Promise<string[]> {
+  const keys = paths.map((p) => resolve(p));
+  const infos = await Promise.all(keys.map((key) => stat(key)));
   const entries = await readEntries(cacheDir);
-  const known = entries[key];
-  if (isEntry(known) && known.size === info.size && known.mtimeMs === info.mtimeMs) return known.sha256;
-  const sha256 = await sha256File(key);
-  const fresh = await readEntries(cacheDir);
-  fresh[key] = { size: info.size, mtimeMs: info.mtimeMs, sha256 };
-  await writeFileAtomic(join(cacheDir, FILE_NAME), JSON.stringify(fresh, null, 1)).catch(() => undefined);
-  return sha256;
+  const computed: Record<string, Entry> = {};
+  const hashes: string[] = [];
+  for (const [i, key] of keys.entries()) {
+    const { size, mtimeMs } = infos[i];
+    const known = entries[key];
+    if (isEntry(known) && known.size === size && known.mtimeMs === mtimeMs) {
+      hashes.push(known.sha256);
+      continue;
+    }
+    const sha256 = await sha256File(key);
+    computed[key] = { size, mtimeMs, sha256 };
+    hashes.push(sha256);
+  }
+  if (Object.keys(computed).length) {
+    // Read again just before writing: another process may have added entries meanwhile.
+    const fresh = { ...(await readEntries(cacheDir)), ...computed };
+    await writeFileAtomic(join(cacheDir, FILE_NAME), JSON.stringify(fresh, null, 1)).catch(() => undefined);
+  }
+  return hashes;
 }

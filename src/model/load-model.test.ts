@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
 import { isResnetServeError, type ErrorCode } from '../errors.js';
 import { writeRandomCheckpoint } from '../testing/random-resnet.js';
 import { tinyClassifierOnnx } from '../testing/tiny-onnx.js';
-import { cachedSha256 } from './file-hash.js';
 import { loadModel } from './load-model.js';
 import { OFFICIAL_CHECKPOINTS } from './weights.js';
 import { scratchDir } from '../testing/scratch.js';
@@ -84,24 +83,6 @@ test('a wrong file where the official weights belong is refused, not served as t
     if (saved === undefined) delete process.env.TORCH_HOME;
     else process.env.TORCH_HOME = saved;
   }
-});
-
-test('file hashes are remembered by size and mtime, and recomputed when the file changes', async () => {
-  const dir = await scratchDir('rs-hash-');
-  const file = join(dir, 'model.onnx');
-  writeFileSync(file, tinyClassifierOnnx(['N', 3, 224, 224], 1000));
-  const real = createHash('sha256').update(readFileSync(file)).digest('hex');
-  assert.equal(await cachedSha256(file, dir), real);
-  const recorded = JSON.parse(readFileSync(join(dir, 'hashes.json'), 'utf8'));
-  assert.equal(recorded[file].sha256, real);
-  // A remembered hash is trusted while size and mtime stay (proof: a planted value is returned)…
-  recorded[file].sha256 = 'ab'.repeat(32);
-  writeFileSync(join(dir, 'hashes.json'), JSON.stringify(recorded));
-  assert.equal(await cachedSha256(file, dir), 'ab'.repeat(32));
-  // …and recomputed once the file is touched.
-  const later = new Date(Date.now() + 5000);
-  utimesSync(file, later, later);
-  assert.equal(await cachedSha256(file, dir), real);
 });
 
 test('offline with nothing cached: MODEL_NOT_FOUND that says what to download and where', async () => {

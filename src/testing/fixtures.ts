@@ -3,7 +3,6 @@
  * (so server tests need neither network nor ../shared), and small generated
  * photos.
  */
-import { join } from 'node:path';
 import sharp from 'sharp';
 import { ClassificationService, type ServiceOptions } from '../classify/service.js';
 import { writeRandomCheckpoint } from './random-resnet.js';

@@ -20,7 +20,7 @@ import { dirname, extname, join } from 'node:path';
 import { ResnetServeError } from '../../errors.js';
 import { writeFileAtomic } from '../../fs-atomic.js';
 import { Preprocessor, type PreprocessConfig } from '../../image/preprocess.js';
-import { cachedSha256 } from '../file-hash.js';
+import { cachedSha256s } from '../file-hash.js';
 import { addOutputs, readGraph } from '../onnx-graph.js';
 import ort from '../ort.js';
 import { activationParams, RangeTracker } from './qdq-params.js';
@@ -127,7 +127,7 @@ export async function quantizedModel(fp32Path: string, options: QuantizeOptions)
   // The photos' hashes are remembered by size and time (file-hash.ts): a cached model is found without reading them.
   const key = createHash('sha256');
   key.update(JSON.stringify({ version: QUANTIZE_VERSION, settings, size: options.preprocess }));
-  for (const f of files) key.update(await cachedSha256(f, options.cacheDir));
+  for (const hash of await cachedSha256s(files, options.cacheDir)) key.update(hash);
   const base = join(options.cacheDir, 'onnx', `${options.modelSha256}-int8-${key.digest('hex').slice(0, 16)}`);
   if (existsSync(`${base}.onnx`)) return `${base}.onnx`;
   const photos = await Promise.all(files.map((f) => readFile(f)));
