@@ -196,6 +196,12 @@ test('start-up faults: one line, non-zero exit, never a stack trace', async () =
     assert.equal(r.stderr.trim().split('\n').length <= 2, true, r.stderr);
     assert.ok(noStackTrace(r.stderr), r.stderr);
   }
+  // A head that cannot be read is a wrong argument (exit 2), said once, with no stack trace after the message.
+  const r = await run(['serve', '--port', '0', '--model', checkpoint, '--head', `bugs=${join(dir, 'no-head.json')}`]);
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /--head bugs=.*no-head\.json: cannot read it/);
+  assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  assert.ok(noStackTrace(r.stderr), r.stderr);
 });
 
 test('serve --api-key-file: the key comes from a file (never the process list), and is required', async () => {

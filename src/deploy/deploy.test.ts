@@ -5,7 +5,7 @@
  * against the server, and the image's entrypoint run on the host.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -238,7 +238,11 @@ describe("the image's entrypoint, run on the host", () => {
   async function start(prefix: string[] = []): Promise<{ url: string; child: ChildProcess }> {
     const port = await freePort();
     const [cmd, ...args] = [...prefix, ...dockerCmd()];
-    const child = spawn(cmd === 'node' ? process.execPath : cmd, args.map((a) => (a === 'node' ? process.execPath : a)), { cwd: REPO_ROOT, env: { ...env, PORT: String(port) }, stdio: ['ignore', 'ignore', 'pipe'] });
+    return startWith(cmd === 'node' ? process.execPath : cmd, args.map((a) => (a === 'node' ? process.execPath : a)), port);
+  }
+
+  async function startWith(cmd: string, args: string[], port: number): Promise<{ url: string; child: ChildProcess }> {
+    const child = spawn(cmd, args, { cwd: REPO_ROOT, env: { ...env, PORT: String(port) }, stdio: ['ignore', 'ignore', 'pipe'] });
     children.push(child);
     let stderr = '';
     child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -264,6 +268,20 @@ describe("the image's entrypoint, run on the host", () => {
     assert.equal(code, 0);
     child.kill('SIGTERM');
     assert.equal(await new Promise((resolve) => child.once('exit', resolve)), 0);
+  });
+
+  test("npm start's command, run as npm runs it (sh -c), is the server itself: SIGTERM stops it, nothing is left behind", async () => {
+    const script = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')).scripts.start as string;
+    const port = await freePort();
+    const { child, url } = await startWith('sh', ['-c', `${script} --port ${port}`], port);
+    child.kill('SIGTERM');
+    const code = await new Promise((resolve) => child.once('exit', resolve));
+    child.stderr?.destroy();
+    // Without exec, sh would have died and left the server running on its own.
+    const orphan = await fetch(`${url}/healthz`).catch(() => null);
+    if (orphan) spawnSync('pkill', ['-f', `serve --port ${port}`]);
+    assert.equal(orphan, null, 'the server outlived the shell npm started');
+    assert.equal(code, 0);
   });
 
   test('under a 1-CPU limit (taskset) it sizes its threads to 1 and says so', async (t) => {

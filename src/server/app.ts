@@ -142,17 +142,16 @@ export async function buildApp(options: AppOptions): Promise<ResnetApp> {
   const access = options.access ?? {};
   if (access.apiKey !== undefined && access.apiKey.length < 8) throw new ResnetServeError('INVALID_ARGUMENT', 'The API key must be at least 8 characters');
 
-  Promise.resolve(options.service).then(
-    async (service) => {
+  Promise.resolve(options.service)
+    .then(async (service) => {
       holder.heads = await (options.heads ?? HeadRegistry.open(service));
       holder.service = service;
       service.observer ??= metrics.observer;
       metrics.setModel(service.info, ORT_VERSION, service.workers);
-    },
-    () => {
-      // The caller owns load failures (server.ts exits); routes keep answering NOT_READY.
-    },
-  );
+    })
+    .catch(() => {
+      // The caller owns model and head load failures (server.ts exits); routes keep answering NOT_READY.
+    });
 
   await app.register(cors, { origin: access.corsOrigins?.length ? access.corsOrigins : false, methods: ['GET', 'POST'], allowedHeaders: ['Authorization', 'Content-Type', 'Inference-Header-Content-Length'] });
 
