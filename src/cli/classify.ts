@@ -10,6 +10,7 @@ import { explainOutputs, finalLayer } from '../classify/explain.js';
 import { renderOverlays } from '../image/heatmap.js';
 import { ResnetServeError } from '../errors.js';
 import { Head } from '../heads/head.js';
+import { OFFICIAL_CHECKPOINTS, hashPrefixOf } from '../model/weights.js';
 import type { ClassifyOutcome, EmbedOutcome, LabelLanguage, ModelOptions } from '../types.js';
 import { intOption, UsageError, type Parsed } from './args.js';
 import { expandPaths, type ListedPath } from './files.js';
@@ -17,15 +18,25 @@ import { formatEmbedding, formatJsonLine, formatOutcome } from './format.js';
 
 const BATCH = 8;
 
-/** Reads a head file for `classifier`'s model; refuses other models' heads and damaged files. */
-export async function loadHead(path: string, classifier: ImageClassifier): Promise<Head> {
-  let text: string;
+/** The text of a `--head` file, read before the model loads. */
+async function readHeadFile(path: string): Promise<string> {
   try {
-    text = await readFile(path, 'utf8');
+    return await readFile(path, 'utf8');
   } catch (err) {
     throw new UsageError(`cannot read --head ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
-  return Head.parse(text, path, { name: classifier.info.name, sha256: classifier.info.sha256 });
+}
+
+/**
+ * Without `--model` the official ResNet-18 is used: a head trained on another
+ * model is refused before that model is loaded (or downloaded), naming the one it needs.
+ */
+function checkDefaultBackbone(text: string, path: string): void {
+  const { backbone } = Head.parse(text, path);
+  const official = hashPrefixOf(OFFICIAL_CHECKPOINTS.resnet18) as string;
+  if (!backbone.sha256.startsWith(official)) {
+    throw new UsageError(`${path} was trained on ${backbone.name} (sha256 ${backbone.sha256.slice(0, 12)}…): give that model with --model (without --model, the official resnet18 is used)`);
+  }
 }
 
 /** The image files under `paths`; null, after saying so, when there are none. */
@@ -65,13 +76,16 @@ export async function classifyCommand(paths: string[], values: Parsed, model: Mo
   if (!['en', 'zh', 'both'].includes(lang)) throw new UsageError(`--lang must be en, zh or both, got ${JSON.stringify(values.lang)}`);
   const topK = intOption(values['top-k'], '--top-k', 3) as number;
   if (topK < 1) throw new UsageError('--top-k must be at least 1');
+  if ((values.head?.length ?? 0) > 1) throw new UsageError('classify takes one --head');
+  const headPath = values.head?.[0];
+  const headFile = headPath === undefined ? undefined : { path: headPath, text: await readHeadFile(headPath) };
+  if (headFile && model.model === undefined) checkDefaultBackbone(headFile.text, headFile.path);
   const files = await imageFiles(paths);
   if (!files) return 1;
   const classifier = await ImageClassifier.create(model);
   let failed: number;
   try {
-    if ((values.head?.length ?? 0) > 1) throw new UsageError('classify takes one --head');
-    const head = values.head?.length ? await loadHead(values.head[0], classifier) : undefined;
+    const head = headFile && Head.parse(headFile.text, headFile.path, { name: classifier.info.name, sha256: classifier.info.sha256 });
     if (values.reject !== undefined && values.reject !== 'on' && values.reject !== 'off') throw new UsageError(`--reject must be on or off, got ${JSON.stringify(values.reject)}`);
     const effective = values.reject === 'off' ? head?.withoutRejection() : head;
     const classes = effective ? effective.classes.length : classifier.info.numClasses;

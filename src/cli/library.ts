@@ -171,7 +171,8 @@ export async function searchCommand(words: string[], values: Parsed, model: Mode
       const means = result.concepts.map((c) => `"${c.term}" (${c.classes.size} class${c.classes.size === 1 ? '' : 'es'}, by ${c.via})`).join(' and ');
       process.stderr.write(result.total ? `${result.hits.length} of ${result.total} photos matching ${means}${result.total > result.hits.length ? ' (--limit N for more)' : ''}.\n` : `No photos match ${means}.\n`);
     }
-    return 0;
+    // Like grep: 0 when something matched, 1 when nothing did.
+    return result.total ? 0 : 1;
   } finally {
     reader.close();
   }

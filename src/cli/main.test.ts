@@ -54,6 +54,17 @@ test('usage errors exit 2 with the message and where the usage is (the usage its
   const help = await run(['--help']);
   assert.equal(help.code, 0);
   assert.match(help.stdout, /classify <files or folders…>/);
+  // One command's help: its own options and the common ones, not every other command's.
+  for (const args of [['classify', '--help'], ['help', 'classify']]) {
+    const one = await run(args);
+    assert.equal(one.code, 0);
+    assert.match(one.stdout, /^Usage: resnet-serve classify \[options\]\n[\s\S]*--top-k N[\s\S]*--model NAME\|FILE/);
+    assert.doesNotMatch(one.stdout, /--max-upload-mb|search <words/);
+  }
+  // A mistyped option is named with what it was probably meant to be.
+  const typo = await run(['classify', '--topk', '3', 'x.jpg']);
+  assert.equal(typo.code, 2);
+  assert.match(typo.stderr, /Unknown option '--topk' \(did you mean --top-k\?\)/);
 });
 
 test('offline with no weights: exit 1 and instructions, not a stack trace', async () => {

@@ -8,87 +8,8 @@ import { ResnetServeError } from '../errors.js';
 import { OFFICIAL_CHECKPOINTS, defaultCacheDir, findCachedCheckpoint, torchHubCheckpointDir, weightsBaseUrl } from '../model/weights.js';
 import type { ModelOptions } from '../types.js';
 import { OPTIONS, UsageError, intOption, modelOptions, withEnvironment, type Parsed } from './args.js';
+import { USAGE, similarOptions, usageOf } from './usage.js';
 
-const USAGE = `Usage: resnet-serve <command> [options]
-
-Commands:
-  classify <files or folders…>   classify images (folders are walked recursively)
-      --top-k N                  how many labels per image (default 3)
-      --lang en|zh|both          label language (default en)
-      --json                     one JSON object per line instead of a table
-      --head FILE                answer with your own classes (a head from train)
-      --reject on|off            with a head: answer "unknown" for photos unlike its training photos (default on)
-      --explain DIR              also write where the model looked: DIR/<file>.png (the 224 crop it saw)
-                                 and DIR/<file>.photo.png (the photo), heatmaps of the top answer
-  train <folder> --out FILE      teach your own classes: one subfolder of photos per class
-      --cv N | --holdout F       how accuracy is measured (default --cv 5)
-      --reject on|off            learn "unknown" (default on)
-      --reject-rate F            share of photos like the training ones allowed to be "unknown" (default 0.02)
-      --name NAME                the head's name (default: the folder's name)
-  embed <files or folders…>      the embedding of each image (the input of the model's final layer)
-      --json                     {file, dim, embedding} per line
-  serve                          serve the HTTP API and the web page
-      --port N                   port (default 8080, or $PORT)
-      --host ADDR                address (default 127.0.0.1, or $HOST; 0.0.0.0 for all)
-      --workers N                preprocessing threads (default: half the CPUs available)
-      --max-upload-mb N          largest upload (default 20)
-      --max-files N              most files per request (default 32)
-      --max-pixels N             largest decoded image (default 50000000)
-      --timeout-ms N             request deadline (default 30000)
-      --headers-timeout-ms N     time to send the request headers (default 10000)
-      --body-timeout-ms N        time to send the whole request (default 60000)
-      --max-batch N              most images per inference batch (default 16)
-      --batch-wait-us N          how long a partial batch waits (default 0)
-      --max-queue N              most images in progress; then 503 (default 64)
-      --max-inflight-mb N        request bodies held in memory at once; then 503 (default 128)
-      --max-decode-ms N          longest one image may take to decode (default 10000)
-      --startup-timeout-ms N     longest loading and the first inference may take (default 120000)
-      --grace-period-ms N        on SIGTERM, how long to finish requests (default 10000)
-      --api-key-file FILE        require "Authorization: Bearer <key>" with the key read from FILE
-                                 (health checks and the page stay open); or set RESNET_SERVE_API_KEY.
-                                 --api-key KEY also works, but shows the key in the process list
-      --cors-origin LIST         comma-separated origins allowed to call the API from browsers (default none)
-      --log                      log requests as JSON lines (never image bytes or keys)
-      --head NAME=FILE           answer with a trained head too (?head=NAME, /v2/models/NAME); repeatable
-      --library DIR              show a tagged photo library in the page (read-only; --db FILE for its index)
-  tag <folders…>                 tag a photo library: SQLite index, optional XMP sidecars; a second run
-                                 handles only what changed (new, edited, moved and deleted photos)
-      --top-k N                  labels per photo (default 5, at most 50)
-      --min-score P              drop labels and categories below this probability (default 0.1)
-      --lang en|zh|both          keyword language (default both)
-      --xmp                      write IMG_1.jpg.xmp sidecars (--xmp-name replace: IMG_1.xmp)
-      --db PATH                  the index (default <first folder>/.resnet-serve/tags.sqlite)
-      --jobs N                   images decoded in parallel (default: half the CPUs)
-      --labels FILE              your own category mapping (format of data/categories.json)
-      --retag                    run the model on every photo again
-  search <words…>                photos matching every word (English or Chinese, plurals and
-                                 everyday words too: car, beach, 海滩), best first
-      --like PHOTO               the photos most like PHOTO instead
-      --limit N                  how many (default 20)
-      --library DIR | --db PATH  which index (default: the current folder's)
-      --json                     one JSON object per line
-  dupes                          groups of exact and near duplicates (resized, recompressed,
-                                 slightly cropped, rotated), largest first; never deletes
-      --threshold F              how alike near duplicates must be (default 0.93)
-  export --format csv|json|jsonl the index, to stdout
-  fetch-model                    download and verify the weights ahead of time
-  info                           show the model, its source, hash, cache and runtime
-
-Every option can also be set as an environment variable: --max-batch 8 is
-RESNET_SERVE_MAX_BATCH=8 (the command line wins).
-
-Options for every command:
-  --model NAME|FILE              resnet18 (default), resnet34, resnet50, resnet101, resnet152,
-                                 or a .pth state_dict or an ImageNet .onnx file
-  --threads N                    ONNX Runtime threads (default: the CPUs available)
-  --preprocess fast|exact        fast (default): large images resized by libvips while decoding;
-                                 exact: torchvision + Pillow reproduced to the float
-  --precision fp32|int8          fp32 (default): PyTorch's numbers; int8: about twice as fast,
-                                 same top-1 on ~98% of photos (quantised once, then cached)
-  --calibrate DIR                with int8: photos to calibrate on (default: a built-in set)
-  --offline                      never download weights
-  -h, --help                     show this help
-`;
 
 /** The API key: from --api-key-file (trailing newline trimmed), else --api-key or RESNET_SERVE_API_KEY. */
 function readApiKey(values: Parsed): string | undefined {
@@ -214,15 +135,24 @@ export async function main(argv: string[]): Promise<number> {
   try {
     parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
   } catch (err) {
-    process.stderr.write(`resnet-serve: ${(err as Error).message.split('. To specify a positional')[0]}\nRun 'resnet-serve --help' for the commands and their options.\n`);
+    const message = (err as Error).message.split('. To specify a positional')[0];
+    const unknown = /^Unknown option '(--?[^']+)'/.exec(message)?.[1];
+    const like = unknown ? similarOptions(unknown) : [];
+    const hint = like.length ? ` (did you mean ${like.join(' or ')}?)` : '';
+    process.stderr.write(`resnet-serve: ${message}${hint}\nRun 'resnet-serve --help' for the commands and their options.\n`);
     return 2;
   }
   const values = withEnvironment(parsed.values, process.env);
   const { positionals } = parsed;
   const [command, ...rest] = positionals;
   if (values.help || command === 'help' || command === undefined) {
-    (command === undefined && !values.help ? process.stderr : process.stdout).write(USAGE);
-    return command === undefined && !values.help ? 2 : 0;
+    if (command === undefined && !values.help) {
+      process.stderr.write(USAGE);
+      return 2;
+    }
+    // `resnet-serve classify --help` and `resnet-serve help classify`: that command's options.
+    process.stdout.write(usageOf(command === 'help' ? rest[0] : command));
+    return 0;
   }
   try {
     const model = modelOptions(values);

@@ -97,6 +97,11 @@ test('classify --head answers with its classes; a head of another model or a cha
   const tampered = await run(['classify', photo, '--head', changed, '--model', checkpoint]);
   assert.notEqual(tampered.code, 0);
   assert.match(tampered.stderr, /changed or damaged after training/);
+  // Without --model the official resnet18 would be loaded (downloaded): a head of another model says which model it needs first.
+  const noModel = await run(['classify', photo, '--head', out]);
+  assert.equal(noModel.code, 2, noModel.stderr);
+  assert.match(noModel.stderr, /colours2\.json was trained on resnet18 \(sha256 [0-9a-f]{12}…\): give that model with --model/);
+  assert.doesNotMatch(noModel.stderr, /[Dd]ownload/);
 });
 
 test('embed prints each image\'s embedding, as JSON lines or readable lines', async () => {

@@ -121,7 +121,9 @@ function decodeError(err: unknown, limits: DecodeLimits): ResnetServeError {
   if (/timeout/i.test(message)) {
     return new ResnetServeError('IMAGE_TOO_COMPLEX', `Image needs more than ${limits.maxDecodeMs ?? DEFAULT_DECODE_LIMITS.maxDecodeMs} ms of decoding`, { cause: err });
   }
-  const reason = message.split('\n')[0].replace(/^.*?:\s*/, '').trim();
+  // libvips repeats its message and sharp adds its own wording: keep libjpeg's (or libpng's…) sentence, once.
+  const line = message.split('\n').find((l) => l.trim() && !/failOn setting/i.test(l)) ?? '';
+  const reason = line.replace(/^(?:(?:Input (?:buffer|file) has corrupt header|Vips\w*|\w+load\w*):\s*)+/i, '').trim();
   return new ResnetServeError('IMAGE_CORRUPT', `Image data is damaged or truncated${reason ? ` (${reason})` : ''}`, { cause: err });
 }
 

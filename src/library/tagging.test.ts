@@ -259,6 +259,12 @@ describe('resnet-serve search, export, dupes', () => {
     const nothing = await run(['search', 'zzxqv', '--db', db]);
     assert.equal(nothing.code, 1);
     assert.match(nothing.stderr, /No photo can match "zzxqv"/);
+    // Like grep: 1 when no photo matches a word that could match.
+    const empty = await library(0);
+    assert.equal((await run(['tag', empty, '--model', model])).code, 0);
+    const none = await run(['search', 'dog', '--library', empty]);
+    assert.equal(none.code, 1, none.stderr);
+    assert.match(none.stderr, /No photos match "dog"/);
   });
 
   test('a missing or wrong index is an error, and no file is created', async () => {

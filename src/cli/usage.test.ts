@@ -1,0 +1,32 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { USAGE, similarOptions, usageOf } from './usage.js';
+
+test("each command's help has its own options and every command's common options", () => {
+  for (const [command, own, other] of [
+    ['serve', '--max-upload-mb N', '--xmp'],
+    ['tag', '--xmp', '--max-upload-mb'],
+    ['dupes', '--threshold F', '--format'],
+    ['export', '--library DIR | --db PATH', '--threshold'],
+    ['info', '', '--top-k'],
+  ]) {
+    const text = usageOf(command);
+    assert.ok(text.startsWith(`Usage: resnet-serve ${command} [options]\n\n  ${command}`), text);
+    assert.ok(text.includes(own), `${command}: ${own}`);
+    assert.ok(!text.includes(other), `${command} shows ${other}`);
+    assert.ok(text.includes('--precision fp32|int8') && text.includes('RESNET_SERVE_MAX_BATCH=8'), command);
+  }
+  // A continuation line stays with its option.
+  assert.match(usageOf('classify'), /--explain DIR .*\n {33}and DIR/);
+  assert.equal(usageOf(undefined), USAGE);
+  assert.equal(usageOf('frobnicate'), USAGE);
+});
+
+test('a mistyped option gets the closest real ones; a made-up one gets none', () => {
+  assert.deepEqual(similarOptions('--topk'), ['--top-k']);
+  assert.deepEqual(similarOptions('--top-kk'), ['--top-k']);
+  assert.deepEqual(similarOptions('--modle'), ['--model']);
+  assert.deepEqual(similarOptions('--TOP_K'), ['--top-k']);
+  assert.deepEqual(similarOptions('--zzzzzz'), []);
+  assert.deepEqual(similarOptions('-x'), []);
+});

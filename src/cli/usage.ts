@@ -1,0 +1,132 @@
+/**
+ * The command's help: the whole usage, one command's part of it
+ * (`resnet-serve classify --help`), and the options a mistyped one was
+ * probably meant to be.
+ */
+import { OPTIONS } from './args.js';
+
+/** The whole usage, as `resnet-serve --help` prints it. */
+export const USAGE = `Usage: resnet-serve <command> [options]
+
+Commands:
+  classify <files or folders…>   classify images (folders are walked recursively)
+      --top-k N                  how many labels per image (default 3)
+      --lang en|zh|both          label language (default en)
+      --json                     one JSON object per line instead of a table
+      --head FILE                answer with your own classes (a head from train)
+      --reject on|off            with a head: answer "unknown" for photos unlike its training photos (default on)
+      --explain DIR              also write where the model looked: DIR/<file>.png (the 224 crop it saw)
+                                 and DIR/<file>.photo.png (the photo), heatmaps of the top answer
+  train <folder> --out FILE      teach your own classes: one subfolder of photos per class
+      --cv N | --holdout F       how accuracy is measured (default --cv 5)
+      --reject on|off            learn "unknown" (default on)
+      --reject-rate F            share of photos like the training ones allowed to be "unknown" (default 0.02)
+      --name NAME                the head's name (default: the folder's name)
+  embed <files or folders…>      the embedding of each image (the input of the model's final layer)
+      --json                     {file, dim, embedding} per line
+  serve                          serve the HTTP API and the web page
+      --port N                   port (default 8080, or $PORT)
+      --host ADDR                address (default 127.0.0.1, or $HOST; 0.0.0.0 for all)
+      --workers N                preprocessing threads (default: half the CPUs available)
+      --max-upload-mb N          largest upload (default 20)
+      --max-files N              most files per request (default 32)
+      --max-pixels N             largest decoded image (default 50000000)
+      --timeout-ms N             request deadline (default 30000)
+      --headers-timeout-ms N     time to send the request headers (default 10000)
+      --body-timeout-ms N        time to send the whole request (default 60000)
+      --max-batch N              most images per inference batch (default 16)
+      --batch-wait-us N          how long a partial batch waits (default 0)
+      --max-queue N              most images in progress; then 503 (default 64)
+      --max-inflight-mb N        request bodies held in memory at once; then 503 (default 128)
+      --max-decode-ms N          longest one image may take to decode (default 10000)
+      --startup-timeout-ms N     longest loading and the first inference may take (default 120000)
+      --grace-period-ms N        on SIGTERM, how long to finish requests (default 10000)
+      --api-key-file FILE        require "Authorization: Bearer <key>" with the key read from FILE
+                                 (health checks and the page stay open); or set RESNET_SERVE_API_KEY.
+                                 --api-key KEY also works, but shows the key in the process list
+      --cors-origin LIST         comma-separated origins allowed to call the API from browsers (default none)
+      --log                      log requests as JSON lines (never image bytes or keys)
+      --head NAME=FILE           answer with a trained head too (?head=NAME, /v2/models/NAME); repeatable
+      --library DIR              show a tagged photo library in the page (read-only; --db FILE for its index)
+  tag <folders…>                 tag a photo library: SQLite index, optional XMP sidecars; a second run
+                                 handles only what changed (new, edited, moved and deleted photos)
+      --top-k N                  labels per photo (default 5, at most 50)
+      --min-score P              drop labels and categories below this probability (default 0.1)
+      --lang en|zh|both          keyword language (default both)
+      --xmp                      write IMG_1.jpg.xmp sidecars (--xmp-name replace: IMG_1.xmp)
+      --db PATH                  the index (default <first folder>/.resnet-serve/tags.sqlite)
+      --jobs N                   images decoded in parallel (default: half the CPUs)
+      --labels FILE              your own category mapping (format of data/categories.json)
+      --retag                    run the model on every photo again
+  search <words…>                photos matching every word (English or Chinese, plurals and
+                                 everyday words too: car, beach, 海滩), best first
+      --like PHOTO               the photos most like PHOTO instead
+      --limit N                  how many (default 20)
+      --library DIR | --db PATH  which index (default: the current folder's)
+      --json                     one JSON object per line
+  dupes                          groups of exact and near duplicates (resized, recompressed,
+                                 slightly cropped, rotated), largest first; never deletes
+      --threshold F              how alike near duplicates must be (default 0.93)
+      --library DIR | --db PATH  which index (default: the current folder's)
+  export --format csv|json|jsonl the index, to stdout
+      --library DIR | --db PATH  which index (default: the current folder's)
+  fetch-model                    download and verify the weights ahead of time
+  info                           show the model, its source, hash, cache and runtime
+
+Every option can also be set as an environment variable: --max-batch 8 is
+RESNET_SERVE_MAX_BATCH=8 (the command line wins).
+
+Options for every command:
+  --model NAME|FILE              resnet18 (default), resnet34, resnet50, resnet101, resnet152,
+                                 or a .pth state_dict or an ImageNet .onnx file
+  --threads N                    ONNX Runtime threads (default: the CPUs available)
+  --preprocess fast|exact        fast (default): large images resized by libvips while decoding;
+                                 exact: torchvision + Pillow reproduced to the float
+  --precision fp32|int8          fp32 (default): PyTorch's numbers; int8: about twice as fast,
+                                 same top-1 on ~98% of photos (quantised once, then cached)
+  --calibrate DIR                with int8: photos to calibrate on (default: a built-in set)
+  --offline                      never download weights
+  -h, --help                     show this help
+`;
+
+const COMMAND_LINE = /^ {2}(\S+)/;
+
+/**
+ * The usage of one command: its line and options, then the options every
+ * command takes. An unknown or missing command gets the whole usage.
+ */
+export function usageOf(command: string | undefined): string {
+  const lines = USAGE.split('\n');
+  const start = lines.findIndex((l) => COMMAND_LINE.exec(l)?.[1] === command);
+  if (command === undefined || start < 0) return USAGE;
+  let end = start + 1;
+  while (end < lines.length && /^ {4}/.test(lines[end])) end++;
+  const common = lines.indexOf('Options for every command:');
+  const environment = lines.findIndex((l) => l.startsWith('Every option can also be set'));
+  return [`Usage: resnet-serve ${command} [options]`, '', ...lines.slice(start, end), '', ...lines.slice(common), ...lines.slice(environment, environment + 3)].join('\n').replace(/\n+$/, '\n');
+}
+
+/** Edit distance (insertions, deletions, substitutions, swaps of neighbours). */
+function distance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  }
+  return d[a.length][b.length];
+}
+
+/** The options `given` (e.g. `--topk`, `--top-kk`) was probably meant to be, closest first; none when nothing is close. */
+export function similarOptions(given: string): string[] {
+  const name = given.replace(/^-+/, '').toLowerCase();
+  const bare = (s: string): string => s.replace(/[-_]/g, '');
+  return Object.keys(OPTIONS)
+    .map((option) => ({ option, d: bare(option) === bare(name) ? 0 : distance(name, option) }))
+    .filter(({ option, d }) => d <= (option.length <= 4 ? 1 : 2))
+    .sort((a, b) => a.d - b.d || a.option.localeCompare(b.option))
+    .slice(0, 2)
+    .map(({ option }) => `--${option}`);
+}
