@@ -16,14 +16,9 @@ import { cachedSha256 } from './file-hash.js';
 import { IMAGENET_PREPROCESS, type PreprocessConfig } from '../image/preprocess.js';
 import { checkLabelSet, imagenetLabels, readLabelFile, type LabelSet } from '../labels/labels.js';
 import type { ModelInfo, ModelOptions } from '../types.js';
-import { encodeOnnxModel } from './onnx-proto.js';
-import { readCheckpoint } from './pth.js';
-import { buildResnetGraph, checkResnetShapes } from './resnet-graph.js';
 import { ClassifierSession, type ModelSession } from './session.js';
 import { ThreadedSession } from './session-thread.js';
 import { probeModel } from './probe.js';
-import { prepareUserOnnx } from './prepare-onnx.js';
-import { quantizedModel } from './quantize/quantize.js';
 import { preoptimizedModel } from './preoptimize.js';
 import {
   OFFICIAL_CHECKPOINTS,
@@ -173,6 +168,8 @@ async function checkpointToOnnx(path: string, sha256: string, cacheDir: string, 
       // A damaged cache entry is rebuilt below.
     }
   }
+  // Reading checkpoints and writing graphs (protobufjs among them) is loaded only when a graph is built, not at every start.
+  const [{ readCheckpoint }, { buildResnetGraph, checkResnetShapes }, { encodeOnnxModel }] = await Promise.all([import('./pth.js'), import('./resnet-graph.js'), import('./onnx-proto.js')]);
   let built;
   try {
     built = buildResnetGraph(await readCheckpoint(await readFile(path), { checkShapes: checkResnetShapes }));
@@ -220,6 +217,7 @@ export async function loadModel(options: ModelOptions = {}, placement: { thread?
     name = sidecar.name ?? built.name;
     source = official ? 'torchvision' : 'checkpoint';
   } else if (extname(path).toLowerCase() === '.onnx' || head[0] === 0x08) {
+    const { prepareUserOnnx } = await import('./prepare-onnx.js');
     const prepared = await prepareUserOnnx(path, sha256, cacheDir);
     onnxPath = prepared.onnxPath;
     missingOutputs = prepared.missing;
@@ -232,6 +230,7 @@ export async function loadModel(options: ModelOptions = {}, placement: { thread?
   // A user's own ONNX graph runs once in a child process first: one that never finishes or crashes ONNX Runtime is refused here.
   if (source === 'onnx') await probeModel(onnxPath, sha256, cacheDir, { inputSize: sidecar.preprocess.cropSize, timeoutMs: placement.openTimeoutMs, label: path });
   if (precision === 'int8') {
+    const { quantizedModel } = await import('./quantize/quantize.js');
     onnxPath = await quantizedModel(onnxPath, {
       modelSha256: basename(onnxPath, '.onnx').startsWith(sha256) ? basename(onnxPath, '.onnx') : sha256,
       cacheDir,
