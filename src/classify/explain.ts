@@ -9,8 +9,6 @@ import { readFile } from 'node:fs/promises';
 import { ResnetServeError, invalidArgument } from '../errors.js';
 import type { LabelSet } from '../labels/labels.js';
 import type { LoadedModel } from '../model/load-model.js';
-import { classifierWeights, locateOutputs } from '../model/model-outputs.js';
-import { readGraph } from '../model/onnx-graph.js';
 import type { RunOutputs } from '../model/session.js';
 import type { Prediction } from '../types.js';
 import { rankLogits } from './answer.js';
@@ -36,6 +34,8 @@ async function readFinalLayer(model: LoadedModel): Promise<FinalLayer> {
   const unavailable = (why: string): ResnetServeError => new ResnetServeError('OUTPUT_UNAVAILABLE', `Explanations are not available for ${model.info.name}: ${why}`);
   if (!model.session.extraOutputs.includes('feature_map')) throw unavailable('its graph has no global average pooling before the final layer, so there is no feature map to weight');
   if (!model.info.onnxPath) throw unavailable('its graph cannot be read');
+  // The graph reader (protobufjs) loads on the first explanation, not with every server and CLI start.
+  const [{ readGraph }, { classifierWeights, locateOutputs }] = await Promise.all([import('../model/onnx-graph.js'), import('../model/model-outputs.js')]);
   const graph = readGraph(await readFile(model.info.onnxPath));
   const { classifier } = locateOutputs(graph);
   const found = classifier ? classifierWeights(graph, classifier) : null;

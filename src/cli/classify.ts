@@ -8,6 +8,7 @@ import { basename, isAbsolute, join, relative, sep } from 'node:path';
 import { ImageClassifier } from '../classify/classifier.js';
 import { renderOverlays } from '../image/heatmap.js';
 import { ResnetServeError } from '../errors.js';
+import { explainOutputs, finalLayer } from '../classify/explain.js';
 import { Head } from '../heads/head.js';
 import { OFFICIAL_CHECKPOINTS, hashPrefixOf } from '../model/weights.js';
 import type { ClassifyOutcome, EmbedOutcome, LabelLanguage, ModelOptions } from '../types.js';
@@ -92,19 +93,18 @@ export async function classifyCommand(paths: string[], values: Parsed, model: Mo
     if (!effective && topK > classes) throw new UsageError(`--top-k must be at most ${classes}`);
     const explainDir = values.explain;
     if (explainDir !== undefined && effective) throw new UsageError('--explain shows where the model looked for its own classes; it does not go with --head');
-    const explain = explainDir === undefined ? undefined : await import('../classify/explain.js');
-    const layer = explain && (await explain.finalLayer(classifier.model));
+    const layer = explainDir === undefined ? undefined : await finalLayer(classifier.model);
     if (explainDir !== undefined) await mkdir(explainDir, { recursive: true });
     const written = new Map<string, string>();
     const work = async (batch: string[]): Promise<ClassifyOutcome[]> => {
-      if (!explain || !layer || explainDir === undefined) return classifier.classifyBatch(batch, { topK: k, lang, head: effective });
+      if (!layer || explainDir === undefined) return classifier.classifyBatch(batch, { topK: k, lang, head: effective });
       // Each file is read once: the same bytes are classified and drawn on.
       const bytes = await Promise.all(batch.map((path) => readFile(path).catch(() => path)));
       const analyzed = await classifier.analyzeBatch(bytes, ['feature_map']);
       return Promise.all(
         analyzed.map(async (a, i): Promise<ClassifyOutcome> => {
           if (!a.ok) return a;
-          const explanation = explain.explainOutputs(a.outputs, layer, classifier.model.labels, { topK: k });
+          const explanation = explainOutputs(a.outputs, layer, classifier.model.labels, { topK: k });
           const { crop, photo } = await renderOverlays(bytes[i] as Buffer, explanation.map, classifier.model.preprocess);
           const out = join(explainDir, explainName(batch[i]));
           await writeFile(`${out}.png`, crop);
