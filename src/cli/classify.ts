@@ -6,9 +6,9 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, isAbsolute, join, relative, sep } from 'node:path';
 import { ImageClassifier } from '../classify/classifier.js';
+import { explainOutputs, finalLayer } from '../classify/explain.js';
 import { renderOverlays } from '../image/heatmap.js';
 import { ResnetServeError } from '../errors.js';
-import { explainOutputs, finalLayer } from '../classify/explain.js';
 import { Head } from '../heads/head.js';
 import { OFFICIAL_CHECKPOINTS, hashPrefixOf } from '../model/weights.js';
 import type { ClassifyOutcome, EmbedOutcome, LabelLanguage, ModelOptions } from '../types.js';
