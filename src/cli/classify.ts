@@ -3,12 +3,14 @@
  * head with `--head`) and `resnet-serve embed` (their embeddings), as a table
  * or JSON lines, a batch at a time.
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, readFile, stat, writeFile } from 'node:fs/promises';
 import { basename, isAbsolute, join, relative, sep } from 'node:path';
 import { ImageClassifier } from '../classify/classifier.js';
 import { explainOutputs, finalLayer } from '../classify/explain.js';
 import { renderOverlays } from '../image/heatmap.js';
 import { ResnetServeError } from '../errors.js';
+import { ensureDir } from '../fs-atomic.js';
 import { Head } from '../heads/head.js';
 import { OFFICIAL_CHECKPOINTS, hashPrefixOf } from '../model/weights.js';
 import type { ClassifyOutcome, EmbedOutcome, LabelLanguage, ModelOptions } from '../types.js';
@@ -80,6 +82,9 @@ export async function classifyCommand(paths: string[], values: Parsed, model: Mo
   const headPath = values.head?.[0];
   const headFile = headPath === undefined ? undefined : { path: headPath, text: await readHeadFile(headPath) };
   if (headFile && model.model === undefined) checkDefaultBackbone(headFile.text, headFile.path);
+  const explainDir = values.explain;
+  if (explainDir !== undefined && headFile) throw new UsageError('--explain shows where the model looked for its own classes; it does not go with --head');
+  if (explainDir !== undefined) await prepareExplainDir(explainDir);
   const files = await imageFiles(paths);
   if (!files) return 1;
   const classifier = await ImageClassifier.create(model);
@@ -91,10 +96,7 @@ export async function classifyCommand(paths: string[], values: Parsed, model: Mo
     const classes = effective ? effective.classes.length : classifier.info.numClasses;
     const k = Math.min(topK, classes);
     if (!effective && topK > classes) throw new UsageError(`--top-k must be at most ${classes}`);
-    const explainDir = values.explain;
-    if (explainDir !== undefined && effective) throw new UsageError('--explain shows where the model looked for its own classes; it does not go with --head');
     const layer = explainDir === undefined ? undefined : await finalLayer(classifier.model);
-    if (explainDir !== undefined) await mkdir(explainDir, { recursive: true });
     const written = new Map<string, string>();
     const work = async (batch: string[]): Promise<ClassifyOutcome[]> => {
       if (!layer || explainDir === undefined) return classifier.classifyBatch(batch, { topK: k, lang, head: effective });
@@ -124,6 +126,18 @@ export async function classifyCommand(paths: string[], values: Parsed, model: Mo
   }
   if (failed && !values.json) process.stderr.write(`${failed} of ${files.length} files failed.\n`);
   return failed ? 1 : 0;
+}
+
+/** Creates the `--explain` folder (and its parents) or says why it cannot, before any photo is read. */
+async function prepareExplainDir(dir: string): Promise<void> {
+  try {
+    await ensureDir(dir);
+    if (!(await stat(dir)).isDirectory()) throw new Error('it is a file');
+    await access(dir, constants.W_OK);
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    throw new UsageError(`--explain ${dir}: cannot write heatmaps there (${reason})`);
+  }
 }
 
 export async function embedCommand(paths: string[], values: Parsed, model: ModelOptions): Promise<number> {

@@ -215,6 +215,25 @@ test('start-up faults: one line, non-zero exit, never a stack trace', async () =
   assert.ok(noStackTrace(r.stderr), r.stderr);
 });
 
+test('classify --explain: heatmaps beside the answers; a folder it cannot write to is refused at once, never a hang', async () => {
+  const dir = await scratchDir('rs-explain-cli-');
+  const out = join(dir, 'maps', 'deeper');
+  const r = await run(['classify', join(photos, 'a.jpg'), '--model', checkpoint, '--explain', out]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, new RegExp(`where it looked: ${join(out, 'a.jpg.png').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+  for (const name of ['a.jpg.png', 'a.jpg.photo.png']) assert.equal((await sharp(join(out, name)).metadata()).format, 'png');
+  // Node's own recursive mkdir loops forever under /proc (mkdir answers ENOENT there for a parent that exists).
+  const refused = [join(photos, 'a.jpg'), ...(existsSync('/proc/self') ? ['/proc/resnet-serve-heatmaps'] : [])];
+  for (const target of refused) {
+    const started = Date.now();
+    const bad = await run(['classify', join(photos, 'a.jpg'), '--model', checkpoint, '--explain', target]);
+    assert.ok(Date.now() - started < 30_000, `--explain ${target} took ${Date.now() - started} ms`);
+    assert.equal(bad.code, 2, bad.stderr);
+    assert.match(bad.stderr, /--explain .+: cannot write heatmaps there \((ENOENT|EACCES|it is a file)\)/);
+    assert.equal(bad.stdout, '');
+  }
+});
+
 test('serve --api-key-file: the key comes from a file (never the process list), and is required', async () => {
   const dir = await scratchDir('rs-key-');
   const keyFile = join(dir, 'key');

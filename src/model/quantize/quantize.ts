@@ -15,10 +15,10 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, readdir, rm, stat } from 'node:fs/promises';
+import { readFile, readdir, rm, stat } from 'node:fs/promises';
 import { dirname, extname, join } from 'node:path';
 import { ResnetServeError } from '../../errors.js';
-import { writeFileAtomic } from '../../fs-atomic.js';
+import { ensureDir, writeFileAtomic } from '../../fs-atomic.js';
 import { Preprocessor, type PreprocessConfig } from '../../image/preprocess.js';
 import { cachedSha256s } from '../file-hash.js';
 import { addOutputs, readGraph } from '../onnx-graph.js';
@@ -134,7 +134,7 @@ export async function quantizedModel(fp32Path: string, options: QuantizeOptions)
 
   const optimized = `${base}.fp32-basic.tmp.onnx`;
   try {
-    await mkdir(dirname(optimized), { recursive: true });
+    await ensureDir(dirname(optimized));
     await optimizeBasic(fp32Path, optimized);
     const bytes = await readFile(optimized);
     const graph = readGraph(bytes);
