@@ -1,7 +1,7 @@
 /** Small file helpers shared by the caches. */
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, mkdirSync, statSync } from 'node:fs';
-import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { constants, createReadStream, mkdirSync, statSync } from 'node:fs';
+import { access, mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 
 /** The folders from the nearest existing ancestor of `path` down to `path` itself, outermost first. */
@@ -34,6 +34,17 @@ export async function ensureDir(path: string): Promise<void> {
       if (err.code !== 'EEXIST') throw err;
     });
   }
+}
+
+/**
+ * {@link ensureDir}, then checks that `path` is a folder this process may
+ * write into (an output folder checked before the work that fills it).
+ * Throws a Node error whose `code` says why (ENOTDIR, EACCES, ENOENT…).
+ */
+export async function ensureWritableDir(path: string): Promise<void> {
+  await ensureDir(path);
+  if (!(await stat(path)).isDirectory()) throw Object.assign(new Error(`${path} is not a folder`), { code: 'ENOTDIR' });
+  await access(path, constants.W_OK);
 }
 
 /** {@link ensureDir}, synchronously. */

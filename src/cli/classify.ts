@@ -3,14 +3,13 @@
  * head with `--head`) and `resnet-serve embed` (their embeddings), as a table
  * or JSON lines, a batch at a time.
  */
-import { constants } from 'node:fs';
-import { access, readFile, stat, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { basename, isAbsolute, join, relative, sep } from 'node:path';
 import { ImageClassifier } from '../classify/classifier.js';
 import { explainOutputs, finalLayer } from '../classify/explain.js';
 import { renderOverlays } from '../image/heatmap.js';
 import { ResnetServeError } from '../errors.js';
-import { ensureDir } from '../fs-atomic.js';
+import { ensureWritableDir } from '../fs-atomic.js';
 import { Head } from '../heads/head.js';
 import { OFFICIAL_CHECKPOINTS, hashPrefixOf } from '../model/weights.js';
 import type { ClassifyOutcome, EmbedOutcome, LabelLanguage, ModelOptions } from '../types.js';
@@ -130,14 +129,9 @@ export async function classifyCommand(paths: string[], values: Parsed, model: Mo
 
 /** Creates the `--explain` folder (and its parents) or says why it cannot, before any photo is read. */
 async function prepareExplainDir(dir: string): Promise<void> {
-  try {
-    await ensureDir(dir);
-    if (!(await stat(dir)).isDirectory()) throw new Error('it is a file');
-    await access(dir, constants.W_OK);
-  } catch (err) {
-    const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-    throw new UsageError(`--explain ${dir}: cannot write heatmaps there (${reason})`);
-  }
+  await ensureWritableDir(dir).catch((err: NodeJS.ErrnoException) => {
+    throw new UsageError(`--explain ${dir}: cannot write heatmaps there (${err.code ?? err.message})`);
+  });
 }
 
 export async function embedCommand(paths: string[], values: Parsed, model: ModelOptions): Promise<number> {

@@ -63,14 +63,19 @@ test('train: counts, cross-validated accuracy, confusion, mix-ups, warnings, and
   assert.match(again.stdout, /Accuracy \(on 30% held out\)/);
 });
 
-test('train refuses, without the usage text, what it cannot use: one class, a folder as --out, an empty --name', async () => {
+test('train refuses, without the usage text and before embedding, what it cannot use: one class, a folder or an unwritable place as --out, an empty --name', async () => {
   const one = join(root, 'one');
   mkdirSync(join(one, 'only'), { recursive: true });
   writeFileSync(join(one, 'only', 'a.jpg'), await testPhoto(5, 64, 64));
   const r = await run(['train', one, '--out', join(root, 'one.json'), '--model', checkpoint]);
   assert.equal(r.code, 2);
   assert.match(r.stderr, /needs at least 2 classes to tell apart; there is only "only"/);
-  assert.doesNotMatch(r.stderr, /Usage:/);
+  assert.doesNotMatch(r.stderr, /Usage:|Training head/, 'refused before the model loads');
+  // A place the head cannot be written is found before any photo is embedded, not after.
+  const blocked = await run(['train', join(root, 'set'), '--out', join(root, 'set', 'warm', 'photo 0.jpg', 'head.json'), '--model', checkpoint]);
+  assert.equal(blocked.code, 1, blocked.stderr);
+  assert.match(blocked.stderr, /Cannot write .*head\.json: (ENOTDIR|EEXIST)/);
+  assert.doesNotMatch(blocked.stderr, /Training head|Embedded/);
   const folder = await run(['train', join(root, 'set'), '--out', root, '--model', checkpoint]);
   assert.equal(folder.code, 2);
   assert.match(folder.stderr, /is a folder; give the head file's name/);

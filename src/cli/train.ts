@@ -11,11 +11,11 @@ import { basename, dirname, join, relative, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { ImageClassifier } from '../classify/classifier.js';
 import { ResnetServeError } from '../errors.js';
-import { writeFileAtomic } from '../fs-atomic.js';
+import { ensureWritableDir, writeFileAtomic } from '../fs-atomic.js';
 import { EmbeddingCache } from '../heads/embedding-cache.js';
 import { collectExamples, recipeOf } from '../heads/examples.js';
 import { readImageFolder } from '../heads/image-folder.js';
-import { mixups, trainHead, type TrainOptions } from '../heads/train.js';
+import { checkClasses, mixups, trainHead, type TrainOptions } from '../heads/train.js';
 import type { TrainingSummary } from '../heads/head.js';
 import { defaultCacheDir } from '../model/weights.js';
 import type { ModelOptions } from '../types.js';
@@ -85,6 +85,10 @@ export async function trainCommand(paths: string[], values: Parsed, model: Model
   if (outInfo?.isDirectory()) throw new UsageError(`--out ${values.out} is a folder; give the head file's name, e.g. --out ${join(values.out, 'head.json')}`);
   const root = resolve(paths[0]);
   const folder = await readImageFolder(root);
+  checkClasses(folder.classes);
+  await ensureWritableDir(dirname(out)).catch((err: NodeJS.ErrnoException) => {
+    throw new ResnetServeError('IO_ERROR', `Cannot write ${values.out}: ${err.code ?? err.message}`);
+  });
   // hymenoptera/train is the hymenoptera head, not the "train" head.
   const name = values.name?.trim() ?? (/^(train|training)$/i.test(basename(root)) ? basename(dirname(root)) : basename(root));
   const classifier = await ImageClassifier.create(model);

@@ -89,15 +89,20 @@ export function stratifiedFolds(labels: readonly number[], folds: number, seed: 
   return fold;
 }
 
+/** Throws INVALID_ARGUMENT unless `classes` are 2 to 1000 distinct names (checked before any photo is embedded). */
+export function checkClasses(classes: readonly string[]): void {
+  if (classes.length < 2) throw new ResnetServeError('INVALID_ARGUMENT', `A head needs at least 2 classes to tell apart; there ${classes.length === 1 ? `is only "${classes[0]}"` : 'are none'}`);
+  if (classes.length > MAX_CLASSES) throw new ResnetServeError('INVALID_ARGUMENT', `A head has at most ${MAX_CLASSES} classes; there are ${classes.length}`);
+  if (new Set(classes).size !== classes.length) throw new ResnetServeError('INVALID_ARGUMENT', 'Each class name may appear once');
+}
+
 /**
  * Trains a head on `examples` of `classes`. Throws INVALID_ARGUMENT for
  * fewer than 2 classes, more than 1000, or a class without photos.
  */
 export function trainHead(name: string, classes: readonly string[], given: readonly TrainingExample[], backbone: Backbone, options: TrainOptions = {}): { head: Head; summary: TrainingSummary } {
   const started = performance.now();
-  if (classes.length < 2) throw new ResnetServeError('INVALID_ARGUMENT', `A head needs at least 2 classes to tell apart; there ${classes.length === 1 ? `is only "${classes[0]}"` : 'are none'}`);
-  if (classes.length > MAX_CLASSES) throw new ResnetServeError('INVALID_ARGUMENT', `A head has at most ${MAX_CLASSES} classes; there are ${classes.length}`);
-  if (new Set(classes).size !== classes.length) throw new ResnetServeError('INVALID_ARGUMENT', 'Each class name may appear once');
+  checkClasses(classes);
   const deduped = dedupeExamples(classes, given);
   const examples = deduped.examples;
   const counts = classes.map((_, k) => examples.filter((e) => e.label === k).length);

@@ -94,9 +94,18 @@ export class TagIndex {
 
   /** Opens the index at `path` for tagging, creating it (and its folder) when needed. */
   static create(path: string): TagIndex {
-    ensureDirSync(dirname(path));
-    const index = new TagIndex(new Database(path), path);
-    index.db.pragma('journal_mode = WAL');
+    let db: Database.Database | undefined;
+    try {
+      ensureDirSync(dirname(path));
+      db = new Database(path);
+      db.pragma('journal_mode = WAL');
+    } catch (err) {
+      db?.close();
+      const code = (err as NodeJS.ErrnoException).code;
+      const reason = code === undefined || code.startsWith('SQLITE') ? (err as Error).message : code;
+      throw new ResnetServeError('IO_ERROR', `Cannot use ${path} as the photo index (${reason}); give a writable place for it with --db FILE`);
+    }
+    const index = new TagIndex(db, path);
     index.db.pragma('synchronous = NORMAL');
     index.db.pragma('foreign_keys = ON');
     const version = index.db.pragma('user_version', { simple: true }) as number;

@@ -278,6 +278,22 @@ describe('resnet-serve search, export, dupes', () => {
     assert.match((await run(['search', 'dog', '--db', wrong])).stderr, /cannot be read as a photo index|not a resnet-serve photo index/);
   });
 
+  test('tag --db where no index can be: one line, exit 1, and the file there untouched', async () => {
+    const photo = join(dir, 'IMG 0000.jpg');
+    const before = readFileSync(photo);
+    const places: [string, RegExp][] = [
+      [photo, /file is not a database/],
+      [join(photo, 'tags.sqlite'), /unable to open database file|ENOTDIR/],
+    ];
+    if (existsSync('/proc/self')) places.push(['/proc/resnet-serve-index/tags.sqlite', /ENOENT/]);
+    for (const [db, why] of places) {
+      const r = await run(['tag', dir, '--model', model, '--db', db]);
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, new RegExp(`^resnet-serve: Cannot use .+ as the photo index \\(${why.source}\\); give a writable place for it with --db FILE\\n$`));
+    }
+    assert.deepEqual(readFileSync(photo), before);
+  });
+
   test('export through a slow pipe gets every byte (backpressure), as CSV, JSON and JSON lines', async () => {
     // A large index: rows copied in SQL so the export is far above a pipe's 64 KiB.
     const big = join(dir, 'big.sqlite');

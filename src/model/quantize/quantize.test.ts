@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { ImageClassifier } from '../../classify/classifier.js';
@@ -78,7 +78,7 @@ describe('--precision int8', () => {
     assert.ok(right(int8) >= right(fp32) - 2, `accuracy int8 ${right(int8)} vs fp32 ${right(fp32)}`);
   });
 
-  test('refusals: an already quantised model, a calibration folder without photos, calibrate without int8', { skip: skipWithoutDatasets }, async () => {
+  test('refusals: an already quantised model, a calibration folder without photos (broken links skipped), calibrate without int8', { skip: skipWithoutDatasets }, async () => {
     const already = await ImageClassifier.create({ model: PRETRAINED_ONNX, cacheDir });
     assert.equal(already.info.precision, 'int8', 'an already quantised model says it computes in int8');
     await already.close();
@@ -86,6 +86,8 @@ describe('--precision int8', () => {
     const empty = join(cacheDir, 'no-photos');
     mkdirSync(empty, { recursive: true });
     writeFileSync(join(empty, 'notes.txt'), 'not a photo');
+    // A broken link named like a photo is skipped like any file that is not one.
+    symlinkSync(join(empty, 'gone.jpg'), join(empty, 'broken.jpg'));
     await assert.rejects(ImageClassifier.create({ model: RESNET18, cacheDir, precision: 'int8', calibrate: empty }), (err: unknown) => err instanceof ResnetServeError && err.code === 'INVALID_ARGUMENT' && /no photos/.test(err.message));
     writeFileSync(join(empty, 'fake.jpg'), 'not a photo either');
     await assert.rejects(ImageClassifier.create({ model: RESNET18, cacheDir, precision: 'int8', calibrate: empty }), (err: unknown) => err instanceof ResnetServeError && err.message.includes(empty));

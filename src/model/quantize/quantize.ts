@@ -14,8 +14,8 @@
  * photos, the settings and this code's version.
  */
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { readFile, readdir, rm, stat } from 'node:fs/promises';
+import { constants, existsSync } from 'node:fs';
+import { access, readFile, readdir, rm, stat } from 'node:fs/promises';
 import { dirname, extname, join } from 'node:path';
 import { ResnetServeError } from '../../errors.js';
 import { ensureDir, writeFileAtomic } from '../../fs-atomic.js';
@@ -59,13 +59,17 @@ export interface QuantizeOptions {
 
 const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp', '.tif', '.tiff', '.bmp', '.gif', '.avif', '.heic']);
 
+/** A regular file (a link is followed) that this process may read; broken links and unreadable files are skipped like non-images. */
+const readableFile = async (path: string): Promise<boolean> =>
+  (await stat(path).then((info) => info.isFile(), () => false)) && (await access(path, constants.R_OK).then(() => true, () => false));
+
 async function calibrationFiles(dir: string): Promise<string[]> {
   const files: string[] = [];
   const walk = async (d: string): Promise<void> => {
     for (const entry of await readdir(d, { withFileTypes: true })) {
       const path = join(d, entry.name);
       if (entry.isDirectory()) await walk(path);
-      else if (IMAGE_EXTENSIONS.has(extname(entry.name).toLowerCase())) files.push(path);
+      else if (IMAGE_EXTENSIONS.has(extname(entry.name).toLowerCase()) && (await readableFile(path))) files.push(path);
     }
   };
   try {
