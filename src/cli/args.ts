@@ -57,16 +57,20 @@ export const OPTIONS = {
   retag: { type: 'boolean' },
   threshold: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean' },
 } as const;
 
 export type Parsed = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
+
+/** The environment variable an option falls back to: `top-k` → RESNET_SERVE_TOP_K. */
+export const environmentName = (option: string): string => `RESNET_SERVE_${option.toUpperCase().replace(/-/g, '_')}`;
 
 /** Fills options not given on the command line from RESNET_SERVE_<NAME> environment variables. */
 export function withEnvironment(values: Parsed, env: NodeJS.ProcessEnv): Parsed {
   const out: Record<string, unknown> = { ...values };
   for (const [name, spec] of Object.entries(OPTIONS)) {
-    if (name === 'help' || out[name] !== undefined) continue;
-    const value = env[`RESNET_SERVE_${name.toUpperCase().replace(/-/g, '_')}`];
+    if (name === 'help' || name === 'version' || out[name] !== undefined) continue;
+    const value = env[environmentName(name)];
     if (value === undefined || value === '') continue;
     if ('multiple' in spec && spec.multiple) out[name] = value.split(',').map((v) => v.trim()).filter(Boolean);
     else out[name] = spec.type === 'boolean' ? !['0', 'false', 'no'].includes(value.toLowerCase()) : value;

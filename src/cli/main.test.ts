@@ -65,6 +65,25 @@ test('usage errors exit 2 with the message and where the usage is (the usage its
   const typo = await run(['classify', '--topk', '3', 'x.jpg']);
   assert.equal(typo.code, 2);
   assert.match(typo.stderr, /Unknown option '--topk' \(did you mean --top-k\?\)/);
+  const command = await run(['classfy', 'x.jpg']);
+  assert.equal(command.code, 2);
+  assert.match(command.stderr, /unknown command "classfy" \(did you mean classify\?\)/);
+  // An option without its value says so in plain words, whether it ends the line or another option follows.
+  for (const args of [['classify', 'x.jpg', '--top-k'], ['classify', '--top-k', '--json', 'x.jpg']]) {
+    const r = await run(args);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /^resnet-serve: --top-k needs a value/);
+  }
+  const model = await run(['classify', '--model', 'resnet19', join(photos, 'a.jpg')]);
+  assert.equal(model.code, 1);
+  assert.match(model.stderr, /the models known by name are resnet18, resnet34/);
+  // A bad value from the environment names the variable the user set, not only the option.
+  const fromEnv = await run(['classify', 'x.jpg'], { RESNET_SERVE_TOP_K: 'abc' });
+  assert.equal(fromEnv.code, 2);
+  assert.match(fromEnv.stderr, /--top-k must be a positive integer, got "abc" \(set by the environment variable RESNET_SERVE_TOP_K\)/);
+  const version = await run(['--version']);
+  assert.equal(version.code, 0);
+  assert.equal(version.stdout, `resnet-serve ${JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version}\n`);
 });
 
 test('offline with no weights: exit 1 and instructions, not a stack trace', async () => {

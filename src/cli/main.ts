@@ -7,8 +7,8 @@ import { parseArgs } from 'node:util';
 import { ResnetServeError } from '../errors.js';
 import { OFFICIAL_CHECKPOINTS, defaultCacheDir, findCachedCheckpoint, torchHubCheckpointDir, weightsBaseUrl } from '../model/weights.js';
 import type { ModelOptions } from '../types.js';
-import { OPTIONS, UsageError, intOption, modelOptions, withEnvironment, type Parsed } from './args.js';
-import { USAGE, similarOptions, usageOf } from './usage.js';
+import { OPTIONS, UsageError, environmentName, intOption, modelOptions, withEnvironment, type Parsed } from './args.js';
+import { USAGE, similarCommands, similarOptions, usageOf } from './usage.js';
 
 
 /** The API key: from --api-key-file (trailing newline trimmed), else --api-key or RESNET_SERVE_API_KEY. */
@@ -129,18 +129,43 @@ async function infoCommand(options: ModelOptions): Promise<number> {
   return 0;
 }
 
+/** parseArgs' message in the user's terms, with the options a mistyped one was probably meant to be. */
+function parseErrorMessage(message: string, argv: string[]): string {
+  const missing = /^Option '(--?[^' ]+)[^']*' argument (missing|is ambiguous)/.exec(message);
+  if (missing) return `${missing[1]} needs a value${missing[2] === 'is ambiguous' ? ` (the next argument is an option; for a value that starts with -, write ${missing[1]}=VALUE)` : ''}`;
+  const first = message.split('. To specify a positional')[0];
+  const unknown = /^Unknown option '(--?[^']+)'/.exec(first)?.[1];
+  if (!unknown) return first;
+  const like = similarOptions(unknown, argv.find((a) => !a.startsWith('-')));
+  return `${first}${like.length ? ` (did you mean ${like.join(' or ')}?)` : ''}`;
+}
+
+/** For a message about `--name` that the command line did not set: the environment variable that did. */
+function settingSource(message: string, commandLine: Record<string, unknown>): string {
+  const option = /^--([a-z][a-z0-9-]*)/.exec(message)?.[1];
+  if (option === undefined || commandLine[option] !== undefined) return '';
+  const fallbacks = [environmentName(option), ...(option === 'port' ? ['PORT'] : option === 'host' ? ['HOST'] : [])];
+  const used = fallbacks.find((name) => process.env[name] !== undefined && process.env[name] !== '');
+  return used ? ` (set by the environment variable ${used})` : '';
+}
+
+/** This package's version, from its package.json. */
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+}
+
 /** Runs the CLI with `argv` (without node and script) and returns the exit code. */
 export async function main(argv: string[]): Promise<number> {
   let parsed;
   try {
     parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
   } catch (err) {
-    const message = (err as Error).message.split('. To specify a positional')[0];
-    const unknown = /^Unknown option '(--?[^']+)'/.exec(message)?.[1];
-    const like = unknown ? similarOptions(unknown) : [];
-    const hint = like.length ? ` (did you mean ${like.join(' or ')}?)` : '';
-    process.stderr.write(`resnet-serve: ${message}${hint}\nRun 'resnet-serve --help' for the commands and their options.\n`);
+    process.stderr.write(`resnet-serve: ${parseErrorMessage((err as Error).message, argv)}\nRun 'resnet-serve --help' for the commands and their options.\n`);
     return 2;
+  }
+  if (parsed.values.version) {
+    process.stdout.write(`resnet-serve ${packageVersion()}\n`);
+    return 0;
   }
   const values = withEnvironment(parsed.values, process.env);
   const { positionals } = parsed;
@@ -178,13 +203,15 @@ export async function main(argv: string[]): Promise<number> {
         return await fetchModelCommand(model);
       case 'info':
         return await infoCommand(model);
-      default:
-        throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+      default: {
+        const like = similarCommands(command);
+        throw new UsageError(`unknown command ${JSON.stringify(command)}${like.length ? ` (did you mean ${like.join(' or ')}?)` : ''}`);
+      }
     }
   } catch (err) {
     if (err instanceof UsageError) {
       // The message stays on screen: the full usage is one --help away.
-      process.stderr.write(`resnet-serve: ${err.message}\nRun 'resnet-serve --help' for the commands and their options.\n`);
+      process.stderr.write(`resnet-serve: ${err.message}${settingSource(err.message, parsed.values)}\nRun 'resnet-serve --help' for the commands and their options.\n`);
       return 2;
     }
     if (err instanceof ResnetServeError && err.code === 'INVALID_ARGUMENT') {
@@ -193,6 +220,11 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (err instanceof ResnetServeError) {
       process.stderr.write(`resnet-serve: ${err.message}\n`);
+      return 1;
+    }
+    // A system error (a file, a folder, the disk) is the user's to fix: one line. Anything else is a bug: its stack trace.
+    if (typeof (err as NodeJS.ErrnoException)?.code === 'string' && typeof (err as NodeJS.ErrnoException).syscall === 'string') {
+      process.stderr.write(`resnet-serve: ${(err as Error).message}\n`);
       return 1;
     }
     throw err;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { USAGE, similarOptions, usageOf } from './usage.js';
+import { COMMANDS, USAGE, similarCommands, similarOptions, usageOf } from './usage.js';
 
 test("each command's help has its own options and every command's common options", () => {
   for (const [command, own, other] of [
@@ -29,4 +29,16 @@ test('a mistyped option gets the closest real ones; a made-up one gets none', ()
   assert.deepEqual(similarOptions('--TOP_K'), ['--top-k']);
   assert.deepEqual(similarOptions('--zzzzzz'), []);
   assert.deepEqual(similarOptions('-x'), []);
+});
+
+test("a mistyped option is matched against the command's own options; a mistyped command against the commands", () => {
+  assert.deepEqual(similarOptions('-v', 'classify'), [], 'train\'s --cv is not offered to classify');
+  assert.deepEqual(similarOptions('--cvv', 'train'), ['--cv']);
+  assert.deepEqual(similarOptions('--prot', 'serve'), ['--port']);
+  assert.deepEqual(similarOptions('--prot', 'classify'), []);
+  assert.deepEqual(similarOptions('--topk', 'not-a-command'), ['--top-k']);
+  assert.deepEqual(COMMANDS, ['classify', 'train', 'embed', 'serve', 'tag', 'search', 'dupes', 'export', 'fetch-model', 'info']);
+  assert.deepEqual(similarCommands('classfy'), ['classify']);
+  assert.deepEqual(similarCommands('serv'), ['serve']);
+  assert.deepEqual(similarCommands('frobnicate'), []);
 });

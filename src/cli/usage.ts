@@ -68,7 +68,8 @@ Commands:
                                  slightly cropped, rotated), largest first; never deletes
       --threshold F              how alike near duplicates must be (default 0.93)
       --library DIR | --db PATH  which index (default: the current folder's)
-  export --format csv|json|jsonl the index, to stdout
+  export                         the index, to stdout
+      --format json|jsonl|csv    one JSON array (default), JSON lines, or CSV
       --library DIR | --db PATH  which index (default: the current folder's)
   fetch-model                    download and verify the weights ahead of time
   info                           show the model, its source, hash, cache and runtime
@@ -87,6 +88,7 @@ Options for every command:
   --calibrate DIR                with int8: photos to calibrate on (default: a built-in set)
   --offline                      never download weights
   -h, --help                     show this help
+  --version                      show the version
 `;
 
 const COMMAND_LINE = /^ {2}(\S+)/;
@@ -119,14 +121,37 @@ function distance(a: string, b: string): number {
   return d[a.length][b.length];
 }
 
-/** The options `given` (e.g. `--topk`, `--top-kk`) was probably meant to be, closest first; none when nothing is close. */
-export function similarOptions(given: string): string[] {
-  const name = given.replace(/^-+/, '').toLowerCase();
+/** The commands, in the order of the usage. */
+export const COMMANDS: readonly string[] = USAGE.split('\n').flatMap((l) => (/^ {2}[a-z]/.test(l) ? [COMMAND_LINE.exec(l)![1]] : []));
+
+/** The options `command` takes (its own and every command's); every option when the command is not known. */
+function optionsOf(command: string | undefined): string[] {
+  if (command === undefined || !COMMANDS.includes(command)) return Object.keys(OPTIONS);
+  const named = new Set([...usageOf(command).matchAll(/--([a-z][a-z0-9-]*)/g)].map((m) => m[1]));
+  return Object.keys(OPTIONS).filter((option) => named.has(option));
+}
+
+/** The names among `candidates` closest to `given` (at most two), for "did you mean". */
+function closest(given: string, candidates: readonly string[]): string[] {
+  const name = given.toLowerCase();
   const bare = (s: string): string => s.replace(/[-_]/g, '');
-  return Object.keys(OPTIONS)
-    .map((option) => ({ option, d: bare(option) === bare(name) ? 0 : distance(name, option) }))
-    .filter(({ option, d }) => d <= (option.length <= 4 ? 1 : 2))
-    .sort((a, b) => a.d - b.d || a.option.localeCompare(b.option))
+  return candidates
+    .map((candidate) => ({ candidate, d: bare(candidate) === bare(name) ? 0 : distance(name, candidate) }))
+    .filter(({ candidate, d }) => d <= (candidate.length <= 4 ? 1 : 2))
+    .sort((a, b) => a.d - b.d || a.candidate.localeCompare(b.candidate))
     .slice(0, 2)
-    .map(({ option }) => `--${option}`);
+    .map(({ candidate }) => candidate);
+}
+
+/**
+ * The options `given` (e.g. `--topk`, `--top-kk`) was probably meant to be,
+ * closest first, among those `command` takes; none when nothing is close.
+ */
+export function similarOptions(given: string, command?: string): string[] {
+  return closest(given.replace(/^-+/, ''), optionsOf(command)).map((option) => `--${option}`);
+}
+
+/** The commands `given` (e.g. `classfy`) was probably meant to be. */
+export function similarCommands(given: string): string[] {
+  return closest(given, COMMANDS);
 }

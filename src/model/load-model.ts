@@ -125,7 +125,7 @@ async function officialCheckpoint(name: string, options: ModelOptions, cacheDir:
   const url = `${weightsBaseUrl()}/${fileName}`;
   const offline = options.offline ?? Boolean(process.env.RESNET_SERVE_OFFLINE);
   const dest = join(cacheDir, 'checkpoints', fileName);
-  if (offline) throw new ResnetServeError('MODEL_NOT_FOUND', offlineInstructions(fileName, url, cacheDir));
+  if (offline) throw new ResnetServeError('MODEL_NOT_FOUND', offlineInstructions(fileName, url, cacheDir, process.env, false));
   try {
     await downloadVerified(url, dest, hashPrefixOf(fileName) as string, options.onDownloadProgress);
   } catch (err) {
@@ -201,7 +201,13 @@ export async function loadModel(options: ModelOptions = {}, placement: { thread?
   const cacheDir = options.cacheDir ?? defaultCacheDir();
   const official = Object.hasOwn(OFFICIAL_CHECKPOINTS, spec);
   const path = official ? await officialCheckpoint(spec, options, cacheDir) : resolve(spec);
-  const { head, sha256 } = await inspectModelFile(path, cacheDir);
+  const { head, sha256 } = await inspectModelFile(path, cacheDir).catch((err: unknown) => {
+    // `--model resnet19`: a mistyped name rather than a path.
+    if (err instanceof ResnetServeError && err.code === 'MODEL_NOT_FOUND' && !/[\\/.]/.test(spec)) {
+      throw new ResnetServeError('MODEL_NOT_FOUND', `${err.message}; the models known by name are ${Object.keys(OFFICIAL_CHECKPOINTS).join(', ')} (or give a .pth or .onnx file)`);
+    }
+    throw err;
+  });
   if (official) checkOfficialHash(spec, path, sha256);
   const isZip = head.readUInt32LE(0) === 0x04034b50;
   const sidecar = official ? { preprocess: IMAGENET_PREPROCESS } : await readSidecar(path);

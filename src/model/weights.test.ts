@@ -94,6 +94,11 @@ test('offline instructions name the file, where to put it and --model', () => {
   assert.match(text, /\/c\/checkpoints\/resnet18-f37072fd\.pth/);
   assert.match(text, /\/t\/hub\/checkpoints\/resnet18-f37072fd\.pth/);
   assert.match(text, /--model/);
+  assert.match(text, /could not be downloaded/);
+  // Offline mode never tried: it says so rather than blaming the network.
+  const offline = offlineInstructions('resnet18-f37072fd.pth', 'https://download.pytorch.org/models/resnet18-f37072fd.pth', '/c', { TORCH_HOME: '/t' }, false);
+  assert.match(offline, /were not downloaded \(offline mode: --offline or RESNET_SERVE_OFFLINE\)/);
+  assert.doesNotMatch(offline, /could not be downloaded/);
 });
 
 test('inside the container, the instructions say what to mount or bake, not where files go inside', () => {

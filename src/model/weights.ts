@@ -103,12 +103,13 @@ export async function downloadVerified(url: string, dest: string, sha256Prefix: 
   await rename(tmp, dest);
 }
 
-/** The message for an official checkpoint that is neither cached nor downloadable. */
-export function offlineInstructions(fileName: string, url: string, cacheDir: string, env: NodeJS.ProcessEnv = process.env): string {
+/** The message for an official checkpoint that is neither cached nor downloadable (`tried`: false when offline mode kept it from trying). */
+export function offlineInstructions(fileName: string, url: string, cacheDir: string, env: NodeJS.ProcessEnv = process.env, tried = true): string {
+  const why = tried ? 'could not be downloaded' : 'were not downloaded (offline mode: --offline or RESNET_SERVE_OFFLINE)';
   if (env.RESNET_SERVE_IN_CONTAINER) {
     // Paths inside the image mean nothing to the person running it: say what to mount.
     return [
-      `The model weights ${fileName} are not in this container and could not be downloaded.`,
+      `The model weights ${fileName} are not in this container and ${why}.`,
       `  1. Download ${url} on a machine with internet access`,
       `  2. Mount it read-only into the container, e.g.`,
       `     docker run -v /path/to/${fileName}:${join(torchHubCheckpointDir(env), fileName)}:ro …`,
@@ -117,7 +118,7 @@ export function offlineInstructions(fileName: string, url: string, cacheDir: str
     ].join('\n');
   }
   return [
-    `The model weights ${fileName} are not on this machine and could not be downloaded.`,
+    `The model weights ${fileName} are not on this machine and ${why}.`,
     `  1. Download ${url}`,
     `  2. Put it at ${join(cacheDir, 'checkpoints', fileName)}`,
     `     (or in PyTorch's cache, ${join(torchHubCheckpointDir(env), fileName)})`,

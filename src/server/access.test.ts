@@ -27,6 +27,10 @@ test('with an API key, every endpoint but health checks and the page needs Autho
       assert.equal(none.headers['www-authenticate'], 'Bearer');
       const wrong = await app.inject({ method, url, ...(method === 'POST' ? upload : {}), headers: { ...(method === 'POST' ? upload.headers : {}), authorization: `Bearer ${KEY}x` } });
       assert.equal(wrong.statusCode, 401, url);
+      assert.equal(wrong.json().code, 'UNAUTHORIZED');
+      assert.match(wrong.json().error, /The API key sent is not this server's/);
+      assert.equal(wrong.headers['www-authenticate'], 'Bearer error="invalid_token"');
+      assert.match(none.json().error, /needs an API key/);
     }
     const ok = await app.inject({ method: 'POST', url: '/predict', payload: upload.payload, headers: { ...upload.headers, authorization: `Bearer ${KEY}` } });
     assert.equal(ok.statusCode, 200);

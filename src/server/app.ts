@@ -171,9 +171,14 @@ export async function buildApp(options: AppOptions): Promise<ResnetApp> {
     // The scheme is case-insensitive (RFC 9110), and any amount of space may follow it.
     const match = /^bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? '');
     const presented = match?.[1] ?? '';
-    if (!presented || !keyMatches(presented, access.apiKey)) {
+    if (!presented) {
       reply.header('www-authenticate', 'Bearer');
       return sendError(reply, new ResnetServeError('UNAUTHORIZED', 'This server needs an API key: send "Authorization: Bearer <key>"'));
+    }
+    if (!keyMatches(presented, access.apiKey)) {
+      // RFC 6750: a key was sent, and it is not this server's.
+      reply.header('www-authenticate', 'Bearer error="invalid_token"');
+      return sendError(reply, new ResnetServeError('UNAUTHORIZED', 'The API key sent is not this server\'s: check the key in "Authorization: Bearer <key>"'));
     }
   });
   app.addHook('onResponse', async (request, reply) => {

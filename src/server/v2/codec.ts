@@ -47,6 +47,8 @@ export interface DecodedRequest {
 
 /** Nesting deeper than any tensor needs is refused before it can cost anything. */
 const MAX_NESTING = 16;
+/** Standard or URL-safe base64, padded or not, with line breaks allowed (MIME style). */
+const BASE64 = /^[A-Za-z0-9+/\-_\s]*={0,2}\s*$/;
 
 function bad(message: string): ResnetServeError {
   return new ResnetServeError('BAD_REQUEST', message);
@@ -189,6 +191,8 @@ function readTensor(input: Record<string, unknown>, binary: Uint8Array, model: M
     flatten(input.data, (v) => {
       const text = typeof v === 'string' ? v : isObject(v) && typeof v.b64 === 'string' ? v.b64 : null;
       if (text === null) throw bad(`Input '${spec.name}': BYTES elements must be base64 strings`);
+      // Buffer.from skips what is not base64, which would turn a wrong element into a corrupt image.
+      if (!BASE64.test(text)) throw bad(`Input '${spec.name}': BYTES element ${images.length + 1} is not base64 (JSON carries each image as base64, or send the bytes with the binary data extension)`);
       if (images.length <= n) images.push(Buffer.from(text, 'base64'));
     });
   }

@@ -189,6 +189,14 @@ describe('refusals, each before any work', () => {
     await refused('resnet18-image', { inputs: [image, image] }, 400, /takes one input/);
   });
 
+  test('BYTES that are not base64 are a 400 that says so, not a corrupt image', async () => {
+    await refused('resnet18-image', { inputs: [{ ...image, data: ['!!!not base64!!!'] }] }, 400, /BYTES element 1 is not base64/);
+    // Line breaks (MIME-style base64) and URL-safe base64 are still base64.
+    const wrapped = photo.toString('base64').replace(/.{76}/g, '$&\n');
+    const ok = await client.infer('resnet18-image', { inputs: [{ ...image, data: [wrapped] }] });
+    assert.equal(ok.status, 200, JSON.stringify(ok.json));
+  });
+
   test('shared memory is refused, not ignored', async () => {
     await refused('resnet18-image', { inputs: [{ ...image, parameters: { shared_memory_region: 'in0', shared_memory_byte_size: 10 } }] }, 400, /shared memory/);
     await refused('resnet18-image', { inputs: [image], outputs: [{ name: 'logits', parameters: { shared_memory_region: 'out0', shared_memory_byte_size: 4000 } }] }, 400, /shared memory/);
