@@ -1,0 +1,34 @@
+/**
+ * `npm start`'s build step: compiles only when a source changed since the last
+ * successful `npm run build` (which leaves `dist/.build-stamp`), so a start
+ * with nothing edited does not spend ~15 s in the TypeScript compiler.
+ */
+import { execFileSync } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const mtime = (path) => {
+  try {
+    return statSync(path).mtimeMs;
+  } catch {
+    return -Infinity;
+  }
+};
+
+/** The newest modification time under `dir` (files and folders, so a deleted source counts too). */
+function newest(dir) {
+  let latest = mtime(dir);
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    latest = Math.max(latest, entry.isDirectory() ? newest(path) : mtime(path));
+  }
+  return latest;
+}
+
+const built = mtime(join(root, 'dist', '.build-stamp'));
+const sources = Math.max(newest(join(root, 'src')), mtime(join(root, 'tsconfig.json')), mtime(join(root, 'package-lock.json')));
+if (sources > built) {
+  execFileSync(process.platform === 'win32' ? 'npm.cmd' : 'npm', ['run', 'build', '--silent'], { cwd: root, stdio: 'inherit' });
+}
