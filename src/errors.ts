@@ -47,6 +47,8 @@ export const ErrorCodes = {
   UNAUTHORIZED: 401,
   /** No such route, model or file. */
   NOT_FOUND: 404,
+  /** The route exists, for other methods (the Allow header lists them). */
+  METHOD_NOT_ALLOWED: 405,
   /** The name is taken (a head of that name exists). */
   CONFLICT: 409,
   /** The request body is above the upload limit. */

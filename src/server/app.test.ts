@@ -82,6 +82,8 @@ describe('errors: the right status, a stable code, and the next request works', 
       [app.inject({ method: 'POST', url: '/predict', payload: 'text', headers: { 'content-type': 'text/plain' } }), 415, 'UNSUPPORTED_MEDIA_TYPE'],
       [app.inject({ method: 'POST', url: '/predict', payload: { file: 'x' } }), 415, 'UNSUPPORTED_MEDIA_TYPE'],
       [app.inject({ method: 'GET', url: '/nope' }), 404, 'NOT_FOUND'],
+      [app.inject({ method: 'GET', url: '/predict' }), 405, 'METHOD_NOT_ALLOWED'],
+      [app.inject({ method: 'DELETE', url: '/v2/models/resnet18/infer' }), 405, 'METHOD_NOT_ALLOWED'],
     ];
     for (const [promise, status, code] of checks) {
       const res = await promise;
@@ -89,6 +91,10 @@ describe('errors: the right status, a stable code, and the next request works', 
       assert.equal(res.json().code, code);
       assert.ok(res.json().error.length > 5);
     }
+    // A 405 says which methods the address takes (RFC 9110).
+    const wrongMethod = await app.inject({ method: 'GET', url: '/predict?top_k=1' });
+    assert.equal(wrongMethod.headers.allow, 'POST');
+    assert.match(wrongMethod.json().error, /\/predict takes POST, not GET/);
     const ok = await send('/predict', [file(photos[0])]);
     assert.equal(ok.statusCode, 200);
   });

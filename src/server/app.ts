@@ -51,6 +51,8 @@ const DRAIN_FACTOR = 4;
 
 /** Paths anyone may call even when an API key is set: health checks and the page itself. */
 const OPEN_PATHS = new Set(['/healthz', '/readyz', '/ping', '/v2/health/live', '/v2/health/ready', ...PAGE_PATHS]);
+/** Methods a route may have, for the Allow header of a 405. */
+const ROUTE_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE'] as const;
 
 /** Compares a presented key with the expected one in constant time (hashes make the lengths equal). */
 function keyMatches(presented: string, expected: string): boolean {
@@ -194,7 +196,16 @@ export async function buildApp(options: AppOptions): Promise<ResnetApp> {
     discardUnreadBody(request, reply, DRAIN_FACTOR * limits.maxUploadBytes);
     return sendError(reply, typed);
   });
-  app.setNotFoundHandler((request, reply) => sendError(reply, new ResnetServeError('NOT_FOUND', `No route ${request.method} ${request.url.split('?')[0]}`)));
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0];
+    // A route that exists for other methods (GET /predict): 405 with the methods it takes (RFC 9110).
+    const allowed = ROUTE_METHODS.filter((method) => method !== request.method && app.findRoute({ method, url: path }) !== null);
+    if (allowed.length) {
+      reply.header('allow', allowed.join(', '));
+      return sendError(reply, new ResnetServeError('METHOD_NOT_ALLOWED', `${path} takes ${allowed.join(' or ')}, not ${request.method}`));
+    }
+    return sendError(reply, new ResnetServeError('NOT_FOUND', `No route ${request.method} ${path}`));
+  });
 
   registerIntake(app, holder, limits, new InflightBytes(limits.maxInflightBytes));
   seedRoutes(app, holder, limits);
