@@ -97,8 +97,17 @@ export async function classifyCommand(paths: string[], values: Parsed, model: Mo
     if (!effective && topK > classes) throw new UsageError(`--top-k must be at most ${classes}`);
     const layer = explainDir === undefined ? undefined : await finalLayer(classifier.model);
     const written = new Map<string, string>();
+    // Two paths can flatten to one name (a/x.jpg and a_x.jpg): the second gets a number, never the first's file.
+    const taken = new Set<string>();
+    const uniqueName = (name: string): string => {
+      let unique = name;
+      for (let n = 2; taken.has(unique); n++) unique = `${name}~${n}`;
+      taken.add(unique);
+      return unique;
+    };
     const work = async (batch: string[]): Promise<ClassifyOutcome[]> => {
       if (!layer || explainDir === undefined) return classifier.classifyBatch(batch, { topK: k, lang, head: effective });
+      const names = batch.map((path) => uniqueName(explainName(path)));
       // Each file is read once: the same bytes are classified and drawn on.
       const bytes = await Promise.all(batch.map((path) => readFile(path).catch(() => path)));
       const analyzed = await classifier.analyzeBatch(bytes, ['feature_map']);
@@ -107,7 +116,7 @@ export async function classifyCommand(paths: string[], values: Parsed, model: Mo
           if (!a.ok) return a;
           const explanation = explainOutputs(a.outputs, layer, classifier.model.labels, { topK: k });
           const { crop, photo } = await renderOverlays(bytes[i] as Buffer, explanation.map, classifier.model.preprocess);
-          const out = join(explainDir, explainName(batch[i]));
+          const out = join(explainDir, names[i]);
           await writeFile(`${out}.png`, crop);
           await writeFile(`${out}.photo.png`, photo);
           written.set(batch[i], `${out}.png`);

@@ -241,6 +241,14 @@ test('classify --explain: heatmaps beside the answers; a folder it cannot write 
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, new RegExp(`where it looked: ${join(out, 'a.jpg.png').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
   for (const name of ['a.jpg.png', 'a.jpg.photo.png']) assert.equal((await sharp(join(out, name)).metadata()).format, 'png');
+  // Two photos whose names flatten alike (photos/a.jpg from elsewhere, and another a.jpg) keep one heatmap each.
+  const other = join(dir, 'a.jpg');
+  writeFileSync(other, await sharp({ create: { width: 200, height: 300, channels: 3, background: '#20a040' } }).jpeg().toBuffer());
+  const both = await run(['classify', join(photos, 'a.jpg'), other, '--model', checkpoint, '--explain', join(dir, 'both')]);
+  assert.equal(both.code, 0, both.stderr);
+  const maps = [...both.stdout.matchAll(/where it looked: (.+)$/gm)].map((m) => m[1]);
+  assert.equal(new Set(maps).size, 2, both.stdout);
+  assert.deepEqual(maps.map((m) => m.slice(join(dir, 'both').length + 1)), ['a.jpg.png', 'a.jpg~2.png']);
   // Node's own recursive mkdir loops forever under /proc (mkdir answers ENOENT there for a parent that exists).
   const refused = [join(photos, 'a.jpg'), ...(existsSync('/proc/self') ? ['/proc/resnet-serve-heatmaps'] : [])];
   for (const target of refused) {
