@@ -14,22 +14,23 @@ import { outputsOf, type OutputTensor, type RunOutputs } from '../model/session.
 import type { AnalyzeOutcome, ClassifyOptions, ClassifyOutcome, EmbedOutcome, ModelInfo, ModelOptions, Prediction } from '../types.js';
 import { checkHeadFits, requireOutputs } from './outputs.js';
 import { answerWithHead } from '../heads/answer.js';
+import { displayPath, fsPath } from '../library/paths.js';
 import { mirrorInto } from '../heads/views.js';
 import { meanOf } from '../heads/vectors.js';
 import { rankLogits, resolveClassifyOptions, type ResolvedClassifyOptions } from './answer.js';
 
-/** An image to classify: its bytes, or a file path. */
+/** An image to classify: its bytes, or a file path (a path key of `library/paths.ts` for a name that is not UTF-8). */
 export type ImageInput = Buffer | string;
 
 async function toBytes(input: ImageInput): Promise<Buffer> {
   if (Buffer.isBuffer(input)) return input;
   if (typeof input !== 'string') throw invalidArgument('image', 'a Buffer or a file path', input);
   try {
-    return await readFile(input);
+    return await readFile(fsPath(input));
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const reason = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a folder' : code === 'EACCES' ? 'permission denied' : (err as Error).message;
-    throw new ResnetServeError('IO_ERROR', `Cannot read ${input}: ${reason}`);
+    throw new ResnetServeError('IO_ERROR', `Cannot read ${displayPath(input)}: ${reason}`);
   }
 }
 

@@ -11,6 +11,7 @@ import { renderOverlays } from '../image/heatmap.js';
 import { ResnetServeError } from '../errors.js';
 import { ensureWritableDir } from '../fs-atomic.js';
 import { Head } from '../heads/head.js';
+import { displayPath, fsPath } from '../library/paths.js';
 import { OFFICIAL_CHECKPOINTS, hashPrefixOf } from '../model/weights.js';
 import type { ClassifyOutcome, EmbedOutcome, LabelLanguage, ModelOptions } from '../types.js';
 import { intOption, UsageError, type Parsed } from './args.js';
@@ -59,7 +60,7 @@ async function eachBatch<T extends { ok: boolean }>(files: ListedPath[], work: (
     for (const f of chunk) {
       const outcome = 'error' in f ? { ok: false as const, error: new ResnetServeError('IO_ERROR', f.error) } : outcomes[next++];
       if (!outcome.ok) failed++;
-      print(f.path, outcome);
+      print(displayPath(f.path), outcome);
     }
   }
   return failed;
@@ -67,7 +68,7 @@ async function eachBatch<T extends { ok: boolean }>(files: ListedPath[], work: (
 
 /** The overlay's file name for `path`: its path relative to here, flattened (`photos/cat.jpg` → `photos_cat.jpg`). */
 function explainName(path: string): string {
-  const rel = relative(process.cwd(), path);
+  const rel = relative(process.cwd(), displayPath(path));
   return (rel.startsWith('..') || isAbsolute(rel) ? basename(path) : rel).split(sep).join('_');
 }
 
@@ -109,7 +110,7 @@ export async function classifyCommand(paths: string[], values: Parsed, model: Mo
       if (!layer || explainDir === undefined) return classifier.classifyBatch(batch, { topK: k, lang, head: effective });
       const names = batch.map((path) => uniqueName(explainName(path)));
       // Each file is read once: the same bytes are classified and drawn on.
-      const bytes = await Promise.all(batch.map((path) => readFile(path).catch(() => path)));
+      const bytes = await Promise.all(batch.map((path) => readFile(fsPath(path)).catch(() => path)));
       const analyzed = await classifier.analyzeBatch(bytes, ['feature_map']);
       return Promise.all(
         analyzed.map(async (a, i): Promise<ClassifyOutcome> => {
@@ -119,7 +120,7 @@ export async function classifyCommand(paths: string[], values: Parsed, model: Mo
           const out = join(explainDir, names[i]);
           await writeFile(`${out}.png`, crop);
           await writeFile(`${out}.photo.png`, photo);
-          written.set(batch[i], `${out}.png`);
+          written.set(displayPath(batch[i]), `${out}.png`);
           return { ok: true, predictions: classifier.postprocess(a.outputs.logits.data, 0, { topK: k, lang }), timings: a.timings, width: a.width, height: a.height };
         }),
       );

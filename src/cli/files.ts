@@ -1,28 +1,29 @@
 /** Expands command-line paths into image files: files as given, folders walked recursively. */
 import { readdir, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
+import { fsPath, pathKey } from '../library/paths.js';
 
 /** Extensions treated as images when walking folders. */
 export const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.jpe', '.png', '.webp', '.gif', '.tif', '.tiff', '.bmp', '.avif', '.heic', '.heif']);
 
-/** One path to classify, or a path that could not be listed. */
+/** One path to classify, or a path that could not be listed. Names found in folders are path keys (`library/paths.ts`), so a name that is not UTF-8 can still be opened. */
 export type ListedPath = { path: string } | { path: string; error: string };
 
 async function walk(dir: string, out: ListedPath[], seen: Set<string>): Promise<void> {
   let entries;
   try {
-    entries = await readdir(dir, { withFileTypes: true });
+    entries = (await readdir(fsPath(dir), { withFileTypes: true, encoding: 'buffer' })).map((e) => ({ entry: e, name: pathKey(e.name as unknown as Buffer) }));
   } catch (err) {
     out.push({ path: dir, error: `cannot list folder: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` });
     return;
   }
   entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  for (const entry of entries) {
-    const p = join(dir, entry.name);
+  for (const { entry, name } of entries) {
+    const p = join(dir, name);
     if (entry.isDirectory()) {
-      if (!entry.name.startsWith('.')) await walk(p, out, seen);
-    } else if ((entry.isFile() || entry.isSymbolicLink()) && IMAGE_EXTENSIONS.has(extname(entry.name).toLowerCase()) && !seen.has(p)) {
-      if (entry.isSymbolicLink() && !(await stat(p).then((s) => s.isFile(), () => false))) continue;
+      if (!name.startsWith('.')) await walk(p, out, seen);
+    } else if ((entry.isFile() || entry.isSymbolicLink()) && IMAGE_EXTENSIONS.has(extname(name).toLowerCase()) && !seen.has(p)) {
+      if (entry.isSymbolicLink() && !(await stat(fsPath(p)).then((s) => s.isFile(), () => false))) continue;
       seen.add(p);
       out.push({ path: p });
     }

@@ -234,6 +234,16 @@ test('start-up faults: one line, non-zero exit, never a stack trace', async () =
   assert.ok(noStackTrace(r.stderr), r.stderr);
 });
 
+test('classify a folder with a name that is not UTF-8: read, and shown as ls -b shows it', async () => {
+  const dir = await scratchDir('rs-latin-');
+  writeFileSync(Buffer.concat([Buffer.from(join(dir, 'caf')), Buffer.from([0xe9]), Buffer.from('.jpg')]), readFileSync(join(photos, 'a.jpg')));
+  const r = await run(['classify', dir, '--model', checkpoint, '--top-k', '1']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /caf\\xe9\.jpg {2}\(320×240/);
+  const json = await run(['classify', dir, '--model', checkpoint, '--json']);
+  assert.equal(JSON.parse(json.stdout).file, join(dir, 'caf\\xe9.jpg'));
+});
+
 test('classify --explain: heatmaps beside the answers; a folder it cannot write to is refused at once, never a hang', async () => {
   const dir = await scratchDir('rs-explain-cli-');
   const out = join(dir, 'maps', 'deeper');

@@ -63,6 +63,21 @@ test('train: counts, cross-validated accuracy, confusion, mix-ups, warnings, and
   assert.match(again.stdout, /Accuracy \(on 30% held out\)/);
 });
 
+test('train reads photos whose names are not UTF-8 (a Latin-1 name from an old camera)', async () => {
+  const set = join(root, 'latin');
+  for (const [name, seeds] of [['a', [1, 2]], ['b', [3, 4]]] as const) {
+    mkdirSync(join(set, name), { recursive: true });
+    writeFileSync(join(set, name, `p${seeds[0]}.jpg`), await testPhoto(seeds[0], 96, 96));
+    // é as the single byte 0xE9.
+    writeFileSync(Buffer.concat([Buffer.from(join(set, name, 'caf')), Buffer.from([0xe9]), Buffer.from(`${seeds[1]}.jpg`)]), await testPhoto(seeds[1], 96, 96));
+  }
+  const r = await run(['train', set, '--out', join(root, 'latin.json'), '--model', checkpoint, '--reject', 'off']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /a\s+2 photos/);
+  assert.match(r.stdout, /b\s+2 photos/);
+  assert.doesNotMatch(r.stderr, /cannot be read|skipped/);
+});
+
 test('train refuses, without the usage text and before embedding, what it cannot use: one class, a folder or an unwritable place as --out, an empty --name', async () => {
   const one = join(root, 'one');
   mkdirSync(join(one, 'only'), { recursive: true });

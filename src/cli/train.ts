@@ -15,6 +15,7 @@ import { ensureWritableDir, writeFileAtomic } from '../fs-atomic.js';
 import { EmbeddingCache } from '../heads/embedding-cache.js';
 import { collectExamples, recipeOf } from '../heads/examples.js';
 import { readImageFolder } from '../heads/image-folder.js';
+import { displayPath } from '../library/paths.js';
 import { checkClasses, mixups, trainHead, type TrainOptions } from '../heads/train.js';
 import type { TrainingSummary } from '../heads/head.js';
 import { defaultCacheDir } from '../model/weights.js';
@@ -97,7 +98,7 @@ export async function trainCommand(paths: string[], values: Parsed, model: Model
     const { info } = classifier;
     process.stderr.write(`Training head "${name}" on ${info.name} (sha256 ${info.sha256.slice(0, 12)}) from ${root}\n`);
     // Named by their place in the training folder (ants/0013035.jpg) in messages.
-    const photos = folder.photos.map((p) => ({ ...p, name: relative(folder.root, p.path) }));
+    const photos = folder.photos.map((p) => ({ ...p, name: displayPath(relative(folder.root, p.path)) }));
     const tty = process.stderr.isTTY;
     const started = performance.now();
     const collected = await collectExamples(photos, (bytes) => classifier.analyzeBatch(bytes, ['embedding'], { mirror: true }), cache, { model: info.sha256, recipe: recipeOf(classifier.preprocessor.mode, info.precision) }, {
@@ -113,7 +114,7 @@ export async function trainCommand(paths: string[], values: Parsed, model: Model
     const { head, summary } = trainHead(name, folder.classes, collected.examples, { name: info.name, sha256: info.sha256, dim: collected.examples[0].embedding.length }, options);
     process.stdout.write(`${formatTrainingReport(folder.classes, summary)}\n`);
     const warnings = [...summary.warnings];
-    for (const s of folder.skipped) warnings.push(`skipped ${relative(folder.root, s.path)}: ${s.reason}`);
+    for (const s of folder.skipped) warnings.push(`skipped ${displayPath(relative(folder.root, s.path))}: ${s.reason}`);
     for (const f of collected.failed) warnings.push(`skipped ${f.name}: ${f.reason}`);
     for (const f of folder.outsideClasses) warnings.push(`ignored ${relative(folder.root, f)}: photos belong in a class folder`);
     if (warnings.length) process.stderr.write(`Warnings:\n${warnings.map((w) => `  - ${w}`).join('\n')}\n`);

@@ -9,6 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { softmax } from '../classify/postprocess.js';
 import { ResnetServeError } from '../errors.js';
+import { fsPath } from '../library/paths.js';
 import type { OutputTensor } from '../model/session.js';
 import type { AnalyzeOutcome } from '../types.js';
 import type { EmbeddingCache } from './embedding-cache.js';
@@ -67,7 +68,7 @@ export async function collectExamples(
     const read = await Promise.all(
       chunk.map(async (p) => {
         try {
-          const bytes = p.bytes ?? (await readFile(p.path as string));
+          const bytes = p.bytes ?? (await readFile(fsPath(p.path as string)));
           return { p, bytes, photo: photoHash(bytes) };
         } catch (err) {
           out.failed.push({ name: p.name, reason: `cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})` });
