@@ -4,7 +4,8 @@
  * - unchanged (same size and mtime, same model): nothing to run; its tags are
  *   derived again only if the settings changed, its sidecar rewritten only if
  *   what it should hold changed (or writing it failed last time);
- * - the same content as a photo that disappeared: a move, the row follows it;
+ * - the same content as a photo that disappeared: a move, the row follows it
+ *   (with --xmp, so does the sidecar we wrote for it);
  * - the same content as a photo already classified (a copy): its scores are
  *   reused;
  * - otherwise: classified (decoding in parallel, inference in batches), with
@@ -14,7 +15,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { readFile, realpath, stat } from 'node:fs/promises';
+import { readFile, realpath, rename, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { softmax } from '../classify/postprocess.js';
@@ -191,6 +192,16 @@ export async function tagFolders(service: ClassificationService, index: TagIndex
       fail(path, err instanceof ResnetServeError ? err.message : String(err));
     }
   };
+  const current = new Set(sidecarOf?.values() ?? []);
+  /**
+   * A moved or renamed photo takes the sidecar we wrote for it along (with
+   * whatever other tools added to it), unless that name is another photo's
+   * sidecar now or the new place already has one; then the old one is left.
+   */
+  const followSidecar = async (from: string, to: string | undefined): Promise<void> => {
+    if (!to || from === to || current.has(from) || existsSync(fsPath(to)) || !existsSync(fsPath(from))) return;
+    await rename(fsPath(from), fsPath(to)).catch(() => undefined);
+  };
   for (const row of unchanged) {
     await settle(row);
     summary.skipped++;
@@ -229,6 +240,7 @@ export async function tagFolders(service: ClassificationService, index: TagIndex
       if (moved && !known) {
         goneByContent.set(sha, (goneByContent.get(sha) ?? []).filter((r) => r !== moved));
         index.move(moved.id, path, item.mtimeMs);
+        if (sidecarOf && moved.sidecar) await followSidecar(moved.sidecar, sidecarOf.get(path));
         await settle({ ...moved, path, mtimeMs: item.mtimeMs, sidecar: null, sidecarKey: null });
         summary.moved++;
         return;

@@ -123,6 +123,22 @@ describe('resnet-serve tag', () => {
     assert.deepEqual(labelsOf(db, paths.find((p) => p.endsWith('kept.jpg')) as string), labels);
   });
 
+  test('with --xmp, a renamed photo takes its sidecar along, with what other tools wrote in it', async () => {
+    const dir = await library(2);
+    assert.equal((await run(['tag', dir, '--model', model, '--xmp'])).code, 0);
+    const old = join(dir, 'IMG 0000.jpg.xmp');
+    // A rating another program added to our sidecar.
+    writeFileSync(old, readFileSync(old, 'utf8').replace('</rdf:RDF>', '<rdf:Description rdf:about="" xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmp:Rating="4"/></rdf:RDF>'));
+    renameSync(join(dir, 'IMG 0000.jpg'), join(dir, 'taxi.jpg'));
+    const again = await run(['tag', dir, '--model', model, '--xmp']);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stderr, /1 moved/);
+    assert.ok(!existsSync(old), 'no sidecar left beside a photo that is not there');
+    const moved = readFileSync(join(dir, 'taxi.jpg.xmp'), 'utf8');
+    assert.match(moved, /xmp:Rating="4"/);
+    assert.match(moved, /dc:subject/);
+  });
+
   test('new settings are derived again from stored scores, without the model; a changed file and another model are tagged again', async () => {
     const dir = await library(3);
     const db = join(dir, '.resnet-serve', 'tags.sqlite');
