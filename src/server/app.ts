@@ -79,8 +79,11 @@ function toTyped(err: FastifyError, limits: ServerLimits): ResnetServeError {
   return new ResnetServeError('INTERNAL', 'Internal error; see the server log');
 }
 
-/** Node's own refusals (malformed request line, headers too large, too slow), as `{error, code}` like every other error. */
-function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
+/**
+ * Node's own refusals (malformed request line, headers too large, too slow),
+ * as `{error, code}` like every other error; `counted` tells the metrics.
+ */
+function answerClientError(err: NodeJS.ErrnoException, socket: Socket, counted: (status: number) => void): void {
   if (!socket.writable) {
     socket.destroy();
     return;
@@ -92,6 +95,7 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
         ? [408, 'REQUEST_TIMEOUT', 'The request was not received in time']
         : [400, 'BAD_REQUEST', 'The request is not valid HTTP'];
   const body = JSON.stringify({ error: message, code });
+  counted(status);
   const reason = { 400: 'Bad Request', 408: 'Request Timeout', 431: 'Request Header Fields Too Large' }[status];
   // Written, then the connection is closed for good (ending only our side would keep the descriptor until the client closes).
   socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`, () => socket.destroy());
@@ -117,8 +121,10 @@ export async function buildApp(options: AppOptions): Promise<ResnetApp> {
     forceCloseConnections: false,
     // Draining is answered by our own hook, with our error body.
     return503OnClosing: false,
-    clientErrorHandler: answerClientError,
-    frameworkErrors: (err, _request, reply) => {
+    // Refused before routing: counted here, since no route's hooks run for them.
+    clientErrorHandler: (err, socket) => answerClientError(err, socket, (status) => metrics.requests.inc({ route: 'unknown', method: 'unknown', status: String(status) })),
+    frameworkErrors: (err, request, reply) => {
+      metrics.requests.inc({ route: 'unknown', method: request.method, status: '400' });
       sendError(reply, new ResnetServeError('BAD_REQUEST', err.code === 'FST_ERR_BAD_URL' ? 'The URL is not valid' : err.message));
     },
     // Node's own timeouts free slow or stalled clients; checked every second instead of every 30.

@@ -197,7 +197,9 @@ describe('client mistakes are 400s with a code, never a 500 or a hang', () => {
     assert.match(res.json().error, /form fields/);
   });
 
-  test("Node's own refusals and bad URLs use the {error, code} body", async () => {
+  test("Node's own refusals and bad URLs use the {error, code} body, and the metrics count them", async () => {
+    const refused = async (status: string): Promise<number> => (await app.metrics.registry.getSingleMetricAsString('resnet_http_requests_total')).split('\n').filter((l) => l.includes(`status="${status}"`) && l.includes('route="unknown"')).reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
+    const before = { '400': await refused('400'), '431': await refused('431') };
     for (const [raw, status, code] of [
       ['GARBAGE\r\n\r\n', 400, 'BAD_REQUEST'],
       [`GET / HTTP/1.1\r\nHost: t\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431, 'HEADERS_TOO_LARGE'],
@@ -214,6 +216,8 @@ describe('client mistakes are 400s with a code, never a 500 or a hang', () => {
         socket.destroy();
       }
     }
+    assert.equal(await refused('400'), before['400'] + 2, 'the bad request line and the bad URL, once each');
+    assert.equal(await refused('431'), before['431'] + 1);
   });
 
   test('more than ten images in one request print no MaxListenersExceededWarning', async () => {
