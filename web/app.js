@@ -28,7 +28,8 @@ function updateStatus() {
   if (newest && finished === items.length) {
     const p = newest.result.predictions[0];
     const label = state.lang === 'zh' && p.label_zh ? p.label_zh : p.label;
-    text = t('sentence', { a: text, b: t('answerIs', { name: newest.file.name || 'image', label, pct: `${Math.round(p.score * 100)}%` }) });
+    const name = newest.file.name || 'image';
+    text = t('sentence', { a: text, b: newest.result.unknown ? t('answerUnknown', { name }) : t('answerIs', { name, label, pct: `${Math.round(p.score * 100)}%` }) });
   }
   $('status').textContent = text;
   $('clear').hidden = items.length === 0;

@@ -98,13 +98,15 @@ function render(item) {
     const shown = asked.filter((p, i) => i === 0 || p.score >= 0.0005);
     const [top, ...rest] = shown;
     const pick = (p) => (item.explain.on ? () => explain(item, p) : null);
+    // "Probably" only where the answer stands out: above 40%, and well above an even split among a head's few classes.
+    const sure = item.head ? Math.max(0.4, Math.min(0.9, 1.5 / Math.max(2, result.predictions.length))) : 0.4;
     const row = (p, headline) => {
       const pct = percent(p.score);
       const track = el('span', { className: 'track' }, [el('span', { className: 'fill' })]);
       track.firstChild.style.width = `${Math.max(1, p.score * 100)}%`;
       const label = el('span', { className: 'label', textContent: labelOf(p) });
       const parts = headline
-        ? [el('span', { className: 'certainty', textContent: t(p.score >= 0.4 ? 'probably' : 'notSure') }), label, el('span', { className: 'pct', textContent: pct }), track]
+        ? [el('span', { className: 'certainty', textContent: t(p.score >= sure ? 'probably' : 'notSure') }), label, el('span', { className: 'pct', textContent: pct }), track]
         : [label, el('span', { className: 'pct', textContent: pct }), track];
       const li = el('li', { className: headline ? 'pred answer' : 'pred' });
       li.dataset.index = String(p.index);
@@ -118,7 +120,8 @@ function render(item) {
       } else li.append(...parts);
       return li;
     };
-    body.append(el('ol', { className: 'preds' }, [row(top, true), ...rest.map((p) => row(p, false))]));
+    // An "unknown" answer is the headline: the classes' scores follow as plain rows, never "Probably …".
+    body.append(el('ol', { className: 'preds' }, [row(top, !result.unknown), ...rest.map((p) => row(p, false))]));
     if (asked.length > shown.length) body.append(el('p', { className: 'more', textContent: t('moreTiny', { n: asked.length - shown.length }) }));
     if (item.explain.on && item.explain.url) body.append(legend());
     if (item.explain.on && item.explain.error) body.append(el('p', { className: 'state', textContent: errorText(item.explain.error) }));

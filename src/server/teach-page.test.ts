@@ -82,6 +82,21 @@ describe('the Teach view in Chromium', { skip }, () => {
     assert.match((await page.locator('#empty-note').textContent()) ?? '', /1000 kinds/);
     await page.selectOption('#answer-with', 'colours');
     assert.match((await page.locator('#empty-note').textContent()) ?? '', /“colours”: warm, 2, or “unknown”/);
+    // An "unknown" answer is the headline, on the card and in the status line, never contradicted by "Probably …".
+    // (The server's real answer, with its unknown flag set: no photo is reliably unknown to a random-weight model.)
+    await page.route('**/v1/classify**', async (route) => {
+      const real = await route.fetch();
+      const body = await real.json();
+      body.results[0].unknown = true;
+      await route.fulfill({ response: real, json: body });
+    });
+    await page.setInputFiles('#files', files([cool[4]], 'odd'));
+    await page.waitForFunction(() => document.querySelector('#results .card[data-state="done"]') !== null);
+    assert.equal(await page.locator('#results .card .unknown').textContent(), 'Unknown: none of these classes');
+    assert.equal(await page.locator('#results .card .certainty').count(), 0);
+    assert.match((await page.locator('#status').textContent()) ?? '', /odd0\.jpg: unknown, none of these classes/);
+    await page.unroute('**/v1/classify**');
+    await page.click('#clear');
     await page.selectOption('#answer-with', '');
     // Removing a photo marks the head as changed since training.
     await page.click('.views a[data-view="teach"]');
