@@ -80,9 +80,10 @@ export async function api(path, options = {}) {
   const body = res.status === 204 ? null : await res.json().catch(() => null);
   if (res.status === 401) state.onUnauthorized?.();
   const code = body?.code ?? (res.status === 401 ? 'UNAUTHORIZED' : 'UNKNOWN');
-  // A refused name or setting: in English the server's own sentence says exactly what to change.
-  const specific = state.lang === 'en' && ['BAD_REQUEST', 'INVALID_ARGUMENT', 'CONFLICT'].includes(code) && body?.error;
-  if (!res.ok) throw Object.assign(new Error(specific || errorText(code)), { status: res.status, code });
+  // A refused name or setting: the server's own sentence says exactly what to change (in English; after the page's own sentence in 中文).
+  const specific = ['BAD_REQUEST', 'INVALID_ARGUMENT', 'CONFLICT'].includes(code) && body?.error;
+  const message = !specific ? errorText(code) : state.lang === 'en' ? specific : `${errorText(code)}（${specific}）`;
+  if (!res.ok) throw Object.assign(new Error(message), { status: res.status, code });
   return body;
 }
 

@@ -110,7 +110,11 @@ export async function collectExamples(
     if (seen.classes.size > 1) out.duplicates.push({ photo, names: seen.names, classes: [...seen.classes] });
   }
   if (out.examples.length === 0 && photos.length > 0) {
-    throw new ResnetServeError('INVALID_ARGUMENT', `None of the ${photos.length} photos could be used: ${out.failed.slice(0, 3).map((f) => `${f.name}: ${f.reason}`).join('; ')}`);
+    // One reason for all (none is an image, say): its own code, so the status and the page's sentence say it.
+    const codes = new Set(out.failed.map((f) => f.code));
+    const [only] = codes;
+    const why = out.failed.slice(0, 3).map((f) => `${f.name}: ${only ? f.reason.replace(`${only}: `, '') : f.reason}`).join('; ');
+    throw new ResnetServeError(codes.size === 1 && only ? only : 'INVALID_ARGUMENT', `None of the ${photos.length} photos could be used: ${why}`);
   }
   return out;
 }

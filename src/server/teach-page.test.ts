@@ -119,6 +119,15 @@ describe('the Teach view in Chromium', { skip }, () => {
       assert.ok(box && box.height >= 44, `${selector} is ${box?.height} px tall`);
     }
     await page.screenshot({ path: join(OUT, 'teach-phone-zh.png'), fullPage: true });
+    // A refusal says in Chinese what kind of problem it is, then the server's exact reason.
+    await page.fill('#new-head-name', '颜色');
+    await page.press('#new-head-name', 'Enter');
+    await page.waitForFunction(() => /名称已被使用/.test(document.getElementById('teach-message')?.textContent ?? ''));
+    assert.match((await page.locator('#teach-message').textContent()) ?? '', /（A head named "颜色" already exists/);
+    // A file that is not a photo, added to a class: the page's sentence for "not an image", not "the request was not understood".
+    await page.locator('.class').first().locator('input[type=file]').setInputFiles({ name: 'notes.jpg', mimeType: 'image/jpeg', buffer: Buffer.from('a shopping list') });
+    await page.waitForFunction(() => /图片|格式/.test(document.getElementById('teach-message')?.textContent ?? ''));
+    assert.doesNotMatch((await page.locator('#teach-message').textContent()) ?? '', /服务器无法理解/);
     await page.close();
   });
 
