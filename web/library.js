@@ -176,7 +176,9 @@ export function setupLibrary() {
     showTab('photos');
     load();
   });
+  // The filter is what the box and the menu show now: a query erased from the box no longer applies.
   $('library-category').addEventListener('change', () => {
+    view.query = $('library-q').value.trim();
     view.category = $('library-category').value;
     load();
   });
@@ -190,6 +192,7 @@ export function setupLibrary() {
   onLanguage(() => {
     drawSummary();
     if (view.photos.length) drawGrid();
+    if (view.tab === 'dupes') showDupes();
     if (view.current && $('photo-dialog').open) openPhoto(view.current.id);
   });
 }

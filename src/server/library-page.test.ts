@@ -65,6 +65,13 @@ describe('the Library view in Chromium', { skip }, () => {
     await page.waitForFunction(() => /photos/.test(document.getElementById('library-message')?.textContent ?? ''));
     const shown = await page.locator('#gallery li').count();
     assert.ok(shown >= 1 && shown <= 15);
+    // Erasing the words, then choosing "all categories" from the menu: the erased words no longer filter.
+    await page.fill('#library-q', 'zzzznothing');
+    await page.press('#library-q', 'Enter');
+    await page.waitForFunction(() => document.querySelectorAll('#gallery li').length === 0);
+    await page.fill('#library-q', '');
+    await page.locator('#library-category').dispatchEvent('change');
+    await page.waitForFunction(() => document.querySelectorAll('#gallery li').length === 15);
     // Keyboard: Tab from the search box reaches the photos; Enter opens one; Escape closes it.
     await page.fill('#library-q', '');
     await page.press('#library-q', 'Enter');
@@ -80,6 +87,11 @@ describe('the Library view in Chromium', { skip }, () => {
     await page.click('#show-dupes');
     await page.waitForFunction(() => document.querySelectorAll('.dupe-group').length >= 1);
     assert.match((await page.locator('.dupe-group h3').first().textContent()) ?? '', /Exact copies/);
+    // The duplicates follow a language switch like the rest of the page.
+    await page.click('button[data-lang="zh"]');
+    await page.waitForFunction(() => /完全相同/.test(document.querySelector('.dupe-group h3')?.textContent ?? ''));
+    await page.click('button[data-lang="en"]');
+    await page.waitForFunction(() => /Exact copies/.test(document.querySelector('.dupe-group h3')?.textContent ?? ''));
     await page.screenshot({ path: join(OUT, 'library-desktop-dupes.png'), fullPage: true });
     await page.close();
   });
