@@ -215,10 +215,24 @@ function pump() {
       if (item.removed) return pump();
       render(item);
       item.onChange();
-      if (item.state === 'done' && item.scroll) item.card.scrollIntoView({ block: 'nearest' });
+      settled(item);
       pump();
     });
   }
+}
+
+/**
+ * Brings a drop's answer on screen (phones): its first photo that gets an answer, or, when none
+ * does, its first card, so the reasons are in view.
+ */
+function settled(item) {
+  const drop = item.drop;
+  if (!drop || drop.scrolled) return;
+  drop.pending--;
+  const target = item.state === 'done' ? item.card : drop.pending === 0 ? drop.items.find((i) => !i.removed)?.card : null;
+  if (!target) return;
+  drop.scrolled = true;
+  target.scrollIntoView({ block: 'nearest' });
 }
 
 function retry(item) {
@@ -250,9 +264,10 @@ function removeCard(item) {
 export function addCards(list, files, options, onChange) {
   const items = [];
   const first = list.firstChild;
-  files.forEach((file, n) => {
+  const drop = { items, pending: files.length, scrolled: false };
+  files.forEach((file) => {
     const card = el('li', { className: 'card' });
-    const item = { file, card, state: 'waiting', progress: 0, result: null, errorCode: null, head: options.head, topK: options.topK, thumbUrl: URL.createObjectURL(file), thumbOk: true, explain: { on: false }, onChange, scroll: n === 0 };
+    const item = { file, card, state: 'waiting', progress: 0, result: null, errorCode: null, head: options.head, topK: options.topK, thumbUrl: URL.createObjectURL(file), thumbOk: true, explain: { on: false }, onChange, drop };
     items.push(item);
     all.push(item);
     list.insertBefore(card, first);
@@ -260,6 +275,7 @@ export function addCards(list, files, options, onChange) {
       item.state = 'error';
       item.errorCode = 'FILE_TOO_LARGE';
       item.errorVars = { size: (file.size / 1048576).toFixed(1), mb: Math.round(state.maxBytes / 1048576) };
+      drop.pending--;
     } else {
       queue.push(item);
     }

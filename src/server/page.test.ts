@@ -141,6 +141,20 @@ describe('the web page in Chromium', { skip }, () => {
     }
   });
 
+  test('on a 320×568 phone, a drop whose first file fails still brings the answer on screen', async () => {
+    const page = await browser.newPage({ viewport: { width: 320, height: 568 }, isMobile: true, hasTouch: true });
+    await page.goto(server.url);
+    // A first drop fills the screen, so the next one's cards start below the fold.
+    await dropFiles(page, [1, 2].map((i) => ({ name: `before${i}.jpg`, type: 'image/jpeg', bytes: photo })), 'body');
+    await page.waitForFunction(() => document.querySelectorAll('.card[data-state="done"]').length === 2);
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await dropFiles(page, [{ name: 'notes.jpg', type: 'image/jpeg', bytes: Buffer.from('a shopping list') }, { name: 'bee.jpg', type: 'image/jpeg', bytes: photo }], 'body');
+    await page.waitForFunction(() => document.querySelectorAll('.card[data-state="done"]').length === 3 && document.querySelector('.card[data-state="error"]') !== null);
+    await page.waitForTimeout(300);
+    assert.ok(await answerOnScreen(page), 'the answer of bee.jpg is on screen');
+    await page.close();
+  });
+
   test('the camera button opens the camera input, not the ordinary picker', async () => {
     const page = await browser.newPage({ viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true });
     await page.goto(server.url);
