@@ -100,7 +100,8 @@ async function openPhoto(id) {
     preview.alt = photo.labels[0] ? name(photo.labels[0]) : photo.path;
     thumbnail(preview, id, 1024);
     $('photo-labels').replaceChildren(
-      ...photo.labels.map((l) => el('li', { className: 'pred' }, [Object.assign(el('span', { className: 'fill' }), { style: `width:${Math.max(0.5, l.score * 100)}%` }), el('span', { className: 'label', textContent: name(l) }), el('span', { className: 'pct', textContent: pct(l.score) })])),
+      // Laid out like a card's answers: the label and its percentage, the bar below them.
+      ...photo.labels.map((l) => el('li', { className: 'pred' }, [el('span', { className: 'label', textContent: name(l) }), el('span', { className: 'pct', textContent: pct(l.score) }), el('span', { className: 'track' }, [Object.assign(el('span', { className: 'fill' }), { style: `width:${Math.max(0.5, l.score * 100)}%` })])])),
     );
     $('photo-categories').textContent = `${t('categoriesOf')}: ${photo.categories.map((c) => `${name(c)} ${pct(c.score)}`).join(', ')}`;
     $('photo-like').replaceChildren(...like.photos.map((p) => tile(p, openPhoto, `${p.labels[0] ? name(p.labels[0]) : ''} · ${t('alike', { pct: pct(p.similarity) })}`)));
@@ -119,7 +120,7 @@ async function showDupes() {
     box.replaceChildren(el('p', { className: 'hint', textContent: groups.length ? t(groups.length === 1 ? 'group' : 'groups', { n: groups.length }) : t('noDupes') }));
     for (const g of groups) {
       const title = g.kind === 'exact' ? t('exact') : t('near', { pct: pct(g.similarity) });
-      box.append(el('section', { className: 'dupe-group' }, [el('h3', { textContent: `${title} · ${g.photos.length}` }), el('ul', { className: 'gallery small' }, g.photos.map((p) => tile(p, openPhoto, `${p.path} · ${p.width}×${p.height}`)))]));
+      box.append(el('section', { className: 'dupe-group' }, [el('h3', { textContent: `${title} · ${g.photos.length}` }), el('ul', { className: 'gallery small' }, g.photos.map((p) => tile(p, openPhoto, `${p.path.split('/').pop()} · ${p.width}×${p.height}`)))]));
     }
   } catch (err) {
     box.replaceChildren();

@@ -81,12 +81,19 @@ describe('the Library view in Chromium', { skip }, () => {
     await page.locator('#photo-dialog[open]').waitFor();
     await page.waitForFunction(() => document.querySelectorAll('#photo-like li').length > 0 && !!(document.getElementById('photo-preview') as HTMLImageElement).src);
     assert.ok((await page.locator('#photo-labels li').count()) > 0);
+    // Each label row reads like a card's: the label, then its percentage on the same line, the bar below.
+    const [labelBox, pctBox, barBox] = await Promise.all(['.label', '.pct', '.track'].map((s) => page.locator(`#photo-labels li:first-child ${s}`).boundingBox()));
+    assert.ok(labelBox && pctBox && barBox && Math.abs(labelBox.y - pctBox.y) < 8 && labelBox.x < pctBox.x && barBox.y > labelBox.y, JSON.stringify({ labelBox, pctBox, barBox }));
     await page.screenshot({ path: join(OUT, 'library-desktop-photo.png') });
     await page.keyboard.press('Escape');
     await page.waitForFunction(() => !(document.getElementById('photo-dialog') as HTMLDialogElement).open);
     await page.click('#show-dupes');
     await page.waitForFunction(() => document.querySelectorAll('.dupe-group').length >= 1);
     assert.match((await page.locator('.dupe-group h3').first().textContent()) ?? '', /Exact copies/);
+    // Small thumbnails stay square, and the caption (file name and size) is shown whole.
+    const thumb = await page.locator('.dupe-group img').first().boundingBox();
+    assert.ok(thumb && Math.abs(thumb.width - thumb.height) <= 1, `thumbnail ${thumb?.width}×${thumb?.height}`);
+    assert.ok(await page.locator('.dupe-group .caption').first().evaluate((c) => c.scrollWidth <= c.clientWidth && c.scrollHeight <= c.clientHeight), 'caption not cut');
     // The duplicates follow a language switch like the rest of the page.
     await page.click('button[data-lang="zh"]');
     await page.waitForFunction(() => /完全相同/.test(document.querySelector('.dupe-group h3')?.textContent ?? ''));
