@@ -251,9 +251,11 @@ function removeCard(item) {
   if (item.thumbUrl) URL.revokeObjectURL(item.thumbUrl);
   if (item.explain.url) URL.revokeObjectURL(item.explain.url);
   const next = item.card.nextElementSibling ?? item.card.previousElementSibling;
+  const list = item.card.parentElement;
   item.card.remove();
   all.splice(all.indexOf(item), 1);
-  next?.querySelector('button')?.focus();
+  // Focus stays on the list's next card, or, with none left, on the control that adds photos to it.
+  (next?.querySelector('button') ?? document.getElementById(list?.dataset.emptyFocus ?? ''))?.focus();
   item.onChange();
 }
 

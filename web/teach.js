@@ -58,6 +58,12 @@ function drawHead() {
   const d = view.detail;
   for (const url of view.urls.splice(0)) URL.revokeObjectURL(url);
   const list = $('classes');
+  // Redrawing replaces the buttons: focus goes back to the same one, or near where it was (never to <body>).
+  const focused = list.contains(document.activeElement) ? document.activeElement : null;
+  const focusKey = focused?.dataset.focus ?? null;
+  const focusClass = focused?.closest('.class')?.dataset.class ?? null;
+  const photoButtons = focused?.closest('.thumbs') ? [...focused.closest('.thumbs').querySelectorAll('button')] : [];
+  const nextPhoto = photoButtons[photoButtons.indexOf(focused) + 1]?.dataset.focus ?? photoButtons[photoButtons.indexOf(focused) - 1]?.dataset.focus ?? null;
   list.replaceChildren();
   for (const c of d.classes) {
     const photos = (d.examples ?? []).filter((e) => e.class === c.name);
@@ -67,8 +73,10 @@ function drawHead() {
       input.value = '';
     });
     const addButton = el('button', { type: 'button', className: 'secondary', textContent: t('addPhotos') });
+    addButton.dataset.focus = `add:${c.name}`;
     addButton.addEventListener('click', () => input.click());
     const removeClass = el('button', { type: 'button', className: 'icon', textContent: '×' });
+    removeClass.dataset.focus = `remove-class:${c.name}`;
     removeClass.setAttribute('aria-label', t('removeClass', { name: c.name }));
     removeClass.addEventListener('click', () => {
       if (c.photos > 0 && !confirm(t('confirmDeleteClass', { name: c.name, n: c.photos }))) return;
@@ -79,6 +87,7 @@ function drawHead() {
       const img = el('img', { alt: p.name, width: 80, height: 80 });
       thumbnail(img, p.id);
       const remove = el('button', { type: 'button', className: 'icon', textContent: '×' });
+      remove.dataset.focus = `remove-photo:${p.id}`;
       remove.setAttribute('aria-label', t('removePhoto', { name: p.name }));
       remove.addEventListener('click', () => change(api(`${path(view.head)}/examples/${p.id}`, { method: 'DELETE' })));
       grid.append(el('li', {}, [img, remove]));
@@ -87,6 +96,7 @@ function drawHead() {
       el('div', { className: 'class-head' }, [el('h3', { textContent: c.name }), el('span', { className: 'count', textContent: t('photos', { n: c.photos }) }), addButton, removeClass, input]),
       grid,
     ]);
+    item.dataset.class = c.name;
     item.addEventListener('dragover', (e) => {
       e.preventDefault();
       item.classList.add('over');
@@ -102,11 +112,18 @@ function drawHead() {
     list.append(item);
   }
   const foreign = d.model && !d.model.current;
-  $('train').disabled = d.classes.length < 2 || view.busy || foreign;
+  // While training, the button stays focusable (aria-disabled): a disabled button would drop the focus.
+  $('train').disabled = d.classes.length < 2 || foreign;
+  $('train').setAttribute('aria-disabled', String(view.busy));
   $('new-class').hidden = foreign;
   if (foreign) {
     for (const b of list.querySelectorAll('button')) b.disabled = true;
     say(t('otherModel'), true);
+  }
+  if (focusKey) {
+    const find = (key) => (key ? list.querySelector(`[data-focus="${CSS.escape(key)}"]`) : null);
+    const sameClass = [...list.querySelectorAll('.class')].find((i) => i.dataset.class === focusClass);
+    (find(focusKey) ?? find(nextPhoto) ?? sameClass?.querySelector('[data-focus^="add:"]') ?? $('new-class-name')).focus();
   }
   drawTraining();
 }
@@ -170,6 +187,7 @@ async function addPhotos(className, files) {
 }
 
 async function train() {
+  if (view.busy) return;
   view.busy = true;
   drawHead();
   say(t('training'));
