@@ -159,7 +159,12 @@ function setup() {
     sessionStorage.removeItem('apiKey');
     $('key').value = '';
     $('forget-key').hidden = true;
+    // Nothing the key opened stays on screen: the heads, the Teach view's head and the library go with it.
+    if (location.hash === '#library') location.hash = '';
     loadModel();
+    refreshHeadChoices();
+    reloadTeach();
+    showLibraryLink();
   });
   loadModel();
 }

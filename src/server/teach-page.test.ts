@@ -151,6 +151,12 @@ describe('the Teach view in Chromium', { skip }, () => {
       await page.press('#key', 'Enter');
       await page.waitForFunction(() => [...document.querySelectorAll('#head-select option')].some((o) => o.textContent === 'locked head'));
       assert.equal(await page.locator('#teach-message').textContent(), '');
+      // Forgetting the key takes away what it opened: the head and its controls leave the screen.
+      await page.locator('#teach-head:not([hidden])').waitFor();
+      await page.click('#forget-key');
+      await page.locator('#key-form:not([hidden])').waitFor();
+      await page.locator('#teach-head').waitFor({ state: 'hidden' });
+      assert.equal(await page.locator('#head-select option').count(), 0);
       await page.close();
     } finally {
       await locked.close();
