@@ -71,10 +71,11 @@ function summaryLines(s: TagSummary): string[] {
   const rate = s.tagged / Math.max(s.elapsedMs / 1000, 1e-3);
   const parts = [`Tagged ${s.tagged}`, `skipped ${s.skipped} unchanged`];
   if (s.moved) parts.push(`${s.moved} moved`);
-  if (s.copies) parts.push(`${s.copies} copies of photos already seen`);
+  const count = (n: number, one: string, many: string): string => (n === 1 ? `1 ${one}` : `${n} ${many}`);
+  if (s.copies) parts.push(count(s.copies, 'copy of a photo already seen', 'copies of photos already seen'));
   if (s.rederived) parts.push(`tags of ${s.rederived} derived again`);
-  if (s.sidecarsWritten) parts.push(`${s.sidecarsWritten} sidecars written`);
-  parts.push(`${s.nonImages} not images${s.videos ? ` (${s.videos} videos)` : ''}`);
+  if (s.sidecarsWritten) parts.push(`${count(s.sidecarsWritten, 'sidecar', 'sidecars')} written`);
+  parts.push(`${count(s.nonImages, 'not an image', 'not images')}${s.videos ? ` (${count(s.videos, 'video', 'videos')})` : ''}`);
   parts.push(`${s.failed} failed`);
   if (s.removed) parts.push(`${s.removed} gone from the folders removed from the index`);
   const seconds = Math.round(s.elapsedMs / 1000);

@@ -81,7 +81,7 @@ describe('resnet-serve tag', () => {
     writeFileSync(Buffer.concat([Buffer.from(`${dir}/caf`), Buffer.from([0xe9]), Buffer.from('.jpg')]), await testPhoto(40, 320, 240));
     const first = await run(['tag', dir, '--model', model, '--top-k', '3', '--min-score', '0']);
     assert.equal(first.code, 1, first.stderr);
-    assert.match(first.stderr, /Tagged 8, skipped 0 unchanged, 1 copies of photos already seen, 4 not images \(2 videos\), 2 failed/);
+    assert.match(first.stderr, /Tagged 8, skipped 0 unchanged, 1 copy of a photo already seen, 4 not images \(2 videos\), 2 failed/);
     assert.match(first.stderr, /failed: .*broken\.jpg: Image data is damaged/);
     assert.match(first.stderr, /failed: .*gone\.jpg: cannot read \(ENOENT\)/);
     assert.doesNotMatch(first.stderr, /caf/, 'the Latin-1 name is read like any other');
