@@ -120,7 +120,7 @@ describe('the Teach view in Chromium', { skip }, () => {
     assert.match((await page.locator('.training .trained').textContent()) ?? '', /准确率/);
     const width = await page.evaluate(() => document.documentElement.scrollWidth);
     assert.ok(width <= 360, `no horizontal scrolling (page is ${width} px wide)`);
-    for (const selector of ['#train', '#new-class-name', '.class button.icon']) {
+    for (const selector of ['#train', '#new-class-name', '.class button.icon', '.thumbs button.icon']) {
       const box = await page.locator(selector).first().boundingBox();
       assert.ok(box && box.height >= 44, `${selector} is ${box?.height} px tall`);
     }
