@@ -62,8 +62,9 @@ function drawHead() {
   const focused = list.contains(document.activeElement) ? document.activeElement : null;
   const focusKey = focused?.dataset.focus ?? null;
   const focusClass = focused?.closest('.class')?.dataset.class ?? null;
-  const photoButtons = focused?.closest('.thumbs') ? [...focused.closest('.thumbs').querySelectorAll('button')] : [];
-  const nextPhoto = photoButtons[photoButtons.indexOf(focused) + 1]?.dataset.focus ?? photoButtons[photoButtons.indexOf(focused) - 1]?.dataset.focus ?? null;
+  const photoButtons = [...(focused?.closest('.thumbs')?.querySelectorAll('button') ?? [])];
+  const at = photoButtons.indexOf(focused);
+  const nextPhoto = (photoButtons[at + 1] ?? photoButtons[at - 1])?.dataset.focus ?? null;
   list.replaceChildren();
   for (const c of d.classes) {
     const photos = (d.examples ?? []).filter((e) => e.class === c.name);

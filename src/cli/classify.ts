@@ -12,7 +12,7 @@ import { ResnetServeError } from '../errors.js';
 import { ensureWritableDir } from '../fs-atomic.js';
 import { Head } from '../heads/head.js';
 import { displayPath, fsPath } from '../library/paths.js';
-import { OFFICIAL_CHECKPOINTS, hashPrefixOf } from '../model/weights.js';
+import { isDefaultModel } from '../model/weights.js';
 import type { ClassifyOutcome, EmbedOutcome, LabelLanguage, ModelOptions } from '../types.js';
 import { intOption, UsageError, type Parsed } from './args.js';
 import { expandPaths, type ListedPath } from './files.js';
@@ -35,8 +35,7 @@ async function readHeadFile(path: string): Promise<string> {
  */
 function checkDefaultBackbone(text: string, path: string): void {
   const { backbone } = Head.parse(text, path);
-  const official = hashPrefixOf(OFFICIAL_CHECKPOINTS.resnet18) as string;
-  if (!backbone.sha256.startsWith(official)) {
+  if (!isDefaultModel(backbone.sha256)) {
     throw new UsageError(`${path} was trained on ${backbone.name} (sha256 ${backbone.sha256.slice(0, 12)}…): give that model with --model (without --model, the official resnet18 is used)`);
   }
 }
@@ -69,7 +68,7 @@ async function eachBatch<T extends { ok: boolean }>(files: ListedPath[], work: (
 /** The overlay's file name for `path`: its path relative to here, flattened (`photos/cat.jpg` → `photos_cat.jpg`). */
 function explainName(path: string): string {
   const rel = relative(process.cwd(), displayPath(path));
-  return (rel.startsWith('..') || isAbsolute(rel) ? basename(path) : rel).split(sep).join('_');
+  return (rel.startsWith('..') || isAbsolute(rel) ? basename(displayPath(path)) : rel).split(sep).join('_');
 }
 
 export async function classifyCommand(paths: string[], values: Parsed, model: ModelOptions): Promise<number> {

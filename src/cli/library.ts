@@ -19,7 +19,7 @@ import { TagIndex } from '../library/index-db.js';
 import { displayPath } from '../library/paths.js';
 import { LibraryReader } from '../library/search.js';
 import { tagFolders, type TagSummary } from '../library/tagger.js';
-import { OFFICIAL_CHECKPOINTS, defaultCacheDir, hashPrefixOf } from '../model/weights.js';
+import { defaultCacheDir, isDefaultModel } from '../model/weights.js';
 import type { LabelLanguage, ModelOptions } from '../types.js';
 import { UsageError, intOption, type Parsed } from './args.js';
 import { ProgressLine } from './progress.js';
@@ -191,7 +191,7 @@ async function likeCommand(reader: LibraryReader, photo: string, limit: number, 
   if (known) target = known.id;
   else {
     // A photo outside the library: embedded with the index's model.
-    if (model.model === undefined && !reader.model.sha256.startsWith(hashPrefixOf(OFFICIAL_CHECKPOINTS.resnet18) as string)) {
+    if (model.model === undefined && !isDefaultModel(reader.model.sha256)) {
       throw new UsageError(`The library was tagged with ${reader.model.name} (sha256 ${reader.model.sha256.slice(0, 12)}…): give that model with --model to compare a photo from outside it (without --model, the official resnet18 is used)`);
     }
     const classifier = await ImageClassifier.create(model);

@@ -112,9 +112,9 @@ export async function collectExamples(
   if (out.examples.length === 0 && photos.length > 0) {
     // One reason for all (none is an image, say): its own code, so the status and the page's sentence say it.
     const codes = new Set(out.failed.map((f) => f.code));
-    const [only] = codes;
-    const why = out.failed.slice(0, 3).map((f) => `${f.name}: ${only ? f.reason.replace(`${only}: `, '') : f.reason}`).join('; ');
-    throw new ResnetServeError(codes.size === 1 && only ? only : 'INVALID_ARGUMENT', `None of the ${photos.length} photos could be used: ${why}`);
+    const single = codes.size === 1 ? [...codes][0] : undefined;
+    const why = out.failed.slice(0, 3).map((f) => `${f.name}: ${single ? f.reason.replace(`${single}: `, '') : f.reason}`).join('; ');
+    throw new ResnetServeError(single ?? 'INVALID_ARGUMENT', `None of the ${photos.length} photos could be used: ${why}`);
   }
   return out;
 }

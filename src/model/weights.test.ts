@@ -5,7 +5,7 @@ import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { isResnetServeError } from '../errors.js';
-import { defaultCacheDir, downloadVerified, findCachedCheckpoint, hashPrefixOf, offlineInstructions, torchHubCheckpointDir } from './weights.js';
+import { defaultCacheDir, downloadVerified, findCachedCheckpoint, hashPrefixOf, isDefaultModel, offlineInstructions, torchHubCheckpointDir } from './weights.js';
 import { scratchDir } from '../testing/scratch.js';
 
 const payload = Buffer.alloc(3 * 1024 * 1024, 7);
@@ -106,4 +106,9 @@ test('inside the container, the instructions say what to mount or bake, not wher
   assert.match(text, /docker run -v \/path\/to\/resnet18-f37072fd\.pth:\/opt\/resnet-serve\/torch\/hub\/checkpoints\/resnet18-f37072fd\.pth:ro/);
   assert.match(text, /BAKE_MODEL=1/);
   assert.doesNotMatch(text, /--model/);
+});
+
+test('the default model is recognised by the hash torchvision put in its file name', () => {
+  assert.equal(isDefaultModel('f37072fd47e89c7572ba3c4bd2e8c3c0e9b2e5b5f0a1b2c3d4e5f60718293a4b'), true);
+  assert.equal(isDefaultModel('fc816856325d0f2aba6c73481f85e661442487268571185ea239b0b58255a39d'), false);
 });

@@ -44,6 +44,11 @@ export function hashPrefixOf(fileName: string): string | null {
   return /-([a-f0-9]{6,})\./.exec(fileName)?.[1] ?? null;
 }
 
+/** Whether `sha256` is the default model's (the official resnet18 weights, used when no --model is given). */
+export function isDefaultModel(sha256: string): boolean {
+  return sha256.startsWith(hashPrefixOf(OFFICIAL_CHECKPOINTS.resnet18) as string);
+}
+
 /** Existing copies of an official checkpoint, PyTorch's hub cache first. */
 export function findCachedCheckpoint(fileName: string, cacheDir: string, env: NodeJS.ProcessEnv = process.env): string | null {
   for (const dir of [torchHubCheckpointDir(env), join(cacheDir, 'checkpoints')]) {
