@@ -35,7 +35,8 @@ function thumbnail(item) {
   // a file nobody can show: a labelled tile, never a broken-image icon.
   img.onerror = () => {
     if (item.preview) return; // Asked for already (cards redraw while they upload).
-    if (item.state === 'error') {
+    // A file the browser knows is not a picture (text, PDF): the server would refuse a preview too.
+    if (item.state === 'error' || (item.file.type && !item.file.type.startsWith('image/'))) {
       item.thumbOk = false;
       return render(item);
     }

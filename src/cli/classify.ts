@@ -20,21 +20,22 @@ import { formatEmbedding, formatJsonLine, formatOutcome } from './format.js';
 
 const BATCH = 8;
 
-/** The text of a `--head` file, read before the model loads. */
-async function readHeadFile(path: string): Promise<string> {
+/** A `--head` file, read and checked before the model loads. */
+async function readHead(path: string): Promise<Head> {
+  let text: string;
   try {
-    return await readFile(path, 'utf8');
+    text = await readFile(path, 'utf8');
   } catch (err) {
     throw new UsageError(`cannot read --head ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
+  return Head.parse(text, path);
 }
 
 /**
  * Without `--model` the official ResNet-18 is used: a head trained on another
  * model is refused before that model is loaded (or downloaded), naming the one it needs.
  */
-function checkDefaultBackbone(text: string, path: string): void {
-  const { backbone } = Head.parse(text, path);
+function checkDefaultBackbone({ backbone }: Head, path: string): void {
   if (!isDefaultModel(backbone.sha256)) {
     throw new UsageError(`${path} was trained on ${backbone.name} (sha256 ${backbone.sha256.slice(0, 12)}…): give that model with --model (without --model, the official resnet18 is used)`);
   }
@@ -79,17 +80,17 @@ export async function classifyCommand(paths: string[], values: Parsed, model: Mo
   if (topK < 1) throw new UsageError('--top-k must be at least 1');
   if ((values.head?.length ?? 0) > 1) throw new UsageError('classify takes one --head');
   const headPath = values.head?.[0];
-  const headFile = headPath === undefined ? undefined : { path: headPath, text: await readHeadFile(headPath) };
-  if (headFile && model.model === undefined) checkDefaultBackbone(headFile.text, headFile.path);
+  const head = headPath === undefined ? undefined : await readHead(headPath);
+  if (head && model.model === undefined) checkDefaultBackbone(head, headPath as string);
   const explainDir = values.explain;
-  if (explainDir !== undefined && headFile) throw new UsageError('--explain shows where the model looked for its own classes; it does not go with --head');
+  if (explainDir !== undefined && head) throw new UsageError('--explain shows where the model looked for its own classes; it does not go with --head');
   if (explainDir !== undefined) await prepareExplainDir(explainDir);
   const files = await imageFiles(paths);
   if (!files) return 1;
   const classifier = await ImageClassifier.create(model);
   let failed: number;
   try {
-    const head = headFile && Head.parse(headFile.text, headFile.path, { name: classifier.info.name, sha256: classifier.info.sha256 });
+    head?.checkBackbone(classifier.info, headPath as string);
     if (values.reject !== undefined && values.reject !== 'on' && values.reject !== 'off') throw new UsageError(`--reject must be on or off, got ${JSON.stringify(values.reject)}`);
     const effective = values.reject === 'off' ? head?.withoutRejection() : head;
     const classes = effective ? effective.classes.length : classifier.info.numClasses;

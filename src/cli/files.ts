@@ -1,10 +1,8 @@
 /** Expands command-line paths into image files: files as given, folders walked recursively. */
 import { readdir, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
+import { IMAGE_EXTENSIONS } from '../image/formats.js';
 import { fsPath, pathKey } from '../library/paths.js';
-
-/** Extensions treated as images when walking folders. */
-export const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.jpe', '.png', '.webp', '.gif', '.tif', '.tiff', '.bmp', '.avif', '.heic', '.heif']);
 
 /** One path to classify, or a path that could not be listed. Names found in folders are path keys (`library/paths.ts`), so a name that is not UTF-8 can still be opened. */
 export type ListedPath = { path: string } | { path: string; error: string };

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
@@ -9,6 +9,7 @@ import sharp from 'sharp';
 import { writeRandomCheckpoint } from '../testing/random-resnet.js';
 import { endlessLoopOnnx, tinyClassifierOnnx } from '../testing/tiny-onnx.js';
 import { scratchDir } from '../testing/scratch.js';
+import { startServe } from '../testing/serve-process.js';
 
 const BIN = fileURLToPath(new URL('./bin.js', import.meta.url));
 let env: NodeJS.ProcessEnv;
@@ -160,17 +161,8 @@ test('fetch-model downloads with progress, and refuses a file whose hash is wron
 });
 
 test('serve: ready message, answers, and SIGTERM exits 0', async () => {
-  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--model', checkpoint, '--workers', '1'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-      const m = /ready at (http:\/\/127\.0\.0\.1:\d+)/.exec(stderr);
-      if (m) resolve(m[1]);
-    });
-    child.once('exit', (code) => reject(new Error(`exited ${code}: ${stderr}`)));
-  });
-  assert.match(stderr, /resnet18 \(checkpoint, fp32, sha256 [0-9a-f]{12}\)/);
+  const { child, url, stderr } = await startServe(BIN, ['--port', '0', '--model', checkpoint, '--workers', '1'], env);
+  assert.match(stderr(), /resnet18 \(checkpoint, fp32, sha256 [0-9a-f]{12}\)/);
   assert.deepEqual(await (await fetch(`${url}/readyz`)).json(), { status: 'ready' });
   const form = new FormData();
   form.append('file', new Blob([new Uint8Array(await sharp({ create: { width: 300, height: 200, channels: 3, background: '#333' } }).png().toBuffer())]), 'x.png');
@@ -275,17 +267,8 @@ test('serve --api-key-file: the key comes from a file (never the process list), 
   const dir = await scratchDir('rs-key-');
   const keyFile = join(dir, 'key');
   writeFileSync(keyFile, 'a-long-secret-from-a-file\n');
-  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--model', checkpoint, '--workers', '1', '--api-key-file', keyFile], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const { child, port } = await startServe(BIN, ['--port', '0', '--model', checkpoint, '--workers', '1', '--api-key-file', keyFile], env);
   try {
-    let stderr = '';
-    const port = await new Promise<number>((resolve, reject) => {
-      child.stderr.on('data', (d: Buffer) => {
-        stderr += d.toString();
-        const m = /ready at http:\/\/127\.0\.0\.1:(\d+)/.exec(stderr);
-        if (m) resolve(Number(m[1]));
-      });
-      child.once('exit', (code) => reject(new Error(`exited ${code}: ${stderr}`)));
-    });
     const url = `http://127.0.0.1:${port}/v1/models`;
     assert.equal((await fetch(url)).status, 401);
     assert.equal((await fetch(url, { headers: { authorization: 'Bearer a-long-secret-from-a-file' } })).status, 200);

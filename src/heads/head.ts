@@ -119,16 +119,22 @@ export class Head {
   static parse(text: string, label: string, backbone?: { name: string; sha256: string }): Head {
     const { file, weights, rejection: vectors } = readHeadFile(text, label);
     const b = file.backbone;
-    if (backbone && b.sha256 !== backbone.sha256) {
-      throw new ResnetServeError(
-        'INVALID_ARGUMENT',
-        `${label} was trained on ${b.name} (sha256 ${b.sha256.slice(0, 12)}…), not on ${backbone.name} (sha256 ${backbone.sha256.slice(0, 12)}…): its weights mean nothing on another model. Use it with the model it was trained on, or train it again on this one.`,
-      );
-    }
     const model: SoftmaxModel = { classes: file.classes.length, dim: b.dim, weights: Float64Array.from(weights), bias: Float64Array.from(file.bias) };
     const r = file.rejection;
     const rejection: RejectionModel | null = r && vectors && { k: r.k, dim: r.dim, examples: vectors.examples, profile: vectors.profile, heldOut: r.heldOut, thresholds: r.thresholds, heldOutRejected: r.heldOutRejected };
-    return new Head(file.name, b, file.classes, model, rejection, file.training);
+    const head = new Head(file.name, b, file.classes, model, rejection, file.training);
+    if (backbone) head.checkBackbone(backbone, label);
+    return head;
+  }
+
+  /** Refuses to answer on another model than the one this head was trained on (`label` names the head in the message). */
+  checkBackbone(backbone: { name: string; sha256: string }, label: string): void {
+    const b = this.backbone;
+    if (b.sha256 === backbone.sha256) return;
+    throw new ResnetServeError(
+      'INVALID_ARGUMENT',
+      `${label} was trained on ${b.name} (sha256 ${b.sha256.slice(0, 12)}…), not on ${backbone.name} (sha256 ${backbone.sha256.slice(0, 12)}…): its weights mean nothing on another model. Use it with the model it was trained on, or train it again on this one.`,
+    );
   }
 
   /** The same head under another name (`serve --head NAME=FILE` serves it as NAME). */

@@ -166,6 +166,18 @@ describe('the web page in Chromium', { skip }, () => {
     await page.close();
   });
 
+  test('a file the browser knows is not a picture gets a labelled tile without asking the server for a preview', async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    const previews: string[] = [];
+    page.on('request', (r) => r.url().includes('/v1/explain') && previews.push(r.url()));
+    await page.goto(server.url);
+    await page.setInputFiles('#files', [{ name: 'list.txt', mimeType: 'text/plain', buffer: Buffer.from('eggs, milk') }]);
+    await page.waitForSelector('.card[data-state="error"]');
+    assert.equal(await page.locator('.card[data-state="error"] .no-thumb').textContent(), 'No preview');
+    assert.deepEqual(previews, []);
+    await page.close();
+  });
+
   test('errors in the reader\'s language, following a language switch; retry, remove and clear', async () => {
     const page = await browser.newPage({ viewport: { width: 1280, height: 800 }, locale: 'en-US' });
     await page.goto(server.url);

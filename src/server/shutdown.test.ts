@@ -1,6 +1,5 @@
 /** SIGTERM under load: readiness turns false, nothing accepted is lost, the process exits 0 within the grace period. */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { request } from 'node:http';
 import { connect } from 'node:net';
 import { join } from 'node:path';
@@ -10,6 +9,7 @@ import sharp from 'sharp';
 import { multipartBody, testPhoto } from '../testing/fixtures.js';
 import { writeRandomCheckpoint } from '../testing/random-resnet.js';
 import { scratchDir } from '../testing/scratch.js';
+import { startServe } from '../testing/serve-process.js';
 
 const BIN = fileURLToPath(new URL('../cli/bin.js', import.meta.url));
 
@@ -28,19 +28,7 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   test(`${signal} under load: every accepted request is answered, then exit 0`, async () => {
     const { path, dir } = await writeRandomCheckpoint('resnet18', 66);
     const home = await scratchDir('rs-stop-');
-    const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--model', path, '--workers', '1', '--grace-period-ms', '8000'], {
-      env: { PATH: process.env.PATH, HOME: home, RESNET_SERVE_HOME: join(dir, 'cache') },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let stderr = '';
-    const port = await new Promise<number>((resolve, reject) => {
-      child.stderr.on('data', (d: Buffer) => {
-        stderr += d.toString();
-        const m = /ready at http:\/\/127\.0\.0\.1:(\d+)/.exec(stderr);
-        if (m) resolve(Number(m[1]));
-      });
-      child.once('exit', (code) => reject(new Error(`exited ${code}: ${stderr}`)));
-    });
+    const { child, port, stderr } = await startServe(BIN, ['--port', '0', '--model', path, '--workers', '1', '--grace-period-ms', '8000'], { PATH: process.env.PATH, HOME: home, RESNET_SERVE_HOME: join(dir, 'cache') });
     const body = multipartBody([{ field: 'file', filename: 'p.jpg', type: 'image/jpeg', data: await testPhoto(4, 1280, 960) }]);
     const accepted = Array.from({ length: 24 }, () => post(port, body));
     // Signal only once the server has accepted all 24 (its in-flight gauge counts them, plus this scrape).
@@ -58,9 +46,9 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     const code = await exited;
     assert.deepEqual(statuses.filter((s) => s !== 200), [], `accepted requests: ${statuses.join(',')}`);
     assert.ok(late === 'refused' || late === 503, `a request after ${signal}: ${late}`);
-    assert.equal(code, 0, stderr);
+    assert.equal(code, 0, stderr());
     assert.ok(Date.now() - t0 < 8000 + 2000);
-    assert.match(stderr, new RegExp(`${signal}, finishing requests in flight`));
+    assert.match(stderr(), new RegExp(`${signal}, finishing requests in flight`));
   });
 }
 
@@ -69,19 +57,7 @@ test('SIGTERM during slow decodes and a stalled upload: each accepted request ge
   const home = await scratchDir('rs-stop-slow-');
   // Short enough that the one worker cannot finish eight exact-mode decodes of 6 MP noise in time.
   const grace = 300;
-  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--model', path, '--workers', '1', '--preprocess', 'exact', '--grace-period-ms', String(grace)], {
-    env: { PATH: process.env.PATH, HOME: home, RESNET_SERVE_HOME: join(dir, 'cache') },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let stderr = '';
-  const port = await new Promise<number>((resolve, reject) => {
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-      const m = /ready at http:\/\/127\.0\.0\.1:(\d+)/.exec(stderr);
-      if (m) resolve(Number(m[1]));
-    });
-    child.once('exit', (code) => reject(new Error(`exited ${code}: ${stderr}`)));
-  });
+  const { child, port, stderr } = await startServe(BIN, ['--port', '0', '--model', path, '--workers', '1', '--preprocess', 'exact', '--grace-period-ms', String(grace)], { PATH: process.env.PATH, HOME: home, RESNET_SERVE_HOME: join(dir, 'cache') });
   // Large noisy PNGs: in exact mode each keeps the one worker busy for a long while, so most are still queued at the signal.
   const noise = Buffer.alloc(3000 * 2000 * 3);
   for (let i = 0; i < noise.length; i++) noise[i] = (i * 2654435761) >>> 24;
@@ -114,6 +90,6 @@ test('SIGTERM during slow decodes and a stalled upload: each accepted request ge
   assert.deepEqual(statuses.filter((s) => s !== 200 && s !== 503), [], `answers: ${statuses.join(',')}`);
   assert.ok(statuses.includes(503), `some decodes were still running or queued at the end of the grace period: ${statuses.join(',')}`);
   assert.match(stalledAnswer, /^HTTP\/1\.1 503[\s\S]*NOT_READY/);
-  assert.equal(code, 0, stderr);
+  assert.equal(code, 0, stderr());
   assert.ok(elapsed < grace + 1500, `exited after ${elapsed} ms`);
 });

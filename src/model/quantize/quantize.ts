@@ -19,6 +19,7 @@ import { access, readFile, readdir, rm, stat } from 'node:fs/promises';
 import { dirname, extname, join } from 'node:path';
 import { ResnetServeError } from '../../errors.js';
 import { ensureDir, writeFileAtomic } from '../../fs-atomic.js';
+import { IMAGE_EXTENSIONS } from '../../image/formats.js';
 import { Preprocessor, type PreprocessConfig } from '../../image/preprocess.js';
 import { cachedSha256s } from '../file-hash.js';
 import { addOutputs, readGraph } from '../onnx-graph.js';
@@ -56,8 +57,6 @@ export interface QuantizeOptions {
   /** Told about each calibration photo as it runs. */
   onProgress?: (done: number, total: number) => void;
 }
-
-const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp', '.tif', '.tiff', '.bmp', '.gif', '.avif', '.heic']);
 
 /** A regular file (a link is followed) that this process may read; broken links and unreadable files are skipped like non-images. */
 const readableFile = async (path: string): Promise<boolean> =>
