@@ -129,6 +129,15 @@ function drawHead() {
   drawTraining();
 }
 
+const NOTE_KEYS = { FEW_PHOTOS: 'noteFewPhotos', REPEATED_IN_CLASS: 'noteRepeated', IN_SEVERAL_CLASSES: 'noteSeveral', FEW_EVALUATED: 'noteFewEvaluated' };
+
+/** A training note in the reader's language: the server's own English sentence, or the Chinese one made from the note's code and facts. */
+function noteText(note, english) {
+  const key = NOTE_KEYS[note?.code];
+  if (state.lang !== 'zh' || !key) return english;
+  return t(key, { ...note, names: (note.names ?? []).join('、'), classes: (note.classes ?? []).map((c) => `“${c}”`).join('和') });
+}
+
 function drawTraining() {
   const d = view.detail;
   const box = $('training');
@@ -148,7 +157,8 @@ function drawTraining() {
   box.append(el('p', { className: 'trained', textContent: t('trained', { when: new Date(tr.trainedAt).toLocaleString(state.lang === 'zh' ? 'zh-CN' : 'en'), acc }) }));
   if (d.stale) box.append(el('p', { className: 'stale', textContent: t('stale') }));
   if (tr.warnings?.length) {
-    box.append(el('p', { textContent: t('warnings') }), el('ul', { className: 'warnings' }, tr.warnings.map((w) => el('li', { textContent: w }))));
+    const notes = tr.notes?.length === tr.warnings.length ? tr.notes : [];
+    box.append(el('p', { textContent: t('warnings') }), el('ul', { className: 'warnings' }, tr.warnings.map((w, i) => el('li', { textContent: noteText(notes[i], w) }))));
   }
   // The confusion matrix is in class order (object keys would put number-like names first).
   const names = tr.classes ?? d.classes.map((c) => c.name);

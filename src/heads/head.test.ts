@@ -5,6 +5,7 @@ import { seededRandom } from '../testing/random-resnet.js';
 import { Head } from './head.js';
 import { headDigest } from './head-file.js';
 import { mixups, stratifiedFolds, trainHead, type TrainingExample } from './train.js';
+import { noteText } from './training-notes.js';
 
 const backbone = { name: 'resnet18', sha256: 'ab'.repeat(32), dim: 16 };
 
@@ -112,4 +113,9 @@ test('the same photo twice in a class counts once; in two classes it is kept and
   assert.ok(summary.warnings.some((w) => /the same photo is in "b" and "a"/.test(w)), summary.warnings.join('\n'));
   assert.ok(summary.warnings.some((w) => /class "b" has only 3 photos/.test(w)));
   assert.deepEqual(summary.classes, ['a', 'b']);
+  // The same facts as codes, one per warning, for readers in other languages.
+  assert.deepEqual(summary.warnings, summary.notes?.map(noteText));
+  assert.deepEqual(summary.notes?.find((n) => n.code === 'REPEATED_IN_CLASS'), { code: 'REPEATED_IN_CLASS', class: 'a', count: 2, names: ['p0.jpg', 'again.jpg'] });
+  assert.deepEqual(summary.notes?.find((n) => n.code === 'IN_SEVERAL_CLASSES'), { code: 'IN_SEVERAL_CLASSES', classes: ['b', 'a'], names: ['p1.jpg', 'moved.jpg'] });
+  assert.deepEqual(summary.notes?.filter((n) => n.code === 'FEW_PHOTOS'), [{ code: 'FEW_PHOTOS', class: 'a', count: 4, min: 5 }, { code: 'FEW_PHOTOS', class: 'b', count: 3, min: 5 }]);
 });

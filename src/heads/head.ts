@@ -13,6 +13,7 @@ import { l2Normalize, predictProbabilities, type SoftmaxModel } from './logistic
 import { judge, type RejectionModel } from './rejection.js';
 import { headDigest, HEAD_FORMAT, HEAD_VERSION, readHeadFile, type HeadFile } from './head-file.js';
 import { floatBytes, halfBytes } from './vectors.js';
+import type { TrainingNote } from './training-notes.js';
 
 export { HEAD_FORMAT, HEAD_VERSION } from './head-file.js';
 
@@ -44,6 +45,8 @@ export interface TrainingSummary {
   lambda: number;
   /** What the user should know: small classes, repeated photos, an accuracy measured on few photos. */
   warnings: string[];
+  /** The same as codes with their facts, for readers in other languages (absent in files from before they existed). */
+  notes?: TrainingNote[];
   trainedAt: string;
   trainMs: number;
 }

@@ -10,6 +10,7 @@ import { ResnetServeError, invalidArgument } from '../errors.js';
 import { Head, type Backbone, type TrainingSummary } from './head.js';
 import { fitSoftmax, l2Normalize, predictProbabilities } from './logistic.js';
 import { calibrateRejection, REJECTION_DEFAULTS } from './rejection.js';
+import { noteText, type TrainingNote } from './training-notes.js';
 
 /** One training photo: its head embedding (mean of the image's and its mirror's), the backbone's probabilities, its class. */
 export interface TrainingExample {
@@ -31,8 +32,8 @@ const FEW_EVALUATED = 20;
  * measured accuracy look better than it is); the same photo in two classes is
  * kept in both, and warned about.
  */
-export function dedupeExamples<T extends TrainingExample>(classes: readonly string[], examples: readonly T[]): { examples: T[]; warnings: string[] } {
-  const warnings: string[] = [];
+export function dedupeExamples<T extends TrainingExample>(classes: readonly string[], examples: readonly T[]): { examples: T[]; notes: TrainingNote[] } {
+  const notes: TrainingNote[] = [];
   const kept: T[] = [];
   const seen = new Map<string, { label: number; names: string[] }[]>();
   for (const e of examples) {
@@ -50,10 +51,10 @@ export function dedupeExamples<T extends TrainingExample>(classes: readonly stri
     seen.set(e.photo, entries);
   }
   for (const entries of seen.values()) {
-    for (const x of entries) if (x.names.length > 1) warnings.push(`the same photo is ${x.names.length} times in "${classes[x.label]}" (counted once): ${x.names.join(', ')}`);
-    if (entries.length > 1) warnings.push(`the same photo is in ${entries.map((x) => `"${classes[x.label]}"`).join(' and ')}: ${entries.map((x) => x.names[0]).join(', ')}`);
+    for (const x of entries) if (x.names.length > 1) notes.push({ code: 'REPEATED_IN_CLASS', class: classes[x.label], count: x.names.length, names: x.names });
+    if (entries.length > 1) notes.push({ code: 'IN_SEVERAL_CLASSES', classes: entries.map((x) => classes[x.label]), names: entries.map((x) => x.names[0]) });
   }
-  return { examples: kept, warnings };
+  return { examples: kept, notes };
 }
 
 /** How to train. */
@@ -149,10 +150,10 @@ export function trainHead(name: string, classes: readonly string[], given: reado
     rejection = calibrateRejection(x, examples.map((e) => e.probabilities), (i) => calibrationFolds[i], foldOf ? folds : 2, { k: REJECTION_DEFAULTS.k, quantile: options.rejectRate ?? REJECTION_DEFAULTS.quantile });
     rejectedHeldOut = rejection.heldOutRejected;
   }
-  const warnings = [
-    ...classes.flatMap((c, i) => (counts[i] < FEW_PHOTOS ? [`class "${c}" has only ${counts[i]} photo${counts[i] === 1 ? '' : 's'}; ${FEW_PHOTOS} or more give a usable head`] : [])),
-    ...deduped.warnings,
-    ...(evaluated > 0 && evaluated < FEW_EVALUATED ? [`the accuracy was measured on only ${evaluated} photo${evaluated === 1 ? '' : 's'}, so it can be far off: add photos for a steadier figure`] : []),
+  const notes: TrainingNote[] = [
+    ...classes.flatMap((c, i): TrainingNote[] => (counts[i] < FEW_PHOTOS ? [{ code: 'FEW_PHOTOS', class: c, count: counts[i], min: FEW_PHOTOS }] : [])),
+    ...deduped.notes,
+    ...(evaluated > 0 && evaluated < FEW_EVALUATED ? [{ code: 'FEW_EVALUATED' as const, count: evaluated }] : []),
   ];
   const summary: TrainingSummary = {
     classes: [...classes],
@@ -165,7 +166,8 @@ export function trainHead(name: string, classes: readonly string[], given: reado
     confusion,
     ...(rejectedHeldOut !== undefined ? { rejectedHeldOut } : {}),
     lambda,
-    warnings,
+    warnings: notes.map(noteText),
+    notes,
     trainedAt: new Date().toISOString(),
     trainMs: 0,
   };

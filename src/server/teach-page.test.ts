@@ -118,6 +118,11 @@ describe('the Teach view in Chromium', { skip }, () => {
     await page.click('#train');
     await page.locator('.training .trained').waitFor();
     assert.match((await page.locator('.training .trained').textContent()) ?? '', /准确率/);
+    // Training's warnings in Chinese too, made from the server's codes and facts; back in English on a switch.
+    assert.match((await page.locator('.training .warnings').textContent()) ?? '', /类别“暖色”只有 3 张照片/);
+    await page.click('button[data-lang="en"]');
+    assert.match((await page.locator('.training .warnings').textContent()) ?? '', /class "暖色" has only 3 photos/);
+    await page.click('button[data-lang="zh"]');
     const width = await page.evaluate(() => document.documentElement.scrollWidth);
     assert.ok(width <= 360, `no horizontal scrolling (page is ${width} px wide)`);
     for (const selector of ['#train', '#new-class-name', '.class button.icon', '.thumbs button.icon']) {

@@ -1,0 +1,33 @@
+/**
+ * What training tells the user (small classes, repeated photos, an accuracy
+ * measured on few photos), kept as codes with their facts so that each
+ * reader words them in its own language: the CLI and head files in English
+ * (`noteText`), the page in English or Chinese from the same code.
+ */
+
+/** One thing worth knowing about a training run. */
+export type TrainingNote =
+  /** A class has fewer photos than a usable head needs. */
+  | { code: 'FEW_PHOTOS'; class: string; count: number; min: number }
+  /** The same photo was given more than once in one class (counted once). */
+  | { code: 'REPEATED_IN_CLASS'; class: string; count: number; names: string[] }
+  /** The same photo is in several classes (kept in each). */
+  | { code: 'IN_SEVERAL_CLASSES'; classes: string[]; names: string[] }
+  /** The accuracy was measured on few held-out photos. */
+  | { code: 'FEW_EVALUATED'; count: number };
+
+const photos = (n: number): string => `${n} photo${n === 1 ? '' : 's'}`;
+
+/** The English sentence for a note (the head file's and the CLI's `warnings`). */
+export function noteText(note: TrainingNote): string {
+  switch (note.code) {
+    case 'FEW_PHOTOS':
+      return `class "${note.class}" has only ${photos(note.count)}; ${note.min} or more give a usable head`;
+    case 'REPEATED_IN_CLASS':
+      return `the same photo is ${note.count} times in "${note.class}" (counted once): ${note.names.join(', ')}`;
+    case 'IN_SEVERAL_CLASSES':
+      return `the same photo is in ${note.classes.map((c) => `"${c}"`).join(' and ')}: ${note.names.join(', ')}`;
+    case 'FEW_EVALUATED':
+      return `the accuracy was measured on only ${photos(note.count)}, so it can be far off: add photos for a steadier figure`;
+  }
+}
