@@ -7,6 +7,7 @@
  * heads as they were.
  */
 import Database from 'better-sqlite3';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { ensureDirSync } from '../fs-atomic.js';
 
@@ -26,10 +27,10 @@ export interface StoredHead {
   classes: string[];
   /** The head file's JSON once trained (it stays in use until the next training). */
   trained: string | null;
-  /** Classes or photos changed since the last training. */
+  /** Its classes or photos differ from what the last training saw. */
   stale: boolean;
-  /** Counts changes to classes and photos; a training records the revision it saw. */
-  revision: number;
+  /** What a training sees (the classes in order, which photo is in which class), as a hash; a training records it. */
+  contents: string;
   createdAt: string;
 }
 
@@ -56,6 +57,7 @@ export class HeadStore {
     const columns = new Set((this.db.prepare('PRAGMA table_info(heads)').all() as { name: string }[]).map((c) => c.name));
     if (!columns.has('revision')) this.db.exec('ALTER TABLE heads ADD COLUMN revision INTEGER NOT NULL DEFAULT 0');
     if (!columns.has('trained_revision')) this.db.exec('ALTER TABLE heads ADD COLUMN trained_revision INTEGER');
+    if (!columns.has('trained_contents')) this.db.exec('ALTER TABLE heads ADD COLUMN trained_contents TEXT');
   }
 
   /** Every head, in creation order (without their trained files), with the model each was made on. */
@@ -67,11 +69,20 @@ export class HeadStore {
   /** The head `name`, whichever model it was made on. */
   get(name: string): StoredHead | null {
     const h = this.db
-      .prepare('SELECT name, model_sha256 AS modelSha256, created_at AS createdAt, trained, revision, trained_revision AS trainedRevision FROM heads WHERE name = ?')
-      .get(name) as (Omit<StoredHead, 'classes' | 'stale'> & { trainedRevision: number | null }) | undefined;
+      .prepare('SELECT name, model_sha256 AS modelSha256, created_at AS createdAt, trained, revision, trained_revision AS trainedRevision, trained_contents AS trainedContents FROM heads WHERE name = ?')
+      .get(name) as (Omit<StoredHead, 'classes' | 'stale' | 'contents'> & { revision: number; trainedRevision: number | null; trainedContents: string | null }) | undefined;
     if (!h) return null;
-    const { trainedRevision, ...head } = h;
-    return { ...head, stale: head.trained !== null && trainedRevision !== head.revision, classes: this.classes(h.name) };
+    const { revision, trainedRevision, trainedContents, ...head } = h;
+    const classes = this.classes(h.name);
+    const contents = this.contentsOf(h.name, classes);
+    // Undoing a change (a class added then removed) is not a change; heads trained before contents were recorded compare change counts.
+    const stale = head.trained !== null && (trainedContents !== null ? trainedContents !== contents : trainedRevision !== revision);
+    return { ...head, stale, contents, classes };
+  }
+
+  private contentsOf(head: string, classes: readonly string[]): string {
+    const examples = this.db.prepare('SELECT id, class FROM examples WHERE head = ? ORDER BY id').raw().all(head);
+    return createHash('sha256').update(JSON.stringify([classes, examples])).digest('hex');
   }
 
   private classes(head: string): string[] {
@@ -94,7 +105,7 @@ export class HeadStore {
       const existing = new Set(this.classes(head));
       let position = existing.size;
       for (const c of classes) if (!existing.has(c)) this.db.prepare('INSERT INTO classes (head, position, name) VALUES (?, ?, ?)').run(head, position++, c);
-      this.markStale(head);
+      this.countChange(head);
     })();
   }
 
@@ -104,7 +115,7 @@ export class HeadStore {
       const removed = this.db.prepare('DELETE FROM classes WHERE head = ? AND name = ?').run(head, className).changes > 0;
       if (removed) {
         this.classes(head).forEach((c, i) => this.db.prepare('UPDATE classes SET position = ? WHERE head = ? AND name = ?').run(i, head, c));
-        this.markStale(head);
+        this.countChange(head);
       }
       return removed;
     })();
@@ -115,7 +126,7 @@ export class HeadStore {
     return this.db.transaction(() => {
       const now = new Date().toISOString();
       const ids = photos.map((p) => Number(this.db.prepare('INSERT INTO examples (head, class, photo, name, thumbnail, added_at) VALUES (?, ?, ?, ?, ?, ?)').run(head, className, p.photo, p.name, p.thumbnail, now).lastInsertRowid));
-      this.markStale(head);
+      this.countChange(head);
       return ids;
     })();
   }
@@ -132,25 +143,27 @@ export class HeadStore {
   removeExample(head: string, id: number): boolean {
     return this.db.transaction(() => {
       const removed = this.db.prepare('DELETE FROM examples WHERE head = ? AND id = ?').run(head, id).changes > 0;
-      if (removed) this.markStale(head);
+      if (removed) this.countChange(head);
       return removed;
     })();
   }
 
   /**
-   * Saves the trained head file, trained on the photos of `revision` of the
-   * head created at `createdAt`; false (nothing saved) when that head was
-   * deleted meanwhile. Changes made during the training leave it stale.
+   * Saves the trained head file, trained on `contents` (`StoredHead.contents`
+   * when the training began) of the head created at `createdAt`; false
+   * (nothing saved) when that head was deleted meanwhile. Changes made during
+   * the training leave it stale.
    */
-  saveTrained(head: string, createdAt: string, revision: number, json: string): boolean {
-    return this.db.prepare('UPDATE heads SET trained = ?, trained_revision = ? WHERE name = ? AND created_at = ?').run(json, revision, head, createdAt).changes > 0;
+  saveTrained(head: string, createdAt: string, contents: string, json: string): boolean {
+    return this.db.prepare('UPDATE heads SET trained = ?, trained_contents = ? WHERE name = ? AND created_at = ?').run(json, contents, head, createdAt).changes > 0;
   }
 
   remove(head: string): boolean {
     return this.db.prepare('DELETE FROM heads WHERE name = ?').run(head).changes > 0;
   }
 
-  private markStale(head: string): void {
+  /** Counts a change (what heads trained before contents were recorded compare). */
+  private countChange(head: string): void {
     this.db.prepare('UPDATE heads SET revision = revision + 1 WHERE name = ?').run(head);
   }
 

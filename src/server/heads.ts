@@ -271,7 +271,7 @@ export class HeadRegistry {
     const task: TrainTask = { name, classes: stored.classes, examples: training, backbone: { name: this.service.info.name, sha256: this.model, dim: training[0].embedding.length }, options };
     const reply = await this.service.offload<TrainTask, TrainReply>(TRAIN_WORKER, task);
     if (!reply.ok) throw new ResnetServeError(reply.code === 'INVALID_ARGUMENT' ? 'BAD_REQUEST' : reply.code, reply.message);
-    if (!this.store.saveTrained(name, stored.createdAt, stored.revision, reply.json)) throw new ResnetServeError('NOT_FOUND', `Head "${name}" was deleted while it trained`);
+    if (!this.store.saveTrained(name, stored.createdAt, stored.contents, reply.json)) throw new ResnetServeError('NOT_FOUND', `Head "${name}" was deleted while it trained`);
     this.parsed.set(name, Head.parse(reply.json, `head ${name}`, { name: this.service.info.name, sha256: this.model }));
     return this.describe(name);
   }

@@ -80,6 +80,11 @@ describe('a head through the API', () => {
     assert.match(file.headers['content-disposition'] as string, /attachment/);
     assert.deepEqual(Head.parse(file.body, 'download', { name: service.info.name, sha256: service.info.sha256 }).classes, ['warm', '冷色']);
 
+    // A class added is a change since training; removing it again undoes the change.
+    const added = await app.inject({ method: 'POST', url: '/v1/heads/colours/classes', ...json({ classes: ['later'] }) });
+    assert.equal(added.json().stale, true, added.body);
+    const undone = await app.inject({ method: 'DELETE', url: '/v1/heads/colours/classes/later' });
+    assert.equal(undone.json().stale, false, undone.body);
     const removed = await app.inject({ method: 'DELETE', url: `/v1/heads/colours/examples/${described.examples[0].id}` });
     assert.equal(removed.json().stale, true);
     assert.equal((await app.inject({ method: 'DELETE', url: '/v1/heads/colours' })).statusCode, 204);
