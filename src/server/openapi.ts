@@ -70,6 +70,7 @@ export function openApiDocument(version: string): object {
       '/v2': { get: { summary: 'Open Inference Protocol v2: server metadata', responses: { 200: { description: '{name, version, extensions}' } } } },
       '/v2/health/live': { get: { summary: 'v2 liveness', responses: { 200: { description: 'Live' } } } },
       '/v2/health/ready': { get: { summary: 'v2 readiness', responses: { 200: { description: 'Ready' }, 503: { description: 'Loading or shutting down' } } } },
+      '/v2/repository/index': { post: { summary: "Triton's model repository index: every model served, [{name, version, state}]; body empty or {ready}", responses: { 200: { description: 'The models' }, 400: errorResponse('Not a JSON object with an optional boolean ready') } } },
       '/v2/models/{name}': { get: { summary: 'v2 model metadata (inputs, outputs, threads)', responses: { 200: { description: 'Model metadata' }, 404: errorResponse('Unknown model') } } },
       '/v2/models/{name}/ready': { get: { summary: 'v2 model readiness', responses: { 200: { description: '{name, ready}' } } } },
       '/v2/models/{name}/config': { get: { summary: 'Triton model configuration (max_batch_size, input/output dims, dynamic batching)', responses: { 200: { description: 'Model configuration' }, 404: errorResponse('Unknown model') } } },

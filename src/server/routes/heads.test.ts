@@ -61,6 +61,8 @@ describe('a head through the API', () => {
     assert.ok(['冷色', 'unknown'].includes(seed.json()[0].label), seed.body);
     const torchserve = await app.inject({ method: 'PUT', url: '/predictions/colours', payload: warm[6] });
     assert.ok('warm' in torchserve.json(), torchserve.body);
+    const index = (await app.inject({ method: 'POST', url: '/v2/repository/index' })).json();
+    assert.ok(index.some((m: { name: string; state: string }) => m.name === 'colours' && m.state === 'READY'), JSON.stringify(index));
     const v2meta = (await app.inject('/v2/models/colours')).json();
     assert.deepEqual(v2meta.outputs.map((o: { name: string }) => o.name), ['probabilities', 'unknown']);
     const v2 = await app.inject({ method: 'POST', url: '/v2/models/colours/infer', ...json({ inputs: [{ name: 'image', shape: [1], datatype: 'BYTES', data: [warm[6].toString('base64')] }], outputs: [{ name: 'probabilities', parameters: { classification: 1 } }, { name: 'unknown' }] }) });

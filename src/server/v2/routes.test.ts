@@ -45,6 +45,21 @@ const lengthPrefixed = (bytes: Buffer): Buffer => {
 };
 
 describe('metadata', () => {
+  test('the model repository index lists every model served, as tritonclient asks for it', async () => {
+    // tritonclient's get_model_repository_index() posts an empty body.
+    const index = await app.inject({ method: 'POST', url: '/v2/repository/index', payload: '' });
+    assert.equal(index.statusCode, 200, index.body);
+    assert.deepEqual(index.json(), [
+      { name: 'resnet18', version: '1', state: 'READY' },
+      { name: 'resnet18-image', version: '1', state: 'READY' },
+    ]);
+    const ready = await app.inject({ method: 'POST', url: '/v2/repository/index', payload: '{"ready": true}', headers: { 'content-type': 'application/json' } });
+    assert.deepEqual(ready.json(), index.json());
+    const bad = await app.inject({ method: 'POST', url: '/v2/repository/index', payload: '{"ready": "yes"}', headers: { 'content-type': 'application/json' } });
+    assert.equal(bad.statusCode, 400);
+    assert.match(bad.json().error, /optional boolean "ready"/);
+  });
+
   test('health, server metadata, and two models with exactly one input each', async () => {
     assert.equal((await client.get('/v2/health/live')).status, 200);
     assert.equal((await client.get('/v2/health/ready')).status, 200);

@@ -29,12 +29,44 @@ const CODEC_WORKER = new URL('./codec-worker.js', import.meta.url);
 const modelsOf = new WeakMap<ClassificationService, Map<string, ServedModel>>();
 
 /** The network's models, or a trained head by name. */
-function lookup(holder: ServiceHolder, params: Params): { service: ClassificationService; model: ServedModel } {
+/** The network's models and the trained heads' names, as served now. */
+function offered(holder: ServiceHolder): { service: ClassificationService; models: Map<string, ServedModel>; trained: string[] } {
   const service = holder.require();
   let models = modelsOf.get(service);
   if (!models) modelsOf.set(service, (models = servedModels(service)));
+  return { service, models, trained: holder.requireHeads().trainedNames() };
+}
+
+/**
+ * Triton's model repository index (`POST /v2/repository/index`, what
+ * `tritonclient`'s `get_model_repository_index()` asks): every model served,
+ * all ready once the server is; `{"ready": true}` keeps only ready ones.
+ * Loading and unloading are not offered: the models are fixed at start.
+ */
+function repositoryIndex(holder: ServiceHolder, body: unknown): { name: string; version: string; state: string }[] {
+  let onlyReady = false;
+  if (Buffer.isBuffer(body) && body.length) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(body.toString('utf8'));
+    } catch {
+      throw new ResnetServeError('BAD_REQUEST', 'The repository index request must be empty or a JSON object such as {"ready": true}');
+    }
+    const ready = (parsed as { ready?: unknown } | null)?.ready;
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed) || (ready !== undefined && typeof ready !== 'boolean')) {
+      throw new ResnetServeError('BAD_REQUEST', `The repository index request must be a JSON object with an optional boolean "ready"; got ${body.toString('utf8').slice(0, 80)}`);
+    }
+    onlyReady = ready === true;
+  }
+  const { models, trained } = offered(holder);
+  const state = holder.ready ? 'READY' : 'UNAVAILABLE';
+  if (onlyReady && state !== 'READY') return [];
+  return [...models.keys(), ...trained].map((name) => ({ name, version: '1', state }));
+}
+
+function lookup(holder: ServiceHolder, params: Params): { service: ClassificationService; model: ServedModel } {
+  const { service, models, trained } = offered(holder);
   const heads = holder.requireHeads();
-  const trained = heads.trainedNames();
   const model = models.get(params.name) ?? (trained.includes(params.name) ? headModel(heads.get(params.name)) : undefined);
   if (!model) throw new ResnetServeError('NOT_FOUND', `Unknown model '${params.name}'; this server serves ${[...models.keys(), ...trained].map((n) => `'${n}'`).join(', ')}`);
   if (params.version !== undefined && params.version !== '1') throw new ResnetServeError('NOT_FOUND', `Unknown version ${params.version} of model '${params.name}'; the only version is 1`);
@@ -170,6 +202,7 @@ export async function v2Routes(app: FastifyInstance, holder: ServiceHolder, limi
     scope.get('/v2', async () => ({ name: 'resnet-serve', version: serverVersion, extensions: ['binary_tensor_data', 'classification', 'model_configuration'] }));
     scope.get('/v2/health/live', async () => ({ live: true }));
     scope.get('/v2/health/ready', async (_request, reply) => reply.code(holder.ready ? 200 : 503).send({ ready: holder.ready }));
+    scope.post('/v2/repository/index', async (request) => repositoryIndex(holder, request.body));
 
     for (const prefix of ['/v2/models/:name', '/v2/models/:name/versions/:version']) {
       scope.get<{ Params: Params }>(prefix, async (request) => {
