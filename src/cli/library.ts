@@ -4,7 +4,7 @@
  * (streamed to stdout with backpressure, so `| gzip` gets every byte).
  */
 import { createHash } from 'node:crypto';
-import { accessSync, constants, existsSync, realpathSync } from 'node:fs';
+import { accessSync, constants, existsSync, realpathSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { once } from 'node:events';
@@ -83,6 +83,15 @@ function summaryLines(s: TagSummary): string[] {
   return [`${parts.join(', ')}, in ${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, '0')}${speed}.`, ...s.failures.map((f) => `  failed: ${f.path}: ${f.reason}`)];
 }
 
+/** A mistyped folder is refused before anything is written (it would otherwise get an empty index and a run that "tagged 0"). */
+function checkLibraryFolders(roots: readonly string[]): void {
+  for (const root of roots) {
+    const info = statSync(root, { throwIfNoEntry: false });
+    if (!info) throw new ResnetServeError('NOT_FOUND', `tag: there is no folder ${root}`);
+    if (!info.isDirectory()) throw new UsageError(`tag takes folders of photos; ${root} is a file (resnet-serve classify ${root} answers for one photo)`);
+  }
+}
+
 /** `resnet-serve tag <folders…>`. */
 export async function tagCommand(roots: string[], values: Parsed, model: ModelOptions): Promise<number> {
   if (roots.length === 0) throw new UsageError('tag needs at least one folder');
@@ -97,6 +106,8 @@ export async function tagCommand(roots: string[], values: Parsed, model: ModelOp
   const topK = intOption(values['top-k'], '--top-k', 5) as number;
   if (topK < 1) throw new UsageError('--top-k must be at least 1');
   if (!derivable({ topK, minScore })) throw new UsageError(`--top-k is at most 50 for a photo library (the index keeps each photo's 50 best classes)`);
+
+  checkLibraryFolders(roots);
 
   const progress = new ProgressLine(process.stderr);
   const dbPath = indexForTagging(roots[0], values.db, model.cacheDir, (text) => progress.log(text));

@@ -44,6 +44,8 @@ test('everyday words and categories: car, food, flower, dog, bird', () => {
   assert.equal(names('狗').length, 118);
   assert.ok(names('birds').includes('goldfinch'));
   assert.ok(names('instrument').includes('violin'), 'a word of a category name');
+  assert.deepEqual(names('berries').sort(), ['hip', 'strawberry'], 'a plural of a synonym');
+  assert.deepEqual(names('tram'), ['streetcar']);
   assert.equal(resolver.resolve('zzxqv'), null);
 });
 

@@ -19,7 +19,7 @@ export interface SearchHit {
   path: string;
   /** How strongly it matches (0..1): the geometric mean of each term's probability mass. */
   score: number;
-  matched: { term: string; en: string; zh: string; score: number }[];
+  matched: { term: string; index: number; en: string; zh: string; score: number }[];
 }
 
 /** The answer to a search. */
@@ -135,12 +135,12 @@ export class LibraryReader {
     const hits = ranked.slice(offset, offset + limit).map(({ id, score }): SearchHit => {
       const row = this.index.byId(id) as FileRow;
       const kept = this.index.scoresOf(id);
-      const matched = concepts.flatMap((c) =>
-        kept
-          .filter((s) => c.classes.has(s.index))
-          .slice(0, 3)
-          .map((s) => ({ term: c.term, en: this.labels.en[s.index], zh: this.labels.zh[s.index] ?? this.labels.en[s.index], score: s.score })),
-      );
+      // Up to three tags per word; a class two words both name ("dog 狗") is shown once, under the first.
+      const matched: SearchHit['matched'] = [];
+      for (const c of concepts) {
+        const fresh = kept.filter((s) => c.classes.has(s.index) && !matched.some((m) => m.index === s.index)).slice(0, 3);
+        for (const s of fresh) matched.push({ term: c.term, index: s.index, en: this.labels.en[s.index], zh: this.labels.zh[s.index] ?? this.labels.en[s.index], score: s.score });
+      }
       return { id, path: row.path, score, matched };
     });
     return { total: ranked.length, hits };

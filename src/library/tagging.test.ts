@@ -267,6 +267,15 @@ describe('resnet-serve search, export, dupes', () => {
     const [line] = r.stdout.trim().split('\n');
     assert.match(line, /^\d\.\d{3}  \S.* \d+(\.\d)?%/);
     assert.match(r.stderr, /1 of \d+ photos matching/);
+    // The same class named in English and in Chinese is shown once.
+    const d = new Database(db, { readonly: true });
+    const { label_zh: zh } = d.prepare('SELECT label_zh FROM tags WHERE label_en = ? LIMIT 1').get(label) as { label_zh: string };
+    d.close();
+    const mixed = await run(['search', word, zh, '--db', db, '--json']);
+    assert.equal(mixed.code, 0, mixed.stderr);
+    const hits = mixed.stdout.trim().split('\n').map((l) => JSON.parse(l) as { matched: { index: number; en: string }[] });
+    assert.ok(hits.some((h) => h.matched.some((m) => m.en === label)), mixed.stdout);
+    for (const h of hits) assert.equal(new Set(h.matched.map((m) => m.index)).size, h.matched.length, JSON.stringify(h.matched));
     for (const bad of ['%', '_', '', 'a', '  ']) {
       const refused = await run(['search', bad, '--db', db]);
       assert.equal(refused.code, 2, `search ${JSON.stringify(bad)}: ${refused.stderr}`);
@@ -292,6 +301,17 @@ describe('resnet-serve search, export, dupes', () => {
     const wrong = join(dir, 'readme.txt');
     writeFileSync(wrong, 'not a database');
     assert.match((await run(['search', 'dog', '--db', wrong])).stderr, /cannot be read as a photo index|not a resnet-serve photo index/);
+  });
+
+  test('tag refuses a folder that is not there (nothing created) and a file, each in one line', async () => {
+    const typo = join(dir, 'holidya');
+    const missing = await run(['tag', typo, '--model', model]);
+    assert.equal(missing.code, 1, missing.stderr);
+    assert.equal(missing.stderr, `resnet-serve: tag: there is no folder ${typo}\n`);
+    assert.ok(!existsSync(typo), 'the mistyped folder is not created');
+    const file = await run(['tag', join(dir, 'IMG 0000.jpg'), '--model', model]);
+    assert.equal(file.code, 2, file.stderr);
+    assert.match(file.stderr, /tag takes folders of photos; .*IMG 0000\.jpg is a file \(resnet-serve classify/);
   });
 
   test('tag --db where no index can be: one line, exit 1, and the file there untouched', async () => {
