@@ -13,6 +13,9 @@ import { defaultSynonyms, QueryResolver, type Concept, type SynonymEntry } from 
 import { VectorMatrix } from './similarity.js';
 import type { TagRow } from './derive.js';
 
+/** Each photo's first category (its highest-scoring category tag), as a FROM … WHERE clause over `tags t`. */
+const FIRST_CATEGORY = `FROM tags t WHERE t.kind = 'category' AND t.score = (SELECT MAX(score) FROM tags WHERE file_id = t.file_id AND kind = 'category')`;
+
 /** A photo matched by a search, with the tags that matched. */
 export interface SearchHit {
   id: number;
@@ -132,18 +135,19 @@ export class LibraryReader {
     // Photos that are mostly about what was asked come first, then those where it is only part of the picture.
     const ranked = [...matching].map(([id, product]) => ({ id, score: product ** (1 / concepts.length), first: dominant.has(id) }));
     ranked.sort((a, b) => Number(b.first) - Number(a.first) || b.score - a.score || a.id - b.id);
-    const hits = ranked.slice(offset, offset + limit).map(({ id, score }): SearchHit => {
-      const row = this.index.byId(id) as FileRow;
-      const kept = this.index.scoresOf(id);
-      // Up to three tags per word; a class two words both name ("dog 狗") is shown once, under the first.
-      const matched: SearchHit['matched'] = [];
-      for (const c of concepts) {
-        const fresh = kept.filter((s) => c.classes.has(s.index) && !matched.some((m) => m.index === s.index)).slice(0, 3);
-        for (const s of fresh) matched.push({ term: c.term, index: s.index, en: this.labels.en[s.index], zh: this.labels.zh[s.index] ?? this.labels.en[s.index], score: s.score });
-      }
-      return { id, path: row.path, score, matched };
-    });
-    return { total: ranked.length, hits };
+    return { total: ranked.length, hits: ranked.slice(offset, offset + limit).map(({ id, score }) => this.hit(id, score, concepts)) };
+  }
+
+  /** A photo as a search answers it: up to three matching tags per word; a class two words both name ("dog 狗") is shown once, under the first. */
+  private hit(id: number, score: number, concepts: readonly Concept[]): SearchHit {
+    const row = this.index.byId(id) as FileRow;
+    const kept = this.index.scoresOf(id);
+    const matched: SearchHit['matched'] = [];
+    for (const c of concepts) {
+      const fresh = kept.filter((s) => c.classes.has(s.index) && !matched.some((m) => m.index === s.index)).slice(0, 3);
+      for (const s of fresh) matched.push({ term: c.term, index: s.index, en: this.labels.en[s.index], zh: this.labels.zh[s.index] ?? this.labels.en[s.index], score: s.score });
+    }
+    return { id, path: row.path, score, matched };
   }
 
   /** Photos matching every word (English or Chinese), best first. */
@@ -153,19 +157,22 @@ export class LibraryReader {
     return { concepts, unknown, ...this.rank(concepts, options.limit ?? 20, options.offset ?? 0) };
   }
 
-  /** Photos of a category (by English or Chinese name), best first. */
+  /**
+   * Photos of a category (by English or Chinese name): those whose first
+   * category it is (the ones `categoryCounts` counts), most about it first.
+   */
   inCategory(name: string, options: { limit?: number; offset?: number } = {}): SearchResult {
     const category = this.categories.categories.find((c) => c.en === name || c.zh === name);
     if (!category) throw new ResnetServeError('NOT_FOUND', `No category named "${name}"; the categories are ${this.categories.categories.map((c) => c.en).join(', ')}`);
     const concepts = [{ term: category.en, classes: new Set(this.categories.membersOf(category)), via: 'category' }];
-    return { concepts, unknown: [], ...this.rank(concepts, options.limit ?? 20, options.offset ?? 0) };
+    const { n: total } = this.index.db.prepare(`SELECT COUNT(*) AS n ${FIRST_CATEGORY} AND t.label_en = ?`).get(category.en) as { n: number };
+    const rows = this.index.db.prepare(`SELECT t.file_id AS id, t.score ${FIRST_CATEGORY} AND t.label_en = ? ORDER BY t.score DESC, t.file_id LIMIT ? OFFSET ?`).all(category.en, options.limit ?? 20, options.offset ?? 0) as { id: number; score: number }[];
+    return { concepts, unknown: [], total, hits: rows.map((r) => this.hit(r.id, r.score, concepts)) };
   }
 
   /** Every category with how many photos have it as their first category. */
   categoryCounts(): { en: string; zh: string; photos: number }[] {
-    const rows = this.index.db.prepare(`SELECT label_en AS en, label_zh AS zh, COUNT(*) AS photos FROM tags t WHERE kind = 'category'
-      AND score = (SELECT MAX(score) FROM tags WHERE file_id = t.file_id AND kind = 'category') GROUP BY label_en, label_zh ORDER BY photos DESC, label_en`).all() as { en: string; zh: string; photos: number }[];
-    return rows;
+    return this.index.db.prepare(`SELECT label_en AS en, label_zh AS zh, COUNT(*) AS photos ${FIRST_CATEGORY} GROUP BY label_en, label_zh ORDER BY photos DESC, label_en`).all() as { en: string; zh: string; photos: number }[];
   }
 
   /** A photo's row and tags. */
