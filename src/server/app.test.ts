@@ -244,6 +244,22 @@ describe('KServe v2 through inject', () => {
   });
 });
 
+/** Full paths and methods from Fastify's route tree (`printRoutes({ commonPrefix: false })`: each line adds its segment to its parent's path). */
+function routesOf(tree: string): { path: string; methods: string[] }[] {
+  const routes: { path: string; methods: string[] }[] = [];
+  const parents: string[] = [];
+  for (const line of tree.split('\n')) {
+    const m = /^((?:│ {3}| {4})*)(?:├── |└── )(.*?)(?: \(([^)]*)\))?$/.exec(line);
+    if (!m) continue;
+    const depth = m[1].length / 4;
+    const path = (depth ? parents[depth - 1] : '') + m[2];
+    parents[depth] = path;
+    parents.length = depth + 1;
+    if (m[3]) routes.push({ path, methods: m[3].split(', ') });
+  }
+  return routes;
+}
+
 describe('operations', () => {
   test('health, readiness, OpenAPI', async () => {
     assert.deepEqual((await app.inject('/healthz')).json(), { status: 'ok' });
@@ -253,6 +269,13 @@ describe('operations', () => {
     for (const path of ['/predict', '/v1/classify', '/v2/models/{name}/infer', '/v2/models/{name}/config', '/predictions/{model}', '/predictions/{model}/{version}', '/metrics']) assert.ok(doc.paths[path], path);
     assert.deepEqual(doc.components.securitySchemes.apiKey, { type: 'http', scheme: 'bearer', description: doc.components.securitySchemes.apiKey.description });
     assert.deepEqual(doc.security, [{}, { apiKey: [] }]);
+    // Every API route the server answers is described, and nothing described is missing (the page's own files aside).
+    const answered = routesOf(app.printRoutes({ commonPrefix: false }))
+      .filter((r) => r.path.startsWith('/') && r.path !== '/' && !/\.(js|css|svg|json)$/.test(r.path))
+      .flatMap((r) => r.methods.filter((m) => m !== 'HEAD' && m !== 'OPTIONS').map((m) => `${m} ${r.path.replace(/:(\w+)/g, '{$1}')}`));
+    const described = Object.entries(doc.paths as Record<string, Record<string, unknown>>).flatMap(([path, methods]) => Object.keys(methods).map((m) => `${m.toUpperCase()} ${path}`));
+    assert.deepEqual(answered.filter((r) => !described.includes(r)), [], 'answered but not in /openapi.json');
+    assert.deepEqual(described.filter((r) => !answered.includes(r)), [], 'in /openapi.json but not answered');
   });
 
   test('Prometheus metrics: requests, stage latencies, batch sizes, in-flight, model info', async () => {

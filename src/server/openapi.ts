@@ -28,6 +28,24 @@ const torchserve = {
   responses: { 200: { description: 'Top 5 labels with probabilities' }, ...errors },
 };
 
+const pathParam = (name: string): object => ({ name, in: 'path', required: true, schema: { type: 'string' } });
+const queryParam = (name: string, schema: object): object => ({ name, in: 'query', schema });
+const json = (description: string): object => ({ description, content: { 'application/json': {} } });
+const notFound = errorResponse('No such head, class, photo or model (NOT_FOUND)');
+const head = [pathParam('name')];
+const photo = [pathParam('id')];
+const paging = [queryParam('limit', { type: 'integer', minimum: 1 }), queryParam('offset', { type: 'integer', minimum: 0 })];
+const explanation = {
+  summary: "TorchServe's explanations API: the class activation map of the image (raw body or multipart data) for its top answer",
+  requestBody: uploadBody('data'),
+  responses: { 200: { description: 'The map as numbers with the class it explains' }, ...errors },
+};
+const v2Version = [pathParam('name'), { name: 'version', in: 'path', required: true, schema: { type: 'string', enum: ['1'] } }];
+const v2Infer = {
+  summary: 'v2 inference: model {name} takes FP32 [N,3,224,224], model {name}-image takes BYTES encoded images; JSON or binary tensor data, gzip/deflate bodies; parameters.classification k gives "value:index:label" (raw output value, or softmax with classification_probabilities)',
+  responses: { 200: { description: 'Inference response' }, 400: errorResponse('Malformed request'), 404: errorResponse('Unknown model') },
+};
+
 /** The document, with the server's version. */
 export function openApiDocument(version: string): object {
   return {
@@ -57,6 +75,46 @@ export function openApiDocument(version: string): object {
           responses: { 200: { description: '{model, file, width, height, class, predictions, map: {width, height, values}, overlay: {crop_png, photo_png} (base64)}; with ?image=crop|photo the PNG alone' }, ...errors },
         },
       },
+      '/v1/embed': {
+        post: {
+          summary: 'The embedding of each image (the input of the final classifier layer, of the photo as given)',
+          requestBody: uploadBody('file'),
+          responses: { 200: json('One file: {embedding, dim, model}; several: {model, results: [{file, dim, embedding} | {file, error}]}'), ...errors },
+        },
+      },
+      '/v1/heads': {
+        get: { summary: 'Heads (your own classes) on this server', responses: { 200: json('{heads: [{name, classes, trained, stale, model}]}') } },
+        post: { summary: 'Make a head: {"name", "classes"?}', responses: { 201: json('The head'), 400: errorResponse('Bad name or classes'), 409: errorResponse('The name is taken (CONFLICT)') } },
+      },
+      '/v1/heads/{name}': {
+        get: { summary: 'A head: its classes, photos and training summary (training.warnings, training.notes)', parameters: head, responses: { 200: json('The head'), 404: notFound } },
+        delete: { summary: 'Delete a head and its photos', parameters: head, responses: { 204: { description: 'Deleted' }, 404: notFound } },
+      },
+      '/v1/heads/{name}/classes': { post: { summary: 'Add classes: {"name"} or {"classes": […]}', parameters: head, responses: { 200: json('The head'), 400: errorResponse('Bad class name'), 404: notFound, 409: errorResponse('The head belongs to another model (CONFLICT)') } } },
+      '/v1/heads/{name}/classes/{class}': { delete: { summary: 'Remove a class and its photos', parameters: [...head, pathParam('class')], responses: { 200: json('The head'), 404: notFound } } },
+      '/v1/heads/{name}/examples': {
+        post: { summary: 'Add example photos to a class (?class=C)', parameters: [...head, { ...queryParam('class', { type: 'string' }), required: true }], requestBody: uploadBody('file'), responses: { 201: json('The photos added and the head'), ...errors, 404: notFound } },
+      },
+      '/v1/heads/{name}/examples/{id}': { delete: { summary: 'Remove an example photo', parameters: [...head, pathParam('id')], responses: { 200: json('The head'), 404: notFound } } },
+      '/v1/heads/{name}/examples/{id}/thumbnail': { get: { summary: 'An example photo as a small JPEG', parameters: [...head, pathParam('id')], responses: { 200: { description: 'image/jpeg' }, 404: notFound } } },
+      '/v1/heads/{name}/train': {
+        post: { summary: 'Train a head on its photos: {"cv", "holdout", "reject", "reject_rate"}', parameters: head, responses: { 200: json('The head with its training summary (accuracy, confusion matrix, warnings)'), 400: errorResponse('Too few classes or photos'), 404: notFound } },
+      },
+      '/v1/heads/{name}/file': { get: { summary: 'Download the trained head file (JSON)', parameters: head, responses: { 200: json('The head file'), 404: notFound } } },
+      '/v1/library': { get: { summary: 'The photo library served with --library: folders, photo count, model, categories with their photo counts', responses: { 200: json('The library'), 404: errorResponse('No library served') } } },
+      '/v1/library/photos': {
+        get: {
+          summary: 'Photos by words (?q=), by category (?category=: those whose first category it is), or all, a page at a time',
+          parameters: [queryParam('q', { type: 'string' }), queryParam('category', { type: 'string' }), ...paging],
+          responses: { 200: json('{total, photos: [{id, path, labels, score?, matched?}], unknown?}'), 400: errorResponse('Bad words or paging'), 404: errorResponse('No library served, or no such category') },
+        },
+      },
+      '/v1/library/photos/{id}': { get: { summary: 'A photo: its labels and categories', parameters: photo, responses: { 200: json('The photo'), 404: notFound } } },
+      '/v1/library/photos/{id}/like': { get: { summary: 'Look-alike photos, most similar first', parameters: [...photo, queryParam('limit', { type: 'integer', minimum: 1, maximum: 100 })], responses: { 200: json('{photos: [{id, path, similarity}]}'), 404: notFound } } },
+      '/v1/library/photos/{id}/thumbnail': { get: { summary: 'A thumbnail (?size=320 or 1024)', parameters: [...photo, queryParam('size', { type: 'integer' })], responses: { 200: { description: 'image/jpeg' }, 400: errorResponse('Bad size'), 404: notFound } } },
+      '/v1/library/duplicates': { get: { summary: 'Groups of exact copies and near duplicates', responses: { 200: json('{groups: [{kind, photos}]}'), 404: errorResponse('No library served') } } },
+      '/explanations/{model}': { post: { ...explanation, parameters: [pathParam('model')] }, put: { ...explanation, parameters: [pathParam('model')] } },
+      '/explanations/{model}/{version}': { post: { ...explanation, parameters: [pathParam('model'), pathParam('version')] }, put: { ...explanation, parameters: [pathParam('model'), pathParam('version')] } },
       '/v1/models': { get: { summary: 'The loaded model', responses: { 200: { description: 'Model name, source, SHA-256, classes, threads' } } } },
       '/predictions/{model}': {
         post: torchserve,
@@ -74,12 +132,11 @@ export function openApiDocument(version: string): object {
       '/v2/models/{name}': { get: { summary: 'v2 model metadata (inputs, outputs, threads)', responses: { 200: { description: 'Model metadata' }, 404: errorResponse('Unknown model') } } },
       '/v2/models/{name}/ready': { get: { summary: 'v2 model readiness', responses: { 200: { description: '{name, ready}' } } } },
       '/v2/models/{name}/config': { get: { summary: 'Triton model configuration (max_batch_size, input/output dims, dynamic batching)', responses: { 200: { description: 'Model configuration' }, 404: errorResponse('Unknown model') } } },
-      '/v2/models/{name}/infer': {
-        post: {
-          summary: 'v2 inference: model {name} takes FP32 [N,3,224,224], model {name}-image takes BYTES encoded images; JSON or binary tensor data, gzip/deflate bodies; parameters.classification k gives "value:index:label" (raw output value, or softmax with classification_probabilities)',
-          responses: { 200: { description: 'Inference response' }, 400: errorResponse('Malformed request'), 404: errorResponse('Unknown model') },
-        },
-      },
+      '/v2/models/{name}/infer': { post: v2Infer },
+      '/v2/models/{name}/versions/{version}': { get: { summary: 'v2 model metadata of a version (the only one is 1)', parameters: v2Version, responses: { 200: { description: 'Model metadata' }, 404: errorResponse('Unknown model or version') } } },
+      '/v2/models/{name}/versions/{version}/ready': { get: { summary: 'v2 model readiness', parameters: v2Version, responses: { 200: { description: '{name, ready}' } } } },
+      '/v2/models/{name}/versions/{version}/config': { get: { summary: 'Triton model configuration', parameters: v2Version, responses: { 200: { description: 'Model configuration' }, 404: errorResponse('Unknown model or version') } } },
+      '/v2/models/{name}/versions/{version}/infer': { post: { ...v2Infer, parameters: v2Version } },
       '/healthz': { get: { summary: 'Liveness', responses: { 200: { description: 'Alive' } } } },
       '/readyz': { get: { summary: 'Readiness', responses: { 200: { description: 'Ready' }, 503: { description: 'Loading or draining' } } } },
       '/metrics': { get: { summary: 'Prometheus metrics', responses: { 200: { description: 'Text exposition format' } } } },
