@@ -73,18 +73,49 @@ export function authHeaders() {
   return state.key ? { Authorization: `Bearer ${state.key}` } : {};
 }
 
-/** Calls the API; resolves with the parsed JSON (or null), rejects with an Error carrying the server's message. */
+/** An API error's sentence in the page's current language (errors keep their code and the server's reason, so they can be worded again after a language switch). */
+export function messageOf(err) {
+  if (!err?.code) return err?.message ?? '';
+  // A refused name or setting: the server's own sentence says exactly what to change (in English; after the page's own sentence in 中文).
+  if (!err.reason) return errorText(err.code);
+  return state.lang === 'en' ? err.reason : `${errorText(err.code)}（${err.reason}）`;
+}
+
+/** The error for a refused request, from its response and parsed body. */
+export function apiError(res, body) {
+  if (res.status === 401) state.onUnauthorized?.();
+  const code = body?.code ?? (res.status === 401 ? 'UNAUTHORIZED' : 'UNKNOWN');
+  const reason = ['BAD_REQUEST', 'INVALID_ARGUMENT', 'CONFLICT'].includes(code) && body?.error ? body.error : undefined;
+  const err = Object.assign(new Error(''), { status: res.status, code, reason });
+  err.message = messageOf(err);
+  return err;
+}
+
+/** Calls the API; resolves with the parsed JSON (or null), rejects with an Error carrying the server's code and message. */
 export async function api(path, options = {}) {
   const headers = { ...authHeaders(), ...(options.json !== undefined ? { 'Content-Type': 'application/json' } : {}) };
   const res = await fetch(path, { method: options.method ?? 'GET', headers, body: options.json !== undefined ? JSON.stringify(options.json) : options.body });
   const body = res.status === 204 ? null : await res.json().catch(() => null);
-  if (res.status === 401) state.onUnauthorized?.();
-  const code = body?.code ?? (res.status === 401 ? 'UNAUTHORIZED' : 'UNKNOWN');
-  // A refused name or setting: the server's own sentence says exactly what to change (in English; after the page's own sentence in 中文).
-  const specific = ['BAD_REQUEST', 'INVALID_ARGUMENT', 'CONFLICT'].includes(code) && body?.error;
-  const message = !specific ? errorText(code) : state.lang === 'en' ? specific : `${errorText(code)}（${specific}）`;
-  if (!res.ok) throw Object.assign(new Error(message), { status: res.status, code });
+  if (!res.ok) throw apiError(res, body);
   return body;
+}
+
+/**
+ * A message line (`role=status`, or `alert` for errors) that follows a language switch: `say(message, alert)`
+ * takes a function wording it in the current language, an error from `api`, or a plain string ('' clears it).
+ */
+export function messageLine(id) {
+  let current = { words: () => '', alert: false };
+  const draw = () => {
+    const box = $(id);
+    box.textContent = current.words();
+    box.setAttribute('role', current.alert ? 'alert' : 'status');
+  };
+  onLanguage(draw);
+  return (message, alert = false) => {
+    current = { words: message instanceof Error ? () => messageOf(message) : typeof message === 'function' ? message : () => message, alert };
+    draw();
+  };
 }
 
 /** Runs `fn` whenever the language changes. */

@@ -1,6 +1,6 @@
 // The Library view (serve --library DIR): a grid of the library's photos, search in English or Chinese,
 // a category filter, a photo's labels and look-alikes in a dialog, and the groups of duplicates. Read-only.
-import { $, TEXT, api, authHeaders, el, onLanguage, state, t } from './common.js';
+import { $, TEXT, api, authHeaders, el, messageLine, onLanguage, state, t } from './common.js';
 
 Object.assign(TEXT.en, {
   library: 'Library', libraryTitle: 'Photo library', librarySummary: '{photos} photos in {folders}, tagged with {model}',
@@ -24,11 +24,7 @@ const PAGE = 60;
 const name = (x) => (state.lang === 'zh' ? x.zh : x.en);
 const pct = (score) => `${Math.round(score * 100)}%`;
 
-function say(text, alert = false) {
-  const box = $('library-message');
-  box.textContent = text;
-  box.setAttribute('role', alert ? 'alert' : 'status');
-}
+const say = messageLine('library-message');
 
 /** Fetches a thumbnail with the API key (an <img src> cannot send it); cached per photo and size. */
 async function thumbnail(img, id, size = 320) {
@@ -64,7 +60,7 @@ function drawGrid() {
   const grid = $('gallery');
   grid.replaceChildren(...view.photos.map((p) => tile(p, openPhoto)));
   $('more').hidden = view.photos.length >= view.total;
-  if (view.query || view.category) say(view.total ? t(view.photos.length < view.total ? 'foundOf' : 'found', { shown: view.photos.length, n: view.total }) : t('nothing'));
+  if (view.query || view.category) say(() => (view.total ? t(view.photos.length < view.total ? 'foundOf' : 'found', { shown: view.photos.length, n: view.total }) : t('nothing')));
   else say('');
 }
 
@@ -78,14 +74,14 @@ async function load(append = false) {
       view.photos = [];
       view.total = 0;
       drawGrid();
-      say(t('unknownWords', { words: page.unknown.join(', ') }));
+      say(() => t('unknownWords', { words: page.unknown.join(', ') }));
       return;
     }
     view.total = page.total;
     view.photos = append ? [...view.photos, ...page.photos] : page.photos;
     drawGrid();
   } catch (err) {
-    say(err.message, true);
+    say(err, true);
   }
 }
 
@@ -108,7 +104,7 @@ async function openPhoto(id) {
     if (!dialog.open) dialog.showModal();
     $('photo-close').focus();
   } catch (err) {
-    say(err.message, true);
+    say(err, true);
   }
 }
 
@@ -124,7 +120,7 @@ async function showDupes() {
     }
   } catch (err) {
     box.replaceChildren();
-    say(err.message, true);
+    say(err, true);
   }
 }
 
@@ -154,7 +150,7 @@ export async function loadLibrary() {
   try {
     view.summary = await api('v1/library');
   } catch (err) {
-    if (err.status === 401) say(err.message, true);
+    if (err.status === 401) say(err, true);
     return false;
   }
   drawSummary();

@@ -1,23 +1,19 @@
 // The Teach view: make a head, name its classes, give each a few photos, train it, see how well it learned
 // (held-out accuracy and a confusion matrix), then try it on new photos ("unknown" shown as such).
-import { $, api, authHeaders, el, onLanguage, state, t } from './common.js';
+import { $, api, apiError, authHeaders, el, messageLine, onLanguage, state, t } from './common.js';
 import { addCards } from './cards.js';
 
 const view = { head: null, detail: null, busy: false, urls: [], onHeadsChanged: () => {} };
 const path = (name) => `v1/heads/${encodeURIComponent(name)}`;
 
-function say(text, alert = false) {
-  const box = $('teach-message');
-  box.textContent = text;
-  box.setAttribute('role', alert ? 'alert' : 'status');
-}
+const say = messageLine('teach-message');
 
 async function loadHeads(select) {
   let heads = [];
   try {
     heads = (await api('v1/heads')).heads.filter((h) => h.source === 'api');
   } catch (err) {
-    say(err.message, true);
+    say(err, true);
   }
   const list = $('head-select');
   list.replaceChildren(...heads.map((h) => el('option', { value: h.name, textContent: h.name })));
@@ -35,7 +31,7 @@ async function openHead(name) {
   try {
     view.detail = await api(path(name));
   } catch (err) {
-    say(err.message, true);
+    say(err, true);
     return;
   }
   drawHead();
@@ -119,7 +115,7 @@ function drawHead() {
   $('new-class').hidden = foreign;
   if (foreign) {
     for (const b of list.querySelectorAll('button')) b.disabled = true;
-    say(t('otherModel'), true);
+    say(() => t('otherModel'), true);
   }
   if (focusKey) {
     const find = (key) => (key ? list.querySelector(`[data-focus="${CSS.escape(key)}"]`) : null);
@@ -183,7 +179,7 @@ async function change(promise) {
     await openHead(view.head);
     return detail;
   } catch (err) {
-    say(err.message, true);
+    say(err, true);
     return null;
   }
 }
@@ -192,7 +188,7 @@ async function addPhotos(className, files) {
   if (!files.length || !view.head) return;
   const form = new FormData();
   for (const f of files) form.append('file', f, f.name || 'photo');
-  say(t('uploading', { pct: '' }));
+  say(() => t('uploading', { pct: '' }));
   const done = await change(api(`${path(view.head)}/examples?class=${encodeURIComponent(className)}`, { method: 'POST', body: form }));
   if (done) say('');
 }
@@ -201,18 +197,18 @@ async function train() {
   if (view.busy) return;
   view.busy = true;
   drawHead();
-  say(t('training'));
+  say(() => t('training'));
   try {
     view.detail = { ...view.detail, ...(await api(`${path(view.head)}/train`, { method: 'POST' })) };
     view.busy = false;
     await openHead(view.head);
-    say(t('trainDone'));
+    say(() => t('trainDone'));
     view.onHeadsChanged();
     $('train').focus();
   } catch (err) {
     view.busy = false;
     drawHead();
-    say(err.message, true);
+    say(err, true);
   }
 }
 
@@ -235,7 +231,7 @@ export function setupTeach({ onHeadsChanged }) {
       await loadHeads(name);
       $('new-class-name').focus();
     } catch (err) {
-      say(err.message, true);
+      say(err, true);
       $('new-head-name').focus();
     }
   });
@@ -259,18 +255,18 @@ export function setupTeach({ onHeadsChanged }) {
       await loadHeads();
       view.onHeadsChanged();
     } catch (err) {
-      say(err.message, true);
+      say(err, true);
     }
   });
   $('download').addEventListener('click', async () => {
     try {
       const res = await fetch(`${path(view.head)}/file`, { headers: authHeaders() });
-      if (!res.ok) throw new Error((await res.json().catch(() => null))?.error ?? `HTTP ${res.status}`);
+      if (!res.ok) throw apiError(res, await res.json().catch(() => null));
       const a = el('a', { href: URL.createObjectURL(await res.blob()), download: `${view.head}.head.json` });
       a.click();
       setTimeout(() => URL.revokeObjectURL(a.href), 1000);
     } catch (err) {
-      say(err.message, true);
+      say(err, true);
     }
   });
   const tryFiles = $('try-files');

@@ -120,8 +120,10 @@ describe('the Teach view in Chromium', { skip }, () => {
     assert.match((await page.locator('.training .trained').textContent()) ?? '', /准确率/);
     // Training's warnings in Chinese too, made from the server's codes and facts; back in English on a switch.
     assert.match((await page.locator('.training .warnings').textContent()) ?? '', /类别“暖色”只有 3 张照片/);
+    assert.equal(await page.locator('#teach-message').textContent(), '训练完成。');
     await page.click('button[data-lang="en"]');
     assert.match((await page.locator('.training .warnings').textContent()) ?? '', /class "暖色" has only 3 photos/);
+    assert.equal(await page.locator('#teach-message').textContent(), 'Training finished.', 'the status line follows the language too');
     await page.click('button[data-lang="zh"]');
     const width = await page.evaluate(() => document.documentElement.scrollWidth);
     assert.ok(width <= 360, `no horizontal scrolling (page is ${width} px wide)`);
@@ -135,6 +137,10 @@ describe('the Teach view in Chromium', { skip }, () => {
     await page.press('#new-head-name', 'Enter');
     await page.waitForFunction(() => /名称已被使用/.test(document.getElementById('teach-message')?.textContent ?? ''));
     assert.match((await page.locator('#teach-message').textContent()) ?? '', /（A head named "颜色" already exists/);
+    // Worded again on a language switch: the server's own sentence alone in English.
+    await page.click('button[data-lang="en"]');
+    assert.match((await page.locator('#teach-message').textContent()) ?? '', /^A head named "颜色" already exists/);
+    await page.click('button[data-lang="zh"]');
     // A file that is not a photo, added to a class: the page's sentence for "not an image", not "the request was not understood".
     await page.locator('.class').first().locator('input[type=file]').setInputFiles({ name: 'notes.jpg', mimeType: 'image/jpeg', buffer: Buffer.from('a shopping list') });
     await page.waitForFunction(() => /图片|格式/.test(document.getElementById('teach-message')?.textContent ?? ''));
