@@ -4,7 +4,7 @@ import { ERRORS } from './errors.js';
 export const TEXT = {
   en: {
     title: 'What is in this photo?', labels: 'Labels', drop: 'Drop photos here, paste them, or choose them',
-    pick: 'Choose photos', camera: 'Take a photo', hint: 'JPEG, PNG, WebP, GIF, TIFF or BMP, up to {mb} MB each. Nothing leaves this server.',
+    pick: 'Choose photos', camera: 'Take a photo', hint: 'JPEG, PNG, WebP, GIF, TIFF, BMP or AVIF, up to {mb} MB each. Nothing leaves this server.',
     waiting: 'Waiting…', uploading: 'Uploading {pct}%', analysing: 'Analysing…', server: 'Server time {ms} ms',
     tooLarge: 'This file is {size} MB; the limit is {mb} MB.', network: 'The server could not be reached.',
     model: 'Model {name} · {sha}', done: '{n} of {total} done', key: 'API key', use: 'Use',
@@ -25,7 +25,7 @@ export const TEXT = {
   },
   zh: {
     title: '照片里是什么？', labels: '标签数', drop: '把照片拖到这里、粘贴，或点击选择',
-    pick: '选择照片', camera: '拍照', hint: '支持 JPEG、PNG、WebP、GIF、TIFF、BMP，每张不超过 {mb} MB。图片不会离开本服务器。',
+    pick: '选择照片', camera: '拍照', hint: '支持 JPEG、PNG、WebP、GIF、TIFF、BMP、AVIF，每张不超过 {mb} MB。图片不会离开本服务器。',
     waiting: '等待中…', uploading: '上传中 {pct}%', analysing: '识别中…', server: '服务器用时 {ms} 毫秒',
     tooLarge: '文件大小 {size} MB，超过上限 {mb} MB。', network: '无法连接服务器。',
     model: '模型 {name} · {sha}', done: '已完成 {n} / {total}', key: 'API 密钥', use: '使用',

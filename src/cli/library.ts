@@ -86,7 +86,8 @@ function summaryLines(s: TagSummary): string[] {
 /** A mistyped folder is refused before anything is written (it would otherwise get an empty index and a run that "tagged 0"). */
 function checkLibraryFolders(roots: readonly string[]): void {
   for (const root of roots) {
-    const info = statSync(root, { throwIfNoEntry: false });
+    // Without trailing slashes, so that `photo.jpg/` is said to be a file rather than failing with ENOTDIR.
+    const info = statSync(root.replace(/[\\/]+$/, '') || root, { throwIfNoEntry: false });
     if (!info) throw new ResnetServeError('NOT_FOUND', `tag: there is no folder ${root}`);
     if (!info.isDirectory()) throw new UsageError(`tag takes folders of photos; ${root} is a file (resnet-serve classify ${root} answers for one photo)`);
   }

@@ -29,6 +29,11 @@ test('a head is stale while its classes or photos differ from what its training 
   assert.equal(store.get('parts')?.stale, true);
   store.removeExample('parts', id);
   assert.equal(store.get('parts')?.stale, false, 'the photo added and removed again');
+  const [first] = store.examples('parts');
+  store.removeExample('parts', first.id);
+  assert.equal(store.get('parts')?.stale, true);
+  store.addExamples('parts', first.className, [photo(Number(first.photo.slice(4)))]);
+  assert.equal(store.get('parts')?.stale, false, 'the photo removed and added again');
   // The same photo moved to another class is a change.
   const moved = store.examples('parts').find((e) => e.photo === 'sha-1');
   assert.ok(moved);

@@ -29,7 +29,7 @@ export interface StoredHead {
   trained: string | null;
   /** Its classes or photos differ from what the last training saw. */
   stale: boolean;
-  /** What a training sees (the classes in order, which photo is in which class), as a hash; a training records it. */
+  /** What a training sees (the classes in order, which photos are in each, by content), as a hash; a training records it. */
   contents: string;
   createdAt: string;
 }
@@ -80,8 +80,9 @@ export class HeadStore {
     return { ...head, stale, contents, classes };
   }
 
+  /** The classes in order and each class's photos by content, so a photo removed and added again is no change. */
   private contentsOf(head: string, classes: readonly string[]): string {
-    const examples = this.db.prepare('SELECT id, class FROM examples WHERE head = ? ORDER BY id').raw().all(head);
+    const examples = this.db.prepare('SELECT class, photo FROM examples WHERE head = ? ORDER BY class, photo').raw().all(head);
     return createHash('sha256').update(JSON.stringify([classes, examples])).digest('hex');
   }
 

@@ -117,7 +117,9 @@ export class LibraryReader {
   }
 
   /** Photos matching every concept, best first. */
-  private rank(concepts: readonly Concept[], limit: number, offset: number): { total: number; hits: SearchHit[] } {
+  private rank(asked: readonly Concept[], limit: number, offset: number): { total: number; hits: SearchHit[] } {
+    // Two words naming the same classes ("dog 狗") are one thing asked once.
+    const concepts = asked.filter((c, i) => !asked.slice(0, i).some((d) => d.classes.size === c.classes.size && [...c.classes].every((k) => d.classes.has(k))));
     let scores: Map<number, number> | null = null;
     const tops = concepts.map((c) => this.topIn(c.classes));
     concepts.forEach((c, k) => {
@@ -162,7 +164,8 @@ export class LibraryReader {
    * category it is (the ones `categoryCounts` counts), most about it first.
    */
   inCategory(name: string, options: { limit?: number; offset?: number } = {}): SearchResult {
-    const category = this.categories.categories.find((c) => c.en === name || c.zh === name);
+    const wanted = name.trim().toLowerCase();
+    const category = this.categories.categories.find((c) => c.en.toLowerCase() === wanted || c.zh === name.trim());
     if (!category) throw new ResnetServeError('NOT_FOUND', `No category named "${name}"; the categories are ${this.categories.categories.map((c) => c.en).join(', ')}`);
     const concepts = [{ term: category.en, classes: new Set(this.categories.membersOf(category)), via: 'category' }];
     const { n: total } = this.index.db.prepare(`SELECT COUNT(*) AS n ${FIRST_CATEGORY} AND t.label_en = ?`).get(category.en) as { n: number };

@@ -276,6 +276,9 @@ describe('resnet-serve search, export, dupes', () => {
     const hits = mixed.stdout.trim().split('\n').map((l) => JSON.parse(l) as { matched: { index: number; en: string }[] });
     assert.ok(hits.some((h) => h.matched.some((m) => m.en === label)), mixed.stdout);
     for (const h of hits) assert.equal(new Set(h.matched.map((m) => m.index)).size, h.matched.length, JSON.stringify(h.matched));
+    // Two words for the same classes are asked once: no more tags than for one of them.
+    const [en, zhWord] = await Promise.all([run(['search', 'dog', '--db', db, '--json']), run(['search', 'dog', '狗', '--db', db, '--json'])]);
+    assert.equal(zhWord.stdout.replace(/"term":"[^"]*"/g, ''), en.stdout.replace(/"term":"[^"]*"/g, ''));
     for (const bad of ['%', '_', '', 'a', '  ']) {
       const refused = await run(['search', bad, '--db', db]);
       assert.equal(refused.code, 2, `search ${JSON.stringify(bad)}: ${refused.stderr}`);
@@ -312,6 +315,9 @@ describe('resnet-serve search, export, dupes', () => {
     const file = await run(['tag', join(dir, 'IMG 0000.jpg'), '--model', model]);
     assert.equal(file.code, 2, file.stderr);
     assert.match(file.stderr, /tag takes folders of photos; .*IMG 0000\.jpg is a file \(resnet-serve classify/);
+    const slashed = await run(['tag', `${join(dir, 'IMG 0000.jpg')}/`, '--model', model]);
+    assert.equal(slashed.code, 2, slashed.stderr);
+    assert.match(slashed.stderr, /IMG 0000\.jpg\/ is a file/);
   });
 
   test('tag --db where no index can be: one line, exit 1, and the file there untouched', async () => {

@@ -34,7 +34,7 @@ const json = (description: string): object => ({ description, content: { 'applic
 const notFound = errorResponse('No such head, class, photo or model (NOT_FOUND)');
 const head = [pathParam('name')];
 const photo = [pathParam('id')];
-const paging = [queryParam('limit', { type: 'integer', minimum: 1 }), queryParam('offset', { type: 'integer', minimum: 0 })];
+const paging = [queryParam('limit', { type: 'integer', minimum: 1, maximum: 500 }), queryParam('offset', { type: 'integer', minimum: 0 })];
 const explanation = {
   summary: "TorchServe's explanations API: the class activation map of the image (raw body or multipart data) for its top answer",
   requestBody: uploadBody('data'),
@@ -111,7 +111,7 @@ export function openApiDocument(version: string): object {
       },
       '/v1/library/photos/{id}': { get: { summary: 'A photo: its labels and categories', parameters: photo, responses: { 200: json('The photo'), 404: notFound } } },
       '/v1/library/photos/{id}/like': { get: { summary: 'Look-alike photos, most similar first', parameters: [...photo, queryParam('limit', { type: 'integer', minimum: 1, maximum: 100 })], responses: { 200: json('{photos: [{id, path, similarity}]}'), 404: notFound } } },
-      '/v1/library/photos/{id}/thumbnail': { get: { summary: 'A thumbnail (?size=320 or 1024)', parameters: [...photo, queryParam('size', { type: 'integer' })], responses: { 200: { description: 'image/jpeg' }, 400: errorResponse('Bad size'), 404: notFound } } },
+      '/v1/library/photos/{id}/thumbnail': { get: { summary: 'A thumbnail (?size=320 or 1024)', parameters: [...photo, queryParam('size', { type: 'integer', enum: [320, 1024] })], responses: { 200: { description: 'image/jpeg' }, 400: errorResponse('Bad size'), 404: notFound } } },
       '/v1/library/duplicates': { get: { summary: 'Groups of exact copies and near duplicates', responses: { 200: json('{groups: [{kind, photos}]}'), 404: errorResponse('No library served') } } },
       '/explanations/{model}': { post: { ...explanation, parameters: [pathParam('model')] }, put: { ...explanation, parameters: [pathParam('model')] } },
       '/explanations/{model}/{version}': { post: { ...explanation, parameters: [pathParam('model'), pathParam('version')] }, put: { ...explanation, parameters: [pathParam('model'), pathParam('version')] } },

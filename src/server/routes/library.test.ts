@@ -76,6 +76,8 @@ describe('the gallery API', () => {
         assert.equal(inCategory.photos.length, c.photos);
       }
     }
+    const first = summary.categories[0] as { en: string; photos: number };
+    assert.equal((await app.inject(`/v1/library/photos?category=${encodeURIComponent(first.en.toUpperCase())}`)).json().total, first.photos, 'category names in any case');
     assert.equal((summary.categories as { photos: number }[]).reduce((n, c) => n + c.photos, 0) >= 9, true);
     const unknown = (await app.inject('/v1/library/photos?q=zzxqv')).json();
     assert.deepEqual(unknown.unknown, ['zzxqv']);
@@ -108,7 +110,13 @@ describe('the gallery API', () => {
     }
     assert.equal((await app.inject('/v1/library/photos/999999')).statusCode, 404);
     assert.equal((await app.inject('/v1/library/photos/1/thumbnail?size=77')).statusCode, 400);
-    assert.equal((await app.inject('/v1/library/photos?limit=0')).statusCode, 400);
+    // Every bad count says the same range, and look-alikes refuse 0 as well.
+    for (const limit of ['0', '-1', '501', 'abc']) {
+      const res = await app.inject(`/v1/library/photos?limit=${limit}`);
+      assert.equal(res.statusCode, 400);
+      assert.match(res.json().error, /Expected an integer from 1 to 500 for limit/);
+    }
+    assert.equal((await app.inject('/v1/library/photos/1/like?limit=0')).statusCode, 400);
     // After tagging, a photo is replaced by a link to a file outside the library.
     const all = (await app.inject('/v1/library/photos?limit=100')).json().photos as { id: number; path: string }[];
     const victim = all.find((p) => p.path === join('Trip', 'IMG_1.jpg')) as { id: number };

@@ -18,11 +18,11 @@ function photoId(value: string): number {
   return Number(value);
 }
 
-function count(query: Query, name: string, fallback: number, max: number): number {
+function count(query: Query, name: string, fallback: number, range: { min: number; max: number }): number {
   const raw = query[name];
   if (raw === undefined) return fallback;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < 0 || n > max) throw invalidArgument(name, `an integer from 0 to ${max}`, raw);
+  if (!Number.isInteger(n) || n < range.min || n > range.max) throw invalidArgument(name, `an integer from ${range.min} to ${range.max}`, raw);
   return n;
 }
 
@@ -34,16 +34,14 @@ export function libraryRoutes(app: FastifyInstance, library: LibraryService | nu
   app.get('/v1/library', async () => need().summary());
   app.get<{ Querystring: Query }>('/v1/library/photos', async (request) => {
     const q = request.query;
-    const limit = count(q, 'limit', 60, 500);
-    if (limit === 0) throw invalidArgument('limit', 'an integer from 1 to 500', q.limit);
-    return need().photos({ q: q.q, category: q.category || undefined, limit, offset: count(q, 'offset', 0, 10_000_000) });
+    return need().photos({ q: q.q, category: q.category || undefined, limit: count(q, 'limit', 60, { min: 1, max: 500 }), offset: count(q, 'offset', 0, { min: 0, max: 10_000_000 }) });
   });
   app.get<{ Params: IdParams }>('/v1/library/photos/:id', async (request) => need().photo(photoId(request.params.id)));
   app.get<{ Params: IdParams; Querystring: Query }>('/v1/library/photos/:id/like', async (request) => ({
-    photos: await need().like(photoId(request.params.id), Math.max(1, count(request.query, 'limit', 12, 100))),
+    photos: await need().like(photoId(request.params.id), count(request.query, 'limit', 12, { min: 1, max: 100 })),
   }));
   app.get<{ Params: IdParams; Querystring: Query }>('/v1/library/photos/:id/thumbnail', async (request, reply) => {
-    const jpeg = await need().thumbnail(photoId(request.params.id), count(request.query, 'size', 320, 4096));
+    const jpeg = await need().thumbnail(photoId(request.params.id), count(request.query, 'size', 320, { min: 0, max: 4096 }));
     return reply.headers({ 'content-type': 'image/jpeg', 'cache-control': 'private, max-age=3600' }).send(jpeg);
   });
   app.get('/v1/library/duplicates', async () => ({ groups: await need().duplicates() }));
