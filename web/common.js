@@ -82,7 +82,7 @@ export function messageOf(err) {
 }
 
 /** The error for a refused request, from its response and parsed body. */
-export function apiError(res, body) {
+function apiError(res, body) {
   if (res.status === 401) state.onUnauthorized?.();
   const code = body?.code ?? (res.status === 401 ? 'UNAUTHORIZED' : 'UNKNOWN');
   const reason = ['BAD_REQUEST', 'INVALID_ARGUMENT', 'CONFLICT'].includes(code) && body?.error ? body.error : undefined;
@@ -91,13 +91,20 @@ export function apiError(res, body) {
   return err;
 }
 
+/** Fetches from the API with the key; resolves with a successful response, rejects with an error `messageOf` words (NETWORK when the server cannot be reached). */
+export async function apiFetch(path, init = {}) {
+  const res = await fetch(path, { ...init, headers: { ...authHeaders(), ...init.headers } }).catch(() => {
+    throw Object.assign(new Error(errorText('NETWORK')), { code: 'NETWORK' });
+  });
+  if (!res.ok) throw apiError(res, await res.json().catch(() => null));
+  return res;
+}
+
 /** Calls the API; resolves with the parsed JSON (or null), rejects with an Error carrying the server's code and message. */
 export async function api(path, options = {}) {
-  const headers = { ...authHeaders(), ...(options.json !== undefined ? { 'Content-Type': 'application/json' } : {}) };
-  const res = await fetch(path, { method: options.method ?? 'GET', headers, body: options.json !== undefined ? JSON.stringify(options.json) : options.body });
-  const body = res.status === 204 ? null : await res.json().catch(() => null);
-  if (!res.ok) throw apiError(res, body);
-  return body;
+  const json = options.json !== undefined;
+  const res = await apiFetch(path, { method: options.method ?? 'GET', headers: json ? { 'Content-Type': 'application/json' } : {}, body: json ? JSON.stringify(options.json) : options.body });
+  return res.status === 204 ? null : res.json().catch(() => null);
 }
 
 /**

@@ -1,6 +1,6 @@
 // The Teach view: make a head, name its classes, give each a few photos, train it, see how well it learned
 // (held-out accuracy and a confusion matrix), then try it on new photos ("unknown" shown as such).
-import { $, api, apiError, authHeaders, el, messageLine, onLanguage, state, t } from './common.js';
+import { $, api, apiFetch, authHeaders, el, messageLine, onLanguage, state, t } from './common.js';
 import { addCards } from './cards.js';
 
 const view = { head: null, detail: null, busy: false, urls: [], onHeadsChanged: () => {} };
@@ -260,8 +260,7 @@ export function setupTeach({ onHeadsChanged }) {
   });
   $('download').addEventListener('click', async () => {
     try {
-      const res = await fetch(`${path(view.head)}/file`, { headers: authHeaders() });
-      if (!res.ok) throw apiError(res, await res.json().catch(() => null));
+      const res = await apiFetch(`${path(view.head)}/file`);
       const a = el('a', { href: URL.createObjectURL(await res.blob()), download: `${view.head}.head.json` });
       a.click();
       setTimeout(() => URL.revokeObjectURL(a.href), 1000);
