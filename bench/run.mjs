@@ -21,7 +21,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import sharp from 'sharp';
 import { InferenceBatcher } from '../dist/classify/batcher.js';
 import { rankLogits } from '../dist/classify/answer.js';
 import { decodeImage } from '../dist/image/decode.js';
@@ -29,9 +28,8 @@ import { normalizationTables, writeNormalizedCHW } from '../dist/image/normalize
 import { Preprocessor } from '../dist/image/preprocess.js';
 import { resizeBilinearWindow } from '../dist/image/resample.js';
 import { loadModel } from '../dist/model/load-model.js';
-import { OFFICIAL_CHECKPOINTS, defaultCacheDir, findCachedCheckpoint } from '../dist/model/weights.js';
-import { REFERENCE_DIR, SHARED_DIR } from '../dist/testing/shared.js';
-import { writeRandomCheckpoint } from '../dist/testing/random-resnet.js';
+import { SHARED_DIR } from '../dist/testing/shared.js';
+import { chooseModel, imageFile } from './inputs.mjs';
 import { lineChartSvg, load, multipart, rssMb, sampleRss, stackedBarsSvg, startProcess, stats, stopProcess } from './lib.mjs';
 import { MACS, measurePeaks } from './peaks.mjs';
 import { SERVE_ENV } from './serve-env.mjs';
@@ -44,27 +42,6 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const BIN = join(ROOT, 'dist/cli/bin.js');
 const OUT = join(ROOT, 'bench/results');
 const log = (...a) => console.log(...a);
-
-async function chooseModel() {
-  const i = argv.indexOf('--model');
-  if (i >= 0) return { model: argv[i + 1], pth: argv[i + 1].endsWith('.pth') ? argv[i + 1] : null, note: argv[i + 1] };
-  const official = findCachedCheckpoint(OFFICIAL_CHECKPOINTS.resnet18, defaultCacheDir());
-  if (official) return { model: 'resnet18', pth: official, note: `official ResNet-18 (${official})` };
-  const seed = join(REFERENCE_DIR, 'resnet18-seed0.pth');
-  if (existsSync(seed)) return { model: seed, pth: seed, note: 'ResNet-18 seed-0 from ../shared (random weights, same compute as the official)' };
-  const { path } = await writeRandomCheckpoint('resnet18', 1);
-  return { model: path, pth: path, note: 'generated random-weight ResNet-18 (same compute as the official)' };
-}
-
-async function imageFile(name, width, height, dir) {
-  const shared = join(REFERENCE_DIR, 'images', name);
-  if (existsSync(shared)) return shared;
-  const noise = Buffer.alloc(width * height * 3);
-  for (let i = 0; i < noise.length; i++) noise[i] = (i * 2654435761) >>> 24;
-  const path = join(dir, name);
-  writeFileSync(path, await sharp(noise, { raw: { width, height, channels: 3 } }).blur(3).jpeg({ quality: 90 }).toBuffer());
-  return path;
-}
 
 function findPython() {
   for (const py of [process.env.BENCH_PYTHON, '/usr/bin/python3', 'python3'].filter(Boolean)) {
@@ -94,7 +71,7 @@ const fmt = (v, w = 7) => (v === null || v === undefined || Number.isNaN(v) ? 'â
 
 // ---------------------------------------------------------------------------
 const started = new Date();
-const { model, pth, note } = await chooseModel();
+const { model, pth, note } = await chooseModel(argv);
 const work = await mkdtemp(join(tmpdir(), 'rs-bench-'));
 const cacheDir = model === 'resnet18' ? defaultCacheDir() : join(work, 'cache');
 const kinds = [
