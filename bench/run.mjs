@@ -178,6 +178,14 @@ const http = { modes: {} };
 const HTTP_MODES = [['fast', 'fp32'], ['exact', 'fp32'], ['fast', 'int8']];
 // Prime the caches (ONNX build, int8 model, optimised graphs), so the cold starts below are "with a cached model".
 for (const precision of ['fp32', 'int8']) await stopProcess((await startProcess(process.execPath, serveArgs('fast', precision), serverEnv, isReady)).child);
+// Start-up varies by ±15% here from one start to the next: the goal takes the median of several.
+const startMs = [];
+for (let i = 0; i < (QUICK ? 3 : 9); i++) {
+  const { child, ms } = await startProcess(process.execPath, serveArgs('fast', 'fp32'), serverEnv, isReady);
+  startMs.push(ms);
+  await stopProcess(child);
+}
+http.coldStart = { medianMs: stats(startMs).median, minMs: Math.min(...startMs), maxMs: Math.max(...startMs), starts: startMs.length };
 for (const [mode, precision] of HTTP_MODES) {
   const key = `${mode} ${precision}`;
   const { child, ms: coldStartMs } = await startProcess(process.execPath, serveArgs(mode, precision), serverEnv, isReady);
@@ -209,6 +217,7 @@ log('mode        concurrency  requests     p50 ms     p99 ms   images/s');
 for (const [key, m] of Object.entries(http.modes)) for (const r of m.rows) log(`${key.padEnd(11)} ${String(r.concurrency).padStart(11)} ${String(r.requests).padStart(9)} ${fmt(r.p50, 10)} ${fmt(r.p99, 10)} ${fmt(r.images_per_s, 10)}`);
 log('\nmode        start ms  RSS MB: idle  under load (peak)  steady after load  after a 64-image batch');
 for (const [key, m] of Object.entries(http.modes)) log(`${key.padEnd(11)} ${fmt(m.coldStartMs, 8)} ${fmt(m.idleRssMb, 12)} ${fmt(m.peakRssMb, 18)} ${fmt(m.steadyRssMb, 18)} ${fmt(m.after64RssMb, 22)}`);
+log(`start to ready, fast fp32, ${http.coldStart.starts} starts: median ${Math.round(http.coldStart.medianMs)} ms (${Math.round(http.coldStart.minMs)}–${Math.round(http.coldStart.maxMs)})`);
 
 // 4. The seed's stack, side by side.
 let seed = null;
@@ -276,7 +285,7 @@ for (const model of ['resnet18', 'resnet50']) {
 goals.push(
   { goal: 'fp32: steady RSS under load ≤ 300 MB', value: http.modes['fast fp32'].steadyRssMb, target: 300, better: 'lower' },
   { goal: 'int8: steady RSS under load ≤ 200 MB', value: http.modes['fast int8'].steadyRssMb, target: 200, better: 'lower' },
-  { goal: 'cold start to ready (cached model) ≤ 1000 ms', value: http.modes['fast fp32'].coldStartMs, target: 1000, better: 'lower' },
+  { goal: 'cold start to ready (cached model) ≤ 1000 ms', value: http.coldStart.medianMs, target: 1000, better: 'lower' },
 );
 for (const g of goals) g.met = g.better === 'lower' ? g.value <= g.target : g.value >= g.target;
 log('\nGoals (ratios from this run)');

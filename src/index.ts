@@ -4,7 +4,8 @@ export { ClassificationService, type ServiceOptions } from './classify/service.j
 export { InferenceBatcher, type BatcherOptions } from './classify/batcher.js';
 export { softmax, topK } from './classify/postprocess.js';
 export { ResnetServeError, ErrorCodes, isResnetServeError, type ErrorCode } from './errors.js';
-export { Preprocessor, IMAGENET_PREPROCESS, type PreprocessConfig, type PreprocessMode } from './image/preprocess.js';
+export { Preprocessor } from './image/preprocess.js';
+export { IMAGENET_PREPROCESS, type PreprocessConfig, type PreprocessMode } from './image/preprocess-config.js';
 export { decodeImage } from './image/decode.js';
 export { loadModel, type LoadedModel } from './model/load-model.js';
 export { readCheckpoint } from './model/pth.js';

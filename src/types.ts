@@ -51,7 +51,7 @@ export type ClassifyOutcome =
 
 /** The outputs of one image of a batch, or the error it met (the engine under classify and embed). */
 export type AnalyzeOutcome =
-  | { ok: true; outputs: import('./model/session.js').RunOutputs; timings: StageTimings; width: number; height: number; fingerprint?: Uint8Array }
+  | { ok: true; outputs: import('./model/model-session.js').RunOutputs; timings: StageTimings; width: number; height: number; fingerprint?: Uint8Array }
   | { ok: false; error: import('./errors.js').ResnetServeError };
 
 /** The embedding of one image of a batch (the input of the model's final layer), or the error it met. */

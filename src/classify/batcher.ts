@@ -9,7 +9,7 @@
 import { performance } from 'node:perf_hooks';
 import { ResnetServeError, invalidArgument } from '../errors.js';
 import type { ExtraOutput } from '../model/model-outputs.js';
-import { outputsOf, type ModelSession, type RunOutputs } from '../model/session.js';
+import { outputsOf, type ModelSession, type RunOutputs } from '../model/model-session.js';
 
 /**
  * Default bound on images in progress: on 2 cores (~30 images/s) a full queue

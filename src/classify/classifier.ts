@@ -6,11 +6,12 @@
 import { readFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { ResnetServeError, invalidArgument } from '../errors.js';
-import { DEFAULT_DECODE_LIMITS } from '../image/decode.js';
-import { PREPROCESS_MODES, Preprocessor, type PreprocessMode } from '../image/preprocess.js';
+import { DEFAULT_DECODE_LIMITS } from '../image/decode-limits.js';
+import { PREPROCESS_MODES, type PreprocessMode } from '../image/preprocess-config.js';
+import { Preprocessor } from '../image/preprocess.js';
 import { loadModel, type LoadedModel } from '../model/load-model.js';
 import type { ExtraOutput } from '../model/model-outputs.js';
-import { outputsOf, type OutputTensor, type RunOutputs } from '../model/session.js';
+import { outputsOf, type OutputTensor, type RunOutputs } from '../model/model-session.js';
 import type { AnalyzeOutcome, ClassifyOptions, ClassifyOutcome, EmbedOutcome, ModelInfo, ModelOptions, Prediction } from '../types.js';
 import { checkHeadFits, requireOutputs } from './outputs.js';
 import { answerWithHead } from '../heads/answer.js';

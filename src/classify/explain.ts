@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { ResnetServeError, invalidArgument } from '../errors.js';
 import type { LabelSet } from '../labels/labels.js';
 import type { LoadedModel } from '../model/load-model.js';
-import type { RunOutputs } from '../model/session.js';
+import type { RunOutputs } from '../model/model-session.js';
 import type { Prediction } from '../types.js';
 import { rankLogits } from './answer.js';
 import { classActivationMap, type ActivationMap } from './cam.js';

@@ -4,17 +4,16 @@
  * free, and inference goes through the dynamic batcher. One service per
  * loaded model.
  */
-import sharp from 'sharp';
 import { performance } from 'node:perf_hooks';
 import { Piscina } from 'piscina';
 import { availableCpus } from '../cpu-quota.js';
 import { ResnetServeError, invalidArgument } from '../errors.js';
-import { DEFAULT_DECODE_LIMITS } from '../image/decode.js';
+import { DEFAULT_DECODE_LIMITS } from '../image/decode-limits.js';
 import type { PreprocessReply, PreprocessTask } from '../image/preprocess-worker.js';
-import { PREPROCESS_MODES, type PreprocessMode } from '../image/preprocess.js';
+import { PREPROCESS_MODES, type PreprocessMode } from '../image/preprocess-config.js';
 import { loadModel, type LoadedModel } from '../model/load-model.js';
 import type { ExtraOutput } from '../model/model-outputs.js';
-import type { OutputTensor, RunOutputs } from '../model/session.js';
+import type { OutputTensor, RunOutputs } from '../model/model-session.js';
 import { ThreadedSession } from '../model/session-thread.js';
 import { defaultCacheDir } from '../model/weights.js';
 import type { AnalyzeOutcome, ClassifyOptions, ClassifyOutcome, EmbedOutcome, ModelInfo, ModelOptions, Prediction } from '../types.js';
@@ -33,6 +32,9 @@ export interface ServiceObserver {
 
 /** Default bound on loading and warming up the model: two minutes. */
 export const DEFAULT_STARTUP_TIMEOUT_MS = 120_000;
+
+/** A 32×24 grey-blue baseline JPEG (written once by sharp) that warms up each worker's decoder and resampler. */
+const WARM_UP_JPEG = '/9j/2wBDAAYEBQYFBAYGBQYHBwYIChAKCgkJChQODwwQFxQYGBcUFhYaHSUfGhsjHBYWICwgIyYnKSopGR8tMC0oMCUoKSj/2wBDAQcHBwoIChMKChMoGhYaKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCj/wAARCAAYACADASIAAhEBAxEB/8QAFQABAQAAAAAAAAAAAAAAAAAAAAT/xAAUEAEAAAAAAAAAAAAAAAAAAAAA/8QAFQEBAQAAAAAAAAAAAAAAAAAAAAT/xAAUEQEAAAAAAAAAAAAAAAAAAAAA/9oADAMBAAIRAxEAPwCsBehAAAAAAf/Z';
 
 /** How to start a service. */
 export interface ServiceOptions extends ModelOptions {
@@ -144,7 +146,7 @@ export class ClassificationService {
   private async warmUp(): Promise<void> {
     const size = this.model.session.inputSize;
     // Small enough for any pixel limit; a preprocessing failure here never stops the start.
-    const photo = await sharp({ create: { width: 32, height: 24, channels: 3, background: { r: 120, g: 140, b: 160 } } }).jpeg().toBuffer();
+    const photo = Buffer.from(WARM_UP_JPEG, 'base64');
     const warmWorker = (): Promise<unknown> => this.preprocess(photo).catch(() => undefined);
     await Promise.all([this.model.session.run(new Float32Array(3 * size * size), 1), ...Array.from({ length: this.pool.maxThreads }, warmWorker)]);
   }

@@ -116,7 +116,7 @@ async function infoCommand(options: ModelOptions): Promise<number> {
       ['precision', info.precision],
     );
   }
-  const [{ default: sharp }, { ORT_VERSION }] = await Promise.all([import('sharp'), import('../model/session.js')]);
+  const [{ default: sharp }, { ORT_VERSION }] = await Promise.all([import('sharp'), import('../model/ort-version.js')]);
   lines.push(
     ['cache', cacheDir],
     ['torch hub', torchHubCheckpointDir()],

@@ -1,6 +1,6 @@
 /** A head's answer for one image, as ranked predictions: the postprocess step of classification with a head. */
 import { softmax, topK } from '../classify/postprocess.js';
-import type { OutputTensor, RunOutputs } from '../model/session.js';
+import type { OutputTensor, RunOutputs } from '../model/model-session.js';
 import type { Prediction } from '../types.js';
 import type { Head } from './head.js';
 

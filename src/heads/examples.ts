@@ -10,7 +10,7 @@ import { performance } from 'node:perf_hooks';
 import { softmax } from '../classify/postprocess.js';
 import { ResnetServeError } from '../errors.js';
 import { fsPath } from '../library/paths.js';
-import type { OutputTensor } from '../model/session.js';
+import type { OutputTensor } from '../model/model-session.js';
 import type { AnalyzeOutcome } from '../types.js';
 import type { EmbeddingCache } from './embedding-cache.js';
 import type { TrainingExample } from './train.js';

@@ -4,7 +4,7 @@
  *
  * sharp (libvips) does the decoding, with limits for untrusted input: only
  * the JPEG, PNG, WebP, GIF, TIFF and HEIF/AVIF loaders may run at all
- * (`sharp.block`), so SVG, PDF and the rest are never parsed whatever their
+ * (`guarded-sharp.ts`), so SVG, PDF and the rest are never parsed whatever their
  * first bytes say; the pixel count and side are checked from the header
  * before decoding; a JPEG's scans are counted first (a scan bomb is refused);
  * libvips stops a decode that runs past its time budget; decoder warnings
@@ -17,26 +17,13 @@
  * become `round(v / 257)`, and CMYK becomes RGB by Pillow's naive
  * `(255 - C) * (255 - K) / 255` rather than through a colour profile.
  */
-import sharp, { type Metadata, type Sharp } from 'sharp';
+import type { Metadata, Sharp } from 'sharp';
+import sharp from './guarded-sharp.js';
 import { ResnetServeError } from '../errors.js';
 import { decodeBmp, isBmp, readBmpHeader } from './bmp.js';
+import { DEFAULT_DECODE_LIMITS, type DecodeLimits } from './decode-limits.js';
 import { countJpegScans, maxJpegScans } from './jpeg-scans.js';
 import type { RawImage } from './resample.js';
-
-/** The only libvips loaders that may run, process-wide: images from memory in the formats we accept. */
-const ALLOWED_LOADERS = ['VipsForeignLoadJpegBuffer', 'VipsForeignLoadPngBuffer', 'VipsForeignLoadWebpBuffer', 'VipsForeignLoadNsgifBuffer', 'VipsForeignLoadTiffBuffer', 'VipsForeignLoadHeifBuffer'];
-sharp.block({ operation: ['VipsForeignLoad'] });
-sharp.unblock({ operation: ALLOWED_LOADERS });
-
-/** Limits applied while decoding untrusted input. */
-export interface DecodeLimits {
-  /** Largest accepted `width * height`, checked before decoding. */
-  maxPixels: number;
-  /** Longest accepted side, checked before decoding (a 100000×1 strip is a bomb once resized). Default 32768. */
-  maxSide?: number;
-  /** Longest a decode may run, in ms (libvips stops it; whole seconds, rounded up). Default 10000. */
-  maxDecodeMs?: number;
-}
 
 /** Decoded pixels plus the upright size of the original (larger when decoded with shrink-on-load). */
 export interface DecodedImage extends RawImage {
@@ -52,9 +39,6 @@ export interface DecodeOptions {
    */
   resizeTo?: (upright: { width: number; height: number }) => { width: number; height: number } | null;
 }
-
-/** Default limits: 50 megapixels, 32768 px a side, 10 s of decoding. */
-export const DEFAULT_DECODE_LIMITS: DecodeLimits = { maxPixels: 50_000_000, maxSide: 32_768, maxDecodeMs: 10_000 };
 
 /** HEIF brands (ISO BMFF `ftyp`): AVIF, HEIC and the generic image brands. */
 const HEIF_BRANDS = new Set(['avif', 'avis', 'heic', 'heix', 'hevc', 'hevx', 'heim', 'heis', 'hevm', 'hevs', 'mif1', 'msf1']);

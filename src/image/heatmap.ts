@@ -5,10 +5,9 @@
  * greyscale) and laid over the crop, and over the whole photo through the
  * crop's place in it.
  */
-import sharp from 'sharp';
 import { normalizeMap, upsampleMap, type ActivationMap } from '../classify/cam.js';
 import { centerCropBox, resizeShortSide } from './geometry.js';
-import type { PreprocessConfig } from './preprocess.js';
+import type { PreprocessConfig } from './preprocess-config.js';
 
 /** Cividis at 0, ¼, ½, ¾ and 1 (Nuñez, Anderton & Renslow, 2018), interpolated linearly between. */
 const CIVIDIS: readonly [number, number, number][] = [
@@ -48,6 +47,7 @@ function heatLayer(map: ActivationMap, size: number): Buffer {
  * photo (a preview for browsers that cannot show the format).
  */
 export async function renderOverlays(bytes: Buffer, map: ActivationMap | null, config: PreprocessConfig, photoSide = 800): Promise<{ crop: Buffer; photo: Buffer }> {
+  const { default: sharp } = await import('./guarded-sharp.js');
   const upright = sharp(bytes, { failOn: 'none' }).autoOrient();
   // The upright size from the header alone (EXIF orientations 5–8 swap the sides).
   const meta = await sharp(bytes, { failOn: 'none' }).metadata();

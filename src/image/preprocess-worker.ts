@@ -4,9 +4,10 @@
  * event loop. Run by piscina; the tensor's buffer is moved back, not copied.
  */
 import { Piscina } from 'piscina';
-import sharp from 'sharp';
+import sharp from './guarded-sharp.js';
 import { ResnetServeError } from '../errors.js';
-import { Preprocessor, type PreprocessConfig, type PreprocessMode } from './preprocess.js';
+import type { PreprocessConfig, PreprocessMode } from './preprocess-config.js';
+import { Preprocessor } from './preprocess.js';
 
 /** One job: the image and how to prepare it. */
 export interface PreprocessTask {

@@ -6,44 +6,13 @@
  */
 import { performance } from 'node:perf_hooks';
 import { invalidArgument } from '../errors.js';
-import { decodeImage, DEFAULT_DECODE_LIMITS, type DecodeLimits } from './decode.js';
+import { DEFAULT_DECODE_LIMITS, type DecodeLimits } from './decode-limits.js';
+import { decodeImage } from './decode.js';
 import { fingerprintOf } from './fingerprint.js';
 import { centerCropBox, resizeShortSide, type CropBox, type Size } from './geometry.js';
-import { IMAGENET_MEAN, IMAGENET_STD, normalizationTables, writeNormalizedCHW, type NormalizationTables } from './normalize.js';
+import { normalizationTables, writeNormalizedCHW, type NormalizationTables } from './normalize.js';
+import { IMAGENET_PREPROCESS, PREPROCESS_MODES, type PreprocessConfig, type PreprocessMode } from './preprocess-config.js';
 import { resizeBilinearWindow, type RawImage } from './resample.js';
-
-/** How a model wants its input prepared. */
-export interface PreprocessConfig {
-  /** Short side after `Resize` (torchvision: 256). */
-  resizeShortSide: number;
-  /** Side of the square `CenterCrop` (torchvision: 224); the model's input size. */
-  cropSize: number;
-  /** Per-channel mean, RGB. */
-  mean: readonly number[];
-  /** Per-channel standard deviation, RGB. */
-  std: readonly number[];
-}
-
-/** torchvision's ImageNet evaluation transform for ResNet-18. */
-export const IMAGENET_PREPROCESS: PreprocessConfig = {
-  resizeShortSide: 256,
-  cropSize: 224,
-  mean: IMAGENET_MEAN,
-  std: IMAGENET_STD,
-};
-
-/**
- * `exact` reproduces torchvision + Pillow to the float. `fast` differs only
- * for images whose short side is at least twice the resize target (512 px
- * for ResNet): libvips resizes those while decoding (JPEG shrink-on-load,
- * then an antialiased cubic reduce), natively and multithreaded, instead of
- * decoding every pixel and running Pillow's filter in TypeScript. Smaller
- * images are identical in both modes.
- */
-export type PreprocessMode = 'exact' | 'fast';
-
-/** The modes, for validation. */
-export const PREPROCESS_MODES: readonly PreprocessMode[] = ['exact', 'fast'];
 
 /** What preprocessing one image produced, besides the tensor data. */
 export interface PreprocessResult {

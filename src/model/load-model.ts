@@ -13,10 +13,10 @@ import { basename, dirname, extname, join, resolve } from 'node:path';
 import { ResnetServeError, invalidArgument } from '../errors.js';
 import { writeFileAtomic } from '../fs-atomic.js';
 import { cachedSha256 } from './file-hash.js';
-import { IMAGENET_PREPROCESS, type PreprocessConfig } from '../image/preprocess.js';
+import { IMAGENET_PREPROCESS, type PreprocessConfig } from '../image/preprocess-config.js';
 import { checkLabelSet, imagenetLabels, readLabelFile, type LabelSet } from '../labels/labels.js';
 import type { ModelInfo, ModelOptions } from '../types.js';
-import { ClassifierSession, type ModelSession } from './session.js';
+import type { ModelSession } from './model-session.js';
 import { ThreadedSession } from './session-thread.js';
 import { probeModel } from './probe.js';
 import { preoptimizedModel } from './preoptimize.js';
@@ -252,7 +252,9 @@ export async function loadModel(options: ModelOptions = {}, placement: { thread?
   const int8 = quantizedSource || precision === 'int8';
   const sessionOptions = { threads: options.threads, inputSize: sidecar.preprocess.cropSize, label: path, preoptimized: optimized !== null, spinWait: !int8 };
   const runPath = optimized ?? onnxPath;
-  const session = placement.thread ? await ThreadedSession.open(runPath, sessionOptions, placement.openTimeoutMs) : await ClassifierSession.open(runPath, sessionOptions);
+  const session: ModelSession = placement.thread
+    ? await ThreadedSession.open(runPath, sessionOptions, placement.openTimeoutMs)
+    : await (await import('./session.js')).ClassifierSession.open(runPath, sessionOptions);
   try {
     const labels = chooseLabels(sidecar, session.numClasses, path);
     return {

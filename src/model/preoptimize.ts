@@ -16,7 +16,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { basename, join } from 'node:path';
-import ort from './ort.js';
+import { ORT_VERSION } from './ort-version.js';
 
 let cpuKeyCache: string | undefined;
 
@@ -29,8 +29,7 @@ function cpuKey(): string {
   } catch {
     // Not Linux: the model name and architecture below still separate machines well enough.
   }
-  const version = ort.env.versions.node ?? ort.env.versions.common;
-  cpuKeyCache = createHash('sha256').update(`${version}|${process.arch}|${cpus()[0]?.model ?? ''}|${flags.trim()}`).digest('hex').slice(0, 12);
+  cpuKeyCache = createHash('sha256').update(`${ORT_VERSION}|${process.arch}|${cpus()[0]?.model ?? ''}|${flags.trim()}`).digest('hex').slice(0, 12);
   return cpuKeyCache;
 }
 
@@ -44,6 +43,7 @@ export async function preoptimizedModel(onnxPath: string, cacheDir: string, stem
   if (existsSync(out)) return out;
   const partial = `${out}.${process.pid}.tmp.onnx`;
   try {
+    const { default: ort } = await import('./ort.js');
     const session = await ort.InferenceSession.create(onnxPath, { graphOptimizationLevel: 'all', optimizedModelFilePath: partial, enableCpuMemArena: false, logSeverityLevel: 3 });
     await session.release();
     await rename(partial, out);

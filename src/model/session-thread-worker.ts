@@ -2,7 +2,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { ResnetServeError } from '../errors.js';
 import type { ExtraOutput } from './model-outputs.js';
-import { ClassifierSession, type RunOutputs, type SessionOptions } from './session.js';
+import type { RunOutputs, SessionOptions } from './model-session.js';
+import { ClassifierSession } from './session.js';
 
 /** Messages to the worker. */
 export type SessionRequest = { type: 'run'; id: number; data: Float32Array; batch: number; extra: ExtraOutput[] } | { type: 'release'; id: number };

@@ -8,7 +8,7 @@
 import { Worker } from 'node:worker_threads';
 import { ResnetServeError, type ErrorCode } from '../errors.js';
 import type { ExtraOutput } from './model-outputs.js';
-import type { ModelSession, RunOutputs, SessionOptions } from './session.js';
+import type { ModelSession, RunOutputs, SessionOptions } from './model-session.js';
 import type { SessionReply, SessionRequest } from './session-thread-worker.js';
 
 const WORKER = new URL('./session-thread-worker.js', import.meta.url);

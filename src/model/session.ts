@@ -9,6 +9,7 @@ import ort from './ort.js';
 import { availableCpus } from '../cpu-quota.js';
 import { ResnetServeError } from '../errors.js';
 import type { ExtraOutput } from './model-outputs.js';
+import { EXTRA_OUTPUTS, type ModelSession, type OutputTensor, type RunOutputs, type SessionOptions } from './model-session.js';
 
 /** Name, element type and shape of one graph input or output. */
 interface IoShape {
@@ -27,76 +28,9 @@ function ioShapes(metadata: readonly InferenceSession.ValueMetadata[]): IoShape[
 
 const isDynamic = (d: number | string): boolean => typeof d === 'string' || d < 0;
 
-/** ONNX Runtime's version. */
-export const ORT_VERSION: string = ort.env.versions.node ?? ort.env.versions.common;
-
 /** Default intra-op threads: the CPUs this process may really use (affinity and cgroup quota). */
 export function defaultThreadCount(): number {
   return availableCpus();
-}
-
-const EXTRA_OUTPUTS: readonly ExtraOutput[] = ['embedding', 'feature_map'];
-
-/** What a session can give per image: the logits always, the embedding and feature map where the graph has them. */
-export type OutputName = 'logits' | ExtraOutput;
-
-/** One output of a batch: values, and dims with the batch first. */
-export interface OutputTensor {
-  data: Float32Array;
-  dims: readonly number[];
-}
-
-/** The outputs of one run: the logits, and the others asked for. */
-export type RunOutputs = { logits: OutputTensor } & Partial<Record<ExtraOutput, OutputTensor>>;
-
-/** Image `index`'s share of a batch's outputs (copies, dims with a batch of 1). */
-export function outputsOf(outputs: RunOutputs, batch: number, index: number): RunOutputs {
-  const one = (t: OutputTensor): OutputTensor => {
-    const per = t.data.length / batch;
-    return { data: t.data.slice(index * per, (index + 1) * per), dims: [1, ...t.dims.slice(1)] };
-  };
-  const out: RunOutputs = { logits: one(outputs.logits) };
-  for (const name of EXTRA_OUTPUTS) {
-    const t = outputs[name];
-    if (t) out[name] = one(t);
-  }
-  return out;
-}
-
-/** What a model session offers, in this thread or in a worker thread (see `session-thread.ts`). */
-export interface ModelSession {
-  readonly inputName: string;
-  readonly outputName: string;
-  readonly inputSize: number;
-  readonly numClasses: number;
-  /** Largest batch the graph accepts (1 when the batch dimension is fixed to 1). */
-  readonly maxBatch: number;
-  readonly threads: number;
-  /** The extra outputs the graph has (`embedding`, `feature_map`). */
-  readonly extraOutputs: readonly ExtraOutput[];
-  /**
-   * Runs `batch` images laid out NCHW in `data`; resolves with the logits
-   * (`batch * numClasses`) and the extra outputs asked for, in one run.
-   */
-  run(data: Float32Array, batch: number, extra?: readonly ExtraOutput[]): Promise<RunOutputs>;
-  /** Frees the native session. */
-  release(): Promise<void>;
-}
-
-/** Options for opening a session. */
-export interface SessionOptions {
-  threads?: number;
-  inputSize?: number;
-  /** How the model is named in error messages. */
-  label?: string;
-  /** The graph was optimised for this machine already (`preoptimize.ts`): open it as it is. */
-  preoptimized?: boolean;
-  /**
-   * Whether ONNX Runtime's idle threads spin before they sleep (its default). Spinning shortens the hand-off between
-   * layers but takes cores from the decoding that runs beside inference; off measured +15% images/s at concurrency 16
-   * for int8 (neutral at concurrency 1) and −10% at concurrency 1 for fp32, so `load-model.ts` turns it off for int8.
-   */
-  spinWait?: boolean;
 }
 
 /** A checked classifier session, run in the calling thread. */

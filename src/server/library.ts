@@ -11,7 +11,6 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile, realpath, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import sharp from 'sharp';
 import { ResnetServeError } from '../errors.js';
 import { writeFileAtomic } from '../fs-atomic.js';
 import type { DupeGroup } from '../library/dupes.js';
@@ -149,6 +148,7 @@ export class LibraryService {
     try {
       const bytes = await readFile(fsPath(real));
       if (createHash('sha256').update(bytes).digest('hex') !== row.sha256) throw new ResnetServeError('NOT_FOUND', `Photo ${id} changed since it was tagged; tag the library again`);
+      const { default: sharp } = await import('../image/guarded-sharp.js');
       const jpeg = await sharp(bytes, { failOn: 'none', limitInputPixels: 100_000_000 }).rotate().resize(size, size, { fit: 'inside', withoutEnlargement: true }).jpeg({ quality: 80 }).toBuffer();
       await writeFileAtomic(cached, jpeg).catch(() => undefined);
       return jpeg;

@@ -6,7 +6,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { ResnetServeError } from '../../errors.js';
-import { ORT_VERSION } from '../../model/session.js';
+import { ORT_VERSION } from '../../model/ort-version.js';
 import { queryOptions, uploadedImages, withDeadline, type ServiceHolder } from '../http.js';
 import type { ServerLimits } from '../options.js';
 

@@ -13,7 +13,7 @@
  * Their metadata and Triton-style model configuration are built here.
  */
 import type { ClassificationService } from '../../classify/service.js';
-import { ORT_VERSION } from '../../model/session.js';
+import { ORT_VERSION } from '../../model/ort-version.js';
 import type { ServerLimits } from '../options.js';
 import type { Head } from '../../heads/head.js';
 import type { ModelSignature, TensorSpec } from './codec.js';

@@ -1,0 +1,72 @@
+/**
+ * What a model session is to the rest of the program, wherever it runs (in
+ * this thread, `session.ts`, or in a worker thread, `session-thread.ts`): its
+ * interface, options and outputs. Kept apart from ONNX Runtime so that code
+ * that only hands tensors to a session (the server's event loop, the
+ * batcher) never loads the native runtime.
+ */
+import type { ExtraOutput } from './model-outputs.js';
+
+export const EXTRA_OUTPUTS: readonly ExtraOutput[] = ['embedding', 'feature_map'];
+
+/** What a session can give per image: the logits always, the embedding and feature map where the graph has them. */
+export type OutputName = 'logits' | ExtraOutput;
+
+/** One output of a batch: values, and dims with the batch first. */
+export interface OutputTensor {
+  data: Float32Array;
+  dims: readonly number[];
+}
+
+/** The outputs of one run: the logits, and the others asked for. */
+export type RunOutputs = { logits: OutputTensor } & Partial<Record<ExtraOutput, OutputTensor>>;
+
+/** Image `index`'s share of a batch's outputs (copies, dims with a batch of 1). */
+export function outputsOf(outputs: RunOutputs, batch: number, index: number): RunOutputs {
+  const one = (t: OutputTensor): OutputTensor => {
+    const per = t.data.length / batch;
+    return { data: t.data.slice(index * per, (index + 1) * per), dims: [1, ...t.dims.slice(1)] };
+  };
+  const out: RunOutputs = { logits: one(outputs.logits) };
+  for (const name of EXTRA_OUTPUTS) {
+    const t = outputs[name];
+    if (t) out[name] = one(t);
+  }
+  return out;
+}
+
+/** What a model session offers, in this thread or in a worker thread (see `session-thread.ts`). */
+export interface ModelSession {
+  readonly inputName: string;
+  readonly outputName: string;
+  readonly inputSize: number;
+  readonly numClasses: number;
+  /** Largest batch the graph accepts (1 when the batch dimension is fixed to 1). */
+  readonly maxBatch: number;
+  readonly threads: number;
+  /** The extra outputs the graph has (`embedding`, `feature_map`). */
+  readonly extraOutputs: readonly ExtraOutput[];
+  /**
+   * Runs `batch` images laid out NCHW in `data`; resolves with the logits
+   * (`batch * numClasses`) and the extra outputs asked for, in one run.
+   */
+  run(data: Float32Array, batch: number, extra?: readonly ExtraOutput[]): Promise<RunOutputs>;
+  /** Frees the native session. */
+  release(): Promise<void>;
+}
+
+/** Options for opening a session. */
+export interface SessionOptions {
+  threads?: number;
+  inputSize?: number;
+  /** How the model is named in error messages. */
+  label?: string;
+  /** The graph was optimised for this machine already (`preoptimize.ts`): open it as it is. */
+  preoptimized?: boolean;
+  /**
+   * Whether ONNX Runtime's idle threads spin before they sleep (its default). Spinning shortens the hand-off between
+   * layers but takes cores from the decoding that runs beside inference; off measured +15% images/s at concurrency 16
+   * for int8 (neutral at concurrency 1) and −10% at concurrency 1 for fp32, so `load-model.ts` turns it off for int8.
+   */
+  spinWait?: boolean;
+}
