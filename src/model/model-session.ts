@@ -7,6 +7,7 @@
  */
 import type { ExtraOutput } from './model-outputs.js';
 
+/** The outputs a graph may have besides the logits, in the order sessions list them. */
 export const EXTRA_OUTPUTS: readonly ExtraOutput[] = ['embedding', 'feature_map'];
 
 /** What a session can give per image: the logits always, the embedding and feature map where the graph has them. */
