@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { before, test } from 'node:test';
@@ -76,6 +76,24 @@ test('train reads photos whose names are not UTF-8 (a Latin-1 name from an old c
   assert.match(r.stdout, /a\s+2 photos/);
   assert.match(r.stdout, /b\s+2 photos/);
   assert.doesNotMatch(r.stderr, /cannot be read|skipped/);
+});
+
+test('photos reached through links are named by their place in the training folder, not by where the links lead', async () => {
+  const outside = join(root, 'elsewhere');
+  mkdirSync(join(outside, 'bees'), { recursive: true });
+  writeFileSync(join(outside, 'shared.jpg'), await testPhoto(5, 96, 96));
+  for (const s of [7, 8]) writeFileSync(join(outside, 'bees', `p${s}.jpg`), await testPhoto(s, 96, 96));
+  writeFileSync(join(outside, 'bees', 'copy.jpg'), readFileSync(join(outside, 'shared.jpg')));
+  const set = join(root, 'linked');
+  mkdirSync(join(set, 'ants'), { recursive: true });
+  for (const s of [1, 2]) writeFileSync(join(set, 'ants', `p${s}.jpg`), await testPhoto(s, 96, 96));
+  symlinkSync(join(outside, 'shared.jpg'), join(set, 'ants', 'link.jpg'));
+  symlinkSync(join(outside, 'bees'), join(set, 'bees'));
+  const r = await run(['train', set, '--out', join(root, 'linked.json'), '--model', checkpoint, '--reject', 'off']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /bees\s+3 photos/);
+  assert.match(r.stderr, /the same photo is in "ants" and "bees": ants\/link\.jpg, bees\/copy\.jpg/);
+  assert.doesNotMatch(r.stderr, /\.\.\//);
 });
 
 test('train refuses, without the usage text and before embedding, what it cannot use: one class, a folder or an unwritable place as --out, an empty --name', async () => {

@@ -98,7 +98,7 @@ export async function trainCommand(paths: string[], values: Parsed, model: Model
     const { info } = classifier;
     process.stderr.write(`Training head "${name}" on ${info.name} (sha256 ${info.sha256.slice(0, 12)}) from ${root}\n`);
     // Named by their place in the training folder (ants/0013035.jpg) in messages.
-    const photos = folder.photos.map((p) => ({ ...p, name: displayPath(relative(folder.root, p.path)) }));
+    const photos = folder.photos.map((p) => ({ ...p, name: displayPath(relative(folder.root, p.shown)) }));
     const tty = process.stderr.isTTY;
     const started = performance.now();
     const collected = await collectExamples(photos, (bytes) => classifier.analyzeBatch(bytes, ['embedding'], { mirror: true }), cache, { model: info.sha256, recipe: recipeOf(classifier.preprocessor.mode, info.precision) }, {

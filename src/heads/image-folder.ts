@@ -3,20 +3,21 @@
  * class, named as the class (any Unicode; names are NFC-normalised), photos
  * anywhere inside it. Files that are not images are listed, not fatal.
  */
-import { readdir, realpath } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { ResnetServeError } from '../errors.js';
 import { walkImages } from '../library/walk.js';
 
 /** The photos of a training folder by class, and what was skipped. */
 export interface ImageFolder {
   classes: string[];
-  photos: { path: string; label: number }[];
-  /** Files inside class folders that are not images (by their first bytes), or could not be read. */
+  /** `path` is the photo's real path, `shown` the path under `root` that reached it (links unresolved). */
+  photos: { path: string; shown: string; label: number }[];
+  /** Files inside class folders that are not images (by their first bytes), or could not be read, as reached under `root`. */
   skipped: { path: string; reason: string }[];
   /** Files directly in the root, which belong to no class. */
   outsideClasses: string[];
-  /** The folder's real path (photo paths are under it). */
+  /** The folder as given, made absolute (`shown` paths are under it). */
   root: string;
 }
 
@@ -24,8 +25,7 @@ export interface ImageFolder {
 export async function readImageFolder(root: string): Promise<ImageFolder> {
   let entries;
   try {
-    // Photos are found by their real paths: name them relative to the real folder.
-    root = await realpath(root);
+    root = resolve(root);
     entries = await readdir(root, { withFileTypes: true });
   } catch (err) {
     throw new ResnetServeError('INVALID_ARGUMENT', `Cannot read the training folder ${root}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
@@ -40,9 +40,9 @@ export async function readImageFolder(root: string): Promise<ImageFolder> {
     if (folder.classes.includes(name)) throw new ResnetServeError('INVALID_ARGUMENT', `Two class folders in ${root} are both named "${name}" once spaces are trimmed; rename one`);
     folder.classes.push(name);
     for await (const found of walkImages([join(root, dir.name)])) {
-      if ('error' in found) folder.skipped.push({ path: found.path, reason: `cannot be read (${found.error})` });
-      else if (found.kind !== 'image') folder.skipped.push({ path: found.path, reason: found.kind === 'video' ? 'a video, not a photo' : 'not an image' });
-      else folder.photos.push({ path: found.path, label });
+      if ('error' in found) folder.skipped.push({ path: found.shown, reason: `cannot be read (${found.error})` });
+      else if (found.kind !== 'image') folder.skipped.push({ path: found.shown, reason: found.kind === 'video' ? 'a video, not a photo' : 'not an image' });
+      else folder.photos.push({ path: found.path, shown: found.shown, label });
     }
   }
   if (folder.classes.length === 0) {

@@ -118,6 +118,17 @@ function decodeBmpImage(bytes: Buffer, limits: DecodeLimits): DecodedImage {
   return { data: bmp.data, width: bmp.width, height: bmp.height, channels: 3, original: { width: bmp.width, height: bmp.height } };
 }
 
+/**
+ * A sharp pipeline over a photo, for drawing (heatmaps, thumbnails) rather
+ * than for the model: the bytes as they are, with `limits.maxPixels`, except a
+ * BMP, which libvips cannot read and which comes through our decoder as RGB.
+ */
+export function drawableImage(bytes: Buffer, limits: DecodeLimits = DEFAULT_DECODE_LIMITS): Sharp {
+  if (!isBmp(bytes)) return sharp(bytes, { failOn: 'none', limitInputPixels: limits.maxPixels });
+  const { data, width, height } = decodeBmpImage(bytes, limits);
+  return sharp(data, { raw: { width, height, channels: 3 } });
+}
+
 /** Keeps the first `keep` of `channels` interleaved samples per pixel, mapping each through `map`. */
 function selectChannels(src: ArrayLike<number>, pixels: number, channels: number, keep: number, map: (v: number) => number): Uint8Array {
   const out = new Uint8Array(pixels * keep);

@@ -15,8 +15,12 @@ import { fsPath, pathKey } from './paths.js';
 /** What a file's first bytes say it is. */
 export type FileKind = 'image' | 'video' | 'other';
 
-/** A file found (by its real path), or a path that could not be read. */
-export type Found = { path: string; kind: FileKind } | { path: string; error: string };
+/**
+ * A file found (by its real path), or a path that could not be read; `shown`
+ * is the same file as reached from the root given, links unresolved, for
+ * naming it to the user.
+ */
+export type Found = { path: string; shown: string; kind: FileKind } | { path: string; shown: string; error: string };
 
 /** ISO BMFF brands of video files (MP4, MOV, 3GP, M4V…); HEIF/AVIF brands are images (`decode.ts`). */
 const VIDEO_BRANDS = /^(isom|iso[2-9]|mp41|mp42|mp71|avc1|M4V |M4VH|M4VP|qt {2}|3gp\d|3g2\w|3ge\d|f4v |dash|MSNV|XAVC|NDAS|mmp4|MQT )$/;
@@ -60,12 +64,12 @@ async function realKey(path: string): Promise<string> {
 export async function* walkImages(roots: readonly string[]): AsyncGenerator<Found> {
   const seenDirs = new Set<string>();
   const seenFiles = new Set<string>();
-  async function* visit(dir: string): AsyncGenerator<Found> {
+  async function* visit(dir: string, shown: string): AsyncGenerator<Found> {
     let real: string;
     try {
       real = await realKey(dir);
     } catch (err) {
-      yield { path: dir, error: errorCode(err) };
+      yield { path: dir, shown, error: errorCode(err) };
       return;
     }
     if (seenDirs.has(real)) return;
@@ -74,7 +78,7 @@ export async function* walkImages(roots: readonly string[]): AsyncGenerator<Foun
     try {
       names = (await readdir(fsPath(real), { encoding: 'buffer' })).map(pathKey).sort();
     } catch (err) {
-      yield { path: real, error: errorCode(err) };
+      yield { path: real, shown, error: errorCode(err) };
       return;
     }
     for (const name of names) {
@@ -84,33 +88,33 @@ export async function* walkImages(roots: readonly string[]): AsyncGenerator<Foun
       try {
         info = await stat(fsPath(path));
       } catch (err) {
-        yield { path, error: errorCode(err) }; // a broken link, or gone since listing
+        yield { path, shown: join(shown, name), error: errorCode(err) }; // a broken link, or gone since listing
         continue;
       }
-      if (info.isDirectory()) yield* visit(path);
-      else if (info.isFile()) yield* file(path);
+      if (info.isDirectory()) yield* visit(path, join(shown, name));
+      else if (info.isFile()) yield* file(path, join(shown, name));
     }
   }
-  async function* file(path: string): AsyncGenerator<Found> {
+  async function* file(path: string, shown: string): AsyncGenerator<Found> {
     let real: string;
     try {
       real = await realKey(path);
     } catch (err) {
-      yield { path, error: errorCode(err) };
+      yield { path, shown, error: errorCode(err) };
       return;
     }
     if (seenFiles.has(real)) return;
     seenFiles.add(real);
     try {
-      yield { path: real, kind: kindOf(await firstBytes(real)) };
+      yield { path: real, shown, kind: kindOf(await firstBytes(real)) };
     } catch (err) {
-      yield { path: real, error: errorCode(err) };
+      yield { path: real, shown, error: errorCode(err) };
     }
   }
   for (const root of roots) {
     const info = await stat(fsPath(root)).catch(() => null);
-    if (!info) yield { path: root, error: 'ENOENT' };
-    else if (info.isDirectory()) yield* visit(root);
-    else yield* file(root);
+    if (!info) yield { path: root, shown: root, error: 'ENOENT' };
+    else if (info.isDirectory()) yield* visit(root, root);
+    else yield* file(root, root);
   }
 }

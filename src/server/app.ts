@@ -205,7 +205,11 @@ export async function buildApp(options: AppOptions): Promise<ResnetApp> {
 
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const typed = toTyped(err, limits);
-    if (typed.code === 'INTERNAL') request.log.error({ err }, 'unhandled error');
+    if (typed.code === 'INTERNAL') {
+      // "See the server log" must lead somewhere: without --log the error goes to stderr.
+      if (logger) request.log.error({ err }, 'unhandled error');
+      else process.stderr.write(`resnet-serve: internal error on ${request.method} ${request.url.split('?')[0]}: ${err.stack ?? err.message}\n`);
+    }
     // Refused while the body was still arriving: read the rest so the client sees this answer.
     discardUnreadBody(request, reply, DRAIN_FACTOR * limits.maxUploadBytes);
     return sendError(reply, typed);

@@ -242,8 +242,8 @@ export class HeadRegistry {
       const code = collected.failed.find((f) => f.code)?.code ?? 'BAD_REQUEST';
       throw new ResnetServeError(code, `Nothing was added: ${collected.failed.map((f) => `${f.name} ${f.reason}`).join('; ')}`);
     }
-    const { default: sharp } = await import('../image/guarded-sharp.js');
-    const thumbnails = await Promise.all(images.map((img) => sharp(img.bytes, { failOn: 'none', limitInputPixels: 50_000_000 }).rotate().resize(160, 160, { fit: 'cover' }).jpeg({ quality: 80 }).toBuffer()));
+    const { drawableImage } = await import('../image/decode.js');
+    const thumbnails = await Promise.all(images.map((img) => drawableImage(img.bytes).rotate().resize(160, 160, { fit: 'cover' }).jpeg({ quality: 80 }).toBuffer()));
     const ids = this.store.addExamples(name, className, images.map((img, i) => ({ photo: photoHash(img.bytes), name: img.name, thumbnail: thumbnails[i] })));
     return { added: ids.map((id, i) => ({ id, name: images[i].name })), head: this.describe(name) };
   }

@@ -137,19 +137,20 @@ export class LibraryService {
   async thumbnail(id: number, size: number): Promise<Buffer> {
     if (!(THUMBNAIL_SIZES as readonly number[]).includes(size)) throw new ResnetServeError('BAD_REQUEST', `size must be one of ${THUMBNAIL_SIZES.join(', ')}`);
     const row = this.row(id);
-    const cached = join(this.thumbnailDir, `${row.sha256}-${size}.jpg`);
-    if (existsSync(cached)) return readFile(cached);
+    // A photo deleted or replaced since it was tagged is not shown, even from the thumbnail cache.
     const real = await this.inside(row);
     const info = await stat(fsPath(real));
     if (info.size !== row.size) throw new ResnetServeError('NOT_FOUND', `Photo ${id} changed since it was tagged; tag the library again`);
+    const cached = join(this.thumbnailDir, `${row.sha256}-${size}.jpg`);
+    if (existsSync(cached)) return readFile(cached);
     // A few at a time: a gallery page asks for dozens at once.
     while (this.thumbnailsInFlight >= 2) await new Promise((r) => setTimeout(r, 10));
     this.thumbnailsInFlight++;
     try {
       const bytes = await readFile(fsPath(real));
       if (createHash('sha256').update(bytes).digest('hex') !== row.sha256) throw new ResnetServeError('NOT_FOUND', `Photo ${id} changed since it was tagged; tag the library again`);
-      const { default: sharp } = await import('../image/guarded-sharp.js');
-      const jpeg = await sharp(bytes, { failOn: 'none', limitInputPixels: 100_000_000 }).rotate().resize(size, size, { fit: 'inside', withoutEnlargement: true }).jpeg({ quality: 80 }).toBuffer();
+      const { drawableImage } = await import('../image/decode.js');
+      const jpeg = await drawableImage(bytes, { maxPixels: 100_000_000 }).rotate().resize(size, size, { fit: 'inside', withoutEnlargement: true }).jpeg({ quality: 80 }).toBuffer();
       await writeFileAtomic(cached, jpeg).catch(() => undefined);
       return jpeg;
     } catch (err) {

@@ -5,6 +5,7 @@
  */
 import sharp from 'sharp';
 import { ClassificationService, type ServiceOptions } from '../classify/service.js';
+import { writeBmp } from './bmp-writer.js';
 import { writeRandomCheckpoint } from './random-resnet.js';
 import { scratchDir } from './scratch.js';
 
@@ -28,7 +29,7 @@ function hsl(h: number, s: number, l: number): [number, number, number] {
  * rectangle, different per seed (drawn in raw pixels: SVG is a format the
  * decoder refuses to load).
  */
-export async function testPhoto(seed: number, width = 480, height = 360, format: 'jpeg' | 'png' = 'jpeg'): Promise<Buffer> {
+export async function testPhoto(seed: number, width = 480, height = 360, format: 'jpeg' | 'png' | 'bmp' = 'jpeg'): Promise<Buffer> {
   const hue = (seed * 67) % 360;
   const background = hsl(hue, 0.6, 0.55);
   const disc = hsl((hue + 120) % 360, 0.7, 0.4);
@@ -43,6 +44,7 @@ export async function testPhoto(seed: number, width = 480, height = 360, format:
       pixels.set(colour, (y * width + x) * 3);
     }
   }
+  if (format === 'bmp') return writeBmp({ width, height, bitsPerPixel: 24, pixels });
   const image = sharp(pixels, { raw: { width, height, channels: 3 } });
   return format === 'png' ? image.png().toBuffer() : image.jpeg({ quality: 90 }).toBuffer();
 }

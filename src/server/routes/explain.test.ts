@@ -66,3 +66,18 @@ test('another class by index or label; the PNG alone; TorchServe\'s route; clear
   // The server still answers after all that.
   assert.equal((await app.inject({ method: 'POST', url: '/v1/explain', payload: photo, headers: { 'content-type': 'image/jpeg' } })).statusCode, 200);
 });
+
+test('a BMP, which libvips cannot read, is explained and drawn like the same pixels as PNG', async () => {
+  const [bmp, png] = await Promise.all([testPhoto(5, 200, 150, 'bmp'), testPhoto(5, 200, 150, 'png')]);
+  const fromBmp = await app.inject({ method: 'POST', url: '/v1/explain', payload: bmp, headers: { 'content-type': 'image/bmp' } });
+  assert.equal(fromBmp.statusCode, 200, fromBmp.body);
+  const fromPng = await app.inject({ method: 'POST', url: '/v1/explain', payload: png, headers: { 'content-type': 'image/png' } });
+  assert.deepEqual(fromBmp.json().map, fromPng.json().map);
+  const crop = await sharp(Buffer.from(fromBmp.json().overlay.crop_png, 'base64')).metadata();
+  assert.deepEqual([crop.width, crop.height], [224, 224]);
+  const whole = await sharp(Buffer.from(fromBmp.json().overlay.photo_png, 'base64')).raw().toBuffer({ resolveWithObject: true });
+  assert.deepEqual([whole.info.width, whole.info.height], [200, 150]);
+  const plain = await app.inject({ method: 'POST', url: '/v1/explain?image=photo&heatmap=off', payload: bmp, headers: { 'content-type': 'image/bmp' } });
+  const plainPng = await app.inject({ method: 'POST', url: '/v1/explain?image=photo&heatmap=off', payload: png, headers: { 'content-type': 'image/png' } });
+  assert.ok((await sharp(plain.rawPayload).raw().toBuffer()).equals(await sharp(plainPng.rawPayload).raw().toBuffer()), 'the same picture, pixel for pixel');
+});

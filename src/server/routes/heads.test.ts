@@ -93,6 +93,21 @@ describe('a head through the API', () => {
     assert.equal((await app.inject({ method: 'POST', url: '/v1/classify?head=colours', ...files([warm[0]]) })).statusCode, 404);
   });
 
+  test('a BMP example, which libvips cannot read, is added with its thumbnail', async () => {
+    await app.inject({ method: 'POST', url: '/v1/heads', ...json({ name: 'scans', classes: ['a', 'b'] }) });
+    try {
+      const bmp = await testPhoto(21, 160, 120, 'bmp');
+      const added = await app.inject({ method: 'POST', url: '/v1/heads/scans/examples?class=a', ...multipartBody([{ field: 'file', filename: 'scan.bmp', type: 'image/bmp', data: bmp }]) });
+      assert.equal(added.statusCode, 201, added.body);
+      const [example] = added.json().added as { id: number }[];
+      const thumb = await app.inject(`/v1/heads/scans/examples/${example.id}/thumbnail`);
+      assert.equal(thumb.headers['content-type'], 'image/jpeg');
+      assert.equal(thumb.rawPayload[0], 0xff);
+    } finally {
+      assert.equal((await app.inject({ method: 'DELETE', url: '/v1/heads/scans' })).statusCode, 204);
+    }
+  });
+
   test('heads and their photos persist: a new server on the same cache folder finds them trained', async () => {
     await app.inject({ method: 'POST', url: '/v1/heads', ...json({ name: 'kept', classes: ['a', 'b'] }) });
     await app.inject({ method: 'POST', url: '/v1/heads/kept/examples?class=a', ...files(warm.slice(0, 4)) });
