@@ -1,6 +1,6 @@
 /** Small file helpers shared by the caches. */
 import { createHash, randomBytes } from 'node:crypto';
-import { constants, createReadStream, mkdirSync, statSync } from 'node:fs';
+import { constants, createReadStream, mkdirSync, statSync, type PathLike } from 'node:fs';
 import { access, mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 
@@ -84,4 +84,15 @@ export async function sha256File(path: string): Promise<string> {
   const hash = createHash('sha256');
   for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
   return hash.digest('hex');
+}
+
+/**
+ * Whether folder `dir` is marked read-only for everyone (no write bit in its
+ * mode). The system's own refusal (EACCES, EROFS) covers other users and
+ * read-only mounts; this covers root, who passes every permission check, so
+ * that a folder its owner made read-only (`chmod a-w`) is left alone by root
+ * too.
+ */
+export async function markedReadOnly(dir: PathLike): Promise<boolean> {
+  return stat(dir).then((s) => s.isDirectory() && (s.mode & 0o222) === 0, () => false);
 }

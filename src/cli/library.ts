@@ -11,7 +11,7 @@ import { once } from 'node:events';
 import { ClassificationService } from '../classify/service.js';
 import { ImageClassifier } from '../classify/classifier.js';
 import { ResnetServeError } from '../errors.js';
-import { ensureDirSync } from '../fs-atomic.js';
+import { ensureDirSync, markedReadOnly } from '../fs-atomic.js';
 import { unitInt8Bytes } from '../heads/vectors.js';
 import { CategoryMap } from '../library/categories.js';
 import { derivable } from '../library/derive.js';
@@ -39,21 +39,25 @@ function cachedIndexPath(root: string, cacheDir?: string): string {
 
 /**
  * The index to write for `root`: `--db`, else `<root>/.resnet-serve/tags.sqlite`,
- * else (a folder we may not write) one in the cache folder, with a note.
+ * else (a folder we may not write, or one marked read-only) one in the cache
+ * folder, with a note.
  */
-export function indexForTagging(root: string, db: string | undefined, cacheDir: string | undefined, note: (text: string) => void): string {
+export async function indexForTagging(root: string, db: string | undefined, cacheDir: string | undefined, note: (text: string) => void): Promise<string> {
   if (db) return resolve(db);
-  const inFolder = resolve(root, IN_FOLDER);
-  try {
-    ensureDirSync(join(root, '.resnet-serve'));
-    accessSync(join(root, '.resnet-serve'), constants.W_OK);
-    return inFolder;
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code !== 'EACCES' && code !== 'EROFS' && code !== 'EPERM') throw err;
+  const inCache = (): string => {
     const cached = cachedIndexPath(root, cacheDir);
     note(`${displayPath(root)} is read-only: the index is kept in ${cached} instead (search and export find it with --library ${root})`);
     return cached;
+  };
+  if (await markedReadOnly(root)) return inCache();
+  try {
+    ensureDirSync(join(root, '.resnet-serve'));
+    accessSync(join(root, '.resnet-serve'), constants.W_OK);
+    return resolve(root, IN_FOLDER);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EACCES' && code !== 'EROFS' && code !== 'EPERM') throw err;
+    return inCache();
   }
 }
 
@@ -68,7 +72,7 @@ export function indexForReading(values: Parsed, cacheDir?: string): string {
 }
 
 function summaryLines(s: TagSummary): string[] {
-  const rate = s.tagged / Math.max(s.elapsedMs / 1000, 1e-3);
+  const rate = s.classified / Math.max(s.elapsedMs / 1000, 1e-3);
   const parts = [`Tagged ${s.tagged}`, `skipped ${s.skipped} unchanged`];
   if (s.moved) parts.push(`${s.moved} moved`);
   const count = (n: number, one: string, many: string): string => (n === 1 ? `1 ${one}` : `${n} ${many}`);
@@ -79,7 +83,7 @@ function summaryLines(s: TagSummary): string[] {
   parts.push(`${s.failed} failed`);
   if (s.removed) parts.push(`${s.removed} gone from the folders removed from the index`);
   const seconds = Math.round(s.elapsedMs / 1000);
-  const speed = s.tagged ? ` (${rate.toFixed(1)} images/s)` : '';
+  const speed = s.classified ? ` (${rate.toFixed(1)} images/s)` : '';
   return [`${parts.join(', ')}, in ${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, '0')}${speed}.`, ...s.failures.map((f) => `  failed: ${f.path}: ${f.reason}`)];
 }
 
@@ -111,7 +115,7 @@ export async function tagCommand(roots: string[], values: Parsed, model: ModelOp
   checkLibraryFolders(roots);
 
   const progress = new ProgressLine(process.stderr);
-  const dbPath = indexForTagging(roots[0], values.db, model.cacheDir, (text) => progress.log(text));
+  const dbPath = await indexForTagging(roots[0], values.db, model.cacheDir, (text) => progress.log(text));
   const index = TagIndex.create(dbPath);
   if (index.upgradedFrom) progress.log(`The index ${dbPath} was made by an earlier version of resnet-serve: every photo is tagged again.`);
   const service = await ClassificationService.start({ ...model, workers: jobs });

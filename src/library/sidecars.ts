@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
 import { ResnetServeError } from '../errors.js';
+import { markedReadOnly } from '../fs-atomic.js';
 import { fsPath } from './paths.js';
 import { updateXmp, type Keywords } from './xmp.js';
 
@@ -53,6 +54,7 @@ export async function writeSidecar(path: string, keywords: Keywords): Promise<vo
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new ResnetServeError('IO_ERROR', `cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   }
   const text = updateXmp(existing, keywords);
+  if (await markedReadOnly(fsPath(dirname(path)))) throw new ResnetServeError('IO_ERROR', 'cannot write it (its folder is read-only)');
   const tmp = `${path}.${randomBytes(4).toString('hex')}.tmp`;
   try {
     await writeFile(fsPath(tmp), text, { flag: 'wx' });

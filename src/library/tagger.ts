@@ -62,7 +62,10 @@ export interface TagProgress {
 /** The end of a run. */
 export interface TagSummary {
   total: number;
+  /** Photos whose tags were written: classified, or copies of a photo already seen. */
   tagged: number;
+  /** Photos the model ran on. */
+  classified: number;
   skipped: number;
   moved: number;
   copies: number;
@@ -103,7 +106,7 @@ export async function tagFolders(service: ClassificationService, index: TagIndex
     settings: JSON.stringify({ ...options.settings, lang: options.lang }),
   });
 
-  const summary: TagSummary = { total: 0, tagged: 0, skipped: 0, moved: 0, copies: 0, rederived: 0, sidecarsWritten: 0, removed: 0, nonImages: 0, videos: 0, failed: 0, failures: [], elapsedMs: 0 };
+  const summary: TagSummary = { total: 0, tagged: 0, classified: 0, skipped: 0, moved: 0, copies: 0, rederived: 0, sidecarsWritten: 0, removed: 0, nonImages: 0, videos: 0, failed: 0, failures: [], elapsedMs: 0 };
   const fail = (path: string, reason: string): void => {
     summary.failed++;
     summary.failures.push({ path: displayPath(path), reason });
@@ -290,6 +293,7 @@ export async function tagFolders(service: ClassificationService, index: TagIndex
   const removed = [...goneByContent.values()].flat();
   index.remove(removed.map((r) => r.id));
   summary.removed = removed.length;
+  summary.classified = progress.classified;
   summary.elapsedMs = performance.now() - start;
   return summary;
 }

@@ -93,7 +93,9 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Socket, counted: 
       ? [431, 'HEADERS_TOO_LARGE', 'The request headers are too large']
       : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
         ? [408, 'REQUEST_TIMEOUT', 'The request was not received in time']
-        : [400, 'BAD_REQUEST', 'The request is not valid HTTP'];
+        : err.code === 'HPE_INVALID_URL'
+          ? [400, 'BAD_REQUEST', 'The URL is not valid: characters outside ASCII (虎斑猫) and spaces must be percent-encoded (%E8%99%8E…; curl --data-urlencode does it)']
+          : [400, 'BAD_REQUEST', 'The request is not valid HTTP'];
   const body = JSON.stringify({ error: message, code });
   counted(status);
   const reason = { 400: 'Bad Request', 408: 'Request Timeout', 431: 'Request Header Fields Too Large' }[status];

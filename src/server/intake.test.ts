@@ -200,10 +200,12 @@ describe('client mistakes are 400s with a code, never a 500 or a hang', () => {
   test("Node's own refusals and bad URLs use the {error, code} body, and the metrics count them", async () => {
     const refused = async (status: string): Promise<number> => (await app.metrics.registry.getSingleMetricAsString('resnet_http_requests_total')).split('\n').filter((l) => l.includes(`status="${status}"`) && l.includes('route="unknown"')).reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
     const before = { '400': await refused('400'), '431': await refused('431') };
-    for (const [raw, status, code] of [
+    for (const [raw, status, code, message] of [
       ['GARBAGE\r\n\r\n', 400, 'BAD_REQUEST'],
       [`GET / HTTP/1.1\r\nHost: t\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431, 'HEADERS_TOO_LARGE'],
       ['GET /%zz HTTP/1.1\r\nHost: t\r\n\r\n', 400, 'BAD_REQUEST'],
+      // curl sends a URL typed with 虎斑猫 as raw UTF-8, which HTTP does not allow: the answer says what to do.
+      ['GET /v1/explain?class=虎斑猫 HTTP/1.1\r\nHost: t\r\n\r\n', 400, 'BAD_REQUEST', /percent-encoded/],
     ] as const) {
       const socket = await open();
       try {
@@ -212,11 +214,12 @@ describe('client mistakes are 400s with a code, never a 500 or a hang', () => {
         const r = await response;
         assert.equal(r.status, status, raw.slice(0, 20));
         assert.equal(JSON.parse(r.body).code, code);
+        if (message) assert.match(JSON.parse(r.body).error, message);
       } finally {
         socket.destroy();
       }
     }
-    assert.equal(await refused('400'), before['400'] + 2, 'the bad request line and the bad URL, once each');
+    assert.equal(await refused('400'), before['400'] + 3, 'the bad request line and the two bad URLs, once each');
     assert.equal(await refused('431'), before['431'] + 1);
   });
 
