@@ -158,6 +158,11 @@ function shown(path: string): string {
   return displayPath(path.startsWith(`${cwd}/`) ? relative(cwd, path) : path);
 }
 
+/** A near duplicates' similarity, rounded down to 0.1%: 0.9996 is 99.9%, never 100%. */
+function alike(similarity: number): string {
+  return `${(Math.floor(similarity * 1000) / 10).toFixed(1)}%`;
+}
+
 function percent(score: number): string {
   return `${(score * 100).toFixed(score >= 0.1 ? 0 : 1)}%`;
 }
@@ -240,9 +245,14 @@ export async function dupesCommand(values: Parsed, model: ModelOptions): Promise
     for (const g of groups) {
       n++;
       const photos = g.photos.map((p) => ({ path: p.path, width: p.width, height: p.height, sha256: p.sha256 }));
+      // In a group of near duplicates, exact copies among them are said too.
+      const sameAs = (i: number): string => {
+        const first = g.kind === 'near' ? photos.findIndex((q) => q.sha256 === photos[i].sha256) : i;
+        return first < i ? `  (same bytes as ${shown(photos[first].path)})` : '';
+      };
       const text = values.json
         ? `${JSON.stringify({ kind: g.kind, similarity: g.similarity, photos })}\n`
-        : `Group ${n}: ${g.photos.length} photos, ${g.kind === 'exact' ? 'exact duplicates (same bytes)' : `near duplicates (${percent(g.similarity)} alike)`}\n${photos.map((p) => `  ${shown(p.path)}  ${p.width}×${p.height}`).join('\n')}\n`;
+        : `Group ${n}: ${g.photos.length} photos, ${g.kind === 'exact' ? 'exact duplicates (same bytes)' : `near duplicates (${alike(g.similarity)} alike)`}\n${photos.map((p, i) => `  ${shown(p.path)}  ${p.width}×${p.height}${sameAs(i)}`).join('\n')}\n`;
       if (!(await writeOut(text))) return 0;
     }
     if (!values.json) process.stderr.write(groups.length ? `${groups.length} group${groups.length === 1 ? '' : 's'}; nothing was deleted.\n` : 'No duplicates found.\n');

@@ -7,6 +7,7 @@ import { gunzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import { before, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
+import sharp from 'sharp';
 import { testPhoto } from '../testing/fixtures.js';
 import { writeRandomCheckpoint } from '../testing/random-resnet.js';
 import { scratchDir } from '../testing/scratch.js';
@@ -398,5 +399,13 @@ describe('resnet-serve search, export, dupes', () => {
     const named = await run(['search', '--like', outside, '--db', db, '--model', model, '--json']);
     assert.equal(named.code, 0, named.stderr);
     assert.ok(JSON.parse(named.stdout.split('\n')[0]).similarity > 0.99);
+    // A smaller copy joins the two as near duplicates: the exact pair inside the group is still said, and the similarity is not rounded up to 100%.
+    writeFileSync(join(dir, 'smaller.jpg'), await sharp(readFileSync(join(dir, 'IMG 0000.jpg'))).resize(240).jpeg({ quality: 70 }).toBuffer());
+    await run(['tag', dir, '--model', model]);
+    const mixed = await run(['dupes', '--db', db]);
+    assert.match(mixed.stdout, /Group 1: 3 photos, near duplicates \((\d\d\.\d)% alike\)\n/);
+    assert.notEqual(/near duplicates \((\d+\.\d)% alike\)/.exec(mixed.stdout)?.[1], '100.0');
+    assert.match(mixed.stdout, /(IMG 0000|copy)\.jpg {2}320×240 {2}\(same bytes as .*(IMG 0000|copy)\.jpg\)\n/);
+    assert.match(mixed.stdout, /smaller\.jpg {2}240×180\n/);
   });
 });
