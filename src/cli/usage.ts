@@ -53,7 +53,8 @@ Commands:
       --top-k N                  labels per photo (default 5, at most 50)
       --min-score P              drop labels and categories below this probability (default 0.1)
       --lang en|zh|both          keyword language (default both)
-      --xmp                      write IMG_1.jpg.xmp sidecars (--xmp-name replace: IMG_1.xmp)
+      --xmp                      write sidecars, merged into any other tool's (default IMG_1.jpg.xmp)
+      --xmp-name append|replace  IMG_1.jpg.xmp (append, default) or IMG_1.xmp (replace); an existing one is used
       --db PATH                  the index (default <first folder>/.resnet-serve/tags.sqlite)
       --jobs N                   images decoded in parallel (default: half the CPUs)
       --labels FILE              your own category mapping (format of data/categories.json)

@@ -66,6 +66,10 @@ describe('POST /predict (seed-compatible)', () => {
       assert.equal(res.statusCode, 400);
       assert.deepEqual(res.json(), { error: 'No file uploaded', code: 'NO_FILE' });
     }
+    // An empty image body is an empty file, as an empty multipart part is.
+    const empty = await app.inject({ method: 'POST', url: '/predict', payload: Buffer.alloc(0), headers: { 'content-type': 'image/jpeg' } });
+    assert.equal(empty.statusCode, 400);
+    assert.equal(empty.json().code, 'IMAGE_EMPTY');
   });
 });
 

@@ -82,7 +82,12 @@ const isMultipartBody = (body: unknown): body is MultipartBody => typeof body ==
 export function uploadedImages(request: FastifyRequest): UploadedImage[] {
   const body = request.body;
   if (isMultipartBody(body)) return body.images;
-  if (Buffer.isBuffer(body)) return body.length ? [{ name: 'body', bytes: body }] : [];
+  if (Buffer.isBuffer(body)) {
+    if (body.length) return [{ name: 'body', bytes: body }];
+    // An empty image/* body is an empty file (as in multipart), not a missing one.
+    if (/^image\//i.test(String(request.headers['content-type'] ?? ''))) throw new ResnetServeError('IMAGE_EMPTY', 'The file is empty');
+    return [];
+  }
   if (body === undefined || body === null) return [];
   const field = request.routeOptions.config.intake?.fields[0] ?? 'file';
   const type = String(request.headers['content-type'] ?? '').split(';')[0];
