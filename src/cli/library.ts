@@ -179,7 +179,9 @@ export async function searchCommand(words: string[], values: Parsed, model: Mode
     }
     const result = reader.search(words, { limit });
     if (result.unknown.length) {
-      process.stderr.write(`No photo can match ${result.unknown.map((w) => `"${w}"`).join(', ')}: no class, category or synonym has that word.\n`);
+      const guesses = Object.values(result.suggestions ?? {});
+      const guess = guesses.length ? ` Did you mean ${guesses.map((w) => `"${w}"`).join(', ')}?` : '';
+      process.stderr.write(`No photo can match ${result.unknown.map((w) => `"${w}"`).join(', ')}: no class, category or synonym has that word.${guess}\n`);
       return 1;
     }
     const zh = values.lang === 'zh' || (values.lang === undefined && /[\u3400-\u9fff]/u.test(words.join('')));

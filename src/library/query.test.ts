@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { isResnetServeError } from '../errors.js';
 import { imagenetLabels } from '../labels/labels.js';
 import { CategoryMap } from './categories.js';
-import { checkQuery, defaultSynonyms, QueryResolver, wordForms } from './query.js';
+import { checkQuery, defaultSynonyms, editDistance, QueryResolver, wordForms } from './query.js';
 
 const labels = imagenetLabels();
 const resolver = new QueryResolver({ en: labels.en, zh: labels.zh ?? labels.en, categories: CategoryMap.imagenet(), synonyms: defaultSynonyms() });
@@ -71,4 +71,23 @@ test('every class and category the synonym list names exists', () => {
     for (const name of [...(entry.classes ?? []), ...(entry.except ?? [])]) assert.ok(labels.en.includes(name), `class "${name}"`);
     for (const name of entry.categories ?? []) assert.ok(categories.has(name), `category "${name}"`);
   }
+});
+
+test('edit distance: a swap of neighbouring letters is one edit; it stops past the limit', () => {
+  assert.equal(editDistance('dgo', 'dog'), 1);
+  assert.equal(editDistance('retreiver', 'retriever'), 1);
+  assert.equal(editDistance('kitten', 'sitting'), 3);
+  assert.equal(editDistance('', 'abc'), 3);
+  assert.equal(editDistance('same', 'same'), 0);
+  assert.equal(editDistance('abcdefgh', 'zyxwvuts', 2), 3, 'past the limit: limit + 1');
+});
+
+test('a mistyped word gets the vocabulary word it is closest to; a real or far-off word gets none', () => {
+  assert.equal(resolver.suggest('dgo'), 'dog');
+  assert.equal(resolver.suggest('retreiver'), 'retriever');
+  assert.equal(resolver.suggest('volcanoe'), 'volcano');
+  assert.equal(resolver.suggest('zzxqv'), null);
+  assert.equal(resolver.suggest('狗狗狗'), null, 'no guesses for Chinese');
+  assert.equal(resolver.suggest('ab'), null, 'too short to guess');
+  assert.ok(resolver.resolve(resolver.suggest('bycicle') ?? 'x'), 'a suggestion is always something a search finds');
 });

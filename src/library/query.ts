@@ -96,6 +96,28 @@ export function checkQuery(words: readonly string[]): string[] {
   });
 }
 
+/**
+ * Edit distance between two words, counting a swap of two neighbouring
+ * letters as one edit ("dgo" → "dog"); stops early past `limit`.
+ */
+export function editDistance(a: string, b: string, limit = Infinity): number {
+  if (Math.abs(a.length - b.length) > limit) return limit + 1;
+  let before: number[] = [];
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      row[j] = Math.min(previous[j] + 1, row[j - 1] + 1, previous[j - 1] + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) row[j] = Math.min(row[j], before[j - 2] + 1);
+    }
+    if (Math.min(...row) > limit) return limit + 1;
+    before = previous;
+    previous = row;
+  }
+  return previous[b.length];
+}
+
 function byName(names: readonly string[]): Map<string, number> {
   const out = new Map<string, number>();
   names.forEach((n, i) => out.set(n, i));
@@ -161,6 +183,26 @@ export class QueryResolver {
       pick('name word', zh ? indices((n) => n.includes(t), this.zh) : indices((n) => forms.some((f) => hasWords(n, f)), this.en)) ??
       pick('category word', this.categoryNames.filter((c) => (zh ? c.zh.includes(t) : forms.some((f) => hasWords(c.en, f)))).flatMap((c) => c.classes))
     );
+  }
+
+  private wordList: string[] | undefined;
+
+  /**
+   * A word of the vocabulary close to a mistyped `word` ("retreiver" →
+   * "retriever"): one edit for words of up to 4 letters, two for longer
+   * ones; null when none is that close, or for Chinese.
+   */
+  suggest(word: string): string | null {
+    const w = normalize(word);
+    if (CJK.test(w) || w.length < 3) return null;
+    this.wordList ??= [...new Set([...this.en, ...this.categoryNames.map((c) => c.en), ...this.vocabulary.synonyms.flatMap((e) => e.words.filter((x) => !CJK.test(x)).map(normalize))].flatMap((n) => n.split(/[\s-]+/)).filter((x) => x.length >= 3))].sort();
+    const limit = w.length <= 4 ? 1 : 2;
+    let best: { word: string; distance: number } | null = null;
+    for (const candidate of this.wordList) {
+      const d = editDistance(w, candidate, limit);
+      if (d <= limit && (!best || d < best.distance)) best = { word: candidate, distance: d };
+    }
+    return best && this.resolve(best.word) ? best.word : null;
   }
 
   /**

@@ -29,6 +29,8 @@ export interface SearchHit {
 export interface SearchResult {
   concepts: Concept[];
   unknown: string[];
+  /** For unknown words that look mistyped, the vocabulary's word they are closest to ("dgo" → "dog"). */
+  suggestions?: Record<string, string>;
   /** Photos matching, of which `hits` are the first `limit`. */
   total: number;
   hits: SearchHit[];
@@ -155,7 +157,13 @@ export class LibraryReader {
   /** Photos matching every word (English or Chinese), best first. */
   search(words: readonly string[], options: { limit?: number; offset?: number } = {}): SearchResult {
     const { concepts, unknown } = this.resolver.parse(words);
-    if (unknown.length) return { concepts, unknown, total: 0, hits: [] };
+    if (unknown.length) {
+      const suggestions = Object.fromEntries(unknown.flatMap((w) => {
+        const guess = this.resolver.suggest(w);
+        return guess ? [[w, guess]] : [];
+      }));
+      return { concepts, unknown, suggestions, total: 0, hits: [] };
+    }
     return { concepts, unknown, ...this.rank(concepts, options.limit ?? 20, options.offset ?? 0) };
   }
 

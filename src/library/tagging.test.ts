@@ -290,6 +290,10 @@ describe('resnet-serve search, export, dupes', () => {
     const nothing = await run(['search', 'zzxqv', '--db', db]);
     assert.equal(nothing.code, 1);
     assert.match(nothing.stderr, /No photo can match "zzxqv"/);
+    assert.doesNotMatch(nothing.stderr, /Did you mean/);
+    const typo = await run(['search', 'retreiver', '--db', db]);
+    assert.equal(typo.code, 1);
+    assert.match(typo.stderr, /No photo can match "retreiver": .* Did you mean "retriever"\?/);
     // Like grep: 1 when no photo matches a word that could match.
     const empty = await library(0);
     assert.equal((await run(['tag', empty, '--model', model])).code, 0);

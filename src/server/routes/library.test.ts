@@ -82,6 +82,8 @@ describe('the gallery API', () => {
     assert.equal((summary.categories as { photos: number }[]).reduce((n, c) => n + c.photos, 0) >= 10, true);
     const unknown = (await app.inject('/v1/library/photos?q=zzxqv')).json();
     assert.deepEqual(unknown.unknown, ['zzxqv']);
+    assert.deepEqual(unknown.suggestions, {});
+    assert.deepEqual((await app.inject('/v1/library/photos?q=dgo')).json().suggestions, { dgo: 'dog' });
   });
 
   test('a photo, its look-alikes (its copy first), duplicates, thumbnails cached outside the library', async () => {
