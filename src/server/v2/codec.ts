@@ -127,13 +127,19 @@ function refuseSharedMemory(parameters: unknown, what: string): void {
   }
 }
 
+/** The tensor datatypes of the Open Inference Protocol. */
+const V2_DATATYPES = ['BOOL', 'UINT8', 'UINT16', 'UINT32', 'UINT64', 'INT8', 'INT16', 'INT32', 'INT64', 'FP16', 'FP32', 'FP64', 'BYTES'];
+
 function readTensor(input: Record<string, unknown>, binary: Uint8Array, model: ModelSignature, maxBatch: number): DecodedInput {
   const spec = model.input;
   const shape = input.shape;
   if (!Array.isArray(shape) || shape.length > 8 || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
     throw bad(`Input '${spec.name}' needs "shape", a list of non-negative integers`);
   }
-  if (input.datatype !== spec.datatype) throw bad(`Input '${spec.name}' of model '${model.name}' has datatype ${spec.datatype}, not ${String(input.datatype)}`);
+  if (input.datatype !== spec.datatype) {
+    const known = V2_DATATYPES.includes(String(input.datatype));
+    throw bad(`Input '${spec.name}' of model '${model.name}' has datatype ${spec.datatype}, not ${known ? String(input.datatype) : `${JSON.stringify(input.datatype)}, which is not a datatype of the protocol (${V2_DATATYPES.join(', ')})`}`);
+  }
   const parameters = isObject(input.parameters) ? input.parameters : {};
   refuseSharedMemory(parameters, `Input '${spec.name}'`);
   const binarySize = parameters.binary_data_size;
@@ -144,7 +150,7 @@ function readTensor(input: Record<string, unknown>, binary: Uint8Array, model: M
   if (blob === null && input.data === undefined) throw bad(`Input '${spec.name}' has no "data" and no binary_data_size`);
   const n = shape[0] as number;
   if (n < 1) throw bad(`Input '${spec.name}' has an empty batch`);
-  if (n > maxBatch) throw new ResnetServeError('TOO_MANY_FILES', `At most ${maxBatch} images per request`);
+  if (n > maxBatch) throw new ResnetServeError('TOO_MANY_FILES', `Input '${spec.name}' has a batch of ${n}; at most ${maxBatch} images per request`);
 
   if (spec.datatype === 'FP32') {
     const [, c, h, w] = spec.shape;

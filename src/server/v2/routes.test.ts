@@ -248,7 +248,9 @@ describe('refusals, each before any work', () => {
   test('malformed requests', async () => {
     await refused('resnet18', { inputs: [{ name: 'input', shape: [1, 3, 32, 32], datatype: 'FP32', data: new Array(3 * 32 * 32).fill(0) }] }, 400, /must have shape/);
     await refused('resnet18', { inputs: [{ name: 'input', shape: [1, 3, 224, 224], datatype: 'FP32', data: [1, 2, 3] }] }, 400, /needs 150528 values, got 3/);
-    await refused('resnet18', { inputs: [{ name: 'input', shape: [1, 3, 224, 224], datatype: 'INT8', data: [] }] }, 400, /datatype/);
+    await refused('resnet18', { inputs: [{ name: 'input', shape: [1, 3, 224, 224], datatype: 'INT8', data: [] }] }, 400, /has datatype FP32, not INT8$/);
+    await refused('resnet18', { inputs: [{ name: 'input', shape: [1, 3, 224, 224], datatype: 'FLOAT', data: [] }] }, 400, /not "FLOAT", which is not a datatype of the protocol \(BOOL, .*FP32/);
+    await refused('resnet18', { inputs: [{ name: 'input', shape: [100_000_000, 3, 224, 224], datatype: 'FP32', data: [] }] }, 413, /a batch of 100000000; at most \d+ images/);
     await refused('resnet18', { inputs: [] }, 400, /needs "inputs"/);
     await refused('resnet18-image', { inputs: [{ name: 'image', shape: [1], datatype: 'BYTES', data: ['aGVsbG8='] }] }, 415, /supported format/);
     const notJson = await client.send('resnet18', Buffer.from('{nope'), { 'content-type': 'application/json' });
