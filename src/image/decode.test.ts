@@ -134,6 +134,14 @@ describe('only the decoders we accept ever see the bytes', () => {
     await rejects(heic, 'IMAGE_UNSUPPORTED', {}, /HEIC[\s\S]*export them as JPEG/);
   });
 
+  test('a video (MP4, QuickTime, WebM) is named as one, not as a damaged photo', async () => {
+    const mp4 = Buffer.concat([Buffer.from([0, 0, 0, 0x18]), Buffer.from('ftypisom\0\0\x02\0isomiso2'), Buffer.alloc(64)]);
+    const mov = Buffer.concat([Buffer.from([0, 0, 0, 0x14]), Buffer.from('ftypqt  \0\0\0\0qt  '), Buffer.alloc(64)]);
+    const webm = Buffer.concat([Buffer.from([0x1a, 0x45, 0xdf, 0xa3]), Buffer.alloc(64)]);
+    for (const video of [mp4, mov, webm]) await rejects(video, 'IMAGE_UNSUPPORTED', {}, /A video, not a photo/);
+    await rejects(Buffer.from('plain text, not a video'), 'IMAGE_UNSUPPORTED', {}, /^Not an image in a supported format/);
+  });
+
   test('a progressive JPEG with hundreds of scans is refused from its markers, a normal one decodes', async () => {
     const progressive = await sharp(gradient(64, 64), { raw: { width: 64, height: 64, channels: 3 } }).jpeg({ progressive: true }).toBuffer();
     assert.ok((await decodeImage(progressive)).width === 64);

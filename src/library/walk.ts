@@ -10,6 +10,7 @@
 import { open, readdir, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { sniffFormat } from '../image/decode.js';
+import { isVideo } from '../image/formats.js';
 import { fsPath, pathKey } from './paths.js';
 
 /** What a file's first bytes say it is. */
@@ -22,25 +23,10 @@ export type FileKind = 'image' | 'video' | 'other';
  */
 export type Found = { path: string; shown: string; kind: FileKind } | { path: string; shown: string; error: string };
 
-/** ISO BMFF brands of video files (MP4, MOV, 3GP, M4V…); HEIF/AVIF brands are images (`decode.ts`). */
-const VIDEO_BRANDS = /^(isom|iso[2-9]|mp41|mp42|mp71|avc1|M4V |M4VH|M4VP|qt {2}|3gp\d|3g2\w|3ge\d|f4v |dash|MSNV|XAVC|NDAS|mmp4|MQT )$/;
-/** First boxes of QuickTime files without an `ftyp` box. */
-const QUICKTIME_BOXES = new Set(['moov', 'mdat', 'wide', 'free', 'skip', 'pnot']);
-
-function ascii(b: Uint8Array, from: number, to: number): string {
-  return String.fromCharCode(...b.subarray(from, to));
-}
-
 /** The kind of a file from its first 32 bytes. */
 export function kindOf(head: Uint8Array): FileKind {
   if (sniffFormat(head) !== null || (head.length >= 26 && head[0] === 0x42 && head[1] === 0x4d)) return 'image';
-  if (head.length >= 12 && ascii(head, 4, 8) === 'ftyp' && VIDEO_BRANDS.test(ascii(head, 8, 12))) return 'video';
-  if (head.length >= 8 && QUICKTIME_BOXES.has(ascii(head, 4, 8))) return 'video';
-  if (head.length >= 12 && ascii(head, 0, 4) === 'RIFF' && /^(AVI |AVIX|AMV )$/.test(ascii(head, 8, 12))) return 'video';
-  if (head.length >= 4 && head[0] === 0x1a && head[1] === 0x45 && head[2] === 0xdf && head[3] === 0xa3) return 'video'; // Matroska, WebM
-  if (head.length >= 4 && head[0] === 0 && head[1] === 0 && head[2] === 1 && (head[3] === 0xba || head[3] === 0xb3)) return 'video'; // MPEG program stream
-  if (head.length >= 3 && ascii(head, 0, 3) === 'FLV') return 'video';
-  return 'other';
+  return isVideo(head) ? 'video' : 'other';
 }
 
 async function firstBytes(path: string): Promise<Uint8Array> {
