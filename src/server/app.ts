@@ -15,7 +15,7 @@ import { HeadRegistry } from './heads.js';
 import { ResnetServeError } from '../errors.js';
 import { ORT_VERSION } from '../model/ort-version.js';
 import { ServiceHolder, sendError } from './http.js';
-import { InflightBytes, discardUnreadBody, registerIntake } from './intake.js';
+import { InflightBytes, discardUnreadBody, registerIntake, tooLarge } from './intake.js';
 import { ServerMetrics } from './metrics.js';
 import { resolveLimits, type AccessOptions, type ServerLimits } from './options.js';
 import { opsRoutes } from './routes/ops.js';
@@ -66,14 +66,13 @@ const VERSION: string = JSON.parse(readFileSync(new URL('../../package.json', im
 /** Maps Fastify's own errors (body limits, multipart limits, content types, JSON) to our codes. */
 function toTyped(err: FastifyError, limits: ServerLimits): ResnetServeError {
   if (err instanceof ResnetServeError) return err;
-  const mb = (limits.maxUploadBytes / (1024 * 1024)).toFixed(0);
   switch (err.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return new ResnetServeError('PAYLOAD_TOO_LARGE', `The request body is larger than the limit of ${mb} MB`);
+      return tooLarge(limits);
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return new ResnetServeError('UNSUPPORTED_MEDIA_TYPE', 'Unsupported Content-Type; send multipart/form-data, an image/* body or JSON as the endpoint expects');
   }
-  if (err.statusCode === 413) return new ResnetServeError('PAYLOAD_TOO_LARGE', `The request body is larger than the limit of ${mb} MB`);
+  if (err.statusCode === 413) return tooLarge(limits);
   if (err.statusCode === 415) return new ResnetServeError('UNSUPPORTED_MEDIA_TYPE', err.message);
   if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) return new ResnetServeError('BAD_REQUEST', err.message);
   return new ResnetServeError('INTERNAL', 'Internal error; see the server log');
@@ -147,7 +146,8 @@ export async function buildApp(options: AppOptions): Promise<ResnetApp> {
       server.on('checkContinue', (req, res) => {
         const declared = Number(req.headers['content-length']);
         if (Number.isFinite(declared) && declared > limits.maxUploadBytes) {
-          const body = JSON.stringify({ error: `The request body is larger than the limit of ${Math.round(limits.maxUploadBytes / (1024 * 1024))} MB (all files together)`, code: 'PAYLOAD_TOO_LARGE' });
+          const refusal = tooLarge(limits);
+          const body = JSON.stringify({ error: refusal.message, code: refusal.code });
           res.writeHead(413, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), connection: 'close' }).end(body);
           return;
         }

@@ -98,7 +98,7 @@ describe('memory bounds', () => {
     const parts = Array.from({ length: 8 }, (_, i) => ({ field: 'file', filename: `${i}.jpg`, type: 'image/jpeg', data: Buffer.alloc(MB, i) }));
     const res = await app.inject({ method: 'POST', url: '/predict', ...multipartBody(parts) });
     assert.equal(res.statusCode, 413);
-    assert.match(res.json().error, /all files together/);
+    assert.match(res.json().error, /every file in it together; the server's --max-upload-mb sets it/);
   });
 
   test('parts of other fields are skipped without keeping them, and the images still classified', async () => {

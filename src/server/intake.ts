@@ -75,8 +75,9 @@ export class InflightBytes {
 
 const megabytes = (bytes: number): string => `${Math.round(bytes / (1024 * 1024))} MB`;
 
-function tooLarge(limits: ServerLimits): ResnetServeError {
-  return new ResnetServeError('PAYLOAD_TOO_LARGE', `The request body is larger than the limit of ${megabytes(limits.maxUploadBytes)} (all files together)`);
+/** The answer to a body over the upload limit, whatever it holds (files, JSON tensors). */
+export function tooLarge(limits: ServerLimits): ResnetServeError {
+  return new ResnetServeError('PAYLOAD_TOO_LARGE', `The request body is larger than the limit of ${megabytes(limits.maxUploadBytes)} (the whole body, every file in it together; the server's --max-upload-mb sets it)`);
 }
 
 function busy(): ResnetServeError {
