@@ -6,7 +6,7 @@ Object.assign(TEXT.en, {
   library: 'Library', libraryTitle: 'Photo library', librarySummary: '{photos} photos in {folders}, tagged with {model}',
   searchLabel: 'Search', searchHint: 'dog, beach, 汽车…', category: 'Category', allCategories: 'All categories', searchButton: 'Search',
   photosTab: 'Photos', dupesTab: 'Duplicates', more: 'Show more', found: '{n} photos', foundOf: '{shown} of {n} photos',
-  nothing: 'No photos match.', unknownWords: 'No photo can match: {words}', didYouMean: 'Did you mean {words}?', lookAlikes: 'Look-alikes', close: 'Close',
+  nothing: 'No photos match.', unknownWords: 'No photo can match: {words}', unknownWordsGuess: 'No photo can match: {words}. Did you mean {guesses}?', lookAlikes: 'Look-alikes', close: 'Close',
   noDupes: 'No duplicates found.', exact: 'Exact copies (same bytes)', near: 'Near duplicates ({pct} alike)', groups: '{n} groups of duplicates. Nothing is ever deleted here.', group: 'One group of duplicates. Nothing is ever deleted here.',
   open: 'Open {name}', finding: 'Looking for duplicates…', categoriesOf: 'Categories', alike: '{pct} alike',
 });
@@ -14,7 +14,7 @@ Object.assign(TEXT.zh, {
   library: '照片库', libraryTitle: '照片库', librarySummary: '{folders} 中有 {photos} 张照片，由 {model} 标注',
   searchLabel: '搜索', searchHint: '狗、海滩、car…', category: '类别', allCategories: '全部类别', searchButton: '搜索',
   photosTab: '照片', dupesTab: '重复照片', more: '显示更多', found: '{n} 张照片', foundOf: '{n} 张中的 {shown} 张',
-  nothing: '没有匹配的照片。', unknownWords: '没有照片能匹配：{words}', didYouMean: '你要找的是不是 {words}？', lookAlikes: '相似照片', close: '关闭',
+  nothing: '没有匹配的照片。', unknownWords: '没有照片能匹配：{words}', unknownWordsGuess: '没有照片能匹配：{words}。你要找的是不是 {guesses}？', lookAlikes: '相似照片', close: '关闭',
   noDupes: '没有发现重复照片。', exact: '完全相同（字节一致）', near: '近似重复（相似度 {pct}）', groups: '{n} 组重复照片。这里不会删除任何照片。', group: '1 组重复照片。这里不会删除任何照片。',
   open: '打开 {name}', finding: '正在查找重复照片…', categoriesOf: '类别', alike: '相似度 {pct}',
 });
@@ -75,7 +75,7 @@ async function load(append = false) {
       view.total = 0;
       drawGrid();
       const guesses = Object.values(page.suggestions ?? {});
-      say(() => [t('unknownWords', { words: page.unknown.join(', ') }), ...(guesses.length ? [t('didYouMean', { words: guesses.join(', ') })] : [])].join(' '));
+      say(() => t(guesses.length ? 'unknownWordsGuess' : 'unknownWords', { words: page.unknown.join(', '), guesses: guesses.join(', ') }));
       return;
     }
     view.total = page.total;

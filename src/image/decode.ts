@@ -187,7 +187,7 @@ export async function decodeImage(bytes: Buffer, limits: DecodeLimits = DEFAULT_
   if (bytes.length === 0) throw new ResnetServeError('IMAGE_EMPTY', 'The file is empty');
   if (isBmp(bytes)) return decodeBmpImage(bytes, limits);
   const format = sniffFormat(bytes);
-  if (!format) throw new ResnetServeError('IMAGE_UNSUPPORTED', isVideo(bytes.subarray(0, 32)) ? 'A video, not a photo: resnet-serve classifies still images (take a frame out first, e.g. ffmpeg -i clip.mp4 -frames:v 1 frame.jpg)' : UNSUPPORTED);
+  if (!format) throw new ResnetServeError('IMAGE_UNSUPPORTED', isVideo(bytes) ? 'A video, not a photo: resnet-serve classifies still images (take a frame out first, e.g. ffmpeg -i clip.mp4 -frames:v 1 frame.jpg)' : UNSUPPORTED);
   if (UNDECODABLE[format]) throw new ResnetServeError('IMAGE_UNSUPPORTED', UNDECODABLE[format]);
   try {
     const { image, meta, upright } = await openImage(bytes, limits);

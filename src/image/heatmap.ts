@@ -49,8 +49,8 @@ function heatLayer(map: ActivationMap, size: number): Buffer {
 export async function renderOverlays(bytes: Buffer, map: ActivationMap | null, config: PreprocessConfig, photoSide = 800): Promise<{ crop: Buffer; photo: Buffer }> {
   const [{ default: sharp }, { drawableImage }] = await Promise.all([import('./guarded-sharp.js'), import('./decode.js')]);
   const upright = drawableImage(bytes).autoOrient();
-  // The upright size from the header alone (EXIF orientations 5–8 swap the sides).
-  const meta = await drawableImage(bytes).metadata();
+  // The upright size from the header alone (EXIF orientations 5–8 swap the sides; metadata is the input's).
+  const meta = await upright.metadata();
   const swap = (meta.orientation ?? 1) >= 5;
   const height0 = meta.pageHeight ?? meta.height ?? 1;
   const info = swap ? { width: height0, height: meta.width ?? 1 } : { width: meta.width ?? 1, height: height0 };

@@ -126,4 +126,15 @@ describe('the Library view in Chromium', { skip }, () => {
     await page.screenshot({ path: join(OUT, 'library-phone-zh-photo.png') });
     await page.close();
   });
+
+  test('320 px, English: a long category name does not push the page sideways', async () => {
+    const page = await browser.newPage({ viewport: { width: 320, height: 568 }, locale: 'en-US', isMobile: true, hasTouch: true });
+    await page.goto(`${server.url}/#library`);
+    await page.waitForFunction(() => document.querySelectorAll('#library-category option').length > 1);
+    // The longest English category name the built-in mapping has, with its count.
+    await page.locator('#library-category').evaluate((select) => select.append(new Option('clothing and accessories (12)', 'clothing and accessories')));
+    const width = await page.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(width <= 320, `page is ${width} px wide`);
+    await page.close();
+  });
 });

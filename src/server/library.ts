@@ -75,7 +75,7 @@ export class LibraryService {
       const words = options.q.trim().split(/\s+/);
       const result = options.category ? this.intersect(this.reader.search(words, { limit: 100_000 }), options.category) : this.reader.search(words, { limit: options.limit, offset: options.offset });
       const hits = options.category ? result.hits.slice(options.offset, options.offset + options.limit) : result.hits;
-      return { total: result.total, unknown: result.unknown, ...(result.unknown.length ? { suggestions: result.suggestions } : {}), photos: hits.map((h) => ({ ...this.gallery(this.reader.index.byId(h.id) as FileRow), score: h.score, matched: h.matched })) };
+      return { total: result.total, unknown: result.unknown, suggestions: result.suggestions, photos: hits.map((h) => ({ ...this.gallery(this.reader.index.byId(h.id) as FileRow), score: h.score, matched: h.matched })) };
     }
     if (options.category) {
       const result = this.reader.inCategory(options.category, { limit: options.limit, offset: options.offset });
