@@ -172,6 +172,9 @@ describe('POST /v1/classify and GET /v1/models', () => {
     assert.equal(m.name, 'resnet18');
     assert.equal(m.sha256, service.info.sha256);
     assert.equal(m.threads, 2);
+    // One naming style in every answer of ours: snake_case, as the limits and the other routes.
+    assert.deepEqual([m.num_classes, m.input_size, m.max_batch], [1000, 224, service.batcher.maxBatch]);
+    assert.ok(Object.keys(m).every((k) => !/[A-Z]/.test(k)), Object.keys(m).join());
     assert.equal(m.limits.max_upload_bytes, 20 * 1024 * 1024);
     assert.equal(m.path, undefined);
     assert.equal(m.onnxPath, undefined);
