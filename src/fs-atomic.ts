@@ -74,7 +74,7 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
     await writeFile(tmp, data, { flag: 'wx' });
     await rename(tmp, path);
   } catch (err) {
-    await rm(tmp, { force: true });
+    await rm(tmp, { force: true }).catch(() => undefined);
     throw err;
   }
 }

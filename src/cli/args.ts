@@ -84,6 +84,23 @@ export function intOption(value: string | undefined, name: string, fallback: num
   return Number(value);
 }
 
+/**
+ * A decimal fraction option (`0.25`, `.5`, `1`; no hex, no exponent, no
+ * empty string) within `min`..`max`, each end included unless `above` /
+ * `below` says it is not.
+ */
+export function fractionOption(value: string | undefined, name: string, fallback: number | undefined, range: { min: number; max: number; above?: boolean; below?: boolean; what: string }): number | undefined {
+  if (value === undefined) return fallback;
+  const n = /^(?:\d+(?:\.\d*)?|\.\d+)$/.test(value.trim()) ? Number(value) : NaN;
+  const low = range.above ? n > range.min : n >= range.min;
+  const high = range.below ? n < range.max : n <= range.max;
+  if (!low || !high) {
+    const span = range.above ? `above ${range.min} and ${range.below ? 'below' : 'at most'} ${range.max}` : `from ${range.min} to ${range.below ? 'below ' : ''}${range.max}`;
+    throw new UsageError(`${name} must be ${range.what} ${span}, got ${JSON.stringify(value)}`);
+  }
+  return n;
+}
+
 /** The model options every command shares, validated before any work starts. */
 export function modelOptions(values: Parsed): ModelOptions {
   const threads = intOption(values.threads, '--threads', undefined);

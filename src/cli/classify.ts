@@ -3,6 +3,7 @@
  * head with `--head`) and `resnet-serve embed` (their embeddings), as a table
  * or JSON lines, a batch at a time.
  */
+import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { basename, isAbsolute, join, relative, sep } from 'node:path';
 import { ImageClassifier } from '../classify/classifier.js';
@@ -66,10 +67,28 @@ async function eachBatch<T extends { ok: boolean }>(files: ListedPath[], work: (
   return failed;
 }
 
-/** The overlay's file name for `path`: its path relative to here, flattened (`photos/cat.jpg` → `photos_cat.jpg`). */
+/** Bytes left for an overlay's name before its `~NN.photo.png` ending, so every name fits a file system's 255. */
+const EXPLAIN_NAME_BYTES = 255 - '~99.photo.png'.length;
+
+/**
+ * The overlay's file name for `path`: its path relative to here, flattened
+ * (`photos/cat.jpg` → `photos_cat.jpg`); a name too long for the file system
+ * keeps its start and end, with a hash of the whole between them.
+ */
 function explainName(path: string): string {
   const rel = relative(process.cwd(), displayPath(path));
-  return (rel.startsWith('..') || isAbsolute(rel) ? basename(displayPath(path)) : rel).split(sep).join('_');
+  const name = (rel.startsWith('..') || isAbsolute(rel) ? basename(displayPath(path)) : rel).split(sep).join('_');
+  if (Buffer.byteLength(name) <= EXPLAIN_NAME_BYTES) return name;
+  const hash = createHash('sha256').update(name).digest('hex').slice(0, 8);
+  // The end keeps the extension; whole characters only, so a multi-byte name is never cut mid-character.
+  const chars = [...name];
+  const tail = chars.slice(-24).join('');
+  let head = '';
+  for (const c of chars) {
+    if (Buffer.byteLength(head + c) + Buffer.byteLength(tail) + hash.length + 2 > EXPLAIN_NAME_BYTES) break;
+    head += c;
+  }
+  return `${head}~${hash}~${tail}`;
 }
 
 export async function classifyCommand(paths: string[], values: Parsed, model: ModelOptions): Promise<number> {
@@ -118,8 +137,13 @@ export async function classifyCommand(paths: string[], values: Parsed, model: Mo
           const explanation = explainOutputs(a.outputs, layer, classifier.model.labels, { topK: k });
           const { crop, photo } = await renderOverlays(bytes[i] as Buffer, explanation.map, classifier.model.preprocess);
           const out = join(explainDir, names[i]);
-          await writeFile(`${out}.png`, crop);
-          await writeFile(`${out}.photo.png`, photo);
+          try {
+            await writeFile(`${out}.png`, crop);
+            await writeFile(`${out}.photo.png`, photo);
+          } catch (err) {
+            // One overlay that cannot be written fails its own photo, not the run.
+            return { ok: false, error: new ResnetServeError('IO_ERROR', `Cannot write its heatmap ${out}.png (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`) };
+          }
           written.set(displayPath(batch[i]), `${out}.png`);
           return { ok: true, predictions: classifier.postprocess(a.outputs.logits.data, 0, { topK: k, lang }), timings: a.timings, width: a.width, height: a.height };
         }),

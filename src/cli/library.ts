@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { accessSync, constants, existsSync, realpathSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { once } from 'node:events';
 import { ClassificationService } from '../classify/service.js';
@@ -21,7 +22,7 @@ import { LibraryReader } from '../library/search.js';
 import { tagFolders, type TagSummary } from '../library/tagger.js';
 import { defaultCacheDir, isDefaultModel } from '../model/weights.js';
 import type { LabelLanguage, ModelOptions } from '../types.js';
-import { UsageError, intOption, type Parsed } from './args.js';
+import { UsageError, fractionOption, intOption, type Parsed } from './args.js';
 import { ProgressLine } from './progress.js';
 
 const IN_FOLDER = join('.resnet-serve', 'tags.sqlite');
@@ -100,14 +101,16 @@ function checkLibraryFolders(roots: readonly string[]): void {
 /** `resnet-serve tag <folders…>`. */
 export async function tagCommand(roots: string[], values: Parsed, model: ModelOptions): Promise<number> {
   if (roots.length === 0) throw new UsageError('tag needs at least one folder');
-  const minScore = values['min-score'] === undefined ? 0.1 : Number(values['min-score']);
-  if (!(minScore >= 0 && minScore <= 1)) throw new UsageError(`--min-score must be a probability from 0 to 1, got ${JSON.stringify(values['min-score'])}`);
+  const minScore = fractionOption(values['min-score'], '--min-score', 0.1, { min: 0, max: 1, what: 'a probability' }) as number;
   const lang = (values.lang ?? 'both') as LabelLanguage;
   if (!['en', 'zh', 'both'].includes(lang)) throw new UsageError(`--lang must be en, zh or both, got ${JSON.stringify(values.lang)}`);
   const naming = values['xmp-name'] ?? 'append';
   if (naming !== 'append' && naming !== 'replace') throw new UsageError('--xmp-name must be append or replace');
   const jobs = intOption(values.jobs, '--jobs', undefined);
   if (jobs === 0) throw new UsageError('--jobs must be at least 1');
+  // Each job is a decoding thread with its own libvips: far more than the CPUs only costs memory.
+  const maxJobs = 4 * availableParallelism();
+  if (jobs !== undefined && jobs > maxJobs) throw new UsageError(`--jobs is at most ${maxJobs} here (4 per CPU), got ${jobs}`);
   const topK = intOption(values['top-k'], '--top-k', 5) as number;
   if (topK < 1) throw new UsageError('--top-k must be at least 1');
   if (!derivable({ topK, minScore })) throw new UsageError(`--top-k is at most 50 for a photo library (the index keeps each photo's 50 best classes)`);
@@ -147,7 +150,11 @@ async function writeOut(text: string): Promise<boolean> {
   }
   if (process.stdout.destroyed || process.stdout.writableEnded) return false;
   if (!process.stdout.write(text)) {
-    await Promise.race([once(process.stdout, 'drain'), once(process.stdout, 'close'), once(process.stdout, 'error')]).catch(() => undefined);
+    // The listeners of the two events that did not come are removed (a slow reader would otherwise pile them up).
+    const settled = new AbortController();
+    const { signal } = settled;
+    await Promise.race([once(process.stdout, 'drain', { signal }), once(process.stdout, 'close', { signal }), once(process.stdout, 'error', { signal })]).catch(() => undefined);
+    settled.abort();
   }
   return !process.stdout.destroyed;
 }
@@ -238,8 +245,8 @@ async function likeCommand(reader: LibraryReader, photo: string, limit: number, 
 
 /** `resnet-serve dupes`: groups of exact and near duplicates, largest first; nothing is deleted. */
 export async function dupesCommand(values: Parsed, model: ModelOptions): Promise<number> {
-  const threshold = values.threshold === undefined ? undefined : Number(values.threshold);
-  if (threshold !== undefined && !(threshold > 0 && threshold <= 1)) throw new UsageError(`--threshold must be a similarity from 0 to 1, got ${JSON.stringify(values.threshold)}`);
+  // 0 would call every pair of photos a duplicate.
+  const threshold = fractionOption(values.threshold, '--threshold', undefined, { min: 0, max: 1, above: true, what: 'a similarity' });
   const reader = LibraryReader.open(indexForReading(values, model.cacheDir));
   try {
     const groups = await reader.duplicates(threshold === undefined ? {} : { fingerprint: threshold });

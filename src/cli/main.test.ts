@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { before, test } from 'node:test';
 import sharp from 'sharp';
@@ -251,6 +251,15 @@ test('classify --explain: heatmaps beside the answers; a folder it cannot write 
   const maps = [...both.stdout.matchAll(/where it looked: (.+)$/gm)].map((m) => m[1]);
   assert.equal(new Set(maps).size, 2, both.stdout);
   assert.deepEqual(maps.map((m) => m.slice(join(dir, 'both').length + 1)), ['a.jpg.png', 'a.jpg~2.png']);
+  // A name near the file system's 255 bytes: its heatmap gets a shortened name, and every photo keeps its answer.
+  const long = join(dir, `${'長'.repeat(82)}.jpg`);
+  writeFileSync(long, readFileSync(other));
+  const longRun = await run(['classify', long, other, '--model', checkpoint, '--explain', join(dir, 'long')]);
+  assert.equal(longRun.code, 0, longRun.stderr);
+  const longMaps = [...longRun.stdout.matchAll(/where it looked: (.+)$/gm)].map((m) => m[1]);
+  assert.equal(longMaps.length, 2, longRun.stdout);
+  for (const m of longMaps) assert.ok(existsSync(m) && Buffer.byteLength(basename(m).replace(/\.png$/, '.photo.png')) <= 255, m);
+  assert.match(longMaps[0], /長~[0-9a-f]{8}~長+\.jpg\.png$/);
   // Node's own recursive mkdir loops forever under /proc (mkdir answers ENOENT there for a parent that exists).
   const refused = [join(photos, 'a.jpg'), ...(existsSync('/proc/self') ? ['/proc/resnet-serve-heatmaps'] : [])];
   for (const target of refused) {

@@ -60,7 +60,8 @@ test('train: counts, cross-validated accuracy, confusion, mix-ups, warnings, and
   const again = await run(['train', join(root, 'set'), '--out', out, '--model', checkpoint, '--holdout', '0.3']);
   assert.equal(again.code, 0, again.stderr);
   assert.match(again.stderr, /All 15 embeddings came from the cache/);
-  assert.match(again.stdout, /Accuracy \(on 30% held out\)/);
+  // 0.3 holds out one of three equal parts: the report says what was held out.
+  assert.match(again.stdout, /Accuracy \(on 33% held out\)/);
 });
 
 test('train reads photos whose names are not UTF-8 (a Latin-1 name from an old camera)', async () => {
@@ -115,6 +116,36 @@ test('train refuses, without the usage text and before embedding, what it cannot
   const empty = await run(['train', join(root, 'set'), '--out', join(root, 'x.json'), '--name', ' ', '--model', checkpoint]);
   assert.equal(empty.code, 2);
   assert.match(empty.stderr, /--name cannot be empty/);
+  for (const bad of ['0.9', '0', '', '0x1', '1e-1']) {
+    const r = await run(['train', join(root, 'set'), '--out', join(root, 'x.json'), '--holdout', bad, '--model', checkpoint]);
+    assert.equal(r.code, 2, `--holdout ${bad}: ${r.stderr}`);
+    assert.match(r.stderr, /--holdout must be a fraction above 0 and at most 0\.5, got/);
+  }
+});
+
+test('train with no photo it can read names the classes and the files, without a stack trace; a link to a photo beside the classes is not a class', async () => {
+  const unreadable = join(root, 'unreadable');
+  for (const c of ['a', 'b']) {
+    mkdirSync(join(unreadable, c), { recursive: true });
+    writeFileSync(join(unreadable, c, 'x.jpg'), 'not a photo');
+  }
+  const r = await run(['train', unreadable, '--out', join(root, 'u.json'), '--model', checkpoint]);
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /skipped a\/x\.jpg: not an image/);
+  assert.match(r.stderr, /Every class needs photos; there are no photos in "a", "b"/);
+  assert.doesNotMatch(r.stderr, /\n\s+at /);
+  const linked = join(root, 'linked');
+  for (const c of ['warm', 'cool']) {
+    mkdirSync(join(linked, c), { recursive: true });
+    for (const s of [1, 2, 3]) writeFileSync(join(linked, c, `${s}.jpg`), await testPhoto(s + (c === 'warm' ? 0 : 10), 96, 64));
+  }
+  symlinkSync(join(linked, 'warm', '1.jpg'), join(linked, 'link.jpg'));
+  const l = await run(['train', linked, '--out', join(root, 'l.json'), '--holdout', '0.3', '--model', checkpoint]);
+  assert.equal(l.code, 0, l.stderr);
+  assert.deepEqual(JSON.parse(readFileSync(join(root, 'l.json'), 'utf8')).classes, ['cool', 'warm']);
+  assert.match(l.stderr, /ignored link\.jpg: photos belong in a class folder/);
+  // 0.3 holds out one of three equal parts: the report says 33%, what was really held out.
+  assert.match(l.stdout, /on 33% held out/);
 });
 
 test('classify --head answers with its classes; a head of another model or a changed head file is refused', async () => {

@@ -20,7 +20,7 @@ import { checkClasses, mixups, trainHead, type TrainOptions } from '../heads/tra
 import type { TrainingSummary } from '../heads/head.js';
 import { defaultCacheDir } from '../model/weights.js';
 import type { ModelOptions } from '../types.js';
-import { UsageError, intOption, type Parsed } from './args.js';
+import { UsageError, fractionOption, intOption, type Parsed } from './args.js';
 import { displayWidth } from './format.js';
 
 function pad(text: string, width: number, right = false): string {
@@ -63,11 +63,9 @@ export async function trainCommand(paths: string[], values: Parsed, model: Model
   if (!values.out) throw new UsageError('train needs --out FILE for the head it writes');
   if (values.holdout !== undefined && values.cv !== undefined) throw new UsageError('give --holdout or --cv, not both');
   const options: TrainOptions = {};
-  if (values.holdout !== undefined) {
-    const h = Number(values.holdout);
-    if (!(h > 0 && h < 1)) throw new UsageError(`--holdout must be a fraction between 0 and 1, got ${JSON.stringify(values.holdout)}`);
-    options.holdout = h;
-  }
+  // At most half: the held-out part is one of round(1/h) equal parts, and the head trains on the rest.
+  const holdout = fractionOption(values.holdout, '--holdout', undefined, { min: 0, max: 0.5, above: true, what: 'a fraction' });
+  if (holdout !== undefined) options.holdout = holdout;
   if (values.cv !== undefined) {
     const folds = intOption(values.cv, '--cv', 5) as number;
     if (folds < 2) throw new UsageError('--cv must be at least 2');
@@ -75,11 +73,8 @@ export async function trainCommand(paths: string[], values: Parsed, model: Model
   }
   if (values.reject !== undefined && values.reject !== 'on' && values.reject !== 'off') throw new UsageError(`--reject must be on or off, got ${JSON.stringify(values.reject)}`);
   options.reject = values.reject !== 'off';
-  if (values['reject-rate'] !== undefined) {
-    const rate = Number(values['reject-rate']);
-    if (!(rate > 0 && rate < 0.5)) throw new UsageError(`--reject-rate must be a fraction between 0 and 0.5, got ${JSON.stringify(values['reject-rate'])}`);
-    options.rejectRate = rate;
-  }
+  const rate = fractionOption(values['reject-rate'], '--reject-rate', undefined, { min: 0, max: 0.5, above: true, below: true, what: 'a fraction' });
+  if (rate !== undefined) options.rejectRate = rate;
   if (values.name !== undefined && values.name.trim() === '') throw new UsageError('--name cannot be empty');
   const out = resolve(values.out);
   const outInfo = await stat(out).catch(() => null);
@@ -111,13 +106,24 @@ export async function trainCommand(paths: string[], values: Parsed, model: Model
     process.stderr.write(collected.embedded
       ? `Embedded ${collected.embedded} photos at ${rate.toFixed(1)} images/s, ${fromCache} (${seconds} s)\n`
       : `All ${collected.cached} embeddings came from the cache (${seconds} s)\n`);
-    const { head, summary } = trainHead(name, folder.classes, collected.examples, { name: info.name, sha256: info.sha256, dim: collected.examples[0].embedding.length }, options);
+    const fileWarnings: string[] = [];
+    for (const s of folder.skipped) fileWarnings.push(`skipped ${displayPath(relative(folder.root, s.path))}: ${s.reason}`);
+    for (const f of collected.failed) fileWarnings.push(`skipped ${f.name}: ${f.reason}`);
+    for (const f of folder.outsideClasses) fileWarnings.push(`ignored ${relative(folder.root, f)}: photos belong in a class folder`);
+    const warn = (warnings: string[]): void => {
+      if (warnings.length) process.stderr.write(`Warnings:\n${warnings.map((w) => `  - ${w}`).join('\n')}\n`);
+    };
+    let trained;
+    try {
+      // With no photo read at all, the dimension is unknown and trainHead names the empty classes.
+      trained = trainHead(name, folder.classes, collected.examples, { name: info.name, sha256: info.sha256, dim: collected.examples[0]?.embedding.length ?? 0 }, options);
+    } catch (err) {
+      warn(fileWarnings); // why a class has no photos: its files could not be read
+      throw err;
+    }
+    const { head, summary } = trained;
     process.stdout.write(`${formatTrainingReport(folder.classes, summary)}\n`);
-    const warnings = [...summary.warnings];
-    for (const s of folder.skipped) warnings.push(`skipped ${displayPath(relative(folder.root, s.path))}: ${s.reason}`);
-    for (const f of collected.failed) warnings.push(`skipped ${f.name}: ${f.reason}`);
-    for (const f of folder.outsideClasses) warnings.push(`ignored ${relative(folder.root, f)}: photos belong in a class folder`);
-    if (warnings.length) process.stderr.write(`Warnings:\n${warnings.map((w) => `  - ${w}`).join('\n')}\n`);
+    warn([...summary.warnings, ...fileWarnings]);
     const text = JSON.stringify(head.toJSON());
     await writeFileAtomic(out, text).catch((err: NodeJS.ErrnoException) => {
       throw new ResnetServeError('IO_ERROR', `Cannot write ${values.out}: ${err.code ?? err.message}`);

@@ -3,7 +3,8 @@
  * class, named as the class (any Unicode; names are NFC-normalised), photos
  * anywhere inside it. Files that are not images are listed, not fatal.
  */
-import { readdir } from 'node:fs/promises';
+import type { Dirent } from 'node:fs';
+import { readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ResnetServeError } from '../errors.js';
 import { walkImages } from '../library/walk.js';
@@ -31,13 +32,17 @@ export async function readImageFolder(root: string): Promise<ImageFolder> {
     throw new ResnetServeError('INVALID_ARGUMENT', `Cannot read the training folder ${root}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
   const visible = entries.filter((e) => !e.name.startsWith('.')).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  const classFolders = visible.filter((e) => e.isDirectory() || e.isSymbolicLink());
-  const folder: ImageFolder = { root, classes: [], photos: [], skipped: [], outsideClasses: visible.filter((e) => e.isFile()).map((e) => join(root, e.name)) };
+  // A link counts as what it points to: a class folder, or a photo outside the classes.
+  const isFolder = async (e: Dirent): Promise<boolean> => e.isDirectory() || (e.isSymbolicLink() && ((await stat(join(root, e.name)).catch(() => null))?.isDirectory() ?? false));
+  const folderFlags = await Promise.all(visible.map(isFolder));
+  const classFolders = visible.filter((_, i) => folderFlags[i]);
+  const outsideClasses = visible.filter((e, i) => !folderFlags[i] && (e.isFile() || e.isSymbolicLink())).map((e) => join(root, e.name));
+  const folder: ImageFolder = { root, classes: [], photos: [], skipped: [], outsideClasses };
   for (const dir of classFolders) {
     const label = folder.classes.length;
     const name = dir.name.normalize('NFC').trim();
     if (name === '') throw new ResnetServeError('INVALID_ARGUMENT', `The class folder ${JSON.stringify(dir.name)} in ${root} has no name once spaces are trimmed; rename it`);
-    if (folder.classes.includes(name)) throw new ResnetServeError('INVALID_ARGUMENT', `Two class folders in ${root} are both named "${name}" once spaces are trimmed; rename one`);
+    if (folder.classes.includes(name)) throw new ResnetServeError('INVALID_ARGUMENT', `Two class folders in ${root} are both named "${name}" once spaces are trimmed and accents written one way (Unicode NFC); rename one`);
     folder.classes.push(name);
     for await (const found of walkImages([join(root, dir.name)])) {
       if ('error' in found) folder.skipped.push({ path: found.shown, reason: `cannot be read (${found.error})` });

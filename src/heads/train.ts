@@ -109,7 +109,7 @@ export function trainHead(name: string, classes: readonly string[], given: reado
   const counts = classes.map((_, k) => examples.filter((e) => e.label === k).length);
   const empty = classes.filter((_, k) => counts[k] === 0);
   if (empty.length) throw new ResnetServeError('INVALID_ARGUMENT', `Every class needs photos; there are no photos in ${empty.map((c) => `"${c}"`).join(', ')}`);
-  if (options.holdout !== undefined && !(options.holdout > 0 && options.holdout < 1)) throw invalidArgument('holdout', 'a fraction between 0 and 1', options.holdout);
+  if (options.holdout !== undefined && !(options.holdout > 0 && options.holdout <= 0.5)) throw invalidArgument('holdout', 'a fraction above 0 and at most 0.5', options.holdout);
   const lambda = options.lambda ?? 1e-3;
   const seed = options.seed ?? 1;
   const x = examples.map((e) => l2Normalize(e.embedding));
@@ -160,7 +160,8 @@ export function trainHead(name: string, classes: readonly string[], given: reado
     counts: Object.fromEntries(classes.map((c, i) => [c, counts[i]])),
     evaluation: !foldOf ? 'none' : options.holdout !== undefined ? 'holdout' : 'cv',
     ...(foldOf && options.holdout === undefined ? { folds } : {}),
-    ...(options.holdout !== undefined ? { holdout: options.holdout } : {}),
+    // The part really held out: one of `folds` equal parts (0.3 → a third).
+    ...(options.holdout !== undefined ? { holdout: 1 / folds } : {}),
     accuracy: evaluated ? correct / evaluated : null,
     evaluated,
     confusion,

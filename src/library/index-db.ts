@@ -12,14 +12,46 @@
  * mapping, so searching needs no model.
  */
 import Database from 'better-sqlite3';
-import { existsSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { ResnetServeError } from '../errors.js';
 import { ensureDirSync } from '../fs-atomic.js';
 import type { ClassScore, TagRow } from './derive.js';
+import { isUnder } from './paths.js';
 
 /** The schema this code reads and writes (`PRAGMA user_version`). */
 export const INDEX_VERSION = 2;
+
+/** `PRAGMA application_id` of our indexes ("RSNS"): SQLite's own field for telling one program's files from another's. */
+export const INDEX_APPLICATION_ID = 0x52534e53;
+
+/** How long a run waits for another one holding the index (a tag run writing a batch) before giving up. */
+const BUSY_TIMEOUT_MS = 60_000;
+
+/**
+ * Why `db` is not ours to change, or null when it is: ours (our application
+ * id), empty, or an index of an earlier version (our `files` table, from
+ * before the application id was set).
+ */
+function foreignDatabase(db: Database.Database): string | null {
+  const appId = db.pragma('application_id', { simple: true }) as number;
+  if (appId === INDEX_APPLICATION_ID) return null;
+  if (appId !== 0) return `another program's database (application id ${appId})`;
+  const tables = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").all() as { name: string }[]).map((t) => t.name);
+  if (tables.length === 0) return null;
+  const columns = new Set(tables.includes('files') ? (db.prepare("SELECT name FROM pragma_table_info('files')").all() as { name: string }[]).map((c) => c.name) : []);
+  if (['path', 'sha256', 'model'].every((c) => columns.has(c))) return null;
+  return `an SQLite database of another program (tables: ${tables.slice(0, 5).join(', ')}${tables.length > 5 ? ', …' : ''})`;
+}
+
+/** The message of an SQLite error that says the database is held by someone else. */
+function busyMessage(err: unknown, path: string): string | null {
+  const code = (err as { code?: string }).code ?? '';
+  return code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')
+    ? `The photo index ${path} is held by another program for over ${BUSY_TIMEOUT_MS / 1000} s (another resnet-serve run writing, or a program with it open); try again when it is done`
+    : null;
+}
 
 /** What the index knows of a file. */
 export interface FileRow {
@@ -90,6 +122,11 @@ export class TagIndex {
   /** Set when an index of an earlier version was found and emptied (every photo is tagged again). */
   upgradedFrom: number | null = null;
 
+  /** Opened for tagging (by `create`). */
+  private writer = false;
+  /** Run after closing (removes a temporary copy). */
+  private onClose?: () => void;
+
   private constructor(readonly db: Database.Database, readonly path: string) {}
 
   /** Opens the index at `path` for tagging, creating it (and its folder) when needed. */
@@ -97,10 +134,15 @@ export class TagIndex {
     let db: Database.Database | undefined;
     try {
       ensureDirSync(dirname(path));
-      db = new Database(path);
+      db = new Database(path, { timeout: BUSY_TIMEOUT_MS });
+      const foreign = foreignDatabase(db);
+      if (foreign) throw new ResnetServeError('INVALID_ARGUMENT', `${path} is ${foreign}, not a resnet-serve photo index; it is left as it is: give the index another file with --db FILE`);
       db.pragma('journal_mode = WAL');
     } catch (err) {
       db?.close();
+      if (err instanceof ResnetServeError) throw err;
+      const busy = busyMessage(err, path);
+      if (busy) throw new ResnetServeError('IO_ERROR', busy);
       const code = (err as NodeJS.ErrnoException).code;
       const reason = code === undefined || code.startsWith('SQLITE') ? (err as Error).message : code;
       throw new ResnetServeError('IO_ERROR', `Cannot use ${path} as the photo index (${reason}); give a writable place for it with --db FILE`);
@@ -117,6 +159,8 @@ export class TagIndex {
     }
     index.db.exec(SCHEMA);
     index.db.pragma(`user_version = ${INDEX_VERSION}`);
+    index.db.pragma(`application_id = ${INDEX_APPLICATION_ID}`);
+    index.writer = true;
     return index;
   }
 
@@ -128,12 +172,11 @@ export class TagIndex {
   static open(path: string): TagIndex {
     const missing = (why: string): ResnetServeError => new ResnetServeError('INDEX_NOT_FOUND', `${why}. Tag the photos first: resnet-serve tag <folder> (or give the index with --db FILE)`);
     if (!existsSync(path)) throw missing(`No photo index at ${path}`);
-    let db: Database.Database;
-    try {
-      db = new Database(path, { readonly: true, fileMustExist: true });
+    const checked = (file: string): Database.Database => {
+      const db = new Database(file, { readonly: true, fileMustExist: true, timeout: BUSY_TIMEOUT_MS });
       const version = db.pragma('user_version', { simple: true }) as number;
       const hasFiles = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'files'").get();
-      if (!hasFiles) {
+      if (!hasFiles || foreignDatabase(db)) {
         db.close();
         throw missing(`${path} is not a resnet-serve photo index`);
       }
@@ -141,11 +184,29 @@ export class TagIndex {
         db.close();
         throw missing(`${path} is a photo index of ${version < INDEX_VERSION ? 'an earlier' : 'a later'} version of resnet-serve; tag the folder again with this one`);
       }
+      return db;
+    };
+    try {
+      return new TagIndex(checked(path), path);
     } catch (err) {
       if (err instanceof ResnetServeError) throw err;
+      const busy = busyMessage(err, path);
+      if (busy) throw new ResnetServeError('IO_ERROR', busy);
+      // In WAL mode (a run going on, or one stopped) SQLite needs to write beside the index even to read it:
+      // on a read-only disk or in another user's library, a copy in the temporary folder is read instead.
+      const copy = temporaryCopy(path);
+      if (copy) {
+        try {
+          const index = new TagIndex(checked(copy.file), path);
+          index.onClose = copy.remove;
+          return index;
+        } catch (copyErr) {
+          copy.remove();
+          if (copyErr instanceof ResnetServeError) throw copyErr;
+        }
+      }
       throw missing(`${path} cannot be read as a photo index (${(err as Error).message})`);
     }
-    return new TagIndex(db, path);
   }
 
   /** A value of the index's metadata (model, labels, categories, settings). */
@@ -179,7 +240,7 @@ export class TagIndex {
   /** Every row whose path is under one of `roots` (real paths). */
   under(roots: readonly string[]): FileRow[] {
     const rows = (this.db.prepare(`SELECT ${FILE_COLUMNS} FROM files`).all() as Record<string, unknown>[]).map(fileRow);
-    return rows.filter((r) => roots.some((root) => r.path === root || r.path.startsWith(root.endsWith('/') ? root : `${root}/`)));
+    return rows.filter((r) => roots.some((root) => isUnder(r.path, root)));
   }
 
   /** Number of photos. */
@@ -269,7 +330,38 @@ export class TagIndex {
     return (this.db.pragma('integrity_check', { simple: true }) as string) ?? '';
   }
 
+  /**
+   * Closes the index. A tagging run leaves it as one plain file (no `-wal`,
+   * `-shm`), so it can be read where nothing can be written: a library on a
+   * read-only disk or tagged by another user. While another run has it open
+   * it stays in WAL mode; the last run to close switches it.
+   */
   close(): void {
+    if (this.writer && this.db.open) {
+      try {
+        this.db.prepare('PRAGMA busy_timeout = 0').run();
+        this.db.pragma('journal_mode = DELETE');
+      } catch {
+        // Another connection has it open: it stays in WAL mode until that one closes.
+      }
+    }
     this.db.close();
+    this.onClose?.();
+  }
+}
+
+/** A copy of an index (with its write-ahead log) in the temporary folder, or null when it cannot be made. */
+function temporaryCopy(path: string): { file: string; remove: () => void } | null {
+  let dir: string | undefined;
+  try {
+    dir = mkdtempSync(join(tmpdir(), 'resnet-serve-index-'));
+    const file = join(dir, 'tags.sqlite');
+    copyFileSync(path, file);
+    if (existsSync(`${path}-wal`)) copyFileSync(`${path}-wal`, `${file}-wal`);
+    const made = dir;
+    return { file, remove: () => rmSync(made, { recursive: true, force: true }) };
+  } catch {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+    return null;
   }
 }

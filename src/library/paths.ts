@@ -68,3 +68,9 @@ export function displayPath(key: string): string {
   }
   return out;
 }
+
+/** Whether `path` is `folder` or lies under it (both keys). */
+export function isUnder(path: string, folder: string): boolean {
+  return path === folder || path.startsWith(folder.endsWith('/') ? folder : `${folder}/`);
+}
+

@@ -14,9 +14,9 @@
  * ever read.
  */
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { readFile, realpath, rename, stat } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { softmax } from '../classify/postprocess.js';
 import type { ClassificationService } from '../classify/service.js';
@@ -27,8 +27,8 @@ import type { LabelLanguage } from '../types.js';
 import type { CategoryMap } from './categories.js';
 import { deriveTags, keptScores, keywordsFor, tagsKey, type ClassScore, type TagSettings } from './derive.js';
 import { TagIndex, type FileRow, type NewEntry } from './index-db.js';
-import { displayPath, fsPath, pathKey } from './paths.js';
-import { sidecarPaths, writeSidecar, type SidecarNaming } from './sidecars.js';
+import { displayPath, fsPath, isUnder, pathKey } from './paths.js';
+import { removeStaleTemporaries, sidecarPaths, writeSidecar, type SidecarNaming } from './sidecars.js';
 import { walkImages } from './walk.js';
 
 /** Options of one tagging run. */
@@ -90,6 +90,21 @@ interface Analysed {
 
 const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
 
+/**
+ * Whether the file at `key` is really gone (ENOENT, ENOTDIR), as against
+ * merely out of reach (EACCES in a folder that cannot be read, EIO on a
+ * failing disk), which must not remove it from the index.
+ */
+function isGone(key: string): boolean {
+  try {
+    statSync(fsPath(key));
+    return false;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' || code === 'ENOTDIR';
+  }
+}
+
 /** Runs a tagging pass into `index`; `onProgress` is called after every file. */
 export async function tagFolders(service: ClassificationService, index: TagIndex, options: TagOptions, onProgress?: (p: TagProgress) => void): Promise<TagSummary> {
   const start = performance.now();
@@ -117,8 +132,13 @@ export async function tagFolders(service: ClassificationService, index: TagIndex
   const indexFile = resolve(index.path);
   const images: string[] = [];
   const realRoots: string[] = [];
+  // Folders and files the walk could not read: what the index has under them is kept, not taken as gone.
+  const unreadable: string[] = [];
   for await (const found of walkImages(options.roots)) {
-    if ('error' in found) fail(found.path, `cannot read (${found.error})`);
+    if ('error' in found) {
+      fail(found.path, `cannot read (${found.error})`);
+      unreadable.push(found.path);
+    }
     else if (found.path.startsWith(indexFile) || /\.xmp$/i.test(found.path)) continue; // the index's files, sidecars
     else if (found.kind === 'image') images.push(found.path);
     else {
@@ -158,7 +178,7 @@ export async function tagFolders(service: ClassificationService, index: TagIndex
     else work.push({ path, size: st.size, mtimeMs: st.mtimeMs, known });
   }
   const goneByContent = new Map<string, FileRow[]>();
-  const gone = index.under(realRoots).filter((r) => !seen.has(r.path) && !existsSync(fsPath(r.path)));
+  const gone = index.under(realRoots).filter((r) => !seen.has(r.path) && !unreadable.some((u) => isUnder(r.path, u)) && isGone(r.path));
   for (const r of gone) goneByContent.set(r.sha256, [...(goneByContent.get(r.sha256) ?? []), r]);
 
   const progress: TagProgress = { done: unchanged.length, total: images.length, toClassify: work.length, classified: 0, failed: summary.failed, classifyMs: 0 };
@@ -216,7 +236,15 @@ export async function tagFolders(service: ClassificationService, index: TagIndex
   const flush = async (): Promise<void> => {
     if (!pending.length) return;
     const batch = pending.splice(0);
-    index.saveBatch(batch);
+    try {
+      index.saveBatch(batch);
+    } catch (err) {
+      // Nothing of the batch was stored (one transaction): each of its photos is named, and tried again next run.
+      summary.tagged -= batch.length;
+      const reason = err instanceof ResnetServeError ? err.message : `not stored in the index (${(err as Error).message})`;
+      for (const e of batch) fail(e.file.path, reason);
+      return;
+    }
     if (sidecarOf) for (const e of batch) await sidecar(index.get(e.file.path) as FileRow, e.tags);
   };
   const reuse = (sha: string): Analysed | undefined => {
@@ -265,7 +293,7 @@ export async function tagFolders(service: ClassificationService, index: TagIndex
         progress.classified++;
       }
       pending.push({
-        file: { path, size: item.size, mtimeMs: item.mtimeMs, sha256: sha, model: info.name, modelSha256: info.sha256, width: result.width, height: result.height, taggedAt: new Date().toISOString(), tagsKey: key },
+        file: { path, size: bytes.length, mtimeMs: item.mtimeMs, sha256: sha, model: info.name, modelSha256: info.sha256, width: result.width, height: result.height, taggedAt: new Date().toISOString(), tagsKey: key },
         scores: result.scores,
         tags: deriveTags(result.scores, labels, options.categories, options.settings),
         embedding: result.embedding,
@@ -288,6 +316,9 @@ export async function tagFolders(service: ClassificationService, index: TagIndex
     }),
   );
   await flush();
+
+  // Temporary sidecars a killed run left behind (hidden, so no walk finds them) go.
+  if (sidecarOf) for (const dir of new Set([...sidecarOf.values()].map((p) => dirname(p)))) await removeStaleTemporaries(dir);
 
   // 5. Photos that are gone (and did not move) leave the index.
   const removed = [...goneByContent.values()].flat();

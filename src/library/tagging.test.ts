@@ -325,6 +325,11 @@ describe('resnet-serve search, export, dupes', () => {
     const slashed = await run(['tag', `${join(dir, 'IMG 0000.jpg')}/`, '--model', model]);
     assert.equal(slashed.code, 2, slashed.stderr);
     assert.match(slashed.stderr, /IMG 0000\.jpg\/ is a file/);
+    // Each job is a decoding thread: thousands of them would only exhaust memory.
+    const jobs = await run(['tag', dir, '--model', model, '--jobs', '100000']);
+    assert.equal(jobs.code, 2, jobs.stderr);
+    assert.match(jobs.stderr, /--jobs is at most \d+ here \(4 per CPU\), got 100000/);
+    for (const bad of ['', '0x1']) assert.match((await run(['tag', dir, '--model', model, '--min-score', bad])).stderr, /--min-score must be a probability from 0 to 1/);
   });
 
   test('tag --db where no index can be: one line, exit 1, and the file there untouched', async () => {
@@ -377,6 +382,22 @@ describe('resnet-serve search, export, dupes', () => {
       if (format === 'json') assert.equal(JSON.parse(text).length, 3009);
       if (format === 'csv') assert.ok(text.endsWith('\n') && text.trim().split('\n').length > 3009);
     }
+    // A reader slower than the exporter, pausing after every chunk: the exporter waits each time and says nothing
+    // (no MaxListenersExceededWarning from listeners piling up on stdout).
+    const slow = await new Promise<{ bytes: number; stderr: string }>((resolve) => {
+      const exporter = spawn(process.execPath, [BIN, 'export', '--format', 'jsonl', '--db', big], { env });
+      let bytes = 0;
+      let stderr = '';
+      exporter.stderr.on('data', (c: Buffer) => (stderr += c));
+      exporter.stdout.on('data', (c: Buffer) => {
+        bytes += c.length;
+        exporter.stdout.pause();
+        setTimeout(() => exporter.stdout.resume(), 5);
+      });
+      exporter.on('close', () => resolve({ bytes, stderr }));
+    });
+    assert.equal(slow.stderr, '');
+    assert.ok(slow.bytes > 256 * 1024);
   });
 
   test('dupes groups exact copies and never deletes; search --like ranks the photo\'s own copy first, and a photo from outside needs the library\'s model', async () => {

@@ -30,7 +30,7 @@ function trainOptions(body: unknown): TrainOptions {
     out.folds = b.cv as number;
   }
   if (b.holdout !== undefined) {
-    if (typeof b.holdout !== 'number' || !(b.holdout > 0 && b.holdout < 1)) throw new ResnetServeError('BAD_REQUEST', '"holdout" must be a fraction between 0 and 1');
+    if (typeof b.holdout !== 'number' || !(b.holdout > 0 && b.holdout <= 0.5)) throw new ResnetServeError('BAD_REQUEST', '"holdout" must be a fraction above 0 and at most 0.5');
     out.holdout = b.holdout;
   }
   if (b.reject !== undefined) {

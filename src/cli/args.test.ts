@@ -1,0 +1,18 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { UsageError, fractionOption } from './args.js';
+
+test('fractionOption takes decimal fractions in range, and names the option, the range and the value otherwise', () => {
+  const score = { min: 0, max: 1, what: 'a probability' };
+  assert.equal(fractionOption(undefined, '--min-score', 0.1, score), 0.1);
+  for (const [text, value] of [['0', 0], ['1', 1], ['0.25', 0.25], ['.5', 0.5], ['1.', 1]] as const) assert.equal(fractionOption(text, '--min-score', 0.1, score), value, text);
+  for (const bad of ['', ' ', '0x1', '1e-1', '-0.1', '1.5', 'NaN', 'Infinity', '0.1.2']) {
+    assert.throws(() => fractionOption(bad, '--min-score', 0.1, score), (err: Error) => err instanceof UsageError && err.message === `--min-score must be a probability from 0 to 1, got ${JSON.stringify(bad)}`, bad);
+  }
+  const similarity = { min: 0, max: 1, above: true, what: 'a similarity' };
+  assert.throws(() => fractionOption('0', '--threshold', undefined, similarity), /--threshold must be a similarity above 0 and at most 1, got "0"/);
+  assert.equal(fractionOption('1', '--threshold', undefined, similarity), 1);
+  const rate = { min: 0, max: 0.5, above: true, below: true, what: 'a fraction' };
+  assert.throws(() => fractionOption('0.5', '--reject-rate', undefined, rate), /--reject-rate must be a fraction above 0 and below 0\.5, got "0\.5"/);
+  assert.equal(fractionOption('0.49', '--reject-rate', undefined, rate), 0.49);
+});
