@@ -115,6 +115,8 @@ export interface ModelOptions {
   precision?: 'fp32' | 'int8';
   /** With `int8`: a folder of photos to calibrate activation ranges on (default: the built-in set). */
   calibrate?: string;
+  /** Longest loading the model and its first inference may take before it is refused (a graph that never finishes). Default 2 minutes. */
+  startupTimeoutMs?: number;
   /** Called while an int8 model is calibrated (once per model and calibration set). */
   onQuantizeProgress?: (done: number, total: number) => void;
   /** Called while weights download. */

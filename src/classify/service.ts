@@ -38,8 +38,6 @@ const WARM_UP_JPEG = '/9j/2wBDAAYEBQYFBAYGBQYHBwYIChAKCgkJChQODwwQFxQYGBcUFhYaHS
 
 /** How to start a service. */
 export interface ServiceOptions extends ModelOptions {
-  /** Longest the first inference (warm-up) may take before start-up fails. Default 2 minutes. */
-  startupTimeoutMs?: number;
   /** Preprocessing worker threads. Default: half the CPUs available, at least 1. */
   workers?: number;
   batching?: BatcherOptions;

@@ -114,6 +114,8 @@ export function modelOptions(values: Parsed): ModelOptions {
   const precision = values.precision ?? 'fp32';
   if (precision !== 'fp32' && precision !== 'int8') throw new UsageError(`--precision must be fp32 or int8, got ${JSON.stringify(precision)}`);
   if (values.calibrate !== undefined && precision !== 'int8') throw new UsageError('--calibrate goes with --precision int8');
+  const startupTimeoutMs = intOption(values['startup-timeout-ms'], '--startup-timeout-ms', undefined);
+  if (startupTimeoutMs === 0) throw new UsageError('--startup-timeout-ms must be at least 1');
   return {
     model: values.model,
     threads,
@@ -122,6 +124,7 @@ export function modelOptions(values: Parsed): ModelOptions {
     preprocess,
     precision,
     calibrate: values.calibrate,
+    startupTimeoutMs,
     onQuantizeProgress: quantizeProgress(),
     offline: values.offline || undefined,
     onDownloadProgress: downloadProgress('Downloading weights'),

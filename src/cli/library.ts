@@ -195,7 +195,7 @@ export async function searchCommand(words: string[], values: Parsed, model: Mode
     const both = values.lang === 'both';
     for (const hit of result.hits) {
       const tags = hit.matched.map((m) => `${both ? `${m.en}/${m.zh}` : zh ? m.zh : m.en} ${percent(m.score)}`).join(', ');
-      const line = values.json ? JSON.stringify({ path: hit.path, score: hit.score, matched: hit.matched }) : `${hit.score.toFixed(3)}  ${shown(hit.path)}  ${tags}`;
+      const line = values.json ? JSON.stringify({ path: displayPath(hit.path), score: hit.score, matched: hit.matched }) : `${hit.score.toFixed(3)}  ${shown(hit.path)}  ${tags}`;
       if (!(await writeOut(`${line}\n`))) return 0;
     }
     if (!values.json) {
@@ -237,7 +237,7 @@ async function likeCommand(reader: LibraryReader, photo: string, limit: number, 
     }
   }
   for (const n of await reader.like(target, limit)) {
-    const line = values.json ? JSON.stringify(n) : `${n.similarity.toFixed(3)}  ${shown(n.path)}`;
+    const line = values.json ? JSON.stringify({ ...n, path: displayPath(n.path) }) : `${n.similarity.toFixed(3)}  ${shown(n.path)}`;
     if (!(await writeOut(`${line}\n`))) return 0;
   }
   return 0;
@@ -260,7 +260,7 @@ export async function dupesCommand(values: Parsed, model: ModelOptions): Promise
         return first < i ? `  (same bytes as ${shown(photos[first].path)})` : '';
       };
       const text = values.json
-        ? `${JSON.stringify({ kind: g.kind, similarity: g.similarity, photos })}\n`
+        ? `${JSON.stringify({ kind: g.kind, similarity: g.similarity, photos: photos.map((p) => ({ ...p, path: displayPath(p.path) })) })}\n`
         : `Group ${n}: ${g.photos.length} photos, ${g.kind === 'exact' ? 'exact duplicates (same bytes)' : `near duplicates (${alike(g.similarity)} alike)`}\n${photos.map((p, i) => `  ${shown(p.path)}  ${p.width}×${p.height}${sameAs(i)}`).join('\n')}\n`;
       if (!(await writeOut(text))) return 0;
     }
@@ -289,9 +289,9 @@ export async function exportCommand(values: Parsed, model: ModelOptions): Promis
       for (const r of rows) {
         const tags = index.tagsOf(r.id as number);
         let text: string;
-        if (format === 'csv') text = tags.map((t) => [r.path, r.size, r.sha256, r.model, t.kind, t.en, t.zh, t.score.toFixed(6)].map(q).join(',') + '\n').join('');
+        if (format === 'csv') text = tags.map((t) => [displayPath(r.path as string), r.size, r.sha256, r.model, t.kind, t.en, t.zh, t.score.toFixed(6)].map(q).join(',') + '\n').join('');
         else {
-          const file = { path: r.path, size: r.size, mtimeMs: r.mtime_ms, sha256: r.sha256, model: r.model, modelSha256: r.model_sha256, width: r.width, height: r.height, taggedAt: r.tagged_at, sidecar: r.sidecar, tags };
+          const file = { path: displayPath(r.path as string), size: r.size, mtimeMs: r.mtime_ms, sha256: r.sha256, model: r.model, modelSha256: r.model_sha256, width: r.width, height: r.height, taggedAt: r.tagged_at, sidecar: r.sidecar === null ? null : displayPath(r.sidecar as string), tags };
           text = format === 'jsonl' ? `${JSON.stringify(file)}\n` : `${first ? '\n' : ',\n'}${JSON.stringify(file)}`;
         }
         first = false;

@@ -59,8 +59,19 @@ test('usage errors exit 2 with the message and where the usage is (the usage its
   for (const args of [['classify', '--help'], ['help', 'classify']]) {
     const one = await run(args);
     assert.equal(one.code, 0);
-    assert.match(one.stdout, /^Usage: resnet-serve classify \[options\]\n[\s\S]*--top-k N[\s\S]*--model NAME\|FILE/);
+    assert.match(one.stdout, /^Usage: resnet-serve classify <files or folders…> \[options\]\n[\s\S]*--top-k N[\s\S]*--model NAME\|FILE/);
     assert.doesNotMatch(one.stdout, /--max-upload-mb|search <words/);
+  }
+  // An option of another command is refused, naming whose it is, rather than silently ignored.
+  for (const [args, message] of [
+    [['classify', 'x.jpg', '--port', '5'], /classify does not take --port \(an option of serve\)/],
+    [['tag', '.', '--json'], /tag does not take --json \(an option of classify, embed, search, dupes\)/],
+    [['export', '--threshold', '0.5'], /export does not take --threshold \(an option of dupes\)/],
+    [['classify', 'x.jpg', '--max-batch', '8'], /classify does not take --max-batch \(an option of serve\)/],
+  ] as const) {
+    const r = await run([...args]);
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, message);
   }
   // A mistyped option is named with what it was probably meant to be.
   const typo = await run(['classify', '--topk', '3', 'x.jpg']);
@@ -202,6 +213,7 @@ test('start-up faults: one line, non-zero exit, never a stack trace', async () =
   writeFileSync(endless, endlessLoopOnnx());
   const cases: [string[], NodeJS.ProcessEnv, RegExp][] = [
     [['serve', '--port', '0', '--model', endless, '--startup-timeout-ms', '2000'], {}, /endless\.onnx did not finish its first inference within 2000 ms/],
+    [['classify', join(photos, 'a.jpg'), '--model', endless, '--startup-timeout-ms', '2000'], {}, /endless\.onnx did not finish its first inference within 2000 ms/],
     [['serve', '--port', '0', '--model', join(dir, 'missing.pth')], {}, /No model file at .*missing\.pth/],
     [['serve', '--port', '0', '--model', truncated], {}, /truncated\.pth.*(zip|checkpoint)/i],
     [['serve', '--port', '0', '--model', corrupt], {}, /corrupt\.pth/],

@@ -8,7 +8,7 @@ import { ResnetServeError } from '../errors.js';
 import { OFFICIAL_CHECKPOINTS, defaultCacheDir, findCachedCheckpoint, torchHubCheckpointDir, weightsBaseUrl } from '../model/weights.js';
 import type { ModelOptions } from '../types.js';
 import { OPTIONS, UsageError, environmentName, intOption, modelOptions, withEnvironment, type Parsed } from './args.js';
-import { USAGE, similarCommands, similarOptions, usageOf } from './usage.js';
+import { COMMANDS, USAGE, optionsOf, similarCommands, similarOptions, usageOf } from './usage.js';
 
 
 /** The API key: from --api-key-file (trailing newline trimmed), else --api-key or RESNET_SERVE_API_KEY. */
@@ -58,7 +58,6 @@ async function serveCommand(values: Parsed, model: ModelOptions): Promise<number
       ...model,
       workers: positive('workers'),
       batching: { maxBatch: positive('max-batch'), maxWaitMicros: waitUs, maxQueue: positive('max-queue') },
-      startupTimeoutMs: positive('startup-timeout-ms'),
     },
     limits: { maxUploadBytes: uploadMb === undefined ? undefined : uploadMb * 1024 * 1024, maxInflightBytes: inflightMb === undefined ? undefined : inflightMb * 1024 * 1024, maxFiles: positive('max-files'), requestTimeoutMs: positive('timeout-ms'), headersTimeoutMs: positive('headers-timeout-ms'), bodyTimeoutMs: positive('body-timeout-ms') },
     gracePeriodMs: intOption(values['grace-period-ms'], '--grace-period-ms', undefined),
@@ -180,6 +179,14 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   try {
+    if (COMMANDS.includes(command)) {
+      // An option of another command is a mistake to say, not a setting to ignore (classify --port 5).
+      const takes = new Set([...optionsOf(command), 'help', 'version']);
+      for (const option of Object.keys(parsed.values).filter((o) => !takes.has(o))) {
+        const owners = COMMANDS.filter((c) => optionsOf(c).includes(option));
+        throw new UsageError(`${command} does not take --${option}${owners.length ? ` (an option of ${owners.join(', ')})` : ''}`);
+      }
+    }
     const model = modelOptions(values);
     switch (command) {
       // Each command loads only its own modules: the server's HTTP stack, say, is not read to classify one photo.

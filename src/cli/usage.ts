@@ -30,7 +30,6 @@ Commands:
       --workers N                preprocessing threads (default: half the CPUs available)
       --max-upload-mb N          largest upload (default 20)
       --max-files N              most files per request (default 32)
-      --max-pixels N             largest decoded image (default 50000000)
       --timeout-ms N             request deadline (default 30000)
       --headers-timeout-ms N     time to send the request headers (default 10000)
       --body-timeout-ms N        time to send the whole request (default 60000)
@@ -38,8 +37,6 @@ Commands:
       --batch-wait-us N          how long a partial batch waits (default 0)
       --max-queue N              most images in progress; then 503 (default 64)
       --max-inflight-mb N        request bodies held in memory at once; then 503 (default 128)
-      --max-decode-ms N          longest one image may take to decode (default 10000)
-      --startup-timeout-ms N     longest loading and the first inference may take (default 120000)
       --grace-period-ms N        on SIGTERM, how long to finish requests (default 10000)
       --api-key-file FILE        require "Authorization: Bearer <key>" with the key read from FILE
                                  (health checks and the page stay open); or set RESNET_SERVE_API_KEY.
@@ -64,11 +61,13 @@ Commands:
       --like PHOTO               the photos most like PHOTO instead
       --limit N                  how many (default 20)
       --library DIR | --db PATH  which index (default: the current folder's)
+      --lang en|zh|both          language of the tags shown (default: that of the words)
       --json                     one JSON object per line
   dupes                          groups of exact and near duplicates (resized, recompressed,
                                  slightly cropped, rotated), largest first; never deletes
       --threshold F              how alike near duplicates must be (default 0.93)
       --library DIR | --db PATH  which index (default: the current folder's)
+      --json                     one JSON object per group and line
   export                         the index, to stdout
       --format json|jsonl|csv    one JSON array (default), JSON lines, or CSV
       --library DIR | --db PATH  which index (default: the current folder's)
@@ -88,6 +87,9 @@ Options for every command:
                                  same top-1 on ~98% of photos (quantised once, then cached)
   --calibrate DIR                with int8: photos to calibrate on (default: a built-in set)
   --offline                      never download weights
+  --max-pixels N                 largest decoded image (default 50000000)
+  --max-decode-ms N              longest one image may take to decode (default 10000)
+  --startup-timeout-ms N         longest loading and the first inference may take (default 120000)
   -h, --help                     show this help
   --version                      show the version
 `;
@@ -106,7 +108,7 @@ export function usageOf(command: string | undefined): string {
   while (end < lines.length && /^ {4}/.test(lines[end])) end++;
   const common = lines.indexOf('Options for every command:');
   const environment = lines.findIndex((l) => l.startsWith('Every option can also be set'));
-  return [`Usage: resnet-serve ${command} [options]`, '', ...lines.slice(start, end), '', ...lines.slice(common), ...lines.slice(environment, environment + 3)].join('\n').replace(/\n+$/, '\n');
+  return [`Usage: resnet-serve ${lines[start].trim().split(/\s{2,}/)[0]} [options]`, '', ...lines.slice(start, end), '', ...lines.slice(common), ...lines.slice(environment, environment + 3)].join('\n').replace(/\n+$/, '\n');
 }
 
 /** Edit distance (insertions, deletions, substitutions, swaps of neighbours). */
@@ -126,9 +128,11 @@ function distance(a: string, b: string): number {
 export const COMMANDS: readonly string[] = USAGE.split('\n').flatMap((l) => (/^ {2}[a-z]/.test(l) ? [COMMAND_LINE.exec(l)![1]] : []));
 
 /** The options `command` takes (its own and every command's); every option when the command is not known. */
-function optionsOf(command: string | undefined): string[] {
+export function optionsOf(command: string | undefined): string[] {
   if (command === undefined || !COMMANDS.includes(command)) return Object.keys(OPTIONS);
-  const named = new Set([...usageOf(command).matchAll(/--([a-z][a-z0-9-]*)/g)].map((m) => m[1]));
+  // The command's part of the usage and the options every command takes (not the note on environment variables).
+  const text = usageOf(command).split('\nEvery option can also be set')[0];
+  const named = new Set([...text.matchAll(/--([a-z][a-z0-9-]*)/g)].map((m) => m[1]));
   return Object.keys(OPTIONS).filter((option) => named.has(option));
 }
 

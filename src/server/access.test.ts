@@ -53,6 +53,10 @@ test('CORS is off by default and allows only the configured origins', async () =
     const preflight = { method: 'OPTIONS' as const, url: '/predict', headers: { origin: 'https://photos.example', 'access-control-request-method': 'POST' } };
     assert.equal((await closed.inject(preflight)).headers['access-control-allow-origin'], undefined);
     assert.equal((await open.inject(preflight)).headers['access-control-allow-origin'], 'https://photos.example');
+    // Every method the API has: DELETE of a head and TorchServe's PUT too.
+    const del = await open.inject({ ...preflight, url: '/v1/heads/x', headers: { ...preflight.headers, 'access-control-request-method': 'DELETE' } });
+    assert.match(String(del.headers['access-control-allow-methods']), /\bDELETE\b/);
+    assert.match(String(del.headers['access-control-allow-methods']), /\bPUT\b/);
     const evil = await open.inject({ ...preflight, headers: { ...preflight.headers, origin: 'https://evil.example' } });
     assert.notEqual(evil.headers['access-control-allow-origin'], 'https://evil.example');
     assert.equal((await open.inject({ url: '/healthz', headers: { origin: 'https://evil.example' } })).headers['access-control-allow-origin'], undefined);

@@ -171,7 +171,7 @@ export async function buildApp(options: AppOptions): Promise<ResnetApp> {
       // The caller owns model and head load failures (server.ts exits); routes keep answering NOT_READY.
     });
 
-  await app.register(cors, { origin: access.corsOrigins?.length ? access.corsOrigins : false, methods: ['GET', 'POST'], allowedHeaders: ['Authorization', 'Content-Type', 'Inference-Header-Content-Length'] });
+  await app.register(cors, { origin: access.corsOrigins?.length ? access.corsOrigins : false, methods: ['GET', 'POST', 'PUT', 'DELETE'], allowedHeaders: ['Authorization', 'Content-Type', 'Inference-Header-Content-Length'] });
 
   app.addHook('onRequest', async (request, reply) => {
     metrics.inFlight.inc();

@@ -159,7 +159,7 @@ export class HeadRegistry {
 
   /** An API head, whichever model it was made on. */
   private find(name: string): StoredHead {
-    if (this.files.has(name)) throw bad(`Head "${name}" was loaded from a file and cannot be changed here; make a new head to teach`);
+    if (this.files.has(name)) throw new ResnetServeError('CONFLICT', `Head "${name}" was loaded from a file (serve --head) and cannot be changed here; make a new head to teach, or change the file and restart`);
     const stored = this.store.get(name);
     if (!stored) throw new ResnetServeError('NOT_FOUND', `No head named "${name}"`);
     return stored;

@@ -237,6 +237,11 @@ describe('what a newcomer ran into', () => {
       const image = { inputs: [{ name: 'image', shape: [1, 1], datatype: 'BYTES', data: [warm[6].toString('base64')] }] };
       assert.equal((await served.inject({ method: 'POST', url: '/v2/models/fam/infer', ...json(image) })).json().model_name, 'fam');
       assert.equal((await served.inject({ method: 'POST', url: '/v1/classify?head=fam', ...files([warm[6]]) })).json().head.name, 'fam');
+      // A head from a file is the file's: changing it through the API is a conflict (409), not a bad request.
+      const del = await served.inject({ method: 'DELETE', url: '/v1/heads/fam' });
+      assert.equal(del.statusCode, 409, del.body);
+      assert.equal(del.json().code, 'CONFLICT');
+      assert.match(del.json().error, /loaded from a file/);
     } finally {
       await served.close();
     }
