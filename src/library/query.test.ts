@@ -27,6 +27,14 @@ test('whole words: cat is not catamaran, tiger is not tiger shark, beach is not 
   assert.ok(names('golden').includes('golden retriever'));
 });
 
+test("a possessive is the word it belongs to: dog's is dog, carpenter's kit is found as written", () => {
+  const asTyped = (words: string): string[] => names(checkQuery([words])[0]);
+  assert.deepEqual(asTyped("dog's"), names('dog'));
+  assert.deepEqual(asTyped('dog\u2019s'), names('dog'));
+  assert.deepEqual(asTyped("carpenter's kit"), ["carpenter's kit"]);
+  assert.deepEqual(asTyped('jack-o-lantern'), ["jack-o'-lantern"]);
+});
+
 test('Chinese: the head of a name, so 山 is a mountain and never 山雀 (a chickadee); 金毛 finds the golden retriever', () => {
   assert.ok(names('山').includes('alp'));
   assert.ok(!names('山').includes('chickadee'));

@@ -51,12 +51,13 @@ export function defaultSynonyms(): SynonymEntry[] {
 const CJK = /[\u3400-\u9fff\uf900-\ufaff]/u;
 const IRREGULAR: Record<string, string> = { men: 'man', women: 'woman', children: 'child', people: 'person', mice: 'mouse', geese: 'goose', teeth: 'tooth', feet: 'foot', oxen: 'ox', dice: 'die' };
 
-/** Lower case, accents and punctuation gone, words separated by single spaces. */
+/** Lower case, accents, possessives (dog's → dog) and punctuation gone, words separated by single spaces. */
 export function normalize(text: string): string {
   return text
     .normalize('NFKD')
     .replace(/\p{M}/gu, '')
     .toLowerCase()
+    .replace(/(\p{L})['’]s\b/gu, '$1')
     .replace(/[^\p{L}\p{N}]+/gu, ' ')
     .trim();
 }
