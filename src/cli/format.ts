@@ -1,4 +1,5 @@
 /** Renders classification results for people (a table) and programs (JSON lines). */
+import { linePath } from '../library/paths.js';
 import type { ClassifyOutcome, EmbedOutcome, Prediction } from '../types.js';
 
 /** Display width of a string: CJK and other wide characters count double. */
@@ -23,6 +24,7 @@ function typicalityText(t: number | null | undefined): string {
 
 /** A readable block for one file: its name, then one line per prediction with a bar ("unknown" first when a head refuses it). */
 export function formatOutcome(file: string, outcome: ClassifyOutcome): string {
+  file = linePath(file);
   if (!outcome.ok) return `${file}\n  error ${outcome.error.code}: ${outcome.error.message}\n`;
   const unknown = outcome.unknown ? `   → unknown: none of these classes (unlike the training photos${typicalityText(outcome.typicality)})\n` : '';
   const labelWidth = Math.max(...outcome.predictions.map((p) => displayWidth(labelOf(p))));

@@ -17,7 +17,7 @@ import { unitInt8Bytes } from '../heads/vectors.js';
 import { CategoryMap } from '../library/categories.js';
 import { derivable } from '../library/derive.js';
 import { TagIndex } from '../library/index-db.js';
-import { displayPath } from '../library/paths.js';
+import { displayPath, linePath } from '../library/paths.js';
 import { LibraryReader } from '../library/search.js';
 import { tagFolders, type TagSummary } from '../library/tagger.js';
 import { defaultCacheDir, isDefaultModel } from '../model/weights.js';
@@ -162,7 +162,7 @@ async function writeOut(text: string): Promise<boolean> {
 /** A path as the user sees it: relative to the current folder when inside it (as `find .` prints), else whole. */
 function shown(path: string): string {
   const cwd = process.cwd();
-  return displayPath(path.startsWith(`${cwd}/`) ? relative(cwd, path) : path);
+  return linePath(path.startsWith(`${cwd}/`) ? relative(cwd, path) : path);
 }
 
 /** A near duplicates' similarity, rounded down to 0.1%: 0.9996 is 99.9%, never 100%. */

@@ -74,3 +74,12 @@ export function isUnder(path: string, folder: string): boolean {
   return path === folder || path.startsWith(folder.endsWith('/') ? folder : `${folder}/`);
 }
 
+/**
+ * A key for a line of text output: as `displayPath`, and control characters
+ * escaped too (`\n`, `\t`, `\x1b`), so a name with a newline stays on its
+ * line and cannot move the terminal's cursor. JSON output needs no such
+ * care (JSON.stringify escapes them) and keeps the name as it is.
+ */
+export function linePath(key: string): string {
+  return displayPath(key).replace(/[\u0000-\u001f\u007f]/g, (c) => (c === '\n' ? '\\n' : c === '\t' ? '\\t' : c === '\r' ? '\\r' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
+}
