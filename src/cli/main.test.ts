@@ -77,6 +77,12 @@ test('usage errors exit 2 with the message and where the usage is (the usage its
   const typo = await run(['classify', '--topk', '3', 'x.jpg']);
   assert.equal(typo.code, 2);
   assert.match(typo.stderr, /Unknown option '--topk' \(did you mean --top-k\?\)/);
+  // A photo named with a leading dash is told how to be given.
+  const dashDir = await scratchDir('rs-dash-');
+  writeFileSync(join(dashDir, '-x.jpg'), 'x');
+  const dash = await new Promise<Run>((resolve) => execFile(process.execPath, [BIN, 'classify', '-x.jpg'], { cwd: dashDir, env }, (err, stdout, stderr) => resolve({ code: err ? Number(err.code) : 0, stdout, stderr })));
+  assert.equal(dash.code, 2);
+  assert.match(dash.stderr, /Unknown option '-x' \(for the file -x\.jpg, write \.\/-x\.jpg, or put -- before the files\)/);
   const command = await run(['classfy', 'x.jpg']);
   assert.equal(command.code, 2);
   assert.match(command.stderr, /unknown command "classfy" \(did you mean classify\?\)/);

@@ -2,7 +2,7 @@
  * The `resnet-serve` command: `classify`, `train`, `embed`, `serve`, `tag`, `search`, `dupes`, `export`, `fetch-model`, `info`.
  * Exit codes: 0 success, 1 a file or the model failed, 2 usage error.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ResnetServeError } from '../errors.js';
 import { OFFICIAL_CHECKPOINTS, defaultCacheDir, findCachedCheckpoint, torchHubCheckpointDir, weightsBaseUrl } from '../model/weights.js';
@@ -135,6 +135,9 @@ function parseErrorMessage(message: string, argv: string[]): string {
   const first = message.split('. To specify a positional')[0];
   const unknown = /^Unknown option '(--?[^']+)'/.exec(first)?.[1];
   if (!unknown) return first;
+  // A photo whose name starts with a dash: say how to give it.
+  const file = argv.find((a) => a.startsWith(unknown) && existsSync(a));
+  if (file) return `${first} (for the file ${file}, write ./${file}, or put -- before the files)`;
   const like = similarOptions(unknown, argv.find((a) => !a.startsWith('-')));
   return `${first}${like.length ? ` (did you mean ${like.join(' or ')}?)` : ''}`;
 }

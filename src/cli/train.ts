@@ -41,9 +41,9 @@ export function formatConfusion(classes: readonly string[], confusion: readonly 
 export function formatTrainingReport(classes: readonly string[], summary: TrainingSummary): string {
   const lines: string[] = [];
   const width = Math.max(...classes.map(displayWidth));
-  for (const c of classes) lines.push(`  ${pad(c, width)}  ${String(summary.counts[c]).padStart(5)} photos`);
+  for (const c of classes) lines.push(`  ${pad(c, width)}  ${String(summary.counts[c]).padStart(5)} photo${summary.counts[c] === 1 ? '' : 's'}`);
   if (summary.accuracy === null) {
-    lines.push('Accuracy: not evaluated (a class has a single photo, so none can be held out)');
+    lines.push('Accuracy: not evaluated (a class has a single photo: no class can be tested on photos it was not trained on)');
   } else {
     const how = summary.evaluation === 'cv' ? `cross-validated, ${summary.folds} folds` : `on ${Math.round((summary.holdout ?? 0) * 100)}% held out`;
     lines.push(`Accuracy (${how}): ${(summary.accuracy * 100).toFixed(1)}% of ${summary.evaluated} held-out photo${summary.evaluated === 1 ? '' : 's'}`);
