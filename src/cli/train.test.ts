@@ -134,7 +134,7 @@ test('train with no photo it can read names the classes and the files, without a
   assert.match(r.stderr, /skipped a\/x\.jpg: not an image/);
   assert.match(r.stderr, /Every class needs photos; there are no photos in "a", "b"/);
   assert.doesNotMatch(r.stderr, /\n\s+at /);
-  const linked = join(root, 'linked');
+  const linked = join(root, 'link-beside');
   for (const c of ['warm', 'cool']) {
     mkdirSync(join(linked, c), { recursive: true });
     for (const s of [1, 2, 3]) writeFileSync(join(linked, c, `${s}.jpg`), await testPhoto(s + (c === 'warm' ? 0 : 10), 96, 64));

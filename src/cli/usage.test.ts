@@ -11,7 +11,9 @@ test("each command's help has its own options and every command's common options
     ['info', '', '--top-k'],
   ]) {
     const text = usageOf(command);
-    assert.ok(text.startsWith(`Usage: resnet-serve ${command} [options]\n\n  ${command}`), text);
+    // The usage line names the command's arguments as its own line does (tag <folders…>).
+    const line = text.split('\n')[2].trim().split(/\s{2,}/)[0];
+    assert.ok(line.startsWith(command) && text.startsWith(`Usage: resnet-serve ${line} [options]\n\n  ${command}`), text);
     assert.ok(text.includes(own), `${command}: ${own}`);
     assert.ok(!text.includes(other), `${command} shows ${other}`);
     assert.ok(text.includes('--precision fp32|int8') && text.includes('RESNET_SERVE_MAX_BATCH=8'), command);
