@@ -77,6 +77,14 @@ test('train reads photos whose names are not UTF-8 (a Latin-1 name from an old c
   assert.match(r.stdout, /a\s+2 photos/);
   assert.match(r.stdout, /b\s+2 photos/);
   assert.doesNotMatch(r.stderr, /cannot be read|skipped/);
+  // A class folder named in Latin-1 is a class, named as ls -b shows it.
+  const folderName = Buffer.concat([Buffer.from(join(set, 'cl')), Buffer.from([0xe9]), Buffer.from('s')]);
+  mkdirSync(folderName);
+  for (const seed of [5, 6]) writeFileSync(Buffer.concat([folderName, Buffer.from(`/p${seed}.jpg`)]), await testPhoto(seed, 96, 96));
+  const three = await run(['train', set, '--out', join(root, 'latin3.json'), '--model', checkpoint, '--reject', 'off']);
+  assert.equal(three.code, 0, three.stderr);
+  assert.match(three.stdout, /cl\\xe9s\s+2 photos/);
+  assert.deepEqual(JSON.parse(readFileSync(join(root, 'latin3.json'), 'utf8')).classes, ['a', 'b', 'cl\\xe9s']);
 });
 
 test('photos reached through links are named by their place in the training folder, not by where the links lead', async () => {

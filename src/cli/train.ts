@@ -109,7 +109,7 @@ export async function trainCommand(paths: string[], values: Parsed, model: Model
     const fileWarnings: string[] = [];
     for (const s of folder.skipped) fileWarnings.push(`skipped ${displayPath(relative(folder.root, s.path))}: ${s.reason}`);
     for (const f of collected.failed) fileWarnings.push(`skipped ${f.name}: ${f.reason}`);
-    for (const f of folder.outsideClasses) fileWarnings.push(`ignored ${relative(folder.root, f)}: photos belong in a class folder`);
+    for (const f of folder.outsideClasses) fileWarnings.push(`ignored ${displayPath(relative(folder.root, f))}: photos belong in a class folder`);
     const warn = (warnings: string[]): void => {
       if (warnings.length) process.stderr.write(`Warnings:\n${warnings.map((w) => `  - ${w}`).join('\n')}\n`);
     };

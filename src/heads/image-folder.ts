@@ -3,10 +3,10 @@
  * class, named as the class (any Unicode; names are NFC-normalised), photos
  * anywhere inside it. Files that are not images are listed, not fatal.
  */
-import type { Dirent } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ResnetServeError } from '../errors.js';
+import { displayPath, fsPath, pathKey } from '../library/paths.js';
 import { walkImages } from '../library/walk.js';
 
 /** The photos of a training folder by class, and what was skipped. */
@@ -24,27 +24,30 @@ export interface ImageFolder {
 
 /** Reads `root`; throws INVALID_ARGUMENT when it cannot be listed or has no class folders. */
 export async function readImageFolder(root: string): Promise<ImageFolder> {
-  let entries;
+  let listed;
   try {
     root = resolve(root);
-    entries = await readdir(root, { withFileTypes: true });
+    listed = await readdir(root, { withFileTypes: true, encoding: 'buffer' });
   } catch (err) {
     throw new ResnetServeError('INVALID_ARGUMENT', `Cannot read the training folder ${root}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
-  const visible = entries.filter((e) => !e.name.startsWith('.')).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  // Names as keys (paths.ts): a folder named in Latin-1 by an old system is found like any other.
+  const entries = listed.map((e) => ({ entry: e, key: pathKey(e.name) }));
+  const visible = entries.filter((e) => !e.key.startsWith('.')).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   // A link counts as what it points to: a class folder, or a photo outside the classes.
-  const isFolder = async (e: Dirent): Promise<boolean> => e.isDirectory() || (e.isSymbolicLink() && ((await stat(join(root, e.name)).catch(() => null))?.isDirectory() ?? false));
+  const isFolder = async ({ entry, key }: (typeof entries)[number]): Promise<boolean> =>
+    entry.isDirectory() || (entry.isSymbolicLink() && ((await stat(fsPath(join(root, key))).catch(() => null))?.isDirectory() ?? false));
   const folderFlags = await Promise.all(visible.map(isFolder));
   const classFolders = visible.filter((_, i) => folderFlags[i]);
-  const outsideClasses = visible.filter((e, i) => !folderFlags[i] && (e.isFile() || e.isSymbolicLink())).map((e) => join(root, e.name));
+  const outsideClasses = visible.filter((e, i) => !folderFlags[i] && (e.entry.isFile() || e.entry.isSymbolicLink())).map((e) => join(root, e.key));
   const folder: ImageFolder = { root, classes: [], photos: [], skipped: [], outsideClasses };
-  for (const dir of classFolders) {
+  for (const { key } of classFolders) {
     const label = folder.classes.length;
-    const name = dir.name.normalize('NFC').trim();
-    if (name === '') throw new ResnetServeError('INVALID_ARGUMENT', `The class folder ${JSON.stringify(dir.name)} in ${root} has no name once spaces are trimmed; rename it`);
+    const name = displayPath(key).normalize('NFC').trim();
+    if (name === '') throw new ResnetServeError('INVALID_ARGUMENT', `The class folder ${JSON.stringify(displayPath(key))} in ${root} has no name once spaces are trimmed; rename it`);
     if (folder.classes.includes(name)) throw new ResnetServeError('INVALID_ARGUMENT', `Two class folders in ${root} are both named "${name}" once spaces are trimmed and accents written one way (Unicode NFC); rename one`);
     folder.classes.push(name);
-    for await (const found of walkImages([join(root, dir.name)])) {
+    for await (const found of walkImages([join(root, key)])) {
       if ('error' in found) folder.skipped.push({ path: found.shown, reason: `cannot be read (${found.error})` });
       else if (found.kind !== 'image') folder.skipped.push({ path: found.shown, reason: found.kind === 'video' ? 'a video, not a photo' : 'not an image' });
       else folder.photos.push({ path: found.path, shown: found.shown, label });

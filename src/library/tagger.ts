@@ -256,6 +256,7 @@ export async function tagFolders(service: ClassificationService, index: TagIndex
     return { scores: index.scoresOf(row.id), embedding: stored.embedding, fingerprint: stored.fingerprint, width: row.width, height: row.height };
   };
 
+  const vanished: FileRow[] = [];
   async function one(item: (typeof work)[number]): Promise<void> {
     const { path, known } = item;
     try {
@@ -302,6 +303,11 @@ export async function tagFolders(service: ClassificationService, index: TagIndex
       summary.tagged++;
       if (pending.length >= (options.batch ?? 16)) await flush();
     } catch (err) {
+      // Deleted between the listing and the reading (a library in use): gone, like any deleted photo, not failed.
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' && isGone(path)) {
+        if (known) vanished.push(known);
+        return;
+      }
       fail(path, err instanceof ResnetServeError ? err.message : (err as Error).message);
     } finally {
       progress.done++;
@@ -321,7 +327,7 @@ export async function tagFolders(service: ClassificationService, index: TagIndex
   if (sidecarOf) for (const dir of new Set([...sidecarOf.values()].map((p) => dirname(p)))) await removeStaleTemporaries(dir);
 
   // 5. Photos that are gone (and did not move) leave the index.
-  const removed = [...goneByContent.values()].flat();
+  const removed = [...goneByContent.values()].flat().concat(vanished);
   index.remove(removed.map((r) => r.id));
   summary.removed = removed.length;
   summary.classified = progress.classified;
