@@ -18,8 +18,11 @@ async function walk(dir: string, out: ListedPath[], seen: Set<string>): Promise<
   entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   for (const { entry, name } of entries) {
     const p = join(dir, name);
+    // Hidden files and folders are passed by, as `tag` does: macOS's `._IMG_1.jpg` beside each photo copied
+    // from a Mac is metadata, not a broken photo.
+    if (name.startsWith('.')) continue;
     if (entry.isDirectory()) {
-      if (!name.startsWith('.')) await walk(p, out, seen);
+      await walk(p, out, seen);
     } else if ((entry.isFile() || entry.isSymbolicLink()) && IMAGE_EXTENSIONS.has(extname(name).toLowerCase()) && !seen.has(p)) {
       if (entry.isSymbolicLink() && !(await stat(fsPath(p)).then((s) => s.isFile(), () => false))) continue;
       seen.add(p);
