@@ -65,6 +65,14 @@ export type Parsed = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allo
 /** The environment variable an option falls back to: `top-k` → RESNET_SERVE_TOP_K. */
 export const environmentName = (option: string): string => `RESNET_SERVE_${option.toUpperCase().replace(/-/g, '_')}`;
 
+/** An on/off environment variable: 1/true/yes/on or 0/false/no/off; anything else is a mistake to name. */
+function switchValue(variable: string, value: string): boolean {
+  const v = value.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+  if (['0', 'false', 'no', 'off'].includes(v)) return false;
+  throw new UsageError(`${variable} must be on or off (1/true/yes/on or 0/false/no/off), got ${JSON.stringify(value)}`);
+}
+
 /** Fills options not given on the command line from RESNET_SERVE_<NAME> environment variables. */
 export function withEnvironment(values: Parsed, env: NodeJS.ProcessEnv): Parsed {
   const out: Record<string, unknown> = { ...values };
@@ -73,7 +81,8 @@ export function withEnvironment(values: Parsed, env: NodeJS.ProcessEnv): Parsed 
     const value = env[environmentName(name)];
     if (value === undefined || value === '') continue;
     if ('multiple' in spec && spec.multiple) out[name] = value.split(',').map((v) => v.trim()).filter(Boolean);
-    else out[name] = spec.type === 'boolean' ? !['0', 'false', 'no'].includes(value.toLowerCase()) : value;
+    else if (spec.type === 'boolean') out[name] = switchValue(environmentName(name), value);
+    else out[name] = value;
   }
   return out as Parsed;
 }

@@ -67,9 +67,11 @@ export function indexForReading(values: Parsed, cacheDir?: string): string {
   if (values.db) return resolve(values.db);
   const root = values.library ?? '.';
   const inFolder = resolve(root, IN_FOLDER);
-  if (existsSync(inFolder)) return inFolder;
   const cached = cachedIndexPath(root, cacheDir);
-  return existsSync(cached) ? cached : inFolder;
+  // Both exist when the folder became read-only to us after it was tagged in place: the newer is the one tagged last.
+  const modified = (path: string): number => (existsSync(path) ? statSync(path).mtimeMs : -1);
+  if (modified(cached) > modified(inFolder)) return cached;
+  return inFolder;
 }
 
 function summaryLines(s: TagSummary): string[] {
@@ -85,7 +87,8 @@ function summaryLines(s: TagSummary): string[] {
   if (s.removed) parts.push(`${s.removed} gone from the folders removed from the index`);
   const seconds = Math.round(s.elapsedMs / 1000);
   const speed = s.classified ? ` (${rate.toFixed(1)} images/s)` : '';
-  return [`${parts.join(', ')}, in ${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, '0')}${speed}.`, ...s.failures.map((f) => `  failed: ${f.path}: ${f.reason}`)];
+  const kept = s.keptEmpty.map((k) => `  kept: ${linePath(k.root)} has no photo now; its ${count(k.photos, 'photo stays', 'photos stay')} in the index (a drive not mounted?). If they were deleted, remove the index and tag again.`);
+  return [`${parts.join(', ')}, in ${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, '0')}${speed}.`, ...kept, ...s.failures.map((f) => `  failed: ${linePath(f.path)}: ${f.reason}`)];
 }
 
 /** A mistyped folder is refused before anything is written (it would otherwise get an empty index and a run that "tagged 0"). */

@@ -222,6 +222,7 @@ test('start-up faults: one line, non-zero exit, never a stack trace', async () =
   const cases: [string[], NodeJS.ProcessEnv, RegExp][] = [
     [['serve', '--port', '0', '--model', endless, '--startup-timeout-ms', '2000'], {}, /endless\.onnx did not finish its first inference within 2000 ms/],
     [['classify', join(photos, 'a.jpg'), '--model', endless, '--startup-timeout-ms', '2000'], {}, /endless\.onnx did not finish its first inference within 2000 ms/],
+    [['info', '--model', endless, '--startup-timeout-ms', '2000'], {}, /endless\.onnx did not finish its first inference within 2000 ms/],
     [['serve', '--port', '0', '--model', join(dir, 'missing.pth')], {}, /No model file at .*missing\.pth/],
     [['serve', '--port', '0', '--model', truncated], {}, /truncated\.pth.*(zip|checkpoint)/i],
     [['serve', '--port', '0', '--model', corrupt], {}, /corrupt\.pth/],

@@ -84,7 +84,7 @@ async function serveCommand(values: Parsed, model: ModelOptions): Promise<number
 
 async function fetchModelCommand(options: ModelOptions): Promise<number> {
   const { loadModel } = await import('../model/load-model.js');
-  const model = await loadModel(options);
+  const model = await loadModel(options, { openTimeoutMs: options.startupTimeoutMs });
   const { info } = model;
   await model.session.release();
   process.stdout.write(`${info.name} ready: ${info.path}\nsha256 ${info.sha256}\nonnx   ${info.onnxPath}\n`);
@@ -100,7 +100,7 @@ async function infoCommand(options: ModelOptions): Promise<number> {
     lines.push(['model', spec], ['source', `${weightsBaseUrl()}/${OFFICIAL_CHECKPOINTS[spec]}`], ['weights', 'not downloaded yet (run: resnet-serve fetch-model)']);
   } else {
     const { loadModel } = await import('../model/load-model.js');
-    const model = await loadModel({ ...options, offline: true });
+    const model = await loadModel({ ...options, offline: true }, { openTimeoutMs: options.startupTimeoutMs });
     const { info } = model;
     await model.session.release();
     lines.push(
@@ -169,7 +169,14 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`resnet-serve ${packageVersion()}\n`);
     return 0;
   }
-  const values = withEnvironment(parsed.values, process.env);
+  let values: Parsed;
+  try {
+    values = withEnvironment(parsed.values, process.env);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    process.stderr.write(`resnet-serve: ${err.message}\n`);
+    return 2;
+  }
   const { positionals } = parsed;
   const [command, ...rest] = positionals;
   if (values.help || command === 'help' || command === undefined) {

@@ -38,17 +38,39 @@ function foreignDatabase(db: Database.Database): string | null {
   const appId = db.pragma('application_id', { simple: true }) as number;
   if (appId === INDEX_APPLICATION_ID) return null;
   if (appId !== 0) return `another program's database (application id ${appId})`;
-  const tables = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").all() as { name: string }[]).map((t) => t.name);
-  if (tables.length === 0) return null;
+  const objects = (db.prepare("SELECT name, type FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY name").all() as { name: string; type: string }[]);
+  if (objects.length === 0) return null;
+  const tables = objects.filter((o) => o.type === 'table').map((o) => o.name);
+  if (tables.length === 0) return `an SQLite database of another program (${objects.slice(0, 5).map((o) => `${o.type} ${o.name}`).join(', ')})`;
   const columns = new Set(tables.includes('files') ? (db.prepare("SELECT name FROM pragma_table_info('files')").all() as { name: string }[]).map((c) => c.name) : []);
   if (['path', 'sha256', 'model'].every((c) => columns.has(c))) return null;
   return `an SQLite database of another program (tables: ${tables.slice(0, 5).join(', ')}${tables.length > 5 ? ', …' : ''})`;
 }
 
+const isBusy = (err: unknown): boolean => /^SQLITE_(BUSY|LOCKED)/.test((err as { code?: string }).code ?? '');
+
+/**
+ * Switches to WAL mode, waiting for another program's write to end:
+ * SQLite answers BUSY at once here (the switch needs the lock another
+ * writer holds), without its busy handler, so the wait is ours.
+ */
+function walMode(db: Database.Database): void {
+  const deadline = Date.now() + BUSY_TIMEOUT_MS;
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (;;) {
+    try {
+      db.pragma('journal_mode = WAL');
+      return;
+    } catch (err) {
+      if (!isBusy(err) || Date.now() > deadline) throw err;
+      Atomics.wait(pause, 0, 0, 100);
+    }
+  }
+}
+
 /** The message of an SQLite error that says the database is held by someone else. */
 function busyMessage(err: unknown, path: string): string | null {
-  const code = (err as { code?: string }).code ?? '';
-  return code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')
+  return isBusy(err)
     ? `The photo index ${path} is held by another program for over ${BUSY_TIMEOUT_MS / 1000} s (another resnet-serve run writing, or a program with it open); try again when it is done`
     : null;
 }
@@ -137,7 +159,7 @@ export class TagIndex {
       db = new Database(path, { timeout: BUSY_TIMEOUT_MS });
       const foreign = foreignDatabase(db);
       if (foreign) throw new ResnetServeError('INVALID_ARGUMENT', `${path} is ${foreign}, not a resnet-serve photo index; it is left as it is: give the index another file with --db FILE`);
-      db.pragma('journal_mode = WAL');
+      walMode(db);
     } catch (err) {
       db?.close();
       if (err instanceof ResnetServeError) throw err;

@@ -11,7 +11,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, realpathSync, renameSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { before, describe, test } from 'node:test';
@@ -169,5 +169,90 @@ describe('a photo library is never damaged', { skip: noPermissions }, () => {
     assert.ok(existsSync(recent), 'a recent one may belong to a run going on');
     for (const name of ['IMG 0.jpg.xmp', 'IMG 1.jpg.xmp', `${long}.xmp`]) assert.match(readFileSync(join(dir, name), 'utf8'), /<digiKam:TagsList>/, name);
     assert.ok(readdirSync(dir).every((n) => !n.endsWith('.tmp') || n === '.resnet-serve-89abcdef.xmp.tmp'));
+  });
+});
+
+describe('a library that moves, waits or was edited by hand', () => {
+  test('another program writing the index when tag starts is waited for, not failed', async () => {
+    const dir = await library({ '.': 2 });
+    const db = join(dir, '.resnet-serve', 'tags.sqlite');
+    assert.equal((await run(['tag', dir, '--model', model])).code, 0);
+    writeFileSync(join(dir, 'new.jpg'), await testPhoto(77, 160, 120));
+    const holder = new Database(db);
+    holder.prepare('BEGIN IMMEDIATE').run();
+    holder.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('held', 'yes')").run();
+    const release = setTimeout(() => {
+      holder.prepare('COMMIT').run();
+      holder.close();
+    }, 2000);
+    const started = Date.now();
+    const r = await run(['tag', dir, '--model', model]);
+    clearTimeout(release);
+    if (holder.open) holder.close();
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(Date.now() - started >= 1900, 'it waited for the lock');
+    assert.match(r.stderr, /Tagged 1, skipped 2 unchanged/);
+  });
+
+  test('a library folder moved or renamed is followed (no copies, no duplicates); a folder emptied, as a drive not mounted, keeps its photos', async () => {
+    const parent = await scratchDir('rs-moved-');
+    const before = join(parent, 'Photos');
+    mkdirSync(before);
+    for (let i = 0; i < 3; i++) writeFileSync(join(before, `IMG ${i}.jpg`), await testPhoto(200 + i, 160, 120));
+    const db = join(parent, 'index.sqlite');
+    assert.equal((await run(['tag', before, '--model', model, '--db', db])).code, 0);
+    const after = join(parent, 'My Photos 2024');
+    renameSync(before, after);
+    const r = await run(['tag', after, '--model', model, '--db', db]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /Tagged 0, skipped 0 unchanged, 3 moved/);
+    assert.equal(count(db), 3);
+    const dupes = await run(['dupes', '--db', db]);
+    assert.match(dupes.stderr, /No duplicates found/);
+    const d = new Database(db, { readonly: true });
+    assert.deepEqual(JSON.parse((d.prepare("SELECT value FROM meta WHERE key = 'roots'").get() as { value: string }).value), [realpathSync(after)]);
+    d.close();
+    // Emptied (what an unmounted drive's mount point looks like): its photos stay, and the run says so.
+    const away = join(parent, 'away');
+    renameSync(after, away);
+    mkdirSync(after);
+    const empty = await run(['tag', after, '--model', model, '--db', db]);
+    assert.equal(empty.code, 0, empty.stderr);
+    assert.match(empty.stderr, /kept: .*My Photos 2024 has no photo now; its 3 photos stay in the index \(a drive not mounted\?\)/);
+    assert.equal(count(db), 3);
+  });
+
+  test('an index edited by another tool (a photo row deleted, its tags left) is searched without a crash', async () => {
+    const dir = await library({ '.': 3 });
+    const db = join(dir, '.resnet-serve', 'tags.sqlite');
+    assert.equal((await run(['tag', dir, '--model', model, '--min-score', '0'])).code, 0);
+    const d = new Database(db);
+    const { label } = d.prepare("SELECT label_en AS label FROM tags WHERE kind = 'label' LIMIT 1").get() as { label: string };
+    d.pragma('foreign_keys = OFF');
+    d.prepare('DELETE FROM files WHERE id = (SELECT MIN(id) FROM files)').run();
+    d.close();
+    const r = await run(['search', label.split(' ').pop() as string, '--db', db]);
+    assert.doesNotMatch(r.stderr, /TypeError|\n\s+at /, r.stderr);
+    assert.ok(r.code === 0 || r.code === 1, r.stderr);
+  });
+
+  test('on/off environment variables take on and off, and say so for anything else', async () => {
+    const dir = await library({ '.': 1 });
+    const prior = env.RESNET_SERVE_XMP;
+    try {
+      env.RESNET_SERVE_XMP = 'off';
+      assert.equal((await run(['tag', dir, '--model', model])).code, 0);
+      assert.ok(!existsSync(join(dir, 'IMG 0.jpg.xmp')), 'off is off');
+      env.RESNET_SERVE_XMP = 'banana';
+      const r = await run(['tag', dir, '--model', model]);
+      assert.equal(r.code, 2);
+      assert.match(r.stderr, /RESNET_SERVE_XMP must be on or off .*got "banana"/);
+      env.RESNET_SERVE_XMP = 'on';
+      assert.equal((await run(['tag', dir, '--model', model])).code, 0);
+      assert.ok(existsSync(join(dir, 'IMG 0.jpg.xmp')), 'on is on');
+    } finally {
+      if (prior === undefined) delete env.RESNET_SERVE_XMP;
+      else env.RESNET_SERVE_XMP = prior;
+    }
   });
 });

@@ -14,7 +14,8 @@ import { VectorMatrix } from './similarity.js';
 import type { TagRow } from './derive.js';
 
 /** Each photo's first category (its highest-scoring category tag), as a FROM … WHERE clause over `tags t`. */
-const FIRST_CATEGORY = `FROM tags t WHERE t.kind = 'category' AND t.score = (SELECT MAX(score) FROM tags WHERE file_id = t.file_id AND kind = 'category')`;
+// Joined with files: an index edited by another tool (rows deleted without foreign keys) may keep tags of no photo.
+const FIRST_CATEGORY = `FROM tags t JOIN files f ON f.id = t.file_id WHERE t.kind = 'category' AND t.score = (SELECT MAX(score) FROM tags WHERE file_id = t.file_id AND kind = 'category')`;
 
 /** A photo matched by a search, with the tags that matched. */
 export interface SearchHit {
@@ -69,7 +70,7 @@ export class LibraryReader {
     const out = new Map<number, number>();
     for (let i = 0; i < list.length; i += 500) {
       const chunk = list.slice(i, i + 500);
-      const rows = this.index.db.prepare(`SELECT file_id AS id, SUM(score) AS mass FROM scores WHERE class IN (${chunk.map(() => '?').join(',')}) GROUP BY file_id`).all(...chunk) as { id: number; mass: number }[];
+      const rows = this.index.db.prepare(`SELECT s.file_id AS id, SUM(s.score) AS mass FROM scores s JOIN files f ON f.id = s.file_id WHERE s.class IN (${chunk.map(() => '?').join(',')}) GROUP BY s.file_id`).all(...chunk) as { id: number; mass: number }[];
       for (const r of rows) out.set(r.id, (out.get(r.id) ?? 0) + r.mass);
     }
     return out;

@@ -76,6 +76,8 @@ export interface TagSummary {
   videos: number;
   failed: number;
   failures: { path: string; reason: string }[];
+  /** Folders given that have no photo now although the index has some there: those are kept (a drive not mounted?). */
+  keptEmpty: { root: string; photos: number }[];
   elapsedMs: number;
 }
 
@@ -121,7 +123,7 @@ export async function tagFolders(service: ClassificationService, index: TagIndex
     settings: JSON.stringify({ ...options.settings, lang: options.lang }),
   });
 
-  const summary: TagSummary = { total: 0, tagged: 0, classified: 0, skipped: 0, moved: 0, copies: 0, rederived: 0, sidecarsWritten: 0, removed: 0, nonImages: 0, videos: 0, failed: 0, failures: [], elapsedMs: 0 };
+  const summary: TagSummary = { total: 0, tagged: 0, classified: 0, skipped: 0, moved: 0, copies: 0, rederived: 0, sidecarsWritten: 0, removed: 0, nonImages: 0, videos: 0, failed: 0, failures: [], keptEmpty: [], elapsedMs: 0 };
   const fail = (path: string, reason: string): void => {
     summary.failed++;
     summary.failures.push({ path: displayPath(path), reason });
@@ -153,7 +155,11 @@ export async function tagFolders(service: ClassificationService, index: TagIndex
   summary.total = images.length;
   // The folders the index covers: the gallery serves photos under them and nowhere else.
   const known = JSON.parse(index.meta('roots') ?? '[]') as string[];
-  index.setMeta({ roots: JSON.stringify([...new Set([...known.filter((k) => !realRoots.some((r) => k.startsWith(`${r}/`))), ...realRoots])].sort()) });
+  // A library folder that is no longer there (moved or renamed): its photos found under the folders given are
+  // followed as moves; the others stay (it may be a drive not mounted).
+  const missingRoots = known.filter((k) => !realRoots.some((r) => isUnder(k, r)) && isGone(k));
+  const rootsNow = (): string[] => [...new Set([...known.filter((k) => !realRoots.some((r) => isUnder(k, r) && k !== r) && (!missingRoots.includes(k) || index.under([k]).length > 0)), ...realRoots])].sort();
+  index.setMeta({ roots: JSON.stringify(rootsNow()) });
   const sidecarOf = options.xmp ? sidecarPaths(images, options.xmp, (p) => existsSync(fsPath(p))) : null;
 
   // 2. What changed: unchanged photos need no model; the others are classified (or found to be moves and copies).
@@ -178,8 +184,17 @@ export async function tagFolders(service: ClassificationService, index: TagIndex
     else work.push({ path, size: st.size, mtimeMs: st.mtimeMs, known });
   }
   const goneByContent = new Map<string, FileRow[]>();
+  // A folder given with no photo at all now, where the index has some: an empty mount point, not a mass deletion.
+  for (const root of realRoots) {
+    const there = index.under([root]).length;
+    if (there > 0 && !images.some((p) => isUnder(p, root))) {
+      summary.keptEmpty.push({ root: displayPath(root), photos: there });
+      unreadable.push(root);
+    }
+  }
   const gone = index.under(realRoots).filter((r) => !seen.has(r.path) && !unreadable.some((u) => isUnder(r.path, u)) && isGone(r.path));
-  for (const r of gone) goneByContent.set(r.sha256, [...(goneByContent.get(r.sha256) ?? []), r]);
+  const moveOnly = new Set(index.under(missingRoots).filter((r) => !seen.has(r.path)));
+  for (const r of [...gone, ...moveOnly]) goneByContent.set(r.sha256, [...(goneByContent.get(r.sha256) ?? []), r]);
 
   const progress: TagProgress = { done: unchanged.length, total: images.length, toClassify: work.length, classified: 0, failed: summary.failed, classifyMs: 0 };
   let firstWork = 0;
@@ -327,9 +342,10 @@ export async function tagFolders(service: ClassificationService, index: TagIndex
   if (sidecarOf) for (const dir of new Set([...sidecarOf.values()].map((p) => dirname(p)))) await removeStaleTemporaries(dir);
 
   // 5. Photos that are gone (and did not move) leave the index.
-  const removed = [...goneByContent.values()].flat().concat(vanished);
+  const removed = [...goneByContent.values()].flat().filter((r) => !moveOnly.has(r)).concat(vanished);
   index.remove(removed.map((r) => r.id));
   summary.removed = removed.length;
+  if (missingRoots.length) index.setMeta({ roots: JSON.stringify(rootsNow()) });
   summary.classified = progress.classified;
   summary.elapsedMs = performance.now() - start;
   return summary;
