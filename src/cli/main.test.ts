@@ -82,6 +82,9 @@ test('usage errors exit 2 with the message and where the usage is (the usage its
   // A photo named with a leading dash is told how to be given.
   const dashDir = await scratchDir('rs-dash-');
   writeFileSync(join(dashDir, '-x.jpg'), 'x');
+  writeFileSync(join(dashDir, '-hen.jpg'), 'x');
+  const hen = await new Promise<Run>((resolve) => execFile(process.execPath, [BIN, 'classify', '-hen.jpg'], { cwd: dashDir, env }, (err, stdout, stderr) => resolve({ code: err ? Number(err.code) : 0, stdout, stderr })));
+  assert.match(hen.stderr, /for the file -hen\.jpg, write \.\/-hen\.jpg/);
   const dash = await new Promise<Run>((resolve) => execFile(process.execPath, [BIN, 'classify', '-x.jpg'], { cwd: dashDir, env }, (err, stdout, stderr) => resolve({ code: err ? Number(err.code) : 0, stdout, stderr })));
   assert.equal(dash.code, 2);
   assert.match(dash.stderr, /Unknown option '-x' \(for the file -x\.jpg, write \.\/-x\.jpg, or put -- before the files\)/);

@@ -136,7 +136,7 @@ function parseErrorMessage(message: string, argv: string[]): string {
   const unknown = /^Unknown option '(--?[^']+)'/.exec(first)?.[1];
   if (!unknown) return first;
   // A photo whose name starts with a dash: say how to give it.
-  const file = argv.find((a) => a.startsWith(unknown) && existsSync(a));
+  const file = argv.find((a) => /^-[^-]./.test(a) && existsSync(a)) ?? argv.find((a) => a.startsWith(unknown) && existsSync(a));
   if (file) return `${first} (for the file ${file}, write ./${file}, or put -- before the files)`;
   const like = similarOptions(unknown, argv.find((a) => !a.startsWith('-')));
   return `${first}${like.length ? ` (did you mean ${like.join(' or ')}?)` : ''}`;

@@ -148,10 +148,12 @@ test('train with no photo it can read names the classes and the files, without a
     for (const s of [1, 2, 3]) writeFileSync(join(linked, c, `${s}.jpg`), await testPhoto(s + (c === 'warm' ? 0 : 10), 96, 64));
   }
   symlinkSync(join(linked, 'warm', '1.jpg'), join(linked, 'link.jpg'));
+  symlinkSync(linked, join(linked, 'loop'));
   const l = await run(['train', linked, '--out', join(root, 'l.json'), '--holdout', '0.3', '--model', checkpoint]);
   assert.equal(l.code, 0, l.stderr);
   assert.deepEqual(JSON.parse(readFileSync(join(root, 'l.json'), 'utf8')).classes, ['cool', 'warm']);
   assert.match(l.stderr, /ignored link\.jpg: photos belong in a class folder/);
+  assert.match(l.stderr, /skipped loop: a link back to the training folder, not a class/);
   // 0.3 holds out one of three equal parts: the report says 33%, what was really held out.
   assert.match(l.stdout, /on 33% held out/);
 });

@@ -3,10 +3,10 @@
  * class, named as the class (any Unicode; names are NFC-normalised), photos
  * anywhere inside it. Files that are not images are listed, not fatal.
  */
-import { readdir, stat } from 'node:fs/promises';
+import { readdir, realpath, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ResnetServeError } from '../errors.js';
-import { displayPath, fsPath, pathKey } from '../library/paths.js';
+import { displayPath, fsPath, isUnder, pathKey } from '../library/paths.js';
 import { walkImages } from '../library/walk.js';
 
 /** The photos of a training folder by class, and what was skipped. */
@@ -37,10 +37,23 @@ export async function readImageFolder(root: string): Promise<ImageFolder> {
   // A link counts as what it points to: a class folder, or a photo outside the classes.
   const isFolder = async ({ entry, key }: (typeof entries)[number]): Promise<boolean> =>
     entry.isDirectory() || (entry.isSymbolicLink() && ((await stat(fsPath(join(root, key))).catch(() => null))?.isDirectory() ?? false));
-  const folderFlags = await Promise.all(visible.map(isFolder));
+  // A link back to the training folder (or above it) is not a class: it would hold every class's photos.
+  const realRoot = await realpath(root).catch(() => root);
+  const loops = new Set<string>();
+  const folderFlags = await Promise.all(
+    visible.map(async (e) => {
+      if (!(await isFolder(e))) return false;
+      const real = e.entry.isSymbolicLink() ? pathKey(await realpath(fsPath(join(root, e.key)), { encoding: 'buffer' }).catch(() => Buffer.from(''))) : '';
+      if (real && isUnder(realRoot, real)) {
+        loops.add(e.key);
+        return false;
+      }
+      return true;
+    }),
+  );
   const classFolders = visible.filter((_, i) => folderFlags[i]);
-  const outsideClasses = visible.filter((e, i) => !folderFlags[i] && (e.entry.isFile() || e.entry.isSymbolicLink())).map((e) => join(root, e.key));
-  const folder: ImageFolder = { root, classes: [], photos: [], skipped: [], outsideClasses };
+  const outsideClasses = visible.filter((e, i) => !folderFlags[i] && !loops.has(e.key) && (e.entry.isFile() || e.entry.isSymbolicLink())).map((e) => join(root, e.key));
+  const folder: ImageFolder = { root, classes: [], photos: [], skipped: [...loops].map((key) => ({ path: join(root, key), reason: 'a link back to the training folder, not a class' })), outsideClasses };
   for (const { key } of classFolders) {
     const label = folder.classes.length;
     const name = displayPath(key).normalize('NFC').trim();
