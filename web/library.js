@@ -26,13 +26,17 @@ const pct = (score) => `${Math.round(score * 100)}%`;
 
 const say = messageLine('library-message');
 
-/** Fetches a thumbnail with the API key (an <img src> cannot send it); cached per photo and size. */
-async function thumbnail(img, id, size = 320) {
-  const key = `${id}:${size}`;
+/**
+ * Fetches a thumbnail with the API key (an <img src> cannot send it); cached per photo, content version and
+ * size, so a photo edited and tagged again shows its new content (the address changes with it, past the
+ * browser's cache too).
+ */
+async function thumbnail(img, photo, size = 320) {
+  const key = `${photo.id}:${photo.version}:${size}`;
   let url = view.urls.get(key);
   if (!url) {
     try {
-      const res = await fetch(`v1/library/photos/${id}/thumbnail?size=${size}`, { headers: authHeaders() });
+      const res = await fetch(`v1/library/photos/${photo.id}/thumbnail?size=${size}&v=${encodeURIComponent(photo.version ?? '')}`, { headers: authHeaders() });
       if (!res.ok) return;
       url = URL.createObjectURL(await res.blob());
       view.urls.set(key, url);
@@ -48,7 +52,7 @@ function tile(photo, onOpen, text) {
   const top = photo.matched?.[0] ?? photo.labels[0];
   const caption = text ?? (top ? `${name(top)} ${pct(top.score)}` : '');
   const img = el('img', { alt: '', width: 160, height: 160, loading: 'lazy' });
-  thumbnail(img, photo.id);
+  thumbnail(img, photo);
   const button = el('button', { type: 'button', className: 'photo' }, [img, el('span', { className: 'caption', textContent: caption })]);
   button.setAttribute('aria-label', `${t('open', { name: photo.path })}: ${caption}`);
   button.title = photo.path;
@@ -82,6 +86,12 @@ async function load(append = false) {
     view.photos = append ? [...view.photos, ...page.photos] : page.photos;
     drawGrid();
   } catch (err) {
+    // A refused search shows no photos: what is on screen would look like its answer.
+    if (!append) {
+      view.photos = [];
+      view.total = 0;
+      drawGrid();
+    }
     say(err, true);
   }
 }
@@ -95,7 +105,7 @@ async function openPhoto(id) {
     const preview = $('photo-preview');
     preview.removeAttribute('src');
     preview.alt = photo.labels[0] ? name(photo.labels[0]) : photo.path;
-    thumbnail(preview, id, 1024);
+    thumbnail(preview, photo, 1024);
     $('photo-labels').replaceChildren(
       // Laid out like a card's answers: the label and its percentage, the bar below them.
       ...photo.labels.map((l) => el('li', { className: 'pred' }, [el('span', { className: 'label', textContent: name(l) }), el('span', { className: 'pct', textContent: pct(l.score) }), el('span', { className: 'track' }, [Object.assign(el('span', { className: 'fill' }), { style: `width:${Math.max(0.5, l.score * 100)}%` })])])),

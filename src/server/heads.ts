@@ -189,7 +189,8 @@ export class HeadRegistry {
     const name = nameValue.normalize('NFC').trim();
     if (this.reserved(name)) throw bad(`"${name}" is the name of a model on this server; choose another name for the head`);
     const classes = this.checkClasses(classValues, []);
-    if (this.files.has(name) || !this.store.create(name, this.model, classes)) {
+    if (this.files.has(name)) throw new ResnetServeError('CONFLICT', `A head named "${name}" is loaded from a file (serve --head), so the name is taken; choose another name`);
+    if (!this.store.create(name, this.model, classes)) {
       const other = this.store.get(name);
       const where = other && other.modelSha256 !== this.model ? ` (made on another model, sha256 ${other.modelSha256.slice(0, 12)}…; delete it to reuse the name)` : '';
       throw new ResnetServeError('CONFLICT', `A head named "${name}" already exists${where}`);

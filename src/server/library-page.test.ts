@@ -65,6 +65,11 @@ describe('the Library view in Chromium', { skip }, () => {
     await page.waitForFunction(() => /photos/.test(document.getElementById('library-message')?.textContent ?? ''));
     const shown = await page.locator('#gallery li').count();
     assert.ok(shown >= 1 && shown <= 15);
+    // A refused search (a single letter) says why and shows no photos: the last search's would look like its answer.
+    await page.fill('#library-q', 'x');
+    await page.press('#library-q', 'Enter');
+    await page.waitForFunction(() => document.querySelectorAll('#gallery li').length === 0);
+    assert.match((await page.locator('#library-message').textContent()) ?? '', /too short/);
     // Erasing the words, then choosing "all categories" from the menu: the erased words no longer filter.
     await page.fill('#library-q', 'zzzznothing');
     await page.press('#library-q', 'Enter');

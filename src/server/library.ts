@@ -29,6 +29,8 @@ export interface GalleryPhoto {
   width: number;
   height: number;
   labels: { en: string; zh: string; score: number }[];
+  /** Changes when the photo's content does (start of its SHA-256): thumbnails are cached under it. */
+  version: string;
 }
 
 export class LibraryService {
@@ -61,7 +63,7 @@ export class LibraryService {
       .tagsOf(row.id)
       .filter((t) => t.kind === 'label')
       .map((t) => ({ en: t.en, zh: t.zh, score: t.score }));
-    return { id: row.id, path: this.relativePath(row.path), width: row.width, height: row.height, labels };
+    return { id: row.id, path: this.relativePath(row.path), width: row.width, height: row.height, labels, version: row.sha256.slice(0, 12) };
   }
 
   /** What the library holds. */

@@ -93,6 +93,10 @@ describe('the gallery API', () => {
     assert.ok(photo.labels.length > 0 && photo.categories.length > 0);
     const like = (await app.inject(`/v1/library/photos/${original.id}/like?limit=3`)).json().photos;
     assert.equal(like[0].path, 'copy.jpg');
+    // The content version names the bytes: the page caches thumbnails under it, so an edited photo shows anew.
+    assert.match(photo.version, /^[0-9a-f]{12}$/);
+    assert.equal(like[0].version, photo.version, 'an exact copy has the same content version');
+    assert.ok(all.every((p) => /^[0-9a-f]{12}$/.test((p as { version?: string }).version ?? '')));
     assert.ok(like[0].similarity > 0.99);
     const groups = (await app.inject('/v1/library/duplicates')).json().groups;
     assert.ok(groups.some((g: { kind: string; photos: { path: string }[] }) => g.kind === 'exact' && g.photos.map((p) => p.path).sort().join() === 'IMG_0.jpg,copy.jpg'));
