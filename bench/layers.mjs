@@ -7,9 +7,9 @@
 import { readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import ort from 'onnxruntime-node';
+import ort from '../dist/model/ort.js';
 import { loadModel } from '../dist/model/load-model.js';
-import { preoptimizedModel } from '../dist/model/preoptimize.js';
+import { preoptimizedFor } from '../dist/model/preoptimize.js';
 import { defaultCacheDir } from '../dist/model/weights.js';
 import { chooseModel } from './inputs.mjs';
 
@@ -48,8 +48,7 @@ const graphs = {};
 for (const precision of ['fp32', 'int8']) {
   const loaded = await loadModel({ model, cacheDir, precision });
   const onnx = loaded.info.onnxPath;
-  const stem = basename(onnx, '.onnx');
-  graphs[precision] = (await preoptimizedModel(onnx, cacheDir, stem.startsWith(loaded.info.sha256) ? stem : loaded.info.sha256)) ?? onnx;
+  graphs[precision] = (await preoptimizedFor(onnx, loaded.info.sha256, cacheDir)) ?? onnx;
   await loaded.session.release();
 }
 const results = {};

@@ -34,26 +34,22 @@ export async function readImageFolder(root: string): Promise<ImageFolder> {
   // Names as keys (paths.ts): a folder named in Latin-1 by an old system is found like any other.
   const entries = listed.map((e) => ({ entry: e, key: pathKey(e.name) }));
   const visible = entries.filter((e) => !e.key.startsWith('.')).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-  // A link counts as what it points to: a class folder, or a photo outside the classes.
-  const isFolder = async ({ entry, key }: (typeof entries)[number]): Promise<boolean> =>
-    entry.isDirectory() || (entry.isSymbolicLink() && ((await stat(fsPath(join(root, key))).catch(() => null))?.isDirectory() ?? false));
-  // A link back to the training folder (or above it) is not a class: it would hold every class's photos.
+  // A link counts as what it points to: a class folder, or a photo outside the classes. A link back to the
+  // training folder (or above it) is neither: as a class it would hold every class's photos.
   const realRoot = await realpath(root).catch(() => root);
-  const loops = new Set<string>();
-  const folderFlags = await Promise.all(
-    visible.map(async (e) => {
-      if (!(await isFolder(e))) return false;
-      const real = e.entry.isSymbolicLink() ? pathKey(await realpath(fsPath(join(root, e.key)), { encoding: 'buffer' }).catch(() => Buffer.from(''))) : '';
-      if (real && isUnder(realRoot, real)) {
-        loops.add(e.key);
-        return false;
-      }
-      return true;
-    }),
-  );
-  const classFolders = visible.filter((_, i) => folderFlags[i]);
-  const outsideClasses = visible.filter((e, i) => !folderFlags[i] && !loops.has(e.key) && (e.entry.isFile() || e.entry.isSymbolicLink())).map((e) => join(root, e.key));
-  const folder: ImageFolder = { root, classes: [], photos: [], skipped: [...loops].map((key) => ({ path: join(root, key), reason: 'a link back to the training folder, not a class' })), outsideClasses };
+  const kindOf = async ({ entry, key }: (typeof entries)[number]): Promise<'folder' | 'loop' | 'other'> => {
+    if (entry.isDirectory()) return 'folder';
+    if (!entry.isSymbolicLink()) return 'other';
+    const real = await realpath(fsPath(join(root, key)), { encoding: 'buffer' }).catch(() => null);
+    if (!real) return 'other';
+    if (isUnder(realRoot, pathKey(real))) return 'loop';
+    return (await stat(real).catch(() => null))?.isDirectory() ? 'folder' : 'other';
+  };
+  const kinds = await Promise.all(visible.map(kindOf));
+  const classFolders = visible.filter((_, i) => kinds[i] === 'folder');
+  const loops = visible.filter((_, i) => kinds[i] === 'loop').map((e) => e.key);
+  const outsideClasses = visible.filter((e, i) => kinds[i] === 'other' && (e.entry.isFile() || e.entry.isSymbolicLink())).map((e) => join(root, e.key));
+  const folder: ImageFolder = { root, classes: [], photos: [], skipped: loops.map((key) => ({ path: join(root, key), reason: 'a link back to the training folder, not a class' })), outsideClasses };
   for (const { key } of classFolders) {
     const label = folder.classes.length;
     const name = displayPath(key).normalize('NFC').trim();

@@ -68,10 +68,13 @@ function walMode(db: Database.Database): void {
   }
 }
 
-/** The message of an SQLite error that says the database is held by someone else. */
-function busyMessage(err: unknown, path: string): string | null {
+/** better-sqlite3's own wait for a lock, which readers keep. */
+const READ_TIMEOUT_MS = 5_000;
+
+/** The message of an SQLite error that says the database is held by someone else (after `waitedMs`). */
+function busyMessage(err: unknown, path: string, waitedMs: number): string | null {
   return isBusy(err)
-    ? `The photo index ${path} is held by another program for over ${BUSY_TIMEOUT_MS / 1000} s (another resnet-serve run writing, or a program with it open); try again when it is done`
+    ? `The photo index ${path} is held by another program for over ${waitedMs / 1000} s (another resnet-serve run writing, or a program with it open); try again when it is done`
     : null;
 }
 
@@ -163,7 +166,7 @@ export class TagIndex {
     } catch (err) {
       db?.close();
       if (err instanceof ResnetServeError) throw err;
-      const busy = busyMessage(err, path);
+      const busy = busyMessage(err, path, BUSY_TIMEOUT_MS);
       if (busy) throw new ResnetServeError('IO_ERROR', busy);
       const code = (err as NodeJS.ErrnoException).code;
       const reason = code === undefined || code.startsWith('SQLITE') ? (err as Error).message : code;
@@ -195,7 +198,8 @@ export class TagIndex {
     const missing = (why: string): ResnetServeError => new ResnetServeError('INDEX_NOT_FOUND', `${why}. Tag the photos first: resnet-serve tag <folder> (or give the index with --db FILE)`);
     if (!existsSync(path)) throw missing(`No photo index at ${path}`);
     const checked = (file: string): Database.Database => {
-      const db = new Database(file, { readonly: true, fileMustExist: true, timeout: BUSY_TIMEOUT_MS });
+      // Readers wait briefly: the gallery reads on the server's event loop.
+      const db = new Database(file, { readonly: true, fileMustExist: true, timeout: READ_TIMEOUT_MS });
       const version = db.pragma('user_version', { simple: true }) as number;
       const hasFiles = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'files'").get();
       if (!hasFiles || foreignDatabase(db)) {
@@ -212,7 +216,7 @@ export class TagIndex {
       return new TagIndex(checked(path), path);
     } catch (err) {
       if (err instanceof ResnetServeError) throw err;
-      const busy = busyMessage(err, path);
+      const busy = busyMessage(err, path, READ_TIMEOUT_MS);
       if (busy) throw new ResnetServeError('IO_ERROR', busy);
       // In WAL mode (a run going on, or one stopped) SQLite needs to write beside the index even to read it:
       // on a read-only disk or in another user's library, a copy in the temporary folder is read instead.

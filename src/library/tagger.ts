@@ -158,8 +158,9 @@ export async function tagFolders(service: ClassificationService, index: TagIndex
   // A library folder that is no longer there (moved or renamed): its photos found under the folders given are
   // followed as moves; the others stay (it may be a drive not mounted).
   const missingRoots = known.filter((k) => !realRoots.some((r) => isUnder(k, r)) && isGone(k));
-  const rootsNow = (): string[] => [...new Set([...known.filter((k) => !realRoots.some((r) => isUnder(k, r) && k !== r) && (!missingRoots.includes(k) || index.under([k]).length > 0)), ...realRoots])].sort();
-  index.setMeta({ roots: JSON.stringify(rootsNow()) });
+  // A folder under one given is covered by it.
+  const roots = [...new Set([...known.filter((k) => !realRoots.some((r) => k !== r && isUnder(k, r))), ...realRoots])].sort();
+  index.setMeta({ roots: JSON.stringify(roots) });
   const sidecarOf = options.xmp ? sidecarPaths(images, options.xmp, (p) => existsSync(fsPath(p))) : null;
 
   // 2. What changed: unchanged photos need no model; the others are classified (or found to be moves and copies).
@@ -185,15 +186,16 @@ export async function tagFolders(service: ClassificationService, index: TagIndex
   }
   const goneByContent = new Map<string, FileRow[]>();
   // A folder given with no photo at all now, where the index has some: an empty mount point, not a mass deletion.
+  const covered = index.under(realRoots);
   for (const root of realRoots) {
-    const there = index.under([root]).length;
+    const there = covered.filter((r) => isUnder(r.path, root)).length;
     if (there > 0 && !images.some((p) => isUnder(p, root))) {
       summary.keptEmpty.push({ root: displayPath(root), photos: there });
       unreadable.push(root);
     }
   }
-  const gone = index.under(realRoots).filter((r) => !seen.has(r.path) && !unreadable.some((u) => isUnder(r.path, u)) && isGone(r.path));
-  const moveOnly = new Set(index.under(missingRoots).filter((r) => !seen.has(r.path)));
+  const gone = covered.filter((r) => !seen.has(r.path) && !unreadable.some((u) => isUnder(r.path, u)) && isGone(r.path));
+  const moveOnly = new Set(missingRoots.length ? index.under(missingRoots).filter((r) => !seen.has(r.path)) : []);
   for (const r of [...gone, ...moveOnly]) goneByContent.set(r.sha256, [...(goneByContent.get(r.sha256) ?? []), r]);
 
   const progress: TagProgress = { done: unchanged.length, total: images.length, toClassify: work.length, classified: 0, failed: summary.failed, classifyMs: 0 };
@@ -345,7 +347,12 @@ export async function tagFolders(service: ClassificationService, index: TagIndex
   const removed = [...goneByContent.values()].flat().filter((r) => !moveOnly.has(r)).concat(vanished);
   index.remove(removed.map((r) => r.id));
   summary.removed = removed.length;
-  if (missingRoots.length) index.setMeta({ roots: JSON.stringify(rootsNow()) });
+  if (missingRoots.length) {
+    // A folder that is gone and has nothing left in the index (all followed elsewhere) is no longer covered.
+    const left = index.under(missingRoots);
+    const emptied = missingRoots.filter((k) => !left.some((r) => isUnder(r.path, k)));
+    index.setMeta({ roots: JSON.stringify(roots.filter((k) => !emptied.includes(k))) });
+  }
   summary.classified = progress.classified;
   summary.elapsedMs = performance.now() - start;
   return summary;

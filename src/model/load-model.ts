@@ -19,7 +19,7 @@ import type { ModelInfo, ModelOptions } from '../types.js';
 import type { ModelSession } from './model-session.js';
 import { ThreadedSession } from './session-thread.js';
 import { probeModel } from './probe.js';
-import { preoptimizedModel } from './preoptimize.js';
+import { preoptimizedFor } from './preoptimize.js';
 import {
   OFFICIAL_CHECKPOINTS,
   defaultCacheDir,
@@ -247,8 +247,7 @@ export async function loadModel(options: ModelOptions = {}, placement: { thread?
     });
   }
   // A server runs the session in a thread of its own (ONNX Runtime's Node binding blocks the calling thread).
-  const stem = basename(onnxPath, '.onnx');
-  const optimized = await preoptimizedModel(onnxPath, cacheDir, stem.startsWith(sha256) ? stem : sha256);
+  const optimized = await preoptimizedFor(onnxPath, sha256, cacheDir);
   const int8 = quantizedSource || precision === 'int8';
   const sessionOptions = { threads: options.threads, inputSize: sidecar.preprocess.cropSize, label: path, preoptimized: optimized !== null, spinWait: !int8 };
   const runPath = optimized ?? onnxPath;

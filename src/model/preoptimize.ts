@@ -53,3 +53,9 @@ export async function preoptimizedModel(onnxPath: string, cacheDir: string, stem
     return null;
   }
 }
+
+/** The optimised graph of a model as sessions open it: named after the model's SHA-256 (null as above). */
+export function preoptimizedFor(onnxPath: string, sha256: string, cacheDir: string): Promise<string | null> {
+  const stem = basename(onnxPath, '.onnx');
+  return preoptimizedModel(onnxPath, cacheDir, stem.startsWith(sha256) ? stem : sha256);
+}
