@@ -55,6 +55,8 @@ export const ErrorCodes = {
   PAYLOAD_TOO_LARGE: 413,
   /** More files in one request than allowed. */
   TOO_MANY_FILES: 413,
+  /** A head was asked to answer before it was trained. */
+  HEAD_NOT_TRAINED: 409,
   /** The request's headers are larger than the server reads. */
   HEADERS_TOO_LARGE: 431,
   /** The client did not send the request in time. */

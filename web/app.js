@@ -1,7 +1,7 @@
 // resnet-serve web page: the Recognise view (pick, drop, paste or photograph images; each gets a card with
 // the top labels, from the model or from a trained head) and the Teach view (teach.js). Texts in English and 中文.
 import { $, api, authHeaders, el, onLanguage, state, t } from './common.js';
-import { addCards, cardsIn, clearCards, renderAll, retryFailed, setLabelCount } from './cards.js';
+import { addCards, cardsIn, clearCards, percent, renderAll, retryFailed, setLabelCount } from './cards.js';
 import { reloadTeach, setupTeach } from './teach.js';
 import { hasLibrary, loadLibrary, setupLibrary } from './library.js';
 
@@ -29,7 +29,7 @@ function updateStatus() {
     const p = newest.result.predictions[0];
     const label = state.lang === 'zh' && p.label_zh ? p.label_zh : p.label;
     const name = newest.file.name || 'image';
-    text = t('sentence', { a: text, b: newest.result.unknown ? t('answerUnknown', { name }) : t('answerIs', { name, label, pct: `${Math.round(p.score * 100)}%` }) });
+    text = t('sentence', { a: text, b: newest.result.unknown ? t('answerUnknown', { name }) : t('answerIs', { name, label, pct: percent(p.score) }) });
   }
   $('status').textContent = text;
   $('clear').hidden = items.length === 0;

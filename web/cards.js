@@ -8,7 +8,8 @@ const all = [];
 /** Labels asked of the server per photo: the label-count menu then shows any number up to this without asking again. */
 const ASKED = 10;
 
-function percent(score) {
+/** A score as the cards and the status line show it: whole percent from 10%, one decimal below. */
+export function percent(score) {
   return `${(score * 100).toFixed(score >= 0.1 ? 0 : 1)}%`;
 }
 

@@ -1,6 +1,6 @@
 // The Teach view: make a head, name its classes, give each a few photos, train it, see how well it learned
 // (held-out accuracy and a confusion matrix), then try it on new photos ("unknown" shown as such).
-import { $, api, apiFetch, authHeaders, el, messageLine, onLanguage, state, t } from './common.js';
+import { $, api, apiFetch, authHeaders, el, errorText, messageLine, onLanguage, state, t } from './common.js';
 import { addCards } from './cards.js';
 
 const view = { head: null, detail: null, busy: false, urls: [], onHeadsChanged: () => {} };
@@ -189,8 +189,17 @@ async function addPhotos(className, files) {
   const form = new FormData();
   for (const f of files) form.append('file', f, f.name || 'photo');
   say(() => t('uploading', { pct: '' }));
-  const done = await change(api(`${path(view.head)}/examples?class=${encodeURIComponent(className)}`, { method: 'POST', body: form }));
-  if (done) say('');
+  // Files the server could not use are named with their reason, in the page's language; the others are added.
+  const notAdded = (list) => () => t('notAdded', { list: list.map((r) => `${r.name}: ${errorText(r.code)}`).join(' ') });
+  try {
+    const done = await api(`${path(view.head)}/examples?class=${encodeURIComponent(className)}`, { method: 'POST', body: form });
+    await openHead(view.head);
+    say(done?.refused?.length ? notAdded(done.refused) : '', Boolean(done?.refused?.length));
+  } catch (err) {
+    // Nothing could be used: every file is named, with the first reason the server gave.
+    if (/^IMAGE_/.test(err.code ?? '')) say(notAdded(files.map((f) => ({ name: f.name || 'photo', code: err.code }))), true);
+    else say(err, true);
+  }
 }
 
 async function train() {
@@ -291,5 +300,10 @@ export function setupTeach({ onHeadsChanged }) {
 
 function tryIt(files) {
   if (!files.length || !view.head) return;
+  // An untrained head cannot answer: say so once here instead of on every photo.
+  if (!view.detail?.trained) {
+    say(() => errorText('HEAD_NOT_TRAINED'), true);
+    return;
+  }
   addCards($('try-results'), files, { topK: 5, head: view.head }, () => {});
 }

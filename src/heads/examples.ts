@@ -114,7 +114,8 @@ export async function collectExamples(
     const codes = new Set(out.failed.map((f) => f.code));
     const single = codes.size === 1 ? [...codes][0] : undefined;
     const why = out.failed.slice(0, 3).map((f) => `${f.name}: ${single ? f.reason.replace(`${single}: `, '') : f.reason}`).join('; ');
-    throw new ResnetServeError(single ?? 'INVALID_ARGUMENT', `None of the ${photos.length} photos could be used: ${why}`);
+    const subject = photos.length === 1 ? 'The photo could not be used' : `None of the ${photos.length} photos could be used`;
+    throw new ResnetServeError(single ?? 'INVALID_ARGUMENT', `${subject}: ${why}`);
   }
   return out;
 }

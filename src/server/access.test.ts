@@ -1,5 +1,6 @@
 /** API key, CORS, path traversal and what the logs may contain. */
 import assert from 'node:assert/strict';
+import { request } from 'node:http';
 import { Writable } from 'node:stream';
 import { after, before, test } from 'node:test';
 import type { ClassificationService } from '../classify/service.js';
@@ -46,6 +47,38 @@ test('with an API key, every endpoint but health checks and the page needs Autho
   await assert.rejects(buildApp({ service, access: { apiKey: 'short' } }), /at least 8 characters/);
 });
 
+test('with an API key, a client announcing a large upload ("Expect: 100-continue") hears about the key first', async () => {
+  const app = await buildApp({ service, processMetrics: false, access: { apiKey: KEY }, limits: { maxUploadBytes: 1024 * 1024 } });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const { port } = app.server.address() as { port: number };
+  // What curl -T sends for a large file: headers, then the body only after "100 Continue".
+  const announce = (authorization?: string): Promise<{ statusCode?: number; headers: Record<string, unknown>; body: string }> =>
+    new Promise((resolve, reject) => {
+      const headers: Record<string, string> = { 'content-type': 'image/jpeg', 'content-length': String(30 * 1024 * 1024), expect: '100-continue' };
+      if (authorization) headers.authorization = authorization;
+      const req = request({ host: '127.0.0.1', port, method: 'PUT', path: '/predictions/resnet18', headers }, (res) => {
+        let body = '';
+        res.on('data', (d) => (body += d)).on('end', () => resolve({ statusCode: res.statusCode, headers: res.headers, body }));
+      });
+      req.on('continue', () => reject(new Error('the server asked for the body')));
+      req.on('error', reject);
+    });
+  try {
+    const none = await announce();
+    assert.equal(none.statusCode, 401);
+    assert.equal(JSON.parse(none.body).code, 'UNAUTHORIZED');
+    assert.equal(none.headers['www-authenticate'], 'Bearer');
+    const wrong = await announce(`Bearer ${KEY}x`);
+    assert.equal(wrong.statusCode, 401);
+    assert.equal(wrong.headers['www-authenticate'], 'Bearer error="invalid_token"');
+    const tooBig = await announce(`Bearer ${KEY}`);
+    assert.equal(tooBig.statusCode, 413);
+    assert.equal(JSON.parse(tooBig.body).code, 'PAYLOAD_TOO_LARGE');
+  } finally {
+    await app.close();
+  }
+});
+
 test('CORS is off by default and allows only the configured origins', async () => {
   const closed = await buildApp({ service, processMetrics: false });
   const open = await buildApp({ service, processMetrics: false, access: { corsOrigins: ['https://photos.example'] } });
@@ -57,6 +90,12 @@ test('CORS is off by default and allows only the configured origins', async () =
     const del = await open.inject({ ...preflight, url: '/v1/heads/x', headers: { ...preflight.headers, 'access-control-request-method': 'DELETE' } });
     assert.match(String(del.headers['access-control-allow-methods']), /\bDELETE\b/);
     assert.match(String(del.headers['access-control-allow-methods']), /\bPUT\b/);
+    // A page on another origin may gzip v2 requests, and must read where a binary answer's JSON ends and when to retry.
+    const gzipped = await open.inject({ ...preflight, url: '/v2/models/resnet18/infer', headers: { ...preflight.headers, 'access-control-request-headers': 'content-encoding,inference-header-content-length,authorization' } });
+    assert.match(String(gzipped.headers['access-control-allow-headers']), /Content-Encoding/);
+    const answer = await open.inject({ url: '/v2/models/resnet18', headers: { origin: 'https://photos.example' } });
+    assert.match(String(answer.headers['access-control-expose-headers']), /Inference-Header-Content-Length/);
+    assert.match(String(answer.headers['access-control-expose-headers']), /Retry-After/);
     const evil = await open.inject({ ...preflight, headers: { ...preflight.headers, origin: 'https://evil.example' } });
     assert.notEqual(evil.headers['access-control-allow-origin'], 'https://evil.example');
     assert.equal((await open.inject({ url: '/healthz', headers: { origin: 'https://evil.example' } })).headers['access-control-allow-origin'], undefined);

@@ -221,6 +221,23 @@ describe('TorchServe-style API', () => {
     const version = await app.inject({ method: 'POST', url: '/predictions/resnet18/2.0', payload: photos[1] });
     assert.equal(version.statusCode, 404);
   });
+
+  test("the management API's listing and description, as TorchServe gives them (no paths)", async () => {
+    assert.deepEqual((await app.inject('/models')).json(), { models: [{ modelName: 'resnet18', modelUrl: 'resnet18' }] });
+    for (const url of ['/models/resnet18', '/models/resnet18/1.0', '/models/resnet18/all']) {
+      const res = await app.inject(url);
+      assert.equal(res.statusCode, 200, url);
+      const [described] = res.json();
+      assert.equal(described.modelName, 'resnet18');
+      assert.equal(described.modelVersion, '1.0');
+      assert.equal(described.batchSize, service.batcher.maxBatch);
+      assert.equal(described.workers[0].status, 'READY');
+      assert.equal(described.workers[0].pid, process.pid);
+      assert.doesNotMatch(res.body, /"\/|\.(onnx|pth)\b/, 'no file path');
+    }
+    assert.equal((await app.inject('/models/densenet')).statusCode, 404);
+    assert.equal((await app.inject('/models/resnet18/2.0')).statusCode, 404);
+  });
 });
 
 describe('KServe v2 through inject', () => {
@@ -283,6 +300,14 @@ describe('operations', () => {
     const described = Object.entries(doc.paths as Record<string, Record<string, unknown>>).flatMap(([path, methods]) => Object.keys(methods).map((m) => `${m.toUpperCase()} ${path}`));
     assert.deepEqual(answered.filter((r) => !described.includes(r)), [], 'answered but not in /openapi.json');
     assert.deepEqual(described.filter((r) => !answered.includes(r)), [], 'in /openapi.json but not answered');
+    // OpenAPI 3.1: every {name} of a path is a declared path parameter; every operation an API key guards lists its 401.
+    for (const [path, methods] of Object.entries(doc.paths as Record<string, Record<string, { parameters?: { name: string; in: string }[]; responses: Record<string, unknown> }>>)) {
+      for (const [method, operation] of Object.entries(methods)) {
+        for (const [, name] of path.matchAll(/\{(\w+)\}/g)) assert.ok(operation.parameters?.some((p) => p.in === 'path' && p.name === name), `${method} ${path} declares {${name}}`);
+        if (!['/healthz', '/readyz', '/ping', '/v2/health/live', '/v2/health/ready'].includes(path)) assert.ok(operation.responses['401'], `${method} ${path} lists 401`);
+      }
+    }
+    for (const path of ['/v1/heads', '/v1/heads/{name}/classes', '/v2/models/{name}/infer']) assert.ok(doc.paths[path].post.requestBody, `${path} has a request body`);
   });
 
   test('Prometheus metrics: requests, stage latencies, batch sizes, in-flight, model info', async () => {

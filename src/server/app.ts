@@ -5,7 +5,7 @@
  * until it is there.
  */
 import cors from '@fastify/cors';
-import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Socket } from 'node:net';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -61,16 +61,44 @@ function keyMatches(presented: string, expected: string): boolean {
   return timingSafeEqual(a, b);
 }
 
+/**
+ * Why a request without the right API key is refused (`null` when it may go
+ * on): health checks, the page and CORS preflights need no key. `challenge`
+ * is the WWW-Authenticate header to send with the 401.
+ */
+function keyRefusal(apiKey: string | undefined, method: string | undefined, url: string | undefined, authorization: string | undefined): { error: ResnetServeError; challenge: string } | null {
+  if (apiKey === undefined || method === 'OPTIONS' || OPEN_PATHS.has((url ?? '').split('?')[0])) return null;
+  // The scheme is case-insensitive (RFC 9110), and any amount of space may follow it.
+  const presented = /^bearer\s+(\S+)\s*$/i.exec(authorization ?? '')?.[1] ?? '';
+  if (!presented) return { challenge: 'Bearer', error: new ResnetServeError('UNAUTHORIZED', 'This server needs an API key: send "Authorization: Bearer <key>"') };
+  // RFC 6750: a key was sent, and it is not this server's.
+  if (!keyMatches(presented, apiKey)) return { challenge: 'Bearer error="invalid_token"', error: new ResnetServeError('UNAUTHORIZED', 'The API key sent is not this server\'s: check the key in "Authorization: Bearer <key>"') };
+  return null;
+}
+
 const VERSION: string = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version;
 
+/** What a route takes, said to a client that sent a Content-Type no parser of it reads. */
+function unsupportedType(request: FastifyRequest): ResnetServeError {
+  const type = String(request.headers['content-type'] ?? '').split(';')[0].trim();
+  const sent = type ? type : 'a body without Content-Type';
+  const field = request.routeOptions.config?.intake?.fields[0];
+  return new ResnetServeError(
+    'UNSUPPORTED_MEDIA_TYPE',
+    field !== undefined
+      ? `Send images as multipart/form-data (field "${field}") or as an image/* body, not ${sent}`
+      : `This endpoint takes JSON (Content-Type: application/json), not ${sent}`,
+  );
+}
+
 /** Maps Fastify's own errors (body limits, multipart limits, content types, JSON) to our codes. */
-function toTyped(err: FastifyError, limits: ServerLimits): ResnetServeError {
+function toTyped(err: FastifyError, request: FastifyRequest, limits: ServerLimits): ResnetServeError {
   if (err instanceof ResnetServeError) return err;
   switch (err.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return tooLarge(limits);
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return new ResnetServeError('UNSUPPORTED_MEDIA_TYPE', 'Unsupported Content-Type; send multipart/form-data, an image/* body or JSON as the endpoint expects');
+      return unsupportedType(request);
   }
   if (err.statusCode === 413) return tooLarge(limits);
   if (err.statusCode === 415) return new ResnetServeError('UNSUPPORTED_MEDIA_TYPE', err.message);
@@ -93,7 +121,7 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Socket, counted: 
       : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
         ? [408, 'REQUEST_TIMEOUT', 'The request was not received in time']
         : err.code === 'HPE_INVALID_URL'
-          ? [400, 'BAD_REQUEST', 'The URL is not valid: characters outside ASCII (虎斑猫) and spaces must be percent-encoded (%E8%99%8E…; curl --data-urlencode does it)']
+          ? [400, 'BAD_REQUEST', 'The URL is not valid: characters outside ASCII (虎斑猫) and spaces must be percent-encoded (%E8%99%8E…; curl --url-query "class=虎斑猫" does it, beside -F)']
           : [400, 'BAD_REQUEST', 'The request is not valid HTTP'];
   const body = JSON.stringify({ error: message, code });
   counted(status);
@@ -116,6 +144,8 @@ export async function buildApp(options: AppOptions): Promise<ResnetApp> {
   const limits = resolveLimits(options.limits);
   const holder = new ServiceHolder();
   const metrics = new ServerMetrics(options.processMetrics ?? true);
+  const access = options.access ?? {};
+  if (access.apiKey !== undefined && access.apiKey.length < 8) throw new ResnetServeError('INVALID_ARGUMENT', 'The API key must be at least 8 characters');
   // Keys never reach the log, wherever a plugin puts request headers (multipart logs them at trace level).
   const redact = ['req.headers.authorization', 'busboyOptions.headers.authorization', 'headers.authorization'];
   const logger = options.logger === true ? { redact } : options.logger ? { ...options.logger, redact } : false;
@@ -143,12 +173,15 @@ export async function buildApp(options: AppOptions): Promise<ResnetApp> {
         handler,
       );
       // "Expect: 100-continue" with a body over the limit is refused before the client sends it.
+      // A client without the right key is told that first, as it would be without "Expect".
       server.on('checkContinue', (req, res) => {
         const declared = Number(req.headers['content-length']);
-        if (Number.isFinite(declared) && declared > limits.maxUploadBytes) {
-          const refusal = tooLarge(limits);
+        const unauthorized = keyRefusal(access.apiKey, req.method, req.url, req.headers.authorization);
+        const refusal = unauthorized?.error ?? (Number.isFinite(declared) && declared > limits.maxUploadBytes ? tooLarge(limits) : null);
+        if (refusal) {
           const body = JSON.stringify({ error: refusal.message, code: refusal.code });
-          res.writeHead(413, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), connection: 'close' }).end(body);
+          const challenge = unauthorized ? { 'www-authenticate': unauthorized.challenge } : {};
+          res.writeHead(refusal.status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), connection: 'close', ...challenge }).end(body);
           return;
         }
         res.writeContinue();
@@ -157,8 +190,6 @@ export async function buildApp(options: AppOptions): Promise<ResnetApp> {
       return server;
     },
   });
-  const access = options.access ?? {};
-  if (access.apiKey !== undefined && access.apiKey.length < 8) throw new ResnetServeError('INVALID_ARGUMENT', 'The API key must be at least 8 characters');
 
   Promise.resolve(options.service)
     .then(async (service) => {
@@ -171,7 +202,13 @@ export async function buildApp(options: AppOptions): Promise<ResnetApp> {
       // The caller owns model and head load failures (server.ts exits); routes keep answering NOT_READY.
     });
 
-  await app.register(cors, { origin: access.corsOrigins?.length ? access.corsOrigins : false, methods: ['GET', 'POST', 'PUT', 'DELETE'], allowedHeaders: ['Authorization', 'Content-Type', 'Inference-Header-Content-Length'] });
+  await app.register(cors, {
+    origin: access.corsOrigins?.length ? access.corsOrigins : false,
+    methods: ['GET', 'POST', 'PUT', 'DELETE'],
+    // A page on another origin may compress v2 bodies and must read where a binary answer's JSON ends and when to retry.
+    allowedHeaders: ['Authorization', 'Content-Type', 'Content-Encoding', 'Inference-Header-Content-Length'],
+    exposedHeaders: ['Inference-Header-Content-Length', 'Retry-After'],
+  });
 
   app.addHook('onRequest', async (request, reply) => {
     metrics.inFlight.inc();
@@ -180,23 +217,14 @@ export async function buildApp(options: AppOptions): Promise<ResnetApp> {
       metrics.inFlight.dec();
       holder.active--;
     });
-    const open = OPEN_PATHS.has(request.url.split('?')[0]);
-    if (holder.draining && !open) {
+    if (holder.draining && !OPEN_PATHS.has(request.url.split('?')[0])) {
       reply.header('connection', 'close');
       return sendError(reply, new ResnetServeError('NOT_READY', 'The server is shutting down'));
     }
-    if (access.apiKey === undefined || request.method === 'OPTIONS' || open) return;
-    // The scheme is case-insensitive (RFC 9110), and any amount of space may follow it.
-    const match = /^bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? '');
-    const presented = match?.[1] ?? '';
-    if (!presented) {
-      reply.header('www-authenticate', 'Bearer');
-      return sendError(reply, new ResnetServeError('UNAUTHORIZED', 'This server needs an API key: send "Authorization: Bearer <key>"'));
-    }
-    if (!keyMatches(presented, access.apiKey)) {
-      // RFC 6750: a key was sent, and it is not this server's.
-      reply.header('www-authenticate', 'Bearer error="invalid_token"');
-      return sendError(reply, new ResnetServeError('UNAUTHORIZED', 'The API key sent is not this server\'s: check the key in "Authorization: Bearer <key>"'));
+    const refused = keyRefusal(access.apiKey, request.method, request.url, request.headers.authorization);
+    if (refused) {
+      reply.header('www-authenticate', refused.challenge);
+      return sendError(reply, refused.error);
     }
   });
   app.addHook('onResponse', async (request, reply) => {
@@ -206,7 +234,7 @@ export async function buildApp(options: AppOptions): Promise<ResnetApp> {
   });
 
   app.setErrorHandler((err: FastifyError, request, reply) => {
-    const typed = toTyped(err, limits);
+    const typed = toTyped(err, request, limits);
     if (typed.code === 'INTERNAL') {
       // "See the server log" must lead somewhere: without --log the error goes to stderr.
       if (logger) request.log.error({ err }, 'unhandled error');

@@ -7,7 +7,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { ClassificationService } from '../classify/service.js';
-import { ResnetServeError } from '../errors.js';
+import { ResnetServeError, type ErrorCode } from '../errors.js';
 import { EmbeddingCache } from '../heads/embedding-cache.js';
 import { collectExamples, photoHash, recipeOf } from '../heads/examples.js';
 import { Head, type TrainingSummary } from '../heads/head.js';
@@ -46,6 +46,13 @@ export function checkClassName(value: unknown): string {
   if (name.length > 100) throw bad(`Class name "${name.slice(0, 20)}…" is longer than 100 characters`);
   if (/\p{Cc}/u.test(name)) throw bad('A class name cannot contain control characters');
   return name;
+}
+
+/** A photo a head could not take, with the reason (`code` as in error bodies). */
+export interface RefusedPhoto {
+  name: string;
+  code: ErrorCode;
+  error: string;
 }
 
 export class HeadRegistry {
@@ -97,18 +104,23 @@ export class HeadRegistry {
     return name === model || name === `${model}-image`;
   }
 
-  /** The trained head `name`, for classifying; NOT_FOUND or BAD_REQUEST (not trained yet) otherwise. */
+  /** The trained head `name`, for classifying; NOT_FOUND, CONFLICT (another model's) or HEAD_NOT_TRAINED otherwise. */
   get(name: string): Head {
     const ready = this.files.get(name) ?? this.parsed.get(name);
     if (ready) return ready;
     const stored = this.store.get(name);
     if (!stored) throw new ResnetServeError('NOT_FOUND', `No head named "${name}"${this.trainedNames().length ? `; heads here: ${this.trainedNames().join(', ')}` : ''}`);
     this.requireThisModel(stored);
-    if (!stored.trained) throw bad(`Head "${name}" is not trained yet: add photos to each class, then POST /v1/heads/${encodeURIComponent(name)}/train`);
+    if (!stored.trained) throw new ResnetServeError('HEAD_NOT_TRAINED', `Head "${name}" is not trained yet: add photos to each class, then POST /v1/heads/${encodeURIComponent(name)}/train`);
     // Parsed once (after a restart); training through this registry replaces it.
     const head = Head.parse(stored.trained, `head ${name}`, { name: this.service.info.name, sha256: this.model });
     this.parsed.set(name, head);
     return head;
+  }
+
+  /** Whether a head of that name exists here, trained or not (so a request naming it is told why it cannot answer yet). */
+  has(name: string): boolean {
+    return this.files.has(name) || this.store.get(name) !== null;
   }
 
   /** Heads that can answer now. */
@@ -221,10 +233,12 @@ export class HeadRegistry {
 
   /**
    * Adds photos to a class of an API head. Every photo is decoded and
-   * embedded first (embeddings cached by content); if any is not an image,
-   * the request is refused and nothing is added.
+   * embedded first (embeddings cached by content); the photos that can be
+   * used are added and the others listed in `refused` with their reason. When
+   * none can be used the request is refused (with their reason's code when
+   * they share one: 415 not images, 422 damaged).
    */
-  async addExamples(name: string, classValue: unknown, images: readonly UploadedImage[], signal?: AbortSignal): Promise<{ added: { id: number; name: string }[]; head: HeadDescription }> {
+  async addExamples(name: string, classValue: unknown, images: readonly UploadedImage[], signal?: AbortSignal): Promise<{ added: { id: number; name: string }[]; refused: RefusedPhoto[]; head: HeadDescription }> {
     const stored = this.requireStored(name);
     if (classValue === undefined || classValue === '') throw bad(`Say which class the photos are for: POST /v1/heads/${encodeURIComponent(name)}/examples?class=NAME`);
     const className = checkClassName(classValue);
@@ -238,15 +252,13 @@ export class HeadRegistry {
     ).catch((err) => {
       throw err instanceof ResnetServeError ? new ResnetServeError(err.code === 'INVALID_ARGUMENT' ? 'BAD_REQUEST' : err.code, err.message) : err;
     });
-    if (collected.failed.length) {
-      // The status of the first failure (415 not an image, 422 damaged, …), as on the classify routes.
-      const code = collected.failed.find((f) => f.code)?.code ?? 'BAD_REQUEST';
-      throw new ResnetServeError(code, `Nothing was added: ${collected.failed.map((f) => `${f.name} ${f.reason}`).join('; ')}`);
-    }
+    const usable = new Set(collected.examples.map((e) => e.photo));
+    const kept = images.map((img) => ({ img, photo: photoHash(img.bytes) })).filter((k) => usable.has(k.photo));
+    const refused = collected.failed.map((f) => ({ name: f.name, code: f.code ?? 'BAD_REQUEST', error: f.code ? f.reason.replace(`${f.code}: `, '') : f.reason }));
     const { drawableImage } = await import('../image/decode.js');
-    const thumbnails = await Promise.all(images.map((img) => drawableImage(img.bytes).rotate().resize(160, 160, { fit: 'cover' }).jpeg({ quality: 80 }).toBuffer()));
-    const ids = this.store.addExamples(name, className, images.map((img, i) => ({ photo: photoHash(img.bytes), name: img.name, thumbnail: thumbnails[i] })));
-    return { added: ids.map((id, i) => ({ id, name: images[i].name })), head: this.describe(name) };
+    const thumbnails = await Promise.all(kept.map(({ img }) => drawableImage(img.bytes).rotate().resize(160, 160, { fit: 'cover' }).jpeg({ quality: 80 }).toBuffer()));
+    const ids = this.store.addExamples(name, className, kept.map(({ img, photo }, i) => ({ photo, name: img.name, thumbnail: thumbnails[i] })));
+    return { added: ids.map((id, i) => ({ id, name: kept[i].img.name })), refused, head: this.describe(name) };
   }
 
   removeExample(name: string, id: number): HeadDescription {

@@ -41,17 +41,65 @@ const explanation = {
   responses: { 200: { description: 'The map as numbers with the class it explains' }, ...errors },
 };
 const v2Version = [pathParam('name'), { name: 'version', in: 'path', required: true, schema: { type: 'string', enum: ['1'] } }];
+const jsonBody = (description: string, required = true): object => ({ required, description, content: { 'application/json': { schema: { type: 'object' } } } });
 const v2Infer = {
   summary: 'v2 inference: model {name} takes FP32 [N,3,224,224], model {name}-image takes BYTES encoded images; JSON or binary tensor data, gzip/deflate bodies; parameters.classification k gives "value:index:label" (raw output value, or softmax with classification_probabilities)',
-  responses: { 200: { description: 'Inference response' }, 400: errorResponse('Malformed request'), 404: errorResponse('Unknown model') },
+  requestBody: {
+    required: true,
+    description: 'An inference request: JSON, or JSON followed by binary tensor data (the Inference-Header-Content-Length header gives the JSON part\'s length); Content-Encoding gzip or deflate allowed',
+    content: { 'application/json': { schema: { type: 'object', required: ['inputs'] } }, 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } },
+  },
+  responses: {
+    200: { description: 'Inference response (JSON, or JSON and binary outputs with Inference-Header-Content-Length)' },
+    400: errorResponse('Malformed request'),
+    404: errorResponse('Unknown model'),
+    409: errorResponse('A head not trained yet (HEAD_NOT_TRAINED)'),
+    413: errors[413],
+    415: errors[415],
+    422: errors[422],
+    503: errors[503],
+  },
 };
+const v2Stats = { summary: "Triton's inference statistics: requests, images, failures and time per step, since the server started", responses: { 200: json('{model_stats: [{name, version, last_inference, inference_count, execution_count, inference_stats, batch_stats}]}'), 404: errorResponse('Unknown model') } };
+const sharedMemory = (kind: string): Record<string, object> => ({
+  [`/v2/${kind}/status`]: { get: { summary: 'Shared memory regions: none (tensors travel in the body)', responses: { 200: json('[]') } } },
+  [`/v2/${kind}/region/{region}/status`]: { get: { summary: 'A shared memory region: none exist', responses: { 404: notFound } } },
+  [`/v2/${kind}/region/{region}/register`]: { post: { summary: 'Refused: this server does not use shared memory', responses: { 400: errorResponse('Shared memory is not supported') } } },
+  [`/v2/${kind}/unregister`]: { post: { summary: 'Unregisters every region (none exist)', responses: { 200: json('{}') } } },
+  [`/v2/${kind}/region/{region}/unregister`]: { post: { summary: 'Unregisters a region (none exist)', responses: { 200: json('{}') } } },
+});
+const torchserveModel = { summary: "TorchServe's management API: a model's description (version, batch size, its worker)", responses: { 200: json('[{modelName, modelVersion, modelUrl, runtime, batchSize, maxBatchDelay, workers}]'), 404: notFound } };
+
+/** An operation of the document (only what `complete` reads and adds is typed). */
+type Operation = { parameters?: object[]; responses: Record<string, object>; [key: string]: unknown };
+
+/** Paths anyone may call when the server has an API key (the rest may answer 401). */
+const OPEN = new Set(['/healthz', '/readyz', '/ping', '/v2/health/live', '/v2/health/ready']);
+
+/**
+ * Completes every operation as OpenAPI 3.1 requires and as the server
+ * behaves: a path parameter for each `{name}` of its path, and a 401 where an
+ * API key may be needed.
+ */
+function complete(paths: Record<string, Record<string, Operation>>): typeof paths {
+  for (const [path, operations] of Object.entries(paths)) {
+    const names = [...path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]);
+    for (const operation of Object.values(operations)) {
+      const declared = (operation.parameters ?? []) as { name: string; in: string }[];
+      const missing = names.filter((n) => !declared.some((p) => p.in === 'path' && p.name === n)).map((n) => pathParam(n));
+      if (missing.length) operation.parameters = [...missing, ...declared];
+      if (!OPEN.has(path)) operation.responses[401] ??= errorResponse('An API key is needed, or the one sent is wrong (UNAUTHORIZED); see WWW-Authenticate');
+    }
+  }
+  return paths;
+}
 
 /** The document, with the server's version. */
 export function openApiDocument(version: string): object {
   return {
     openapi: '3.1.0',
     info: { title: 'resnet-serve', version, description: 'ImageNet image classification with torchvision ResNet-18 on CPU.' },
-    paths: {
+    paths: complete({
       '/predict': {
         post: {
           summary: 'Seed-compatible classification: top 3 labels with confidence in percent',
@@ -84,13 +132,13 @@ export function openApiDocument(version: string): object {
       },
       '/v1/heads': {
         get: { summary: 'Heads (your own classes) on this server', responses: { 200: json('{heads: [{name, classes, trained, stale, model}]}') } },
-        post: { summary: 'Make a head: {"name", "classes"?}', responses: { 201: json('The head'), 400: errorResponse('Bad name or classes'), 409: errorResponse('The name is taken (CONFLICT)') } },
+        post: { summary: 'Make a head: {"name", "classes"?}', requestBody: jsonBody('{"name": "defects", "classes": ["scratch", "ok"]}'), responses: { 201: json('The head'), 400: errorResponse('Bad name or classes'), 409: errorResponse('The name is taken (CONFLICT)') } },
       },
       '/v1/heads/{name}': {
         get: { summary: 'A head: its classes, photos and training summary (training.warnings, training.notes)', parameters: head, responses: { 200: json('The head'), 404: notFound } },
         delete: { summary: 'Delete a head and its photos', parameters: head, responses: { 204: { description: 'Deleted' }, 404: notFound } },
       },
-      '/v1/heads/{name}/classes': { post: { summary: 'Add classes: {"name"} or {"classes": […]}', parameters: head, responses: { 200: json('The head'), 400: errorResponse('Bad class name'), 404: notFound, 409: errorResponse('The head belongs to another model (CONFLICT)') } } },
+      '/v1/heads/{name}/classes': { post: { summary: 'Add classes: {"name"} or {"classes": […]}', parameters: head, requestBody: jsonBody('{"name": "crack"} or {"classes": ["crack", "dent"]}'), responses: { 200: json('The head'), 400: errorResponse('Bad class name'), 404: notFound, 409: errorResponse('The head belongs to another model (CONFLICT)') } } },
       '/v1/heads/{name}/classes/{class}': { delete: { summary: 'Remove a class and its photos', parameters: [...head, pathParam('class')], responses: { 200: json('The head'), 404: notFound } } },
       '/v1/heads/{name}/examples': {
         post: { summary: 'Add example photos to a class (?class=C)', parameters: [...head, { ...queryParam('class', { type: 'string' }), required: true }], requestBody: uploadBody('file'), responses: { 201: json('The photos added and the head'), ...errors, 404: notFound } },
@@ -98,7 +146,7 @@ export function openApiDocument(version: string): object {
       '/v1/heads/{name}/examples/{id}': { delete: { summary: 'Remove an example photo', parameters: [...head, pathParam('id')], responses: { 200: json('The head'), 404: notFound } } },
       '/v1/heads/{name}/examples/{id}/thumbnail': { get: { summary: 'An example photo as a small JPEG', parameters: [...head, pathParam('id')], responses: { 200: { description: 'image/jpeg' }, 404: notFound } } },
       '/v1/heads/{name}/train': {
-        post: { summary: 'Train a head on its photos: {"cv", "holdout", "reject", "reject_rate"}', parameters: head, responses: { 200: json('The head with its training summary (accuracy, confusion matrix, warnings)'), 400: errorResponse('Too few classes or photos'), 404: notFound } },
+        post: { summary: 'Train a head on its photos: {"cv", "holdout", "reject", "reject_rate"}', parameters: head, requestBody: jsonBody('Training options, all optional: {"cv": 5} or {"holdout": 0.2}, "reject", "reject_rate"', false), responses: { 200: json('The head with its training summary (accuracy, confusion matrix, warnings)'), 400: errorResponse('Too few classes or photos'), 404: notFound } },
       },
       '/v1/heads/{name}/file': { get: { summary: 'Download the trained head file (JSON)', parameters: head, responses: { 200: json('The head file'), 404: notFound } } },
       '/v1/library': { get: { summary: 'The photo library served with --library: folders, photo count, model, categories with their photo counts', responses: { 200: json('The library'), 404: errorResponse('No library served') } } },
@@ -124,23 +172,31 @@ export function openApiDocument(version: string): object {
         post: { ...torchserve, parameters: [...torchserve.parameters, { name: 'version', in: 'path', required: true, schema: { type: 'string', enum: ['1', '1.0'] } }] },
         put: { ...torchserve, parameters: [...torchserve.parameters, { name: 'version', in: 'path', required: true, schema: { type: 'string', enum: ['1', '1.0'] } }] },
       },
+      '/models': { get: { summary: "TorchServe's management API: the models served (the network and the trained heads)", responses: { 200: json('{models: [{modelName, modelUrl}]}') } } },
+      '/models/{model}': { get: torchserveModel },
+      '/models/{model}/{version}': { get: torchserveModel },
       '/ping': { get: { summary: 'TorchServe health', responses: { 200: { description: '{"status": "Healthy"}' }, 503: { description: '{"status": "Unhealthy"}' } } } },
       '/v2': { get: { summary: 'Open Inference Protocol v2: server metadata', responses: { 200: { description: '{name, version, extensions}' } } } },
       '/v2/health/live': { get: { summary: 'v2 liveness', responses: { 200: { description: 'Live' } } } },
       '/v2/health/ready': { get: { summary: 'v2 readiness', responses: { 200: { description: 'Ready' }, 503: { description: 'Loading or shutting down' } } } },
-      '/v2/repository/index': { post: { summary: "Triton's model repository index: every model served, [{name, version, state}]; body empty or {ready}", responses: { 200: { description: 'The models' }, 400: errorResponse('Not a JSON object with an optional boolean ready') } } },
+      '/v2/repository/index': { post: { summary: "Triton's model repository index: every model served, [{name, version, state}]; body empty or {ready}", requestBody: jsonBody('{"ready": true} keeps only ready models', false), responses: { 200: { description: 'The models' }, 400: errorResponse('Not a JSON object with an optional boolean ready') } } },
       '/v2/models/{name}': { get: { summary: 'v2 model metadata (inputs, outputs, threads)', responses: { 200: { description: 'Model metadata' }, 404: errorResponse('Unknown model') } } },
-      '/v2/models/{name}/ready': { get: { summary: 'v2 model readiness', responses: { 200: { description: '{name, ready}' } } } },
+      '/v2/models/{name}/ready': { get: { summary: 'v2 model readiness', responses: { 200: { description: '{name, ready}' }, 404: errorResponse('Unknown model') } } },
+      '/v2/models/{name}/stats': { get: v2Stats },
+      '/v2/models/stats': { get: { ...v2Stats, summary: "Triton's inference statistics of every model served" } },
+      ...sharedMemory('systemsharedmemory'),
+      ...sharedMemory('cudasharedmemory'),
       '/v2/models/{name}/config': { get: { summary: 'Triton model configuration (max_batch_size, input/output dims, dynamic batching)', responses: { 200: { description: 'Model configuration' }, 404: errorResponse('Unknown model') } } },
       '/v2/models/{name}/infer': { post: v2Infer },
       '/v2/models/{name}/versions/{version}': { get: { summary: 'v2 model metadata of a version (the only one is 1)', parameters: v2Version, responses: { 200: { description: 'Model metadata' }, 404: errorResponse('Unknown model or version') } } },
-      '/v2/models/{name}/versions/{version}/ready': { get: { summary: 'v2 model readiness', parameters: v2Version, responses: { 200: { description: '{name, ready}' } } } },
+      '/v2/models/{name}/versions/{version}/ready': { get: { summary: 'v2 model readiness', parameters: v2Version, responses: { 200: { description: '{name, ready}' }, 404: errorResponse('Unknown model or version') } } },
+      '/v2/models/{name}/versions/{version}/stats': { get: { ...v2Stats, parameters: v2Version } },
       '/v2/models/{name}/versions/{version}/config': { get: { summary: 'Triton model configuration', parameters: v2Version, responses: { 200: { description: 'Model configuration' }, 404: errorResponse('Unknown model or version') } } },
       '/v2/models/{name}/versions/{version}/infer': { post: { ...v2Infer, parameters: v2Version } },
       '/healthz': { get: { summary: 'Liveness', responses: { 200: { description: 'Alive' } } } },
       '/readyz': { get: { summary: 'Readiness', responses: { 200: { description: 'Ready' }, 503: { description: 'Loading or draining' } } } },
       '/metrics': { get: { summary: 'Prometheus metrics', responses: { 200: { description: 'Text exposition format' } } } },
-    },
+    }),
     components: {
       schemas: { Error: error },
       securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'Needed on every endpoint but health checks and the page when the server runs with --api-key-file (or --api-key)' } },

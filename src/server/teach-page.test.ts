@@ -145,6 +145,24 @@ describe('the Teach view in Chromium', { skip }, () => {
     await page.locator('.class').first().locator('input[type=file]').setInputFiles({ name: 'notes.jpg', mimeType: 'image/jpeg', buffer: Buffer.from('a shopping list') });
     await page.waitForFunction(() => /图片|格式/.test(document.getElementById('teach-message')?.textContent ?? ''));
     assert.doesNotMatch((await page.locator('#teach-message').textContent()) ?? '', /服务器无法理解/);
+    assert.match((await page.locator('#teach-message').textContent()) ?? '', /^未添加：notes\.jpg/, 'the file is named');
+    await page.close();
+  });
+
+  test('before training, "Try it" says the head needs training; a non-photo among photos is named and the photos are added', async () => {
+    const page = await browser.newPage({ viewport: { width: 1000, height: 800 }, locale: 'en-US' });
+    await teach(page, 'mixed', [['left', warm.slice(0, 1)]]);
+    await page.setInputFiles('#try-files', files([warm[2]], 'early'));
+    await page.waitForFunction(() => /not been trained yet/.test(document.getElementById('teach-message')?.textContent ?? ''));
+    assert.equal(await page.locator('#try-results .card').count(), 0, 'no card fails one by one');
+    const left = page.locator('.class', { has: page.locator('h3', { hasText: 'left' }) });
+    await left.locator('input[type=file]').setInputFiles([...files([warm[3]], 'more'), { name: 'notes.jpg', mimeType: 'image/jpeg', buffer: Buffer.from('a shopping list') }]);
+    await left.locator('.count', { hasText: '2' }).waitFor();
+    await page.waitForFunction(() => /^Not added: notes\.jpg: This file is not a photo/.test(document.getElementById('teach-message')?.textContent ?? ''));
+    assert.equal(await page.locator('#teach-message').getAttribute('role'), 'alert');
+    // A disabled Train button (one class) looks disabled.
+    assert.equal(await page.locator('#train').isDisabled(), true);
+    assert.ok(Number(await page.locator('#train').evaluate((b) => getComputedStyle(b).opacity)) < 0.6);
     await page.close();
   });
 

@@ -42,7 +42,13 @@ describe('a head through the API', () => {
     assert.equal(addWarm.json().added.length, 6);
     const addCool = await app.inject({ method: 'POST', url: `/v1/heads/colours/examples?class=${encodeURIComponent('冷色')}`, ...files(cool.slice(0, 6)) });
     assert.equal(addCool.statusCode, 201, addCool.body);
-    assert.equal((await app.inject({ method: 'POST', url: '/v1/classify?head=colours', ...files([warm[7]]) })).statusCode, 400, 'not trained yet');
+    // Not trained yet: every route that can name a head says so (the page words the code).
+    for (const [url, body] of [['/v1/classify?head=colours', files([warm[7]])], ['/predictions/colours', files([warm[7]])], ['/v2/models/colours/infer', json({})]] as const) {
+      const early = await app.inject({ method: 'POST', url, ...body });
+      assert.equal(early.statusCode, 409, `${url}: ${early.body}`);
+      assert.equal(early.json().code, 'HEAD_NOT_TRAINED', url);
+      assert.match(early.json().error, /not trained yet/, url);
+    }
 
     const trained = await app.inject({ method: 'POST', url: '/v1/heads/colours/train' });
     assert.equal(trained.statusCode, 200, trained.body);
@@ -151,14 +157,23 @@ describe('bad input gets a clear 400 and changes nothing', () => {
       { field: 'file', filename: 'good.jpg', type: 'image/jpeg', data: cool[0] },
       { field: 'file', filename: 'notes.txt', type: 'text/plain', data: Buffer.from('not a photo') },
     ]);
-    await refused({ method: 'POST', url: '/v1/heads/checks/examples?class=two', ...mixed }, 415, /Nothing was added: notes\.txt/);
+    // The photo is added; the other file is named with its reason. Nothing usable at all: refused.
+    const partly = await app.inject({ method: 'POST', url: '/v1/heads/checks/examples?class=two', ...mixed });
+    assert.equal(partly.statusCode, 201, partly.body);
+    assert.deepEqual(partly.json().added.map((a: { name: string }) => a.name), ['good.jpg']);
+    assert.equal(partly.json().refused.length, 1);
+    assert.equal(partly.json().refused[0].name, 'notes.txt');
+    assert.equal(partly.json().refused[0].code, 'IMAGE_UNSUPPORTED');
+    assert.doesNotMatch(partly.json().refused[0].error, /^IMAGE_UNSUPPORTED/);
+    const onlyText = multipartBody([{ field: 'file', filename: 'notes.txt', type: 'text/plain', data: Buffer.from('not a photo') }]);
+    await refused({ method: 'POST', url: '/v1/heads/checks/examples?class=two', ...onlyText }, 415, /^The photo could not be used: notes\.txt: Not an image/);
     await refused({ method: 'POST', url: '/v1/heads/checks/examples', ...files([cool[0]]) }, 400, /Say which class the photos are for: .*\?class=NAME/);
     await refused({ method: 'POST', url: '/v1/heads/checks/train', ...json({ cv: 3, holdout: 0.2 }) }, 400, /"cv" or "holdout", not both/);
     await refused({ method: 'POST', url: '/v1/heads/checks/train', ...json({ foo: 1 }) }, 400, /Unknown training option "foo"/);
     await refused({ method: 'POST', url: '/v1/classify?head=', ...files([warm[0]]) }, 400, /one head name/);
     await refused({ method: 'POST', url: '/v1/heads/checks/examples?class=three', ...files([cool[0]]) }, 404, /no class "three"/);
     const after = (await app.inject('/v1/heads/checks')).json();
-    assert.deepEqual(after.classes, [{ name: 'one', photos: 3 }, { name: 'two', photos: 0 }]);
+    assert.deepEqual(after.classes, [{ name: 'one', photos: 3 }, { name: 'two', photos: 1 }]);
     await refused({ method: 'POST', url: '/v1/classify?head=nope', ...files([warm[0]]) }, 404, /No head named "nope"/);
     await app.inject({ method: 'DELETE', url: '/v1/heads/checks' });
   });
@@ -187,7 +202,8 @@ describe('what a newcomer ran into', () => {
     assert.equal((await app.inject({ method: 'POST', url: '/v1/classify?head=racing', ...files([warm[0]]) })).statusCode, 404);
     await app.inject({ method: 'POST', url: '/v1/heads', ...json({ name: 'racing', classes: ['x', 'y'] }) });
     const fresh = await app.inject({ method: 'POST', url: '/predict?head=racing', ...files([warm[0]]) });
-    assert.equal(fresh.statusCode, 400, fresh.body);
+    assert.equal(fresh.statusCode, 409, fresh.body);
+    assert.equal(fresh.json().code, 'HEAD_NOT_TRAINED');
     assert.match(fresh.json().error, /not trained yet/);
     await app.inject({ method: 'DELETE', url: '/v1/heads/racing' });
   });

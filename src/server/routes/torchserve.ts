@@ -5,6 +5,10 @@
  * `requests.post(url, data=…)` send it) or as multipart `data`, returns the
  * top 5 as `{"tabby": 0.7557, …}`; a user's trained head is a model of its own
  * (`/predictions/defects`). `GET /ping` returns `{"status": "Healthy"}`.
+ * The management API's read-only routes answer on the same port:
+ * `GET /models` lists the models and `GET /models/{model}[/{version}]`
+ * describes one (registering, scaling and unregistering are not offered: the
+ * models are fixed at start and heads are made through `/v1/heads`).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ResnetServeError } from '../../errors.js';
@@ -22,12 +26,44 @@ export async function torchserveRoutes(app: FastifyInstance, holder: ServiceHold
     return { status: 'Healthy' };
   });
 
+  // A worker's start time, as TorchServe gives it: when this app was built.
+  const started = new Date().toISOString();
+  /** The models a TorchServe client may name: the network, then the trained heads. */
+  const modelNames = (): string[] => [holder.require().info.name, ...holder.requireHeads().trainedNames()];
+
+  app.get('/models', async () => ({ models: modelNames().map((name) => ({ modelName: name, modelUrl: name })) }));
+
+  async function describeModel(request: FastifyRequest<{ Params: Params }>): Promise<unknown> {
+    const { model, version } = request.params;
+    const service = holder.require();
+    if (!modelNames().includes(model)) throw new ResnetServeError('NOT_FOUND', `Model ${model} is not served here; this server serves ${modelNames().join(', ')}`);
+    if (version !== undefined && version !== 'all' && !VERSIONS.has(version)) throw new ResnetServeError('NOT_FOUND', `Model ${model} has no version ${version}; the only version is 1.0`);
+    const { batcher } = service;
+    return [
+      {
+        modelName: model,
+        modelVersion: '1.0',
+        modelUrl: model,
+        runtime: 'onnxruntime',
+        minWorkers: 1,
+        maxWorkers: 1,
+        batchSize: batcher.maxBatch,
+        maxBatchDelay: batcher.maxWaitMicros / 1000,
+        loadedAtStartup: true,
+        workers: [{ id: '1', startTime: started, status: holder.ready ? 'READY' : 'UNLOADING', memoryUsage: process.memoryUsage().rss, pid: process.pid, gpu: false, gpuUsage: 'N/A' }],
+      },
+    ];
+  }
+  app.get<{ Params: Params }>('/models/:model', describeModel);
+  app.get<{ Params: Params }>('/models/:model/:version', describeModel);
+
   async function predict(request: FastifyRequest<{ Params: Params }>, reply: FastifyReply): Promise<unknown> {
     const service = holder.require();
     const { model, version } = request.params;
-    // The model itself, or one of the user's heads by name.
-    const head = model === service.info.name ? undefined : holder.requireHeads().trainedNames().includes(model) ? holder.requireHeads().get(model) : undefined;
-    if (model !== service.info.name && !head) throw new ResnetServeError('NOT_FOUND', `Model ${model} is not served here; this server serves ${[service.info.name, ...holder.requireHeads().trainedNames()].join(', ')}`);
+    // The model itself, or one of the user's heads by name (one not trained yet says so).
+    const heads = holder.requireHeads();
+    const head = model === service.info.name ? undefined : heads.has(model) ? heads.get(model) : undefined;
+    if (model !== service.info.name && !head) throw new ResnetServeError('NOT_FOUND', `Model ${model} is not served here; this server serves ${[service.info.name, ...heads.trainedNames()].join(', ')}`);
     if (version !== undefined && !VERSIONS.has(version)) throw new ResnetServeError('NOT_FOUND', `Model ${model} has no version ${version}; the only version is 1.0`);
     const images = uploadedImages(request);
     if (images.length === 0) throw new ResnetServeError('NO_FILE', 'No file uploaded (send the image as the request body or as the multipart field "data")');

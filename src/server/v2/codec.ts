@@ -137,6 +137,7 @@ function readTensor(input: Record<string, unknown>, binary: Uint8Array, model: M
     throw bad(`Input '${spec.name}' needs "shape", a list of non-negative integers`);
   }
   if (input.datatype !== spec.datatype) {
+    if (input.datatype === undefined) throw bad(`Input '${spec.name}' of model '${model.name}' needs "datatype": "${spec.datatype}"`);
     const known = V2_DATATYPES.includes(String(input.datatype));
     throw bad(`Input '${spec.name}' of model '${model.name}' has datatype ${spec.datatype}, not ${known ? String(input.datatype) : `${JSON.stringify(input.datatype)}, which is not a datatype of the protocol (${V2_DATATYPES.join(', ')})`}`);
   }
@@ -198,7 +199,7 @@ function readTensor(input: Record<string, unknown>, binary: Uint8Array, model: M
       const text = typeof v === 'string' ? v : isObject(v) && typeof v.b64 === 'string' ? v.b64 : null;
       if (text === null) throw bad(`Input '${spec.name}': BYTES elements must be base64 strings`);
       // Buffer.from skips what is not base64, which would turn a wrong element into a corrupt image.
-      if (!BASE64.test(text)) throw bad(`Input '${spec.name}': BYTES element ${images.length + 1} is not base64 (JSON carries each image as base64, or send the bytes with the binary data extension)`);
+      if (!BASE64.test(text)) throw bad(`Input '${spec.name}': BYTES element ${images.length} (counting from 0) is not base64 (JSON carries each image as base64, or send the bytes with the binary data extension)`);
       if (images.length <= n) images.push(Buffer.from(text, 'base64'));
     });
   }

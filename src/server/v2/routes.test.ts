@@ -205,7 +205,7 @@ describe('refusals, each before any work', () => {
   });
 
   test('BYTES that are not base64 are a 400 that says so, not a corrupt image', async () => {
-    await refused('resnet18-image', { inputs: [{ ...image, data: ['!!!not base64!!!'] }] }, 400, /BYTES element 1 is not base64/);
+    await refused('resnet18-image', { inputs: [{ ...image, data: ['!!!not base64!!!'] }] }, 400, /BYTES element 0 \(counting from 0\) is not base64/);
     // Line breaks (MIME-style base64) and URL-safe base64 are still base64.
     const wrapped = photo.toString('base64').replace(/.{76}/g, '$&\n');
     const ok = await client.infer('resnet18-image', { inputs: [{ ...image, data: [wrapped] }] });
@@ -251,11 +251,64 @@ describe('refusals, each before any work', () => {
     await refused('resnet18', { inputs: [{ name: 'input', shape: [1, 3, 224, 224], datatype: 'INT8', data: [] }] }, 400, /has datatype FP32, not INT8$/);
     await refused('resnet18', { inputs: [{ name: 'input', shape: [1, 3, 224, 224], datatype: 'FLOAT', data: [] }] }, 400, /not "FLOAT", which is not a datatype of the protocol \(BOOL, .*FP32/);
     await refused('resnet18', { inputs: [{ name: 'input', shape: [100_000_000, 3, 224, 224], datatype: 'FP32', data: [] }] }, 413, /a batch of 100000000; at most \d+ images/);
+    await refused('resnet18', { inputs: [{ name: 'input', shape: [1, 3, 224, 224], data: [] }] as never }, 400, /Input 'input' of model 'resnet18' needs "datatype": "FP32"$/);
     await refused('resnet18', { inputs: [] }, 400, /needs "inputs"/);
+    // In a batch, the image that failed is named by its place (from 0).
+    const truncated = photo.subarray(0, Math.floor(photo.length / 2)).toString('base64');
+    await refused('resnet18-image', { inputs: [{ name: 'image', shape: [2], datatype: 'BYTES', data: [photo.toString('base64'), truncated] }] }, 422, /^Element 1 of the batch: /);
     await refused('resnet18-image', { inputs: [{ name: 'image', shape: [1], datatype: 'BYTES', data: ['aGVsbG8='] }] }, 415, /supported format/);
     const notJson = await client.send('resnet18', Buffer.from('{nope'), { 'content-type': 'application/json' });
     assert.equal(notJson.status, 400);
     assert.match(notJson.json.error as string, /not valid JSON/);
+  });
+});
+
+describe('statistics and shared memory, as tritonclient asks for them', () => {
+  type Duration = { count: number; ns: number };
+  type ModelStat = { name: string; version: string; last_inference: number; inference_count: number; execution_count: number; inference_stats: Record<string, Duration>; batch_stats: { batch_size: number; compute_infer: Duration }[] };
+  const statsOf = async (path: string): Promise<ModelStat[]> => {
+    const r = await client.get(path);
+    assert.equal(r.status, 200, JSON.stringify(r.json));
+    return r.json.model_stats as ModelStat[];
+  };
+
+  test('get_inference_statistics(): requests, images, failures and where the time went, per model', async () => {
+    const all = await statsOf('/v2/models/stats');
+    assert.deepEqual(all.map((m) => m.name), ['resnet18', 'resnet18-image']);
+    const before = all[0];
+    // The tests above sent this model answered requests and refused ones.
+    assert.ok(before.execution_count >= 1 && before.inference_stats.fail.count >= 1, JSON.stringify(before));
+    assert.equal(before.inference_stats.success.count, before.execution_count);
+    const pair = new Float32Array(2 * tensor.length);
+    pair.set(tensor);
+    pair.set(tensor, tensor.length);
+    const r = await client.infer('resnet18', { inputs: [{ name: 'input', shape: [2, 3, 224, 224], datatype: 'FP32' }] }, { input: Buffer.from(pair.buffer) });
+    assert.equal(r.status, 200);
+    const [after] = await statsOf('/v2/models/resnet18/versions/1/stats');
+    assert.equal(after.name, 'resnet18');
+    assert.equal(after.inference_count, before.inference_count + 2, 'images');
+    assert.equal(after.execution_count, before.execution_count + 1, 'requests');
+    assert.ok(after.last_inference >= before.last_inference && after.last_inference <= Date.now());
+    for (const part of ['success', 'compute_input', 'compute_infer', 'compute_output']) assert.ok(after.inference_stats[part].ns > before.inference_stats[part].ns, part);
+    // The whole request is at least its parts.
+    const s = after.inference_stats;
+    assert.ok(s.success.ns >= s.compute_input.ns + s.compute_infer.ns + s.compute_output.ns - 1000 * s.success.count);
+    assert.ok(after.batch_stats.some((b) => b.batch_size === 2 && b.compute_infer.count >= 1), JSON.stringify(after.batch_stats));
+    assert.equal((await client.get('/v2/models/vgg16/stats')).status, 404);
+    assert.ok(((await client.get('/v2')).json.extensions as string[]).includes('statistics'));
+  });
+
+  test('no shared memory: an empty status, registering refused with what to do instead, unregistering a no-op', async () => {
+    for (const kind of ['systemsharedmemory', 'cudasharedmemory']) {
+      const status = await client.get(`/v2/${kind}/status`);
+      assert.equal(status.status, 200);
+      assert.deepEqual(status.json, []);
+      const register = await fetch(`${base}/v2/${kind}/region/in0/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ key: '/in0', offset: 0, byte_size: 64 }) });
+      assert.equal(register.status, 400);
+      assert.match((await register.json()).error, /does not use .*shared memory; send tensors in the request body/);
+      assert.equal((await fetch(`${base}/v2/${kind}/unregister`, { method: 'POST' })).status, 200);
+      assert.equal((await client.get(`/v2/${kind}/region/in0/status`)).status, 404);
+    }
   });
 });
 

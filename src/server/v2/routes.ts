@@ -19,6 +19,8 @@ import type { DecodeReply, DecodeTask } from './codec-worker.js';
 import { headModel, modelConfig, modelMetadata, servedModels, type ServedModel } from './models.js';
 import { topK } from '../../classify/postprocess.js';
 import type { ExtraOutput } from '../../model/model-outputs.js';
+import { sharedMemoryRoutes } from './shared-memory.js';
+import { InferenceStatistics } from './stats.js';
 
 type Params = { name: string; version?: string };
 
@@ -28,7 +30,6 @@ const CODEC_WORKER = new URL('./codec-worker.js', import.meta.url);
 
 const modelsOf = new WeakMap<ClassificationService, Map<string, ServedModel>>();
 
-/** The network's models, or a trained head by name. */
 /** The network's models and the trained heads' names, as served now. */
 function offered(holder: ServiceHolder): { service: ClassificationService; models: Map<string, ServedModel>; trained: string[] } {
   const service = holder.require();
@@ -67,7 +68,8 @@ function repositoryIndex(holder: ServiceHolder, body: unknown): { name: string; 
 function lookup(holder: ServiceHolder, params: Params): { service: ClassificationService; model: ServedModel } {
   const { service, models, trained } = offered(holder);
   const heads = holder.requireHeads();
-  const model = models.get(params.name) ?? (trained.includes(params.name) ? headModel(heads.get(params.name)) : undefined);
+  // A head not trained yet (or made on another model) says so instead of "unknown model".
+  const model = models.get(params.name) ?? (heads.has(params.name) ? headModel(heads.get(params.name)) : undefined);
   if (!model) throw new ResnetServeError('NOT_FOUND', `Unknown model '${params.name}'; this server serves ${[...models.keys(), ...trained].map((n) => `'${n}'`).join(', ')}`);
   if (params.version !== undefined && params.version !== '1') throw new ResnetServeError('NOT_FOUND', `Unknown version ${params.version} of model '${params.name}'; the only version is 1`);
   return { service, model };
@@ -98,6 +100,11 @@ async function decodeBody(request: FastifyRequest, pool: Piscina<DecodeTask, Dec
   }
   if (!reply.ok) throw new ResnetServeError(reply.code, reply.message);
   return reply.request;
+}
+
+/** An image's failure, saying which element of a batch it was (counting from 0, as the protocol's tensors do). */
+function inBatch(err: ResnetServeError, index: number, count: number): ResnetServeError {
+  return count > 1 ? new ResnetServeError(err.code, `Element ${index} of the batch: ${err.message}`, { cause: err }) : err;
 }
 
 /** What one image gave: the scores the model's main output is made of, its embedding, and (heads) the verdict. */
@@ -140,12 +147,11 @@ function outputTensor(out: OutputRequest, results: ImageResult[], service: Class
   return { name: out.name, datatype: 'BYTES', shape: [n, k], data: strings };
 }
 
-async function infer(request: FastifyRequest<{ Params: Params }>, reply: FastifyReply, holder: ServiceHolder, limits: ServerLimits, pool: Piscina<DecodeTask, DecodeReply>): Promise<unknown> {
-  const { service, model } = lookup(holder, request.params);
-  const decoded = await decodeBody(request, pool, service, model, limits);
+/** The model's answers for a decoded request, one per image of its batch. */
+async function runModel(service: ClassificationService, model: ServedModel, decoded: DecodedRequest, reply: FastifyReply, holder: ServiceHolder, limits: ServerLimits): Promise<ImageResult[]> {
   const { input } = decoded;
   const extra: ExtraOutput[] = decoded.outputs.some((o) => o.name === 'embedding') ? ['embedding'] : [];
-  const results = await withDeadline(
+  return withDeadline(
     reply,
     limits.requestTimeoutMs,
     async (signal): Promise<ImageResult[]> => {
@@ -167,42 +173,65 @@ async function infer(request: FastifyRequest<{ Params: Params }>, reply: Fastify
       if (model.head) {
         const head = model.head;
         const outcomes = await service.classifyMany(images, { topK: head.classes.length, head }, signal);
-        return outcomes.map((o) => {
-          if (!o.ok) throw o.error;
+        return outcomes.map((o, i) => {
+          if (!o.ok) throw inBatch(o.error, i, images.length);
           const scores = new Float32Array(head.classes.length);
           for (const p of o.predictions) scores[p.index] = p.score;
           return { scores, unknown: o.unknown };
         });
       }
       const analyzed = await service.analyzeMany(images, extra, signal);
-      return analyzed.map((a) => {
-        if (!a.ok) throw a.error;
+      return analyzed.map((a, i) => {
+        if (!a.ok) throw inBatch(a.error, i, images.length);
         return { scores: a.outputs.logits.data, embedding: a.outputs.embedding?.data };
       });
     },
     holder.shutdownSignal,
   );
-  const head = { model_name: model.signature.name, model_version: '1', ...(decoded.id !== undefined ? { id: decoded.id } : {}) };
-  const { body, headerLength } = encodeResponse(
-    head,
-    decoded.outputs.map((out) => ({ tensor: outputTensor(out, results, service, model), binary: out.binary })),
-  );
-  if (headerLength === undefined) return body;
-  return reply.header('content-type', 'application/octet-stream').header('inference-header-content-length', String(headerLength)).send(body);
+}
+
+/** One inference request: read it, run the model, write the answer; each step timed for the statistics. */
+async function infer(request: FastifyRequest<{ Params: Params }>, reply: FastifyReply, holder: ServiceHolder, limits: ServerLimits, pool: Piscina<DecodeTask, DecodeReply>, stats: InferenceStatistics): Promise<unknown> {
+  const started = performance.now();
+  const { service, model } = lookup(holder, request.params);
+  const name = model.signature.name;
+  try {
+    const decoded = await decodeBody(request, pool, service, model, limits);
+    const inferredFrom = performance.now();
+    const results = await runModel(service, model, decoded, reply, holder, limits);
+    const inferredTo = performance.now();
+    const head = { model_name: name, model_version: '1', ...(decoded.id !== undefined ? { id: decoded.id } : {}) };
+    const { body, headerLength } = encodeResponse(
+      head,
+      decoded.outputs.map((out) => ({ tensor: outputTensor(out, results, service, model), binary: out.binary })),
+    );
+    stats.succeeded(name, results.length, { inputMs: inferredFrom - started, inferMs: inferredTo - inferredFrom, outputMs: performance.now() - inferredTo });
+    if (headerLength === undefined) return body;
+    return reply.header('content-type', 'application/octet-stream').header('inference-header-content-length', String(headerLength)).send(body);
+  } catch (err) {
+    stats.failed(name, performance.now() - started);
+    throw err;
+  }
 }
 
 /** Registers the v2 routes in their own scope (the protocol reads every body raw and parses it itself). */
 export async function v2Routes(app: FastifyInstance, holder: ServiceHolder, limits: ServerLimits, serverVersion: string): Promise<void> {
   await app.register(async (scope) => {
     const pool = jsonPool();
+    const stats = new InferenceStatistics();
     scope.addHook('onClose', async () => pool.destroy());
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: limits.maxUploadBytes }, (_request, body, done) => done(null, body));
 
-    scope.get('/v2', async () => ({ name: 'resnet-serve', version: serverVersion, extensions: ['binary_tensor_data', 'classification', 'model_configuration'] }));
+    scope.get('/v2', async () => ({ name: 'resnet-serve', version: serverVersion, extensions: ['binary_tensor_data', 'classification', 'model_configuration', 'statistics'] }));
     scope.get('/v2/health/live', async () => ({ live: true }));
     scope.get('/v2/health/ready', async (_request, reply) => reply.code(holder.ready ? 200 : 503).send({ ready: holder.ready }));
     scope.post('/v2/repository/index', async (request) => repositoryIndex(holder, request.body));
+    scope.get('/v2/models/stats', async () => {
+      const { models, trained } = offered(holder);
+      return stats.report([...models.keys(), ...trained]);
+    });
+    sharedMemoryRoutes(scope);
 
     for (const prefix of ['/v2/models/:name', '/v2/models/:name/versions/:version']) {
       scope.get<{ Params: Params }>(prefix, async (request) => {
@@ -217,7 +246,11 @@ export async function v2Routes(app: FastifyInstance, holder: ServiceHolder, limi
         const { service, model } = lookup(holder, request.params);
         return modelConfig(model, service, limits);
       });
-      scope.post<{ Params: Params }>(`${prefix}/infer`, { config: { intake: { fields: [], admit: true } } }, (request, reply) => infer(request, reply, holder, limits, pool));
+      scope.post<{ Params: Params }>(`${prefix}/infer`, { config: { intake: { fields: [], admit: true } } }, (request, reply) => infer(request, reply, holder, limits, pool, stats));
+      scope.get<{ Params: Params }>(`${prefix}/stats`, async (request) => {
+        const { model } = lookup(holder, request.params);
+        return stats.report([model.signature.name]);
+      });
     }
   });
 }
