@@ -1,7 +1,7 @@
 /** Small file helpers shared by the caches. */
 import { createHash, randomBytes } from 'node:crypto';
-import { constants, createReadStream, mkdirSync, statSync, type PathLike } from 'node:fs';
-import { access, mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { createReadStream, mkdirSync, statSync, type PathLike } from 'node:fs';
+import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 
 /** The folders from the nearest existing ancestor of `path` down to `path` itself, outermost first. */
@@ -37,14 +37,24 @@ export async function ensureDir(path: string): Promise<void> {
 }
 
 /**
- * {@link ensureDir}, then checks that `path` is a folder this process may
- * write into (an output folder checked before the work that fills it).
- * Throws a Node error whose `code` says why (ENOTDIR, EACCES, ENOENT…).
+ * {@link ensureDir}, then checks that `path` is a folder this process can
+ * write into (an output folder checked before the work that fills it) by
+ * creating and removing a file there: permission bits say nothing for root,
+ * a read-only mount or a folder like /proc. Throws a Node error whose `code`
+ * says why (ENOTDIR, EACCES, EROFS, ENOENT…).
  */
 export async function ensureWritableDir(path: string): Promise<void> {
   await ensureDir(path);
   if (!(await stat(path)).isDirectory()) throw Object.assign(new Error(`${path} is not a folder`), { code: 'ENOTDIR' });
-  await access(path, constants.W_OK);
+  const probe = `${resolve(path)}/.resnet-serve-${randomBytes(4).toString('hex')}.probe`;
+  await writeFile(probe, '', { flag: 'wx' });
+  await rm(probe, { force: true });
+}
+
+/** Why a file could not be written, in words (`EACCES` → "permission denied"), for one-line messages. */
+export function writeFailure(err: NodeJS.ErrnoException): string {
+  const words: Record<string, string> = { EACCES: 'permission denied', EPERM: 'permission denied', EROFS: 'read-only file system', ENOSPC: 'no space left on the disk', ENOTDIR: 'not a folder', ENOENT: 'files cannot be created there', EISDIR: 'is a folder' };
+  return err.code && words[err.code] ? `${words[err.code]} (${err.code})` : (err.code ?? err.message);
 }
 
 /** {@link ensureDir}, synchronously. */

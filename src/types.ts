@@ -26,7 +26,13 @@ export interface ClassifyOptions {
   head?: import('./heads/head.js').Head;
 }
 
-/** Milliseconds spent per stage for one image. */
+/**
+ * Milliseconds spent per stage for one image. From the library and the CLI,
+ * which run images in batches: the image's own decoding and preprocessing
+ * and its share of its batch's inference, `total` their sum. From the
+ * server: the stages of the request as they happened (`infer` includes the
+ * wait in the batcher's queue), `total` from arrival to answer.
+ */
 export interface StageTimings {
   decode: number;
   preprocess: number;

@@ -42,7 +42,7 @@ export const TEXT = {
     probably: '很可能是', notSure: '不太确定，也许是', showWhere: '显示它看了哪里', hideWhere: '隐藏热力图', whereFor: '它为“{label}”看的位置',
     legendLow: '少', legendHigh: '多', legend: '支持这个答案的依据', pickLabel: '显示它为 {label} 看的位置',
     emptyNote: '它能识别 1000 类日常事物（动物、交通工具、食物、工具、家具……），以及你在“教它新类别”里教的类别。',
-    headNote: '正在用你的分类器“{name}”识别：{classes}，或“未知”。', noPreview: '无法预览', tab: 'resnet-serve · {title}', sentence: '{a}。{b}', legendLabel: '{legend}：{low} → {high}', moreTiny: '另有 {n} 个低于 0.1%', confirmDeleteClass: '删除类别“{name}”及其 {n} 张照片？', warnings: '注意：', noteFewPhotos: '类别“{class}”只有 {count} 张照片；每类至少 {min} 张才能训练出可用的分类器', noteRepeated: '同一张照片在“{class}”里出现了 {count} 次（只算一次）：{names}', noteSeveral: '同一张照片同时在{classes}里：{names}', noteFewEvaluated: '准确率只在 {count} 张照片上测得，可能偏差很大：多加些照片，数字会更可靠', otherModel: '这个分类器是在另一个模型上建立的：请用那个模型来使用或修改它，或在这里删除它。', confirmDelete: '删除分类器“{name}”及其照片？', download: '下载分类器文件',
+    headNote: '正在用你的分类器“{name}”识别：{classes}，或“未知”。', noPreview: '无法预览', tab: 'resnet-serve · {title}', sentence: '{a}。{b}', legendLabel: '{legend}：{low} → {high}', moreTiny: '另有 {n} 个低于 0.1%', confirmDeleteClass: '删除类别“{name}”及其 {n} 张照片？', warnings: '注意：', noteFewPhotos: '类别“{class}”只有 {count} 张照片；每类至少 {min} 张才能训练出可用的分类器', noteRepeated: '同一张照片在“{class}”里出现了 {count} 次（只算一次）：{names}', noteSeveral: '同一张照片同时在{classes}里：{names}', noteFewEvaluated: '准确率只在 {count} 张照片上测得，可能偏差很大：多加些照片，数字会更可靠', noteFewForUnknown: '“未知”是从最少的类别的 {count} 张照片学来的：这些类别的新照片被答成“未知”的次数会是训练照片的好几倍；每类 {min} 张以上会好得多', otherModel: '这个分类器是在另一个模型上建立的：请用那个模型来使用或修改它，或在这里删除它。', confirmDelete: '删除分类器“{name}”及其照片？', download: '下载分类器文件',
   },
 };
 

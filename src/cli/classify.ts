@@ -10,7 +10,7 @@ import { ImageClassifier } from '../classify/classifier.js';
 import { explainOutputs, finalLayer } from '../classify/explain.js';
 import { renderOverlays } from '../image/heatmap.js';
 import { ResnetServeError } from '../errors.js';
-import { ensureWritableDir } from '../fs-atomic.js';
+import { ensureWritableDir, writeFailure } from '../fs-atomic.js';
 import { Head } from '../heads/head.js';
 import { displayPath, fsPath } from '../library/paths.js';
 import { isDefaultModel } from '../model/weights.js';
@@ -38,16 +38,25 @@ async function readHead(path: string): Promise<Head> {
  */
 function checkDefaultBackbone({ backbone }: Head, path: string): void {
   if (!isDefaultModel(backbone.sha256)) {
-    throw new UsageError(`${path} was trained on ${backbone.name} (sha256 ${backbone.sha256.slice(0, 12)}…): give that model with --model (without --model, the official resnet18 is used)`);
+    throw new ResnetServeError('INVALID_ARGUMENT', `${path} was trained on ${backbone.name} (sha256 ${backbone.sha256.slice(0, 12)}…): give that model with --model (without --model, the official resnet18 is used)`);
   }
+}
+
+/** The closing line when some files failed ("2 of 5 files failed."; "The file failed." for one). */
+function failedLine(failed: number, total: number): string {
+  return total === 1 ? 'The file failed.\n' : failed === total ? `All ${total} files failed.\n` : `${failed} of ${total} files failed.\n`;
 }
 
 /** The image files under `paths`; null, after saying so, when there are none. */
 async function imageFiles(paths: string[]): Promise<ListedPath[] | null> {
-  const files = await expandPaths(paths);
-  if (files.length) return files;
-  process.stderr.write('No image files found.\n');
-  return null;
+  const empty: string[] = [];
+  const files = await expandPaths(paths, (folder) => empty.push(folder));
+  if (!files.length) {
+    process.stderr.write('No image files found.\n');
+    return null;
+  }
+  for (const folder of empty) process.stderr.write(`${displayPath(folder)}: no photos in this folder\n`);
+  return files;
 }
 
 /** Runs `work` over the files a batch at a time, printing each file's result in order; returns the failures. */
@@ -99,6 +108,8 @@ export async function classifyCommand(paths: string[], values: Parsed, model: Mo
   if (topK < 1) throw new UsageError('--top-k must be at least 1');
   if ((values.head?.length ?? 0) > 1) throw new UsageError('classify takes one --head');
   const headPath = values.head?.[0];
+  if (values.reject !== undefined && values.reject !== 'on' && values.reject !== 'off') throw new UsageError(`--reject must be on or off, got ${JSON.stringify(values.reject)}`);
+  if (values.reject !== undefined && headPath === undefined) throw new UsageError('--reject goes with --head (the ImageNet classes have no "unknown")');
   const head = headPath === undefined ? undefined : await readHead(headPath);
   if (head && model.model === undefined) checkDefaultBackbone(head, headPath as string);
   const explainDir = values.explain;
@@ -110,7 +121,6 @@ export async function classifyCommand(paths: string[], values: Parsed, model: Mo
   let failed: number;
   try {
     head?.checkBackbone(classifier.info, headPath as string);
-    if (values.reject !== undefined && values.reject !== 'on' && values.reject !== 'off') throw new UsageError(`--reject must be on or off, got ${JSON.stringify(values.reject)}`);
     const effective = values.reject === 'off' ? head?.withoutRejection() : head;
     const classes = effective ? effective.classes.length : classifier.info.numClasses;
     const k = Math.min(topK, classes);
@@ -157,14 +167,14 @@ export async function classifyCommand(paths: string[], values: Parsed, model: Mo
   } finally {
     await classifier.close();
   }
-  if (failed && !values.json) process.stderr.write(`${failed} of ${files.length} files failed.\n`);
+  if (failed && !values.json) process.stderr.write(failedLine(failed, files.length));
   return failed ? 1 : 0;
 }
 
 /** Creates the `--explain` folder (and its parents) or says why it cannot, before any photo is read. */
 async function prepareExplainDir(dir: string): Promise<void> {
   await ensureWritableDir(dir).catch((err: NodeJS.ErrnoException) => {
-    throw new UsageError(`--explain ${dir}: cannot write heatmaps there (${err.code ?? err.message})`);
+    throw new UsageError(`--explain ${dir}: cannot write heatmaps there (${writeFailure(err)})`);
   });
 }
 
@@ -183,6 +193,6 @@ export async function embedCommand(paths: string[], values: Parsed, model: Model
   } finally {
     await classifier.close();
   }
-  if (failed && !values.json) process.stderr.write(`${failed} of ${files.length} files failed.\n`);
+  if (failed && !values.json) process.stderr.write(failedLine(failed, files.length));
   return failed ? 1 : 0;
 }

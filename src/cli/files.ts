@@ -1,11 +1,20 @@
-/** Expands command-line paths into image files: files as given, folders walked recursively. */
+/**
+ * Expands command-line paths into image files: files as given, folders walked
+ * recursively. In folders, a file is a photo when its name says so or, as
+ * `tag` decides, when its first bytes do (a JPEG without an extension, a
+ * `.jfif`); a link to a photo that is gone is listed with its error, not
+ * passed by.
+ */
 import { readdir, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { IMAGE_EXTENSIONS } from '../image/formats.js';
 import { fsPath, pathKey } from '../library/paths.js';
+import { firstBytes, kindOf } from '../library/walk.js';
 
 /** One path to classify, or a path that could not be listed. Names found in folders are path keys (`library/paths.ts`), so a name that is not UTF-8 can still be opened. */
 export type ListedPath = { path: string } | { path: string; error: string };
+
+const startsLikeAnImage = (path: string): Promise<boolean> => firstBytes(path).then((head) => kindOf(head) === 'image', () => false);
 
 async function walk(dir: string, out: ListedPath[], seen: Set<string>): Promise<void> {
   let entries;
@@ -20,19 +29,33 @@ async function walk(dir: string, out: ListedPath[], seen: Set<string>): Promise<
     const p = join(dir, name);
     // Hidden files and folders are passed by, as `tag` does: macOS's `._IMG_1.jpg` beside each photo copied
     // from a Mac is metadata, not a broken photo.
-    if (name.startsWith('.')) continue;
+    if (name.startsWith('.') || seen.has(p)) continue;
     if (entry.isDirectory()) {
       await walk(p, out, seen);
-    } else if ((entry.isFile() || entry.isSymbolicLink()) && IMAGE_EXTENSIONS.has(extname(name).toLowerCase()) && !seen.has(p)) {
-      if (entry.isSymbolicLink() && !(await stat(fsPath(p)).then((s) => s.isFile(), () => false))) continue;
-      seen.add(p);
-      out.push({ path: p });
+      continue;
     }
+    if (!entry.isFile() && !entry.isSymbolicLink()) continue;
+    const named = IMAGE_EXTENSIONS.has(extname(name).toLowerCase());
+    if (entry.isSymbolicLink()) {
+      const target = await stat(fsPath(p)).catch((err: NodeJS.ErrnoException) => err);
+      if (target instanceof Error) {
+        if (named) out.push({ path: p, error: `a link to a file that cannot be read (${target.code ?? target.message})` });
+        continue;
+      }
+      if (!target.isFile()) continue;
+    }
+    if (!named && !(await startsLikeAnImage(p))) continue;
+    seen.add(p);
+    out.push({ path: p });
   }
 }
 
-/** Files named on the command line stay as given (even without an image extension); folders are walked in name order. */
-export async function expandPaths(paths: readonly string[]): Promise<ListedPath[]> {
+/**
+ * Files named on the command line stay as given (even without an image
+ * extension); folders are walked in name order. `onEmptyFolder` hears of a
+ * folder given that holds no photo.
+ */
+export async function expandPaths(paths: readonly string[], onEmptyFolder: (folder: string) => void = () => undefined): Promise<ListedPath[]> {
   const out: ListedPath[] = [];
   const seen = new Set<string>();
   for (const p of paths) {
@@ -43,8 +66,11 @@ export async function expandPaths(paths: readonly string[]): Promise<ListedPath[
       out.push({ path: p });
       continue;
     }
-    if (info.isDirectory()) await walk(p, out, seen);
-    else if (!seen.has(p)) {
+    if (info.isDirectory()) {
+      const before = out.length;
+      await walk(p, out, seen);
+      if (out.length === before) onEmptyFolder(p);
+    } else if (!seen.has(p)) {
       seen.add(p);
       out.push({ path: p });
     }

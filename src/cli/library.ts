@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { accessSync, constants, existsSync, realpathSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { join, relative, resolve } from 'node:path';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import { once } from 'node:events';
 import { ClassificationService } from '../classify/service.js';
 import { ImageClassifier } from '../classify/classifier.js';
@@ -17,7 +17,7 @@ import { unitInt8Bytes } from '../heads/vectors.js';
 import { CategoryMap } from '../library/categories.js';
 import { derivable } from '../library/derive.js';
 import { TagIndex } from '../library/index-db.js';
-import { displayPath, linePath } from '../library/paths.js';
+import { displayPath, fsPath, linePath } from '../library/paths.js';
 import { LibraryReader } from '../library/search.js';
 import { tagFolders, type TagSummary } from '../library/tagger.js';
 import { defaultCacheDir, isDefaultModel } from '../model/weights.js';
@@ -62,16 +62,35 @@ export async function indexForTagging(root: string, db: string | undefined, cach
   }
 }
 
-/** The index to read: `--db`, else the library folder's (inside it, or in the cache folder). */
-export function indexForReading(values: Parsed, cacheDir?: string): string {
-  if (values.db) return resolve(values.db);
-  const root = values.library ?? '.';
+/** A folder's own index (inside it, or in the cache folder); the path where it would be when it has none. */
+function ownIndex(root: string, cacheDir?: string): { path: string; exists: boolean } {
   const inFolder = resolve(root, IN_FOLDER);
   const cached = cachedIndexPath(root, cacheDir);
   // Both exist when the folder became read-only to us after it was tagged in place: the newer is the one tagged last.
   const modified = (path: string): number => (existsSync(path) ? statSync(path).mtimeMs : -1);
-  if (modified(cached) > modified(inFolder)) return cached;
-  return inFolder;
+  const path = modified(cached) > modified(inFolder) ? cached : inFolder;
+  return { path, exists: existsSync(path) };
+}
+
+/**
+ * The index to read: `--db`, else the library folder's (inside it, or in the
+ * cache folder), else that of the nearest folder above it that has one (a
+ * library tagged at its top, read from one of its folders), said by `note`.
+ */
+export function indexForReading(values: Parsed, cacheDir?: string, note: (text: string) => void = (text) => process.stderr.write(`${text}\n`)): string {
+  if (values.db) return resolve(values.db);
+  const root = values.library ?? '.';
+  if (!existsSync(root)) throw new ResnetServeError('INDEX_NOT_FOUND', `No folder ${root}: give the folder of a tagged photo library with --library`);
+  const own = ownIndex(root, cacheDir);
+  if (own.exists) return own.path;
+  for (let dir = dirname(resolve(root)); ; dir = dirname(dir)) {
+    const above = ownIndex(dir, cacheDir);
+    if (above.exists) {
+      note(`${displayPath(root)} has no index of its own; reading that of ${displayPath(dir)}, which holds its photos and the rest of that library`);
+      return above.path;
+    }
+    if (dirname(dir) === dir) return own.path;
+  }
 }
 
 function summaryLines(s: TagSummary): string[] {
@@ -84,7 +103,7 @@ function summaryLines(s: TagSummary): string[] {
   if (s.sidecarsWritten) parts.push(`${count(s.sidecarsWritten, 'sidecar', 'sidecars')} written`);
   parts.push(`${count(s.nonImages, 'not an image', 'not images')}${s.videos ? ` (${count(s.videos, 'video', 'videos')})` : ''}`);
   parts.push(`${s.failed} failed`);
-  if (s.removed) parts.push(`${s.removed} gone from the folders removed from the index`);
+  if (s.removed) parts.push(`${count(s.removed, 'photo no longer in the folders', 'photos no longer in the folders')} taken out of the index`);
   const seconds = Math.round(s.elapsedMs / 1000);
   const speed = s.classified ? ` (${rate.toFixed(1)} images/s)` : '';
   const kept = s.keptEmpty.map((k) => `  kept: ${linePath(k.root)} has no photo now; its ${count(k.photos, 'photo stays', 'photos stay')} in the index (a drive not mounted?). If they were deleted, remove the index and tag again.`);
@@ -174,7 +193,8 @@ function alike(similarity: number): string {
 }
 
 function percent(score: number): string {
-  return `${(score * 100).toFixed(score >= 0.1 ? 0 : 1)}%`;
+  // A matched tag under a thousandth is said as such, never as "0.0%".
+  return score < 0.0005 ? '<0.1%' : `${(score * 100).toFixed(score >= 0.1 ? 0 : 1)}%`;
 }
 
 /** `resnet-serve search <words…>` and `search --like photo.jpg`. */
@@ -196,14 +216,23 @@ export async function searchCommand(words: string[], values: Parsed, model: Mode
     }
     const zh = values.lang === 'zh' || (values.lang === undefined && /[\u3400-\u9fff]/u.test(words.join('')));
     const both = values.lang === 'both';
+    let gone = 0;
     for (const hit of result.hits) {
+      // A photo moved or deleted since the last tag run is still shown, and marked.
+      const missing = !existsSync(fsPath(hit.path));
+      if (missing) gone++;
       const tags = hit.matched.map((m) => `${both ? `${m.en}/${m.zh}` : zh ? m.zh : m.en} ${percent(m.score)}`).join(', ');
-      const line = values.json ? JSON.stringify({ path: displayPath(hit.path), score: hit.score, matched: hit.matched }) : `${hit.score.toFixed(3)}  ${shown(hit.path)}  ${tags}`;
+      const line = values.json
+        ? JSON.stringify({ path: displayPath(hit.path), score: hit.score, matched: hit.matched, ...(missing ? { missing: true } : {}) })
+        : `${hit.score.toFixed(3)}  ${shown(hit.path)}  ${tags}${missing ? '  (no longer there)' : ''}`;
       if (!(await writeOut(`${line}\n`))) return 0;
     }
+    const retag = 'run tag on the library again to follow moves and deletions';
+    if (gone) process.stderr.write(gone === 1 ? `1 photo shown is no longer where it was tagged: ${retag}.\n` : `${gone} photos shown are no longer where they were tagged: ${retag}.\n`);
     if (!values.json) {
       const means = result.concepts.map((c) => `"${c.term}" (${c.classes.size} class${c.classes.size === 1 ? '' : 'es'}, by ${c.via})`).join(' and ');
-      process.stderr.write(result.total ? `${result.hits.length} of ${result.total} photos matching ${means}${result.total > result.hits.length ? ' (--limit N for more)' : ''}.\n` : `No photos match ${means}.\n`);
+      const found = result.total === result.hits.length ? `${result.total === 1 ? '1 photo' : `All ${result.total} photos`} matching` : `${result.hits.length} of ${result.total} photos matching`;
+      process.stderr.write(result.total ? `${found} ${means}${result.total > result.hits.length ? ' (--limit N for more)' : ''}.\n` : `No photos match ${means}.\n`);
     }
     // Like grep: 0 when something matched, 1 when nothing did.
     return result.total ? 0 : 1;
@@ -214,11 +243,20 @@ export async function searchCommand(words: string[], values: Parsed, model: Mode
 
 async function likeCommand(reader: LibraryReader, photo: string, limit: number, values: Parsed, model: ModelOptions): Promise<number> {
   let target: number | Uint8Array;
-  let real: string | null = null;
+  let real: string;
   try {
     real = realpathSync(photo);
   } catch {
-    throw new ResnetServeError('IO_ERROR', `Cannot read ${photo}: no such file`);
+    // A photo deleted since it was tagged is still found by its folder and name: its embedding is in the index.
+    let former: string | null = null;
+    try {
+      former = join(realpathSync(dirname(photo)), basename(photo));
+    } catch {
+      // Its folder is gone too.
+    }
+    if (former === null || !reader.index.get(former)) throw new ResnetServeError('IO_ERROR', `Cannot read ${photo}: no such file`);
+    process.stderr.write(`${displayPath(photo)} is no longer there; the look it had when tagged is used.\n`);
+    real = former;
   }
   const known = reader.index.get(real);
   if (known) target = known.id;

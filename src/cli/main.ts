@@ -131,7 +131,12 @@ async function infoCommand(options: ModelOptions): Promise<number> {
 /** parseArgs' message in the user's terms, with the options a mistyped one was probably meant to be. */
 function parseErrorMessage(message: string, argv: string[]): string {
   const missing = /^Option '(--?[^' ]+)[^']*' argument (missing|is ambiguous)/.exec(message);
-  if (missing) return `${missing[1]} needs a value${missing[2] === 'is ambiguous' ? ` (the next argument is an option; for a value that starts with -, write ${missing[1]}=VALUE)` : ''}`;
+  if (missing) {
+    // "--top-k -1" reads to the parser as an option after --top-k; no option takes a negative number.
+    const next = argv[argv.indexOf(missing[1]) + 1];
+    if (next !== undefined && /^-\d/.test(next)) return `${missing[1]} ${next}: no option takes a negative number`;
+    return `${missing[1]} needs a value${missing[2] === 'is ambiguous' ? ` (the next argument is an option; for a value that starts with -, write ${missing[1]}=VALUE)` : ''}`;
+  }
   const first = message.split('. To specify a positional')[0];
   const unknown = /^Unknown option '(--?[^']+)'/.exec(first)?.[1];
   if (!unknown) return first;
@@ -235,14 +240,16 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`resnet-serve: ${err.message}\n`);
       return 2;
     }
+    // search exits as grep does: 1 is "nothing matched", so a failure (no index, a damaged one, an unreadable photo) is 2.
+    const failed = command === 'search' ? 2 : 1;
     if (err instanceof ResnetServeError) {
       process.stderr.write(`resnet-serve: ${err.message}\n`);
-      return 1;
+      return failed;
     }
     // A system error (a file, a folder, the disk) is the user's to fix: one line. Anything else is a bug: its stack trace.
     if (typeof (err as NodeJS.ErrnoException)?.code === 'string' && typeof (err as NodeJS.ErrnoException).syscall === 'string') {
       process.stderr.write(`resnet-serve: ${(err as Error).message}\n`);
-      return 1;
+      return failed;
     }
     throw err;
   }

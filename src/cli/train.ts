@@ -11,7 +11,7 @@ import { basename, dirname, join, relative, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { ImageClassifier } from '../classify/classifier.js';
 import { ResnetServeError } from '../errors.js';
-import { ensureWritableDir, writeFileAtomic } from '../fs-atomic.js';
+import { ensureWritableDir, writeFailure, writeFileAtomic } from '../fs-atomic.js';
 import { EmbeddingCache } from '../heads/embedding-cache.js';
 import { collectExamples, recipeOf } from '../heads/examples.js';
 import { readImageFolder } from '../heads/image-folder.js';
@@ -53,7 +53,9 @@ export function formatTrainingReport(classes: readonly string[], summary: Traini
     lines.push(pairs.length ? `Most often mixed up: ${pairs.map((p) => `${p.a} ↔ ${p.b} (${p.count})`).join(', ')}` : 'No class was mixed up with another.');
   }
   if (summary.rejectedHeldOut !== undefined) {
-    lines.push(`Unknown: ${(summary.rejectedHeldOut * 100).toFixed(1)}% of held-out training photos would be answered "unknown" (expect up to about twice that on new photos of these classes)`);
+    const few = summary.notes?.some((n) => n.code === 'FEW_FOR_UNKNOWN');
+    const expect = few ? 'with this few photos, expect several times that on new photos of these classes' : 'expect up to about twice that on new photos of these classes';
+    lines.push(`Unknown: ${(summary.rejectedHeldOut * 100).toFixed(1)}% of held-out training photos would be answered "unknown" (${expect})`);
   }
   return lines.join('\n');
 }
@@ -83,7 +85,7 @@ export async function trainCommand(paths: string[], values: Parsed, model: Model
   const folder = await readImageFolder(root);
   checkClasses(folder.classes);
   await ensureWritableDir(dirname(out)).catch((err: NodeJS.ErrnoException) => {
-    throw new ResnetServeError('IO_ERROR', `Cannot write ${values.out}: ${err.code ?? err.message}`);
+    throw new ResnetServeError('IO_ERROR', `Cannot write ${values.out}: ${writeFailure(err)}`);
   });
   // hymenoptera/train is the hymenoptera head, not the "train" head.
   const name = values.name?.trim() ?? (/^(train|training)$/i.test(basename(root)) ? basename(dirname(root)) : basename(root));
@@ -126,7 +128,7 @@ export async function trainCommand(paths: string[], values: Parsed, model: Model
     warn([...summary.warnings, ...fileWarnings]);
     const text = JSON.stringify(head.toJSON());
     await writeFileAtomic(out, text).catch((err: NodeJS.ErrnoException) => {
-      throw new ResnetServeError('IO_ERROR', `Cannot write ${values.out}: ${err.code ?? err.message}`);
+      throw new ResnetServeError('IO_ERROR', `Cannot write ${values.out}: ${writeFailure(err)}`);
     });
     process.stderr.write(`Wrote ${values.out} (${(text.length / 1024).toFixed(0)} KB; training took ${summary.trainMs} ms)\n`);
     return 0;

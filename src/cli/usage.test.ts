@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { COMMANDS, USAGE, similarCommands, similarOptions, usageOf } from './usage.js';
+import { COMMANDS, USAGE, optionsOf, similarCommands, similarOptions, usageOf } from './usage.js';
 
 test("each command's help has its own options and every command's common options", () => {
   for (const [command, own, other] of [
@@ -16,7 +16,12 @@ test("each command's help has its own options and every command's common options
     assert.ok(line.startsWith(command) && text.startsWith(`Usage: resnet-serve ${line} [options]\n\n  ${command}`), text);
     assert.ok(text.includes(own), `${command}: ${own}`);
     assert.ok(!text.includes(other), `${command} shows ${other}`);
-    assert.ok(text.includes('--precision fp32|int8') && text.includes('RESNET_SERVE_MAX_BATCH=8'), command);
+    // The model's options only where the model runs; the environment example is an option of the command's own.
+    assert.equal(text.includes('--precision fp32|int8'), !['dupes', 'export'].includes(command), command);
+    assert.ok(text.includes('--help'), command);
+    const example = /--([a-z0-9-]+) (\S+) is\nRESNET_SERVE_([A-Z0-9_]+)=(\S+) /.exec(text);
+    assert.ok(example && example[3] === example[1].toUpperCase().replace(/-/g, '_') && example[2] === example[4], text);
+    assert.ok(optionsOf(command).includes(example[1]), `${command}: the example --${example[1]} is its own`);
   }
   // A continuation line stays with its option.
   assert.match(usageOf('classify'), /--explain DIR .*\n {33}and DIR/);

@@ -77,7 +77,7 @@ Commands:
 Every option can also be set as an environment variable: --max-batch 8 is
 RESNET_SERVE_MAX_BATCH=8 (the command line wins).
 
-Options for every command:
+Model options (every command that runs the model, all but dupes and export):
   --model NAME|FILE              resnet18 (default), resnet34, resnet50, resnet101, resnet152,
                                  or a .pth state_dict or an ImageNet .onnx file
   --threads N                    ONNX Runtime threads (default: the CPUs available)
@@ -90,6 +90,8 @@ Options for every command:
   --max-pixels N                 largest decoded image (default 50000000)
   --max-decode-ms N              longest one image may take to decode (default 10000)
   --startup-timeout-ms N         longest loading and the first inference may take (default 120000)
+
+Options for every command:
   -h, --help                     show this help
   --version                      show the version
 `;
@@ -106,10 +108,18 @@ export function usageOf(command: string | undefined): string {
   if (command === undefined || start < 0) return USAGE;
   let end = start + 1;
   while (end < lines.length && /^ {4}/.test(lines[end])) end++;
+  const modelStart = lines.findIndex((l) => l.startsWith('Model options'));
   const common = lines.indexOf('Options for every command:');
-  const environment = lines.findIndex((l) => l.startsWith('Every option can also be set'));
-  return [`Usage: resnet-serve ${lines[start].trim().split(/\s{2,}/)[0]} [options]`, '', ...lines.slice(start, end), '', ...lines.slice(common), ...lines.slice(environment, environment + 3)].join('\n').replace(/\n+$/, '\n');
+  const model = WITHOUT_MODEL.has(command) ? [] : lines.slice(modelStart, common);
+  // The environment example uses one of this command's own options.
+  const first = lines.slice(start + 1, end).map((l) => /^ {6}--([a-z0-9-]+)(?: (\S+))?/.exec(l)).find((m) => m && m[1] !== 'json' && m[2]);
+  const [option, value] = first ? [first[1], first[2].split(/[|]/)[0]] : ['model', 'FILE'];
+  const environment = `Every option can also be set as an environment variable: --${option} ${value} is\nRESNET_SERVE_${option.toUpperCase().replace(/-/g, '_')}=${value} (the command line wins).`;
+  return [`Usage: resnet-serve ${lines[start].trim().split(/\s{2,}/)[0]} [options]`, '', ...lines.slice(start, end), '', ...model, ...lines.slice(common), environment].join('\n').replace(/\n+$/, '\n') + '\n';
 }
+
+/** Commands that read an index and never run the model: the model options are not theirs. */
+const WITHOUT_MODEL = new Set(['dupes', 'export']);
 
 /** Edit distance (insertions, deletions, substitutions, swaps of neighbours). */
 function distance(a: string, b: string): number {

@@ -26,6 +26,8 @@ export interface TrainingExample {
 export const FEW_PHOTOS = 5;
 /** Accuracy measured on fewer held-out photos than this gets a warning. */
 const FEW_EVALUATED = 20;
+/** Below this many photos in a class, the "unknown" rate of held-out photos says little about new ones (README, How well it learns). */
+const FEW_FOR_UNKNOWN = 50;
 
 /**
  * The same photo given twice in one class counts once (repeats would make the
@@ -154,6 +156,7 @@ export function trainHead(name: string, classes: readonly string[], given: reado
     ...classes.flatMap((c, i): TrainingNote[] => (counts[i] < FEW_PHOTOS ? [{ code: 'FEW_PHOTOS', class: c, count: counts[i], min: FEW_PHOTOS }] : [])),
     ...deduped.notes,
     ...(evaluated > 0 && evaluated < FEW_EVALUATED ? [{ code: 'FEW_EVALUATED' as const, count: evaluated }] : []),
+    ...(rejection && Math.min(...counts) < FEW_FOR_UNKNOWN ? [{ code: 'FEW_FOR_UNKNOWN' as const, count: Math.min(...counts), min: FEW_FOR_UNKNOWN }] : []),
   ];
   const summary: TrainingSummary = {
     classes: [...classes],

@@ -14,7 +14,9 @@ export type TrainingNote =
   /** The same photo is in several classes (kept in each). */
   | { code: 'IN_SEVERAL_CLASSES'; classes: string[]; names: string[] }
   /** The accuracy was measured on few held-out photos. */
-  | { code: 'FEW_EVALUATED'; count: number };
+  | { code: 'FEW_EVALUATED'; count: number }
+  /** "Unknown" was calibrated on few photos per class: new photos of these classes will often be refused. */
+  | { code: 'FEW_FOR_UNKNOWN'; count: number; min: number };
 
 const photos = (n: number): string => `${n} photo${n === 1 ? '' : 's'}`;
 
@@ -29,5 +31,7 @@ export function noteText(note: TrainingNote): string {
       return `the same photo is in ${note.classes.map((c) => `"${c}"`).join(' and ')}: ${note.names.join(', ')}`;
     case 'FEW_EVALUATED':
       return `the accuracy was measured on only ${photos(note.count)}, so it can be far off: add photos for a steadier figure`;
+    case 'FEW_FOR_UNKNOWN':
+      return `"unknown" was learned from ${photos(note.count)} in the smallest class: new photos of these classes will be answered "unknown" several times as often as the training photos were; ${note.min} or more per class bring that down (or train with --reject off)`;
   }
 }

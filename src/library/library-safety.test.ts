@@ -114,7 +114,7 @@ describe('a photo library is never damaged', { skip: noPermissions }, () => {
     assert.match(r.stderr, /app\.db is an SQLite database of another program \(tables: files\), not a resnet-serve photo index; it is left as it is/);
     assert.deepEqual(readFileSync(other), before);
     const s = await run(['search', 'dog', '--db', other]);
-    assert.equal(s.code, 1);
+    assert.equal(s.code, 2, 'search fails as grep does: 2, never the 1 of "nothing matched"');
     assert.match(s.stderr, /is not a resnet-serve photo index/);
   });
 

@@ -57,6 +57,19 @@ test('everyday words and categories: car, food, flower, dog, bird', () => {
   assert.equal(resolver.resolve('zzxqv'), null);
 });
 
+test("with the user's own categories (tag --labels), everyday words still mean the shipped categories' classes", () => {
+  // "dog" renamed to "pooch", and only one other category kept: "puppy" and "狗" must still find the dogs, "bird" the birds.
+  const shipped = CategoryMap.imagenet();
+  const dog = shipped.categories.find((c) => c.en === 'dog');
+  assert.ok(dog);
+  const own = CategoryMap.fromDocument({ categories: [{ en: 'pooch', zh: '狗狗', classes: shipped.membersOf(dog) }] }, 1000);
+  const mine = new QueryResolver({ en: labels.en, zh: labels.zh ?? labels.en, categories: own, synonyms: defaultSynonyms() });
+  const mineNames = (term: string): string[] => [...(mine.resolve(term)?.classes ?? [])].map((i) => labels.en[i]).sort();
+  for (const word of ['dog', 'puppy', '狗']) assert.deepEqual(mineNames(word), names('dog').sort(), word);
+  assert.deepEqual(mineNames('bird'), names('bird').sort());
+  assert.deepEqual(mineNames('pooch'), names('dog').sort(), 'the user\'s own category name');
+});
+
 test('phrases: two words naming one thing together are one term', () => {
   const parsed = resolver.parse(['golden', 'retriever']);
   assert.equal(parsed.concepts.length, 1);

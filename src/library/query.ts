@@ -12,11 +12,15 @@
  * 4. any whole word of a class name ("golden"; in Chinese, any part: "金毛");
  * 5. a word of a category's name ("instrument").
  * Words match case-insensitively, without accents, and in either number
- * ("dogs", "berries", "knives"). Pure functions.
+ * ("dogs", "berries", "knives"). The synonym list's categories are the
+ * shipped ones: with a mapping of the user's own (`tag --labels`) that renames
+ * or leaves out "dog", "puppy" still finds the dog breeds. Pure functions but
+ * for the shipped lists, read once.
  */
 import { readFileSync } from 'node:fs';
 import { ResnetServeError } from '../errors.js';
-import type { CategoryMap } from './categories.js';
+import { CategoryMap } from './categories.js';
+import { imagenetLabels } from '../labels/labels.js';
 
 /** The names a query is matched against. */
 export interface Vocabulary {
@@ -46,6 +50,15 @@ export interface Concept {
 export function defaultSynonyms(): SynonymEntry[] {
   const doc = JSON.parse(readFileSync(new URL('../../data/synonyms.json', import.meta.url), 'utf8')) as { entries: SynonymEntry[] };
   return doc.entries;
+}
+
+let shipped: { categories: CategoryMap; en: readonly string[] } | undefined;
+
+/** The ImageNet class names of a category of the shipped mapping (`data/categories.json`), which the synonym list names. */
+function shippedCategory(name: string): string[] {
+  const { categories, en } = (shipped ??= { categories: CategoryMap.imagenet(), en: imagenetLabels().en });
+  const category = categories.categories.find((c) => c.en === name);
+  return category ? categories.membersOf(category).map((i) => en[i]) : [];
 }
 
 const CJK = /[\u3400-\u9fff\uf900-\ufaff]/u;
@@ -160,6 +173,8 @@ export class QueryResolver {
     for (const name of entry.categories ?? []) {
       const category = this.vocabulary.categories.categories.find((c) => c.en === name);
       if (category) for (const i of this.vocabulary.categories.membersOf(category)) classes.add(i);
+      // A category the index's own mapping lacks (a --labels file renamed or left it out): the shipped one's classes, by name.
+      else for (const className of shippedCategory(name)) if (names.has(className)) classes.add(names.get(className) as number);
     }
     for (const name of entry.classes ?? []) if (names.has(name)) classes.add(names.get(name) as number);
     for (const name of entry.except ?? []) classes.delete(names.get(name) as number);

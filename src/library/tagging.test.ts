@@ -1,7 +1,7 @@
 /** The photo-library commands, end to end through the CLI on generated folders. */
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, realpathSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
@@ -121,7 +121,7 @@ describe('resnet-serve tag', () => {
     renameSync(join(dir, 'Holiday 2024', 'IMG 0001.jpg'), join(dir, 'Sorted', 'kept.jpg'));
     rmSync(join(dir, 'IMG 0000.jpg'));
     const after = await run(['tag', dir, '--model', model]);
-    assert.match(after.stderr, /Tagged 0, skipped 2 unchanged, 1 moved, .*1 gone from the folders removed from the index/);
+    assert.match(after.stderr, /Tagged 0, skipped 2 unchanged, 1 moved, .*1 photo no longer in the folders taken out of the index/);
     const paths = rows(db).map((r) => r.path);
     assert.equal(paths.length, 3);
     assert.ok(paths.some((p) => p.endsWith(join('Sorted', 'kept.jpg'))));
@@ -270,8 +270,8 @@ describe('resnet-serve search, export, dupes', () => {
     const r = await run(['search', word, '--db', db, '--limit', '1']);
     assert.equal(r.code, 0, r.stderr);
     const [line] = r.stdout.trim().split('\n');
-    assert.match(line, /^\d\.\d{3}  \S.* \d+(\.\d)?%/);
-    assert.match(r.stderr, /1 of \d+ photos matching/);
+    assert.match(line, /^\d\.\d{3}  \S.* (<0\.1|\d+(\.\d)?)%/);
+    assert.match(r.stderr, /^(1 of \d+ photos|1 photo) matching/m);
     // The same class named in English and in Chinese is shown once.
     const d = new Database(db, { readonly: true });
     const { label_zh: zh } = d.prepare('SELECT label_zh FROM tags WHERE label_en = ? LIMIT 1').get(label) as { label_zh: string };
@@ -304,15 +304,32 @@ describe('resnet-serve search, export, dupes', () => {
     assert.match(none.stderr, /No photos match "dog"/);
   });
 
+  test('read from one of its folders, a library tagged at its top is found (and said); a folder that is not there is named', async () => {
+    const sub = join(dir, 'Holiday 2024');
+    const whole = await run(['export', '--library', dir, '--format', 'jsonl']);
+    const fromSub = await run(['export', '--library', sub, '--format', 'jsonl']);
+    assert.equal(fromSub.code, 0, fromSub.stderr);
+    assert.equal(fromSub.stdout, whole.stdout, 'the same index');
+    assert.match(fromSub.stderr, /Holiday 2024 has no index of its own; reading that of .*rs-lib-[^/]*, which holds its photos/);
+    assert.ok(!existsSync(join(sub, '.resnet-serve')), 'nothing made in the folder');
+    const missing = await run(['search', 'dog', '--library', join(dir, 'Holidya 2024')]);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /No folder .*Holidya 2024: give the folder of a tagged photo library with --library/);
+  });
+
   test('a missing or wrong index is an error, and no file is created', async () => {
     const missing = join(dir, 'nope.sqlite');
     const r = await run(['search', 'dog', '--db', missing]);
-    assert.equal(r.code, 1);
+    assert.equal(r.code, 2, 'an error, not "nothing matched"');
     assert.match(r.stderr, /No photo index at .*nope\.sqlite.*resnet-serve tag/);
     assert.ok(!existsSync(missing));
     const wrong = join(dir, 'readme.txt');
     writeFileSync(wrong, 'not a database');
-    assert.match((await run(['search', 'dog', '--db', wrong])).stderr, /cannot be read as a photo index|not a resnet-serve photo index/);
+    const unreadable = await run(['search', 'dog', '--db', wrong]);
+    assert.equal(unreadable.code, 2);
+    assert.match(unreadable.stderr, /cannot be read as a photo index|not a resnet-serve photo index/);
+    const noPhoto = await run(['search', '--like', join(dir, 'no-such.jpg'), '--db', db]);
+    assert.equal(noPhoto.code, 2, noPhoto.stderr);
   });
 
   test('tag refuses a folder that is not there (nothing created) and a file, each in one line', async () => {
@@ -434,5 +451,25 @@ describe('resnet-serve search, export, dupes', () => {
     assert.notEqual(/near duplicates \((\d+\.\d)% alike\)/.exec(mixed.stdout)?.[1], '100.0');
     assert.match(mixed.stdout, /(IMG 0000|copy)\.jpg {2}320×240 {2}\(same bytes as .*(IMG 0000|copy)\.jpg\)\n/);
     assert.match(mixed.stdout, /smaller\.jpg {2}240×180\n/);
+  });
+
+  test('a photo moved since tagging: search shows it marked and says to tag again; --like still finds by it', async () => {
+    const old = join(dir, 'Holiday 2024', 'IMG 0004.jpg');
+    const label = labelsOf(db, realpathSync(old))[0];
+    const away = join(dir, 'Holiday 2024', 'moved away.jpg');
+    renameSync(old, away);
+    try {
+      const found = await run(['search', label.split(' ').pop() as string, '--db', db, '--limit', '100', '--json']);
+      assert.equal(found.code, 0, found.stderr);
+      const hit = found.stdout.trim().split('\n').map((l) => JSON.parse(l)).find((h) => h.path.endsWith('IMG 0004.jpg'));
+      assert.equal(hit?.missing, true, found.stdout);
+      assert.match(found.stderr, /1 photo shown is no longer where it was tagged: run tag on the library again/);
+      const like = await run(['search', '--like', old, '--db', db]);
+      assert.equal(like.code, 0, like.stderr);
+      assert.match(like.stderr, /IMG 0004\.jpg is no longer there; the look it had when tagged is used/);
+      assert.ok(like.stdout.trim().length > 0);
+    } finally {
+      renameSync(away, old);
+    }
   });
 });

@@ -29,7 +29,8 @@ export function kindOf(head: Uint8Array): FileKind {
   return isVideo(head) ? 'video' : 'other';
 }
 
-async function firstBytes(path: string): Promise<Uint8Array> {
+/** The first 32 bytes of the file at `path` (a path key), enough for {@link kindOf}. */
+export async function firstBytes(path: string): Promise<Uint8Array> {
   const handle = await open(fsPath(path), 'r');
   try {
     const head = Buffer.alloc(32);

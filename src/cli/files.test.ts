@@ -1,0 +1,41 @@
+/** Which files of a folder `classify` takes: by name or, as `tag` does, by first bytes; broken links said, empty folders heard of. */
+import assert from 'node:assert/strict';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { testPhoto } from '../testing/fixtures.js';
+import { scratchDir } from '../testing/scratch.js';
+import { expandPaths } from './files.js';
+
+test('a folder gives its photos by name or by content, the links it cannot follow as errors, and nothing else', async () => {
+  const dir = await scratchDir('rs-files-');
+  const jpeg = await testPhoto(1, 64, 48);
+  writeFileSync(join(dir, 'a.jpg'), jpeg);
+  writeFileSync(join(dir, 'noext'), jpeg);
+  writeFileSync(join(dir, 'd.jfif'), jpeg);
+  writeFileSync(join(dir, 'B.Jpg'), jpeg);
+  writeFileSync(join(dir, 'notes.txt'), 'a shopping list');
+  writeFileSync(join(dir, 'fake.jpg'), 'not a photo, named as one');
+  writeFileSync(join(dir, '.hidden.jpg'), jpeg);
+  symlinkSync(join(dir, 'gone.jpg'), join(dir, 'broken.jpg'));
+  symlinkSync(join(dir, 'gone.txt'), join(dir, 'broken.txt'));
+  symlinkSync(join(dir, 'a.jpg'), join(dir, 'link.jpg'));
+  mkdirSync(join(dir, 'sub'));
+  writeFileSync(join(dir, 'sub', 'c.png'), await testPhoto(2, 32, 32, 'png'));
+  const empty = join(dir, 'sub', 'papers');
+  mkdirSync(empty);
+  writeFileSync(join(empty, 'readme.txt'), 'no photos here');
+
+  const heard: string[] = [];
+  const listed = await expandPaths([dir, empty], (folder) => heard.push(folder));
+  const name = (p: string): string => p.slice(dir.length + 1);
+  assert.deepEqual(
+    listed.filter((l) => !('error' in l)).map((l) => name(l.path)),
+    ['B.Jpg', 'a.jpg', 'd.jfif', 'fake.jpg', 'link.jpg', 'noext', 'sub/c.png'],
+    'photos by name (any case) or by first bytes; a file named as a photo is tried and then reported by classify',
+  );
+  const errors = listed.filter((l): l is { path: string; error: string } => 'error' in l);
+  assert.deepEqual(errors.map((e) => name(e.path)), ['broken.jpg'], 'a broken link named as a photo is said; one to a text file is not');
+  assert.match(errors[0].error, /link to a file that cannot be read \(ENOENT\)/);
+  assert.deepEqual(heard, [empty]);
+});
