@@ -1,7 +1,7 @@
 // resnet-serve web page: the Recognise view (pick, drop, paste or photograph images; each gets a card with
 // the top labels, from the model or from a trained head) and the Teach view (teach.js). Texts in English and 中文.
 import { $, api, authHeaders, el, onLanguage, state, t } from './common.js';
-import { addCards, cardsIn, clearCards, percent, renderAll, retryFailed, setLabelCount } from './cards.js';
+import { addCards, cardsIn, clearCards, renderAll, retryFailed, setLabelCount, summaryOf } from './cards.js';
 import { reloadTeach, setupTeach } from './teach.js';
 import { hasLibrary, loadLibrary, setupLibrary } from './library.js';
 
@@ -20,18 +20,7 @@ function applyLanguage() {
 /** The status line (a live region): progress, then the newest answer itself. */
 function updateStatus() {
   const items = cardsIn($('results'));
-  const done = items.filter((i) => i.state === 'done');
-  const failed = items.filter((i) => i.state === 'error').length;
-  const finished = done.length + failed;
-  let text = items.length ? (failed ? t('doneFailed', { n: done.length, total: items.length, failed }) : t('done', { n: finished, total: items.length })) : '';
-  const newest = done[0];
-  if (newest && finished === items.length) {
-    const p = newest.result.predictions[0];
-    const label = state.lang === 'zh' && p.label_zh ? p.label_zh : p.label;
-    const name = newest.file.name || 'image';
-    text = t('sentence', { a: text, b: newest.result.unknown ? t('answerUnknown', { name }) : t('answerIs', { name, label, pct: percent(p.score) }) });
-  }
-  $('status').textContent = text;
+  $('status').textContent = summaryOf($('results'));
   $('clear').hidden = items.length === 0;
   document.body.classList.toggle('has-results', items.length > 0);
 }
@@ -187,6 +176,7 @@ async function loadModel() {
   if (model) {
     state.model = model;
     if (model.limits?.max_upload_bytes) state.maxBytes = model.limits.max_upload_bytes;
+    if (model.limits?.max_files) state.maxFiles = model.limits.max_files;
     applyLanguage();
   }
   return true;

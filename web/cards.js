@@ -58,12 +58,17 @@ function thumbnail(item) {
   return img;
 }
 
+/** The heatmap's key, said on screen too (what the colours measure), and how to see another answer's. */
 function legend() {
-  return el('div', { className: 'legend', role: 'img', ariaLabel: t('legendLabel', { legend: t('legend'), low: t('legendLow'), high: t('legendHigh') }) }, [
-    el('span', { textContent: t('legendLow') }),
-    el('span', { className: 'scale' }),
-    el('span', { textContent: t('legendHigh') }),
-  ]);
+  return [
+    el('div', { className: 'legend', role: 'img', ariaLabel: t('legendLabel', { legend: t('legend'), low: t('legendLow'), high: t('legendHigh') }) }, [
+      el('span', { className: 'legend-title', textContent: `${t('legend')}:`, ariaHidden: 'true' }),
+      el('span', { textContent: t('legendLow'), ariaHidden: 'true' }),
+      el('span', { className: 'scale' }),
+      el('span', { textContent: t('legendHigh'), ariaHidden: 'true' }),
+    ]),
+    el('p', { className: 'hint where-hint', textContent: t('whereHint') }),
+  ];
 }
 
 function button(text, onClick, props = {}, focus = '') {
@@ -78,6 +83,8 @@ function render(item) {
   const { card } = item;
   const focused = card.contains(document.activeElement) ? document.activeElement.dataset.focus : undefined;
   card.dataset.state = item.state;
+  // A heatmap is shown large, above the answers, so that it can be read (on a projector too).
+  card.dataset.explain = item.explain.on && item.explain.url ? 'on' : 'off';
   const name = item.file.name || 'image';
   const body = el('div', { className: 'body' }, [el('p', { className: 'name', textContent: name, title: name })]);
   const actions = el('div', { className: 'actions' });
@@ -125,8 +132,9 @@ function render(item) {
     // An "unknown" answer is the headline: the classes' scores follow as plain rows, never "Probably …".
     body.append(el('ol', { className: 'preds' }, [row(top, !result.unknown), ...rest.map((p) => row(p, false))]));
     if (asked.length > shown.length) body.append(el('p', { className: 'more', textContent: t('moreTiny', { n: asked.length - shown.length }) }));
-    if (item.explain.on && item.explain.url) body.append(legend());
-    if (item.explain.on && item.explain.error) body.append(el('p', { className: 'state', textContent: errorText(item.explain.error) }));
+    if (item.explain.on && item.explain.url) body.append(...legend());
+    // A heatmap that could not be made: said as an error; the toggle stays "Show", which tries again.
+    if (item.explain.error) body.append(el('p', { className: 'state explain-error', role: 'alert', textContent: errorText(item.explain.error) }));
     body.append(el('p', { className: 'timing', textContent: t('server', { ms: Math.round(result.timings_ms.total) }) }));
     if (state.model?.outputs?.includes('feature_map') && !item.head) {
       const toggle = button(t(item.explain.on ? 'hideWhere' : 'showWhere'), () => (item.explain.on ? hideExplain(item) : explain(item, top)), { className: 'small where' }, 'where');
@@ -152,7 +160,7 @@ async function explain(item, p) {
     if (item.explain.url) URL.revokeObjectURL(item.explain.url);
     item.explain.url = URL.createObjectURL(await res.blob());
   } catch (err) {
-    item.explain.error = err.code ?? 'NETWORK';
+    item.explain = { on: false, error: err.code ?? 'NETWORK' };
   }
   render(item);
 }
@@ -291,6 +299,21 @@ export function addCards(list, files, options, onChange) {
 }
 
 /** The cards of `list`, in the page's order. */
+/** What a list of cards says in its status line (a live region): progress, then the newest answer itself. */
+export function summaryOf(list) {
+  const items = cardsIn(list);
+  const done = items.filter((i) => i.state === 'done');
+  const failed = items.filter((i) => i.state === 'error').length;
+  const finished = done.length + failed;
+  const text = items.length ? (failed ? t('doneFailed', { n: done.length, total: items.length, failed }) : t('done', { n: finished, total: items.length })) : '';
+  const newest = done[0];
+  if (!newest || finished !== items.length) return text;
+  const p = newest.result.predictions[0];
+  const label = state.lang === 'zh' && p.label_zh ? p.label_zh : p.label;
+  const name = newest.file.name || 'image';
+  return t('sentence', { a: text, b: newest.result.unknown ? t('answerUnknown', { name }) : t('answerIs', { name, label, pct: percent(p.score) }) });
+}
+
 export function cardsIn(list) {
   const order = [...list.children];
   return all.filter((i) => i.card.parentNode === list).sort((a, b) => order.indexOf(a.card) - order.indexOf(b.card));

@@ -5,7 +5,7 @@ export const TEXT = {
   en: {
     title: 'What is in this photo?', labels: 'Labels', drop: 'Drop photos here, paste them, or choose them',
     pick: 'Choose photos', camera: 'Take a photo', hint: 'JPEG, PNG, WebP, GIF, TIFF, BMP or AVIF, up to {mb} MB each. Nothing leaves this server.',
-    waiting: 'Waiting…', uploading: 'Uploading {pct}%', analysing: 'Analysing…', server: 'Server time {ms} ms',
+    waiting: 'Waiting…', uploading: 'Uploading {pct}%', uploadingCount: 'Adding photos: {done} of {total}…', analysing: 'Analysing…', server: 'Server time {ms} ms',
     tooLarge: 'This file is {size} MB; the limit is {mb} MB.', network: 'The server could not be reached.',
     model: 'Model {name} · {sha}', done: '{n} of {total} done', key: 'API key', use: 'Use',
     recognise: 'Recognise', teach: 'Teach', answerWith: 'Answer with', imagenet: 'ImageNet (1000 classes)',
@@ -19,14 +19,14 @@ export const TEXT = {
     keyPrompt: 'This server needs an API key. Enter the key you were given:', keyWrong: 'That key was not accepted. Check it and try again.', forgetKey: 'Forget the API key',
     clear: 'Clear all', retry: 'Retry', removeCard: 'Remove {name}', doneFailed: '{n} of {total} done, {failed} failed', answerIs: '{name}: {label}, {pct}', answerUnknown: '{name}: unknown, none of these classes',
     probably: 'Probably', notSure: 'Not sure. Maybe', showWhere: 'Show where it looked', hideWhere: 'Hide where it looked', whereFor: 'Where it looked for “{label}”',
-    legendLow: 'less', legendHigh: 'more', legend: 'Evidence for the answer', pickLabel: 'Show where it looked for {label}',
+    legendLow: 'less', legendHigh: 'more', legend: 'Evidence for the answer', whereHint: 'Choose another answer above to see where it looked for that one.', pickLabel: 'Show where it looked for {label}',
     emptyNote: 'It recognises 1000 kinds of everyday things (animals, vehicles, food, tools, furniture…) and your own classes from the Teach tab.',
-    headNote: 'Answering with your head “{name}”: {classes}, or “unknown”.', noPreview: 'No preview', tab: 'resnet-serve · {title}', sentence: '{a}. {b}', legendLabel: '{legend}: {low} → {high}', moreTiny: '{n} more under 0.1%', confirmDeleteClass: 'Delete the class “{name}” and its {n} photos?', warnings: 'Worth knowing:', otherModel: 'This head was made on another model: serve that model to use or change it, or delete it here.', confirmDelete: 'Delete head “{name}” and its photos?', download: 'Download head file',
+    headNote: 'Answering with your head “{name}”: {classes}, or “unknown”.', noPreview: 'No preview', tab: 'resnet-serve · {title}', sentence: '{a}. {b}', legendLabel: '{legend}: {low} → {high}', moreTiny: '{n} more under 0.1%', confirmDeleteClass: 'Delete the class “{name}” and its {photos}?', onePhoto: '1 photo', classExists: 'There is a class “{name}” already.', goneElsewhere: 'That was deleted meanwhile (in another window?): here is what is there now.', headDeleted: 'Deleted “{name}”.', needTwoClasses: 'To train, add at least two classes (each with a few photos).', noteFewForUnknown: '“Unknown” was learned from only {count} photos in the smallest class, so new photos of these classes will often be answered “unknown”. {min} or more photos per class make that much rarer.', warnings: 'Worth knowing:', otherModel: 'This head was made on another model: serve that model to use or change it, or delete it here.', confirmDelete: 'Delete head “{name}” and its photos?', download: 'Download head file',
   },
   zh: {
     title: '照片里是什么？', labels: '标签数', drop: '把照片拖到这里、粘贴，或点击选择',
     pick: '选择照片', camera: '拍照', hint: '支持 JPEG、PNG、WebP、GIF、TIFF、BMP、AVIF，每张不超过 {mb} MB。图片不会离开本服务器。',
-    waiting: '等待中…', uploading: '上传中 {pct}%', analysing: '识别中…', server: '服务器用时 {ms} 毫秒',
+    waiting: '等待中…', uploading: '上传中 {pct}%', uploadingCount: '正在添加照片：{done} / {total}…', analysing: '识别中…', server: '服务器用时 {ms} 毫秒',
     tooLarge: '文件大小 {size} MB，超过上限 {mb} MB。', network: '无法连接服务器。',
     model: '模型 {name} · {sha}', done: '已完成 {n} / {total}', key: 'API 密钥', use: '使用',
     recognise: '识别', teach: '教它新类别', answerWith: '识别方式', imagenet: 'ImageNet（1000 类）',
@@ -39,10 +39,10 @@ export const TEXT = {
     deleteHead: '删除分类器', needKey: '此服务器需要 API 密钥：请在页面顶部输入。',
     keyPrompt: '此服务器需要 API 密钥。请输入你拿到的密钥：', keyWrong: '密钥不正确，请检查后重试。', forgetKey: '清除 API 密钥',
     clear: '全部清除', retry: '重试', removeCard: '移除 {name}', doneFailed: '已完成 {n} / {total}，失败 {failed} 张', answerIs: '{name}：{label}，{pct}', answerUnknown: '{name}：未知，不属于这些类别',
-    probably: '很可能是', notSure: '不太确定，也许是', showWhere: '显示它看了哪里', hideWhere: '隐藏热力图', whereFor: '它为“{label}”看的位置',
-    legendLow: '少', legendHigh: '多', legend: '支持这个答案的依据', pickLabel: '显示它为 {label} 看的位置',
+    probably: '很可能是', notSure: '不太确定，也许是', showWhere: '显示它看了哪里', hideWhere: '隐藏它看了哪里', whereFor: '它为“{label}”看的位置',
+    legendLow: '少', legendHigh: '多', legend: '支持这个答案的依据', whereHint: '点上面的另一个答案，看它为那个答案看了哪里。', pickLabel: '显示它为 {label} 看的位置',
     emptyNote: '它能识别 1000 类日常事物（动物、交通工具、食物、工具、家具……），以及你在“教它新类别”里教的类别。',
-    headNote: '正在用你的分类器“{name}”识别：{classes}，或“未知”。', noPreview: '无法预览', tab: 'resnet-serve · {title}', sentence: '{a}。{b}', legendLabel: '{legend}：{low} → {high}', moreTiny: '另有 {n} 个低于 0.1%', confirmDeleteClass: '删除类别“{name}”及其 {n} 张照片？', warnings: '注意：', noteFewPhotos: '类别“{class}”只有 {count} 张照片；每类至少 {min} 张才能训练出可用的分类器', noteRepeated: '同一张照片在“{class}”里出现了 {count} 次（只算一次）：{names}', noteSeveral: '同一张照片同时在{classes}里：{names}', noteFewEvaluated: '准确率只在 {count} 张照片上测得，可能偏差很大：多加些照片，数字会更可靠', noteFewForUnknown: '“未知”是从最少的类别的 {count} 张照片学来的：这些类别的新照片被答成“未知”的次数会是训练照片的好几倍；每类 {min} 张以上会好得多', otherModel: '这个分类器是在另一个模型上建立的：请用那个模型来使用或修改它，或在这里删除它。', confirmDelete: '删除分类器“{name}”及其照片？', download: '下载分类器文件',
+    headNote: '正在用你的分类器“{name}”识别：{classes}，或“未知”。', noPreview: '无法预览', tab: 'resnet-serve · {title}', sentence: '{a}。{b}', legendLabel: '{legend}：{low} → {high}', moreTiny: '另有 {n} 个低于 0.1%', confirmDeleteClass: '删除类别“{name}”及其 {photos}？', onePhoto: '1 张照片', classExists: '已经有“{name}”这个类别了。', goneElsewhere: '它已在别处被删除（另一个窗口？）：这里显示的是现在的内容。', headDeleted: '已删除“{name}”。', needTwoClasses: '至少要有两个类别（每类几张照片）才能训练。', warnings: '注意：', noteFewPhotos: '类别“{class}”只有 {count} 张照片；每类至少 {min} 张才能训练出可用的分类器', noteRepeated: '同一张照片在“{class}”里出现了 {count} 次（只算一次）：{names}', noteSeveral: '同一张照片同时在{classes}里：{names}', noteFewEvaluated: '准确率只在 {count} 张照片上测得，可能偏差很大：多加些照片，数字会更可靠', noteFewForUnknown: '“未知”是从最少的类别的 {count} 张照片学来的：这些类别的新照片被答成“未知”的次数会是训练照片的好几倍；每类 {min} 张以上会好得多', otherModel: '这个分类器是在另一个模型上建立的：请用那个模型来使用或修改它，或在这里删除它。', confirmDelete: '删除分类器“{name}”及其照片？', download: '下载分类器文件',
   },
 };
 
@@ -52,7 +52,7 @@ export function errorText(code, vars = {}) {
   return (table[code] ?? table.UNKNOWN).replace(/\{(\w+)\}/g, (_, k) => String(k === 'code' ? code : vars[k] ?? ''));
 }
 
-export const state = { lang: 'en', maxBytes: 20 * 1024 * 1024, model: null, key: sessionStorage.getItem('apiKey') ?? '', listeners: [] };
+export const state = { lang: 'en', maxBytes: 20 * 1024 * 1024, maxFiles: 32, model: null, key: sessionStorage.getItem('apiKey') ?? '', listeners: [] };
 
 export const $ = (id) => document.getElementById(id);
 

@@ -1,12 +1,13 @@
 // The Teach view: make a head, name its classes, give each a few photos, train it, see how well it learned
 // (held-out accuracy and a confusion matrix), then try it on new photos ("unknown" shown as such).
-import { $, api, apiFetch, authHeaders, el, errorText, messageLine, onLanguage, state, t } from './common.js';
-import { addCards } from './cards.js';
+import { $, TEXT, api, apiFetch, authHeaders, el, errorText, messageLine, onLanguage, state, t } from './common.js';
+import { addCards, cardsIn, clearCards, summaryOf } from './cards.js';
 
 const view = { head: null, detail: null, busy: false, urls: [], onHeadsChanged: () => {} };
 const path = (name) => `v1/heads/${encodeURIComponent(name)}`;
 
 const say = messageLine('teach-message');
+const photoCount = (n) => (n === 1 ? t('onePhoto') : t('photos', { n }));
 
 async function loadHeads(select) {
   let heads = [];
@@ -19,13 +20,17 @@ async function loadHeads(select) {
   list.replaceChildren(...heads.map((h) => el('option', { value: h.name, textContent: h.name })));
   $('head-picker').hidden = heads.length === 0;
   $('no-heads').hidden = heads.length > 0;
-  const next = select ?? (heads.some((h) => h.name === view.head) ? view.head : heads[0]?.name ?? null);
+  // The head open before (in this tab, across a reload), else the first.
+  const remembered = sessionStorage.getItem('teachHead');
+  const known = (name) => name !== null && heads.some((h) => h.name === name);
+  const next = select ?? (known(view.head) ? view.head : known(remembered) ? remembered : heads[0]?.name ?? null);
   if (next) list.value = next;
   await openHead(next);
 }
 
 async function openHead(name) {
   view.head = name;
+  if (name) sessionStorage.setItem('teachHead', name);
   $('teach-head').hidden = !name;
   if (!name) return;
   try {
@@ -76,7 +81,7 @@ function drawHead() {
     removeClass.dataset.focus = `remove-class:${c.name}`;
     removeClass.setAttribute('aria-label', t('removeClass', { name: c.name }));
     removeClass.addEventListener('click', () => {
-      if (c.photos > 0 && !confirm(t('confirmDeleteClass', { name: c.name, n: c.photos }))) return;
+      if (c.photos > 0 && !confirm(t('confirmDeleteClass', { name: c.name, photos: photoCount(c.photos) }))) return;
       change(api(`${path(view.head)}/classes/${encodeURIComponent(c.name)}`, { method: 'DELETE' }));
     });
     const grid = el('ul', { className: 'thumbs' });
@@ -90,7 +95,7 @@ function drawHead() {
       grid.append(el('li', {}, [img, remove]));
     }
     const item = el('li', { className: 'class' }, [
-      el('div', { className: 'class-head' }, [el('h3', { textContent: c.name }), el('span', { className: 'count', textContent: t('photos', { n: c.photos }) }), addButton, removeClass, input]),
+      el('div', { className: 'class-head' }, [el('h3', { textContent: c.name }), el('span', { className: 'count', textContent: photoCount(c.photos) }), addButton, removeClass, input]),
       grid,
     ]);
     item.dataset.class = c.name;
@@ -111,6 +116,10 @@ function drawHead() {
   const foreign = d.model && !d.model.current;
   // While training, the button stays focusable (aria-disabled): a disabled button would drop the focus.
   $('train').disabled = d.classes.length < 2 || foreign;
+  // A greyed-out Train says why, on screen.
+  const hint = $('train-hint');
+  hint.hidden = foreign || d.classes.length >= 2;
+  hint.textContent = hint.hidden ? '' : t('needTwoClasses');
   $('train').setAttribute('aria-disabled', String(view.busy));
   $('new-class').hidden = foreign;
   if (foreign) {
@@ -130,7 +139,8 @@ const NOTE_KEYS = { FEW_PHOTOS: 'noteFewPhotos', REPEATED_IN_CLASS: 'noteRepeate
 /** A training note in the reader's language: the server's own English sentence, or the Chinese one made from the note's code and facts. */
 function noteText(note, english) {
   const key = NOTE_KEYS[note?.code];
-  if (state.lang !== 'zh' || !key) return english;
+  // In English the server's own sentence, unless the page has its own (one that names no command-line option).
+  if (!key || (state.lang !== 'zh' && TEXT.en[key] === undefined)) return english;
   return t(key, { ...note, names: (note.names ?? []).join('、'), classes: (note.classes ?? []).map((c) => `“${c}”`).join('和') });
 }
 
@@ -173,33 +183,86 @@ function drawTraining() {
 }
 
 /** Runs an API change, then redraws the head from the server's answer. */
+/** Says why an action failed; a head or class deleted meanwhile (in another tab) reloads the view and says so. */
+async function failed(err) {
+  if (err.code === 'NOT_FOUND') {
+    await loadHeads();
+    say(() => t('goneElsewhere'), true);
+    return;
+  }
+  say(err, true);
+}
+
 async function change(promise) {
   try {
     const detail = await promise;
     await openHead(view.head);
+    // A change that worked clears the message of one that did not.
+    say('');
     return detail;
   } catch (err) {
-    say(err, true);
+    await failed(err);
     return null;
   }
 }
 
+/**
+ * Splits photos into uploads the server takes (at most its files per request and its bytes per request,
+ * with room for the form's own bytes); a photo larger than a whole request is refused here.
+ */
+function uploadBatches(files) {
+  const batches = [];
+  const tooLarge = [];
+  let current = [];
+  let bytes = 0;
+  const room = (count, size) => size + 2048 * count <= state.maxBytes;
+  for (const f of files) {
+    if (!room(1, f.size)) {
+      tooLarge.push(f);
+      continue;
+    }
+    if (current.length && (current.length >= state.maxFiles || !room(current.length + 1, bytes + f.size))) {
+      batches.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(f);
+    bytes += f.size;
+  }
+  if (current.length) batches.push(current);
+  return { batches, tooLarge };
+}
+
 async function addPhotos(className, files) {
   if (!files.length || !view.head) return;
-  const form = new FormData();
-  for (const f of files) form.append('file', f, f.name || 'photo');
-  say(() => t('uploading', { pct: '' }));
+  const name = (f) => f.name || 'photo';
+  const mb = Math.round(state.maxBytes / 1048576);
+  const { batches, tooLarge } = uploadBatches(files);
   // Files the server could not use are named with their reason, in the page's language; the others are added.
-  const notAdded = (list) => () => t('notAdded', { list: list.map((r) => `${r.name}: ${errorText(r.code)}`).join(' ') });
-  try {
-    const done = await api(`${path(view.head)}/examples?class=${encodeURIComponent(className)}`, { method: 'POST', body: form });
-    await openHead(view.head);
-    say(done?.refused?.length ? notAdded(done.refused) : '', Boolean(done?.refused?.length));
-  } catch (err) {
-    // Nothing could be used: every file is named, with the first reason the server gave.
-    if (/^IMAGE_/.test(err.code ?? '')) say(notAdded(files.map((f) => ({ name: f.name || 'photo', code: err.code }))), true);
-    else say(err, true);
+  const refused = tooLarge.map((f) => ({ name: name(f), code: 'FILE_TOO_LARGE', vars: { size: (f.size / 1048576).toFixed(1), mb } }));
+  let sent = 0;
+  for (const batch of batches) {
+    const done = sent;
+    say(() => t('uploadingCount', { done, total: files.length }));
+    const form = new FormData();
+    for (const f of batch) form.append('file', f, name(f));
+    try {
+      const answer = await api(`${path(view.head)}/examples?class=${encodeURIComponent(className)}`, { method: 'POST', body: form });
+      refused.push(...(answer?.refused ?? []));
+    } catch (err) {
+      if (!/^IMAGE_/.test(err.code ?? '')) {
+        if (err.code !== 'NOT_FOUND') await openHead(view.head);
+        await failed(err);
+        return;
+      }
+      // Nothing of this upload could be used: each file is named, with the first reason the server gave.
+      refused.push(...batch.map((f) => ({ name: name(f), code: err.code })));
+    }
+    sent += batch.length;
   }
+  await openHead(view.head);
+  const list = () => refused.map((r) => `${r.name}: ${errorText(r.code, r.vars)}`).join(' ');
+  say(refused.length ? () => t('notAdded', { list: list() }) : '', refused.length > 0);
 }
 
 async function train() {
@@ -217,7 +280,7 @@ async function train() {
   } catch (err) {
     view.busy = false;
     drawHead();
-    say(err, true);
+    await failed(err);
   }
 }
 
@@ -248,6 +311,11 @@ export function setupTeach({ onHeadsChanged }) {
   $('new-class').addEventListener('submit', async (e) => {
     e.preventDefault();
     const name = $('new-class-name').value.trim();
+    // A class the head has already: said, not silently ignored (the server takes it again as a no-op).
+    if (view.detail?.classes.some((c) => c.name === name.normalize('NFC'))) {
+      say(() => t('classExists', { name }), true);
+      return;
+    }
     const done = await change(api(`${path(view.head)}/classes`, { method: 'POST', json: { name } }));
     if (done) {
       $('new-class-name').value = '';
@@ -259,10 +327,15 @@ export function setupTeach({ onHeadsChanged }) {
   $('delete-head').addEventListener('click', async () => {
     if (!confirm(t('confirmDelete', { name: view.head }))) return;
     try {
-      await api(path(view.head), { method: 'DELETE' });
+      const deleted = view.head;
+      await api(path(deleted), { method: 'DELETE' });
       view.head = null;
+      sessionStorage.removeItem('teachHead');
       await loadHeads();
       view.onHeadsChanged();
+      // Said, and the focus on the head picker (not on the next head's Delete button).
+      say(() => t('headDeleted', { name: deleted }));
+      ($('head-picker').hidden ? $('new-head-name') : $('head-select')).focus();
     } catch (err) {
       say(err, true);
     }
@@ -276,6 +349,11 @@ export function setupTeach({ onHeadsChanged }) {
     } catch (err) {
       say(err, true);
     }
+  });
+  $('try-clear').addEventListener('click', () => {
+    clearCards($('try-results'));
+    updateTry();
+    $('try-pick').focus();
   });
   const tryFiles = $('try-files');
   $('try-pick').addEventListener('click', () => tryFiles.click());
@@ -291,6 +369,7 @@ export function setupTeach({ onHeadsChanged }) {
   });
   onLanguage(() => {
     if (view.detail) drawHead();
+    updateTry();
   });
   window.addEventListener('hashchange', () => {
     if (location.hash === '#teach') loadHeads();
@@ -305,5 +384,12 @@ function tryIt(files) {
     say(() => errorText('HEAD_NOT_TRAINED'), true);
     return;
   }
-  addCards($('try-results'), files, { topK: 5, head: view.head }, () => {});
+  addCards($('try-results'), files, { topK: 5, head: view.head }, updateTry);
+  updateTry();
+}
+
+/** The Try zone's status line (read by screen readers: the newest answer itself) and its Clear all. */
+function updateTry() {
+  $('try-status').textContent = summaryOf($('try-results'));
+  $('try-clear').hidden = cardsIn($('try-results')).length === 0;
 }

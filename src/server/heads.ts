@@ -45,6 +45,8 @@ export function checkClassName(value: unknown): string {
   if (name.length === 0) throw bad('A class name cannot be empty or only spaces');
   if (name.length > 100) throw bad(`Class name "${name.slice(0, 20)}…" is longer than 100 characters`);
   if (/\p{Cc}/u.test(name)) throw bad('A class name cannot contain control characters');
+  // "." and ".." in a URL path are folder steps: such a class could never be named in /v1/heads/{name}/classes/{class}.
+  if (/^\.+$/.test(name)) throw bad(`A class name cannot be only dots ("${name}")`);
   return name;
 }
 

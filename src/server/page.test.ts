@@ -284,8 +284,17 @@ describe('the web page in Chromium', { skip }, () => {
     await card.locator('.legend').waitFor();
     assert.deepEqual(await axeViolations(page), [], 'heatmap shown');
     await page.screenshot({ path: join(OUT, 'page-heatmap.png') });
+    // The key says on screen what the colours measure, and how to see another answer's map.
+    assert.match((await card.locator('.legend').textContent()) ?? '', /^Evidence for the answer:less/);
+    assert.match((await card.locator('.where-hint').textContent()) ?? '', /another answer/);
     await card.locator('button.where').click();
     assert.equal(await card.locator('.legend').count(), 0);
+    // A map that cannot be made (the server gone, here refused) is said as an error, and the toggle stays "Show" to try again.
+    await page.route('**/v1/explain**', (route) => route.fulfill({ status: 503, json: { error: 'The server is shutting down', code: 'NOT_READY' } }));
+    await card.locator('button.where').click();
+    await card.locator('.explain-error[role=alert]').waitFor();
+    assert.match((await card.locator('.explain-error').textContent()) ?? '', /starting or stopping/);
+    assert.equal(await card.locator('button.where').textContent(), 'Show where it looked');
     await page.close();
   });
 });

@@ -74,6 +74,9 @@ describe('the Teach view in Chromium', { skip }, () => {
     assert.deepEqual(await page.locator('#try-results .card .name').allTextContents(), ['new0.jpg', 'new1.jpg'], 'cards in the order given');
     const answers = await page.locator('#try-results .card .pred .label').allTextContents();
     assert.ok(answers.every((a) => ['warm', '2'].includes(a)), answers.join(','));
+    // The answers are said in the Try zone's own status line (a live region), and the zone can be cleared.
+    assert.match((await page.locator('#try-status').textContent()) ?? '', /2 of 2 done\. new\d\.jpg: (warm|2|unknown)/);
+    assert.equal(await page.locator('#try-clear').isVisible(), true);
     await page.screenshot({ path: join(OUT, 'teach-desktop.png'), fullPage: true });
     // The trained head is offered in the Recognise view too.
     await page.click('.views a[data-view="recognise"]');
@@ -190,6 +193,52 @@ describe('the Teach view in Chromium', { skip }, () => {
     } finally {
       await locked.close();
     }
+  });
+
+  test('many photos go in uploads the server takes; Train says why it waits; a reload keeps the head; deleting one says so', async () => {
+    const page = await browser.newPage({ viewport: { width: 1000, height: 800 }, locale: 'en-US' });
+    // The server's limit as the page reads it, made small: 5 photos must go in uploads of at most 2.
+    await page.route('**/v1/models', async (route) => {
+      const real = await route.fetch();
+      const body = await real.json();
+      body.models[0].limits.max_files = 2;
+      await route.fulfill({ response: real, json: body });
+    });
+    const uploads: number[] = [];
+    page.on('request', (r) => {
+      if (r.method() === 'POST' && /\/examples\?class=/.test(r.url())) uploads.push((r.postData() ?? '').split('filename=').length - 1);
+    });
+    await page.goto(`${server.url}/#teach`);
+    await page.fill('#new-head-name', 'batches');
+    await page.press('#new-head-name', 'Enter');
+    await page.waitForSelector('#teach-head:not([hidden])');
+    await page.fill('#new-class-name', 'left');
+    await page.press('#new-class-name', 'Enter');
+    const left = page.locator('.class', { has: page.locator('h3', { hasText: 'left' }) });
+    await left.waitFor();
+    assert.match((await page.locator('#train-hint').textContent()) ?? '', /at least two classes/);
+    await left.locator('input[type=file]').setInputFiles(files([...warm, cool[0]].slice(0, 5), 'many'));
+    await left.locator('.count', { hasText: '5 photos' }).waitFor();
+    assert.deepEqual(uploads, [2, 2, 1]);
+    assert.equal(await page.locator('#teach-message').textContent(), '', 'no error left on screen');
+    // A class that is there already is said, not silently ignored.
+    await page.fill('#new-class-name', 'left');
+    await page.press('#new-class-name', 'Enter');
+    await page.waitForFunction(() => /There is a class “left” already/.test(document.getElementById('teach-message')?.textContent ?? ''));
+    await page.fill('#new-class-name', 'right');
+    await page.press('#new-class-name', 'Enter');
+    await page.locator('#train-hint').waitFor({ state: 'hidden' });
+    // A reload opens the head worked on, not the first one.
+    await page.reload();
+    await page.waitForFunction(() => (document.getElementById('head-select') as HTMLSelectElement | null)?.value === 'batches');
+    await page.locator('.class h3', { hasText: 'right' }).waitFor();
+    // Deleting it is said, and the focus goes to the head picker, not to the next head's Delete button.
+    page.once('dialog', (d) => d.accept());
+    await page.locator('#delete-head').focus();
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => /Deleted “batches”/.test(document.getElementById('teach-message')?.textContent ?? ''));
+    assert.ok(['head-select', 'new-head-name'].includes(await page.evaluate(() => document.activeElement?.id ?? '')));
+    await page.close();
   });
 
   test('a bad class name gets a message, and nothing changes', async () => {

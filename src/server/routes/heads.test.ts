@@ -143,6 +143,7 @@ describe('bad input gets a clear 400 and changes nothing', () => {
     await refused({ method: 'POST', url: '/v1/heads', ...json({}) }, 400, /head name/);
     await refused({ method: 'POST', url: '/v1/heads', ...json({ name: '   ' }) }, 400, /head name/);
     await refused({ method: 'POST', url: '/v1/heads', ...json({ name: 'x', classes: ['ok', '  '] }) }, 400, /empty or only spaces/);
+    await refused({ method: 'POST', url: '/v1/heads', ...json({ name: 'x', classes: ['ok', '..'] }) }, 400, /only dots/);
     await refused({ method: 'POST', url: '/v1/heads', ...json({ name: 'x', classes: Array.from({ length: 10_000 }, (_, i) => `c${i}`) }) }, 400, /at most 1000 classes/);
     await refused({ method: 'POST', url: '/v1/heads', ...json({ name: service.info.name }) }, 400, /name of a model/);
     assert.equal((await app.inject('/v1/heads')).json().heads.length, 0, 'nothing was made');
