@@ -2,7 +2,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, mkdirSync, statSync, type PathLike } from 'node:fs';
 import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { dirname, resolve, sep } from 'node:path';
+import { ResnetServeError } from './errors.js';
 
 /** The folders from the nearest existing ancestor of `path` down to `path` itself, outermost first. */
 function missingFolders(path: string, exists: (p: string) => boolean): string[] {
@@ -105,4 +106,24 @@ export async function sha256File(path: string): Promise<string> {
  */
 export async function markedReadOnly(dir: PathLike): Promise<boolean> {
   return stat(dir).then((s) => s.isDirectory() && (s.mode & 0o222) === 0, () => false);
+}
+
+const CACHE_REFUSALS = new Set(['EACCES', 'EPERM', 'EROFS', 'ENOTDIR', 'ENOSPC', 'EEXIST']);
+
+/**
+ * The IO_ERROR for `err` when it is the cache folder (`RESNET_SERVE_HOME`)
+ * refusing a write (a folder of root's under another user, a read-only root
+ * filesystem, a file where the folder should be): a system error on a path
+ * inside it, or SQLite unable to open or write a file of it. One line that
+ * names the folder and what to do; null for any other error.
+ */
+export function cacheFolderError(err: unknown, cacheDir: string): ResnetServeError | null {
+  if (err instanceof ResnetServeError) return null;
+  const e = err as NodeJS.ErrnoException & { name?: string };
+  const root = resolve(cacheDir);
+  const inside = typeof e?.path === 'string' && (resolve(e.path) === root || resolve(e.path).startsWith(root + sep));
+  const fromSqlite = e?.name === 'SqliteError' && /^SQLITE_(CANTOPEN|READONLY|IOERR|FULL|PERM)/.test(e.code ?? '');
+  if (!(inside && CACHE_REFUSALS.has(e.code ?? '')) && !fromSqlite) return null;
+  const reason = fromSqlite ? `${e.message} (${e.code})` : writeFailure(e);
+  return new ResnetServeError('IO_ERROR', `Cannot write to the cache folder ${cacheDir}: ${reason} (set RESNET_SERVE_HOME to a writable folder)`, { cause: err });
 }

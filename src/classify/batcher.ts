@@ -48,6 +48,9 @@ interface Pending {
 /** Called after each batch with its size and duration. */
 export type BatchObserver = (size: number, inferMs: number) => void;
 
+/** The largest batch the batcher takes. */
+export const MAX_BATCH = 256;
+
 export class InferenceBatcher {
   readonly maxBatch: number;
   readonly maxWaitMicros: number;
@@ -61,7 +64,8 @@ export class InferenceBatcher {
   constructor(private readonly session: ModelSession, options: BatcherOptions = {}, private readonly observe?: BatchObserver) {
     const positive = (v: unknown): boolean => Number.isInteger(v) && (v as number) >= 1;
     const maxBatch = options.maxBatch ?? 16;
-    if (!positive(maxBatch)) throw invalidArgument('maxBatch', 'an integer >= 1', maxBatch);
+    // One batch's tensor is held at once: 256 images of 224 px are 154 MB; more is a mistake, not a setting.
+    if (!positive(maxBatch) || maxBatch > MAX_BATCH) throw invalidArgument('maxBatch', `an integer from 1 to ${MAX_BATCH}`, maxBatch);
     const maxWait = options.maxWaitMicros ?? 0;
     if (!Number.isInteger(maxWait) || maxWait < 0) throw invalidArgument('maxWaitMicros', 'an integer >= 0', maxWait);
     const maxQueue = options.maxQueue ?? DEFAULT_MAX_QUEUE;

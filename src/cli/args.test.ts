@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { UsageError, fractionOption } from './args.js';
+import { UsageError, fractionOption, withEnvironment, type Parsed } from './args.js';
 
 test('fractionOption takes decimal fractions in range, and names the option, the range and the value otherwise', () => {
   const score = { min: 0, max: 1, what: 'a probability' };
@@ -15,4 +15,13 @@ test('fractionOption takes decimal fractions in range, and names the option, the
   const rate = { min: 0, max: 0.5, above: true, below: true, what: 'a fraction' };
   assert.throws(() => fractionOption('0.5', '--reject-rate', undefined, rate), /--reject-rate must be a fraction above 0 and below 0\.5, got "0\.5"/);
   assert.equal(fractionOption('0.49', '--reject-rate', undefined, rate), 0.49);
+});
+
+test("settings from the environment: a Kubernetes Service's link variable (RESNET_SERVE_PORT=tcp://…) is not --port", () => {
+  const env = { RESNET_SERVE_PORT: 'tcp://10.96.12.34:80', RESNET_SERVE_PORT_80_TCP: 'tcp://10.96.12.34:80', RESNET_SERVE_SERVICE_HOST: '10.96.12.34', RESNET_SERVE_MAX_BATCH: '8' };
+  const values = withEnvironment({} as Parsed, env);
+  assert.equal(values.port, undefined);
+  assert.equal(values['max-batch'], '8');
+  assert.equal(withEnvironment({} as Parsed, { RESNET_SERVE_PORT: '9000' }).port, '9000', 'a real setting still counts');
+  assert.equal(withEnvironment({ port: '7000' } as Parsed, { RESNET_SERVE_PORT: '9000' }).port, '7000', 'the command line wins');
 });

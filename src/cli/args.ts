@@ -73,13 +73,20 @@ function switchValue(variable: string, value: string): boolean {
   throw new UsageError(`${variable} must be on or off (1/true/yes/on or 0/false/no/off), got ${JSON.stringify(value)}`);
 }
 
+/**
+ * What Kubernetes (and Docker links) put in every container for a Service
+ * named resnet-serve: RESNET_SERVE_PORT=tcp://10.96.0.12:80. Not a setting
+ * of ours, however its name reads.
+ */
+const SERVICE_LINK = /^(tcp|udp|sctp):\/\/[^/\s]+:\d+$/;
+
 /** Fills options not given on the command line from RESNET_SERVE_<NAME> environment variables. */
 export function withEnvironment(values: Parsed, env: NodeJS.ProcessEnv): Parsed {
   const out: Record<string, unknown> = { ...values };
   for (const [name, spec] of Object.entries(OPTIONS)) {
     if (name === 'help' || name === 'version' || out[name] !== undefined) continue;
     const value = env[environmentName(name)];
-    if (value === undefined || value === '') continue;
+    if (value === undefined || value === '' || SERVICE_LINK.test(value)) continue;
     if ('multiple' in spec && spec.multiple) out[name] = value.split(',').map((v) => v.trim()).filter(Boolean);
     else if (spec.type === 'boolean') out[name] = switchValue(environmentName(name), value);
     else out[name] = value;
@@ -135,7 +142,7 @@ export function modelOptions(values: Parsed): ModelOptions {
     calibrate: values.calibrate,
     startupTimeoutMs,
     onQuantizeProgress: quantizeProgress(),
-    offline: values.offline || undefined,
+    offline: values.offline,
     onDownloadProgress: downloadProgress('Downloading weights'),
   };
 }

@@ -75,6 +75,8 @@ test('usage errors exit 2 with the message and where the usage is (the usage its
     [['dupes', '--precision', 'int8'], /dupes does not take --precision/],
     [['classify', 'x.jpg', '--reject', 'off'], /--reject goes with --head/],
     [['classify', 'x.jpg', '--top-k', '-1'], /--top-k -1: no option takes a negative number/],
+    [['serve', '--max-batch', '100000'], /--max-batch is at most 256 \(images per inference batch\), got 100000/],
+    [['serve', 'extra', 'junk'], /serve takes no files or words, got "extra" "junk"/],
   ] as const) {
     const r = await run([...args]);
     assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
@@ -120,6 +122,12 @@ test('offline with no weights: exit 1 and instructions, not a stack trace', asyn
   assert.match(r.stderr, /resnet18-f37072fd\.pth/);
   assert.match(r.stderr, /--model/);
   assert.ok(noStackTrace(r.stderr), r.stderr);
+  assert.match(r.stderr, /offline mode/);
+  // "false" is off, as for every on/off variable: the download is tried (here from a closed port).
+  const off = await run(['classify', join(photos, 'a.jpg')], { RESNET_SERVE_OFFLINE: 'false', RESNET_SERVE_WEIGHTS_URL: 'http://127.0.0.1:9' });
+  assert.equal(off.code, 1);
+  assert.match(off.stderr, /could not be downloaded/);
+  assert.doesNotMatch(off.stderr, /offline mode/);
 });
 
 test('classify a folder: good files are classified, bad ones reported by name and reason, exit 1', async () => {
@@ -228,6 +236,8 @@ test('start-up faults: one line, non-zero exit, never a stack trace', async () =
   const tenClasses = join(dir, 'ten.onnx');
   writeFileSync(tenClasses, tinyClassifierOnnx(['n', 3, 224, 224], 10));
   writeFileSync(join(dir, 'blocker'), 'a file where the cache folder should be');
+  const headsBlocked = join(dir, 'heads-blocked');
+  mkdirSync(join(headsBlocked, 'heads.sqlite'), { recursive: true });
   const endless = join(dir, 'endless.onnx');
   writeFileSync(endless, endlessLoopOnnx());
   const cases: [string[], NodeJS.ProcessEnv, RegExp][] = [
@@ -239,6 +249,8 @@ test('start-up faults: one line, non-zero exit, never a stack trace', async () =
     [['serve', '--port', '0', '--model', corrupt], {}, /corrupt\.pth/],
     [['serve', '--port', '0', '--model', tenClasses], {}, /10 classes/],
     [['serve', '--port', '0', '--model', checkpoint], { RESNET_SERVE_HOME: join(dir, 'blocker', 'cache') }, /cache folder/],
+    // A cache folder that takes the model but not the heads' database (as a read-only one would not): one line, not SQLite's stack trace.
+    [['serve', '--port', '0', '--model', checkpoint], { RESNET_SERVE_HOME: headsBlocked }, /Cannot write to the cache folder .*heads-blocked: .*SQLITE_CANTOPEN.*set RESNET_SERVE_HOME/],
   ];
   if (existsSync('/proc/self')) cases.push([['classify', join(photos, 'a.jpg'), '--model', checkpoint], { RESNET_SERVE_HOME: '/proc/resnet-serve-cache' }, /Cannot write to the cache folder \/proc\/resnet-serve-cache/]);
   for (const [args, extra, message] of cases) {
@@ -320,5 +332,14 @@ test('serve --api-key-file: the key comes from a file (never the process list), 
   }
   const missing = await run(['serve', '--port', '0', '--model', checkpoint, '--api-key-file', join(dir, 'nope')]);
   assert.equal(missing.code, 2);
-  assert.match(missing.stderr, /cannot read --api-key-file/);
+  assert.match(missing.stderr, /--api-key-file .*nope: cannot read it \(ENOENT\)/);
+  // From the environment: said so; the command line wins over it; a short key says where it came from.
+  const fromEnv = await run(['serve', '--port', '0', '--model', checkpoint], { RESNET_SERVE_API_KEY_FILE: join(dir, 'nope') });
+  assert.match(fromEnv.stderr, /cannot read it \(ENOENT\) \(set by the environment variable RESNET_SERVE_API_KEY_FILE\)/);
+  const both = await run(['serve', '--port', '0', '--model', checkpoint, '--api-key-file', join(dir, 'nope')], { RESNET_SERVE_API_KEY: 'a-key-from-the-environment' });
+  assert.doesNotMatch(both.stderr, /not both/);
+  assert.match(both.stderr, /--api-key-file .*nope: cannot read it/);
+  const short = await run(['serve', '--port', '0', '--model', checkpoint], { RESNET_SERVE_API_KEY: 'short' });
+  assert.equal(short.code, 2);
+  assert.match(short.stderr, /--api-key must be at least 8 characters \(set by the environment variable RESNET_SERVE_API_KEY\)/);
 });

@@ -3,7 +3,9 @@
  * Exit codes: 0 success, 1 a file or the model failed, 2 usage error.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
+import { MAX_BATCH } from '../classify/batcher.js';
 import { ResnetServeError } from '../errors.js';
 import { OFFICIAL_CHECKPOINTS, defaultCacheDir, findCachedCheckpoint, torchHubCheckpointDir, weightsBaseUrl } from '../model/weights.js';
 import type { ModelOptions } from '../types.js';
@@ -12,15 +14,29 @@ import { COMMANDS, USAGE, optionsOf, similarCommands, similarOptions, usageOf } 
 
 
 /** The API key: from --api-key-file (trailing newline trimmed), else --api-key or RESNET_SERVE_API_KEY. */
-function readApiKey(values: Parsed): string | undefined {
-  const file = values['api-key-file'];
-  if (file === undefined) return values['api-key'];
-  if (values['api-key'] !== undefined) throw new UsageError('give --api-key or --api-key-file, not both');
-  try {
-    return readFileSync(file, 'utf8').trim();
-  } catch (err) {
-    throw new UsageError(`cannot read --api-key-file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+/**
+ * The API key: from --api-key-file (read here) or --api-key, each also from
+ * its environment variable; given both ways, the command line wins over the
+ * environment. Keys under 8 characters are refused.
+ */
+function readApiKey(values: Parsed, commandLine: Parsed): string | undefined {
+  let key = values['api-key'];
+  let file = values['api-key-file'];
+  if (key !== undefined && file !== undefined) {
+    const keyGiven = commandLine['api-key'] !== undefined;
+    if (keyGiven === (commandLine['api-key-file'] !== undefined)) throw new UsageError('give --api-key or --api-key-file, not both');
+    if (keyGiven) file = undefined;
+    else key = undefined;
   }
+  if (file !== undefined) {
+    try {
+      key = readFileSync(file, 'utf8').trim();
+    } catch (err) {
+      throw new UsageError(`--api-key-file ${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    }
+    if (key.length < 8) throw new UsageError(`--api-key-file ${file}: the key in it must be at least 8 characters`);
+  } else if (key !== undefined && key.length < 8) throw new UsageError('--api-key must be at least 8 characters');
+  return key;
 }
 
 /** `--head name=file.json` options (repeatable) as name → path. */
@@ -38,10 +54,21 @@ function headFiles(values: string[] | undefined): Record<string, string> {
 
 const plural = (n: number, noun: string): string => `${n} ${noun}${n === 1 ? '' : 's'}`;
 
-async function serveCommand(values: Parsed, model: ModelOptions): Promise<number> {
+/** Upper bounds of serve's counts: past them a setting is a mistake (a batch of 100,000 images would need 60 GB), not a choice. */
+const SERVE_MAXIMUM: Partial<Record<keyof Parsed, { max: number; why: string }>> = {
+  'max-batch': { max: MAX_BATCH, why: 'images per inference batch' },
+  'max-files': { max: 1024, why: 'files per request' },
+  'max-queue': { max: 100_000, why: 'images in progress' },
+  workers: { max: 4 * availableParallelism(), why: 'preprocessing threads: 4 per CPU' },
+};
+
+async function serveCommand(args: string[], values: Parsed, commandLine: Parsed, model: ModelOptions): Promise<number> {
+  if (args.length) throw new UsageError(`serve takes no files or words, got ${args.map((a) => JSON.stringify(a)).join(' ')}`);
   const positive = (name: keyof Parsed, fallback?: number): number | undefined => {
     const v = intOption(values[name] as string | undefined, `--${name}`, fallback);
     if (v === 0) throw new UsageError(`--${name} must be at least 1`);
+    const bound = SERVE_MAXIMUM[name];
+    if (v !== undefined && bound && v > bound.max) throw new UsageError(`--${name} is at most ${bound.max} (${bound.why}), got ${v}`);
     return v;
   };
   const port = intOption(values.port ?? process.env.PORT, '--port', 8080) as number;
@@ -63,19 +90,32 @@ async function serveCommand(values: Parsed, model: ModelOptions): Promise<number
     gracePeriodMs: intOption(values['grace-period-ms'], '--grace-period-ms', undefined),
     heads: headFiles(values.head),
     libraryIndex,
-    access: { apiKey: readApiKey(values), corsOrigins: values['cors-origin']?.split(',').map((o) => o.trim()).filter(Boolean) },
+    access: { apiKey: readApiKey(values, commandLine), corsOrigins: values['cors-origin']?.split(',').map((o) => o.trim()).filter(Boolean) },
     logger: values.log ? true : false,
   });
   const { info } = server.service;
+  const limits = server.app.limits;
   process.stderr.write(`resnet-serve: ${info.name} (${info.source}, ${info.precision}, sha256 ${info.sha256.slice(0, 12)}) ready at ${server.url} with ${plural(info.threads, 'inference thread')} and ${plural(server.service.workers, 'preprocessing worker')}\n`);
+  process.stderr.write(
+    `resnet-serve: limits: ${limits.maxUploadBytes / 1048576} MB and ${limits.maxFiles} files per request, ${limits.requestTimeoutMs} ms per request, batches of ${server.service.batcher.maxBatch}, queue ${server.service.batcher.maxQueue}; cache ${model.cacheDir ?? defaultCacheDir()}\n`,
+  );
   if (values.library !== undefined || values.db !== undefined) process.stderr.write(`resnet-serve: the photo library is at ${server.url}/#library\n`);
   await new Promise<void>((resolve) => {
+    let stopping = false;
+    // The first signal drains. Another SIGTERM (a supervisor repeating itself) changes nothing; a second
+    // Ctrl-C is a person who will not wait: the process stops at once.
     const stop = (signal: string): void => {
-      process.stderr.write(`resnet-serve: ${signal}, finishing requests in flight…\n`);
-      server.close().then(resolve, resolve);
+      if (!stopping) {
+        stopping = true;
+        process.stderr.write(`resnet-serve: ${signal}, finishing requests in flight…\n`);
+        server.close().then(resolve, resolve);
+      } else if (signal === 'SIGINT') {
+        process.stderr.write('resnet-serve: SIGINT again, stopping now without finishing requests\n');
+        process.exit(130);
+      } else process.stderr.write(`resnet-serve: ${signal} again; still finishing requests in flight (SIGINT twice stops at once)\n`);
     };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
   });
   // Every request has its answer; native work that outlives them (a decode on libuv's threads) must not hold the exit.
   setTimeout(() => process.exit(0), 200).unref();
@@ -212,7 +252,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'train':
         return await (await import('./train.js')).trainCommand(rest, values, model);
       case 'serve':
-        return await serveCommand(values, model);
+        return await serveCommand(rest, values, parsed.values, model);
       case 'tag':
         return await (await import('./library.js')).tagCommand(rest, values, model);
       case 'search':

@@ -162,6 +162,8 @@ describe('Kubernetes and KServe manifests', () => {
     assert.equal(predictor.ports[0].containerPort, port.containerPort);
     assert.equal(predictor.readinessProbe.httpGet.port, port.containerPort);
     assert.equal(find('HorizontalPodAutoscaler').spec.scaleTargetRef.name, deployment.metadata?.name);
+    // A Service named resnet-serve puts RESNET_SERVE_PORT=tcp://… in every pod unless service links are off.
+    assert.equal(deployment.spec.template.spec.enableServiceLinks, false);
   });
 
   test('resources, security and a shutdown that fits the grace period', () => {

@@ -7,8 +7,7 @@
  * rejection needs.
  */
 import Database from 'better-sqlite3';
-import { join } from 'node:path';
-import { ensureDirSync } from '../fs-atomic.js';
+import { openCacheDatabase } from './cache-db.js';
 import { floatBytes, fromFloatBytes, fromHalfBytes, halfBytes } from './vectors.js';
 
 /** What is cached per photo. */
@@ -23,16 +22,19 @@ export class EmbeddingCache {
   private readonly put: Database.Statement;
 
   constructor(cacheDir: string) {
-    ensureDirSync(cacheDir);
-    this.db = new Database(join(cacheDir, 'embeddings.sqlite'));
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = NORMAL');
-    this.db.exec(`CREATE TABLE IF NOT EXISTS embeddings (
-      model TEXT NOT NULL, recipe TEXT NOT NULL, photo TEXT NOT NULL,
-      embedding BLOB NOT NULL, probabilities BLOB NOT NULL,
-      PRIMARY KEY (model, recipe, photo)) WITHOUT ROWID`);
-    this.get = this.db.prepare('SELECT embedding, probabilities FROM embeddings WHERE model = ? AND recipe = ? AND photo = ?');
-    this.put = this.db.prepare('INSERT OR REPLACE INTO embeddings (model, recipe, photo, embedding, probabilities) VALUES (?, ?, ?, ?, ?)');
+    const { db, prepared } = openCacheDatabase(cacheDir, 'embeddings.sqlite', (d) => {
+      d.exec(`CREATE TABLE IF NOT EXISTS embeddings (
+        model TEXT NOT NULL, recipe TEXT NOT NULL, photo TEXT NOT NULL,
+        embedding BLOB NOT NULL, probabilities BLOB NOT NULL,
+        PRIMARY KEY (model, recipe, photo)) WITHOUT ROWID`);
+      return {
+        get: d.prepare('SELECT embedding, probabilities FROM embeddings WHERE model = ? AND recipe = ? AND photo = ?'),
+        put: d.prepare('INSERT OR REPLACE INTO embeddings (model, recipe, photo, embedding, probabilities) VALUES (?, ?, ?, ?, ?)'),
+      };
+    });
+    this.db = db;
+    this.get = prepared.get;
+    this.put = prepared.put;
   }
 
   /** The cached entry of a photo (by content SHA-256), if any. */

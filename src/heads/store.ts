@@ -8,8 +8,7 @@
  */
 import Database from 'better-sqlite3';
 import { createHash } from 'node:crypto';
-import { join } from 'node:path';
-import { ensureDirSync } from '../fs-atomic.js';
+import { openCacheDatabase } from './cache-db.js';
 
 /** One example photo of a head. */
 export interface ExampleRow {
@@ -38,12 +37,12 @@ export class HeadStore {
   private readonly db: Database.Database;
 
   constructor(cacheDir: string) {
-    ensureDirSync(cacheDir);
-    this.db = new Database(join(cacheDir, 'heads.sqlite'));
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = NORMAL');
-    this.db.pragma('foreign_keys = ON');
-    this.db.exec(`
+    this.db = openCacheDatabase(cacheDir, 'heads.sqlite', (db) => HeadStore.createTables(db)).db;
+  }
+
+  private static createTables(db: Database.Database): void {
+    db.pragma('foreign_keys = ON');
+    db.exec(`
       CREATE TABLE IF NOT EXISTS heads (
         name TEXT PRIMARY KEY, model_sha256 TEXT NOT NULL, created_at TEXT NOT NULL, trained TEXT, stale INTEGER NOT NULL DEFAULT 0);
       CREATE TABLE IF NOT EXISTS classes (
@@ -54,10 +53,10 @@ export class HeadStore {
         name TEXT NOT NULL, thumbnail BLOB NOT NULL, added_at TEXT NOT NULL,
         FOREIGN KEY (head, class) REFERENCES classes(head, name) ON DELETE CASCADE);
       CREATE INDEX IF NOT EXISTS examples_head ON examples(head, class);`);
-    const columns = new Set((this.db.prepare('PRAGMA table_info(heads)').all() as { name: string }[]).map((c) => c.name));
-    if (!columns.has('revision')) this.db.exec('ALTER TABLE heads ADD COLUMN revision INTEGER NOT NULL DEFAULT 0');
-    if (!columns.has('trained_revision')) this.db.exec('ALTER TABLE heads ADD COLUMN trained_revision INTEGER');
-    if (!columns.has('trained_contents')) this.db.exec('ALTER TABLE heads ADD COLUMN trained_contents TEXT');
+    const columns = new Set((db.prepare('PRAGMA table_info(heads)').all() as { name: string }[]).map((c) => c.name));
+    if (!columns.has('revision')) db.exec('ALTER TABLE heads ADD COLUMN revision INTEGER NOT NULL DEFAULT 0');
+    if (!columns.has('trained_revision')) db.exec('ALTER TABLE heads ADD COLUMN trained_revision INTEGER');
+    if (!columns.has('trained_contents')) db.exec('ALTER TABLE heads ADD COLUMN trained_contents TEXT');
   }
 
   /** Every head, in creation order (without their trained files), with the model each was made on. */

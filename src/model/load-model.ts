@@ -11,7 +11,7 @@ import { existsSync } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { ResnetServeError, invalidArgument } from '../errors.js';
-import { writeFileAtomic } from '../fs-atomic.js';
+import { cacheFolderError, writeFileAtomic } from '../fs-atomic.js';
 import { cachedSha256 } from './file-hash.js';
 import { IMAGENET_PREPROCESS, type PreprocessConfig } from '../image/preprocess-config.js';
 import { checkLabelSet, imagenetLabels, readLabelFile, type LabelSet } from '../labels/labels.js';
@@ -123,7 +123,8 @@ async function officialCheckpoint(name: string, options: ModelOptions, cacheDir:
   const cached = findCachedCheckpoint(fileName, cacheDir);
   if (cached) return cached;
   const url = `${weightsBaseUrl()}/${fileName}`;
-  const offline = options.offline ?? Boolean(process.env.RESNET_SERVE_OFFLINE);
+  // As the CLI reads on/off variables: RESNET_SERVE_OFFLINE=0 or false is not offline.
+  const offline = options.offline ?? /^(1|true|yes|on)$/i.test((process.env.RESNET_SERVE_OFFLINE ?? '').trim());
   const dest = join(cacheDir, 'checkpoints', fileName);
   if (offline) throw new ResnetServeError('MODEL_NOT_FOUND', offlineInstructions(fileName, url, cacheDir, process.env, false));
   try {
@@ -209,6 +210,20 @@ export async function loadModel(options: ModelOptions = {}, placement: { thread?
     throw err;
   });
   if (official) checkOfficialHash(spec, path, sha256);
+  try {
+    return await openModel({ path, head, sha256, official, precision, cacheDir }, options, placement);
+  } catch (err) {
+    throw cacheFolderError(err, cacheDir) ?? err;
+  }
+}
+
+/** loadModel's second half: the graph built or prepared, probed, quantised, optimised, then opened. */
+async function openModel(
+  file: { path: string; head: Buffer; sha256: string; official: boolean; precision: 'fp32' | 'int8'; cacheDir: string },
+  options: ModelOptions,
+  placement: { thread?: boolean; openTimeoutMs?: number },
+): Promise<LoadedModel> {
+  const { path, head, sha256, official, precision, cacheDir } = file;
   const isZip = head.readUInt32LE(0) === 0x04034b50;
   const sidecar = official ? { preprocess: IMAGENET_PREPROCESS } : await readSidecar(path);
 

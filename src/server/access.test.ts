@@ -74,6 +74,10 @@ test('with an API key, a client announcing a large upload ("Expect: 100-continue
     const tooBig = await announce(`Bearer ${KEY}`);
     assert.equal(tooBig.statusCode, 413);
     assert.equal(JSON.parse(tooBig.body).code, 'PAYLOAD_TOO_LARGE');
+    // Refused before any route ran, and still counted.
+    const metrics = (await app.inject({ url: '/metrics', headers: { authorization: `Bearer ${KEY}` } })).body;
+    assert.match(metrics, /^resnet_http_requests_total\{route="unknown",method="PUT",status="401"\} 2$/m);
+    assert.match(metrics, /^resnet_http_requests_total\{route="unknown",method="PUT",status="413"\} 1$/m);
   } finally {
     await app.close();
   }
@@ -130,6 +134,14 @@ test('logs never contain image bytes or the API key', async () => {
     await app.inject({ method: 'POST', url: '/predict', payload: Buffer.from('not an image'), headers: { 'content-type': 'image/jpeg', authorization: `Bearer ${KEY}` } });
     assert.ok(logged.length > 0);
     assert.ok(!logged.includes(KEY));
+    // A refusal's line says which (its code), not only the status.
+    assert.match(logged, /"code":"IMAGE_UNSUPPORTED"/);
+    // A caller's X-Request-Id names the request in the log and comes back; anything odd is replaced.
+    const named = await app.inject({ url: '/v1/models', headers: { authorization: `Bearer ${KEY}`, 'x-request-id': 'cam-7/frame-42' } });
+    assert.equal(named.headers['x-request-id'], 'cam-7/frame-42');
+    assert.match(logged, /"reqId":"cam-7\/frame-42"/);
+    const odd = await app.inject({ url: '/v1/models', headers: { authorization: `Bearer ${KEY}`, 'x-request-id': 'a b\u0000c' } });
+    assert.match(String(odd.headers['x-request-id']), /^[0-9a-f-]{36}$/);
     assert.ok(!logged.includes(photo.subarray(200, 232).toString('base64')));
     assert.ok(!logged.includes(photo.subarray(200, 232).toString('latin1')));
   } finally {

@@ -7,7 +7,7 @@
 import cors from '@fastify/cors';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Socket } from 'node:net';
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { ClassificationService } from '../classify/service.js';
@@ -111,7 +111,10 @@ function toTyped(err: FastifyError, request: FastifyRequest, limits: ServerLimit
  * as `{error, code}` like every other error; `counted` tells the metrics.
  */
 function answerClientError(err: NodeJS.ErrnoException, socket: Socket, counted: (status: number) => void): void {
-  if (!socket.writable) {
+  // The client went away mid-request (a camera's network dropped, a client's timeout): nobody to answer; counted as nginx does, 499.
+  const gone = err.code === 'ECONNRESET' || err.code === 'HPE_INVALID_EOF_STATE';
+  if (gone || !socket.writable) {
+    if (gone) counted(499);
     socket.destroy();
     return;
   }
@@ -137,9 +140,9 @@ function noRouteSchemas(): never {
 }
 
 /** The app, with the readiness holder and the metrics registry attached. */
-export type ResnetApp = FastifyInstance & { holder: ServiceHolder; metrics: ServerMetrics };
+export type ResnetApp = FastifyInstance & { holder: ServiceHolder; metrics: ServerMetrics; limits: ServerLimits };
 
-/** Builds the app; `app.holder` says whether the model is loaded, `app.metrics` holds the registry. */
+/** Builds the app; `app.holder` says whether the model is loaded, `app.metrics` holds the registry, `app.limits` the limits in force. */
 export async function buildApp(options: AppOptions): Promise<ResnetApp> {
   const limits = resolveLimits(options.limits);
   const holder = new ServiceHolder();
@@ -151,6 +154,11 @@ export async function buildApp(options: AppOptions): Promise<ResnetApp> {
   const logger = options.logger === true ? { redact } : options.logger ? { ...options.logger, redact } : false;
   const app = Fastify({
     logger,
+    // A caller's X-Request-Id (a proxy's or a camera's) names the request in the log and comes back in the answer; else one is made.
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && /^[\w.:/-]{1,128}$/.test(given) ? given : randomUUID();
+    },
     bodyLimit: limits.maxUploadBytes,
     // Connections stay open while draining, so a request racing the shutdown gets our 503 instead of a
     // reset; server.ts closes them all once every request has its answer.
@@ -179,6 +187,9 @@ export async function buildApp(options: AppOptions): Promise<ResnetApp> {
         const unauthorized = keyRefusal(access.apiKey, req.method, req.url, req.headers.authorization);
         const refusal = unauthorized?.error ?? (Number.isFinite(declared) && declared > limits.maxUploadBytes ? tooLarge(limits) : null);
         if (refusal) {
+          // Refused before any route runs: counted and logged here, as the hooks would have.
+          metrics.requests.inc({ route: 'unknown', method: req.method ?? 'unknown', status: String(refusal.status) });
+          app.log.info({ req: { method: req.method, url: (req.url ?? '').split('?')[0] }, res: { statusCode: refusal.status }, code: refusal.code }, 'refused before the body was sent');
           const body = JSON.stringify({ error: refusal.message, code: refusal.code });
           const challenge = unauthorized ? { 'www-authenticate': unauthorized.challenge } : {};
           res.writeHead(refusal.status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), connection: 'close', ...challenge }).end(body);
@@ -206,8 +217,8 @@ export async function buildApp(options: AppOptions): Promise<ResnetApp> {
     origin: access.corsOrigins?.length ? access.corsOrigins : false,
     methods: ['GET', 'POST', 'PUT', 'DELETE'],
     // A page on another origin may compress v2 bodies and must read where a binary answer's JSON ends and when to retry.
-    allowedHeaders: ['Authorization', 'Content-Type', 'Content-Encoding', 'Inference-Header-Content-Length'],
-    exposedHeaders: ['Inference-Header-Content-Length', 'Retry-After'],
+    allowedHeaders: ['Authorization', 'Content-Type', 'Content-Encoding', 'Inference-Header-Content-Length', 'X-Request-Id'],
+    exposedHeaders: ['Inference-Header-Content-Length', 'Retry-After', 'X-Request-Id'],
   });
 
   app.addHook('onRequest', async (request, reply) => {
@@ -226,6 +237,9 @@ export async function buildApp(options: AppOptions): Promise<ResnetApp> {
       reply.header('www-authenticate', refused.challenge);
       return sendError(reply, refused.error);
     }
+  });
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id);
   });
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unknown';
@@ -272,5 +286,6 @@ export async function buildApp(options: AppOptions): Promise<ResnetApp> {
   });
   app.decorate('holder', holder);
   app.decorate('metrics', metrics);
+  app.decorate('limits', limits);
   return app as unknown as ResnetApp;
 }

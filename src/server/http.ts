@@ -39,14 +39,18 @@ export class ServiceHolder {
     return this.service !== null && this.heads !== null && !this.draining;
   }
 
-  /** The service, or NOT_READY while loading or shutting down. */
+  /**
+   * The service, or NOT_READY while loading. While draining it is still
+   * given: a request that reaches its handler was accepted before the
+   * shutdown began (later ones are refused as they arrive), and is served
+   * until the grace period ends (`shutdownSignal`).
+   */
   require(): ClassificationService {
     if (!this.service || !this.heads) throw new ResnetServeError('NOT_READY', 'The model is still loading; retry shortly');
-    if (this.draining) throw new ResnetServeError('NOT_READY', 'The server is shutting down');
     return this.service;
   }
 
-  /** The head registry (NOT_READY while loading or shutting down). */
+  /** The head registry (NOT_READY while loading). */
   requireHeads(): HeadRegistry {
     this.require();
     return this.heads as HeadRegistry;
@@ -69,6 +73,8 @@ export function errorBody(err: ResnetServeError): { error: string; code: string 
 /** Sends a typed error with its status (and Retry-After for 503). */
 export function sendError(reply: FastifyReply, err: ResnetServeError): FastifyReply {
   if (err.status === 503) reply.header('retry-after', '1');
+  // The log line of a refusal says which, not only its status (a no-op without --log).
+  reply.log.info({ code: err.code, error: err.message }, 'refused');
   return reply.code(err.status).send(errorBody(err));
 }
 

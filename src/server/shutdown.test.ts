@@ -52,6 +52,34 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   });
 }
 
+test('SIGTERM while a photo is still uploading: the upload, accepted before, is answered once it arrives', async () => {
+  const { path, dir } = await writeRandomCheckpoint('resnet18', 68);
+  const home = await scratchDir('rs-stop-upload-');
+  const { child, port, stderr } = await startServe(BIN, ['--port', '0', '--model', path, '--workers', '1', '--grace-period-ms', '8000'], { PATH: process.env.PATH, HOME: home, RESNET_SERVE_HOME: join(dir, 'cache') });
+  const photo = await testPhoto(9, 640, 480);
+  const half = Math.floor(photo.length / 2);
+  let said = '';
+  const socket = connect(port, '127.0.0.1');
+  socket.on('data', (d) => (said += d.toString()));
+  socket.on('error', () => undefined);
+  const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+  await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+  socket.write(`POST /predict HTTP/1.1\r\nHost: t\r\nContent-Type: image/jpeg\r\nContent-Length: ${photo.length}\r\nConnection: close\r\n\r\n`);
+  socket.write(photo.subarray(0, half));
+  await new Promise((r) => setTimeout(r, 200));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await new Promise((r) => setTimeout(r, 250));
+  // A supervisor repeating itself changes nothing: the drain goes on.
+  child.kill('SIGTERM');
+  await new Promise((r) => setTimeout(r, 250));
+  socket.write(photo.subarray(half));
+  await closed;
+  assert.match(said, /^HTTP\/1\.1 200/, said);
+  assert.equal(await exited, 0, stderr());
+  assert.match(stderr(), /SIGTERM again; still finishing requests in flight/);
+});
+
 test('SIGTERM during slow decodes and a stalled upload: each accepted request gets its result or a 503, and the process exits within the grace period', async () => {
   const { path, dir } = await writeRandomCheckpoint('resnet18', 67);
   const home = await scratchDir('rs-stop-slow-');

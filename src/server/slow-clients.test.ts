@@ -77,3 +77,18 @@ test('200 idle connections are held while normal requests are served', async () 
     for (const s of idle) s.destroy();
   }
 });
+
+test('a client that leaves mid-upload is counted as 499 (nginx\'s "client closed"), never as a 400 it was not sent', async () => {
+  const before = await app.inject('/metrics');
+  const count = (text: string, status: string): number => Number(new RegExp(`^resnet_http_requests_total\\{route="unknown",method="unknown",status="${status}"\\} (\\d+)`, 'm').exec(text)?.[1] ?? 0);
+  const s = await open();
+  s.write('POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: 100000\r\n\r\n');
+  s.write(Buffer.alloc(20_000, 1));
+  await new Promise((r) => setTimeout(r, 100));
+  s.end();
+  await closedAfter(s);
+  await new Promise((r) => setTimeout(r, 100));
+  const after = await app.inject('/metrics');
+  assert.equal(count(after.body, '499'), count(before.body, '499') + 1, after.body.split('\n').filter((l) => l.startsWith('resnet_http_requests_total')).join('\n'));
+  assert.equal(count(after.body, '400'), count(before.body, '400'));
+});
