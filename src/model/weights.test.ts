@@ -106,6 +106,10 @@ test('inside the container, the instructions say what to mount or bake, not wher
   assert.match(text, /docker run -v \/path\/to\/resnet18-f37072fd\.pth:\/opt\/resnet-serve\/torch\/hub\/checkpoints\/resnet18-f37072fd\.pth:ro/);
   assert.match(text, /BAKE_MODEL=1/);
   assert.doesNotMatch(text, /--model/);
+  // In a Kubernetes pod, docker run means nothing: a volume mounted at the same place does.
+  const pod = offlineInstructions('resnet18-f37072fd.pth', 'https://download.pytorch.org/models/resnet18-f37072fd.pth', '/var/cache/resnet-serve', { TORCH_HOME: '/opt/resnet-serve/torch', RESNET_SERVE_IN_CONTAINER: '1', KUBERNETES_SERVICE_HOST: '10.96.0.1' });
+  assert.doesNotMatch(pod, /docker run/);
+  assert.match(pod, /volumeMounts: \[\{mountPath: \/opt\/resnet-serve\/torch\/hub\/checkpoints, readOnly: true\}\]/);
 });
 
 test('the default model is recognised by the hash torchvision put in its file name', () => {

@@ -116,8 +116,10 @@ export function offlineInstructions(fileName: string, url: string, cacheDir: str
     return [
       `The model weights ${fileName} are not in this container and ${why}.`,
       `  1. Download ${url} on a machine with internet access`,
-      `  2. Mount it read-only into the container, e.g.`,
-      `     docker run -v /path/to/${fileName}:${join(torchHubCheckpointDir(env), fileName)}:ro …`,
+      `  2. Mount it read-only into the container at ${join(torchHubCheckpointDir(env), fileName)}, e.g.`,
+      env.KUBERNETES_SERVICE_HOST
+        ? `     a volume (a PersistentVolumeClaim or an image volume holding it) with volumeMounts: [{mountPath: ${torchHubCheckpointDir(env)}, readOnly: true}]`
+        : `     docker run -v /path/to/${fileName}:${join(torchHubCheckpointDir(env), fileName)}:ro …`,
       `  or copy it into the cache volume (${cacheDir}) as checkpoints/${fileName},`,
       `  or build the image with the weights baked in: docker build --build-arg BAKE_MODEL=1 [--build-arg RESNET_SERVE_WEIGHTS_URL=<mirror>] .`,
     ].join('\n');

@@ -140,6 +140,9 @@ test('logs never contain image bytes or the API key', async () => {
     const named = await app.inject({ url: '/v1/models', headers: { authorization: `Bearer ${KEY}`, 'x-request-id': 'cam-7/frame-42' } });
     assert.equal(named.headers['x-request-id'], 'cam-7/frame-42');
     assert.match(logged, /"reqId":"cam-7\/frame-42"/);
+    // Probes are not traffic: not logged at info level.
+    await app.inject({ url: '/healthz', headers: { 'x-request-id': 'probe-1' } });
+    assert.doesNotMatch(logged, /probe-1/);
     const odd = await app.inject({ url: '/v1/models', headers: { authorization: `Bearer ${KEY}`, 'x-request-id': 'a b\u0000c' } });
     assert.match(String(odd.headers['x-request-id']), /^[0-9a-f-]{36}$/);
     assert.ok(!logged.includes(photo.subarray(200, 232).toString('base64')));

@@ -323,6 +323,14 @@ describe('operations', () => {
     assert.match(text, /resnet_http_requests_in_flight 1/);
     assert.match(text, new RegExp(`resnet_model_info\\{name="resnet18",source="checkpoint",sha256="${service.info.sha256}",onnxruntime="[\\d.]+"\\} 1`));
     assert.match(text, /resnet_threads\{pool="onnxruntime_intra_op"\} 2/);
+    // With process metrics (the server's default): under the names Node.js dashboards look for.
+    const withProcess = await buildApp({ service });
+    try {
+      const all = (await withProcess.inject('/metrics')).body;
+      for (const name of ['process_cpu_seconds_total', 'process_resident_memory_bytes', 'nodejs_heap_size_used_bytes', 'nodejs_eventloop_lag_seconds']) assert.match(all, new RegExp(`^${name} `, 'm'), name);
+    } finally {
+      await withProcess.close();
+    }
   });
 
   test('while the model loads: live, not ready, and inference answers 503 NOT_READY', async () => {

@@ -51,6 +51,8 @@ const DRAIN_FACTOR = 4;
 
 /** Paths anyone may call even when an API key is set: health checks and the page itself. */
 const OPEN_PATHS = new Set(['/healthz', '/readyz', '/ping', '/v2/health/live', '/v2/health/ready', ...PAGE_PATHS]);
+/** Health checks and the metrics scrape: their requests are not logged at info level. */
+const QUIET_PATHS = new Set(['/healthz', '/readyz', '/ping', '/v2/health/live', '/v2/health/ready', '/metrics']);
 /** Methods a route may have, for the Allow header of a 405. */
 const ROUTE_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE'] as const;
 
@@ -269,6 +271,10 @@ export async function buildApp(options: AppOptions): Promise<ResnetApp> {
     return sendError(reply, new ResnetServeError('NOT_FOUND', `No route ${request.method} ${path}`));
   });
 
+  // Probes and scrapes come every few seconds: logged only when something is wrong, not as traffic.
+  app.addHook('onRoute', (route) => {
+    if (QUIET_PATHS.has(route.url)) route.logLevel = 'warn';
+  });
   registerIntake(app, holder, limits, new InflightBytes(limits.maxInflightBytes));
   seedRoutes(app, holder, limits);
   v1Routes(app, holder, limits);

@@ -22,7 +22,8 @@ export class ServerMetrics {
   readonly ready = new Gauge({ name: 'resnet_ready', help: '1 when the model is loaded and the server accepts work', registers: [this.registry] });
 
   constructor(defaultMetrics = true) {
-    if (defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'resnet_' });
+    // Node's and the process's own metrics under their usual names (process_cpu_seconds_total, nodejs_heap_size_used_bytes…), as dashboards expect them.
+    if (defaultMetrics) collectDefaultMetrics({ register: this.registry });
   }
 
   /** The observer a ClassificationService reports its stages to. */
