@@ -28,7 +28,11 @@ function updateStatus() {
 function addFiles(files) {
   if (!files.length) return;
   const head = $('answer-with').value || undefined;
-  addCards($('results'), files, { topK: $('topk').value, head }, () => updateStatus());
+  addCards($('results'), files, { topK: $('topk').value, head }, () => {
+    updateStatus();
+    // A head deleted elsewhere leaves the menu: offered no more.
+    if (cardsIn($('results')).some((i) => i.errorCode === 'HEAD_GONE' && !i.menuRefreshed && (i.menuRefreshed = true))) refreshHeadChoices();
+  });
   updateStatus();
 }
 

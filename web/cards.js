@@ -98,11 +98,12 @@ function render(item) {
   } else if (item.state === 'error') {
     card.removeAttribute('aria-busy');
     body.append(el('p', { className: 'state', textContent: errorText(item.errorCode, item.errorVars) }));
-    if (item.errorCode !== 'FILE_TOO_LARGE' && item.errorCode !== 'IMAGE_UNSUPPORTED') actions.append(button(t('retry'), () => retry(item), { className: 'small retry' }, 'retry'));
+    if (!['FILE_TOO_LARGE', 'IMAGE_UNSUPPORTED', 'HEAD_GONE'].includes(item.errorCode)) actions.append(button(t('retry'), () => retry(item), { className: 'small retry' }, 'retry'));
   } else {
     card.removeAttribute('aria-busy');
     const result = item.result;
-    if (result.unknown) body.append(el('p', { className: 'unknown', textContent: t('unknown') }));
+    // "Unknown" first; the classes' scores below it are only how close it came, and say so.
+    if (result.unknown) body.append(el('p', { className: 'unknown', textContent: t('unknown') }), el('p', { className: 'closest', textContent: t('closest') }));
     const asked = result.predictions.slice(0, Number(item.topK));
     const shown = asked.filter((p, i) => i === 0 || p.score >= 0.0005);
     const [top, ...rest] = shown;
@@ -198,6 +199,8 @@ function upload(item) {
       } else {
         item.state = 'error';
         item.errorCode = result?.error?.code ?? body?.code ?? (xhr.status === 401 ? 'UNAUTHORIZED' : 'UNKNOWN');
+        // The head it was sent to is gone (deleted in another window): said as such, and not retried.
+        if (item.head && item.errorCode === 'NOT_FOUND') item.errorCode = 'HEAD_GONE';
         if (xhr.status === 401) state.onUnauthorized?.();
       }
       resolve();

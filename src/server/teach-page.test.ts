@@ -96,9 +96,18 @@ describe('the Teach view in Chromium', { skip }, () => {
     await page.setInputFiles('#files', files([cool[4]], 'odd'));
     await page.waitForFunction(() => document.querySelector('#results .card[data-state="done"]') !== null);
     assert.equal(await page.locator('#results .card .unknown').textContent(), 'Unknown: none of these classes');
+    assert.equal(await page.locator('#results .card .closest').textContent(), 'How close it came to each:', 'the scores below are not an answer');
     assert.equal(await page.locator('#results .card .certainty').count(), 0);
     assert.match((await page.locator('#status').textContent()) ?? '', /odd0\.jpg: unknown, none of these classes/);
     await page.unroute('**/v1/classify**');
+    // The head deleted meanwhile (in another window, here as the server would answer): said as such, with no Retry that cannot work.
+    await page.route('**/v1/classify**', (route) => route.fulfill({ status: 404, json: { error: 'No head named "colours"', code: 'NOT_FOUND' } }));
+    await page.setInputFiles('#files', files([cool[3]], 'gone'));
+    await page.waitForFunction(() => document.querySelector('#results .card[data-state="error"]') !== null);
+    assert.match((await page.locator('#results .card[data-state="error"] .state').textContent()) ?? '', /no longer on the server/);
+    assert.equal(await page.locator('#results .card[data-state="error"] .retry').count(), 0);
+    await page.unroute('**/v1/classify**');
+    await page.locator('#results .card[data-state="error"] .remove').click();
     // Removing the last card leaves the focus on the control that adds photos, not on <body>.
     await page.locator('#results .card .remove').focus();
     await page.keyboard.press('Enter');
