@@ -2,7 +2,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, mkdirSync, statSync, type PathLike } from 'node:fs';
 import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { dirname, resolve, sep } from 'node:path';
+import { dirname, join, resolve, sep } from 'node:path';
 import { ResnetServeError } from './errors.js';
 
 /** The folders from the nearest existing ancestor of `path` down to `path` itself, outermost first. */
@@ -47,7 +47,7 @@ export async function ensureDir(path: string): Promise<void> {
 export async function ensureWritableDir(path: string): Promise<void> {
   await ensureDir(path);
   if (!(await stat(path)).isDirectory()) throw Object.assign(new Error(`${path} is not a folder`), { code: 'ENOTDIR' });
-  const probe = `${resolve(path)}/.resnet-serve-${randomBytes(4).toString('hex')}.probe`;
+  const probe = join(path, `.resnet-serve-${randomBytes(4).toString('hex')}.probe`);
   await writeFile(probe, '', { flag: 'wx' });
   await rm(probe, { force: true });
 }
@@ -124,6 +124,10 @@ export function cacheFolderError(err: unknown, cacheDir: string): ResnetServeErr
   const inside = typeof e?.path === 'string' && (resolve(e.path) === root || resolve(e.path).startsWith(root + sep));
   const fromSqlite = e?.name === 'SqliteError' && /^SQLITE_(CANTOPEN|READONLY|IOERR|FULL|PERM)/.test(e.code ?? '');
   if (!(inside && CACHE_REFUSALS.has(e.code ?? '')) && !fromSqlite) return null;
-  const reason = fromSqlite ? `${e.message} (${e.code})` : writeFailure(e);
-  return new ResnetServeError('IO_ERROR', `Cannot write to the cache folder ${cacheDir}: ${reason} (set RESNET_SERVE_HOME to a writable folder)`, { cause: err });
+  return cacheWriteError(cacheDir, fromSqlite ? `${e.message} (${e.code})` : writeFailure(e), err);
+}
+
+/** The one sentence for the cache folder refusing a write, whatever refused it. */
+export function cacheWriteError(cacheDir: string, reason: string, cause?: unknown): ResnetServeError {
+  return new ResnetServeError('IO_ERROR', `Cannot write to the cache folder ${cacheDir}: ${reason} (set RESNET_SERVE_HOME to a writable folder)`, { cause });
 }

@@ -2,7 +2,7 @@
 // progress, then the answer as a headline with the alternatives below (or "unknown" when a head finds the
 // photo unlike its training photos). Failed cards can be retried; any card removed; the list cleared.
 // "Show where it looked" lays the model's class activation map over the crop. Used by both views.
-import { authHeaders, el, errorText, state, t } from './common.js';
+import { authHeaders, el, errorText, state, t, tooLargeVars } from './common.js';
 
 const all = [];
 /** Labels asked of the server per photo: the label-count menu then shows any number up to this without asking again. */
@@ -289,7 +289,7 @@ export function addCards(list, files, options, onChange) {
     if (file.size > state.maxBytes) {
       item.state = 'error';
       item.errorCode = 'FILE_TOO_LARGE';
-      item.errorVars = { size: (file.size / 1048576).toFixed(1), mb: Math.round(state.maxBytes / 1048576) };
+      item.errorVars = tooLargeVars(file);
       drop.pending--;
     } else {
       queue.push(item);

@@ -56,6 +56,9 @@ export const state = { lang: 'en', maxBytes: 20 * 1024 * 1024, maxFiles: 32, mod
 
 export const $ = (id) => document.getElementById(id);
 
+/** The facts of a FILE_TOO_LARGE sentence for `file`: its size and the server's limit, in MB. */
+export const tooLargeVars = (file) => ({ size: (file.size / 1048576).toFixed(1), mb: Math.round(state.maxBytes / 1048576) });
+
 /** The text `key` in the current language, with `{name}` placeholders filled. */
 export function t(key, vars = {}) {
   return TEXT[state.lang][key].replace(/\{(\w+)\}/g, (_, k) => String(vars[k] ?? ''));

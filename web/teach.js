@@ -1,6 +1,6 @@
 // The Teach view: make a head, name its classes, give each a few photos, train it, see how well it learned
 // (held-out accuracy and a confusion matrix), then try it on new photos ("unknown" shown as such).
-import { $, TEXT, api, apiFetch, authHeaders, el, errorText, messageLine, onLanguage, state, t } from './common.js';
+import { $, TEXT, api, apiFetch, authHeaders, el, errorText, messageLine, onLanguage, state, t, tooLargeVars } from './common.js';
 import { addCards, cardsIn, clearCards, summaryOf } from './cards.js';
 
 const view = { head: null, detail: null, busy: false, urls: [], onHeadsChanged: () => {} };
@@ -236,10 +236,9 @@ function uploadBatches(files) {
 async function addPhotos(className, files) {
   if (!files.length || !view.head) return;
   const name = (f) => f.name || 'photo';
-  const mb = Math.round(state.maxBytes / 1048576);
   const { batches, tooLarge } = uploadBatches(files);
   // Files the server could not use are named with their reason, in the page's language; the others are added.
-  const refused = tooLarge.map((f) => ({ name: name(f), code: 'FILE_TOO_LARGE', vars: { size: (f.size / 1048576).toFixed(1), mb } }));
+  const refused = tooLarge.map((f) => ({ name: name(f), code: 'FILE_TOO_LARGE', vars: tooLargeVars(f) }));
   let sent = 0;
   for (const batch of batches) {
     const done = sent;

@@ -30,7 +30,8 @@ export interface LabelledPhoto {
 /** The examples, the photos that could not be used, and where the work went. */
 export interface CollectedExamples {
   examples: (TrainingExample & { photo: string; name: string })[];
-  failed: { name: string; reason: string; code?: ResnetServeError['code'] }[];
+  /** `reason` as printed (with the code, when there is one); `message` without it. */
+  failed: { name: string; reason: string; message: string; code?: ResnetServeError['code'] }[];
   /** Photos with the same content in more than one class. */
   duplicates: { photo: string; names: string[]; classes: number[] }[];
   embedded: number;
@@ -71,7 +72,8 @@ export async function collectExamples(
           const bytes = p.bytes ?? (await readFile(fsPath(p.path as string)));
           return { p, bytes, photo: photoHash(bytes) };
         } catch (err) {
-          out.failed.push({ name: p.name, reason: `cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})` });
+          const reason = `cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`;
+          out.failed.push({ name: p.name, reason, message: reason });
           return null;
         }
       }),
@@ -85,7 +87,7 @@ export async function collectExamples(
       const fresh: { photo: string; value: { embedding: Float32Array; probabilities: Float32Array } }[] = [];
       analyzed.forEach((a, j) => {
         if (!a.ok) {
-          out.failed.push({ name: missing[j].p.name, reason: `${a.error.code}: ${a.error.message}`, code: a.error.code });
+          out.failed.push({ name: missing[j].p.name, reason: `${a.error.code}: ${a.error.message}`, message: a.error.message, code: a.error.code });
           return;
         }
         fresh.push({ photo: missing[j].photo, value: { embedding: (a.outputs.embedding as OutputTensor).data, probabilities: Float32Array.from(softmax(a.outputs.logits.data)) } });
@@ -113,7 +115,7 @@ export async function collectExamples(
     // One reason for all (none is an image, say): its own code, so the status and the page's sentence say it.
     const codes = new Set(out.failed.map((f) => f.code));
     const single = codes.size === 1 ? [...codes][0] : undefined;
-    const why = out.failed.slice(0, 3).map((f) => `${f.name}: ${single ? f.reason.replace(`${single}: `, '') : f.reason}`).join('; ');
+    const why = out.failed.slice(0, 3).map((f) => `${f.name}: ${single ? f.message : f.reason}`).join('; ');
     const subject = photos.length === 1 ? 'The photo could not be used' : `None of the ${photos.length} photos could be used`;
     throw new ResnetServeError(single ?? 'INVALID_ARGUMENT', `${subject}: ${why}`);
   }

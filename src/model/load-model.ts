@@ -11,7 +11,7 @@ import { existsSync } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { ResnetServeError, invalidArgument } from '../errors.js';
-import { cacheFolderError, writeFileAtomic } from '../fs-atomic.js';
+import { cacheFolderError, cacheWriteError, writeFileAtomic } from '../fs-atomic.js';
 import { cachedSha256 } from './file-hash.js';
 import { IMAGENET_PREPROCESS, type PreprocessConfig } from '../image/preprocess-config.js';
 import { checkLabelSet, imagenetLabels, readLabelFile, type LabelSet } from '../labels/labels.js';
@@ -134,7 +134,7 @@ async function officialCheckpoint(name: string, options: ModelOptions, cacheDir:
       throw new ResnetServeError('MODEL_NOT_FOUND', `${err.message}\n${offlineInstructions(fileName, url, cacheDir)}`, { cause: err });
     }
     if (err instanceof ResnetServeError) throw err;
-    throw new ResnetServeError('IO_ERROR', `Cannot write to the cache folder ${cacheDir}: ${(err as Error).message} (set RESNET_SERVE_HOME to a writable folder)`);
+    throw cacheWriteError(cacheDir, (err as Error).message, err);
   }
   return dest;
 }
@@ -182,7 +182,7 @@ async function checkpointToOnnx(path: string, sha256: string, cacheDir: string, 
     await writeFileAtomic(onnxPath, encodeOnnxModel(built.spec));
     await writeFileAtomic(metaPath, JSON.stringify({ name: built.architecture.name, numClasses: built.architecture.numClasses, blocks: built.architecture.blocks }));
   } catch (err) {
-    throw new ResnetServeError('IO_ERROR', `Cannot write to the cache folder ${cacheDir}: ${(err as Error).message} (set RESNET_SERVE_HOME to a writable folder)`);
+    throw cacheWriteError(cacheDir, (err as Error).message, err);
   }
   return { onnxPath, name: built.architecture.name, numClasses: built.architecture.numClasses };
 }

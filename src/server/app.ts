@@ -14,7 +14,7 @@ import type { ClassificationService } from '../classify/service.js';
 import { HeadRegistry } from './heads.js';
 import { ResnetServeError } from '../errors.js';
 import { ORT_VERSION } from '../model/ort-version.js';
-import { ServiceHolder, sendError } from './http.js';
+import { PROBE_PATHS, ServiceHolder, sendError } from './http.js';
 import { InflightBytes, discardUnreadBody, registerIntake, tooLarge } from './intake.js';
 import { ServerMetrics } from './metrics.js';
 import { resolveLimits, type AccessOptions, type ServerLimits } from './options.js';
@@ -50,9 +50,9 @@ export interface AppOptions {
 const DRAIN_FACTOR = 4;
 
 /** Paths anyone may call even when an API key is set: health checks and the page itself. */
-const OPEN_PATHS = new Set(['/healthz', '/readyz', '/ping', '/v2/health/live', '/v2/health/ready', ...PAGE_PATHS]);
+const OPEN_PATHS = new Set([...PROBE_PATHS, ...PAGE_PATHS]);
 /** Health checks and the metrics scrape: their requests are not logged at info level. */
-const QUIET_PATHS = new Set(['/healthz', '/readyz', '/ping', '/v2/health/live', '/v2/health/ready', '/metrics']);
+const QUIET_PATHS = new Set([...PROBE_PATHS, '/metrics']);
 /** Methods a route may have, for the Allow header of a 405. */
 const ROUTE_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE'] as const;
 

@@ -256,7 +256,7 @@ export class HeadRegistry {
     });
     const usable = new Set(collected.examples.map((e) => e.photo));
     const kept = images.map((img) => ({ img, photo: photoHash(img.bytes) })).filter((k) => usable.has(k.photo));
-    const refused = collected.failed.map((f) => ({ name: f.name, code: f.code ?? 'BAD_REQUEST', error: f.code ? f.reason.replace(`${f.code}: `, '') : f.reason }));
+    const refused = collected.failed.map((f) => ({ name: f.name, code: f.code ?? 'BAD_REQUEST', error: f.message }));
     const { drawableImage } = await import('../image/decode.js');
     const thumbnails = await Promise.all(kept.map(({ img }) => drawableImage(img.bytes).rotate().resize(160, 160, { fit: 'cover' }).jpeg({ quality: 80 }).toBuffer()));
     const ids = this.store.addExamples(name, className, kept.map(({ img, photo }, i) => ({ photo, name: img.name, thumbnail: thumbnails[i] })));

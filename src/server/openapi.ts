@@ -1,4 +1,5 @@
 /** The OpenAPI 3.1 description of the HTTP API, served at `/openapi.json`. */
+import { PROBE_PATHS } from './http.js';
 
 const error = { type: 'object', required: ['error', 'code'], properties: { error: { type: 'string' }, code: { type: 'string' } } };
 const errorResponse = (description: string): object => ({ description, content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } });
@@ -73,8 +74,6 @@ const torchserveModel = { summary: "TorchServe's management API: a model's descr
 /** An operation of the document (only what `complete` reads and adds is typed). */
 type Operation = { parameters?: object[]; responses: Record<string, object>; [key: string]: unknown };
 
-/** Paths anyone may call when the server has an API key (the rest may answer 401). */
-const OPEN = new Set(['/healthz', '/readyz', '/ping', '/v2/health/live', '/v2/health/ready']);
 
 /**
  * Completes every operation as OpenAPI 3.1 requires and as the server
@@ -88,7 +87,7 @@ function complete(paths: Record<string, Record<string, Operation>>): typeof path
       const declared = (operation.parameters ?? []) as { name: string; in: string }[];
       const missing = names.filter((n) => !declared.some((p) => p.in === 'path' && p.name === n)).map((n) => pathParam(n));
       if (missing.length) operation.parameters = [...missing, ...declared];
-      if (!OPEN.has(path)) operation.responses[401] ??= errorResponse('An API key is needed, or the one sent is wrong (UNAUTHORIZED); see WWW-Authenticate');
+      if (!PROBE_PATHS.includes(path)) operation.responses[401] ??= errorResponse('An API key is needed, or the one sent is wrong (UNAUTHORIZED); see WWW-Authenticate');
     }
   }
   return paths;
