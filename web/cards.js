@@ -14,6 +14,9 @@ export function percent(score) {
 }
 
 /** Sends a photo as the request body (the explain route's pictures). */
+/** Errors the same file would get again: their cards offer no Retry. */
+const FINAL_ERRORS = new Set(['FILE_TOO_LARGE', 'PAYLOAD_TOO_LARGE', 'IMAGE_UNSUPPORTED', 'IMAGE_EMPTY', 'IMAGE_CORRUPT', 'IMAGE_TOO_LARGE', 'HEAD_GONE']);
+
 function postPhoto(url, file) {
   return fetch(url, { method: 'POST', headers: { ...authHeaders(), 'Content-Type': file.type || 'application/octet-stream' }, body: file });
 }
@@ -98,7 +101,7 @@ function render(item) {
   } else if (item.state === 'error') {
     card.removeAttribute('aria-busy');
     body.append(el('p', { className: 'state', textContent: errorText(item.errorCode, item.errorVars) }));
-    if (!['FILE_TOO_LARGE', 'IMAGE_UNSUPPORTED', 'HEAD_GONE'].includes(item.errorCode)) actions.append(button(t('retry'), () => retry(item), { className: 'small retry' }, 'retry'));
+    if (!FINAL_ERRORS.has(item.errorCode)) actions.append(button(t('retry'), () => retry(item), { className: 'small retry' }, 'retry'));
   } else {
     card.removeAttribute('aria-busy');
     const result = item.result;

@@ -15,6 +15,7 @@ import { HeadRegistry } from './heads.js';
 import { ResnetServeError } from '../errors.js';
 import { ORT_VERSION } from '../model/ort-version.js';
 import { PROBE_PATHS, ServiceHolder, sendError } from './http.js';
+import { checkQueryParams } from './query-params.js';
 import { InflightBytes, discardUnreadBody, registerIntake, tooLarge } from './intake.js';
 import { ServerMetrics } from './metrics.js';
 import { resolveLimits, type AccessOptions, type ServerLimits } from './options.js';
@@ -126,7 +127,7 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Socket, counted: 
       : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
         ? [408, 'REQUEST_TIMEOUT', 'The request was not received in time']
         : err.code === 'HPE_INVALID_URL'
-          ? [400, 'BAD_REQUEST', 'The URL is not valid: characters outside ASCII (虎斑猫) and spaces must be percent-encoded (%E8%99%8E…; curl --url-query "class=虎斑猫" does it, beside -F)']
+          ? [400, 'BAD_REQUEST', invalidUrlMessage((err as NodeJS.ErrnoException & { rawPacket?: Buffer }).rawPacket)]
           : [400, 'BAD_REQUEST', 'The request is not valid HTTP'];
   const body = JSON.stringify({ error: message, code });
   counted(status);
@@ -134,6 +135,23 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Socket, counted: 
   // Written, then the connection is closed for good (ending only our side would keep the descriptor until the client closes).
   socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`, () => socket.destroy());
   setTimeout(() => socket.destroy(), 1000).unref();
+}
+
+/**
+ * What is wrong with a request line Node refused as an invalid URL, from the
+ * bytes it received: the URL as sent, the same percent-encoded, and for a
+ * query parameter the curl option that encodes it.
+ */
+export function invalidUrlMessage(rawPacket: Buffer | undefined): string {
+  const line = (rawPacket ?? Buffer.alloc(0)).toString('utf8').split('\r\n')[0];
+  const target = /^[A-Z]+ (.*?)(?: HTTP\/\d\.\d)?$/.exec(line)?.[1];
+  const general = 'The URL is not valid: characters outside ASCII and spaces must be percent-encoded';
+  if (!target || !/[^\x21-\x7e]/.test(target)) return `${general}.`;
+  const shown = target.length > 200 ? `${target.slice(0, 200)}…` : target;
+  const encoded = shown.replace(/[^\x21-\x7e]/gu, (c) => encodeURIComponent(c));
+  const param = target.split('?')[1]?.split('&').find((p) => /[^\x21-\x7e]/.test(p));
+  const curl = param ? `; curl --url-query "${param}" does it, beside -F` : '';
+  return `${general}: send ${encoded} for ${shown}${curl}`;
 }
 
 /** Stands in for Fastify's schema compilers: nothing here compiles a route schema. */
@@ -239,6 +257,7 @@ export async function buildApp(options: AppOptions): Promise<ResnetApp> {
       reply.header('www-authenticate', refused.challenge);
       return sendError(reply, refused.error);
     }
+    checkQueryParams(request);
   });
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
@@ -249,7 +268,7 @@ export async function buildApp(options: AppOptions): Promise<ResnetApp> {
     metrics.requestSeconds.observe({ route }, reply.elapsedTime / 1000);
   });
 
-  app.setErrorHandler((err: FastifyError, request, reply) => {
+  app.setErrorHandler(async (err: FastifyError, request, reply) => {
     const typed = toTyped(err, request, limits);
     if (typed.code === 'INTERNAL') {
       // "See the server log" must lead somewhere: without --log the error goes to stderr.
@@ -257,7 +276,7 @@ export async function buildApp(options: AppOptions): Promise<ResnetApp> {
       else process.stderr.write(`resnet-serve: internal error on ${request.method} ${request.url.split('?')[0]}: ${err.stack ?? err.message}\n`);
     }
     // Refused while the body was still arriving: read the rest so the client sees this answer.
-    discardUnreadBody(request, reply, DRAIN_FACTOR * limits.maxUploadBytes);
+    await discardUnreadBody(request, reply, DRAIN_FACTOR * limits.maxUploadBytes);
     return sendError(reply, typed);
   });
   app.setNotFoundHandler((request, reply) => {

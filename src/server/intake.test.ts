@@ -76,6 +76,19 @@ describe('refusals reach clients that send the whole body first', () => {
     }
   });
 
+  test('a client that asks to close the connection (Python\'s urllib) gets its 413, not a reset', async () => {
+    for (const path of ['/predict', '/v2/models/resnet18/infer']) {
+      const socket = await open();
+      try {
+        const refused = await sendAllThenRead(socket, path, { 'Content-Type': 'image/jpeg', Connection: 'close' }, Buffer.alloc(6 * MB, 1));
+        assert.equal(refused.status, 413, path);
+        assert.equal(JSON.parse(refused.body).code, 'PAYLOAD_TOO_LARGE');
+      } finally {
+        socket.destroy();
+      }
+    }
+  });
+
   test('a chunked body that passes the limit while arriving gets its 413 too', async () => {
     const res = await fetch(`http://127.0.0.1:${port}/predict`, {
       method: 'POST',
@@ -204,8 +217,8 @@ describe('client mistakes are 400s with a code, never a 500 or a hang', () => {
       ['GARBAGE\r\n\r\n', 400, 'BAD_REQUEST'],
       [`GET / HTTP/1.1\r\nHost: t\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431, 'HEADERS_TOO_LARGE'],
       ['GET /%zz HTTP/1.1\r\nHost: t\r\n\r\n', 400, 'BAD_REQUEST'],
-      // curl sends a URL typed with 虎斑猫 as raw UTF-8, which HTTP does not allow: the answer says what to do.
-      ['GET /v1/explain?class=虎斑猫 HTTP/1.1\r\nHost: t\r\n\r\n', 400, 'BAD_REQUEST', /percent-encoded/],
+      // curl sends a URL typed with 蚂蚁 as raw UTF-8, which HTTP does not allow: the answer gives this URL encoded.
+      ['POST /predict?head=蚂蚁 HTTP/1.1\r\nHost: t\r\n\r\n', 400, 'BAD_REQUEST', /percent-encoded: send \/predict\?head=%E8%9A%82%E8%9A%81 for \/predict\?head=蚂蚁; curl --url-query "head=蚂蚁" does it/],
     ] as const) {
       const socket = await open();
       try {

@@ -152,22 +152,36 @@ function boundedBody(raw: IncomingMessage, encoding: 'identity' | 'gzip' | 'defl
  * After an answer has been chosen while the body is still arriving: read the
  * rest and drop it, so the answer is read by clients that send everything
  * first, and keep the connection. Past `bound` bytes the connection is closed.
+ * Resolves at once on a connection kept open; when the client asked to close
+ * it (`Connection: close`, as Python's urllib sends), only once the body has
+ * been read, since Node closes such a connection as soon as the answer is
+ * sent and unread bytes would turn the close into a reset.
  */
-export function discardUnreadBody(request: FastifyRequest, reply: FastifyReply, bound: number): void {
+export function discardUnreadBody(request: FastifyRequest, reply: FastifyReply, bound: number): Promise<void> {
   const raw = request.raw;
-  if (raw.complete || raw.destroyed) return;
+  if (raw.complete || raw.destroyed) return Promise.resolve();
   const declared = declaredLength(request);
   if (declared !== null && declared > bound) {
     reply.header('connection', 'close');
-    return;
+    return Promise.resolve();
   }
   reply.removeHeader('connection');
   let dropped = 0;
+  const read = new Promise<void>((resolve) => {
+    raw.once('end', resolve).once('close', resolve).once('error', () => resolve());
+  });
   raw.on('data', (chunk: Buffer) => {
     dropped += chunk.length;
     if (dropped > bound) raw.socket?.destroy();
   });
   raw.resume();
+  return clientClosesAfterAnswer(raw) ? read : Promise.resolve();
+}
+
+function clientClosesAfterAnswer(raw: IncomingMessage): boolean {
+  const connection = (raw.headers.connection ?? '').toLowerCase();
+  if (raw.httpVersion === '1.0') return !connection.includes('keep-alive');
+  return connection.split(',').some((token) => token.trim() === 'close');
 }
 
 /**

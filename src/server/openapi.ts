@@ -13,6 +13,7 @@ const uploadBody = (field: string): object => ({
 const query = [
   { name: 'top_k', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 1000 } },
   { name: 'lang', in: 'query', schema: { type: 'string', enum: ['en', 'zh', 'both'] } },
+  { name: 'head', in: 'query', description: 'Answer with a trained head (GET /v1/heads) instead of the ImageNet classes', schema: { type: 'string' } },
 ];
 const errors = {
   400: errorResponse('Bad request (NO_FILE, BAD_REQUEST, INVALID_ARGUMENT, IMAGE_EMPTY)'),
@@ -110,7 +111,7 @@ export function openApiDocument(version: string): object {
       '/v1/classify': {
         post: {
           summary: 'Classify images: per image predictions with English and Chinese labels and stage timings',
-          parameters: [query[0]],
+          parameters: query,
           requestBody: uploadBody('file'),
           responses: { 200: { description: '{model: {name, sha256, source}, results: [{file, width, height, predictions: [{index, label, label_zh, score}], timings_ms} | {file, error: {code, message}}]}' }, ...errors },
         },
@@ -118,6 +119,12 @@ export function openApiDocument(version: string): object {
       '/v1/explain': {
         post: {
           summary: 'Where the model looked: the class activation map of one image for its top answer or ?class= (index or label), as numbers and PNG overlays',
+          parameters: [
+            queryParam('class', { type: 'string' }),
+            query[0],
+            queryParam('image', { type: 'string', enum: ['crop', 'photo'] }),
+            { ...queryParam('heatmap', { type: 'string', enum: ['on', 'off'] }), description: 'off: the plain picture (with image=)' },
+          ],
           requestBody: uploadBody('file'),
           responses: { 200: { description: '{model, file, width, height, class, predictions, map: {width, height, values}, overlay: {crop_png, photo_png} (base64)}; with ?image=crop|photo the PNG alone' }, ...errors },
         },

@@ -192,6 +192,7 @@ describe('the web page in Chromium', { skip }, () => {
     assert.equal(await page.locator('.card[data-state="error"] .no-thumb').textContent(), 'No preview');
     const failed = page.locator('.card[data-state="error"]');
     assert.equal(await failed.locator('.state').textContent(), errors.en.IMAGE_UNSUPPORTED);
+    assert.equal(await failed.locator('button.retry').count(), 0, 'the same file would fail again: no Retry');
     assert.match((await page.locator('#status').textContent()) ?? '', /1 of 2 done, 1 failed/);
     assert.deepEqual(await axeViolations(page), [], 'an error card');
     await page.click('button[data-lang="zh"]');

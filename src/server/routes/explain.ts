@@ -24,6 +24,7 @@ export async function explainRoutes(app: FastifyInstance, holder: ServiceHolder,
     const service = holder.require();
     if (modelName !== undefined && modelName !== service.info.name) throw new ResnetServeError('NOT_FOUND', `Model ${modelName} is not served here; explanations are for ${service.info.name}`);
     const query = (request.query ?? {}) as Query;
+    if (query.head !== undefined) throw new ResnetServeError('INVALID_ARGUMENT', 'head does not go with explanations: they show where the model looked for its own classes (leave head out)');
     const image = query.image;
     if (image !== undefined && image !== 'crop' && image !== 'photo') throw invalidArgument('image', 'crop or photo', image);
     const heatmap = query.heatmap;
@@ -61,7 +62,7 @@ export async function explainRoutes(app: FastifyInstance, holder: ServiceHolder,
     };
   }
 
-  app.post('/v1/explain', { config: { intake: { fields: ['file'], admit: true } } }, (request, reply) => explain(request, reply));
+  app.post('/v1/explain', { config: { intake: { fields: ['file'], admit: true }, query: ['class', 'top_k', 'image', 'heatmap', 'head'] } }, (request, reply) => explain(request, reply));
   await app.register(async (scope) => {
     scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: limits.maxUploadBytes }, (_request, body, done) => done(null, body));
     const config = { config: { intake: { fields: ['data', 'file'], admit: true } } };

@@ -50,7 +50,7 @@ function jsonBody(body: unknown): Record<string, unknown> {
 }
 
 export function headRoutes(app: FastifyInstance, holder: ServiceHolder, limits: ServerLimits): void {
-  app.post('/v1/embed', { config: { intake: { fields: ['file'], admit: true } } }, async (request, reply) => {
+  app.post('/v1/embed', { config: { intake: { fields: ['file'], admit: true }, query: [] } }, async (request, reply) => {
     const service = holder.require();
     const images = uploadedImages(request);
     if (images.length === 0) throw new ResnetServeError('NO_FILE', 'No file uploaded (send it as the multipart field "file" or as the body)');
@@ -94,7 +94,7 @@ export function headRoutes(app: FastifyInstance, holder: ServiceHolder, limits: 
 
   app.delete<{ Params: NameParams & { class: string } }>('/v1/heads/:name/classes/:class', async (request) => holder.requireHeads().removeClass(request.params.name, request.params.class));
 
-  app.post<{ Params: NameParams; Querystring: { class?: string } }>('/v1/heads/:name/examples', { config: { intake: { fields: ['file'], admit: true } } }, async (request, reply) => {
+  app.post<{ Params: NameParams; Querystring: { class?: string } }>('/v1/heads/:name/examples', { config: { intake: { fields: ['file'], admit: true }, query: ['class'] } }, async (request, reply) => {
     const heads = holder.requireHeads();
     const images = uploadedImages(request);
     const result = await withDeadline(reply, limits.requestTimeoutMs, (signal) => heads.addExamples(request.params.name, request.query.class, images, signal), holder.shutdownSignal);

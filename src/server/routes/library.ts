@@ -32,15 +32,15 @@ export function libraryRoutes(app: FastifyInstance, library: LibraryService | nu
     return library;
   };
   app.get('/v1/library', async () => need().summary());
-  app.get<{ Querystring: Query }>('/v1/library/photos', async (request) => {
+  app.get<{ Querystring: Query }>('/v1/library/photos', { config: { query: ['q', 'category', 'limit', 'offset'] } }, async (request) => {
     const q = request.query;
     return need().photos({ q: q.q, category: q.category || undefined, limit: count(q, 'limit', 60, { min: 1, max: 500 }), offset: count(q, 'offset', 0, { min: 0, max: 10_000_000 }) });
   });
   app.get<{ Params: IdParams }>('/v1/library/photos/:id', async (request) => need().photo(photoId(request.params.id)));
-  app.get<{ Params: IdParams; Querystring: Query }>('/v1/library/photos/:id/like', async (request) => ({
+  app.get<{ Params: IdParams; Querystring: Query }>('/v1/library/photos/:id/like', { config: { query: ['limit'] } }, async (request) => ({
     photos: await need().like(photoId(request.params.id), count(request.query, 'limit', 12, { min: 1, max: 100 })),
   }));
-  app.get<{ Params: IdParams; Querystring: Query }>('/v1/library/photos/:id/thumbnail', async (request, reply) => {
+  app.get<{ Params: IdParams; Querystring: Query }>('/v1/library/photos/:id/thumbnail', { config: { query: ['size', 'v'] } }, async (request, reply) => {
     const jpeg = await need().thumbnail(photoId(request.params.id), count(request.query, 'size', 320, { min: 0, max: 4096 }));
     return reply.headers({ 'content-type': 'image/jpeg', 'cache-control': 'private, max-age=3600' }).send(jpeg);
   });

@@ -27,7 +27,7 @@ function seedList(o: Extract<ClassifyOutcome, { ok: true }>): SeedLabel[] {
 }
 
 export function seedRoutes(app: FastifyInstance, holder: ServiceHolder, limits: ServerLimits): void {
-  app.post('/predict', { config: { intake: { fields: ['file'], admit: true } } }, async (request, reply) => {
+  app.post('/predict', { config: { intake: { fields: ['file'], admit: true }, query: ['top_k', 'lang', 'head'] } }, async (request, reply) => {
     const service = holder.require();
     const options = service.resolveOptions({ ...queryOptions(request.query, { topK: 3, lang: 'en' }), head: holder.headFrom(request.query) });
     const images = uploadedImages(request);

@@ -38,7 +38,7 @@ export function v1Routes(app: FastifyInstance, holder: ServiceHolder, limits: Se
     };
   });
 
-  app.post('/v1/classify', { config: { intake: { fields: ['file'], admit: true } } }, async (request, reply) => {
+  app.post('/v1/classify', { config: { intake: { fields: ['file'], admit: true }, query: ['top_k', 'lang', 'head'] } }, async (request, reply) => {
     const service = holder.require();
     // Answers always carry both languages; a lang parameter is still checked, so a typo is not silently ignored.
     const head = holder.headFrom(request.query);
