@@ -18,7 +18,7 @@ import { CategoryMap } from '../library/categories.js';
 import { derivable } from '../library/derive.js';
 import { TagIndex } from '../library/index-db.js';
 import { displayPath, fsPath, linePath } from '../library/paths.js';
-import { LibraryReader } from '../library/search.js';
+import { LibraryReader, modelName } from '../library/search.js';
 import { tagFolders, type TagSummary } from '../library/tagger.js';
 import { defaultCacheDir, isDefaultModel } from '../model/weights.js';
 import type { LabelLanguage, ModelOptions } from '../types.js';
@@ -39,12 +39,21 @@ function cachedIndexPath(root: string, cacheDir?: string): string {
 }
 
 /**
- * The index to write for `root`: `--db`, else `<root>/.resnet-serve/tags.sqlite`,
- * else (a folder we may not write, or one marked read-only) one in the cache
- * folder, with a note.
+ * The index to write for `root`: `--db`, else its own, else that of a library
+ * it is a folder of (tagged at a folder above it: photos added to one folder
+ * of a library join that library's index, with a note), else a new
+ * `<root>/.resnet-serve/tags.sqlite`, or (a folder we may not write, or one
+ * marked read-only) one in the cache folder, with a note.
  */
 export async function indexForTagging(root: string, db: string | undefined, cacheDir: string | undefined, note: (text: string) => void): Promise<string> {
   if (db) return resolve(db);
+  if (!ownIndex(root, cacheDir).exists) {
+    const above = indexAbove(root, cacheDir);
+    if (above) {
+      note(`${displayPath(root)} is a folder of the library tagged at ${displayPath(above.dir)}: its photos go into that library's index (only ${displayPath(root)} is read now; --db FILE keeps a separate index)`);
+      return above.path;
+    }
+  }
   const inCache = (): string => {
     const cached = cachedIndexPath(root, cacheDir);
     note(`${displayPath(root)} is read-only: the index is kept in ${cached} instead (search and export find it with --library ${root})`);
@@ -83,13 +92,18 @@ export function indexForReading(values: Parsed, cacheDir?: string, note: (text: 
   if (!existsSync(root)) throw new ResnetServeError('INDEX_NOT_FOUND', `No folder ${root}: give the folder of a tagged photo library with --library`);
   const own = ownIndex(root, cacheDir);
   if (own.exists) return own.path;
+  const above = indexAbove(root, cacheDir);
+  if (!above) return own.path;
+  note(`${displayPath(root)} has no index of its own; reading that of ${displayPath(above.dir)}, which holds its photos and the rest of that library`);
+  return above.path;
+}
+
+/** The index of the nearest folder above `root` that has one, or null. */
+function indexAbove(root: string, cacheDir?: string): { dir: string; path: string } | null {
   for (let dir = dirname(resolve(root)); ; dir = dirname(dir)) {
     const above = ownIndex(dir, cacheDir);
-    if (above.exists) {
-      note(`${displayPath(root)} has no index of its own; reading that of ${displayPath(dir)}, which holds its photos and the rest of that library`);
-      return above.path;
-    }
-    if (dirname(dir) === dir) return own.path;
+    if (above.exists) return { dir, path: above.path };
+    if (dirname(dir) === dir) return null;
   }
 }
 
@@ -144,18 +158,33 @@ export async function tagCommand(roots: string[], values: Parsed, model: ModelOp
   const index = TagIndex.create(dbPath);
   if (index.upgradedFrom) progress.log(`The index ${dbPath} was made by an earlier version of resnet-serve: every photo is tagged again.`);
   const service = await ClassificationService.start({ ...model, workers: jobs });
+  // Ctrl-C or a TERM stops the run after the photos in flight, which are stored; a second one stops at once.
+  const stopping = new AbortController();
+  let stoppedBy: NodeJS.Signals | null = null;
+  const stop = (signal: NodeJS.Signals): void => {
+    if (stoppedBy) process.exit(signal === 'SIGINT' ? 130 : 143);
+    stoppedBy = signal;
+    progress.log(`${signal}: stopping after the photos in flight (again to stop at once)…`);
+    stopping.abort();
+  };
+  process.on('SIGINT', stop).on('SIGTERM', stop);
   try {
     const categories = values.labels ? CategoryMap.fromFile(resolve(values.labels), service.info.numClasses) : service.info.numClasses === 1000 ? CategoryMap.imagenet() : CategoryMap.none(service.info.numClasses);
     const summary = await tagFolders(
       service,
       index,
-      { roots, settings: { topK, minScore }, lang, xmp: values.xmp ? naming : false, categories, jobs: Math.max(2, (jobs ?? service.workers) * 2), retag: values.retag },
+      { roots, settings: { topK, minScore }, lang, xmp: values.xmp ? naming : false, categories, jobs: Math.max(2, (jobs ?? service.workers) * 2), retag: values.retag, signal: stopping.signal },
       (p) => progress.update(p),
     );
     progress.done();
     for (const line of summaryLines(summary)) process.stderr.write(`${line}\n`);
+    if (stoppedBy) {
+      process.stderr.write(`Stopped (${stoppedBy}): the photos tagged so far are kept; run the same command again to go on from there.\n`);
+      return stoppedBy === 'SIGINT' ? 130 : 143;
+    }
     return summary.failed ? 1 : 0;
   } finally {
+    process.off('SIGINT', stop).off('SIGTERM', stop);
     index.close();
     await service.close();
   }
@@ -195,6 +224,14 @@ function alike(similarity: number): string {
 function percent(score: number): string {
   // A matched tag under a thousandth is said as such, never as "0.0%".
   return score < 0.0005 ? '<0.1%' : `${(score * 100).toFixed(score >= 0.1 ? 0 : 1)}%`;
+}
+
+/** Says when some photos are still tagged with another model, so look-alikes and near duplicates leave them out. */
+function noteOtherModels(reader: LibraryReader): void {
+  const other = reader.otherModels();
+  if (other.photos === 0) return;
+  const which = other.models.join(', ');
+  process.stderr.write(`${other.photos} of ${other.total} photos are still tagged with ${which}, not with ${modelName(reader.model.name, reader.model.sha256)} like the last run (was it stopped?): look-alikes and near duplicates leave them out until tag on the library runs again to the end.\n`);
 }
 
 /** `resnet-serve search <words…>` and `search --like photo.jpg`. */
@@ -277,6 +314,7 @@ async function likeCommand(reader: LibraryReader, photo: string, limit: number, 
       await classifier.close();
     }
   }
+  noteOtherModels(reader);
   for (const n of await reader.like(target, limit)) {
     const line = values.json ? JSON.stringify({ ...n, path: displayPath(n.path) }) : `${n.similarity.toFixed(3)}  ${shown(n.path)}`;
     if (!(await writeOut(`${line}\n`))) return 0;
@@ -290,6 +328,7 @@ export async function dupesCommand(values: Parsed, model: ModelOptions): Promise
   const threshold = fractionOption(values.threshold, '--threshold', undefined, { min: 0, max: 1, above: true, what: 'a similarity' });
   const reader = LibraryReader.open(indexForReading(values, model.cacheDir));
   try {
+    noteOtherModels(reader);
     const groups = await reader.duplicates(threshold === undefined ? {} : { fingerprint: threshold });
     let n = 0;
     for (const g of groups) {

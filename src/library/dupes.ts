@@ -58,8 +58,9 @@ export async function findDuplicates(photos: readonly DupeCandidate[], options: 
   const o = { ...DUPE_DEFAULTS, ...options };
   const byContent = new Map<string, DupeCandidate[]>();
   for (const p of photos) byContent.set(p.sha256, [...(byContent.get(p.sha256) ?? []), p]);
-  // One photo per content takes part in the near-duplicate search.
-  const unique = [...byContent.values()].map((same) => same[0]).filter((p) => p.embedding && p.fingerprint?.length === FINGERPRINT_BYTES);
+  // One photo per content takes part in the near-duplicate search (one that can).
+  const searchable = (p: DupeCandidate): boolean => p.embedding !== null && p.fingerprint?.length === FINGERPRINT_BYTES;
+  const unique = [...byContent.values()].map((same) => same.find(searchable)).filter((p): p is DupeCandidate => p !== undefined);
   const dims = new Set(unique.map((p) => (p.embedding as Uint8Array).length));
   const comparable = dims.size <= 1 ? unique : unique.filter((p) => (p.embedding as Uint8Array).length === [...dims][0]);
   const matrix = VectorMatrix.fromStored(comparable.map((p) => p.embedding as Uint8Array));

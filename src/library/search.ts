@@ -10,6 +10,7 @@ import { CategoryMap, type CategoryDocument } from './categories.js';
 import { findDuplicates, type DupeGroup, type DupeOptions } from './dupes.js';
 import { TagIndex, type FileRow } from './index-db.js';
 import { defaultSynonyms, QueryResolver, type Concept, type SynonymEntry } from './query.js';
+import { displayPath } from './paths.js';
 import { VectorMatrix } from './similarity.js';
 import type { TagRow } from './derive.js';
 
@@ -40,6 +41,11 @@ export interface SearchResult {
 /** A term matches a photo when this much of its probability is on the term's classes, or its top class is one of them. */
 export const MIN_MATCH = 0.1;
 
+/** A model as messages name it: its name and the start of its SHA-256 (two checkpoints may share a name). */
+export function modelName(name: string, sha256: string): string {
+  return `${name} (sha256 ${sha256.slice(0, 12)})`;
+}
+
 export class LibraryReader {
   readonly resolver: QueryResolver;
   readonly categories: CategoryMap;
@@ -62,6 +68,15 @@ export class LibraryReader {
   /** The model the photos were tagged with. */
   get model(): { name: string; sha256: string } {
     return { name: this.index.meta('model') ?? '?', sha256: this.index.meta('model_sha256') ?? '' };
+  }
+
+  /**
+   * Photos still tagged with another model than the index's (a run with a new
+   * model that was interrupted): how many, of how many, and which models.
+   */
+  otherModels(): { photos: number; total: number; models: string[] } {
+    const rows = this.index.db.prepare('SELECT model, model_sha256 AS sha256, COUNT(*) AS n FROM files WHERE model_sha256 != ? GROUP BY model_sha256 ORDER BY n DESC').all(this.model.sha256) as { model: string; sha256: string; n: number }[];
+    return { photos: rows.reduce((sum, r) => sum + r.n, 0), total: this.index.count(), models: rows.map((r) => modelName(r.model, r.sha256)) };
   }
 
   /** Probability mass of each photo on `classes` (only photos with some). */
@@ -223,7 +238,14 @@ export class LibraryReader {
     let query: number | ReturnType<typeof VectorMatrix.queryOf>;
     if (typeof target === 'number') {
       query = ids.indexOf(target);
-      if (query < 0) throw new ResnetServeError('NOT_FOUND', `Photo ${target} has no embedding in the index`);
+      if (query < 0) {
+        const row = this.index.byId(target);
+        if (!row) throw new ResnetServeError('NOT_FOUND', `No photo ${target} in the index`);
+        const why = row.modelSha256 !== this.model.sha256
+          ? `was tagged with ${modelName(row.model, row.modelSha256)}, not with ${modelName(this.model.name, this.model.sha256)} like the index's last run (was that run stopped?): run tag on the library again to finish`
+          : 'has no embedding in the index: run tag on the library again';
+        throw new ResnetServeError('NOT_FOUND', `${displayPath(row.path)} ${why}`);
+      }
     } else {
       if (target.length - 4 !== matrix.dim) throw new ResnetServeError('INVALID_ARGUMENT', 'That embedding comes from another model than the index\'s');
       query = VectorMatrix.queryOf(target);
@@ -232,18 +254,24 @@ export class LibraryReader {
     return found.map((n) => ({ id: ids[n.row], path: (this.index.byId(ids[n.row]) as FileRow).path, similarity: n.similarity }));
   }
 
-  /** Groups of exact and near duplicates, largest first. */
+  /**
+   * Groups of exact and near duplicates, largest first. Exact duplicates are
+   * found among all photos; near duplicates among those tagged with the
+   * index's model (embeddings of two models cannot be compared).
+   */
   async duplicates(options: DupeOptions = {}): Promise<DupeGroup[]> {
-    const rows = this.index.db.prepare('SELECT id, path, sha256, width, height, embedding, fingerprint FROM files WHERE model_sha256 = ?').all(this.model.sha256) as {
+    const rows = this.index.db.prepare('SELECT id, path, sha256, width, height, model_sha256, embedding, fingerprint FROM files').all() as {
       id: number;
       path: string;
       sha256: string;
       width: number;
       height: number;
+      model_sha256: string;
       embedding: Buffer | null;
       fingerprint: Buffer | null;
     }[];
-    return findDuplicates(rows, options);
+    const model = this.model.sha256;
+    return findDuplicates(rows.map(({ model_sha256, embedding, ...row }) => ({ ...row, embedding: model_sha256 === model ? embedding : null })), options);
   }
 
   close(): void {

@@ -44,6 +44,8 @@ export interface TagOptions {
   batch?: number;
   /** Classify every photo again, even unchanged ones. */
   retag?: boolean;
+  /** Stops the run after the photos in flight (Ctrl-C): what was done is stored, nothing is pruned. */
+  signal?: AbortSignal;
 }
 
 /** Progress after each file. */
@@ -79,6 +81,8 @@ export interface TagSummary {
   /** Folders given that have no photo now although the index has some there: those are kept (a drive not mounted?). */
   keptEmpty: { root: string; photos: number }[];
   elapsedMs: number;
+  /** The run was stopped (`signal`) before every photo was looked at. */
+  stopped: boolean;
 }
 
 /** What the model gave for one photo's content. */
@@ -123,7 +127,7 @@ export async function tagFolders(service: ClassificationService, index: TagIndex
     settings: JSON.stringify({ ...options.settings, lang: options.lang }),
   });
 
-  const summary: TagSummary = { total: 0, tagged: 0, classified: 0, skipped: 0, moved: 0, copies: 0, rederived: 0, sidecarsWritten: 0, removed: 0, nonImages: 0, videos: 0, failed: 0, failures: [], keptEmpty: [], elapsedMs: 0 };
+  const summary: TagSummary = { total: 0, tagged: 0, classified: 0, skipped: 0, moved: 0, copies: 0, rederived: 0, sidecarsWritten: 0, removed: 0, nonImages: 0, videos: 0, failed: 0, failures: [], keptEmpty: [], elapsedMs: 0, stopped: false };
   const fail = (path: string, reason: string): void => {
     summary.failed++;
     summary.failures.push({ path: displayPath(path), reason });
@@ -158,8 +162,9 @@ export async function tagFolders(service: ClassificationService, index: TagIndex
   // A library folder that is no longer there (moved or renamed): its photos found under the folders given are
   // followed as moves; the others stay (it may be a drive not mounted).
   const missingRoots = known.filter((k) => !realRoots.some((r) => isUnder(k, r)) && isGone(k));
-  // A folder under one given is covered by it.
-  const roots = [...new Set([...known.filter((k) => !realRoots.some((r) => k !== r && isUnder(k, r))), ...realRoots])].sort();
+  // A folder under one given is covered by it, and one given under a folder already covered adds nothing.
+  const kept = known.filter((k) => !realRoots.some((r) => k !== r && isUnder(k, r)));
+  const roots = [...new Set([...kept, ...realRoots.filter((r) => !kept.some((k) => k !== r && isUnder(r, k)))])].sort();
   index.setMeta({ roots: JSON.stringify(roots) });
   const sidecarOf = options.xmp ? sidecarPaths(images, options.xmp, (p) => existsSync(fsPath(p))) : null;
 
@@ -335,13 +340,18 @@ export async function tagFolders(service: ClassificationService, index: TagIndex
   let next = 0;
   await Promise.all(
     Array.from({ length: Math.max(1, options.jobs) }, async () => {
-      while (next < work.length) await one(work[next++]);
+      while (next < work.length && !options.signal?.aborted) await one(work[next++]);
     }),
   );
   await flush();
 
   // Temporary sidecars a killed run left behind (hidden, so no walk finds them) go.
   if (sidecarOf) for (const dir of new Set([...sidecarOf.values()].map((p) => dirname(p)))) await removeStaleTemporaries(dir);
+
+  summary.classified = progress.classified;
+  summary.elapsedMs = performance.now() - start;
+  // Stopped: photos not looked at may be the new places of those that look gone; the next run decides.
+  if (options.signal?.aborted) return { ...summary, stopped: true };
 
   // 5. Photos that are gone (and did not move) leave the index.
   const removed = [...goneByContent.values()].flat().filter((r) => !moveOnly.has(r)).concat(vanished);
