@@ -300,7 +300,7 @@ async function likeCommand(reader: LibraryReader, photo: string, limit: number, 
   else {
     // A photo outside the library: embedded with the index's model.
     if (model.model === undefined && !isDefaultModel(reader.model.sha256)) {
-      throw new UsageError(`The library was tagged with ${reader.model.name} (sha256 ${reader.model.sha256.slice(0, 12)}…): give that model with --model to compare a photo from outside it (without --model, the official resnet18 is used)`);
+      throw new ResnetServeError('INVALID_ARGUMENT', `The library was tagged with ${reader.model.name} (sha256 ${reader.model.sha256.slice(0, 12)}…): give that model with --model to compare a photo from outside it (without --model, the official resnet18 is used)`);
     }
     const classifier = await ImageClassifier.create(model);
     try {

@@ -196,6 +196,7 @@ export class TagIndex {
    */
   static open(path: string): TagIndex {
     const missing = (why: string): ResnetServeError => new ResnetServeError('INDEX_NOT_FOUND', `${why}. Tag the photos first: resnet-serve tag <folder> (or give the index with --db FILE)`);
+    const wrong = (why: string): ResnetServeError => new ResnetServeError('INDEX_NOT_FOUND', `${why}: give the index resnet-serve tag wrote (<folder>/.resnet-serve/tags.sqlite, or --library <folder>)`);
     if (!existsSync(path)) throw missing(`No photo index at ${path}`);
     const checked = (file: string): Database.Database => {
       // Readers wait briefly: the gallery reads on the server's event loop.
@@ -204,7 +205,7 @@ export class TagIndex {
       const hasFiles = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'files'").get();
       if (!hasFiles || foreignDatabase(db)) {
         db.close();
-        throw missing(`${path} is not a resnet-serve photo index`);
+        throw wrong(`${path} is not a resnet-serve photo index`);
       }
       if (version !== INDEX_VERSION) {
         db.close();
@@ -231,7 +232,7 @@ export class TagIndex {
           if (copyErr instanceof ResnetServeError) throw copyErr;
         }
       }
-      throw missing(`${path} cannot be read as a photo index (${(err as Error).message})`);
+      throw wrong(`${path} cannot be read as a photo index (${(err as Error).message})`);
     }
   }
 

@@ -108,6 +108,7 @@ test('a mistyped word gets the vocabulary word it is closest to; a real or far-o
   assert.equal(resolver.suggest('retreiver'), 'retriever');
   assert.equal(resolver.suggest('volcanoe'), 'volcano');
   assert.equal(resolver.suggest('zzxqv'), null);
+  for (const word of ['sunset', 'wedding', 'grandma']) assert.equal(resolver.suggest(word), null, `${word} is a word, not a typo`);
   assert.equal(resolver.suggest('狗狗狗'), null, 'no guesses for Chinese');
   assert.equal(resolver.suggest('ab'), null, 'too short to guess');
   assert.ok(resolver.resolve(resolver.suggest('bycicle') ?? 'x'), 'a suggestion is always something a search finds');

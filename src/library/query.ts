@@ -206,7 +206,9 @@ export class QueryResolver {
   /**
    * A word of the vocabulary close to a mistyped `word` ("retreiver" →
    * "retriever"): one edit for words of up to 4 letters, two for longer
-   * ones; null when none is that close, or for Chinese.
+   * ones when the first and last letters agree (typos keep them; "sunset"
+   * is not a typo of "sussex", nor "wedding" of "vending"); null when none is
+   * that close, or for Chinese.
    */
   suggest(word: string): string | null {
     const w = normalize(word);
@@ -216,7 +218,8 @@ export class QueryResolver {
     let best: { word: string; distance: number } | null = null;
     for (const candidate of this.wordList) {
       const d = editDistance(w, candidate, limit);
-      if (d <= limit && (!best || d < best.distance)) best = { word: candidate, distance: d };
+      const ends = w[0] === candidate[0] && w.at(-1) === candidate.at(-1);
+      if (d <= limit && (d <= 1 || ends) && (!best || d < best.distance)) best = { word: candidate, distance: d };
     }
     return best && this.resolve(best.word) ? best.word : null;
   }

@@ -57,9 +57,11 @@ function xmpText(bytes: Buffer): string {
  * Writes or updates a sidecar (atomically: a temporary file, then a rename;
  * the photo itself is never touched). Errors name the sidecar: IO_ERROR when
  * it cannot be read or written, SIDECAR_INVALID when it is not XMP. An
- * updated sidecar is written back as UTF-8.
+ * updated sidecar is written back as UTF-8. One that already says exactly
+ * this is left untouched (photo managers re-read a sidecar whose time
+ * changed); returns whether it was written.
  */
-export async function writeSidecar(path: string, keywords: Keywords): Promise<void> {
+export async function writeSidecar(path: string, keywords: Keywords): Promise<boolean> {
   let existing: string | null = null;
   try {
     existing = xmpText(await readFile(fsPath(path)));
@@ -67,6 +69,7 @@ export async function writeSidecar(path: string, keywords: Keywords): Promise<vo
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new ResnetServeError('IO_ERROR', `cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   }
   const text = updateXmp(existing, keywords);
+  if (text === existing) return false;
   if (await markedReadOnly(fsPath(dirname(path)))) throw new ResnetServeError('IO_ERROR', 'cannot write it (its folder is read-only)');
   const tmp = join(dirname(path), `.resnet-serve-${randomBytes(4).toString('hex')}.xmp.tmp`);
   try {
@@ -76,6 +79,7 @@ export async function writeSidecar(path: string, keywords: Keywords): Promise<vo
     await rm(fsPath(tmp), { force: true }).catch(() => undefined);
     throw new ResnetServeError('IO_ERROR', `cannot write it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   }
+  return true;
 }
 
 /** Removes the temporary sidecars a killed run left in `dir` (older than ten minutes); returns how many. */

@@ -229,9 +229,8 @@ export async function tagFolders(service: ClassificationService, index: TagIndex
     const wanted = sha256(Buffer.from(JSON.stringify([path, keywords]))).slice(0, 16);
     if (row.sidecar === path && row.sidecarKey === wanted && existsSync(fsPath(path))) return;
     try {
-      await writeSidecar(path, keywords);
+      if (await writeSidecar(path, keywords)) summary.sidecarsWritten++;
       index.setSidecar(row.id, path, wanted);
-      summary.sidecarsWritten++;
     } catch (err) {
       index.setSidecar(row.id, path, null);
       fail(path, err instanceof ResnetServeError ? err.message : String(err));

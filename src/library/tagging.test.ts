@@ -142,6 +142,16 @@ describe('resnet-serve tag', () => {
     const moved = readFileSync(join(dir, 'taxi.jpg.xmp'), 'utf8');
     assert.match(moved, /xmp:Rating="4"/);
     assert.match(moved, /dc:subject/);
+    // The whole library moved: every photo followed, and sidecars that already say it all are not written again.
+    const sidecars = readdirSync(dir).filter((n) => n.endsWith('.xmp'));
+    const mtimes = (root: string): number[] => sidecars.map((n) => statSync(join(root, n)).mtimeMs);
+    const before = mtimes(dir);
+    renameSync(dir, `${dir}-moved`);
+    const afterMove = await run(['tag', `${dir}-moved`, '--model', model, '--xmp']);
+    assert.equal(afterMove.code, 0, afterMove.stderr);
+    assert.match(afterMove.stderr, /2 moved/);
+    assert.doesNotMatch(afterMove.stderr, /sidecars? written/);
+    assert.deepEqual(mtimes(`${dir}-moved`), before, 'photo managers see no change to re-read');
   });
 
   test('new settings are derived again from stored scores, without the model; a changed file and another model are tagged again', async () => {
@@ -327,7 +337,8 @@ describe('resnet-serve search, export, dupes', () => {
     writeFileSync(wrong, 'not a database');
     const unreadable = await run(['search', 'dog', '--db', wrong]);
     assert.equal(unreadable.code, 2);
-    assert.match(unreadable.stderr, /cannot be read as a photo index|not a resnet-serve photo index/);
+    assert.match(unreadable.stderr, /(cannot be read as a photo index|not a resnet-serve photo index).*: give the index resnet-serve tag wrote/);
+    assert.doesNotMatch(unreadable.stderr, /Tag the photos first/, 'a wrong file is not a library to tag');
     const noPhoto = await run(['search', '--like', join(dir, 'no-such.jpg'), '--db', db]);
     assert.equal(noPhoto.code, 2, noPhoto.stderr);
   });
@@ -440,6 +451,7 @@ describe('resnet-serve search, export, dupes', () => {
     const unnamed = await run(['search', '--like', outside, '--db', db]);
     assert.equal(unnamed.code, 2, unnamed.stderr);
     assert.match(unnamed.stderr, /tagged with resnet18 \(sha256 [0-9a-f]{12}…\): give that model with --model/);
+    assert.doesNotMatch(unnamed.stderr, /--help/, 'one line, no pointer');
     const named = await run(['search', '--like', outside, '--db', db, '--model', model, '--json']);
     assert.equal(named.code, 0, named.stderr);
     assert.ok(JSON.parse(named.stdout.split('\n')[0]).similarity > 0.99);
