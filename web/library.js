@@ -8,7 +8,7 @@ Object.assign(TEXT.en, {
   photosTab: 'Photos', dupesTab: 'Duplicates', more: 'Show more', found: '{n} photos', foundOf: '{shown} of {n} photos',
   nothing: 'No photos match.', unknownWords: 'No photo can match: {words}', unknownWordsGuess: 'No photo can match: {words}. Did you mean {guesses}?', lookAlikes: 'Look-alikes', close: 'Close',
   noDupes: 'No duplicates found.', exact: 'Exact copies (same bytes)', near: 'Near duplicates ({pct} alike)', groups: '{n} groups of duplicates. Nothing is ever deleted here.', group: 'One group of duplicates. Nothing is ever deleted here.',
-  open: 'Open {name}', finding: 'Looking for duplicates…', categoriesOf: 'Categories', alike: '{pct} alike',
+  open: 'Open {name}', finding: 'Looking for duplicates…', categoriesOf: 'Categories', alike: '{pct} alike', copies: '{n} copies',
 });
 Object.assign(TEXT.zh, {
   library: '照片库', libraryTitle: '照片库', librarySummary: '{folders} 中有 {photos} 张照片，由 {model} 标注',
@@ -16,13 +16,28 @@ Object.assign(TEXT.zh, {
   photosTab: '照片', dupesTab: '重复照片', more: '显示更多', found: '{n} 张照片', foundOf: '{n} 张中的 {shown} 张',
   nothing: '没有匹配的照片。', unknownWords: '没有照片能匹配：{words}', unknownWordsGuess: '没有照片能匹配：{words}。你要找的是不是 {guesses}？', lookAlikes: '相似照片', close: '关闭',
   noDupes: '没有发现重复照片。', exact: '完全相同（字节一致）', near: '近似重复（相似度 {pct}）', groups: '{n} 组重复照片。这里不会删除任何照片。', group: '1 组重复照片。这里不会删除任何照片。',
-  open: '打开 {name}', finding: '正在查找重复照片…', categoriesOf: '类别', alike: '相似度 {pct}',
+  open: '打开 {name}', finding: '正在查找重复照片…', categoriesOf: '类别', alike: '相似度 {pct}', copies: '{n} 份相同',
 });
 
 const view = { summary: null, query: '', category: '', offset: 0, total: 0, photos: [], urls: new Map(), tab: 'photos', current: null };
 const PAGE = 60;
 const name = (x) => (state.lang === 'zh' ? x.zh : x.en);
 const pct = (score) => `${Math.round(score * 100)}%`;
+// Similarities to a tenth, rounded down, as the CLI says them: 99.8% is not 100%.
+const alikePct = (similarity) => `${(Math.floor(similarity * 1000) / 10).toFixed(1)}%`;
+/** Folder and name: copies in different folders are told apart. */
+const folderAndName = (path) => path.split('/').slice(-2).join('/');
+
+/** Look-alikes with the same content once, counting the copies. */
+function distinctContent(photos) {
+  const byVersion = new Map();
+  for (const p of photos) {
+    const first = byVersion.get(p.version);
+    if (first) first.copies++;
+    else byVersion.set(p.version, { ...p, copies: 1 });
+  }
+  return [...byVersion.values()];
+}
 
 const say = messageLine('library-message');
 
@@ -111,7 +126,7 @@ async function openPhoto(id) {
       ...photo.labels.map((l) => el('li', { className: 'pred' }, [el('span', { className: 'label', textContent: name(l) }), el('span', { className: 'pct', textContent: pct(l.score) }), el('span', { className: 'track' }, [Object.assign(el('span', { className: 'fill' }), { style: `width:${Math.max(0.5, l.score * 100)}%` })])])),
     );
     $('photo-categories').textContent = `${t('categoriesOf')}: ${photo.categories.map((c) => `${name(c)} ${pct(c.score)}`).join(', ')}`;
-    $('photo-like').replaceChildren(...like.photos.map((p) => tile(p, openPhoto, `${p.labels[0] ? name(p.labels[0]) : ''} · ${t('alike', { pct: pct(p.similarity) })}`)));
+    $('photo-like').replaceChildren(...distinctContent(like.photos).map((p) => tile(p, openPhoto, [p.labels[0] ? name(p.labels[0]) : '', t('alike', { pct: alikePct(p.similarity) }), p.copies > 1 ? t('copies', { n: p.copies }) : ''].filter(Boolean).join(' · '))));
     if (!dialog.open) dialog.showModal();
     $('photo-close').focus();
   } catch (err) {
@@ -126,8 +141,8 @@ async function showDupes() {
     const { groups } = await api('v1/library/duplicates');
     box.replaceChildren(el('p', { className: 'hint', textContent: groups.length ? t(groups.length === 1 ? 'group' : 'groups', { n: groups.length }) : t('noDupes') }));
     for (const g of groups) {
-      const title = g.kind === 'exact' ? t('exact') : t('near', { pct: pct(g.similarity) });
-      box.append(el('section', { className: 'dupe-group' }, [el('h3', { textContent: `${title} · ${g.photos.length}` }), el('ul', { className: 'gallery small' }, g.photos.map((p) => tile(p, openPhoto, `${p.path.split('/').pop()} · ${p.width}×${p.height}`)))]));
+      const title = g.kind === 'exact' ? t('exact') : t('near', { pct: alikePct(g.similarity) });
+      box.append(el('section', { className: 'dupe-group' }, [el('h3', { textContent: `${title} · ${g.photos.length}` }), el('ul', { className: 'gallery small' }, g.photos.map((p) => tile(p, openPhoto, `${folderAndName(p.path)} · ${p.width}×${p.height}`)))]));
     }
   } catch (err) {
     box.replaceChildren();

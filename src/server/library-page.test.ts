@@ -34,7 +34,8 @@ describe('the Library view in Chromium', { skip }, () => {
     const dir = await scratchDir('rs-gallery-lib-');
     mkdirSync(join(dir, '2024 夏天'));
     for (let i = 0; i < 14; i++) writeFileSync(join(dir, i % 2 ? '2024 夏天' : '', `IMG_${i}.jpg`), await testPhoto(i + 5, 400, 300));
-    writeFileSync(join(dir, 'IMG_0 copy.jpg'), readFileSync(join(dir, 'IMG_0.jpg')));
+    writeFileSync(join(dir, '2024 夏天', 'IMG_0 copy.jpg'), readFileSync(join(dir, 'IMG_0.jpg')));
+    writeFileSync(join(dir, 'IMG_0 copy 2.jpg'), readFileSync(join(dir, 'IMG_0.jpg')));
     const db = join(cacheDir, 'tags.sqlite');
     const tagging = await ClassificationService.start({ model, cacheDir, workers: 1, threads: 2 });
     const index = TagIndex.create(db);
@@ -56,15 +57,15 @@ describe('the Library view in Chromium', { skip }, () => {
     await page.goto(server.url);
     await page.locator('#library-link:not([hidden])').waitFor();
     await page.click('#library-link');
-    await page.waitForFunction(() => document.querySelectorAll('#gallery img[src]').length === 15);
-    assert.match((await page.locator('#library-summary').textContent()) ?? '', /15 photos/);
+    await page.waitForFunction(() => document.querySelectorAll('#gallery img[src]').length === 16);
+    assert.match((await page.locator('#library-summary').textContent()) ?? '', /16 photos/);
     // Search for a word of a label the random model gave.
     const word = label.split(' ').pop() as string;
     await page.fill('#library-q', word);
     await page.press('#library-q', 'Enter');
     await page.waitForFunction(() => /photos/.test(document.getElementById('library-message')?.textContent ?? ''));
     const shown = await page.locator('#gallery li').count();
-    assert.ok(shown >= 1 && shown <= 15);
+    assert.ok(shown >= 1 && shown <= 16);
     // A refused search (a single letter) says why and shows no photos: the last search's would look like its answer.
     await page.fill('#library-q', 'x');
     await page.press('#library-q', 'Enter');
@@ -76,16 +77,18 @@ describe('the Library view in Chromium', { skip }, () => {
     await page.waitForFunction(() => document.querySelectorAll('#gallery li').length === 0);
     await page.fill('#library-q', '');
     await page.locator('#library-category').dispatchEvent('change');
-    await page.waitForFunction(() => document.querySelectorAll('#gallery li').length === 15);
+    await page.waitForFunction(() => document.querySelectorAll('#gallery li').length === 16);
     // Keyboard: Tab from the search box reaches the photos; Enter opens one; Escape closes it.
     await page.fill('#library-q', '');
     await page.press('#library-q', 'Enter');
-    await page.waitForFunction(() => document.querySelectorAll('#gallery li').length === 15);
+    await page.waitForFunction(() => document.querySelectorAll('#gallery li').length === 16);
     await page.locator('#gallery li:first-child button').focus();
     await page.keyboard.press('Enter');
     await page.locator('#photo-dialog[open]').waitFor();
     await page.waitForFunction(() => document.querySelectorAll('#photo-like li').length > 0 && !!(document.getElementById('photo-preview') as HTMLImageElement).src);
     assert.ok((await page.locator('#photo-labels li').count()) > 0);
+    // The first photo is a copy: its two other copies are one look-alike, counted.
+    assert.match((await page.locator('#photo-like li:first-child .caption').textContent()) ?? '', /100\.0% alike · 2 copies$/);
     // Each label row reads like a card's: the label, then its percentage on the same line, the bar below.
     const [labelBox, pctBox, barBox] = await Promise.all(['.label', '.pct', '.track'].map((s) => page.locator(`#photo-labels li:first-child ${s}`).boundingBox()));
     assert.ok(labelBox && pctBox && barBox && Math.abs(labelBox.y - pctBox.y) < 8 && labelBox.x < pctBox.x && barBox.y > labelBox.y, JSON.stringify({ labelBox, pctBox, barBox }));
@@ -95,6 +98,8 @@ describe('the Library view in Chromium', { skip }, () => {
     await page.click('#show-dupes');
     await page.waitForFunction(() => document.querySelectorAll('.dupe-group').length >= 1);
     assert.match((await page.locator('.dupe-group h3').first().textContent()) ?? '', /Exact copies/);
+    // Copies in different folders are told apart by their folder.
+    assert.deepEqual((await page.locator('.dupe-group .caption').allTextContents()).map((c) => c.split(' · ')[0]).sort(), ['2024 夏天/IMG_0 copy.jpg', 'IMG_0 copy 2.jpg', 'IMG_0.jpg']);
     // Small thumbnails stay square, and the caption (file name and size) is shown whole.
     const thumb = await page.locator('.dupe-group img').first().boundingBox();
     assert.ok(thumb && Math.abs(thumb.width - thumb.height) <= 1, `thumbnail ${thumb?.width}×${thumb?.height}`);
@@ -111,7 +116,7 @@ describe('the Library view in Chromium', { skip }, () => {
   test('phone, 中文, dark: two columns, no sideways scrolling, controls big enough to tap', async () => {
     const page = await browser.newPage({ viewport: { width: 360, height: 740 }, locale: 'zh-CN', colorScheme: 'dark', isMobile: true, hasTouch: true });
     await page.goto(`${server.url}/#library`);
-    await page.waitForFunction(() => document.querySelectorAll('#gallery img[src]').length === 15);
+    await page.waitForFunction(() => document.querySelectorAll('#gallery img[src]').length === 16);
     assert.equal(await page.locator('#library-title').textContent(), '照片库');
     const width = await page.evaluate(() => document.documentElement.scrollWidth);
     assert.ok(width <= 360, `page is ${width} px wide`);
