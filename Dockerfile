@@ -25,7 +25,7 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src
 RUN npm run build \
- && find dist \( -name '*.test.js' -o -name '*.test.js.map' \) -delete \
+ && find dist \( -name '*.test.js' -o -name '*.test.js.map' -o -name '*.test.d.ts' \) -delete \
  && rm -rf dist/testing dist/fuzz
 
 # Runtime dependencies only, without build leftovers.

@@ -1,5 +1,10 @@
-/** resnet-serve's library entry: load a model, classify images, or serve them over HTTP. */
-export { ImageClassifier, type ImageInput } from './classify/classifier.js';
+/** resnet-serve's library entry: load a model, classify, embed and explain images, train heads, or serve them over HTTP. */
+export { ImageClassifier, type ImageExplanation, type ImageInput } from './classify/classifier.js';
+export type { Explanation } from './classify/explain.js';
+export type { ActivationMap } from './classify/cam.js';
+export { Head, type HeadAnswer, type TrainingSummary } from './heads/head.js';
+export { trainHeadFromFolder, type FolderTraining } from './heads/train-folder.js';
+export type { TrainOptions } from './heads/train.js';
 export { ClassificationService, type ServiceOptions } from './classify/service.js';
 export { InferenceBatcher, type BatcherOptions } from './classify/batcher.js';
 export { softmax, topK } from './classify/postprocess.js';

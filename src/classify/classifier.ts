@@ -4,6 +4,7 @@
  * postprocess (softmax, top-k, labels).
  */
 import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { ResnetServeError, invalidArgument } from '../errors.js';
 import { DEFAULT_DECODE_LIMITS } from '../image/decode-limits.js';
@@ -15,17 +16,21 @@ import { outputsOf, type OutputTensor, type RunOutputs } from '../model/model-se
 import type { AnalyzeOutcome, ClassifyOptions, ClassifyOutcome, EmbedOutcome, ModelInfo, ModelOptions, Prediction } from '../types.js';
 import { checkHeadFits, requireOutputs } from './outputs.js';
 import { answerWithHead } from '../heads/answer.js';
+import { Head } from '../heads/head.js';
+import type { Explanation } from './explain.js';
 import { displayPath, fsPath } from '../library/paths.js';
 import { mirrorInto } from '../heads/views.js';
 import { meanOf } from '../heads/vectors.js';
 import { rankLogits, resolveClassifyOptions, type ResolvedClassifyOptions } from './answer.js';
 
-/** An image to classify: its bytes, or a file path (a path key of `library/paths.ts` for a name that is not UTF-8). */
-export type ImageInput = Buffer | string;
+/** An image to classify: its bytes, or a file path or `file:` URL (a path key of `library/paths.ts` for a name that is not UTF-8). */
+export type ImageInput = Buffer | Uint8Array | string | URL;
 
 async function toBytes(input: ImageInput): Promise<Buffer> {
   if (Buffer.isBuffer(input)) return input;
-  if (typeof input !== 'string') throw invalidArgument('image', 'a Buffer or a file path', input);
+  if (input instanceof Uint8Array) return Buffer.from(input.buffer, input.byteOffset, input.byteLength);
+  if (input instanceof URL && input.protocol === 'file:') return toBytes(fileURLToPath(input));
+  if (typeof input !== 'string') throw invalidArgument('image', 'a Buffer, a Uint8Array, a file path or a file: URL', input instanceof URL ? input.href : input);
   try {
     return await readFile(fsPath(input));
   } catch (err) {
@@ -33,6 +38,11 @@ async function toBytes(input: ImageInput): Promise<Buffer> {
     const reason = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a folder' : code === 'EACCES' ? 'permission denied' : (err as Error).message;
     throw new ResnetServeError('IO_ERROR', `Cannot read ${displayPath(input)}: ${reason}`);
   }
+}
+
+/** An explanation with its pictures: PNGs of the map over the 224×224 crop the model saw and over the photo. */
+export interface ImageExplanation extends Explanation {
+  overlays: { crop: Buffer; photo: Buffer };
 }
 
 /** Turns any failure into the typed error of one image. */
@@ -94,6 +104,32 @@ export class ImageClassifier {
       if (head) return { ok: true, ...answerWithHead(head, a.outputs, resolved.topK), ...common };
       return { ok: true, predictions: this.postprocess(a.outputs.logits.data, 0, resolved), ...common };
     });
+  }
+
+  /** Reads a head file trained on this classifier's model (refused, saying so, when it was trained on another). */
+  async loadHead(path: string): Promise<Head> {
+    return Head.load(path, this.info);
+  }
+
+  /**
+   * Where the model looked: one image's class activation map for
+   * `options.class` (an index or a label; default the top answer), its
+   * predictions (`topK`, default 5) and PNG overlays of the map on the crop
+   * the model saw and on the photo. OUTPUT_UNAVAILABLE for a model without a
+   * global average pooling before its final layer.
+   */
+  async explain(image: ImageInput, options: { class?: number | string; topK?: number } = {}): Promise<ImageExplanation> {
+    // Loaded on the first explanation: the graph reader and the renderer are not needed to classify.
+    const [{ explainOutputs, finalLayer, resolveClass }, { renderOverlays }] = await Promise.all([import('./explain.js'), import('../image/heatmap.js')]);
+    const { topK } = resolveClassifyOptions({ topK: options.topK }, this.model.session.numClasses);
+    const cls = resolveClass(options.class, this.model.labels, this.model.session.numClasses);
+    const layer = await finalLayer(this.model);
+    const bytes = await toBytes(image);
+    const [outcome] = await this.analyzeBatch([bytes], ['feature_map']);
+    if (!outcome.ok) throw outcome.error;
+    const explanation = explainOutputs(outcome.outputs, layer, this.model.labels, { cls, topK });
+    const overlays = await renderOverlays(bytes, explanation.map, this.model.preprocess);
+    return { ...explanation, overlays };
   }
 
   /** The embedding (the input of the model's final layer) of one image; throws its typed error. */

@@ -7,18 +7,15 @@
  * files that are not images).
  */
 import { stat } from 'node:fs/promises';
-import { basename, dirname, join, relative, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { ImageClassifier } from '../classify/classifier.js';
 import { ResnetServeError } from '../errors.js';
 import { ensureWritableDir, writeFailure, writeFileAtomic } from '../fs-atomic.js';
-import { EmbeddingCache } from '../heads/embedding-cache.js';
-import { collectExamples, recipeOf } from '../heads/examples.js';
 import { readImageFolder } from '../heads/image-folder.js';
-import { displayPath } from '../library/paths.js';
-import { checkClasses, mixups, trainHead, type TrainOptions } from '../heads/train.js';
+import { checkClasses, mixups, type TrainOptions } from '../heads/train.js';
+import { embedFolder, headNameFor, trainEmbedded } from '../heads/train-folder.js';
 import type { TrainingSummary } from '../heads/head.js';
-import { defaultCacheDir } from '../model/weights.js';
 import type { ModelOptions } from '../types.js';
 import { UsageError, fractionOption, intOption, type Parsed } from './args.js';
 import { displayWidth } from './format.js';
@@ -87,45 +84,38 @@ export async function trainCommand(paths: string[], values: Parsed, model: Model
   await ensureWritableDir(dirname(out)).catch((err: NodeJS.ErrnoException) => {
     throw new ResnetServeError('IO_ERROR', `Cannot write ${values.out}: ${writeFailure(err)}`);
   });
-  // hymenoptera/train is the hymenoptera head, not the "train" head.
-  const name = values.name?.trim() ?? (/^(train|training)$/i.test(basename(root)) ? basename(dirname(root)) : basename(root));
+  const name = values.name?.trim() ?? headNameFor(root);
   const classifier = await ImageClassifier.create(model);
-  const cache = new EmbeddingCache(model.cacheDir ?? defaultCacheDir());
   try {
     const { info } = classifier;
     process.stderr.write(`Training head "${name}" on ${info.name} (sha256 ${info.sha256.slice(0, 12)}) from ${root}\n`);
-    // Named by their place in the training folder (ants/0013035.jpg) in messages.
-    const photos = folder.photos.map((p) => ({ ...p, name: displayPath(relative(folder.root, p.shown)) }));
     const tty = process.stderr.isTTY;
     const started = performance.now();
-    const collected = await collectExamples(photos, (bytes) => classifier.analyzeBatch(bytes, ['embedding'], { mirror: true }), cache, { model: info.sha256, recipe: recipeOf(classifier.preprocessor.mode, info.precision) }, {
+    const embedded = await embedFolder(classifier, folder, {
+      cacheDir: model.cacheDir,
       onProgress: tty ? (done, total) => process.stderr.write(`\r  embedding ${done}/${total}`) : undefined,
     });
     if (tty) process.stderr.write('\r\x1b[K');
+    const { collected } = embedded;
     const rate = collected.embedded / Math.max(1e-3, collected.embedMs / 1000);
     const seconds = ((performance.now() - started) / 1000).toFixed(1);
     const fromCache = collected.cached ? `${collected.cached} from the cache` : 'none cached';
     process.stderr.write(collected.embedded
       ? `Embedded ${collected.embedded} photos at ${rate.toFixed(1)} images/s, ${fromCache} (${seconds} s)\n`
       : `All ${collected.cached} embeddings came from the cache (${seconds} s)\n`);
-    const fileWarnings: string[] = [];
-    for (const s of folder.skipped) fileWarnings.push(`skipped ${displayPath(relative(folder.root, s.path))}: ${s.reason}`);
-    for (const f of collected.failed) fileWarnings.push(`skipped ${f.name}: ${f.reason}`);
-    for (const f of folder.outsideClasses) fileWarnings.push(`ignored ${displayPath(relative(folder.root, f))}: photos belong in a class folder`);
     const warn = (warnings: string[]): void => {
       if (warnings.length) process.stderr.write(`Warnings:\n${warnings.map((w) => `  - ${w}`).join('\n')}\n`);
     };
     let trained;
     try {
-      // With no photo read at all, the dimension is unknown and trainHead names the empty classes.
-      trained = trainHead(name, folder.classes, collected.examples, { name: info.name, sha256: info.sha256, dim: collected.examples[0]?.embedding.length ?? 0 }, options);
+      trained = trainEmbedded(name, embedded, classifier, options);
     } catch (err) {
-      warn(fileWarnings); // why a class has no photos: its files could not be read
+      warn(embedded.fileWarnings); // why a class has no photos: its files could not be read
       throw err;
     }
     const { head, summary } = trained;
     process.stdout.write(`${formatTrainingReport(folder.classes, summary)}\n`);
-    warn([...summary.warnings, ...fileWarnings]);
+    warn(trained.warnings);
     const text = JSON.stringify(head.toJSON());
     await writeFileAtomic(out, text).catch((err: NodeJS.ErrnoException) => {
       throw new ResnetServeError('IO_ERROR', `Cannot write ${values.out}: ${writeFailure(err)}`);
@@ -133,7 +123,6 @@ export async function trainCommand(paths: string[], values: Parsed, model: Model
     process.stderr.write(`Wrote ${values.out} (${(text.length / 1024).toFixed(0)} KB; training took ${summary.trainMs} ms)\n`);
     return 0;
   } finally {
-    cache.close();
     await classifier.close();
   }
 }

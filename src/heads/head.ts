@@ -8,6 +8,7 @@
  * data and the training summary, with a SHA-256 of all of it, so a head is
  * never used with another model, nor after a change to its content.
  */
+import { readFile } from 'node:fs/promises';
 import { ResnetServeError } from '../errors.js';
 import { l2Normalize, predictProbabilities, type SoftmaxModel } from './logistic.js';
 import { judge, type RejectionModel } from './rejection.js';
@@ -128,6 +129,17 @@ export class Head {
     const head = new Head(file.name, b, file.classes, model, rejection, file.training);
     if (backbone) head.checkBackbone(backbone, label);
     return head;
+  }
+
+  /** Reads a head file (see {@link Head.parse}); `backbone`, when given, must be the model it was trained on. */
+  static async load(path: string, backbone?: { name: string; sha256: string }): Promise<Head> {
+    let text: string;
+    try {
+      text = await readFile(path, 'utf8');
+    } catch (err) {
+      throw new ResnetServeError('IO_ERROR', `Cannot read the head file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+    return Head.parse(text, path, backbone);
   }
 
   /** Refuses to answer on another model than the one this head was trained on (`label` names the head in the message). */
