@@ -37,5 +37,5 @@ test('the ETA of a resumed run counts only the photos the model still has to see
   const out = Object.assign(new Writable({ write: (chunk, _enc, done) => ((text += chunk.toString()), done()) }), { isTTY: false });
   // 900 of 1000 were done before: 10 of the 100 left took 1 s, so 90 more take 9 s.
   new ProgressLine(out).update({ done: 1000, total: 1000, toClassify: 100, classified: 10, classifyMs: 1000, failed: 0 });
-  assert.match(text, /10\.0 images\/s, ETA 0:09/);
+  assert.match(text, /^1000\/1000 photos, 10\/100 for the model, 10\.0 images\/s, ETA 0:09/);
 });

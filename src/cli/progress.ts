@@ -78,7 +78,9 @@ export class ProgressLine {
     const rate = p.classified / Math.max(p.classifyMs / 1000, 1e-3);
     const left = p.toClassify - p.classified;
     const eta = p.classified > 0 ? clock((left / rate) * 1000) : '–';
-    return `${p.done}/${p.total} photos, ${p.classified ? rate.toFixed(1) : '–'} images/s, ETA ${eta}${p.failed ? `, ${p.failed} failed` : ''}`;
+    // A resumed run says how many of them the model still has to see: those make the time.
+    const model = p.toClassify < p.total ? `, ${p.classified}/${p.toClassify} for the model` : '';
+    return `${p.done}/${p.total} photos${model}, ${p.classified ? rate.toFixed(1) : '–'} images/s, ETA ${eta}${p.failed ? `, ${p.failed} failed` : ''}`;
   }
 
   /** Draws the progress (throttled), and always the last state. */
