@@ -156,7 +156,11 @@ function showTab(tab) {
   $('show-dupes').setAttribute('aria-pressed', String(tab === 'dupes'));
   $('library-photos').hidden = tab !== 'photos';
   $('dupes').hidden = tab !== 'dupes';
-  if (tab === 'dupes') showDupes();
+  // The message line speaks for the tab shown: a search's message is not the duplicates' (and comes back with the photos).
+  if (tab === 'dupes') {
+    say('');
+    showDupes();
+  } else if (view.query || view.category) load();
 }
 
 function drawSummary() {

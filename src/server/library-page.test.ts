@@ -95,6 +95,15 @@ describe('the Library view in Chromium', { skip }, () => {
     await page.screenshot({ path: join(OUT, 'library-desktop-photo.png') });
     await page.keyboard.press('Escape');
     await page.waitForFunction(() => !(document.getElementById('photo-dialog') as HTMLDialogElement).open);
+    // A search's message stays with the photos: the duplicates do not show it, and it is back with the photos.
+    await page.fill('#library-q', 'zzzznothing');
+    await page.press('#library-q', 'Enter');
+    await page.waitForFunction(() => /No photo can match/.test(document.getElementById('library-message')?.textContent ?? ''));
+    await page.click('#show-dupes');
+    await page.waitForFunction(() => document.querySelectorAll('.dupe-group').length >= 1);
+    assert.doesNotMatch((await page.locator('#library-message').textContent()) ?? '', /No photo can match/);
+    await page.click('#show-photos');
+    await page.waitForFunction(() => /No photo can match/.test(document.getElementById('library-message')?.textContent ?? ''));
     await page.click('#show-dupes');
     await page.waitForFunction(() => document.querySelectorAll('.dupe-group').length >= 1);
     assert.match((await page.locator('.dupe-group h3').first().textContent()) ?? '', /Exact copies/);
