@@ -22,7 +22,7 @@ import sharp from './guarded-sharp.js';
 import { ResnetServeError } from '../errors.js';
 import { decodeBmp, isBmp, readBmpHeader } from './bmp.js';
 import { DEFAULT_DECODE_LIMITS, type DecodeLimits } from './decode-limits.js';
-import { isVideo } from './formats.js';
+import { isVideo, sniffFormat } from './formats.js';
 import { countJpegScans, maxJpegScans } from './jpeg-scans.js';
 import type { RawImage } from './resample.js';
 
@@ -41,43 +41,12 @@ export interface DecodeOptions {
   resizeTo?: (upright: { width: number; height: number }) => { width: number; height: number } | null;
 }
 
-/** HEIF brands (ISO BMFF `ftyp`): AVIF, HEIC and the generic image brands. */
-const HEIF_BRANDS = new Set(['avif', 'avis', 'heic', 'heix', 'hevc', 'hevx', 'heim', 'heis', 'hevm', 'hevs', 'mif1', 'msf1']);
-
-/** An ISO BMFF file starts with an `ftyp` box of a sane size naming a HEIF brand (not just "ftyp" at offset 4). */
-function isHeif(b: Uint8Array): boolean {
-  const size = ((b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3]) >>> 0;
-  return ascii(b, 4, 8) === 'ftyp' && size >= 16 && size <= 4096 && size % 4 === 0 && HEIF_BRANDS.has(ascii(b, 8, 12));
-}
-
-/** Formats recognised by their first bytes; anything else (SVG, PDF, HTML, text…) is refused before any decoder sees it. */
-const MAGIC: [string, (b: Uint8Array) => boolean][] = [
-  ['jpeg', (b) => b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff],
-  ['png', (b) => b[0] === 0x89 && b[1] === 0x50 && b[2] === 0x4e && b[3] === 0x47],
-  ['gif', (b) => b[0] === 0x47 && b[1] === 0x49 && b[2] === 0x46 && b[3] === 0x38],
-  ['webp', (b) => ascii(b, 0, 4) === 'RIFF' && ascii(b, 8, 12) === 'WEBP'],
-  ['tiff', (b) => (b[0] === 0x49 && b[1] === 0x49 && b[2] === 0x2a && b[3] === 0) || (b[0] === 0x4d && b[1] === 0x4d && b[2] === 0 && b[3] === 0x2a)],
-  ['heif', isHeif],
-  ['jxl', (b) => (b[0] === 0xff && b[1] === 0x0a) || (ascii(b, 4, 8) === 'JXL ' && b[0] === 0 && b[3] === 0x0c)],
-  ['jp2', (b) => ascii(b, 4, 8) === 'jP  ' && b[0] === 0 && b[3] === 0x0c],
-];
-
 /** Formats people send that this build recognises but cannot decode, with what to do instead. */
 const UNDECODABLE: Record<string, string> = {
   jxl: 'JPEG XL images are not supported by this build; convert them to JPEG or PNG',
   jp2: 'JPEG 2000 images are not supported by this build; convert them to JPEG or PNG',
   hevc: 'HEIC photos (HEVC-compressed, as iPhones save them) are not supported by this build; export them as JPEG (on an iPhone: Settings › Camera › Formats › Most Compatible)',
 };
-
-function ascii(b: Uint8Array, from: number, to: number): string {
-  return String.fromCharCode(...b.subarray(from, to));
-}
-
-/** The format the first bytes announce, or null. */
-export function sniffFormat(bytes: Uint8Array): string | null {
-  if (bytes.length < 12) return bytes.length >= 3 && MAGIC[0][1](bytes) ? 'jpeg' : null;
-  return MAGIC.find(([, test]) => test(bytes))?.[0] ?? null;
-}
 
 const UNSUPPORTED = 'Not an image in a supported format (JPEG, PNG, WebP, GIF, TIFF, BMP, AVIF)';
 

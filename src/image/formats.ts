@@ -1,4 +1,5 @@
-/** What files are by name (the extensions folder walks take as photos) and by their first bytes (videos, which are not photos). */
+/** What files are by name (the extensions folder walks take as photos) and by their first bytes (image formats, and videos, which are not photos). */
+import { isBmp } from './bmp.js';
 
 /** File extensions that folder walks treat as images (the CLI's folders, `--calibrate` photos); a file named directly is tried whatever its name. */
 export const IMAGE_EXTENSIONS: ReadonlySet<string> = new Set(['.jpg', '.jpeg', '.jpe', '.png', '.webp', '.gif', '.tif', '.tiff', '.bmp', '.avif', '.heic', '.heif']);
@@ -18,4 +19,36 @@ export function isVideo(head: Uint8Array): boolean {
   if (head.length >= 4 && head[0] === 0x1a && head[1] === 0x45 && head[2] === 0xdf && head[3] === 0xa3) return true; // Matroska, WebM
   if (head.length >= 4 && head[0] === 0 && head[1] === 0 && head[2] === 1 && (head[3] === 0xba || head[3] === 0xb3)) return true; // MPEG program stream
   return head.length >= 3 && ascii(head, 0, 3) === 'FLV';
+}
+
+/** HEIF brands (ISO BMFF `ftyp`): AVIF, HEIC and the generic image brands. */
+const HEIF_BRANDS = new Set(['avif', 'avis', 'heic', 'heix', 'hevc', 'hevx', 'heim', 'heis', 'hevm', 'hevs', 'mif1', 'msf1']);
+
+/** An ISO BMFF file starts with an `ftyp` box of a sane size naming a HEIF brand (not just "ftyp" at offset 4). */
+function isHeif(b: Uint8Array): boolean {
+  const size = ((b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3]) >>> 0;
+  return ascii(b, 4, 8) === 'ftyp' && size >= 16 && size <= 4096 && size % 4 === 0 && HEIF_BRANDS.has(ascii(b, 8, 12));
+}
+
+/** Formats recognised by their first bytes; anything else (SVG, PDF, HTML, text…) is refused before any decoder sees it. */
+const MAGIC: [string, (b: Uint8Array) => boolean][] = [
+  ['jpeg', (b) => b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff],
+  ['png', (b) => b[0] === 0x89 && b[1] === 0x50 && b[2] === 0x4e && b[3] === 0x47],
+  ['gif', (b) => b[0] === 0x47 && b[1] === 0x49 && b[2] === 0x46 && b[3] === 0x38],
+  ['webp', (b) => ascii(b, 0, 4) === 'RIFF' && ascii(b, 8, 12) === 'WEBP'],
+  ['tiff', (b) => (b[0] === 0x49 && b[1] === 0x49 && b[2] === 0x2a && b[3] === 0) || (b[0] === 0x4d && b[1] === 0x4d && b[2] === 0 && b[3] === 0x2a)],
+  ['heif', isHeif],
+  ['jxl', (b) => (b[0] === 0xff && b[1] === 0x0a) || (ascii(b, 4, 8) === 'JXL ' && b[0] === 0 && b[3] === 0x0c)],
+  ['jp2', (b) => ascii(b, 4, 8) === 'jP  ' && b[0] === 0 && b[3] === 0x0c],
+];
+
+/** The format the first bytes announce, or null. */
+export function sniffFormat(bytes: Uint8Array): string | null {
+  if (bytes.length < 12) return bytes.length >= 3 && MAGIC[0][1](bytes) ? 'jpeg' : null;
+  return MAGIC.find(([, test]) => test(bytes))?.[0] ?? null;
+}
+
+/** Whether the first bytes are those of an image format we know (BMP included), decodable here or not. */
+export function looksLikeImage(head: Uint8Array): boolean {
+  return sniffFormat(head) !== null || isBmp(head);
 }

@@ -9,7 +9,7 @@
  */
 import { open, readdir, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { sniffFormat } from '../image/decode.js';
+import { looksLikeImage } from '../image/formats.js';
 import { isVideo } from '../image/formats.js';
 import { fsPath, pathKey } from './paths.js';
 
@@ -25,7 +25,7 @@ export type Found = { path: string; shown: string; kind: FileKind } | { path: st
 
 /** The kind of a file from its first 32 bytes. */
 export function kindOf(head: Uint8Array): FileKind {
-  if (sniffFormat(head) !== null || (head.length >= 26 && head[0] === 0x42 && head[1] === 0x4d)) return 'image';
+  if (looksLikeImage(head)) return 'image';
   return isVideo(head) ? 'video' : 'other';
 }
 

@@ -60,6 +60,17 @@ describe('POST /predict (seed-compatible)', () => {
     assert.deepEqual(res.json().map((p: { label: string }) => p.label), (await expectedTop(photos[0], 3)).map((p) => p.label));
   });
 
+  test('a body labelled as a form, as Python\'s urllib sends it, is taken when it is an image, and refused by name when not', async () => {
+    const form = { 'content-type': 'application/x-www-form-urlencoded' };
+    const res = await app.inject({ method: 'POST', url: '/predict', payload: photos[0], headers: form });
+    assert.equal(res.statusCode, 200, res.body);
+    assert.deepEqual(res.json().map((p: { label: string }) => p.label), (await expectedTop(photos[0], 3)).map((p) => p.label));
+    const text = await app.inject({ method: 'POST', url: '/predict', payload: 'file=cat.jpg', headers: form });
+    assert.equal(text.statusCode, 415);
+    assert.equal(text.json().code, 'UNSUPPORTED_MEDIA_TYPE');
+    assert.match(text.json().error, /Send images as multipart\/form-data \(field "file"\) or as an image\/\* body, not application\/x-www-form-urlencoded/);
+  });
+
   test('no file: 400 {"error": "No file uploaded"}', async () => {
     for (const req of [{ method: 'POST' as const, url: '/predict' }, { method: 'POST' as const, url: '/predict', ...multipartBody([]) }]) {
       const res = await app.inject(req);

@@ -24,6 +24,7 @@ import type { IncomingMessage } from 'node:http';
 import { Transform, type Readable } from 'node:stream';
 import { createGunzip, createInflate } from 'node:zlib';
 import { ResnetServeError } from '../errors.js';
+import { looksLikeImage } from '../image/formats.js';
 import type { ServiceHolder } from './http.js';
 import type { ServerLimits } from './options.js';
 
@@ -187,7 +188,8 @@ function clientClosesAfterAnswer(raw: IncomingMessage): boolean {
 /**
  * Adds the body checks to every route with `config.intake`, and the body
  * parsers: multipart (files of the route's fields), `image/*` and
- * `application/octet-stream` (one raw image).
+ * `application/octet-stream` (one raw image), and a form-encoded body whose
+ * bytes are an image (what Python's urllib sends by default).
  */
 export function registerIntake(app: FastifyInstance, holder: ServiceHolder, limits: ServerLimits, inflight: InflightBytes): void {
   app.addHook('preParsing', async (request, reply, payload) => {
@@ -220,6 +222,11 @@ export function registerIntake(app: FastifyInstance, holder: ServiceHolder, limi
   const raw = { parseAs: 'buffer' as const, bodyLimit: limits.maxUploadBytes };
   app.addContentTypeParser(/^image\/[\w.+-]+$/, raw, (_request, body, done) => done(null, body));
   app.addContentTypeParser('application/octet-stream', raw, (_request, body, done) => done(null, body));
+  // Python's urllib labels any POST body as a form; one whose bytes are an image is taken as the image.
+  app.addContentTypeParser('application/x-www-form-urlencoded', raw, (_request: FastifyRequest, body: Buffer, done: (err: Error | null, body?: unknown) => void) => {
+    if (looksLikeImage(body)) done(null, body);
+    else done(Object.assign(new Error('Unsupported Media Type'), { code: 'FST_ERR_CTP_INVALID_MEDIA_TYPE', statusCode: 415 }), undefined);
+  });
 }
 
 /** Multipart body: the files of the route's image fields, in upload order. */
