@@ -162,7 +162,12 @@ export async function tagCommand(roots: string[], values: Parsed, model: ModelOp
   const stopping = new AbortController();
   let stoppedBy: NodeJS.Signals | null = null;
   const stop = (signal: NodeJS.Signals): void => {
-    if (stoppedBy) process.exit(signal === 'SIGINT' ? 130 : 143);
+    if (stoppedBy) {
+      // At once: the signal's own default action (no teardown of the model's threads mid-run), as the shell expects.
+      process.removeAllListeners(signal);
+      process.kill(process.pid, signal);
+      return;
+    }
     stoppedBy = signal;
     progress.log(`${signal}: stopping after the photos in flight (again to stop at once)…`);
     stopping.abort();
