@@ -95,7 +95,7 @@ function drawHead() {
       grid.append(el('li', {}, [img, remove]));
     }
     const item = el('li', { className: 'class' }, [
-      el('div', { className: 'class-head' }, [el('h3', { textContent: c.name }), el('span', { className: 'count', textContent: photoCount(c.photos) }), addButton, removeClass, input]),
+      el('div', { className: 'class-head' }, [el('h3', { textContent: c.name }), el('span', { className: 'class-actions' }, [el('span', { className: 'count', textContent: photoCount(c.photos) }), addButton, removeClass]), input]),
       grid,
     ]);
     item.dataset.class = c.name;
@@ -307,6 +307,8 @@ export function setupTeach({ onHeadsChanged }) {
     }
   });
   $('head-select').addEventListener('change', () => openHead($('head-select').value));
+  // A message about the name typed ("already exists", "not a name") is no longer true once the name changes.
+  for (const id of ['new-head-name', 'new-class-name']) $(id).addEventListener('input', () => say(''));
   $('new-class').addEventListener('submit', async (e) => {
     e.preventDefault();
     const name = $('new-class-name').value.trim();

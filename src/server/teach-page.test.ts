@@ -152,6 +152,13 @@ describe('the Teach view in Chromium', { skip }, () => {
     // Worded again on a language switch: the server's own sentence alone in English.
     await page.click('button[data-lang="en"]');
     assert.match((await page.locator('#teach-message').textContent()) ?? '', /^A head named "颜色" already exists/);
+    // It looks like an error (a card's error colours), not like a grey hint.
+    const [colour, background] = await page.locator('#teach-message').evaluate((m) => [getComputedStyle(m).color, getComputedStyle(m).backgroundColor]);
+    const [errorColour, errorBackground] = await page.locator('#teach-message').evaluate(() => { const probe = document.createElement('p'); probe.style.color = 'var(--error)'; probe.style.backgroundColor = 'var(--error-bg)'; document.body.append(probe); const c = [getComputedStyle(probe).color, getComputedStyle(probe).backgroundColor]; probe.remove(); return c; });
+    assert.deepEqual([colour, background], [errorColour, errorBackground]);
+    // Once the name typed changes, the message about it goes.
+    await page.fill('#new-head-name', '颜色 2');
+    assert.equal(await page.locator('#teach-message').textContent(), '');
     await page.click('button[data-lang="zh"]');
     // A file that is not a photo, added to a class: the page's sentence for "not an image", not "the request was not understood".
     await page.locator('.class').first().locator('input[type=file]').setInputFiles({ name: 'notes.jpg', mimeType: 'image/jpeg', buffer: Buffer.from('a shopping list') });
