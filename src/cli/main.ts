@@ -5,7 +5,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
-import { MAX_BATCH } from '../classify/batcher.js';
+import { DEFAULT_MAX_QUEUE, MAX_BATCH } from '../classify/batcher.js';
+import { DEFAULT_LIMITS } from '../server/options.js';
 import { ResnetServeError } from '../errors.js';
 import { OFFICIAL_CHECKPOINTS, defaultCacheDir, findCachedCheckpoint, torchHubCheckpointDir, weightsBaseUrl } from '../model/weights.js';
 import type { ModelOptions } from '../types.js';
@@ -76,6 +77,12 @@ async function serveCommand(args: string[], values: Parsed, commandLine: Parsed,
   const uploadMb = positive('max-upload-mb');
   const inflightMb = positive('max-inflight-mb');
   const waitUs = intOption(values['batch-wait-us'], '--batch-wait-us', undefined);
+  const maxFiles = positive('max-files');
+  const maxQueue = positive('max-queue');
+  // A request's images enter the queue together: one with more than the queue holds would be told "busy, retry" forever.
+  if ((maxQueue ?? DEFAULT_MAX_QUEUE) < (maxFiles ?? DEFAULT_LIMITS.maxFiles)) {
+    throw new UsageError(`--max-queue (${maxQueue ?? DEFAULT_MAX_QUEUE}) is below --max-files (${maxFiles ?? DEFAULT_LIMITS.maxFiles}): a request of that many images could never be taken; lower --max-files to at most --max-queue, or raise --max-queue`);
+  }
   const libraryIndex = values.library !== undefined || values.db !== undefined ? (await import('./library.js')).indexForReading(values, model.cacheDir) : undefined;
   const { startServer } = await import('../server/server.js');
   const server = await startServer({
@@ -84,9 +91,9 @@ async function serveCommand(args: string[], values: Parsed, commandLine: Parsed,
     service: {
       ...model,
       workers: positive('workers'),
-      batching: { maxBatch: positive('max-batch'), maxWaitMicros: waitUs, maxQueue: positive('max-queue') },
+      batching: { maxBatch: positive('max-batch'), maxWaitMicros: waitUs, maxQueue },
     },
-    limits: { maxUploadBytes: uploadMb === undefined ? undefined : uploadMb * 1024 * 1024, maxInflightBytes: inflightMb === undefined ? undefined : inflightMb * 1024 * 1024, maxFiles: positive('max-files'), requestTimeoutMs: positive('timeout-ms'), headersTimeoutMs: positive('headers-timeout-ms'), bodyTimeoutMs: positive('body-timeout-ms') },
+    limits: { maxUploadBytes: uploadMb === undefined ? undefined : uploadMb * 1024 * 1024, maxInflightBytes: inflightMb === undefined ? undefined : inflightMb * 1024 * 1024, maxFiles, requestTimeoutMs: positive('timeout-ms'), headersTimeoutMs: positive('headers-timeout-ms'), bodyTimeoutMs: positive('body-timeout-ms') },
     gracePeriodMs: intOption(values['grace-period-ms'], '--grace-period-ms', undefined),
     heads: headFiles(values.head),
     libraryIndex,

@@ -52,9 +52,9 @@ test('with an API key, a client announcing a large upload ("Expect: 100-continue
   await app.listen({ host: '127.0.0.1', port: 0 });
   const { port } = app.server.address() as { port: number };
   // What curl -T sends for a large file: headers, then the body only after "100 Continue".
-  const announce = (authorization?: string): Promise<{ statusCode?: number; headers: Record<string, unknown>; body: string }> =>
+  const announce = (authorization?: string, requestId?: string): Promise<{ statusCode?: number; headers: Record<string, unknown>; body: string }> =>
     new Promise((resolve, reject) => {
-      const headers: Record<string, string> = { 'content-type': 'image/jpeg', 'content-length': String(30 * 1024 * 1024), expect: '100-continue' };
+      const headers: Record<string, string> = { 'content-type': 'image/jpeg', 'content-length': String(30 * 1024 * 1024), expect: '100-continue', ...(requestId ? { 'x-request-id': requestId } : {}) };
       if (authorization) headers.authorization = authorization;
       const req = request({ host: '127.0.0.1', port, method: 'PUT', path: '/predictions/resnet18', headers }, (res) => {
         let body = '';
@@ -64,8 +64,10 @@ test('with an API key, a client announcing a large upload ("Expect: 100-continue
       req.on('error', reject);
     });
   try {
-    const none = await announce();
+    const none = await announce(undefined, 'camera-7.42');
     assert.equal(none.statusCode, 401);
+    // The caller's request id comes back even for a refusal made before any route ran; else one is made.
+    assert.equal(none.headers['x-request-id'], 'camera-7.42');
     assert.equal(JSON.parse(none.body).code, 'UNAUTHORIZED');
     assert.equal(none.headers['www-authenticate'], 'Bearer');
     const wrong = await announce(`Bearer ${KEY}x`);
@@ -73,6 +75,7 @@ test('with an API key, a client announcing a large upload ("Expect: 100-continue
     assert.equal(wrong.headers['www-authenticate'], 'Bearer error="invalid_token"');
     const tooBig = await announce(`Bearer ${KEY}`);
     assert.equal(tooBig.statusCode, 413);
+    assert.match(String(tooBig.headers['x-request-id']), /^[0-9a-f-]{36}$/);
     assert.equal(JSON.parse(tooBig.body).code, 'PAYLOAD_TOO_LARGE');
     // Refused before any route ran, and still counted.
     const metrics = (await app.inject({ url: '/metrics', headers: { authorization: `Bearer ${KEY}` } })).body;

@@ -9,7 +9,7 @@ import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest }
 import type { Socket } from 'node:net';
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:http';
+import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { ClassificationService } from '../classify/service.js';
 import { HeadRegistry } from './heads.js';
 import { ResnetServeError } from '../errors.js';
@@ -56,6 +56,12 @@ const OPEN_PATHS = new Set([...PROBE_PATHS, ...PAGE_PATHS]);
 const QUIET_PATHS = new Set([...PROBE_PATHS, '/metrics']);
 /** Methods a route may have, for the Allow header of a 405. */
 const ROUTE_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE'] as const;
+
+/** A caller's X-Request-Id when it is a sane token, else a new UUID. */
+function requestIdOf(headers: IncomingHttpHeaders): string {
+  const given = headers['x-request-id'];
+  return typeof given === 'string' && /^[\w.:/-]{1,128}$/.test(given) ? given : randomUUID();
+}
 
 /** Compares a presented key with the expected one in constant time (hashes make the lengths equal). */
 function keyMatches(presented: string, expected: string): boolean {
@@ -117,7 +123,9 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Socket, counted: 
   // The client went away mid-request (a camera's network dropped, a client's timeout): nobody to answer; counted as nginx does, 499.
   const gone = err.code === 'ECONNRESET' || err.code === 'HPE_INVALID_EOF_STATE';
   if (gone || !socket.writable) {
-    if (gone) counted(499);
+    // Gone with a request already routed (mid-body): counted once, under its route, when its response closes unsent.
+    const routed = (socket as Socket & { _httpMessage?: unknown })._httpMessage != null;
+    if (gone && !routed) counted(499);
     socket.destroy();
     return;
   }
@@ -175,10 +183,7 @@ export async function buildApp(options: AppOptions): Promise<ResnetApp> {
   const app = Fastify({
     logger,
     // A caller's X-Request-Id (a proxy's or a camera's) names the request in the log and comes back in the answer; else one is made.
-    genReqId: (req) => {
-      const given = req.headers['x-request-id'];
-      return typeof given === 'string' && /^[\w.:/-]{1,128}$/.test(given) ? given : randomUUID();
-    },
+    genReqId: (req) => requestIdOf(req.headers),
     bodyLimit: limits.maxUploadBytes,
     // Connections stay open while draining, so a request racing the shutdown gets our 503 instead of a
     // reset; server.ts closes them all once every request has its answer.
@@ -208,11 +213,13 @@ export async function buildApp(options: AppOptions): Promise<ResnetApp> {
         const refusal = unauthorized?.error ?? (Number.isFinite(declared) && declared > limits.maxUploadBytes ? tooLarge(limits) : null);
         if (refusal) {
           // Refused before any route runs: counted and logged here, as the hooks would have.
+          const reqId = requestIdOf(req.headers);
+          const path = (req.url ?? '').split('?')[0];
           metrics.requests.inc({ route: 'unknown', method: req.method ?? 'unknown', status: String(refusal.status) });
-          app.log.info({ req: { method: req.method, url: (req.url ?? '').split('?')[0] }, res: { statusCode: refusal.status }, code: refusal.code }, 'refused before the body was sent');
+          app.log.info({ reqId, req: { method: req.method, url: path }, res: { statusCode: refusal.status }, code: refusal.code }, 'refused before the body was sent');
           const body = JSON.stringify({ error: refusal.message, code: refusal.code });
           const challenge = unauthorized ? { 'www-authenticate': unauthorized.challenge } : {};
-          res.writeHead(refusal.status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), connection: 'close', ...challenge }).end(body);
+          res.writeHead(refusal.status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), connection: 'close', 'x-request-id': reqId, ...challenge }).end(body);
           return;
         }
         res.writeContinue();
@@ -247,6 +254,9 @@ export async function buildApp(options: AppOptions): Promise<ResnetApp> {
     reply.raw.once('close', () => {
       metrics.inFlight.dec();
       holder.active--;
+      // The client left before its answer (mid-upload, or a proxy's or a camera's timeout): no response, so
+      // onResponse never counts it; counted here under its route, as nginx does, 499.
+      if (!reply.raw.writableEnded) metrics.requests.inc({ route: request.routeOptions.url ?? 'unknown', method: request.method, status: '499' });
     });
     if (holder.draining && !OPEN_PATHS.has(request.url.split('?')[0])) {
       reply.header('connection', 'close');

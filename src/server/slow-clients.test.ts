@@ -78,9 +78,15 @@ test('200 idle connections are held while normal requests are served', async () 
   }
 });
 
-test('a client that leaves mid-upload is counted as 499 (nginx\'s "client closed"), never as a 400 it was not sent', async () => {
+/** Requests counted with `status` in a metrics text, over all routes and methods. */
+function counted(text: string, status: string, route = '[^"]*'): number {
+  const lines = text.split('\n').filter((l) => new RegExp(`^resnet_http_requests_total\\{route="${route}",method="[^"]*",status="${status}"\\} `).test(l));
+  return lines.reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
+}
+
+test('a client that leaves mid-upload is counted once as 499 (nginx\'s "client closed"), under its route, never as a 400 it was not sent', async () => {
   const before = await app.inject('/metrics');
-  const count = (text: string, status: string): number => Number(new RegExp(`^resnet_http_requests_total\\{route="unknown",method="unknown",status="${status}"\\} (\\d+)`, 'm').exec(text)?.[1] ?? 0);
+  const count = (text: string, status: string): number => counted(text, status);
   const s = await open();
   s.write('POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: 100000\r\n\r\n');
   s.write(Buffer.alloc(20_000, 1));
@@ -90,5 +96,25 @@ test('a client that leaves mid-upload is counted as 499 (nginx\'s "client closed
   await new Promise((r) => setTimeout(r, 100));
   const after = await app.inject('/metrics');
   assert.equal(count(after.body, '499'), count(before.body, '499') + 1, after.body.split('\n').filter((l) => l.startsWith('resnet_http_requests_total')).join('\n'));
+  assert.equal(counted(after.body, '499', '/predict'), counted(before.body, '499', '/predict') + 1, 'under its route');
   assert.equal(count(after.body, '400'), count(before.body, '400'));
+});
+
+test('a client that leaves while its photo is being classified is counted as 499 under its route', async () => {
+  const big = await testPhoto(9, 4000, 3000);
+  const before = (await app.inject('/metrics')).body;
+  const s = await open();
+  s.write(`POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: ${big.length}\r\n\r\n`);
+  s.write(big);
+  // The whole photo is sent; the client gives up before the answer.
+  await new Promise((r) => setTimeout(r, 15));
+  s.destroy();
+  const deadline = Date.now() + 5000;
+  let after = before;
+  while (counted(after, '499', '/predict') === counted(before, '499', '/predict') && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 50));
+    after = (await app.inject('/metrics')).body;
+  }
+  assert.equal(counted(after, '499', '/predict'), counted(before, '499', '/predict') + 1);
+  assert.equal(counted(after, '499'), counted(before, '499') + 1, 'once');
 });
