@@ -121,7 +121,9 @@ export function cacheFolderError(err: unknown, cacheDir: string): ResnetServeErr
   if (err instanceof ResnetServeError) return null;
   const e = err as NodeJS.ErrnoException & { name?: string };
   const root = resolve(cacheDir);
-  const inside = typeof e?.path === 'string' && (resolve(e.path) === root || resolve(e.path).startsWith(root + sep));
+  // The folder itself, a file in it, or a parent made on the way to it (HOME=/nonexistent).
+  const at = typeof e?.path === 'string' ? resolve(e.path) : null;
+  const inside = at !== null && (at === root || at.startsWith(root + sep) || root.startsWith(at + sep));
   const fromSqlite = e?.name === 'SqliteError' && /^SQLITE_(CANTOPEN|READONLY|IOERR|FULL|PERM)/.test(e.code ?? '');
   if (!(inside && CACHE_REFUSALS.has(e.code ?? '')) && !fromSqlite) return null;
   return cacheWriteError(cacheDir, fromSqlite ? `${e.message} (${e.code})` : writeFailure(e), err);

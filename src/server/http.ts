@@ -77,7 +77,7 @@ export function errorBody(err: ResnetServeError): { error: string; code: string 
 export function sendError(reply: FastifyReply, err: ResnetServeError): FastifyReply {
   if (err.status === 503) reply.header('retry-after', '1');
   // The log line of a refusal says which, not only its status (a no-op without --log).
-  reply.log.info({ code: err.code, error: err.message }, 'refused');
+  (err.status >= 500 ? reply.log.warn : reply.log.info).call(reply.log, { code: err.code, error: err.message }, 'refused');
   return reply.code(err.status).send(errorBody(err));
 }
 
