@@ -84,6 +84,7 @@ async function serveCommand(args: string[], values: Parsed, commandLine: Parsed,
     throw new UsageError(`--max-queue (${maxQueue ?? DEFAULT_MAX_QUEUE}) is below --max-files (${maxFiles ?? DEFAULT_LIMITS.maxFiles}): a request of that many images could never be taken; lower --max-files to at most --max-queue, or raise --max-queue`);
   }
   const libraryIndex = values.library !== undefined || values.db !== undefined ? (await import('./library.js')).indexForReading(values, model.cacheDir) : undefined;
+  const apiKey = readApiKey(values, commandLine);
   const { startServer } = await import('../server/server.js');
   const server = await startServer({
     host: values.host ?? process.env.HOST ?? '127.0.0.1',
@@ -97,7 +98,7 @@ async function serveCommand(args: string[], values: Parsed, commandLine: Parsed,
     gracePeriodMs: intOption(values['grace-period-ms'], '--grace-period-ms', undefined),
     heads: headFiles(values.head),
     libraryIndex,
-    access: { apiKey: readApiKey(values, commandLine), corsOrigins: values['cors-origin']?.split(',').map((o) => o.trim()).filter(Boolean) },
+    access: { apiKey, corsOrigins: values['cors-origin']?.split(',').map((o) => o.trim()).filter(Boolean) },
     logger: values.log ? true : false,
   });
   const { info } = server.service;
@@ -107,6 +108,7 @@ async function serveCommand(args: string[], values: Parsed, commandLine: Parsed,
     `resnet-serve: limits: ${limits.maxUploadBytes / 1048576} MB and ${limits.maxFiles} files per request, ${limits.requestTimeoutMs} ms per request, batches of ${server.service.batcher.maxBatch}, queue ${server.service.batcher.maxQueue}; cache ${model.cacheDir ?? defaultCacheDir()}\n`,
   );
   if (values.library !== undefined || values.db !== undefined) process.stderr.write(`resnet-serve: the photo library is at ${server.url}/#library\n`);
+  if (apiKey !== undefined) process.stderr.write('resnet-serve: an API key is required (Authorization: Bearer …) on every route but the health checks and the page\n');
   await new Promise<void>((resolve) => {
     let stopping = false;
     // The first signal drains. Another SIGTERM (a supervisor repeating itself) changes nothing; a second
@@ -118,12 +120,15 @@ async function serveCommand(args: string[], values: Parsed, commandLine: Parsed,
         server.close().then(resolve, resolve);
       } else if (signal === 'SIGINT') {
         process.stderr.write('resnet-serve: SIGINT again, stopping now without finishing requests\n');
-        process.exit(130);
+        // The signal's own default action: no teardown of the model's threads mid-run.
+        process.removeAllListeners('SIGINT');
+        process.kill(process.pid, 'SIGINT');
       } else process.stderr.write(`resnet-serve: ${signal} again; still finishing requests in flight (SIGINT twice stops at once)\n`);
     };
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
   });
+  process.stderr.write('resnet-serve: every request answered; stopped\n');
   // Every request has its answer; native work that outlives them (a decode on libuv's threads) must not hold the exit.
   setTimeout(() => process.exit(0), 200).unref();
   return 0;

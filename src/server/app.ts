@@ -246,6 +246,8 @@ export async function buildApp(options: AppOptions): Promise<ResnetApp> {
     // A page on another origin may compress v2 bodies and must read where a binary answer's JSON ends and when to retry.
     allowedHeaders: ['Authorization', 'Content-Type', 'Content-Encoding', 'Inference-Header-Content-Length', 'X-Request-Id'],
     exposedHeaders: ['Inference-Header-Content-Length', 'Retry-After', 'X-Request-Id'],
+    // Browsers keep a preflight's answer for 10 minutes instead of asking before every request.
+    maxAge: 600,
   });
 
   app.addHook('onRequest', async (request, reply) => {

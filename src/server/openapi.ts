@@ -202,6 +202,7 @@ export function openApiDocument(version: string): object {
       '/healthz': { get: { summary: 'Liveness', responses: { 200: { description: 'Alive' } } } },
       '/readyz': { get: { summary: 'Readiness', responses: { 200: { description: 'Ready' }, 503: { description: 'Loading or draining' } } } },
       '/metrics': { get: { summary: 'Prometheus metrics', responses: { 200: { description: 'Text exposition format' } } } },
+      '/openapi.json': { get: { summary: 'This document', responses: { 200: { description: 'OpenAPI 3.1 JSON' } } } },
     }),
     components: {
       schemas: { Error: error },
