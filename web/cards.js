@@ -61,9 +61,11 @@ function thumbnail(item) {
   return img;
 }
 
-/** The heatmap's key, said on screen too (what the colours measure), and how to see another answer's. */
-function legend() {
+/** The heatmap's key, said on screen too (which answer it shows, what the colours measure), and how to see another answer's. */
+function legend(item) {
   return [
+    // On a projector the class shown must be read, not guessed from an outline (the picture's alt says the same).
+    el('p', { className: 'where-for', textContent: t('whereFor', { label: explainedLabel(item) }), ariaHidden: 'true' }),
     el('div', { className: 'legend', role: 'img', ariaLabel: t('legendLabel', { legend: t('legend'), low: t('legendLow'), high: t('legendHigh') }) }, [
       el('span', { className: 'legend-title', textContent: `${t('legend')}:`, ariaHidden: 'true' }),
       el('span', { textContent: t('legendLow'), ariaHidden: 'true' }),
@@ -136,7 +138,7 @@ function render(item) {
     // An "unknown" answer is the headline: the classes' scores follow as plain rows, never "Probably …".
     body.append(el('ol', { className: 'preds' }, [row(top, !result.unknown), ...rest.map((p) => row(p, false))]));
     if (asked.length > shown.length) body.append(el('p', { className: 'more', textContent: t('moreTiny', { n: asked.length - shown.length }) }));
-    if (item.explain.on && item.explain.url) body.append(...legend());
+    if (item.explain.on && item.explain.url) body.append(...legend(item));
     // A heatmap that could not be made: said as an error; the toggle stays "Show", which tries again.
     if (item.explain.error) body.append(el('p', { className: 'state explain-error', role: 'alert', textContent: errorText(item.explain.error) }));
     body.append(el('p', { className: 'timing', textContent: t('server', { ms: Math.round(result.timings_ms.total) }) }));

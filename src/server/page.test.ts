@@ -280,9 +280,12 @@ describe('the web page in Chromium', { skip }, () => {
     const src = await card.locator('img.thumb').getAttribute('src');
     assert.match(src ?? '', /^blob:/);
     assert.equal(await card.locator('img.thumb').getAttribute('alt'), `Where it looked for “${expected[0].label}”`);
+    // Which answer the map shows is written on screen too (a projector shows no alt text).
+    assert.equal(await card.locator('.where-for').textContent(), `Where it looked for “${expected[0].label}”`);
     await card.locator('.pred .pick').nth(1).click();
     await page.waitForFunction(() => document.querySelectorAll('.card .pred .pick')[1]?.getAttribute('aria-pressed') === 'true');
     await card.locator('.legend').waitFor();
+    await page.waitForFunction((label) => document.querySelector('.card .where-for')?.textContent === `Where it looked for “${label}”`, expected[1].label);
     assert.deepEqual(await axeViolations(page), [], 'heatmap shown');
     await page.screenshot({ path: join(OUT, 'page-heatmap.png') });
     // The key says on screen what the colours measure, and how to see another answer's map.
