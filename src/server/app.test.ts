@@ -334,6 +334,18 @@ describe('operations', () => {
     assert.match(text, /resnet_http_requests_in_flight 1/);
     assert.match(text, new RegExp(`resnet_model_info\\{name="resnet18",source="checkpoint",sha256="${service.info.sha256}",onnxruntime="[\\d.]+"\\} 1`));
     assert.match(text, /resnet_threads\{pool="onnxruntime_intra_op"\} 2/);
+    // Images in progress against their limit, read at the scrape: none now, one while a large photo is decoded.
+    assert.match(text, /^resnet_images_in_progress 0$/m);
+    assert.match(text, /^resnet_images_limit 64$/m);
+    let answered = false;
+    const large = app.inject({ method: 'POST', url: '/predict', ...multipartBody([file(await testPhoto(5, 4000, 3000))]) }).then((r) => ((answered = true), r));
+    let seen = false;
+    while (!answered && !seen) {
+      seen = /^resnet_images_in_progress 1$/m.test((await app.inject('/metrics')).body);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    assert.equal((await large).statusCode, 200);
+    assert.ok(seen, 'the photo was seen in progress');
     // With process metrics (the server's default): under the names Node.js dashboards look for.
     const withProcess = await buildApp({ service });
     try {

@@ -1,8 +1,8 @@
 /**
  * Prometheus metrics (prom-client) on a registry of the app's own, so several
  * apps in one process (tests) do not collide: requests by route and status,
- * request latency, per-stage latency, batch sizes, in-flight requests and the
- * model in use.
+ * request latency, per-stage latency, batch sizes, in-flight requests, images
+ * in progress against their limit, and the model in use.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ServiceObserver } from '../classify/service.js';
@@ -21,6 +21,15 @@ export class ServerMetrics {
   readonly modelInfo = new Gauge({ name: 'resnet_model_info', help: 'The loaded model (value 1)', labelNames: ['name', 'source', 'sha256', 'onnxruntime'], registers: [this.registry] });
   readonly threads = new Gauge({ name: 'resnet_threads', help: 'Threads by pool: onnxruntime intra-op, preprocessing workers', labelNames: ['pool'], registers: [this.registry] });
   readonly ready = new Gauge({ name: 'resnet_ready', help: '1 when the model is loaded and the server accepts work', registers: [this.registry] });
+  private images: { inProgress: () => number; limit: number } | null = null;
+  // Read at each scrape: how close the server is to answering 503 QUEUE_FULL.
+  readonly imagesInProgress: Gauge = new Gauge({
+    name: 'resnet_images_in_progress',
+    help: 'Images admitted and not yet answered (decoding or waiting for inference); at resnet_images_limit new ones get 503 QUEUE_FULL',
+    registers: [this.registry],
+    collect: (): void => this.imagesInProgress.set(this.images?.inProgress() ?? 0),
+  });
+  readonly imagesLimit = new Gauge({ name: 'resnet_images_limit', help: 'Most images in progress at once (--max-queue)', registers: [this.registry] });
 
   constructor(defaultMetrics = true) {
     // Node's and the process's own metrics under their usual names (process_cpu_seconds_total, nodejs_heap_size_used_bytes…), as dashboards expect them.
@@ -34,7 +43,11 @@ export class ServerMetrics {
   };
 
   /** Records the model once it is loaded. */
-  setModel(info: ModelInfo, onnxruntime: string, workers: number): void {
+  setModel(info: ModelInfo, onnxruntime: string, workers: number, images?: { inProgress: () => number; limit: number }): void {
+    if (images) {
+      this.images = images;
+      this.imagesLimit.set(images.limit);
+    }
     this.modelInfo.set({ name: info.name, source: info.source, sha256: info.sha256, onnxruntime }, 1);
     this.threads.set({ pool: 'onnxruntime_intra_op' }, info.threads);
     this.threads.set({ pool: 'preprocess_workers' }, workers);
