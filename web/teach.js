@@ -179,7 +179,7 @@ function drawTraining() {
   names.forEach((a, i) => names.forEach((b, j) => {
     if (j > i && tr.confusion[i][j] + tr.confusion[j][i] > 0) pairs.push([`${a} ↔ ${b}`, tr.confusion[i][j] + tr.confusion[j][i]]);
   }));
-  if (pairs.length) box.append(el('p', { textContent: t('mixedUp', { pairs: pairs.sort((x, y) => y[1] - x[1]).slice(0, 3).map(([p, n]) => `${p} (${n})`).join(', ') }) }));
+  if (pairs.length) box.append(el('p', { textContent: t('mixedUp', { pairs: pairs.sort((x, y) => y[1] - x[1]).slice(0, 3).map(([pair, n]) => t('mixedPair', { pair, n })).join(t('listSep')) }) }));
 }
 
 /** Runs an API change, then redraws the head from the server's answer. */
