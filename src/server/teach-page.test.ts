@@ -96,7 +96,7 @@ describe('the Teach view in Chromium', { skip }, () => {
     await page.setInputFiles('#files', files([cool[4]], 'odd'));
     await page.waitForFunction(() => document.querySelector('#results .card[data-state="done"]') !== null);
     assert.equal(await page.locator('#results .card .unknown').textContent(), 'Unknown: none of these classes');
-    assert.equal(await page.locator('#results .card .closest').textContent(), 'How close it came to each:', 'the scores below are not an answer');
+    assert.equal(await page.locator('#results .card .closest').textContent(), 'Had it been forced to choose one of them:', 'the scores below are not an answer');
     assert.equal(await page.locator('#results .card .certainty').count(), 0);
     assert.match((await page.locator('#status').textContent()) ?? '', /odd0\.jpg: unknown, none of these classes/);
     await page.unroute('**/v1/classify**');
