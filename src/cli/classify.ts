@@ -23,13 +23,9 @@ const BATCH = 8;
 
 /** A `--head` file, read and checked before the model loads. */
 async function readHead(path: string): Promise<Head> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    throw new UsageError(`cannot read --head ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
-  return Head.parse(text, path);
+  return Head.load(path).catch((err: ResnetServeError & { reason?: string }) => {
+    throw err.reason === undefined ? err : new UsageError(`cannot read --head ${path}: ${err.reason}`);
+  });
 }
 
 /**

@@ -131,13 +131,18 @@ export class Head {
     return head;
   }
 
-  /** Reads a head file (see {@link Head.parse}); `backbone`, when given, must be the model it was trained on. */
+  /**
+   * Reads a head file (see {@link Head.parse}); `backbone`, when given, must
+   * be the model it was trained on. A file that cannot be read is IO_ERROR,
+   * its `reason` the system's (ENOENT…).
+   */
   static async load(path: string, backbone?: { name: string; sha256: string }): Promise<Head> {
     let text: string;
     try {
       text = await readFile(path, 'utf8');
     } catch (err) {
-      throw new ResnetServeError('IO_ERROR', `Cannot read the head file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+      throw Object.assign(new ResnetServeError('IO_ERROR', `Cannot read the head file ${path}: ${reason}`, { cause: err }), { reason });
     }
     return Head.parse(text, path, backbone);
   }

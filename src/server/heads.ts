@@ -5,7 +5,6 @@
  * every input is checked before anything changes, so a bad request leaves
  * the heads as they were.
  */
-import { readFile } from 'node:fs/promises';
 import type { ClassificationService } from '../classify/service.js';
 import { ResnetServeError, type ErrorCode } from '../errors.js';
 import { EmbeddingCache } from '../heads/embedding-cache.js';
@@ -78,13 +77,10 @@ export class HeadRegistry {
     for (const [name, path] of Object.entries(files)) {
       if (!HEAD_NAME.test(name)) throw new ResnetServeError('INVALID_ARGUMENT', `--head ${name}=${path}: a head name is letters, digits, space, _ . or - (up to 64)`);
       if (name === model || name === `${model}-image`) throw new ResnetServeError('INVALID_ARGUMENT', `--head ${name}=${path}: "${name}" is the name of a model on this server; choose another name for the head`);
-      let text: string;
-      try {
-        text = await readFile(path, 'utf8');
-      } catch (err) {
-        throw new ResnetServeError('INVALID_ARGUMENT', `--head ${name}=${path}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-      }
-      loaded.set(name, Head.parse(text, path, { name: service.info.name, sha256: service.info.sha256 }).named(name));
+      const head = await Head.load(path, { name: service.info.name, sha256: service.info.sha256 }).catch((err: ResnetServeError & { reason?: string }) => {
+        throw err.reason === undefined ? err : new ResnetServeError('INVALID_ARGUMENT', `--head ${name}=${path}: cannot read it (${err.reason})`);
+      });
+      loaded.set(name, head.named(name));
     }
     const registry = new HeadRegistry(service, loaded);
     for (const name of loaded.keys()) {

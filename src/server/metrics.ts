@@ -43,11 +43,9 @@ export class ServerMetrics {
   };
 
   /** Records the model once it is loaded. */
-  setModel(info: ModelInfo, onnxruntime: string, workers: number, images?: { inProgress: () => number; limit: number }): void {
-    if (images) {
-      this.images = images;
-      this.imagesLimit.set(images.limit);
-    }
+  setModel(info: ModelInfo, onnxruntime: string, workers: number, images: { inProgress: () => number; limit: number }): void {
+    this.images = images;
+    this.imagesLimit.set(images.limit);
     this.modelInfo.set({ name: info.name, source: info.source, sha256: info.sha256, onnxruntime }, 1);
     this.threads.set({ pool: 'onnxruntime_intra_op' }, info.threads);
     this.threads.set({ pool: 'preprocess_workers' }, workers);
