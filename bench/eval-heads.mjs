@@ -26,6 +26,7 @@ import { ImageClassifier } from '../dist/classify/classifier.js';
 import { EmbeddingCache } from '../dist/heads/embedding-cache.js';
 import { collectExamples, recipeOf } from '../dist/heads/examples.js';
 import { readImageFolder } from '../dist/heads/image-folder.js';
+import { REJECTION_DEFAULTS } from '../dist/heads/rejection.js';
 import { trainHead } from '../dist/heads/train.js';
 import { seededRandom } from '../dist/seeded-random.js';
 import { HYMENOPTERA_DIR, IMAGENET_SAMPLE_DIR, PRETRAINED_ONNX, REFERENCE_DIR, referenceCases } from '../dist/testing/shared.js';
@@ -113,7 +114,7 @@ console.log(`| 5 per class (mean of 10 draws) | ${pct(results.accuracy['5PerClas
 console.log(`\nTraining once embeddings are cached: ${results.trainMs.toFixed(0)} ms (median of 5, cross-validation and rejection included)`);
 console.log('\n| reject rate | val refused | val accuracy on the rest | ImageNet photos (reference) refused | imagenet-sample-500 refused |\n| ---: | ---: | ---: | ---: | ---: |');
 for (const r of results.rejection) {
-  const def = r.rate === 0.02 ? ' (default)' : '';
+  const def = r.rate === REJECTION_DEFAULTS.quantile ? ' (default)' : '';
   console.log(`| ${r.rate}${def} | ${pct(r.valRejected)} | ${r.valAccuracyOnAccepted === null ? '-' : pct(r.valAccuracyOnAccepted)} | ${r.referenceRejected === undefined ? '-' : pct(r.referenceRejected)} | ${r.sample500Rejected === undefined ? '-' : pct(r.sample500Rejected)} |`);
 }
 const outDir = fileURLToPath(new URL('./results/', import.meta.url));

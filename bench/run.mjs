@@ -60,7 +60,8 @@ async function cpuPeaks(threads) {
   const exe = join(await mkdtemp(join(tmpdir(), 'rs-peak-')), 'peak');
   try {
     execFileSync(process.env.CC ?? 'cc', ['-O2', '-mavx2', '-mfma', '-pthread', join(ROOT, 'bench/peak.c'), '-o', exe], { stdio: 'ignore' });
-    return { how: 'AVX2 FMA and u8×s8 multiply-add loops, bench/peak.c', ...JSON.parse(execFileSync(exe, [String(threads)], { encoding: 'utf8' })) };
+    const peaks = JSON.parse(execFileSync(exe, [String(threads)], { encoding: 'utf8' }));
+    return { how: `${peaks.fp32Isa} and ${peaks.int8Isa} multiply-add loops, bench/peak.c`, fp32: peaks.fp32, int8: peaks.int8 };
   } catch {
     return { how: "ONNX Runtime's 1024³ GEMM (no C compiler, or not x86-64 with AVX2)", ...(await measurePeaks(threads)) };
   }

@@ -20,7 +20,7 @@ Commands:
   train <folder> --out FILE      teach your own classes: one subfolder of photos per class
       --cv N | --holdout F       how accuracy is measured (default --cv 5)
       --reject on|off            learn "unknown" (default on)
-      --reject-rate F            share of photos like the training ones allowed to be "unknown" (default 0.02)
+      --reject-rate F            share of photos like the training ones allowed to be "unknown" (default 0.03)
       --name NAME                the head's name (default: the folder's name)
   embed <files or folders…>      the embedding of each image (the input of the model's final layer)
       --json                     {file, dim, embedding} per line

@@ -12,7 +12,9 @@ import { fromFloatBytes, fromHalfBytes } from './vectors.js';
 
 /** The file format's name and version. */
 export const HEAD_FORMAT = 'resnet-serve-head';
-export const HEAD_VERSION = 1;
+export const HEAD_VERSION = 2;
+/** Versions this build reads: 1 (rejection by a threshold per signal) and 2 (Fisher's sum of the two). */
+const READABLE_VERSIONS = [1, 2];
 
 /** The rejection data as stored. */
 export interface RejectionFile {
@@ -20,8 +22,8 @@ export interface RejectionFile {
   dim: number;
   examples: string;
   profile: string;
-  heldOut: { neighbours: number[]; profile: number[] };
-  thresholds: { neighbours: number; profile: number };
+  heldOut: { neighbours: number[]; profile: number[]; combined?: number[] };
+  thresholds: { combined: number } | { neighbours: number; profile: number };
   heldOutRejected: number;
 }
 
@@ -68,6 +70,13 @@ function finiteList(value: unknown, field: string, fail: (why: string) => never)
   return value as number[];
 }
 
+function ascendingList(value: unknown, field: string, fail: (why: string) => never): number[] {
+  const list = finiteList(value, field, fail);
+  if (list.length === 0) fail(`"${field}" must not be empty`);
+  for (let i = 1; i < list.length; i++) if (list[i] < list[i - 1]) fail(`"${field}" must be in ascending order`);
+  return list;
+}
+
 function allFinite(values: Float32Array): boolean {
   for (const v of values) if (!Number.isFinite(v)) return false;
   return true;
@@ -89,7 +98,7 @@ export function readHeadFile(text: string, label: string): DecodedHeadFile {
   }
   if (!isObject(parsed) || parsed.format !== HEAD_FORMAT) return fail(`it is not a ${HEAD_FORMAT} file`);
   const file = parsed as unknown as HeadFile;
-  if (file.version !== HEAD_VERSION) fail(`it is version ${describe(file.version)}; this resnet-serve reads version ${HEAD_VERSION}`);
+  if (!READABLE_VERSIONS.includes(file.version)) fail(`it is version ${describe(file.version)}; this resnet-serve reads versions ${READABLE_VERSIONS.join(' and ')}`);
   if (file.sha256 !== headDigest(file)) fail('its content does not match its SHA-256 (the file was changed or damaged after training); train it again');
 
   if (typeof file.name !== 'string' || file.name.trim() === '') fail(`"name" must be a non-empty text, got ${describe(file.name)}`);
@@ -120,12 +129,16 @@ export function readHeadFile(text: string, label: string): DecodedHeadFile {
     const profile = fromFloatBytes(base64(r.profile, 'rejection.profile', fail));
     if (profile.length === 0 || !allFinite(profile)) fail('"rejection.profile" must hold finite values');
     const heldOut = r.heldOut;
-    if (!isObject(heldOut)) return fail('"rejection.heldOut" must be {neighbours, profile}');
-    if (finiteList(heldOut.neighbours, 'rejection.heldOut.neighbours', fail).length === 0 || finiteList(heldOut.profile, 'rejection.heldOut.profile', fail).length === 0) {
-      fail('"rejection.heldOut" lists must not be empty');
-    }
+    if (!isObject(heldOut)) return fail('"rejection.heldOut" must be {neighbours, profile, combined}');
+    ascendingList(heldOut.neighbours, 'rejection.heldOut.neighbours', fail);
+    ascendingList(heldOut.profile, 'rejection.heldOut.profile', fail);
     const t = r.thresholds;
-    if (!isObject(t) || !isFiniteNumber(t.neighbours) || !isFiniteNumber(t.profile)) fail('"rejection.thresholds" must be {neighbours, profile} numbers');
+    if (file.version === 1) {
+      if (!isObject(t) || !isFiniteNumber(t.neighbours) || !isFiniteNumber(t.profile)) fail('"rejection.thresholds" must be {neighbours, profile} numbers');
+    } else {
+      ascendingList(heldOut.combined, 'rejection.heldOut.combined', fail);
+      if (!isObject(t) || !isFiniteNumber(t.combined)) fail('"rejection.thresholds" must be {combined: number}');
+    }
     if (!isFiniteNumber(r.heldOutRejected) || r.heldOutRejected < 0 || r.heldOutRejected > 1) fail('"rejection.heldOutRejected" must be a fraction');
     rejection = { examples, profile };
   }

@@ -100,6 +100,22 @@ test('a hand-made head file with a recomputed seal is still checked field by fie
   refused((f) => (f.rejection.dim = 3), /"rejection.dim" must be the backbone's 16/);
   refused((f) => (f.rejection.k = 0), /"rejection.k" must be an integer/);
   refused((f) => (f.rejection.thresholds = { neighbours: 'low' }), /thresholds/);
+  refused((f) => (f.rejection.heldOut.combined = [3, 2, 1]), /"rejection.heldOut.combined" must be in ascending order/);
+  refused((f) => delete f.rejection.heldOut.combined, /"rejection.heldOut.combined" must be a list/);
+  // Version 1 (a threshold per signal, before Fisher's sum) still reads, and refuses by its own thresholds.
+  const v1 = (thresholds: { neighbours: number; profile: number }) =>
+    Head.parse(sealed((f) => {
+      f.version = 1;
+      delete f.rejection.heldOut.combined;
+      f.rejection.thresholds = thresholds;
+    }), 'old.json', model);
+  const probe = examples(2, 1, 99)[0];
+  assert.equal(v1({ neighbours: -1, profile: 0 }).answer(probe.embedding, probe.probabilities).unknown, false);
+  assert.equal(v1({ neighbours: 1.1, profile: 0 }).answer(probe.embedding, probe.probabilities).unknown, true);
+  refused((f) => {
+    f.version = 1;
+    f.rejection.thresholds = { combined: -3 };
+  }, /"rejection.thresholds" must be \{neighbours, profile\}/);
   // The seal recomputed over an unchanged file still reads.
   assert.deepEqual(Head.parse(sealed(() => undefined), 'made.json', model).classes, ['circle', 'square']);
 });

@@ -8,15 +8,27 @@
  *   class probabilities for the photo and their average over the training
  *   photos (whether the network sees the same kind of picture: ants and bees
  *   look like "ant" and "bee" to an ImageNet model, a cat like "tabby").
- * A photo is rejected when either score falls below its threshold. With many
- * training photos the thresholds are chosen on the held-out scores so that a
- * fraction `quantile` (2%) of them would be rejected (about twice that of new
- * photos like them, which differ more from the training photos than held-out
- * ones do); with few, from a normal
- * fit of those scores (each signal at half the quantile). Its typicality, the
- * lower of its two percentiles among the held-out scores, is reported.
+ * Each score becomes the fraction of held-out photos scoring lower (its
+ * p-value), and the two are joined by Fisher's method (the sum of their
+ * logarithms): a photo a little unusual in both ways is as suspect as one far
+ * out in either. The threshold on that sum is the one that refuses a fraction
+ * `quantile` (3%) of the held-out photos; with few of them (under 40), the
+ * p-values come from a normal fit of each score and the threshold from the
+ * chi-squared law Fisher's sum follows. Its typicality, the fraction of
+ * held-out photos whose sum is lower, is reported.
+ *
+ * Heads written before (file version 1) kept one threshold per signal and
+ * refused a photo below either; `judge` still answers for them that way.
  * Pure functions.
  */
+
+/** Held-out scores of training photos, each list ascending. */
+export interface HeldOutScores {
+  neighbours: number[];
+  profile: number[];
+  /** Fisher's sums (absent in version-1 heads). */
+  combined?: number[];
+}
 
 /** What rejection keeps from training. */
 export interface RejectionModel {
@@ -26,10 +38,9 @@ export interface RejectionModel {
   dim: number;
   /** Average base-model probabilities over the training photos. */
   profile: Float32Array;
-  /** Held-out scores of training photos, ascending: nearest-neighbour similarity and profile similarity. */
-  heldOut: { neighbours: number[]; profile: number[] };
-  /** Scores below these are "unknown". */
-  thresholds: { neighbours: number; profile: number };
+  heldOut: HeldOutScores;
+  /** Fisher's sums below `combined` are "unknown" (version-1 heads: a score below either per-signal threshold). */
+  thresholds: { combined: number } | { neighbours: number; profile: number };
   /** The fraction of held-out training photos these thresholds refuse (an estimate of the false "unknown" rate). */
   heldOutRejected: number;
 }
@@ -41,7 +52,7 @@ export interface RejectionVerdict {
 }
 
 /** Default neighbours and quantile. */
-export const REJECTION_DEFAULTS = { k: 5, quantile: 0.02 };
+export const REJECTION_DEFAULTS = { k: 5, quantile: 0.03 };
 
 /** Mean cosine similarity of `x` (unit length) to its `k` nearest rows of `examples`. */
 export function neighbourSimilarity(x: ArrayLike<number>, examples: ArrayLike<number>, dim: number, k: number, skip = -1): number {
@@ -93,66 +104,93 @@ export function averageProfile(probabilities: readonly ArrayLike<number>[], size
 export function judge(model: RejectionModel, embedding: ArrayLike<number>, probabilities: ArrayLike<number>): RejectionVerdict {
   const near = neighbourSimilarity(embedding, model.examples, model.dim, model.k);
   const seen = profileSimilarity(probabilities, model.profile);
+  const t = model.thresholds;
+  if ('combined' in t) {
+    const sum = fisherSum(model.heldOut, near, seen);
+    return { rejected: sum < t.combined, typicality: typicalityOf(model.heldOut, sum) };
+  }
   return {
-    rejected: near < model.thresholds.neighbours || seen < model.thresholds.profile,
+    rejected: near < t.neighbours || seen < t.profile,
     typicality: Math.min(percentile(model.heldOut.neighbours, near), percentile(model.heldOut.profile, seen)),
   };
 }
 
-/** The standard normal quantile (Acklam's rational approximation, |error| < 1.2e-9). */
-export function normalQuantile(p: number): number {
-  const a = [-39.69683028665376, 220.9460984245205, -275.9285104469687, 138.357751867269, -30.66479806614716, 2.506628277459239];
-  const b = [-54.47609879822406, 161.5858368580409, -155.6989798598866, 66.80131188771972, -13.28068155288572];
-  const c = [-0.007784894002430293, -0.3223964580411365, -2.400758277161838, -2.549732539343734, 4.374664141464968, 2.938163982698783];
-  const d = [0.007784695709041462, 0.3224671290700398, 2.445134137142996, 3.754408661907416];
-  const low = 0.02425;
-  if (p < low) {
-    const q = Math.sqrt(-2 * Math.log(p));
-    return (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) / ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1);
-  }
-  if (p > 1 - low) return -normalQuantile(1 - p);
-  const q = p - 0.5;
-  const r = q * q;
-  return ((((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q) / (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1);
+/** The standard normal CDF (erfc by Numerical Recipes' Chebyshev fit, relative error < 1.2e-7). */
+export function normalCdf(z: number): number {
+  const x = Math.abs(z) / Math.SQRT2;
+  const t = 1 / (1 + 0.5 * x);
+  const poly = -x * x - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))));
+  const erfc = t * Math.exp(poly);
+  return z >= 0 ? 1 - erfc / 2 : erfc / 2;
 }
 
-/** Held-out photos below which empirical quantiles are replaced by a normal fit. */
+/** Held-out photos below which p-values come from a normal fit and the threshold from Fisher's chi-squared law. */
 const EMPIRICAL_MIN = 40;
+/** The smallest p-value taken (keeps Fisher's sum finite). */
+const P_FLOOR = 1e-12;
+/** Scores closer than this are the same score. */
+const TIE = 1e-6;
+/** A threshold no Fisher sum reaches (2 ln P_FLOOR ≈ -55; -Infinity does not survive JSON). */
+const NOTHING_REJECTED = -1e6;
 
-function thresholdsFor(raw: { near: number; seen: number }[], quantile: number): { neighbours: number; profile: number } {
-  const near = raw.map((r) => r.near).sort((a, b) => a - b);
-  const seen = raw.map((r) => r.seen).sort((a, b) => a - b);
-  if (raw.length < EMPIRICAL_MIN) {
-    const fit = (xs: number[]): number => {
-      const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
-      const sd = Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(1, xs.length - 1));
-      return mean + sd * normalQuantile(quantile / 2);
-    };
-    // Too few to tell: nothing is rejected (scores are never below -1; -2 survives JSON, unlike -Infinity).
-    return raw.length >= 3 ? { neighbours: fit(near), profile: fit(seen) } : { neighbours: -2, profile: -2 };
+/**
+ * The chance of a held-out photo scoring below `value`: its rank among them
+ * (ties counted half; below the lowest, the normal fit's tail scaled to meet
+ * the rank there, so that a photo far out in one way is not capped at
+ * 1 / (n + 1)), or the normal fit alone when they are few.
+ */
+export function pValue(sorted: readonly number[], value: number): number {
+  const n = sorted.length;
+  if (n === 0) return 1;
+  const mean = sorted.reduce((a, b) => a + b, 0) / n;
+  const sd = Math.max(1e-6, Math.sqrt(sorted.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(1, n - 1)));
+  const normal = (v: number): number => normalCdf((v - mean) / sd);
+  if (n < EMPIRICAL_MIN) return Math.max(P_FLOOR, normal(value));
+  // Scores within TIE of each other count as equal (the full training set's profile differs from each fold's by rounding).
+  const below = percentile(sorted, value - TIE) * n;
+  const notAbove = percentile(sorted, value + TIE) * n;
+  if (notAbove > 0) return (below + (notAbove - below) / 2 + 0.5) / (n + 1);
+  return Math.max(P_FLOOR, (0.5 / (n + 1)) * Math.min(1, normal(value) / Math.max(normal(sorted[0]), P_FLOOR)));
+}
+
+/** Fisher's sum for a photo's two scores: ln p(neighbours) + ln p(profile), 0 for a perfectly ordinary photo. */
+export function fisherSum(heldOut: HeldOutScores, near: number, seen: number): number {
+  return Math.log(pValue(heldOut.neighbours, near)) + Math.log(pValue(heldOut.profile, seen));
+}
+
+/** The chance of a Fisher sum below `sum` when both p-values are uniform and independent (chi-squared, 4 degrees of freedom). */
+export function fisherSurvival(sum: number): number {
+  return Math.min(1, Math.exp(sum) * (1 - sum));
+}
+
+/** How typical a Fisher sum is: the fraction of held-out photos below it, or its chi-squared chance when they are few. */
+function typicalityOf(heldOut: HeldOutScores, sum: number): number {
+  const sums = heldOut.combined ?? [];
+  return sums.length >= EMPIRICAL_MIN ? percentile(sums, sum) : fisherSurvival(sum);
+}
+
+/**
+ * The threshold refusing at most `quantile` of the held-out sums (ascending):
+ * between the lowest kept and the highest refused, so that a new photo
+ * scoring like a held-out one is not refused over rounding. With few
+ * held-out photos, the chi-squared quantile; with under 3, none.
+ */
+function fisherThreshold(sums: readonly number[], quantile: number): number {
+  if (sums.length < 3) return NOTHING_REJECTED;
+  if (sums.length < EMPIRICAL_MIN) {
+    let lo = -60;
+    let hi = 0;
+    for (let step = 0; step < 60; step++) {
+      const mid = (lo + hi) / 2;
+      if (fisherSurvival(mid) < quantile) lo = mid;
+      else hi = mid;
+    }
+    return lo;
   }
-  // The largest per-signal rank i at which at most `quantile` of the held-out photos fall below either
-  // threshold (the fraction rejected grows with i, so a binary search finds it).
-  // Between the i-th lowest score and the one below it (a hair below the lowest), so that a new photo scoring
-  // like a held-out one is not refused over rounding (the full-data profile differs slightly from each fold's).
-  const cut = (xs: number[], i: number): number => {
-    let j = i - 1;
-    while (j >= 0 && xs[j] > xs[i] - 1e-6) j--;
-    return j >= 0 ? (xs[j] + xs[i]) / 2 : xs[i] - 1e-4;
-  };
-  const at = (i: number) => ({ neighbours: cut(near, i), profile: cut(seen, i) });
-  const rejectedAt = (i: number): number => {
-    const t = at(i);
-    return raw.filter((r) => r.near < t.neighbours || r.seen < t.profile).length / raw.length;
-  };
-  let lo = 0;
-  let hi = raw.length - 1;
-  while (lo < hi) {
-    const mid = (lo + hi + 1) >> 1;
-    if (rejectedAt(mid) <= quantile) lo = mid;
-    else hi = mid - 1;
-  }
-  return at(lo);
+  const i = Math.floor(quantile * sums.length);
+  let j = i - 1;
+  while (j >= 0 && sums[j] > sums[i] - 1e-9) j--;
+  return j >= 0 ? (sums[j] + sums[i]) / 2 : sums[0] - 1e-4;
 }
 
 /**
@@ -196,14 +234,16 @@ export function calibrateRejection(
       raw.push({ near: nearest.reduce((a, b) => a + b, 0) / nearest.length, seen: profileSimilarity(probabilities[i], restProfile) });
     }
   }
-  const thresholds = thresholdsFor(raw, quantile);
+  const heldOut: HeldOutScores = { neighbours: raw.map((r) => r.near).sort((a, b) => a - b), profile: raw.map((r) => r.seen).sort((a, b) => a - b) };
+  heldOut.combined = raw.map((r) => fisherSum(heldOut, r.near, r.seen)).sort((a, b) => a - b);
+  const combined = fisherThreshold(heldOut.combined, quantile);
   return {
     k,
     examples,
     dim,
     profile: averageProfile(probabilities, classes),
-    heldOut: { neighbours: raw.map((r) => r.near).sort((a, b) => a - b), profile: raw.map((r) => r.seen).sort((a, b) => a - b) },
-    thresholds,
-    heldOutRejected: raw.length ? raw.filter((r) => r.near < thresholds.neighbours || r.seen < thresholds.profile).length / raw.length : 0,
+    heldOut,
+    thresholds: { combined },
+    heldOutRejected: raw.length ? heldOut.combined.filter((s) => s < combined).length / raw.length : 0,
   };
 }

@@ -69,10 +69,19 @@ export interface TrainOptions {
   reject?: boolean;
   /** Fraction of held-out training photos "unknown" may refuse (default 0.02). */
   rejectRate?: number;
-  /** L2 strength (default 1e-3, per photo). */
+  /** L2 strength (default {@link DEFAULT_LAMBDA}, per photo). */
   lambda?: number;
   seed?: number;
 }
+
+/**
+ * The L2 strength heads are trained with: 3e-3 is where 5-fold
+ * cross-validated accuracy peaked on hymenoptera with MobileNetV2's int8
+ * numbers on a CPU with VNNI; 1e-3, the earlier default, was as good without
+ * VNNI and one photo in 153 worse with it. Stronger penalties make the
+ * probabilities shy (at 1e-2 half the val photos are under 75%).
+ */
+export const DEFAULT_LAMBDA = 3e-3;
 
 /** Most classes a head may have. */
 export const MAX_CLASSES = 1000;
@@ -112,7 +121,7 @@ export function trainHead(name: string, classes: readonly string[], given: reado
   const empty = classes.filter((_, k) => counts[k] === 0);
   if (empty.length) throw new ResnetServeError('INVALID_ARGUMENT', `Every class needs photos; there are no photos in ${empty.map((c) => `"${c}"`).join(', ')}`);
   if (options.holdout !== undefined && !(options.holdout > 0 && options.holdout <= 0.5)) throw invalidArgument('holdout', 'a fraction above 0 and at most 0.5', options.holdout);
-  const lambda = options.lambda ?? 1e-3;
+  const lambda = options.lambda ?? DEFAULT_LAMBDA;
   const seed = options.seed ?? 1;
   const x = examples.map((e) => l2Normalize(e.embedding));
   const y = examples.map((e) => e.label);
