@@ -48,7 +48,8 @@ ENV NODE_ENV=production \
     RESNET_SERVE_IN_CONTAINER=1 \
     ORT_DISABLE_TELEMETRY=1 \
     MALLOC_ARENA_MAX=2 \
-    MALLOC_TRIM_THRESHOLD_=1048576 \
+    MALLOC_MMAP_THRESHOLD_=4194304 \
+    MALLOC_TRIM_THRESHOLD_=4194304 \
     NODE_OPTIONS=--max-semi-space-size=1
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules

@@ -26,11 +26,12 @@ const BIN = fileURLToPath(new URL('../dist/cli/bin.js', import.meta.url));
 const { model, note } = await chooseModel(argv);
 const photo = await imageFile('seed-landscape-1920x1080.jpg', 1920, 1080, await mkdtemp(join(tmpdir(), 'resnet-serve-bench-')));
 const body = multipart(readFileSync(photo));
-const { MALLOC_ARENA_MAX, MALLOC_TRIM_THRESHOLD_, ...withoutGlibc } = SERVE_ENV;
+const { MALLOC_ARENA_MAX, MALLOC_MMAP_THRESHOLD_, MALLOC_TRIM_THRESHOLD_, ...withoutGlibc } = SERVE_ENV;
 const variants = [
   ['as npm start sets it', SERVE_ENV],
+  [`earlier: MALLOC_TRIM_THRESHOLD_=1048576, no mmap threshold`, { ...withoutGlibc, MALLOC_ARENA_MAX, MALLOC_TRIM_THRESHOLD_: '1048576' }],
   [`MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX} only`, { ...withoutGlibc, MALLOC_ARENA_MAX }],
-  ['neither glibc variable', withoutGlibc],
+  ['no glibc variable', withoutGlibc],
 ];
 const glibcKeys = Object.keys(SERVE_ENV).filter((k) => k.startsWith('MALLOC_'));
 
