@@ -50,6 +50,7 @@ ENV NODE_ENV=production \
     MALLOC_ARENA_MAX=2 \
     MALLOC_MMAP_THRESHOLD_=4194304 \
     MALLOC_TRIM_THRESHOLD_=4194304 \
+    GLIBC_TUNABLES=glibc.malloc.hugetlb=1 \
     NODE_OPTIONS=--max-semi-space-size=1
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules

@@ -10,11 +10,13 @@
  *   npm run bench -- --model F    another .pth/.onnx (default: cached official
  *                                 ResNet-18, else ../shared's seed-0, else a
  *                                 generated one: same architecture, same compute)
+ * Inference in the bench's own process runs with the server's glibc settings
+ * (`serve-env.mjs`), as it is served; the seed's Python without them.
  * The seed side runs when Python has torch and torchvision (Debian:
  * apt-get install python3-torchvision python3-flask); $BENCH_PYTHON picks the
  * interpreter (default /usr/bin/python3, then python3).
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -33,6 +35,15 @@ import { chooseModel, imageFile } from './inputs.mjs';
 import { lineChartSvg, load, multipart, rssMb, sampleRss, stackedBarsSvg, startProcess, stats, stopProcess } from './lib.mjs';
 import { MACS, measurePeaks } from './peaks.mjs';
 import { SERVE_ENV } from './serve-env.mjs';
+
+// ONNX Runtime in this process allocates as the server's does: glibc reads its settings at start, so the bench
+// runs itself again with them. Children get them only where given (the server); the seed's Python runs as it ships.
+const GLIBC_ENV = Object.fromEntries(Object.entries(SERVE_ENV).filter(([k]) => /^(MALLOC|GLIBC)_/.test(k)));
+if (Object.entries(GLIBC_ENV).some(([k, v]) => process.env[k] !== v)) {
+  const { status } = spawnSync(process.execPath, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: 'inherit', env: { ...process.env, ...GLIBC_ENV } });
+  process.exit(status ?? 1);
+}
+for (const k of Object.keys(GLIBC_ENV)) delete process.env[k];
 
 const argv = process.argv.slice(2);
 const QUICK = argv.includes('--quick');

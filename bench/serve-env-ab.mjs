@@ -26,14 +26,15 @@ const BIN = fileURLToPath(new URL('../dist/cli/bin.js', import.meta.url));
 const { model, note } = await chooseModel(argv);
 const photo = await imageFile('seed-landscape-1920x1080.jpg', 1920, 1080, await mkdtemp(join(tmpdir(), 'resnet-serve-bench-')));
 const body = multipart(readFileSync(photo));
-const { MALLOC_ARENA_MAX, MALLOC_MMAP_THRESHOLD_, MALLOC_TRIM_THRESHOLD_, ...withoutGlibc } = SERVE_ENV;
+const { MALLOC_ARENA_MAX, MALLOC_MMAP_THRESHOLD_, MALLOC_TRIM_THRESHOLD_, GLIBC_TUNABLES, ...withoutGlibc } = SERVE_ENV;
 const variants = [
   ['as npm start sets it', SERVE_ENV],
-  [`earlier: MALLOC_TRIM_THRESHOLD_=1048576, no mmap threshold`, { ...withoutGlibc, MALLOC_ARENA_MAX, MALLOC_TRIM_THRESHOLD_: '1048576' }],
+  ['without huge pages', { ...withoutGlibc, MALLOC_ARENA_MAX, MALLOC_MMAP_THRESHOLD_, MALLOC_TRIM_THRESHOLD_ }],
+  ['earlier: MALLOC_TRIM_THRESHOLD_=1048576 only', { ...withoutGlibc, MALLOC_ARENA_MAX, MALLOC_TRIM_THRESHOLD_: '1048576' }],
   [`MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX} only`, { ...withoutGlibc, MALLOC_ARENA_MAX }],
   ['no glibc variable', withoutGlibc],
 ];
-const glibcKeys = Object.keys(SERVE_ENV).filter((k) => k.startsWith('MALLOC_'));
+const glibcKeys = Object.keys(SERVE_ENV).filter((k) => k.startsWith('MALLOC_') || k.startsWith('GLIBC_'));
 
 /** Mean seconds per observation of the infer stage between two /metrics texts. */
 function inferMs(before, after) {
