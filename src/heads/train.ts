@@ -67,7 +67,7 @@ export interface TrainOptions {
   holdout?: number;
   /** Learn "unknown" (default true). */
   reject?: boolean;
-  /** Fraction of held-out training photos "unknown" may refuse (default 0.02). */
+  /** Fraction of held-out training photos "unknown" may refuse (default `REJECTION_DEFAULTS.quantile`, 0.03). */
   rejectRate?: number;
   /** L2 strength (default {@link DEFAULT_LAMBDA}, per photo). */
   lambda?: number;
