@@ -99,7 +99,7 @@ export interface ModelOptions {
   cacheDir?: string;
   /** Never download; fail with instructions instead. Default: `$RESNET_SERVE_OFFLINE` is set. */
   offline?: boolean;
-  /** ONNX Runtime intra-op threads. Default: the CPUs this process may use. */
+  /** ONNX Runtime intra-op threads. Default: the CPUs this process may use (in a server with int8, those its preprocessing workers leave). */
   threads?: number;
   /** Largest accepted image, in pixels. Default 50,000,000. */
   maxPixels?: number;

@@ -58,7 +58,6 @@ export class InferenceBatcher {
   private readonly queue: Pending[] = [];
   private running = false;
   private timer: NodeJS.Timeout | null = null;
-  private readonly buffer: Float32Array;
   private readonly perImage: number;
 
   constructor(private readonly session: ModelSession, options: BatcherOptions = {}, private readonly observe?: BatchObserver) {
@@ -74,7 +73,6 @@ export class InferenceBatcher {
     this.maxWaitMicros = maxWait;
     this.maxQueue = maxQueue;
     this.perImage = 3 * session.inputSize * session.inputSize;
-    this.buffer = new Float32Array(this.maxBatch * this.perImage);
   }
 
   /** Images waiting for inference now. */
@@ -121,12 +119,8 @@ export class InferenceBatcher {
     this.running = true;
     const started = performance.now();
     try {
-      // A lone image runs from its own tensor; a batch is packed into the reused buffer.
-      let input = batch[0].tensor;
-      if (batch.length > 1) {
-        batch.forEach((p, i) => this.buffer.set(p.tensor, i * this.perImage));
-        input = this.buffer;
-      }
+      // The session gathers the images into its own input (a threaded one reads tensor slots in place).
+      const input = batch.length === 1 ? batch[0].tensor : batch.map((p) => p.tensor);
       // One run gives every output anyone in the batch asked for.
       const extra = [...new Set(batch.flatMap((p) => p.extra))];
       const outputs = await this.session.run(input, batch.length, extra);

@@ -36,3 +36,23 @@ test('an abandoned decode ends its work: the busy worker is replaced and the nex
 test('the decode time budget is an option, checked up front', async () => {
   await assert.rejects(startTestService({ maxDecodeMs: 0 }), (err) => isResnetServeError(err, 'INVALID_ARGUMENT') && /maxDecodeMs/.test(err.message));
 });
+
+test('images in progress keep their tensors in reused slots: concurrent answers match one-at-a-time ones, and no slot stays taken', async () => {
+  const photos = await Promise.all(Array.from({ length: 8 }, (_, i) => testPhoto(30 + i)));
+  const alone: Awaited<ReturnType<ClassificationService['analyzeMany']>>[] = [];
+  for (const photo of photos) alone.push(await service.analyzeMany([photo]));
+  const slots = (service as unknown as { slots: { size: number; inUse: number } }).slots;
+  const made = slots.size;
+  assert.ok(made >= 1 && made <= 2, `one image at a time needs one slot (made ${made})`);
+  const together = await Promise.all(photos.map((photo) => service.analyzeMany([photo])));
+  together.forEach(([o], i) => {
+    const [a] = alone[i];
+    assert.ok(o.ok && a.ok);
+    assert.deepEqual(Array.from(o.outputs.logits.data), Array.from(a.outputs.logits.data), `photo ${i}`);
+  });
+  assert.ok(slots.size <= photos.length, `at most one slot per image in progress (made ${slots.size})`);
+  assert.equal(slots.inUse, 0);
+  const [bad] = await service.analyzeMany([Buffer.from('not an image')]);
+  assert.ok(!bad.ok);
+  assert.equal(slots.inUse, 0, 'a refused image gives its slot back');
+});

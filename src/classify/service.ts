@@ -23,12 +23,16 @@ import { mirrored } from '../heads/views.js';
 import { meanOf } from '../heads/vectors.js';
 import { rankLogits, resolveClassifyOptions, type ResolvedClassifyOptions } from './answer.js';
 import { DEFAULT_MAX_QUEUE, InferenceBatcher, type BatcherOptions } from './batcher.js';
+import { TensorSlots } from './tensor-slots.js';
 
 /** Timings a service reports per image and per batch, for metrics. */
 export interface ServiceObserver {
   stage?(stage: 'decode' | 'preprocess' | 'queue' | 'infer', ms: number): void;
   batch?(size: number): void;
 }
+
+/** A preprocessed image: its tensor and facts. */
+export type Preprocessed = Extract<PreprocessReply, { ok: true }> & { tensor: Float32Array };
 
 /** Default bound on loading and warming up the model: two minutes. */
 export const DEFAULT_STARTUP_TIMEOUT_MS = 120_000;
@@ -56,6 +60,8 @@ function preprocessingPool(requested: number | undefined): Piscina<PreprocessTas
 export class ClassificationService {
   private readonly pool: Piscina<PreprocessTask, PreprocessReply>;
   readonly batcher: InferenceBatcher;
+  /** Where images in progress keep their tensors. */
+  private readonly slots: TensorSlots;
   private readonly maxPixels: number;
   private readonly maxDecodeMs: number;
   /** Images admitted and not yet answered (decoding or waiting for inference). */
@@ -79,6 +85,8 @@ export class ClassificationService {
     if (!PREPROCESS_MODES.includes(this.mode)) throw invalidArgument('preprocess', `one of ${PREPROCESS_MODES.join(', ')}`, this.mode);
     this.observer = options.observer;
     this.maxAdmitted = options.batching?.maxQueue ?? DEFAULT_MAX_QUEUE;
+    const size = model.session.inputSize;
+    this.slots = new TensorSlots(3 * size * size, this.maxAdmitted);
     this.batcher = new InferenceBatcher(model.session, options.batching, (size, ms) => {
       this.observer?.batch?.(size);
       this.observer?.stage?.('infer', ms);
@@ -101,7 +109,7 @@ export class ClassificationService {
     const pool = preprocessingPool(options.workers);
     let model: LoadedModel;
     try {
-      model = await loadModel(options, { thread: true, openTimeoutMs: limit });
+      model = await loadModel(options, { thread: true, openTimeoutMs: limit, beside: pool.maxThreads });
     } catch (err) {
       await pool.destroy();
       throw err;
@@ -163,13 +171,34 @@ export class ClassificationService {
    * Decodes and preprocesses one image in a worker thread. When `signal`
    * aborts (deadline, client gone, shutdown) while the image is decoding, the
    * worker is terminated and replaced, so abandoned work does not hold it.
+   * With `into` (a tensor slot) the tensor is written there.
    */
-  async preprocess(bytes: Uint8Array, signal?: AbortSignal, fingerprint = false): Promise<Extract<PreprocessReply, { ok: true }>> {
-    const reply = await this.pool.run({ bytes, config: this.model.preprocess, maxPixels: this.maxPixels, maxDecodeMs: this.maxDecodeMs, mode: this.mode, fingerprint }, { signal });
+  async preprocess(bytes: Uint8Array, signal?: AbortSignal, fingerprint = false, into?: Float32Array): Promise<Preprocessed> {
+    const reply = await this.pool.run({ bytes, config: this.model.preprocess, maxPixels: this.maxPixels, maxDecodeMs: this.maxDecodeMs, mode: this.mode, fingerprint, into }, { signal });
     if (!reply.ok) throw new ResnetServeError(reply.code, reply.message);
     this.observer?.stage?.('decode', reply.decode);
     this.observer?.stage?.('preprocess', reply.preprocess);
-    return reply;
+    const tensor = reply.tensor ?? into;
+    if (!tensor) throw new ResnetServeError('INTERNAL', 'The preprocessing worker returned no tensor');
+    return { ...reply, tensor };
+  }
+
+  /** {@link preprocess} into a tensor slot, then `use` the tensor; the slot returns to the pool once `use` settles. */
+  private async withPreprocessed<T>(bytes: Uint8Array, signal: AbortSignal | undefined, fingerprint: boolean, use: (pre: Preprocessed) => Promise<T>): Promise<T> {
+    const slot = this.slots.acquire();
+    let pre: Preprocessed;
+    try {
+      pre = await this.preprocess(bytes, signal, fingerprint, slot ?? undefined);
+    } catch (err) {
+      // A worker stopped mid-image may still be writing the slot: never hand it out again.
+      if (slot) (err instanceof ResnetServeError && !signal?.aborted ? this.slots.release(slot) : this.slots.discard(slot));
+      throw err;
+    }
+    try {
+      return await use(pre);
+    } finally {
+      if (slot) this.slots.release(slot);
+    }
   }
 
   /**
@@ -254,18 +283,19 @@ export class ClassificationService {
         images.map(async (bytes): Promise<AnalyzeOutcome> => {
           const start = performance.now();
           try {
-            const pre = await this.preprocess(bytes, signal, options.fingerprint);
-            const t0 = performance.now();
-            const size = this.model.session.inputSize;
-            // With `mirror`, the image's mirror image goes through the same batcher and the embedding is their mean.
-            const [outputs, other] = await Promise.all([
-              this.infer(pre.tensor, signal, extra),
-              options.mirror ? this.infer(mirrored(pre.tensor, size), signal, ['embedding']) : null,
-            ]);
-            if (other && outputs.embedding && other.embedding) outputs.embedding = { data: meanOf(outputs.embedding.data, other.embedding.data), dims: outputs.embedding.dims };
-            const infer = performance.now() - t0;
-            const timings = { decode: pre.decode, preprocess: pre.preprocess, infer, total: performance.now() - start };
-            return { ok: true, outputs, width: pre.width, height: pre.height, timings, ...(pre.fingerprint ? { fingerprint: pre.fingerprint } : {}) };
+            return await this.withPreprocessed(bytes, signal, options.fingerprint ?? false, async (pre): Promise<AnalyzeOutcome> => {
+              const t0 = performance.now();
+              const size = this.model.session.inputSize;
+              // With `mirror`, the image's mirror image goes through the same batcher and the embedding is their mean.
+              const [outputs, other] = await Promise.all([
+                this.infer(pre.tensor, signal, extra),
+                options.mirror ? this.infer(mirrored(pre.tensor, size), signal, ['embedding']) : null,
+              ]);
+              if (other && outputs.embedding && other.embedding) outputs.embedding = { data: meanOf(outputs.embedding.data, other.embedding.data), dims: outputs.embedding.dims };
+              const infer = performance.now() - t0;
+              const timings = { decode: pre.decode, preprocess: pre.preprocess, infer, total: performance.now() - start };
+              return { ok: true, outputs, width: pre.width, height: pre.height, timings, ...(pre.fingerprint ? { fingerprint: pre.fingerprint } : {}) };
+            });
           } catch (err) {
             if (err instanceof ResnetServeError) return { ok: false, error: err };
             throw err;

@@ -36,6 +36,29 @@ export function outputsOf(outputs: RunOutputs, batch: number, index: number): Ru
   return out;
 }
 
+/**
+ * A batch for a session: one array of `batch` images laid out NCHW, or one
+ * tensor per image (the batcher's queued images, gathered by the session
+ * into its input without an intermediate copy). Either may live in shared
+ * memory.
+ */
+export type SessionInput = Float32Array | readonly Float32Array[];
+
+/** Copies the batch, one array or one tensor per image, into `into` (`length` values); returns `into`. */
+export function gatherInput(data: SessionInput, length: number, into: Float32Array): Float32Array {
+  if (!Array.isArray(data)) {
+    into.set((data as Float32Array).subarray(0, length));
+    return into;
+  }
+  let offset = 0;
+  for (const image of data as readonly Float32Array[]) {
+    into.set(image, offset);
+    offset += image.length;
+  }
+  if (offset !== length) throw new RangeError(`the images hold ${offset} values, expected ${length}`);
+  return into;
+}
+
 /** What a model session offers, in this thread or in a worker thread (see `session-thread.ts`). */
 export interface ModelSession {
   readonly inputName: string;
@@ -48,10 +71,11 @@ export interface ModelSession {
   /** The extra outputs the graph has (`embedding`, `feature_map`). */
   readonly extraOutputs: readonly ExtraOutput[];
   /**
-   * Runs `batch` images laid out NCHW in `data`; resolves with the logits
-   * (`batch * numClasses`) and the extra outputs asked for, in one run.
+   * Runs `batch` images, laid out NCHW in `data` or given one tensor each;
+   * resolves with the logits (`batch * numClasses`) and the extra outputs
+   * asked for, in one run.
    */
-  run(data: Float32Array, batch: number, extra?: readonly ExtraOutput[]): Promise<RunOutputs>;
+  run(data: SessionInput, batch: number, extra?: readonly ExtraOutput[]): Promise<RunOutputs>;
   /** Frees the native session. */
   release(): Promise<void>;
 }

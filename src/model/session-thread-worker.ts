@@ -2,11 +2,11 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { ResnetServeError } from '../errors.js';
 import type { ExtraOutput } from './model-outputs.js';
-import type { RunOutputs, SessionOptions } from './model-session.js';
+import type { RunOutputs, SessionInput, SessionOptions } from './model-session.js';
 import { ClassifierSession } from './session.js';
 
 /** Messages to the worker. */
-export type SessionRequest = { type: 'run'; id: number; data: Float32Array; batch: number; extra: ExtraOutput[] } | { type: 'release'; id: number };
+export type SessionRequest = { type: 'run'; id: number; data: SessionInput; batch: number; extra: ExtraOutput[] } | { type: 'release'; id: number };
 
 /** Messages from the worker. */
 export type SessionReply =

@@ -9,7 +9,7 @@ import ort from './ort.js';
 import { availableCpus } from '../cpu-quota.js';
 import { ResnetServeError } from '../errors.js';
 import type { ExtraOutput } from './model-outputs.js';
-import { EXTRA_OUTPUTS, type ModelSession, type OutputTensor, type RunOutputs, type SessionOptions } from './model-session.js';
+import { EXTRA_OUTPUTS, gatherInput, type ModelSession, type OutputTensor, type RunOutputs, type SessionInput, type SessionOptions } from './model-session.js';
 
 /** Name, element type and shape of one graph input or output. */
 interface IoShape {
@@ -46,6 +46,29 @@ export class ClassifierSession implements ModelSession {
     readonly threads: number,
     readonly extraOutputs: readonly ExtraOutput[],
   ) {}
+
+  /** Where a gathered batch or input in shared memory is copied before a run (grown to the largest batch seen, then reused). */
+  private staging = new Float32Array(0);
+  private stagingInUse = false;
+
+  /**
+   * Runs `use` on the batch as one array that ONNX Runtime's binding takes:
+   * one tensor per image is gathered, and an array over a SharedArrayBuffer
+   * is copied (the binding refuses those, "Invalid argument"); both go into
+   * the staging array unless another run holds it.
+   */
+  private async withRunnable<T>(data: SessionInput, length: number, use: (input: Float32Array) => Promise<T>): Promise<T> {
+    if (!Array.isArray(data) && !((data as Float32Array).buffer instanceof SharedArrayBuffer)) return use(data as Float32Array);
+    if (this.stagingInUse) return use(gatherInput(data, length, new Float32Array(length)));
+    if (this.staging.length < length) this.staging = new Float32Array(length);
+    const input = gatherInput(data, length, this.staging.subarray(0, length));
+    this.stagingInUse = true;
+    try {
+      return await use(input);
+    } finally {
+      this.stagingInUse = false;
+    }
+  }
 
   /**
    * Opens an ONNX model (path or bytes) and checks that it takes
@@ -97,11 +120,19 @@ export class ClassifierSession implements ModelSession {
   /**
    * Runs `batch` images laid out NCHW in `data`: the logits
    * (`batch * numClasses` floats) and the extra outputs asked for, from the
-   * same run. Batches above `maxBatch` are split.
+   * same run. Batches above `maxBatch` are split. `data` may be one tensor
+   * per image, and may live in a SharedArrayBuffer (the server's tensor slots).
    */
-  async run(data: Float32Array, batch: number, extra: readonly ExtraOutput[] = []): Promise<RunOutputs> {
+  async run(data: SessionInput, batch: number, extra: readonly ExtraOutput[] = []): Promise<RunOutputs> {
     const per = 3 * this.inputSize * this.inputSize;
-    if (data.length < batch * per) throw new RangeError('input tensor is shorter than the batch');
+    if (Array.isArray(data) ? data.length !== batch || data.some((t: Float32Array) => t.length !== per) : (data as Float32Array).length < batch * per) {
+      throw new RangeError('input tensor is shorter than the batch');
+    }
+    return this.withRunnable(data, batch * per, (input) => this.runChecked(input, batch, extra));
+  }
+
+  private async runChecked(data: Float32Array, batch: number, extra: readonly ExtraOutput[]): Promise<RunOutputs> {
+    const per = 3 * this.inputSize * this.inputSize;
     const missing = extra.filter((name) => !this.extraOutputs.includes(name));
     if (missing.length) throw new ResnetServeError('OUTPUT_UNAVAILABLE', `This model has no ${missing.join(' or ')} output`);
     const names = [this.outputName, ...extra];
