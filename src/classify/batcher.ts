@@ -119,7 +119,7 @@ export class InferenceBatcher {
     this.running = true;
     const started = performance.now();
     try {
-      // The session gathers the images into its own input (a threaded one reads tensor slots in place).
+      // The session gathers the images into its own input (tensor slots reach a threaded one without a copy).
       const input = batch.length === 1 ? batch[0].tensor : batch.map((p) => p.tensor);
       // One run gives every output anyone in the batch asked for.
       const extra = [...new Set(batch.flatMap((p) => p.extra))];

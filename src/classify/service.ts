@@ -191,7 +191,8 @@ export class ClassificationService {
       pre = await this.preprocess(bytes, signal, fingerprint, slot ?? undefined);
     } catch (err) {
       // A worker stopped mid-image may still be writing the slot: never hand it out again.
-      if (slot) (err instanceof ResnetServeError && !signal?.aborted ? this.slots.release(slot) : this.slots.discard(slot));
+      if (slot && err instanceof ResnetServeError && !signal?.aborted) this.slots.release(slot);
+      else if (slot) this.slots.discard(slot);
       throw err;
     }
     try {

@@ -44,18 +44,33 @@ export function outputsOf(outputs: RunOutputs, batch: number, index: number): Ru
  */
 export type SessionInput = Float32Array | readonly Float32Array[];
 
+/** Whether the batch is given as one tensor per image (else as one array). */
+export function isTensorList(data: SessionInput): data is readonly Float32Array[] {
+  return Array.isArray(data);
+}
+
+/** Throws a RangeError unless `data` holds `batch` images of `perImage` values. */
+export function checkSessionInput(data: SessionInput, batch: number, perImage: number): void {
+  const fits = isTensorList(data) ? data.length === batch && data.every((t) => t.length === perImage) : data.length >= batch * perImage;
+  if (!fits) throw new RangeError(`the input holds fewer than ${batch} images of ${perImage} values`);
+}
+
+/** Whether every image of the batch lives in a SharedArrayBuffer. */
+export function inSharedMemory(data: SessionInput): boolean {
+  return (isTensorList(data) ? data : [data]).every((t) => t.buffer instanceof SharedArrayBuffer);
+}
+
 /** Copies the batch, one array or one tensor per image, into `into` (`length` values); returns `into`. */
 export function gatherInput(data: SessionInput, length: number, into: Float32Array): Float32Array {
-  if (!Array.isArray(data)) {
-    into.set((data as Float32Array).subarray(0, length));
+  if (!isTensorList(data)) {
+    into.set(data.subarray(0, length));
     return into;
   }
   let offset = 0;
-  for (const image of data as readonly Float32Array[]) {
+  for (const image of data) {
     into.set(image, offset);
     offset += image.length;
   }
-  if (offset !== length) throw new RangeError(`the images hold ${offset} values, expected ${length}`);
   return into;
 }
 

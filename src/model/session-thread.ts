@@ -4,15 +4,15 @@
  * batch of 16 images would hold the event loop for a quarter of a second and
  * health checks would wait. Here the session lives in a worker; the main
  * thread sends each batch and awaits its logits. A batch in shared memory
- * (the server's tensor slots) is shared with the worker as it is; any other
- * is copied once and the copy moved. Either way the main thread allocates
- * nothing per image, which keeps V8's garbage collector from running full
- * collections for the tensors' sake (each is 0.6 MB).
+ * (the server's tensor slots) crosses to the worker without a copy, so the
+ * main thread allocates no tensor per image (each is 0.6 MB, and such
+ * buffers made V8 run full collections); any other batch is copied once and
+ * the copy moved.
  */
 import { Worker } from 'node:worker_threads';
 import { ResnetServeError, type ErrorCode } from '../errors.js';
 import type { ExtraOutput } from './model-outputs.js';
-import { gatherInput, type ModelSession, type RunOutputs, type SessionInput, type SessionOptions } from './model-session.js';
+import { checkSessionInput, gatherInput, inSharedMemory, type ModelSession, type RunOutputs, type SessionInput, type SessionOptions } from './model-session.js';
 import type { SessionReply, SessionRequest } from './session-thread-worker.js';
 
 const WORKER = new URL('./session-thread-worker.js', import.meta.url);
@@ -104,12 +104,11 @@ export class ThreadedSession implements ModelSession {
     const missing = extra.filter((name) => !this.extraOutputs.includes(name));
     if (missing.length) throw new ResnetServeError('OUTPUT_UNAVAILABLE', `This model has no ${missing.join(' or ')} output`);
     const length = batch * 3 * this.inputSize * this.inputSize;
-    if (Array.isArray(data) ? data.length !== batch : (data as Float32Array).length < length) throw new RangeError('input tensor is shorter than the batch');
-    // Shared memory is read by the worker in place (the caller keeps it unchanged until this resolves);
+    checkSessionInput(data, batch, 3 * this.inputSize * this.inputSize);
+    // Shared memory crosses as it is, read by the worker while the caller keeps it unchanged (until this resolves);
     // anything else is copied into a buffer of its own, which is then moved.
-    const isShared = (t: Float32Array): boolean => t.buffer instanceof SharedArrayBuffer;
-    const shared = Array.isArray(data) ? data.every(isShared) : isShared(data as Float32Array);
-    const sent: SessionInput = shared ? (Array.isArray(data) ? [...data] : (data as Float32Array).subarray(0, length)) : gatherInput(data, length, new Float32Array(length));
+    const shared = inSharedMemory(data);
+    const sent = shared ? data : gatherInput(data, length, new Float32Array(length));
     const transfer = shared ? [] : [(sent as Float32Array).buffer as ArrayBuffer];
     const reply = await this.call({ type: 'run', id: this.nextId++, data: sent, batch, extra: [...extra] }, transfer);
     if (reply.type === 'outputs') return reply.outputs;

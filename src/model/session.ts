@@ -9,7 +9,7 @@ import ort from './ort.js';
 import { availableCpus } from '../cpu-quota.js';
 import { ResnetServeError } from '../errors.js';
 import type { ExtraOutput } from './model-outputs.js';
-import { EXTRA_OUTPUTS, gatherInput, type ModelSession, type OutputTensor, type RunOutputs, type SessionInput, type SessionOptions } from './model-session.js';
+import { EXTRA_OUTPUTS, checkSessionInput, gatherInput, inSharedMemory, isTensorList, type ModelSession, type OutputTensor, type RunOutputs, type SessionInput, type SessionOptions } from './model-session.js';
 
 /** Name, element type and shape of one graph input or output. */
 interface IoShape {
@@ -58,7 +58,7 @@ export class ClassifierSession implements ModelSession {
    * the staging array unless another run holds it.
    */
   private async withRunnable<T>(data: SessionInput, length: number, use: (input: Float32Array) => Promise<T>): Promise<T> {
-    if (!Array.isArray(data) && !((data as Float32Array).buffer instanceof SharedArrayBuffer)) return use(data as Float32Array);
+    if (!isTensorList(data) && !inSharedMemory(data)) return use(data);
     if (this.stagingInUse) return use(gatherInput(data, length, new Float32Array(length)));
     if (this.staging.length < length) this.staging = new Float32Array(length);
     const input = gatherInput(data, length, this.staging.subarray(0, length));
@@ -125,9 +125,7 @@ export class ClassifierSession implements ModelSession {
    */
   async run(data: SessionInput, batch: number, extra: readonly ExtraOutput[] = []): Promise<RunOutputs> {
     const per = 3 * this.inputSize * this.inputSize;
-    if (Array.isArray(data) ? data.length !== batch || data.some((t: Float32Array) => t.length !== per) : (data as Float32Array).length < batch * per) {
-      throw new RangeError('input tensor is shorter than the batch');
-    }
+    checkSessionInput(data, batch, per);
     return this.withRunnable(data, batch * per, (input) => this.runChecked(input, batch, extra));
   }
 
