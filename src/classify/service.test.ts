@@ -56,3 +56,32 @@ test('images in progress keep their tensors in reused slots: concurrent answers 
   assert.ok(!bad.ok);
   assert.equal(slots.inUse, 0, 'a refused image gives its slot back');
 });
+
+test('images waiting for a preprocessing worker hold no slot: two per worker are handed over at once, the rest wait their turn', async () => {
+  const photos = await Promise.all(Array.from({ length: 10 }, (_, i) => testPhoto(50 + i)));
+  const target = service as unknown as { preprocess: ClassificationService['preprocess'] };
+  const preprocess = target.preprocess;
+  let now = 0;
+  let peak = 0;
+  target.preprocess = async function (this: ClassificationService, ...args: Parameters<ClassificationService['preprocess']>) {
+    peak = Math.max(peak, ++now);
+    try {
+      return await preprocess.apply(this, args);
+    } finally {
+      now--;
+    }
+  };
+  try {
+    const outcomes = await service.classifyMany(photos, { topK: 1 });
+    assert.ok(outcomes.every((o) => o.ok));
+    assert.equal(peak, 2 * service.workers, `images in the workers' hands at once (${peak} for ${service.workers} worker)`);
+    const controller = new AbortController();
+    const waiting = service.classifyMany(photos.slice(0, 6), { topK: 1 }, controller.signal);
+    setImmediate(() => controller.abort(new Error('client gone')));
+    await assert.rejects(waiting);
+    const [after] = await service.classifyMany([photos[0]], { topK: 1 });
+    assert.ok(after.ok, 'images abandoned while waiting left no place taken');
+  } finally {
+    target.preprocess = preprocess;
+  }
+});

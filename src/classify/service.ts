@@ -23,6 +23,7 @@ import { mirrored } from '../heads/views.js';
 import { meanOf } from '../heads/vectors.js';
 import { rankLogits, resolveClassifyOptions, type ResolvedClassifyOptions } from './answer.js';
 import { DEFAULT_MAX_QUEUE, InferenceBatcher, type BatcherOptions } from './batcher.js';
+import { ConcurrencyGate } from './concurrency-gate.js';
 import { TensorSlots } from './tensor-slots.js';
 
 /** Timings a service reports per image and per batch, for metrics. */
@@ -62,6 +63,11 @@ export class ClassificationService {
   readonly batcher: InferenceBatcher;
   /** Where images in progress keep their tensors. */
   private readonly slots: TensorSlots;
+  /**
+   * Images decoding or next in line for a worker: two per worker, so a worker
+   * never waits for its next image, while the rest wait holding only their bytes.
+   */
+  private readonly preprocessing: ConcurrencyGate;
   private readonly maxPixels: number;
   private readonly maxDecodeMs: number;
   /** Images admitted and not yet answered (decoding or waiting for inference). */
@@ -87,6 +93,7 @@ export class ClassificationService {
     this.maxAdmitted = options.batching?.maxQueue ?? DEFAULT_MAX_QUEUE;
     const size = model.session.inputSize;
     this.slots = new TensorSlots(3 * size * size, this.maxAdmitted);
+    this.preprocessing = new ConcurrencyGate(2 * pool.maxThreads);
     this.batcher = new InferenceBatcher(model.session, options.batching, (size, ms) => {
       this.observer?.batch?.(size);
       this.observer?.stage?.('infer', ms);
@@ -183,8 +190,13 @@ export class ClassificationService {
     return { ...reply, tensor };
   }
 
-  /** {@link preprocess} into a tensor slot, then `use` the tensor; the slot returns to the pool once `use` settles. */
+  /**
+   * Waits for a place among the images being preprocessed, then
+   * {@link preprocess} into a tensor slot and `use` the tensor; the slot
+   * returns to the pool once `use` settles.
+   */
   private async withPreprocessed<T>(bytes: Uint8Array, signal: AbortSignal | undefined, fingerprint: boolean, use: (pre: Preprocessed) => Promise<T>): Promise<T> {
+    const leave = await this.preprocessing.enter(signal);
     const slot = this.slots.acquire();
     let pre: Preprocessed;
     try {
@@ -194,6 +206,8 @@ export class ClassificationService {
       if (slot && err instanceof ResnetServeError && !signal?.aborted) this.slots.release(slot);
       else if (slot) this.slots.discard(slot);
       throw err;
+    } finally {
+      leave();
     }
     try {
       return await use(pre);

@@ -9,7 +9,9 @@
  * every ~10 images, which cost about 2 ms of CPU per image.
  *
  * Slots are made on demand, up to `max`, and reused last-in first-out, so
- * only as many exist as images were ever in progress at once.
+ * only as many exist as images were ever in progress at once; an image
+ * takes one only when a worker is about to preprocess it (the service's
+ * `ConcurrencyGate`), not while it waits for one.
  */
 import { invalidArgument } from '../errors.js';
 
