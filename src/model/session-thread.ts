@@ -103,8 +103,9 @@ export class ThreadedSession implements ModelSession {
   async run(data: SessionInput, batch: number, extra: readonly ExtraOutput[] = []): Promise<RunOutputs> {
     const missing = extra.filter((name) => !this.extraOutputs.includes(name));
     if (missing.length) throw new ResnetServeError('OUTPUT_UNAVAILABLE', `This model has no ${missing.join(' or ')} output`);
-    const length = batch * 3 * this.inputSize * this.inputSize;
-    checkSessionInput(data, batch, 3 * this.inputSize * this.inputSize);
+    const perImage = 3 * this.inputSize * this.inputSize;
+    checkSessionInput(data, batch, perImage);
+    const length = batch * perImage;
     // Shared memory crosses as it is, read by the worker while the caller keeps it unchanged (until this resolves);
     // anything else is copied into a buffer of its own, which is then moved.
     const shared = inSharedMemory(data);

@@ -126,11 +126,10 @@ export class ClassifierSession implements ModelSession {
   async run(data: SessionInput, batch: number, extra: readonly ExtraOutput[] = []): Promise<RunOutputs> {
     const per = 3 * this.inputSize * this.inputSize;
     checkSessionInput(data, batch, per);
-    return this.withRunnable(data, batch * per, (input) => this.runChecked(input, batch, extra));
+    return this.withRunnable(data, batch * per, (input) => this.runChecked(input, batch, per, extra));
   }
 
-  private async runChecked(data: Float32Array, batch: number, extra: readonly ExtraOutput[]): Promise<RunOutputs> {
-    const per = 3 * this.inputSize * this.inputSize;
+  private async runChecked(data: Float32Array, batch: number, per: number, extra: readonly ExtraOutput[]): Promise<RunOutputs> {
     const missing = extra.filter((name) => !this.extraOutputs.includes(name));
     if (missing.length) throw new ResnetServeError('OUTPUT_UNAVAILABLE', `This model has no ${missing.join(' or ')} output`);
     const names = [this.outputName, ...extra];
