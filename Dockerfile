@@ -4,20 +4,24 @@
 #     (add --build-arg RESNET_SERVE_WEIGHTS_URL=https://mirror.example/models to bake from a mirror)
 #   docker run -p 8080:8080 -v resnet-cache:/var/cache/resnet-serve --read-only --tmpfs /tmp resnet-serve
 #
-# What the build needs: the base image and the npm registry (plus the weights URL with BAKE_MODEL=1).
-# Nothing comes from GitHub: better-sqlite3 is compiled from source with the compilers of the
-# toolchain stage (which never reach the final image), against the base image's own Node headers.
+# What the build needs: the base image, Debian's packages and the npm registry (plus the weights URL
+# with BAKE_MODEL=1). Nothing comes from GitHub: better-sqlite3 and our JPEG decoder (native/) are
+# compiled from source with the compilers of the toolchain stage (which never reach the final
+# image), against the base image's own Node headers and Debian's libjpeg-turbo.
 
-# Compilers for the one native addon built from source.
+# Compilers for the native addons built from source.
 FROM node:20-bookworm-slim AS toolchain
 RUN apt-get update \
- && apt-get install -y --no-install-recommends python3 make g++ \
+ && apt-get install -y --no-install-recommends python3 make g++ libjpeg62-turbo-dev \
  && rm -rf /var/lib/apt/lists/*
 ENV ONNXRUNTIME_NODE_INSTALL=skip \
     npm_config_build_from_source=true \
     npm_config_nodedir=/usr/local
 WORKDIR /app
 COPY package.json package-lock.json .npmrc ./
+# npm ci's install step builds the JPEG decoder (scripts/build-native.mjs).
+COPY scripts/build-native.mjs ./scripts/
+COPY native/binding.gyp native/jpeg_scaled.c ./native/
 
 # Compile the TypeScript with the dev dependencies; keep only what runs (no tests, no test helpers).
 FROM toolchain AS build
@@ -54,6 +58,9 @@ ENV NODE_ENV=production \
     NODE_OPTIONS=--max-semi-space-size=1
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
+# The JPEG decoder and the libjpeg-turbo it links (Debian's, from the toolchain stage).
+COPY --from=deps /app/native/build/Release/jpeg_scaled.node ./native/build/Release/
+COPY --from=toolchain /usr/lib/*-linux-gnu/libjpeg.so.62* /usr/lib/
 COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY data ./data

@@ -111,7 +111,12 @@ describe('Dockerfile', () => {
 
   test('the build needs no GitHub download: compilers in a build stage, native addon built from source, leftovers dropped', () => {
     const runs = instructions('RUN').map((r) => r.getArgumentsContent() ?? '');
-    assert.ok(runs.some((r) => /apt-get install[^&]*python3[^&]*make[^&]*g\+\+/.test(r)), 'a stage installs python3, make and g++');
+    assert.ok(runs.some((r) => /apt-get install[^&]*python3[^&]*make[^&]*g\+\+[^&]*libjpeg62-turbo-dev/.test(r)), 'a stage installs python3, make, g++ and libjpeg-turbo headers');
+    // The JPEG decoder: its sources are there when npm ci runs its install step, and it reaches the final image with its library.
+    const copies = instructions('COPY').map((c) => c.getArgumentsContent() ?? '');
+    assert.ok(copies.some((c) => /native\/binding\.gyp native\/jpeg_scaled\.c/.test(c)) && copies.some((c) => /scripts\/build-native\.mjs/.test(c)));
+    const finalCopies = lastStage().filter((i) => i.getKeyword() === 'COPY').map((c) => c.getArgumentsContent() ?? '');
+    assert.ok(finalCopies.some((c) => /jpeg_scaled\.node/.test(c)) && finalCopies.some((c) => /libjpeg\.so\.62/.test(c)), 'the final image has the decoder and libjpeg');
     const envs = instructions('ENV').map((e) => e.getArgumentsContent() ?? '').join(' ');
     assert.match(envs, /npm_config_build_from_source=true/);
     assert.match(envs, /npm_config_nodedir=\/usr\/local/);

@@ -30,7 +30,7 @@ export const IMAGENET_PREPROCESS: PreprocessConfig = {
  * `exact` reproduces torchvision + Pillow to the float. `fast` differs only
  * for images whose short side is at least twice the resize target (512 px
  * for ResNet): libvips resizes those while decoding (JPEG shrink-on-load,
- * then an antialiased cubic reduce), natively and multithreaded, instead of
+ * then an antialiased linear reduce, Pillow's filter), natively and multithreaded, instead of
  * decoding every pixel and running Pillow's filter in TypeScript. Smaller
  * images are identical in both modes.
  */

@@ -1,0 +1,98 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import sharp from 'sharp';
+import { isResnetServeError } from '../errors.js';
+import { testPhoto } from '../testing/fixtures.js';
+import { decodeImage } from './decode.js';
+import { decodeJpegScaled, jpegScaleDenominator, nativeJpegAvailable } from './jpeg-native.js';
+import { orient } from './orient.js';
+import { resizeBilinearWindow } from './resample.js';
+
+const skipWithoutAddon = nativeJpegAvailable() ? false : 'native JPEG decoder not built (needs libjpeg headers at install: apt-get install libjpeg62-turbo-dev, then npm run build:native)';
+
+/** Largest difference between two sample arrays of the same length. */
+function maxDiff(a: Uint8Array, b: Uint8Array): number {
+  assert.equal(a.length, b.length);
+  let max = 0;
+  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i] - b[i]));
+  return max;
+}
+
+test('the scale is the smallest that keeps the asked reduction on both axes (libjpeg rounds up)', () => {
+  assert.equal(jpegScaleDenominator({ width: 1920, height: 1080 }, { width: 455, height: 256 }, 2), 2);
+  assert.equal(jpegScaleDenominator({ width: 1920, height: 1080 }, { width: 455, height: 256 }), 4);
+  assert.equal(jpegScaleDenominator({ width: 4000, height: 3000 }, { width: 341, height: 256 }, 2), 4);
+  assert.equal(jpegScaleDenominator({ width: 8000, height: 6000 }, { width: 341, height: 256 }, 2), 8);
+  assert.equal(jpegScaleDenominator({ width: 1023, height: 1023 }, { width: 256, height: 256 }, 2), 2);
+  assert.equal(jpegScaleDenominator({ width: 1000, height: 600 }, { width: 426, height: 256 }, 2), 1);
+});
+
+describe('native JPEG decoder', { skip: skipWithoutAddon }, () => {
+  test('decodes at each libjpeg scale to the rounded-up size, the same pixels as sharp at full size', async () => {
+    const jpeg = await testPhoto(4, 1001, 601);
+    for (const d of [1, 2, 4, 8]) {
+      const image = decodeJpegScaled(jpeg, d);
+      assert.ok(image);
+      assert.deepEqual([image.width, image.height, image.channels], [Math.ceil(1001 / d), Math.ceil(601 / d), 3]);
+    }
+    const full = decodeJpegScaled(jpeg, 1);
+    const reference = await sharp(jpeg).raw().toBuffer();
+    assert.ok(full && maxDiff(full.data, reference) <= 1, 'libjpeg-turbo and libvips decode the same file alike');
+  });
+
+  test('a grey JPEG comes back with one channel', async () => {
+    const grey = await sharp(await testPhoto(5, 300, 200)).toColourspace('b-w').jpeg().toBuffer();
+    const image = decodeJpegScaled(grey, 2);
+    assert.deepEqual([image?.width, image?.height, image?.channels], [150, 100, 1]);
+  });
+
+  test('truncated, corrupt and non-JPEG bytes and a wrong scale throw instead of crashing', async () => {
+    const jpeg = await testPhoto(6, 640, 480);
+    assert.throws(() => decodeJpegScaled(jpeg.subarray(0, jpeg.length / 2), 2), /premature end|corrupt|JPEG/i);
+    assert.throws(() => decodeJpegScaled(Buffer.from('not a jpeg at all'), 1), /JPEG|marker/i);
+    assert.throws(() => decodeJpegScaled(jpeg, 3), /denominator/);
+    const cmyk = await sharp(jpeg).toColourspace('cmyk').jpeg().toBuffer();
+    assert.throws(() => decodeJpegScaled(cmyk, 2), /only grey, YCbCr and RGB/);
+  });
+
+  test('fast mode decodes a large JPEG at reduced scale, upright for every EXIF orientation, as sharp would orient it', async () => {
+    const upright = await testPhoto(7, 1200, 700);
+    const resizeTo = (size: { width: number; height: number }) => ({ width: Math.round(size.width / 6), height: Math.round(size.height / 6) });
+    for (const orientation of [1, 2, 3, 4, 5, 6, 7, 8]) {
+      const tagged = await sharp(upright).withMetadata({ orientation }).jpeg({ quality: 95 }).toBuffer();
+      const decoded = await decodeImage(tagged, undefined, { resizeTo });
+      const swapped = orientation >= 5;
+      assert.deepEqual([decoded.width, decoded.height], swapped ? [117, 200] : [200, 117], `orientation ${orientation}`);
+      assert.deepEqual(decoded.original, swapped ? { width: 700, height: 1200 } : { width: 1200, height: 700 });
+      // The native path: the stored 1200×700 at 1/2 (1/4 would leave less than twice 200×117), Pillow's filter, then the turn.
+      const storedTarget = { width: 200, height: 117 };
+      const half = decodeJpegScaled(tagged, 2);
+      assert.ok(half);
+      const expectedNative = orient(resizeBilinearWindow(half, storedTarget, { left: 0, top: 0, ...storedTarget }), orientation);
+      assert.deepEqual(decoded.data, expectedNative.data, `orientation ${orientation}: decoded through the native path`);
+      const bySharp = await sharp(tagged).autoOrient().resize(decoded.width, decoded.height, { fit: 'fill' }).raw().toBuffer();
+      let sum = 0;
+      for (let i = 0; i < decoded.data.length; i++) sum += Math.abs(decoded.data[i] - bySharp[i]);
+      assert.ok(sum / decoded.data.length < 6, `orientation ${orientation}: mean difference ${sum / decoded.data.length} from sharp's upright image`);
+    }
+  });
+
+  test('at full size (exact mode) every EXIF orientation gives exactly the pixels sharp gives', async () => {
+    const upright = await testPhoto(9, 64, 40);
+    for (const orientation of [1, 2, 3, 4, 5, 6, 7, 8]) {
+      const tagged = await sharp(upright).withMetadata({ orientation }).jpeg({ quality: 90 }).toBuffer();
+      const decoded = await decodeImage(tagged);
+      const bySharp = await sharp(tagged).autoOrient().raw().toBuffer({ resolveWithObject: true });
+      assert.deepEqual([decoded.width, decoded.height], [bySharp.info.width, bySharp.info.height], `orientation ${orientation}`);
+      assert.equal(maxDiff(decoded.data, bySharp.data), 0, `orientation ${orientation}`);
+    }
+  });
+
+  test('a JPEG the native decoder refuses still gets sharp\'s typed error', async () => {
+    const jpeg = await testPhoto(8, 1200, 900);
+    await assert.rejects(
+      decodeImage(jpeg.subarray(0, Math.floor(jpeg.length * 0.6)), undefined, { resizeTo: () => ({ width: 341, height: 256 }) }),
+      (err: unknown) => isResnetServeError(err, 'IMAGE_CORRUPT'),
+    );
+  });
+});
