@@ -43,13 +43,16 @@ if (!nodeGyp) {
 // Node's own headers where they came with Node (the Debian package, the official tarball), so nothing is downloaded.
 const prefix = join(dirname(process.execPath), '..');
 const nodedir = process.env.npm_config_nodedir || (existsSync(join(prefix, 'include', 'node', 'node_api.h')) ? prefix : null);
-const result = spawnSync(process.execPath, [nodeGyp, 'rebuild', ...(nodedir ? [`--nodedir=${nodedir}`] : [])], { cwd: native, encoding: 'utf8' });
+// Bounded: node-gyp may try to download Node's headers, which must not hold up an install that works without it.
+const result = spawnSync(process.execPath, [nodeGyp, 'rebuild', ...(nodedir ? [`--nodedir=${nodedir}`] : [])], { cwd: native, encoding: 'utf8', timeout: 180_000 });
 if (result.status === 0) {
   say('native JPEG decoder built (libjpeg-turbo decodes JPEG photos directly, large ones at reduced scale in fast mode)');
 } else {
   const output = `${result.stdout ?? ''}${result.stderr ?? ''}`;
   const why = /jpeglib\.h/.test(output)
     ? "libjpeg's headers are missing: on Debian or Ubuntu `apt-get install libjpeg62-turbo-dev` (or libjpeg-turbo8-dev), then `npm run build:native`"
-    : `node-gyp failed (${output.split('\n').find((l) => /fatal error|gyp ERR! (?:stack|configure)/.test(l))?.trim() ?? `exit ${result.status}`})`;
+    : result.error
+      ? `node-gyp did not finish (${result.error.message})`
+      : `node-gyp failed (${output.split('\n').find((l) => /fatal error|gyp ERR! (?:stack|configure)/.test(l))?.trim() ?? `exit ${result.status}`})`;
   say(`native JPEG decoder not built: ${why}; sharp decodes every image`);
 }
