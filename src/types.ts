@@ -103,12 +103,17 @@ export interface ModelOptions {
   threads?: number;
   /** Largest accepted image, in pixels. Default 50,000,000. */
   maxPixels?: number;
-  /** Longest one image may take to decode, in ms; libvips stops it past that (IMAGE_TOO_COMPLEX). Default 10,000. */
+  /**
+   * Longest one image may take to decode, in ms; libvips stops it past that
+   * (IMAGE_TOO_COMPLEX). A JPEG decoded by the native addon runs to its end,
+   * bounded by `maxPixels` and the scan limit. Default 10,000.
+   */
   maxDecodeMs?: number;
   /**
-   * `fast` (default): images at least twice the resize target are resized by
-   * libvips while decoding; same top-1 as `exact` on every reference photo,
-   * 2–5× less preprocessing on camera-size photos. `exact`: torchvision +
+   * `fast` (default): images at least twice the resize target are decoded at
+   * reduced scale (libjpeg's scaled IDCT, or libvips' shrink-on-load); same
+   * top-1 as `exact` on every reference photo, 1.6–2.7× less decoding and
+   * resizing on camera-size photos. `exact`: torchvision +
    * Pillow reproduced to the float for every image.
    */
   preprocess?: 'exact' | 'fast';

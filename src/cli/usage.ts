@@ -81,7 +81,7 @@ Model options (every command that runs the model, all but dupes and export):
   --model NAME|FILE              resnet18 (default), resnet34, resnet50, resnet101, resnet152,
                                  or a .pth state_dict or an ImageNet .onnx file
   --threads N                    ONNX Runtime threads (default: the CPUs available; serve --precision int8: those the --workers leave)
-  --preprocess fast|exact        fast (default): large images resized by libvips while decoding;
+  --preprocess fast|exact        fast (default): large images decoded at reduced scale;
                                  exact: torchvision + Pillow reproduced to the float
   --precision fp32|int8          fp32 (default): PyTorch's numbers; int8: about twice as fast,
                                  same top-1 on ~98% of photos (quantised once, then cached)

@@ -29,10 +29,10 @@ export const IMAGENET_PREPROCESS: PreprocessConfig = {
 /**
  * `exact` reproduces torchvision + Pillow to the float. `fast` differs only
  * for images whose short side is at least twice the resize target (512 px
- * for ResNet): libvips resizes those while decoding (JPEG shrink-on-load,
- * then an antialiased linear reduce, Pillow's filter), natively and multithreaded, instead of
- * decoding every pixel and running Pillow's filter in TypeScript. Smaller
- * images are identical in both modes.
+ * for ResNet): those are decoded at reduced scale instead of decoding every
+ * pixel (`decode.ts`: a JPEG at libjpeg's 1/2, 1/4 or 1/8 then Pillow's
+ * filter, other formats resized by libvips while decoding). Smaller images
+ * are identical in both modes.
  */
 export type PreprocessMode = 'exact' | 'fast';
 

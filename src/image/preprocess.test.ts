@@ -27,7 +27,7 @@ test('fast mode stays close to exact on a large photo, with the same geometry', 
   let sum = 0;
   for (let i = 0; i < exact.length; i++) sum += Math.abs(exact[i] - fast[i]);
   const meanAbs = sum / exact.length;
-  // libvips' linear reduce is Pillow's triangle filter: on this photo 2.6e-4 from exact (a cubic reduce: 5.3e-4).
+  // On this photo: 1.7e-4 from exact through the JPEG addon, 2.6e-4 through libvips' linear reduce (its cubic reduce: 5.3e-4).
   assert.ok(meanAbs < 4e-4, `mean |Δ| ${meanAbs} (normalised units)`);
   assert.notDeepEqual(fast, exact);
 });
