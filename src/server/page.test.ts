@@ -224,6 +224,8 @@ describe('the web page in Chromium', { skip }, () => {
     await page.fill('#key', 'the-right-key');
     await page.press('#key', 'Enter');
     await page.locator('#key-form[hidden]').waitFor({ state: 'attached' });
+    // The prompt hides when the key is accepted, the focus moves on once the model's description is read.
+    await page.waitForFunction(() => document.activeElement?.id === 'pick', undefined, { timeout: 5000 }).catch(() => undefined);
     assert.equal(await page.evaluate(() => document.activeElement?.id), 'pick');
     await page.waitForSelector('.card[data-state="done"]');
     await page.click('#forget-key');
