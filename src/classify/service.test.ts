@@ -3,7 +3,7 @@ import { after, before, test } from 'node:test';
 import sharp from 'sharp';
 import { isResnetServeError } from '../errors.js';
 import { startTestService, testPhoto } from '../testing/fixtures.js';
-import type { ClassificationService } from './service.js';
+import { movableBuffer, type ClassificationService } from './service.js';
 
 let service: ClassificationService;
 
@@ -84,4 +84,30 @@ test('images waiting for a preprocessing worker hold no slot: two per worker are
   } finally {
     target.preprocess = preprocess;
   }
+});
+
+test('handed-over bytes move to the worker instead of being copied; views and bytes not handed over stay the caller’s', async () => {
+  const photo = await testPhoto(70);
+  const whole = new Uint8Array(photo);
+  const kept = new Uint8Array(photo);
+  const frame = new Uint8Array(photo.length + 16);
+  frame.set(photo, 8);
+  const view = frame.subarray(8, 8 + photo.length);
+  const [moved] = await service.classifyMany([whole], { topK: 3 }, undefined, { handOver: true });
+  const [copied] = await service.classifyMany([kept], { topK: 3 });
+  const [fromView] = await service.classifyMany([view], { topK: 3 }, undefined, { handOver: true });
+  assert.ok(moved.ok && copied.ok && fromView.ok);
+  assert.deepEqual(moved.predictions, copied.predictions);
+  assert.deepEqual(fromView.predictions, copied.predictions);
+  assert.equal(whole.byteLength, 0, 'the handed-over array is empty: its memory moved to the worker');
+  assert.equal(kept.byteLength, photo.length);
+  assert.equal(view.byteLength, photo.length, 'a view into a larger buffer is copied, never moved');
+});
+
+test('only a buffer an array covers whole may move', () => {
+  assert.ok(movableBuffer(new Uint8Array(8)));
+  assert.equal(movableBuffer(new Uint8Array(8).subarray(1)), null);
+  assert.equal(movableBuffer(Buffer.from('small')), null, "Node's small-buffer pool is shared by other buffers");
+  assert.equal(movableBuffer(new Uint8Array(new SharedArrayBuffer(8))), null);
+  assert.equal(movableBuffer(new Uint8Array(0)), null);
 });

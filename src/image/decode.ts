@@ -154,18 +154,25 @@ async function openImage(bytes: Buffer, limits: DecodeLimits): Promise<{ image: 
 }
 
 /**
+ * Fast mode's margin: a JPEG is decoded at the smallest libjpeg scale that
+ * still leaves Pillow's filter at least this reduction to the resize size.
+ * Less flips top-1 answers on large photos (`npm run eval:decode-scale`:
+ * MobileNetV2 agreed with exact mode on 8 of 8 large reference photos with 2,
+ * 7 with 1.5, 6 with 1; README, Decoding less).
+ */
+export const FAST_JPEG_REDUCTION = 2;
+
+/**
  * An 8-bit colour or grey JPEG through libjpeg-turbo directly
  * (`jpeg-native.ts`): at full size, the same pixels as libvips (checked on
  * 328 photos), or, given a `target` (fast mode, the upright resize size),
- * at the smallest libjpeg scale that leaves Pillow's filter at least a 2×
- * reduction to it, resized to it at once (the decoded pixels live in a
- * reused buffer). (Scaling the IDCT all the way to `target` is 0.5 ms
- * cheaper for 1080p but three times further from exact mode: README,
- * Decoding less.) Then EXIF orientation. Null when the native decoder is
+ * at the smallest libjpeg scale that leaves Pillow's filter at least
+ * `reduction` to it, resized to it at once (the decoded pixels live in a
+ * reused buffer). Then EXIF orientation. Null when the native decoder is
  * missing or refuses the file: sharp then decodes it (and names what is
  * wrong with it).
  */
-function nativeJpeg(bytes: Buffer, meta: Metadata, target: Size | null): RawImage | null {
+export function decodeJpegNative(bytes: Buffer, meta: Pick<Metadata, 'width' | 'height' | 'orientation'>, target: Size | null, reduction = FAST_JPEG_REDUCTION): RawImage | null {
   const orientation = meta.orientation ?? 1;
   const stored = { width: meta.width ?? 0, height: meta.height ?? 0 };
   try {
@@ -174,7 +181,7 @@ function nativeJpeg(bytes: Buffer, meta: Metadata, target: Size | null): RawImag
       return full && orient(full, orientation);
     }
     const storedTarget = orientation >= 5 ? { width: target.height, height: target.width } : target;
-    const decoded = decodeJpegScaled(bytes, jpegScaleDenominator(stored, storedTarget, 2), stored);
+    const decoded = decodeJpegScaled(bytes, jpegScaleDenominator(stored, storedTarget, reduction), stored);
     return decoded && orient(resizeBilinearWindow(decoded, storedTarget, { left: 0, top: 0, ...storedTarget }), orientation);
   } catch {
     return null;
@@ -196,7 +203,7 @@ export async function decodeImage(bytes: Buffer, limits: DecodeLimits = DEFAULT_
     const { image, meta, upright } = await openImage(bytes, limits);
     const original = upright;
     const target = meta.space === 'cmyk' ? null : (options.resizeTo?.(upright) ?? null);
-    const jpeg = meta.format === 'jpeg' && meta.depth === 'uchar' && (meta.space === 'srgb' || meta.space === 'b-w') ? nativeJpeg(bytes, meta, target) : null;
+    const jpeg = meta.format === 'jpeg' && meta.depth === 'uchar' && (meta.space === 'srgb' || meta.space === 'b-w') ? decodeJpegNative(bytes, meta, target) : null;
     if (jpeg) return { ...jpeg, original };
     if (target) image.resize(target.width, target.height, { fit: 'fill', kernel: 'linear', fastShrinkOnLoad: true });
     const space = meta.space ?? 'srgb';

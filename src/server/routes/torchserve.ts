@@ -67,7 +67,7 @@ export async function torchserveRoutes(app: FastifyInstance, holder: ServiceHold
     if (version !== undefined && !VERSIONS.has(version)) throw new ResnetServeError('NOT_FOUND', `Model ${model} has no version ${version}; the only version is 1.0`);
     const images = uploadedImages(request);
     if (images.length === 0) throw new ResnetServeError('NO_FILE', 'No file uploaded (send the image as the request body or as the multipart field "data" or "file")');
-    const outcomes = await withDeadline(reply, limits.requestTimeoutMs, (signal) => service.classifyMany(images.map((i) => i.bytes), { topK: head ? Math.min(5, head.classes.length) : 5, lang: 'en', head }, signal), holder.shutdownSignal);
+    const outcomes = await withDeadline(reply, limits.requestTimeoutMs, (signal) => service.classifyMany(images.map((i) => i.bytes), { topK: head ? Math.min(5, head.classes.length) : 5, lang: 'en', head }, signal, { handOver: true }), holder.shutdownSignal);
     const round = (v: number): number => Math.round(v * 10000) / 10000;
     const shaped = outcomes.map((o) => {
       if (!o.ok) return { error: o.error.message, code: o.error.code };
