@@ -17,6 +17,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
+import { topK } from '../dist/classify/postprocess.js';
 import { ClassifierSession } from '../dist/model/session.js';
 import { decodeJpegNative } from '../dist/image/decode.js';
 import { jpegScaleDenominator, nativeJpegAvailable } from '../dist/image/jpeg-native.js';
@@ -44,9 +45,7 @@ const cfg = IMAGENET_PREPROCESS;
 
 async function top1(session, tensor) {
   const { logits } = await session.run(tensor, 1);
-  let best = 0;
-  for (let i = 1; i < logits.data.length; i++) if (logits.data[i] > logits.data[best]) best = i;
-  return best;
+  return topK(logits.data, 1)[0].index;
 }
 
 const photos = [];

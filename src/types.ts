@@ -112,7 +112,7 @@ export interface ModelOptions {
   /**
    * `fast` (default): images at least twice the resize target are decoded at
    * reduced scale (libjpeg's scaled IDCT, or libvips' shrink-on-load); same
-   * top-1 as `exact` on every reference photo, 1.6–2.7× less decoding and
+   * top-1 as `exact` on every reference photo, 2–4× less decoding and
    * resizing on camera-size photos. `exact`: torchvision +
    * Pillow reproduced to the float for every image.
    */

@@ -52,12 +52,18 @@ export function movableBuffer(bytes: Uint8Array): ArrayBuffer | null {
   return buffer instanceof ArrayBuffer && bytes.byteOffset === 0 && bytes.byteLength === buffer.byteLength && bytes.byteLength > 0 ? buffer : null;
 }
 
-/** How {@link ClassificationService.analyzeMany} treats each image. */
-export interface AnalyzeOptions extends BytesOwnership {
-  /** Also run the mirror image; the embedding is the mean of both (heads). */
-  mirror?: boolean;
+/** How {@link ClassificationService.preprocess} treats one image. */
+export interface PreprocessOptions extends BytesOwnership {
   /** Also compute the image's fingerprint (near duplicates). */
   fingerprint?: boolean;
+  /** Write the tensor into this slot instead of a new array. */
+  into?: Float32Array;
+}
+
+/** How {@link ClassificationService.analyzeMany} treats each image. */
+export interface AnalyzeOptions extends Omit<PreprocessOptions, 'into'> {
+  /** Also run the mirror image; the embedding is the mean of both (heads). */
+  mirror?: boolean;
 }
 
 /** Default bound on loading and warming up the model: two minutes. */
@@ -204,9 +210,11 @@ export class ClassificationService {
    * aborts (deadline, client gone, shutdown) while the image is decoding, the
    * worker is terminated and replaced, so abandoned work does not hold it.
    * With `into` (a tensor slot) the tensor is written there; with `handOver`,
-   * the bytes' memory moves to the worker when it can ({@link BytesOwnership}).
+   * the bytes' memory moves to the worker when it can ({@link BytesOwnership});
+   * with `fingerprint`, the image's fingerprint comes back too.
    */
-  async preprocess(bytes: Uint8Array, signal?: AbortSignal, fingerprint = false, into?: Float32Array, handOver = false): Promise<Preprocessed> {
+  async preprocess(bytes: Uint8Array, signal?: AbortSignal, options: PreprocessOptions = {}): Promise<Preprocessed> {
+    const { fingerprint = false, into, handOver = false } = options;
     const movable = handOver ? movableBuffer(bytes) : null;
     const task = { bytes, config: this.model.preprocess, maxPixels: this.maxPixels, maxDecodeMs: this.maxDecodeMs, mode: this.mode, fingerprint, into };
     const reply = await this.pool.run(task, { signal, ...(movable ? { transferList: [movable] } : {}) });
@@ -228,7 +236,7 @@ export class ClassificationService {
     const slot = this.slots.acquire();
     let pre: Preprocessed;
     try {
-      pre = await this.preprocess(bytes, signal, options.fingerprint ?? false, slot ?? undefined, options.handOver ?? false);
+      pre = await this.preprocess(bytes, signal, { ...options, into: slot ?? undefined });
     } catch (err) {
       // A worker stopped mid-image may still be writing the slot: never hand it out again.
       if (slot && err instanceof ResnetServeError && !signal?.aborted) this.slots.release(slot);
