@@ -210,6 +210,25 @@ describe('client mistakes are 400s with a code, never a 500 or a hang', () => {
     assert.match(res.json().error, /form fields/);
   });
 
+  test('JSON outside v2 is refused unparsed, on any route (ours, an image route, none): over 1 MB with 413, built of more arrays than a head needs with 400', async () => {
+    // Parsed, 16 MB of nested empty arrays held the event loop for 9 s, on any path.
+    const huge = `[${'[],'.repeat(400_000)}[]]`;
+    const nested = `{"name": "x", "classes": [${'[],'.repeat(5000)}[]]}`;
+    for (const url of ['/v1/heads', '/predict', '/no/such/route']) {
+      const large = await app.inject({ method: 'POST', url, payload: huge, headers: { 'content-type': 'application/json' } });
+      assert.equal(large.statusCode, 413, `${url}: ${large.body}`);
+      assert.equal(large.json().code, 'PAYLOAD_TOO_LARGE');
+      assert.match(large.json().error, /JSON request bodies are limited to 1 MB \(this one is 1\.1 MB\)/);
+      const built = await app.inject({ method: 'POST', url, payload: nested, headers: { 'content-type': 'application/json' } });
+      assert.equal(built.statusCode, 400, `${url}: ${built.body}`);
+      assert.match(built.json().error, /at most 4096 arrays and objects/);
+    }
+    const small = await app.inject({ method: 'POST', url: '/v1/heads', payload: '[[], []]', headers: { 'content-type': 'application/json' } });
+    assert.deepEqual([small.statusCode, small.json().error], [400, 'Send a JSON object (Content-Type: application/json)']);
+    const notAnImage = await app.inject({ method: 'POST', url: '/predict', payload: '{"a": 1}', headers: { 'content-type': 'application/json' } });
+    assert.equal(notAnImage.statusCode, 415);
+  });
+
   test("Node's own refusals and bad URLs use the {error, code} body, and the metrics count them", async () => {
     const refused = async (status: string): Promise<number> => (await app.metrics.registry.getSingleMetricAsString('resnet_http_requests_total')).split('\n').filter((l) => l.includes(`status="${status}"`) && l.includes('route="unknown"')).reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
     const before = { '400': await refused('400'), '431': await refused('431') };

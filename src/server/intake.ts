@@ -26,6 +26,7 @@ import { createGunzip, createInflate } from 'node:zlib';
 import { ResnetServeError } from '../errors.js';
 import { looksLikeImage } from '../image/formats.js';
 import type { ServiceHolder } from './http.js';
+import { exceededJsonBound, type JsonBounds } from './json-bounds.js';
 import type { ServerLimits } from './options.js';
 
 /** What a route takes as its body (route `config.intake`). */
@@ -75,6 +76,15 @@ export class InflightBytes {
 }
 
 const megabytes = (bytes: number): string => `${Math.round(bytes / (1024 * 1024))} MB`;
+
+/**
+ * The largest JSON body our own routes take (v2 tensors excepted), in bytes:
+ * 1000 class names of 100 characters fit however they are escaped.
+ */
+export const JSON_BODY_LIMIT = 1024 * 1024;
+
+/** What such a body may hold: far more than a head's 1000 class names need, so that too many names is told as such. */
+const JSON_BODY_BOUNDS: JsonBounds = { depth: 16, containers: 4096, strings: 65_536 };
 
 /** The answer to a body over the upload limit, whatever it holds (files, JSON tensors). */
 export function tooLarge(limits: ServerLimits): ResnetServeError {
@@ -218,6 +228,20 @@ export function registerIntake(app: FastifyInstance, holder: ServiceHolder, limi
     return body;
   });
 
+  // Our own API's JSON bodies are small objects (a head's name, up to 1000 class names, training options), parsed
+  // on the event loop, and Fastify parses a body before it knows whether the route takes it (a 404, a 415):
+  // anything larger or more deeply built is refused unparsed (16 MB of nested arrays held the loop for 9 s).
+  // v2 tensors have their own parser.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: limits.maxUploadBytes }, (request: FastifyRequest, body: Buffer, done: (err: Error | null, body?: unknown) => void) => {
+    if (body.length > JSON_BODY_LIMIT) return done(new ResnetServeError('PAYLOAD_TOO_LARGE', `JSON request bodies are limited to ${JSON_BODY_LIMIT / (1024 * 1024)} MB (this one is ${(body.length / (1024 * 1024)).toFixed(1)} MB); photos go as multipart/form-data or as an image/* body`));
+    if (exceededJsonBound(body, JSON_BODY_BOUNDS)) {
+      const { containers, strings, depth } = JSON_BODY_BOUNDS;
+      return done(new ResnetServeError('BAD_REQUEST', `JSON request bodies here are small objects: at most ${containers} arrays and objects, ${strings} strings, nested ${depth} deep; this one holds more`));
+    }
+    parseJson(request, body.toString('utf8'), done);
+  });
   app.addContentTypeParser('multipart/form-data', (request: FastifyRequest, payload: Readable) => readMultipart(request, payload, limits));
   const raw = { parseAs: 'buffer' as const, bodyLimit: limits.maxUploadBytes };
   app.addContentTypeParser(/^image\/[\w.+-]+$/, raw, (_request, body, done) => done(null, body));

@@ -5,9 +5,10 @@
  * work is done (input names, shapes, element counts, finite values, outputs
  * asked for), the way Triton answers a malformed request: 400 with a message
  * that names what is wrong. Large JSON bodies are parsed by the same code in
- * a worker thread (`codec-worker.ts`).
+ * a child process (`codec-process.ts`).
  */
 import { ResnetServeError } from '../../errors.js';
+import { exceededJsonBound, type JsonBounds } from '../json-bounds.js';
 
 /** One input or output as model metadata lists it. */
 export interface TensorSpec {
@@ -65,32 +66,32 @@ export function splitBody(raw: Uint8Array, headerLength: string | string[] | und
 }
 
 /**
- * The deepest nesting of arrays and objects in JSON text, counted without
- * parsing (strings skipped), stopping at `limit + 1`: a body nested millions
- * deep is refused before the parser builds it.
+ * Room for a request's own structure (its inputs, outputs, parameters and
+ * their keys): generous, so that a request asking for too much is told what
+ * (20,000 outputs), and still only a few MB once parsed.
  */
-export function jsonDepth(json: Uint8Array, limit: number): number {
-  let depth = 0;
-  let max = 0;
-  let inString = false;
-  for (let i = 0; i < json.length; i++) {
-    const c = json[i];
-    if (inString) {
-      if (c === 0x5c) i++;
-      else if (c === 0x22) inString = false;
-    } else if (c === 0x22) inString = true;
-    else if (c === 0x5b || c === 0x7b) {
-      depth++;
-      if (depth > max && (max = depth) > limit) return max;
-    } else if (c === 0x5d || c === 0x7d) depth--;
-  }
-  return max;
+const STRUCTURE_ALLOWANCE = 65_536;
+
+/**
+ * The most a request for `model` with up to `maxBatch` inputs can need:
+ * one array per row of the largest tensor it takes sent nested (e.g.
+ * 32 × 3 × 224 arrays of 224 numbers), one string per image, and room for
+ * the request's own structure.
+ */
+export function jsonBounds(model: ModelSignature, maxBatch: number): JsonBounds {
+  const dims = model.input.shape.map((d) => (d < 0 ? maxBatch : d));
+  let rows = 1;
+  let containers = 1;
+  for (const d of dims.slice(0, -1)) containers += rows *= d;
+  return { depth: MAX_NESTING + 4, containers: containers + STRUCTURE_ALLOWANCE, strings: maxBatch + STRUCTURE_ALLOWANCE };
 }
 
-/** Parses the JSON header; only syntax and nesting depth are checked here. */
-export function parseJson(json: Uint8Array): unknown {
-  // A request is an object of inputs of (possibly nested) data: tensors need a handful of levels.
-  if (jsonDepth(json, MAX_NESTING + 4) > MAX_NESTING + 4) throw bad(`Tensor data is nested more than ${MAX_NESTING} deep`);
+/** Parses the JSON header after checking it against `bounds`; only syntax and size of structure are checked here. */
+export function parseJson(json: Uint8Array, bounds: JsonBounds): unknown {
+  const exceeded = exceededJsonBound(json, bounds);
+  if (exceeded === 'depth') throw bad(`Tensor data is nested more than ${MAX_NESTING} deep`);
+  if (exceeded === 'containers') throw bad(`The request holds more than ${bounds.containers} arrays and objects, more than any batch this model takes needs; send tensor data flat (or with the binary data extension)`);
+  if (exceeded === 'strings') throw bad(`The request holds more than ${bounds.strings} strings, more than any batch this model takes needs`);
   try {
     return JSON.parse(Buffer.from(json.buffer, json.byteOffset, json.byteLength).toString('utf8'));
   } catch (err) {

@@ -313,6 +313,15 @@ describe('statistics and shared memory, as tritonclient asks for them', () => {
 });
 
 describe('large JSON bodies', () => {
+  test('a body built to need far more memory than its size (16 MB of nested empty arrays) is refused with 400 before it is parsed; the next request is answered', async () => {
+    const bomb = `{"inputs":[{"name":"input","shape":[1,3,224,224],"datatype":"FP32","data":[${'[],'.repeat(5_500_000)}[]]}]}`;
+    const res = await fetch(`${base}/v2/models/resnet18/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: bomb });
+    assert.equal(res.status, 400);
+    assert.match((await res.json()).error, /holds more than \d+ arrays and objects/);
+    const next = await client.infer('resnet18', { inputs: [{ name: 'input', shape: [1, 3, 224, 224], datatype: 'FP32', data: Array.from(tensor) }] });
+    assert.equal(next.status, 200);
+  });
+
   // A liveness bound, not a speed goal (timings live in the bench): the JSON is parsed and checked in a worker,
   // and on this 2-core machine probes under this load took up to 155 ms, so the bound is Kubernetes' probe timeout.
   test('health checks keep answering within a probe timeout while four 9 MB FP32-as-JSON requests are parsed and run', async () => {

@@ -9,13 +9,13 @@
  * Errors are `{"error": "…"}` (plus our `code`) with a 4xx status.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { Piscina } from 'piscina';
 import type { ClassificationService } from '../../classify/service.js';
 import { ResnetServeError } from '../../errors.js';
 import { withDeadline, type ServiceHolder } from '../http.js';
 import type { ServerLimits } from '../options.js';
-import { decodeRequest, encodeResponse, parseJson, splitBody, type DecodedRequest, type OutputRequest, type OutputTensor } from './codec.js';
-import type { DecodeReply, DecodeTask } from './codec-worker.js';
+import { decodeRequest, encodeResponse, jsonBounds, parseJson, splitBody, type DecodedRequest, type OutputRequest, type OutputTensor } from './codec.js';
+import type { DecodeReply, DecodeTask } from './codec-child.js';
+import { CodecProcess } from './codec-process.js';
 import { headModel, modelConfig, modelMetadata, servedModels, type ServedModel } from './models.js';
 import { topK } from '../../classify/postprocess.js';
 import type { ExtraOutput } from '../../model/model-outputs.js';
@@ -24,9 +24,8 @@ import { InferenceStatistics } from './stats.js';
 
 type Params = { name: string; version?: string };
 
-/** JSON headers above this size are parsed in a worker thread. */
-const WORKER_JSON_BYTES = 256 * 1024;
-const CODEC_WORKER = new URL('./codec-worker.js', import.meta.url);
+/** JSON headers above this size are parsed in a child process (`codec-process.ts`). */
+const CHILD_JSON_BYTES = 256 * 1024;
 
 const modelsOf = new WeakMap<ClassificationService, Map<string, ServedModel>>();
 
@@ -75,31 +74,16 @@ function lookup(holder: ServiceHolder, params: Params): { service: Classificatio
   return { service, model };
 }
 
-/**
- * Large JSON bodies are parsed one at a time in a thread of their own, with a
- * heap limit: parsing multiplies a body's size several times over, and the
- * thread exits when idle, so that memory is given back.
- */
-function jsonPool(): Piscina<DecodeTask, DecodeReply> {
-  return new Piscina({ filename: CODEC_WORKER.href, minThreads: 0, maxThreads: 1, idleTimeout: 1000, resourceLimits: { maxOldGenerationSizeMb: 192 } });
-}
-
-async function decodeBody(request: FastifyRequest, pool: Piscina<DecodeTask, DecodeReply>, service: ClassificationService, model: ServedModel, limits: ServerLimits): Promise<DecodedRequest> {
+async function decodeBody(request: FastifyRequest, reply: FastifyReply, codec: CodecProcess, holder: ServiceHolder, model: ServedModel, limits: ServerLimits): Promise<DecodedRequest> {
   const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
   const headerLength = request.headers['inference-header-content-length'];
   const { json, binary } = splitBody(body, headerLength);
-  const options = { maxBatch: limits.maxFiles, numClasses: service.info.numClasses };
-  if (json.length <= WORKER_JSON_BYTES) return decodeRequest(parseJson(json), binary, model.signature, options);
+  const options = { maxBatch: limits.maxFiles, numClasses: holder.require().info.numClasses };
+  if (json.length <= CHILD_JSON_BYTES) return decodeRequest(parseJson(json, jsonBounds(model.signature, options.maxBatch)), binary, model.signature, options);
   const task: DecodeTask = { body, headerLength: Array.isArray(headerLength) ? headerLength[0] : headerLength, model: model.signature, ...options };
-  let reply: DecodeReply;
-  try {
-    reply = await pool.run(task);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ERR_WORKER_OUT_OF_MEMORY') throw new ResnetServeError('PAYLOAD_TOO_LARGE', 'The inference request is too large to parse; send tensors with the binary data extension');
-    throw err;
-  }
-  if (!reply.ok) throw new ResnetServeError(reply.code, reply.message);
-  return reply.request;
+  const decoded: DecodeReply = await withDeadline(reply, limits.requestTimeoutMs, (signal) => codec.decode(task, signal), holder.shutdownSignal);
+  if (!decoded.ok) throw new ResnetServeError(decoded.code, decoded.message);
+  return decoded.request;
 }
 
 /** An image's failure, saying which element of a batch it was (counting from 0, as the protocol's tensors do). */
@@ -191,12 +175,12 @@ async function runModel(service: ClassificationService, model: ServedModel, deco
 }
 
 /** One inference request: read it, run the model, write the answer; each step timed for the statistics. */
-async function infer(request: FastifyRequest<{ Params: Params }>, reply: FastifyReply, holder: ServiceHolder, limits: ServerLimits, pool: Piscina<DecodeTask, DecodeReply>, stats: InferenceStatistics): Promise<unknown> {
+async function infer(request: FastifyRequest<{ Params: Params }>, reply: FastifyReply, holder: ServiceHolder, limits: ServerLimits, codec: CodecProcess, stats: InferenceStatistics): Promise<unknown> {
   const started = performance.now();
   const { service, model } = lookup(holder, request.params);
   const name = model.signature.name;
   try {
-    const decoded = await decodeBody(request, pool, service, model, limits);
+    const decoded = await decodeBody(request, reply, codec, holder, model, limits);
     const inferredFrom = performance.now();
     const results = await runModel(service, model, decoded, reply, holder, limits);
     const inferredTo = performance.now();
@@ -217,9 +201,9 @@ async function infer(request: FastifyRequest<{ Params: Params }>, reply: Fastify
 /** Registers the v2 routes in their own scope (the protocol reads every body raw and parses it itself). */
 export async function v2Routes(app: FastifyInstance, holder: ServiceHolder, limits: ServerLimits, serverVersion: string): Promise<void> {
   await app.register(async (scope) => {
-    const pool = jsonPool();
+    const codec = new CodecProcess();
     const stats = new InferenceStatistics();
-    scope.addHook('onClose', async () => pool.destroy());
+    scope.addHook('onClose', async () => codec.close());
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: limits.maxUploadBytes }, (_request, body, done) => done(null, body));
 
@@ -246,7 +230,7 @@ export async function v2Routes(app: FastifyInstance, holder: ServiceHolder, limi
         const { service, model } = lookup(holder, request.params);
         return modelConfig(model, service, limits);
       });
-      scope.post<{ Params: Params }>(`${prefix}/infer`, { config: { intake: { fields: [], admit: true } } }, (request, reply) => infer(request, reply, holder, limits, pool, stats));
+      scope.post<{ Params: Params }>(`${prefix}/infer`, { config: { intake: { fields: [], admit: true } } }, (request, reply) => infer(request, reply, holder, limits, codec, stats));
       scope.get<{ Params: Params }>(`${prefix}/stats`, async (request) => {
         const { model } = lookup(holder, request.params);
         return stats.report([model.signature.name]);
