@@ -11,6 +11,7 @@ import { startTestService, testPhoto } from '../../testing/fixtures.js';
 import { OipClient } from '../../testing/oip-client.js';
 import { seededRandom } from '../../testing/random-resnet.js';
 import { buildApp, type ResnetApp } from '../app.js';
+import { parsesInChild } from './routes.js';
 import { scratchDir } from '../../testing/scratch.js';
 
 let service: ClassificationService;
@@ -313,6 +314,17 @@ describe('statistics and shared memory, as tritonclient asks for them', () => {
 });
 
 describe('large JSON bodies', () => {
+  test('the event loop parses only small JSON of few arrays, objects and strings; the rest goes to the child process', () => {
+    const text = (s: string) => new TextEncoder().encode(s);
+    const request = (data: string) => text(`{"inputs":[{"name":"input","shape":[1,3,224,224],"datatype":"FP32","data":[${data}]}]}`);
+    assert.equal(parsesInChild(request('0.5,'.repeat(20_000) + '0.5')), false, '80 KB of numbers');
+    assert.equal(parsesInChild(request('0.5,'.repeat(70_000) + '0.5')), true, '280 KB of numbers');
+    assert.equal(parsesInChild(request('[],'.repeat(5_000) + '[]')), true, '15 KB of empty arrays');
+    assert.equal(parsesInChild(request('"a",'.repeat(5_000) + '"a"')), true, '20 KB of strings');
+    const image = text(JSON.stringify({ inputs: [{ name: 'image', shape: [2], datatype: 'BYTES', data: ['a'.repeat(90_000), 'b'.repeat(90_000)] }] }));
+    assert.equal(parsesInChild(image), false, 'two base64 images in 180 KB');
+  });
+
   test('a body built to need far more memory than its size (16 MB of nested empty arrays) is refused with 400 before it is parsed; the next request is answered', async () => {
     const bomb = `{"inputs":[{"name":"input","shape":[1,3,224,224],"datatype":"FP32","data":[${'[],'.repeat(5_500_000)}[]]}]}`;
     const res = await fetch(`${base}/v2/models/resnet18/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: bomb });

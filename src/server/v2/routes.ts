@@ -12,6 +12,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ClassificationService } from '../../classify/service.js';
 import { ResnetServeError } from '../../errors.js';
 import { withDeadline, type ServiceHolder } from '../http.js';
+import { exceededJsonBound, type JsonBounds } from '../json-bounds.js';
 import type { ServerLimits } from '../options.js';
 import { decodeRequest, encodeResponse, jsonBounds, parseJson, splitBody, type DecodedRequest, type OutputRequest, type OutputTensor } from './codec.js';
 import type { DecodeReply, DecodeTask } from './codec-child.js';
@@ -24,8 +25,18 @@ import { InferenceStatistics } from './stats.js';
 
 type Params = { name: string; version?: string };
 
-/** JSON headers above this size are parsed in a child process (`codec-process.ts`). */
+/**
+ * JSON headers above this size, or built of more arrays, objects or strings
+ * than a request of plain numbers or a few images has, are parsed in a child
+ * process (`codec-process.ts`); the rest on the event loop.
+ */
 const CHILD_JSON_BYTES = 256 * 1024;
+const IN_LOOP_JSON: JsonBounds = { depth: 16, containers: 4096, strings: 4096 };
+
+/** Whether a request's JSON header is parsed in the child process rather than on the event loop. */
+export function parsesInChild(json: Uint8Array): boolean {
+  return json.length > CHILD_JSON_BYTES || exceededJsonBound(json, IN_LOOP_JSON) !== null;
+}
 
 const modelsOf = new WeakMap<ClassificationService, Map<string, ServedModel>>();
 
@@ -79,7 +90,7 @@ async function decodeBody(request: FastifyRequest, reply: FastifyReply, codec: C
   const headerLength = request.headers['inference-header-content-length'];
   const { json, binary } = splitBody(body, headerLength);
   const options = { maxBatch: limits.maxFiles, numClasses: holder.require().info.numClasses };
-  if (json.length <= CHILD_JSON_BYTES) return decodeRequest(parseJson(json, jsonBounds(model.signature, options.maxBatch)), binary, model.signature, options);
+  if (!parsesInChild(json)) return decodeRequest(parseJson(json, jsonBounds(model.signature, options.maxBatch)), binary, model.signature, options);
   const task: DecodeTask = { body, headerLength: Array.isArray(headerLength) ? headerLength[0] : headerLength, model: model.signature, ...options };
   const decoded: DecodeReply = await withDeadline(reply, limits.requestTimeoutMs, (signal) => codec.decode(task, signal), holder.shutdownSignal);
   if (!decoded.ok) throw new ResnetServeError(decoded.code, decoded.message);
