@@ -57,7 +57,7 @@ describe('CodecProcess: large v2 JSON parsed in a child process', () => {
     assert.ok(!reply.ok && reply.code === 'BAD_REQUEST' && /more than \d+ arrays and objects/.test(reply.message), JSON.stringify(reply).slice(0, 300));
   });
 
-  test('an abort ends the parse with its reason and the child with it; a later body is read; after close, NOT_READY', async () => {
+  test('an abort ends the parse with its reason and the child with it; a later body is read; a close ends the one in progress and refuses later ones with NOT_READY', async () => {
     const codec = make();
     const controller = new AbortController();
     const slow = codec.decode(task(`{"inputs":[{"name":"input","shape":[1,3,2,2],"datatype":"FP32","data":[${'0.25,'.repeat(4_000_000)}0.25]}]}`), controller.signal);
@@ -66,7 +66,9 @@ describe('CodecProcess: large v2 JSON parsed in a child process', () => {
     assert.equal(codec.running, false);
     const next = await codec.decode(task(request(values)));
     assert.ok(next.ok);
-    codec.close();
+    const cut = codec.decode(task(`{"inputs":[{"name":"input","shape":[1,3,2,2],"datatype":"FP32","data":[${'0.25,'.repeat(4_000_000)}0.25]}]}`));
+    setTimeout(() => codec.close(), 50);
+    await assert.rejects(cut, codes('NOT_READY'));
     await assert.rejects(codec.decode(task(request(values))), codes('NOT_READY'));
   });
 });

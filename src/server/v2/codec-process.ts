@@ -110,7 +110,7 @@ export class CodecProcess {
       };
       const onExit = (code: number | null, exitSignal: NodeJS.Signals | null): void => {
         settle();
-        reject(childEnded(code, exitSignal, this.stderr));
+        reject(this.closed ? new ResnetServeError('NOT_READY', 'The server is shutting down') : childEnded(code, exitSignal, this.stderr));
       };
       const onAbort = (): void => {
         settle();
