@@ -7,7 +7,8 @@ import { isResnetServeError } from '../errors.js';
 import { writeBmp } from '../testing/bmp-writer.js';
 import { REPO_ROOT } from '../testing/shared.js';
 import { countJpegScans } from './jpeg-scans.js';
-import { decodeImage } from './decode.js';
+import { decodeError, decodeImage } from './decode.js';
+import { DEFAULT_DECODE_LIMITS } from './decode-limits.js';
 
 /** A w×h RGB gradient, so orientation and channel order are visible. */
 function gradient(width: number, height: number): Buffer {
@@ -103,6 +104,12 @@ test('bad input gets typed errors', async () => {
   await rejects(jpeg, 'IMAGE_TOO_LARGE', { maxPixels: 64 * 64 - 1 });
   const ok = await decodeImage(jpeg, { maxPixels: 64 * 64 });
   assert.equal(ok.width, 64);
+});
+
+test("a decode cut short by the time limit is IMAGE_TOO_COMPLEX even when libvips also names the read it was in (AVIF: 'bad seek')", () => {
+  const timedOut = new Error('source: bad seek to 6015\nheifload_source: timeout');
+  assert.equal(decodeError(timedOut, DEFAULT_DECODE_LIMITS).code, 'IMAGE_TOO_COMPLEX');
+  assert.equal(decodeError(new Error('source: bad seek to 6015'), DEFAULT_DECODE_LIMITS).code, 'IMAGE_UNSUPPORTED');
 });
 
 describe('only the decoders we accept ever see the bytes', () => {

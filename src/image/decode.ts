@@ -70,16 +70,20 @@ function checkSize(width: number, height: number, limits: DecodeLimits): void {
 }
 
 /** Maps a libvips/sharp failure to a typed error. */
-function decodeError(err: unknown, limits: DecodeLimits): ResnetServeError {
+/**
+ * libvips's error for an image as our typed error. The time limit is checked
+ * first: a decode cut short by it also reports the read it was in ("bad seek").
+ */
+export function decodeError(err: unknown, limits: DecodeLimits): ResnetServeError {
   const message = err instanceof Error ? err.message : String(err);
+  if (/timeout/i.test(message)) {
+    return new ResnetServeError('IMAGE_TOO_COMPLEX', `Image needs more than ${limits.maxDecodeMs ?? DEFAULT_DECODE_LIMITS.maxDecodeMs} ms of decoding`, { cause: err });
+  }
   if (/unsupported image format|bad seek|not a known file format/i.test(message)) {
     return new ResnetServeError('IMAGE_UNSUPPORTED', UNSUPPORTED, { cause: err });
   }
   if (/pixel limit/i.test(message)) {
     return new ResnetServeError('IMAGE_TOO_LARGE', `Image is above the limit of ${limits.maxPixels} pixels`, { cause: err });
-  }
-  if (/timeout/i.test(message)) {
-    return new ResnetServeError('IMAGE_TOO_COMPLEX', `Image needs more than ${limits.maxDecodeMs ?? DEFAULT_DECODE_LIMITS.maxDecodeMs} ms of decoding`, { cause: err });
   }
   // libvips repeats its message and sharp adds its own wording: keep libjpeg's (or libpng's…) sentence, once.
   const line = message.split('\n').find((l) => l.trim() && !/failOn setting/i.test(l)) ?? '';
@@ -100,7 +104,7 @@ function decodeBmpImage(bytes: Buffer, limits: DecodeLimits): DecodedImage {
  * BMP, which libvips cannot read and which comes through our decoder as RGB.
  */
 export function drawableImage(bytes: Buffer, limits: DecodeLimits = DEFAULT_DECODE_LIMITS): Sharp {
-  if (!isBmp(bytes)) return sharp(bytes, { failOn: 'none', limitInputPixels: limits.maxPixels });
+  if (!isBmp(bytes)) return sharp(bytes, { failOn: 'none', limitInputPixels: limits.maxPixels }).timeout({ seconds: Math.ceil((limits.maxDecodeMs ?? DEFAULT_DECODE_LIMITS.maxDecodeMs ?? 10_000) / 1000) });
   const { data, width, height } = decodeBmpImage(bytes, limits);
   return sharp(data, { raw: { width, height, channels: 3 } });
 }

@@ -217,13 +217,15 @@ describe('TorchServe-style API', () => {
     assert.deepEqual((await app.inject('/ping')).json(), { status: 'Healthy' });
   });
 
-  test("TorchServe's documented calls: curl -T (PUT), a POST without Content-Type, a model version", async () => {
+  test("TorchServe's documented calls: curl -T (PUT), a POST without Content-Type or with any other, a model version", async () => {
     const expected = Object.fromEntries((await expectedTop(photos[1], 5)).map((p) => [p.label, Math.round(p.score * 10000) / 10000]));
     for (const [method, url, headers] of [
       ['PUT', '/predictions/resnet18', {}],
       ['POST', '/predictions/resnet18', {}],
       ['POST', '/predictions/resnet18/1.0', { 'content-type': 'image/jpeg' }],
       ['PUT', '/predictions/resnet18/1', { 'content-type': 'application/x-whatever' }],
+      ['POST', '/predictions/resnet18', { 'content-type': 'text/plain' }],
+      ['POST', '/predictions/resnet18', { 'content-type': 'application/json' }],
     ] as const) {
       const res = await app.inject({ method, url, payload: photos[1], headers });
       assert.equal(res.statusCode, 200, `${method} ${url}: ${res.body}`);

@@ -105,11 +105,11 @@ function toTyped(err: FastifyError, request: FastifyRequest, limits: ServerLimit
   if (err instanceof ResnetServeError) return err;
   switch (err.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return tooLarge(limits);
+      return tooLarge(limits, request.routeOptions.bodyLimit);
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return unsupportedType(request);
   }
-  if (err.statusCode === 413) return tooLarge(limits);
+  if (err.statusCode === 413) return tooLarge(limits, request.routeOptions.bodyLimit);
   if (err.statusCode === 415) return new ResnetServeError('UNSUPPORTED_MEDIA_TYPE', err.message);
   if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) return new ResnetServeError('BAD_REQUEST', err.message);
   return new ResnetServeError('INTERNAL', 'Internal error; see the server log');

@@ -12,6 +12,7 @@ import { collectExamples, photoHash, recipeOf } from '../heads/examples.js';
 import { Head, type TrainingSummary } from '../heads/head.js';
 import { HeadStore, type StoredHead } from '../heads/store.js';
 import { MAX_CLASSES, type TrainOptions } from '../heads/train.js';
+import { drawInTurn } from './drawing.js';
 import type { TrainReply, TrainTask } from '../heads/train-worker.js';
 import type { UploadedImage } from './intake.js';
 
@@ -254,7 +255,9 @@ export class HeadRegistry {
     const kept = images.map((img) => ({ img, photo: photoHash(img.bytes) })).filter((k) => usable.has(k.photo));
     const refused = collected.failed.map((f) => ({ name: f.name, code: f.code ?? 'BAD_REQUEST', error: f.message }));
     const { drawableImage } = await import('../image/decode.js');
-    const thumbnails = await Promise.all(kept.map(({ img }) => drawableImage(img.bytes).rotate().resize(160, 160, { fit: 'cover' }).jpeg({ quality: 80 }).toBuffer()));
+    const thumbnails = await Promise.all(kept.map(({ img }) => drawInTurn(() => drawableImage(img.bytes).rotate().resize(160, 160, { fit: 'cover' }).jpeg({ quality: 80 }).toBuffer(), signal)));
+    // A request that ran out of time (503) or whose client left adds nothing: a retry would add the photos twice.
+    signal?.throwIfAborted();
     const ids = this.store.addExamples(name, className, kept.map(({ img, photo }, i) => ({ photo, name: img.name, thumbnail: thumbnails[i] })));
     return { added: ids.map((id, i) => ({ id, name: kept[i].img.name })), refused, head: this.describe(name) };
   }

@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { getEventListeners } from 'node:events';
 import { connect, type Socket } from 'node:net';
+import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import type { ClassificationService } from '../classify/service.js';
 import { multipartBody, startTestService, testPhoto } from '../testing/fixtures.js';
@@ -218,10 +219,15 @@ describe('client mistakes are 400s with a code, never a 500 or a hang', () => {
       const large = await app.inject({ method: 'POST', url, payload: huge, headers: { 'content-type': 'application/json' } });
       assert.equal(large.statusCode, 413, `${url}: ${large.body}`);
       assert.equal(large.json().code, 'PAYLOAD_TOO_LARGE');
-      assert.match(large.json().error, /JSON request bodies are limited to 1 MB \(this one is 1\.1 MB\)/);
+      assert.match(large.json().error, /JSON and text request bodies are limited to 1 MB \(this one is 1\.1 MB\)/);
       const built = await app.inject({ method: 'POST', url, payload: nested, headers: { 'content-type': 'application/json' } });
       assert.equal(built.statusCode, 400, `${url}: ${built.body}`);
       assert.match(built.json().error, /at most 4096 arrays and objects/);
+    }
+    // Without a Content-Length (chunked), reading stops at the limit; plain text is bounded the same way.
+    for (const type of ['application/json', 'text/plain']) {
+      const streamed = await app.inject({ method: 'POST', url: '/no/such/route', payload: Readable.from([Buffer.alloc(600_000, 32), Buffer.alloc(600_000, 32)]), headers: { 'content-type': type } });
+      assert.deepEqual([streamed.statusCode, streamed.json().code], [413, 'PAYLOAD_TOO_LARGE'], `${type}: ${streamed.body}`);
     }
     const small = await app.inject({ method: 'POST', url: '/v1/heads', payload: '[[], []]', headers: { 'content-type': 'application/json' } });
     assert.deepEqual([small.statusCode, small.json().error], [400, 'Send a JSON object (Content-Type: application/json)']);

@@ -86,8 +86,47 @@ export const JSON_BODY_LIMIT = 1024 * 1024;
 /** What such a body may hold: far more than a head's 1000 class names need, so that too many names is told as such. */
 const JSON_BODY_BOUNDS: JsonBounds = { depth: 16, containers: 4096, strings: 65_536 };
 
-/** The answer to a body over the upload limit, whatever it holds (files, JSON tensors). */
-export function tooLarge(limits: ServerLimits): ResnetServeError {
+/**
+ * Reads a JSON or text body for our own small-object routes: at most
+ * `JSON_BODY_LIMIT` bytes (413 past it, without reading on), each chunk
+ * counted with the uploads' bytes in flight while it is read (503 when they
+ * are full).
+ */
+function readSmallBody(request: FastifyRequest, payload: Readable, inflight: InflightBytes): Promise<Buffer> {
+  const declared = declaredLength(request);
+  if (declared !== null && declared > JSON_BODY_LIMIT) return Promise.reject(jsonTooLarge(declared));
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let settled = false;
+    const done = (err: ResnetServeError | null): void => {
+      if (settled) return;
+      settled = true;
+      payload.off('data', onData);
+      inflight.release(size);
+      if (err) reject(err);
+      else resolve(Buffer.concat(chunks, size));
+    };
+    const onData = (chunk: Buffer): void => {
+      if (size + chunk.length > JSON_BODY_LIMIT) return done(jsonTooLarge(null));
+      if (!inflight.tryReserve(chunk.length)) return done(busy());
+      size += chunk.length;
+      chunks.push(chunk);
+    };
+    payload.on('data', onData);
+    payload.once('end', () => done(null));
+    payload.once('error', (err: Error) => done(err instanceof ResnetServeError ? err : new ResnetServeError('BAD_REQUEST', `The request body could not be read: ${err.message}`)));
+  });
+}
+
+function jsonTooLarge(declared: number | null): ResnetServeError {
+  const size = declared === null ? '' : ` (this one is ${(declared / (1024 * 1024)).toFixed(1)} MB)`;
+  return new ResnetServeError('PAYLOAD_TOO_LARGE', `JSON and text request bodies are limited to ${JSON_BODY_LIMIT / (1024 * 1024)} MB${size}; photos go as multipart/form-data or as an image/* body`);
+}
+
+/** The answer to a body over the upload limit (or a smaller limit of its route), whatever it holds (files, JSON tensors). */
+export function tooLarge(limits: ServerLimits, routeLimit = limits.maxUploadBytes): ResnetServeError {
+  if (routeLimit < limits.maxUploadBytes) return new ResnetServeError('PAYLOAD_TOO_LARGE', `The request body is larger than this endpoint's limit of ${routeLimit / 1024} KB`);
   return new ResnetServeError('PAYLOAD_TOO_LARGE', `The request body is larger than the limit of ${megabytes(limits.maxUploadBytes)} (the whole body, every file in it together; the server's --max-upload-mb sets it)`);
 }
 
@@ -230,18 +269,19 @@ export function registerIntake(app: FastifyInstance, holder: ServiceHolder, limi
 
   // Our own API's JSON bodies are small objects (a head's name, up to 1000 class names, training options), parsed
   // on the event loop, and Fastify parses a body before it knows whether the route takes it (a 404, a 415):
-  // anything larger or more deeply built is refused unparsed (16 MB of nested arrays held the loop for 9 s).
-  // v2 tensors have their own parser.
+  // anything larger or more deeply built is refused unparsed (16 MB of nested JSON arrays held the loop for 9 s),
+  // and what is read counts with the uploads' bytes in flight. v2 tensors have their own parser.
   const parseJson = app.getDefaultJsonParser('error', 'error');
-  app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: limits.maxUploadBytes }, (request: FastifyRequest, body: Buffer, done: (err: Error | null, body?: unknown) => void) => {
-    if (body.length > JSON_BODY_LIMIT) return done(new ResnetServeError('PAYLOAD_TOO_LARGE', `JSON request bodies are limited to ${JSON_BODY_LIMIT / (1024 * 1024)} MB (this one is ${(body.length / (1024 * 1024)).toFixed(1)} MB); photos go as multipart/form-data or as an image/* body`));
+  app.removeContentTypeParser(['application/json', 'text/plain']);
+  app.addContentTypeParser('application/json', async (request: FastifyRequest, payload: Readable) => {
+    const body = await readSmallBody(request, payload, inflight);
     if (exceededJsonBound(body, JSON_BODY_BOUNDS)) {
       const { containers, strings, depth } = JSON_BODY_BOUNDS;
-      return done(new ResnetServeError('BAD_REQUEST', `JSON request bodies here are small objects: at most ${containers} arrays and objects, ${strings} strings, nested ${depth} deep; this one holds more`));
+      throw new ResnetServeError('BAD_REQUEST', `JSON request bodies here are small objects: at most ${containers} arrays and objects, ${strings} strings, nested ${depth} deep; this one holds more`);
     }
-    parseJson(request, body.toString('utf8'), done);
+    return new Promise((resolve, reject) => parseJson(request, body.toString('utf8'), (err, parsed) => (err ? reject(err) : resolve(parsed))));
   });
+  app.addContentTypeParser('text/plain', async (request: FastifyRequest, payload: Readable) => (await readSmallBody(request, payload, inflight)).toString('utf8'));
   app.addContentTypeParser('multipart/form-data', (request: FastifyRequest, payload: Readable) => readMultipart(request, payload, limits));
   const raw = { parseAs: 'buffer' as const, bodyLimit: limits.maxUploadBytes };
   app.addContentTypeParser(/^image\/[\w.+-]+$/, raw, (_request, body, done) => done(null, body));

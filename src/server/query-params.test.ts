@@ -35,6 +35,14 @@ describe('query parameters', () => {
     assert.equal(ok.json().length, 1);
   });
 
+  test('one given twice is refused with 400 (the library route read ?q=dog&q=cat as a list and answered 500)', async () => {
+    for (const url of ['/predict?top_k=1&top_k=2', '/v1/library/photos?q=dog&q=cat', '/v1/library/photos?category=a&category=b']) {
+      const res = url.startsWith('/predict') ? await upload(url) : await app.inject(url);
+      assert.equal(res.statusCode, 400, `${url}: ${res.body}`);
+      assert.match(res.json().error, /"(top_k|q|category)" is given 2 times; give it once/);
+    }
+  });
+
   test('other servers\' protocols take any, as those servers do', async () => {
     const res = await app.inject({ method: 'POST', url: `/predictions/${service.info.name}?anything=1`, payload: photo, headers: { 'content-type': 'image/jpeg' } });
     assert.equal(res.statusCode, 200, res.body);

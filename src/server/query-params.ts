@@ -18,13 +18,17 @@ declare module 'fastify' {
 
 const folded = (name: string): string => name.toLowerCase().replace(/[-_\s]/g, '');
 
-/** Throws INVALID_ARGUMENT when the request has a query parameter its route does not take. */
+/** Throws INVALID_ARGUMENT when the request has a query parameter its route does not take, or one of them twice. */
 export function checkQueryParams(request: FastifyRequest): void {
   const route = request.routeOptions.url ?? '';
   const accepted = request.routeOptions.config.query ?? (route === '/predict' || route.startsWith('/v1/') ? [] : null);
   if (!accepted) return;
   const query = (request.query ?? {}) as Record<string, unknown>;
   const unknown = Object.keys(query).filter((name) => !accepted.includes(name));
+  const repeated = Object.keys(query).find((name) => Array.isArray(query[name]));
+  if (unknown.length === 0 && repeated !== undefined) {
+    throw new ResnetServeError('INVALID_ARGUMENT', `Query parameter "${repeated}" is given ${(query[repeated] as unknown[]).length} times; give it once`);
+  }
   if (unknown.length === 0) return;
   const [first] = unknown;
   const near = accepted.find((name) => folded(name) === folded(first));

@@ -12,6 +12,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ResnetServeError, invalidArgument } from '../../errors.js';
 import { explainOutputs, finalLayer, resolveClass } from '../../classify/explain.js';
 import { renderOverlays } from '../../image/heatmap.js';
+import { drawInTurn } from '../drawing.js';
 import { queryOptions, uploadedImages, withDeadline, type ServiceHolder } from '../http.js';
 import type { ServerLimits } from '../options.js';
 
@@ -38,16 +39,31 @@ export async function explainRoutes(app: FastifyInstance, holder: ServiceHolder,
     if (images.length > 1) throw new ResnetServeError('BAD_REQUEST', `Explain one image per request (got ${images.length})`);
     const [{ bytes, name }] = images;
     if (heatmap === 'off') {
-      // The picture alone: decoded once through the checked pipeline first, so only a valid image reaches the renderer.
-      await withDeadline(reply, limits.requestTimeoutMs, (signal) => service.preprocess(bytes, signal), holder.shutdownSignal);
-      const plain = await renderOverlays(Buffer.from(bytes), null, service.model.preprocess);
+      // The picture alone: decoded once through the checked pipeline first (admitted like any image), so only a valid image reaches the renderer.
+      const plain = await withDeadline(
+        reply,
+        limits.requestTimeoutMs,
+        async (signal) => {
+          await service.preprocess(bytes, signal);
+          return drawInTurn(() => renderOverlays(Buffer.from(bytes), null, service.model.preprocess), signal);
+        },
+        holder.shutdownSignal,
+      );
       return reply.type('image/png').send(image === 'crop' ? plain.crop : plain.photo);
     }
     const layer = await finalLayer(service.model);
-    const [outcome] = await withDeadline(reply, limits.requestTimeoutMs, (signal) => service.analyzeMany([bytes], ['feature_map'], signal), holder.shutdownSignal);
-    if (!outcome.ok) throw outcome.error;
-    const explanation = explainOutputs(outcome.outputs, layer, labels, { cls, topK });
-    const overlays = await renderOverlays(Buffer.from(bytes), explanation.map, service.model.preprocess);
+    const { outcome, explanation, overlays } = await withDeadline(
+      reply,
+      limits.requestTimeoutMs,
+      async (signal) => {
+        const [outcome] = await service.analyzeMany([bytes], ['feature_map'], signal);
+        if (!outcome.ok) throw outcome.error;
+        const explanation = explainOutputs(outcome.outputs, layer, labels, { cls, topK });
+        const overlays = await drawInTurn(() => renderOverlays(Buffer.from(bytes), explanation.map, service.model.preprocess), signal);
+        return { outcome, explanation, overlays };
+      },
+      holder.shutdownSignal,
+    );
     if (image) return reply.type('image/png').send(image === 'crop' ? overlays.crop : overlays.photo);
     const { map } = explanation;
     return {
@@ -64,6 +80,8 @@ export async function explainRoutes(app: FastifyInstance, holder: ServiceHolder,
 
   app.post('/v1/explain', { config: { intake: { fields: ['file'], admit: true }, query: ['class', 'top_k', 'image', 'heatmap', 'head'] } }, (request, reply) => explain(request, reply));
   await app.register(async (scope) => {
+    // JSON and text too: TorchServe's clients send photos under any Content-Type.
+    scope.removeContentTypeParser(['application/json', 'text/plain']);
     scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: limits.maxUploadBytes }, (_request, body, done) => done(null, body));
     const config = { config: { intake: { fields: ['data', 'file'], admit: true } } };
     for (const path of ['/explanations/:model', '/explanations/:model/:version']) {

@@ -48,8 +48,22 @@ export interface DecodedRequest {
 
 /** Nesting deeper than any tensor needs is refused before it can cost anything. */
 const MAX_NESTING = 16;
-/** Standard or URL-safe base64, padded or not, with line breaks allowed (MIME style). */
-const BASE64 = /^[A-Za-z0-9+/\-_\s]*={0,2}\s*$/;
+const isBase64Char = (c: number): boolean => (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 43 || c === 47 || c === 45 || c === 95;
+const isSpace = (c: number): boolean => c === 32 || (c >= 9 && c <= 13);
+
+/**
+ * Whether `text` is base64, standard or URL-safe, padded or not, with
+ * whitespace allowed (MIME line breaks), in one pass: the regular expression
+ * this replaces backtracked quadratically (255 KB of spaces and one wrong
+ * character held the event loop for 95 s).
+ */
+export function isBase64(text: string): boolean {
+  let i = 0;
+  while (i < text.length && (isBase64Char(text.charCodeAt(i)) || isSpace(text.charCodeAt(i)))) i++;
+  for (let pads = 0; pads < 2 && text.charCodeAt(i) === 61; pads++) i++;
+  while (i < text.length && isSpace(text.charCodeAt(i))) i++;
+  return i === text.length;
+}
 
 function bad(message: string): ResnetServeError {
   return new ResnetServeError('BAD_REQUEST', message);
@@ -200,7 +214,7 @@ function readTensor(input: Record<string, unknown>, binary: Uint8Array, model: M
       const text = typeof v === 'string' ? v : isObject(v) && typeof v.b64 === 'string' ? v.b64 : null;
       if (text === null) throw bad(`Input '${spec.name}': BYTES elements must be base64 strings`);
       // Buffer.from skips what is not base64, which would turn a wrong element into a corrupt image.
-      if (!BASE64.test(text)) throw bad(`Input '${spec.name}': BYTES element ${images.length} (counting from 0) is not base64 (JSON carries each image as base64, or send the bytes with the binary data extension)`);
+      if (!isBase64(text)) throw bad(`Input '${spec.name}': BYTES element ${images.length} (counting from 0) is not base64 (JSON carries each image as base64, or send the bytes with the binary data extension)`);
       if (images.length <= n) images.push(Buffer.from(text, 'base64'));
     });
   }

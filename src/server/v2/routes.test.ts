@@ -59,6 +59,13 @@ describe('metadata', () => {
     const bad = await app.inject({ method: 'POST', url: '/v2/repository/index', payload: '{"ready": "yes"}', headers: { 'content-type': 'application/json' } });
     assert.equal(bad.statusCode, 400);
     assert.match(bad.json().error, /optional boolean "ready"/);
+    // Bodies it can never use are not read or parsed: over 64 KB (as on the shared-memory routes), or built of many arrays.
+    for (const url of ['/v2/repository/index', '/v2/systemsharedmemory/unregister']) {
+      const large = await app.inject({ method: 'POST', url, payload: '['.repeat(100_000), headers: { 'content-type': 'application/json' } });
+      assert.deepEqual([large.statusCode, large.json().error], [413, "The request body is larger than this endpoint's limit of 64 KB"], url);
+    }
+    const nested = await app.inject({ method: 'POST', url: '/v2/repository/index', payload: `${'['.repeat(30_000)}${']'.repeat(30_000)}`, headers: { 'content-type': 'application/json' } });
+    assert.deepEqual([nested.statusCode, nested.json().code], [400, 'BAD_REQUEST']);
   });
 
   test('health, server metadata, and two models with exactly one input each', async () => {

@@ -32,6 +32,8 @@ type Params = { name: string; version?: string };
  */
 const CHILD_JSON_BYTES = 256 * 1024;
 const IN_LOOP_JSON: JsonBounds = { depth: 16, containers: 4096, strings: 4096 };
+/** The body limit of the v2 routes other than inference. */
+const SMALL_BODY_BYTES = 64 * 1024;
 
 /** Whether a request's JSON header is parsed in the child process rather than on the event loop. */
 export function parsesInChild(json: Uint8Array): boolean {
@@ -58,6 +60,7 @@ function repositoryIndex(holder: ServiceHolder, body: unknown): { name: string; 
   let onlyReady = false;
   if (Buffer.isBuffer(body) && body.length) {
     let parsed: unknown;
+    if (exceededJsonBound(body, { depth: 4, containers: 16, strings: 16 })) throw new ResnetServeError('BAD_REQUEST', 'The repository index request must be empty or a small JSON object such as {"ready": true}');
     try {
       parsed = JSON.parse(body.toString('utf8'));
     } catch {
@@ -217,6 +220,10 @@ export async function v2Routes(app: FastifyInstance, holder: ServiceHolder, limi
     scope.addHook('onClose', async () => codec.close());
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: limits.maxUploadBytes }, (_request, body, done) => done(null, body));
+    // Only inference takes a large body (its own bodyLimit below); the others (repository index, shared-memory calls) a few bytes.
+    scope.addHook('onRoute', (route) => {
+      route.bodyLimit ??= SMALL_BODY_BYTES;
+    });
 
     scope.get('/v2', async () => ({ name: 'resnet-serve', version: serverVersion, extensions: ['binary_tensor_data', 'classification', 'model_configuration', 'statistics'] }));
     scope.get('/v2/health/live', async () => ({ live: true }));
@@ -241,7 +248,7 @@ export async function v2Routes(app: FastifyInstance, holder: ServiceHolder, limi
         const { service, model } = lookup(holder, request.params);
         return modelConfig(model, service, limits);
       });
-      scope.post<{ Params: Params }>(`${prefix}/infer`, { config: { intake: { fields: [], admit: true } } }, (request, reply) => infer(request, reply, holder, limits, codec, stats));
+      scope.post<{ Params: Params }>(`${prefix}/infer`, { bodyLimit: limits.maxUploadBytes, config: { intake: { fields: [], admit: true } } }, (request, reply) => infer(request, reply, holder, limits, codec, stats));
       scope.get<{ Params: Params }>(`${prefix}/stats`, async (request) => {
         const { model } = lookup(holder, request.params);
         return stats.report([model.signature.name]);
