@@ -53,6 +53,14 @@ test('bad training sets are refused: one class, a class without photos, more tha
   refused(() => trainHead('x', ['a', 'b'], examples(2, 5), backbone, { holdout: 1.5 }), /holdout/);
 });
 
+test('a head of two photos per class trains, with rejection, and its file reads back (it failed as "rejection.examples must hold at least k vectors")', () => {
+  for (const perClass of [1, 2]) {
+    const { head } = trainHead('few', ['a', 'b'], examples(2, perClass), backbone);
+    const back = Head.parse(JSON.stringify(head.toJSON()), 'few.json', { name: 'resnet18', sha256: backbone.sha256 });
+    assert.deepEqual(back.classes, ['a', 'b'], `${perClass} per class`);
+  }
+});
+
 test('head files round-trip; tampered, garbled or another model\'s files are refused', () => {
   const { head } = trainHead('shapes', ['circle', 'square'], examples(2, 15), backbone);
   const text = JSON.stringify(head.toJSON());

@@ -205,7 +205,8 @@ export function calibrateRejection(
   folds: number,
   options: { k?: number; quantile?: number } = {},
 ): RejectionModel {
-  const k = options.k ?? REJECTION_DEFAULTS.k;
+  // With fewer photos than neighbours (a head of 2 classes of 2 photos), every photo is a neighbour.
+  const k = Math.min(options.k ?? REJECTION_DEFAULTS.k, embeddings.length);
   const quantile = options.quantile ?? REJECTION_DEFAULTS.quantile;
   const dim = embeddings[0].length;
   const classes = probabilities[0].length;
