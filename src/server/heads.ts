@@ -31,6 +31,9 @@ export interface HeadDescription {
 
 const TRAIN_WORKER = new URL('../heads/train-worker.js', import.meta.url);
 
+/** The most heads the API keeps. */
+export const MAX_API_HEADS = 100;
+
 /** Head names are used in URLs (`/v2/models/{name}`): letters, digits, space, `_.-`, 1–64 characters, any script. */
 const HEAD_NAME = /^[\p{L}\p{N}][\p{L}\p{N} _.-]{0,63}$/u;
 
@@ -201,6 +204,11 @@ export class HeadRegistry {
     if (this.reserved(name)) throw bad(`"${name}" is the name of a model on this server; choose another name for the head`);
     const classes = this.checkClasses(classValues, []);
     if (this.files.has(name)) throw new ResnetServeError('CONFLICT', `A head named "${name}" is loaded from a file (serve --head), so the name is taken; choose another name`);
+    // Every head is listed, looked up by the v2 and TorchServe routes and kept in heads.sqlite: 5,000 made
+    // through the API held the event loop for 35 s on GET /v1/heads.
+    if (!this.store.get(name) && this.store.list().length >= MAX_API_HEADS) {
+      throw new ResnetServeError('CONFLICT', `This server keeps at most ${MAX_API_HEADS} heads made through the API; delete one first (DELETE /v1/heads/NAME)`);
+    }
     if (!this.store.create(name, this.model, classes)) {
       const other = this.store.get(name);
       const where = other && other.modelSha256 !== this.model ? ` (made on another model, sha256 ${other.modelSha256.slice(0, 12)}…; delete it to reuse the name)` : '';

@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Head } from '../../heads/head.js';
 import { HeadStore } from '../../heads/store.js';
-import { HeadRegistry } from '../heads.js';
+import { HeadRegistry, MAX_API_HEADS } from '../heads.js';
 import { multipartBody, startTestService, testPhoto } from '../../testing/fixtures.js';
 import { buildApp, type ResnetApp } from '../app.js';
 import { scratchDir } from '../../testing/scratch.js';
@@ -177,6 +177,22 @@ describe('bad input gets a clear 400 and changes nothing', () => {
     assert.deepEqual(after.classes, [{ name: 'one', photos: 3 }, { name: 'two', photos: 1 }]);
     await refused({ method: 'POST', url: '/v1/classify?head=nope', ...files([warm[0]]) }, 404, /No head named "nope"/);
     await app.inject({ method: 'DELETE', url: '/v1/heads/checks' });
+  });
+
+  test(`at most ${MAX_API_HEADS} heads: the next is refused with 409 until one is deleted`, async () => {
+    const made = Array.from({ length: MAX_API_HEADS }, (_, i) => `many-${i}`);
+    for (const name of made) {
+      const res = await app.inject({ method: 'POST', url: '/v1/heads', ...json({ name }) });
+      assert.ok([200, 201].includes(res.statusCode), res.body);
+    }
+    const over = await app.inject({ method: 'POST', url: '/v1/heads', ...json({ name: 'one-too-many' }) });
+    assert.equal(over.statusCode, 409, over.body);
+    assert.match(over.json().error, new RegExp(`at most ${MAX_API_HEADS} heads`));
+    await app.inject({ method: 'DELETE', url: `/v1/heads/${made[0]}` });
+    const room = await app.inject({ method: 'POST', url: '/v1/heads', ...json({ name: 'one-too-many' }) });
+    assert.ok([200, 201].includes(room.statusCode), room.body);
+    for (const name of [...made.slice(1), 'one-too-many']) await app.inject({ method: 'DELETE', url: `/v1/heads/${name}` });
+    assert.equal((await app.inject('/v1/heads')).json().heads.length, 0);
   });
 
   test('with an API key, heads need it too', async () => {
