@@ -298,9 +298,11 @@ export class HeadRegistry {
     return this.describe(name);
   }
 
-  /** The head file of a trained head, to download. */
+  /** The head file of a trained head, to download: an API head's as stored (encoding a large head again held the event loop 1.4 s). */
   file(name: string): string {
-    return JSON.stringify(this.get(name).toJSON());
+    const head = this.get(name);
+    const stored = this.files.has(name) ? null : this.store.get(name);
+    return stored?.trained ?? JSON.stringify(head.toJSON());
   }
 
   remove(name: string): void {
