@@ -25,11 +25,11 @@ export function checkQueryParams(request: FastifyRequest): void {
   if (!accepted) return;
   const query = (request.query ?? {}) as Record<string, unknown>;
   const unknown = Object.keys(query).filter((name) => !accepted.includes(name));
-  const repeated = Object.keys(query).find((name) => Array.isArray(query[name]));
-  if (unknown.length === 0 && repeated !== undefined) {
-    throw new ResnetServeError('INVALID_ARGUMENT', `Query parameter "${repeated}" is given ${(query[repeated] as unknown[]).length} times; give it once`);
+  if (unknown.length === 0) {
+    const repeated = Object.keys(query).find((name) => Array.isArray(query[name]));
+    if (repeated !== undefined) throw new ResnetServeError('INVALID_ARGUMENT', `Query parameter "${repeated}" is given ${(query[repeated] as unknown[]).length} times; give it once`);
+    return;
   }
-  if (unknown.length === 0) return;
   const [first] = unknown;
   const near = accepted.find((name) => folded(name) === folded(first));
   const takes = accepted.length ? `it takes ${accepted.join(', ')}` : 'it takes none';

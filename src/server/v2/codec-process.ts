@@ -99,6 +99,7 @@ export class CodecProcess {
       const settle = (): void => {
         child.off('message', onMessage);
         child.off('exit', onExit);
+        child.off('error', onError);
         signal?.removeEventListener('abort', onAbort);
         child.unref();
         child.channel?.unref();
@@ -112,6 +113,12 @@ export class CodecProcess {
         settle();
         reject(this.closed ? new ResnetServeError('NOT_READY', 'The server is shutting down') : childEnded(code, exitSignal, this.stderr));
       };
+      const onError = (err: Error): void => {
+        // The child could not be started or reached (no process slots, no memory): said at once, not at the deadline.
+        settle();
+        this.stop();
+        reject(new ResnetServeError('INTERNAL', `The JSON parser process could not run: ${err.message}`));
+      };
       const onAbort = (): void => {
         settle();
         this.stop();
@@ -119,6 +126,7 @@ export class CodecProcess {
       };
       child.on('message', onMessage);
       child.once('exit', onExit);
+      child.once('error', onError);
       signal?.addEventListener('abort', onAbort, { once: true });
       child.send(task, (err) => {
         if (err && this.child === child) this.stop();

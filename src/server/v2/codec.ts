@@ -100,12 +100,16 @@ export function jsonBounds(model: ModelSignature, maxBatch: number): JsonBounds 
   return { depth: MAX_NESTING + 4, containers: containers + STRUCTURE_ALLOWANCE, strings: maxBatch + STRUCTURE_ALLOWANCE };
 }
 
-/** Parses the JSON header after checking it against `bounds`; only syntax and size of structure are checked here. */
-export function parseJson(json: Uint8Array, bounds: JsonBounds): unknown {
-  const exceeded = exceededJsonBound(json, bounds);
+/**
+ * Parses the JSON header after checking it against `bounds` (left out when
+ * the caller has checked it against tighter ones); only syntax and size of
+ * structure are checked here.
+ */
+export function parseJson(json: Uint8Array, bounds?: JsonBounds): unknown {
+  const exceeded = bounds ? exceededJsonBound(json, bounds) : null;
   if (exceeded === 'depth') throw bad(`Tensor data is nested more than ${MAX_NESTING} deep`);
-  if (exceeded === 'containers') throw bad(`The request holds more than ${bounds.containers} arrays and objects, more than any batch this model takes needs; send tensor data flat (or with the binary data extension)`);
-  if (exceeded === 'strings') throw bad(`The request holds more than ${bounds.strings} strings, more than any batch this model takes needs`);
+  if (exceeded === 'containers') throw bad(`The request holds more than ${bounds?.containers} arrays and objects, more than any batch this model takes needs; send tensor data flat (or with the binary data extension)`);
+  if (exceeded === 'strings') throw bad(`The request holds more than ${bounds?.strings} strings, more than any batch this model takes needs`);
   try {
     return JSON.parse(Buffer.from(json.buffer, json.byteOffset, json.byteLength).toString('utf8'));
   } catch (err) {

@@ -14,7 +14,7 @@ import { ResnetServeError } from '../../errors.js';
 import { withDeadline, type ServiceHolder } from '../http.js';
 import { exceededJsonBound, type JsonBounds } from '../json-bounds.js';
 import type { ServerLimits } from '../options.js';
-import { decodeRequest, encodeResponse, jsonBounds, parseJson, splitBody, type DecodedRequest, type OutputRequest, type OutputTensor } from './codec.js';
+import { decodeRequest, encodeResponse, parseJson, splitBody, type DecodedRequest, type OutputRequest, type OutputTensor } from './codec.js';
 import type { DecodeReply, DecodeTask } from './codec-child.js';
 import { CodecProcess } from './codec-process.js';
 import { headModel, modelConfig, modelMetadata, servedModels, type ServedModel } from './models.js';
@@ -31,6 +31,7 @@ type Params = { name: string; version?: string };
  * process (`codec-process.ts`); the rest on the event loop.
  */
 const CHILD_JSON_BYTES = 256 * 1024;
+/** Tighter than any model's `jsonBounds`, so a header parsed on the event loop is counted once. */
 const IN_LOOP_JSON: JsonBounds = { depth: 16, containers: 4096, strings: 4096 };
 /** The body limit of the v2 routes other than inference. */
 const SMALL_BODY_BYTES = 64 * 1024;
@@ -93,7 +94,7 @@ async function decodeBody(request: FastifyRequest, reply: FastifyReply, codec: C
   const headerLength = request.headers['inference-header-content-length'];
   const { json, binary } = splitBody(body, headerLength);
   const options = { maxBatch: limits.maxFiles, numClasses: holder.require().info.numClasses };
-  if (!parsesInChild(json)) return decodeRequest(parseJson(json, jsonBounds(model.signature, options.maxBatch)), binary, model.signature, options);
+  if (!parsesInChild(json)) return decodeRequest(parseJson(json), binary, model.signature, options);
   const task: DecodeTask = { body, headerLength: Array.isArray(headerLength) ? headerLength[0] : headerLength, model: model.signature, ...options };
   const decoded: DecodeReply = await withDeadline(reply, limits.requestTimeoutMs, (signal) => codec.decode(task, signal), holder.shutdownSignal);
   if (!decoded.ok) throw new ResnetServeError(decoded.code, decoded.message);
