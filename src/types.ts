@@ -101,7 +101,7 @@ export interface ModelOptions {
   offline?: boolean;
   /** ONNX Runtime intra-op threads. Default: the CPUs this process may use (in a server with int8, those its preprocessing workers leave). */
   threads?: number;
-  /** Largest accepted image, in pixels. Default 50,000,000. */
+  /** Largest accepted image, in pixels (AVIF and HEIF count three times theirs). Default 50,000,000. */
   maxPixels?: number;
   /**
    * Longest one image may take to decode, in ms; libvips stops it past that

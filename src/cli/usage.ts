@@ -87,7 +87,7 @@ Model options (every command that runs the model, all but dupes and export):
                                  same top-1 on ~98% of photos (quantised once, then cached)
   --calibrate DIR                with int8: photos to calibrate on (default: a built-in set)
   --offline                      never download weights
-  --max-pixels N                 largest decoded image (default 50000000)
+  --max-pixels N                 largest decoded image (default 50000000; AVIF/HEIF count 3x)
   --max-decode-ms N              longest one image may take to decode (default 10000)
   --startup-timeout-ms N         longest loading and the first inference may take (default 120000)
 

@@ -7,8 +7,8 @@ import { isResnetServeError } from '../errors.js';
 import { writeBmp } from '../testing/bmp-writer.js';
 import { REPO_ROOT } from '../testing/shared.js';
 import { countJpegScans } from './jpeg-scans.js';
-import { decodeError, decodeImage } from './decode.js';
-import { DEFAULT_DECODE_LIMITS } from './decode-limits.js';
+import { decodeError, decodeImage, drawableImage } from './decode.js';
+import { DEFAULT_DECODE_LIMITS, HEIF_PIXEL_WEIGHT, maxPixelsFor } from './decode-limits.js';
 
 /** A w×h RGB gradient, so orientation and channel order are visible. */
 function gradient(width: number, height: number): Buffer {
@@ -104,6 +104,24 @@ test('bad input gets typed errors', async () => {
   await rejects(jpeg, 'IMAGE_TOO_LARGE', { maxPixels: 64 * 64 - 1 });
   const ok = await decodeImage(jpeg, { maxPixels: 64 * 64 });
   assert.equal(ok.width, 64);
+});
+
+test('an AVIF counts HEIF_PIXEL_WEIGHT times its pixels against the limit (its decoder holds ~19 bytes a pixel); other formats once', async () => {
+  const raw = gradient(64, 48);
+  const avif = await sharp(raw, { raw: { width: 64, height: 48, channels: 3 } }).avif({ effort: 0 }).toBuffer();
+  const png = await sharp(raw, { raw: { width: 64, height: 48, channels: 3 } }).png().toBuffer();
+  const pixels = 64 * 48;
+  assert.equal(maxPixelsFor('heif', { maxPixels: 300 }), 100);
+  assert.equal(maxPixelsFor('avif', { maxPixels: 300 }), 100);
+  assert.equal(maxPixelsFor('png', { maxPixels: 300 }), 300);
+  // Refused from the header, with the reason and the limit it came from; the same size as PNG passes.
+  await rejects(avif, 'IMAGE_TOO_LARGE', { maxPixels: HEIF_PIXEL_WEIGHT * pixels - 1 }, new RegExp(`above the limit of ${pixels - 1} for AVIF and HEIF images .*count ${HEIF_PIXEL_WEIGHT}× against the limit of ${HEIF_PIXEL_WEIGHT * pixels - 1} pixels`));
+  assert.equal((await decodeImage(png, { maxPixels: HEIF_PIXEL_WEIGHT * pixels - 1 })).width, 64);
+  const ok = await decodeImage(avif, { maxPixels: HEIF_PIXEL_WEIGHT * pixels });
+  assert.deepEqual([ok.width, ok.height], [64, 48]);
+  // Drawing (overlays, thumbnails) decodes under the same weighted limit.
+  await assert.rejects(drawableImage(avif, { maxPixels: HEIF_PIXEL_WEIGHT * pixels - 1 }).png().toBuffer(), /pixel limit/);
+  assert.ok((await drawableImage(avif, { maxPixels: HEIF_PIXEL_WEIGHT * pixels }).png().toBuffer()).length > 0);
 });
 
 test("a decode cut short by the time limit is IMAGE_TOO_COMPLEX even when libvips also names the read it was in (AVIF: 'bad seek')", () => {

@@ -21,7 +21,7 @@ import type { Metadata, Sharp } from 'sharp';
 import sharp from './guarded-sharp.js';
 import { ResnetServeError } from '../errors.js';
 import { decodeBmp, isBmp, readBmpHeader } from './bmp.js';
-import { DEFAULT_DECODE_LIMITS, type DecodeLimits } from './decode-limits.js';
+import { DEFAULT_DECODE_LIMITS, HEIF_PIXEL_WEIGHT, maxPixelsFor, type DecodeLimits } from './decode-limits.js';
 import { isVideo, sniffFormat } from './formats.js';
 import { decodeJpegScaled, jpegScaleDenominator } from './jpeg-native.js';
 import { countJpegScans, maxJpegScans } from './jpeg-scans.js';
@@ -58,10 +58,12 @@ const UNSUPPORTED = 'Not an image in a supported format (JPEG, PNG, WebP, GIF, T
 
 const ACCEPTED_FORMATS = new Set(['jpeg', 'png', 'webp', 'gif', 'tiff', 'heif', 'avif']);
 
-/** Refuses, from the header alone, images above the pixel or side limit. */
-function checkSize(width: number, height: number, limits: DecodeLimits): void {
-  if (width * height > limits.maxPixels) {
-    throw new ResnetServeError('IMAGE_TOO_LARGE', `Image is ${width}x${height} (${width * height} pixels), above the limit of ${limits.maxPixels} pixels`);
+/** Refuses, from the header alone, images above the pixel (for `format`) or side limit. */
+function checkSize(width: number, height: number, limits: DecodeLimits, format = ''): void {
+  const maxPixels = maxPixelsFor(format, limits);
+  if (width * height > maxPixels) {
+    const why = maxPixels < limits.maxPixels ? ` for AVIF and HEIF images (their decoder needs about 19 bytes a pixel, so they count ${HEIF_PIXEL_WEIGHT}× against the limit of ${limits.maxPixels} pixels)` : ' pixels';
+    throw new ResnetServeError('IMAGE_TOO_LARGE', `Image is ${width}x${height} (${width * height} pixels), above the limit of ${maxPixels}${why}`);
   }
   const maxSide = limits.maxSide ?? DEFAULT_DECODE_LIMITS.maxSide ?? Infinity;
   if (width > maxSide || height > maxSide) {
@@ -104,7 +106,7 @@ function decodeBmpImage(bytes: Buffer, limits: DecodeLimits): DecodedImage {
  * BMP, which libvips cannot read and which comes through our decoder as RGB.
  */
 export function drawableImage(bytes: Buffer, limits: DecodeLimits = DEFAULT_DECODE_LIMITS): Sharp {
-  if (!isBmp(bytes)) return sharp(bytes, { failOn: 'none', limitInputPixels: limits.maxPixels }).timeout({ seconds: Math.ceil((limits.maxDecodeMs ?? DEFAULT_DECODE_LIMITS.maxDecodeMs ?? 10_000) / 1000) });
+  if (!isBmp(bytes)) return sharp(bytes, { failOn: 'none', limitInputPixels: maxPixelsFor(sniffFormat(bytes), limits) }).timeout({ seconds: Math.ceil((limits.maxDecodeMs ?? DEFAULT_DECODE_LIMITS.maxDecodeMs ?? 10_000) / 1000) });
   const { data, width, height } = decodeBmpImage(bytes, limits);
   return sharp(data, { raw: { width, height, channels: 3 } });
 }
@@ -136,6 +138,7 @@ const sixteenToEight = (v: number): number => Math.round(v / 257);
 
 /** Opens untrusted bytes with sharp's safe settings and checks format and size from the header. */
 async function openImage(bytes: Buffer, limits: DecodeLimits): Promise<{ image: Sharp; meta: Metadata; upright: { width: number; height: number } }> {
+  // The format's own pixel limit is checked below from the header (checkSize), with its reason.
   const image = sharp(bytes, { ignoreIcc: true, limitInputPixels: limits.maxPixels, failOn: 'warning', pages: 1 });
   image.timeout({ seconds: Math.ceil((limits.maxDecodeMs ?? DEFAULT_DECODE_LIMITS.maxDecodeMs ?? 10_000) / 1000) });
   const meta = await image.metadata();
@@ -145,7 +148,7 @@ async function openImage(bytes: Buffer, limits: DecodeLimits): Promise<{ image: 
   if (meta.format === 'heif' && meta.compression === 'hevc') throw new ResnetServeError('IMAGE_UNSUPPORTED', UNDECODABLE.hevc);
   const width = meta.width ?? 0;
   const height = meta.pageHeight ?? meta.height ?? 0;
-  checkSize(width, height, limits);
+  checkSize(width, height, limits, meta.format);
   if (width === 0 || height === 0) throw new ResnetServeError('IMAGE_CORRUPT', `Image declares a ${width}x${height} size`);
   if (meta.format === 'jpeg') {
     const limit = maxJpegScans(width * height);

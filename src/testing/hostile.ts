@@ -1,6 +1,6 @@
 /**
  * Test helper: hostile and odd images, generated (no checked-in blobs):
- * decompression bombs declared in headers, broken checksums, truncations,
+ * decompression bombs declared in headers (PNG, JPEG, AVIF), broken checksums, truncations,
  * huge animations, multi-page TIFFs, SVG with external references, bad EXIF
  * and ICC data.
  */
@@ -36,6 +36,17 @@ export async function jpegDeclaring(width: number, height: number): Promise<Buff
     }
   }
   throw new Error('no SOF marker');
+}
+
+/** An AVIF whose image extent (`ispe` box) declares `width`×`height`, made by patching a small real AVIF. */
+export async function avifDeclaring(width: number, height: number): Promise<Buffer> {
+  const avif = Buffer.from(await sharp({ create: { width: 16, height: 16, channels: 3, background: '#888' } }).avif({ effort: 0 }).toBuffer());
+  const at = avif.indexOf('ispe', 0, 'latin1');
+  if (at < 0) throw new Error('no ispe box');
+  // After the type: version and flags (4 bytes), then width and height.
+  avif.writeUInt32BE(width, at + 8);
+  avif.writeUInt32BE(height, at + 12);
+  return avif;
 }
 
 /** A valid PNG with one bit flipped inside its IDAT data, so the CRC no longer matches. */
