@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import sharp from 'sharp';
 import { isResnetServeError } from '../errors.js';
+import type { BlockingTask } from '../testing/blocking-worker.js';
 import { startTestService, testPhoto } from '../testing/fixtures.js';
 import { movableBuffer, type ClassificationService } from './service.js';
 
@@ -31,6 +32,35 @@ test('an abandoned decode ends its work: the busy worker is replaced and the nex
   assert.notDeepEqual(afterwards, before, 'the worker that was decoding was terminated and replaced');
   const [ok] = await service.classifyMany([await testPhoto(2)], { topK: 1 });
   assert.ok(ok.ok);
+});
+
+test('offloaded work (fitting a head) runs in a thread of its own: images are answered while it runs, and an abort stops it', async () => {
+  const worker = new URL('../testing/blocking-worker.js', import.meta.url);
+  const task = (): BlockingTask => ({ started: new Int32Array(new SharedArrayBuffer(4)), flag: new Int32Array(new SharedArrayBuffer(4)) });
+  const hasStarted = async (t: BlockingTask): Promise<void> => {
+    while (Atomics.load(t.started, 0) === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+  };
+  const job = task();
+  const running = service.offload<BlockingTask, string>(worker, job);
+  await hasStarted(job);
+  // With the job in the preprocessing worker this would wait for ever; the guard only turns such a wait into a failure.
+  let guard: NodeJS.Timeout | undefined;
+  const [answer] = await Promise.race([service.classifyMany([await testPhoto(3)], { topK: 1 }), new Promise<never>((_, reject) => (guard = setTimeout(() => reject(new Error('the image waited for the offloaded job')), 20_000)))]);
+  clearTimeout(guard);
+  assert.ok(answer.ok);
+  Atomics.store(job.flag, 0, 1);
+  assert.equal(await running, 'released');
+
+  const stopped = task();
+  const controller = new AbortController();
+  const aborted = service.offload<BlockingTask, string>(worker, stopped, controller.signal);
+  await hasStarted(stopped);
+  controller.abort(new Error('deadline'));
+  await assert.rejects(aborted, /^Error: deadline$/);
+  // The next job runs (a new thread replaced the stopped one).
+  const next = task();
+  Atomics.store(next.flag, 0, 1);
+  assert.equal(await service.offload<BlockingTask, string>(worker, next), 'released');
 });
 
 test('the decode time budget is an option, checked up front', async () => {

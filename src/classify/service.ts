@@ -252,12 +252,25 @@ export class ClassificationService {
     }
   }
 
+  /** Threads for work other than images (fitting a head), made on first use; see {@link offload}. */
+  private background: Piscina | null = null;
+
   /**
-   * Runs other CPU-heavy work off the event loop in the same worker pool:
-   * `filename` is a worker module whose default export takes `task`.
+   * Runs other CPU-heavy work (fitting a head: seconds for a hundred classes)
+   * off the event loop in a thread of its own, never in the preprocessing
+   * workers, so images keep being answered meanwhile; one such job at a time,
+   * the others queued. `filename` is a worker module whose default export
+   * takes `task`. When `signal` aborts, a job still running is stopped (its
+   * thread ended) and the call rejects with the signal's reason.
    */
   async offload<Task, Reply>(filename: URL, task: Task, signal?: AbortSignal): Promise<Reply> {
-    return (this.pool as unknown as Piscina<Task, Reply>).run(task, { filename: filename.href, signal });
+    this.background ??= new Piscina({ minThreads: 0, maxThreads: 1, idleTimeout: 10_000 });
+    try {
+      return (await this.background.run(task, { filename: filename.href, signal })) as Reply;
+    } catch (err) {
+      if (signal?.aborted) throw signal.reason;
+      throw err;
+    }
   }
 
   /** Runs one preprocessed image through the batcher: its logits, and the `extra` outputs asked for. */
@@ -362,7 +375,7 @@ export class ClassificationService {
   /** Stops the workers and frees the model; queued images are refused. */
   async close(): Promise<void> {
     this.batcher.drain(new ResnetServeError('NOT_READY', 'The server is shutting down'));
-    await this.pool.destroy();
+    await Promise.all([this.pool.destroy(), this.background?.destroy()]);
     await this.batcher.idle();
     await this.model.session.release();
   }

@@ -112,7 +112,11 @@ export function headRoutes(app: FastifyInstance, holder: ServiceHolder, limits: 
     reply.header('content-type', 'image/jpeg').header('cache-control', 'private, max-age=3600').send(holder.requireHeads().thumbnail(request.params.name, exampleId(request.params.id))),
   );
 
-  app.post<{ Params: NameParams }>('/v1/heads/:name/train', async (request) => holder.requireHeads().train(request.params.name, trainOptions(request.body)));
+  app.post<{ Params: NameParams }>('/v1/heads/:name/train', async (request, reply) => {
+    const heads = holder.requireHeads();
+    const options = trainOptions(request.body);
+    return withDeadline(reply, limits.requestTimeoutMs, (signal) => heads.train(request.params.name, options, signal), holder.shutdownSignal);
+  });
 
   app.get<{ Params: NameParams }>('/v1/heads/:name/file', async (request, reply) => {
     const text = holder.requireHeads().file(request.params.name);
