@@ -271,6 +271,14 @@ export async function buildApp(options: AppOptions): Promise<ResnetApp> {
     }
     checkQueryParams(request);
   });
+  // Names in paths and `?head=` in composed Unicode (NFC), as heads and classes are stored: "Café" typed on a Mac
+  // (decomposed, NFD) names the head made on the page.
+  app.addHook('preValidation', async (request) => {
+    const params = (request.params ?? {}) as Record<string, unknown>;
+    for (const [key, value] of Object.entries(params)) if (typeof value === 'string') params[key] = value.normalize('NFC');
+    const query = (request.query ?? {}) as Record<string, unknown>;
+    if (typeof query.head === 'string') query.head = query.head.normalize('NFC');
+  });
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });

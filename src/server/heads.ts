@@ -37,6 +37,13 @@ export const MAX_API_HEADS = 100;
 /** Head names are used in URLs (`/v2/models/{name}`): letters, digits, space, `_.-`, 1–64 characters, any script. */
 const HEAD_NAME = /^[\p{L}\p{N}][\p{L}\p{N} _.-]{0,63}$/u;
 
+/** Why `name` cannot name a head on a server of `model`: a model's name, or a path v2 takes for itself; null when free. */
+function reservedName(name: string, model: string): string | null {
+  if (name === model || name === `${model}-image`) return `"${name}" is the name of a model on this server`;
+  if (name === 'stats') return '"stats" names the statistics of every model in the v2 API (/v2/models/stats)';
+  return null;
+}
+
 function bad(message: string): ResnetServeError {
   return new ResnetServeError('BAD_REQUEST', message);
 }
@@ -80,7 +87,8 @@ export class HeadRegistry {
     const model = service.info.name;
     for (const [name, path] of Object.entries(files)) {
       if (!HEAD_NAME.test(name)) throw new ResnetServeError('INVALID_ARGUMENT', `--head ${name}=${path}: a head name is letters, digits, space, _ . or - (up to 64)`);
-      if (name === model || name === `${model}-image`) throw new ResnetServeError('INVALID_ARGUMENT', `--head ${name}=${path}: "${name}" is the name of a model on this server; choose another name for the head`);
+      const taken = reservedName(name, model);
+      if (taken) throw new ResnetServeError('INVALID_ARGUMENT', `--head ${name}=${path}: ${taken}; choose another name for the head`);
       const head = await Head.load(path, { name: service.info.name, sha256: service.info.sha256 }).catch((err: ResnetServeError & { reason?: string }) => {
         throw err.reason === undefined ? err : new ResnetServeError('INVALID_ARGUMENT', `--head ${name}=${path}: cannot read it (${err.reason})`);
       });
@@ -98,12 +106,6 @@ export class HeadRegistry {
 
   private get model(): string {
     return this.service.info.sha256;
-  }
-
-  /** Names that are models, not heads, on this server. */
-  private reserved(name: string): boolean {
-    const model = this.service.info.name;
-    return name === model || name === `${model}-image`;
   }
 
   /** The trained head `name`, for classifying; NOT_FOUND, CONFLICT (another model's) or HEAD_NOT_TRAINED otherwise. */
@@ -201,7 +203,8 @@ export class HeadRegistry {
       throw bad('A head name is 1–64 letters, digits, spaces, _ . or -, starting with a letter or digit (any script)');
     }
     const name = nameValue.normalize('NFC').trim();
-    if (this.reserved(name)) throw bad(`"${name}" is the name of a model on this server; choose another name for the head`);
+    const taken = reservedName(name, this.service.info.name);
+    if (taken) throw bad(`${taken}; choose another name for the head`);
     const classes = this.checkClasses(classValues, []);
     if (this.files.has(name)) throw new ResnetServeError('CONFLICT', `A head named "${name}" is loaded from a file (serve --head), so the name is taken; choose another name`);
     // Every head is listed, looked up by the v2 and TorchServe routes and kept in heads.sqlite: 5,000 made

@@ -146,6 +146,7 @@ describe('bad input gets a clear 400 and changes nothing', () => {
     await refused({ method: 'POST', url: '/v1/heads', ...json({ name: 'x', classes: ['ok', '..'] }) }, 400, /only dots/);
     await refused({ method: 'POST', url: '/v1/heads', ...json({ name: 'x', classes: Array.from({ length: 10_000 }, (_, i) => `c${i}`) }) }, 400, /at most 1000 classes/);
     await refused({ method: 'POST', url: '/v1/heads', ...json({ name: service.info.name }) }, 400, /name of a model/);
+    await refused({ method: 'POST', url: '/v1/heads', ...json({ name: 'stats' }) }, 400, /statistics of every model .*\/v2\/models\/stats/);
     assert.equal((await app.inject('/v1/heads')).json().heads.length, 0, 'nothing was made');
 
     await app.inject({ method: 'POST', url: '/v1/heads', ...json({ name: 'checks', classes: ['one'] }) });
@@ -238,6 +239,25 @@ describe('what a newcomer ran into', () => {
     assert.ok(trained.training.warnings.some((w: string) => /the same photo is 2 times in "OK" \(counted once\)/.test(w)), trained.training.warnings.join('\n'));
     assert.ok(trained.training.warnings.some((w: string) => /class "2" has only 3 photos/.test(w)));
     await app.inject({ method: 'DELETE', url: '/v1/heads/parts' });
+  });
+
+  test('a head and class named in decomposed Unicode (NFD, as macOS file names are) are the ones made in composed form', async () => {
+    const [composed, decomposed] = ['Café', 'Café'.normalize('NFD')];
+    assert.notEqual(composed, decomposed);
+    assert.equal((await app.inject({ method: 'POST', url: '/v1/heads', ...json({ name: composed, classes: ['crème', 'brûlée'] }) })).statusCode, 201);
+    const nfd = encodeURIComponent(decomposed);
+    const described = await app.inject(`/v1/heads/${nfd}`);
+    assert.equal(described.statusCode, 200, described.body);
+    assert.equal(described.json().name, composed);
+    const added = await app.inject({ method: 'POST', url: `/v1/heads/${nfd}/examples?class=${encodeURIComponent('crème'.normalize('NFD'))}`, ...files(warm.slice(0, 2)) });
+    assert.equal(added.statusCode, 201, added.body);
+    await app.inject({ method: 'POST', url: `/v1/heads/${encodeURIComponent(composed)}/examples?class=${encodeURIComponent('brûlée')}`, ...files(cool.slice(0, 2)) });
+    assert.equal((await app.inject({ method: 'POST', url: `/v1/heads/${nfd}/train`, ...json({ cv: 2 }) })).statusCode, 200);
+    const answered = await app.inject({ method: 'POST', url: `/v1/classify?head=${nfd}`, ...files([warm[3]]) });
+    assert.equal(answered.statusCode, 200, answered.body);
+    assert.equal(answered.json().head.name, composed);
+    assert.equal((await app.inject({ method: 'DELETE', url: `/v1/heads/${nfd}/classes/${encodeURIComponent('brûlée'.normalize('NFD'))}` })).statusCode, 200);
+    assert.equal((await app.inject({ method: 'DELETE', url: `/v1/heads/${nfd}` })).statusCode, 204);
   });
 
   test('a head made on another model is listed and can be deleted, but not used or changed', async () => {
