@@ -52,10 +52,15 @@ export class LibraryService {
     return new LibraryService(LibraryReader.open(dbPath), join(cacheDir, 'thumbnails'));
   }
 
-  /** The name of the folder a path is in, and the path relative to it. */
+  /**
+   * A photo's path relative to its library folder; a photo kept by a link to
+   * somewhere else, by its file name alone (where it lives on the server is
+   * nobody's business).
+   */
   private relativePath(path: string): string {
     const root = this.roots.find((r) => path === r || path.startsWith(`${r}/`));
-    return displayPath(root ? relative(root, path) || path.split('/').pop() || path : path);
+    const name = path.split('/').pop() || path;
+    return displayPath(root ? relative(root, path) || name : `…/${name}`);
   }
 
   private gallery(row: FileRow): GalleryPhoto {

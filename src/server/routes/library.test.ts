@@ -144,6 +144,25 @@ describe('the gallery API', () => {
     }
   });
 
+  test('a photo tagged through a link to a file outside the library is listed by its name, never by where it is on the server', async () => {
+    const linked = await scratchDir('rs-gallery-linked-');
+    symlinkSync(join(outside, 'secret.jpg'), join(linked, 'holiday.jpg'));
+    const linkedDb = join(await scratchDir('rs-gallery-linked-db-'), 'tags.sqlite');
+    const index = TagIndex.create(linkedDb);
+    await tagFolders(service, index, { roots: [linked], settings: { topK: 5, minScore: 0 }, lang: 'both', xmp: false, categories: CategoryMap.imagenet(), jobs: 1 });
+    index.close();
+    const gallery = await buildApp({ service, processMetrics: false, library: LibraryService.open(linkedDb, service.cacheDir) });
+    try {
+      const body = (await gallery.inject('/v1/library/photos?limit=10')).body;
+      const photos = JSON.parse(body).photos as { path: string }[];
+      assert.equal(photos.length, 1, body);
+      assert.equal(photos[0].path, '…/secret.jpg');
+      assert.ok(!body.includes(outside), body);
+    } finally {
+      await gallery.close();
+    }
+  });
+
   test('a photo deleted since it was tagged is not shown, even from the thumbnail cache', async () => {
     const all = (await app.inject('/v1/library/photos?limit=100')).json().photos as { id: number; path: string }[];
     const photo = all.find((p) => p.path === 'IMG_2.jpg') as { id: number };
