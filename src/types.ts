@@ -126,7 +126,7 @@ export interface ModelOptions {
   precision?: 'fp32' | 'int8';
   /** With `int8`: a folder of photos to calibrate activation ranges on (default: the built-in set). */
   calibrate?: string;
-  /** Longest loading the model and its first inference may take before it is refused (a graph that never finishes). Default 2 minutes. */
+  /** Longest a user's ONNX graph may take to open and run once (in a child process, once per graph) before it is refused as one that never finishes; converting or quantising a model is not counted. Default 2 minutes. */
   startupTimeoutMs?: number;
   /** Called while an int8 model is calibrated (once per model and calibration set). */
   onQuantizeProgress?: (done: number, total: number) => void;

@@ -68,7 +68,7 @@ export class ImageClassifier {
     if (options.preprocess !== undefined && !PREPROCESS_MODES.includes(options.preprocess)) {
       throw invalidArgument('preprocess', `one of ${PREPROCESS_MODES.join(', ')}`, options.preprocess);
     }
-    return new ImageClassifier(await loadModel(options, { openTimeoutMs: options.startupTimeoutMs }), options);
+    return new ImageClassifier(await loadModel(options, { probeTimeoutMs: options.startupTimeoutMs }), options);
   }
 
   get info(): ModelInfo {

@@ -63,6 +63,19 @@ test('offloaded work (fitting a head) runs in a thread of its own: images are an
   assert.equal(await service.offload<BlockingTask, string>(worker, next), 'released');
 });
 
+test('the start-up limit is not spent on quantising: an int8 server with a 1 ms limit quantises, starts and answers', async () => {
+  // Before, the limit ran from before quantising, and the first inference was then given up while ONNX Runtime ran it,
+  // which aborted the process.
+  const int8 = await startTestService({ precision: 'int8', startupTimeoutMs: 1, workers: 1 });
+  try {
+    assert.equal(int8.info.precision, 'int8');
+    const [answer] = await int8.classifyMany([await testPhoto(5)], { topK: 1 });
+    assert.ok(answer.ok);
+  } finally {
+    await int8.close();
+  }
+});
+
 test('the decode time budget is an option, checked up front', async () => {
   await assert.rejects(startTestService({ maxDecodeMs: 0 }), (err) => isResnetServeError(err, 'INVALID_ARGUMENT') && /maxDecodeMs/.test(err.message));
 });

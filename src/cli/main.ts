@@ -136,7 +136,7 @@ async function serveCommand(args: string[], values: Parsed, commandLine: Parsed,
 
 async function fetchModelCommand(options: ModelOptions): Promise<number> {
   const { loadModel } = await import('../model/load-model.js');
-  const model = await loadModel(options, { openTimeoutMs: options.startupTimeoutMs });
+  const model = await loadModel(options, { probeTimeoutMs: options.startupTimeoutMs });
   const { info } = model;
   await model.session.release();
   process.stdout.write(`${info.name} ready: ${info.path}\nsha256 ${info.sha256}\nonnx   ${info.onnxPath}\n`);
@@ -152,7 +152,7 @@ async function infoCommand(options: ModelOptions): Promise<number> {
     lines.push(['model', spec], ['source', `${weightsBaseUrl()}/${OFFICIAL_CHECKPOINTS[spec]}`], ['weights', 'not downloaded yet (run: resnet-serve fetch-model)']);
   } else {
     const { loadModel } = await import('../model/load-model.js');
-    const model = await loadModel({ ...options, offline: true }, { openTimeoutMs: options.startupTimeoutMs });
+    const model = await loadModel({ ...options, offline: true }, { probeTimeoutMs: options.startupTimeoutMs });
     const { info } = model;
     await model.session.release();
     lines.push(

@@ -89,7 +89,7 @@ Model options (every command that runs the model, all but dupes and export):
   --offline                      never download weights
   --max-pixels N                 largest decoded image (default 50000000; AVIF/HEIF count 3x)
   --max-decode-ms N              longest one image may take to decode (default 10000)
-  --startup-timeout-ms N         longest loading and the first inference may take (default 120000)
+  --startup-timeout-ms N         longest an ONNX file may take to open and run once (default 120000)
 
 Options for every command:
   -h, --help                     show this help

@@ -192,7 +192,13 @@ async function checkpointToOnnx(path: string, sha256: string, cacheDir: string, 
 export interface ModelPlacement {
   /** Open the session in a worker thread of its own (a server). */
   thread?: boolean;
-  openTimeoutMs?: number;
+  /**
+   * Longest a user's ONNX graph may take to open and run once, in a child
+   * process before it is loaded here (once per graph): a graph that never
+   * finishes is refused instead of hanging start-up. Graphs we build
+   * (checkpoints, int8) are not probed.
+   */
+  probeTimeoutMs?: number;
   /**
    * CPUs kept busy by work running beside inference (a server's
    * preprocessing workers). An int8 session, which does not spin-wait,
@@ -267,7 +273,7 @@ async function openModel(
     throw new ResnetServeError('MODEL_INVALID', `${path} is neither a PyTorch checkpoint (.pth, zip format) nor an ONNX model`);
   }
   // A user's own ONNX graph runs once in a child process first: one that never finishes or crashes ONNX Runtime is refused here.
-  if (source === 'onnx') await probeModel(onnxPath, sha256, cacheDir, { inputSize: sidecar.preprocess.cropSize, timeoutMs: placement.openTimeoutMs, label: path });
+  if (source === 'onnx') await probeModel(onnxPath, sha256, cacheDir, { inputSize: sidecar.preprocess.cropSize, timeoutMs: placement.probeTimeoutMs, label: path });
   if (precision === 'int8') {
     const { quantizedModel } = await import('./quantize/quantize.js');
     onnxPath = await quantizedModel(onnxPath, {
@@ -286,7 +292,7 @@ async function openModel(
   const sessionOptions = { threads, inputSize: sidecar.preprocess.cropSize, label: path, preoptimized: optimized !== null, spinWait: !int8 };
   const runPath = optimized ?? onnxPath;
   const session: ModelSession = placement.thread
-    ? await ThreadedSession.open(runPath, sessionOptions, placement.openTimeoutMs)
+    ? await ThreadedSession.open(runPath, sessionOptions)
     : await (await import('./session.js')).ClassifierSession.open(runPath, sessionOptions);
   try {
     const labels = chooseLabels(sidecar, session.numClasses, path);

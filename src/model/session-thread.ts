@@ -57,11 +57,13 @@ export class ThreadedSession implements ModelSession {
 
   /**
    * Opens `model` (a path) in a new worker thread, with the same checks as
-   * {@link ClassifierSession.open}; gives up after `timeoutMs`.
+   * {@link ClassifierSession.open}. No time limit: a thread cannot be ended
+   * while ONNX Runtime is in a call (its binding aborts the process when the
+   * call returns), so graphs that might never finish are run once in a child
+   * process first (`probe.ts`).
    */
-  static async open(model: string, options: SessionOptions = {}, timeoutMs = Infinity): Promise<ThreadedSession> {
+  static async open(model: string, options: SessionOptions = {}): Promise<ThreadedSession> {
     const worker = new Worker(WORKER, { workerData: { model, options } });
-    let timer: NodeJS.Timeout | undefined;
     let onMessage: (reply: SessionReply) => void = () => undefined;
     let onError: (err: Error) => void = () => undefined;
     let onExit: (code: number) => void = () => undefined;
@@ -70,18 +72,9 @@ export class ThreadedSession implements ModelSession {
       onError = reject;
       onExit = (code) => reject(new ResnetServeError('MODEL_INVALID', `The inference thread exited while opening the model (code ${code})`));
       worker.once('message', onMessage).once('error', onError).once('exit', onExit);
-      if (Number.isFinite(timeoutMs)) timer = setTimeout(() => reject(new ResnetServeError('MODEL_INVALID', `ONNX Runtime did not open the model within ${timeoutMs} ms`)), timeoutMs);
-    })
-      .catch((err) => {
-        // The thread may be stuck in native code: do not wait for it, and do not let it hold the process.
-        worker.unref();
-        void worker.terminate();
-        throw err;
-      })
-      .finally(() => {
-        clearTimeout(timer);
-        worker.off('message', onMessage).off('error', onError).off('exit', onExit);
-      });
+    }).finally(() => {
+      worker.off('message', onMessage).off('error', onError).off('exit', onExit);
+    });
     if (opened.type === 'error') {
       await worker.terminate();
       throw new ResnetServeError(opened.code as ErrorCode, opened.message);
@@ -115,19 +108,6 @@ export class ThreadedSession implements ModelSession {
     if (reply.type === 'outputs') return reply.outputs;
     if (reply.type === 'error') throw new ResnetServeError(reply.code as ErrorCode, reply.message);
     throw new ResnetServeError('INFERENCE_FAILED', 'The inference thread answered out of order');
-  }
-
-  /**
-   * Gives up on a session whose thread may be stuck in native code (a graph
-   * that never finishes): waiting calls fail, and the thread no longer keeps
-   * the process alive. Does not wait for it.
-   */
-  abandon(reason: ResnetServeError): void {
-    this.failure ??= reason;
-    for (const p of this.pending.values()) p.reject(reason);
-    this.pending.clear();
-    this.worker.unref();
-    void this.worker.terminate();
   }
 
   async release(): Promise<void> {
