@@ -129,7 +129,7 @@ export interface ModelOptions {
   /** Longest a user's ONNX graph may take to open and run once (in a child process, once per graph) before it is refused as one that never finishes; converting or quantising a model is not counted. Default 2 minutes. */
   startupTimeoutMs?: number;
   /** Called while an int8 model is calibrated (once per model and calibration set). */
-  onQuantizeProgress?: (done: number, total: number) => void;
+  onQuantizeProgress?: (done: number, total: number, skipped: number, found: number) => void;
   /** Called while weights download. */
   onDownloadProgress?: (received: number, total: number | null) => void;
 }

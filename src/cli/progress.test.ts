@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { test } from 'node:test';
-import { ProgressLine } from './progress.js';
+import { ProgressLine, quantizeProgress } from './progress.js';
 
 function terminal(columns: number): { out: Writable & { isTTY: boolean; columns: number }; text: () => string } {
   let text = '';
@@ -38,4 +38,23 @@ test('the ETA of a resumed run counts only the photos the model still has to see
   // 900 of 1000 were done before: 10 of the 100 left took 1 s, so 90 more take 9 s.
   new ProgressLine(out).update({ done: 1000, total: 1000, toClassify: 100, classified: 10, classifyMs: 1000, failed: 0 });
   assert.match(text, /^1000\/1000 photos, 10\/100 for the model, 10\.0 images\/s, ETA 0:09/);
+});
+
+test('the int8 calibration note says how many photos were used, skipped and chosen, in words that agree with the numbers', () => {
+  const lines = (isTTY: boolean, calls: [number, number, number, number][]): string => {
+    let text = '';
+    const out = Object.assign(new Writable({ write: (chunk, _encoding, done) => ((text += chunk.toString()), done()) }), { isTTY });
+    const note = quantizeProgress(out);
+    for (const call of calls) note(...call);
+    return text;
+  };
+  // Not a terminal: a line at the start and one at the end, even when the last file is skipped.
+  const piped = lines(false, [[1, 3, 0, 3], [2, 3, 0, 3], [3, 3, 1, 3]]);
+  assert.match(piped, /^Quantising the model to int8 \(once\): calibrating on 3 photos\n/);
+  assert.match(piped, /calibrated on 2 of 3 photos, 1 photo skipped \(not images or unreadable\) in [\d.]+ s\n$/);
+  assert.match(lines(false, [[1, 1, 0, 1]]), /calibrated on 1 of 1 photo in/);
+  assert.match(lines(false, [[1, 256, 0, 3000]]), /calibrating on 256 photos \(evenly chosen from 3000\)/);
+  // A terminal: redrawn in place, cleared to the end of the line, ended with a newline.
+  const tty = lines(true, [[1, 2, 0, 2], [2, 2, 0, 2]]);
+  assert.match(tty, /^\rQuantising .*calibrating on 1 of 2 photos\x1b\[K\r.*calibrated on 2 of 2 photos in [\d.]+ s\x1b\[K\n$/);
 });

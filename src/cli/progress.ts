@@ -34,13 +34,24 @@ export function downloadProgress(label: string, out: Writable & { isTTY?: boolea
   };
 }
 
-/** A one-time note while an int8 model is calibrated: a line when it starts and when it ends (redrawn in place on a terminal). */
-export function quantizeProgress(out: Writable & { isTTY?: boolean } = process.stderr): (done: number, total: number) => void {
+const photos = (n: number): string => `${n} photo${n === 1 ? '' : 's'}`;
+
+/**
+ * A one-time note while an int8 model is calibrated: a line when it starts
+ * and when it ends (redrawn in place on a terminal), saying how many photos
+ * were used, skipped, and chosen from a larger folder.
+ */
+export function quantizeProgress(out: Writable & { isTTY?: boolean } = process.stderr): (done: number, total: number, skipped: number, found: number) => void {
   const started = Date.now();
-  return (done, total) => {
+  const prefix = 'Quantising the model to int8 (once):';
+  const chosen = (total: number, found: number): string => (found > total ? ` (evenly chosen from ${found})` : '');
+  return (done, total, skipped, found) => {
     const finished = done >= total;
-    if (out.isTTY) out.write(`\rQuantising the model to int8 (once): calibrated on ${done} of ${total} photos${finished ? ` in ${((Date.now() - started) / 1000).toFixed(1)} s\n` : ''}`);
-    else if (done === 1 || finished) out.write(`Quantising the model to int8 (once): ${finished ? `calibrated on ${total} photos in ${((Date.now() - started) / 1000).toFixed(1)} s` : `calibrating on ${total} photos`}\n`);
+    const seconds = ((Date.now() - started) / 1000).toFixed(1);
+    const skippedNote = skipped ? `, ${photos(skipped)} skipped (not images or unreadable)` : '';
+    const end = `calibrated on ${total - skipped} of ${photos(total)}${chosen(total, found)}${skippedNote} in ${seconds} s`;
+    if (out.isTTY) out.write(`\r${prefix} ${finished ? end : `calibrating on ${done} of ${photos(total)}${chosen(total, found)}`}\x1b[K${finished ? '\n' : ''}`);
+    else if (done === 1 || finished) out.write(`${prefix} ${finished ? end : `calibrating on ${photos(total)}${chosen(total, found)}`}\n`);
   };
 }
 

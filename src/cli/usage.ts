@@ -83,9 +83,10 @@ Model options (every command that runs the model, all but dupes and export):
   --threads N                    ONNX Runtime threads (default: the CPUs available; serve --precision int8: those the --workers leave)
   --preprocess fast|exact        fast (default): large images decoded at reduced scale;
                                  exact: torchvision + Pillow reproduced to the float
-  --precision fp32|int8          fp32 (default): PyTorch's numbers; int8: about twice as fast,
+  --precision fp32|int8          fp32 (default): PyTorch's numbers; int8: inference 2-3x as fast,
                                  same top-1 on ~98% of photos (quantised once, then cached)
-  --calibrate DIR                with int8: photos to calibrate on (default: a built-in set)
+  --calibrate DIR                with int8: a few dozen photos like yours to calibrate on
+                                 (default: a built-in set; at most 256 are used)
   --offline                      never download weights
   --max-pixels N                 largest decoded image (default 50000000; AVIF/HEIF count 3x)
   --max-decode-ms N              longest one image may take to decode (default 10000)

@@ -115,12 +115,14 @@ function isGone(key: string): boolean {
 export async function tagFolders(service: ClassificationService, index: TagIndex, options: TagOptions, onProgress?: (p: TagProgress) => void): Promise<TagSummary> {
   const start = performance.now();
   const { info } = service;
+  // int8 answers differ a little from fp32: a library tagged in one precision is classified again in the other, as after a change of model.
+  const modelSha = info.precision === 'int8' ? `${info.sha256}+int8` : info.sha256;
   const labels = { en: service.model.labels.en, zh: service.model.labels.zh ?? service.model.labels.en };
   const key = tagsKey(options.settings, options.categories);
   const withEmbedding = service.model.session.extraOutputs.includes('embedding');
   index.setMeta({
     model: info.name,
-    model_sha256: info.sha256,
+    model_sha256: modelSha,
     labels_en: JSON.stringify(labels.en),
     labels_zh: JSON.stringify(labels.zh),
     categories: JSON.stringify(options.categories.toDocument()),
@@ -185,7 +187,7 @@ export async function tagFolders(service: ClassificationService, index: TagIndex
       continue;
     }
     const known = index.get(path);
-    const current = known && !incomplete.has(known.id) && known.modelSha256 === info.sha256;
+    const current = known && !incomplete.has(known.id) && known.modelSha256 === modelSha;
     if (!options.retag && current && known.size === st.size && known.mtimeMs === st.mtimeMs) unchanged.push(known);
     else work.push({ path, size: st.size, mtimeMs: st.mtimeMs, known });
   }
@@ -271,7 +273,7 @@ export async function tagFolders(service: ClassificationService, index: TagIndex
   const reuse = (sha: string): Analysed | undefined => {
     const inRun = byContent.get(sha);
     if (inRun) return inRun;
-    const row = index.withContent(sha).find((r) => r.modelSha256 === info.sha256 && r.tagsKey !== null && !incomplete.has(r.id));
+    const row = index.withContent(sha).find((r) => r.modelSha256 === modelSha && r.tagsKey !== null && !incomplete.has(r.id));
     if (!row) return undefined;
     const stored = index.db.prepare('SELECT embedding, fingerprint FROM files WHERE id = ?').get(row.id) as { embedding: Buffer | null; fingerprint: Buffer | null };
     return { scores: index.scoresOf(row.id), embedding: stored.embedding, fingerprint: stored.fingerprint, width: row.width, height: row.height };
@@ -283,13 +285,13 @@ export async function tagFolders(service: ClassificationService, index: TagIndex
     try {
       const bytes = await readFile(fsPath(path));
       const sha = sha256(bytes);
-      if (!options.retag && known && !incomplete.has(known.id) && known.modelSha256 === info.sha256 && known.sha256 === sha) {
+      if (!options.retag && known && !incomplete.has(known.id) && known.modelSha256 === modelSha && known.sha256 === sha) {
         index.touch(known.id, item.mtimeMs);
         await settle(known);
         summary.skipped++;
         return;
       }
-      const moved = options.retag ? undefined : goneByContent.get(sha)?.find((r) => r.modelSha256 === info.sha256);
+      const moved = options.retag ? undefined : goneByContent.get(sha)?.find((r) => r.modelSha256 === modelSha);
       if (moved && !known) {
         goneByContent.set(sha, (goneByContent.get(sha) ?? []).filter((r) => r !== moved));
         index.move(moved.id, path, item.mtimeMs);
@@ -315,7 +317,7 @@ export async function tagFolders(service: ClassificationService, index: TagIndex
         progress.classified++;
       }
       pending.push({
-        file: { path, size: bytes.length, mtimeMs: item.mtimeMs, sha256: sha, model: info.name, modelSha256: info.sha256, width: result.width, height: result.height, taggedAt: new Date().toISOString(), tagsKey: key },
+        file: { path, size: bytes.length, mtimeMs: item.mtimeMs, sha256: sha, model: info.name, modelSha256: modelSha, width: result.width, height: result.height, taggedAt: new Date().toISOString(), tagsKey: key },
         scores: result.scores,
         tags: deriveTags(result.scores, labels, options.categories, options.settings),
         embedding: result.embedding,

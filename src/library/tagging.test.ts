@@ -174,6 +174,9 @@ describe('resnet-serve tag', () => {
     assert.match((await run(['tag', dir, '--model', model, '--top-k', '7', '--min-score', '0', '--labels', categories])).stderr, /Tagged 1, skipped 2 unchanged/);
     const other = (await writeRandomCheckpoint('resnet18', 78)).path;
     assert.match((await run(['tag', dir, '--model', other])).stderr, /Tagged 3, skipped 0 unchanged/);
+    // The other precision is another model's answers: classified again, then unchanged in it.
+    assert.match((await run(['tag', dir, '--model', other, '--precision', 'int8'])).stderr, /Tagged 3, skipped 0 unchanged/);
+    assert.match((await run(['tag', dir, '--model', other, '--precision', 'int8'])).stderr, /Tagged 0, skipped 3 unchanged/);
   });
 
   test('killed with SIGKILL mid-run, then rerun: every file tagged exactly once, index intact', async () => {

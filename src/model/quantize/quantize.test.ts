@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { ImageClassifier } from '../../classify/classifier.js';
 import { ResnetServeError } from '../../errors.js';
 import { readGraph } from '../onnx-graph.js';
+import { evenlySpread, MAX_CALIBRATION_PHOTOS } from './quantize.js';
 import { IMAGENET_SAMPLE_DIR, PRETRAINED_ONNX, REFERENCE_DIR, SHARED_DIR, skipWithoutDatasets, skipWithoutReference } from '../../testing/shared.js';
 import { scratchDir } from '../../testing/scratch.js';
 
@@ -93,5 +94,31 @@ describe('--precision int8', () => {
     await assert.rejects(ImageClassifier.create({ model: RESNET18, cacheDir, precision: 'int8', calibrate: empty }), (err: unknown) => err instanceof ResnetServeError && err.message.includes(empty));
     await assert.rejects(ImageClassifier.create({ model: RESNET18, cacheDir, calibrate: empty }), (err: unknown) => err instanceof ResnetServeError && err.code === 'INVALID_ARGUMENT');
     await assert.rejects(ImageClassifier.create({ model: RESNET18, cacheDir, precision: 'int4' as 'int8' }), (err: unknown) => err instanceof ResnetServeError && /precision/.test(err.message));
+  });
+
+  test('calibration reads one photo at a time: a 2.5 GB file and a file that is not a photo are skipped and counted, the last one too', { skip: skipWithoutReference }, async () => {
+    const folder = join(cacheDir, 'mixed');
+    mkdirSync(folder, { recursive: true });
+    for (const name of ['n01440764_tench.JPEG', 'n02123045_tabby.JPEG']) symlinkSync(join(REFERENCE_DIR, 'images', name), join(folder, name));
+    writeFileSync(join(folder, 'notes.jpg'), 'not a photo');
+    // Sparse: no disk used; reading it whole would throw ERR_FS_FILE_TOO_LARGE (it crashed the CLI with a stack trace).
+    writeFileSync(join(folder, 'zz-video.jpg'), '');
+    truncateSync(join(folder, 'zz-video.jpg'), 2.5 * 2 ** 30);
+    const calls: [number, number, number, number][] = [];
+    const int8 = await ImageClassifier.create({ model: RESNET18, cacheDir, precision: 'int8', calibrate: folder, onQuantizeProgress: (...args) => calls.push(args) });
+    assert.equal(int8.info.precision, 'int8');
+    await int8.close();
+    assert.deepEqual(calls.map(([done]) => done), [1, 2, 3, 4], 'told about every file, the skipped last one included');
+    assert.deepEqual(calls.at(-1), [4, 4, 2, 4]);
+  });
+
+  test('a larger folder is calibrated on at most MAX_CALIBRATION_PHOTOS of its photos, evenly spread', () => {
+    const files = Array.from({ length: 1000 }, (_, i) => i);
+    const chosen = evenlySpread(files, MAX_CALIBRATION_PHOTOS);
+    assert.equal(chosen.length, MAX_CALIBRATION_PHOTOS);
+    assert.equal(new Set(chosen).size, MAX_CALIBRATION_PHOTOS);
+    assert.equal(chosen[0], 0);
+    assert.ok(chosen.at(-1)! >= 990, 'reaches the end of the list');
+    assert.deepEqual(evenlySpread([3, 1, 2], MAX_CALIBRATION_PHOTOS), [3, 1, 2]);
   });
 });
