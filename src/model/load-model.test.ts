@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
 import { isResnetServeError, type ErrorCode } from '../errors.js';
@@ -38,6 +38,21 @@ test('a .pth state_dict is converted once and cached as <sha256>-g2.onnx in our 
   const again = await loadModel({ model: checkpoint.path, cacheDir, threads: 1 });
   assert.equal(statSync(again.info.onnxPath as string).mtimeMs, before);
   await again.session.release();
+});
+
+test('a cached graph that cannot be read (cut short, emptied) is made again instead of failing every run', async () => {
+  const model = await loadModel({ model: checkpoint.path, cacheDir, threads: 1 });
+  await model.session.release();
+  const onnx = model.info.onnxPath as string;
+  const size = statSync(onnx).size;
+  const optimized = readdirSync(join(cacheDir, 'onnx')).filter((n) => n.includes('-opt-')).map((n) => join(cacheDir, 'onnx', n));
+  for (const damage of [(f: string) => truncateSync(f, 5_000_000), (f: string) => writeFileSync(f, '')]) {
+    for (const f of [onnx, ...optimized]) damage(f);
+    const again = await loadModel({ model: checkpoint.path, cacheDir, threads: 1 });
+    assert.equal(statSync(onnx).size, size, 'made again whole');
+    assert.equal(again.session.numClasses, 1000);
+    await again.session.release();
+  }
 });
 
 test("official weights found in PyTorch's hub cache are used once their hash matches the name, and nothing is written there", async () => {

@@ -8,7 +8,7 @@
  *   `model.json`) giving input size, resize, mean/std and labels.
  */
 import { existsSync } from 'node:fs';
-import { open, readFile } from 'node:fs/promises';
+import { open, readFile, readdir, rm } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { availableCpus } from '../cpu-quota.js';
 import { ResnetServeError, invalidArgument } from '../errors.js';
@@ -234,11 +234,31 @@ export async function loadModel(options: ModelOptions = {}, placement: ModelPlac
     throw err;
   });
   if (official) checkOfficialHash(spec, path, sha256);
+  const file = { path, head, sha256, official, precision, cacheDir };
   try {
-    return await openModel({ path, head, sha256, official, precision, cacheDir }, options, placement);
+    try {
+      return await openModel(file, options, placement);
+    } catch (err) {
+      // A graph we cached that cannot be read (a disk filled up, a copy cut short): made again once, instead of failing every run.
+      if (!namesCachedGraph(err, cacheDir)) throw err;
+      await removeCachedGraphs(cacheDir, sha256);
+      return await openModel(file, options, placement);
+    }
   } catch (err) {
     throw cacheFolderError(err, cacheDir) ?? err;
   }
+}
+
+/** Whether `err` is about a file in the graph cache (`<cache>/onnx/`), as ONNX Runtime names the file it could not load. */
+function namesCachedGraph(err: unknown, cacheDir: string): boolean {
+  return err instanceof ResnetServeError && err.message.includes(join(cacheDir, 'onnx') + '/');
+}
+
+/** Every graph and note cached for the model file of `sha256` (converted, prepared, int8, optimised): all can be made again. */
+async function removeCachedGraphs(cacheDir: string, sha256: string): Promise<void> {
+  const dir = join(cacheDir, 'onnx');
+  const names = await readdir(dir).catch(() => [] as string[]);
+  await Promise.all(names.filter((n) => n.startsWith(`${sha256}-`)).map((n) => rm(join(dir, n), { force: true })));
 }
 
 /** loadModel's second half: the graph built or prepared, probed, quantised, optimised, then opened. */
