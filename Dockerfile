@@ -19,8 +19,9 @@ ENV ONNXRUNTIME_NODE_INSTALL=skip \
     npm_config_nodedir=/usr/local
 WORKDIR /app
 COPY package.json package-lock.json .npmrc ./
-# npm ci's install step builds the JPEG decoder (scripts/build-native.mjs).
-COPY scripts/build-native.mjs ./scripts/
+# npm ci's install step builds the JPEG decoder (scripts/build-native.mjs); its prepare step
+# (scripts/build-if-stale.mjs) compiles nothing here, where the sources are not yet copied.
+COPY scripts/build-native.mjs scripts/build-if-stale.mjs ./scripts/
 COPY native/binding.gyp native/jpeg_scaled.c ./native/
 
 # Compile the TypeScript with the dev dependencies; keep only what runs (no tests, no test helpers).

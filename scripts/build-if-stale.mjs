@@ -1,10 +1,14 @@
 /**
- * `npm start`'s build step: compiles only when a source changed since the last
- * successful `npm run build` (which leaves `dist/.build-stamp`), so a start
- * with nothing edited does not spend ~15 s in the TypeScript compiler.
+ * The build step of `npm start` and `npm install` (npm's `prepare`, so that
+ * `npx resnet-serve` works right after installing): compiles only when a
+ * source changed since the last successful `npm run build` (which leaves
+ * `dist/.build-stamp`), so a start with nothing edited does not spend ~15 s
+ * in the TypeScript compiler. Does nothing where there is nothing to compile
+ * or nothing to compile with (an install without the sources or without the
+ * dev dependencies, as the container's stages are).
  */
 import { execFileSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -26,6 +30,8 @@ function newest(dir) {
   }
   return latest;
 }
+
+if (!existsSync(join(root, 'src')) || !existsSync(join(root, 'node_modules', 'typescript'))) process.exit(0);
 
 const built = mtime(join(root, 'dist', '.build-stamp'));
 const sources = Math.max(newest(join(root, 'src')), mtime(join(root, 'tsconfig.json')), mtime(join(root, 'package-lock.json')));

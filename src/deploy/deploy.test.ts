@@ -115,6 +115,11 @@ describe('Dockerfile', () => {
     // The JPEG decoder: its sources are there when npm ci runs its install step, and it reaches the final image with its library.
     const copies = instructions('COPY').map((c) => c.getArgumentsContent() ?? '');
     assert.ok(copies.some((c) => /native\/binding\.gyp native\/jpeg_scaled\.c/.test(c)) && copies.some((c) => /scripts\/build-native\.mjs/.test(c)));
+    // Every script npm ci runs for the project itself (install, prepare) is there before it runs.
+    const lifecycle = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')).scripts as Record<string, string>;
+    for (const step of ['preinstall', 'install', 'postinstall', 'prepare']) {
+      for (const file of (lifecycle[step] ?? '').match(/scripts\/[\w.-]+\.mjs/g) ?? []) assert.ok(copies.some((c) => c.includes(file)), `npm ci's ${step} step needs ${file} copied first`);
+    }
     const finalCopies = lastStage().filter((i) => i.getKeyword() === 'COPY').map((c) => c.getArgumentsContent() ?? '');
     assert.ok(finalCopies.some((c) => /jpeg_scaled\.node/.test(c)) && finalCopies.some((c) => /libjpeg\.so\.62/.test(c)), 'the final image has the decoder and libjpeg');
     const envs = instructions('ENV').map((e) => e.getArgumentsContent() ?? '').join(' ');
