@@ -295,7 +295,8 @@ export async function main(argv: string[]): Promise<number> {
     // search exits as grep does: 1 is "nothing matched", so a failure (no index, a damaged one, an unreadable photo) is 2.
     const failed = command === 'search' ? 2 : 1;
     if (err instanceof ResnetServeError) {
-      process.stderr.write(`resnet-serve: ${err.message}\n`);
+      // With its code, as a failed file's line has it (scripts and searches key on the code).
+      process.stderr.write(`resnet-serve: error ${err.code}: ${err.message}\n`);
       return failed;
     }
     // A system error (a file, a folder, the disk) is the user's to fix: one line. Anything else is a bug: its stack trace.

@@ -350,7 +350,7 @@ describe('resnet-serve search, export, dupes', () => {
     const typo = join(dir, 'holidya');
     const missing = await run(['tag', typo, '--model', model]);
     assert.equal(missing.code, 1, missing.stderr);
-    assert.equal(missing.stderr, `resnet-serve: tag: there is no folder ${typo}\n`);
+    assert.equal(missing.stderr, `resnet-serve: error NOT_FOUND: tag: there is no folder ${typo}\n`);
     assert.ok(!existsSync(typo), 'the mistyped folder is not created');
     const file = await run(['tag', join(dir, 'IMG 0000.jpg'), '--model', model]);
     assert.equal(file.code, 2, file.stderr);
@@ -376,7 +376,7 @@ describe('resnet-serve search, export, dupes', () => {
     for (const [db, why] of places) {
       const r = await run(['tag', dir, '--model', model, '--db', db]);
       assert.equal(r.code, 1, r.stderr);
-      assert.match(r.stderr, new RegExp(`^resnet-serve: Cannot use .+ as the photo index \\(${why.source}\\); give a writable place for it with --db FILE\\n$`));
+      assert.match(r.stderr, new RegExp(`^resnet-serve: error IO_ERROR: Cannot use .+ as the photo index \\(${why.source}\\); give a writable place for it with --db FILE\\n$`));
     }
     assert.deepEqual(readFileSync(photo), before);
   });
