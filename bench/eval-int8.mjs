@@ -11,7 +11,7 @@
  *
  *   npm run eval:int8
  */
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,7 +22,7 @@ import { HYMENOPTERA_DIR, IMAGENET_SAMPLE_DIR, REFERENCE_DIR, SHARED_DIR } from 
 const RESNET50 = join(SHARED_DIR, 'models', 'resnet50-keras-fp16w.onnx');
 const RESNET18 = join(REFERENCE_DIR, 'resnet18-seed0.pth');
 if (![RESNET50, RESNET18, IMAGENET_SAMPLE_DIR].every(existsSync)) {
-  console.error(`eval:int8 needs ${RESNET50}, ${RESNET18} and ${IMAGENET_SAMPLE_DIR} (the shared folder)`);
+  console.error(`eval:int8 needs ${RESNET50}, ${RESNET18} and ${IMAGENET_SAMPLE_DIR} (the shared folder: set RESNET_SERVE_SHARED to where it is)`);
   process.exit(2);
 }
 const cacheDir = await mkdtemp(join(tmpdir(), 'resnet-serve-eval-int8-'));
@@ -57,6 +57,8 @@ const r18 = await top5s({ model: RESNET18 });
 const r18q = await top5s({ model: RESNET18, precision: 'int8', calibrate: join(HYMENOPTERA_DIR, 'train') });
 results.resnet18_seed0 = { agreement: agreement(r18q, r18), top5_contains_fp32_top1: pct(r18q.filter((a, i) => a.includes(r18[i][0])).length) };
 
+// The converted and quantised models (~380 MB) are this run's alone.
+rmSync(cacheDir, { recursive: true, force: true });
 console.log(JSON.stringify(results, null, 2));
 const out = fileURLToPath(new URL('results/', import.meta.url));
 mkdirSync(out, { recursive: true });

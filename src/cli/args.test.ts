@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { UsageError, fractionOption, withEnvironment, type Parsed } from './args.js';
+import { UsageError, fractionOption, modelOptions, withEnvironment, type Parsed } from './args.js';
 
 test('fractionOption takes decimal fractions in range, and names the option, the range and the value otherwise', () => {
   const score = { min: 0, max: 1, what: 'a probability' };
@@ -24,4 +24,11 @@ test("settings from the environment: a Kubernetes Service's link variable (RESNE
   assert.equal(values['max-batch'], '8');
   assert.equal(withEnvironment({} as Parsed, { RESNET_SERVE_PORT: '9000' }).port, '9000', 'a real setting still counts');
   assert.equal(withEnvironment({ port: '7000' } as Parsed, { RESNET_SERVE_PORT: '9000' }).port, '7000', 'the command line wins');
+});
+
+test('--precision as people write it (INT8) is int8; an empty --calibrate is refused by name', () => {
+  assert.equal(modelOptions({ precision: 'INT8' } as Parsed).precision, 'int8');
+  assert.equal(modelOptions({ precision: 'Fp32' } as Parsed).precision, 'fp32');
+  assert.throws(() => modelOptions({ precision: 'int4' } as Parsed), (err: unknown) => err instanceof UsageError && /--precision must be fp32 or int8, got "int4"/.test(err.message));
+  assert.throws(() => modelOptions({ precision: 'int8', calibrate: '' } as Parsed), (err: unknown) => err instanceof UsageError && /--calibrate needs a folder/.test(err.message));
 });

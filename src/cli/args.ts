@@ -127,9 +127,11 @@ export function modelOptions(values: Parsed): ModelOptions {
   if (maxDecodeMs === 0) throw new UsageError('--max-decode-ms must be at least 1');
   const preprocess = values.preprocess ?? 'fast';
   if (preprocess !== 'fast' && preprocess !== 'exact') throw new UsageError(`--preprocess must be fast or exact, got ${JSON.stringify(preprocess)}`);
-  const precision = values.precision ?? 'fp32';
+  // INT8 and FP32 as people write them in prose.
+  const precision = values.precision?.toLowerCase() ?? 'fp32';
   if (precision !== 'fp32' && precision !== 'int8') throw new UsageError(`--precision must be fp32 or int8, got ${JSON.stringify(precision)}`);
   if (values.calibrate !== undefined && precision !== 'int8') throw new UsageError('--calibrate goes with --precision int8');
+  if (values.calibrate === '') throw new UsageError('--calibrate needs a folder of photos');
   const startupTimeoutMs = intOption(values['startup-timeout-ms'], '--startup-timeout-ms', undefined);
   if (startupTimeoutMs === 0) throw new UsageError('--startup-timeout-ms must be at least 1');
   return {

@@ -165,7 +165,7 @@ describe('POST /v1/classify and GET /v1/models', () => {
     const res = await app.inject({ method: 'POST', url: '/v1/classify?top_k=4', ...multipartBody([file(photos[0], 'one.jpg'), file(Buffer.from('nope'), 'two.jpg')]) });
     assert.equal(res.statusCode, 200);
     const body = res.json();
-    assert.deepEqual(body.model, { name: 'resnet18', sha256: service.info.sha256, source: 'checkpoint' });
+    assert.deepEqual(body.model, { name: 'resnet18', sha256: service.info.sha256, source: 'checkpoint', precision: 'fp32' });
     const [one, two] = body.results;
     assert.equal(one.file, 'one.jpg');
     assert.deepEqual([one.width, one.height], [480, 360]);
@@ -334,7 +334,7 @@ describe('operations', () => {
     for (const stage of ['decode', 'preprocess', 'queue', 'infer']) assert.match(text, new RegExp(`resnet_stage_duration_seconds_count\\{stage="${stage}"\\} [1-9]`));
     assert.match(text, /resnet_batch_size_count [1-9]/);
     assert.match(text, /resnet_http_requests_in_flight 1/);
-    assert.match(text, new RegExp(`resnet_model_info\\{name="resnet18",source="checkpoint",sha256="${service.info.sha256}",onnxruntime="[\\d.]+"\\} 1`));
+    assert.match(text, new RegExp(`resnet_model_info\\{name="resnet18",source="checkpoint",sha256="${service.info.sha256}",precision="fp32",onnxruntime="[\\d.]+"\\} 1`));
     assert.match(text, /resnet_threads\{pool="onnxruntime_intra_op"\} 2/);
     // Images in progress against their limit, read at the scrape: none now, one while a large photo is decoded.
     assert.match(text, /^resnet_images_in_progress 0$/m);

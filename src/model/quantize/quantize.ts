@@ -80,7 +80,8 @@ async function calibrationFiles(dir: string): Promise<string[]> {
   const walk = async (d: string): Promise<void> => {
     for (const entry of await readdir(d, { withFileTypes: true })) {
       const path = join(d, entry.name);
-      if (entry.isDirectory()) await walk(path);
+      // A subfolder this process cannot read is passed by, as an unreadable photo is.
+      if (entry.isDirectory()) await walk(path).catch(() => undefined);
       else if (IMAGE_EXTENSIONS.has(extname(entry.name).toLowerCase()) && (await readableFile(path))) files.push(path);
     }
   };

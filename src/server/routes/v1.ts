@@ -60,8 +60,8 @@ export function v1Routes(app: FastifyInstance, holder: ServiceHolder, limits: Se
         timings_ms: { decode: round(t.decode), preprocess: round(t.preprocess), infer: round(t.infer), total: round(t.total) },
       };
     });
-    const { name, sha256, source } = service.info;
-    const body = { model: { name, sha256, source }, ...(head ? { head: { name: head.name, classes: head.classes } } : {}), results };
+    const { name, sha256, source, precision } = service.info;
+    const body = { model: { name, sha256, source, precision }, ...(head ? { head: { name: head.name, classes: head.classes } } : {}), results };
     const [first] = outcomes;
     if (outcomes.length === 1 && !first.ok) return reply.code(first.error.status).send(body);
     return body;
