@@ -153,6 +153,13 @@ test('missing, foreign and unwritable paths give clear errors', async () => {
   const dir = await scratchDir('rs-foreign-');
   writeFileSync(join(dir, 'notes.pth'), 'just some text');
   await fails(loadModel({ model: join(dir, 'notes.pth'), cacheDir }), 'MODEL_INVALID', /neither a PyTorch checkpoint/);
+  // ONNX Runtime's reason once, after the model named once: not its own copy of the path, nor its C++ source location.
+  const garbage = join(dir, 'garbage.onnx');
+  writeFileSync(garbage, Buffer.from([0x08, 0x07, ...Buffer.from('not a graph')]));
+  await fails(loadModel({ model: garbage, cacheDir }), 'MODEL_INVALID', new RegExp(`^${garbage} is not a valid ONNX model: Protobuf parsing failed\\.$`));
+  const empty = join(dir, 'empty.onnx');
+  writeFileSync(empty, '');
+  await assert.rejects(loadModel({ model: empty, cacheDir }), (err: unknown) => isResnetServeError(err, 'MODEL_INVALID') && err.message.split(empty).length === 2 && !/\.cc:\d+|onnxruntime::/.test(err.message));
   writeFileSync(join(dir, 'blocker'), 'a file where a folder should be');
   await fails(loadModel({ model: checkpoint.path, cacheDir: join(dir, 'blocker', 'cache') }), 'IO_ERROR', /cache folder/);
   await fails(loadModel({ model: checkpoint.path, threads: 0 }), 'INVALID_ARGUMENT', /threads/);

@@ -249,9 +249,10 @@ export async function loadModel(options: ModelOptions = {}, placement: ModelPlac
   }
 }
 
-/** Whether `err` is about a file in the graph cache (`<cache>/onnx/`), as ONNX Runtime names the file it could not load. */
+/** Whether `err` is about a file in the graph cache (`<cache>/onnx/`), as ONNX Runtime names the file it could not load (in `cause`, when our message names the user's model instead). */
 function namesCachedGraph(err: unknown, cacheDir: string): boolean {
-  return err instanceof ResnetServeError && err.message.includes(join(cacheDir, 'onnx') + '/');
+  const named = (e: unknown): boolean => e instanceof Error && e.message.includes(join(cacheDir, 'onnx') + '/');
+  return err instanceof ResnetServeError && (named(err) || named(err.cause));
 }
 
 /** Every graph and note cached for the model file of `sha256` (converted, prepared, int8, optimised): all can be made again. */

@@ -25,7 +25,7 @@ export async function probeModel(onnxPath: string, sha256: string, cacheDir: str
   const marker = join(cacheDir, 'probed', `${sha256}.ok`);
   if (existsSync(marker)) return;
   const timeoutMs = options.timeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS;
-  const child = spawn(process.execPath, [PROBE, onnxPath, String(options.inputSize)], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ORT_DISABLE_TELEMETRY: '1' } });
+  const child = spawn(process.execPath, [PROBE, onnxPath, String(options.inputSize), label], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ORT_DISABLE_TELEMETRY: '1' } });
   let stderr = '';
   child.stderr.on('data', (d) => (stderr = (stderr + d).slice(-2000)));
   let timedOut = false;
@@ -38,9 +38,9 @@ export async function probeModel(onnxPath: string, sha256: string, cacheDir: str
   if (timedOut) {
     throw new ResnetServeError('MODEL_INVALID', `${label} did not finish its first inference within ${timeoutMs} ms (a graph that never finishes, or a machine far too slow for it); raise --startup-timeout-ms if the model is right`);
   }
-  if (code !== 0) {
-    const reason = stderr.trim().split('\n').pop() || (signal ? `ONNX Runtime was killed by ${signal}` : `exit code ${code}`);
-    throw new ResnetServeError('MODEL_INVALID', `${label} could not be run: ${reason}`);
-  }
+  const reason = stderr.trim().split('\n').pop();
+  // The child's one-line refusal names the model when it was about the file; a failed run or a crash does not.
+  if (code !== 0 && reason?.startsWith(`${label} `)) throw new ResnetServeError('MODEL_INVALID', reason);
+  if (code !== 0) throw new ResnetServeError('MODEL_INVALID', `${label} could not be run: ${reason || (signal ? `ONNX Runtime was killed by ${signal}` : `exit code ${code}`)}`);
   await writeFileAtomic(marker, '').catch(() => undefined);
 }

@@ -33,6 +33,20 @@ export function defaultThreadCount(): number {
   return availableCpus();
 }
 
+/**
+ * ONNX Runtime's reason for refusing a model file, without the file's path
+ * (the caller names the model as the user gave it) and without the C++
+ * source location it sometimes starts with.
+ */
+export function ortLoadReason(message: string): string {
+  const line = message.split('\n')[0];
+  const reason = line
+    .replace(/^(?:\[[^\]]*\]\s*)?Load model from .*? failed:\s*/, '')
+    .replace(/^\/\S+:\d+\s+[^(]*\([^)]*\)\s*/, '')
+    .trim();
+  return reason || line;
+}
+
 /** A checked classifier session, run in the calling thread. */
 export class ClassifierSession implements ModelSession {
   private constructor(
@@ -90,8 +104,7 @@ export class ClassifierSession implements ModelSession {
         ...(options.spinWait === false ? { extra: { session: { intra_op: { allow_spinning: '0' } } } } : {}),
       });
     } catch (err) {
-      const reason = (err as Error).message.split('\n')[0];
-      throw new ResnetServeError('MODEL_INVALID', `${label} is not a valid ONNX model: ${reason}`, { cause: err });
+      throw new ResnetServeError('MODEL_INVALID', `${label} is not a valid ONNX model: ${ortLoadReason((err as Error).message)}`, { cause: err });
     }
     const inputs = ioShapes(session.inputMetadata);
     const outputs = ioShapes(session.outputMetadata);
