@@ -15,7 +15,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { constants, existsSync } from 'node:fs';
-import { access, readFile, readdir, rm, stat } from 'node:fs/promises';
+import { access, readFile, readdir, rm, stat, statfs } from 'node:fs/promises';
 import { dirname, extname, join } from 'node:path';
 import { ResnetServeError } from '../../errors.js';
 import { ensureDir, writeFileAtomic } from '../../fs-atomic.js';
@@ -38,6 +38,9 @@ const QUANTIZE_VERSION = 1;
  * built-in set has 24); 3,000 photos took 137 s, for nothing.
  */
 export const MAX_CALIBRATION_PHOTOS = 256;
+
+/** Below this much free space on the cache folder's disk, a failed write is put down to the disk (a ResNet-50's graphs take ~300 MB). */
+const LOW_DISK_BYTES = 512 * 2 ** 20;
 
 /** The calibration photos shipped with the project (CC0 / public domain; see `data/calibration/README.md`). */
 export const BUILTIN_CALIBRATION = new URL('../../../data/calibration/', import.meta.url).pathname;
@@ -182,6 +185,11 @@ export async function quantizedModel(fp32Path: string, options: QuantizeOptions)
     await writeFileAtomic(`${base}.onnx`, writeQdqModel(bytes, graph, plan, params, settings));
   } catch (err) {
     if (err instanceof ResnetServeError) throw err;
+    // ONNX Runtime says only "Protobuf serialization failed" when the disk fills up while it writes.
+    const free = await statfs(dirname(base)).then((f) => f.bavail * f.bsize, () => Infinity);
+    if (free < LOW_DISK_BYTES) {
+      throw new ResnetServeError('IO_ERROR', `${label} could not be quantised to int8: the cache folder's disk ran out of room (${Math.floor(free / 2 ** 20)} MB free; set RESNET_SERVE_HOME to a folder with more)`, { cause: err });
+    }
     throw new ResnetServeError('MODEL_INVALID', `${label} could not be quantised to int8: ${(err as Error).message.split('\n')[0]}`, { cause: err });
   } finally {
     await rm(optimized, { force: true });
