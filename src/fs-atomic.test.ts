@@ -1,7 +1,10 @@
-/** The cache folder's one-line refusal: said for the folder, a file in it, or a parent made on the way; not for anything else. */
+/** The cache folder's one-line refusal: said for the folder, a file in it, or a parent made on the way; not for anything else. Orphaned temporary files. */
 import assert from 'node:assert/strict';
+import { readdirSync, utimesSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
-import { cacheFolderError } from './fs-atomic.js';
+import { ORPHANED_TEMP_MS, cacheFolderError, removeOrphanedTemps } from './fs-atomic.js';
+import { scratchDir } from './testing/scratch.js';
 
 const refused = (path: string, code = 'EACCES'): NodeJS.ErrnoException => Object.assign(new Error(`${code}: permission denied, mkdir '${path}'`), { code, path, syscall: 'mkdir' });
 
@@ -16,4 +19,15 @@ test('a write refused in the cache folder, or on the way to it, is one sentence 
   // Elsewhere (a photo's folder, a sibling with a similar name), it is not the cache folder's to explain.
   for (const path of ['/photos/a.jpg', '/home/me/.cache/resnet-serve-other', '/home/m']) assert.equal(cacheFolderError(refused(path), cache), null, path);
   assert.equal(cacheFolderError(new Error('not a system error'), cache), null);
+});
+
+test('temporary files a killed writer left (untouched for an hour) are removed; a live writer\'s and other files stay', async () => {
+  const dir = await scratchDir('rs-temps-');
+  const old = new Date(Date.now() - ORPHANED_TEMP_MS - 60_000);
+  const names = { orphan: 'm-int8.123-ab.fp32-basic.tmp.onnx', fresh: 'm-int8.456-cd.fp32-basic.tmp.onnx', graph: 'm-int8.onnx', other: 'n-int8.789-ef.fp32-basic.tmp.onnx' };
+  for (const name of Object.values(names)) writeFileSync(join(dir, name), 'x');
+  for (const name of [names.orphan, names.graph, names.other]) utimesSync(join(dir, name), old, old);
+  await removeOrphanedTemps(dir, 'm-int8', '.fp32-basic.tmp.onnx');
+  assert.deepEqual(readdirSync(dir).sort(), [names.graph, names.fresh, names.other].sort());
+  await removeOrphanedTemps(join(dir, 'missing'), 'm-int8', '.tmp.onnx');
 });

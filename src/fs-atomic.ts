@@ -1,7 +1,7 @@
 /** Small file helpers shared by the caches. */
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, mkdirSync, statSync, type PathLike } from 'node:fs';
-import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import { ResnetServeError } from './errors.js';
 
@@ -88,6 +88,30 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
     await rm(tmp, { force: true }).catch(() => undefined);
     throw err;
   }
+}
+
+/** How long a temporary file may sit untouched before it is taken for one a killed process left behind. */
+export const ORPHANED_TEMP_MS = 60 * 60 * 1000;
+
+/**
+ * Removes the temporary files in `dir` whose names start with `prefix.` and
+ * end with `suffix`, untouched for {@link ORPHANED_TEMP_MS}: what a process
+ * killed while writing a large cached file left (a graph is written in
+ * seconds, so a live writer's, even another container's on a shared volume,
+ * is younger).
+ */
+export async function removeOrphanedTemps(dir: string, prefix: string, suffix: string): Promise<void> {
+  const names = await readdir(dir).catch(() => [] as string[]);
+  const now = Date.now();
+  await Promise.all(
+    names
+      .filter((n) => n.startsWith(`${prefix}.`) && n.endsWith(suffix))
+      .map(async (n) => {
+        const path = join(dir, n);
+        const info = await stat(path).catch(() => null);
+        if (info && now - info.mtimeMs > ORPHANED_TEMP_MS) await rm(path, { force: true });
+      }),
+  );
 }
 
 /** SHA-256 of a file, hex, streamed (the file is never held in memory whole). */

@@ -87,6 +87,20 @@ export interface ModelInfo {
   precision: 'fp32' | 'int8';
 }
 
+/** Where calibrating an int8 model is, told after each photo. */
+export interface CalibrationProgress {
+  /** Photos done with, of `total`. */
+  done: number;
+  /** Photos calibrated on: all that look like photos, or 256 of them evenly chosen. */
+  total: number;
+  /** Of those done, photos that could not be decoded. */
+  skipped: number;
+  /** Files that look like photos (by their first bytes and size). */
+  found: number;
+  /** Files named like photos that are not (or cannot be read), passed by without being read whole. */
+  passedBy: number;
+}
+
 /** How to find and run a model. */
 export interface ModelOptions {
   /**
@@ -129,7 +143,7 @@ export interface ModelOptions {
   /** Longest a user's ONNX graph may take to open and run once (in a child process, once per graph) before it is refused as one that never finishes; converting or quantising a model is not counted. Default 2 minutes. */
   startupTimeoutMs?: number;
   /** Called while an int8 model is calibrated (once per model and calibration set). */
-  onQuantizeProgress?: (done: number, total: number, skipped: number, found: number) => void;
+  onQuantizeProgress?: (progress: CalibrationProgress) => void;
   /** Called while weights download. */
   onDownloadProgress?: (received: number, total: number | null) => void;
 }

@@ -3,7 +3,6 @@
  * normalise) → model (ONNX Runtime, the whole batch as one tensor) →
  * postprocess (softmax, top-k, labels).
  */
-import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { ResnetServeError, invalidArgument } from '../errors.js';
@@ -19,6 +18,7 @@ import { answerWithHead } from '../heads/answer.js';
 import { Head } from '../heads/head.js';
 import type { Explanation } from './explain.js';
 import { displayPath, fsPath } from '../library/paths.js';
+import { readPhotoFile } from '../image/read-photo.js';
 import { mirrorInto } from '../heads/views.js';
 import { meanOf } from '../heads/vectors.js';
 import { rankLogits, resolveClassifyOptions, type ResolvedClassifyOptions } from './answer.js';
@@ -32,8 +32,9 @@ async function toBytes(input: ImageInput): Promise<Buffer> {
   if (input instanceof URL && input.protocol === 'file:') return toBytes(fileURLToPath(input));
   if (typeof input !== 'string') throw invalidArgument('image', 'a Buffer, a Uint8Array, a file path or a file: URL', input instanceof URL ? input.href : input);
   try {
-    return await readFile(fsPath(input));
+    return await readPhotoFile(fsPath(input));
   } catch (err) {
+    if (err instanceof ResnetServeError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
     const reason = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a folder' : code === 'EACCES' ? 'permission denied' : (err as Error).message;
     throw new ResnetServeError('IO_ERROR', `Cannot read ${displayPath(input)}: ${reason}`);

@@ -4,7 +4,7 @@
  * or JSON lines, a batch at a time.
  */
 import { createHash } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { basename, isAbsolute, join, relative, sep } from 'node:path';
 import { ImageClassifier } from '../classify/classifier.js';
 import { explainOutputs, finalLayer } from '../classify/explain.js';
@@ -13,6 +13,7 @@ import { ResnetServeError } from '../errors.js';
 import { ensureWritableDir, writeFailure } from '../fs-atomic.js';
 import { Head } from '../heads/head.js';
 import { displayPath, fsPath } from '../library/paths.js';
+import { readPhotoFile } from '../image/read-photo.js';
 import { isDefaultModel } from '../model/weights.js';
 import type { ClassifyOutcome, EmbedOutcome, LabelLanguage, ModelOptions } from '../types.js';
 import { intOption, UsageError, type Parsed } from './args.js';
@@ -135,7 +136,7 @@ export async function classifyCommand(paths: string[], values: Parsed, model: Mo
       if (!layer || explainDir === undefined) return classifier.classifyBatch(batch, { topK: k, lang, head: effective });
       const names = batch.map((path) => uniqueName(explainName(path)));
       // Each file is read once: the same bytes are classified and drawn on.
-      const bytes = await Promise.all(batch.map((path) => readFile(fsPath(path)).catch(() => path)));
+      const bytes = await Promise.all(batch.map((path) => readPhotoFile(fsPath(path)).catch(() => path)));
       const analyzed = await classifier.analyzeBatch(bytes, ['feature_map']);
       return Promise.all(
         analyzed.map(async (a, i): Promise<ClassifyOutcome> => {

@@ -40,21 +40,22 @@ test('the ETA of a resumed run counts only the photos the model still has to see
   assert.match(text, /^1000\/1000 photos, 10\/100 for the model, 10\.0 images\/s, ETA 0:09/);
 });
 
-test('the int8 calibration note says how many photos were used, skipped and chosen, in words that agree with the numbers', () => {
-  const lines = (isTTY: boolean, calls: [number, number, number, number][]): string => {
+test('the int8 calibration note says how many photos were used, chosen and skipped, in words that agree with the numbers', () => {
+  const lines = (isTTY: boolean, calls: [number, number, number, number, number][]): string => {
     let text = '';
     const out = Object.assign(new Writable({ write: (chunk, _encoding, done) => ((text += chunk.toString()), done()) }), { isTTY });
     const note = quantizeProgress(out);
-    for (const call of calls) note(...call);
+    for (const [done, total, skipped, found, passedBy] of calls) note({ done, total, skipped, found, passedBy });
     return text;
   };
-  // Not a terminal: a line at the start and one at the end, even when the last file is skipped.
-  const piped = lines(false, [[1, 3, 0, 3], [2, 3, 0, 3], [3, 3, 1, 3]]);
+  // Not a terminal: a line at the start and one at the end, even when the last photo is skipped.
+  const piped = lines(false, [[1, 3, 0, 3, 0], [2, 3, 0, 3, 0], [3, 3, 1, 3, 0]]);
   assert.match(piped, /^Quantising the model to int8 \(once\): calibrating on 3 photos\n/);
-  assert.match(piped, /calibrated on 2 of 3 photos, 1 photo skipped \(not images or unreadable\) in [\d.]+ s\n$/);
-  assert.match(lines(false, [[1, 1, 0, 1]]), /calibrated on 1 of 1 photo in/);
-  assert.match(lines(false, [[1, 256, 0, 3000]]), /calibrating on 256 photos \(evenly chosen from 3000\)/);
+  assert.match(piped, /calibrated on 2 photos, 1 file skipped \(not images or unreadable\) in [\d.]+ s\n$/);
+  assert.match(lines(false, [[1, 1, 0, 1, 0]]), /calibrated on 1 photo in/);
+  assert.match(lines(false, [[1, 1, 0, 1, 2]]), /calibrated on 1 photo, 2 files skipped/);
+  assert.match(lines(false, [[1, 256, 0, 3000, 0]]), /calibrating on 256 photos \(evenly chosen from 3000\)/);
   // A terminal: redrawn in place, cleared to the end of the line, ended with a newline.
-  const tty = lines(true, [[1, 2, 0, 2], [2, 2, 0, 2]]);
-  assert.match(tty, /^\rQuantising .*calibrating on 1 of 2 photos\x1b\[K\r.*calibrated on 2 of 2 photos in [\d.]+ s\x1b\[K\n$/);
+  const tty = lines(true, [[1, 2, 0, 2, 0], [2, 2, 0, 2, 0]]);
+  assert.match(tty, /^\rQuantising .*calibrating on 1 of 2 photos\x1b\[K\r.*calibrated on 2 photos in [\d.]+ s\x1b\[K\n$/);
 });

@@ -3,6 +3,7 @@
  * (every 10%, or every 5 MB when the size is unknown) otherwise.
  */
 import type { Writable } from 'node:stream';
+import type { CalibrationProgress } from '../types.js';
 
 function mb(bytes: number): string {
   return (bytes / 1e6).toFixed(1);
@@ -34,24 +35,23 @@ export function downloadProgress(label: string, out: Writable & { isTTY?: boolea
   };
 }
 
-const photos = (n: number): string => `${n} photo${n === 1 ? '' : 's'}`;
+const count = (n: number, what: string): string => `${n} ${what}${n === 1 ? '' : 's'}`;
 
 /**
  * A one-time note while an int8 model is calibrated: a line when it starts
  * and when it ends (redrawn in place on a terminal), saying how many photos
- * were used, skipped, and chosen from a larger folder.
+ * were used, chosen from a larger folder, and skipped.
  */
-export function quantizeProgress(out: Writable & { isTTY?: boolean } = process.stderr): (done: number, total: number, skipped: number, found: number) => void {
+export function quantizeProgress(out: Writable & { isTTY?: boolean } = process.stderr): (progress: CalibrationProgress) => void {
   const started = Date.now();
   const prefix = 'Quantising the model to int8 (once):';
-  const chosen = (total: number, found: number): string => (found > total ? ` (evenly chosen from ${found})` : '');
-  return (done, total, skipped, found) => {
+  return ({ done, total, skipped, found, passedBy }) => {
     const finished = done >= total;
-    const seconds = ((Date.now() - started) / 1000).toFixed(1);
-    const skippedNote = skipped ? `, ${photos(skipped)} skipped (not images or unreadable)` : '';
-    const end = `calibrated on ${total - skipped} of ${photos(total)}${chosen(total, found)}${skippedNote} in ${seconds} s`;
-    if (out.isTTY) out.write(`\r${prefix} ${finished ? end : `calibrating on ${done} of ${photos(total)}${chosen(total, found)}`}\x1b[K${finished ? '\n' : ''}`);
-    else if (done === 1 || finished) out.write(`${prefix} ${finished ? end : `calibrating on ${photos(total)}${chosen(total, found)}`}\n`);
+    const chosen = found > total ? ` (evenly chosen from ${found})` : '';
+    const notUsed = skipped + passedBy;
+    const end = `calibrated on ${count(total - skipped, 'photo')}${chosen}${notUsed ? `, ${count(notUsed, 'file')} skipped (not images or unreadable)` : ''} in ${((Date.now() - started) / 1000).toFixed(1)} s`;
+    if (out.isTTY) out.write(`\r${prefix} ${finished ? end : `calibrating on ${done} of ${count(total, 'photo')}${chosen}`}\x1b[K${finished ? '\n' : ''}`);
+    else if (done === 1 || finished) out.write(`${prefix} ${finished ? end : `calibrating on ${count(total, 'photo')}${chosen}`}\n`);
   };
 }
 

@@ -196,6 +196,18 @@ export function decodeJpegNative(bytes: Buffer, meta: Pick<Metadata, 'width' | '
 }
 
 /**
+ * Throws IMAGE_UNSUPPORTED, saying why, unless the first bytes in `head`
+ * (the whole file, or its first few dozen bytes) are those of an image
+ * format we decode.
+ */
+export function refuseUnlessImage(head: Uint8Array): void {
+  if (isBmp(head)) return;
+  const format = sniffFormat(head);
+  if (!format) throw new ResnetServeError('IMAGE_UNSUPPORTED', isVideo(head) ? 'A video, not a photo: resnet-serve classifies still images (take a frame out first, e.g. ffmpeg -i clip.mp4 -frames:v 1 frame.jpg)' : UNSUPPORTED);
+  if (UNDECODABLE[format]) throw new ResnetServeError('IMAGE_UNSUPPORTED', UNDECODABLE[format]);
+}
+
+/**
  * Decodes `bytes` to upright 8-bit pixels with 1 (gray) or 3 (RGB) channels.
  * With `options.resizeTo`, large images come back already resized (fast mode).
  * Throws IMAGE_EMPTY, IMAGE_UNSUPPORTED, IMAGE_CORRUPT or IMAGE_TOO_LARGE.
@@ -203,9 +215,7 @@ export function decodeJpegNative(bytes: Buffer, meta: Pick<Metadata, 'width' | '
 export async function decodeImage(bytes: Buffer, limits: DecodeLimits = DEFAULT_DECODE_LIMITS, options: DecodeOptions = {}): Promise<DecodedImage> {
   if (bytes.length === 0) throw new ResnetServeError('IMAGE_EMPTY', 'The file is empty');
   if (isBmp(bytes)) return decodeBmpImage(bytes, limits);
-  const format = sniffFormat(bytes);
-  if (!format) throw new ResnetServeError('IMAGE_UNSUPPORTED', isVideo(bytes) ? 'A video, not a photo: resnet-serve classifies still images (take a frame out first, e.g. ffmpeg -i clip.mp4 -frames:v 1 frame.jpg)' : UNSUPPORTED);
-  if (UNDECODABLE[format]) throw new ResnetServeError('IMAGE_UNSUPPORTED', UNDECODABLE[format]);
+  refuseUnlessImage(bytes);
   try {
     const { image, meta, upright } = await openImage(bytes, limits);
     const original = upright;

@@ -15,8 +15,9 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { cpus } from 'node:os';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { ORT_VERSION } from './ort-version.js';
+import { removeOrphanedTemps } from '../fs-atomic.js';
 
 let cpuKeyCache: string | undefined;
 
@@ -42,6 +43,7 @@ export async function preoptimizedModel(onnxPath: string, cacheDir: string, stem
   const out = join(cacheDir, 'onnx', `${stem}-opt-${cpuKey()}.onnx`);
   if (existsSync(out)) return out;
   const partial = `${out}.${process.pid}.tmp.onnx`;
+  await removeOrphanedTemps(dirname(out), basename(out), '.tmp.onnx');
   try {
     const { default: ort } = await import('./ort.js');
     const session = await ort.InferenceSession.create(onnxPath, { graphOptimizationLevel: 'all', optimizedModelFilePath: partial, enableCpuMemArena: false, logSeverityLevel: 3 });

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { ImageClassifier } from '../../classify/classifier.js';
 import { ResnetServeError } from '../../errors.js';
+import type { CalibrationProgress } from '../../types.js';
 import { readGraph } from '../onnx-graph.js';
 import { evenlySpread, MAX_CALIBRATION_PHOTOS } from './quantize.js';
 import { IMAGENET_SAMPLE_DIR, PRETRAINED_ONNX, REFERENCE_DIR, SHARED_DIR, skipWithoutDatasets, skipWithoutReference } from '../../testing/shared.js';
@@ -96,20 +97,22 @@ describe('--precision int8', () => {
     await assert.rejects(ImageClassifier.create({ model: RESNET18, cacheDir, precision: 'int4' as 'int8' }), (err: unknown) => err instanceof ResnetServeError && /precision/.test(err.message));
   });
 
-  test('calibration reads one photo at a time: a 2.5 GB file and a file that is not a photo are skipped and counted, the last one too', { skip: skipWithoutReference }, async () => {
+  test('calibration reads one photo at a time: files that are not photos (a 2.5 GB one, text) are passed by unread and counted, a damaged photo skipped', { skip: skipWithoutReference }, async () => {
     const folder = join(cacheDir, 'mixed');
     mkdirSync(folder, { recursive: true });
     for (const name of ['n01440764_tench.JPEG', 'n02123045_tabby.JPEG']) symlinkSync(join(REFERENCE_DIR, 'images', name), join(folder, name));
     writeFileSync(join(folder, 'notes.jpg'), 'not a photo');
+    // A JPEG cut short after its header: it looks like a photo, and fails to decode (last in the folder's order).
+    writeFileSync(join(folder, 'zz-cut.jpg'), readFileSync(join(REFERENCE_DIR, 'images', 'n02123045_tabby.JPEG')).subarray(0, 600));
     // Sparse: no disk used; reading it whole would throw ERR_FS_FILE_TOO_LARGE (it crashed the CLI with a stack trace).
     writeFileSync(join(folder, 'zz-video.jpg'), '');
     truncateSync(join(folder, 'zz-video.jpg'), 2.5 * 2 ** 30);
-    const calls: [number, number, number, number][] = [];
-    const int8 = await ImageClassifier.create({ model: RESNET18, cacheDir, precision: 'int8', calibrate: folder, onQuantizeProgress: (...args) => calls.push(args) });
+    const calls: CalibrationProgress[] = [];
+    const int8 = await ImageClassifier.create({ model: RESNET18, cacheDir, precision: 'int8', calibrate: folder, onQuantizeProgress: (p) => calls.push(p) });
     assert.equal(int8.info.precision, 'int8');
     await int8.close();
-    assert.deepEqual(calls.map(([done]) => done), [1, 2, 3, 4], 'told about every file, the skipped last one included');
-    assert.deepEqual(calls.at(-1), [4, 4, 2, 4]);
+    assert.deepEqual(calls.map((p) => p.done), [1, 2, 3], 'told about every photo, the damaged last one included');
+    assert.deepEqual(calls.at(-1), { done: 3, total: 3, skipped: 1, found: 3, passedBy: 2 });
   });
 
   test('a larger folder is calibrated on at most MAX_CALIBRATION_PHOTOS of its photos, evenly spread', () => {

@@ -16,10 +16,12 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { constants, existsSync } from 'node:fs';
 import { access, readFile, readdir, rm, stat, statfs } from 'node:fs/promises';
-import { dirname, extname, join } from 'node:path';
+import { basename, dirname, extname, join } from 'node:path';
 import { ResnetServeError } from '../../errors.js';
-import { ensureDir, writeFileAtomic } from '../../fs-atomic.js';
+import { ensureDir, removeOrphanedTemps, writeFileAtomic } from '../../fs-atomic.js';
 import { IMAGE_EXTENSIONS } from '../../image/formats.js';
+import { photoFileHead, readPhotoFile, refuseUnlessPhotoFile } from '../../image/read-photo.js';
+import type { CalibrationProgress } from '../../types.js';
 import type { PreprocessConfig } from '../../image/preprocess-config.js';
 import { Preprocessor } from '../../image/preprocess.js';
 import { cachedSha256s } from '../file-hash.js';
@@ -65,27 +67,40 @@ export interface QuantizeOptions {
   settings?: QuantizeSettings;
   /** How the model is named in messages (default: the fp32 graph's path). */
   label?: string;
-  /**
-   * Told about each calibration photo as it is done with: `done` of `total`
-   * (the photos calibrated on), `skipped` of them so far not images or not
-   * readable, `found` the photos in the folder (more than `total` when it
-   * held more than {@link MAX_CALIBRATION_PHOTOS}).
-   */
-  onProgress?: (done: number, total: number, skipped: number, found: number) => void;
+  /** Told about each calibration photo as it is done with. */
+  onProgress?: (progress: CalibrationProgress) => void;
 }
 
-/** A regular file (a link is followed) that this process may read; broken links and unreadable files are skipped like non-images. */
-const readableFile = async (path: string): Promise<boolean> =>
-  (await stat(path).then((info) => info.isFile(), () => false)) && (await access(path, constants.R_OK).then(() => true, () => false));
+/**
+ * Whether the file at `path` (a link is followed) is a photo this process may
+ * read, by its first bytes and size: broken links, unreadable files and
+ * files that are not photos are passed by without being read whole.
+ */
+const looksLikePhoto = async (path: string): Promise<boolean> => {
+  try {
+    if (!(await stat(path)).isFile()) return false;
+    await access(path, constants.R_OK);
+    const { head, size } = await photoFileHead(path);
+    refuseUnlessPhotoFile(head, size);
+    return size > 0;
+  } catch {
+    return false;
+  }
+};
 
-async function calibrationFiles(dir: string): Promise<string[]> {
+/** The photos in `dir` and its subfolders, sorted, and how many files (and unreadable subfolders) named like photos were passed by. */
+async function calibrationFiles(dir: string): Promise<{ files: string[]; passedBy: number }> {
   const files: string[] = [];
+  let passedBy = 0;
   const walk = async (d: string): Promise<void> => {
     for (const entry of await readdir(d, { withFileTypes: true })) {
       const path = join(d, entry.name);
-      // A subfolder this process cannot read is passed by, as an unreadable photo is.
-      if (entry.isDirectory()) await walk(path).catch(() => undefined);
-      else if (IMAGE_EXTENSIONS.has(extname(entry.name).toLowerCase()) && (await readableFile(path))) files.push(path);
+      // A subfolder this process cannot read is passed by (and counted), as an unreadable photo is.
+      if (entry.isDirectory()) await walk(path).catch(() => passedBy++);
+      else if (IMAGE_EXTENSIONS.has(extname(entry.name).toLowerCase())) {
+        if (await looksLikePhoto(path)) files.push(path);
+        else passedBy++;
+      }
     }
   };
   try {
@@ -95,7 +110,7 @@ async function calibrationFiles(dir: string): Promise<string[]> {
     throw new ResnetServeError('INVALID_ARGUMENT', `calibrate: ${dir} cannot be read as a folder of photos (${(err as Error).message})`);
   }
   if (!files.length) throw new ResnetServeError('INVALID_ARGUMENT', `calibrate: ${dir} has no photos this process can read (.jpg, .png, .webp, .tif, …)`);
-  return files.sort();
+  return { files: files.sort(), passedBy };
 }
 
 /** At most `max` of `files`, evenly spread (all of them when they are fewer). */
@@ -113,7 +128,7 @@ async function optimizeBasic(fp32Path: string, out: string): Promise<void> {
 }
 
 /** Ranges of `tensors` over the calibration photos, read one at a time. */
-async function calibrate(model: Uint8Array, tensors: string[], files: string[], options: QuantizeOptions & { dir: string; found: number }): Promise<Map<string, RangeTracker>> {
+async function calibrate(model: Uint8Array, tensors: string[], files: string[], options: QuantizeOptions & { dir: string; found: number; passedBy: number }): Promise<Map<string, RangeTracker>> {
   const session = await ort.InferenceSession.create(model, { graphOptimizationLevel: 'basic', enableCpuMemArena: false });
   const ranges = new Map(tensors.map((t) => [t, new RangeTracker()]));
   const preprocessor = new Preprocessor(options.preprocess, undefined, 'fast');
@@ -124,7 +139,7 @@ async function calibrate(model: Uint8Array, tensors: string[], files: string[], 
     for (const [i, file] of files.entries()) {
       try {
         // One photo in memory at a time; a file that is not an image (or too big to read) is skipped, as everywhere else.
-        await preprocessor.imageToTensor(await readFile(file), input);
+        await preprocessor.imageToTensor(await readPhotoFile(file), input);
         const result = await session.run({ [session.inputNames[0]]: new ort.Tensor('float32', input, [1, 3, size, size]) }, tensors);
         for (const t of tensors) {
           ranges.get(t)!.observe(result[t].data as Float32Array);
@@ -134,7 +149,7 @@ async function calibrate(model: Uint8Array, tensors: string[], files: string[], 
         if (err instanceof ResnetServeError || (err as NodeJS.ErrnoException).code !== undefined) skipped++;
         else throw err;
       }
-      options.onProgress?.(i + 1, files.length, skipped, options.found);
+      options.onProgress?.({ done: i + 1, total: files.length, skipped, found: options.found, passedBy: options.passedBy });
     }
   } finally {
     await session.release();
@@ -152,7 +167,7 @@ export async function quantizedModel(fp32Path: string, options: QuantizeOptions)
   const settings = options.settings ?? DEFAULT_QUANTIZE_SETTINGS;
   const label = options.label ?? fp32Path;
   const dir = options.calibrationDir ?? BUILTIN_CALIBRATION;
-  const found = await calibrationFiles(dir);
+  const { files: found, passedBy } = await calibrationFiles(dir);
   const files = evenlySpread(found, MAX_CALIBRATION_PHOTOS);
   // The photos' hashes are remembered by size and time (file-hash.ts): a cached model is found without reading them.
   const key = createHash('sha256');
@@ -163,6 +178,7 @@ export async function quantizedModel(fp32Path: string, options: QuantizeOptions)
 
   // Named for this process alone: replicas sharing a cache folder may quantise the same model at once.
   const optimized = `${base}.${process.pid}-${randomBytes(4).toString('hex')}.fp32-basic.tmp.onnx`;
+  await removeOrphanedTemps(dirname(base), basename(base), '.fp32-basic.tmp.onnx');
   try {
     await ensureDir(dirname(optimized));
     await optimizeBasic(fp32Path, optimized);
@@ -180,7 +196,7 @@ export async function quantizedModel(fp32Path: string, options: QuantizeOptions)
     }
     const existing = new Set(graph.outputs);
     const probe = addOutputs(bytes, [], plan.activations.filter((t) => !existing.has(t)).map((name) => ({ name })));
-    const ranges = await calibrate(probe, plan.activations, files, { ...options, dir, found: found.length });
+    const ranges = await calibrate(probe, plan.activations, files, { ...options, dir, found: found.length, passedBy });
     const params = new Map([...ranges].map(([t, r]) => [t, activationParams(r.min, r.max)]));
     await writeFileAtomic(`${base}.onnx`, writeQdqModel(bytes, graph, plan, params, settings));
   } catch (err) {
