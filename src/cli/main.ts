@@ -11,6 +11,7 @@ import { ResnetServeError } from '../errors.js';
 import { OFFICIAL_CHECKPOINTS, defaultCacheDir, findCachedCheckpoint, torchHubCheckpointDir, weightsBaseUrl } from '../model/weights.js';
 import type { ModelOptions } from '../types.js';
 import { OPTIONS, UsageError, environmentName, intOption, modelOptions, withEnvironment, type Parsed } from './args.js';
+import { plural } from './progress.js';
 import { COMMANDS, USAGE, optionsOf, similarCommands, similarOptions, usageOf } from './usage.js';
 
 
@@ -53,7 +54,6 @@ function headFiles(values: string[] | undefined): Record<string, string> {
   return out;
 }
 
-const plural = (n: number, noun: string): string => `${n} ${noun}${n === 1 ? '' : 's'}`;
 
 /** Upper bounds of serve's counts: past them a setting is a mistake (a batch of 100,000 images would need 60 GB), not a choice. */
 const SERVE_MAXIMUM: Partial<Record<keyof Parsed, { max: number; why: string }>> = {

@@ -35,7 +35,8 @@ export function downloadProgress(label: string, out: Writable & { isTTY?: boolea
   };
 }
 
-const count = (n: number, what: string): string => `${n} ${what}${n === 1 ? '' : 's'}`;
+/** `n` and the noun, in the plural unless `n` is 1: "1 photo", "3 photos". */
+export const plural = (n: number, noun: string): string => `${n} ${noun}${n === 1 ? '' : 's'}`;
 
 /**
  * A one-time note while an int8 model is calibrated: a line when it starts
@@ -49,9 +50,9 @@ export function quantizeProgress(out: Writable & { isTTY?: boolean } = process.s
     const finished = done >= total;
     const chosen = found > total ? ` (evenly chosen from ${found})` : '';
     const notUsed = skipped + passedBy;
-    const end = `calibrated on ${count(total - skipped, 'photo')}${chosen}${notUsed ? `, ${count(notUsed, 'file')} skipped (not images or unreadable)` : ''} in ${((Date.now() - started) / 1000).toFixed(1)} s`;
-    if (out.isTTY) out.write(`\r${prefix} ${finished ? end : `calibrating on ${done} of ${count(total, 'photo')}${chosen}`}\x1b[K${finished ? '\n' : ''}`);
-    else if (done === 1 || finished) out.write(`${prefix} ${finished ? end : `calibrating on ${count(total, 'photo')}${chosen}`}\n`);
+    const end = `calibrated on ${plural(total - skipped, 'photo')}${chosen}${notUsed ? `, ${plural(notUsed, 'file')} skipped (not images or unreadable)` : ''} in ${((Date.now() - started) / 1000).toFixed(1)} s`;
+    if (out.isTTY) out.write(`\r${prefix} ${finished ? end : `calibrating on ${done} of ${plural(total, 'photo')}${chosen}`}\x1b[K${finished ? '\n' : ''}`);
+    else if (done === 1 || finished) out.write(`${prefix} ${finished ? end : `calibrating on ${plural(total, 'photo')}${chosen}`}\n`);
   };
 }
 

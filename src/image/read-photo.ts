@@ -5,7 +5,7 @@
  * at once instead of being read whole into memory (a 1.2 GB file named
  * `.jpg` took 1.4 GB and 5 s before it was refused).
  */
-import { open } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import { ResnetServeError } from '../errors.js';
 import { refuseUnlessImage } from './decode.js';
 
@@ -24,14 +24,19 @@ export function refuseUnlessPhotoFile(head: Uint8Array, size: number): void {
   }
 }
 
+/** The first bytes and the size of an open file. */
+async function headOf(handle: FileHandle): Promise<{ head: Buffer; size: number }> {
+  const { size } = await handle.stat();
+  const head = Buffer.alloc(Math.min(size, HEAD_BYTES));
+  await handle.read(head, 0, head.length, 0);
+  return { head, size };
+}
+
 /** The first bytes and size of the file at `path` (an fs path). */
 export async function photoFileHead(path: string | Buffer): Promise<{ head: Buffer; size: number }> {
   const handle = await open(path, 'r');
   try {
-    const { size } = await handle.stat();
-    const head = Buffer.alloc(Math.min(size, HEAD_BYTES));
-    await handle.read(head, 0, head.length, 0);
-    return { head, size };
+    return await headOf(handle);
   } finally {
     await handle.close();
   }
@@ -45,9 +50,7 @@ export async function photoFileHead(path: string | Buffer): Promise<{ head: Buff
 export async function readPhotoFile(path: string | Buffer): Promise<Buffer> {
   const handle = await open(path, 'r');
   try {
-    const { size } = await handle.stat();
-    const head = Buffer.alloc(Math.min(size, HEAD_BYTES));
-    await handle.read(head, 0, head.length, 0);
+    const { head, size } = await headOf(handle);
     refuseUnlessPhotoFile(head, size);
     // Positional reads leave the file position at 0: this reads the whole file.
     return await handle.readFile();

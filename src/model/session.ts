@@ -38,7 +38,7 @@ export function defaultThreadCount(): number {
  * (the caller names the model as the user gave it) and without the C++
  * source location it sometimes starts with.
  */
-export function ortLoadReason(message: string): string {
+function ortLoadReason(message: string): string {
   const line = message.split('\n')[0];
   const reason = line
     .replace(/^(?:\[[^\]]*\]\s*)?Load model from .*? failed:\s*/, '')

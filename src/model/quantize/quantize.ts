@@ -14,8 +14,8 @@
  * photos, the settings and this code's version.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { constants, existsSync } from 'node:fs';
-import { access, readFile, readdir, rm, stat, statfs } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { readFile, readdir, rm, stat, statfs } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
 import { ResnetServeError } from '../../errors.js';
 import { ensureDir, removeOrphanedTemps, writeFileAtomic } from '../../fs-atomic.js';
@@ -79,7 +79,6 @@ export interface QuantizeOptions {
 const looksLikePhoto = async (path: string): Promise<boolean> => {
   try {
     if (!(await stat(path)).isFile()) return false;
-    await access(path, constants.R_OK);
     const { head, size } = await photoFileHead(path);
     refuseUnlessPhotoFile(head, size);
     return size > 0;
