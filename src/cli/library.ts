@@ -17,6 +17,7 @@ import { unitInt8Bytes } from '../heads/vectors.js';
 import { CategoryMap } from '../library/categories.js';
 import { derivable } from '../library/derive.js';
 import { TagIndex } from '../library/index-db.js';
+import { plural } from '../plural.js';
 import { displayPath, fsPath, linePath } from '../library/paths.js';
 import { LibraryReader, modelName } from '../library/search.js';
 import { tagFolders, type TagSummary } from '../library/tagger.js';
@@ -272,7 +273,7 @@ export async function searchCommand(words: string[], values: Parsed, model: Mode
     const retag = 'run tag on the library again to follow moves and deletions';
     if (gone) process.stderr.write(gone === 1 ? `1 photo shown is no longer where it was tagged: ${retag}.\n` : `${gone} photos shown are no longer where they were tagged: ${retag}.\n`);
     if (!values.json) {
-      const means = result.concepts.map((c) => `"${c.term}" (${c.classes.size} class${c.classes.size === 1 ? '' : 'es'}, by ${c.via})`).join(' and ');
+      const means = result.concepts.map((c) => `"${c.term}" (${plural(c.classes.size, 'class', 'classes')}, by ${c.via})`).join(' and ');
       const found = result.total === result.hits.length ? `${result.total === 1 ? '1 photo' : `All ${result.total} photos`} matching` : `${result.hits.length} of ${result.total} photos matching`;
       process.stderr.write(result.total ? `${found} ${means}${result.total > result.hits.length ? ' (--limit N for more)' : ''}.\n` : `No photos match ${means}.\n`);
     }
@@ -349,7 +350,7 @@ export async function dupesCommand(values: Parsed, model: ModelOptions): Promise
         : `Group ${n}: ${g.photos.length} photos, ${g.kind === 'exact' ? 'exact duplicates (same bytes)' : `near duplicates (${alike(g.similarity)} alike)`}\n${photos.map((p, i) => `  ${shown(p.path)}  ${p.width}×${p.height}${sameAs(i)}`).join('\n')}\n`;
       if (!(await writeOut(text))) return 0;
     }
-    if (!values.json) process.stderr.write(groups.length ? `${groups.length} group${groups.length === 1 ? '' : 's'}; nothing was deleted.\n` : 'No duplicates found.\n');
+    if (!values.json) process.stderr.write(groups.length ? `${plural(groups.length, 'group')}; nothing was deleted.\n` : 'No duplicates found.\n');
     return 0;
   } finally {
     reader.close();

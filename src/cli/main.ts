@@ -8,10 +8,10 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_MAX_QUEUE, MAX_BATCH } from '../classify/batcher.js';
 import { DEFAULT_LIMITS } from '../server/options.js';
 import { ResnetServeError } from '../errors.js';
+import { plural } from '../plural.js';
 import { OFFICIAL_CHECKPOINTS, defaultCacheDir, findCachedCheckpoint, torchHubCheckpointDir, weightsBaseUrl } from '../model/weights.js';
 import type { ModelOptions } from '../types.js';
 import { OPTIONS, UsageError, environmentName, intOption, modelOptions, withEnvironment, type Parsed } from './args.js';
-import { plural } from './progress.js';
 import { COMMANDS, USAGE, optionsOf, similarCommands, similarOptions, usageOf } from './usage.js';
 
 

@@ -4,6 +4,7 @@
  */
 import type { Writable } from 'node:stream';
 import type { CalibrationProgress } from '../types.js';
+import { plural } from '../plural.js';
 
 function mb(bytes: number): string {
   return (bytes / 1e6).toFixed(1);
@@ -34,9 +35,6 @@ export function downloadProgress(label: string, out: Writable & { isTTY?: boolea
     out.write(`${label}: ${total ? `${step * 10}% (${mb(received)} of ${mb(total)} MB)` : `${mb(received)} MB`} at ${rate}\n`);
   };
 }
-
-/** `n` and the noun, in the plural unless `n` is 1: "1 photo", "3 photos". */
-export const plural = (n: number, noun: string): string => `${n} ${noun}${n === 1 ? '' : 's'}`;
 
 /**
  * A one-time note while an int8 model is calibrated: a line when it starts

@@ -19,6 +19,7 @@ import type { TrainingSummary } from '../heads/head.js';
 import type { ModelOptions } from '../types.js';
 import { UsageError, fractionOption, intOption, type Parsed } from './args.js';
 import { displayWidth } from './format.js';
+import { plural } from '../plural.js';
 
 function pad(text: string, width: number, right = false): string {
   const fill = ' '.repeat(Math.max(0, width - displayWidth(text)));
@@ -43,7 +44,7 @@ export function formatTrainingReport(classes: readonly string[], summary: Traini
     lines.push('Accuracy: not evaluated (a class has a single photo: no class can be tested on photos it was not trained on)');
   } else {
     const how = summary.evaluation === 'cv' ? `cross-validated, ${summary.folds} folds` : `on ${Math.round((summary.holdout ?? 0) * 100)}% held out`;
-    lines.push(`Accuracy (${how}): ${(summary.accuracy * 100).toFixed(1)}% of ${summary.evaluated} held-out photo${summary.evaluated === 1 ? '' : 's'}`);
+    lines.push(`Accuracy (${how}): ${(summary.accuracy * 100).toFixed(1)}% of ${plural(summary.evaluated, 'held-out photo')}`);
     lines.push('Confusion (rows: the true class, columns: the answer):');
     lines.push(formatConfusion(classes, summary.confusion));
     const pairs = mixups(classes, summary.confusion);

@@ -5,6 +5,8 @@
  * (`noteText`), the page in English or Chinese from the same code.
  */
 
+import { plural } from '../plural.js';
+
 /** One thing worth knowing about a training run. */
 export type TrainingNote =
   /** A class has fewer photos than a usable head needs. */
@@ -18,7 +20,7 @@ export type TrainingNote =
   /** "Unknown" was calibrated on few photos per class: new photos of these classes will often be refused. */
   | { code: 'FEW_FOR_UNKNOWN'; count: number; min: number };
 
-const photos = (n: number): string => `${n} photo${n === 1 ? '' : 's'}`;
+const photos = (n: number): string => plural(n, 'photo');
 
 /** The English sentence for a note (the head file's and the CLI's `warnings`). */
 export function noteText(note: TrainingNote): string {

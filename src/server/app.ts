@@ -6,7 +6,6 @@
  */
 import cors from '@fastify/cors';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
-import type { Socket } from 'node:net';
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
@@ -16,6 +15,7 @@ import { ResnetServeError } from '../errors.js';
 import { ORT_VERSION } from '../model/ort-version.js';
 import { PROBE_PATHS, ServiceHolder, sendError } from './http.js';
 import { checkQueryParams } from './query-params.js';
+import { answerClientError } from './client-errors.js';
 import { InflightBytes, discardUnreadBody, registerIntake, tooLarge } from './intake.js';
 import { ServerMetrics } from './metrics.js';
 import { resolveLimits, type AccessOptions, type ServerLimits } from './options.js';
@@ -113,53 +113,6 @@ function toTyped(err: FastifyError, request: FastifyRequest, limits: ServerLimit
   if (err.statusCode === 415) return new ResnetServeError('UNSUPPORTED_MEDIA_TYPE', err.message);
   if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) return new ResnetServeError('BAD_REQUEST', err.message);
   return new ResnetServeError('INTERNAL', 'Internal error; see the server log');
-}
-
-/**
- * Node's own refusals (malformed request line, headers too large, too slow),
- * as `{error, code}` like every other error; `counted` tells the metrics.
- */
-function answerClientError(err: NodeJS.ErrnoException, socket: Socket, counted: (status: number) => void): void {
-  // The client went away mid-request (a camera's network dropped, a client's timeout): nobody to answer; counted as nginx does, 499.
-  const gone = err.code === 'ECONNRESET' || err.code === 'HPE_INVALID_EOF_STATE';
-  if (gone || !socket.writable) {
-    // Gone with a request already routed (mid-body): counted once, under its route, when its response closes unsent.
-    const routed = (socket as Socket & { _httpMessage?: unknown })._httpMessage != null;
-    if (gone && !routed) counted(499);
-    socket.destroy();
-    return;
-  }
-  const [status, code, message]: [number, string, string] =
-    err.code === 'HPE_HEADER_OVERFLOW'
-      ? [431, 'HEADERS_TOO_LARGE', 'The request headers are too large']
-      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-        ? [408, 'REQUEST_TIMEOUT', 'The request was not received in time']
-        : err.code === 'HPE_INVALID_URL'
-          ? [400, 'BAD_REQUEST', invalidUrlMessage((err as NodeJS.ErrnoException & { rawPacket?: Buffer }).rawPacket)]
-          : [400, 'BAD_REQUEST', 'The request is not valid HTTP'];
-  const body = JSON.stringify({ error: message, code });
-  counted(status);
-  const reason = { 400: 'Bad Request', 408: 'Request Timeout', 431: 'Request Header Fields Too Large' }[status];
-  // Written, then the connection is closed for good (ending only our side would keep the descriptor until the client closes).
-  socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`, () => socket.destroy());
-  setTimeout(() => socket.destroy(), 1000).unref();
-}
-
-/**
- * What is wrong with a request line Node refused as an invalid URL, from the
- * bytes it received: the URL as sent, the same percent-encoded, and for a
- * query parameter the curl option that encodes it.
- */
-export function invalidUrlMessage(rawPacket: Buffer | undefined): string {
-  const line = (rawPacket ?? Buffer.alloc(0)).toString('utf8').split('\r\n')[0];
-  const target = /^[A-Z]+ (.*?)(?: HTTP\/\d\.\d)?$/.exec(line)?.[1];
-  const general = 'The URL is not valid: characters outside ASCII and spaces must be percent-encoded';
-  if (!target || !/[^\x21-\x7e]/.test(target)) return `${general}.`;
-  const shown = target.length > 200 ? `${target.slice(0, 200)}…` : target;
-  const encoded = shown.replace(/[^\x21-\x7e]/gu, (c) => encodeURIComponent(c));
-  const param = target.split('?')[1]?.split('&').find((p) => /[^\x21-\x7e]/.test(p));
-  const curl = param ? `; curl --url-query "${param}" does it, beside -F` : '';
-  return `${general}: send ${encoded} for ${shown}${curl}`;
 }
 
 /** Stands in for Fastify's schema compilers: nothing here compiles a route schema. */

@@ -261,6 +261,25 @@ describe('client mistakes are 400s with a code, never a 500 or a hang', () => {
     assert.equal(await refused('431'), before['431'] + 1);
   });
 
+  test('a malformed request pipelined after a good one: the good one is answered first, then the refusal, then the connection closes', async () => {
+    const socket = await open();
+    try {
+      let data = Buffer.alloc(0);
+      socket.on('data', (chunk: Buffer) => {
+        data = Buffer.concat([data, chunk]);
+      });
+      const closed = new Promise((resolve) => socket.once('close', resolve));
+      const good = Buffer.concat([Buffer.from(`POST /predict HTTP/1.1\r\nHost: t\r\nContent-Type: image/jpeg\r\nContent-Length: ${photo.length}\r\n\r\n`), photo]);
+      socket.write(Buffer.concat([good, good, Buffer.from('GARBAGE\r\n\r\n')]));
+      await closed;
+      const statuses = [...data.toString('latin1').matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]));
+      assert.deepEqual(statuses, [200, 200, 400], data.toString('latin1').slice(0, 600));
+      assert.equal((data.toString('latin1').match(/"label"/g) ?? []).length, 6, 'both photos answered in full');
+    } finally {
+      socket.destroy();
+    }
+  });
+
   test('more than ten images in one request print no MaxListenersExceededWarning', async () => {
     const warnings: string[] = [];
     const onWarning = (w: Error): void => {

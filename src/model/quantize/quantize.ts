@@ -30,6 +30,7 @@ import ort from '../ort.js';
 import { activationParams, RangeTracker } from './qdq-params.js';
 import { planQuantization, type PlanOptions } from './qdq-plan.js';
 import { writeQdqModel } from './qdq-write.js';
+import { plural } from '../../plural.js';
 
 /** Bumped when the quantised graph changes, so older cached ones are not reused. */
 const QUANTIZE_VERSION = 1;
@@ -118,7 +119,7 @@ export function evenlySpread<T>(files: readonly T[], max: number): T[] {
   return Array.from({ length: max }, (_, i) => files[Math.floor((i * files.length) / max)]);
 }
 
-const photos = (n: number): string => `${n} photo${n === 1 ? '' : 's'}`;
+const photos = (n: number): string => plural(n, 'photo');
 
 /** ONNX Runtime's basic optimisations, written to `out` (what the quantiser edits). */
 async function optimizeBasic(fp32Path: string, out: string): Promise<void> {
