@@ -25,13 +25,15 @@ import { DEFAULT_DECODE_LIMITS, HEIF_PIXEL_WEIGHT, maxPixelsFor, type DecodeLimi
 import { isVideo, sniffFormat } from './formats.js';
 import { decodeJpegScaled, jpegScaleDenominator } from './jpeg-native.js';
 import { countJpegScans, maxJpegScans } from './jpeg-scans.js';
-import { orient } from './orient.js';
-import type { Size } from './geometry.js';
+import { orient, storedBox } from './orient.js';
+import type { CropBox, Size } from './geometry.js';
 import { resizeBilinearWindow, type RawImage } from './resample.js';
 
 /** Decoded pixels plus the upright size of the original (larger when decoded with shrink-on-load). */
 export interface DecodedImage extends RawImage {
   original: { width: number; height: number };
+  /** Set when the pixels are only this box of the resized upright image (`DecodeOptions.window`). */
+  window?: CropBox;
 }
 
 /** Optional decoding shortcut (the fast mode). */
@@ -45,6 +47,12 @@ export interface DecodeOptions {
    * resize, stretched over the reduction as Pillow does). Off when undefined.
    */
   resizeTo?: (upright: { width: number; height: number }) => { width: number; height: number } | null;
+  /**
+   * With `resizeTo`: the part of the resized upright image that is needed
+   * (fast mode's centre crop). The JPEG decoder then resamples only those
+   * pixels and returns them with `window` set; other decoders ignore it.
+   */
+  window?: (resized: Size) => CropBox;
 }
 
 /** Formats people send that this build recognises but cannot decode, with what to do instead. */
@@ -175,11 +183,12 @@ export const FAST_JPEG_REDUCTION = 2;
  * 328 photos), or, given a `target` (fast mode, the upright resize size),
  * at the smallest libjpeg scale that leaves Pillow's filter at least
  * `reduction` to it, resized to it at once (the decoded pixels live in a
- * reused buffer). Then EXIF orientation. Null when the native decoder is
+ * reused buffer; given a `window` of the upright resized image, only its
+ * pixels). Then EXIF orientation. Null when the native decoder is
  * missing or refuses the file: sharp then decodes it (and names what is
  * wrong with it).
  */
-export function decodeJpegNative(bytes: Buffer, meta: Pick<Metadata, 'width' | 'height' | 'orientation'>, target: Size | null, reduction = FAST_JPEG_REDUCTION): RawImage | null {
+export function decodeJpegNative(bytes: Buffer, meta: Pick<Metadata, 'width' | 'height' | 'orientation'>, target: Size | null, reduction = FAST_JPEG_REDUCTION, window?: CropBox): RawImage | null {
   const orientation = meta.orientation ?? 1;
   const stored = { width: meta.width ?? 0, height: meta.height ?? 0 };
   try {
@@ -189,7 +198,8 @@ export function decodeJpegNative(bytes: Buffer, meta: Pick<Metadata, 'width' | '
     }
     const storedTarget = orientation >= 5 ? { width: target.height, height: target.width } : target;
     const decoded = decodeJpegScaled(bytes, jpegScaleDenominator(stored, storedTarget, reduction), stored);
-    return decoded && orient(resizeBilinearWindow(decoded, storedTarget, { left: 0, top: 0, ...storedTarget }), orientation);
+    const box = window ? storedBox(window, target, orientation) : { left: 0, top: 0, ...storedTarget };
+    return decoded && orient(resizeBilinearWindow(decoded, storedTarget, box), orientation);
   } catch {
     return null;
   }
@@ -220,8 +230,9 @@ export async function decodeImage(bytes: Buffer, limits: DecodeLimits = DEFAULT_
     const { image, meta, upright } = await openImage(bytes, limits);
     const original = upright;
     const target = meta.space === 'cmyk' ? null : (options.resizeTo?.(upright) ?? null);
-    const jpeg = meta.format === 'jpeg' && meta.depth === 'uchar' && (meta.space === 'srgb' || meta.space === 'b-w') ? decodeJpegNative(bytes, meta, target) : null;
-    if (jpeg) return { ...jpeg, original };
+    const window = target ? options.window?.(target) : undefined;
+    const jpeg = meta.format === 'jpeg' && meta.depth === 'uchar' && (meta.space === 'srgb' || meta.space === 'b-w') ? decodeJpegNative(bytes, meta, target, FAST_JPEG_REDUCTION, window) : null;
+    if (jpeg) return { ...jpeg, original, ...(window ? { window } : {}) };
     if (target) image.resize(target.width, target.height, { fit: 'fill', kernel: 'linear', fastShrinkOnLoad: true });
     const space = meta.space ?? 'srgb';
     if (space === 'cmyk') {

@@ -77,6 +77,24 @@ describe('native JPEG decoder', { skip: skipWithoutAddon }, () => {
     }
   });
 
+  test('asked for a window of the resized image (fast mode\'s crop), it resamples only that box: the same pixels as the whole image cropped, for every EXIF orientation and grey', async () => {
+    const colour = await testPhoto(9, 1131, 769);
+    const grey = await sharp(colour).toColourspace('b-w').jpeg().toBuffer();
+    const resizeTo = (size: { width: number; height: number }) => ({ width: Math.trunc((size.width * 256) / Math.min(size.width, size.height)), height: Math.trunc((size.height * 256) / Math.min(size.width, size.height)) });
+    for (const [name, source] of [['colour', colour], ['grey', grey]] as const) {
+      for (const orientation of [1, 2, 3, 4, 5, 6, 7, 8]) {
+        const tagged = await sharp(source).withMetadata({ orientation }).jpeg({ quality: 90 }).toBuffer();
+        const whole = await decodeImage(tagged, undefined, { resizeTo });
+        // An off-centre box with odd offsets, so that a flip or turn mapped the wrong way would show.
+        const box = { left: 7, top: 3, width: 101, height: 57 };
+        const part = await decodeImage(tagged, undefined, { resizeTo, window: () => box });
+        assert.deepEqual(part.window, box, `${name} ${orientation}`);
+        assert.deepEqual([part.width, part.height, part.channels], [101, 57, whole.channels]);
+        assert.deepEqual(part.data, resizeBilinearWindow(whole, whole, box).data, `${name}, orientation ${orientation}: the box of the whole resized image`);
+      }
+    }
+  });
+
   test('at full size (exact mode) every EXIF orientation gives exactly the pixels sharp gives', async () => {
     const upright = await testPhoto(9, 64, 40);
     for (const orientation of [1, 2, 3, 4, 5, 6, 7, 8]) {

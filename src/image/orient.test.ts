@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import sharp, { type Sharp } from 'sharp';
-import { orient } from './orient.js';
+import { orient, storedBox } from './orient.js';
 import type { RawImage } from './resample.js';
 
 /** A 5×3 RGB image whose every sample differs, so any misplaced pixel shows. */
@@ -43,4 +43,20 @@ test('orientation 1 and unknown values leave the image as it is', () => {
 test('a grey image keeps one channel', () => {
   const grey: RawImage = { data: Uint8Array.from([1, 2, 3, 4, 5, 6]), width: 3, height: 2, channels: 1 };
   assert.deepEqual(orient(grey, 6), { data: Uint8Array.from([4, 1, 5, 2, 6, 3]), width: 2, height: 3, channels: 1 });
+});
+
+test('storedBox: the stored pixels of an upright box, turned upright, are that box of the upright image, for every orientation', () => {
+  const stored = { width: 13, height: 8, channels: 1, data: Uint8Array.from({ length: 13 * 8 }, (_, i) => i) };
+  const crop = (image: { width: number; data: Uint8Array }, box: { left: number; top: number; width: number; height: number }): number[] => {
+    const out: number[] = [];
+    for (let y = box.top; y < box.top + box.height; y++) for (let x = box.left; x < box.left + box.width; x++) out.push(image.data[y * image.width + x]);
+    return out;
+  };
+  for (let orientation = 1; orientation <= 8; orientation++) {
+    const upright = orient(stored, orientation);
+    const box = { left: 1, top: 2, width: 4, height: 3 };
+    const inStored = storedBox(box, upright, orientation);
+    const piece = { ...inStored, channels: 1, data: Uint8Array.from(crop(stored, inStored)) };
+    assert.deepEqual(Array.from(orient(piece, orientation).data), crop(upright, box), `orientation ${orientation}`);
+  }
 });

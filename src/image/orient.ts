@@ -2,6 +2,7 @@
  * EXIF orientation applied to decoded pixels: what sharp's `autoOrient()`
  * does, for images decoded outside libvips (`jpeg-native.ts`).
  */
+import type { CropBox, Size } from './geometry.js';
 import type { RawImage } from './resample.js';
 
 /**
@@ -50,4 +51,23 @@ export function orient(image: RawImage, orientation: number): RawImage {
     }
   }
   return { data: out, width, height, channels: c };
+}
+
+/**
+ * Where `box`, a rectangle of the upright image of size `upright`, lies in
+ * the stored image with EXIF `orientation`: so that only those stored pixels
+ * need computing, and `orient` of them is `box` of the upright image.
+ */
+export function storedBox(box: CropBox, upright: Size, orientation: number): CropBox {
+  const source = SOURCE[orientation];
+  if (!source || orientation === 1) return box;
+  const stored = orientation >= 5 ? { width: upright.height, height: upright.width } : upright;
+  const { base, stepX, stepY } = source(stored.width, stored.height);
+  const at = (x: number, y: number): [number, number] => {
+    const index = base + x * stepX + y * stepY;
+    return [index % stored.width, Math.floor(index / stored.width)];
+  };
+  const [x0, y0] = at(box.left, box.top);
+  const [x1, y1] = at(box.left + box.width - 1, box.top + box.height - 1);
+  return { left: Math.min(x0, x1), top: Math.min(y0, y1), width: Math.abs(x1 - x0) + 1, height: Math.abs(y1 - y0) + 1 };
 }

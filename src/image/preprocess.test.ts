@@ -40,6 +40,20 @@ test('fast mode applies EXIF orientation before choosing the size', async () => 
   assert.deepEqual((await fast.imageToTensor(rotated, out)).original, { width: 1200, height: 1600 });
 });
 
+test('fast mode writes the same tensor whether it resamples only the crop or the whole frame (asked for a fingerprint), for every EXIF orientation', async () => {
+  const fast = new Preprocessor(undefined, undefined, 'fast');
+  const upright = await testPhoto(4, 1301, 1027);
+  for (const orientation of [1, 3, 6, 8]) {
+    const tagged = await sharp(upright).withMetadata({ orientation }).jpeg().toBuffer();
+    const cropOnly = new Float32Array(fast.imageLength);
+    const wholeFrame = new Float32Array(fast.imageLength);
+    await fast.imageToTensor(tagged, cropOnly);
+    const withFingerprint = await fast.imageToTensor(tagged, wholeFrame, 0, { fingerprint: true });
+    assert.ok(withFingerprint.fingerprint, 'the fingerprint comes from the whole frame');
+    assert.deepEqual(cropOnly, wholeFrame, `orientation ${orientation}`);
+  }
+});
+
 test('an unknown mode is refused, naming the option', () => {
   assert.throws(() => new Preprocessor(undefined, undefined, 'quick' as never), (err: unknown) => isResnetServeError(err, 'INVALID_ARGUMENT') && /preprocess/.test(err.message));
 });
