@@ -80,12 +80,15 @@ export class ResnetServeError extends Error {
   readonly code: ErrorCode;
   /** HTTP status that fits this error. */
   readonly status: number;
+  /** Facts an API client can act on, sent beside `error` and `code` (e.g. `refused`: each photo and its reason). */
+  readonly details?: Record<string, unknown>;
 
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; details?: Record<string, unknown> }) {
     super(message, options);
     this.name = 'ResnetServeError';
     this.code = code;
     this.status = ErrorCodes[code];
+    if (options?.details) this.details = options.details;
   }
 
   toJSON(): { code: ErrorCode; message: string } {

@@ -1,9 +1,10 @@
 /** The cache folder's one-line refusal: said for the folder, a file in it, or a parent made on the way; not for anything else. Orphaned temporary files. */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { ORPHANED_TEMP_MS, cacheFolderError, removeOrphanedTemps } from './fs-atomic.js';
+import { ORPHANED_TEMP_MS, cacheFolderError, removeOrphanedTemps, sha256File } from './fs-atomic.js';
 import { scratchDir } from './testing/scratch.js';
 
 const refused = (path: string, code = 'EACCES'): NodeJS.ErrnoException => Object.assign(new Error(`${code}: permission denied, mkdir '${path}'`), { code, path, syscall: 'mkdir' });
@@ -30,4 +31,13 @@ test('temporary files a killed writer left (untouched for an hour) are removed; 
   await removeOrphanedTemps(dir, 'm-int8', '.fp32-basic.tmp.onnx');
   assert.deepEqual(readdirSync(dir).sort(), [names.graph, names.fresh, names.other].sort());
   await removeOrphanedTemps(join(dir, 'missing'), 'm-int8', '.tmp.onnx');
+});
+
+test('sha256File: the hash of the whole file, across its 1 MB reads, and of an empty file', async () => {
+  const dir = await scratchDir('rs-hash-');
+  const bytes = Buffer.from(Array.from({ length: 2.5 * 2 ** 20 + 7 }, (_, i) => (i * 2654435761) >>> 24));
+  writeFileSync(join(dir, 'big.bin'), bytes);
+  writeFileSync(join(dir, 'empty.bin'), '');
+  assert.equal(await sha256File(join(dir, 'big.bin')), createHash('sha256').update(bytes).digest('hex'));
+  assert.equal(await sha256File(join(dir, 'empty.bin')), createHash('sha256').digest('hex'));
 });

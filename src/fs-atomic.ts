@@ -1,7 +1,7 @@
 /** Small file helpers shared by the caches. */
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, mkdirSync, statSync, type PathLike } from 'node:fs';
-import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdirSync, statSync, type PathLike } from 'node:fs';
+import { mkdir, open, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import { ResnetServeError } from './errors.js';
 
@@ -114,10 +114,23 @@ export async function removeOrphanedTemps(dir: string, prefix: string, suffix: s
   );
 }
 
-/** SHA-256 of a file, hex, streamed (the file is never held in memory whole). */
+/**
+ * SHA-256 of a file, hex, read through one reused 1 MB buffer: the file is
+ * never held whole, and no buffer is made per chunk (a stream's 45 fresh
+ * 1 MB chunks for ResNet-18's weights left a server 35 MB larger).
+ */
 export async function sha256File(path: string): Promise<string> {
   const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+  const file = await open(path, 'r');
+  try {
+    const buffer = Buffer.allocUnsafe(Math.max(1, Math.min(1 << 20, (await file.stat()).size)));
+    for (let read = 1; read > 0; ) {
+      ({ bytesRead: read } = await file.read(buffer, 0, buffer.length, null));
+      hash.update(buffer.subarray(0, read));
+    }
+  } finally {
+    await file.close();
+  }
   return hash.digest('hex');
 }
 

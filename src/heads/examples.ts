@@ -117,7 +117,9 @@ export async function collectExamples(
     const single = codes.size === 1 ? [...codes][0] : undefined;
     const why = out.failed.slice(0, 3).map((f) => `${f.name}: ${single ? f.message : f.reason}`).join('; ');
     const subject = photos.length === 1 ? 'The photo could not be used' : `None of the ${photos.length} photos could be used`;
-    throw new ResnetServeError(single ?? 'INVALID_ARGUMENT', `${subject}: ${why}`);
+    // Each photo with its own reason, for a client to name them (the page does, in its language).
+    const refused = out.failed.map((f) => ({ name: f.name, code: f.code ?? 'IO_ERROR', error: f.message }));
+    throw new ResnetServeError(single ?? 'INVALID_ARGUMENT', `${subject}: ${why}`, { details: { refused } });
   }
   return out;
 }

@@ -12,7 +12,7 @@ import { open, readFile, readdir, rm } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { availableCpus } from '../cpu-quota.js';
 import { ResnetServeError, invalidArgument } from '../errors.js';
-import { cacheFolderError, cacheWriteError, writeFileAtomic } from '../fs-atomic.js';
+import { cacheFolderError, cacheWriteError } from '../fs-atomic.js';
 import { cachedSha256 } from './file-hash.js';
 import { IMAGENET_PREPROCESS, type PreprocessConfig } from '../image/preprocess-config.js';
 import { checkLabelSet, imagenetLabels, readLabelFile, type LabelSet } from '../labels/labels.js';
@@ -20,6 +20,7 @@ import type { ModelInfo, ModelOptions } from '../types.js';
 import type { ModelSession } from './model-session.js';
 import { ThreadedSession } from './session-thread.js';
 import { probeModel } from './probe.js';
+import { checkpointToOnnx } from './checkpoint-graph.js';
 import { preoptimizedFor } from './preoptimize.js';
 import {
   OFFICIAL_CHECKPOINTS,
@@ -153,39 +154,6 @@ function checkOfficialHash(name: string, path: string, sha256: string): void {
     `${path} is not torchvision's ${fileName}: its SHA-256 is ${sha256}, which does not begin with ${prefix}. ` +
       `Delete it and run again to download the official file, or pass it with --model if it is your own checkpoint.`,
   );
-}
-
-/** Bumped when the graph we build changes (2: embedding and feature map outputs), so older cached builds are not reused. */
-const GRAPH_VERSION = 2;
-
-/** Builds (or reuses from the cache) the ONNX graph of a checkpoint. */
-async function checkpointToOnnx(path: string, sha256: string, cacheDir: string, label: string): Promise<{ onnxPath: string; name: string; numClasses: number }> {
-  const onnxPath = join(cacheDir, 'onnx', `${sha256}-g${GRAPH_VERSION}.onnx`);
-  const metaPath = join(cacheDir, 'onnx', `${sha256}-g${GRAPH_VERSION}.json`);
-  if (existsSync(onnxPath) && existsSync(metaPath)) {
-    try {
-      const meta = JSON.parse(await readFile(metaPath, 'utf8'));
-      if (typeof meta.name === 'string' && Number.isInteger(meta.numClasses)) return { onnxPath, name: meta.name, numClasses: meta.numClasses };
-    } catch {
-      // A damaged cache entry is rebuilt below.
-    }
-  }
-  // Reading checkpoints and writing graphs (protobufjs among them) is loaded only when a graph is built, not at every start.
-  const [{ readCheckpoint }, { buildResnetGraph, checkResnetShapes }, { encodeOnnxModel }] = await Promise.all([import('./pth.js'), import('./resnet-graph.js'), import('./onnx-proto.js')]);
-  let built;
-  try {
-    built = buildResnetGraph(await readCheckpoint(await readFile(path), { checkShapes: checkResnetShapes }));
-  } catch (err) {
-    if (err instanceof ResnetServeError) throw new ResnetServeError(err.code, `${label}: ${err.message}`, { cause: err });
-    throw err;
-  }
-  try {
-    await writeFileAtomic(onnxPath, encodeOnnxModel(built.spec));
-    await writeFileAtomic(metaPath, JSON.stringify({ name: built.architecture.name, numClasses: built.architecture.numClasses, blocks: built.architecture.blocks }));
-  } catch (err) {
-    throw cacheWriteError(cacheDir, (err as Error).message, err);
-  }
-  return { onnxPath, name: built.architecture.name, numClasses: built.architecture.numClasses };
 }
 
 /** Where a model runs: in this thread or its own, and beside how much other CPU work. */

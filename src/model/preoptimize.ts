@@ -9,7 +9,8 @@
  *
  * The optimised graph may use kernels and layouts of this CPU, so the file
  * is named after ONNX Runtime's version and the CPU's model and flags: a
- * cache moved to another machine is optimised again, never misused.
+ * cache moved to another machine is optimised again, never misused. Written
+ * by a child process (`build-process.ts`), whose memory goes when it exits.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
@@ -18,6 +19,7 @@ import { cpus } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { ORT_VERSION } from './ort-version.js';
 import { removeOrphanedTemps } from '../fs-atomic.js';
+import { buildInChild, inBuildProcess } from './build-process.js';
 
 let cpuKeyCache: string | undefined;
 
@@ -42,6 +44,7 @@ function cpuKey(): string {
 export async function preoptimizedModel(onnxPath: string, cacheDir: string, stem = basename(onnxPath, '.onnx')): Promise<string | null> {
   const out = join(cacheDir, 'onnx', `${stem}-opt-${cpuKey()}.onnx`);
   if (existsSync(out)) return out;
+  if (!inBuildProcess()) return buildInChild<string | null>('optimise', [onnxPath, cacheDir, stem], onnxPath).catch(() => null);
   const partial = `${out}.${process.pid}.tmp.onnx`;
   await removeOrphanedTemps(dirname(out), basename(out), '.tmp.onnx');
   try {

@@ -2,12 +2,14 @@
  * A user's ONNX classifier, prepared once: its embedding and feature map are
  * found by reading the graph (`model-outputs.ts`) and added as outputs; the
  * edited graph is cached as `<cache>/onnx/<sha256>-outputs-<version>.onnx`
- * beside a note of what was found, so later starts skip the reading.
+ * beside a note of what was found, so later starts skip the reading (the
+ * reading and editing run in a child process: `build-process.ts`).
  */
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../fs-atomic.js';
+import { buildInChild, inBuildProcess } from './build-process.js';
 import { withExtraOutputs, type ExtraOutput } from './model-outputs.js';
 import { readGraph } from './onnx-graph.js';
 
@@ -35,6 +37,7 @@ export async function prepareUserOnnx(path: string, sha256: string, cacheDir: st
   } catch {
     // Not prepared yet (or a damaged note): read the graph below.
   }
+  if (!inBuildProcess()) return buildInChild('user-onnx', [path, sha256, cacheDir], path);
   let prepared: PreparedOnnx;
   try {
     const bytes = await readFile(path);

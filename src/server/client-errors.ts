@@ -48,11 +48,13 @@ const PENDING_RESPONSES_MS = 120_000;
  * Calls `then` once every response still owed on the connection has been
  * written: Node hands each pipelined request's response the socket in turn
  * (`_httpMessage`), so this waits for the current one to finish and looks
- * again, until none is left, the socket is gone, or a bound passes.
+ * again, until none is left (or only one whose request is still arriving),
+ * the socket is gone, or a bound passes.
  */
 function afterPendingResponses(socket: Socket, then: () => void, until = Date.now() + PENDING_RESPONSES_MS): void {
   const pending = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
-  if (!pending || pending.writableFinished || socket.destroyed || Date.now() > until) {
+  // Owed only for a request received whole: one still arriving is the request refused (too slow), answered now.
+  if (!pending || !pending.req?.complete || pending.writableFinished || socket.destroyed || Date.now() > until) {
     then();
     return;
   }

@@ -260,7 +260,7 @@ export class HeadRegistry {
       this.cache,
       { model: this.model, recipe: recipeOf(this.service.mode, this.service.info.precision) },
     ).catch((err) => {
-      throw err instanceof ResnetServeError ? new ResnetServeError(err.code === 'INVALID_ARGUMENT' ? 'BAD_REQUEST' : err.code, err.message) : err;
+      throw err instanceof ResnetServeError ? new ResnetServeError(err.code === 'INVALID_ARGUMENT' ? 'BAD_REQUEST' : err.code, err.message, { details: err.details }) : err;
     });
     const usable = new Set(collected.examples.map((e) => e.photo));
     const kept = images.map((img) => ({ img, photo: photoHash(img.bytes) })).filter((k) => usable.has(k.photo));

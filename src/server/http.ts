@@ -70,7 +70,7 @@ export class ServiceHolder {
 
 /** The JSON error body: a human message and a stable code. */
 export function errorBody(err: ResnetServeError): { error: string; code: string } {
-  return { error: err.message, code: err.code };
+  return { ...err.details, error: err.message, code: err.code };
 }
 
 /** Sends a typed error with its status (and Retry-After for 503). */

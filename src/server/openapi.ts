@@ -1,7 +1,15 @@
 /** The OpenAPI 3.1 description of the HTTP API, served at `/openapi.json`. */
 import { PROBE_PATHS } from './http.js';
 
-const error = { type: 'object', required: ['error', 'code'], properties: { error: { type: 'string' }, code: { type: 'string' } } };
+const error = {
+  type: 'object',
+  required: ['error', 'code'],
+  properties: {
+    error: { type: 'string' },
+    code: { type: 'string' },
+    refused: { type: 'array', description: 'When no photo of an upload could be used: each, with its own reason', items: { type: 'object', properties: { name: { type: 'string' }, code: { type: 'string' }, error: { type: 'string' } } } },
+  },
+};
 const errorResponse = (description: string): object => ({ description, content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } });
 const uploadBody = (field: string): object => ({
   required: true,

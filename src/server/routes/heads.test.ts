@@ -169,6 +169,15 @@ describe('bad input gets a clear 400 and changes nothing', () => {
     assert.doesNotMatch(partly.json().refused[0].error, /^IMAGE_UNSUPPORTED/);
     const onlyText = multipartBody([{ field: 'file', filename: 'notes.txt', type: 'text/plain', data: Buffer.from('not a photo') }]);
     await refused({ method: 'POST', url: '/v1/heads/checks/examples?class=two', ...onlyText }, 415, /^The photo could not be used: notes\.txt: Not an image/);
+    // Nothing usable, for different reasons: refused, each file named with its own code (the page words them).
+    const twoBad = multipartBody([
+      { field: 'file', filename: 'notes.txt', type: 'text/plain', data: Buffer.from('not a photo') },
+      { field: 'file', filename: 'cut.jpg', type: 'image/jpeg', data: cool[0].subarray(0, 400) },
+    ]);
+    const none = await app.inject({ method: 'POST', url: '/v1/heads/checks/examples?class=two', ...twoBad });
+    assert.equal(none.statusCode, 400, none.body);
+    assert.match(none.json().error, /^None of the 2 photos could be used/);
+    assert.deepEqual(none.json().refused.map((r: { name: string; code: string }) => [r.name, r.code]), [['notes.txt', 'IMAGE_UNSUPPORTED'], ['cut.jpg', 'IMAGE_CORRUPT']]);
     await refused({ method: 'POST', url: '/v1/heads/checks/examples', ...files([cool[0]]) }, 400, /Say which class the photos are for: .*\?class=NAME/);
     await refused({ method: 'POST', url: '/v1/heads/checks/train', ...json({ cv: 3, holdout: 0.2 }) }, 400, /"cv" or "holdout", not both/);
     await refused({ method: 'POST', url: '/v1/heads/checks/train', ...json({ foo: 1 }) }, 400, /Unknown training option "foo"/);
