@@ -14,14 +14,14 @@ export const TEXT = {
     addClass: 'New class name', add: 'Add', photos: '{n} photos', addPhotos: 'Add photos', notAdded: 'Not added: {list}', remove: 'Remove', removeClass: 'Remove class {name}',
     removePhoto: 'Remove photo {name}', train: 'Train', training: 'Training…', trainDone: 'Training finished.', trained: 'Trained {when}. Accuracy on held-out photos: {acc}.',
     notTrained: 'Not trained yet.', stale: 'Photos changed since training: train again to use them.', tryIt: 'Try it: drop or choose photos to recognise with this head',
-    confusion: 'Confusion: rows are the true class, columns the answer', mixedUp: 'Most often mixed up: {pairs}', mixedPair: '{pair} ({n})', listSep: ', ', unknown: 'Unknown: none of these classes', closest: 'Had it been forced to choose one of them:',
+    confusion: 'Confusion: rows are the true class, columns the answer', mixedUp: 'Most often mixed up: {pairs}', mixedPair: '{pair} ({n})', listSep: ', ', named: '{name}: {what}', unknown: 'Unknown: none of these classes', closest: 'Had it been forced to choose one of them:',
     deleteHead: 'Delete head', needKey: 'This server needs an API key: enter it at the top of the page.',
     keyPrompt: 'This server needs an API key. Enter the key you were given:', keyWrong: 'That key was not accepted. Check it and try again.', forgetKey: 'Forget the API key',
     clear: 'Clear all', retry: 'Retry', removeCard: 'Remove {name}', doneFailed: '{n} of {total} done, {failed} failed', answerIs: '{name}: {label}, {pct}', answerUnknown: '{name}: unknown, none of these classes',
     probably: 'Probably', notSure: 'Not sure. Maybe', showWhere: 'Show where it looked', hideWhere: 'Hide where it looked', whereFor: 'Where it looked for “{label}”',
     legendLow: 'less', legendHigh: 'more', legend: 'Evidence for the answer', whereHint: 'Choose another answer above to see where it looked for that one.', pickLabel: 'Show where it looked for {label}',
     emptyNote: 'It recognises 1000 kinds of everyday things (animals, vehicles, food, tools, furniture…) and your own classes from the Teach tab.',
-    headNote: 'Answering with your head “{name}”: {classes}, or “unknown”.', noPreview: 'No preview', tab: 'resnet-serve · {title}', sentence: '{a}. {b}', legendLabel: '{legend}: {low} → {high}', moreTiny: '{n} more under 0.1%', confirmDeleteClass: 'Delete the class “{name}” and its {photos}?', onePhoto: '1 photo', classExists: 'There is a class “{name}” already.', goneElsewhere: 'That was deleted meanwhile (in another window?): here is what is there now.', headDeleted: 'Deleted “{name}”.', needTwoClasses: 'To train, add at least two classes (each with a few photos).', noteFewForUnknown: '“Unknown” was learned from only {count} photos in the smallest class, so new photos of these classes will often be answered “unknown”. {min} or more photos per class make that much rarer.', warnings: 'Worth knowing:', otherModel: 'This head was made on another model: serve that model to use or change it, or delete it here.', confirmDelete: 'Delete head “{name}” and its photos?', download: 'Download head file',
+    headNote: 'Answering with your head “{name}”: {classes}, or “unknown”.', noPreview: 'No preview', tab: 'resnet-serve · {title}', sentence: '{a}. {b}', legendLabel: '{legend}: {low} → {high}', moreTiny: '{n} more under 0.1%', confirmDeleteClass: 'Delete the class “{name}” and its {photos}?', onePhoto: '1 photo', classExists: 'There is a class “{name}” already.', goneElsewhere: 'That was deleted meanwhile (in another window?): here is what is there now.', headDeleted: 'Deleted “{name}”.', needTwoClasses: 'To train, add at least two classes (each with a few photos).', needPhotosIn: 'To train, add photos to {names}: every class needs some.', waitForUploads: 'Train once the photos being added are in.', noteFewForUnknown: '“Unknown” was learned from only {photos} in the smallest class, so new photos of these classes will often be answered “unknown”. {min} or more photos per class make that much rarer.', warnings: 'Worth knowing:', otherModel: 'This head was made on another model: serve that model to use or change it, or delete it here.', confirmDelete: 'Delete head “{name}” and its photos?', download: 'Download head file',
   },
   zh: {
     title: '照片里是什么？', labels: '标签数', drop: '把照片拖到这里、粘贴，或点击选择',
@@ -35,14 +35,14 @@ export const TEXT = {
     addClass: '新类别名称', add: '添加', photos: '{n} 张照片', addPhotos: '添加照片', notAdded: '未添加：{list}', remove: '删除', removeClass: '删除类别 {name}',
     removePhoto: '删除照片 {name}', train: '训练', training: '训练中…', trainDone: '训练完成。', trained: '已于 {when} 训练。留出照片上的准确率：{acc}。',
     notTrained: '尚未训练。', stale: '训练后照片有改动：请重新训练。', tryIt: '试一试：放入或选择照片，用这个分类器识别',
-    confusion: '混淆矩阵：行是真实类别，列是识别结果', mixedUp: '最常混淆：{pairs}', mixedPair: '{pair}（{n} 次）', listSep: '，', unknown: '未知：不属于这些类别', closest: '如果非要从这些类别里选一个：',
+    confusion: '混淆矩阵：行是真实类别，列是识别结果', mixedUp: '最常混淆：{pairs}', mixedPair: '{pair}（{n} 次）', listSep: '，', named: '{name}：{what}', unknown: '未知：不属于这些类别', closest: '如果非要从这些类别里选一个：',
     deleteHead: '删除分类器', needKey: '此服务器需要 API 密钥：请在页面顶部输入。',
     keyPrompt: '此服务器需要 API 密钥。请输入你拿到的密钥：', keyWrong: '密钥不正确，请检查后重试。', forgetKey: '清除 API 密钥',
     clear: '全部清除', retry: '重试', removeCard: '移除 {name}', doneFailed: '已完成 {n} / {total}，失败 {failed} 张', answerIs: '{name}：{label}，{pct}', answerUnknown: '{name}：未知，不属于这些类别',
     probably: '很可能是', notSure: '不太确定，也许是', showWhere: '显示它看了哪里', hideWhere: '隐藏它看了哪里', whereFor: '它为“{label}”看的位置',
     legendLow: '少', legendHigh: '多', legend: '支持这个答案的依据', whereHint: '点上面的另一个答案，看它为那个答案看了哪里。', pickLabel: '显示它为 {label} 看的位置',
     emptyNote: '它能识别 1000 类日常事物（动物、交通工具、食物、工具、家具……），以及你在“教它新类别”里教的类别。',
-    headNote: '正在用你的分类器“{name}”识别：{classes}，或“未知”。', noPreview: '无法预览', tab: 'resnet-serve · {title}', sentence: '{a}。{b}', legendLabel: '{legend}：{low} → {high}', moreTiny: '另有 {n} 个低于 0.1%', confirmDeleteClass: '删除类别“{name}”及其 {photos}？', onePhoto: '1 张照片', classExists: '已经有“{name}”这个类别了。', goneElsewhere: '它已在别处被删除（另一个窗口？）：这里显示的是现在的内容。', headDeleted: '已删除“{name}”。', needTwoClasses: '至少要有两个类别（每类几张照片）才能训练。', warnings: '注意：', noteFewPhotos: '类别“{class}”只有 {count} 张照片；每类至少 {min} 张才能训练出可用的分类器', noteRepeated: '同一张照片在“{class}”里出现了 {count} 次（只算一次）：{names}', noteSeveral: '同一张照片同时在{classes}里：{names}', noteFewEvaluated: '准确率只在 {count} 张照片上测得，可能偏差很大：多加些照片，数字会更可靠', noteFewForUnknown: '“未知”只从最小类别的 {count} 张照片学来：这些类别的新照片被答成“未知”的次数会是训练照片的好几倍。每类有 {min} 张以上会好得多。', otherModel: '这个分类器是在另一个模型上建立的：请用那个模型来使用或修改它，或在这里删除它。', confirmDelete: '删除分类器“{name}”及其照片？', download: '下载分类器文件',
+    headNote: '正在用你的分类器“{name}”识别：{classes}，或“未知”。', noPreview: '无法预览', tab: 'resnet-serve · {title}', sentence: '{a}。{b}', legendLabel: '{legend}：{low} → {high}', moreTiny: '另有 {n} 个低于 0.1%', confirmDeleteClass: '删除类别“{name}”及其 {photos}？', onePhoto: '1 张照片', classExists: '已经有“{name}”这个类别了。', goneElsewhere: '它已在别处被删除（另一个窗口？）：这里显示的是现在的内容。', headDeleted: '已删除“{name}”。', needTwoClasses: '至少要有两个类别（每类几张照片）才能训练。', needPhotosIn: '要训练，请给{names}添加照片：每个类别都需要照片。', waitForUploads: '请等正在添加的照片传完再训练。', warnings: '注意：', noteFewPhotos: '类别“{class}”只有 {count} 张照片；每类至少 {min} 张才能训练出可用的分类器', noteRepeated: '同一张照片在“{class}”里出现了 {count} 次（只算一次）：{names}', noteSeveral: '同一张照片同时在{classes}里：{names}', noteFewEvaluated: '准确率只在 {count} 张照片上测得，可能偏差很大：多加些照片，数字会更可靠', noteFewForUnknown: '“未知”只从最小类别的 {count} 张照片学来：这些类别的新照片被答成“未知”的次数会是训练照片的好几倍。每类有 {min} 张以上会好得多。', otherModel: '这个分类器是在另一个模型上建立的：请用那个模型来使用或修改它，或在这里删除它。', confirmDelete: '删除分类器“{name}”及其照片？', download: '下载分类器文件',
   },
 };
 
@@ -89,7 +89,8 @@ function apiError(res, body) {
   if (res.status === 401) state.onUnauthorized?.();
   const code = body?.code ?? (res.status === 401 ? 'UNAUTHORIZED' : 'UNKNOWN');
   const reason = ['BAD_REQUEST', 'INVALID_ARGUMENT', 'CONFLICT'].includes(code) && body?.error ? body.error : undefined;
-  const err = Object.assign(new Error(''), { status: res.status, code, reason });
+  // An upload none of whose photos could be used names each with its own reason (`refused`).
+  const err = Object.assign(new Error(''), { status: res.status, code, reason, refused: Array.isArray(body?.refused) ? body.refused : undefined });
   err.message = messageOf(err);
   return err;
 }

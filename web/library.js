@@ -125,7 +125,7 @@ async function openPhoto(id) {
       // Laid out like a card's answers: the label and its percentage, the bar below them.
       ...photo.labels.map((l) => el('li', { className: 'pred' }, [el('span', { className: 'label', textContent: name(l) }), el('span', { className: 'pct', textContent: pct(l.score) }), el('span', { className: 'track' }, [Object.assign(el('span', { className: 'fill' }), { style: `width:${Math.max(0.5, l.score * 100)}%` })])])),
     );
-    $('photo-categories').textContent = `${t('categoriesOf')}: ${photo.categories.map((c) => `${name(c)} ${pct(c.score)}`).join(', ')}`;
+    $('photo-categories').textContent = t('named', { name: t('categoriesOf'), what: photo.categories.map((c) => `${name(c)} ${pct(c.score)}`).join(t('listSep')) });
     $('photo-like').replaceChildren(...distinctContent(like.photos).map((p) => tile(p, openPhoto, [p.labels[0] ? name(p.labels[0]) : '', t('alike', { pct: alikePct(p.similarity) }), p.copies > 1 ? t('copies', { n: p.copies }) : ''].filter(Boolean).join(' · '))));
     if (!dialog.open) dialog.showModal();
     $('photo-close').focus();

@@ -3,10 +3,13 @@
 import { $, TEXT, api, apiFetch, authHeaders, el, errorText, messageLine, onLanguage, state, t, tooLargeVars } from './common.js';
 import { addCards, cardsIn, clearCards, summaryOf } from './cards.js';
 
-const view = { head: null, detail: null, busy: false, urls: [], onHeadsChanged: () => {} };
+// `thumbs`: each photo's thumbnail (an object URL, fetched once); `progress`: each class's upload line; `uploading`: uploads running.
+const view = { head: null, detail: null, busy: false, thumbs: new Map(), progress: new Map(), uploading: 0, onHeadsChanged: () => {} };
 const path = (name) => `v1/heads/${encodeURIComponent(name)}`;
 
 const say = messageLine('teach-message');
+// What Train did, beside the button (the view's own line can be screens above it).
+const sayTrain = messageLine('train-status');
 const photoCount = (n) => (n === 1 ? t('onePhoto') : t('photos', { n }));
 
 async function loadHeads(select) {
@@ -29,6 +32,10 @@ async function loadHeads(select) {
 }
 
 async function openHead(name) {
+  if (name !== view.head) {
+    view.progress.clear();
+    sayTrain('');
+  }
   view.head = name;
   if (name) sessionStorage.setItem('teachHead', name);
   $('teach-head').hidden = !name;
@@ -42,22 +49,44 @@ async function openHead(name) {
   drawHead();
 }
 
-/** Fetches a thumbnail with the API key (an <img src> cannot send it). */
+/** Fetches a photo's thumbnail with the API key (an <img src> cannot send it), once: redrawing reuses it. */
 async function thumbnail(img, id) {
-  try {
-    const res = await fetch(`${path(view.head)}/examples/${id}/thumbnail`, { headers: authHeaders() });
-    if (!res.ok) return;
-    const url = URL.createObjectURL(await res.blob());
-    view.urls.push(url);
-    img.src = url;
-  } catch {
-    // A missing thumbnail leaves the placeholder.
+  const key = `${view.head}/${id}`;
+  if (!view.thumbs.has(key)) {
+    view.thumbs.set(
+      key,
+      fetch(`${path(view.head)}/examples/${id}/thumbnail`, { headers: authHeaders() })
+        .then(async (res) => (res.ok ? URL.createObjectURL(await res.blob()) : null))
+        .catch(() => null),
+    );
   }
+  const url = await view.thumbs.get(key);
+  // A missing thumbnail leaves the placeholder, and is asked for again at the next drawing.
+  if (url) img.src = url;
+  else view.thumbs.delete(key);
+}
+
+/** Lets go of the thumbnails of photos no longer shown. */
+function forgetThumbnails(shown) {
+  for (const [key, url] of view.thumbs) {
+    if (shown.has(key)) continue;
+    view.thumbs.delete(key);
+    url.then((u) => u && URL.revokeObjectURL(u));
+  }
+}
+
+/** Why Train cannot run now, or null. */
+function cannotTrain(d) {
+  if (d.classes.length < 2) return () => t('needTwoClasses');
+  const empty = d.classes.filter((c) => c.photos === 0).map((c) => `“${c.name}”`);
+  if (empty.length) return () => t('needPhotosIn', { names: empty.join(t('listSep')) });
+  if (view.uploading > 0) return () => t('waitForUploads');
+  return null;
 }
 
 function drawHead() {
   const d = view.detail;
-  for (const url of view.urls.splice(0)) URL.revokeObjectURL(url);
+  forgetThumbnails(new Set((d.examples ?? []).map((e) => `${view.head}/${e.id}`)));
   const list = $('classes');
   // Redrawing replaces the buttons: focus goes back to the same one, or near where it was (never to <body>).
   const focused = list.contains(document.activeElement) ? document.activeElement : null;
@@ -94,8 +123,13 @@ function drawHead() {
       remove.addEventListener('click', () => change(api(`${path(view.head)}/examples/${p.id}`, { method: 'DELETE' })));
       grid.append(el('li', {}, [img, remove]));
     }
+    // This class's uploads: how far they are, then what was not added (worded at each drawing, so in the current language).
+    const progress = view.progress.get(c.name);
+    const status = el('p', { className: 'status class-status', textContent: progress?.words() ?? '' });
+    status.setAttribute('role', progress?.alert ? 'alert' : 'status');
     const item = el('li', { className: 'class' }, [
       el('div', { className: 'class-head' }, [el('h3', { textContent: c.name }), el('span', { className: 'class-actions' }, [el('span', { className: 'count', textContent: photoCount(c.photos) }), addButton, removeClass]), input]),
+      status,
       grid,
     ]);
     item.dataset.class = c.name;
@@ -114,12 +148,13 @@ function drawHead() {
     list.append(item);
   }
   const foreign = d.model && !d.model.current;
+  const why = foreign ? null : cannotTrain(d);
   // While training, the button stays focusable (aria-disabled): a disabled button would drop the focus.
-  $('train').disabled = d.classes.length < 2 || foreign;
+  $('train').disabled = foreign || why !== null;
   // A greyed-out Train says why, on screen.
   const hint = $('train-hint');
-  hint.hidden = foreign || d.classes.length >= 2;
-  hint.textContent = hint.hidden ? '' : t('needTwoClasses');
+  hint.hidden = why === null;
+  hint.textContent = why ? why() : '';
   $('train').setAttribute('aria-disabled', String(view.busy));
   $('new-class').hidden = foreign;
   if (foreign) {
@@ -141,7 +176,7 @@ function noteText(note, english) {
   const key = NOTE_KEYS[note?.code];
   // In English the server's own sentence, unless the page has its own (one that names no command-line option).
   if (!key || (state.lang !== 'zh' && TEXT.en[key] === undefined)) return english;
-  return t(key, { ...note, names: (note.names ?? []).join('、'), classes: (note.classes ?? []).map((c) => `“${c}”`).join('和') });
+  return t(key, { ...note, photos: photoCount(note.count), names: (note.names ?? []).join('、'), classes: (note.classes ?? []).map((c) => `“${c}”`).join('和') });
 }
 
 function drawTraining() {
@@ -199,6 +234,7 @@ async function change(promise) {
     await openHead(view.head);
     // A change that worked clears the message of one that did not.
     say('');
+    sayTrain('');
     return detail;
   } catch (err) {
     await failed(err);
@@ -233,53 +269,80 @@ function uploadBatches(files) {
   return { batches, tooLarge };
 }
 
+/** Shows a class's upload line now, without redrawing the head. */
+function showProgress(className, words, alert = false) {
+  if (words) view.progress.set(className, { words, alert });
+  else view.progress.delete(className);
+  const line = [...$('classes').querySelectorAll('.class')].find((i) => i.dataset.class === className)?.querySelector('.class-status');
+  if (!line) return;
+  line.textContent = words ? words() : '';
+  line.setAttribute('role', alert ? 'alert' : 'status');
+}
+
 async function addPhotos(className, files) {
   if (!files.length || !view.head) return;
+  const head = view.head;
   const name = (f) => f.name || 'photo';
   const { batches, tooLarge } = uploadBatches(files);
   // Files the server could not use are named with their reason, in the page's language; the others are added.
   const refused = tooLarge.map((f) => ({ name: name(f), code: 'FILE_TOO_LARGE', vars: tooLargeVars(f) }));
   let sent = 0;
-  for (const batch of batches) {
-    const done = sent;
-    say(() => t('uploadingCount', { done, total: files.length }));
-    const form = new FormData();
-    for (const f of batch) form.append('file', f, name(f));
-    try {
-      const answer = await api(`${path(view.head)}/examples?class=${encodeURIComponent(className)}`, { method: 'POST', body: form });
-      refused.push(...(answer?.refused ?? []));
-    } catch (err) {
-      if (!/^IMAGE_/.test(err.code ?? '')) {
-        if (err.code !== 'NOT_FOUND') await openHead(view.head);
-        await failed(err);
-        return;
+  // Train waits for the uploads (it would train on part of the photos); said beside it.
+  view.uploading++;
+  sayTrain('');
+  drawHead();
+  try {
+    for (const batch of batches) {
+      const done = sent;
+      showProgress(className, () => t('uploadingCount', { done, total: files.length }));
+      const form = new FormData();
+      for (const f of batch) form.append('file', f, name(f));
+      try {
+        const answer = await api(`${path(head)}/examples?class=${encodeURIComponent(className)}`, { method: 'POST', body: form });
+        refused.push(...(answer?.refused ?? []));
+      } catch (err) {
+        if (Array.isArray(err.refused)) {
+          // Nothing of this upload could be used: each file named with its own reason.
+          refused.push(...err.refused);
+        } else if (/^IMAGE_/.test(err.code ?? '')) {
+          refused.push(...batch.map((f) => ({ name: name(f), code: err.code })));
+        } else {
+          showProgress(className, null);
+          if (err.code !== 'NOT_FOUND') await openHead(view.head);
+          await failed(err);
+          return;
+        }
       }
-      // Nothing of this upload could be used: each file is named, with the first reason the server gave.
-      refused.push(...batch.map((f) => ({ name: name(f), code: err.code })));
+      sent += batch.length;
     }
-    sent += batch.length;
+  } finally {
+    view.uploading--;
+    if (view.detail) drawHead();
   }
+  if (view.head !== head) return;
+  const list = () => refused.map((r) => t('named', { name: r.name, what: errorText(r.code, r.vars) })).join(' ');
+  showProgress(className, refused.length ? () => t('notAdded', { list: list() }) : null, refused.length > 0);
   await openHead(view.head);
-  const list = () => refused.map((r) => `${r.name}: ${errorText(r.code, r.vars)}`).join(' ');
-  say(refused.length ? () => t('notAdded', { list: list() }) : '', refused.length > 0);
 }
 
 async function train() {
   if (view.busy) return;
   view.busy = true;
   drawHead();
-  say(() => t('training'));
+  say('');
+  sayTrain(() => t('training'));
   try {
     view.detail = { ...view.detail, ...(await api(`${path(view.head)}/train`, { method: 'POST' })) };
     view.busy = false;
     await openHead(view.head);
-    say(() => t('trainDone'));
+    sayTrain(() => t('trainDone'));
     view.onHeadsChanged();
     $('train').focus();
   } catch (err) {
     view.busy = false;
     drawHead();
-    await failed(err);
+    if (err.code === 'NOT_FOUND') await failed(err);
+    else sayTrain(err, true);
   }
 }
 

@@ -113,13 +113,28 @@ describe('the Teach view in Chromium', { skip }, () => {
     await page.keyboard.press('Enter');
     assert.equal(await page.evaluate(() => document.activeElement?.id), 'pick');
     await page.selectOption('#answer-with', '');
-    // Removing a photo marks the head as changed since training.
+    // Removing a photo marks the head as changed since training; the others' thumbnails are not fetched again.
     await page.click('.views a[data-view="teach"]');
+    await page.locator('.thumbs img[src]').first().waitFor();
+    const thumbnails: string[] = [];
+    page.on('request', (r) => {
+      if (/\/thumbnail$/.test(r.url())) thumbnails.push(r.url());
+    });
     await page.locator('.thumbs button.icon').first().focus();
     await page.keyboard.press('Enter');
     await page.locator('.training .stale').waitFor();
+    await page.waitForFunction(() => document.querySelectorAll('.thumbs img[src]').length === 7);
+    assert.deepEqual(thumbnails, [], 'a redraw reuses the thumbnails it has');
     // The redrawn class keeps the keyboard focus near where it was (the next photo's ×), not on <body>.
     assert.equal(await page.evaluate(() => !!document.activeElement?.closest('.class') && document.activeElement?.tagName === 'BUTTON'), true);
+    // Training that fails is said beside Train (the view's message line may be screens above it).
+    await page.route('**/train', (route) => route.fulfill({ status: 503, headers: { 'retry-after': '1' }, json: { error: 'The server is busy', code: 'QUEUE_FULL' } }));
+    await page.click('#train');
+    await page.waitForFunction(() => document.getElementById('train-status')?.getAttribute('role') === 'alert');
+    assert.match((await page.locator('#train-status').textContent()) ?? '', /busy/i);
+    const [button, said] = [await page.locator('#train').boundingBox(), await page.locator('#train-status').boundingBox()];
+    assert.ok(button && said && said.y - button.y < 150, `the message is ${said && button ? said.y - button.y : '?'} px below Train`);
+    await page.unroute('**/train');
     await page.close();
   });
 
@@ -132,10 +147,10 @@ describe('the Teach view in Chromium', { skip }, () => {
     assert.match((await page.locator('.training .trained').textContent()) ?? '', /准确率/);
     // Training's warnings in Chinese too, made from the server's codes and facts; back in English on a switch.
     assert.match((await page.locator('.training .warnings').textContent()) ?? '', /类别“暖色”只有 3 张照片/);
-    assert.equal(await page.locator('#teach-message').textContent(), '训练完成。');
+    assert.equal(await page.locator('#train-status').textContent(), '训练完成。');
     await page.click('button[data-lang="en"]');
     assert.match((await page.locator('.training .warnings').textContent()) ?? '', /class "暖色" has only 3 photos/);
-    assert.equal(await page.locator('#teach-message').textContent(), 'Training finished.', 'the status line follows the language too');
+    assert.equal(await page.locator('#train-status').textContent(), 'Training finished.', 'the status line follows the language too');
     await page.click('button[data-lang="zh"]');
     const width = await page.evaluate(() => document.documentElement.scrollWidth);
     assert.ok(width <= 360, `no horizontal scrolling (page is ${width} px wide)`);
@@ -160,11 +175,21 @@ describe('the Teach view in Chromium', { skip }, () => {
     await page.fill('#new-head-name', '颜色 2');
     assert.equal(await page.locator('#teach-message').textContent(), '');
     await page.click('button[data-lang="zh"]');
-    // A file that is not a photo, added to a class: the page's sentence for "not an image", not "the request was not understood".
-    await page.locator('.class').first().locator('input[type=file]').setInputFiles({ name: 'notes.jpg', mimeType: 'image/jpeg', buffer: Buffer.from('a shopping list') });
-    await page.waitForFunction(() => /图片|格式/.test(document.getElementById('teach-message')?.textContent ?? ''));
-    assert.doesNotMatch((await page.locator('#teach-message').textContent()) ?? '', /服务器无法理解/);
-    assert.match((await page.locator('#teach-message').textContent()) ?? '', /^未添加：notes\.jpg/, 'the file is named');
+    // A file that is not a photo, added to a class: the page's sentence for "not an image", not "the request was not understood",
+    // under that class (where the user is looking), not at the top of the view.
+    const first = page.locator('.class').first();
+    await first.locator('input[type=file]').setInputFiles({ name: 'notes.jpg', mimeType: 'image/jpeg', buffer: Buffer.from('a shopping list') });
+    await page.waitForFunction(() => /图片|格式/.test(document.querySelector('.class .class-status')?.textContent ?? ''));
+    assert.doesNotMatch((await first.locator('.class-status').textContent()) ?? '', /服务器无法理解/);
+    assert.match((await first.locator('.class-status').textContent()) ?? '', /^未添加：notes\.jpg/, 'the file is named');
+    // Two bad files for different reasons: each named with its own, in Chinese (before, the server's English list behind "the request was not understood").
+    const cut = Buffer.from(warm[0].subarray(0, 400));
+    await first.locator('input[type=file]').setInputFiles([{ name: 'list.jpg', mimeType: 'image/jpeg', buffer: Buffer.from('a shopping list') }, { name: 'cut.jpg', mimeType: 'image/jpeg', buffer: cut }]);
+    await page.waitForFunction(() => /cut\.jpg/.test(document.querySelector('.class .class-status')?.textContent ?? ''));
+    const both = (await first.locator('.class-status').textContent()) ?? '';
+    assert.match(both, /^未添加：list\.jpg：.*cut\.jpg：/);
+    assert.doesNotMatch(both, /服务器无法理解|IMAGE_|None of/);
+    assert.equal(await first.locator('.class-status').getAttribute('role'), 'alert');
     await page.close();
   });
 
@@ -177,8 +202,8 @@ describe('the Teach view in Chromium', { skip }, () => {
     const left = page.locator('.class', { has: page.locator('h3', { hasText: 'left' }) });
     await left.locator('input[type=file]').setInputFiles([...files([warm[3]], 'more'), { name: 'notes.jpg', mimeType: 'image/jpeg', buffer: Buffer.from('a shopping list') }]);
     await left.locator('.count', { hasText: '2' }).waitFor();
-    await page.waitForFunction(() => /^Not added: notes\.jpg: This file is not a photo/.test(document.getElementById('teach-message')?.textContent ?? ''));
-    assert.equal(await page.locator('#teach-message').getAttribute('role'), 'alert');
+    await page.waitForFunction(() => /^Not added: notes\.jpg: This file is not a photo/.test(document.querySelector('.class .class-status')?.textContent ?? ''));
+    assert.equal(await left.locator('.class-status').getAttribute('role'), 'alert');
     // A disabled Train button (one class) looks disabled.
     assert.equal(await page.locator('#train').isDisabled(), true);
     assert.ok(Number(await page.locator('#train').evaluate((b) => getComputedStyle(b).opacity)) < 0.6);
@@ -233,9 +258,22 @@ describe('the Teach view in Chromium', { skip }, () => {
     const left = page.locator('.class', { has: page.locator('h3', { hasText: 'left' }) });
     await left.waitFor();
     assert.match((await page.locator('#train-hint').textContent()) ?? '', /at least two classes/);
+    // The second upload held back: meanwhile the class says how far it is, and Train waits for it, saying why.
+    let release = (): void => {};
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let seen = 0;
+    await page.route(/\/examples\?class=/, async (route) => {
+      if (++seen === 2) await held;
+      await route.continue();
+    });
     await left.locator('input[type=file]').setInputFiles(files([...warm, cool[0]].slice(0, 5), 'many'));
+    await page.waitForFunction(() => /Adding photos: 2 of 5/.test(document.querySelector('.class .class-status')?.textContent ?? ''));
+    assert.equal(await page.locator('#train').isDisabled(), true);
+    release();
     await left.locator('.count', { hasText: '5 photos' }).waitFor();
+    await page.unroute(/\/examples\?class=/);
     assert.deepEqual(uploads, [2, 2, 1]);
+    assert.equal(await left.locator('.class-status').textContent(), '', 'the progress line goes once all are in');
     assert.equal(await page.locator('#teach-message').textContent(), '', 'no error left on screen');
     // A class that is there already is said, not silently ignored.
     await page.fill('#new-class-name', 'left');
@@ -243,6 +281,10 @@ describe('the Teach view in Chromium', { skip }, () => {
     await page.waitForFunction(() => /There is a class “left” already/.test(document.getElementById('teach-message')?.textContent ?? ''));
     await page.fill('#new-class-name', 'right');
     await page.press('#new-class-name', 'Enter');
+    // A class without photos: Train says which needs them (the server would refuse it), until it has some.
+    await page.waitForFunction(() => /add photos to “right”/.test(document.getElementById('train-hint')?.textContent ?? ''));
+    assert.equal(await page.locator('#train').isDisabled(), true);
+    await page.locator('.class', { has: page.locator('h3', { hasText: 'right' }) }).locator('input[type=file]').setInputFiles(files([cool[1]], 'r'));
     await page.locator('#train-hint').waitFor({ state: 'hidden' });
     // A reload opens the head worked on, not the first one.
     await page.reload();
