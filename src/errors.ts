@@ -57,6 +57,8 @@ export const ErrorCodes = {
   TOO_MANY_FILES: 413,
   /** A head was asked to answer before it was trained. */
   HEAD_NOT_TRAINED: 409,
+  /** The photo is in that class of the head already. */
+  ALREADY_ADDED: 409,
   /** The request's headers are larger than the server reads. */
   HEADERS_TOO_LARGE: 431,
   /** The client did not send the request in time. */

@@ -244,9 +244,10 @@ export class HeadRegistry {
   /**
    * Adds photos to a class of an API head. Every photo is decoded and
    * embedded first (embeddings cached by content); the photos that can be
-   * used are added and the others listed in `refused` with their reason. When
-   * none can be used the request is refused (with their reason's code when
-   * they share one: 415 not images, 422 damaged).
+   * used are added and the others listed in `refused` with their reason (a
+   * photo the class has already among them). When none can be used the
+   * request is refused (with their reason's code when they share one: 415 not
+   * images, 422 damaged, 409 all there already), `refused` naming each.
    */
   async addExamples(name: string, classValue: unknown, images: readonly UploadedImage[], signal?: AbortSignal): Promise<{ added: { id: number; name: string }[]; refused: RefusedPhoto[]; head: HeadDescription }> {
     const stored = this.requireStored(name);
@@ -254,17 +255,33 @@ export class HeadRegistry {
     const className = checkClassName(classValue);
     if (!stored.classes.includes(className)) throw new ResnetServeError('NOT_FOUND', `Head "${name}" has no class "${className}"; add it first (POST /v1/heads/${encodeURIComponent(name)}/classes)`);
     if (images.length === 0) throw new ResnetServeError('NO_FILE', 'No photo uploaded');
+    // A photo the class has already (or that this upload carries twice) is named, not added again.
+    const inClass = new Set(this.store.examples(name).filter((e) => e.className === className).map((e) => e.photo));
+    const repeated: RefusedPhoto[] = [];
+    const fresh: { img: UploadedImage; photo: string }[] = [];
+    for (const img of images) {
+      const photo = photoHash(img.bytes);
+      if (inClass.has(photo)) repeated.push({ name: img.name, code: 'ALREADY_ADDED', error: `already in class "${className}"` });
+      else fresh.push({ img, photo });
+      inClass.add(photo);
+    }
+    if (fresh.length === 0) {
+      const subject = images.length === 1 ? 'The photo is' : `All ${images.length} photos are`;
+      throw new ResnetServeError('ALREADY_ADDED', `${subject} in class "${className}" already`, { details: { refused: repeated } });
+    }
     const collected = await collectExamples(
-      images.map((img) => ({ label: 0, bytes: img.bytes, name: img.name })),
+      fresh.map(({ img }) => ({ label: 0, bytes: img.bytes, name: img.name })),
       (bytes) => this.service.analyzeMany(bytes, ['embedding'], signal, { mirror: true }),
       this.cache,
       { model: this.model, recipe: recipeOf(this.service.mode, this.service.info.precision) },
     ).catch((err) => {
-      throw err instanceof ResnetServeError ? new ResnetServeError(err.code === 'INVALID_ARGUMENT' ? 'BAD_REQUEST' : err.code, err.message, { details: err.details }) : err;
+      if (!(err instanceof ResnetServeError)) throw err;
+      const details = repeated.length ? { refused: [...repeated, ...((err.details?.refused as RefusedPhoto[]) ?? [])] } : err.details;
+      throw new ResnetServeError(repeated.length ? 'BAD_REQUEST' : err.code === 'INVALID_ARGUMENT' ? 'BAD_REQUEST' : err.code, err.message, { details });
     });
     const usable = new Set(collected.examples.map((e) => e.photo));
-    const kept = images.map((img) => ({ img, photo: photoHash(img.bytes) })).filter((k) => usable.has(k.photo));
-    const refused = collected.failed.map((f) => ({ name: f.name, code: f.code ?? 'BAD_REQUEST', error: f.message }));
+    const kept = fresh.filter((k) => usable.has(k.photo));
+    const refused = [...repeated, ...collected.failed.map((f) => ({ name: f.name, code: f.code ?? 'BAD_REQUEST', error: f.message }))];
     const { drawableImage } = await import('../image/decode.js');
     const thumbnails = await Promise.all(kept.map(({ img }) => drawInTurn(() => drawableImage(img.bytes).rotate().resize(160, 160, { fit: 'cover' }).jpeg({ quality: 80 }).toBuffer(), signal)));
     // A request that ran out of time (503) or whose client left adds nothing: a retry would add the photos twice.

@@ -204,6 +204,10 @@ describe('the Teach view in Chromium', { skip }, () => {
     await left.locator('.count', { hasText: '2' }).waitFor();
     await page.waitForFunction(() => /^Not added: notes\.jpg: This file is not a photo/.test(document.querySelector('.class .class-status')?.textContent ?? ''));
     assert.equal(await left.locator('.class-status').getAttribute('role'), 'alert');
+    // The same photo again: said, and the class keeps its count.
+    await left.locator('input[type=file]').setInputFiles(files([warm[3]], 'again'));
+    await page.waitForFunction(() => /^Not added: again0\.jpg: This photo is in this class already\.$/.test(document.querySelector('.class .class-status')?.textContent ?? ''));
+    assert.equal(await left.locator('.count').textContent(), '2 photos');
     // A disabled Train button (one class) looks disabled.
     assert.equal(await page.locator('#train').isDisabled(), true);
     assert.ok(Number(await page.locator('#train').evaluate((b) => getComputedStyle(b).opacity)) < 0.6);
