@@ -142,4 +142,7 @@ test('the same photo twice in a class counts once; in two classes it is kept and
   assert.deepEqual(summary.notes?.find((n) => n.code === 'REPEATED_IN_CLASS'), { code: 'REPEATED_IN_CLASS', class: 'a', count: 2, names: ['p0.jpg', 'again.jpg'] });
   assert.deepEqual(summary.notes?.find((n) => n.code === 'IN_SEVERAL_CLASSES'), { code: 'IN_SEVERAL_CLASSES', classes: ['b', 'a'], names: ['p1.jpg', 'moved.jpg'] });
   assert.deepEqual(summary.notes?.filter((n) => n.code === 'FEW_PHOTOS'), [{ code: 'FEW_PHOTOS', class: 'a', count: 4, min: 5 }, { code: 'FEW_PHOTOS', class: 'b', count: 3, min: 5 }]);
+  // One file name in two class folders is named once.
+  const sameName = trainHead('x', ['a', 'b'], [...data, { ...data[1], label: 0, name: 'p1.jpg' }], backbone, { folds: 2 }).summary;
+  assert.match(sameName.warnings.find((w) => /in "b" and "a"/.test(w)) ?? '', /: p1\.jpg$/);
 });

@@ -54,7 +54,7 @@ export function dedupeExamples<T extends TrainingExample>(classes: readonly stri
   }
   for (const entries of seen.values()) {
     for (const x of entries) if (x.names.length > 1) notes.push({ code: 'REPEATED_IN_CLASS', class: classes[x.label], count: x.names.length, names: x.names });
-    if (entries.length > 1) notes.push({ code: 'IN_SEVERAL_CLASSES', classes: entries.map((x) => classes[x.label]), names: entries.map((x) => x.names[0]) });
+    if (entries.length > 1) notes.push({ code: 'IN_SEVERAL_CLASSES', classes: entries.map((x) => classes[x.label]), names: [...new Set(entries.map((x) => x.names[0]))] });
   }
   return { examples: kept, notes };
 }
