@@ -9,6 +9,8 @@
 export const ErrorCodes = {
   /** An option or argument has the wrong type or value. */
   INVALID_ARGUMENT: 400,
+  /** A search word too short to mean anything (one Latin letter). */
+  QUERY_TOO_SHORT: 400,
   /** The input is empty. */
   IMAGE_EMPTY: 400,
   /** The bytes are not an image in a format we decode. */

@@ -3,6 +3,7 @@
 export const ERRORS = {
   en: {
     INVALID_ARGUMENT: 'One of the settings is not valid.',
+    QUERY_TOO_SHORT: 'A search word is too short: type at least 2 letters (or one Chinese character).',
     IMAGE_EMPTY: 'This file is empty.',
     IMAGE_UNSUPPORTED: 'This file is not a photo in a format the server can read (JPEG, PNG, WebP, GIF, TIFF, BMP or AVIF).',
     IMAGE_CORRUPT: 'This photo is damaged or incomplete.',
@@ -42,6 +43,7 @@ export const ERRORS = {
   },
   zh: {
     INVALID_ARGUMENT: '某项设置无效。',
+    QUERY_TOO_SHORT: '搜索词太短：请至少输入 2 个字母（或 1 个汉字）。',
     IMAGE_EMPTY: '这个文件是空的。',
     IMAGE_UNSUPPORTED: '这个文件不是服务器能读取的照片格式（JPEG、PNG、WebP、GIF、TIFF、BMP 或 AVIF）。',
     IMAGE_CORRUPT: '这张照片已损坏或不完整。',

@@ -358,6 +358,12 @@ export function setupTeach({ onHeadsChanged }) {
   $('new-head').addEventListener('submit', async (e) => {
     e.preventDefault();
     const name = $('new-head-name').value.trim();
+    // A head of this name here already: said in the page's language (the server would refuse it too).
+    if ([...$('head-select').options].some((o) => o.value === name.normalize('NFC'))) {
+      say(() => t('headExists', { name }), true);
+      $('new-head-name').focus();
+      return;
+    }
     try {
       await api('v1/heads', { method: 'POST', json: { name, classes: [] } });
       $('new-head-name').value = '';

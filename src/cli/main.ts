@@ -288,7 +288,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`resnet-serve: ${err.message}${settingSource(err.message, parsed.values)}\nRun 'resnet-serve --help' for the commands and their options.\n`);
       return 2;
     }
-    if (err instanceof ResnetServeError && err.code === 'INVALID_ARGUMENT') {
+    if (err instanceof ResnetServeError && (err.code === 'INVALID_ARGUMENT' || err.code === 'QUERY_TOO_SHORT')) {
       process.stderr.write(`resnet-serve: ${err.message}\n`);
       return 2;
     }

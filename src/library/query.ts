@@ -105,7 +105,7 @@ export function checkQuery(words: readonly string[]): string[] {
   return words.map((raw) => {
     const word = normalize(String(raw));
     if (!word) throw new ResnetServeError('INVALID_ARGUMENT', `Nothing to search for in ${JSON.stringify(raw)}: give words (letters or characters), not only punctuation`);
-    if (!CJK.test(word) && word.replace(/ /g, '').length < 2) throw new ResnetServeError('INVALID_ARGUMENT', `${JSON.stringify(raw)} is too short to search for: give at least 2 letters (or one Chinese character)`);
+    if (!CJK.test(word) && word.replace(/ /g, '').length < 2) throw new ResnetServeError('QUERY_TOO_SHORT', `${JSON.stringify(raw)} is too short to search for: give at least 2 letters (or one Chinese character)`);
     return word;
   });
 }

@@ -70,7 +70,7 @@ describe('the Library view in Chromium', { skip }, () => {
     await page.fill('#library-q', 'x');
     await page.press('#library-q', 'Enter');
     await page.waitForFunction(() => document.querySelectorAll('#gallery li').length === 0);
-    assert.match((await page.locator('#library-message').textContent()) ?? '', /too short/);
+    assert.match((await page.locator('#library-message').textContent()) ?? '', /search word is too short/);
     // Erasing the words, then choosing "all categories" from the menu: the erased words no longer filter.
     await page.fill('#library-q', 'zzzznothing');
     await page.press('#library-q', 'Enter');

@@ -159,14 +159,13 @@ describe('the Teach view in Chromium', { skip }, () => {
       assert.ok(box && box.height >= 44, `${selector} is ${box?.height} px tall`);
     }
     await page.screenshot({ path: join(OUT, 'teach-phone-zh.png'), fullPage: true });
-    // A refusal says in Chinese what kind of problem it is, then the server's exact reason.
+    // A name taken: said in Chinese, no English inside.
     await page.fill('#new-head-name', '颜色');
     await page.press('#new-head-name', 'Enter');
-    await page.waitForFunction(() => /名称已被使用/.test(document.getElementById('teach-message')?.textContent ?? ''));
-    assert.match((await page.locator('#teach-message').textContent()) ?? '', /（A head named "颜色" already exists/);
-    // Worded again on a language switch: the server's own sentence alone in English.
+    await page.waitForFunction(() => /已经有名为“颜色”的分类器了/.test(document.getElementById('teach-message')?.textContent ?? ''));
+    // Worded again on a language switch.
     await page.click('button[data-lang="en"]');
-    assert.match((await page.locator('#teach-message').textContent()) ?? '', /^A head named "颜色" already exists/);
+    assert.match((await page.locator('#teach-message').textContent()) ?? '', /^There is a head named “颜色” already/);
     // It looks like an error (a card's error colours), not like a grey hint.
     const [colour, background] = await page.locator('#teach-message').evaluate((m) => [getComputedStyle(m).color, getComputedStyle(m).backgroundColor]);
     const [errorColour, errorBackground] = await page.locator('#teach-message').evaluate(() => { const probe = document.createElement('p'); probe.style.color = 'var(--error)'; probe.style.backgroundColor = 'var(--error-bg)'; document.body.append(probe); const c = [getComputedStyle(probe).color, getComputedStyle(probe).backgroundColor]; probe.remove(); return c; });
