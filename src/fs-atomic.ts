@@ -1,6 +1,6 @@
 /** Small file helpers shared by the caches. */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, statSync, type PathLike } from 'node:fs';
+import { mkdirSync, rmSync, statSync, type PathLike } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import { ResnetServeError } from './errors.js';
@@ -81,21 +81,44 @@ export function ensureDirSync(path: string): void {
 export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
   await ensureDir(dirname(path));
   const tmp = `${path}.${randomBytes(4).toString('hex')}.tmp`;
+  const written = removedAtExit(tmp);
   try {
     await writeFile(tmp, data, { flag: 'wx' });
     await rename(tmp, path);
   } catch (err) {
     await rm(tmp, { force: true }).catch(() => undefined);
     throw err;
+  } finally {
+    written();
   }
+}
+
+const unfinished = new Set<string>();
+
+/**
+ * Marks `path` as a temporary file being written: removed if the process
+ * exits before the returned function is called (a build process stopped
+ * mid-write, by `process.exit`, leaves no half-written graph behind).
+ */
+export function removedAtExit(path: string): () => void {
+  if (unfinished.size === 0) process.once('exit', removeUnfinished);
+  unfinished.add(path);
+  return () => {
+    unfinished.delete(path);
+    if (unfinished.size === 0) process.off('exit', removeUnfinished);
+  };
+}
+
+function removeUnfinished(): void {
+  for (const path of unfinished) rmSync(path, { force: true });
 }
 
 /** How long a temporary file may sit untouched before it is taken for one a killed process left behind. */
 export const ORPHANED_TEMP_MS = 60 * 60 * 1000;
 
 /**
- * Removes the temporary files in `dir` whose names start with `prefix.` and
- * end with `suffix`, untouched for {@link ORPHANED_TEMP_MS}: what a process
+ * Removes the temporary files in `dir` whose names start with `prefix.` (any,
+ * for an empty prefix) and end with `suffix`, untouched for {@link ORPHANED_TEMP_MS}: what a process
  * killed while writing a large cached file left (a graph is written in
  * seconds, so a live writer's, even another container's on a shared volume,
  * is younger).
@@ -105,7 +128,7 @@ export async function removeOrphanedTemps(dir: string, prefix: string, suffix: s
   const now = Date.now();
   await Promise.all(
     names
-      .filter((n) => n.startsWith(`${prefix}.`) && n.endsWith(suffix))
+      .filter((n) => (prefix === '' || n.startsWith(`${prefix}.`)) && n.endsWith(suffix))
       .map(async (n) => {
         const path = join(dir, n);
         const info = await stat(path).catch(() => null);

@@ -9,6 +9,7 @@ import { DEFAULT_MAX_QUEUE, MAX_BATCH } from '../classify/batcher.js';
 import { DEFAULT_LIMITS } from '../server/options.js';
 import { ResnetServeError } from '../errors.js';
 import { plural } from '../plural.js';
+import { endProgressLine } from './progress.js';
 import { OFFICIAL_CHECKPOINTS, defaultCacheDir, findCachedCheckpoint, torchHubCheckpointDir, weightsBaseUrl } from '../model/weights.js';
 import type { ModelOptions } from '../types.js';
 import { OPTIONS, UsageError, environmentName, intOption, modelOptions, withEnvironment, type Parsed } from './args.js';
@@ -283,6 +284,8 @@ export async function main(argv: string[]): Promise<number> {
       }
     }
   } catch (err) {
+    // Under a progress line left open (a build that failed midway), not at its end.
+    endProgressLine();
     if (err instanceof UsageError) {
       // The message stays on screen: the full usage is one --help away.
       process.stderr.write(`resnet-serve: ${err.message}${settingSource(err.message, parsed.values)}\nRun 'resnet-serve --help' for the commands and their options.\n`);

@@ -36,6 +36,14 @@ export function downloadProgress(label: string, out: Writable & { isTTY?: boolea
   };
 }
 
+let lineOpen = false;
+
+/** Ends a progress line left open on a terminal (before an error is written under it). */
+export function endProgressLine(out: Writable = process.stderr): void {
+  if (lineOpen) out.write('\n');
+  lineOpen = false;
+}
+
 /**
  * A one-time note while an int8 model is calibrated: a line when it starts
  * and when it ends (redrawn in place on a terminal), saying how many photos
@@ -49,7 +57,10 @@ export function quantizeProgress(out: Writable & { isTTY?: boolean } = process.s
     const chosen = found > total ? ` (evenly chosen from ${found})` : '';
     const notUsed = skipped + passedBy;
     const end = `calibrated on ${plural(total - skipped, 'photo')}${chosen}${notUsed ? `, ${plural(notUsed, 'file')} skipped (not images or unreadable)` : ''} in ${((Date.now() - started) / 1000).toFixed(1)} s`;
-    if (out.isTTY) out.write(`\r${prefix} ${finished ? end : `calibrating on ${done} of ${plural(total, 'photo')}${chosen}`}\x1b[K${finished ? '\n' : ''}`);
+    if (out.isTTY) {
+      out.write(`\r${prefix} ${finished ? end : `calibrating on ${done} of ${plural(total, 'photo')}${chosen}`}\x1b[K${finished ? '\n' : ''}`);
+      lineOpen = !finished;
+    }
     else if (done === 1 || finished) out.write(`${prefix} ${finished ? end : `calibrating on ${plural(total, 'photo')}${chosen}`}\n`);
   };
 }

@@ -30,6 +30,12 @@ async function run({ step, args }: Message): Promise<unknown> {
   }
 }
 
+// A parent that is gone (ended by a signal it did not handle, or killed) closes the channel; a Ctrl-C reaches
+// this process too. Either way it stops, and `process.exit` removes the graphs it was writing (fs-atomic.ts).
+process.once('disconnect', () => process.exit(1));
+process.once('SIGINT', () => process.exit(130));
+process.once('SIGTERM', () => process.exit(143));
+
 process.once('message', async (message: Message) => {
   let reply: unknown;
   try {

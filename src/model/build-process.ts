@@ -70,8 +70,9 @@ export function buildInChild<T>(step: BuildStep, args: unknown[], label: string,
     let stderr = '';
     child.stderr?.on('data', (d) => (stderr = (stderr + d).slice(-2000)));
     let settled = false;
-    // Ended with this process (a Ctrl-C during a first start), not left building.
-    const stop = (): void => void child.kill('SIGKILL');
+    // Ended with this process, removing what it was writing (and if this process dies by a signal instead,
+    // the child sees its channel close and stops by itself).
+    const stop = (): void => void child.kill('SIGTERM');
     process.once('exit', stop);
     const settle = (fn: () => void): void => {
       if (settled) return;
@@ -85,10 +86,23 @@ export function buildInChild<T>(step: BuildStep, args: unknown[], label: string,
       else if ('result' in m) settle(() => resolve(m.result as T));
     });
     child.on('error', (err) => settle(() => reject(new ResnetServeError('INTERNAL', `${label} could not be prepared: the build process did not start (${err.message})`, { cause: err }))));
-    child.on('close', (code, signal) => {
-      const reason = stderr.trim().split('\n').pop();
-      settle(() => reject(new ResnetServeError('MODEL_INVALID', `${label} could not be prepared: the process building it ${signal ? `was killed by ${signal}` : `exited with code ${code}`}${reason ? ` (${reason})` : ''}`)));
-    });
+    child.on('close', (code, signal) => settle(() => reject(childEnded(label, code, signal, stderr))));
     child.send({ step, args });
   });
+}
+
+/**
+ * Why a build process ended without an answer: stopped from outside (the
+ * kernel's out-of-memory killer sends SIGKILL; a Ctrl-C or a supervisor
+ * SIGINT or SIGTERM), which says nothing about the model, or crashed on it.
+ */
+export function childEnded(label: string, code: number | null, signal: NodeJS.Signals | null, stderr: string): ResnetServeError {
+  const reason = stderr.trim().split('\n').pop();
+  if (signal === 'SIGKILL') {
+    return new ResnetServeError('INTERNAL', `${label} could not be prepared: the process building it was killed (SIGKILL: out of memory, perhaps); nothing was cached, so the next start tries again`);
+  }
+  if (signal === 'SIGINT' || signal === 'SIGTERM' || code === 130 || code === 143) {
+    return new ResnetServeError('INTERNAL', `${label} could not be prepared: the process building it was stopped (${signal ?? (code === 130 ? 'SIGINT' : 'SIGTERM')}); nothing was cached`);
+  }
+  return new ResnetServeError('MODEL_INVALID', `${label} could not be prepared: the process building it ${signal ? `was killed by ${signal}` : `exited with code ${code}`}${reason ? ` (${reason})` : ''}`);
 }

@@ -18,7 +18,7 @@ import { rename, rm } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { ORT_VERSION } from './ort-version.js';
-import { removeOrphanedTemps } from '../fs-atomic.js';
+import { removedAtExit, removeOrphanedTemps } from '../fs-atomic.js';
 import { buildInChild, inBuildProcess } from './build-process.js';
 
 let cpuKeyCache: string | undefined;
@@ -46,7 +46,8 @@ export async function preoptimizedModel(onnxPath: string, cacheDir: string, stem
   if (existsSync(out)) return out;
   if (!inBuildProcess()) return buildInChild<string | null>('optimise', [onnxPath, cacheDir, stem], onnxPath).catch(() => null);
   const partial = `${out}.${process.pid}.tmp.onnx`;
-  await removeOrphanedTemps(dirname(out), basename(out), '.tmp.onnx');
+  await removeOrphanedTemps(dirname(out), '', '.tmp.onnx');
+  const written = removedAtExit(partial);
   try {
     const { default: ort } = await import('./ort.js');
     const session = await ort.InferenceSession.create(onnxPath, { graphOptimizationLevel: 'all', optimizedModelFilePath: partial, enableCpuMemArena: false, logSeverityLevel: 3 });
@@ -56,6 +57,8 @@ export async function preoptimizedModel(onnxPath: string, cacheDir: string, stem
   } catch {
     await rm(partial, { force: true });
     return null;
+  } finally {
+    written();
   }
 }
 

@@ -7,9 +7,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFile, rm, statfs } from 'node:fs/promises';
-import { basename, dirname } from 'node:path';
+import { dirname } from 'node:path';
 import { ResnetServeError } from '../../errors.js';
-import { ensureDir, removeOrphanedTemps, writeFileAtomic } from '../../fs-atomic.js';
+import { cacheFolderError, cacheWriteError, ensureDir, removedAtExit, removeOrphanedTemps, writeFailure, writeFileAtomic } from '../../fs-atomic.js';
 import { readPhotoFile } from '../../image/read-photo.js';
 import { Preprocessor } from '../../image/preprocess.js';
 import { addOutputs, readGraph } from '../onnx-graph.js';
@@ -81,9 +81,15 @@ export async function buildQuantized(fp32Path: string, base: string, files: stri
   const { settings, label } = options;
   // Named for this process alone: replicas sharing a cache folder may quantise the same model at once.
   const optimized = `${base}.${process.pid}-${randomBytes(4).toString('hex')}.fp32-basic.tmp.onnx`;
-  await removeOrphanedTemps(dirname(base), basename(base), '.fp32-basic.tmp.onnx');
+  // Any model's temporary graphs a killed build left (an hour old): the one rebuilt after it would not come back for them.
+  await removeOrphanedTemps(dirname(base), '', '.tmp.onnx');
+  await removeOrphanedTemps(dirname(base), '', '.tmp');
+  // A cache folder that cannot be made or written is said as such (ONNX Runtime would only fail to write the graph).
+  await ensureDir(dirname(optimized)).catch((err: NodeJS.ErrnoException) => {
+    throw cacheWriteError(options.cacheDir, writeFailure(err), err);
+  });
+  const written = removedAtExit(optimized);
   try {
-    await ensureDir(dirname(optimized));
     await optimizeBasic(fp32Path, optimized);
     const bytes = await readFile(optimized);
     const graph = readGraph(bytes);
@@ -104,6 +110,9 @@ export async function buildQuantized(fp32Path: string, base: string, files: stri
     await writeFileAtomic(`${base}.onnx`, writeQdqModel(bytes, graph, plan, params, settings));
   } catch (err) {
     if (err instanceof ResnetServeError) throw err;
+    // The cache folder refusing the write is said as such, not put down to the model.
+    const folder = cacheFolderError(err, options.cacheDir);
+    if (folder) throw folder;
     // ONNX Runtime says only "Protobuf serialization failed" when the disk fills up while it writes.
     const free = await statfs(dirname(base)).then((f) => f.bavail * f.bsize, () => Infinity);
     if (free < LOW_DISK_BYTES) {
@@ -112,5 +121,6 @@ export async function buildQuantized(fp32Path: string, base: string, files: stri
     throw new ResnetServeError('MODEL_INVALID', `${label} could not be quantised to int8: ${(err as Error).message.split('\n')[0]}`, { cause: err });
   } finally {
     await rm(optimized, { force: true });
+    written();
   }
 }
