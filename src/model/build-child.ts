@@ -19,9 +19,9 @@ async function run({ step, args }: Message): Promise<unknown> {
       return prepareUserOnnx(...(args as Parameters<typeof prepareUserOnnx>));
     }
     case 'int8': {
-      const { quantizedModel } = await import('./quantize/quantize.js');
-      const [fp32Path, options] = args as Parameters<typeof quantizedModel>;
-      return quantizedModel(fp32Path, { ...options, onProgress: (progress) => void send({ progress }) });
+      const { buildQuantized } = await import('./quantize/quantize-build.js');
+      const [fp32Path, base, files, options] = args as Parameters<typeof buildQuantized>;
+      return buildQuantized(fp32Path, base, files, { ...options, onProgress: (progress) => void send({ progress }) });
     }
     case 'optimise': {
       const { preoptimizedModel } = await import('./preoptimize.js');

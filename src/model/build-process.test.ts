@@ -53,7 +53,7 @@ test('a model built on start (converted, quantised, optimised) is built in a chi
   assert.match(built.stderr, /calibrated on 24 photos/, 'the first start quantised');
   const cached = await readyRss();
   assert.doesNotMatch(cached.stderr, /calibrat/, 'the second found it cached');
-  // In this process, the builds left it 140–220 MB larger (fp32 322 against 181 MB, int8 385 against 166).
+  // Built in this process, the model left it 140–180 MB larger (fp32 322 against 181 MB, int8 340 against 159).
   assert.ok(built.mb < cached.mb + 40, `after building: ${built.mb.toFixed(0)} MB; from the cache: ${cached.mb.toFixed(0)} MB`);
 });
 

@@ -277,7 +277,9 @@ export class HeadRegistry {
     ).catch((err) => {
       if (!(err instanceof ResnetServeError)) throw err;
       const details = repeated.length ? { refused: [...repeated, ...((err.details?.refused as RefusedPhoto[]) ?? [])] } : err.details;
-      throw new ResnetServeError(repeated.length ? 'BAD_REQUEST' : err.code === 'INVALID_ARGUMENT' ? 'BAD_REQUEST' : err.code, err.message, { details });
+      // Reasons that differ (one being "already there") are a 400, as a shared one is its own code.
+      const code = repeated.length || err.code === 'INVALID_ARGUMENT' ? 'BAD_REQUEST' : err.code;
+      throw new ResnetServeError(code, err.message, { details });
     });
     const usable = new Set(collected.examples.map((e) => e.photo));
     const kept = fresh.filter((k) => usable.has(k.photo));

@@ -26,7 +26,7 @@ import type { CalibrationProgress } from '../../types.js';
 import type { PreprocessConfig } from '../../image/preprocess-config.js';
 import { cachedSha256s } from '../file-hash.js';
 import type { PlanOptions } from './qdq-plan.js';
-import { buildInChild, inBuildProcess } from '../build-process.js';
+import { buildInChild } from '../build-process.js';
 
 /** Bumped when the quantised graph changes, so older cached ones are not reused. */
 const QUANTIZE_VERSION = 1;
@@ -129,11 +129,8 @@ export async function quantizedModel(fp32Path: string, options: QuantizeOptions)
   for (const hash of await cachedSha256s(files, options.cacheDir)) key.update(hash);
   const base = join(options.cacheDir, 'onnx', `${options.modelSha256}-int8-${key.digest('hex').slice(0, 16)}`);
   if (existsSync(`${base}.onnx`)) return `${base}.onnx`;
-  if (!inBuildProcess()) {
-    const { onProgress, ...sent } = options;
-    return buildInChild('int8', [fp32Path, sent], label, onProgress);
-  }
-  const { buildQuantized } = await import('./quantize-build.js');
-  await buildQuantized(fp32Path, base, files, { ...options, settings, label, dir, found: found.length, passedBy });
+  // Built in a child process, on the photos found here (a large folder is not walked twice).
+  const { onProgress, ...sent } = options;
+  await buildInChild('int8', [fp32Path, base, files, { ...sent, settings, label, dir, found: found.length, passedBy }], label, onProgress);
   return `${base}.onnx`;
 }
