@@ -10,7 +10,11 @@
  * libvips stops a decode that runs past its time budget; decoder warnings
  * (truncation) fail; only the first frame of an animation is read; embedded
  * ICC profiles are ignored (Pillow ignores them too). BMP, which libvips
- * does not read, goes through our checked decoder (`bmp.ts`).
+ * does not read, goes through our checked decoder (`bmp.ts`). An 8-bit grey
+ * or colour JPEG goes through libjpeg-turbo directly (`jpeg-native.ts`) when
+ * that is built, its header read from its markers (`jpeg-header.ts`) and
+ * checked by the same limits, without asking libvips; whatever that path
+ * refuses goes through sharp as above.
  *
  * Colour handling, each matching Pillow: grayscale stays one channel (the
  * caller replicates it), alpha is dropped without compositing, 16-bit samples
@@ -23,7 +27,8 @@ import { ResnetServeError } from '../errors.js';
 import { decodeBmp, isBmp, readBmpHeader } from './bmp.js';
 import { DEFAULT_DECODE_LIMITS, HEIF_PIXEL_WEIGHT, maxPixelsFor, type DecodeLimits } from './decode-limits.js';
 import { isVideo, sniffFormat } from './formats.js';
-import { decodeJpegScaled, jpegScaleDenominator } from './jpeg-native.js';
+import { readJpegHeader, type JpegHeader } from './jpeg-header.js';
+import { decodeJpegScaled, jpegScaleDenominator, nativeJpegAvailable } from './jpeg-native.js';
 import { countJpegScans, maxJpegScans } from './jpeg-scans.js';
 import { orient, storedBox } from './orient.js';
 import type { CropBox, Size } from './geometry.js';
@@ -144,6 +149,12 @@ function cmykToRgb(src: Uint8Array, pixels: number): Uint8Array {
 const identity = (v: number): number => v;
 const sixteenToEight = (v: number): number => Math.round(v / 257);
 
+/** Refuses a JPEG of `pixels` pixels with more scans than {@link maxJpegScans} allows. */
+function refuseScanBomb(bytes: Buffer, pixels: number): void {
+  const limit = maxJpegScans(pixels);
+  if (countJpegScans(bytes, limit) > limit) throw new ResnetServeError('IMAGE_TOO_COMPLEX', `JPEG has more than ${limit} scans (a normal progressive JPEG has about 10); refused as a decoding bomb`);
+}
+
 /** Opens untrusted bytes with sharp's safe settings and checks format and size from the header. */
 async function openImage(bytes: Buffer, limits: DecodeLimits): Promise<{ image: Sharp; meta: Metadata; upright: { width: number; height: number } }> {
   // The format's own pixel limit is checked below from the header (checkSize), with its reason.
@@ -158,11 +169,7 @@ async function openImage(bytes: Buffer, limits: DecodeLimits): Promise<{ image: 
   const height = meta.pageHeight ?? meta.height ?? 0;
   checkSize(width, height, limits, meta.format);
   if (width === 0 || height === 0) throw new ResnetServeError('IMAGE_CORRUPT', `Image declares a ${width}x${height} size`);
-  if (meta.format === 'jpeg') {
-    const limit = maxJpegScans(width * height);
-    const scans = countJpegScans(bytes, limit);
-    if (scans > limit) throw new ResnetServeError('IMAGE_TOO_COMPLEX', `JPEG has more than ${limit} scans (a normal progressive JPEG has about 10); refused as a decoding bomb`);
-  }
+  if (meta.format === 'jpeg') refuseScanBomb(bytes, width * height);
   image.autoOrient();
   const rotated = (meta.orientation ?? 1) >= 5;
   return { image, meta, upright: rotated ? { width: height, height: width } : { width, height } };
@@ -206,6 +213,21 @@ export function decodeJpegNative(bytes: Buffer, meta: Pick<Metadata, 'width' | '
 }
 
 /**
+ * A JPEG whose header was read here (`jpeg-header.ts`), checked against the
+ * limits and decoded natively without asking libvips for its header; null
+ * when libjpeg refuses it, and sharp then decodes it and names what is wrong.
+ */
+function decodePlainJpeg(bytes: Buffer, header: JpegHeader, limits: DecodeLimits, options: DecodeOptions): DecodedImage | null {
+  checkSize(header.width, header.height, limits, 'jpeg');
+  refuseScanBomb(bytes, header.width * header.height);
+  const original = header.orientation >= 5 ? { width: header.height, height: header.width } : { width: header.width, height: header.height };
+  const target = options.resizeTo?.(original) ?? null;
+  const window = target ? options.window?.(target) : undefined;
+  const jpeg = decodeJpegNative(bytes, header, target, FAST_JPEG_REDUCTION, window);
+  return jpeg && { ...jpeg, original, ...(window ? { window } : {}) };
+}
+
+/**
  * Throws IMAGE_UNSUPPORTED, saying why, unless the first bytes in `head`
  * (the whole file, or its first few dozen bytes) are those of an image
  * format we decode.
@@ -226,12 +248,18 @@ export async function decodeImage(bytes: Buffer, limits: DecodeLimits = DEFAULT_
   if (bytes.length === 0) throw new ResnetServeError('IMAGE_EMPTY', 'The file is empty');
   if (isBmp(bytes)) return decodeBmpImage(bytes, limits);
   refuseUnlessImage(bytes);
+  const header = nativeJpegAvailable() ? readJpegHeader(bytes) : null;
+  if (header) {
+    const decoded = decodePlainJpeg(bytes, header, limits, options);
+    if (decoded) return decoded;
+  }
   try {
     const { image, meta, upright } = await openImage(bytes, limits);
     const original = upright;
     const target = meta.space === 'cmyk' ? null : (options.resizeTo?.(upright) ?? null);
     const window = target ? options.window?.(target) : undefined;
-    const jpeg = meta.format === 'jpeg' && meta.depth === 'uchar' && (meta.space === 'srgb' || meta.space === 'b-w') ? decodeJpegNative(bytes, meta, target, FAST_JPEG_REDUCTION, window) : null;
+    const nativeCan = !header && meta.format === 'jpeg' && meta.depth === 'uchar' && (meta.space === 'srgb' || meta.space === 'b-w');
+    const jpeg = nativeCan ? decodeJpegNative(bytes, meta, target, FAST_JPEG_REDUCTION, window) : null;
     if (jpeg) return { ...jpeg, original, ...(window ? { window } : {}) };
     if (target) image.resize(target.width, target.height, { fit: 'fill', kernel: 'linear', fastShrinkOnLoad: true });
     const space = meta.space ?? 'srgb';
