@@ -84,12 +84,14 @@ function checkSize(width: number, height: number, limits: DecodeLimits, format =
   }
 }
 
-/** Maps a libvips/sharp failure to a typed error. */
 /**
  * libvips's error for an image as our typed error. The time limit is checked
  * first: a decode cut short by it also reports the read it was in ("bad seek").
+ * Given `libjpegSays` (libjpeg's reason, from our own decoder), that is the
+ * detail of a damaged image: libvips keeps one error buffer for all threads,
+ * so its sentence may be another image's, decoded at the same time.
  */
-export function decodeError(err: unknown, limits: DecodeLimits): ResnetServeError {
+export function decodeError(err: unknown, limits: DecodeLimits, libjpegSays?: string): ResnetServeError {
   const message = err instanceof Error ? err.message : String(err);
   if (/timeout/i.test(message)) {
     return new ResnetServeError('IMAGE_TOO_COMPLEX', `Image needs more than ${limits.maxDecodeMs ?? DEFAULT_DECODE_LIMITS.maxDecodeMs} ms of decoding`, { cause: err });
@@ -102,7 +104,7 @@ export function decodeError(err: unknown, limits: DecodeLimits): ResnetServeErro
   }
   // libvips repeats its message and sharp adds its own wording: keep libjpeg's (or libpng's…) sentence, once.
   const line = message.split('\n').find((l) => l.trim() && !/failOn setting/i.test(l)) ?? '';
-  const reason = line.replace(/^(?:(?:Input (?:buffer|file) has corrupt header|Vips\w*|\w+load\w*):\s*)+/i, '').trim();
+  const reason = libjpegSays ?? line.replace(/^(?:(?:Input (?:buffer|file) has corrupt header|Vips\w*|\w+load\w*):\s*)+/i, '').trim();
   return new ResnetServeError('IMAGE_CORRUPT', `Image data is damaged or truncated${reason ? ` (${reason})` : ''}`, { cause: err });
 }
 
@@ -192,10 +194,10 @@ export const FAST_JPEG_REDUCTION = 2;
  * `reduction` to it, resized to it at once (the decoded pixels live in a
  * reused buffer; given a `window` of the upright resized image, only its
  * pixels). Then EXIF orientation. Null when the native decoder is
- * missing or refuses the file: sharp then decodes it (and names what is
- * wrong with it).
+ * missing or refuses the file (`onRefused` hears libjpeg's reason): sharp
+ * then decodes it (and names what is wrong with it).
  */
-export function decodeJpegNative(bytes: Buffer, meta: Pick<Metadata, 'width' | 'height' | 'orientation'>, target: Size | null, reduction = FAST_JPEG_REDUCTION, window?: CropBox): RawImage | null {
+export function decodeJpegNative(bytes: Buffer, meta: Pick<Metadata, 'width' | 'height' | 'orientation'>, target: Size | null, reduction = FAST_JPEG_REDUCTION, window?: CropBox, onRefused?: (reason: string) => void): RawImage | null {
   const orientation = meta.orientation ?? 1;
   const stored = { width: meta.width ?? 0, height: meta.height ?? 0 };
   try {
@@ -204,10 +206,17 @@ export function decodeJpegNative(bytes: Buffer, meta: Pick<Metadata, 'width' | '
       return full && orient(full, orientation);
     }
     const storedTarget = orientation >= 5 ? { width: target.height, height: target.width } : target;
-    const decoded = decodeJpegScaled(bytes, jpegScaleDenominator(stored, storedTarget, reduction), stored);
+    const denominator = jpegScaleDenominator(stored, storedTarget, reduction);
+    if (denominator === 1) {
+      // No smaller scale to decode at: resampled upright, as exact mode does, to the same bits (a turn first swaps the filter's passes).
+      const full = decodeJpegScaled(bytes, 1, stored);
+      return full && resizeBilinearWindow(orient(full, orientation), target, window ?? { left: 0, top: 0, ...target });
+    }
+    const decoded = decodeJpegScaled(bytes, denominator, stored);
     const box = window ? storedBox(window, target, orientation) : { left: 0, top: 0, ...storedTarget };
     return decoded && orient(resizeBilinearWindow(decoded, storedTarget, box), orientation);
-  } catch {
+  } catch (err) {
+    onRefused?.((err as Error).message);
     return null;
   }
 }
@@ -215,15 +224,15 @@ export function decodeJpegNative(bytes: Buffer, meta: Pick<Metadata, 'width' | '
 /**
  * A JPEG whose header was read here (`jpeg-header.ts`), checked against the
  * limits and decoded natively without asking libvips for its header; null
- * when libjpeg refuses it, and sharp then decodes it and names what is wrong.
+ * when libjpeg refuses it (its reason to `onRefused`), and sharp then tries.
  */
-function decodePlainJpeg(bytes: Buffer, header: JpegHeader, limits: DecodeLimits, options: DecodeOptions): DecodedImage | null {
+function decodePlainJpeg(bytes: Buffer, header: JpegHeader, limits: DecodeLimits, options: DecodeOptions, onRefused: (reason: string) => void): DecodedImage | null {
   checkSize(header.width, header.height, limits, 'jpeg');
   refuseScanBomb(bytes, header.width * header.height);
   const original = header.orientation >= 5 ? { width: header.height, height: header.width } : { width: header.width, height: header.height };
   const target = options.resizeTo?.(original) ?? null;
   const window = target ? options.window?.(target) : undefined;
-  const jpeg = decodeJpegNative(bytes, header, target, FAST_JPEG_REDUCTION, window);
+  const jpeg = decodeJpegNative(bytes, header, target, FAST_JPEG_REDUCTION, window, onRefused);
   return jpeg && { ...jpeg, original, ...(window ? { window } : {}) };
 }
 
@@ -249,8 +258,10 @@ export async function decodeImage(bytes: Buffer, limits: DecodeLimits = DEFAULT_
   if (isBmp(bytes)) return decodeBmpImage(bytes, limits);
   refuseUnlessImage(bytes);
   const header = nativeJpegAvailable() ? readJpegHeader(bytes) : null;
+  // libvips keeps one error buffer for all threads, so its sentence may be another image's: libjpeg's own comes first.
+  let libjpegSays: string | undefined;
   if (header) {
-    const decoded = decodePlainJpeg(bytes, header, limits, options);
+    const decoded = decodePlainJpeg(bytes, header, limits, options, (reason) => (libjpegSays = reason));
     if (decoded) return decoded;
   }
   try {
@@ -284,6 +295,6 @@ export async function decodeImage(bytes: Buffer, limits: DecodeLimits = DEFAULT_
     return { data: pixelsOut, width: info.width, height: info.height, channels: keep, original };
   } catch (err) {
     if (err instanceof ResnetServeError) throw err;
-    throw decodeError(err, limits);
+    throw decodeError(err, limits, libjpegSays);
   }
 }

@@ -6,6 +6,8 @@ import { testPhoto } from '../testing/fixtures.js';
 import { decodeImage } from './decode.js';
 import { decodeJpegScaled, jpegScaleDenominator, nativeJpegAvailable } from './jpeg-native.js';
 import { orient } from './orient.js';
+import { IMAGENET_PREPROCESS } from './preprocess-config.js';
+import { Preprocessor } from './preprocess.js';
 import { resizeBilinearWindow } from './resample.js';
 
 const skipWithoutAddon = nativeJpegAvailable() ? false : 'native JPEG decoder not built (needs libjpeg headers at install: apt-get install libjpeg62-turbo-dev, then npm run build:native)';
@@ -77,6 +79,19 @@ describe('native JPEG decoder', { skip: skipWithoutAddon }, () => {
     }
   });
 
+  test('a photo too small to decode at a reduced scale (short side 512 to 1023) gives in fast mode exactly exact mode\'s input, for every EXIF orientation', async () => {
+    const stored = await testPhoto(9, 1000, 600);
+    const fast = new Preprocessor(IMAGENET_PREPROCESS, undefined, 'fast');
+    const exact = new Preprocessor(IMAGENET_PREPROCESS, undefined, 'exact');
+    for (const orientation of [1, 2, 3, 4, 5, 6, 7, 8]) {
+      const tagged = await sharp(stored).withMetadata({ orientation }).jpeg({ quality: 92 }).toBuffer();
+      const [a, b] = [new Float32Array(fast.imageLength), new Float32Array(exact.imageLength)];
+      await fast.imageToTensor(tagged, a);
+      await exact.imageToTensor(tagged, b);
+      assert.ok(a.every((v, i) => v === b[i]), `orientation ${orientation}`);
+    }
+  });
+
   test('asked for a window of the resized image (fast mode\'s crop), it resamples only that box: the same pixels as the whole image cropped, for every EXIF orientation and grey', async () => {
     const colour = await testPhoto(9, 1131, 769);
     const grey = await sharp(colour).toColourspace('b-w').jpeg().toBuffer();
@@ -112,5 +127,18 @@ describe('native JPEG decoder', { skip: skipWithoutAddon }, () => {
       decodeImage(jpeg.subarray(0, Math.floor(jpeg.length * 0.6)), undefined, { resizeTo: () => ({ width: 341, height: 256 }) }),
       (err: unknown) => isResnetServeError(err, 'IMAGE_CORRUPT'),
     );
+  });
+});
+
+test('damaged JPEGs decoded at the same time each get their own reason (libvips shares one error buffer between threads)', { skip: skipWithoutAddon }, async () => {
+  const jpeg = await testPhoto(11, 640, 480);
+  const truncated = jpeg.subarray(0, Math.floor(jpeg.length * 0.6));
+  const scan = jpeg.indexOf(Buffer.from([0xff, 0xda]));
+  const garbled = Buffer.from(jpeg);
+  for (let i = scan + 200; i < scan + 260; i++) garbled[i] = 0xff ^ (garbled[i] & 0x7f);
+  const files = Array.from({ length: 40 }, (_, i) => (i % 2 ? garbled : truncated));
+  const reasons = await Promise.all(files.map((bytes) => decodeImage(bytes).then(() => 'decoded', (err: Error) => err.message)));
+  reasons.forEach((reason, i) => {
+    assert.match(reason, i % 2 ? /^Image data is damaged or truncated \(Corrupt JPEG data: premature end of data segment\)$/ : /^Image data is damaged or truncated \(Premature end of JPEG file\)$/, `file ${i}`);
   });
 });
