@@ -222,13 +222,11 @@ export function decodeJpegNative(bytes: Buffer, meta: Pick<Metadata, 'width' | '
 }
 
 /**
- * A JPEG whose header was read here (`jpeg-header.ts`), checked against the
- * limits and decoded natively without asking libvips for its header; null
- * when libjpeg refuses it (its reason to `onRefused`), and sharp then tries.
+ * A JPEG through the native decoder, at the size fast mode asks for (and
+ * only its window), with its upright size: null when libjpeg refuses it (its
+ * reason to `onRefused`), and sharp then tries.
  */
-function decodePlainJpeg(bytes: Buffer, header: JpegHeader, limits: DecodeLimits, options: DecodeOptions, onRefused: (reason: string) => void): DecodedImage | null {
-  checkSize(header.width, header.height, limits, 'jpeg');
-  refuseScanBomb(bytes, header.width * header.height);
+function decodeNative(bytes: Buffer, header: Pick<JpegHeader, 'width' | 'height' | 'orientation'>, options: DecodeOptions, onRefused: (reason: string) => void): DecodedImage | null {
   const original = header.orientation >= 5 ? { width: header.height, height: header.width } : { width: header.width, height: header.height };
   const target = options.resizeTo?.(original) ?? null;
   const window = target ? options.window?.(target) : undefined;
@@ -260,18 +258,23 @@ export async function decodeImage(bytes: Buffer, limits: DecodeLimits = DEFAULT_
   const header = nativeJpegAvailable() ? readJpegHeader(bytes) : null;
   // libvips keeps one error buffer for all threads, so its sentence may be another image's: libjpeg's own comes first.
   let libjpegSays: string | undefined;
+  const refused = (reason: string): void => {
+    libjpegSays = reason;
+  };
   if (header) {
-    const decoded = decodePlainJpeg(bytes, header, limits, options, (reason) => (libjpegSays = reason));
+    checkSize(header.width, header.height, limits, 'jpeg');
+    refuseScanBomb(bytes, header.width * header.height);
+    const decoded = decodeNative(bytes, header, options, refused);
     if (decoded) return decoded;
   }
   try {
     const { image, meta, upright } = await openImage(bytes, limits);
     const original = upright;
-    const target = meta.space === 'cmyk' ? null : (options.resizeTo?.(upright) ?? null);
-    const window = target ? options.window?.(target) : undefined;
+    // A JPEG our header reader left to sharp (two EXIF blocks…) may still be one libjpeg decodes.
     const nativeCan = !header && meta.format === 'jpeg' && meta.depth === 'uchar' && (meta.space === 'srgb' || meta.space === 'b-w');
-    const jpeg = nativeCan ? decodeJpegNative(bytes, meta, target, FAST_JPEG_REDUCTION, window) : null;
-    if (jpeg) return { ...jpeg, original, ...(window ? { window } : {}) };
+    const jpeg = nativeCan ? decodeNative(bytes, { width: meta.width ?? 0, height: meta.height ?? 0, orientation: meta.orientation ?? 1 }, options, refused) : null;
+    if (jpeg) return jpeg;
+    const target = meta.space === 'cmyk' ? null : (options.resizeTo?.(upright) ?? null);
     if (target) image.resize(target.width, target.height, { fit: 'fill', kernel: 'linear', fastShrinkOnLoad: true });
     const space = meta.space ?? 'srgb';
     if (space === 'cmyk') {
