@@ -26,7 +26,7 @@ import sharp from './guarded-sharp.js';
 import { ResnetServeError } from '../errors.js';
 import { decodeBmp, isBmp, readBmpHeader } from './bmp.js';
 import { DEFAULT_DECODE_LIMITS, HEIF_PIXEL_WEIGHT, maxPixelsFor, type DecodeLimits } from './decode-limits.js';
-import { isVideo, sniffFormat } from './formats.js';
+import { refuseUnlessImage, sniffFormat, UNDECODABLE, UNSUPPORTED } from './formats.js';
 import { readJpegHeader, type JpegHeader } from './jpeg-header.js';
 import { decodeJpegScaled, jpegScaleDenominator, nativeJpegAvailable } from './jpeg-native.js';
 import { countJpegScans, maxJpegScans } from './jpeg-scans.js';
@@ -59,15 +59,6 @@ export interface DecodeOptions {
    */
   window?: (resized: Size) => CropBox;
 }
-
-/** Formats people send that this build recognises but cannot decode, with what to do instead. */
-const UNDECODABLE: Record<string, string> = {
-  jxl: 'JPEG XL images are not supported by this build; convert them to JPEG or PNG',
-  jp2: 'JPEG 2000 images are not supported by this build; convert them to JPEG or PNG',
-  hevc: 'HEIC photos (HEVC-compressed, as iPhones save them) are not supported by this build; export them as JPEG (on an iPhone: Settings › Camera › Formats › Most Compatible)',
-};
-
-const UNSUPPORTED = 'Not an image in a supported format (JPEG, PNG, WebP, GIF, TIFF, BMP, AVIF)';
 
 const ACCEPTED_FORMATS = new Set(['jpeg', 'png', 'webp', 'gif', 'tiff', 'heif', 'avif']);
 
@@ -232,18 +223,6 @@ function decodeNative(bytes: Buffer, header: Pick<JpegHeader, 'width' | 'height'
   const window = target ? options.window?.(target) : undefined;
   const jpeg = decodeJpegNative(bytes, header, target, FAST_JPEG_REDUCTION, window, onRefused);
   return jpeg && { ...jpeg, original, ...(window ? { window } : {}) };
-}
-
-/**
- * Throws IMAGE_UNSUPPORTED, saying why, unless the first bytes in `head`
- * (the whole file, or its first few dozen bytes) are those of an image
- * format we decode.
- */
-export function refuseUnlessImage(head: Uint8Array): void {
-  if (isBmp(head)) return;
-  const format = sniffFormat(head);
-  if (!format) throw new ResnetServeError('IMAGE_UNSUPPORTED', isVideo(head) ? 'A video, not a photo: resnet-serve classifies still images (take a frame out first, e.g. ffmpeg -i clip.mp4 -frames:v 1 frame.jpg)' : UNSUPPORTED);
-  if (UNDECODABLE[format]) throw new ResnetServeError('IMAGE_UNSUPPORTED', UNDECODABLE[format]);
 }
 
 /**

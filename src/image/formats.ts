@@ -1,4 +1,5 @@
 /** What files are by name (the extensions folder walks take as photos) and by their first bytes (image formats, and videos, which are not photos). */
+import { ResnetServeError } from '../errors.js';
 import { isBmp } from './bmp.js';
 
 /** File extensions that folder walks treat as images (the CLI's folders, `--calibrate` photos); a file named directly is tried whatever its name. */
@@ -51,4 +52,26 @@ export function sniffFormat(bytes: Uint8Array): string | null {
 /** Whether the first bytes are those of an image format we know (BMP included), decodable here or not. */
 export function looksLikeImage(head: Uint8Array): boolean {
   return sniffFormat(head) !== null || isBmp(head);
+}
+
+/** Formats people send that this build recognises but cannot decode, with what to do instead. */
+export const UNDECODABLE: Record<string, string> = {
+  jxl: 'JPEG XL images are not supported by this build; convert them to JPEG or PNG',
+  jp2: 'JPEG 2000 images are not supported by this build; convert them to JPEG or PNG',
+  hevc: 'HEIC photos (HEVC-compressed, as iPhones save them) are not supported by this build; export them as JPEG (on an iPhone: Settings › Camera › Formats › Most Compatible)',
+};
+
+/** What a file in no image format we know is told. */
+export const UNSUPPORTED = 'Not an image in a supported format (JPEG, PNG, WebP, GIF, TIFF, BMP, AVIF)';
+
+/**
+ * Throws IMAGE_UNSUPPORTED, saying why, unless the first bytes in `head`
+ * (the whole file, or its first few dozen bytes) are those of an image
+ * format we decode.
+ */
+export function refuseUnlessImage(head: Uint8Array): void {
+  if (isBmp(head)) return;
+  const format = sniffFormat(head);
+  if (!format) throw new ResnetServeError('IMAGE_UNSUPPORTED', isVideo(head) ? 'A video, not a photo: resnet-serve classifies still images (take a frame out first, e.g. ffmpeg -i clip.mp4 -frames:v 1 frame.jpg)' : UNSUPPORTED);
+  if (UNDECODABLE[format]) throw new ResnetServeError('IMAGE_UNSUPPORTED', UNDECODABLE[format]);
 }

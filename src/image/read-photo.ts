@@ -7,7 +7,7 @@
  */
 import { open, type FileHandle } from 'node:fs/promises';
 import { ResnetServeError } from '../errors.js';
-import { refuseUnlessImage } from './decode.js';
+import { refuseUnlessImage } from './formats.js';
 
 /** Larger than any photo we decode (50 MP of 16-bit RGBA, uncompressed, is 400 MB). */
 export const MAX_PHOTO_FILE_BYTES = 512 * 2 ** 20;

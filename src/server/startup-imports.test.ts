@@ -14,6 +14,9 @@ import { promisify } from 'node:util';
 const script = `
 const { buildApp } = await import(${JSON.stringify(new URL('./app.js', import.meta.url).href)});
 await import(${JSON.stringify(new URL('./server.js', import.meta.url).href)});
+// What \`serve --precision int8\` loads on the event loop too: the quantised model's cache key is worked out there.
+await import(${JSON.stringify(new URL('../model/load-model.js', import.meta.url).href)});
+await import(${JSON.stringify(new URL('../model/quantize/quantize.js', import.meta.url).href)});
 const never = new Promise(() => {});
 const app = await buildApp({ service: never, heads: never });
 await app.ready();
