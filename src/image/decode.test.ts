@@ -124,6 +124,24 @@ test('an AVIF counts HEIF_PIXEL_WEIGHT times its pixels against the limit (its d
   assert.ok((await drawableImage(avif, { maxPixels: HEIF_PIXEL_WEIGHT * pixels }).png().toBuffer()).length > 0);
 });
 
+test('a supported format libvips cannot open is a damaged image of that format, not an unsupported one', async () => {
+  // libtiff writes the directory after the pixels: a TIFF cut short has the TIFF signature and no header libvips can read.
+  const tiff = await sharp(gradient(64, 48), { raw: { width: 64, height: 48, channels: 3 } }).tiff({ compression: 'none' }).toBuffer();
+  await rejects(tiff.subarray(0, Math.floor(tiff.length * 0.9)), 'IMAGE_CORRUPT', undefined, /^Image data is damaged or truncated \(it starts as TIFF but its header cannot be read\)$/);
+  assert.equal(decodeError(new Error('Input buffer contains unsupported image format'), DEFAULT_DECODE_LIMITS, { format: 'png' }).code, 'IMAGE_CORRUPT');
+  assert.equal(decodeError(new Error('Input buffer contains unsupported image format'), DEFAULT_DECODE_LIMITS).code, 'IMAGE_UNSUPPORTED');
+});
+
+test('a 12-bit JPEG is unsupported (415) and said so, in both modes, not reported as damaged', async () => {
+  const jpeg = Buffer.from(await sharp(gradient(64, 48), { raw: { width: 64, height: 48, channels: 3 } }).jpeg().toBuffer());
+  const sof = jpeg.indexOf(Buffer.from([0xff, 0xc0]));
+  assert.ok(sof > 0, 'a baseline frame header');
+  jpeg[sof + 4] = 12;
+  for (const options of [{}, { resizeTo: () => ({ width: 32, height: 24 }) }]) {
+    await assert.rejects(decodeImage(jpeg, undefined, options), (err: unknown) => isResnetServeError(err) && err.code === 'IMAGE_UNSUPPORTED' && /^12-bit JPEGs .* not supported/.test(err.message));
+  }
+});
+
 test("a decode cut short by the time limit is IMAGE_TOO_COMPLEX even when libvips also names the read it was in (AVIF: 'bad seek')", () => {
   const timedOut = new Error('source: bad seek to 6015\nheifload_source: timeout');
   assert.equal(decodeError(timedOut, DEFAULT_DECODE_LIMITS).code, 'IMAGE_TOO_COMPLEX');

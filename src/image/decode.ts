@@ -75,19 +75,34 @@ function checkSize(width: number, height: number, limits: DecodeLimits, format =
   }
 }
 
+/** How a format sniffed from the first bytes is named to people. */
+const FORMAT_NAMES: Record<string, string> = { jpeg: 'JPEG', png: 'PNG', webp: 'WebP', gif: 'GIF', tiff: 'TIFF', heif: 'AVIF or HEIF' };
+
+/** What {@link decodeError} knows about the image besides libvips's message. */
+export interface DecodeFacts {
+  /** libjpeg's reason, from our own decoder. */
+  libjpegSays?: string;
+  /** The format the first bytes announce ({@link sniffFormat}), for bytes already checked to be one we decode. */
+  format?: string | null;
+}
+
 /**
  * libvips's error for an image as our typed error. The time limit is checked
  * first: a decode cut short by it also reports the read it was in ("bad seek").
- * Given `libjpegSays` (libjpeg's reason, from our own decoder), that is the
- * detail of a damaged image: libvips keeps one error buffer for all threads,
- * so its sentence may be another image's, decoded at the same time.
+ * Given `facts.libjpegSays`, that is the detail of a damaged image: libvips
+ * keeps one error buffer for all threads, so its sentence may be another
+ * image's, decoded at the same time. Given `facts.format`, bytes libvips does
+ * not recognise are a damaged image of that format (a TIFF cut short loses
+ * its directory), not an unsupported one.
  */
-export function decodeError(err: unknown, limits: DecodeLimits, libjpegSays?: string): ResnetServeError {
+export function decodeError(err: unknown, limits: DecodeLimits, facts: DecodeFacts = {}): ResnetServeError {
   const message = err instanceof Error ? err.message : String(err);
   if (/timeout/i.test(message)) {
     return new ResnetServeError('IMAGE_TOO_COMPLEX', `Image needs more than ${limits.maxDecodeMs ?? DEFAULT_DECODE_LIMITS.maxDecodeMs} ms of decoding`, { cause: err });
   }
   if (/unsupported image format|bad seek|not a known file format/i.test(message)) {
+    const name = facts.format ? FORMAT_NAMES[facts.format] : undefined;
+    if (name) return new ResnetServeError('IMAGE_CORRUPT', `Image data is damaged or truncated (it starts as ${name} but its header cannot be read)`, { cause: err });
     return new ResnetServeError('IMAGE_UNSUPPORTED', UNSUPPORTED, { cause: err });
   }
   if (/pixel limit/i.test(message)) {
@@ -95,7 +110,9 @@ export function decodeError(err: unknown, limits: DecodeLimits, libjpegSays?: st
   }
   // libvips repeats its message and sharp adds its own wording: keep libjpeg's (or libpng's…) sentence, once.
   const line = message.split('\n').find((l) => l.trim() && !/failOn setting/i.test(l)) ?? '';
-  const reason = libjpegSays ?? line.replace(/^(?:(?:Input (?:buffer|file) has corrupt header|Vips\w*|\w+load\w*):\s*)+/i, '').trim();
+  const reason = facts.libjpegSays ?? line.replace(/^(?:(?:Input (?:buffer|file) has corrupt header|Vips\w*|\w+load\w*):\s*)+/i, '').trim();
+  const bits = /Unsupported JPEG data precision (\d+)/i.exec(reason)?.[1];
+  if (bits) return new ResnetServeError('IMAGE_UNSUPPORTED', `${bits}-bit JPEGs (used in medical and scientific imaging) are not supported by this build; convert the image to an ordinary 8-bit JPEG or a PNG`, { cause: err });
   return new ResnetServeError('IMAGE_CORRUPT', `Image data is damaged or truncated${reason ? ` (${reason})` : ''}`, { cause: err });
 }
 
@@ -277,6 +294,6 @@ export async function decodeImage(bytes: Buffer, limits: DecodeLimits = DEFAULT_
     return { data: pixelsOut, width: info.width, height: info.height, channels: keep, original };
   } catch (err) {
     if (err instanceof ResnetServeError) throw err;
-    throw decodeError(err, limits, libjpegSays);
+    throw decodeError(err, limits, { libjpegSays, format: sniffFormat(bytes) });
   }
 }
