@@ -132,6 +132,31 @@ test('a supported format libvips cannot open is a damaged image of that format, 
   assert.equal(decodeError(new Error('Input buffer contains unsupported image format'), DEFAULT_DECODE_LIMITS).code, 'IMAGE_UNSUPPORTED');
 });
 
+test("a damaged image's reason is its own format's loader's, never another image's decoding at the same time", async () => {
+  // libvips keeps one error buffer for all threads: these are messages it gave a truncated WebP and a PNG, decoded beside others.
+  const mixed = new Error('Input buffer has corrupt header: vipspng: libpng read error\nwebp: unable to parse image');
+  assert.equal(decodeError(mixed, DEFAULT_DECODE_LIMITS, { format: 'webp' }).message, 'Image data is damaged or truncated (unable to parse image)');
+  assert.equal(decodeError(mixed, DEFAULT_DECODE_LIMITS, { format: 'png' }).message, 'Image data is damaged or truncated (libpng read error)');
+  const emptied = new Error('Warning treated as error due to failOn setting');
+  assert.equal(decodeError(emptied, DEFAULT_DECODE_LIMITS, { format: 'png' }).message, 'Image data is damaged or truncated (the PNG data could not be read)');
+  // Decoded for real, all at once on libuv's threads.
+  const noise = sharp({ create: { width: 320, height: 240, channels: 3, background: '#000', noise: { type: 'gaussian', mean: 128, sigma: 40 } } });
+  const cut = async (format: 'png' | 'webp' | 'gif'): Promise<Buffer> => {
+    const whole = await noise.clone().toFormat(format).toBuffer();
+    return whole.subarray(0, Math.floor(whole.length * 0.6));
+  };
+  const own: Record<string, RegExp> = { png: /\((?:libpng read error|the PNG data could not be read)\)$/, webp: /\((?:unable to parse image|the WebP data could not be read)\)$/, gif: /\((?:Unexpected end of GIF source data|the GIF data could not be read)\)$/ };
+  const files = await Promise.all((['png', 'webp', 'gif'] as const).map(async (format) => [format, await cut(format)] as const));
+  const outcomes = await Promise.all(Array.from({ length: 30 }, () => files).flat().map(async ([format, bytes]) => {
+    const err = await decodeImage(Buffer.from(bytes)).then(() => null, (e: unknown) => e);
+    return { format, err };
+  }));
+  for (const { format, err } of outcomes) {
+    assert.ok(isResnetServeError(err) && err.code === 'IMAGE_CORRUPT', `${format}: ${String(err)}`);
+    assert.match(err.message, own[format], format);
+  }
+});
+
 test('a 12-bit JPEG is unsupported (415) and said so, in both modes, not reported as damaged', async () => {
   const jpeg = Buffer.from(await sharp(gradient(64, 48), { raw: { width: 64, height: 48, channels: 3 } }).jpeg().toBuffer());
   const sof = jpeg.indexOf(Buffer.from([0xff, 0xc0]));

@@ -78,6 +78,22 @@ function checkSize(width: number, height: number, limits: DecodeLimits, format =
 /** How a format sniffed from the first bytes is named to people. */
 const FORMAT_NAMES: Record<string, string> = { jpeg: 'JPEG', png: 'PNG', webp: 'WebP', gif: 'GIF', tiff: 'TIFF', heif: 'AVIF or HEIF' };
 
+/** libvips's message prefixes naming the loader that wrote them, by the format it reads. */
+const LOADER_PREFIXES: [string, RegExp][] = [
+  ['jpeg', /^(?:VipsJpeg|jpegload)/i],
+  ['png', /^(?:vipspng|VipsForeignLoadPng|pngload)/i],
+  ['webp', /^(?:webp|VipsForeignLoadWebp)/i],
+  ['gif', /^(?:gifload|nsgif|VipsForeignLoadNsgif|VipsForeignLoadGif)/i],
+  ['tiff', /^(?:tiff2vips|tiffload|VipsForeignLoadTiff)/i],
+  ['heif', /^(?:heifload|VipsForeignLoadHeif)/i],
+];
+
+/** The format whose libvips loader wrote `line` (its prefix says), or undefined for lines of libvips's generic parts. */
+function writerOf(line: string): string | undefined {
+  const text = line.trim().replace(/^Input (?:buffer|file) has corrupt header:\s*/i, '');
+  return LOADER_PREFIXES.find(([, prefix]) => prefix.test(text))?.[0];
+}
+
 /** What {@link decodeError} knows about the image besides libvips's message. */
 export interface DecodeFacts {
   /** libjpeg's reason, from our own decoder. */
@@ -91,26 +107,29 @@ export interface DecodeFacts {
  * first: a decode cut short by it also reports the read it was in ("bad seek").
  * Given `facts.libjpegSays`, that is the detail of a damaged image: libvips
  * keeps one error buffer for all threads, so its sentence may be another
- * image's, decoded at the same time. Given `facts.format`, bytes libvips does
- * not recognise are a damaged image of that format (a TIFF cut short loses
- * its directory), not an unsupported one.
+ * image's, decoded at the same time. Given `facts.format`, only a line that
+ * format's loader wrote is taken as the reason (else a generic one naming the
+ * format), and bytes libvips does not recognise are a damaged image of that
+ * format (a TIFF cut short loses its directory), not an unsupported one.
  */
 export function decodeError(err: unknown, limits: DecodeLimits, facts: DecodeFacts = {}): ResnetServeError {
   const message = err instanceof Error ? err.message : String(err);
+  const name = facts.format ? FORMAT_NAMES[facts.format] : undefined;
   if (/timeout/i.test(message)) {
     return new ResnetServeError('IMAGE_TOO_COMPLEX', `Image needs more than ${limits.maxDecodeMs ?? DEFAULT_DECODE_LIMITS.maxDecodeMs} ms of decoding`, { cause: err });
   }
   if (/unsupported image format|bad seek|not a known file format/i.test(message)) {
-    const name = facts.format ? FORMAT_NAMES[facts.format] : undefined;
     if (name) return new ResnetServeError('IMAGE_CORRUPT', `Image data is damaged or truncated (it starts as ${name} but its header cannot be read)`, { cause: err });
     return new ResnetServeError('IMAGE_UNSUPPORTED', UNSUPPORTED, { cause: err });
   }
   if (/pixel limit/i.test(message)) {
     return new ResnetServeError('IMAGE_TOO_LARGE', `Image is above the limit of ${limits.maxPixels} pixels`, { cause: err });
   }
-  // libvips repeats its message and sharp adds its own wording: keep libjpeg's (or libpng's…) sentence, once.
-  const line = message.split('\n').find((l) => l.trim() && !/failOn setting/i.test(l)) ?? '';
-  const reason = facts.libjpegSays ?? line.replace(/^(?:(?:Input (?:buffer|file) has corrupt header|Vips\w*|\w+load\w*):\s*)+/i, '').trim();
+  // libvips repeats its message and sharp adds its own wording: keep libjpeg's (or libpng's…) sentence, once,
+  // and with the format known only a line its own loader wrote (the buffer is shared by the images decoding at once).
+  const line = message.split('\n').find((l) => l.trim() && !/failOn setting/i.test(l) && (!facts.format || writerOf(l) === facts.format)) ?? '';
+  const said = line.replace(/^(?:(?:Input (?:buffer|file) has corrupt header|Vips\w*|\w+load\w*|tiff2vips|webp):\s*)+/i, '').trim();
+  const reason = facts.libjpegSays ?? (said || (name ? `the ${name} data could not be read` : ''));
   const bits = /Unsupported JPEG data precision (\d+)/i.exec(reason)?.[1];
   if (bits) return new ResnetServeError('IMAGE_UNSUPPORTED', `${bits}-bit JPEGs (used in medical and scientific imaging) are not supported by this build; convert the image to an ordinary 8-bit JPEG or a PNG`, { cause: err });
   return new ResnetServeError('IMAGE_CORRUPT', `Image data is damaged or truncated${reason ? ` (${reason})` : ''}`, { cause: err });
