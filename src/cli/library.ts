@@ -20,7 +20,7 @@ import { TagIndex } from '../library/index-db.js';
 import { plural } from '../plural.js';
 import { displayPath, fsPath, linePath } from '../library/paths.js';
 import { LibraryReader, modelName } from '../library/search.js';
-import { tagFolders, type TagSummary } from '../library/tagger.js';
+import { parseLibraryModelKey, tagFolders, type TagSummary } from '../library/tagger.js';
 import { defaultCacheDir, isDefaultModel } from '../model/weights.js';
 import type { LabelLanguage, ModelOptions } from '../types.js';
 import { UsageError, fractionOption, intOption, type Parsed } from './args.js';
@@ -305,13 +305,17 @@ async function likeCommand(reader: LibraryReader, photo: string, limit: number, 
   if (known) target = known.id;
   else {
     // A photo outside the library: embedded with the index's model.
-    if (model.model === undefined && !isDefaultModel(reader.model.sha256)) {
-      throw new ResnetServeError('INVALID_ARGUMENT', `The library was tagged with ${reader.model.name} (sha256 ${reader.model.sha256.slice(0, 12)}…): give that model with --model to compare a photo from outside it (without --model, the official resnet18 is used)`);
+    const tagged = parseLibraryModelKey(reader.model.sha256);
+    if (model.model === undefined && !isDefaultModel(tagged.sha256)) {
+      throw new ResnetServeError('INVALID_ARGUMENT', `The library was tagged with ${reader.model.name} (sha256 ${tagged.sha256.slice(0, 12)}…): give that model with --model to compare a photo from outside it (without --model, the official resnet18 is used)`);
     }
     const classifier = await ImageClassifier.create(model);
     try {
-      if (classifier.info.sha256 !== reader.model.sha256) {
+      if (classifier.info.sha256 !== tagged.sha256) {
         throw new ResnetServeError('INVALID_ARGUMENT', `The library was tagged with ${reader.model.name}; give the same model (--model) to compare a new photo with it`);
+      }
+      if (classifier.info.precision !== tagged.precision) {
+        throw new ResnetServeError('INVALID_ARGUMENT', `The library was tagged with ${reader.model.name} in ${tagged.precision}; give --precision ${tagged.precision} to compare a new photo with it`);
       }
       const [outcome] = await classifier.analyzeBatch([await readFile(photo)], ['embedding'], { mirror: true });
       if (!outcome.ok) throw outcome.error;

@@ -111,12 +111,28 @@ function isGone(key: string): boolean {
   }
 }
 
+/**
+ * How the index names the model that tagged a photo: its weights' SHA-256,
+ * with `+int8` for int8, whose answers (and embeddings) differ a little from
+ * fp32's, so that a library tagged in one precision is classified again in
+ * the other, as after a change of model.
+ */
+export function libraryModelKey(info: { sha256: string; precision: 'fp32' | 'int8' }): string {
+  return info.precision === 'int8' ? `${info.sha256}${INT8_SUFFIX}` : info.sha256;
+}
+
+/** The weights' SHA-256 and the precision in an index's model key ({@link libraryModelKey}). */
+export function parseLibraryModelKey(key: string): { sha256: string; precision: 'fp32' | 'int8' } {
+  return key.endsWith(INT8_SUFFIX) ? { sha256: key.slice(0, -INT8_SUFFIX.length), precision: 'int8' } : { sha256: key, precision: 'fp32' };
+}
+
+const INT8_SUFFIX = '+int8';
+
 /** Runs a tagging pass into `index`; `onProgress` is called after every file. */
 export async function tagFolders(service: ClassificationService, index: TagIndex, options: TagOptions, onProgress?: (p: TagProgress) => void): Promise<TagSummary> {
   const start = performance.now();
   const { info } = service;
-  // int8 answers differ a little from fp32: a library tagged in one precision is classified again in the other, as after a change of model.
-  const modelSha = info.precision === 'int8' ? `${info.sha256}+int8` : info.sha256;
+  const modelSha = libraryModelKey(info);
   const labels = { en: service.model.labels.en, zh: service.model.labels.zh ?? service.model.labels.en };
   const key = tagsKey(options.settings, options.categories);
   const withEmbedding = service.model.session.extraOutputs.includes('embedding');

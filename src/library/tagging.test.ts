@@ -177,6 +177,15 @@ describe('resnet-serve tag', () => {
     // The other precision is another model's answers: classified again, then unchanged in it.
     assert.match((await run(['tag', dir, '--model', other, '--precision', 'int8'])).stderr, /Tagged 3, skipped 0 unchanged/);
     assert.match((await run(['tag', dir, '--model', other, '--precision', 'int8'])).stderr, /Tagged 0, skipped 3 unchanged/);
+    // A photo from outside the library is compared in the precision the library was tagged in.
+    const outside = join(await scratchDir('rs-outside-'), 'new.jpg');
+    writeFileSync(outside, await testPhoto(98, 320, 240));
+    const like = await run(['search', '--like', outside, '--library', dir, '--model', other, '--precision', 'int8']);
+    assert.equal(like.code, 0, like.stderr);
+    assert.equal(like.stdout.trim().split('\n').length, rows(db).length, like.stdout);
+    const fp32 = await run(['search', '--like', outside, '--library', dir, '--model', other]);
+    assert.equal(fp32.code, 2);
+    assert.match(fp32.stderr, /tagged with .* in int8; give --precision int8 to compare a new photo with it/);
   });
 
   test('killed with SIGKILL mid-run, then rerun: every file tagged exactly once, index intact', async () => {
