@@ -58,6 +58,12 @@ export function writeFailure(err: NodeJS.ErrnoException): string {
   return err.code && words[err.code] ? `${words[err.code]} (${err.code})` : (err.code ?? err.message);
 }
 
+/** Why a file or folder could not be read, in words (`ENOENT` → "no such file (ENOENT)"), for one-line messages. */
+export function readFailure(err: NodeJS.ErrnoException, what: 'file' | 'folder' = 'file'): string {
+  const words: Record<string, string> = { ENOENT: `no such ${what}`, EACCES: 'permission denied', EPERM: 'permission denied', EISDIR: 'is a folder', ENOTDIR: 'not a folder', ELOOP: 'a loop of symbolic links', ENAMETOOLONG: 'the name is too long', EIO: 'the disk could not be read' };
+  return err.code && words[err.code] ? `${words[err.code]} (${err.code})` : (err.code ?? err.message);
+}
+
 /** {@link ensureDir}, synchronously. */
 export function ensureDirSync(path: string): void {
   const exists = (p: string): boolean => {

@@ -6,6 +6,7 @@
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { ResnetServeError, invalidArgument } from '../errors.js';
+import { readFailure } from '../fs-atomic.js';
 import { DEFAULT_DECODE_LIMITS } from '../image/decode-limits.js';
 import { PREPROCESS_MODES, type PreprocessMode } from '../image/preprocess-config.js';
 import { Preprocessor } from '../image/preprocess.js';
@@ -35,9 +36,7 @@ async function toBytes(input: ImageInput): Promise<Buffer> {
     return await readPhotoFile(fsPath(input));
   } catch (err) {
     if (err instanceof ResnetServeError) throw err;
-    const code = (err as NodeJS.ErrnoException).code;
-    const reason = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a folder' : code === 'EACCES' ? 'permission denied' : (err as Error).message;
-    throw new ResnetServeError('IO_ERROR', `Cannot read ${displayPath(input)}: ${reason}`);
+    throw new ResnetServeError('IO_ERROR', `Cannot read ${displayPath(input)}: ${readFailure(err as NodeJS.ErrnoException)}`);
   }
 }
 

@@ -115,6 +115,13 @@ test('train refuses, without the usage text and before embedding, what it cannot
   assert.equal(r.code, 2);
   assert.match(r.stderr, /needs at least 2 classes to tell apart; there is only "only"/);
   assert.doesNotMatch(r.stderr, /Usage:|Training head/, 'refused before the model loads');
+  // What is missing is said in words, as for a photo.
+  const missing = await run(['train', join(root, 'no-such-set'), '--out', join(root, 'x.json'), '--model', checkpoint]);
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /Cannot read the training folder .*no-such-set: no such folder \(ENOENT\)/);
+  const noHead = await run(['classify', join(one, 'only', 'a.jpg'), '--head', join(root, 'no-head.json'), '--model', checkpoint]);
+  assert.equal(noHead.code, 2);
+  assert.match(noHead.stderr, /cannot read --head .*no-head\.json: no such file \(ENOENT\)/);
   // A place the head cannot be written is found before any photo is embedded, not after.
   const blocked = await run(['train', join(root, 'set'), '--out', join(root, 'set', 'warm', 'photo 0.jpg', 'head.json'), '--model', checkpoint]);
   assert.equal(blocked.code, 1, blocked.stderr);

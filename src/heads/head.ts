@@ -10,6 +10,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { ResnetServeError } from '../errors.js';
+import { readFailure } from '../fs-atomic.js';
 import { l2Normalize, predictProbabilities, type SoftmaxModel } from './logistic.js';
 import { judge, type RejectionModel } from './rejection.js';
 import { headDigest, HEAD_FORMAT, HEAD_VERSION, readHeadFile, type HeadFile } from './head-file.js';
@@ -141,7 +142,7 @@ export class Head {
     try {
       text = await readFile(path, 'utf8');
     } catch (err) {
-      const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+      const reason = readFailure(err as NodeJS.ErrnoException);
       throw Object.assign(new ResnetServeError('IO_ERROR', `Cannot read the head file ${path}: ${reason}`, { cause: err }), { reason });
     }
     return Head.parse(text, path, backbone);

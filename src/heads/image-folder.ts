@@ -6,6 +6,7 @@
 import { readdir, realpath, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ResnetServeError } from '../errors.js';
+import { readFailure } from '../fs-atomic.js';
 import { displayPath, fsPath, isUnder, pathKey } from '../library/paths.js';
 import { walkImages } from '../library/walk.js';
 
@@ -29,7 +30,7 @@ export async function readImageFolder(root: string): Promise<ImageFolder> {
     root = resolve(root);
     listed = await readdir(root, { withFileTypes: true, encoding: 'buffer' });
   } catch (err) {
-    throw new ResnetServeError('INVALID_ARGUMENT', `Cannot read the training folder ${root}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new ResnetServeError('INVALID_ARGUMENT', `Cannot read the training folder ${root}: ${readFailure(err as NodeJS.ErrnoException, 'folder')}`);
   }
   // Names as keys (paths.ts): a folder named in Latin-1 by an old system is found like any other.
   const entries = listed.map((e) => ({ entry: e, key: pathKey(e.name) }));

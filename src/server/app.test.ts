@@ -77,6 +77,13 @@ describe('POST /predict (seed-compatible)', () => {
       assert.equal(res.statusCode, 400);
       assert.deepEqual(res.json(), { error: 'No file uploaded', code: 'NO_FILE' });
     }
+    // A file sent under another field name ("image") is named, with the field this route reads.
+    for (const [url, field] of [['/predict', 'file'], ['/v1/classify', 'file'], [`/predictions/${service.info.name}`, 'data']]) {
+      const elsewhere = await app.inject({ method: 'POST', url, ...multipartBody([file(photos[0], 'cat.jpg', 'image')]) });
+      assert.equal(elsewhere.statusCode, 400, url);
+      assert.equal(elsewhere.json().code, 'NO_FILE');
+      assert.match(elsewhere.json().error, new RegExp(`^No file in the multipart field "${field}".*: this request sent its file as "image" \\(curl -F ${field}=@photo\\.jpg\\)$`), url);
+    }
     // An empty image body is an empty file, as an empty multipart part is.
     const empty = await app.inject({ method: 'POST', url: '/predict', payload: Buffer.alloc(0), headers: { 'content-type': 'image/jpeg' } });
     assert.equal(empty.statusCode, 400);

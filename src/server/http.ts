@@ -86,11 +86,19 @@ const isMultipartBody = (body: unknown): body is MultipartBody => typeof body ==
 /**
  * The images a request carried: the files of its multipart image fields (in
  * upload order), or its raw body (`image/*`, `application/octet-stream`, or
- * no Content-Type where the route accepts that).
+ * no Content-Type where the route accepts that). NO_FILE, naming the field,
+ * when the files came only under other field names.
  */
 export function uploadedImages(request: FastifyRequest): UploadedImage[] {
   const body = request.body;
-  if (isMultipartBody(body)) return body.images;
+  if (isMultipartBody(body)) {
+    if (body.images.length === 0 && body.elsewhere.length > 0) {
+      const fields = request.routeOptions.config.intake?.fields ?? ['file'];
+      const named = fields.map((f) => `"${f}"`).join(' or ');
+      throw new ResnetServeError('NO_FILE', `No file in the multipart field ${named}: this request sent its file as "${body.elsewhere[0]}" (curl -F ${fields[0]}=@photo.jpg)`);
+    }
+    return body.images;
+  }
   if (Buffer.isBuffer(body)) {
     if (body.length) return [{ name: 'body', bytes: body }];
     // An empty image/* body is an empty file (as in multipart), not a missing one.

@@ -231,6 +231,11 @@ describe('client mistakes are 400s with a code, never a 500 or a hang', () => {
     }
     const small = await app.inject({ method: 'POST', url: '/v1/heads', payload: '[[], []]', headers: { 'content-type': 'application/json' } });
     assert.deepEqual([small.statusCode, small.json().error], [400, 'Send a JSON object (Content-Type: application/json)']);
+    // A head sent as another media type is refused as that (415), as /predict refuses JSON.
+    for (const [type, payload] of [['text/plain', '{"name": "x"}'], ['image/jpeg', Buffer.from([0xff, 0xd8, 0xff, 0xe0])]] as const) {
+      const other = await app.inject({ method: 'POST', url: '/v1/heads', payload, headers: { 'content-type': type } });
+      assert.deepEqual([other.statusCode, other.json().code, other.json().error], [415, 'UNSUPPORTED_MEDIA_TYPE', `Send a JSON object (Content-Type: application/json), not ${type}`]);
+    }
     const notAnImage = await app.inject({ method: 'POST', url: '/predict', payload: '{"a": 1}', headers: { 'content-type': 'application/json' } });
     assert.equal(notAnImage.statusCode, 415);
   });

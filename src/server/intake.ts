@@ -297,6 +297,8 @@ export function registerIntake(app: FastifyInstance, holder: ServiceHolder, limi
 export interface MultipartBody {
   readonly kind: 'multipart';
   images: UploadedImage[];
+  /** Fields that carried a file this route does not read (`image` where it reads `file`), in upload order. */
+  elsewhere: string[];
 }
 
 function readMultipart(request: FastifyRequest, payload: Readable, limits: ServerLimits): Promise<MultipartBody> {
@@ -318,13 +320,14 @@ function readMultipart(request: FastifyRequest, payload: Readable, limits: Serve
       return;
     }
     const slots: (UploadedImage | null)[] = [];
+    const elsewhere: string[] = [];
     let settled = false;
     let parsed = false;
     let reading = 0;
     const finish = (): void => {
       if (settled || !parsed || reading > 0) return;
       settled = true;
-      resolve({ kind: 'multipart', images: slots.filter((s): s is UploadedImage => s !== null) });
+      resolve({ kind: 'multipart', images: slots.filter((s): s is UploadedImage => s !== null), elsewhere });
     };
     const fail = (err: ResnetServeError): void => {
       if (settled) return;
@@ -336,6 +339,7 @@ function readMultipart(request: FastifyRequest, payload: Readable, limits: Serve
       // A part cut short errors here too; the parser's own error settles the request.
       file.on('error', () => undefined);
       if (settled || !fields.includes(field)) {
+        if (!settled && elsewhere.length < MAX_FORM_FIELDS) elsewhere.push(field);
         file.resume();
         return;
       }

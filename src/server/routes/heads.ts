@@ -6,7 +6,7 @@
  *   the cache folder; a trained head answers `?head=` on the classify routes
  *   and is a model of its own on the v2 and TorchServe routes.
  */
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ResnetServeError } from '../../errors.js';
 import type { TrainOptions } from '../../heads/train.js';
 import { uploadedImages, withDeadline, type ServiceHolder } from '../http.js';
@@ -44,7 +44,13 @@ function trainOptions(body: unknown): TrainOptions {
   return out;
 }
 
-function jsonBody(body: unknown): Record<string, unknown> {
+/** A request's JSON object body: 415 for a body of another media type, 400 for JSON that is not an object. */
+function jsonBody(request: FastifyRequest): Record<string, unknown> {
+  const body = request.body;
+  const type = String(request.headers['content-type'] ?? '').split(';')[0].trim();
+  if (body !== undefined && body !== null && type && !/^application\/(?:[\w.+-]+\+)?json$/i.test(type)) {
+    throw new ResnetServeError('UNSUPPORTED_MEDIA_TYPE', `Send a JSON object (Content-Type: application/json), not ${type}`);
+  }
   if (!body || typeof body !== 'object' || Array.isArray(body)) throw new ResnetServeError('BAD_REQUEST', 'Send a JSON object (Content-Type: application/json)');
   return body as Record<string, unknown>;
 }
@@ -70,7 +76,7 @@ export function headRoutes(app: FastifyInstance, holder: ServiceHolder, limits: 
   app.get('/v1/heads', async () => ({ heads: holder.requireHeads().list() }));
 
   app.post('/v1/heads', async (request, reply) => {
-    const body = jsonBody(request.body);
+    const body = jsonBody(request);
     return reply.code(201).send(holder.requireHeads().create(body.name, body.classes ?? []));
   });
 
@@ -86,7 +92,7 @@ export function headRoutes(app: FastifyInstance, holder: ServiceHolder, limits: 
   });
 
   app.post<{ Params: NameParams }>('/v1/heads/:name/classes', async (request) => {
-    const body = jsonBody(request.body);
+    const body = jsonBody(request);
     const classes = body.classes ?? (body.name !== undefined ? [body.name] : undefined);
     if (classes === undefined) throw new ResnetServeError('BAD_REQUEST', 'Send {"name": "<class>"} or {"classes": ["<class>", …]}');
     return holder.requireHeads().addClasses(request.params.name, classes);
