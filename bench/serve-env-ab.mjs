@@ -33,6 +33,7 @@ const variants = [
   ['earlier: MALLOC_TRIM_THRESHOLD_=1048576 only', { ...withoutGlibc, MALLOC_ARENA_MAX, MALLOC_TRIM_THRESHOLD_: '1048576' }],
   [`MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX} only`, { ...withoutGlibc, MALLOC_ARENA_MAX }],
   ['no glibc variable', withoutGlibc],
+  ['32 MB mmap threshold (a large model)', { ...SERVE_ENV, MALLOC_MMAP_THRESHOLD_: '33554432' }],
 ];
 const glibcKeys = Object.keys(SERVE_ENV).filter((k) => k.startsWith('MALLOC_') || k.startsWith('GLIBC_'));
 
