@@ -169,6 +169,7 @@ export class TagIndex {
       const busy = busyMessage(err, path, BUSY_TIMEOUT_MS);
       if (busy) throw new ResnetServeError('IO_ERROR', busy);
       const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'SQLITE_NOTADB') throw new ResnetServeError('INVALID_ARGUMENT', `${path} is not a resnet-serve photo index (nor any SQLite database); it is left as it is: give the index another file with --db FILE`);
       const reason = code === undefined || code.startsWith('SQLITE') ? (err as Error).message : code;
       throw new ResnetServeError('IO_ERROR', `Cannot use ${path} as the photo index (${reason}); give a writable place for it with --db FILE`);
     }

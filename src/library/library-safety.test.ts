@@ -116,6 +116,13 @@ describe('a photo library is never damaged', { skip: noPermissions }, () => {
     const s = await run(['search', 'dog', '--db', other]);
     assert.equal(s.code, 2, 'search fails as grep does: 2, never the 1 of "nothing matched"');
     assert.match(s.stderr, /is not a resnet-serve photo index/);
+    // A file that is no database at all is refused the same way (a usage error), and left as it was.
+    const notes = join(dir, 'notes.txt');
+    writeFileSync(notes, 'shopping list\n'.repeat(400));
+    const text = await run(['tag', dir, '--model', model, '--db', notes]);
+    assert.equal(text.code, 2, text.stderr);
+    assert.match(text.stderr, /notes\.txt is not a resnet-serve photo index \(nor any SQLite database\); it is left as it is/);
+    assert.equal(readFileSync(notes, 'utf8'), 'shopping list\n'.repeat(400));
   });
 
   test('a tagged library is one plain index file, readable where nothing can be written; an index left in WAL mode is read from a copy', async () => {
