@@ -3,7 +3,7 @@
 import { $, api, authHeaders, el, onLanguage, state, t } from './common.js';
 import { addCards, cardsIn, clearCards, renderAll, retryFailed, setLabelCount, summaryOf } from './cards.js';
 import { reloadTeach, setupTeach } from './teach.js';
-import { hasLibrary, loadLibrary, setupLibrary } from './library.js';
+import { clearLibrary, hasLibrary, loadLibrary, setupLibrary } from './library.js';
 
 function applyLanguage() {
   document.documentElement.lang = state.lang === 'zh' ? 'zh-CN' : 'en';
@@ -152,7 +152,8 @@ function setup() {
     sessionStorage.removeItem('apiKey');
     $('key').value = '';
     $('forget-key').hidden = true;
-    // Nothing the key opened stays on screen: the heads, the Teach view's head and the library go with it.
+    // Nothing the key opened stays on screen, nor comes back with the browser's Back: the heads, the Teach view's head and the library go with it.
+    clearLibrary();
     if (location.hash === '#library') location.hash = '';
     loadModel();
     refreshHeadChoices();

@@ -169,6 +169,8 @@ async function explain(item, p) {
     item.explain = { on: false, error: err.code ?? 'NETWORK' };
   }
   render(item);
+  // The map is drawn above the answers: brought on screen, as the toggle that asked for it is below.
+  if (item.explain.on && item.explain.url) item.card.querySelector('img.thumb')?.scrollIntoView({ block: 'nearest' });
 }
 
 function hideExplain(item) {

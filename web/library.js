@@ -3,17 +3,17 @@
 import { $, TEXT, api, authHeaders, el, messageLine, onLanguage, state, t } from './common.js';
 
 Object.assign(TEXT.en, {
-  library: 'Library', libraryTitle: 'Photo library', librarySummary: '{photos} photos in {folders}, tagged with {model}',
+  library: 'Library', libraryTitle: 'Photo library', librarySummary: '{photos} photos in {folders}, tagged with {model}', librarySummaryOne: '1 photo in {folders}, tagged with {model}',
   searchLabel: 'Search', searchHint: 'dog, beach, 汽车…', category: 'Category', allCategories: 'All categories', searchButton: 'Search',
-  photosTab: 'Photos', dupesTab: 'Duplicates', more: 'Show more', found: '{n} photos', foundOf: '{shown} of {n} photos',
+  photosTab: 'Photos', dupesTab: 'Duplicates', more: 'Show more', found: '{n} photos', foundOne: '1 photo', foundOf: '{shown} of {n} photos',
   nothing: 'No photos match.', unknownWords: 'No photo can match: {words}', unknownWordsGuess: 'No photo can match: {words}. Did you mean {guesses}?', lookAlikes: 'Look-alikes', close: 'Close',
   noDupes: 'No duplicates found.', exact: 'Exact copies (same bytes)', near: 'Near duplicates ({pct} alike)', groups: '{n} groups of duplicates. Nothing is ever deleted here.', group: 'One group of duplicates. Nothing is ever deleted here.',
   open: 'Open {name}', finding: 'Looking for duplicates…', categoriesOf: 'Categories', alike: '{pct} alike', copies: '{n} copies',
 });
 Object.assign(TEXT.zh, {
-  library: '照片库', libraryTitle: '照片库', librarySummary: '{folders} 中有 {photos} 张照片，由 {model} 标注',
+  library: '照片库', libraryTitle: '照片库', librarySummary: '{folders} 中有 {photos} 张照片，由 {model} 标注', librarySummaryOne: '{folders} 中有 1 张照片，由 {model} 标注',
   searchLabel: '搜索', searchHint: '狗、海滩、car…', category: '类别', allCategories: '全部类别', searchButton: '搜索',
-  photosTab: '照片', dupesTab: '重复照片', more: '显示更多', found: '{n} 张照片', foundOf: '{n} 张中的 {shown} 张',
+  photosTab: '照片', dupesTab: '重复照片', more: '显示更多', found: '{n} 张照片', foundOne: '1 张照片', foundOf: '{n} 张中的 {shown} 张',
   nothing: '没有匹配的照片。', unknownWords: '没有照片能匹配：{words}', unknownWordsGuess: '没有照片能匹配：{words}。你要找的是不是 {guesses}？', lookAlikes: '相似照片', close: '关闭',
   noDupes: '没有发现重复照片。', exact: '完全相同（字节一致）', near: '近似重复（相似度 {pct}）', groups: '{n} 组重复照片。这里不会删除任何照片。', group: '1 组重复照片。这里不会删除任何照片。',
   open: '打开 {name}', finding: '正在查找重复照片…', categoriesOf: '类别', alike: '相似度 {pct}', copies: '{n} 份相同',
@@ -79,7 +79,7 @@ function drawGrid() {
   const grid = $('gallery');
   grid.replaceChildren(...view.photos.map((p) => tile(p, openPhoto)));
   $('more').hidden = view.photos.length >= view.total;
-  if (view.query || view.category) say(() => (view.total ? t(view.photos.length < view.total ? 'foundOf' : 'found', { shown: view.photos.length, n: view.total }) : t('nothing')));
+  if (view.query || view.category) say(() => (view.total ? t(view.photos.length < view.total ? 'foundOf' : view.total === 1 ? 'foundOne' : 'found', { shown: view.photos.length, n: view.total }) : t('nothing')));
   else say('');
 }
 
@@ -150,7 +150,8 @@ async function showDupes() {
   }
 }
 
-function showTab(tab) {
+/** Shows the Photos or Duplicates tab; `reload` (default) fetches the photos again for a search or category in force. */
+function showTab(tab, reload = true) {
   view.tab = tab;
   $('show-photos').setAttribute('aria-pressed', String(tab === 'photos'));
   $('show-dupes').setAttribute('aria-pressed', String(tab === 'dupes'));
@@ -160,14 +161,14 @@ function showTab(tab) {
   if (tab === 'dupes') {
     say('');
     showDupes();
-  } else if (view.query || view.category) load();
+  } else if (reload && (view.query || view.category)) load();
 }
 
 function drawSummary() {
   $('photo-close').setAttribute('aria-label', t('close'));
   const s = view.summary;
   if (!s) return;
-  $('library-summary').textContent = t('librarySummary', { photos: s.photos, folders: s.folders.join(', '), model: s.model.name });
+  $('library-summary').textContent = t(s.photos === 1 ? 'librarySummaryOne' : 'librarySummary', { photos: s.photos, folders: s.folders.join(', '), model: s.model.name });
   const select = $('library-category');
   const chosen = select.value;
   select.replaceChildren(el('option', { value: '', textContent: t('allCategories') }), ...s.categories.map((c) => el('option', { value: c.en, textContent: `${name(c)} (${c.photos})` })));
@@ -180,12 +181,27 @@ export async function loadLibrary() {
   try {
     view.summary = await api('v1/library');
   } catch (err) {
+    // Refused (the key forgotten, or wrong): nothing it showed before stays on screen.
+    clearLibrary();
     if (err.status === 401) say(err, true);
     return false;
   }
   drawSummary();
   await load();
   return true;
+}
+
+/** Forgets what the library view showed (its summary, photos, duplicates, open photo and thumbnails). */
+export function clearLibrary() {
+  Object.assign(view, { summary: null, photos: [], total: 0, current: null });
+  for (const url of view.urls.values()) URL.revokeObjectURL(url);
+  view.urls.clear();
+  $('library-summary').textContent = '';
+  $('gallery').replaceChildren();
+  $('dupes').replaceChildren();
+  $('more').hidden = true;
+  if ($('photo-dialog').open) $('photo-dialog').close();
+  say('');
 }
 
 /** Whether this server shows a library (the nav link appears only then). */
@@ -200,7 +216,7 @@ export function setupLibrary() {
     e.preventDefault();
     view.query = $('library-q').value.trim();
     view.category = $('library-category').value;
-    showTab('photos');
+    showTab('photos', false);
     load();
   });
   // The filter is what the box and the menu show now: a query erased from the box no longer applies.

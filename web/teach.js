@@ -10,6 +10,7 @@ const path = (name) => `v1/heads/${encodeURIComponent(name)}`;
 const say = messageLine('teach-message');
 // What Train did, beside the button (the view's own line can be screens above it).
 const sayTrain = messageLine('train-status');
+const sayTry = messageLine('try-status');
 const photoCount = (n) => (n === 1 ? t('onePhoto') : t('photos', { n }));
 
 async function loadHeads(select) {
@@ -35,6 +36,9 @@ async function openHead(name) {
   if (name !== view.head) {
     view.progress.clear();
     sayTrain('');
+    // Answers of another head (or none) are not this head's: the Try zone starts empty.
+    clearCards($('try-results'));
+    updateTry();
   }
   view.head = name;
   if (name) sessionStorage.setItem('teachHead', name);
@@ -171,11 +175,14 @@ function drawHead() {
 
 const NOTE_KEYS = { FEW_PHOTOS: 'noteFewPhotos', REPEATED_IN_CLASS: 'noteRepeated', IN_SEVERAL_CLASSES: 'noteSeveral', FEW_EVALUATED: 'noteFewEvaluated', FEW_FOR_UNKNOWN: 'noteFewForUnknown' };
 
+/** The server's note (worded for a terminal's "warning: …" line) as a sentence, like the page's own. */
+const asSentence = (text) => (text ? `${text[0].toUpperCase()}${text.slice(1)}${/[.!?…]$/.test(text) ? '' : '.'}` : text);
+
 /** A training note in the reader's language: the server's own English sentence, or the Chinese one made from the note's code and facts. */
 function noteText(note, english) {
   const key = NOTE_KEYS[note?.code];
   // In English the server's own sentence, unless the page has its own (one that names no command-line option).
-  if (!key || (state.lang !== 'zh' && TEXT.en[key] === undefined)) return english;
+  if (!key || (state.lang !== 'zh' && TEXT.en[key] === undefined)) return asSentence(english);
   return t(key, { ...note, photos: photoCount(note.count), names: (note.names ?? []).join('、'), classes: (note.classes ?? []).map((c) => `“${c}”`).join('和') });
 }
 
@@ -439,7 +446,6 @@ export function setupTeach({ onHeadsChanged }) {
   });
   onLanguage(() => {
     if (view.detail) drawHead();
-    updateTry();
   });
   window.addEventListener('hashchange', () => {
     if (location.hash === '#teach') loadHeads();
@@ -449,9 +455,9 @@ export function setupTeach({ onHeadsChanged }) {
 
 function tryIt(files) {
   if (!files.length || !view.head) return;
-  // An untrained head cannot answer: say so once here instead of on every photo.
+  // An untrained head cannot answer: say so once, beside the button, instead of on every photo.
   if (!view.detail?.trained) {
-    say(() => errorText('HEAD_NOT_TRAINED'), true);
+    sayTry(() => errorText('HEAD_NOT_TRAINED'), true);
     return;
   }
   addCards($('try-results'), files, { topK: 5, head: view.head }, updateTry);
@@ -460,6 +466,6 @@ function tryIt(files) {
 
 /** The Try zone's status line (read by screen readers: the newest answer itself) and its Clear all. */
 function updateTry() {
-  $('try-status').textContent = summaryOf($('try-results'));
+  sayTry(() => summaryOf($('try-results')));
   $('try-clear').hidden = cardsIn($('try-results')).length === 0;
 }

@@ -104,7 +104,8 @@ export function checkQuery(words: readonly string[]): string[] {
   if (words.length === 0) throw new ResnetServeError('INVALID_ARGUMENT', 'Search needs at least one word');
   return words.map((raw) => {
     const word = normalize(String(raw));
-    if (!word) throw new ResnetServeError('INVALID_ARGUMENT', `Nothing to search for in ${JSON.stringify(raw)}: give words (letters or characters), not only punctuation`);
+    // No letter at all is the shortest word there is: the same code as one letter, so the page says it in Chinese too.
+    if (!word) throw new ResnetServeError('QUERY_TOO_SHORT', `Nothing to search for in ${JSON.stringify(raw)}: give words (letters or characters), not only punctuation`);
     if (!CJK.test(word) && word.replace(/ /g, '').length < 2) throw new ResnetServeError('QUERY_TOO_SHORT', `${JSON.stringify(raw)} is too short to search for: give at least 2 letters (or one Chinese character)`);
     return word;
   });

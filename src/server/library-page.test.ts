@@ -61,11 +61,16 @@ describe('the Library view in Chromium', { skip }, () => {
     assert.match((await page.locator('#library-summary').textContent()) ?? '', /16 photos/);
     // Search for a word of a label the random model gave.
     const word = label.split(' ').pop() as string;
+    const searches: string[] = [];
+    page.on('request', (r) => {
+      if (/\/v1\/library\/photos\?/.test(r.url())) searches.push(r.url());
+    });
     await page.fill('#library-q', word);
     await page.press('#library-q', 'Enter');
-    await page.waitForFunction(() => /photos/.test(document.getElementById('library-message')?.textContent ?? ''));
+    await page.waitForFunction(() => /photos?$/.test(document.getElementById('library-message')?.textContent ?? ''));
     const shown = await page.locator('#gallery li').count();
     assert.ok(shown >= 1 && shown <= 16);
+    assert.equal(searches.length, 1, `one request per search, not ${searches.length}`);
     // A refused search (a single letter) says why and shows no photos: the last search's would look like its answer.
     await page.fill('#library-q', 'x');
     await page.press('#library-q', 'Enter');
@@ -119,6 +124,11 @@ describe('the Library view in Chromium', { skip }, () => {
     await page.click('button[data-lang="en"]');
     await page.waitForFunction(() => /Exact copies/.test(document.querySelector('.dupe-group h3')?.textContent ?? ''));
     await page.screenshot({ path: join(OUT, 'library-desktop-dupes.png'), fullPage: true });
+    // Refused when the view opens again (an API key forgotten, then the browser's Back): nothing it showed stays on screen.
+    await page.route('**/v1/library', (route) => route.fulfill({ status: 401, json: { error: 'An API key is required', code: 'UNAUTHORIZED' } }));
+    await page.evaluate(() => { location.hash = ''; });
+    await page.evaluate(() => { location.hash = '#library'; });
+    await page.waitForFunction(() => document.querySelectorAll('#gallery li, .dupe-group').length === 0 && document.getElementById('library-summary')?.textContent === '');
     await page.close();
   });
 
@@ -137,6 +147,14 @@ describe('the Library view in Chromium', { skip }, () => {
       assert.ok(box && box.height >= 44, `${selector} is ${box?.height} px tall`);
     }
     await page.screenshot({ path: join(OUT, 'library-phone-zh.png'), fullPage: true });
+    // A search of only punctuation is refused in Chinese, with no English inside.
+    await page.fill('#library-q', '%');
+    await page.press('#library-q', 'Enter');
+    await page.waitForFunction(() => (document.getElementById('library-message')?.textContent ?? '').length > 0);
+    assert.equal(await page.locator('#library-message').textContent(), '搜索词太短：请至少输入 2 个字母（或 1 个汉字）。');
+    await page.fill('#library-q', '');
+    await page.press('#library-q', 'Enter');
+    await page.waitForFunction(() => document.querySelectorAll('#gallery img[src]').length === 16);
     await page.locator('#gallery li:first-child button').click();
     await page.locator('#photo-dialog[open]').waitFor();
     await page.waitForFunction(() => document.querySelectorAll('#photo-like img[src]').length > 0);

@@ -268,6 +268,20 @@ describe('the web page in Chromium', { skip }, () => {
     await page.close();
   });
 
+  test('on a phone, the heatmap a tap asks for is on screen, not drawn above it', async () => {
+    const page = await browser.newPage({ viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true });
+    await page.goto(server.url);
+    await dropFiles(page, [1, 2, 3].map((i) => ({ name: `cat${i}.jpg`, type: 'image/jpeg', bytes: photo })));
+    await page.waitForFunction(() => document.querySelectorAll('.card[data-state="done"]').length === 3);
+    const toggle = page.locator('.card button.where').last();
+    await toggle.scrollIntoViewIfNeeded();
+    await toggle.tap();
+    await page.locator('.card .legend').waitFor();
+    const box = await page.locator('.card[data-explain="on"] img.thumb').boundingBox();
+    assert.ok(box && box.y >= 0 && box.y + box.height <= 740, `heatmap at y ${box?.y}…${box && box.y + box.height} of a 740-px screen`);
+    await page.close();
+  });
+
   test('"Show where it looked": the heatmap over the crop, a legend, and another label\'s map on a tap', async () => {
     const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
     await page.goto(server.url);

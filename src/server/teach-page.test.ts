@@ -69,6 +69,8 @@ describe('the Teach view in Chromium', { skip }, () => {
     assert.match((await page.locator('.training .trained').textContent()) ?? '', /Accuracy on held-out photos: \d+\.\d%/);
     assert.deepEqual(await page.locator('table.confusion th[scope=row]').allTextContents(), ['warm', '2']);
     assert.match((await page.locator('.training .warnings').textContent()) ?? '', /has only 4 photos/);
+    // Each warning a sentence, as the page's own are (the server words them for a terminal's "warning: …" line).
+    for (const line of await page.locator('.training .warnings li').allTextContents()) assert.match(line, /^[A-Z“"].*[.!?…]$/, line);
     await page.setInputFiles('#try-files', files([warm[4], cool[4]], 'new'));
     await page.waitForFunction(() => document.querySelectorAll('#try-results .card[data-state="done"]').length === 2);
     assert.deepEqual(await page.locator('#try-results .card .name').allTextContents(), ['new0.jpg', 'new1.jpg'], 'cards in the order given');
@@ -78,6 +80,14 @@ describe('the Teach view in Chromium', { skip }, () => {
     assert.match((await page.locator('#try-status').textContent()) ?? '', /2 of 2 done\. new\d\.jpg: (warm|2|unknown)/);
     assert.equal(await page.locator('#try-clear').isVisible(), true);
     await page.screenshot({ path: join(OUT, 'teach-desktop.png'), fullPage: true });
+    // Another head opened: the answers above were not its, so the Try zone is emptied; back on this head, it starts empty too.
+    await page.fill('#new-head-name', 'second');
+    await page.press('#new-head-name', 'Enter');
+    await page.waitForFunction(() => (document.getElementById('head-select') as HTMLSelectElement).value === 'second');
+    assert.equal(await page.locator('#try-results .card').count(), 0);
+    assert.equal(await page.locator('#try-status').textContent(), '');
+    await page.selectOption('#head-select', 'colours');
+    await page.locator('.training .trained').waitFor();
     // The trained head is offered in the Recognise view too.
     await page.click('.views a[data-view="recognise"]');
     await page.waitForFunction(() => [...document.querySelectorAll('#answer-with option')].some((o) => (o as HTMLOptionElement).value === 'colours'));
@@ -149,11 +159,19 @@ describe('the Teach view in Chromium', { skip }, () => {
     assert.match((await page.locator('.training .warnings').textContent()) ?? '', /类别“暖色”只有 3 张照片/);
     assert.equal(await page.locator('#train-status').textContent(), '训练完成。');
     await page.click('button[data-lang="en"]');
-    assert.match((await page.locator('.training .warnings').textContent()) ?? '', /class "暖色" has only 3 photos/);
+    assert.match((await page.locator('.training .warnings').textContent()) ?? '', /Class "暖色" has only 3 photos/);
     assert.equal(await page.locator('#train-status').textContent(), 'Training finished.', 'the status line follows the language too');
     await page.click('button[data-lang="zh"]');
     const width = await page.evaluate(() => document.documentElement.scrollWidth);
     assert.ok(width <= 360, `no horizontal scrolling (page is ${width} px wide)`);
+    // The longest name the server takes (64 characters) in the head menu still fits the screen.
+    const long = '祖母的花园和我们夏天在乡下拍的照片'.repeat(4).slice(0, 64);
+    await page.evaluate(async (name) => { await fetch('v1/heads', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ name, classes: ['a', 'b'] }) }); }, long);
+    await page.reload();
+    await page.waitForSelector('#teach-head:not([hidden])');
+    await page.waitForFunction((name) => [...document.querySelectorAll('#head-select option')].some((o) => (o as HTMLOptionElement).value === name), long);
+    const withLong = await page.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(withLong <= 360, `a 64-character head name widens the page to ${withLong} px`);
     for (const selector of ['#train', '#new-class-name', '.class button.icon', '.thumbs button.icon']) {
       const box = await page.locator(selector).first().boundingBox();
       assert.ok(box && box.height >= 44, `${selector} is ${box?.height} px tall`);
@@ -196,7 +214,9 @@ describe('the Teach view in Chromium', { skip }, () => {
     const page = await browser.newPage({ viewport: { width: 1000, height: 800 }, locale: 'en-US' });
     await teach(page, 'mixed', [['left', warm.slice(0, 1)]]);
     await page.setInputFiles('#try-files', files([warm[2]], 'early'));
-    await page.waitForFunction(() => /not been trained yet/.test(document.getElementById('teach-message')?.textContent ?? ''));
+    // Said beside the button that was used (the view's own message line can be a screen away on a phone).
+    await page.waitForFunction(() => /not been trained yet/.test(document.getElementById('try-status')?.textContent ?? ''));
+    assert.equal(await page.locator('#try-status').getAttribute('role'), 'alert');
     assert.equal(await page.locator('#try-results .card').count(), 0, 'no card fails one by one');
     const left = page.locator('.class', { has: page.locator('h3', { hasText: 'left' }) });
     await left.locator('input[type=file]').setInputFiles([...files([warm[3]], 'more'), { name: 'notes.jpg', mimeType: 'image/jpeg', buffer: Buffer.from('a shopping list') }]);
