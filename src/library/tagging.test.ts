@@ -374,13 +374,14 @@ describe('resnet-serve search, export, dupes', () => {
     for (const bad of ['', '0x1']) assert.match((await run(['tag', dir, '--model', model, '--min-score', bad])).stderr, /--min-score must be a probability from 0 to 1/);
   });
 
-  test('tag --db where no index can be: one line, exit 1, and the file there untouched', async () => {
+  test('tag --db where no index can be: one line, exit 1 (exit 2 for a file that is no database), and the file there untouched', async () => {
     const photo = join(dir, 'IMG 0000.jpg');
     const before = readFileSync(photo);
-    const places: [string, RegExp][] = [
-      [photo, /file is not a database/],
-      [join(photo, 'tags.sqlite'), /unable to open database file|ENOTDIR/],
-    ];
+    // A photo given as the index is a wrong argument, refused as another program's file is.
+    const mistaken = await run(['tag', dir, '--model', model, '--db', photo]);
+    assert.equal(mistaken.code, 2, mistaken.stderr);
+    assert.match(mistaken.stderr, /^resnet-serve: .*IMG 0000\.jpg is not a resnet-serve photo index \(nor any SQLite database\); it is left as it is: give the index another file with --db FILE\n$/);
+    const places: [string, RegExp][] = [[join(photo, 'tags.sqlite'), /unable to open database file|ENOTDIR/]];
     if (existsSync('/proc/self')) places.push(['/proc/resnet-serve-index/tags.sqlite', /ENOENT/]);
     for (const [db, why] of places) {
       const r = await run(['tag', dir, '--model', model, '--db', db]);
