@@ -92,10 +92,10 @@ const isMultipartBody = (body: unknown): body is MultipartBody => typeof body ==
 export function uploadedImages(request: FastifyRequest): UploadedImage[] {
   const body = request.body;
   if (isMultipartBody(body)) {
-    if (body.images.length === 0 && body.elsewhere.length > 0) {
+    if (body.images.length === 0 && body.elsewhere !== undefined) {
       const fields = request.routeOptions.config.intake?.fields ?? ['file'];
       const named = fields.map((f) => `"${f}"`).join(' or ');
-      throw new ResnetServeError('NO_FILE', `No file in the multipart field ${named}: this request sent its file as "${body.elsewhere[0]}" (curl -F ${fields[0]}=@photo.jpg)`);
+      throw new ResnetServeError('NO_FILE', `No file in the multipart field ${named}: this request sent its file as "${body.elsewhere}" (curl -F ${fields[0]}=@photo.jpg)`);
     }
     return body.images;
   }

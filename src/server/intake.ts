@@ -297,8 +297,8 @@ export function registerIntake(app: FastifyInstance, holder: ServiceHolder, limi
 export interface MultipartBody {
   readonly kind: 'multipart';
   images: UploadedImage[];
-  /** Fields that carried a file this route does not read (`image` where it reads `file`), in upload order. */
-  elsewhere: string[];
+  /** The first field that carried a file this route does not read (`image` where it reads `file`). */
+  elsewhere?: string;
 }
 
 function readMultipart(request: FastifyRequest, payload: Readable, limits: ServerLimits): Promise<MultipartBody> {
@@ -320,7 +320,7 @@ function readMultipart(request: FastifyRequest, payload: Readable, limits: Serve
       return;
     }
     const slots: (UploadedImage | null)[] = [];
-    const elsewhere: string[] = [];
+    let elsewhere: string | undefined;
     let settled = false;
     let parsed = false;
     let reading = 0;
@@ -339,7 +339,7 @@ function readMultipart(request: FastifyRequest, payload: Readable, limits: Serve
       // A part cut short errors here too; the parser's own error settles the request.
       file.on('error', () => undefined);
       if (settled || !fields.includes(field)) {
-        if (!settled && elsewhere.length < MAX_FORM_FIELDS) elsewhere.push(field);
+        elsewhere ??= field;
         file.resume();
         return;
       }

@@ -44,11 +44,11 @@ function trainOptions(body: unknown): TrainOptions {
   return out;
 }
 
-/** A request's JSON object body: 415 for a body of another media type, 400 for JSON that is not an object. */
+/** A request's JSON object body: 415 for a body of another media type (only application/json is parsed, `intake.ts`), 400 for JSON that is not an object. */
 function jsonBody(request: FastifyRequest): Record<string, unknown> {
   const body = request.body;
   const type = String(request.headers['content-type'] ?? '').split(';')[0].trim();
-  if (body !== undefined && body !== null && type && !/^application\/(?:[\w.+-]+\+)?json$/i.test(type)) {
+  if (body !== undefined && body !== null && type && !/^application\/json$/i.test(type)) {
     throw new ResnetServeError('UNSUPPORTED_MEDIA_TYPE', `Send a JSON object (Content-Type: application/json), not ${type}`);
   }
   if (!body || typeof body !== 'object' || Array.isArray(body)) throw new ResnetServeError('BAD_REQUEST', 'Send a JSON object (Content-Type: application/json)');
