@@ -17,8 +17,6 @@
  *   npm run eval -- --model F.onnx --data DIR     another backbone or an ImageFolder with train/ and val/
  */
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -30,6 +28,7 @@ import { REJECTION_DEFAULTS } from '../dist/heads/rejection.js';
 import { trainHead } from '../dist/heads/train.js';
 import { seededRandom } from '../dist/seeded-random.js';
 import { HYMENOPTERA_DIR, IMAGENET_SAMPLE_DIR, PRETRAINED_ONNX, REFERENCE_DIR, referenceCases } from '../dist/testing/shared.js';
+import { workDir } from './lib.mjs';
 
 const argv = process.argv.slice(2);
 const option = (name, fallback) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : fallback);
@@ -42,7 +41,7 @@ if (!existsSync(model) || !existsSync(join(data, 'train'))) {
 
 const pct = (x) => `${(x * 100).toFixed(1)}%`;
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const cacheDir = await mkdtemp(join(tmpdir(), 'rs-eval-'));
+const cacheDir = workDir('rs-eval-');
 const classifier = await ImageClassifier.create({ model, cacheDir });
 const cache = new EmbeddingCache(cacheDir);
 const key = { model: classifier.info.sha256, recipe: recipeOf(classifier.preprocessor.mode) };

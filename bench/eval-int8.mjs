@@ -11,13 +11,12 @@
  *
  *   npm run eval:int8
  */
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ImageClassifier } from '../dist/classify/classifier.js';
 import { HYMENOPTERA_DIR, IMAGENET_SAMPLE_DIR, REFERENCE_DIR, SHARED_DIR } from '../dist/testing/shared.js';
+import { workDir } from './lib.mjs';
 
 const RESNET50 = join(SHARED_DIR, 'models', 'resnet50-keras-fp16w.onnx');
 const RESNET18 = join(REFERENCE_DIR, 'resnet18-seed0.pth');
@@ -25,7 +24,7 @@ if (![RESNET50, RESNET18, IMAGENET_SAMPLE_DIR].every(existsSync)) {
   console.error(`eval:int8 needs ${RESNET50}, ${RESNET18} and ${IMAGENET_SAMPLE_DIR} (the shared folder: set RESNET_SERVE_SHARED to where it is)`);
   process.exit(2);
 }
-const cacheDir = await mkdtemp(join(tmpdir(), 'resnet-serve-eval-int8-'));
+const cacheDir = workDir('rs-eval-int8-');
 const files = readdirSync(IMAGENET_SAMPLE_DIR).filter((f) => /\.jpe?g$/i.test(f)).sort().map((f) => join(IMAGENET_SAMPLE_DIR, f));
 // One photo per even class, in wnid (= class) order: the i-th file is class 2i (see ../shared/datasets/README.md).
 const truth = files.map((_, i) => 2 * i);
@@ -57,8 +56,6 @@ const r18 = await top5s({ model: RESNET18 });
 const r18q = await top5s({ model: RESNET18, precision: 'int8', calibrate: join(HYMENOPTERA_DIR, 'train') });
 results.resnet18_seed0 = { agreement: agreement(r18q, r18), top5_contains_fp32_top1: pct(r18q.filter((a, i) => a.includes(r18[i][0])).length) };
 
-// The converted and quantised models (~380 MB) are this run's alone.
-rmSync(cacheDir, { recursive: true, force: true });
 console.log(JSON.stringify(results, null, 2));
 const out = fileURLToPath(new URL('results/', import.meta.url));
 mkdirSync(out, { recursive: true });

@@ -11,8 +11,6 @@
  * Writes bench/results/eval-library.json.
  */
 import { cpSync, existsSync, mkdirSync, realpathSync, writeFileSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -23,13 +21,14 @@ import { LibraryReader } from '../dist/library/search.js';
 import { tagFolders } from '../dist/library/tagger.js';
 import { carRecall, judgeDupes, makeNearDuplicates, neighbourAgreement, sampleTruth, searchPrecision } from '../dist/testing/library-eval.js';
 import { HYMENOPTERA_DIR, IMAGENET_SAMPLE_DIR, PRETRAINED_ONNX } from '../dist/testing/shared.js';
+import { workDir } from './lib.mjs';
 
 if (!existsSync(PRETRAINED_ONNX) || !existsSync(IMAGENET_SAMPLE_DIR)) {
   console.error(`eval:library needs ${PRETRAINED_ONNX} and ${IMAGENET_SAMPLE_DIR} (the shared folder)`);
   process.exit(2);
 }
 const pct = (x) => `${(x * 100).toFixed(1)}%`;
-const work = await mkdtemp(join(tmpdir(), 'rs-eval-lib-'));
+const work = workDir('rs-eval-lib-');
 const service = await ClassificationService.start({ model: PRETRAINED_ONNX, cacheDir: join(work, 'cache') });
 const settings = { topK: 5, minScore: 0.1 };
 async function tag(name, roots) {

@@ -1,8 +1,29 @@
-/** Helpers for bench/run.mjs: statistics, an HTTP load client, processes, RSS, and SVG charts. */
+/** Helpers for bench/run.mjs: temporary work folders, statistics, an HTTP load client, processes, RSS, and SVG charts. */
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+
+const workDirs = [];
+const removeWorkDirs = () => {
+  for (const dir of workDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+};
+process.once('exit', removeWorkDirs);
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.once(signal, () => {
+    removeWorkDirs();
+    process.exit(128 + (signal === 'SIGINT' ? 2 : 15));
+  });
+}
+
+/** A new folder under the system's temporary folder for a script's models and photos, removed when the script ends (Ctrl-C too). */
+export function workDir(prefix) {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  workDirs.push(dir);
+  return dir;
+}
 
 export function stats(values) {
   const s = [...values].sort((a, b) => a - b);

@@ -18,8 +18,6 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -32,7 +30,7 @@ import { resizeBilinearWindow } from '../dist/image/resample.js';
 import { loadModel } from '../dist/model/load-model.js';
 import { SHARED_DIR } from '../dist/testing/shared.js';
 import { chooseModel, imageFile } from './inputs.mjs';
-import { lineChartSvg, load, multipart, rssMb, sampleRss, stackedBarsSvg, startProcess, stats, stopProcess } from './lib.mjs';
+import { lineChartSvg, load, multipart, rssMb, sampleRss, stackedBarsSvg, startProcess, stats, stopProcess, workDir } from './lib.mjs';
 import { MACS, measurePeaks } from './peaks.mjs';
 import { SERVE_ENV } from './serve-env.mjs';
 
@@ -68,7 +66,7 @@ function findPython() {
 
 /** bench/peak.c compiled with the machine's C compiler, else ONNX Runtime's own GEMM kernels. */
 async function cpuPeaks(threads) {
-  const exe = join(await mkdtemp(join(tmpdir(), 'rs-peak-')), 'peak');
+  const exe = join(workDir('rs-peak-'), 'peak');
   try {
     execFileSync(process.env.CC ?? 'cc', ['-O2', '-mavx2', '-mfma', '-pthread', join(ROOT, 'bench/peak.c'), '-o', exe], { stdio: 'ignore' });
     const peaks = JSON.parse(execFileSync(exe, [String(threads)], { encoding: 'utf8' }));
@@ -84,7 +82,7 @@ const fmt = (v, w = 7) => (v === null || v === undefined || Number.isNaN(v) ? 'â
 // ---------------------------------------------------------------------------
 const started = new Date();
 const { model, pth, note } = await chooseModel(argv);
-const work = await mkdtemp(join(tmpdir(), 'rs-bench-'));
+const work = workDir('rs-bench-');
 const cacheDir = model === 'resnet18' ? defaultCacheDir() : join(work, 'cache');
 const kinds = [
   { name: 'landscape 1920x1080', path: await imageFile('seed-landscape-1920x1080.jpg', 1920, 1080, work) },

@@ -9,12 +9,10 @@
  *   npm run bench:env -- [--precision int8|fp32] [--rounds 3] [--model F]
  */
 import { readFileSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chooseModel, imageFile } from './inputs.mjs';
-import { load, multipart, rssMb, startProcess, stats, stopProcess } from './lib.mjs';
+import { load, multipart, rssMb, startProcess, stats, stopProcess, workDir } from './lib.mjs';
 import { SERVE_ENV } from './serve-env.mjs';
 
 const argv = process.argv.slice(2);
@@ -24,7 +22,7 @@ const rounds = Number(option('--rounds', '3'));
 const BIN = fileURLToPath(new URL('../dist/cli/bin.js', import.meta.url));
 
 const { model, note } = await chooseModel(argv);
-const photo = await imageFile('seed-landscape-1920x1080.jpg', 1920, 1080, await mkdtemp(join(tmpdir(), 'resnet-serve-bench-')));
+const photo = await imageFile('seed-landscape-1920x1080.jpg', 1920, 1080, workDir('rs-bench-env-'));
 const body = multipart(readFileSync(photo));
 const { MALLOC_ARENA_MAX, MALLOC_MMAP_THRESHOLD_, MALLOC_TRIM_THRESHOLD_, GLIBC_TUNABLES, ...withoutGlibc } = SERVE_ENV;
 const variants = [

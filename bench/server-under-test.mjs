@@ -1,20 +1,18 @@
 /** Shared by loadtest.mjs and soak.mjs: start the real server on loopback with a model that works offline. */
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { OFFICIAL_CHECKPOINTS, defaultCacheDir, findCachedCheckpoint } from '../dist/model/weights.js';
 import { REFERENCE_DIR } from '../dist/testing/shared.js';
 import { writeRandomCheckpoint } from '../dist/testing/random-resnet.js';
-import { multipart, startProcess } from './lib.mjs';
+import { multipart, startProcess, workDir } from './lib.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 /** Starts `resnet-serve serve` with extra flags; returns {child, url, body (a 1920x1080 JPEG upload)}. */
 export async function startServerUnderTest(flags = []) {
-  const work = await mkdtemp(join(tmpdir(), 'rs-load-'));
+  const work = workDir('rs-load-');
   let model = findCachedCheckpoint(OFFICIAL_CHECKPOINTS.resnet18, defaultCacheDir()) ? 'resnet18' : join(REFERENCE_DIR, 'resnet18-seed0.pth');
   if (model !== 'resnet18' && !existsSync(model)) model = (await writeRandomCheckpoint('resnet18', 1)).path;
   const image = join(REFERENCE_DIR, 'images', 'seed-landscape-1920x1080.jpg');

@@ -6,15 +6,15 @@
 import { parseArgs } from 'node:util';
 import { ImageClassifier } from '../classify/classifier.js';
 import { loadModel } from '../model/load-model.js';
+import { scratchDir } from '../testing/scratch.js';
 import { tinyClassifierOnnx } from '../testing/tiny-onnx.js';
 import { formatTally, runFuzz } from './fuzz.js';
 import { fuzzSeeds } from './seeds.js';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 const { values } = parseArgs({ options: { count: { type: 'string', default: '20000' }, seconds: { type: 'string', default: '300' }, seed: { type: 'string', default: '1' } } });
-const dir = await mkdtemp(join(tmpdir(), 'rs-fuzz-'));
+const dir = await scratchDir('rs-fuzz-');
 const modelPath = join(dir, 'tiny.onnx');
 await writeFile(modelPath, tinyClassifierOnnx(['n', 3, 224, 224], 1000));
 const classifier = new ImageClassifier(await loadModel({ model: modelPath, cacheDir: dir, threads: 1 }));

@@ -109,8 +109,9 @@ describe('resnet-serve tag', () => {
     const dir = await library(4);
     const db = join(dir, '.resnet-serve', 'tags.sqlite');
     assert.match((await run(['tag', dir, '--model', model])).stderr, /Tagged 4/);
-    symlinkSync(dir, `${dir}-link`);
-    for (const other of [`${dir}-link`, `${dir}/Holiday 2024/..`]) {
+    const link = join(await scratchDir('rs-lib-link-'), 'library');
+    symlinkSync(dir, link);
+    for (const other of [link, `${dir}/Holiday 2024/..`]) {
       const again = await run(['tag', other, '--model', model, '--db', db]);
       assert.match(again.stderr, /Tagged 0, skipped 4 unchanged/, other);
     }
@@ -139,19 +140,20 @@ describe('resnet-serve tag', () => {
     assert.equal(again.code, 0, again.stderr);
     assert.match(again.stderr, /1 moved/);
     assert.ok(!existsSync(old), 'no sidecar left beside a photo that is not there');
-    const moved = readFileSync(join(dir, 'taxi.jpg.xmp'), 'utf8');
-    assert.match(moved, /xmp:Rating="4"/);
-    assert.match(moved, /dc:subject/);
+    const sidecar = readFileSync(join(dir, 'taxi.jpg.xmp'), 'utf8');
+    assert.match(sidecar, /xmp:Rating="4"/);
+    assert.match(sidecar, /dc:subject/);
     // The whole library moved: every photo followed, and sidecars that already say it all are not written again.
     const sidecars = readdirSync(dir).filter((n) => n.endsWith('.xmp'));
     const mtimes = (root: string): number[] => sidecars.map((n) => statSync(join(root, n)).mtimeMs);
     const before = mtimes(dir);
-    renameSync(dir, `${dir}-moved`);
-    const afterMove = await run(['tag', `${dir}-moved`, '--model', model, '--xmp']);
+    const moved = join(await scratchDir('rs-lib-moved-'), 'library');
+    renameSync(dir, moved);
+    const afterMove = await run(['tag', moved, '--model', model, '--xmp']);
     assert.equal(afterMove.code, 0, afterMove.stderr);
     assert.match(afterMove.stderr, /2 moved/);
     assert.doesNotMatch(afterMove.stderr, /sidecars? written/);
-    assert.deepEqual(mtimes(`${dir}-moved`), before, 'photo managers see no change to re-read');
+    assert.deepEqual(mtimes(moved), before, 'photo managers see no change to re-read');
   });
 
   test('new settings are derived again from stored scores, without the model; a changed file and another model are tagged again', async () => {
