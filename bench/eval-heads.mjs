@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * `npm run eval`: how well heads learn new classes, measured on real photos
+ * `npm run eval:heads` (and the first part of `npm run eval`): how well heads learn new classes, measured on real photos
  * with the real pretrained MobileNetV2 of ../shared, through our own
  * pipeline (decode, preprocess, image + mirror embedding, logistic
  * regression, rejection):
@@ -13,8 +13,8 @@
  *   and bee) are refused, at several rejection rates.
  * Writes bench/results/eval-heads.json.
  *
- *   npm run eval
- *   npm run eval -- --model F.onnx --data DIR     another backbone or an ImageFolder with train/ and val/
+ *   npm run eval:heads
+ *   npm run eval:heads -- --model F.onnx --data DIR     another backbone or an ImageFolder with train/ and val/
  */
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -35,7 +35,7 @@ const option = (name, fallback) => (argv.includes(name) ? argv[argv.indexOf(name
 const model = option('--model', PRETRAINED_ONNX);
 const data = option('--data', HYMENOPTERA_DIR);
 if (!existsSync(model) || !existsSync(join(data, 'train'))) {
-  console.error(`eval needs ${model} and ${join(data, 'train')} (the shared folder, or --model and --data)`);
+  console.error(`eval needs ${model} and ${join(data, 'train')} (the shared folder, or npm run eval:heads -- --model F.onnx --data DIR)`);
   process.exit(2);
 }
 

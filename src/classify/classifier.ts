@@ -15,7 +15,7 @@ import type { ExtraOutput } from '../model/model-outputs.js';
 import { outputsOf, type OutputTensor, type RunOutputs } from '../model/model-session.js';
 import type { AnalyzeOutcome, ClassifyOptions, ClassifyOutcome, EmbedOutcome, ModelInfo, ModelOptions, Prediction } from '../types.js';
 import { checkHeadFits, requireOutputs } from './outputs.js';
-import { answerWithHead } from '../heads/answer.js';
+import { answerWithHead, unknownFirst } from '../heads/answer.js';
 import { Head } from '../heads/head.js';
 import type { Explanation } from './explain.js';
 import { displayPath, fsPath } from '../library/paths.js';
@@ -81,11 +81,16 @@ export class ImageClassifier {
     return rankLogits(logits, row * n, n, this.model.labels, options);
   }
 
-  /** Classifies one image; throws its typed error if it cannot be read. */
+  /**
+   * Classifies one image; throws its typed error if it cannot be read. With a
+   * head that finds the photo none of its classes, `{ index: -1, label:
+   * 'unknown' }` comes first (`classifyBatch` gives `unknown` and
+   * `typicality` as fields).
+   */
   async classify(image: ImageInput, options: ClassifyOptions = {}): Promise<Prediction[]> {
     const [outcome] = await this.classifyBatch([image], options);
     if (!outcome.ok) throw outcome.error;
-    return outcome.predictions;
+    return unknownFirst(outcome);
   }
 
   /**

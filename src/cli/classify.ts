@@ -48,11 +48,11 @@ function failedLine(failed: number, total: number): string {
 async function imageFiles(paths: string[]): Promise<ListedPath[] | null> {
   const empty: string[] = [];
   const files = await expandPaths(paths, (folder) => empty.push(folder));
+  for (const folder of empty) process.stderr.write(`${displayPath(folder)}: no photos in this folder\n`);
   if (!files.length) {
     process.stderr.write('No image files found.\n');
     return null;
   }
-  for (const folder of empty) process.stderr.write(`${displayPath(folder)}: no photos in this folder\n`);
   return files;
 }
 

@@ -31,7 +31,7 @@ export function formatOutcome(file: string, outcome: ClassifyOutcome): string {
   const lines = outcome.predictions.map((p, i) => {
     const pct = (p.score * 100).toFixed(2).padStart(6);
     const bar = '█'.repeat(Math.round(p.score * 20));
-    return `  ${String(i + 1).padStart(2)}. ${pad(labelOf(p), labelWidth)} ${pct}%  ${bar}`;
+    return `  ${String(i + 1).padStart(2)}. ${pad(labelOf(p), labelWidth)} ${pct}%  ${bar}`.trimEnd();
   });
   const header = `${file}  (${outcome.width}×${outcome.height}, ${outcome.timings.total.toFixed(0)} ms)`;
   return `${header}\n${unknown}${lines.join('\n')}\n`;

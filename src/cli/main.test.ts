@@ -109,6 +109,13 @@ test('usage errors exit 2 with the message and where the usage is (the usage its
   const model = await run(['classify', '--model', 'resnet19', join(photos, 'a.jpg')]);
   assert.equal(model.code, 1);
   assert.match(model.stderr, /the models known by name are resnet18, resnet34/);
+  const folder = await run(['classify', '--model', photos, join(photos, 'a.jpg')]);
+  assert.equal(folder.code, 2, folder.stderr);
+  assert.match(folder.stderr, /is a folder: a model is a \.pth or \.onnx file, or a name \(resnet18, resnet34/);
+  const emptyFolder = await scratchDir('rs-empty-');
+  const nothing = await run(['classify', emptyFolder, '--model', checkpoint]);
+  assert.equal(nothing.code, 1);
+  assert.equal(nothing.stderr, `${emptyFolder}: no photos in this folder\nNo image files found.\n`);
   // A bad value from the environment names the variable the user set, not only the option.
   const fromEnv = await run(['classify', 'x.jpg'], { RESNET_SERVE_TOP_K: 'abc' });
   assert.equal(fromEnv.code, 2);

@@ -52,7 +52,7 @@ export function formatTrainingReport(classes: readonly string[], summary: Traini
   }
   if (summary.rejectedHeldOut !== undefined) {
     const few = summary.notes?.some((n) => n.code === 'FEW_FOR_UNKNOWN');
-    const expect = few ? 'with this few photos, expect several times that on new photos of these classes' : 'expect up to about twice that on new photos of these classes';
+    const expect = few ? 'with this few photos, that says little: new photos of these classes will often be answered "unknown"' : 'expect up to about twice that on new photos of these classes';
     lines.push(`Unknown: ${(summary.rejectedHeldOut * 100).toFixed(1)}% of held-out training photos would be answered "unknown" (${expect})`);
   }
   return lines.join('\n');

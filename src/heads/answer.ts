@@ -19,3 +19,13 @@ export function answerWithHead(head: Head, outputs: RunOutputs, k: number): Head
   const predictions = topK(answer.probabilities, k).map((r) => ({ index: r.index, label: head.classes[r.index], score: r.score }));
   return { predictions, unknown: answer.unknown, typicality: answer.typicality };
 }
+
+/**
+ * One ranked list for a verdict: with a head that finds the photo none of its
+ * classes, `{ index: -1, label: 'unknown', score: 1 − typicality }` comes
+ * first, then the classes; otherwise the predictions as they are.
+ */
+export function unknownFirst(verdict: { predictions: Prediction[]; unknown?: boolean; typicality?: number | null }): Prediction[] {
+  if (!verdict.unknown) return verdict.predictions;
+  return [{ index: -1, label: 'unknown', score: 1 - (verdict.typicality ?? 0) }, ...verdict.predictions];
+}

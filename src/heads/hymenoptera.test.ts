@@ -56,6 +56,19 @@ test('a head trained on hymenoptera/train: val accuracy ≥ 95%, unknown for pho
   const strangers = await embed(others.map((c) => ({ path: join(REFERENCE_DIR, 'images', c.file), label: 0 })));
   const rejected = strangers.examples.filter((e) => reloaded.answer(e.embedding, e.probabilities).unknown).length / strangers.examples.length;
   assert.ok(rejected >= 0.9, `ImageNet photos answered "unknown": ${(rejected * 100).toFixed(1)}%`);
+
+  // The library's classify says it too: "unknown" first, then the head's classes; a photo of a bee is answered as one.
+  const stranger = (strangers.examples.find((e) => reloaded.answer(e.embedding, e.probabilities).unknown) as { name: string }).name;
+  const refused = await classifier.classify(stranger, { head: reloaded });
+  assert.equal(refused[0].label, 'unknown');
+  assert.equal(refused[0].index, -1);
+  assert.deepEqual(refused.slice(1).map((p) => p.label).sort(), ['ants', 'bees']);
+  const [batched] = await classifier.classifyBatch([stranger], { head: reloaded });
+  assert.ok(batched.ok && batched.unknown === true);
+  assert.ok(Math.abs(refused[0].score - (1 - (batched.typicality ?? 0))) < 1e-9);
+  const bee = (answers.find(({ e, a }) => e.label === 1 && !a.unknown && a.probabilities[1] > 0.9) as (typeof answers)[number]).e.name;
+  const beeAnswer = await classifier.classify(bee, { head: reloaded });
+  assert.equal(beeAnswer[0].label, 'bees');
 });
 
 test('retraining after adding photos embeds only the new ones', { skip: skipWithoutDatasets }, async () => {

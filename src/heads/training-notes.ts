@@ -34,6 +34,6 @@ export function noteText(note: TrainingNote): string {
     case 'FEW_EVALUATED':
       return `the accuracy was measured on only ${photos(note.count)}, so it can be far off: add photos for a steadier figure`;
     case 'FEW_FOR_UNKNOWN':
-      return `"unknown" was learned from ${photos(note.count)} in the smallest class: new photos of these classes will be answered "unknown" several times as often as the training photos were; ${note.min} or more per class bring that down (or train with --reject off)`;
+      return `"unknown" was learned from ${photos(note.count)} in the smallest class: new photos of these classes will often be answered "unknown"; ${note.min} or more per class make that much rarer (or train without "unknown": --reject off, or "reject": false through the API)`;
   }
 }

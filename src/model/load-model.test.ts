@@ -146,6 +146,13 @@ test('a sidecar JSON gives input size, normalisation and labels', async () => {
   await model.session.release();
   writeFileSync(`${path}.json`, JSON.stringify({ mean: [0.5, 0.5] }));
   await fails(loadModel({ model: path, cacheDir }), 'MODEL_INVALID', /an array of 3 numbers for "mean" in .*parts\.onnx\.json but received array of length 2/);
+  // A mistyped key is refused, not ignored.
+  writeFileSync(`${path}.json`, JSON.stringify({ labels: 'parts.labels.txt', labels_cn: ['螺栓', '螺母', '垫圈'] }));
+  await fails(loadModel({ model: path, cacheDir }), 'MODEL_INVALID', /parts\.onnx\.json has "labels_cn", which it cannot have; its keys are name, input_size, resize_size, mean, std, labels, labels_zh$/);
+  writeFileSync(`${path}.json`, '["bolt", "nut", "washer"]');
+  await fails(loadModel({ model: path, cacheDir }), 'MODEL_INVALID', /must be a JSON object/);
+  // A folder is not a model.
+  await fails(loadModel({ model: dir, cacheDir }), 'INVALID_ARGUMENT', /is a folder: a model is a \.pth or \.onnx file/);
 });
 
 test('missing, foreign and unwritable paths give clear errors', async () => {

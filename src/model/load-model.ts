@@ -12,7 +12,7 @@ import { open, readFile, readdir, rm } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { availableCpus } from '../cpu-quota.js';
 import { ResnetServeError, invalidArgument } from '../errors.js';
-import { cacheFolderError, cacheWriteError } from '../fs-atomic.js';
+import { cacheFolderError, cacheWriteError, readFailure } from '../fs-atomic.js';
 import { cachedSha256 } from './file-hash.js';
 import { IMAGENET_PREPROCESS, type PreprocessConfig } from '../image/preprocess-config.js';
 import { checkLabelSet, imagenetLabels, readLabelFile, type LabelSet } from '../labels/labels.js';
@@ -49,6 +49,8 @@ interface Sidecar {
   labels?: LabelSet;
 }
 
+const SIDECAR_KEYS = ['name', 'input_size', 'resize_size', 'mean', 'std', 'labels', 'labels_zh'];
+
 function readJsonField<T>(json: Record<string, unknown>, key: string, check: (v: unknown) => boolean, expected: string, file: string): T | undefined {
   if (!(key in json)) return undefined;
   if (!check(json[key])) throw new ResnetServeError('MODEL_INVALID', invalidArgument(`"${key}" in ${file}`, expected, json[key]).message);
@@ -70,6 +72,9 @@ async function readSidecar(modelPath: string): Promise<Sidecar> {
   } catch (err) {
     throw new ResnetServeError('MODEL_INVALID', `Sidecar ${file} is not valid JSON: ${(err as Error).message}`);
   }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new ResnetServeError('MODEL_INVALID', `Sidecar ${file} must be a JSON object, such as {"labels": "labels.txt"}`);
+  const unknown = Object.keys(json).filter((key) => !SIDECAR_KEYS.includes(key));
+  if (unknown.length) throw new ResnetServeError('MODEL_INVALID', `Sidecar ${file} has ${unknown.map((k) => JSON.stringify(k)).join(', ')}, which it cannot have; its keys are ${SIDECAR_KEYS.join(', ')}`);
   const posInt = (v: unknown): boolean => Number.isInteger(v) && (v as number) > 0;
   const triple = (v: unknown): boolean => Array.isArray(v) && v.length === 3 && v.every((x) => typeof x === 'number' && Number.isFinite(x));
   const names = (v: unknown): boolean => typeof v === 'string' || (Array.isArray(v) && v.every((x) => typeof x === 'string'));
@@ -115,7 +120,8 @@ async function inspectModelFile(path: string, cacheDir: string): Promise<{ head:
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new ResnetServeError('MODEL_NOT_FOUND', `No model file at ${path}`);
-    throw new ResnetServeError('IO_ERROR', `Cannot read model file ${path}: ${(err as Error).message}`);
+    if (code === 'EISDIR') throw new ResnetServeError('INVALID_ARGUMENT', `${path} is a folder: a model is a .pth or .onnx file, or a name (${Object.keys(OFFICIAL_CHECKPOINTS).join(', ')})`);
+    throw new ResnetServeError('IO_ERROR', `Cannot read model file ${path}: ${readFailure(err as NodeJS.ErrnoException)}`);
   }
 }
 

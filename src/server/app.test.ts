@@ -199,7 +199,16 @@ describe('POST /v1/classify and GET /v1/models', () => {
     assert.ok(!res.body.includes(service.info.path) && !res.body.includes('/tmp'), res.body);
   });
 
-  test('an invalid lang is refused, not silently ignored', async () => {
+  test('both languages unless lang asks for one; an invalid lang is refused, not silently ignored', async () => {
+    const labelsOf = async (query: string): Promise<{ label: string; label_zh?: string }[]> => {
+      const res = await app.inject({ method: 'POST', url: `/v1/classify${query}`, ...multipartBody([file(photos[0])]) });
+      assert.equal(res.statusCode, 200, res.body);
+      return res.json().results[0].predictions;
+    };
+    const both = await labelsOf('');
+    assert.ok(both.every((p) => /^[\x20-\x7e]+$/.test(p.label) && /[\u4e00-\u9fff]/.test(p.label_zh ?? '')), JSON.stringify(both));
+    assert.deepEqual(await labelsOf('?lang=en'), both.map(({ label_zh: _, ...p }) => p));
+    assert.deepEqual((await labelsOf('?lang=zh')).map((p) => [p.label, p.label_zh]), both.map((p) => [p.label_zh, undefined]));
     const res = await app.inject({ method: 'POST', url: '/v1/classify?lang=fr', ...multipartBody([file(photos[0])]) });
     assert.equal(res.statusCode, 400);
     assert.equal(res.json().code, 'INVALID_ARGUMENT');

@@ -204,7 +204,7 @@ export class HeadRegistry {
     }
     const name = nameValue.normalize('NFC').trim();
     const taken = reservedName(name, this.service.info.name);
-    if (taken) throw bad(`${taken}; choose another name for the head`);
+    if (taken) throw new ResnetServeError('CONFLICT', `${taken}; choose another name for the head`);
     const classes = this.checkClasses(classValues, []);
     if (this.files.has(name)) throw new ResnetServeError('CONFLICT', `A head named "${name}" is loaded from a file (serve --head), so the name is taken; choose another name`);
     // Every head is listed, looked up by the v2 and TorchServe routes and kept in heads.sqlite: 5,000 made
@@ -257,14 +257,18 @@ export class HeadRegistry {
     if (images.length === 0) throw new ResnetServeError('NO_FILE', 'No photo uploaded');
     // A photo the class has already (or that this upload carries twice) is named, not added again.
     const inClass = new Set(this.store.examples(name).filter((e) => e.className === className).map((e) => e.photo));
+    const inUpload = new Set<string>();
     const repeated: RefusedPhoto[] = [];
     const fresh: { img: UploadedImage; photo: string }[] = [];
     for (const img of images) {
       const photo = photoHash(img.bytes);
-      if (inClass.has(photo)) repeated.push({ name: img.name, code: 'ALREADY_ADDED', error: `already in class "${className}"` });
+      if (inClass.has(photo)) repeated.push({ name: img.name, code: 'ALREADY_ADDED', error: inUpload.has(photo) ? 'sent twice in this upload' : `already in class "${className}"` });
       else fresh.push({ img, photo });
       inClass.add(photo);
+      inUpload.add(photo);
     }
+    // Refusals listed in the order the photos came.
+    const inOrder = (refused: RefusedPhoto[]): RefusedPhoto[] => refused.map((r, i) => ({ r, at: images.findIndex((img) => img.name === r.name), i })).sort((a, b) => a.at - b.at || a.i - b.i).map(({ r }) => r);
     if (fresh.length === 0) {
       const subject = images.length === 1 ? 'The photo is' : `All ${images.length} photos are`;
       throw new ResnetServeError('ALREADY_ADDED', `${subject} in class "${className}" already`, { details: { refused: repeated } });
@@ -276,14 +280,15 @@ export class HeadRegistry {
       { model: this.model, recipe: recipeOf(this.service.mode, this.service.info.precision) },
     ).catch((err) => {
       if (!(err instanceof ResnetServeError)) throw err;
-      const details = repeated.length ? { refused: [...repeated, ...((err.details?.refused as RefusedPhoto[]) ?? [])] } : err.details;
+      if (!repeated.length) throw new ResnetServeError(err.code === 'INVALID_ARGUMENT' ? 'BAD_REQUEST' : err.code, err.message, { details: err.details });
       // Reasons that differ (one being "already there") are a 400, as a shared one is its own code.
-      const code = repeated.length || err.code === 'INVALID_ARGUMENT' ? 'BAD_REQUEST' : err.code;
-      throw new ResnetServeError(code, err.message, { details });
+      const refused = inOrder([...repeated, ...((err.details?.refused as RefusedPhoto[]) ?? [])]);
+      const why = refused.slice(0, 3).map((r) => `${r.name}: ${r.error}`).join('; ');
+      throw new ResnetServeError('BAD_REQUEST', `None of the ${images.length} photos could be added: ${why}`, { details: { refused } });
     });
     const usable = new Set(collected.examples.map((e) => e.photo));
     const kept = fresh.filter((k) => usable.has(k.photo));
-    const refused = [...repeated, ...collected.failed.map((f) => ({ name: f.name, code: f.code ?? 'BAD_REQUEST', error: f.message }))];
+    const refused = inOrder([...repeated, ...collected.failed.map((f) => ({ name: f.name, code: f.code ?? 'BAD_REQUEST', error: f.message }))]);
     const { drawableImage } = await import('../image/decode.js');
     const thumbnails = await Promise.all(kept.map(({ img }) => drawInTurn(() => drawableImage(img.bytes).rotate().resize(160, 160, { fit: 'cover' }).jpeg({ quality: 80 }).toBuffer(), signal)));
     // A request that ran out of time (503) or whose client left adds nothing: a retry would add the photos twice.

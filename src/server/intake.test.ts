@@ -249,6 +249,7 @@ describe('client mistakes are 400s with a code, never a 500 or a hang', () => {
       ['GET /%zz HTTP/1.1\r\nHost: t\r\n\r\n', 400, 'BAD_REQUEST'],
       // curl sends a URL typed with 蚂蚁 as raw UTF-8, which HTTP does not allow: the answer gives this URL encoded.
       ['POST /predict?head=蚂蚁 HTTP/1.1\r\nHost: t\r\n\r\n', 400, 'BAD_REQUEST', /percent-encoded: send \/predict\?head=%E8%9A%82%E8%9A%81 for \/predict\?head=蚂蚁; curl --url-query "head=蚂蚁" does it/],
+      ['GET /v1/heads/蚂蚁 HTTP/1.1\r\nHost: t\r\n\r\n', 400, 'BAD_REQUEST', /percent-encoded: send \/v1\/heads\/%E8%9A%82%E8%9A%81 for \/v1\/heads\/蚂蚁$/],
     ] as const) {
       const socket = await open();
       try {
@@ -262,7 +263,8 @@ describe('client mistakes are 400s with a code, never a 500 or a hang', () => {
         socket.destroy();
       }
     }
-    assert.equal(await refused('400'), before['400'] + 3, 'the bad request line and the two bad URLs, once each');
+    assert.equal(await refused('400'), before['400'] + 4, 'the bad request line and the three bad URLs, once each');
+
     assert.equal(await refused('431'), before['431'] + 1);
   });
 

@@ -118,7 +118,7 @@ export function openApiDocument(version: string): object {
       },
       '/v1/classify': {
         post: {
-          summary: 'Classify images: per image predictions with English and Chinese labels and stage timings',
+          summary: 'Classify images: per image predictions with English and Chinese labels (?lang=en or zh: one language, in label) and stage timings',
           parameters: query,
           requestBody: uploadBody('file'),
           responses: { 200: { description: '{model: {name, sha256, source}, results: [{file, width, height, predictions: [{index, label, label_zh, score}], timings_ms} | {file, error: {code, message}}]}' }, ...errors },

@@ -145,8 +145,8 @@ describe('bad input gets a clear 400 and changes nothing', () => {
     await refused({ method: 'POST', url: '/v1/heads', ...json({ name: 'x', classes: ['ok', '  '] }) }, 400, /empty or only spaces/);
     await refused({ method: 'POST', url: '/v1/heads', ...json({ name: 'x', classes: ['ok', '..'] }) }, 400, /only dots/);
     await refused({ method: 'POST', url: '/v1/heads', ...json({ name: 'x', classes: Array.from({ length: 10_000 }, (_, i) => `c${i}`) }) }, 400, /at most 1000 classes/);
-    await refused({ method: 'POST', url: '/v1/heads', ...json({ name: service.info.name }) }, 400, /name of a model/);
-    await refused({ method: 'POST', url: '/v1/heads', ...json({ name: 'stats' }) }, 400, /statistics of every model .*\/v2\/models\/stats/);
+    await refused({ method: 'POST', url: '/v1/heads', ...json({ name: service.info.name }) }, 409, /name of a model/);
+    await refused({ method: 'POST', url: '/v1/heads', ...json({ name: 'stats' }) }, 409, /statistics of every model .*\/v2\/models\/stats/);
     assert.equal((await app.inject('/v1/heads')).json().heads.length, 0, 'nothing was made');
 
     await app.inject({ method: 'POST', url: '/v1/heads', ...json({ name: 'checks', classes: ['one'] }) });
@@ -190,7 +190,19 @@ describe('bad input gets a clear 400 and changes nothing', () => {
     const again = await app.inject({ method: 'POST', url: '/v1/heads/checks/examples?class=two', ...files([cool[0], cool[1], cool[1]]) });
     assert.equal(again.statusCode, 201, again.body);
     assert.equal(again.json().added.length, 1);
-    assert.deepEqual(again.json().refused.map((r: { code: string }) => r.code), ['ALREADY_ADDED', 'ALREADY_ADDED']);
+    assert.deepEqual(again.json().refused.map((r: { name: string; code: string; error: string }) => [r.name, r.code, r.error]), [
+      ['p0.jpg', 'ALREADY_ADDED', 'already in class "two"'],
+      ['p2.jpg', 'ALREADY_ADDED', 'sent twice in this upload'],
+    ]);
+    // Nothing usable, one photo there already and one not a photo: both named, in the order sent.
+    const sentBefore = multipartBody([
+      { field: 'file', filename: 'notes.txt', type: 'text/plain', data: Buffer.from('not a photo') },
+      { field: 'file', filename: 'again.jpg', type: 'image/jpeg', data: cool[0] },
+    ]);
+    const neither = await app.inject({ method: 'POST', url: '/v1/heads/checks/examples?class=two', ...sentBefore });
+    assert.equal(neither.statusCode, 400, neither.body);
+    assert.match(neither.json().error, /^None of the 2 photos could be added: notes\.txt: Not an image[^;]*; again\.jpg: already in class "two"$/);
+    assert.deepEqual(neither.json().refused.map((r: { name: string }) => r.name), ['notes.txt', 'again.jpg']);
     assert.deepEqual((await app.inject('/v1/heads/checks')).json().classes, [{ name: 'one', photos: 3 }, { name: 'two', photos: 2 }]);
     // The same photo in another class is taken (and said after training).
     assert.equal((await app.inject({ method: 'POST', url: '/v1/heads/checks/examples?class=one', ...files([cool[1]]) })).statusCode, 201);

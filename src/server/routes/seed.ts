@@ -7,6 +7,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { ResnetServeError } from '../../errors.js';
+import { unknownFirst } from '../../heads/answer.js';
 import type { ClassifyOutcome, Prediction } from '../../types.js';
 import { queryOptions, uploadedImages, withDeadline, type ServiceHolder } from '../http.js';
 import type { ServerLimits } from '../options.js';
@@ -21,9 +22,7 @@ function seedShape(p: Prediction): SeedLabel {
 
 /** The seed's list for one image; with a head that finds the photo unlike its training photos, "unknown" comes first. */
 function seedList(o: Extract<ClassifyOutcome, { ok: true }>): SeedLabel[] {
-  const list = o.predictions.map(seedShape);
-  if (o.unknown) list.unshift({ label: 'unknown', confidence: Math.round((1 - (o.typicality ?? 0)) * 10000) / 100 });
-  return list;
+  return unknownFirst(o).map(seedShape);
 }
 
 export function seedRoutes(app: FastifyInstance, holder: ServiceHolder, limits: ServerLimits): void {

@@ -12,6 +12,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ResnetServeError } from '../../errors.js';
+import { unknownFirst } from '../../heads/answer.js';
 import { uploadedImages, withDeadline, type ServiceHolder } from '../http.js';
 import type { ServerLimits } from '../options.js';
 
@@ -71,9 +72,8 @@ export async function torchserveRoutes(app: FastifyInstance, holder: ServiceHold
     const round = (v: number): number => Math.round(v * 10000) / 10000;
     const shaped = outcomes.map((o) => {
       if (!o.ok) return { error: o.error.message, code: o.error.code };
-      const scores = o.predictions.map((p) => [p.label, round(p.score)] as const);
       // A head that finds the photo unlike its training photos says so first.
-      return Object.fromEntries(o.unknown ? [['unknown', round(1 - (o.typicality ?? 0))], ...scores] : scores);
+      return Object.fromEntries(unknownFirst(o).map((p) => [p.label, round(p.score)]));
     });
     if (images.length === 1) {
       const [only] = outcomes;

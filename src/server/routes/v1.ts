@@ -40,10 +40,9 @@ export function v1Routes(app: FastifyInstance, holder: ServiceHolder, limits: Se
 
   app.post('/v1/classify', { config: { intake: { fields: ['file'], admit: true }, query: ['top_k', 'lang', 'head'] } }, async (request, reply) => {
     const service = holder.require();
-    // Answers always carry both languages; a lang parameter is still checked, so a typo is not silently ignored.
+    // Both languages unless ?lang= asks for one.
     const head = holder.headFrom(request.query);
-    service.resolveOptions({ ...queryOptions(request.query, { topK: 5, lang: 'both' }), head });
-    const options = service.resolveOptions({ ...queryOptions(request.query, { topK: 5, lang: 'both' }), lang: 'both', head });
+    const options = service.resolveOptions({ ...queryOptions(request.query, { topK: 5, lang: 'both' }), head });
     const images = uploadedImages(request);
     if (images.length === 0) throw new ResnetServeError('NO_FILE', 'No file uploaded (send it as the multipart field "file")');
     const outcomes = await withDeadline(reply, limits.requestTimeoutMs, (signal) => service.classifyMany(images.map((i) => i.bytes), options, signal, { handOver: true }), holder.shutdownSignal);
