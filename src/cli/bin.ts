@@ -8,4 +8,6 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   process.stderr.write(`resnet-serve: cannot write the output (${err.code ?? err.message})\n`);
   process.exit(1);
 });
+// Messages and progress whose reader went away (`tag … 2>&1 | head -1`): the work goes on, unreported, and its exit code stands.
+process.stderr.on('error', () => {});
 process.exitCode = await main(process.argv.slice(2));

@@ -118,11 +118,14 @@ function summaryLines(s: TagSummary): string[] {
   if (s.sidecarsWritten) parts.push(`${count(s.sidecarsWritten, 'sidecar', 'sidecars')} written`);
   parts.push(`${count(s.nonImages, 'not an image', 'not images')}${s.videos ? ` (${count(s.videos, 'video', 'videos')})` : ''}`);
   parts.push(`${s.failed} failed`);
+  if (s.brokenLinks.length) parts.push(`${count(s.brokenLinks.length, 'link to nothing', 'links to nothing')} passed by`);
   if (s.removed) parts.push(`${count(s.removed, 'photo no longer in the folders', 'photos no longer in the folders')} taken out of the index`);
   const seconds = Math.round(s.elapsedMs / 1000);
   const speed = s.classified ? ` (${rate.toFixed(1)} images/s)` : '';
   const kept = s.keptEmpty.map((k) => `  kept: ${linePath(k.root)} has no photo now; its ${count(k.photos, 'photo stays', 'photos stay')} in the index (a drive not mounted?). If they were deleted, remove the index and tag again.`);
-  return [`${parts.join(', ')}, in ${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, '0')}${speed}.`, ...kept, ...s.failures.map((f) => `  failed: ${linePath(f.path)}: ${f.reason}`)];
+  const links = s.brokenLinks.slice(0, 5).map((l) => `  link to nothing: ${linePath(l)} (its target is missing: a drive not mounted, or a file moved away?)`);
+  if (s.brokenLinks.length > 5) links.push(`  … and ${s.brokenLinks.length - 5} more links to nothing`);
+  return [`${parts.join(', ')}, in ${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, '0')}${speed}.`, ...kept, ...links, ...s.failures.map((f) => `  failed: ${linePath(f.path)}: ${f.reason}`)];
 }
 
 /** A mistyped folder is refused before anything is written (it would otherwise get an empty index and a run that "tagged 0"). */
@@ -185,7 +188,10 @@ export async function tagCommand(roots: string[], values: Parsed, model: ModelOp
     progress.done();
     for (const line of summaryLines(summary)) process.stderr.write(`${line}\n`);
     if (stoppedBy) {
-      process.stderr.write(`Stopped (${stoppedBy}): the photos tagged so far are kept; run the same command again to go on from there.\n`);
+      const again = values.retag
+        ? '--retag starts over when run again (without it, the photos not yet tagged again keep their earlier tags)'
+        : 'run the same command again to go on from there';
+      process.stderr.write(`Stopped (${stoppedBy}): the photos tagged so far are kept; ${again}.\n`);
       return stoppedBy === 'SIGINT' ? 130 : 143;
     }
     return summary.failed ? 1 : 0;

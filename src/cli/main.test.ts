@@ -77,6 +77,9 @@ test('usage errors exit 2 with the message and where the usage is (the usage its
     [['classify', 'x.jpg', '--top-k', '-1'], /--top-k -1: no option takes a negative number/],
     [['serve', '--max-batch', '100000'], /--max-batch is at most 256 \(images per inference batch\), got 100000/],
     [['serve', 'extra', 'junk'], /serve takes no files or words, got "extra" "junk"/],
+    [['export', 'photos'], /export takes no files or words, got "photos"; the library is given with --library photos \(or --db FILE\)/],
+    [['dupes', 'dogs', '--library', '.'], /dupes takes no files or words, got "dogs"/],
+    [['info', 'resnet50'], /info takes no files or words, got "resnet50"/],
     // A queue smaller than one request's images would answer such a request "busy, retry" forever.
     [['serve', '--max-queue', '8'], /--max-queue \(8\) is below --max-files \(32\): a request of that many images could never be taken/],
   ] as const) {

@@ -64,8 +64,15 @@ const SERVE_MAXIMUM: Partial<Record<keyof Parsed, { max: number; why: string }>>
   workers: { max: 4 * availableParallelism(), why: 'preprocessing threads: 4 per CPU' },
 };
 
+/** Refuses files or words given to a command that takes none, rather than ignoring them. */
+function noPositionals(command: string, args: string[]): void {
+  if (!args.length) return;
+  const library = command === 'dupes' || command === 'export' ? `; the library is given with --library ${args[0]} (or --db FILE)` : '';
+  throw new UsageError(`${command} takes no files or words, got ${args.map((a) => JSON.stringify(a)).join(' ')}${library}`);
+}
+
 async function serveCommand(args: string[], values: Parsed, commandLine: Parsed, model: ModelOptions): Promise<number> {
-  if (args.length) throw new UsageError(`serve takes no files or words, got ${args.map((a) => JSON.stringify(a)).join(' ')}`);
+  noPositionals('serve', args);
   const positive = (name: keyof Parsed, fallback?: number): number | undefined => {
     const v = intOption(values[name] as string | undefined, `--${name}`, fallback);
     if (v === 0) throw new UsageError(`--${name} must be at least 1`);
@@ -271,12 +278,16 @@ export async function main(argv: string[]): Promise<number> {
       case 'search':
         return await (await import('./library.js')).searchCommand(rest, values, model);
       case 'dupes':
+        noPositionals(command, rest);
         return await (await import('./library.js')).dupesCommand(values, model);
       case 'export':
+        noPositionals(command, rest);
         return await (await import('./library.js')).exportCommand(values, model);
       case 'fetch-model':
+        noPositionals(command, rest);
         return await fetchModelCommand(model);
       case 'info':
+        noPositionals(command, rest);
         return await infoCommand(model);
       default: {
         const like = similarCommands(command);

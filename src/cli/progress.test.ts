@@ -38,6 +38,10 @@ test('the ETA of a resumed run counts only the photos the model still has to see
   // 900 of 1000 were done before: 10 of the 100 left took 1 s, so 90 more take 9 s.
   new ProgressLine(out).update({ done: 1000, total: 1000, toClassify: 100, classified: 10, classifyMs: 1000, failed: 0 });
   assert.match(text, /^1000\/1000 photos, 10\/100 for the model, 10\.0 images\/s, ETA 0:09/);
+  // Nothing left for the model (moves, copies, unchanged content): no "0/0 for the model".
+  text = '';
+  new ProgressLine(out).update({ done: 302, total: 302, toClassify: 0, classified: 0, classifyMs: 0, failed: 0 });
+  assert.match(text, /^302\/302 photos, – images\/s, ETA –\n$/);
 });
 
 test('the int8 calibration note says how many photos were used, chosen and skipped, in words that agree with the numbers', () => {

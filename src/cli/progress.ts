@@ -100,7 +100,7 @@ export class ProgressLine {
     const left = p.toClassify - p.classified;
     const eta = p.classified > 0 ? clock((left / rate) * 1000) : '–';
     // A resumed run says how many of them the model still has to see: those make the time.
-    const model = p.toClassify < p.total ? `, ${p.classified}/${p.toClassify} for the model` : '';
+    const model = p.toClassify > 0 && p.toClassify < p.total ? `, ${p.classified}/${p.toClassify} for the model` : '';
     return `${p.done}/${p.total} photos${model}, ${p.classified ? rate.toFixed(1) : '–'} images/s, ETA ${eta}${p.failed ? `, ${p.failed} failed` : ''}`;
   }
 

@@ -81,11 +81,11 @@ test('phrases: two words naming one thing together are one term', () => {
 
 test('what would match everything is refused: %, _, an empty word, one letter', () => {
   // A word with no letter or one letter has its own code, so the page can say it in Chinese too.
-  for (const bad of [['%'], ['_'], [''], [' '], ['a']]) {
+  for (const bad of [['%'], ['_'], [''], [' '], ['a'], ['d%g'], ['a.b.c']]) {
     assert.throws(() => checkQuery(bad), (err) => isResnetServeError(err, 'QUERY_TOO_SHORT'), JSON.stringify(bad));
   }
   assert.throws(() => checkQuery([]), (err) => isResnetServeError(err, 'INVALID_ARGUMENT'));
-  assert.deepEqual(checkQuery(['Dogs!', '花']), ['dogs', '花']);
+  assert.deepEqual(checkQuery(['Dogs!', '花', 'T-shirt']), ['dogs', '花', 't shirt']);
 });
 
 test('every class and category the synonym list names exists', () => {

@@ -106,7 +106,8 @@ export function checkQuery(words: readonly string[]): string[] {
     const word = normalize(String(raw));
     // No letter at all is the shortest word there is: the same code as one letter, so the page says it in Chinese too.
     if (!word) throw new ResnetServeError('QUERY_TOO_SHORT', `Nothing to search for in ${JSON.stringify(raw)}: give words (letters or characters), not only punctuation`);
-    if (!CJK.test(word) && word.replace(/ /g, '').length < 2) throw new ResnetServeError('QUERY_TOO_SHORT', `${JSON.stringify(raw)} is too short to search for: give at least 2 letters (or one Chinese character)`);
+    // "t shirt" (T-shirt) has a word to search for; "d g" (d%g) has none.
+    if (!CJK.test(word) && word.split(' ').every((part) => part.length < 2)) throw new ResnetServeError('QUERY_TOO_SHORT', `${JSON.stringify(raw)} is too short to search for: give a word of at least 2 letters (or one Chinese character)`);
     return word;
   });
 }

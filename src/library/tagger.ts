@@ -53,7 +53,7 @@ export interface TagProgress {
   /** Files looked at, of `total`. */
   done: number;
   total: number;
-  /** Files that need the model, and how many of them are done (for the rate and ETA). */
+  /** Files that need the model (fewer as files turn out to be moves, copies or unchanged content), and how many of them are done (for the rate and ETA). */
   toClassify: number;
   classified: number;
   failed: number;
@@ -78,6 +78,8 @@ export interface TagSummary {
   videos: number;
   failed: number;
   failures: { path: string; reason: string }[];
+  /** Symbolic links whose target is missing: passed by, not failures (what the index has under them is kept). */
+  brokenLinks: string[];
   /** Folders given that have no photo now although the index has some there: those are kept (a drive not mounted?). */
   keptEmpty: { root: string; photos: number }[];
   elapsedMs: number;
@@ -145,7 +147,7 @@ export async function tagFolders(service: ClassificationService, index: TagIndex
     settings: JSON.stringify({ ...options.settings, lang: options.lang }),
   });
 
-  const summary: TagSummary = { total: 0, tagged: 0, classified: 0, skipped: 0, moved: 0, copies: 0, rederived: 0, sidecarsWritten: 0, removed: 0, nonImages: 0, videos: 0, failed: 0, failures: [], keptEmpty: [], elapsedMs: 0, stopped: false };
+  const summary: TagSummary = { total: 0, tagged: 0, classified: 0, skipped: 0, moved: 0, copies: 0, rederived: 0, sidecarsWritten: 0, removed: 0, nonImages: 0, videos: 0, failed: 0, failures: [], brokenLinks: [], keptEmpty: [], elapsedMs: 0, stopped: false };
   const fail = (path: string, reason: string): void => {
     summary.failed++;
     summary.failures.push({ path: displayPath(path), reason });
@@ -160,7 +162,8 @@ export async function tagFolders(service: ClassificationService, index: TagIndex
   const unreadable: string[] = [];
   for await (const found of walkImages(options.roots)) {
     if ('error' in found) {
-      fail(found.path, `cannot read (${found.error})`);
+      if (found.brokenLink) summary.brokenLinks.push(displayPath(found.shown));
+      else fail(found.path, `cannot read (${found.error})`);
       unreadable.push(found.path);
     }
     else if (found.path.startsWith(indexFile) || /\.xmp$/i.test(found.path)) continue; // the index's files, sidecars
@@ -305,6 +308,7 @@ export async function tagFolders(service: ClassificationService, index: TagIndex
         index.touch(known.id, item.mtimeMs);
         await settle(known);
         summary.skipped++;
+        progress.toClassify--;
         return;
       }
       const moved = options.retag ? undefined : goneByContent.get(sha)?.find((r) => r.modelSha256 === modelSha);
@@ -314,11 +318,14 @@ export async function tagFolders(service: ClassificationService, index: TagIndex
         if (sidecarOf && moved.sidecar) await followSidecar(moved.sidecar, sidecarOf.get(path));
         await settle({ ...moved, path, mtimeMs: item.mtimeMs, sidecar: null, sidecarKey: null });
         summary.moved++;
+        progress.toClassify--;
         return;
       }
       let result = options.retag ? byContent.get(sha) : reuse(sha);
-      if (result) summary.copies++;
-      else {
+      if (result) {
+        summary.copies++;
+        progress.toClassify--;
+      } else {
         firstWork ||= performance.now();
         const [outcome] = await service.analyzeMany([bytes], withEmbedding ? ['embedding'] : [], undefined, { mirror: withEmbedding, fingerprint: true });
         if (!outcome.ok) throw outcome.error;

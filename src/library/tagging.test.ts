@@ -81,9 +81,11 @@ describe('resnet-serve tag', () => {
     writeFileSync(Buffer.concat([Buffer.from(`${dir}/caf`), Buffer.from([0xe9]), Buffer.from('.jpg')]), await testPhoto(40, 320, 240));
     const first = await run(['tag', dir, '--model', model, '--top-k', '3', '--min-score', '0']);
     assert.equal(first.code, 1, first.stderr);
-    assert.match(first.stderr, /Tagged 8, skipped 0 unchanged, 1 copy of a photo already seen, 4 not images \(2 videos\), 2 failed/);
+    assert.match(first.stderr, /Tagged 8, skipped 0 unchanged, 1 copy of a photo already seen, 4 not images \(2 videos\), 1 failed, 1 link to nothing passed by/);
     assert.match(first.stderr, /failed: .*broken\.jpg: Image data is damaged/);
-    assert.match(first.stderr, /failed: .*gone\.jpg: cannot read \(ENOENT\)/);
+    // A link whose target is missing is said, not failed: every later run would fail for it.
+    assert.match(first.stderr, /\n {2}link to nothing: .*gone\.jpg \(its target is missing/);
+    assert.doesNotMatch(first.stderr, /failed: .*gone\.jpg/);
     assert.doesNotMatch(first.stderr, /caf/, 'the Latin-1 name is read like any other');
     const db = join(dir, '.resnet-serve', 'tags.sqlite');
     const stored = rows(db);
@@ -97,6 +99,11 @@ describe('resnet-serve tag', () => {
     const second = await run(['tag', dir, '--model', model, '--top-k', '3', '--min-score', '0']);
     assert.match(second.stderr, /Tagged 1, skipped 8 unchanged, 1 copy of a photo already seen[^\n]*, in \d+:\d\d\.\n/);
     assert.match(first.stderr, /Tagged 8[^\n]* \(\d+\.\d images\/s\)\.\n/);
+    // With the damaged photo gone, the link to nothing alone does not fail the run.
+    rmSync(join(dir, 'broken.jpg'));
+    const third = await run(['tag', dir, '--model', model, '--top-k', '3', '--min-score', '0']);
+    assert.equal(third.code, 0, third.stderr);
+    assert.match(third.stderr, /, 0 failed, 1 link to nothing passed by, in /);
     const found = await run(['search', labelsOf(db, stored[0].path)[0], '--db', db, '--limit', '100']);
     assert.equal(found.code, 0, found.stderr);
     const exported = JSON.parse((await run(['export', '--db', db])).stdout) as { path: string }[];
@@ -123,6 +130,7 @@ describe('resnet-serve tag', () => {
     rmSync(join(dir, 'IMG 0000.jpg'));
     const after = await run(['tag', dir, '--model', model]);
     assert.match(after.stderr, /Tagged 0, skipped 2 unchanged, 1 moved, .*1 photo no longer in the folders taken out of the index/);
+    assert.match(after.stderr, /^3\/3 photos, – images\/s, ETA –$/m, 'a move, once found, is no work for the model');
     const paths = rows(db).map((r) => r.path);
     assert.equal(paths.length, 3);
     assert.ok(paths.some((p) => p.endsWith(join('Sorted', 'kept.jpg'))));
@@ -391,6 +399,45 @@ describe('resnet-serve search, export, dupes', () => {
       assert.match(r.stderr, new RegExp(`^resnet-serve: error IO_ERROR: Cannot use .+ as the photo index \\(${why.source}\\); give a writable place for it with --db FILE\\n$`));
     }
     assert.deepEqual(readFileSync(photo), before);
+  });
+
+  test('Ctrl-C keeps what was tagged and says how to go on: the same command, or for --retag that it starts over', async () => {
+    const lib = await library(60);
+    const db = join(lib, '.resnet-serve', 'tags.sqlite');
+    const interrupted = (args: string[]): Promise<{ code: number | null; stderr: string }> =>
+      new Promise((resolve) => {
+        const tagger = spawn(process.execPath, [BIN, 'tag', lib, '--model', model, ...args], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+        let stderr = '';
+        // The first progress line: the model is at work, with most photos still to go.
+        tagger.stderr.on('data', (c: Buffer) => {
+          if (!stderr) tagger.kill('SIGINT');
+          stderr += c;
+        });
+        tagger.on('close', (code) => resolve({ code, stderr }));
+      });
+    const first = await interrupted([]);
+    assert.equal(first.code, 130, first.stderr);
+    assert.match(first.stderr, /Stopped \(SIGINT\): the photos tagged so far are kept; run the same command again to go on from there\.\n$/);
+    const kept = rows(db).length;
+    assert.ok(kept > 0 && kept < 60, `${kept} photos kept`);
+    const rest = await run(['tag', lib, '--model', model]);
+    assert.match(rest.stderr, new RegExp(`Tagged ${60 - kept}, skipped ${kept} unchanged`));
+    const retag = await interrupted(['--retag']);
+    assert.equal(retag.code, 130, retag.stderr);
+    assert.match(retag.stderr, /kept; --retag starts over when run again \(without it, the photos not yet tagged again keep their earlier tags\)\.\n$/);
+  });
+
+  test('a run whose messages are no longer read (2>&1 | head -1) still tags every photo and exits 0', async () => {
+    const lib = await library(6);
+    const db = join(lib, '.resnet-serve', 'tags.sqlite');
+    const code = await new Promise<number | null>((resolve) => {
+      const tagger = spawn(process.execPath, [BIN, 'tag', lib, '--model', model], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      // `head -1`: read the first line, then close the pipe.
+      tagger.stderr.once('data', () => tagger.stderr.destroy());
+      tagger.on('close', (c) => resolve(c));
+    });
+    assert.equal(code, 0);
+    assert.equal(rows(db).length, 6);
   });
 
   test('export through a slow pipe gets every byte (backpressure), as CSV, JSON and JSON lines', async () => {

@@ -7,7 +7,7 @@
  * UTF-8 is found and read like any other. Each file is given by its real
  * path, the key the index stores.
  */
-import { open, readdir, realpath, stat } from 'node:fs/promises';
+import { lstat, open, readdir, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { looksLikeImage } from '../image/formats.js';
 import { isVideo } from '../image/formats.js';
@@ -17,11 +17,12 @@ import { fsPath, pathKey } from './paths.js';
 export type FileKind = 'image' | 'video' | 'other';
 
 /**
- * A file found (by its real path), or a path that could not be read; `shown`
+ * A file found (by its real path), or a path that could not be read
+ * (`brokenLink` when it is a symbolic link whose target is missing); `shown`
  * is the same file as reached from the root given, links unresolved, for
  * naming it to the user.
  */
-export type Found = { path: string; shown: string; kind: FileKind } | { path: string; shown: string; error: string };
+export type Found = { path: string; shown: string; kind: FileKind } | { path: string; shown: string; error: string; brokenLink?: true };
 
 /** The kind of a file from its first 32 bytes. */
 export function kindOf(head: Uint8Array): FileKind {
@@ -75,7 +76,9 @@ export async function* walkImages(roots: readonly string[]): AsyncGenerator<Foun
       try {
         info = await stat(fsPath(path));
       } catch (err) {
-        yield { path, shown: join(shown, name), error: errorCode(err) }; // a broken link, or gone since listing
+        // A link to nothing (a drive not mounted, a file moved away), or a file gone since listing.
+        const link = await lstat(fsPath(path)).then((l) => l.isSymbolicLink(), () => false);
+        yield { path, shown: join(shown, name), error: errorCode(err), ...(link ? { brokenLink: true as const } : {}) };
         continue;
       }
       if (info.isDirectory()) yield* visit(path, join(shown, name));
