@@ -8,7 +8,7 @@ export type LabelLanguage = 'en' | 'zh' | 'both';
 
 /** One ranked answer. With `lang: 'both'`, `label` is English and `label_zh` Chinese. */
 export interface Prediction {
-  /** Class index in the model's output (ImageNet: torchvision's order). */
+  /** Class index in the model's output (ImageNet: torchvision's order), or in a head's classes; -1 for a head's "unknown". */
   index: number;
   label: string;
   label_zh?: string;
