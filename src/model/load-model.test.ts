@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
 import { isResnetServeError, type ErrorCode } from '../errors.js';
@@ -151,6 +151,12 @@ test('a sidecar JSON gives input size, normalisation and labels', async () => {
   await fails(loadModel({ model: path, cacheDir }), 'MODEL_INVALID', /parts\.onnx\.json has "labels_cn", which it cannot have; its keys are name, input_size, resize_size, mean, std, labels, labels_zh$/);
   writeFileSync(`${path}.json`, '["bolt", "nut", "washer"]');
   await fails(loadModel({ model: path, cacheDir }), 'MODEL_INVALID', /must be a JSON object/);
+  // parts.json may be shared with another tool (TensorFlow.js names its models model.json): our keys read, the others passed by.
+  rmSync(`${path}.json`);
+  writeFileSync(join(dir, 'parts.json'), JSON.stringify({ format: 'graph-model', input_size: 160, labels: 'parts.labels.txt', weightsManifest: [] }));
+  const beside = await loadModel({ model: path, cacheDir, threads: 1 });
+  assert.equal(beside.preprocess.cropSize, 160);
+  await beside.session.release();
   // A folder is not a model.
   await fails(loadModel({ model: dir, cacheDir }), 'INVALID_ARGUMENT', /is a folder: a model is a \.pth or \.onnx file/);
 });

@@ -73,8 +73,10 @@ async function readSidecar(modelPath: string): Promise<Sidecar> {
     throw new ResnetServeError('MODEL_INVALID', `Sidecar ${file} is not valid JSON: ${(err as Error).message}`);
   }
   if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new ResnetServeError('MODEL_INVALID', `Sidecar ${file} must be a JSON object, such as {"labels": "labels.txt"}`);
+  // `model.onnx.json` is ours alone: a key we do not read is a typo. `model.json` may be shared with other tools
+  // (TensorFlow.js names its models so): we read our keys and pass the others by.
   const unknown = Object.keys(json).filter((key) => !SIDECAR_KEYS.includes(key));
-  if (unknown.length) throw new ResnetServeError('MODEL_INVALID', `Sidecar ${file} has ${unknown.map((k) => JSON.stringify(k)).join(', ')}, which it cannot have; its keys are ${SIDECAR_KEYS.join(', ')}`);
+  if (file === candidates[0] && unknown.length) throw new ResnetServeError('MODEL_INVALID', `Sidecar ${file} has ${unknown.map((k) => JSON.stringify(k)).join(', ')}, which it cannot have; its keys are ${SIDECAR_KEYS.join(', ')}`);
   const posInt = (v: unknown): boolean => Number.isInteger(v) && (v as number) > 0;
   const triple = (v: unknown): boolean => Array.isArray(v) && v.length === 3 && v.every((x) => typeof x === 'number' && Number.isFinite(x));
   const names = (v: unknown): boolean => typeof v === 'string' || (Array.isArray(v) && v.every((x) => typeof x === 'string'));
