@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { before, test } from 'node:test';
 import sharp from 'sharp';
+import { startServe } from '../testing/serve-process.js';
 import { tinyClassifierOnnx } from '../testing/tiny-onnx.js';
 import { scratchDir } from '../testing/scratch.js';
 
@@ -65,4 +66,21 @@ test('ONNX Runtime telemetry is off: a classify run writes nothing under a fresh
   assert.deepEqual(written, [], `files written under HOME: ${written.join(', ')}`);
   assert.equal(existsSync(join(tmpdir(), `mat-debug-${r.pid}.log`)), false);
   assert.equal(existsSync(`/tmp/mat-debug-${r.pid}.log`), false);
+});
+
+test('ONNX Runtime telemetry is off in the server too, whose session lives in a worker thread', async () => {
+  const home = join(root, 'home-serve');
+  mkdirSync(home);
+  const server = await startServe(BIN, ['--port', '0', '--model', model], { PATH: process.env.PATH, HOME: home, RESNET_SERVE_HOME: join(home, 'cache') });
+  try {
+    const photo = await sharp({ create: { width: 64, height: 48, channels: 3, background: '#a0a0a0' } }).jpeg().toBuffer();
+    const answer = await fetch(`${server.url}/predict`, { method: 'POST', body: photo, headers: { 'content-type': 'image/jpeg' } });
+    assert.equal(answer.status, 200, await answer.text());
+  } finally {
+    server.child.kill('SIGTERM');
+    await new Promise((resolve) => server.child.once('exit', resolve));
+  }
+  const written = listTree(home).filter((f) => !f.startsWith('cache/'));
+  assert.deepEqual(written, [], `files written under HOME: ${written.join(', ')}`);
+  assert.equal(existsSync(`/tmp/mat-debug-${server.child.pid}.log`), false);
 });

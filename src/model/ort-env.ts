@@ -1,6 +1,9 @@
 /**
  * Turns ONNX Runtime's usage telemetry off; imported (for its side effect)
- * before `onnxruntime-node` by `ort.ts`, the only module that loads it.
+ * before `onnxruntime-node` by `ort.ts`, the only module that loads it, and
+ * by `session-thread.ts` on the main thread before its worker loads it: in a
+ * worker thread `process.env` is the thread's own copy, which ONNX Runtime's
+ * `getenv` never sees, so the variable must be set on the main thread.
  *
  * onnxruntime-node 1.30 on Linux records telemetry (process command line, OS,
  * CPU, opsets, session ids) under `~/.cache/Microsoft/DeveloperTools/` and in

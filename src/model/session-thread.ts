@@ -10,6 +10,7 @@
  * the copy moved.
  */
 import { Worker } from 'node:worker_threads';
+import './ort-env.js';
 import { ResnetServeError, type ErrorCode } from '../errors.js';
 import type { ExtraOutput } from './model-outputs.js';
 import { checkSessionInput, gatherInput, inSharedMemory, type ModelSession, type RunOutputs, type SessionInput, type SessionOptions } from './model-session.js';
