@@ -106,6 +106,10 @@ test('CORS is off by default and allows only the configured origins', async () =
     const evil = await open.inject({ ...preflight, headers: { ...preflight.headers, origin: 'https://evil.example' } });
     assert.notEqual(evil.headers['access-control-allow-origin'], 'https://evil.example');
     assert.equal((await open.inject({ url: '/healthz', headers: { origin: 'https://evil.example' } })).headers['access-control-allow-origin'], undefined);
+    // An OPTIONS that is no preflight (no Origin, no Access-Control-Request-Method) is answered, not refused in plain text.
+    const plain = await open.inject({ method: 'OPTIONS', url: '/predict' });
+    assert.equal(plain.statusCode, 204, plain.body);
+    assert.match(String(plain.headers['access-control-allow-methods']), /\bPOST\b/);
   } finally {
     await closed.close();
     await open.close();

@@ -117,6 +117,10 @@ describe('errors: the right status, a stable code, and the next request works', 
     const wrongMethod = await app.inject({ method: 'GET', url: '/predict?top_k=1' });
     assert.equal(wrongMethod.headers.allow, 'POST');
     assert.match(wrongMethod.json().error, /\/predict takes POST, not GET/);
+    // Counted under the route it named, as the metrics count requests by route.
+    const metrics = (await app.inject('/metrics')).body;
+    assert.match(metrics, /resnet_http_requests_total\{route="\/predict",method="GET",status="405"\} [1-9]/);
+    assert.match(metrics, /resnet_http_requests_total\{route="\/v2\/models\/:name\/infer",method="DELETE",status="405"\} [1-9]/);
     const ok = await send('/predict', [file(photos[0])]);
     assert.equal(ok.statusCode, 200);
   });
@@ -182,6 +186,8 @@ describe('POST /v1/classify and GET /v1/models', () => {
     const single = await app.inject({ method: 'POST', url: '/v1/classify', ...multipartBody([file(Buffer.from('nope'), 'bad.png')]) });
     assert.equal(single.statusCode, 415);
     assert.equal(single.json().results[0].error.code, 'IMAGE_UNSUPPORTED');
+    // ...and where every error body has it, for clients that read {error, code}.
+    assert.deepEqual([single.json().code, single.json().error], ['IMAGE_UNSUPPORTED', single.json().results[0].error.message]);
   });
 
   test('models lists the model with its hash, threads and limits, never where its file lives', async () => {
@@ -249,6 +255,11 @@ describe('TorchServe-style API', () => {
     }
     const version = await app.inject({ method: 'POST', url: '/predictions/resnet18/2.0', payload: photos[1] });
     assert.equal(version.statusCode, 404);
+    // TorchServe's image handlers read the multipart field "data" or "body".
+    for (const field of ['data', 'body']) {
+      const res = await app.inject({ method: 'POST', url: '/predictions/resnet18', ...multipartBody([file(photos[1], 'p.jpg', field)]) });
+      assert.deepEqual([res.statusCode, res.json()], [200, expected], field);
+    }
   });
 
   test("the management API's listing and description, as TorchServe gives them (no paths)", async () => {
@@ -329,10 +340,11 @@ describe('operations', () => {
     const described = Object.entries(doc.paths as Record<string, Record<string, unknown>>).flatMap(([path, methods]) => Object.keys(methods).map((m) => `${m.toUpperCase()} ${path}`));
     assert.deepEqual(answered.filter((r) => !described.includes(r)), [], 'answered but not in /openapi.json');
     assert.deepEqual(described.filter((r) => !answered.includes(r)), [], 'in /openapi.json but not answered');
-    // OpenAPI 3.1: every {name} of a path is a declared path parameter; every operation an API key guards lists its 401.
+    // OpenAPI 3.1: every {name} of a path is a declared path parameter, and no other; every operation an API key guards lists its 401.
     for (const [path, methods] of Object.entries(doc.paths as Record<string, Record<string, { parameters?: { name: string; in: string }[]; responses: Record<string, unknown> }>>)) {
       for (const [method, operation] of Object.entries(methods)) {
-        for (const [, name] of path.matchAll(/\{(\w+)\}/g)) assert.ok(operation.parameters?.some((p) => p.in === 'path' && p.name === name), `${method} ${path} declares {${name}}`);
+        const inPath = [...path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]).sort();
+        assert.deepEqual((operation.parameters ?? []).filter((p) => p.in === 'path').map((p) => p.name).sort(), inPath, `${method} ${path} declares its path parameters`);
         if (!['/healthz', '/readyz', '/ping', '/v2/health/live', '/v2/health/ready'].includes(path)) assert.ok(operation.responses['401'], `${method} ${path} lists 401`);
       }
     }

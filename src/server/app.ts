@@ -57,6 +57,12 @@ const QUIET_PATHS = new Set([...PROBE_PATHS, '/metrics']);
 /** Methods a route may have, for the Allow header of a 405. */
 const ROUTE_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE'] as const;
 
+/** A route's URL pattern (`/v2/models/:name/infer`) and a test of a request path against it. */
+function routePattern(url: string): { url: string; test: (path: string) => boolean } {
+  const regex = new RegExp(`^${url.split('/').map((part) => (part.startsWith(':') ? '[^/]+' : part === '*' ? '.*' : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))).join('/')}$`);
+  return { url, test: (path) => regex.test(path) };
+}
+
 /** A caller's X-Request-Id when it is a sane token, else a new UUID. */
 function requestIdOf(headers: IncomingHttpHeaders): string {
   const given = headers['x-request-id'];
@@ -128,6 +134,9 @@ export async function buildApp(options: AppOptions): Promise<ResnetApp> {
   const limits = resolveLimits(options.limits);
   const holder = new ServiceHolder();
   const metrics = new ServerMetrics(options.processMetrics ?? true);
+  // Requests refused with 405 are counted under the route they named (found again from its path).
+  const routePatterns: { url: string; test: (path: string) => boolean }[] = [];
+  const refusedMethods = new WeakMap<object, string>();
   const access = options.access ?? {};
   if (access.apiKey !== undefined && access.apiKey.length < 8) throw new ResnetServeError('INVALID_ARGUMENT', 'The API key must be at least 8 characters');
   // Keys never reach the log, wherever a plugin puts request headers (multipart logs them at trace level).
@@ -201,6 +210,8 @@ export async function buildApp(options: AppOptions): Promise<ResnetApp> {
     exposedHeaders: ['Inference-Header-Content-Length', 'Retry-After', 'X-Request-Id'],
     // Browsers keep a preflight's answer for 10 minutes instead of asking before every request.
     maxAge: 600,
+    // An OPTIONS that is not a browser's preflight (curl -X OPTIONS) gets the same 204 and headers, not a text/plain 400.
+    strictPreflight: false,
   });
 
   app.addHook('onRequest', async (request, reply) => {
@@ -236,7 +247,7 @@ export async function buildApp(options: AppOptions): Promise<ResnetApp> {
     reply.header('x-request-id', request.id);
   });
   app.addHook('onResponse', async (request, reply) => {
-    const route = request.routeOptions.url ?? 'unknown';
+    const route = request.routeOptions.url ?? refusedMethods.get(request) ?? 'unknown';
     metrics.requests.inc({ route, method: request.method, status: String(reply.statusCode) });
     metrics.requestSeconds.observe({ route }, reply.elapsedTime / 1000);
   });
@@ -257,6 +268,10 @@ export async function buildApp(options: AppOptions): Promise<ResnetApp> {
     // A route that exists for other methods (GET /predict): 405 with the methods it takes (RFC 9110).
     const allowed = ROUTE_METHODS.filter((method) => method !== request.method && app.findRoute({ method, url: path }) !== null);
     if (allowed.length) {
+      // The most specific route the path names (/v1/heads/stats before /v1/heads/:name).
+      const params = (url: string): number => url.split(':').length;
+      const route = routePatterns.filter((pattern) => pattern.test(path)).sort((a, b) => params(a.url) - params(b.url))[0];
+      if (route) refusedMethods.set(request, route.url);
       reply.header('allow', allowed.join(', '));
       return sendError(reply, new ResnetServeError('METHOD_NOT_ALLOWED', `${path} takes ${allowed.join(' or ')}, not ${request.method}`));
     }
@@ -266,6 +281,7 @@ export async function buildApp(options: AppOptions): Promise<ResnetApp> {
   // Probes and scrapes come every few seconds: logged only when something is wrong, not as traffic.
   app.addHook('onRoute', (route) => {
     if (QUIET_PATHS.has(route.url)) route.logLevel = 'warn';
+    if (!routePatterns.some((p) => p.url === route.url)) routePatterns.push(routePattern(route.url));
   });
   registerIntake(app, holder, limits, new InflightBytes(limits.maxInflightBytes));
   seedRoutes(app, holder, limits);

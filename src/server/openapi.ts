@@ -90,23 +90,26 @@ type Operation = { parameters?: object[]; responses: Record<string, object>; [ke
  * API key may be needed.
  */
 function complete(paths: Record<string, Record<string, Operation>>): typeof paths {
-  for (const [path, operations] of Object.entries(paths)) {
-    const names = [...path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]);
-    for (const operation of Object.values(operations)) {
-      const declared = (operation.parameters ?? []) as { name: string; in: string }[];
-      const missing = names.filter((n) => !declared.some((p) => p.in === 'path' && p.name === n)).map((n) => pathParam(n));
-      if (missing.length) operation.parameters = [...missing, ...declared];
-      if (!PROBE_PATHS.includes(path)) operation.responses[401] ??= errorResponse('An API key is needed, or the one sent is wrong (UNAUTHORIZED); see WWW-Authenticate');
-    }
-  }
-  return paths;
+  // Each operation completed as a copy: one object may serve several paths (/models/{model} and …/{version}).
+  return Object.fromEntries(
+    Object.entries(paths).map(([path, operations]) => {
+      const names = [...path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]);
+      const completed = Object.entries(operations).map(([method, operation]) => {
+        const declared = (operation.parameters ?? []) as { name: string; in: string }[];
+        const missing = names.filter((n) => !declared.some((p) => p.in === 'path' && p.name === n)).map((n) => pathParam(n));
+        const unauthorized = PROBE_PATHS.includes(path) ? {} : { 401: errorResponse('An API key is needed, or the one sent is wrong (UNAUTHORIZED); see WWW-Authenticate') };
+        return [method, { ...operation, ...(missing.length ? { parameters: [...missing, ...declared] } : {}), responses: { ...unauthorized, ...operation.responses } }];
+      });
+      return [path, Object.fromEntries(completed)];
+    }),
+  );
 }
 
 /** The document, with the server's version. */
 export function openApiDocument(version: string): object {
   return {
     openapi: '3.1.0',
-    info: { title: 'resnet-serve', version, description: 'ImageNet image classification with torchvision ResNet-18 on CPU.' },
+    info: { title: 'resnet-serve', version, description: 'Image classification on a CPU: torchvision ResNets or any ImageNet ONNX classifier (the one served: GET /v1/models), with your own classes (heads).' },
     paths: complete({
       '/predict': {
         post: {
@@ -121,7 +124,7 @@ export function openApiDocument(version: string): object {
           summary: 'Classify images: per image predictions with English and Chinese labels (?lang=en or zh: one language, in label) and stage timings',
           parameters: query,
           requestBody: uploadBody('file'),
-          responses: { 200: { description: '{model: {name, sha256, source}, results: [{file, width, height, predictions: [{index, label, label_zh, score}], timings_ms} | {file, error: {code, message}}]}' }, ...errors },
+          responses: { 200: { description: '{model: {name, sha256, source, precision}, results: [{file, width, height, predictions: [{index, label, label_zh, score}], timings_ms} | {file, error: {code, message}}]}: each failed photo its error in place; a request of one photo that failed is answered with its status (415, 422, …) and error and code beside the same results' }, ...errors },
         },
       },
       '/v1/explain': {

@@ -59,6 +59,10 @@ test('another class by index or label; the PNG alone; TorchServe\'s route; clear
   assert.equal(bad.json().code, 'INVALID_ARGUMENT');
   const other = await app.inject({ method: 'POST', url: '/explanations/vgg16', payload: photo });
   assert.equal(other.statusCode, 404);
+  // A version: ours (1.0) or none other, as TorchServe answers.
+  assert.equal((await app.inject({ method: 'POST', url: `/explanations/${service.info.name}/1.0`, payload: photo })).statusCode, 200);
+  const version = await app.inject({ method: 'POST', url: `/explanations/${service.info.name}/abc`, payload: photo });
+  assert.deepEqual([version.statusCode, version.json().code], [404, 'NOT_FOUND']);
   const notImage = await app.inject({ method: 'POST', url: '/v1/explain', payload: Buffer.from('hello'), headers: { 'content-type': 'image/jpeg' } });
   assert.equal(notImage.statusCode, 415);
   const two = await app.inject({ method: 'POST', url: '/v1/explain', ...multipartBody([photo, photo].map((data, i) => ({ field: 'file', filename: `${i}.jpg`, type: 'image/jpeg', data }))) });

@@ -15,15 +15,17 @@ import { renderOverlays } from '../../image/heatmap.js';
 import { drawInTurn } from '../drawing.js';
 import { queryOptions, uploadedImages, withDeadline, type ServiceHolder } from '../http.js';
 import type { ServerLimits } from '../options.js';
+import { TORCHSERVE_FIELDS, checkModelVersion } from './torchserve.js';
 
 type Query = Record<string, string | undefined>;
 
 const round = (v: number, digits = 4): number => Number(v.toFixed(digits));
 
 export async function explainRoutes(app: FastifyInstance, holder: ServiceHolder, limits: ServerLimits): Promise<void> {
-  async function explain(request: FastifyRequest, reply: FastifyReply, modelName?: string): Promise<unknown> {
+  async function explain(request: FastifyRequest, reply: FastifyReply, modelName?: string, version?: string): Promise<unknown> {
     const service = holder.require();
     if (modelName !== undefined && modelName !== service.info.name) throw new ResnetServeError('NOT_FOUND', `Model ${modelName} is not served here; explanations are for ${service.info.name}`);
+    if (modelName !== undefined) checkModelVersion(modelName, version);
     const query = (request.query ?? {}) as Query;
     if (query.head !== undefined) throw new ResnetServeError('INVALID_ARGUMENT', 'head does not go with explanations: they show where the model looked for its own classes (leave head out)');
     const image = query.image;
@@ -83,11 +85,12 @@ export async function explainRoutes(app: FastifyInstance, holder: ServiceHolder,
     // JSON and text too: TorchServe's clients send photos under any Content-Type.
     scope.removeContentTypeParser(['application/json', 'text/plain']);
     scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: limits.maxUploadBytes }, (_request, body, done) => done(null, body));
-    const config = { config: { intake: { fields: ['data', 'file'], admit: true } } };
+    const config = { config: { intake: { fields: TORCHSERVE_FIELDS, admit: true } } };
     for (const path of ['/explanations/:model', '/explanations/:model/:version']) {
-      const handler = (request: FastifyRequest<{ Params: { model: string } }>, reply: FastifyReply): Promise<unknown> => explain(request, reply, request.params.model);
-      scope.post<{ Params: { model: string } }>(path, config, handler);
-      scope.put<{ Params: { model: string } }>(path, config, handler);
+      type Params = { model: string; version?: string };
+      const handler = (request: FastifyRequest<{ Params: Params }>, reply: FastifyReply): Promise<unknown> => explain(request, reply, request.params.model, request.params.version);
+      scope.post<{ Params: Params }>(path, config, handler);
+      scope.put<{ Params: Params }>(path, config, handler);
     }
   });
 }

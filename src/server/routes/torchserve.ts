@@ -21,6 +21,14 @@ type Params = { model: string; version?: string };
 /** The versions a TorchServe client may name for our one model. */
 const VERSIONS = new Set(['1', '1.0']);
 
+/** NOT_FOUND for a version of `model` other than our one (1.0), as TorchServe answers. */
+export function checkModelVersion(model: string, version: string | undefined): void {
+  if (version !== undefined && !VERSIONS.has(version)) throw new ResnetServeError('NOT_FOUND', `Model ${model} has no version ${version}; the only version is 1.0`);
+}
+
+/** The multipart fields TorchServe's image handlers read a photo from (and ours, "file"). */
+export const TORCHSERVE_FIELDS = ['data', 'body', 'file'];
+
 export async function torchserveRoutes(app: FastifyInstance, holder: ServiceHolder, limits: ServerLimits): Promise<void> {
   app.get('/ping', async (_request, reply) => {
     if (!holder.ready) return reply.code(503).send({ status: 'Unhealthy' });
@@ -38,7 +46,7 @@ export async function torchserveRoutes(app: FastifyInstance, holder: ServiceHold
     const { model, version } = request.params;
     const service = holder.require();
     if (!modelNames().includes(model)) throw new ResnetServeError('NOT_FOUND', `Model ${model} is not served here; this server serves ${modelNames().join(', ')}`);
-    if (version !== undefined && version !== 'all' && !VERSIONS.has(version)) throw new ResnetServeError('NOT_FOUND', `Model ${model} has no version ${version}; the only version is 1.0`);
+    if (version !== 'all') checkModelVersion(model, version);
     const { batcher } = service;
     return [
       {
@@ -65,9 +73,9 @@ export async function torchserveRoutes(app: FastifyInstance, holder: ServiceHold
     const heads = holder.requireHeads();
     const head = model === service.info.name ? undefined : heads.has(model) ? heads.get(model) : undefined;
     if (model !== service.info.name && !head) throw new ResnetServeError('NOT_FOUND', `Model ${model} is not served here; this server serves ${[service.info.name, ...heads.trainedNames()].join(', ')}`);
-    if (version !== undefined && !VERSIONS.has(version)) throw new ResnetServeError('NOT_FOUND', `Model ${model} has no version ${version}; the only version is 1.0`);
+    checkModelVersion(model, version);
     const images = uploadedImages(request);
-    if (images.length === 0) throw new ResnetServeError('NO_FILE', 'No file uploaded (send the image as the request body or as the multipart field "data" or "file")');
+    if (images.length === 0) throw new ResnetServeError('NO_FILE', 'No file uploaded (send the image as the request body or as the multipart field "data", "body" or "file")');
     const outcomes = await withDeadline(reply, limits.requestTimeoutMs, (signal) => service.classifyMany(images.map((i) => i.bytes), { topK: head ? Math.min(5, head.classes.length) : 5, lang: 'en', head }, signal, { handOver: true }), holder.shutdownSignal);
     const round = (v: number): number => Math.round(v * 10000) / 10000;
     const shaped = outcomes.map((o) => {
@@ -88,7 +96,7 @@ export async function torchserveRoutes(app: FastifyInstance, holder: ServiceHold
     // JSON and text too: TorchServe's clients send photos under any Content-Type.
     scope.removeContentTypeParser(['application/json', 'text/plain']);
     scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: limits.maxUploadBytes }, (_request, body, done) => done(null, body));
-    const config = { config: { intake: { fields: ['data', 'file'], admit: true } } };
+    const config = { config: { intake: { fields: TORCHSERVE_FIELDS, admit: true } } };
     for (const path of ['/predictions/:model', '/predictions/:model/:version']) {
       scope.post<{ Params: Params }>(path, config, predict);
       scope.put<{ Params: Params }>(path, config, predict);

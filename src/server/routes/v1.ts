@@ -62,7 +62,8 @@ export function v1Routes(app: FastifyInstance, holder: ServiceHolder, limits: Se
     const { name, sha256, source, precision } = service.info;
     const body = { model: { name, sha256, source, precision }, ...(head ? { head: { name: head.name, classes: head.classes } } : {}), results };
     const [first] = outcomes;
-    if (outcomes.length === 1 && !first.ok) return reply.code(first.error.status).send(body);
+    // One photo that failed: its status, and the error also where every error body has it.
+    if (outcomes.length === 1 && !first.ok) return reply.code(first.error.status).send({ error: first.error.message, code: first.error.code, ...body });
     return body;
   });
 }

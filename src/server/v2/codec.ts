@@ -9,6 +9,7 @@
  */
 import { ResnetServeError } from '../../errors.js';
 import { exceededJsonBound, type JsonBounds } from '../json-bounds.js';
+import { plural } from '../../plural.js';
 
 /** One input or output as model metadata lists it. */
 export interface TensorSpec {
@@ -163,7 +164,10 @@ function readTensor(input: Record<string, unknown>, binary: Uint8Array, model: M
   const parameters = isObject(input.parameters) ? input.parameters : {};
   refuseSharedMemory(parameters, `Input '${spec.name}'`);
   const binarySize = parameters.binary_data_size;
-  if (binarySize !== undefined && (!Number.isInteger(binarySize) || (binarySize as number) < 0 || (binarySize as number) > binary.length)) {
+  if (binarySize !== undefined && (!Number.isInteger(binarySize) || (binarySize as number) < 0)) {
+    throw bad(`Input '${spec.name}': binary_data_size must be a whole number of bytes, not ${JSON.stringify(binarySize)}`);
+  }
+  if (binarySize !== undefined && (binarySize as number) > binary.length) {
     throw bad(`Input '${spec.name}': binary_data_size ${String(binarySize)} exceeds the ${binary.length} bytes sent`);
   }
   const blob = binarySize === undefined ? null : binary.subarray(0, binarySize as number);
@@ -222,7 +226,7 @@ function readTensor(input: Record<string, unknown>, binary: Uint8Array, model: M
       if (images.length <= n) images.push(Buffer.from(text, 'base64'));
     });
   }
-  if (images.length !== n) throw bad(`Input '${spec.name}': shape says ${n} images, ${images.length} were sent`);
+  if (images.length !== n) throw bad(`Input '${spec.name}': shape says ${plural(n, 'image')}, ${images.length === 1 ? '1 was' : `${images.length} were`} sent`);
   return { kind: 'images', images };
 }
 

@@ -80,7 +80,7 @@ export function modelMetadata(model: ServedModel, service: ClassificationService
       onnxruntime_threads: info.threads,
       preprocess_workers: service.workers,
       max_batch: service.batcher.maxBatch,
-      ...(model.kind !== 'tensor' ? { preprocessing: `torchvision Resize(${service.model.preprocess.resizeShortSide}), CenterCrop(${info.inputSize}), Normalize` } : {}),
+      ...(model.kind !== 'tensor' ? { preprocessing: `torchvision Resize(${service.model.preprocess.resizeShortSide}), CenterCrop(${info.inputSize}), Normalize${service.mode === 'fast' ? '; fast mode: photos of 512 px and more decoded at reduced scale' : ', bit for bit (exact mode)'}` } : {}),
       ...(model.signature.unlisted?.length ? { extra_outputs: model.signature.unlisted.map((o) => o.name).join(',') } : {}),
       ...(model.head ? { classes: model.head.classes.join('\n'), backbone: model.head.backbone.name } : {}),
     },

@@ -85,6 +85,8 @@ describe('metadata', () => {
     const image = await client.get('/v2/models/resnet18-image');
     assert.deepEqual(image.json.inputs, [{ name: 'image', datatype: 'BYTES', shape: [-1, 1] }]);
     assert.deepEqual(image.json.outputs, [...(meta.json.outputs as object[]), { name: 'embedding', datatype: 'FP32', shape: [-1, -1] }]);
+    // What the image model does to a photo, fast mode's reduced-scale decoding included.
+    assert.match((image.json.parameters as { preprocessing: string }).preprocessing, service.mode === 'fast' ? /^torchvision Resize\(256\), CenterCrop\(224\), Normalize; fast mode: photos of 512 px and more decoded at reduced scale$/ : /bit for bit \(exact mode\)$/);
     assert.deepEqual((await client.get('/v2/models/resnet18/ready')).json, { name: 'resnet18', ready: true });
     assert.equal((await client.get('/v2/models/resnet18/versions/1')).status, 200);
     assert.equal((await client.get('/v2/models/resnet18/versions/2')).status, 404);
@@ -265,6 +267,8 @@ describe('refusals, each before any work', () => {
     const truncated = photo.subarray(0, Math.floor(photo.length / 2)).toString('base64');
     await refused('resnet18-image', { inputs: [{ name: 'image', shape: [2], datatype: 'BYTES', data: [photo.toString('base64'), truncated] }] }, 422, /^Element 1 of the batch: /);
     await refused('resnet18-image', { inputs: [{ name: 'image', shape: [1], datatype: 'BYTES', data: ['aGVsbG8='] }] }, 415, /supported format/);
+    await refused('resnet18-image', { inputs: [{ name: 'image', shape: [2], datatype: 'BYTES', data: [photo.toString('base64')] }] }, 400, /shape says 2 images, 1 was sent$/);
+    await refused('resnet18', { inputs: [{ name: 'input', shape: [1, 3, 224, 224], datatype: 'FP32', parameters: { binary_data_size: null } }] }, 400, /binary_data_size must be a whole number of bytes, not null$/);
     const notJson = await client.send('resnet18', Buffer.from('{nope'), { 'content-type': 'application/json' });
     assert.equal(notJson.status, 400);
     assert.match(notJson.json.error as string, /not valid JSON/);
