@@ -48,6 +48,8 @@ function askForKey(show, wrong = false) {
 /** Shows the view named by the address (#teach, #library) and marks its tab. */
 function showView() {
   const view = location.hash === '#teach' ? 'teach' : location.hash === '#library' ? 'library' : 'recognise';
+  // A dialog left open by Back would stay modal over a view it is not part of, and take every click.
+  for (const dialog of document.querySelectorAll('dialog[open]')) if (!dialog.closest(`#view-${view}`)) dialog.close();
   $('view-recognise').hidden = view !== 'recognise';
   $('view-teach').hidden = view !== 'teach';
   $('view-library').hidden = view !== 'library';

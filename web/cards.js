@@ -61,18 +61,24 @@ function thumbnail(item) {
   return img;
 }
 
+/** The answers a card shows: as many as asked, the first always, the others from 0.05%. */
+function shownPredictions(item) {
+  return item.result.predictions.slice(0, Number(item.topK)).filter((p, i) => i === 0 || p.score >= 0.0005);
+}
+
 /** The heatmap's key, said on screen too (which answer it shows, what the colours measure), and how to see another answer's. */
 function legend(item) {
   return [
     // On a projector the class shown must be read, not guessed from an outline (the picture's alt says the same).
     el('p', { className: 'where-for', textContent: t('whereFor', { label: explainedLabel(item) }), ariaHidden: 'true' }),
     el('div', { className: 'legend', role: 'img', ariaLabel: t('legendLabel', { legend: t('legend'), low: t('legendLow'), high: t('legendHigh') }) }, [
-      el('span', { className: 'legend-title', textContent: `${t('legend')}:`, ariaHidden: 'true' }),
+      el('span', { className: 'legend-title', textContent: t('legendTitle', { legend: t('legend') }), ariaHidden: 'true' }),
       el('span', { textContent: t('legendLow'), ariaHidden: 'true' }),
       el('span', { className: 'scale' }),
       el('span', { textContent: t('legendHigh'), ariaHidden: 'true' }),
     ]),
-    el('p', { className: 'hint where-hint', textContent: t('whereHint') }),
+    // How to see another answer's map: only where there is another answer to pick.
+    ...(shownPredictions(item).length > 1 ? [el('p', { className: 'hint where-hint', textContent: t('whereHint') })] : []),
   ];
 }
 
@@ -109,8 +115,8 @@ function render(item) {
     const result = item.result;
     // "Unknown" first; the classes' scores below it are only how close it came, and say so.
     if (result.unknown) body.append(el('p', { className: 'unknown', textContent: t('unknown') }), el('p', { className: 'closest', textContent: t('closest') }));
-    const asked = result.predictions.slice(0, Number(item.topK));
-    const shown = asked.filter((p, i) => i === 0 || p.score >= 0.0005);
+    const shown = shownPredictions(item);
+    const hidden = Math.min(result.predictions.length, Number(item.topK)) - shown.length;
     const [top, ...rest] = shown;
     const pick = (p) => (item.explain.on ? () => explain(item, p) : null);
     // "Probably" only where the answer stands out: above 40%, and well above an even split among a head's few classes.
@@ -137,7 +143,7 @@ function render(item) {
     };
     // An "unknown" answer is the headline: the classes' scores follow as plain rows, never "Probably …".
     body.append(el('ol', { className: 'preds' }, [row(top, !result.unknown), ...rest.map((p) => row(p, false))]));
-    if (asked.length > shown.length) body.append(el('p', { className: 'more', textContent: t('moreTiny', { n: asked.length - shown.length }) }));
+    if (hidden > 0) body.append(el('p', { className: 'more', textContent: t('moreTiny', { n: hidden }) }));
     if (item.explain.on && item.explain.url) body.append(...legend(item));
     // A heatmap that could not be made: said as an error; the toggle stays "Show", which tries again.
     if (item.explain.error) body.append(el('p', { className: 'state explain-error', role: 'alert', textContent: errorText(item.explain.error) }));
@@ -154,7 +160,12 @@ function render(item) {
   actions.append(remove);
   body.append(actions);
   card.replaceChildren(thumbnail(item), body);
-  if (focused) (card.querySelector(`[data-focus="${focused}"]`) ?? card.querySelector('[data-focus="remove"]'))?.focus();
+  if (focused) {
+    // Retry goes while the photo is sent again: the focus waits on the card, never on Remove, which a second Enter would press.
+    const target = card.querySelector(`[data-focus="${focused}"]`) ?? (focused === 'retry' ? card : card.querySelector('[data-focus="remove"]'));
+    if (target === card) card.tabIndex = -1;
+    target?.focus();
+  }
 }
 
 async function explain(item, p) {
@@ -343,7 +354,10 @@ export function retryFailed(list) {
 export function setLabelCount(list, k) {
   for (const item of cardsIn(list)) {
     item.topK = k;
-    render(item);
+    // A heatmap of an answer no longer shown gives way to the top answer's.
+    const shown = item.state === 'done' ? shownPredictions(item) : [];
+    if (item.explain.on && shown.length && !shown.some((p) => p.index === item.explain.cls)) explain(item, shown[0]);
+    else render(item);
   }
 }
 

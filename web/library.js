@@ -161,7 +161,14 @@ function showTab(tab, reload = true) {
   if (tab === 'dupes') {
     say('');
     showDupes();
-  } else if (reload && (view.query || view.category)) load();
+    return;
+  }
+  if (!reload) return;
+  // The filter is what the box and the menu show now: words erased while the duplicates were shown no longer apply.
+  const shown = { query: $('library-q').value.trim(), category: $('library-category').value };
+  const changed = shown.query !== view.query || shown.category !== view.category;
+  Object.assign(view, shown);
+  if (changed || view.query || view.category) load();
 }
 
 function drawSummary() {

@@ -15,15 +15,18 @@ const photoCount = (n) => (n === 1 ? t('onePhoto') : t('photos', { n }));
 
 async function loadHeads(select) {
   let heads = [];
+  let refused = false;
   try {
     heads = (await api('v1/heads')).heads.filter((h) => h.source === 'api');
   } catch (err) {
+    // Refused (no key, a wrong one) or unreachable: the heads are unknown, not absent; the message says why.
+    refused = true;
     say(err, true);
   }
   const list = $('head-select');
   list.replaceChildren(...heads.map((h) => el('option', { value: h.name, textContent: h.name })));
   $('head-picker').hidden = heads.length === 0;
-  $('no-heads').hidden = heads.length > 0;
+  $('no-heads').hidden = refused || heads.length > 0;
   // The head open before (in this tab, across a reload), else the first.
   const remembered = sessionStorage.getItem('teachHead');
   const known = (name) => name !== null && heads.some((h) => h.name === name);

@@ -100,6 +100,14 @@ describe('the Library view in Chromium', { skip }, () => {
     await page.screenshot({ path: join(OUT, 'library-desktop-photo.png') });
     await page.keyboard.press('Escape');
     await page.waitForFunction(() => !(document.getElementById('photo-dialog') as HTMLDialogElement).open);
+    // The browser's Back with a photo open: the photo closes with its view, and the page it goes back to takes clicks.
+    await page.locator('#gallery li:first-child button').click();
+    await page.locator('#photo-dialog[open]').waitFor();
+    await page.evaluate(() => { location.hash = ''; });
+    await page.waitForFunction(() => !document.querySelector('dialog[open]') && !document.getElementById('view-recognise')?.hidden);
+    await page.click('#topk', { trial: true, timeout: 5000 });
+    await page.evaluate(() => { location.hash = '#library'; });
+    await page.waitForFunction(() => document.querySelectorAll('#gallery li').length === 16);
     // A search's message stays with the photos: the duplicates do not show it, and it is back with the photos.
     await page.fill('#library-q', 'zzzznothing');
     await page.press('#library-q', 'Enter');
@@ -108,6 +116,14 @@ describe('the Library view in Chromium', { skip }, () => {
     await page.waitForFunction(() => document.querySelectorAll('.dupe-group').length >= 1);
     assert.doesNotMatch((await page.locator('#library-message').textContent()) ?? '', /No photo can match/);
     await page.click('#show-photos');
+    await page.waitForFunction(() => /No photo can match/.test(document.getElementById('library-message')?.textContent ?? ''));
+    // Words erased while the duplicates are shown no longer filter the photos when they come back.
+    await page.click('#show-dupes');
+    await page.fill('#library-q', '');
+    await page.click('#show-photos');
+    await page.waitForFunction(() => document.querySelectorAll('#gallery li').length === 16);
+    await page.fill('#library-q', 'zzzznothing');
+    await page.press('#library-q', 'Enter');
     await page.waitForFunction(() => /No photo can match/.test(document.getElementById('library-message')?.textContent ?? ''));
     await page.click('#show-dupes');
     await page.waitForFunction(() => document.querySelectorAll('.dupe-group').length >= 1);

@@ -204,6 +204,21 @@ describe('the web page in Chromium', { skip }, () => {
     await page.click('#clear');
     assert.equal(await page.locator('.card').count(), 0);
     assert.equal(await page.locator('#clear').isVisible(), false);
+    // Retry by keyboard: while the photo is sent again the focus waits on its card, never on Remove (a second Enter
+    // would delete the photo), and stays there when the answer comes.
+    let attempt = 0;
+    await page.route('**/v1/classify**', async (route) => {
+      if (attempt++ === 0) return route.abort();
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      return route.continue();
+    });
+    await page.setInputFiles('#files', { name: 'cat.jpg', mimeType: 'image/jpeg', buffer: photo });
+    await page.locator('.card[data-state="error"] button.retry').focus();
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => document.querySelector('.card')?.getAttribute('data-state') !== 'error');
+    assert.equal(await page.evaluate(() => document.activeElement?.classList.contains('card')), true);
+    await page.waitForSelector('.card[data-state="done"]');
+    assert.equal(await page.evaluate(() => document.activeElement?.classList.contains('remove')), false);
     await page.close();
   });
 
@@ -307,6 +322,12 @@ describe('the web page in Chromium', { skip }, () => {
     // The key says on screen what the colours measure, and how to see another answer's map.
     assert.match((await card.locator('.legend').textContent()) ?? '', /^Evidence for the answer:less/);
     assert.match((await card.locator('.where-hint').textContent()) ?? '', /another answer/);
+    // One label asked for: the map of the second answer gives way to the top answer's, and no other answer is offered.
+    await page.selectOption('#topk', '1');
+    await page.waitForFunction((label) => document.querySelector('.card .where-for')?.textContent === `Where it looked for “${label}”`, expected[0].label);
+    assert.equal(await card.locator('.where-hint').count(), 0);
+    await page.selectOption('#topk', '3');
+    await card.locator('.where-hint').waitFor();
     await card.locator('button.where').click();
     assert.equal(await card.locator('.legend').count(), 0);
     // A map that cannot be made (the server gone, here refused) is said as an error, and the toggle stays "Show" to try again.

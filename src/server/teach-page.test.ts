@@ -243,6 +243,8 @@ describe('the Teach view in Chromium', { skip }, () => {
       await page.goto(`${locked.url}/#teach`);
       await page.locator('#key-form:not([hidden])').waitFor();
       await page.waitForFunction(() => /API key/.test(document.getElementById('teach-message')?.textContent ?? ''));
+      // Locked heads are not "no heads yet".
+      assert.equal(await page.locator('#no-heads').isHidden(), true);
       await page.fill('#key', 'a-key-for-the-page');
       await page.press('#key', 'Enter');
       await page.waitForFunction(() => [...document.querySelectorAll('#head-select option')].some((o) => o.textContent === 'locked head'));
@@ -253,6 +255,7 @@ describe('the Teach view in Chromium', { skip }, () => {
       await page.locator('#key-form:not([hidden])').waitFor();
       await page.locator('#teach-head').waitFor({ state: 'hidden' });
       assert.equal(await page.locator('#head-select option').count(), 0);
+      assert.equal(await page.locator('#no-heads').isHidden(), true);
       await page.close();
     } finally {
       await locked.close();
