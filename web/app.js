@@ -10,6 +10,7 @@ function applyLanguage() {
   document.title = t('tab', { title: t('title') });
   for (const node of document.querySelectorAll('[data-i18n]')) node.textContent = t(node.dataset.i18n, { mb: Math.round(state.maxBytes / 1048576) });
   for (const b of document.querySelectorAll('.lang button')) b.setAttribute('aria-pressed', String(b.dataset.lang === state.lang));
+  document.querySelector('nav.views')?.setAttribute('aria-label', t('views'));
   if (state.model) $('model').textContent = t('model', { name: state.model.name, sha: state.model.sha256.slice(0, 12) });
   renderAll();
   updateStatus();
@@ -142,7 +143,9 @@ function setup() {
     if (!(await loadModel())) return;
     askForKey(false);
     $('forget-key').hidden = false;
-    $('pick').focus();
+    // On to the view shown: its first control (Choose photos is hidden on the others).
+    const first = { 'view-recognise': 'pick', 'view-teach': 'new-head-name', 'view-library': 'library-q' };
+    $(Object.entries(first).find(([v]) => !$(v).hidden)?.[1] ?? 'pick').focus();
     retryFailed($('results'));
     refreshHeadChoices();
     reloadTeach();

@@ -149,9 +149,8 @@ function render(item) {
     if (item.explain.error) body.append(el('p', { className: 'state explain-error', role: 'alert', textContent: errorText(item.explain.error) }));
     body.append(el('p', { className: 'timing', textContent: t('server', { ms: Math.round(result.timings_ms.total) }) }));
     if (state.model?.outputs?.includes('feature_map') && !item.head) {
-      const toggle = button(t(item.explain.on ? 'hideWhere' : 'showWhere'), () => (item.explain.on ? hideExplain(item) : explain(item, top)), { className: 'small where' }, 'where');
-      toggle.setAttribute('aria-pressed', String(item.explain.on));
-      actions.append(toggle);
+      // Its words say what it will do ("Show …", "Hide …"): no pressed state on top, which a screen reader would read as well.
+      actions.append(button(t(item.explain.on ? 'hideWhere' : 'showWhere'), () => (item.explain.on ? hideExplain(item) : explain(item, top)), { className: 'small where' }, 'where'));
     }
   }
   const remove = el('button', { type: 'button', className: 'icon remove', textContent: '×', ariaLabel: t('removeCard', { name }) });

@@ -9,6 +9,7 @@ Object.assign(TEXT.en, {
   nothing: 'No photos match.', unknownWords: 'No photo can match: {words}', unknownWordsGuess: 'No photo can match: {words}. Did you mean {guesses}?', lookAlikes: 'Look-alikes', close: 'Close',
   noDupes: 'No duplicates found.', exact: 'Exact copies (same bytes)', near: 'Near duplicates ({pct} alike)', groups: '{n} groups of duplicates. Nothing is ever deleted here.', group: 'One group of duplicates. Nothing is ever deleted here.',
   open: 'Open {name}', finding: 'Looking for duplicates…', categoriesOf: 'Categories', alike: '{pct} alike', copies: '{n} copies',
+  openTile: 'Open {name}: {caption}', categoryCount: '{name} ({n})',
 });
 Object.assign(TEXT.zh, {
   library: '照片库', libraryTitle: '照片库', librarySummary: '{folders} 中有 {photos} 张照片，由 {model} 标注', librarySummaryOne: '{folders} 中有 1 张照片，由 {model} 标注',
@@ -17,6 +18,7 @@ Object.assign(TEXT.zh, {
   nothing: '没有匹配的照片。', unknownWords: '没有照片能匹配：{words}', unknownWordsGuess: '没有照片能匹配：{words}。你要找的是不是 {guesses}？', lookAlikes: '相似照片', close: '关闭',
   noDupes: '没有发现重复照片。', exact: '完全相同（字节一致）', near: '近似重复（相似度 {pct}）', groups: '{n} 组重复照片。这里不会删除任何照片。', group: '1 组重复照片。这里不会删除任何照片。',
   open: '打开 {name}', finding: '正在查找重复照片…', categoriesOf: '类别', alike: '相似度 {pct}', copies: '{n} 份相同',
+  openTile: '打开 {name}：{caption}', categoryCount: '{name}（{n}）',
 });
 
 const view = { summary: null, query: '', category: '', offset: 0, total: 0, photos: [], urls: new Map(), tab: 'photos', current: null };
@@ -69,7 +71,7 @@ function tile(photo, onOpen, text) {
   const img = el('img', { alt: '', width: 160, height: 160, loading: 'lazy' });
   thumbnail(img, photo);
   const button = el('button', { type: 'button', className: 'photo' }, [img, el('span', { className: 'caption', textContent: caption })]);
-  button.setAttribute('aria-label', `${t('open', { name: photo.path })}: ${caption}`);
+  button.setAttribute('aria-label', t('openTile', { name: photo.path, caption }));
   button.title = photo.path;
   button.addEventListener('click', () => onOpen(photo.id));
   return el('li', {}, [button]);
@@ -178,7 +180,7 @@ function drawSummary() {
   $('library-summary').textContent = t(s.photos === 1 ? 'librarySummaryOne' : 'librarySummary', { photos: s.photos, folders: s.folders.join(', '), model: s.model.name });
   const select = $('library-category');
   const chosen = select.value;
-  select.replaceChildren(el('option', { value: '', textContent: t('allCategories') }), ...s.categories.map((c) => el('option', { value: c.en, textContent: `${name(c)} (${c.photos})` })));
+  select.replaceChildren(el('option', { value: '', textContent: t('allCategories') }), ...s.categories.map((c) => el('option', { value: c.en, textContent: t('categoryCount', { name: name(c), n: c.photos }) })));
   select.value = chosen;
   $('library-q').placeholder = t('searchHint');
 }
@@ -232,7 +234,12 @@ export function setupLibrary() {
     view.category = $('library-category').value;
     load();
   });
-  $('more').addEventListener('click', () => load(true));
+  $('more').addEventListener('click', async () => {
+    const before = view.photos.length;
+    await load(true);
+    // The button may go with the last page: the focus goes on to the first photo it brought, not to the page's top.
+    $('gallery').children[before]?.querySelector('button')?.focus();
+  });
   $('show-photos').addEventListener('click', () => showTab('photos'));
   $('show-dupes').addEventListener('click', () => showTab('dupes'));
   $('photo-close').addEventListener('click', () => $('photo-dialog').close());

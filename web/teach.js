@@ -11,6 +11,8 @@ const say = messageLine('teach-message');
 // What Train did, beside the button (the view's own line can be screens above it).
 const sayTrain = messageLine('train-status');
 const sayTry = messageLine('try-status');
+/** What the server takes as a head name (server/heads.ts): 1–64 letters, digits, spaces, _ . -, starting with a letter or digit. */
+const HEAD_NAME = /^[\p{L}\p{N}][\p{L}\p{N} _.-]{0,63}$/u;
 const photoCount = (n) => (n === 1 ? t('onePhoto') : t('photos', { n }));
 
 async function loadHeads(select) {
@@ -86,7 +88,7 @@ function forgetThumbnails(shown) {
 function cannotTrain(d) {
   if (d.classes.length < 2) return () => t('needTwoClasses');
   const empty = d.classes.filter((c) => c.photos === 0).map((c) => `“${c.name}”`);
-  if (empty.length) return () => t('needPhotosIn', { names: empty.join(t('listSep')) });
+  if (empty.length) return () => t('needPhotosIn', { names: empty.join(t('nameSep')) });
   if (view.uploading > 0) return () => t('waitForUploads');
   return null;
 }
@@ -214,8 +216,10 @@ function drawTraining() {
   // The confusion matrix is in class order (object keys would put number-like names first).
   const names = tr.classes ?? d.classes.map((c) => c.name);
   if (tr.accuracy !== null && names.length <= 12) {
+    // Its title above it as a line of its own: a <caption> is held to the table's width, a few words a line.
+    box.append(el('p', { id: 'confusion-title', className: 'confusion-title', textContent: t('confusion') }));
     const table = el('table', { className: 'confusion' });
-    table.append(el('caption', { textContent: t('confusion') }));
+    table.setAttribute('aria-labelledby', 'confusion-title');
     table.append(el('tr', {}, [el('td'), ...names.map((n) => el('th', { scope: 'col', textContent: n }))]));
     tr.confusion.forEach((row, i) => table.append(el('tr', {}, [el('th', { scope: 'row', textContent: names[i] }), ...row.map((v, j) => el('td', { textContent: String(v), className: i === j ? 'diag' : v ? 'off' : '' }))])));
     box.append(table);
@@ -338,6 +342,8 @@ async function addPhotos(className, files) {
 async function train() {
   if (view.busy) return;
   view.busy = true;
+  // What earlier uploads left out was said then; training on what is there moves on from it.
+  view.progress.clear();
   drawHead();
   say('');
   sayTrain(() => t('training'));
@@ -368,6 +374,12 @@ export function setupTeach({ onHeadsChanged }) {
   $('new-head').addEventListener('submit', async (e) => {
     e.preventDefault();
     const name = $('new-head-name').value.trim();
+    // A name the server would refuse (it names the head in URLs): said in the page's language, with what a name may be.
+    if (!HEAD_NAME.test(name.normalize('NFC'))) {
+      say(() => t('badHeadName'), true);
+      $('new-head-name').focus();
+      return;
+    }
     // A head of this name here already: said in the page's language (the server would refuse it too).
     if ([...$('head-select').options].some((o) => o.value === name.normalize('NFC'))) {
       say(() => t('headExists', { name }), true);

@@ -35,6 +35,15 @@ test("a possessive is the word it belongs to: dog's is dog, carpenter's kit is f
   assert.deepEqual(asTyped('jack-o-lantern'), ["jack-o'-lantern"]);
 });
 
+test('everyday Chinese words find what their English words find: 乌龟 turtle, 青蛙 frog, 鲨鱼 shark, 鹰 eagle', () => {
+  for (const [zh, en] of [['乌龟', 'turtle'], ['青蛙', 'frog'], ['鲨鱼', 'shark'], ['鹰', 'eagle'], ['狗', 'dog'], ['蛇', 'snake']]) {
+    assert.ok(names(en).length > 0, en);
+    assert.deepEqual(names(zh).sort(), names(en).sort(), zh);
+  }
+  // Every turtle, not only those whose English name ends in "turtle".
+  assert.ok(names('turtles').includes('loggerhead') && names('turtles').includes('terrapin'));
+});
+
 test('Chinese: the head of a name, so 山 is a mountain and never 山雀 (a chickadee); 金毛 finds the golden retriever', () => {
   assert.ok(names('山').includes('alp'));
   assert.ok(!names('山').includes('chickadee'));

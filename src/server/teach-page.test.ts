@@ -64,8 +64,13 @@ describe('the Teach view in Chromium', { skip }, () => {
     // A number-like class name must keep its place (object keys would sort it first).
     await teach(page, 'colours', [['warm', warm.slice(0, 4)], ['2', cool.slice(0, 4)]]);
     assert.deepEqual(await page.locator('.class h3').allTextContents(), ['warm', '2']);
+    // A file left out of an upload is said under its class until training moves on from it.
+    const warmClass = page.locator('.class').first();
+    await warmClass.locator('input[type=file]').setInputFiles({ name: 'notes.jpg', mimeType: 'image/jpeg', buffer: Buffer.from('a shopping list') });
+    await page.waitForFunction(() => /^Not added: notes\.jpg/.test(document.querySelector('.class .class-status')?.textContent ?? ''));
     await page.click('#train');
     await page.locator('.training .trained').waitFor();
+    assert.equal(await warmClass.locator('.class-status').textContent(), '');
     assert.match((await page.locator('.training .trained').textContent()) ?? '', /Accuracy on held-out photos: \d+\.\d%/);
     assert.deepEqual(await page.locator('table.confusion th[scope=row]').allTextContents(), ['warm', '2']);
     assert.match((await page.locator('.training .warnings').textContent()) ?? '', /has only 4 photos/);
@@ -192,6 +197,13 @@ describe('the Teach view in Chromium', { skip }, () => {
     await page.fill('#new-head-name', '颜色 2');
     assert.equal(await page.locator('#teach-message').textContent(), '');
     await page.click('button[data-lang="zh"]');
+    // A name the server would refuse: what a name may be, in Chinese, with no English reason behind it.
+    for (const bad of ['a/b', '../etc', '   ']) {
+      await page.fill('#new-head-name', bad);
+      await page.press('#new-head-name', 'Enter');
+      await page.waitForFunction(() => /^分类器名称由 1 到 64 个/.test(document.getElementById('teach-message')?.textContent ?? ''));
+      assert.doesNotMatch((await page.locator('#teach-message').textContent()) ?? '', /[A-Za-z]{3,}/, bad);
+    }
     // A file that is not a photo, added to a class: the page's sentence for "not an image", not "the request was not understood",
     // under that class (where the user is looking), not at the top of the view.
     const first = page.locator('.class').first();
