@@ -181,7 +181,12 @@ function drawHead() {
 const NOTE_KEYS = { FEW_PHOTOS: 'noteFewPhotos', REPEATED_IN_CLASS: 'noteRepeated', IN_SEVERAL_CLASSES: 'noteSeveral', FEW_EVALUATED: 'noteFewEvaluated', FEW_FOR_UNKNOWN: 'noteFewForUnknown' };
 
 /** The server's note (worded for a terminal's "warning: …" line) as a sentence, like the page's own. */
-const asSentence = (text) => (text ? `${text[0].toUpperCase()}${text.slice(1)}${/[.!?…]$/.test(text) ? '' : '.'}` : text);
+/** The server's note (worded for a terminal) as the page writes: a capital, a full stop, and “curly” quotes like the page's own sentences. */
+const asSentence = (text) => {
+  if (!text) return text;
+  const quoted = text.replace(/"([^"]*)"/g, '“$1”');
+  return `${quoted[0].toUpperCase()}${quoted.slice(1)}${/[.!?…]$/.test(quoted) ? '' : '.'}`;
+};
 
 /** A training note in the reader's language: the server's own English sentence, or the Chinese one made from the note's code and facts. */
 function noteText(note, english) {

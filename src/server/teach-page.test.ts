@@ -75,7 +75,7 @@ describe('the Teach view in Chromium', { skip }, () => {
     assert.deepEqual(await page.locator('table.confusion th[scope=row]').allTextContents(), ['warm', '2']);
     assert.match((await page.locator('.training .warnings').textContent()) ?? '', /has only 4 photos/);
     // Each warning a sentence, as the page's own are (the server words them for a terminal's "warning: …" line).
-    for (const line of await page.locator('.training .warnings li').allTextContents()) assert.match(line, /^[A-Z“"].*[.!?…]$/, line);
+    for (const line of await page.locator('.training .warnings li').allTextContents()) assert.match(line, /^[A-Z“][^"]*[.!?…]$/, line);
     await page.setInputFiles('#try-files', files([warm[4], cool[4]], 'new'));
     await page.waitForFunction(() => document.querySelectorAll('#try-results .card[data-state="done"]').length === 2);
     assert.deepEqual(await page.locator('#try-results .card .name').allTextContents(), ['new0.jpg', 'new1.jpg'], 'cards in the order given');
