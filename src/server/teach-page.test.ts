@@ -164,7 +164,7 @@ describe('the Teach view in Chromium', { skip }, () => {
     assert.match((await page.locator('.training .warnings').textContent()) ?? '', /类别“暖色”只有 3 张照片/);
     assert.equal(await page.locator('#train-status').textContent(), '训练完成。');
     await page.click('button[data-lang="en"]');
-    assert.match((await page.locator('.training .warnings').textContent()) ?? '', /Class "暖色" has only 3 photos/);
+    assert.match((await page.locator('.training .warnings').textContent()) ?? '', /Class “暖色” has only 3 photos/);
     assert.equal(await page.locator('#train-status').textContent(), 'Training finished.', 'the status line follows the language too');
     await page.click('button[data-lang="zh"]');
     const width = await page.evaluate(() => document.documentElement.scrollWidth);
