@@ -117,6 +117,15 @@ describe('errors: the right status, a stable code, and the next request works', 
     const wrongMethod = await app.inject({ method: 'GET', url: '/predict?top_k=1' });
     assert.equal(wrongMethod.headers.allow, 'POST');
     assert.match(wrongMethod.json().error, /\/predict takes POST, not GET/);
+    // An option sent as a form field would be ignored: refused, saying where it goes.
+    const boundary = 'an-option-in-the-form';
+    const form = Buffer.concat([
+      Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="top_k"\r\n\r\n2\r\n--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.jpg"\r\nContent-Type: image/jpeg\r\n\r\n`),
+      photos[0],
+      Buffer.from(`\r\n--${boundary}--\r\n`),
+    ]);
+    const asField = await app.inject({ method: 'POST', url: '/predict', payload: form, headers: { 'content-type': `multipart/form-data; boundary=${boundary}` } });
+    assert.deepEqual([asField.statusCode, asField.json()], [400, { error: "top_k goes in the URL's query (?top_k=2), not in the form", code: 'BAD_REQUEST' }]);
     // Counted under the route it named, as the metrics count requests by route.
     const metrics = (await app.inject('/metrics')).body;
     assert.match(metrics, /resnet_http_requests_total\{route="\/predict",method="GET",status="405"\} [1-9]/);

@@ -359,6 +359,10 @@ function readMultipart(request: FastifyRequest, payload: Readable, limits: Serve
       });
     });
     parser.on('field', (field, value: string) => {
+      // An option sent as a form field (curl -F top_k=2) would be ignored: said, with where it goes.
+      if (!settled && request.routeOptions.config.query?.includes(field)) {
+        return fail(new ResnetServeError('BAD_REQUEST', `${field} goes in the URL's query (?${field}=${encodeURIComponent(value.slice(0, 40))}), not in the form`));
+      }
       if (settled || !fields.includes(field)) return;
       if (slots.length >= limits.maxFiles) return fail(new ResnetServeError('TOO_MANY_FILES', `At most ${limits.maxFiles} files per request`));
       slots.push({ name: field, bytes: Buffer.from(value, 'latin1') });
