@@ -32,3 +32,11 @@ test('--precision as people write it (INT8) is int8; an empty --calibrate is ref
   assert.throws(() => modelOptions({ precision: 'int4' } as Parsed), (err: unknown) => err instanceof UsageError && /--precision must be fp32 or int8, got "int4"/.test(err.message));
   assert.throws(() => modelOptions({ precision: 'int8', calibrate: '' } as Parsed), (err: unknown) => err instanceof UsageError && /--calibrate needs a folder/.test(err.message));
 });
+
+test('a model name as people write it (ResNet50, resnet-18) is the name; a path, or any other word, stays as given', () => {
+  assert.equal(modelOptions({ model: 'ResNet50' } as Parsed).model, 'resnet50');
+  assert.equal(modelOptions({ model: 'resnet-18' } as Parsed).model, 'resnet18');
+  assert.equal(modelOptions({ model: 'resnet81' } as Parsed).model, 'resnet81');
+  assert.equal(modelOptions({ model: '/photos/ResNet50.onnx' } as Parsed).model, '/photos/ResNet50.onnx');
+  assert.equal(modelOptions({} as Parsed).model, undefined);
+});

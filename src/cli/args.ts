@@ -1,5 +1,7 @@
 /** Command-line options: their definitions, environment fallbacks, and checks shared by the commands. */
+import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { OFFICIAL_CHECKPOINTS } from '../model/weights.js';
 import type { ModelOptions } from '../types.js';
 import { downloadProgress, quantizeProgress } from './progress.js';
 
@@ -118,6 +120,16 @@ export function fractionOption(value: string | undefined, name: string, fallback
 }
 
 /** The model options every command shares, validated before any work starts. */
+/**
+ * A model name as people write it (`ResNet50`, `resnet-18`) as the name we
+ * know, when no file of that name is there; anything else as given.
+ */
+export function modelName(spec: string | undefined): string | undefined {
+  if (spec === undefined || Object.hasOwn(OFFICIAL_CHECKPOINTS, spec) || existsSync(spec)) return spec;
+  const plain = spec.toLowerCase().replace(/[-_ ]/g, '');
+  return Object.hasOwn(OFFICIAL_CHECKPOINTS, plain) ? plain : spec;
+}
+
 export function modelOptions(values: Parsed): ModelOptions {
   const threads = intOption(values.threads, '--threads', undefined);
   if (threads === 0) throw new UsageError('--threads must be at least 1');
@@ -135,7 +147,7 @@ export function modelOptions(values: Parsed): ModelOptions {
   const startupTimeoutMs = intOption(values['startup-timeout-ms'], '--startup-timeout-ms', undefined);
   if (startupTimeoutMs === 0) throw new UsageError('--startup-timeout-ms must be at least 1');
   return {
-    model: values.model,
+    model: modelName(values.model),
     threads,
     maxPixels,
     maxDecodeMs,
