@@ -166,11 +166,16 @@ function showTab(tab, reload = true) {
     return;
   }
   if (!reload) return;
-  // The filter is what the box and the menu show now: words erased while the duplicates were shown no longer apply.
+  // Words erased while the duplicates were shown no longer apply.
+  if (takeFilter() || view.query || view.category) load();
+}
+
+/** The filter is what the search box and the category menu show now; whether that changed it. */
+function takeFilter() {
   const shown = { query: $('library-q').value.trim(), category: $('library-category').value };
   const changed = shown.query !== view.query || shown.category !== view.category;
   Object.assign(view, shown);
-  if (changed || view.query || view.category) load();
+  return changed;
 }
 
 function drawSummary() {
@@ -223,15 +228,13 @@ export async function hasLibrary() {
 export function setupLibrary() {
   $('library-search').addEventListener('submit', (e) => {
     e.preventDefault();
-    view.query = $('library-q').value.trim();
-    view.category = $('library-category').value;
+    takeFilter();
     showTab('photos', false);
     load();
   });
   // The filter is what the box and the menu show now: a query erased from the box no longer applies.
   $('library-category').addEventListener('change', () => {
-    view.query = $('library-q').value.trim();
-    view.category = $('library-category').value;
+    takeFilter();
     load();
   });
   $('more').addEventListener('click', async () => {

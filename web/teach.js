@@ -193,7 +193,7 @@ function noteText(note, english) {
   const key = NOTE_KEYS[note?.code];
   // In English the server's own sentence, unless the page has its own (one that names no command-line option).
   if (!key || (state.lang !== 'zh' && TEXT.en[key] === undefined)) return asSentence(english);
-  return t(key, { ...note, photos: photoCount(note.count), names: (note.names ?? []).join('、'), classes: (note.classes ?? []).map((c) => `“${c}”`).join('和') });
+  return t(key, { ...note, photos: photoCount(note.count), names: (note.names ?? []).join(t('nameSep')), classes: (note.classes ?? []).map((c) => `“${c}”`).join('和') });
 }
 
 function drawTraining() {

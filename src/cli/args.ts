@@ -119,7 +119,6 @@ export function fractionOption(value: string | undefined, name: string, fallback
   return n;
 }
 
-/** The model options every command shares, validated before any work starts. */
 /**
  * A model name as people write it (`ResNet50`, `resnet-18`) as the name we
  * know, when no file of that name is there; anything else as given.
@@ -130,6 +129,7 @@ export function modelName(spec: string | undefined): string | undefined {
   return Object.hasOwn(OFFICIAL_CHECKPOINTS, plain) ? plain : spec;
 }
 
+/** The model options every command shares, validated before any work starts. */
 export function modelOptions(values: Parsed): ModelOptions {
   const threads = intOption(values.threads, '--threads', undefined);
   if (threads === 0) throw new UsageError('--threads must be at least 1');

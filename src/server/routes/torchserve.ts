@@ -75,7 +75,7 @@ export async function torchserveRoutes(app: FastifyInstance, holder: ServiceHold
     if (model !== service.info.name && !head) throw new ResnetServeError('NOT_FOUND', `Model ${model} is not served here; this server serves ${[service.info.name, ...heads.trainedNames()].join(', ')}`);
     checkModelVersion(model, version);
     const images = uploadedImages(request);
-    if (images.length === 0) throw new ResnetServeError('NO_FILE', 'No file uploaded (send the image as the request body or as the multipart field "data", "body" or "file")');
+    if (images.length === 0) throw new ResnetServeError('NO_FILE', `No file uploaded (send the image as the request body or as the multipart field ${TORCHSERVE_FIELDS.map((f) => `"${f}"`).join(' or ')})`);
     const outcomes = await withDeadline(reply, limits.requestTimeoutMs, (signal) => service.classifyMany(images.map((i) => i.bytes), { topK: head ? Math.min(5, head.classes.length) : 5, lang: 'en', head }, signal, { handOver: true }), holder.shutdownSignal);
     const round = (v: number): number => Math.round(v * 10000) / 10000;
     const shaped = outcomes.map((o) => {
