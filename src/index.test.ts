@@ -1,11 +1,12 @@
 /** The library as a user's script calls it: through the package entry, with the types it ships. */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import sharp from 'sharp';
-import { Head, ImageClassifier, isResnetServeError, trainHeadFromFolder } from './index.js';
+import { Head, ImageClassifier, isResnetServeError, trainHeadFromFolder, type ErrorCode } from './index.js';
 import { testPhoto } from './testing/fixtures.js';
 import { writeRandomCheckpoint } from './testing/random-resnet.js';
 import { scratchDir } from './testing/scratch.js';
@@ -69,3 +70,98 @@ describe('the library API', () => {
     await assert.rejects(classifier.explain(join(root, 'set', 'warm', '11.jpg'), { class: 'no such class' }), (err) => isResnetServeError(err) && err.code === 'INVALID_ARGUMENT');
   });
 });
+
+/** Asserts that `promise` rejects with a ResnetServeError of `code` whose message matches `message`. */
+async function refused(promise: Promise<unknown>, code: ErrorCode, message: RegExp): Promise<void> {
+  await assert.rejects(promise, (err) => isResnetServeError(err, code) && message.test(err.message));
+}
+
+describe('the library as a guest in your process', () => {
+  const entry = fileURLToPath(new URL('./index.js', import.meta.url));
+  /** Whether `sharp` in a fresh process loads an SVG after importing the library ("svg") or refuses it, before and after `restrict`. */
+  const svgLoads = (env: Record<string, string>, restrict: boolean): string => {
+    const script = `
+      const { restrictImageLoaders } = await import(${JSON.stringify(entry)});
+      const { default: sharp } = await import('sharp');
+      const svg = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"/>');
+      const load = () => sharp(svg).metadata().then((m) => m.format, () => 'refused');
+      const first = await load();
+      if (${restrict}) restrictImageLoaders();
+      console.log(first, await load());`;
+    const environment: Record<string, string | undefined> = { ...process.env, ...env };
+    if (!('RESNET_SERVE_RESTRICT_LOADERS' in env)) delete environment.RESNET_SERVE_RESTRICT_LOADERS;
+    const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: fileURLToPath(new URL('..', import.meta.url)), env: environment, encoding: 'utf8' });
+    assert.equal(run.status, 0, run.stderr);
+    return run.stdout.trim();
+  };
+
+  test("importing it leaves the app's own sharp as it was; restrictImageLoaders() or RESNET_SERVE_RESTRICT_LOADERS=1 limits libvips to the photo loaders", () => {
+    assert.equal(svgLoads({}, false), 'svg svg');
+    assert.equal(svgLoads({}, true), 'svg refused');
+    assert.equal(svgLoads({ RESNET_SERVE_RESTRICT_LOADERS: '1' }, false), 'refused refused');
+  });
+
+  test('a device or a named pipe is refused before a byte is read (never read forever, never waits for a writer)', async (t) => {
+    if (!existsSync('/dev/zero')) return t.skip('no /dev/zero here');
+    await refused(classifier.classify('/dev/zero'), 'IMAGE_UNSUPPORTED', /Not a regular file \(a device\)/);
+    const fifo = join(root, 'pipe.jpg');
+    const made = spawnSync('mkfifo', [fifo]);
+    if (made.status !== 0) return t.skip('mkfifo is not available');
+    await refused(classifier.classify(fifo), 'IMAGE_UNSUPPORTED', /Not a regular file \(a named pipe\)/);
+    await refused(classifier.classify(join(root, 'set')), 'IO_ERROR', /is a folder \(EISDIR\)/);
+  });
+
+  test('options that are not what they should be are INVALID_ARGUMENT naming them, from plain JavaScript too', async () => {
+    const photo = join(root, 'set', 'warm', '0.jpg');
+    const untyped = classifier as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
+    await refused(untyped.classify.call(classifier, photo, null), 'INVALID_ARGUMENT', /for options but received null/);
+    await refused(untyped.classify.call(classifier, photo, { head: 'bugs' }), 'INVALID_ARGUMENT', /a Head .* for head but received string "bugs"/);
+    await refused(untyped.explain.call(classifier, photo, null), 'INVALID_ARGUMENT', /for options/);
+    await refused(untyped.classifyBatch.call(classifier, 'abc'), 'INVALID_ARGUMENT', /an array of images for images/);
+    await refused(untyped.embedBatch.call(classifier, null), 'INVALID_ARGUMENT', /an array of images for images/);
+    await refused(classifier.classify(''), 'INVALID_ARGUMENT', /for image but received string ""/);
+    await refused(ImageClassifier.create(null as never), 'INVALID_ARGUMENT', /for options/);
+    await refused(ImageClassifier.create({ cacheDir: '' }), 'INVALID_ARGUMENT', /a folder path for cacheDir/);
+    await refused(classifier.loadHead(42 as never), 'INVALID_ARGUMENT', /a head file path for path but received number 42/);
+    await refused(trainHeadFromFolder(classifier, 5 as never), 'INVALID_ARGUMENT', /a folder path for root/);
+    const set = join(root, 'set');
+    for (const [option, value, expected] of [
+      ['lambda', NaN, /a positive finite number for lambda/],
+      ['lambda', -1, /for lambda/],
+      ['folds', 0, /an integer of at least 2 for folds/],
+      ['folds', 1.5, /for folds/],
+      ['rejectRate', 5, /a fraction between 0 and 0.5 for rejectRate/],
+      ['name', '', /a non-empty string for name/],
+    ] as const) {
+      await refused(trainHeadFromFolder(classifier, set, { [option]: value }), 'INVALID_ARGUMENT', expected);
+    }
+  });
+
+  test('a long list is taken a batch at a time, with the answers each image gets alone', async () => {
+    const photos = [...[3, 8, 19, 24].map((n) => join(root, 'set', 'cold', `${n}.jpg`)), ...[0, 11, 16, 27].map((n) => join(root, 'set', 'warm', `${n}.jpg`))];
+    const files = Array.from({ length: 20 }, (_, i) => photos[i % photos.length]);
+    files[17] = join(root, 'nothing-here.jpg');
+    const together = await classifier.classifyBatch(files, { topK: 2 });
+    assert.equal(together.length, 20);
+    for (const [i, outcome] of together.entries()) {
+      if (i === 17) {
+        assert.equal(outcome.ok, false);
+        continue;
+      }
+      assert.ok(outcome.ok);
+      assert.deepEqual(outcome.predictions, await classifier.classify(files[i], { topK: 2 }));
+    }
+  });
+
+  test('close waits for the calls in progress, may be called twice, and a call after it is NOT_READY', async () => {
+    const { path } = await writeRandomCheckpoint('resnet18', 61);
+    const own = await ImageClassifier.create({ model: path, cacheDir: join(root, 'cache') });
+    const photo = join(root, 'set', 'warm', '0.jpg');
+    const calls = Array.from({ length: 6 }, () => own.classify(photo, { topK: 1 }));
+    await Promise.all([own.close(), own.close()]);
+    for (const answer of await Promise.all(calls)) assert.equal(answer.length, 1);
+    await own.close();
+    await refused(own.classify(photo), 'NOT_READY', /closed/);
+  });
+});
+

@@ -5,6 +5,10 @@ export type { ActivationMap } from './classify/cam.js';
 export { Head, type HeadAnswer, type TrainingSummary } from './heads/head.js';
 export { trainHeadFromFolder, type FolderTraining } from './heads/train-folder.js';
 export type { TrainOptions } from './heads/train.js';
+export type { HeadFile } from './heads/head-file.js';
+export type { ResolvedClassifyOptions } from './classify/answer.js';
+export type { ExtraOutput } from './model/model-outputs.js';
+export type { RunOutputs, OutputTensor } from './model/model-session.js';
 export { ClassificationService, type ServiceOptions } from './classify/service.js';
 export { InferenceBatcher, type BatcherOptions } from './classify/batcher.js';
 export { softmax, topK } from './classify/postprocess.js';
@@ -12,6 +16,7 @@ export { ResnetServeError, ErrorCodes, isResnetServeError, type ErrorCode } from
 export { Preprocessor } from './image/preprocess.js';
 export { IMAGENET_PREPROCESS, type PreprocessConfig, type PreprocessMode } from './image/preprocess-config.js';
 export { decodeImage } from './image/decode.js';
+export { restrictImageLoaders } from './image/guarded-sharp.js';
 export { loadModel, type LoadedModel } from './model/load-model.js';
 export { readCheckpoint } from './model/pth.js';
 export { buildResnetGraph } from './model/resnet-graph.js';

@@ -12,13 +12,17 @@ export interface Prediction {
   index: number;
   label: string;
   label_zh?: string;
-  /** Softmax probability, 0..1. */
+  /**
+   * Softmax probability, 0..1; for a head's "unknown" (index -1), how far
+   * the photo is from every class the head learned, 1 − its typicality
+   * (so "unknown" comes first, before the `topK` classes).
+   */
   score: number;
 }
 
 /** Options of one classification call. */
 export interface ClassifyOptions {
-  /** How many classes to return (1..number of classes). Default 5. */
+  /** How many classes to return (1..number of classes; with a head, more than its classes gives them all). Default 5. */
   topK?: number;
   /** Label language. Default `'en'`. */
   lang?: LabelLanguage;

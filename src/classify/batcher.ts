@@ -51,6 +51,11 @@ export type BatchObserver = (size: number, inferMs: number) => void;
 /** The largest batch the batcher takes. */
 export const MAX_BATCH = 256;
 
+/**
+ * Joins images that arrive close together into one ONNX Runtime run: up to
+ * `maxBatch` images, waiting at most `maxWaitMicros` for a partial batch,
+ * with at most `maxQueue` waiting (QUEUE_FULL beyond). One run at a time.
+ */
 export class InferenceBatcher {
   readonly maxBatch: number;
   readonly maxWaitMicros: number;

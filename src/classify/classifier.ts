@@ -24,19 +24,19 @@ import { mirrorInto } from '../heads/views.js';
 import { meanOf } from '../heads/vectors.js';
 import { rankLogits, resolveClassifyOptions, type ResolvedClassifyOptions } from './answer.js';
 
-/** An image to classify: its bytes, or a file path or `file:` URL (a path key of `library/paths.ts` for a name that is not UTF-8). */
+/** An image to classify: its bytes, a file path (a string is always a path) or a `URL` object with `file:`. */
 export type ImageInput = Buffer | Uint8Array | string | URL;
 
 async function toBytes(input: ImageInput): Promise<Buffer> {
   if (Buffer.isBuffer(input)) return input;
   if (input instanceof Uint8Array) return Buffer.from(input.buffer, input.byteOffset, input.byteLength);
   if (input instanceof URL && input.protocol === 'file:') return toBytes(fileURLToPath(input));
-  if (typeof input !== 'string') throw invalidArgument('image', 'a Buffer, a Uint8Array, a file path or a file: URL', input instanceof URL ? input.href : input);
+  if (typeof input !== 'string' || input === '') throw invalidArgument('image', 'a Buffer, a Uint8Array, a file path or a file: URL', input instanceof URL ? input.href : input);
   try {
     return await readPhotoFile(fsPath(input));
   } catch (err) {
     if (err instanceof ResnetServeError) throw err;
-    throw new ResnetServeError('IO_ERROR', `Cannot read ${displayPath(input)}: ${readFailure(err as NodeJS.ErrnoException)}`);
+    throw new ResnetServeError('IO_ERROR', `Cannot read ${displayPath(input)}: ${readFailure(err as NodeJS.ErrnoException)}`, { cause: err });
   }
 }
 
@@ -51,10 +51,27 @@ function asTyped(err: unknown): ResnetServeError {
   return new ResnetServeError('IMAGE_CORRUPT', `Image could not be processed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
 }
 
-/** Classifies images with one loaded model. */
-export class ImageClassifier {
-  readonly preprocessor: Preprocessor;
+/**
+ * Most images decoded and run as one batch: a longer list is taken this many
+ * at a time, so memory stays that of one batch however many images come.
+ */
+export const IMAGES_PER_RUN = 16;
 
+/**
+ * Classifies images with one loaded model, in the calling thread: ONNX
+ * Runtime's run holds the event loop while it lasts (about 5–30 ms per image
+ * here). An app whose event loop must stay free (a server, an Electron main
+ * process) uses `ClassificationService`, which runs the model and the
+ * decoding in worker threads.
+ */
+export class ImageClassifier {
+  /** The model's preprocessing (decode limits, fast or exact mode). */
+  readonly preprocessor: Preprocessor;
+  private running = 0;
+  private drained: (() => void) | null = null;
+  private closed: Promise<void> | null = null;
+
+  /** A classifier over a model already loaded (see {@link loadModel}); {@link ImageClassifier.create} loads one. */
   constructor(readonly model: LoadedModel, options: { maxPixels?: number; maxDecodeMs?: number; preprocess?: PreprocessMode } = {}) {
     const limits = { ...DEFAULT_DECODE_LIMITS, ...(options.maxPixels === undefined ? {} : { maxPixels: options.maxPixels }), ...(options.maxDecodeMs === undefined ? {} : { maxDecodeMs: options.maxDecodeMs }) };
     this.preprocessor = new Preprocessor(model.preprocess, limits, options.preprocess ?? 'fast');
@@ -62,6 +79,7 @@ export class ImageClassifier {
 
   /** Loads a model (see {@link loadModel}) and returns a classifier for it. */
   static async create(options: ModelOptions = {}): Promise<ImageClassifier> {
+    if (options === null || typeof options !== 'object') throw invalidArgument('options', 'an object', options);
     if (options.maxPixels !== undefined && (!Number.isInteger(options.maxPixels) || options.maxPixels <= 0)) {
       throw invalidArgument('maxPixels', 'a positive integer', options.maxPixels);
     }
@@ -71,6 +89,7 @@ export class ImageClassifier {
     return new ImageClassifier(await loadModel(options, { probeTimeoutMs: options.startupTimeoutMs }), options);
   }
 
+  /** What the model is: name, SHA-256, precision, classes, outputs. */
   get info(): ModelInfo {
     return this.model.info;
   }
@@ -99,6 +118,7 @@ export class ImageClassifier {
    * others are still classified.
    */
   async classifyBatch(images: readonly ImageInput[], options: ClassifyOptions = {}): Promise<ClassifyOutcome[]> {
+    checkImageList(images);
     const resolved = resolveClassifyOptions(options, this.model.session.numClasses);
     const head = options.head;
     if (head) checkHeadFits(head, this.model);
@@ -125,6 +145,7 @@ export class ImageClassifier {
    */
   async explain(image: ImageInput, options: { class?: number | string; topK?: number } = {}): Promise<ImageExplanation> {
     // Loaded on the first explanation: the graph reader and the renderer are not needed to classify.
+    if (options === null || typeof options !== 'object') throw invalidArgument('options', 'an object', options);
     const [{ explainOutputs, finalLayer, resolveClass }, { renderOverlays }] = await Promise.all([import('./explain.js'), import('../image/heatmap.js')]);
     const { topK } = resolveClassifyOptions({ topK: options.topK }, this.model.session.numClasses);
     const cls = resolveClass(options.class, this.model.labels, this.model.session.numClasses);
@@ -146,6 +167,7 @@ export class ImageClassifier {
 
   /** Embeddings of several images, in one batch; errors in place. OUTPUT_UNAVAILABLE when the model has none. */
   async embedBatch(images: readonly ImageInput[]): Promise<EmbedOutcome[]> {
+    checkImageList(images);
     const analyzed = await this.analyzeBatch(images, ['embedding']);
     return analyzed.map((a): EmbedOutcome => (a.ok ? { ok: true, embedding: (a.outputs.embedding as OutputTensor).data, timings: a.timings, width: a.width, height: a.height } : a));
   }
@@ -157,9 +179,25 @@ export class ImageClassifier {
    * `mirror`, each image's mirror image runs in the same batch and its
    * `embedding` is the mean of the two (a head's embedding, `heads/views.ts`);
    * with `fingerprint`, each image's fingerprint comes too (near duplicates).
+   * More than {@link IMAGES_PER_RUN} images are taken that many at a time.
+   * NOT_READY once the classifier is closed.
    */
   async analyzeBatch(images: readonly ImageInput[], extra: readonly ExtraOutput[] = [], options: { mirror?: boolean; fingerprint?: boolean } = {}): Promise<AnalyzeOutcome[]> {
+    checkImageList(images);
     requireOutputs(this.model, extra);
+    if (this.closed) throw new ResnetServeError('NOT_READY', 'This classifier is closed: create another to go on');
+    this.running++;
+    try {
+      const outcomes: AnalyzeOutcome[] = [];
+      for (let i = 0; i < images.length; i += IMAGES_PER_RUN) outcomes.push(...(await this.runBatch(images.slice(i, i + IMAGES_PER_RUN), extra, options)));
+      return outcomes;
+    } finally {
+      if (--this.running === 0) this.drained?.();
+    }
+  }
+
+  /** One run of {@link analyzeBatch}: at most {@link IMAGES_PER_RUN} images. */
+  private async runBatch(images: readonly ImageInput[], extra: readonly ExtraOutput[], options: { mirror?: boolean; fingerprint?: boolean }): Promise<AnalyzeOutcome[]> {
     const per = this.preprocessor.imageLength;
     const tensor = new Float32Array(images.length * per * (options.mirror ? 2 : 1));
     const prepared = await Promise.all(
@@ -197,8 +235,17 @@ export class ImageClassifier {
     });
   }
 
-  /** Frees the model. */
-  async close(): Promise<void> {
-    await this.model.session.release();
+  /** Frees the model once the calls in progress have finished; later calls are refused with NOT_READY. Closing twice is closing once. */
+  close(): Promise<void> {
+    this.closed ??= (async () => {
+      if (this.running > 0) await new Promise<void>((resolve) => (this.drained = resolve));
+      await this.model.session.release();
+    })();
+    return this.closed;
   }
+}
+
+/** INVALID_ARGUMENT unless `images` is an array (of images, each checked when it is read). */
+function checkImageList(images: unknown): void {
+  if (!Array.isArray(images)) throw invalidArgument('images', 'an array of images', images);
 }

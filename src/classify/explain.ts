@@ -32,7 +32,7 @@ const finalLayers = new WeakMap<LoadedModel, Promise<FinalLayer>>();
 
 async function readFinalLayer(model: LoadedModel): Promise<FinalLayer> {
   const unavailable = (why: string): ResnetServeError => new ResnetServeError('OUTPUT_UNAVAILABLE', `Explanations are not available for ${model.info.name}: ${why}`);
-  if (!model.session.extraOutputs.includes('feature_map')) throw unavailable('its graph has no global average pooling before the final layer, so there is no feature map to weight');
+  if (!model.session.extraOutputs.includes('feature_map')) throw unavailable(model.missingOutputs ?? 'its graph has no global average pooling before the final layer, so there is no feature map to weight');
   if (!model.info.onnxPath) throw unavailable('its graph cannot be read');
   // The graph reader (protobufjs) loads on the first explanation, not with every server and CLI start.
   const [{ readGraph }, { classifierWeights, locateOutputs }] = await Promise.all([import('../model/onnx-graph.js'), import('../model/model-outputs.js')]);

@@ -10,7 +10,7 @@ const WHAT: Record<ExtraOutput, string> = { embedding: 'embedding (the input of 
 export function requireOutputs(model: LoadedModel, extra: readonly ExtraOutput[]): void {
   for (const name of extra) {
     if (model.session.extraOutputs.includes(name)) continue;
-    const why = name === 'embedding' && model.missingOutputs ? `: ${model.missingOutputs}` : '';
+    const why = model.missingOutputs ? `: ${model.missingOutputs}` : '';
     throw new ResnetServeError('OUTPUT_UNAVAILABLE', `Model ${model.info.name} has no ${WHAT[name]}${why}. It can still classify.`);
   }
 }

@@ -88,6 +88,13 @@ function preprocessingPool(requested: number | undefined): Piscina<PreprocessTas
   return new Piscina({ filename: new URL('../image/preprocess-worker.js', import.meta.url).href, minThreads: workers, maxThreads: workers, idleTimeout: 60_000 });
 }
 
+/**
+ * The engine with the event loop kept free: {@link ClassificationService.start}
+ * loads the model into a thread of its own and starts the preprocessing
+ * workers; `classifyMany`, `embedMany` and `analyzeMany` take images as
+ * bytes. What the server runs; a library user's choice over
+ * `ImageClassifier` wherever the event loop must stay responsive.
+ */
 export class ClassificationService {
   private readonly pool: Piscina<PreprocessTask, PreprocessReply>;
   readonly batcher: InferenceBatcher;

@@ -1,6 +1,10 @@
 #!/usr/bin/env node
 /** Entry of the `resnet-serve` executable. */
+import { RESTRICT_LOADERS_ENV } from '../image/formats.js';
 import { main } from './main.js';
+
+// Our own process decodes untrusted files: libvips may run only our loaders, here, in every worker thread and in every child (guarded-sharp.ts).
+process.env[RESTRICT_LOADERS_ENV] ??= '1';
 
 // Output piped into `head` and closed early is not an error; a full disk or another write failure is one line, not a stack trace.
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {

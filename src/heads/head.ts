@@ -9,7 +9,7 @@
  * never used with another model, nor after a change to its content.
  */
 import { readFile } from 'node:fs/promises';
-import { ResnetServeError } from '../errors.js';
+import { ResnetServeError, invalidArgument } from '../errors.js';
 import { readFailure } from '../fs-atomic.js';
 import { l2Normalize, predictProbabilities, type SoftmaxModel } from './logistic.js';
 import { judge, type RejectionModel } from './rejection.js';
@@ -66,7 +66,14 @@ export interface HeadAnswer {
 /** How heads make their embedding (recorded in the file). */
 export const EMBEDDING_RECIPE = 'mean of the embeddings of the image and its mirror image, L2-normalised';
 
+/**
+ * A head: the user's classes learned on one model's embeddings (softmax
+ * regression), with its "unknown" calibration when it has one, and the
+ * summary of its training. Made by training (`trainHeadFromFolder`) or read
+ * from its file ({@link Head.load}); answers through `classify(…, { head })`.
+ */
 export class Head {
+  /** The parts of a head as training makes them; use {@link Head.load} or {@link Head.parse} for a file. */
   constructor(
     readonly name: string,
     readonly backbone: Backbone,
@@ -138,6 +145,7 @@ export class Head {
    * its `reason` the system's (ENOENT…).
    */
   static async load(path: string, backbone?: { name: string; sha256: string }): Promise<Head> {
+    if (typeof path !== 'string' || path === '') throw invalidArgument('path', 'a head file path', path);
     let text: string;
     try {
       text = await readFile(path, 'utf8');

@@ -7,13 +7,14 @@
  */
 import { basename, dirname, relative, resolve } from 'node:path';
 import type { ImageClassifier } from '../classify/classifier.js';
+import { invalidArgument } from '../errors.js';
 import { displayPath } from '../library/paths.js';
 import { defaultCacheDir } from '../model/weights.js';
 import { EmbeddingCache } from './embedding-cache.js';
 import { collectExamples, recipeOf, type CollectedExamples } from './examples.js';
 import type { Head, TrainingSummary } from './head.js';
 import { readImageFolder, type ImageFolder } from './image-folder.js';
-import { checkClasses, trainHead, type TrainOptions } from './train.js';
+import { checkClasses, checkTrainOptions, trainHead, type TrainOptions } from './train.js';
 
 /** The photos of a folder, embedded. */
 export interface EmbeddedFolder {
@@ -71,6 +72,8 @@ export function trainEmbedded(name: string, embedded: EmbeddedFolder, classifier
  * it with `classifier.classify(image, { head })`.
  */
 export async function trainHeadFromFolder(classifier: ImageClassifier, root: string, options: TrainOptions & { name?: string; cacheDir?: string; onProgress?: (done: number, total: number) => void } = {}): Promise<FolderTraining> {
+  if (typeof root !== 'string' || root === '') throw invalidArgument('root', 'a folder path', root);
+  checkTrainOptions(options);
   const folder = await readImageFolder(resolve(root));
   checkClasses(folder.classes);
   const embedded = await embedFolder(classifier, folder, options);

@@ -83,6 +83,24 @@ export interface TrainOptions {
  */
 export const DEFAULT_LAMBDA = 3e-3;
 
+/**
+ * INVALID_ARGUMENT, naming the option, unless every training option given
+ * is in range (checked before any photo is embedded): a NaN strength or a
+ * fold count of 0 would otherwise give a head that says nothing.
+ */
+export function checkTrainOptions(options: TrainOptions & { name?: unknown }): void {
+  if (options === null || typeof options !== 'object') throw invalidArgument('options', 'an object', options);
+  const { folds, holdout, reject, rejectRate, lambda, seed, name } = options;
+  if (folds !== undefined && !(Number.isInteger(folds) && folds >= 2)) throw invalidArgument('folds', 'an integer of at least 2', folds);
+  if (holdout !== undefined && !(typeof holdout === 'number' && holdout > 0 && holdout <= 0.5)) throw invalidArgument('holdout', 'a fraction above 0 and at most 0.5', holdout);
+  if (folds !== undefined && holdout !== undefined) throw new ResnetServeError('INVALID_ARGUMENT', 'Give folds or holdout, not both');
+  if (reject !== undefined && typeof reject !== 'boolean') throw invalidArgument('reject', 'true or false', reject);
+  if (rejectRate !== undefined && !(typeof rejectRate === 'number' && rejectRate > 0 && rejectRate < 0.5)) throw invalidArgument('rejectRate', 'a fraction between 0 and 0.5', rejectRate);
+  if (lambda !== undefined && !(typeof lambda === 'number' && Number.isFinite(lambda) && lambda > 0)) throw invalidArgument('lambda', 'a positive finite number', lambda);
+  if (seed !== undefined && !Number.isInteger(seed)) throw invalidArgument('seed', 'an integer', seed);
+  if (name !== undefined && !(typeof name === 'string' && name.trim() !== '')) throw invalidArgument('name', 'a non-empty string', name);
+}
+
 /** Most classes a head may have. */
 export const MAX_CLASSES = 1000;
 
@@ -114,13 +132,13 @@ export function checkClasses(classes: readonly string[]): void {
  */
 export function trainHead(name: string, classes: readonly string[], given: readonly TrainingExample[], backbone: Backbone, options: TrainOptions = {}): { head: Head; summary: TrainingSummary } {
   const started = performance.now();
+  checkTrainOptions(options);
   checkClasses(classes);
   const deduped = dedupeExamples(classes, given);
   const examples = deduped.examples;
   const counts = classes.map((_, k) => examples.filter((e) => e.label === k).length);
   const empty = classes.filter((_, k) => counts[k] === 0);
   if (empty.length) throw new ResnetServeError('INVALID_ARGUMENT', `Every class needs photos; there are no photos in ${empty.map((c) => `"${c}"`).join(', ')}`);
-  if (options.holdout !== undefined && !(options.holdout > 0 && options.holdout <= 0.5)) throw invalidArgument('holdout', 'a fraction above 0 and at most 0.5', options.holdout);
   const lambda = options.lambda ?? DEFAULT_LAMBDA;
   const seed = options.seed ?? 1;
   const x = examples.map((e) => l2Normalize(e.embedding));

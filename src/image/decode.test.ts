@@ -8,6 +8,7 @@ import { writeBmp } from '../testing/bmp-writer.js';
 import { REPO_ROOT } from '../testing/shared.js';
 import { countJpegScans } from './jpeg-scans.js';
 import { decodeError, decodeImage, drawableImage } from './decode.js';
+import { restrictImageLoaders } from './guarded-sharp.js';
 import { DEFAULT_DECODE_LIMITS, HEIF_PIXEL_WEIGHT, maxPixelsFor } from './decode-limits.js';
 
 /** A w×h RGB gradient, so orientation and channel order are visible. */
@@ -188,7 +189,8 @@ describe('only the decoders we accept ever see the bytes', () => {
     }
   });
 
-  test('libvips itself will not load SVG or PDF in this process, whatever calls it', async () => {
+  test('libvips itself will not load SVG or PDF in a process restricted to our loaders, whatever calls it', async () => {
+    restrictImageLoaders();
     await assert.rejects(sharp(svg('', 100)).metadata(), /not permitted|blocked|unsupported image format/i);
     await assert.rejects(sharp(Buffer.from('%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF')).metadata());
   });

@@ -2,6 +2,9 @@
 import { ResnetServeError } from '../errors.js';
 import { isBmp } from './bmp.js';
 
+/** The environment variable that, set to `1`, limits libvips to the loaders we accept in every thread and child that loads sharp through `guarded-sharp.ts` (our executable sets it). */
+export const RESTRICT_LOADERS_ENV = 'RESNET_SERVE_RESTRICT_LOADERS';
+
 /** File extensions that folder walks treat as images (the CLI's folders, `--calibrate` photos); a file named directly is tried whatever its name. */
 export const IMAGE_EXTENSIONS: ReadonlySet<string> = new Set(['.jpg', '.jpeg', '.jpe', '.png', '.webp', '.gif', '.tif', '.tiff', '.bmp', '.avif', '.heic', '.heif']);
 

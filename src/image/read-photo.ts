@@ -3,8 +3,11 @@
  * are checked before the rest is read, so a file that is not an image (a
  * video or a disk image named `.jpg`) or is larger than any photo is refused
  * at once instead of being read whole into memory (a 1.2 GB file named
- * `.jpg` took 1.4 GB and 5 s before it was refused).
+ * `.jpg` took 1.4 GB and 5 s before it was refused). Only regular files are
+ * read: a device (`/dev/zero` never ends), a FIFO (it waits for a writer) or
+ * a socket is refused before a byte is read, opened without waiting.
  */
+import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { ResnetServeError } from '../errors.js';
 import { refuseUnlessImage } from './formats.js';
@@ -24,17 +27,34 @@ export function refuseUnlessPhotoFile(head: Uint8Array, size: number): void {
   }
 }
 
-/** The first bytes and the size of an open file. */
+/** Opens `path` for reading without waiting on a FIFO (no effect on a regular file). */
+function openForReading(path: string | Buffer): Promise<FileHandle> {
+  return open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+}
+
+/** The first bytes and the size of an open file; IMAGE_UNSUPPORTED for anything but a regular file. */
 async function headOf(handle: FileHandle): Promise<{ head: Buffer; size: number }> {
-  const { size } = await handle.stat();
+  const stats = await handle.stat();
+  // A folder is a file system error, as reading it would be.
+  if (stats.isDirectory()) throw Object.assign(new Error('EISDIR: illegal operation on a directory, read'), { code: 'EISDIR' });
+  if (!stats.isFile()) throw new ResnetServeError('IMAGE_UNSUPPORTED', `Not a regular file (${kindOf(stats)}), so not a photo`);
+  const { size } = stats;
   const head = Buffer.alloc(Math.min(size, HEAD_BYTES));
   await handle.read(head, 0, head.length, 0);
   return { head, size };
 }
 
-/** The first bytes and size of the file at `path` (an fs path). */
+/** What a file that is not a regular one is, in words. */
+function kindOf(stats: import('node:fs').Stats): string {
+  if (stats.isFIFO()) return 'a named pipe';
+  if (stats.isSocket()) return 'a socket';
+  if (stats.isCharacterDevice() || stats.isBlockDevice()) return 'a device';
+  return 'not a regular file';
+}
+
+/** The first bytes and size of the file at `path` (an fs path); IMAGE_UNSUPPORTED for anything but a regular file. */
 export async function photoFileHead(path: string | Buffer): Promise<{ head: Buffer; size: number }> {
-  const handle = await open(path, 'r');
+  const handle = await openForReading(path);
   try {
     return await headOf(handle);
   } finally {
@@ -44,11 +64,12 @@ export async function photoFileHead(path: string | Buffer): Promise<{ head: Buff
 
 /**
  * The bytes of the photo file at `path` (an fs path); IMAGE_TOO_LARGE or
- * IMAGE_UNSUPPORTED, without reading it whole, when it cannot be one.
+ * IMAGE_UNSUPPORTED, without reading it whole, when it cannot be one (or is
+ * not a regular file).
  * File system errors are thrown as they are.
  */
 export async function readPhotoFile(path: string | Buffer): Promise<Buffer> {
-  const handle = await open(path, 'r');
+  const handle = await openForReading(path);
   try {
     const { head, size } = await headOf(handle);
     refuseUnlessPhotoFile(head, size);

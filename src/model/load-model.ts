@@ -199,6 +199,7 @@ export async function loadModel(options: ModelOptions = {}, placement: ModelPlac
   const precision = options.precision ?? 'fp32';
   if (precision !== 'fp32' && precision !== 'int8') throw invalidArgument('precision', 'fp32 or int8', precision);
   if (options.calibrate !== undefined && (typeof options.calibrate !== 'string' || precision !== 'int8')) throw invalidArgument('calibrate', 'a folder of photos, with precision int8', options.calibrate);
+  if (options.cacheDir !== undefined && (typeof options.cacheDir !== 'string' || options.cacheDir === '')) throw invalidArgument('cacheDir', 'a folder path', options.cacheDir);
   const cacheDir = options.cacheDir ?? defaultCacheDir();
   const official = Object.hasOwn(OFFICIAL_CHECKPOINTS, spec);
   const path = official ? await officialCheckpoint(spec, options, cacheDir) : resolve(spec);

@@ -123,3 +123,22 @@ test('a graph without a final Gemm or MatMul: a clear error when embeddings are 
   const found = withExtraOutputs(tiny, readGraph(tiny));
   assert.deepEqual((found as { outputs: string[] }).outputs, ['embedding', 'feature_map']);
 });
+
+test('a cache folder that cannot be written: the model still classifies, and embeddings and explanations say why they are missing', async () => {
+  const dir = await scratchDir('rs-nocache-');
+  const path = join(dir, 'tiny.onnx');
+  writeFileSync(path, tinyClassifierOnnx(['N', 3, 224, 224], 10));
+  writeFileSync(`${path}.json`, JSON.stringify({ labels: Array.from({ length: 10 }, (_, i) => `part ${i}`) }));
+  const notAFolder = join(dir, 'cache-is-a-file');
+  writeFileSync(notAFolder, '');
+  const classifier = await ImageClassifier.create({ model: path, cacheDir: notAFolder });
+  try {
+    const photo = await testPhoto(5, 96, 64);
+    assert.equal((await classifier.classify(photo, { topK: 3 })).length, 3);
+    const why = /could not be saved in the cache folder .*cache-is-a-file \(ENOTDIR\)/;
+    await assert.rejects(classifier.embed(photo), (err) => isResnetServeError(err, 'OUTPUT_UNAVAILABLE') && why.test(err.message));
+    await assert.rejects(classifier.explain(photo), (err) => isResnetServeError(err, 'OUTPUT_UNAVAILABLE') && why.test(err.message));
+  } finally {
+    await classifier.close();
+  }
+});

@@ -45,8 +45,11 @@ export async function prepareUserOnnx(path: string, sha256: string, cacheDir: st
     const quantized = graph.nodes.some((n) => QUANTIZED_OPS.test(n.opType));
     const edited = withExtraOutputs(bytes, graph);
     if (edited.bytes) {
-      await writeFileAtomic(`${base}.onnx`, edited.bytes);
-      prepared = { onnxPath: `${base}.onnx`, extraOutputs: edited.outputs, quantized };
+      const saved = await writeFileAtomic(`${base}.onnx`, edited.bytes).then(
+        () => null,
+        (err: NodeJS.ErrnoException) => `the graph with those outputs could not be saved in the cache folder ${cacheDir} (${err.code ?? err.message})`,
+      );
+      prepared = saved ? { onnxPath: path, extraOutputs: [], missing: saved, quantized } : { onnxPath: `${base}.onnx`, extraOutputs: edited.outputs, quantized };
     } else {
       prepared = { onnxPath: path, extraOutputs: [], missing: edited.reason, quantized };
     }
