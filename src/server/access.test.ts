@@ -147,9 +147,24 @@ test('logs never contain image bytes or the API key', async () => {
     const named = await app.inject({ url: '/v1/models', headers: { authorization: `Bearer ${KEY}`, 'x-request-id': 'cam-7/frame-42' } });
     assert.equal(named.headers['x-request-id'], 'cam-7/frame-42');
     assert.match(logged, /"reqId":"cam-7\/frame-42"/);
-    // Probes are not traffic: not logged at info level.
+    // Probes and scrapes are not traffic: logged only when they fail (a scrape without the key).
     await app.inject({ url: '/healthz', headers: { 'x-request-id': 'probe-1' } });
-    assert.doesNotMatch(logged, /probe-1/);
+    await app.inject({ url: '/metrics', headers: { authorization: `Bearer ${KEY}`, 'x-request-id': 'scrape-1' } });
+    assert.doesNotMatch(logged, /probe-1|scrape-1/);
+    await app.inject({ url: '/metrics', headers: { 'x-request-id': 'scrape-2' } });
+    // One line per request, with what an operator greps for.
+    const lines = logged
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .filter((l) => l.msg === 'request');
+    const scrape = lines.filter((l) => l.reqId === 'scrape-2');
+    assert.equal(scrape.length, 1);
+    assert.deepEqual([scrape[0].method, scrape[0].url, scrape[0].route, scrape[0].status, scrape[0].code], ['GET', '/metrics', '/metrics', 401, 'UNAUTHORIZED']);
+    assert.equal(lines.filter((l) => l.reqId === 'cam-7/frame-42').length, 1);
+    assert.equal(lines.filter((l) => l.route === '/predict').length, 2);
+    assert.ok(lines.every((l) => typeof l.ms === 'number'));
+    assert.doesNotMatch(logged, /incoming request|request completed/);
     const odd = await app.inject({ url: '/v1/models', headers: { authorization: `Bearer ${KEY}`, 'x-request-id': 'a b\u0000c' } });
     assert.match(String(odd.headers['x-request-id']), /^[0-9a-f-]{36}$/);
     assert.ok(!logged.includes(photo.subarray(200, 232).toString('base64')));

@@ -15,6 +15,7 @@ import { ResnetServeError } from '../errors.js';
 import { ORT_VERSION } from '../model/ort-version.js';
 import { PROBE_PATHS, ServiceHolder, sendError } from './http.js';
 import { checkQueryParams } from './query-params.js';
+import { logRequest } from './request-log.js';
 import { answerClientError } from './client-errors.js';
 import { InflightBytes, discardUnreadBody, registerIntake, tooLarge } from './intake.js';
 import { ServerMetrics } from './metrics.js';
@@ -52,7 +53,7 @@ const DRAIN_FACTOR = 4;
 
 /** Paths anyone may call even when an API key is set: health checks and the page itself. */
 const OPEN_PATHS = new Set([...PROBE_PATHS, ...PAGE_PATHS]);
-/** Health checks and the metrics scrape: their requests are not logged at info level. */
+/** Health checks and the metrics scrape: their requests are logged only when they fail. */
 const QUIET_PATHS = new Set([...PROBE_PATHS, '/metrics']);
 /** Methods a route may have, for the Allow header of a 405. */
 const ROUTE_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE'] as const;
@@ -144,6 +145,8 @@ export async function buildApp(options: AppOptions): Promise<ResnetApp> {
   const logger = options.logger === true ? { redact } : options.logger ? { ...options.logger, redact } : false;
   const app = Fastify({
     logger,
+    // One line per request, written by our onResponse hook (request-log.ts), instead of Fastify's two.
+    disableRequestLogging: true,
     // A caller's X-Request-Id (a proxy's or a camera's) names the request in the log and comes back in the answer; else one is made.
     genReqId: (req) => requestIdOf(req.headers),
     bodyLimit: limits.maxUploadBytes,
@@ -178,7 +181,7 @@ export async function buildApp(options: AppOptions): Promise<ResnetApp> {
           const reqId = requestIdOf(req.headers);
           const path = (req.url ?? '').split('?')[0];
           metrics.requests.inc({ route: 'unknown', method: req.method ?? 'unknown', status: String(refusal.status) });
-          app.log.info({ reqId, req: { method: req.method, url: path }, res: { statusCode: refusal.status }, code: refusal.code }, 'refused before the body was sent');
+          app.log.info({ reqId, method: req.method, url: path, route: 'unknown', status: refusal.status, code: refusal.code, error: refusal.message }, 'request refused before its body was sent');
           const body = JSON.stringify({ error: refusal.message, code: refusal.code });
           const challenge = unauthorized ? { 'www-authenticate': unauthorized.challenge } : {};
           res.writeHead(refusal.status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), connection: 'close', 'x-request-id': reqId, ...challenge }).end(body);
@@ -222,7 +225,11 @@ export async function buildApp(options: AppOptions): Promise<ResnetApp> {
       holder.active--;
       // The client left before its answer (mid-upload, or a proxy's or a camera's timeout): no response, so
       // onResponse never counts it; counted here under its route, as nginx does, 499.
-      if (!reply.raw.writableEnded) metrics.requests.inc({ route: request.routeOptions.url ?? 'unknown', method: request.method, status: '499' });
+      if (!reply.raw.writableEnded) {
+        const route = request.routeOptions.url ?? 'unknown';
+        metrics.requests.inc({ route, method: request.method, status: '499' });
+        if (logger) logRequest(request, reply, route, false, 499);
+      }
     });
     if (holder.draining && !OPEN_PATHS.has(request.url.split('?')[0])) {
       reply.header('connection', 'close');
@@ -250,6 +257,7 @@ export async function buildApp(options: AppOptions): Promise<ResnetApp> {
     const route = request.routeOptions.url ?? refusedMethods.get(request) ?? 'unknown';
     metrics.requests.inc({ route, method: request.method, status: String(reply.statusCode) });
     metrics.requestSeconds.observe({ route }, reply.elapsedTime / 1000);
+    if (logger) logRequest(request, reply, route, QUIET_PATHS.has(route));
   });
 
   app.setErrorHandler(async (err: FastifyError, request, reply) => {
@@ -278,9 +286,7 @@ export async function buildApp(options: AppOptions): Promise<ResnetApp> {
     return sendError(reply, new ResnetServeError('NOT_FOUND', `No route ${request.method} ${path}`));
   });
 
-  // Probes and scrapes come every few seconds: logged only when something is wrong, not as traffic.
   app.addHook('onRoute', (route) => {
-    if (QUIET_PATHS.has(route.url)) route.logLevel = 'warn';
     if (!routePatterns.some((p) => p.url === route.url)) routePatterns.push(routePattern(route.url));
   });
   registerIntake(app, holder, limits, new InflightBytes(limits.maxInflightBytes));

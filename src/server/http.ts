@@ -9,6 +9,7 @@ import type { ClassificationService } from '../classify/service.js';
 import { ResnetServeError, invalidArgument } from '../errors.js';
 import type { ClassifyOptions, LabelLanguage } from '../types.js';
 import type { Head } from '../heads/head.js';
+import { recordRefusal } from './request-log.js';
 import type { HeadRegistry } from './heads.js';
 import type { MultipartBody, UploadedImage } from './intake.js';
 
@@ -76,8 +77,8 @@ export function errorBody(err: ResnetServeError): { error: string; code: string 
 /** Sends a typed error with its status (and Retry-After for 503). */
 export function sendError(reply: FastifyReply, err: ResnetServeError): FastifyReply {
   if (err.status === 503) reply.header('retry-after', '1');
-  // The log line of a refusal says which, not only its status (a no-op without --log).
-  (err.status >= 500 ? reply.log.warn : reply.log.info).call(reply.log, { code: err.code, error: err.message }, 'refused');
+  // The request's log line says which refusal, not only its status.
+  recordRefusal(reply.request, err);
   return reply.code(err.status).send(errorBody(err));
 }
 

@@ -1,0 +1,28 @@
+/**
+ * The request log (`--log`): one JSON line per request, written when its
+ * answer has gone (or its client left), with what an operator greps for:
+ * method, URL, route, status, milliseconds and, for a refusal, its `code`
+ * and sentence; pino adds the time and `reqId` (the caller's X-Request-Id).
+ * 5xx lines are at `warn`. Probes and metric scrapes come every few seconds:
+ * logged only when they fail (a 503 probe, a scrape without the key).
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { ResnetServeError } from '../errors.js';
+
+const refusals = new WeakMap<FastifyRequest, { code: string; error: string }>();
+
+/** Remembers the typed error a request was answered with, for its log line. */
+export function recordRefusal(request: FastifyRequest, err: ResnetServeError): void {
+  refusals.set(request, { code: err.code, error: err.message });
+}
+
+/**
+ * Writes `request`'s one line (nothing without a logger, nor for a quiet
+ * route's success). `status` is the answer's, or 499 when the client left first.
+ */
+export function logRequest(request: FastifyRequest, reply: FastifyReply, route: string, quiet: boolean, status = reply.statusCode): void {
+  if (quiet && status < 400) return;
+  const line = { method: request.method, url: request.url, route, status, ms: Math.round(reply.elapsedTime * 10) / 10, ...refusals.get(request) };
+  if (status >= 500) request.log.warn(line, 'request');
+  else request.log.info(line, 'request');
+}
