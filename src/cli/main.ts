@@ -13,7 +13,7 @@ import { endProgressLine } from './progress.js';
 import { OFFICIAL_CHECKPOINTS, defaultCacheDir, findCachedCheckpoint, torchHubCheckpointDir, weightsBaseUrl } from '../model/weights.js';
 import type { ModelOptions } from '../types.js';
 import { OPTIONS, UsageError, environmentName, intOption, modelOptions, withEnvironment, type Parsed } from './args.js';
-import { COMMANDS, USAGE, optionsOf, similarCommands, similarOptions, usageOf } from './usage.js';
+import { COMMANDS, USAGE, optionsOf, similarCommands, similarOptions, unknownVariables, usageOf } from './usage.js';
 
 
 /** The API key: from --api-key-file (trailing newline trimmed), else --api-key or RESNET_SERVE_API_KEY. */
@@ -242,6 +242,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`resnet-serve: ${err.message}\n`);
     return 2;
   }
+  for (const warning of unknownVariables(process.env)) process.stderr.write(`resnet-serve: ${warning}\n`);
   const { positionals } = parsed;
   const [command, ...rest] = positionals;
   if (values.help || command === 'help' || command === undefined) {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { COMMANDS, USAGE, optionsOf, similarCommands, similarOptions, usageOf } from './usage.js';
+import { COMMANDS, USAGE, optionsOf, similarCommands, similarOptions, unknownVariables, usageOf } from './usage.js';
 
 test("each command's help has its own options and every command's common options", () => {
   for (const [command, own, other] of [
@@ -49,3 +49,25 @@ test("a mistyped option is matched against the command's own options; a mistyped
   assert.deepEqual(similarCommands('serv'), ['serve']);
   assert.deepEqual(similarCommands('frobnicate'), []);
 });
+
+test('a RESNET_SERVE_* variable that is no setting is warned about with the names it was probably meant to be; ours and a Service\'s links are not', () => {
+  const env = {
+    RESNET_SERVE_MAX_UPLAOD_MB: '1',
+    RESNET_SERVE_TOPK: '3',
+    RESNET_SERVE_CAMERA: 'line 4',
+    RESNET_SERVE_MAX_UPLOAD_MB: '8',
+    RESNET_SERVE_HOME: '/var/cache/rs',
+    RESNET_SERVE_NO_NATIVE_JPEG: '1',
+    RESNET_SERVE_PORT: 'tcp://10.96.12.34:80',
+    RESNET_SERVE_PORT_80_TCP_ADDR: '10.96.12.34',
+    RESNET_SERVE_SERVICE_HOST: '10.96.12.34',
+    RESNET_SERVE_SERVICE_PORT_HTTP: '80',
+    HOME: '/root',
+  };
+  assert.deepEqual(unknownVariables(env), [
+    'RESNET_SERVE_CAMERA is not a setting of resnet-serve, so it is ignored',
+    'RESNET_SERVE_MAX_UPLAOD_MB is not a setting of resnet-serve, so it is ignored (did you mean RESNET_SERVE_MAX_UPLOAD_MB?)',
+    'RESNET_SERVE_TOPK is not a setting of resnet-serve, so it is ignored (did you mean RESNET_SERVE_TOP_K?)',
+  ]);
+});
+

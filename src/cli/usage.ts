@@ -3,7 +3,7 @@
  * (`resnet-serve classify --help`), and the options a mistyped one was
  * probably meant to be.
  */
-import { OPTIONS } from './args.js';
+import { OPTIONS, environmentName } from './args.js';
 
 /** The whole usage, as `resnet-serve --help` prints it. */
 export const USAGE = `Usage: resnet-serve <command> [options]
@@ -171,3 +171,28 @@ export function similarOptions(given: string, command?: string): string[] {
 export function similarCommands(given: string): string[] {
   return closest(given, COMMANDS);
 }
+
+/** Our variables that are not options: the cache folder, the weights' address, the JPEG decoder and the like (README). */
+const OTHER_VARIABLES = ['HOME', 'WEIGHTS_URL', 'OFFLINE', 'IN_CONTAINER', 'NO_NATIVE_JPEG', 'NO_SIMD', 'RESTRICT_LOADERS', 'BUILD_PROCESS', 'SHARED'].map((v) => `RESNET_SERVE_${v}`);
+
+/** What Kubernetes sets for a Service named resnet-serve (`RESNET_SERVE_PORT=tcp://…` is told apart by its value). */
+const SERVICE_LINKS = /^RESNET_SERVE_(SERVICE_(HOST|PORT)(_[A-Z0-9_]+)?|PORT_\d+_(TCP|UDP|SCTP)(_(PROTO|PORT|ADDR))?)$/;
+
+/**
+ * A warning for each RESNET_SERVE_* variable that is no setting of ours (a
+ * typo in a ConfigMap: `RESNET_SERVE_MAX_UPLAOD_MB`), with the names it was
+ * probably meant to be. Warned, not refused: the environment is shared with
+ * other tools.
+ */
+export function unknownVariables(env: NodeJS.ProcessEnv): string[] {
+  const known = [...Object.keys(OPTIONS).filter((o) => o !== 'help' && o !== 'version').map(environmentName), ...OTHER_VARIABLES];
+  return Object.keys(env)
+    .filter((name) => name.startsWith('RESNET_SERVE_') && !known.includes(name) && !SERVICE_LINKS.test(name))
+    .sort()
+    .map((name) => {
+      const suffix = (v: string): string => v.slice('RESNET_SERVE_'.length).toLowerCase();
+      const like = closest(suffix(name), known.map(suffix)).map((v) => `RESNET_SERVE_${v.toUpperCase()}`);
+      return `${name} is not a setting of resnet-serve, so it is ignored${like.length ? ` (did you mean ${like.join(' or ')}?)` : ''}`;
+    });
+}
+
