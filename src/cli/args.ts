@@ -31,6 +31,7 @@ export const OPTIONS = {
   'grace-period-ms': { type: 'string' },
   'headers-timeout-ms': { type: 'string' },
   'body-timeout-ms': { type: 'string' },
+  'keep-alive-ms': { type: 'string' },
   'min-score': { type: 'string' },
   xmp: { type: 'boolean' },
   'xmp-name': { type: 'string' },

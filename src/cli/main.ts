@@ -61,6 +61,7 @@ const SERVE_MAXIMUM: Partial<Record<keyof Parsed, { max: number; why: string }>>
   'max-batch': { max: MAX_BATCH, why: 'images per inference batch' },
   'max-files': { max: 1024, why: 'files per request' },
   'max-queue': { max: 100_000, why: 'images in progress' },
+  'keep-alive-ms': { max: 3_600_000, why: 'an hour of idleness per connection' },
   workers: { max: 4 * availableParallelism(), why: 'preprocessing threads: 4 per CPU' },
 };
 
@@ -102,7 +103,7 @@ async function serveCommand(args: string[], values: Parsed, commandLine: Parsed,
       workers: positive('workers'),
       batching: { maxBatch: positive('max-batch'), maxWaitMicros: waitUs, maxQueue },
     },
-    limits: { maxUploadBytes: uploadMb === undefined ? undefined : uploadMb * 1024 * 1024, maxInflightBytes: inflightMb === undefined ? undefined : inflightMb * 1024 * 1024, maxFiles, requestTimeoutMs: positive('timeout-ms'), headersTimeoutMs: positive('headers-timeout-ms'), bodyTimeoutMs: positive('body-timeout-ms') },
+    limits: { maxUploadBytes: uploadMb === undefined ? undefined : uploadMb * 1024 * 1024, maxInflightBytes: inflightMb === undefined ? undefined : inflightMb * 1024 * 1024, maxFiles, requestTimeoutMs: positive('timeout-ms'), headersTimeoutMs: positive('headers-timeout-ms'), bodyTimeoutMs: positive('body-timeout-ms'), keepAliveTimeoutMs: positive('keep-alive-ms') },
     gracePeriodMs: intOption(values['grace-period-ms'], '--grace-period-ms', undefined),
     heads: headFiles(values.head),
     libraryIndex,

@@ -33,6 +33,8 @@ Commands:
       --timeout-ms N             request deadline (default 30000)
       --headers-timeout-ms N     time to send the request headers (default 10000)
       --body-timeout-ms N        time to send the whole request (default 60000)
+      --keep-alive-ms N          how long an idle connection stays open (default 5000; above
+                                 a load balancer's idle timeout behind one)
       --max-batch N              most images per inference batch (default 16)
       --batch-wait-us N          how long a partial batch waits (default 0)
       --max-queue N              most images in progress; then 503 (default 64)

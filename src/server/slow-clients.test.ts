@@ -118,3 +118,31 @@ test('a client that leaves while its photo is being classified is counted as 499
   assert.equal(counted(after, '499', '/predict'), counted(before, '499', '/predict') + 1);
   assert.equal(counted(after, '499'), counted(before, '499') + 1, 'once');
 });
+
+test('a keep-alive longer than the headers timeout (behind a load balancer): an idle connection is kept that long, then closed', async () => {
+  const lasting = await buildApp({ service, processMetrics: false, limits: { headersTimeoutMs: 1000, keepAliveTimeoutMs: 2500 } });
+  await lasting.listen({ host: '127.0.0.1', port: 0 });
+  const socket = connect((lasting.server.address() as { port: number }).port, '127.0.0.1');
+  try {
+    let said = '';
+    socket.on('data', (d) => (said += d.toString()));
+    const closed = new Promise<number>((resolve) => socket.once('close', () => resolve(Date.now())));
+    const ask = async (): Promise<void> => {
+      said = '';
+      socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+      const t0 = Date.now();
+      while (!/\r\n\r\n[\s\S]*ok/i.test(said) && Date.now() - t0 < 2000) await new Promise((r) => setTimeout(r, 20));
+      assert.match(said, /^HTTP\/1\.1 200/);
+    };
+    await ask();
+    // Idle past the headers timeout, within the keep-alive: the same connection still answers.
+    await new Promise((r) => setTimeout(r, 1600));
+    await ask();
+    const answered = Date.now();
+    const gone = await closed;
+    assert.ok(gone - answered >= 2000 && gone - answered < 6000, `closed ${gone - answered} ms after the last answer`);
+  } finally {
+    socket.destroy();
+    await lasting.close();
+  }
+});
