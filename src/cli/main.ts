@@ -172,7 +172,8 @@ async function infoCommand(options: ModelOptions): Promise<number> {
       ['onnx', info.onnxPath ?? '-'],
       ['classes', String(info.numClasses)],
       ['input', `${info.inputSize}x${info.inputSize}`],
-      ['threads', String(info.threads)],
+      // serve gives part of the CPUs to its decoding workers and says its own count when it starts.
+      ['threads', `${info.threads} (classify, embed, tag, train; serve says its own at start)`],
       ['precision', info.precision],
     );
   }
