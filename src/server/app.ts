@@ -5,7 +5,7 @@
  * until it is there.
  */
 import cors from '@fastify/cors';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
@@ -146,7 +146,7 @@ export async function buildApp(options: AppOptions): Promise<ResnetApp> {
   const app = Fastify({
     logger,
     // One line per request, written by our onResponse hook (request-log.ts), instead of Fastify's two.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     // A caller's X-Request-Id (a proxy's or a camera's) names the request in the log and comes back in the answer; else one is made.
     genReqId: (req) => requestIdOf(req.headers),
     bodyLimit: limits.maxUploadBytes,
