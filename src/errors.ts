@@ -4,6 +4,7 @@
  * {@link ResnetServeError} with a stable `code`; the HTTP layer maps the code
  * to a status, the CLI prints the message without a stack trace.
  */
+import { closestNames } from './similar-names.js';
 
 /** Stable error codes, grouped by where they arise. */
 export const ErrorCodes = {
@@ -118,3 +119,16 @@ export function describeValue(value: unknown): string {
 export function invalidArgument(name: string, expected: string, received: unknown): ResnetServeError {
   return new ResnetServeError('INVALID_ARGUMENT', `Expected ${expected} for ${name} but received ${describeValue(received)}`);
 }
+
+/**
+ * Throws INVALID_ARGUMENT for the first key of `options` that is not one of
+ * `known` (`{ topk: 2 }`: a misspelt option is a mistake to name, not a
+ * setting to ignore), with the option it was probably meant to be.
+ */
+export function refuseUnknownOptions(options: object, known: readonly string[], of: string): void {
+  const unknown = Object.keys(options).find((key) => !known.includes(key));
+  if (unknown === undefined) return;
+  const like = closestNames(unknown, known);
+  throw new ResnetServeError('INVALID_ARGUMENT', `Unknown option ${JSON.stringify(unknown)} of ${of}${like.length ? ` (did you mean ${like.join(' or ')}?)` : ''}; its options are ${known.join(', ')}`);
+}
+

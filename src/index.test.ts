@@ -124,6 +124,12 @@ describe('the library as a guest in your process', () => {
     await refused(ImageClassifier.create({ cacheDir: '' }), 'INVALID_ARGUMENT', /a folder path for cacheDir/);
     await refused(classifier.loadHead(42 as never), 'INVALID_ARGUMENT', /a head file path for path but received number 42/);
     await refused(trainHeadFromFolder(classifier, 5 as never), 'INVALID_ARGUMENT', /a folder path for root/);
+    // A misspelt option is named, with the one it probably is, never ignored.
+    await refused(classifier.classify(photo, { topk: 2 } as never), 'INVALID_ARGUMENT', /Unknown option "topk" of classify \(did you mean topK\?\)/);
+    await refused(classifier.classify(photo, { language: 'zh' } as never), 'INVALID_ARGUMENT', /Unknown option "language" of classify; its options are topK, lang, head/);
+    await refused(classifier.explain(photo, { klass: 'tabby' } as never), 'INVALID_ARGUMENT', /Unknown option "klass" of explain \(did you mean class\?\)/);
+    await refused(ImageClassifier.create({ modle: 'x.onnx' } as never), 'INVALID_ARGUMENT', /Unknown option "modle" of ImageClassifier.create \(did you mean model\?\)/);
+    await refused(trainHeadFromFolder(classifier, join(root, 'set'), { fold: 3 } as never), 'INVALID_ARGUMENT', /Unknown option "fold" of training \(did you mean folds\?\)/);
     const set = join(root, 'set');
     for (const [option, value, expected] of [
       ['lambda', NaN, /a positive finite number for lambda/],

@@ -1,5 +1,5 @@
 /** What every classification entry point shares: option checks and turning logits into labelled answers. */
-import { invalidArgument } from '../errors.js';
+import { invalidArgument, refuseUnknownOptions } from '../errors.js';
 import { Head } from '../heads/head.js';
 import { labelPredictions, type LabelSet } from '../labels/labels.js';
 import type { ClassifyOptions, LabelLanguage, Prediction } from '../types.js';
@@ -13,10 +13,12 @@ export interface ResolvedClassifyOptions {
 }
 
 const LANGS: readonly LabelLanguage[] = ['en', 'zh', 'both'];
+const CLASSIFY_OPTION_KEYS = Object.keys({ topK: true, lang: true, head: true } satisfies Record<keyof ClassifyOptions, true>);
 
 /** Applies defaults (top 5, English) and validates, naming the bad option as the caller calls it; with a head, k is capped at its classes. */
 export function resolveClassifyOptions(options: ClassifyOptions, numClasses: number, names = { topK: 'topK', lang: 'lang' }): ResolvedClassifyOptions {
   if (options === null || typeof options !== 'object') throw invalidArgument('options', 'an object', options);
+  refuseUnknownOptions(options, CLASSIFY_OPTION_KEYS, 'classify');
   if (options.head !== undefined && !(options.head instanceof Head)) throw invalidArgument('head', 'a Head (from loadHead or trainHeadFromFolder)', options.head);
   // A head has its own, usually few, classes: asking for more of them than it has gives them all.
   const k = options.head ? Math.min(options.topK ?? 5, options.head.classes.length) : (options.topK ?? 5);

@@ -5,12 +5,12 @@
  */
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
-import { ResnetServeError, invalidArgument } from '../errors.js';
+import { ResnetServeError, invalidArgument, refuseUnknownOptions } from '../errors.js';
 import { readFailure } from '../fs-atomic.js';
 import { DEFAULT_DECODE_LIMITS } from '../image/decode-limits.js';
 import { PREPROCESS_MODES, type PreprocessMode } from '../image/preprocess-config.js';
 import { Preprocessor } from '../image/preprocess.js';
-import { loadModel, type LoadedModel } from '../model/load-model.js';
+import { MODEL_OPTION_KEYS, loadModel, type LoadedModel } from '../model/load-model.js';
 import type { ExtraOutput } from '../model/model-outputs.js';
 import { outputsOf, type OutputTensor, type RunOutputs } from '../model/model-session.js';
 import type { AnalyzeOutcome, ClassifyOptions, ClassifyOutcome, EmbedOutcome, ModelInfo, ModelOptions, Prediction } from '../types.js';
@@ -80,6 +80,7 @@ export class ImageClassifier {
   /** Loads a model (see {@link loadModel}) and returns a classifier for it. */
   static async create(options: ModelOptions = {}): Promise<ImageClassifier> {
     if (options === null || typeof options !== 'object') throw invalidArgument('options', 'an object', options);
+    refuseUnknownOptions(options, MODEL_OPTION_KEYS, 'ImageClassifier.create');
     if (options.maxPixels !== undefined && (!Number.isInteger(options.maxPixels) || options.maxPixels <= 0)) {
       throw invalidArgument('maxPixels', 'a positive integer', options.maxPixels);
     }
@@ -146,6 +147,7 @@ export class ImageClassifier {
   async explain(image: ImageInput, options: { class?: number | string; topK?: number } = {}): Promise<ImageExplanation> {
     // Loaded on the first explanation: the graph reader and the renderer are not needed to classify.
     if (options === null || typeof options !== 'object') throw invalidArgument('options', 'an object', options);
+    refuseUnknownOptions(options, ['class', 'topK'], 'explain');
     const [{ explainOutputs, finalLayer, resolveClass }, { renderOverlays }] = await Promise.all([import('./explain.js'), import('../image/heatmap.js')]);
     const { topK } = resolveClassifyOptions({ topK: options.topK }, this.model.session.numClasses);
     const cls = resolveClass(options.class, this.model.labels, this.model.session.numClasses);

@@ -7,11 +7,11 @@
 import { performance } from 'node:perf_hooks';
 import { Piscina } from 'piscina';
 import { availableCpus } from '../cpu-quota.js';
-import { ResnetServeError, invalidArgument } from '../errors.js';
+import { ResnetServeError, invalidArgument, refuseUnknownOptions } from '../errors.js';
 import { DEFAULT_DECODE_LIMITS } from '../image/decode-limits.js';
 import type { PreprocessReply, PreprocessTask } from '../image/preprocess-worker.js';
 import { PREPROCESS_MODES, type PreprocessMode } from '../image/preprocess-config.js';
-import { loadModel, type LoadedModel } from '../model/load-model.js';
+import { MODEL_OPTION_KEYS, loadModel, type LoadedModel } from '../model/load-model.js';
 import type { ExtraOutput } from '../model/model-outputs.js';
 import type { OutputTensor, RunOutputs } from '../model/model-session.js';
 import { defaultCacheDir } from '../model/weights.js';
@@ -147,6 +147,8 @@ export class ClassificationService {
    * start-up.
    */
   static async start(options: ServiceOptions = {}): Promise<ClassificationService> {
+    if (options === null || typeof options !== 'object') throw invalidArgument('options', 'an object', options);
+    refuseUnknownOptions(options, [...MODEL_OPTION_KEYS, 'workers', 'batching', 'observer'], 'ClassificationService.start');
     const limit = options.startupTimeoutMs ?? DEFAULT_STARTUP_TIMEOUT_MS;
     if (!Number.isInteger(limit) || limit < 1) throw invalidArgument('startupTimeoutMs', 'a positive integer', limit);
     // The workers start (and load libvips) while the model loads in its own thread.

@@ -4,6 +4,7 @@
  * probably meant to be.
  */
 import { OPTIONS, environmentName } from './args.js';
+import { closestNames } from '../similar-names.js';
 
 /** The whole usage, as `resnet-serve --help` prints it. */
 export const USAGE = `Usage: resnet-serve <command> [options]
@@ -124,19 +125,6 @@ export function usageOf(command: string | undefined): string {
 /** Commands that read an index and never run the model: the model options are not theirs. */
 const WITHOUT_MODEL = new Set(['dupes', 'export']);
 
-/** Edit distance (insertions, deletions, substitutions, swaps of neighbours). */
-function distance(a: string, b: string): number {
-  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
-    }
-  }
-  return d[a.length][b.length];
-}
-
 /** The commands, in the order of the usage. */
 export const COMMANDS: readonly string[] = USAGE.split('\n').flatMap((l) => (/^ {2}[a-z]/.test(l) ? [COMMAND_LINE.exec(l)![1]] : []));
 
@@ -149,29 +137,17 @@ export function optionsOf(command: string | undefined): string[] {
   return Object.keys(OPTIONS).filter((option) => named.has(option));
 }
 
-/** The names among `candidates` closest to `given` (at most two), for "did you mean". */
-function closest(given: string, candidates: readonly string[]): string[] {
-  const name = given.toLowerCase();
-  const bare = (s: string): string => s.replace(/[-_]/g, '');
-  return candidates
-    .map((candidate) => ({ candidate, d: bare(candidate) === bare(name) ? 0 : distance(name, candidate) }))
-    .filter(({ candidate, d }) => d <= (candidate.length <= 4 ? 1 : 2))
-    .sort((a, b) => a.d - b.d || a.candidate.localeCompare(b.candidate))
-    .slice(0, 2)
-    .map(({ candidate }) => candidate);
-}
-
 /**
  * The options `given` (e.g. `--topk`, `--top-kk`) was probably meant to be,
  * closest first, among those `command` takes; none when nothing is close.
  */
 export function similarOptions(given: string, command?: string): string[] {
-  return closest(given.replace(/^-+/, ''), optionsOf(command)).map((option) => `--${option}`);
+  return closestNames(given.replace(/^-+/, ''), optionsOf(command)).map((option) => `--${option}`);
 }
 
 /** The commands `given` (e.g. `classfy`) was probably meant to be. */
 export function similarCommands(given: string): string[] {
-  return closest(given, COMMANDS);
+  return closestNames(given, COMMANDS);
 }
 
 /** Our variables that are not options: the cache folder, the weights' address, the JPEG decoder and the like (README). */
@@ -193,7 +169,7 @@ export function unknownVariables(env: NodeJS.ProcessEnv): string[] {
     .sort()
     .map((name) => {
       const suffix = (v: string): string => v.slice('RESNET_SERVE_'.length).toLowerCase();
-      const like = closest(suffix(name), known.map(suffix)).map((v) => `RESNET_SERVE_${v.toUpperCase()}`);
+      const like = closestNames(suffix(name), known.map(suffix)).map((v) => `RESNET_SERVE_${v.toUpperCase()}`);
       return `${name} is not a setting of resnet-serve, so it is ignored${like.length ? ` (did you mean ${like.join(' or ')}?)` : ''}`;
     });
 }

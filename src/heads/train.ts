@@ -6,7 +6,7 @@
  */
 import { seededRandom } from '../seeded-random.js';
 import { performance } from 'node:perf_hooks';
-import { ResnetServeError, invalidArgument } from '../errors.js';
+import { ResnetServeError, invalidArgument, refuseUnknownOptions } from '../errors.js';
 import { Head, type Backbone, type TrainingSummary } from './head.js';
 import { fitSoftmax, l2Normalize, predictProbabilities } from './logistic.js';
 import { calibrateRejection, REJECTION_DEFAULTS } from './rejection.js';
@@ -83,13 +83,17 @@ export interface TrainOptions {
  */
 export const DEFAULT_LAMBDA = 3e-3;
 
+/** The training options, with those of `trainHeadFromFolder` (its head's name, cache folder and progress). */
+const TRAIN_OPTION_KEYS = ['folds', 'holdout', 'reject', 'rejectRate', 'lambda', 'seed', 'name', 'cacheDir', 'onProgress'];
+
 /**
  * INVALID_ARGUMENT, naming the option, unless every training option given
- * is in range (checked before any photo is embedded): a NaN strength or a
- * fold count of 0 would otherwise give a head that says nothing.
+ * is known and in range (checked before any photo is embedded): a NaN
+ * strength or a fold count of 0 would otherwise give a head that says nothing.
  */
 export function checkTrainOptions(options: TrainOptions & { name?: unknown }): void {
   if (options === null || typeof options !== 'object') throw invalidArgument('options', 'an object', options);
+  refuseUnknownOptions(options, TRAIN_OPTION_KEYS, 'training');
   const { folds, holdout, reject, rejectRate, lambda, seed, name } = options;
   if (folds !== undefined && !(Number.isInteger(folds) && folds >= 2)) throw invalidArgument('folds', 'an integer of at least 2', folds);
   if (holdout !== undefined && !(typeof holdout === 'number' && holdout > 0 && holdout <= 0.5)) throw invalidArgument('holdout', 'a fraction above 0 and at most 0.5', holdout);

@@ -192,6 +192,22 @@ export interface ModelPlacement {
  * ResNet-18) and opens it in ONNX Runtime, in this thread or (with
  * `placement.thread`) in a worker thread of its own.
  */
+/** The keys of {@link ModelOptions}, for refusing a misspelt one (a record, so the compiler keeps it complete). */
+export const MODEL_OPTION_KEYS = Object.keys({
+  model: true,
+  cacheDir: true,
+  offline: true,
+  threads: true,
+  maxPixels: true,
+  maxDecodeMs: true,
+  preprocess: true,
+  precision: true,
+  calibrate: true,
+  startupTimeoutMs: true,
+  onQuantizeProgress: true,
+  onDownloadProgress: true,
+} satisfies Record<keyof ModelOptions, true>);
+
 export async function loadModel(options: ModelOptions = {}, placement: ModelPlacement = {}): Promise<LoadedModel> {
   const spec = options.model ?? 'resnet18';
   if (typeof spec !== 'string' || spec.length === 0) throw invalidArgument('model', 'a model name or a file path', spec);
