@@ -42,6 +42,8 @@ export const ErrorCodes = {
   SIDECAR_INVALID: 422,
   /** No photo index where one was named (`--db`), or a file that is not one. */
   INDEX_NOT_FOUND: 404,
+  /** The photo index is damaged (SQLite found it corrupt while reading it). */
+  INDEX_DAMAGED: 500,
   /** An upload request carried no image. */
   NO_FILE: 400,
   /** A request is malformed (bad JSON, wrong tensor shape, bad parameter). */

@@ -365,6 +365,24 @@ describe('resnet-serve search, export, dupes', () => {
     assert.equal(noPhoto.code, 2, noPhoto.stderr);
   });
 
+  test('a damaged index (a disk fault, a copy cut short) is one line with INDEX_DAMAGED and what to do, never a stack trace; search exits 2, not "nothing matched"', async () => {
+    const damaged = join(await scratchDir('rs-damaged-'), 'tags.sqlite');
+    const bytes = readFileSync(db);
+    // The schema page stays; every page after it is garbage.
+    bytes.fill(0x55, 4096);
+    writeFileSync(damaged, bytes);
+    for (const [args, code] of [
+      [['search', 'dog', '--db', damaged], 2],
+      [['export', '--db', damaged], 1],
+      [['dupes', '--db', damaged], 1],
+    ] as const) {
+      const r = await run([...args]);
+      assert.equal(r.code, code, `${args[0]}: ${r.stderr}`);
+      assert.match(r.stderr, /^resnet-serve: error INDEX_DAMAGED: The photo index is damaged \(.*\): delete it .* and tag the library again/m, args[0]);
+      assert.doesNotMatch(r.stderr, /\n\s+at /, `${args[0]}: no stack trace`);
+    }
+  });
+
   test('tag refuses a folder that is not there (nothing created) and a file, each in one line', async () => {
     const typo = join(dir, 'holidya');
     const missing = await run(['tag', typo, '--model', model]);

@@ -16,6 +16,7 @@ import { ORT_VERSION } from '../model/ort-version.js';
 import { PROBE_PATHS, ServiceHolder, sendError } from './http.js';
 import { checkQueryParams } from './query-params.js';
 import { logRequest } from './request-log.js';
+import { damagedIndexError } from '../library/damaged-index.js';
 import { answerClientError } from './client-errors.js';
 import { InflightBytes, discardUnreadBody, registerIntake, tooLarge } from './intake.js';
 import { ServerMetrics } from './metrics.js';
@@ -110,6 +111,8 @@ function unsupportedType(request: FastifyRequest): ResnetServeError {
 /** Maps Fastify's own errors (body limits, multipart limits, content types, JSON) to our codes. */
 function toTyped(err: FastifyError, request: FastifyRequest, limits: ServerLimits): ResnetServeError {
   if (err instanceof ResnetServeError) return err;
+  const damaged = damagedIndexError(err);
+  if (damaged) return damaged;
   switch (err.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return tooLarge(limits, request.routeOptions.bodyLimit);
