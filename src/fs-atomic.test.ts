@@ -20,6 +20,9 @@ test('a write refused in the cache folder, or on the way to it, is one sentence 
   // Elsewhere (a photo's folder, a sibling with a similar name), it is not the cache folder's to explain.
   for (const path of ['/photos/a.jpg', '/home/me/.cache/resnet-serve-other', '/home/m']) assert.equal(cacheFolderError(refused(path), cache), null, path);
   assert.equal(cacheFolderError(new Error('not a system error'), cache), null);
+  // A file system that makes no folders (RESNET_SERVE_HOME=/proc/x/y) answers mkdir with ENOENT; a file missing in the cache is no refusal.
+  assert.match(cacheFolderError(refused('/proc/x', 'ENOENT'), '/proc/x/y')?.message ?? '', /^Cannot write to the cache folder \/proc\/x\/y: .*\(ENOENT\)/);
+  assert.equal(cacheFolderError(Object.assign(new Error('ENOENT'), { code: 'ENOENT', path: `${cache}/onnx/a.json`, syscall: 'open' }), cache), null);
 });
 
 test('temporary files a killed writer left (untouched for an hour) are removed; a live writer\'s and other files stay', async () => {

@@ -191,7 +191,9 @@ export function cacheFolderError(err: unknown, cacheDir: string): ResnetServeErr
   const at = typeof e?.path === 'string' ? resolve(e.path) : null;
   const inside = at !== null && (at === root || at.startsWith(root + sep) || root.startsWith(at + sep));
   const fromSqlite = e?.name === 'SqliteError' && /^SQLITE_(CANTOPEN|READONLY|IOERR|FULL|PERM)/.test(e.code ?? '');
-  if (!(inside && CACHE_REFUSALS.has(e.code ?? '')) && !fromSqlite) return null;
+  // Folders are made parent first, so mkdir's ENOENT is a file system that makes none (/proc/x), not a parent missing.
+  const refused = CACHE_REFUSALS.has(e.code ?? '') || (e.code === 'ENOENT' && e.syscall === 'mkdir');
+  if (!(inside && refused) && !fromSqlite) return null;
   return cacheWriteError(cacheDir, fromSqlite ? `${e.message} (${e.code})` : writeFailure(e), err);
 }
 

@@ -16,7 +16,10 @@ export const SEARCH_QUERIES = ['dog', 'cat', 'bird', 'food', 'car', 'beach', 'fl
 /**
  * The true class of each photo of imagenet-sample-500: file names are
  * `<wnid>_<name>.JPEG`, and wnids sort in class order, with one photo for
- * each even class, so the i-th file is class 2i (checked against the name).
+ * each even class, so the i-th file is class 2i. Its name is a check, not
+ * the truth: our label may say more than the collection's name (class 134,
+ * "crane" there, is our "crane bird"; 517 is the machine), so a photo is
+ * left out only when neither name contains the other.
  */
 export function sampleTruth(dir: string, labels: readonly string[]): Map<string, number> {
   const files = readdirSync(dir).filter((f) => /\.jpe?g$/i.test(f)).sort();
@@ -24,8 +27,8 @@ export function sampleTruth(dir: string, labels: readonly string[]): Map<string,
   const norm = (s: string): string => s.toLowerCase().replace(/[^a-z0-9]+/g, '');
   files.forEach((f, i) => {
     const name = norm(basename(f).replace(/^n\d+_/, '').replace(/\.[^.]+$/, ''));
-    const index = norm(labels[2 * i] ?? '') === name ? 2 * i : labels.findIndex((l) => norm(l) === name);
-    if (index >= 0) truth.set(f, index);
+    const label = norm(labels[2 * i] ?? '');
+    if (label && (label.includes(name) || name.includes(label))) truth.set(f, 2 * i);
   });
   return truth;
 }
