@@ -1,5 +1,5 @@
 /**
- * The build step of `npm start` and `npm install` (npm's `prepare`, so that
+ * The build step of `npm start`, `npm test` and `npm install` (npm's `prepare`, so that
  * `npx resnet-serve` works right after installing): compiles only when a
  * source changed since the last successful `npm run build` (which leaves
  * `dist/.build-stamp`), so a start with nothing edited does not spend ~15 s
