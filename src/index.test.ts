@@ -164,8 +164,11 @@ describe('the library as a guest in your process', () => {
     const own = await ImageClassifier.create({ model: path, cacheDir: join(root, 'cache') });
     const photo = join(root, 'set', 'warm', '0.jpg');
     const calls = Array.from({ length: 6 }, () => own.classify(photo, { topK: 1 }));
+    // An explanation is in progress from its call on, before its photo is read.
+    const explained = own.explain(photo, { topK: 2 });
     await Promise.all([own.close(), own.close()]);
     for (const answer of await Promise.all(calls)) assert.equal(answer.length, 1);
+    assert.equal((await explained).predictions.length, 2);
     await own.close();
     await refused(own.classify(photo), 'NOT_READY', /closed/);
   });

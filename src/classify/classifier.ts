@@ -148,16 +148,19 @@ export class ImageClassifier {
     // Loaded on the first explanation: the graph reader and the renderer are not needed to classify.
     if (options === null || typeof options !== 'object') throw invalidArgument('options', 'an object', options);
     refuseUnknownOptions(options, ['class', 'topK'], 'explain');
-    const [{ explainOutputs, finalLayer, resolveClass }, { renderOverlays }] = await Promise.all([import('./explain.js'), import('../image/heatmap.js')]);
-    const { topK } = resolveClassifyOptions({ topK: options.topK }, this.model.session.numClasses);
-    const cls = resolveClass(options.class, this.model.labels, this.model.session.numClasses);
-    const layer = await finalLayer(this.model);
-    const bytes = await toBytes(image);
-    const [outcome] = await this.analyzeBatch([bytes], ['feature_map']);
-    if (!outcome.ok) throw outcome.error;
-    const explanation = explainOutputs(outcome.outputs, layer, this.model.labels, { cls, topK });
-    const overlays = await renderOverlays(bytes, explanation.map, this.model.preprocess);
-    return { ...explanation, overlays };
+    return this.tracked(async () => {
+      const [{ explainOutputs, finalLayer, resolveClass }, { renderOverlays }] = await Promise.all([import('./explain.js'), import('../image/heatmap.js')]);
+      const { topK } = resolveClassifyOptions({ topK: options.topK }, this.model.session.numClasses);
+      const cls = resolveClass(options.class, this.model.labels, this.model.session.numClasses);
+      const layer = await finalLayer(this.model);
+      const bytes = await toBytes(image);
+      requireOutputs(this.model, ['feature_map']);
+      const [outcome] = await this.analyzeAll([bytes], ['feature_map'], {});
+      if (!outcome.ok) throw outcome.error;
+      const explanation = explainOutputs(outcome.outputs, layer, this.model.labels, { cls, topK });
+      const overlays = await renderOverlays(bytes, explanation.map, this.model.preprocess);
+      return { ...explanation, overlays };
+    });
   }
 
   /** The embedding (the input of the model's final layer) of one image; throws its typed error. */
@@ -187,12 +190,22 @@ export class ImageClassifier {
   async analyzeBatch(images: readonly ImageInput[], extra: readonly ExtraOutput[] = [], options: { mirror?: boolean; fingerprint?: boolean } = {}): Promise<AnalyzeOutcome[]> {
     checkImageList(images);
     requireOutputs(this.model, extra);
+    return this.tracked(() => this.analyzeAll(images, extra, options));
+  }
+
+  /** {@link analyzeBatch} within a call already tracked: {@link IMAGES_PER_RUN} images at a time. */
+  private async analyzeAll(images: readonly ImageInput[], extra: readonly ExtraOutput[], options: { mirror?: boolean; fingerprint?: boolean }): Promise<AnalyzeOutcome[]> {
+    const outcomes: AnalyzeOutcome[] = [];
+    for (let i = 0; i < images.length; i += IMAGES_PER_RUN) outcomes.push(...(await this.runBatch(images.slice(i, i + IMAGES_PER_RUN), extra, options)));
+    return outcomes;
+  }
+
+  /** Runs `work` as a call in progress, which {@link close} waits for; NOT_READY once the classifier is closed. */
+  private async tracked<T>(work: () => Promise<T>): Promise<T> {
     if (this.closed) throw new ResnetServeError('NOT_READY', 'This classifier is closed: create another to go on');
     this.running++;
     try {
-      const outcomes: AnalyzeOutcome[] = [];
-      for (let i = 0; i < images.length; i += IMAGES_PER_RUN) outcomes.push(...(await this.runBatch(images.slice(i, i + IMAGES_PER_RUN), extra, options)));
-      return outcomes;
+      return await work();
     } finally {
       if (--this.running === 0) this.drained?.();
     }

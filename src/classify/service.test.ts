@@ -154,3 +154,17 @@ test('only a buffer an array covers whole may move', () => {
   assert.equal(movableBuffer(new Uint8Array(new SharedArrayBuffer(8))), null);
   assert.equal(movableBuffer(new Uint8Array(0)), null);
 });
+
+test('a list longer than the service holds at once is taken that many at a time; close waits for calls in progress, then refuses with NOT_READY', async () => {
+  const own = await startTestService({ workers: 1, batching: { maxQueue: 8 } });
+  const photos = await Promise.all([1, 2, 3].map((seed) => testPhoto(seed)));
+  const images = Array.from({ length: 19 }, (_, i) => photos[i % 3]);
+  const answers = await own.classifyMany(images, { topK: 1 });
+  assert.equal(answers.length, 19);
+  const alone = await own.classifyMany(photos, { topK: 1 });
+  answers.forEach((a, i) => assert.deepEqual(a.ok && a.predictions, alone[i % 3].ok && (alone[i % 3] as { predictions: unknown }).predictions));
+  const inProgress = own.classifyMany(images.slice(0, 6), { topK: 1 });
+  await Promise.all([own.close(), own.close()]);
+  for (const a of await inProgress) assert.ok(a.ok);
+  await assert.rejects(own.classifyMany([photos[0]]), (err) => isResnetServeError(err, 'NOT_READY'));
+});

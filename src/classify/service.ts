@@ -299,14 +299,19 @@ export class ClassificationService {
    * without bound. Returns the release function.
    */
   admit(n: number): () => void {
+    if (this.closing) throw new ResnetServeError('NOT_READY', 'This service is closed: start another to go on');
     this.ensureCapacity(n);
     this.admitted += n;
     let released = false;
     return () => {
       if (!released) this.admitted -= n;
       released = true;
+      if (this.admitted === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
     };
   }
+
+  private closing: Promise<void> | null = null;
+  private readonly idleWaiters: (() => void)[] = [];
 
   /**
    * Classifies each image independently (one bad image does not fail the
@@ -338,12 +343,20 @@ export class ClassificationService {
    * `extra` outputs asked for (with `mirror`, a head's embedding: the mean of
    * the image's and its mirror image's; with `fingerprint`, the image's
    * fingerprint for finding near duplicates; with `handOver`, see
-   * {@link BytesOwnership}).
+   * {@link BytesOwnership}). A list longer than the service holds at once
+   * (`batching.maxQueue`, 64) is taken that many at a time.
    */
   async analyzeMany(images: readonly Uint8Array[], extra: readonly ExtraOutput[] = [], signal?: AbortSignal, options: AnalyzeOptions = {}): Promise<AnalyzeOutcome[]> {
     requireOutputs(this.model, extra);
     // A mirror image is one more tensor in the queue.
-    const release = this.admit(images.length * (options.mirror ? 2 : 1));
+    const per = options.mirror ? 2 : 1;
+    const most = Math.max(1, Math.floor(this.maxAdmitted / per));
+    if (images.length > most) {
+      const outcomes: AnalyzeOutcome[] = [];
+      for (let i = 0; i < images.length; i += most) outcomes.push(...(await this.analyzeMany(images.slice(i, i + most), extra, signal, options)));
+      return outcomes;
+    }
+    const release = this.admit(images.length * per);
     try {
       return await Promise.all(
         images.map(async (bytes): Promise<AnalyzeOutcome> => {
@@ -373,11 +386,19 @@ export class ClassificationService {
     }
   }
 
-  /** Stops the workers and frees the model; queued images are refused. */
-  async close(): Promise<void> {
-    this.batcher.drain(new ResnetServeError('NOT_READY', 'The server is shutting down'));
-    await Promise.all([this.pool.destroy(), this.background?.destroy()]);
-    await this.batcher.idle();
-    await this.model.session.release();
+  /**
+   * Refuses new images (NOT_READY), waits for those in progress to get their
+   * answers, then stops the workers and frees the model. Closing twice is
+   * closing once.
+   */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      if (this.admitted > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+      this.batcher.drain(new ResnetServeError('NOT_READY', 'The server is shutting down'));
+      await Promise.all([this.pool.destroy(), this.background?.destroy()]);
+      await this.batcher.idle();
+      await this.model.session.release();
+    })();
+    return this.closing;
   }
 }
