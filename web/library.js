@@ -218,10 +218,11 @@ export function clearLibrary() {
   say('');
 }
 
-/** Whether this server shows a library (the nav link appears only then). */
+/** Whether this server shows a library (the nav link appears only then), as /v1/models says: asking /v1/library would leave a 404 in the console. */
 export async function hasLibrary() {
-  const res = await fetch('v1/library', { headers: authHeaders() }).catch(() => null);
-  return res?.ok ?? false;
+  const res = await fetch('v1/models', { headers: authHeaders() }).catch(() => null);
+  if (!res?.ok) return false;
+  return (await res.json().catch(() => null))?.library === true;
 }
 
 /** Wires the Library view. */

@@ -100,8 +100,17 @@ describe('the web page in Chromium', { skip }, () => {
   test('desktop: drop a photo, the answer is the headline; 中文 switches labels and title; axe finds nothing, light and dark', async () => {
     for (const colorScheme of ['light', 'dark'] as const) {
       const page = await browser.newPage({ viewport: { width: 1280, height: 800 }, locale: 'en-US', colorScheme });
+      // Nothing in the console of a page on a projector: no request answered 404, no script error.
+      const consoleErrors: string[] = [];
+      page.on('console', (m) => {
+        if (m.type() === 'error') consoleErrors.push(m.text());
+      });
+      page.on('pageerror', (e) => consoleErrors.push(e.message));
       await page.goto(server.url);
+      await page.waitForLoadState('networkidle');
       assert.deepEqual(await axeViolations(page), [], 'empty page');
+      assert.deepEqual(consoleErrors, [], 'the console of the page just opened');
+      assert.equal(await page.locator('#library-link').isVisible(), false, 'no Library view without a library');
       assert.equal(await page.locator('#camera').isVisible(), false, 'no camera button on a desktop');
       await dropFiles(page, [{ name: 'cat.jpg', type: 'image/jpeg', bytes: photo }]);
       await page.waitForSelector('.card[data-state="done"]');

@@ -183,6 +183,9 @@ describe('the gallery API', () => {
       const res = await none.inject('/v1/library');
       assert.equal(res.statusCode, 404);
       assert.match(res.json().error, /serve --library DIR/);
+      // The page learns whether there is a library from /v1/models, without a 404 in the browser's console.
+      assert.equal((await none.inject('/v1/models')).json().library, false);
+      assert.equal((await app.inject('/v1/models')).json().library, true);
     } finally {
       await none.close();
     }

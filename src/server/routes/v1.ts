@@ -12,7 +12,7 @@ import type { ServerLimits } from '../options.js';
 
 const round = (v: number): number => Math.round(v * 100) / 100;
 
-export function v1Routes(app: FastifyInstance, holder: ServiceHolder, limits: ServerLimits): void {
+export function v1Routes(app: FastifyInstance, holder: ServiceHolder, limits: ServerLimits, served: { library: boolean } = { library: false }): void {
   app.get('/v1/models', async () => {
     const service = holder.require();
     const { name, source, sha256, numClasses, inputSize, threads, precision, outputs } = service.info;
@@ -35,6 +35,8 @@ export function v1Routes(app: FastifyInstance, holder: ServiceHolder, limits: Se
           limits: { max_upload_bytes: limits.maxUploadBytes, max_files: limits.maxFiles, request_timeout_ms: limits.requestTimeoutMs },
         },
       ],
+      // Whether /v1/library answers (`--library`): the page shows its Library view only then, without asking for a 404.
+      library: served.library,
     };
   });
 
