@@ -119,8 +119,9 @@ function render(item) {
     const hidden = Math.min(result.predictions.length, Number(item.topK)) - shown.length;
     const [top, ...rest] = shown;
     const pick = (p) => (item.explain.on ? () => explain(item, p) : null);
-    // "Probably" only where the answer stands out: above 40%, and well above an even split among a head's few classes.
-    const sure = item.head ? Math.max(0.4, Math.min(0.9, 1.5 / Math.max(2, result.predictions.length))) : 0.4;
+    // "Probably" only where the answer is more likely than not (a reader takes "probably" so: "Probably tabby 43%"
+    // reads as a contradiction), and well above an even split among a head's few classes.
+    const sure = item.head ? Math.max(0.5, Math.min(0.9, 1.5 / Math.max(2, result.predictions.length))) : 0.5;
     const row = (p, headline) => {
       const pct = percent(p.score);
       const track = el('span', { className: 'track' }, [el('span', { className: 'fill' })]);
