@@ -148,6 +148,8 @@ function render(item) {
     if (item.explain.on && item.explain.url) body.append(...legend(item));
     // A heatmap that could not be made: said as an error; the toggle stays "Show", which tries again.
     if (item.explain.error) body.append(el('p', { className: 'state explain-error', role: 'alert', textContent: errorText(item.explain.error) }));
+    // Which classes answered: a card keeps its answer when "Answer with" changes later.
+    if (item.head) body.append(el('p', { className: 'timing answered-by', textContent: t('answeredBy', { name: item.head }) }));
     body.append(el('p', { className: 'timing', textContent: t('server', { ms: Math.round(result.timings_ms.total) }) }));
     if (state.model?.outputs?.includes('feature_map') && !item.head) {
       // Its words say what it will do ("Show …", "Hide …"): no pressed state on top, which a screen reader would read as well.

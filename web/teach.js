@@ -216,7 +216,12 @@ function drawTraining() {
   if (d.stale) box.append(el('p', { className: 'stale', textContent: t('stale') }));
   if (tr.warnings?.length) {
     const notes = tr.notes?.length === tr.warnings.length ? tr.notes : [];
-    box.append(el('p', { textContent: t('warnings') }), el('ul', { className: 'warnings' }, tr.warnings.map((w, i) => el('li', { textContent: noteText(notes[i], w) }))));
+    // "Unknown" learned from few photos changes what trying it will show (many new photos "unknown"): said beside the accuracy, not among the footnotes.
+    const first = tr.warnings.map((w, i) => ({ note: notes[i], text: w }));
+    const unknown = first.filter((w) => w.note?.code === 'FEW_FOR_UNKNOWN');
+    const rest = first.filter((w) => w.note?.code !== 'FEW_FOR_UNKNOWN');
+    for (const w of unknown) box.append(el('p', { className: 'unknown-note', textContent: noteText(w.note, w.text) }));
+    if (rest.length) box.append(el('p', { textContent: t('warnings') }), el('ul', { className: 'warnings' }, rest.map((w) => el('li', { textContent: noteText(w.note, w.text) }))));
   }
   // The confusion matrix is in class order (object keys would put number-like names first).
   const names = tr.classes ?? d.classes.map((c) => c.name);

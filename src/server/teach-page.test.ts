@@ -74,6 +74,9 @@ describe('the Teach view in Chromium', { skip }, () => {
     assert.match((await page.locator('.training .trained').textContent()) ?? '', /Accuracy on held-out photos: \d+\.\d%/);
     assert.deepEqual(await page.locator('table.confusion th[scope=row]').allTextContents(), ['warm', '2']);
     assert.match((await page.locator('.training .warnings').textContent()) ?? '', /has only 4 photos/);
+    // What "unknown" learned from four photos means for trying it is said beside the accuracy, not among the footnotes.
+    assert.match((await page.locator('.training .unknown-note').textContent()) ?? '', /^“Unknown” was learned from only 4 photos in the smallest class/);
+    assert.doesNotMatch((await page.locator('.training .warnings').textContent()) ?? '', /learned from only/);
     // Each warning a sentence, as the page's own are (the server words them for a terminal's "warning: …" line).
     for (const line of await page.locator('.training .warnings li').allTextContents()) assert.match(line, /^[A-Z“][^"]*[.!?…]$/, line);
     await page.setInputFiles('#try-files', files([warm[4], cool[4]], 'new'));
@@ -113,6 +116,8 @@ describe('the Teach view in Chromium', { skip }, () => {
     assert.equal(await page.locator('#results .card .unknown').textContent(), 'Unknown: none of these classes');
     assert.equal(await page.locator('#results .card .closest').textContent(), 'Had it been forced to choose one of them:', 'the scores below are not an answer');
     assert.equal(await page.locator('#results .card .certainty').count(), 0);
+    // The card says which classes answered it: it keeps that answer when "Answer with" changes later.
+    assert.equal(await page.locator('#results .card .answered-by').textContent(), 'Answered with “colours”');
     assert.match((await page.locator('#status').textContent()) ?? '', /odd0\.jpg: unknown, none of these classes/);
     await page.unroute('**/v1/classify**');
     // The head deleted meanwhile (in another window, here as the server would answer): said as such, with no Retry that cannot work.
