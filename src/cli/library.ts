@@ -374,13 +374,15 @@ export async function exportCommand(values: Parsed, model: ModelOptions): Promis
   const index = TagIndex.open(indexForReading(values, model.cacheDir));
   try {
     const q = (v: unknown): string => `"${String(v).replace(/"/g, '""')}"`;
-    if (format === 'csv' && !(await writeOut('path,size,sha256,model,kind,label_en,label_zh,score\n'))) return 0;
-    if (format === 'json' && !(await writeOut('['))) return 0;
     // A page of photos at a time (keyset by path), so memory stays flat however large the library.
     const page = index.db.prepare('SELECT id, path, size, mtime_ms, sha256, model, model_sha256, width, height, tagged_at, sidecar FROM files WHERE path > ? ORDER BY path LIMIT 500');
+    // The first page is read before a byte is written: an index found damaged leaves no half-written header in the pipe.
+    const firstPage = page.all('') as Record<string, unknown>[];
+    if (format === 'csv' && !(await writeOut('path,size,sha256,model,kind,label_en,label_zh,score\n'))) return 0;
+    if (format === 'json' && !(await writeOut('['))) return 0;
     let first = true;
     let after = '';
-    for (let rows = page.all(after) as Record<string, unknown>[]; rows.length; rows = page.all(after) as Record<string, unknown>[]) {
+    for (let rows = firstPage; rows.length; rows = page.all(after) as Record<string, unknown>[]) {
       after = rows[rows.length - 1].path as string;
       for (const r of rows) {
         const tags = index.tagsOf(r.id as number);

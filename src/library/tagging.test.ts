@@ -380,6 +380,7 @@ describe('resnet-serve search, export, dupes', () => {
       assert.equal(r.code, code, `${args[0]}: ${r.stderr}`);
       assert.match(r.stderr, /^resnet-serve: error INDEX_DAMAGED: The photo index is damaged \(.*\): delete it .* and tag the library again/m, args[0]);
       assert.doesNotMatch(r.stderr, /\n\s+at /, `${args[0]}: no stack trace`);
+      assert.equal(r.stdout, '', `${args[0]}: nothing half-written on stdout`);
     }
   });
 
