@@ -123,11 +123,13 @@ export function invalidArgument(name: string, expected: string, received: unknow
 }
 
 /**
- * Throws INVALID_ARGUMENT for the first key of `options` that is not one of
- * `known` (`{ topk: 2 }`: a misspelt option is a mistake to name, not a
- * setting to ignore), with the option it was probably meant to be.
+ * Throws INVALID_ARGUMENT when `options` is not an object (`null` from plain
+ * JavaScript), or for its first key that is not one of `known` (`{ topk: 2 }`:
+ * a misspelt option is a mistake to name, not a setting to ignore), with the
+ * option it was probably meant to be.
  */
-export function refuseUnknownOptions(options: object, known: readonly string[], of: string): void {
+export function refuseUnknownOptions(options: unknown, known: readonly string[], of: string): void {
+  if (options === null || typeof options !== 'object') throw invalidArgument('options', 'an object', options);
   const unknown = Object.keys(options).find((key) => !known.includes(key));
   if (unknown === undefined) return;
   const like = closestNames(unknown, known);

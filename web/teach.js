@@ -180,7 +180,6 @@ function drawHead() {
 
 const NOTE_KEYS = { FEW_PHOTOS: 'noteFewPhotos', REPEATED_IN_CLASS: 'noteRepeated', IN_SEVERAL_CLASSES: 'noteSeveral', FEW_EVALUATED: 'noteFewEvaluated', FEW_FOR_UNKNOWN: 'noteFewForUnknown' };
 
-/** The server's note (worded for a terminal's "warning: …" line) as a sentence, like the page's own. */
 /** The server's note (worded for a terminal) as the page writes: a capital, a full stop, and “curly” quotes like the page's own sentences. */
 const asSentence = (text) => {
   if (!text) return text;
@@ -241,7 +240,6 @@ function drawTraining() {
   if (pairs.length) box.append(el('p', { textContent: t('mixedUp', { pairs: pairs.sort((x, y) => y[1] - x[1]).slice(0, 3).map(([pair, n]) => t('mixedPair', { pair, n })).join(t('listSep')) }) }));
 }
 
-/** Runs an API change, then redraws the head from the server's answer. */
 /** Says why an action failed; a head or class deleted meanwhile (in another tab) reloads the view and says so. */
 async function failed(err) {
   if (err.code === 'NOT_FOUND') {
@@ -252,6 +250,7 @@ async function failed(err) {
   say(err, true);
 }
 
+/** Runs an API change, then redraws the head from the server's answer. */
 async function change(promise) {
   try {
     const detail = await promise;

@@ -17,7 +17,6 @@ const CLASSIFY_OPTION_KEYS = Object.keys({ topK: true, lang: true, head: true } 
 
 /** Applies defaults (top 5, English) and validates, naming the bad option as the caller calls it; with a head, k is capped at its classes. */
 export function resolveClassifyOptions(options: ClassifyOptions, numClasses: number, names = { topK: 'topK', lang: 'lang' }): ResolvedClassifyOptions {
-  if (options === null || typeof options !== 'object') throw invalidArgument('options', 'an object', options);
   refuseUnknownOptions(options, CLASSIFY_OPTION_KEYS, 'classify');
   if (options.head !== undefined && !(options.head instanceof Head)) throw invalidArgument('head', 'a Head (from loadHead or trainHeadFromFolder)', options.head);
   // A head has its own, usually few, classes: asking for more of them than it has gives them all.

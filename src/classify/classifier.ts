@@ -79,7 +79,6 @@ export class ImageClassifier {
 
   /** Loads a model (see {@link loadModel}) and returns a classifier for it. */
   static async create(options: ModelOptions = {}): Promise<ImageClassifier> {
-    if (options === null || typeof options !== 'object') throw invalidArgument('options', 'an object', options);
     refuseUnknownOptions(options, MODEL_OPTION_KEYS, 'ImageClassifier.create');
     if (options.maxPixels !== undefined && (!Number.isInteger(options.maxPixels) || options.maxPixels <= 0)) {
       throw invalidArgument('maxPixels', 'a positive integer', options.maxPixels);
@@ -119,7 +118,6 @@ export class ImageClassifier {
    * others are still classified.
    */
   async classifyBatch(images: readonly ImageInput[], options: ClassifyOptions = {}): Promise<ClassifyOutcome[]> {
-    checkImageList(images);
     const resolved = resolveClassifyOptions(options, this.model.session.numClasses);
     const head = options.head;
     if (head) checkHeadFits(head, this.model);
@@ -146,7 +144,6 @@ export class ImageClassifier {
    */
   async explain(image: ImageInput, options: { class?: number | string; topK?: number } = {}): Promise<ImageExplanation> {
     // Loaded on the first explanation: the graph reader and the renderer are not needed to classify.
-    if (options === null || typeof options !== 'object') throw invalidArgument('options', 'an object', options);
     refuseUnknownOptions(options, ['class', 'topK'], 'explain');
     return this.tracked(async () => {
       const [{ explainOutputs, finalLayer, resolveClass }, { renderOverlays }] = await Promise.all([import('./explain.js'), import('../image/heatmap.js')]);
@@ -154,7 +151,7 @@ export class ImageClassifier {
       const cls = resolveClass(options.class, this.model.labels, this.model.session.numClasses);
       const layer = await finalLayer(this.model);
       const bytes = await toBytes(image);
-      requireOutputs(this.model, ['feature_map']);
+      // finalLayer has checked the feature map is there.
       const [outcome] = await this.analyzeAll([bytes], ['feature_map'], {});
       if (!outcome.ok) throw outcome.error;
       const explanation = explainOutputs(outcome.outputs, layer, this.model.labels, { cls, topK });
@@ -172,7 +169,6 @@ export class ImageClassifier {
 
   /** Embeddings of several images, in one batch; errors in place. OUTPUT_UNAVAILABLE when the model has none. */
   async embedBatch(images: readonly ImageInput[]): Promise<EmbedOutcome[]> {
-    checkImageList(images);
     const analyzed = await this.analyzeBatch(images, ['embedding']);
     return analyzed.map((a): EmbedOutcome => (a.ok ? { ok: true, embedding: (a.outputs.embedding as OutputTensor).data, timings: a.timings, width: a.width, height: a.height } : a));
   }

@@ -111,6 +111,10 @@ export class ClassificationService {
   private admitted = 0;
   /** Most images admitted at once; beyond it, QUEUE_FULL at once. */
   readonly maxAdmitted: number;
+  /** Set by close: no image is admitted after it. */
+  private closing: Promise<void> | null = null;
+  /** close, waiting for the images admitted to be answered. */
+  private readonly idleWaiters: (() => void)[] = [];
 
   /** Preprocessing mode, `fast` unless asked otherwise. */
   readonly mode: PreprocessMode;
@@ -147,7 +151,6 @@ export class ClassificationService {
    * start-up.
    */
   static async start(options: ServiceOptions = {}): Promise<ClassificationService> {
-    if (options === null || typeof options !== 'object') throw invalidArgument('options', 'an object', options);
     refuseUnknownOptions(options, [...MODEL_OPTION_KEYS, 'workers', 'batching', 'observer'], 'ClassificationService.start');
     const limit = options.startupTimeoutMs ?? DEFAULT_STARTUP_TIMEOUT_MS;
     if (!Number.isInteger(limit) || limit < 1) throw invalidArgument('startupTimeoutMs', 'a positive integer', limit);
@@ -309,9 +312,6 @@ export class ClassificationService {
       if (this.admitted === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
     };
   }
-
-  private closing: Promise<void> | null = null;
-  private readonly idleWaiters: (() => void)[] = [];
 
   /**
    * Classifies each image independently (one bad image does not fail the

@@ -164,11 +164,11 @@ const SERVICE_LINKS = /^RESNET_SERVE_(SERVICE_(HOST|PORT)(_[A-Z0-9_]+)?|PORT_\d+
  */
 export function unknownVariables(env: NodeJS.ProcessEnv): string[] {
   const known = [...Object.keys(OPTIONS).filter((o) => o !== 'help' && o !== 'version').map(environmentName), ...OTHER_VARIABLES];
+  const suffix = (v: string): string => v.slice('RESNET_SERVE_'.length).toLowerCase();
   return Object.keys(env)
     .filter((name) => name.startsWith('RESNET_SERVE_') && !known.includes(name) && !SERVICE_LINKS.test(name))
     .sort()
     .map((name) => {
-      const suffix = (v: string): string => v.slice('RESNET_SERVE_'.length).toLowerCase();
       const like = closestNames(suffix(name), known.map(suffix)).map((v) => `RESNET_SERVE_${v.toUpperCase()}`);
       return `${name} is not a setting of resnet-serve, so it is ignored${like.length ? ` (did you mean ${like.join(' or ')}?)` : ''}`;
     });

@@ -92,7 +92,6 @@ const TRAIN_OPTION_KEYS = ['folds', 'holdout', 'reject', 'rejectRate', 'lambda',
  * strength or a fold count of 0 would otherwise give a head that says nothing.
  */
 export function checkTrainOptions(options: TrainOptions & { name?: unknown }): void {
-  if (options === null || typeof options !== 'object') throw invalidArgument('options', 'an object', options);
   refuseUnknownOptions(options, TRAIN_OPTION_KEYS, 'training');
   const { folds, holdout, reject, rejectRate, lambda, seed, name } = options;
   if (folds !== undefined && !(Number.isInteger(folds) && folds >= 2)) throw invalidArgument('folds', 'an integer of at least 2', folds);

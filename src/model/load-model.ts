@@ -187,11 +187,6 @@ export interface ModelPlacement {
   beside?: number;
 }
 
-/**
- * Loads the model named by `options.model` (default: torchvision's
- * ResNet-18) and opens it in ONNX Runtime, in this thread or (with
- * `placement.thread`) in a worker thread of its own.
- */
 /** The keys of {@link ModelOptions}, for refusing a misspelt one (a record, so the compiler keeps it complete). */
 export const MODEL_OPTION_KEYS = Object.keys({
   model: true,
@@ -208,6 +203,11 @@ export const MODEL_OPTION_KEYS = Object.keys({
   onDownloadProgress: true,
 } satisfies Record<keyof ModelOptions, true>);
 
+/**
+ * Loads the model named by `options.model` (default: torchvision's
+ * ResNet-18) and opens it in ONNX Runtime, in this thread or (with
+ * `placement.thread`) in a worker thread of its own.
+ */
 export async function loadModel(options: ModelOptions = {}, placement: ModelPlacement = {}): Promise<LoadedModel> {
   const spec = options.model ?? 'resnet18';
   if (typeof spec !== 'string' || spec.length === 0) throw invalidArgument('model', 'a model name or a file path', spec);

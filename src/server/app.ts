@@ -294,7 +294,7 @@ export async function buildApp(options: AppOptions): Promise<ResnetApp> {
   });
   registerIntake(app, holder, limits, new InflightBytes(limits.maxInflightBytes));
   seedRoutes(app, holder, limits);
-  v1Routes(app, holder, limits, { library: options.library !== undefined && options.library !== null });
+  v1Routes(app, holder, limits, { library: options.library != null });
   headRoutes(app, holder, limits);
   libraryRoutes(app, options.library ?? null);
   await torchserveRoutes(app, holder, limits);

@@ -8,6 +8,7 @@
  */
 import type { FastifyRequest } from 'fastify';
 import { ResnetServeError } from '../errors.js';
+import { closestNames } from '../similar-names.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -15,8 +16,6 @@ declare module 'fastify' {
     query?: readonly string[];
   }
 }
-
-const folded = (name: string): string => name.toLowerCase().replace(/[-_\s]/g, '');
 
 /** Throws INVALID_ARGUMENT when the request has a query parameter its route does not take, or one of them twice. */
 export function checkQueryParams(request: FastifyRequest): void {
@@ -31,7 +30,7 @@ export function checkQueryParams(request: FastifyRequest): void {
     return;
   }
   const [first] = unknown;
-  const near = accepted.find((name) => folded(name) === folded(first));
+  const [near] = closestNames(first, accepted);
   const takes = accepted.length ? `it takes ${accepted.join(', ')}` : 'it takes none';
   const hint = near ? ` (did you mean ${near}?)` : '';
   const path = request.url.split('?')[0];
