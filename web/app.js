@@ -96,7 +96,10 @@ function setup() {
   $('pick').addEventListener('click', () => picker.click());
   // A camera capture makes sense where there is a camera to hold: touch devices.
   const camera = $('camera');
-  camera.hidden = !window.matchMedia('(pointer: coarse)').matches;
+  const touch = window.matchMedia('(pointer: coarse)').matches;
+  camera.hidden = !touch;
+  // Nothing is dropped on a phone: its title offers what it can do.
+  if (touch) $('drop-title').dataset.i18n = 'dropTouch';
   camera.addEventListener('click', () => $('camera-input').click());
   for (const input of [picker, $('camera-input')]) {
     input.addEventListener('change', () => { addFiles([...input.files]); input.value = ''; });

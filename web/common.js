@@ -3,7 +3,7 @@ import { ERRORS } from './errors.js';
 
 export const TEXT = {
   en: {
-    title: 'What is in this photo?', labels: 'Labels', drop: 'Drop photos here, paste them, or choose them',
+    title: 'What is in this photo?', labels: 'Labels', drop: 'Drop photos here, paste them, or choose them', dropTouch: 'Choose photos, or take one',
     pick: 'Choose photos', camera: 'Take a photo', hint: 'JPEG, PNG, WebP, GIF, TIFF, BMP or AVIF, up to {mb} MB each. Nothing leaves this server.',
     waiting: 'Waiting…', uploading: 'Uploading {pct}%', uploadingCount: 'Adding photos: {done} of {total}…', analysing: 'Analysing…', server: 'Server time {ms} ms',
     tooLarge: 'This file is {size} MB; the limit is {mb} MB.', network: 'The server could not be reached.',
@@ -24,7 +24,7 @@ export const TEXT = {
     headNote: 'Answering with your head “{name}”: {classes}, or “unknown”.', noPreview: 'No preview', tab: 'resnet-serve · {title}', sentence: '{a}. {b}', legendLabel: '{legend}: {low} → {high}', moreTiny: '{n} more under 0.1%', confirmDeleteClass: 'Delete the class “{name}” and its {photos}?', onePhoto: '1 photo', classExists: 'There is a class “{name}” already.', badHeadName: 'A head name is 1 to 64 letters, digits, spaces, _ . or -, and starts with a letter or a digit (no / or other signs).', headExists: 'There is a head named “{name}” already: choose it under Head, or give the new one another name.', goneElsewhere: 'That was deleted meanwhile (in another window?): here is what is there now.', headDeleted: 'Deleted “{name}”.', needTwoClasses: 'To train, add at least two classes (each with a few photos).', needPhotosIn: 'To train, add photos to {names}: every class needs some.', waitForUploads: 'Train once the photos being added are in.', noteFewForUnknown: '“Unknown” was learned from only {photos} in the smallest class, so new photos of these classes will often be answered “unknown”. {min} or more photos per class make that much rarer.', warnings: 'Worth knowing:', otherModel: 'This head was made on another model: serve that model to use or change it, or delete it here.', confirmDelete: 'Delete head “{name}” and its photos?', download: 'Download head file',
   },
   zh: {
-    title: '照片里是什么？', labels: '标签数', drop: '把照片拖到这里、粘贴，或点击选择',
+    title: '照片里是什么？', labels: '标签数', drop: '把照片拖到这里、粘贴，或点击选择', dropTouch: '选择照片，或拍一张',
     pick: '选择照片', camera: '拍照', hint: '支持 JPEG、PNG、WebP、GIF、TIFF、BMP、AVIF，每张不超过 {mb} MB。图片不会离开本服务器。',
     waiting: '等待中…', uploading: '上传中 {pct}%', uploadingCount: '正在添加照片：{done} / {total}…', analysing: '识别中…', server: '服务器用时 {ms} 毫秒',
     tooLarge: '文件大小 {size} MB，超过上限 {mb} MB。', network: '无法连接服务器。',

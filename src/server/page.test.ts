@@ -112,6 +112,7 @@ describe('the web page in Chromium', { skip }, () => {
       assert.deepEqual(consoleErrors, [], 'the console of the page just opened');
       assert.equal(await page.locator('#library-link').isVisible(), false, 'no Library view without a library');
       assert.equal(await page.locator('#camera').isVisible(), false, 'no camera button on a desktop');
+      assert.equal(await page.locator('#drop-title').textContent(), 'Drop photos here, paste them, or choose them');
       await dropFiles(page, [{ name: 'cat.jpg', type: 'image/jpeg', bytes: photo }]);
       await page.waitForSelector('.card[data-state="done"]');
       const card = page.locator('.card').first();
@@ -137,6 +138,7 @@ describe('the web page in Chromium', { skip }, () => {
       const page = await browser.newPage({ viewport: { width, height }, locale: lang === 'zh' ? 'zh-CN' : 'en-US', isMobile: true, hasTouch: true, colorScheme });
       await page.goto(server.url);
       assert.equal(await page.locator('#camera').isVisible(), true, 'a camera button on a touch phone');
+      assert.equal(await page.locator('#drop-title').textContent(), lang === 'zh' ? '选择照片，或拍一张' : 'Choose photos, or take one', 'a phone is offered what it can do, not a drop');
       await dropFiles(page, [1, 2, 3].map((i) => ({ name: `p${i}.jpg`, type: 'image/jpeg', bytes: photo })), 'body');
       await page.waitForFunction(() => document.querySelectorAll('.card[data-state="done"]').length === 3);
       await page.waitForTimeout(300);
