@@ -151,7 +151,7 @@ function render(item) {
     // Which classes answered: a card keeps its answer when "Answer with" changes later.
     if (item.head) body.append(el('p', { className: 'timing answered-by', textContent: t('answeredBy', { name: item.head }) }));
     body.append(el('p', { className: 'timing', textContent: t('server', { ms: Math.round(result.timings_ms.total) }) }));
-    if (state.model?.outputs?.includes('feature_map') && !item.head) {
+    if (state.model?.outputs?.includes('feature_map')) {
       // Its words say what it will do ("Show …", "Hide …"): no pressed state on top, which a screen reader would read as well.
       actions.append(button(t(item.explain.on ? 'hideWhere' : 'showWhere'), () => (item.explain.on ? hideExplain(item) : explain(item, top)), { className: 'small where' }, 'where'));
     }
@@ -173,9 +173,14 @@ function render(item) {
 async function explain(item, p) {
   item.explain = { ...item.explain, on: true, cls: p.index, error: null };
   try {
-    const res = await postPhoto(`v1/explain?image=crop&class=${p.index}`, item.file);
+    // A head's card: where it looked for the head's class.
+    const head = item.head ? `&head=${encodeURIComponent(item.head)}` : '';
+    const res = await postPhoto(`v1/explain?image=crop&class=${p.index}${head}`, item.file);
     if (res.status === 401) state.onUnauthorized?.();
-    if (!res.ok) throw Object.assign(new Error('explain'), { code: (await res.json().catch(() => null))?.code ?? 'UNKNOWN' });
+    if (!res.ok) {
+      const code = (await res.json().catch(() => null))?.code ?? 'UNKNOWN';
+      throw Object.assign(new Error('explain'), { code: item.head && code === 'NOT_FOUND' ? 'HEAD_GONE' : code });
+    }
     if (item.explain.url) URL.revokeObjectURL(item.explain.url);
     item.explain.url = URL.createObjectURL(await res.blob());
   } catch (err) {

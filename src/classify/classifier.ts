@@ -139,22 +139,33 @@ export class ImageClassifier {
    * Where the model looked: one image's class activation map for
    * `options.class` (an index or a label; default the top answer), its
    * predictions (`topK`, default 5) and PNG overlays of the map on the crop
-   * the model saw and on the photo. OUTPUT_UNAVAILABLE for a model without a
-   * global average pooling before its final layer.
+   * the model saw and on the photo. With `options.head`, the same for the
+   * head's classes (`class` one of its classes), with its `unknown` verdict.
+   * OUTPUT_UNAVAILABLE for a model without a global average pooling before
+   * its final layer.
    */
-  async explain(image: ImageInput, options: { class?: number | string; topK?: number } = {}): Promise<ImageExplanation> {
-    // Loaded on the first explanation: the graph reader and the renderer are not needed to classify.
-    refuseUnknownOptions(options, ['class', 'topK'], 'explain');
+  async explain(image: ImageInput, options: { class?: number | string; topK?: number; head?: Head } = {}): Promise<ImageExplanation> {
+    refuseUnknownOptions(options, ['class', 'topK', 'head'], 'explain');
     return this.tracked(async () => {
-      const [{ explainOutputs, finalLayer, resolveClass }, { renderOverlays }] = await Promise.all([import('./explain.js'), import('../image/heatmap.js')]);
-      const { topK } = resolveClassifyOptions({ topK: options.topK }, this.model.session.numClasses);
-      const cls = resolveClass(options.class, this.model.labels, this.model.session.numClasses);
-      const layer = await finalLayer(this.model);
+      // Loaded on the first explanation: the graph reader and the renderer are not needed to classify.
+      const [{ explainHeadOutputs, explainOutputs, finalLayer, resolveClass, resolveHeadClass }, { renderOverlays }] = await Promise.all([import('./explain.js'), import('../image/heatmap.js')]);
+      const head = options.head;
+      const { topK } = resolveClassifyOptions({ topK: options.topK, head }, this.model.session.numClasses);
+      let explain: (outputs: RunOutputs) => Explanation;
+      if (head) {
+        checkHeadFits(head, this.model);
+        requireOutputs(this.model, ['feature_map']);
+        const cls = resolveHeadClass(options.class, head);
+        explain = (outputs) => explainHeadOutputs(outputs, head, { cls, topK });
+      } else {
+        const cls = resolveClass(options.class, this.model.labels, this.model.session.numClasses);
+        const layer = await finalLayer(this.model);
+        explain = (outputs) => explainOutputs(outputs, layer, this.model.labels, { cls, topK });
+      }
       const bytes = await toBytes(image);
-      // finalLayer has checked the feature map is there.
-      const [outcome] = await this.analyzeAll([bytes], ['feature_map'], {});
+      const [outcome] = await this.analyzeAll([bytes], head ? ['feature_map', 'embedding'] : ['feature_map'], { mirror: Boolean(head) });
       if (!outcome.ok) throw outcome.error;
-      const explanation = explainOutputs(outcome.outputs, layer, this.model.labels, { cls, topK });
+      const explanation = explain(outcome.outputs);
       const overlays = await renderOverlays(bytes, explanation.map, this.model.preprocess);
       return { ...explanation, overlays };
     });

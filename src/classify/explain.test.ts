@@ -2,12 +2,12 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
-import sharp from 'sharp';
 import { ImageClassifier } from './classifier.js';
-import { explainOutputs, finalLayer, resolveClass } from './explain.js';
+import { explainHeadOutputs, explainOutputs, finalLayer, headLayer, resolveClass, resolveHeadClass } from './explain.js';
+import { Head, type TrainingSummary } from '../heads/head.js';
 import { massInside, upsampleMap } from './cam.js';
 import { readCheckpoint } from '../model/pth.js';
-import { decodeImage } from '../image/decode.js';
+import { pasteOnGrey } from '../testing/canvas.js';
 import { encodeOnnxModel } from '../model/onnx-proto.js';
 import { ResnetServeError } from '../errors.js';
 import { PRETRAINED_ONNX, REFERENCE_DIR, readFloat32, referenceCases, skipWithoutDatasets, skipWithoutReference } from '../testing/shared.js';
@@ -68,20 +68,12 @@ describe('class activation maps', () => {
     let judged = 0;
     let inside = 0;
     for (const c of photos) {
-      // Decoded by our own pipeline (it reads BMP and CMYK too), upright, scaled to fit 300×300.
-      const pixels = await decodeImage(readFileSync(join(REFERENCE_DIR, 'images', c.file)));
-      const small = await sharp(Buffer.from(pixels.data), { raw: { width: pixels.width, height: pixels.height, channels: pixels.channels as 1 | 3 } }).toColourspace('srgb').resize(300, 300, { fit: 'inside' }).removeAlpha().png().toBuffer({ resolveWithObject: true });
-      const left = Math.floor(random() * (500 - small.info.width));
-      const top = Math.floor(random() * (500 - small.info.height));
-      const canvas = await sharp({ create: { width: 500, height: 500, channels: 3, background: { r: 128, g: 128, b: 128 } } }).composite([{ input: small.data, left, top }]).png().toBuffer();
+      const { canvas, box } = await pasteOnGrey(readFileSync(join(REFERENCE_DIR, 'images', c.file)), random);
       const [a] = await classifier.analyzeBatch([canvas], ['feature_map']);
       assert.ok(a.ok);
       const explanation = explainOutputs(a.outputs, layer, classifier.model.labels, { topK: 1 });
       if (explanation.target.index !== c.truth) continue;
       judged++;
-      // 500×500 → Resize(256) → CenterCrop(224): the crop starts 16 px in, at scale 256/500.
-      const s = 256 / 500;
-      const box = { x0: left * s - 16, y0: top * s - 16, x1: (left + small.info.width) * s - 16, y1: (top + small.info.height) * s - 16 };
       const share = massInside(upsampleMap(explanation.map, 224), 224, box);
       if (share >= 0.7) inside++;
     }
@@ -106,5 +98,41 @@ describe('class activation maps', () => {
     assert.ok(!classifier.info.outputs.includes('feature_map'));
     await assert.rejects(finalLayer(classifier.model), (err: unknown) => err instanceof ResnetServeError && err.code === 'OUTPUT_UNAVAILABLE' && /not available for flat/.test(err.message));
     await classifier.close();
+  });
+});
+
+describe("a head's maps", () => {
+  // Two classes over two channels on a 2×2 grid: channel 0 lights the top-left cell, channel 1 the bottom-right one.
+  const head = new Head('corners', { name: 'm', sha256: 'x', dim: 2 }, ['top-left', 'bottom-right'], { classes: 2, dim: 2, weights: Float64Array.from([1, 0, 0, 1]), bias: Float64Array.from([0, 0]) }, null, {} as TrainingSummary);
+  const featureMap = Float32Array.from([8, 0, 0, 0, 0, 0, 0, 4]);
+  const outputs = { logits: { data: new Float32Array(1000), dims: [1, 1000] }, embedding: { data: Float32Array.from([2, 1]), dims: [1, 2] }, feature_map: { data: featureMap, dims: [1, 2, 2, 2] } };
+
+  test('weights centred over the classes; the map is their sum over the feature map, scaled as the head sees the embedding', () => {
+    assert.deepEqual(Array.from(headLayer(head).weights), [0.5, -0.5, -0.5, 0.5]);
+    const explanation = explainHeadOutputs(outputs, head, { topK: 5 });
+    assert.equal(explanation.target.label, 'top-left', 'its top class by default');
+    assert.deepEqual(explanation.predictions.map((p) => p.label), ['top-left', 'bottom-right'], 'top_k beyond its classes gives them all');
+    assert.equal(explanation.unknown, false);
+    const n = Math.sqrt(5);
+    const expected = [(0.5 * 8) / n, 0, 0, (-0.5 * 4) / n];
+    explanation.map.values.forEach((v, i) => assert.ok(Math.abs(v - expected[i]) < 1e-6, `cell ${i}: ${v}, not ${expected[i]}`));
+    // Its mean over the grid is the class's centred score for the normalised embedding.
+    const mean = explanation.map.values.reduce((a, b) => a + b, 0) / 4;
+    assert.ok(Math.abs(mean - (0.5 * 2 - 0.5 * 1) / n) < 1e-6);
+    const other = explainHeadOutputs(outputs, head, { cls: 1, topK: 1 });
+    assert.equal(other.target.label, 'bottom-right');
+    assert.ok(other.map.values[3] > 0 && other.map.values[0] < 0, 'the other class has its evidence in the other corner');
+  });
+
+  test("its classes by index or name (any case); anything else names them", () => {
+    assert.equal(resolveHeadClass('1', head), 1);
+    assert.equal(resolveHeadClass('TOP-LEFT', head), 0);
+    assert.equal(resolveHeadClass(undefined, head), undefined);
+    assert.throws(() => resolveHeadClass('2', head), (err: unknown) => err instanceof ResnetServeError && err.code === 'INVALID_ARGUMENT' && /from 0 to 1/.test(err.message));
+    assert.throws(() => resolveHeadClass('tabby', head), (err: unknown) => err instanceof ResnetServeError && /top-left, bottom-right/.test(err.message));
+  });
+
+  test('outputs without the feature map or the embedding are refused', () => {
+    assert.throws(() => explainHeadOutputs({ logits: outputs.logits, embedding: outputs.embedding }, head, { topK: 1 }), (err: unknown) => err instanceof ResnetServeError && err.code === 'OUTPUT_UNAVAILABLE');
   });
 });

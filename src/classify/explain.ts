@@ -11,6 +11,8 @@ import type { LabelSet } from '../labels/labels.js';
 import type { LoadedModel } from '../model/load-model.js';
 import type { RunOutputs } from '../model/model-session.js';
 import type { Prediction } from '../types.js';
+import { answerWithHead } from '../heads/answer.js';
+import type { Head } from '../heads/head.js';
 import { rankLogits } from './answer.js';
 import { classActivationMap, type ActivationMap } from './cam.js';
 
@@ -26,6 +28,9 @@ export interface Explanation {
   predictions: Prediction[];
   target: Prediction;
   map: ActivationMap;
+  /** With a head: whether it finds the photo none of its classes, and how typical of its training photos the photo is. */
+  unknown?: boolean;
+  typicality?: number | null;
 }
 
 const finalLayers = new WeakMap<LoadedModel, Promise<FinalLayer>>();
@@ -83,4 +88,68 @@ export function explainOutputs(outputs: RunOutputs, layer: FinalLayer, labels: L
   const cls = options.cls ?? all[0].index;
   const target = all.find((p) => p.index === cls) as Prediction;
   return { predictions: all.slice(0, options.topK), target, map: classActivationMap(fm.data, channels, height, width, layer.weights, cls) };
+}
+
+const headLayers = new WeakMap<Head, FinalLayer>();
+
+/**
+ * A head's classes as a final layer over the feature map: its weights
+ * centred over its classes (softmax ignores what all classes share, so each
+ * class's map shows the evidence for it against the others).
+ */
+export function headLayer(head: Head): FinalLayer {
+  let layer = headLayers.get(head);
+  if (!layer) {
+    const { classes, dim, weights } = head.model;
+    const centred = new Float32Array(classes * dim);
+    for (let k = 0; k < dim; k++) {
+      let mean = 0;
+      for (let c = 0; c < classes; c++) mean += weights[c * dim + k];
+      mean /= classes;
+      for (let c = 0; c < classes; c++) centred[c * dim + k] = weights[c * dim + k] - mean;
+    }
+    layer = { weights: centred, classes, channels: dim };
+    headLayers.set(head, layer);
+  }
+  return layer;
+}
+
+/** A head's class to explain: an index or a class name (any case), or (undefined) its top answer. */
+export function resolveHeadClass(value: unknown, head: Head, name = 'class'): number | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (typeof value !== 'string' && typeof value !== 'number') throw invalidArgument(name, `one of ${head.name}'s classes, by index or name`, value);
+  if (typeof value === 'number' || /^\d+$/.test(value)) {
+    const index = Number(value);
+    if (!Number.isInteger(index) || index < 0 || index >= head.classes.length) throw invalidArgument(name, `a class index from 0 to ${head.classes.length - 1} or one of ${head.name}'s classes (${head.classes.join(', ')})`, value);
+    return index;
+  }
+  const wanted = value.trim().toLowerCase();
+  const index = head.classes.findIndex((c) => c.toLowerCase() === wanted);
+  if (index < 0) throw invalidArgument(name, `one of ${head.name}'s classes (${head.classes.join(', ')})`, value);
+  return index;
+}
+
+/**
+ * A head's explanation of one image's outputs (the logits, the mirror-mean
+ * `embedding` and the `feature_map` of one run) for its class `cls`
+ * (default: its top class, also when it answers "unknown"). The map is
+ * scaled as the head sees the embedding (divided by its length), so its
+ * mean over the grid is about the class's centred score (exactly so for a
+ * photo that is its own mirror image).
+ */
+export function explainHeadOutputs(outputs: RunOutputs, head: Head, options: { cls?: number; topK: number }): Explanation {
+  const fm = outputs.feature_map;
+  const embedding = outputs.embedding;
+  if (!fm || !embedding) throw new ResnetServeError('OUTPUT_UNAVAILABLE', 'The feature map or the embedding was not computed');
+  const layer = headLayer(head);
+  const [, channels, height, width] = fm.dims;
+  if (channels !== layer.channels) throw new ResnetServeError('OUTPUT_UNAVAILABLE', `The feature map has ${channels} channels but head ${head.name} reads ${layer.channels}`);
+  const verdict = answerWithHead(head, outputs, head.classes.length);
+  const cls = options.cls ?? verdict.predictions[0].index;
+  const target = verdict.predictions.find((p) => p.index === cls) as Prediction;
+  const map = classActivationMap(fm.data, channels, height, width, layer.weights, cls);
+  let norm = 0;
+  for (const v of embedding.data) norm += v * v;
+  if (norm > 0) for (let i = 0; i < map.values.length; i++) map.values[i] /= Math.sqrt(norm);
+  return { predictions: verdict.predictions.slice(0, options.topK), target, map, unknown: verdict.unknown, typicality: verdict.typicality };
 }

@@ -7,7 +7,8 @@ import { createHash } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { basename, isAbsolute, join, relative, sep } from 'node:path';
 import { ImageClassifier } from '../classify/classifier.js';
-import { explainOutputs, finalLayer } from '../classify/explain.js';
+import { explainHeadOutputs, explainOutputs, finalLayer } from '../classify/explain.js';
+import { requireOutputs } from '../classify/outputs.js';
 import { renderOverlays } from '../image/heatmap.js';
 import { ResnetServeError } from '../errors.js';
 import { ensureWritableDir, writeFailure } from '../fs-atomic.js';
@@ -110,7 +111,6 @@ export async function classifyCommand(paths: string[], values: Parsed, model: Mo
   const head = headPath === undefined ? undefined : await readHead(headPath);
   if (head && model.model === undefined) checkDefaultBackbone(head, headPath as string);
   const explainDir = values.explain;
-  if (explainDir !== undefined && head) throw new UsageError('--explain shows where the model looked for its own classes; it does not go with --head');
   if (explainDir !== undefined) await prepareExplainDir(explainDir);
   const files = await imageFiles(paths);
   if (!files) return 1;
@@ -122,7 +122,9 @@ export async function classifyCommand(paths: string[], values: Parsed, model: Mo
     const classes = effective ? effective.classes.length : classifier.info.numClasses;
     const k = Math.min(topK, classes);
     if (!effective && topK > classes) throw new UsageError(`--top-k must be at most ${classes}`);
-    const layer = explainDir === undefined ? undefined : await finalLayer(classifier.model);
+    // With a head, its maps weight the feature map by the head's classes.
+    const layer = explainDir === undefined || effective ? undefined : await finalLayer(classifier.model);
+    if (explainDir !== undefined && effective) requireOutputs(classifier.model, ['feature_map']);
     const written = new Map<string, string>();
     // Two paths can flatten to one name (a/x.jpg and a_x.jpg): the second gets a number, never the first's file.
     const taken = new Set<string>();
@@ -133,15 +135,15 @@ export async function classifyCommand(paths: string[], values: Parsed, model: Mo
       return unique;
     };
     const work = async (batch: string[]): Promise<ClassifyOutcome[]> => {
-      if (!layer || explainDir === undefined) return classifier.classifyBatch(batch, { topK: k, lang, head: effective });
+      if (explainDir === undefined) return classifier.classifyBatch(batch, { topK: k, lang, head: effective });
       const names = batch.map((path) => uniqueName(explainName(path)));
       // Each file is read once: the same bytes are classified and drawn on.
       const bytes = await Promise.all(batch.map((path) => readPhotoFile(fsPath(path)).catch(() => path)));
-      const analyzed = await classifier.analyzeBatch(bytes, ['feature_map']);
+      const analyzed = effective ? await classifier.analyzeBatch(bytes, ['feature_map', 'embedding'], { mirror: true }) : await classifier.analyzeBatch(bytes, ['feature_map']);
       return Promise.all(
         analyzed.map(async (a, i): Promise<ClassifyOutcome> => {
           if (!a.ok) return a;
-          const explanation = explainOutputs(a.outputs, layer, classifier.model.labels, { topK: k });
+          const explanation = layer ? explainOutputs(a.outputs, layer, classifier.model.labels, { topK: k }) : explainHeadOutputs(a.outputs, effective as Head, { topK: k });
           const { crop, photo } = await renderOverlays(bytes[i] as Buffer, explanation.map, classifier.model.preprocess);
           const out = join(explainDir, names[i]);
           try {
@@ -152,7 +154,9 @@ export async function classifyCommand(paths: string[], values: Parsed, model: Mo
             return { ok: false, error: new ResnetServeError('IO_ERROR', `Cannot write its heatmap ${out}.png (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`) };
           }
           written.set(displayPath(batch[i]), `${out}.png`);
-          return { ok: true, predictions: classifier.postprocess(a.outputs.logits.data, 0, { topK: k, lang }), timings: a.timings, width: a.width, height: a.height };
+          const common = { timings: a.timings, width: a.width, height: a.height };
+          if (effective) return { ok: true, predictions: explanation.predictions, unknown: explanation.unknown, typicality: explanation.typicality, ...common };
+          return { ok: true, predictions: classifier.postprocess(a.outputs.logits.data, 0, { topK: k, lang }), ...common };
         }),
       );
     };

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { before, test } from 'node:test';
 import { testPhoto } from '../testing/fixtures.js';
@@ -184,6 +184,15 @@ test('classify --head answers with its classes; a head of another model or a cha
   const json = JSON.parse((await run(['classify', photo, '--head', out, '--model', checkpoint, '--json'])).stdout);
   assert.equal(typeof json.unknown, 'boolean');
   assert.ok(json.predictions.length === 3 && json.predictions.every((p: { label: string }) => ['warm', '冷色', 'rare'].includes(p.label)));
+  // Where it looked for the head's answer: the same answer, and its heatmaps.
+  const maps = join(root, 'head-maps');
+  const explained = await run(['classify', photo, '--head', out, '--model', checkpoint, '--json', '--explain', maps]);
+  assert.equal(explained.code, 0, explained.stderr);
+  const withMap = JSON.parse(explained.stdout);
+  assert.deepEqual(withMap.predictions, json.predictions);
+  assert.equal(withMap.unknown, json.unknown);
+  assert.ok(existsSync(withMap.heatmap), explained.stdout);
+  assert.deepEqual(readdirSync(maps).sort(), [basename(withMap.heatmap), basename(withMap.heatmap).replace(/\.png$/, '.photo.png')].sort());
   const wrongModel = await run(['classify', photo, '--head', out, '--model', otherCheckpoint]);
   assert.notEqual(wrongModel.code, 0);
   assert.match(wrongModel.stderr, /was trained on resnet18 .* not on resnet18/);

@@ -17,7 +17,7 @@ Commands:
       --head FILE                answer with your own classes (a head from train)
       --reject on|off            with a head: answer "unknown" for photos unlike its training photos (default on)
       --explain DIR              also write where the model looked: DIR/<file>.png (the 224 crop it saw)
-                                 and DIR/<file>.photo.png (the photo), heatmaps of the top answer
+                                 and DIR/<file>.photo.png (the photo), heatmaps of the top answer (the head's, with --head)
   train <folder> --out FILE      teach your own classes: one subfolder of photos per class
       --cv N | --holdout F       how accuracy is measured (default --cv 5)
       --reject on|off            learn "unknown" (default on)

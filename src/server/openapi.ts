@@ -129,15 +129,16 @@ export function openApiDocument(version: string): object {
       },
       '/v1/explain': {
         post: {
-          summary: 'Where the model looked: the class activation map of one image for its top answer or ?class= (index or label), as numbers and PNG overlays',
+          summary: 'Where the model looked: the class activation map of one image for its top answer or ?class= (index or label; with ?head=, one of the head\'s classes), as numbers and PNG overlays',
           parameters: [
             queryParam('class', { type: 'string' }),
             query[0],
+            { ...query[2], description: 'Explain a trained head\'s answer (GET /v1/heads) instead of the ImageNet classes' },
             queryParam('image', { type: 'string', enum: ['crop', 'photo'] }),
             { ...queryParam('heatmap', { type: 'string', enum: ['on', 'off'] }), description: 'off: the plain picture (with image=)' },
           ],
           requestBody: uploadBody('file'),
-          responses: { 200: { description: '{model, file, width, height, class, predictions, map: {width, height, values}, overlay: {crop_png, photo_png} (base64)}; with ?image=crop|photo the PNG alone' }, ...errors },
+          responses: { 200: { description: '{model, file, width, height, class, predictions, map: {width, height, values}, overlay: {crop_png, photo_png} (base64)}, with ?head= also {head: {name, classes}, unknown, typicality}; with ?image=crop|photo the PNG alone' }, ...errors },
         },
       },
       '/v1/embed': {

@@ -48,10 +48,10 @@ describe('query parameters', () => {
     assert.equal(res.statusCode, 200, res.body);
   });
 
-  test('a head does not go with an explanation: refused, not ignored', async () => {
+  test('a head named for an explanation must be there: never ignored', async () => {
     const res = await upload('/v1/explain?head=bugs');
-    assert.equal(res.statusCode, 400);
-    assert.match(res.json().error, /head does not go with explanations/);
+    assert.equal(res.statusCode, 404, res.body);
+    assert.match(res.json().error, /bugs/);
   });
 
   test('every query parameter the OpenAPI document gives for our routes is taken, and no other', async () => {

@@ -87,6 +87,18 @@ describe('the Teach view in Chromium', { skip }, () => {
     // The answers are said in the Try zone's own status line (a live region), and the zone can be cleared.
     assert.match((await page.locator('#try-status').textContent()) ?? '', /2 of 2 done\. new\d\.jpg: (warm|2|unknown)/);
     assert.equal(await page.locator('#try-clear').isVisible(), true);
+    // Where it looked, for the head's own answer.
+    const explained: string[] = [];
+    page.on('request', (r) => {
+      if (/\/v1\/explain/.test(r.url())) explained.push(r.url());
+    });
+    const tried = page.locator('#try-results .card').first();
+    const answer = await tried.locator('.pred.answer .label').textContent();
+    await tried.locator('button.where').click();
+    await page.waitForFunction(() => document.querySelector('#try-results .card')?.getAttribute('data-explain') === 'on');
+    assert.ok(explained.length === 1 && /[?&]head=colours(&|$)/.test(explained[0]), explained.join(' '));
+    assert.equal(await tried.locator('.where-for').textContent(), `Where it looked for “${answer}”`);
+    assert.equal(await tried.locator('img.thumb').getAttribute('alt'), `Where it looked for “${answer}”`);
     await page.screenshot({ path: join(OUT, 'teach-desktop.png'), fullPage: true });
     // Another head opened: the answers above were not its, so the Try zone is emptied; back on this head, it starts empty too.
     await page.fill('#new-head-name', 'second');

@@ -1,7 +1,8 @@
 /**
  * "Why did it say that?" over HTTP: `POST /v1/explain` (multipart `file` or
  * the raw image; `?class=` an index or label, default the top answer;
- * `?top_k=`; `?image=crop|photo` for the PNG alone, with `&heatmap=off` the
+ * `?top_k=`; `?head=` a head's classes instead of the model's;
+ * `?image=crop|photo` for the PNG alone, with `&heatmap=off` the
  * plain picture, a preview for formats browsers cannot show) answers the class, the
  * predictions, the class activation map as numbers over the feature grid,
  * and PNG overlays on the 224×224 crop the model saw and on the photo.
@@ -10,7 +11,9 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ResnetServeError, invalidArgument } from '../../errors.js';
-import { explainOutputs, finalLayer, resolveClass } from '../../classify/explain.js';
+import { explainHeadOutputs, explainOutputs, finalLayer, resolveClass, resolveHeadClass } from '../../classify/explain.js';
+import { checkHeadFits, requireOutputs } from '../../classify/outputs.js';
+import type { Head } from '../../heads/head.js';
 import { renderOverlays } from '../../image/heatmap.js';
 import { drawInTurn } from '../drawing.js';
 import { queryOptions, uploadedImages, withDeadline, type ServiceHolder } from '../http.js';
@@ -27,15 +30,16 @@ export async function explainRoutes(app: FastifyInstance, holder: ServiceHolder,
     if (modelName !== undefined && modelName !== service.info.name) throw new ResnetServeError('NOT_FOUND', `Model ${modelName} is not served here; explanations are for ${service.info.name}`);
     if (modelName !== undefined) checkModelVersion(modelName, version);
     const query = (request.query ?? {}) as Query;
-    if (query.head !== undefined) throw new ResnetServeError('INVALID_ARGUMENT', 'head does not go with explanations: they show where the model looked for its own classes (leave head out)');
+    const head = holder.headFrom(query);
+    if (head) checkHeadFits(head, service.model);
     const image = query.image;
     if (image !== undefined && image !== 'crop' && image !== 'photo') throw invalidArgument('image', 'crop or photo', image);
     const heatmap = query.heatmap;
     if (heatmap !== undefined && heatmap !== 'on' && heatmap !== 'off') throw invalidArgument('heatmap', 'on or off', heatmap);
     if (heatmap === 'off' && !image) throw invalidArgument('heatmap', 'off only with image=crop or image=photo', heatmap);
-    const { topK } = service.resolveOptions(queryOptions(query, { topK: 5, lang: 'both' }));
+    const { topK } = service.resolveOptions({ ...queryOptions(query, { topK: 5, lang: 'both' }), head });
     const labels = service.model.labels;
-    const cls = resolveClass(query.class, labels, service.model.session.numClasses);
+    const cls = head ? resolveHeadClass(query.class, head) : resolveClass(query.class, labels, service.model.session.numClasses);
     const images = uploadedImages(request);
     if (images.length === 0) throw new ResnetServeError('NO_FILE', 'No file uploaded (send it as the multipart field "file" or as the body)');
     if (images.length > 1) throw new ResnetServeError('BAD_REQUEST', `Explain one image per request (got ${images.length})`);
@@ -53,14 +57,16 @@ export async function explainRoutes(app: FastifyInstance, holder: ServiceHolder,
       );
       return reply.type('image/png').send(image === 'crop' ? plain.crop : plain.photo);
     }
-    const layer = await finalLayer(service.model);
+    // A head's map weights the same feature map by the head's own classes.
+    const layer = head ? null : await finalLayer(service.model);
+    if (head) requireOutputs(service.model, ['feature_map']);
     const { outcome, explanation, overlays } = await withDeadline(
       reply,
       limits.requestTimeoutMs,
       async (signal) => {
-        const [outcome] = await service.analyzeMany([bytes], ['feature_map'], signal);
+        const [outcome] = head ? await service.analyzeMany([bytes], ['feature_map', 'embedding'], signal, { mirror: true }) : await service.analyzeMany([bytes], ['feature_map'], signal);
         if (!outcome.ok) throw outcome.error;
-        const explanation = explainOutputs(outcome.outputs, layer, labels, { cls, topK });
+        const explanation = layer ? explainOutputs(outcome.outputs, layer, labels, { cls, topK }) : explainHeadOutputs(outcome.outputs, head as Head, { cls, topK });
         const overlays = await drawInTurn(() => renderOverlays(Buffer.from(bytes), explanation.map, service.model.preprocess), signal);
         return { outcome, explanation, overlays };
       },
@@ -70,9 +76,11 @@ export async function explainRoutes(app: FastifyInstance, holder: ServiceHolder,
     const { map } = explanation;
     return {
       model: { name: service.info.name, sha256: service.info.sha256 },
+      ...(head ? { head: { name: head.name, classes: head.classes } } : {}),
       file: name,
       width: outcome.width,
       height: outcome.height,
+      ...(head ? { unknown: explanation.unknown, typicality: explanation.typicality } : {}),
       class: explanation.target,
       predictions: explanation.predictions,
       map: { width: map.width, height: map.height, values: Array.from(map.values, (v) => round(v)) },

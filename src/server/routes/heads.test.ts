@@ -43,7 +43,7 @@ describe('a head through the API', () => {
     const addCool = await app.inject({ method: 'POST', url: `/v1/heads/colours/examples?class=${encodeURIComponent('冷色')}`, ...files(cool.slice(0, 6)) });
     assert.equal(addCool.statusCode, 201, addCool.body);
     // Not trained yet: every route that can name a head says so (the page words the code).
-    for (const [url, body] of [['/v1/classify?head=colours', files([warm[7]])], ['/predictions/colours', files([warm[7]])], ['/v2/models/colours/infer', json({})]] as const) {
+    for (const [url, body] of [['/v1/classify?head=colours', files([warm[7]])], ['/v1/explain?head=colours', files([warm[7]])], ['/predictions/colours', files([warm[7]])], ['/v2/models/colours/infer', json({})]] as const) {
       const early = await app.inject({ method: 'POST', url, ...body });
       assert.equal(early.statusCode, 409, `${url}: ${early.body}`);
       assert.equal(early.json().code, 'HEAD_NOT_TRAINED', url);
@@ -78,6 +78,24 @@ describe('a head through the API', () => {
     const v2all = await app.inject({ method: 'POST', url: '/v2/models/colours/infer', ...json({ inputs: [{ name: 'image', shape: [1], datatype: 'BYTES', data: [warm[6].toString('base64')] }] }) });
     assert.deepEqual(v2all.json().outputs.map((o: { name: string }) => o.name), ['probabilities', 'unknown'], 'no outputs asked for: all of them, as Triton');
 
+    // Where it looked, for the head's classes: its answer by default, or the class asked for by name or index.
+    const explained = await app.inject({ method: 'POST', url: '/v1/explain?head=colours', ...files([cool[7]]) });
+    assert.equal(explained.statusCode, 200, explained.body);
+    const why = explained.json();
+    assert.deepEqual(why.head, { name: 'colours', classes: ['warm', '冷色'] });
+    assert.equal(why.class.label, why.predictions[0].label);
+    assert.equal(why.class.label, c.predictions[0].label, 'the same answer as /v1/classify');
+    assert.equal(typeof why.unknown, 'boolean');
+    assert.equal(why.map.values.length, why.map.width * why.map.height);
+    const asked = (await app.inject({ method: 'POST', url: '/v1/explain?head=colours&class=WARM', ...files([cool[7]]) })).json();
+    assert.equal(asked.class.label, 'warm');
+    assert.notDeepEqual(asked.map.values, why.map.values, "another class's map");
+    const png = await app.inject({ method: 'POST', url: '/v1/explain?head=colours&class=1&image=crop', payload: cool[7], headers: { 'content-type': 'image/jpeg' } });
+    assert.equal(png.headers['content-type'], 'image/png');
+    const wrong = await app.inject({ method: 'POST', url: '/v1/explain?head=colours&class=tabby', ...files([cool[7]]) });
+    assert.equal(wrong.statusCode, 400);
+    assert.match(wrong.json().error, /warm, 冷色/, 'names the classes it has');
+
     const listed = (await app.inject('/v1/heads')).json().heads;
     assert.deepEqual(listed.map((h: { name: string }) => h.name), ['colours']);
     const described = (await app.inject('/v1/heads/colours')).json();
@@ -97,6 +115,7 @@ describe('a head through the API', () => {
     assert.equal(removed.json().stale, true);
     assert.equal((await app.inject({ method: 'DELETE', url: '/v1/heads/colours' })).statusCode, 204);
     assert.equal((await app.inject({ method: 'POST', url: '/v1/classify?head=colours', ...files([warm[0]]) })).statusCode, 404);
+    assert.equal((await app.inject({ method: 'POST', url: '/v1/explain?head=colours', ...files([warm[0]]) })).statusCode, 404);
   });
 
   test('a BMP example, which libvips cannot read, is added with its thumbnail', async () => {
