@@ -7,7 +7,7 @@
  * predictions, the class activation map as numbers over the feature grid,
  * and PNG overlays on the 224×224 crop the model saw and on the photo.
  * TorchServe's `POST|PUT /explanations/{model}` answers the same for its
- * clients.
+ * clients, `{model}` the network or a head.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ResnetServeError, invalidArgument } from '../../errors.js';
@@ -18,7 +18,7 @@ import { renderOverlays } from '../../image/heatmap.js';
 import { drawInTurn } from '../drawing.js';
 import { queryOptions, uploadedImages, withDeadline, type ServiceHolder } from '../http.js';
 import type { ServerLimits } from '../options.js';
-import { TORCHSERVE_FIELDS, checkModelVersion } from './torchserve.js';
+import { TORCHSERVE_FIELDS, namedModel } from './torchserve.js';
 
 type Query = Record<string, string | undefined>;
 
@@ -27,10 +27,11 @@ const round = (v: number, digits = 4): number => Number(v.toFixed(digits));
 export async function explainRoutes(app: FastifyInstance, holder: ServiceHolder, limits: ServerLimits): Promise<void> {
   async function explain(request: FastifyRequest, reply: FastifyReply, modelName?: string, version?: string): Promise<unknown> {
     const service = holder.require();
-    if (modelName !== undefined && modelName !== service.info.name) throw new ResnetServeError('NOT_FOUND', `Model ${modelName} is not served here; explanations are for ${service.info.name}`);
-    if (modelName !== undefined) checkModelVersion(modelName, version);
     const query = (request.query ?? {}) as Query;
-    const head = holder.headFrom(query);
+    // TorchServe's route names the network or a head, as its predictions route does; ours takes ?head=.
+    const named = modelName === undefined ? undefined : namedModel(holder, modelName, version);
+    if (named && query.head !== undefined) throw invalidArgument('head', `nothing: the path names head ${named.name} already`, query.head);
+    const head = named ?? holder.headFrom(query);
     if (head) checkHeadFits(head, service.model);
     const image = query.image;
     if (image !== undefined && image !== 'crop' && image !== 'photo') throw invalidArgument('image', 'crop or photo', image);

@@ -92,6 +92,13 @@ describe('a head through the API', () => {
     assert.notDeepEqual(asked.map.values, why.map.values, "another class's map");
     const png = await app.inject({ method: 'POST', url: '/v1/explain?head=colours&class=1&image=crop', payload: cool[7], headers: { 'content-type': 'image/jpeg' } });
     assert.equal(png.headers['content-type'], 'image/png');
+    // TorchServe's route names the head as its model, as /predictions/colours does.
+    const ts = await app.inject({ method: 'PUT', url: '/explanations/colours', payload: cool[7] });
+    assert.equal(ts.statusCode, 200, ts.body);
+    assert.deepEqual(ts.json().map, why.map);
+    const both = await app.inject({ method: 'PUT', url: '/explanations/colours?head=colours', payload: cool[7] });
+    assert.equal(both.statusCode, 400);
+    assert.match(both.json().error, /the path names head colours already/);
     const wrong = await app.inject({ method: 'POST', url: '/v1/explain?head=colours&class=tabby', ...files([cool[7]]) });
     assert.equal(wrong.statusCode, 400);
     assert.match(wrong.json().error, /warm, 冷色/, 'names the classes it has');

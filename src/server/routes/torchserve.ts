@@ -13,6 +13,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ResnetServeError } from '../../errors.js';
 import { unknownFirst } from '../../heads/answer.js';
+import type { Head } from '../../heads/head.js';
 import { uploadedImages, withDeadline, type ServiceHolder } from '../http.js';
 import type { ServerLimits } from '../options.js';
 
@@ -28,6 +29,20 @@ export function checkModelVersion(model: string, version: string | undefined): v
 
 /** The multipart fields TorchServe's image handlers read a photo from (and ours, "file"). */
 export const TORCHSERVE_FIELDS = ['data', 'body', 'file'];
+
+/**
+ * The model a TorchServe route names: the network itself (undefined) or one
+ * of the user's heads (one not trained yet says so); NOT_FOUND, listing what
+ * is served, for anything else.
+ */
+export function namedModel(holder: ServiceHolder, model: string, version: string | undefined): Head | undefined {
+  const service = holder.require();
+  const heads = holder.requireHeads();
+  const head = model === service.info.name ? undefined : heads.has(model) ? heads.get(model) : undefined;
+  if (model !== service.info.name && !head) throw new ResnetServeError('NOT_FOUND', `Model ${model} is not served here; this server serves ${[service.info.name, ...heads.trainedNames()].join(', ')}`);
+  checkModelVersion(model, version);
+  return head;
+}
 
 export async function torchserveRoutes(app: FastifyInstance, holder: ServiceHolder, limits: ServerLimits): Promise<void> {
   app.get('/ping', async (_request, reply) => {
@@ -69,11 +84,7 @@ export async function torchserveRoutes(app: FastifyInstance, holder: ServiceHold
   async function predict(request: FastifyRequest<{ Params: Params }>, reply: FastifyReply): Promise<unknown> {
     const service = holder.require();
     const { model, version } = request.params;
-    // The model itself, or one of the user's heads by name (one not trained yet says so).
-    const heads = holder.requireHeads();
-    const head = model === service.info.name ? undefined : heads.has(model) ? heads.get(model) : undefined;
-    if (model !== service.info.name && !head) throw new ResnetServeError('NOT_FOUND', `Model ${model} is not served here; this server serves ${[service.info.name, ...heads.trainedNames()].join(', ')}`);
-    checkModelVersion(model, version);
+    const head = namedModel(holder, model, version);
     const images = uploadedImages(request);
     if (images.length === 0) throw new ResnetServeError('NO_FILE', `No file uploaded (send the image as the request body or as the multipart field ${TORCHSERVE_FIELDS.map((f) => `"${f}"`).join(' or ')})`);
     const outcomes = await withDeadline(reply, limits.requestTimeoutMs, (signal) => service.classifyMany(images.map((i) => i.bytes), { topK: head ? Math.min(5, head.classes.length) : 5, lang: 'en', head }, signal, { handOver: true }), holder.shutdownSignal);
