@@ -82,6 +82,11 @@ test('usage errors exit 2 with the message and where the usage is (the usage its
     [['info', 'resnet50'], /info takes no files or words, got "resnet50"/],
     // A queue smaller than one request's images would answer such a request "busy, retry" forever.
     [['serve', '--max-queue', '8'], /--max-queue \(8\) is below --max-files \(32\): a request of that many images could never be taken/],
+    // Node's server refuses headers given longer than the whole request, and its timers fire at once past 2^31 - 1 ms.
+    [['serve', '--body-timeout-ms', '2000', '--headers-timeout-ms', '5000'], /--headers-timeout-ms \(5000\) is above --body-timeout-ms \(2000\)/],
+    [['serve', '--headers-timeout-ms', '999999999'], /--headers-timeout-ms \(999999999\) is above --body-timeout-ms \(60000\)/],
+    [['serve', '--timeout-ms', '2147483648'], /--timeout-ms is at most 2147483647 \(Node's longest timer, about 24\.8 days\), got 2147483648/],
+    [['serve', '--grace-period-ms', '999999999999'], /--grace-period-ms is at most 2147483647/],
   ] as const) {
     const r = await run([...args]);
     assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);

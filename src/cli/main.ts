@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { DEFAULT_MAX_QUEUE, MAX_BATCH } from '../classify/batcher.js';
-import { DEFAULT_LIMITS } from '../server/options.js';
+import { DEFAULT_LIMITS, MAX_TIMER_MS } from '../server/options.js';
 import { ResnetServeError } from '../errors.js';
 import { damagedIndexError } from '../library/damaged-index.js';
 import { plural } from '../plural.js';
@@ -63,6 +63,9 @@ const SERVE_MAXIMUM: Partial<Record<keyof Parsed, { max: number; why: string }>>
   'max-files': { max: 1024, why: 'files per request' },
   'max-queue': { max: 100_000, why: 'images in progress' },
   'keep-alive-ms': { max: 3_600_000, why: 'an hour of idleness per connection' },
+  'timeout-ms': { max: MAX_TIMER_MS, why: "Node's longest timer, about 24.8 days" },
+  'headers-timeout-ms': { max: MAX_TIMER_MS, why: "Node's longest timer, about 24.8 days" },
+  'body-timeout-ms': { max: MAX_TIMER_MS, why: "Node's longest timer, about 24.8 days" },
   workers: { max: 4 * availableParallelism(), why: 'preprocessing threads: 4 per CPU' },
 };
 
@@ -93,6 +96,13 @@ async function serveCommand(args: string[], values: Parsed, commandLine: Parsed,
   if ((maxQueue ?? DEFAULT_MAX_QUEUE) < (maxFiles ?? DEFAULT_LIMITS.maxFiles)) {
     throw new UsageError(`--max-queue (${maxQueue ?? DEFAULT_MAX_QUEUE}) is below --max-files (${maxFiles ?? DEFAULT_LIMITS.maxFiles}): a request of that many images could never be taken; lower --max-files to at most --max-queue, or raise --max-queue`);
   }
+  const headersTimeout = positive('headers-timeout-ms');
+  const bodyTimeout = positive('body-timeout-ms');
+  if (headersTimeout !== undefined && headersTimeout > (bodyTimeout ?? DEFAULT_LIMITS.bodyTimeoutMs)) {
+    throw new UsageError(`--headers-timeout-ms (${headersTimeout}) is above --body-timeout-ms (${bodyTimeout ?? DEFAULT_LIMITS.bodyTimeoutMs}): the headers are part of the request; lower it, or raise --body-timeout-ms`);
+  }
+  const grace = intOption(values['grace-period-ms'], '--grace-period-ms', undefined);
+  if (grace !== undefined && grace > MAX_TIMER_MS) throw new UsageError(`--grace-period-ms is at most ${MAX_TIMER_MS} (Node's longest timer, about 24.8 days), got ${grace}`);
   const libraryIndex = values.library !== undefined || values.db !== undefined ? (await import('./library.js')).indexForReading(values, model.cacheDir) : undefined;
   const apiKey = readApiKey(values, commandLine);
   const { startServer } = await import('../server/server.js');
@@ -104,8 +114,8 @@ async function serveCommand(args: string[], values: Parsed, commandLine: Parsed,
       workers: positive('workers'),
       batching: { maxBatch: positive('max-batch'), maxWaitMicros: waitUs, maxQueue },
     },
-    limits: { maxUploadBytes: uploadMb === undefined ? undefined : uploadMb * 1024 * 1024, maxInflightBytes: inflightMb === undefined ? undefined : inflightMb * 1024 * 1024, maxFiles, requestTimeoutMs: positive('timeout-ms'), headersTimeoutMs: positive('headers-timeout-ms'), bodyTimeoutMs: positive('body-timeout-ms'), keepAliveTimeoutMs: positive('keep-alive-ms') },
-    gracePeriodMs: intOption(values['grace-period-ms'], '--grace-period-ms', undefined),
+    limits: { maxUploadBytes: uploadMb === undefined ? undefined : uploadMb * 1024 * 1024, maxInflightBytes: inflightMb === undefined ? undefined : inflightMb * 1024 * 1024, maxFiles, requestTimeoutMs: positive('timeout-ms'), headersTimeoutMs: headersTimeout, bodyTimeoutMs: bodyTimeout, keepAliveTimeoutMs: positive('keep-alive-ms') },
+    gracePeriodMs: grace,
     heads: headFiles(values.head),
     libraryIndex,
     access: { apiKey, corsOrigins: values['cors-origin']?.split(',').map((o) => o.trim()).filter(Boolean) },

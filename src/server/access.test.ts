@@ -139,6 +139,7 @@ test('logs never contain image bytes or the API key', async () => {
     const upload = multipartBody([{ field: 'file', filename: 'a.jpg', type: 'image/jpeg', data: photo }]);
     await app.inject({ method: 'POST', url: '/predict', payload: upload.payload, headers: { ...upload.headers, authorization: `Bearer ${KEY}` } });
     await app.inject({ method: 'POST', url: '/predict', payload: Buffer.from('not an image'), headers: { 'content-type': 'image/jpeg', authorization: `Bearer ${KEY}` } });
+    await app.inject({ method: 'POST', url: '/v1/classify', payload: Buffer.from('not an image'), headers: { 'content-type': 'image/jpeg', authorization: `Bearer ${KEY}`, 'x-request-id': 'v1-bad' } });
     assert.ok(logged.length > 0);
     assert.ok(!logged.includes(KEY));
     // A refusal's line says which (its code), not only the status.
@@ -162,6 +163,9 @@ test('logs never contain image bytes or the API key', async () => {
     assert.equal(scrape.length, 1);
     assert.deepEqual([scrape[0].method, scrape[0].url, scrape[0].route, scrape[0].status, scrape[0].code], ['GET', '/metrics', '/metrics', 401, 'UNAUTHORIZED']);
     assert.equal(lines.filter((l) => l.reqId === 'cam-7/frame-42').length, 1);
+    // A photo /v1/classify could not read: its code too, as on every route.
+    const v1 = lines.filter((l) => l.reqId === 'v1-bad');
+    assert.deepEqual([v1.length, v1[0]?.route, v1[0]?.status, v1[0]?.code], [1, '/v1/classify', 415, 'IMAGE_UNSUPPORTED']);
     assert.equal(lines.filter((l) => l.route === '/predict').length, 2);
     assert.ok(lines.every((l) => typeof l.ms === 'number'));
     assert.doesNotMatch(logged, /incoming request|request completed/);

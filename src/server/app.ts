@@ -15,9 +15,9 @@ import { ResnetServeError } from '../errors.js';
 import { ORT_VERSION } from '../model/ort-version.js';
 import { PROBE_PATHS, ServiceHolder, sendError } from './http.js';
 import { checkQueryParams } from './query-params.js';
-import { logRequest } from './request-log.js';
+import { logRequest, recordRefusal } from './request-log.js';
 import { damagedIndexError } from '../library/damaged-index.js';
-import { answerClientError } from './client-errors.js';
+import { answerClientError, type ClientRefusal } from './client-errors.js';
 import { InflightBytes, discardUnreadBody, registerIntake, tooLarge } from './intake.js';
 import { ServerMetrics } from './metrics.js';
 import { resolveLimits, type AccessOptions, type ServerLimits } from './options.js';
@@ -141,6 +141,9 @@ export async function buildApp(options: AppOptions): Promise<ResnetApp> {
   // Requests refused with 405 are counted under the route they named (found again from its path).
   const routePatterns: { url: string; test: (path: string) => boolean }[] = [];
   const refusedMethods = new WeakMap<object, string>();
+  // Connections whose request was answered before its body had arrived (a refusal), and responses Node answered itself.
+  const answeredBeforeBody = new WeakSet<object>();
+  const answeredByNode = new WeakMap<object, ClientRefusal>();
   const access = options.access ?? {};
   if (access.apiKey !== undefined && access.apiKey.length < 8) throw new ResnetServeError('INVALID_ARGUMENT', 'The API key must be at least 8 characters');
   // Keys never reach the log, wherever a plugin puts request headers (multipart logs them at trace level).
@@ -162,7 +165,14 @@ export async function buildApp(options: AppOptions): Promise<ResnetApp> {
     // fast-json-stringify are never loaded (a tenth of the start-up); a route given a schema fails at start.
     schemaController: { compilersFactory: { buildValidator: noRouteSchemas, buildSerializer: noRouteSchemas } },
     // Refused before routing: counted here, since no route's hooks run for them.
-    clientErrorHandler: (err, socket) => answerClientError(err, socket, (status) => metrics.requests.inc({ route: 'unknown', method: 'unknown', status: String(status) })),
+    clientErrorHandler: (err, socket) =>
+      answerClientError(err, socket, (refusal) => {
+        // A routed request Node refused (its body too slow): counted and logged under its route when its response closes.
+        if (refusal.routed) return void answeredByNode.set(refusal.routed, refusal);
+        // A client leaving after its answer (an upload refused as too large, then cut short) left nothing unanswered.
+        if (refusal.status === 499 && answeredBeforeBody.has(socket)) return;
+        metrics.requests.inc({ route: 'unknown', method: 'unknown', status: String(refusal.status) });
+      }),
     frameworkErrors: (err, request, reply) => {
       metrics.requests.inc({ route: 'unknown', method: request.method, status: '400' });
       sendError(reply, new ResnetServeError('BAD_REQUEST', err.code === 'FST_ERR_BAD_URL' ? 'The URL is not valid' : err.message));
@@ -230,8 +240,12 @@ export async function buildApp(options: AppOptions): Promise<ResnetApp> {
       // onResponse never counts it; counted here under its route, as nginx does, 499.
       if (!reply.raw.writableEnded) {
         const route = request.routeOptions.url ?? 'unknown';
-        metrics.requests.inc({ route, method: request.method, status: '499' });
-        if (logger) logRequest(request, reply, route, false, 499);
+        // Or Node answered it itself (408: its body was too slow).
+        const byNode = answeredByNode.get(reply.raw);
+        const status = byNode?.status ?? 499;
+        if (byNode?.code) recordRefusal(request, { code: byNode.code, message: byNode.error ?? '' });
+        metrics.requests.inc({ route, method: request.method, status: String(status) });
+        if (logger) logRequest(request, reply, route, false, status);
       }
     });
     if (holder.draining && !OPEN_PATHS.has(request.url.split('?')[0])) {
@@ -257,6 +271,7 @@ export async function buildApp(options: AppOptions): Promise<ResnetApp> {
     reply.header('x-request-id', request.id);
   });
   app.addHook('onResponse', async (request, reply) => {
+    if (!request.raw.complete) answeredBeforeBody.add(request.raw.socket);
     const route = request.routeOptions.url ?? refusedMethods.get(request) ?? 'unknown';
     metrics.requests.inc({ route, method: request.method, status: String(reply.statusCode) });
     metrics.requestSeconds.observe({ route }, reply.elapsedTime / 1000);

@@ -7,17 +7,26 @@
 import type { Socket } from 'node:net';
 import type { ServerResponse } from 'node:http';
 
+/** A refusal Node made, for the metrics and the log. */
+export interface ClientRefusal {
+  status: number;
+  code?: string;
+  error?: string;
+  /** The routed request refused (its body too slow), whose route counts and logs it when its response closes; absent before routing. */
+  routed?: ServerResponse;
+}
+
 /**
  * Node's own refusals (malformed request line, headers too large, too slow),
  * as `{error, code}` like every other error; `counted` tells the metrics.
  */
-export function answerClientError(err: NodeJS.ErrnoException, socket: Socket, counted: (status: number) => void): void {
+export function answerClientError(err: NodeJS.ErrnoException, socket: Socket, counted: (refusal: ClientRefusal) => void): void {
   // The client went away mid-request (a camera's network dropped, a client's timeout): nobody to answer; counted as nginx does, 499.
   const gone = err.code === 'ECONNRESET' || err.code === 'HPE_INVALID_EOF_STATE';
   if (gone || !socket.writable) {
     // Gone with a request already routed (mid-body): counted once, under its route, when its response closes unsent.
     const routed = (socket as Socket & { _httpMessage?: unknown })._httpMessage != null;
-    if (gone && !routed) counted(499);
+    if (gone && !routed) counted({ status: 499 });
     socket.destroy();
     return;
   }
@@ -30,7 +39,9 @@ export function answerClientError(err: NodeJS.ErrnoException, socket: Socket, co
           ? [400, 'BAD_REQUEST', invalidUrlMessage((err as NodeJS.ErrnoException & { rawPacket?: Buffer }).rawPacket)]
           : [400, 'BAD_REQUEST', 'The request is not valid HTTP'];
   const body = JSON.stringify({ error: message, code });
-  counted(status);
+  // A request whose body was too slow has been routed already: it is the response still owed whose request never completed.
+  const owed = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+  counted({ status, code, error: message, ...(owed && !owed.req?.complete ? { routed: owed } : {}) });
   const reason = { 400: 'Bad Request', 408: 'Request Timeout', 431: 'Request Header Fields Too Large' }[status];
   // After the answers to the requests before it on this connection (pipelined), then the connection is closed for good
   // (ending only our side would keep the descriptor until the client closes).

@@ -37,11 +37,26 @@ export interface AccessOptions {
   corsOrigins?: string[];
 }
 
-/** Merges `limits` over the defaults and checks each value. */
+/** The longest delay Node's timers take (about 24.8 days); a longer one fires at once. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+const TIME_LIMITS: readonly (keyof ServerLimits)[] = ['requestTimeoutMs', 'headersTimeoutMs', 'bodyTimeoutMs', 'keepAliveTimeoutMs'];
+
+/**
+ * Merges `limits` over the defaults and checks each value. The headers must
+ * arrive within the time for the whole request: a body timeout below the
+ * default headers timeout lowers that too, and both given the other way
+ * round are refused.
+ */
 export function resolveLimits(limits: Partial<ServerLimits> = {}): ServerLimits {
   const out = { ...DEFAULT_LIMITS, ...Object.fromEntries(Object.entries(limits).filter(([, v]) => v !== undefined)) } as ServerLimits;
   for (const key of Object.keys(DEFAULT_LIMITS) as (keyof ServerLimits)[]) {
     if (!Number.isInteger(out[key]) || out[key] < 1) throw invalidArgument(key, 'a positive integer', out[key]);
+    if (TIME_LIMITS.includes(key) && out[key] > MAX_TIMER_MS) throw invalidArgument(key, `at most ${MAX_TIMER_MS} ms (Node's longest timer, about 24.8 days)`, out[key]);
+  }
+  if (out.headersTimeoutMs > out.bodyTimeoutMs) {
+    if (limits.headersTimeoutMs !== undefined) throw invalidArgument('headersTimeoutMs', `at most bodyTimeoutMs (${out.bodyTimeoutMs}): the headers are part of the request`, out.headersTimeoutMs);
+    out.headersTimeoutMs = out.bodyTimeoutMs;
   }
   return out;
 }

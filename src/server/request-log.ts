@@ -7,12 +7,11 @@
  * logged only when they fail (a 503 probe, a scrape without the key).
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { ResnetServeError } from '../errors.js';
 
 const refusals = new WeakMap<FastifyRequest, { code: string; error: string }>();
 
 /** Remembers the typed error a request was answered with, for its log line. */
-export function recordRefusal(request: FastifyRequest, err: ResnetServeError): void {
+export function recordRefusal(request: FastifyRequest, err: { code: string; message: string }): void {
   refusals.set(request, { code: err.code, error: err.message });
 }
 

@@ -5,10 +5,10 @@
  * answered, and the process exits within the grace period.
  */
 import { ClassificationService, type ServiceOptions } from '../classify/service.js';
-import { ResnetServeError } from '../errors.js';
+import { ResnetServeError, invalidArgument } from '../errors.js';
 import type { ResnetApp } from './app.js';
 import { defaultCacheDir } from '../model/weights.js';
-import type { AccessOptions, ServerLimits } from './options.js';
+import { MAX_TIMER_MS, type AccessOptions, type ServerLimits } from './options.js';
 
 /** Where and how to serve. */
 export interface ServerOptions {
@@ -42,6 +42,8 @@ async function waitFor(done: () => boolean, deadline: number): Promise<void> {
 
 /** Starts listening, then loads the model; rejects (after closing) if either fails. */
 export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
+  const grace = options.gracePeriodMs ?? 10_000;
+  if (!Number.isInteger(grace) || grace < 0 || grace > MAX_TIMER_MS) throw invalidArgument('gracePeriodMs', `an integer from 0 to ${MAX_TIMER_MS} ms`, options.gracePeriodMs);
   // The model and the workers load in their own threads while this one reads the HTTP stack (about half of the start-up).
   const servicePromise = ClassificationService.start(options.service);
   servicePromise.catch(() => undefined);
@@ -81,7 +83,6 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const address = app.server.address();
   const actualPort = typeof address === 'object' && address ? address.port : port;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${actualPort}`;
-  const grace = options.gracePeriodMs ?? 10_000;
   let closing: Promise<void> | null = null;
   const close = (): Promise<void> => {
     closing ??= (async () => {

@@ -45,12 +45,36 @@ test('slow headers are cut off', async () => {
   assert.ok(r.said === '' || /^HTTP\/1\.1 408/.test(r.said), r.said);
 });
 
-test('an upload that stops halfway is cut off and freed', async () => {
+test('an upload that stops halfway is cut off and freed: 408, counted once under its route, not as a client that left', async () => {
+  const before = (await app.inject('/metrics')).body;
   const s = await open();
   s.write('POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: 100000\r\n\r\n');
   s.write(Buffer.alloc(30_000, 1));
   const r = await closedAfter(s);
   assert.ok(r.ms < 6000, `closed after ${r.ms} ms`);
+  assert.match(r.said, /^HTTP\/1\.1 408[\s\S]*"code":"REQUEST_TIMEOUT"/);
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  const after = (await app.inject('/metrics')).body;
+  assert.equal(counted(after, '408', '/predict'), counted(before, '408', '/predict') + 1, 'under its route');
+  assert.equal(counted(after, '408'), counted(before, '408') + 1, 'once');
+  assert.equal(counted(after, '499'), counted(before, '499'), 'it did not leave: it was cut off');
+});
+
+test('an upload refused as too large, then cut short by its client, is counted once, as the 413 it got', async () => {
+  const before = (await app.inject('/metrics')).body;
+  const s = await open();
+  const answered = closedAfter(s);
+  s.write('POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: 50000000\r\n\r\n');
+  s.write(Buffer.alloc(20_000, 1));
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  // As curl does once it has its answer: stops sending and closes.
+  s.end();
+  const r = await answered;
+  assert.match(r.said, /^HTTP\/1\.1 413/);
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  const after = (await app.inject('/metrics')).body;
+  assert.equal(counted(after, '413', '/predict'), counted(before, '413', '/predict') + 1);
+  assert.equal(counted(after, '499'), counted(before, '499'), 'no client "left" before its answer');
 });
 
 test('a slow body (a trickle of bytes) is cut off too', async () => {

@@ -4,6 +4,7 @@
  * probabilities and stage timings, with errors in place, plus the model's
  * name and hash. `GET /v1/models` describes the model.
  */
+import { recordRefusal } from '../request-log.js';
 import type { FastifyInstance } from 'fastify';
 import { ResnetServeError } from '../../errors.js';
 import { ORT_VERSION } from '../../model/ort-version.js';
@@ -65,7 +66,10 @@ export function v1Routes(app: FastifyInstance, holder: ServiceHolder, limits: Se
     const body = { model: { name, sha256, source, precision }, ...(head ? { head: { name: head.name, classes: head.classes } } : {}), results };
     const [first] = outcomes;
     // One photo that failed: its status, and the error also where every error body has it.
-    if (outcomes.length === 1 && !first.ok) return reply.code(first.error.status).send({ error: first.error.message, code: first.error.code, ...body });
+    if (outcomes.length === 1 && !first.ok) {
+      recordRefusal(request, first.error);
+      return reply.code(first.error.status).send({ error: first.error.message, code: first.error.code, ...body });
+    }
     return body;
   });
 }

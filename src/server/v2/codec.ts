@@ -111,11 +111,25 @@ export function parseJson(json: Uint8Array, bounds?: JsonBounds): unknown {
   if (exceeded === 'depth') throw bad(`Tensor data is nested more than ${MAX_NESTING} deep`);
   if (exceeded === 'containers') throw bad(`The request holds more than ${bounds?.containers} arrays and objects, more than any batch this model takes needs; send tensor data flat (or with the binary data extension)`);
   if (exceeded === 'strings') throw bad(`The request holds more than ${bounds?.strings} strings, more than any batch this model takes needs`);
+  const text = Buffer.from(json.buffer, json.byteOffset, json.byteLength).toString('utf8');
   try {
-    return JSON.parse(Buffer.from(json.buffer, json.byteOffset, json.byteLength).toString('utf8'));
+    return JSON.parse(text);
   } catch (err) {
-    throw bad(`The inference request is not valid JSON (${(err as Error).message})`);
+    throw bad(`The inference request is not valid JSON: ${jsonSyntaxProblem((err as Error).message, text)}`);
   }
+}
+
+/**
+ * What is wrong with a body JSON.parse refused, without the piece of it V8
+ * quotes in its message: an image sent here would put its bytes in the
+ * answer and the log.
+ */
+export function jsonSyntaxProblem(message: string, text: string): string {
+  if (!text.trimStart().startsWith('{')) return 'it does not start with "{" (an image file goes base64-encoded in the BYTES input of the model\'s "-image" model, or to /v1/classify)';
+  if (/^Unexpected end of JSON input/.test(message)) return 'it ends too soon';
+  // V8's own words where they say where, not what ("Expected ',' or '}' after property value in JSON at position 12").
+  if (/in JSON at position \d+/.test(message) && !/is not valid JSON/.test(message)) return message;
+  return 'something unexpected in it';
 }
 
 /** Walks nested arrays without recursion, refusing nesting deeper than tensors have. */

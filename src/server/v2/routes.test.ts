@@ -271,7 +271,14 @@ describe('refusals, each before any work', () => {
     await refused('resnet18', { inputs: [{ name: 'input', shape: [1, 3, 224, 224], datatype: 'FP32', parameters: { binary_data_size: null } }] }, 400, /binary_data_size must be a whole number of bytes, not null$/);
     const notJson = await client.send('resnet18', Buffer.from('{nope'), { 'content-type': 'application/json' });
     assert.equal(notJson.status, 400);
-    assert.match(notJson.json.error as string, /not valid JSON/);
+    assert.match(notJson.json.error as string, /not valid JSON: Expected property name or '\}' in JSON at position 1/);
+    // A photo sent as the body: told where it goes, and none of its bytes comes back (nor goes to the log).
+    const image = await client.send('resnet18', photo, { 'content-type': 'application/json' });
+    assert.equal(image.status, 400);
+    assert.match(image.json.error as string, /does not start with "\{" \(an image file goes base64-encoded in the BYTES input of the model's "-image" model/);
+    assert.doesNotMatch(image.json.error as string, /JFIF|\\u0000|\u0000/);
+    const cut = await client.send('resnet18', Buffer.from('{"inputs": ['), { 'content-type': 'application/json' });
+    assert.match(cut.json.error as string, /not valid JSON: /);
   });
 });
 
