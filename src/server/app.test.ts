@@ -390,6 +390,10 @@ describe('operations', () => {
     try {
       const all = (await withProcess.inject('/metrics')).body;
       for (const name of ['process_cpu_seconds_total', 'process_resident_memory_bytes', 'nodejs_heap_size_used_bytes', 'nodejs_eventloop_lag_seconds']) assert.match(all, new RegExp(`^${name} `, 'm'), name);
+      assert.match(all, /^# TYPE nodejs_active_handles gauge$/m, 'what the gauges named like counters said, under their gauge names');
+      // Prometheus's naming rule (promtool check metrics): only counters end in _total.
+      const misnamed = [...all.matchAll(/^# TYPE (\S+) (\S+)$/gm)].filter(([, name, type]) => name.endsWith('_total') && type !== 'counter').map(([, name]) => name);
+      assert.deepEqual(misnamed, []);
     } finally {
       await withProcess.close();
     }

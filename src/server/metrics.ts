@@ -33,7 +33,10 @@ export class ServerMetrics {
 
   constructor(defaultMetrics = true) {
     // Node's and the process's own metrics under their usual names (process_cpu_seconds_total, nodejs_heap_size_used_bytes…), as dashboards expect them.
-    if (defaultMetrics) collectDefaultMetrics({ register: this.registry });
+    if (!defaultMetrics) return;
+    collectDefaultMetrics({ register: this.registry });
+    // Gauges named like counters, which `promtool check metrics` flags; nodejs_active_handles and the others say the same.
+    for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) this.registry.removeSingleMetric(name);
   }
 
   /** The observer a ClassificationService reports its stages to. */
