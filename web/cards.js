@@ -173,13 +173,16 @@ function render(item) {
 async function explain(item, p) {
   item.explain = { ...item.explain, on: true, cls: p.index, error: null };
   try {
-    // A head's card: where it looked for the head's class.
-    const head = item.head ? `&head=${encodeURIComponent(item.head)}` : '';
-    const res = await postPhoto(`v1/explain?image=crop&class=${p.index}${head}`, item.file);
+    // A head's card: where it looked for the head's class, by its name (the head may have been retrained
+    // with its classes in another order since this answer).
+    const cls = item.head ? `${encodeURIComponent(p.label)}&head=${encodeURIComponent(item.head)}` : p.index;
+    const res = await postPhoto(`v1/explain?image=crop&class=${cls}`, item.file);
     if (res.status === 401) state.onUnauthorized?.();
     if (!res.ok) {
       const code = (await res.json().catch(() => null))?.code ?? 'UNKNOWN';
-      throw Object.assign(new Error('explain'), { code: item.head && code === 'NOT_FOUND' ? 'HEAD_GONE' : code });
+      // A head deleted, or retrained without this class, since this answer.
+      const changed = item.head && (code === 'NOT_FOUND' ? 'HEAD_GONE' : code === 'INVALID_ARGUMENT' ? 'HEAD_CHANGED' : null);
+      throw Object.assign(new Error('explain'), { code: changed || code });
     }
     if (item.explain.url) URL.revokeObjectURL(item.explain.url);
     item.explain.url = URL.createObjectURL(await res.blob());

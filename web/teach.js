@@ -361,6 +361,8 @@ async function train() {
     view.busy = false;
     await openHead(view.head);
     sayTrain(() => t('trainDone'));
+    // "Not trained yet", said when a photo was tried before, is no longer true.
+    updateTry();
     view.onHeadsChanged();
     $('train').focus();
   } catch (err) {
@@ -379,6 +381,8 @@ export function reloadTeach() {
 
 /** Wires the Teach view; `onHeadsChanged` runs after a head is trained or deleted. */
 export function setupTeach({ onHeadsChanged }) {
+  // Nothing is dropped on a phone: the Try zone's title offers what it can do.
+  if (window.matchMedia('(pointer: coarse)').matches) $('try-title').dataset.i18n = 'tryItTouch';
   view.onHeadsChanged = onHeadsChanged;
   $('new-head').addEventListener('submit', async (e) => {
     e.preventDefault();

@@ -331,7 +331,7 @@ describe('the web page in Chromium', { skip }, () => {
     assert.deepEqual(await axeViolations(page), [], 'heatmap shown');
     await page.screenshot({ path: join(OUT, 'page-heatmap.png') });
     // The key says on screen what the colours measure, and how to see another answer's map.
-    assert.match((await card.locator('.legend').textContent()) ?? '', /^Evidence for the answer:less/);
+    assert.match((await card.locator('.legend').textContent()) ?? '', /^Evidence for that class:less/);
     assert.match((await card.locator('.where-hint').textContent()) ?? '', /another answer/);
     // One label asked for: the map of the second answer gives way to the top answer's, and no other answer is offered.
     await page.selectOption('#topk', '1');

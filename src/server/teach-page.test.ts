@@ -174,11 +174,13 @@ describe('the Teach view in Chromium', { skip }, () => {
     const page = await browser.newPage({ viewport: { width: 360, height: 740 }, locale: 'zh-CN', isMobile: true, hasTouch: true });
     await teach(page, '颜色', [['暖色', warm.slice(0, 3)], ['冷色', cool.slice(0, 3)]]);
     assert.equal(await page.locator('#teach-title').textContent(), '教它认识你自己的类别');
+    assert.equal(await page.locator('#try-title').textContent(), '试一试：选择照片，用这个分类器识别', 'nothing is dropped on a phone');
     await page.click('#train');
     await page.locator('.training .trained').waitFor();
     assert.match((await page.locator('.training .trained').textContent()) ?? '', /准确率/);
     // Training's warnings in Chinese too, made from the server's codes and facts; back in English on a switch.
     assert.match((await page.locator('.training .warnings').textContent()) ?? '', /类别“暖色”只有 3 张照片/);
+    for (const line of await page.locator('.training .warnings li').allTextContents()) assert.match(line, /[。！？]$/, `a sentence: ${line}`);
     assert.equal(await page.locator('#train-status').textContent(), '训练完成。');
     await page.click('button[data-lang="en"]');
     assert.match((await page.locator('.training .warnings').textContent()) ?? '', /Class “暖色” has only 3 photos/);
@@ -259,6 +261,50 @@ describe('the Teach view in Chromium', { skip }, () => {
     // A disabled Train button (one class) looks disabled.
     assert.equal(await page.locator('#train').isDisabled(), true);
     assert.ok(Number(await page.locator('#train').evaluate((b) => getComputedStyle(b).opacity)) < 0.6);
+    await page.close();
+  });
+
+  test('a head changed after its answers: training clears "not trained yet"; a card explains the class it names, or says the head changed', async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 }, locale: 'en-US' });
+    page.on('dialog', (d) => void d.accept());
+    await teach(page, 'order', [['one', warm.slice(0, 3)], ['two', cool.slice(0, 3)], ['three', [warm[3], warm[4], cool[3]]]]);
+    await page.setInputFiles('#try-files', files([cool[4]], 'early'));
+    await page.waitForFunction(() => /not been trained yet/.test(document.getElementById('try-status')?.textContent ?? ''));
+    const train = async (): Promise<void> => {
+      await page.click('#train');
+      await page.waitForFunction(() => /Training finished/.test(document.getElementById('train-status')?.textContent ?? ''));
+    };
+    await train();
+    assert.doesNotMatch((await page.locator('#try-status').textContent()) ?? '', /not been trained/, 'training made it untrue');
+    await page.setInputFiles('#try-files', files([cool[4]], 'tried'));
+    const card = page.locator('#try-results .card[data-state="done"]');
+    await card.waitFor();
+    const answer = (await card.locator('.pred.answer .label').textContent()) as string;
+    // Retrained without another class: the classes' order changes, and the card still explains the one it names.
+    const other = ['one', 'two', 'three'].find((c) => c !== answer) as string;
+    await page.locator('.class', { has: page.locator('h3', { hasText: other }) }).locator(`button[aria-label="Remove class ${other}"]`).click();
+    await page.locator('.class h3', { hasText: other }).waitFor({ state: 'detached' });
+    await train();
+    const asked: string[] = [];
+    page.on('request', (r) => {
+      if (/\/v1\/explain/.test(r.url())) asked.push(new URL(r.url()).searchParams.get('class') ?? '');
+    });
+    await card.locator('button.where').click();
+    await page.waitForFunction(() => document.querySelector('#try-results .card')?.getAttribute('data-explain') === 'on');
+    assert.deepEqual(asked, [answer], 'asked by its name');
+    await card.locator('button.where').click();
+    // Retrained without the card's own class: said as such, in words a teacher can act on.
+    await page.locator('.class', { has: page.locator('h3', { hasText: answer }) }).locator(`button[aria-label="Remove class ${answer}"]`).click();
+    await page.locator('.class h3', { hasText: answer }).waitFor({ state: 'detached' });
+    await page.fill('#new-class-name', 'four');
+    await page.press('#new-class-name', 'Enter');
+    const four = page.locator('.class', { has: page.locator('h3', { hasText: 'four' }) });
+    await four.locator('input[type=file]').setInputFiles(files([warm[1], cool[2], warm[4]], 'four'));
+    await four.locator('.count', { hasText: '3' }).waitFor();
+    await train();
+    await card.locator('button.where').click();
+    await card.locator('.explain-error').waitFor();
+    assert.match((await card.locator('.explain-error').textContent()) ?? '', /These classes have changed since this answer/);
     await page.close();
   });
 
