@@ -25,13 +25,18 @@ function labelOf(p) {
   return state.lang === 'zh' && p.label_zh ? p.label_zh : p.label;
 }
 
+/** What the map shows; for a photo a head called "unknown", the class is only the closest of its classes. */
+function whereFor(item) {
+  return t(item.result?.unknown ? 'whereForClosest' : 'whereFor', { label: explainedLabel(item) });
+}
+
 function explainedLabel(item) {
   const p = item.result?.predictions.find((x) => x.index === item.explain.cls);
   return p ? labelOf(p) : '';
 }
 
 function thumbnail(item) {
-  const alt = item.explain.on && item.explain.url ? t('whereFor', { label: explainedLabel(item) }) : item.file.name || 'image';
+  const alt = item.explain.on && item.explain.url ? whereFor(item) : item.file.name || 'image';
   if (item.explain.on && item.explain.url) return el('img', { className: 'thumb', alt, src: item.explain.url });
   if (!item.thumbOk) return el('div', { className: 'thumb no-thumb', textContent: t('noPreview') });
   const img = el('img', { className: 'thumb', alt, src: item.thumbUrl });
@@ -70,7 +75,7 @@ function shownPredictions(item) {
 function legend(item) {
   return [
     // On a projector the class shown must be read, not guessed from an outline (the picture's alt says the same).
-    el('p', { className: 'where-for', textContent: t('whereFor', { label: explainedLabel(item) }), ariaHidden: 'true' }),
+    el('p', { className: 'where-for', textContent: whereFor(item), ariaHidden: 'true' }),
     el('div', { className: 'legend', role: 'img', ariaLabel: t('legendLabel', { legend: t('legend'), low: t('legendLow'), high: t('legendHigh') }) }, [
       el('span', { className: 'legend-title', textContent: t('legendTitle', { legend: t('legend') }), ariaHidden: 'true' }),
       el('span', { textContent: t('legendLow'), ariaHidden: 'true' }),

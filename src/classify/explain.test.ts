@@ -126,6 +126,10 @@ describe("a head's maps", () => {
 
   test("its classes by index or name (any case); anything else names them", () => {
     assert.equal(resolveHeadClass('1', head), 1);
+    // A class named like a number is found by its name first.
+    const numbered = new Head('parts', { name: 'm', sha256: 'x', dim: 2 }, ['OK', '2', '1'], { classes: 3, dim: 2, weights: new Float64Array(6), bias: new Float64Array(3) }, null, {} as TrainingSummary);
+    assert.equal(resolveHeadClass('1', numbered), 2);
+    assert.equal(resolveHeadClass('0', numbered), 0);
     assert.equal(resolveHeadClass('TOP-LEFT', head), 0);
     assert.equal(resolveHeadClass(undefined, head), undefined);
     assert.throws(() => resolveHeadClass('2', head), (err: unknown) => err instanceof ResnetServeError && err.code === 'INVALID_ARGUMENT' && /from 0 to 1/.test(err.message));

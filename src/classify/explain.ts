@@ -114,10 +114,15 @@ export function headLayer(head: Head): FinalLayer {
   return layer;
 }
 
-/** A head's class to explain: an index or a class name (any case), or (undefined) its top answer. */
+/**
+ * A head's class to explain: a class name (any case; a class named "2"
+ * before the class of index 2), an index, or (undefined) its top answer.
+ */
 export function resolveHeadClass(value: unknown, head: Head, name = 'class'): number | undefined {
   if (value === undefined || value === '') return undefined;
   if (typeof value !== 'string' && typeof value !== 'number') throw invalidArgument(name, `one of ${head.name}'s classes, by index or name`, value);
+  const named = typeof value === 'string' ? head.classes.indexOf(value.trim()) : -1;
+  if (named >= 0) return named;
   if (typeof value === 'number' || /^\d+$/.test(value)) {
     const index = Number(value);
     if (!Number.isInteger(index) || index < 0 || index >= head.classes.length) throw invalidArgument(name, `a class index from 0 to ${head.classes.length - 1} or one of ${head.name}'s classes (${head.classes.join(', ')})`, value);

@@ -332,7 +332,7 @@ describe('the web page in Chromium', { skip }, () => {
     await page.screenshot({ path: join(OUT, 'page-heatmap.png') });
     // The key says on screen what the colours measure, and how to see another answer's map.
     assert.match((await card.locator('.legend').textContent()) ?? '', /^Evidence for that class:less/);
-    assert.match((await card.locator('.where-hint').textContent()) ?? '', /another answer/);
+    assert.match((await card.locator('.where-hint').textContent()) ?? '', /^The brightest part is where the evidence is strongest in this photo, however sure the answer\. Choose another answer/);
     // One label asked for: the map of the second answer gives way to the top answer's, and no other answer is offered.
     await page.selectOption('#topk', '1');
     await page.waitForFunction((label) => document.querySelector('.card .where-for')?.textContent === `Where it looked for “${label}”`, expected[0].label);

@@ -131,6 +131,10 @@ describe('the Teach view in Chromium', { skip }, () => {
     // The card says which classes answered it: it keeps that answer when "Answer with" changes later.
     assert.equal(await page.locator('#results .card .answered-by').textContent(), 'Answered with “colours”');
     assert.match((await page.locator('#status').textContent()) ?? '', /odd0\.jpg: unknown, none of these classes/);
+    // Where it looked, on a photo none of the classes: the map of the closest one, said as such.
+    await page.locator('#results .card button.where').click();
+    await page.waitForFunction(() => document.querySelector('#results .card')?.getAttribute('data-explain') === 'on');
+    assert.match((await page.locator('#results .card .where-for').textContent()) ?? '', /^Where it looked for “(warm|2)”, the closest of its classes$/);
     await page.unroute('**/v1/classify**');
     // The head deleted meanwhile (in another window, here as the server would answer): said as such, with no Retry that cannot work.
     await page.route('**/v1/classify**', (route) => route.fulfill({ status: 404, json: { error: 'No head named "colours"', code: 'NOT_FOUND' } }));
