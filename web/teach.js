@@ -165,6 +165,8 @@ function drawHead() {
   hint.hidden = why === null;
   hint.textContent = why ? why() : '';
   $('train').setAttribute('aria-disabled', String(view.busy));
+  // Nothing to download before training (the server answers HEAD_NOT_TRAINED).
+  $('download').disabled = !d.trained;
   $('new-class').hidden = foreign;
   if (foreign) {
     for (const b of list.querySelectorAll('button')) b.disabled = true;

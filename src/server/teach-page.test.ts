@@ -274,12 +274,14 @@ describe('the Teach view in Chromium', { skip }, () => {
     await teach(page, 'order', [['one', warm.slice(0, 3)], ['two', cool.slice(0, 3)], ['three', [warm[3], warm[4], cool[3]]]]);
     await page.setInputFiles('#try-files', files([cool[4]], 'early'));
     await page.waitForFunction(() => /not been trained yet/.test(document.getElementById('try-status')?.textContent ?? ''));
+    assert.equal(await page.locator('#download').isDisabled(), true, 'no head file before training');
     const train = async (): Promise<void> => {
       await page.click('#train');
       await page.waitForFunction(() => /Training finished/.test(document.getElementById('train-status')?.textContent ?? ''));
     };
     await train();
     assert.doesNotMatch((await page.locator('#try-status').textContent()) ?? '', /not been trained/, 'training made it untrue');
+    assert.equal(await page.locator('#download').isDisabled(), false);
     await page.setInputFiles('#try-files', files([cool[4]], 'tried'));
     const card = page.locator('#try-results .card[data-state="done"]');
     await card.waitFor();
