@@ -64,6 +64,9 @@ describe('the Teach view in Chromium', { skip }, () => {
     // A number-like class name must keep its place (object keys would sort it first).
     await teach(page, 'colours', [['warm', warm.slice(0, 4)], ['2', cool.slice(0, 4)]]);
     assert.deepEqual(await page.locator('.class h3').allTextContents(), ['warm', '2']);
+    // A photo's × is a target the size WCAG 2.2 asks (24 px) that hides little of the photo it removes.
+    const cross = await page.locator('.thumbs button.icon').first().boundingBox();
+    assert.ok(cross && cross.width >= 24 && cross.height >= 24 && cross.width * cross.height <= (80 * 80) / 9, `the × is ${cross?.width}×${cross?.height} px`);
     // A file left out of an upload is said under its class until training moves on from it.
     const warmClass = page.locator('.class').first();
     await warmClass.locator('input[type=file]').setInputFiles({ name: 'notes.jpg', mimeType: 'image/jpeg', buffer: Buffer.from('a shopping list') });
