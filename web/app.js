@@ -1,6 +1,6 @@
 // resnet-serve web page: the Recognise view (pick, drop, paste or photograph images; each gets a card with
 // the top labels, from the model or from a trained head) and the Teach view (teach.js). Texts in English and 中文.
-import { $, api, authHeaders, el, onLanguage, state, t } from './common.js';
+import { $, api, authHeaders, el, onLanguage, state, t, touchScreen } from './common.js';
 import { addCards, cardsIn, clearCards, renderAll, retryFailed, setLabelCount, summaryOf } from './cards.js';
 import { reloadTeach, setupTeach } from './teach.js';
 import { clearLibrary, hasLibrary, loadLibrary, setupLibrary } from './library.js';
@@ -96,7 +96,7 @@ function setup() {
   $('pick').addEventListener('click', () => picker.click());
   // A camera capture makes sense where there is a camera to hold: touch devices.
   const camera = $('camera');
-  const touch = window.matchMedia('(pointer: coarse)').matches;
+  const touch = touchScreen();
   camera.hidden = !touch;
   // Nothing is dropped on a phone: its title offers what it can do.
   if (touch) $('drop-title').dataset.i18n = 'dropTouch';

@@ -180,8 +180,8 @@ async function explain(item, p) {
   try {
     // A head's card: where it looked for the head's class, by its name (the head may have been retrained
     // with its classes in another order since this answer).
-    const cls = item.head ? `${encodeURIComponent(p.label)}&head=${encodeURIComponent(item.head)}` : p.index;
-    const res = await postPhoto(`v1/explain?image=crop&class=${cls}`, item.file);
+    const which = item.head ? `class=${encodeURIComponent(p.label)}&head=${encodeURIComponent(item.head)}` : `class=${p.index}`;
+    const res = await postPhoto(`v1/explain?image=crop&${which}`, item.file);
     if (res.status === 401) state.onUnauthorized?.();
     if (!res.ok) {
       const code = (await res.json().catch(() => null))?.code ?? 'UNKNOWN';

@@ -56,6 +56,9 @@ export const state = { lang: 'en', maxBytes: 20 * 1024 * 1024, maxFiles: 32, mod
 
 export const $ = (id) => document.getElementById(id);
 
+/** A touch screen (a phone or tablet): a camera to hold, and nothing dropped on the page. */
+export const touchScreen = () => window.matchMedia('(pointer: coarse)').matches;
+
 /** The facts of a FILE_TOO_LARGE sentence for `file`: its size and the server's limit, in MB. */
 export const tooLargeVars = (file) => ({ size: (file.size / 1048576).toFixed(1), mb: Math.round(state.maxBytes / 1048576) });
 

@@ -1,6 +1,6 @@
 // The Teach view: make a head, name its classes, give each a few photos, train it, see how well it learned
 // (held-out accuracy and a confusion matrix), then try it on new photos ("unknown" shown as such).
-import { $, TEXT, api, apiFetch, authHeaders, el, errorText, messageLine, onLanguage, state, t, tooLargeVars } from './common.js';
+import { $, TEXT, api, apiFetch, authHeaders, el, errorText, messageLine, onLanguage, state, t, tooLargeVars, touchScreen } from './common.js';
 import { addCards, cardsIn, clearCards, summaryOf } from './cards.js';
 
 // `thumbs`: each photo's thumbnail (an object URL, fetched once); `progress`: each class's upload line; `uploading`: uploads running.
@@ -384,7 +384,7 @@ export function reloadTeach() {
 /** Wires the Teach view; `onHeadsChanged` runs after a head is trained or deleted. */
 export function setupTeach({ onHeadsChanged }) {
   // Nothing is dropped on a phone: the Try zone's title offers what it can do.
-  if (window.matchMedia('(pointer: coarse)').matches) $('try-title').dataset.i18n = 'tryItTouch';
+  if (touchScreen()) $('try-title').dataset.i18n = 'tryItTouch';
   view.onHeadsChanged = onHeadsChanged;
   $('new-head').addEventListener('submit', async (e) => {
     e.preventDefault();

@@ -148,24 +148,13 @@ export class ImageClassifier {
     refuseUnknownOptions(options, ['class', 'topK', 'head'], 'explain');
     return this.tracked(async () => {
       // Loaded on the first explanation: the graph reader and the renderer are not needed to classify.
-      const [{ explainHeadOutputs, explainOutputs, finalLayer, resolveClass, resolveHeadClass }, { renderOverlays }] = await Promise.all([import('./explain.js'), import('../image/heatmap.js')]);
-      const head = options.head;
-      const { topK } = resolveClassifyOptions({ topK: options.topK, head }, this.model.session.numClasses);
-      let explain: (outputs: RunOutputs) => Explanation;
-      if (head) {
-        checkHeadFits(head, this.model);
-        requireOutputs(this.model, ['feature_map']);
-        const cls = resolveHeadClass(options.class, head);
-        explain = (outputs) => explainHeadOutputs(outputs, head, { cls, topK });
-      } else {
-        const cls = resolveClass(options.class, this.model.labels, this.model.session.numClasses);
-        const layer = await finalLayer(this.model);
-        explain = (outputs) => explainOutputs(outputs, layer, this.model.labels, { cls, topK });
-      }
+      const [{ explainPlan }, { renderOverlays }] = await Promise.all([import('./explain.js'), import('../image/heatmap.js')]);
+      const { topK } = resolveClassifyOptions({ topK: options.topK, head: options.head }, this.model.session.numClasses);
+      const plan = await explainPlan(this.model, { head: options.head, class: options.class, topK });
       const bytes = await toBytes(image);
-      const [outcome] = await this.analyzeAll([bytes], head ? ['feature_map', 'embedding'] : ['feature_map'], { mirror: Boolean(head) });
+      const [outcome] = await this.analyzeAll([bytes], plan.extra, { mirror: plan.mirror });
       if (!outcome.ok) throw outcome.error;
-      const explanation = explain(outcome.outputs);
+      const explanation = plan.explain(outcome.outputs);
       const overlays = await renderOverlays(bytes, explanation.map, this.model.preprocess);
       return { ...explanation, overlays };
     });

@@ -9,11 +9,13 @@ import { readFile } from 'node:fs/promises';
 import { ResnetServeError, invalidArgument } from '../errors.js';
 import type { LabelSet } from '../labels/labels.js';
 import type { LoadedModel } from '../model/load-model.js';
+import type { ExtraOutput } from '../model/model-outputs.js';
 import type { RunOutputs } from '../model/model-session.js';
 import type { Prediction } from '../types.js';
 import { answerWithHead } from '../heads/answer.js';
 import type { Head } from '../heads/head.js';
 import { rankLogits } from './answer.js';
+import { checkHeadFits, requireOutputs } from './outputs.js';
 import { classActivationMap, type ActivationMap } from './cam.js';
 
 /** The final layer's weights, `classes × channels`. */
@@ -157,4 +159,31 @@ export function explainHeadOutputs(outputs: RunOutputs, head: Head, options: { c
   for (const v of embedding.data) norm += v * v;
   if (norm > 0) for (let i = 0; i < map.values.length; i++) map.values[i] /= Math.sqrt(norm);
   return { predictions: verdict.predictions.slice(0, options.topK), target, map, unknown: verdict.unknown, typicality: verdict.typicality };
+}
+
+/** What one explanation asks of the run (outputs, the mirror image) and how it reads them. */
+export interface ExplainPlan {
+  extra: ExtraOutput[];
+  mirror: boolean;
+  explain(outputs: RunOutputs): Explanation;
+}
+
+/**
+ * An explanation made ready before any image is read: for the model's own
+ * classes (its final layer read from the graph) or, with `head`, the head's
+ * (trained on this model); `class` resolved against the one or the other.
+ * The CLI, the library and the server run its `extra` outputs and hand them
+ * to `explain`.
+ */
+export async function explainPlan(model: LoadedModel, options: { head?: Head; class?: unknown; topK: number }): Promise<ExplainPlan> {
+  const { head, topK } = options;
+  if (head) {
+    checkHeadFits(head, model);
+    requireOutputs(model, ['feature_map']);
+    const cls = resolveHeadClass(options.class, head);
+    return { extra: ['feature_map', 'embedding'], mirror: true, explain: (outputs) => explainHeadOutputs(outputs, head, { cls, topK }) };
+  }
+  const cls = resolveClass(options.class, model.labels, model.session.numClasses);
+  const layer = await finalLayer(model);
+  return { extra: ['feature_map'], mirror: false, explain: (outputs) => explainOutputs(outputs, layer, model.labels, { cls, topK }) };
 }

@@ -7,8 +7,7 @@ import { createHash } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { basename, isAbsolute, join, relative, sep } from 'node:path';
 import { ImageClassifier } from '../classify/classifier.js';
-import { explainHeadOutputs, explainOutputs, finalLayer } from '../classify/explain.js';
-import { requireOutputs } from '../classify/outputs.js';
+import { explainPlan } from '../classify/explain.js';
 import { renderOverlays } from '../image/heatmap.js';
 import { ResnetServeError } from '../errors.js';
 import { ensureWritableDir, writeFailure } from '../fs-atomic.js';
@@ -123,8 +122,7 @@ export async function classifyCommand(paths: string[], values: Parsed, model: Mo
     const k = Math.min(topK, classes);
     if (!effective && topK > classes) throw new UsageError(`--top-k must be at most ${classes}`);
     // With a head, its maps weight the feature map by the head's classes.
-    const layer = explainDir === undefined || effective ? undefined : await finalLayer(classifier.model);
-    if (explainDir !== undefined && effective) requireOutputs(classifier.model, ['feature_map']);
+    const plan = explainDir === undefined ? undefined : await explainPlan(classifier.model, { head: effective, topK: k });
     const written = new Map<string, string>();
     // Two paths can flatten to one name (a/x.jpg and a_x.jpg): the second gets a number, never the first's file.
     const taken = new Set<string>();
@@ -135,15 +133,15 @@ export async function classifyCommand(paths: string[], values: Parsed, model: Mo
       return unique;
     };
     const work = async (batch: string[]): Promise<ClassifyOutcome[]> => {
-      if (explainDir === undefined) return classifier.classifyBatch(batch, { topK: k, lang, head: effective });
+      if (!plan || explainDir === undefined) return classifier.classifyBatch(batch, { topK: k, lang, head: effective });
       const names = batch.map((path) => uniqueName(explainName(path)));
       // Each file is read once: the same bytes are classified and drawn on.
       const bytes = await Promise.all(batch.map((path) => readPhotoFile(fsPath(path)).catch(() => path)));
-      const analyzed = effective ? await classifier.analyzeBatch(bytes, ['feature_map', 'embedding'], { mirror: true }) : await classifier.analyzeBatch(bytes, ['feature_map']);
+      const analyzed = await classifier.analyzeBatch(bytes, plan.extra, { mirror: plan.mirror });
       return Promise.all(
         analyzed.map(async (a, i): Promise<ClassifyOutcome> => {
           if (!a.ok) return a;
-          const explanation = layer ? explainOutputs(a.outputs, layer, classifier.model.labels, { topK: k }) : explainHeadOutputs(a.outputs, effective as Head, { topK: k });
+          const explanation = plan.explain(a.outputs);
           const { crop, photo } = await renderOverlays(bytes[i] as Buffer, explanation.map, classifier.model.preprocess);
           const out = join(explainDir, names[i]);
           try {

@@ -11,9 +11,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ResnetServeError, invalidArgument } from '../../errors.js';
-import { explainHeadOutputs, explainOutputs, finalLayer, resolveClass, resolveHeadClass } from '../../classify/explain.js';
-import { checkHeadFits, requireOutputs } from '../../classify/outputs.js';
-import type { Head } from '../../heads/head.js';
+import { explainPlan } from '../../classify/explain.js';
 import { renderOverlays } from '../../image/heatmap.js';
 import { drawInTurn } from '../drawing.js';
 import { queryOptions, uploadedImages, withDeadline, type ServiceHolder } from '../http.js';
@@ -32,20 +30,19 @@ export async function explainRoutes(app: FastifyInstance, holder: ServiceHolder,
     const named = modelName === undefined ? undefined : namedModel(holder, modelName, version);
     if (named && query.head !== undefined) throw invalidArgument('head', `nothing: the path names head ${named.name} already`, query.head);
     const head = named ?? holder.headFrom(query);
-    if (head) checkHeadFits(head, service.model);
     const image = query.image;
     if (image !== undefined && image !== 'crop' && image !== 'photo') throw invalidArgument('image', 'crop or photo', image);
     const heatmap = query.heatmap;
     if (heatmap !== undefined && heatmap !== 'on' && heatmap !== 'off') throw invalidArgument('heatmap', 'on or off', heatmap);
     if (heatmap === 'off' && !image) throw invalidArgument('heatmap', 'off only with image=crop or image=photo', heatmap);
     const { topK } = service.resolveOptions({ ...queryOptions(query, { topK: 5, lang: 'both' }), head });
-    const labels = service.model.labels;
-    const cls = head ? resolveHeadClass(query.class, head) : resolveClass(query.class, labels, service.model.session.numClasses);
+    // What a heatmap needs, checked before the upload is looked at (the picture alone needs none of it).
+    const plan = heatmap === 'off' ? null : await explainPlan(service.model, { head, class: query.class, topK });
     const images = uploadedImages(request);
     if (images.length === 0) throw new ResnetServeError('NO_FILE', 'No file uploaded (send it as the multipart field "file" or as the body)');
     if (images.length > 1) throw new ResnetServeError('BAD_REQUEST', `Explain one image per request (got ${images.length})`);
     const [{ bytes, name }] = images;
-    if (heatmap === 'off') {
+    if (!plan) {
       // The picture alone: decoded once through the checked pipeline first (admitted like any image), so only a valid image reaches the renderer.
       const plain = await withDeadline(
         reply,
@@ -58,16 +55,13 @@ export async function explainRoutes(app: FastifyInstance, holder: ServiceHolder,
       );
       return reply.type('image/png').send(image === 'crop' ? plain.crop : plain.photo);
     }
-    // A head's map weights the same feature map by the head's own classes.
-    const layer = head ? null : await finalLayer(service.model);
-    if (head) requireOutputs(service.model, ['feature_map']);
     const { outcome, explanation, overlays } = await withDeadline(
       reply,
       limits.requestTimeoutMs,
       async (signal) => {
-        const [outcome] = head ? await service.analyzeMany([bytes], ['feature_map', 'embedding'], signal, { mirror: true }) : await service.analyzeMany([bytes], ['feature_map'], signal);
+        const [outcome] = await service.analyzeMany([bytes], plan.extra, signal, { mirror: plan.mirror });
         if (!outcome.ok) throw outcome.error;
-        const explanation = layer ? explainOutputs(outcome.outputs, layer, labels, { cls, topK }) : explainHeadOutputs(outcome.outputs, head as Head, { cls, topK });
+        const explanation = plan.explain(outcome.outputs);
         const overlays = await drawInTurn(() => renderOverlays(Buffer.from(bytes), explanation.map, service.model.preprocess), signal);
         return { outcome, explanation, overlays };
       },

@@ -124,7 +124,7 @@ export function parseJson(json: Uint8Array, bounds?: JsonBounds): unknown {
  * quotes in its message: an image sent here would put its bytes in the
  * answer and the log.
  */
-export function jsonSyntaxProblem(message: string, text: string): string {
+function jsonSyntaxProblem(message: string, text: string): string {
   if (!text.trimStart().startsWith('{')) return 'it does not start with "{" (an image file goes base64-encoded in the BYTES input of the model\'s "-image" model, or to /v1/classify)';
   if (/^Unexpected end of JSON input/.test(message)) return 'it ends too soon';
   // V8's own words where they say where, not what ("Expected ',' or '}' after property value in JSON at position 12").
