@@ -11,10 +11,17 @@
  * libjpeg62-turbo-dev); where it is not installed the addon is not built and
  * sharp decodes everything.
  *
- * decode(bytes: Buffer, denominator: 1|2|4|8, into?: Uint8Array)
+ * decode(bytes: Buffer, denominator: 1|2|4|8, into?: Uint8Array,
+ *        x?, y?, regionWidth?, regionHeight?)
  *   -> { data, width, height, channels }
  * The pixels go into `into` when it is large enough (then `data` is `into`,
- * its first width*height*channels bytes), else into a new Buffer. Grey JPEGs
+ * its first width*height*channels bytes), else into a new Buffer. With a
+ * region (in scaled pixels), only its rows and columns are decoded, in place
+ * in the full-size layout (`into` required): libjpeg still reads every
+ * row's entropy-coded data (so damage anywhere is still an error) but skips
+ * the IDCT, upsampling and colour conversion of what lies outside, which
+ * is most of a photo's fast-mode decode once its centre crop is known. The
+ * rest of `into` is left as it was. Grey JPEGs
  * come back with 1 channel, colour ones as RGB; anything libjpeg
  * warns about (truncation, corrupt data) is an error, as with sharp's
  * failOn: 'warning'. The caller checks the header (format, size, scans)
@@ -59,15 +66,22 @@ static napi_value set_uint(napi_env env, napi_value object, const char *name, ui
 }
 
 static napi_value decode(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2) return throw_error(env, "decode(bytes, denominator[, into]) takes two or three arguments");
+  size_t argc = 7;
+  napi_value argv[7];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 || (argc > 3 && argc != 7)) {
+    return throw_error(env, "decode(bytes, denominator[, into[, x, y, width, height]]) takes two, three or seven arguments");
+  }
   void *bytes;
   size_t length;
   if (napi_get_buffer_info(env, argv[0], &bytes, &length) != napi_ok || length == 0) return throw_error(env, "bytes must be a non-empty Buffer");
   int32_t denominator;
   if (napi_get_value_int32(env, argv[1], &denominator) != napi_ok || (denominator != 1 && denominator != 2 && denominator != 4 && denominator != 8)) {
     return throw_error(env, "denominator must be 1, 2, 4 or 8");
+  }
+  uint32_t region[4] = {0, 0, 0, 0};
+  bool has_region = argc == 7;
+  for (int i = 0; has_region && i < 4; i++) {
+    if (napi_get_value_uint32(env, argv[3 + i], &region[i]) != napi_ok) return throw_error(env, "the region's x, y, width and height must be numbers");
   }
 
   struct jpeg_decompress_struct cinfo;
@@ -94,6 +108,12 @@ static napi_value decode(napi_env env, napi_callback_info info) {
   cinfo.do_fancy_upsampling = TRUE;
   cinfo.out_color_space = cinfo.jpeg_color_space == JCS_GRAYSCALE ? JCS_GRAYSCALE : JCS_RGB;
   jpeg_start_decompress(&cinfo);
+  if (has_region && (region[2] == 0 || region[3] == 0 || region[0] + region[2] > cinfo.output_width || region[1] + region[3] > cinfo.output_height)) {
+    jpeg_destroy_decompress(&cinfo);
+    return throw_error(env, "the region must be a non-empty box inside the scaled image");
+  }
+  /* The scaled size, before a region's crop narrows output_width. */
+  uint32_t width = cinfo.output_width, height = cinfo.output_height, channels = (uint32_t)cinfo.output_components;
   /* Decoded into the caller's `into` when it is large enough, else into a new Buffer. */
   size_t stride = (size_t)cinfo.output_width * (size_t)cinfo.output_components;
   size_t size = stride * cinfo.output_height;
@@ -109,26 +129,44 @@ static napi_value decode(napi_env env, napi_callback_info info) {
       data = argv[2];
     }
   }
+  if (!pixels && has_region) {
+    jpeg_destroy_decompress(&cinfo);
+    return throw_error(env, "a region is decoded into `into`, which must hold the whole scaled image");
+  }
   if (!pixels && napi_create_buffer(env, size, &pixels, &data) != napi_ok) {
     jpeg_destroy_decompress(&cinfo);
     return throw_error(env, "out of memory");
   }
   /* All rows at once, as libjpeg-turbo's own TurboJPEG API asks: it then
    * writes whole iMCU rows in place instead of buffering one row per call. */
+  JDIMENSION end_row = cinfo.output_height;
+  size_t column_offset = 0;
+  if (has_region) {
+    /* libjpeg widens the columns to whole iMCUs and says where they start. */
+    JDIMENSION crop_x = region[0], crop_width = region[2];
+    jpeg_crop_scanline(&cinfo, &crop_x, &crop_width);
+    column_offset = (size_t)crop_x * (size_t)cinfo.output_components;
+    end_row = region[1] + region[3];
+    if (region[1] > 0) jpeg_skip_scanlines(&cinfo, region[1]);
+  }
   JSAMPROW *rows = malloc(sizeof(JSAMPROW) * cinfo.output_height);
   if (!rows) {
     jpeg_destroy_decompress(&cinfo);
     return throw_error(env, "out of memory");
   }
-  for (JDIMENSION y = 0; y < cinfo.output_height; y++) rows[y] = (unsigned char *)pixels + stride * y;
+  for (JDIMENSION y = 0; y < cinfo.output_height; y++) rows[y] = (unsigned char *)pixels + stride * y + column_offset;
   err.rows = rows;
-  while (cinfo.output_scanline < cinfo.output_height) {
-    jpeg_read_scanlines(&cinfo, rows + cinfo.output_scanline, cinfo.output_height - cinfo.output_scanline);
+  while (cinfo.output_scanline < end_row) {
+    jpeg_read_scanlines(&cinfo, rows + cinfo.output_scanline, end_row - cinfo.output_scanline);
   }
+  /* The rows below are read, not decoded, but for the last: libjpeg skips to
+   * the end without reading at all, and a damaged end must stay an error, as
+   * without a region (that row lands outside the region, in `into`). */
+  if (cinfo.output_scanline < cinfo.output_height - 1) jpeg_skip_scanlines(&cinfo, cinfo.output_height - 1 - cinfo.output_scanline);
+  if (cinfo.output_scanline < cinfo.output_height) jpeg_read_scanlines(&cinfo, rows + cinfo.output_scanline, 1);
   err.rows = NULL;
   free(rows);
   jpeg_finish_decompress(&cinfo);
-  uint32_t width = cinfo.output_width, height = cinfo.output_height, channels = (uint32_t)cinfo.output_components;
   jpeg_destroy_decompress(&cinfo);
 
   napi_value result;

@@ -117,7 +117,7 @@ export interface ModelOptions {
   cacheDir?: string;
   /** Never download; fail with instructions instead. Default: `$RESNET_SERVE_OFFLINE` is set. */
   offline?: boolean;
-  /** ONNX Runtime intra-op threads. Default: the CPUs this process may use (in a server with int8, those its preprocessing workers leave). */
+  /** ONNX Runtime intra-op threads. Default: the CPUs this process may use. */
   threads?: number;
   /** Largest accepted image, in pixels (AVIF and HEIF count three times theirs). Default 50,000,000. */
   maxPixels?: number;

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import sharp from 'sharp';
+import { availableCpus } from '../cpu-quota.js';
 import { isResnetServeError } from '../errors.js';
 import type { BlockingTask } from '../testing/blocking-worker.js';
 import { startTestService, testPhoto } from '../testing/fixtures.js';
@@ -69,6 +70,8 @@ test('the start-up limit is not spent on quantising: an int8 server with a 1 ms 
   const int8 = await startTestService({ precision: 'int8', startupTimeoutMs: 1, workers: 1 });
   try {
     assert.equal(int8.info.precision, 'int8');
+    // Beside its decoding worker it still takes every CPU: int8 threads sleep between layers instead of spinning.
+    assert.equal(int8.info.threads, availableCpus());
     const [answer] = await int8.classifyMany([await testPhoto(5)], { topK: 1 });
     assert.ok(answer.ok);
   } finally {

@@ -158,7 +158,7 @@ export class ClassificationService {
     const pool = preprocessingPool(options.workers);
     let model: LoadedModel;
     try {
-      model = await loadModel(options, { thread: true, probeTimeoutMs: limit, beside: pool.maxThreads });
+      model = await loadModel(options, { thread: true, probeTimeoutMs: limit });
     } catch (err) {
       await pool.destroy();
       throw err;

@@ -83,7 +83,7 @@ RESNET_SERVE_MAX_BATCH=8 (the command line wins).
 Model options (every command that runs the model, all but dupes and export):
   --model NAME|FILE              resnet18 (default), resnet34, resnet50, resnet101, resnet152,
                                  or a .pth state_dict or an ImageNet .onnx file
-  --threads N                    ONNX Runtime threads (default: the CPUs available; serve with an int8 model: those the --workers leave)
+  --threads N                    ONNX Runtime threads (default: the CPUs available)
   --preprocess fast|exact        fast (default): large images decoded at reduced scale;
                                  exact: torchvision + Pillow reproduced to the float
   --precision fp32|int8          fp32 (default): PyTorch's numbers; int8: inference 2-3x as fast,

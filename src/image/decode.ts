@@ -32,7 +32,7 @@ import { decodeJpegScaled, jpegScaleDenominator, nativeJpegAvailable } from './j
 import { countJpegScans, maxJpegScans } from './jpeg-scans.js';
 import { orient, storedBox } from './orient.js';
 import type { CropBox, Size } from './geometry.js';
-import { resizeBilinearWindow, type RawImage } from './resample.js';
+import { bilinearSourceSpan, resizeBilinearWindow, type RawImage } from './resample.js';
 
 /** Decoded pixels plus the upright size of the original (larger when decoded with shrink-on-load). */
 export interface DecodedImage extends RawImage {
@@ -214,13 +214,30 @@ async function openImage(bytes: Buffer, limits: DecodeLimits): Promise<{ image: 
 export const FAST_JPEG_REDUCTION = 2;
 
 /**
+ * The box of a `source`-sized image that resampling it to `target` reads
+ * for `box`, grown by 2 pixels where the image goes on: all the JPEG decoder
+ * has to produce. (libjpeg's cropped decode can differ from the whole
+ * image's in its outermost row or column; a 1-pixel margin already made
+ * every region of the reference photos the same, at every scale.)
+ */
+function sourceRegion(source: Size, target: Size, box: CropBox): CropBox {
+  const x = bilinearSourceSpan(source.width, target.width, box.left, box.width);
+  const y = bilinearSourceSpan(source.height, target.height, box.top, box.height);
+  const left = Math.max(0, x.start - 2);
+  const top = Math.max(0, y.start - 2);
+  return { left, top, width: Math.min(source.width, x.end + 2) - left, height: Math.min(source.height, y.end + 2) - top };
+}
+
+/**
  * An 8-bit colour or grey JPEG through libjpeg-turbo directly
  * (`jpeg-native.ts`): at full size, the same pixels as libvips (checked on
  * 328 photos), or, given a `target` (fast mode, the upright resize size),
  * at the smallest libjpeg scale that leaves Pillow's filter at least
  * `reduction` to it, resized to it at once (the decoded pixels live in a
  * reused buffer; given a `window` of the upright resized image, only its
- * pixels). Then EXIF orientation. Null when the native decoder is
+ * pixels are resampled, and only the pixels they read are decoded: the
+ * same pixels as a whole decode, checked in `jpeg-native.test.ts`). Then
+ * EXIF orientation. Null when the native decoder is
  * missing or refuses the file (`onRefused` hears libjpeg's reason): sharp
  * then decodes it (and names what is wrong with it).
  */
@@ -236,11 +253,14 @@ export function decodeJpegNative(bytes: Buffer, meta: Pick<Metadata, 'width' | '
     const denominator = jpegScaleDenominator(stored, storedTarget, reduction);
     if (denominator === 1) {
       // No smaller scale to decode at: resampled upright, as exact mode does, to the same bits (a turn first swaps the filter's passes).
-      const full = decodeJpegScaled(bytes, 1, stored);
+      const upright = orientation >= 5 ? { width: stored.height, height: stored.width } : stored;
+      const region = window && storedBox(sourceRegion(upright, target, window), upright, orientation);
+      const full = decodeJpegScaled(bytes, 1, stored, region);
       return full && resizeBilinearWindow(orient(full, orientation), target, window ?? { left: 0, top: 0, ...target });
     }
-    const decoded = decodeJpegScaled(bytes, denominator, stored);
     const box = window ? storedBox(window, target, orientation) : { left: 0, top: 0, ...storedTarget };
+    const scaled = { width: Math.ceil(stored.width / denominator), height: Math.ceil(stored.height / denominator) };
+    const decoded = decodeJpegScaled(bytes, denominator, stored, window && sourceRegion(scaled, storedTarget, box));
     return decoded && orient(resizeBilinearWindow(decoded, storedTarget, box), orientation);
   } catch (err) {
     onRefused?.((err as Error).message);

@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import sharp from 'sharp';
 import { isResnetServeError } from '../errors.js';
 import { testPhoto } from '../testing/fixtures.js';
+import { REFERENCE_DIR, skipWithoutReference } from '../testing/shared.js';
 import { decodeImage } from './decode.js';
 import { decodeJpegScaled, jpegScaleDenominator, nativeJpegAvailable } from './jpeg-native.js';
 import { orient } from './orient.js';
@@ -46,6 +49,56 @@ describe('native JPEG decoder', { skip: skipWithoutAddon }, () => {
     const grey = await sharp(await testPhoto(5, 300, 200)).toColourspace('b-w').jpeg().toBuffer();
     const image = decodeJpegScaled(grey, 2);
     assert.deepEqual([image?.width, image?.height, image?.channels], [150, 100, 1]);
+  });
+
+  test('a region decodes, at every scale, the same pixels as the whole image inside it (but for its outermost row and column), for baseline, 4:4:4, progressive and grey JPEGs', async () => {
+    const photo = await testPhoto(12, 1237, 915);
+    const flavours = {
+      baseline: photo,
+      '4:4:4': await sharp(photo).jpeg({ quality: 90, chromaSubsampling: '4:4:4' }).toBuffer(),
+      progressive: await sharp(photo).jpeg({ quality: 85, progressive: true }).toBuffer(),
+      grey: await sharp(photo).toColourspace('b-w').jpeg().toBuffer(),
+    };
+    const stored = { width: 1237, height: 915 };
+    for (const [name, jpeg] of Object.entries(flavours)) {
+      for (const d of [1, 2, 4, 8]) {
+        const whole = decodeJpegScaled(jpeg, d);
+        assert.ok(whole);
+        const wholeData = Uint8Array.from(whole.data);
+        // Off-iMCU edges, one at the image's corner, one a thin strip.
+        const boxes = [
+          { left: 13, top: 9, width: Math.ceil(whole.width / 2), height: Math.ceil(whole.height / 3) },
+          { left: 0, top: 0, width: 37, height: 21 },
+          { left: whole.width - 19, top: whole.height - 5, width: 19, height: 5 },
+        ];
+        for (const box of boxes) {
+          const part = decodeJpegScaled(jpeg, d, stored, box);
+          assert.ok(part);
+          assert.deepEqual([part.width, part.height, part.channels], [whole.width, whole.height, whole.channels], `${name} 1/${d}: the whole image's layout`);
+          const ch = whole.channels;
+          let differ = 0;
+          for (let y = box.top + 1; y < box.top + box.height - 1; y++) {
+            for (let i = (y * whole.width + box.left + 1) * ch; i < (y * whole.width + box.left + box.width - 1) * ch; i++) differ += part.data[i] === wholeData[i] ? 0 : 1;
+          }
+          assert.equal(differ, 0, `${name} 1/${d}, box ${JSON.stringify(box)}`);
+        }
+      }
+    }
+  });
+
+  test('a region outside the scaled image, an empty one or one without the stored size is refused', async () => {
+    const jpeg = await testPhoto(13, 640, 480);
+    const stored = { width: 640, height: 480 };
+    assert.throws(() => decodeJpegScaled(jpeg, 2, stored, { left: 300, top: 0, width: 21, height: 10 }), /region must be a non-empty box inside the scaled image/);
+    assert.throws(() => decodeJpegScaled(jpeg, 2, stored, { left: 0, top: 0, width: 0, height: 10 }), /region must be a non-empty box/);
+    assert.throws(() => decodeJpegScaled(jpeg, 2, undefined, { left: 0, top: 0, width: 10, height: 10 }), /pass the stored size/);
+    assert.ok(decodeJpegScaled(jpeg, 2, stored, { left: 300, top: 0, width: 20, height: 240 }), 'the last column and row are inside');
+  });
+
+  test('a region of a damaged JPEG is still refused when the damage lies below it', async () => {
+    const jpeg = await testPhoto(14, 1200, 900);
+    const truncated = jpeg.subarray(0, Math.floor(jpeg.length * 0.8));
+    assert.throws(() => decodeJpegScaled(truncated, 2, { width: 1200, height: 900 }, { left: 100, top: 20, width: 200, height: 100 }), /premature end|corrupt/i);
   });
 
   test('truncated, corrupt and non-JPEG bytes and a wrong scale throw instead of crashing', async () => {
@@ -92,11 +145,17 @@ describe('native JPEG decoder', { skip: skipWithoutAddon }, () => {
     }
   });
 
-  test('asked for a window of the resized image (fast mode\'s crop), it resamples only that box: the same pixels as the whole image cropped, for every EXIF orientation and grey', async () => {
+  test('asked for a window of the resized image (fast mode\'s crop), it decodes and resamples only that box: the same pixels as the whole image cropped, at full and reduced scale, for every EXIF orientation, grey and progressive', async () => {
     const colour = await testPhoto(9, 1131, 769);
-    const grey = await sharp(colour).toColourspace('b-w').jpeg().toBuffer();
+    const large = await testPhoto(10, 2263, 1539);
+    const sources = [
+      ['colour', colour],
+      ['grey', await sharp(colour).toColourspace('b-w').jpeg().toBuffer()],
+      ['large (decoded at 1/2)', large],
+      ['large progressive', await sharp(large).jpeg({ progressive: true }).toBuffer()],
+    ] as const;
     const resizeTo = (size: { width: number; height: number }) => ({ width: Math.trunc((size.width * 256) / Math.min(size.width, size.height)), height: Math.trunc((size.height * 256) / Math.min(size.width, size.height)) });
-    for (const [name, source] of [['colour', colour], ['grey', grey]] as const) {
+    for (const [name, source] of sources) {
       for (const orientation of [1, 2, 3, 4, 5, 6, 7, 8]) {
         const tagged = await sharp(source).withMetadata({ orientation }).jpeg({ quality: 90 }).toBuffer();
         const whole = await decodeImage(tagged, undefined, { resizeTo });
@@ -141,4 +200,21 @@ test('damaged JPEGs decoded at the same time each get their own reason (libvips 
   reasons.forEach((reason, i) => {
     assert.match(reason, i % 2 ? /^Image data is damaged or truncated \(Corrupt JPEG data: premature end of data segment\)$/ : /^Image data is damaged or truncated \(Premature end of JPEG file\)$/, `file ${i}`);
   });
+});
+
+test('on every reference JPEG, fast mode decoding only the centre crop gives the model the input of the whole frame decoded', { skip: skipWithoutAddon || skipWithoutReference }, async () => {
+  const fast = new Preprocessor(IMAGENET_PREPROCESS, undefined, 'fast');
+  const files = readdirSync(join(REFERENCE_DIR, 'images')).filter((f) => /\.jpe?g$/i.test(f));
+  let large = 0;
+  for (const file of files) {
+    const bytes = readFileSync(join(REFERENCE_DIR, 'images', file));
+    const [cropOnly, wholeFrame] = [new Float32Array(fast.imageLength), new Float32Array(fast.imageLength)];
+    await fast.imageToTensor(bytes, cropOnly);
+    // A fingerprint needs the whole frame, so this decode takes every pixel.
+    await fast.imageToTensor(bytes, wholeFrame, 0, { fingerprint: true });
+    assert.ok(cropOnly.every((v, i) => v === wholeFrame[i]), file);
+    const { width = 0, height = 0 } = await sharp(bytes).metadata();
+    if (Math.min(width, height) >= 512) large++;
+  }
+  assert.ok(files.length >= 50 && large >= 5, `${files.length} JPEGs, ${large} of them decoded at a reduced size`);
 });

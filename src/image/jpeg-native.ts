@@ -8,11 +8,11 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import type { Size } from './geometry.js';
+import type { CropBox, Size } from './geometry.js';
 import type { RawImage } from './resample.js';
 
 interface Addon {
-  decode(bytes: Uint8Array, denominator: number, into?: Uint8Array): { data: Uint8Array; width: number; height: number; channels: number };
+  decode(bytes: Uint8Array, denominator: number, into?: Uint8Array, x?: number, y?: number, width?: number, height?: number): { data: Uint8Array; width: number; height: number; channels: number };
 }
 
 const ADDON = fileURLToPath(new URL('../../native/build/Release/jpeg_scaled.node', import.meta.url));
@@ -59,15 +59,21 @@ let scratch = new Uint8Array(0);
  * Decodes a grey, YCbCr or RGB JPEG at 1/`denominator` scale, or returns
  * null when the addon is not available. With `reuse` (the stored size), the
  * pixels live in a buffer this thread reuses: use them before the next call,
- * synchronously; without it they are the caller's. Throws (a plain Error)
- * on anything libjpeg refuses or warns about; callers fall back to sharp,
- * which names the problem.
+ * synchronously; without it they are the caller's. With `reuse` and a
+ * `region` of the scaled image, only the region's pixels are decoded (the
+ * rest of `data` holds nothing meaningful): what a windowed resample reads.
+ * Throws (a plain Error) on anything libjpeg refuses or warns about;
+ * callers fall back to sharp, which names the problem.
  */
-export function decodeJpegScaled(bytes: Uint8Array, denominator: number, reuse?: Size): RawImage | null {
+export function decodeJpegScaled(bytes: Uint8Array, denominator: number, reuse?: Size, region?: CropBox): RawImage | null {
   const decoder = loadAddon();
   if (!decoder) return null;
   const needed = reuse ? Math.ceil(reuse.width / denominator) * Math.ceil(reuse.height / denominator) * 3 : 0;
   if (needed > scratch.length && needed <= SCRATCH_LIMIT) scratch = new Uint8Array(needed);
-  const { data, width, height, channels } = reuse ? decoder.decode(bytes, denominator, scratch) : decoder.decode(bytes, denominator);
+  const into = reuse ? (needed <= SCRATCH_LIMIT ? scratch : new Uint8Array(needed)) : undefined;
+  if (region && !into) throw new RangeError('a region is decoded into the reused buffer: pass the stored size');
+  const { data, width, height, channels } = region && into
+    ? decoder.decode(bytes, denominator, into, region.left, region.top, region.width, region.height)
+    : decoder.decode(bytes, denominator, into);
   return { data: new Uint8Array(data.buffer, data.byteOffset, width * height * channels), width, height, channels };
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { seededRandom } from '../testing/random-resnet.js';
-import { bilinearCoefficients, resizeBilinearWindow, type RawImage } from './resample.js';
+import { bilinearCoefficients, bilinearSourceSpan, resizeBilinearWindow, type RawImage } from './resample.js';
 
 const row = (values: number[]): RawImage => ({ data: Uint8Array.from(values), width: values.length, height: 1, channels: 1 });
 
@@ -54,4 +54,22 @@ test('a constant image stays constant through any resize', () => {
 
 test('a window outside the output is refused', () => {
   assert.throws(() => resizeBilinearWindow(row([1, 2, 3]), { width: 2, height: 1 }, { left: 1, top: 0, width: 2, height: 1 }), RangeError);
+});
+
+test('the source span of a window is exactly the samples its taps read, shrinking, enlarging or keeping the size', () => {
+  const random = seededRandom(7);
+  for (let trial = 0; trial < 300; trial++) {
+    const inSize = 1 + Math.floor(random() * 2000);
+    const outSize = 1 + Math.floor(random() * 600);
+    const first = Math.floor(random() * outSize);
+    const count = 1 + Math.floor(random() * (outSize - first));
+    const { bounds } = bilinearCoefficients(inSize, outSize, first, count);
+    let start = Infinity;
+    let end = -Infinity;
+    for (let i = 0; i < count; i++) {
+      start = Math.min(start, bounds[i * 2]);
+      end = Math.max(end, bounds[i * 2] + bounds[i * 2 + 1]);
+    }
+    assert.deepEqual(bilinearSourceSpan(inSize, outSize, first, count), { start, end }, `${inSize} → ${outSize}, outputs ${first}..${first + count - 1}`);
+  }
 });

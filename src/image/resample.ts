@@ -47,6 +47,20 @@ function triangle(x: number): number {
   return a < 1 ? 1 - a : 0;
 }
 
+const firstTap = (center: number, support: number): number => Math.max(0, Math.trunc(center - support + 0.5));
+const endTap = (center: number, support: number, inSize: number): number => Math.min(inSize, Math.trunc(center + support + 0.5));
+
+/**
+ * The source samples `[start, end)` that output indices `first .. first +
+ * count - 1` read when `inSize` samples are resized to `outSize` (the taps
+ * of {@link bilinearCoefficients}): what a decoder must produce for a window.
+ */
+export function bilinearSourceSpan(inSize: number, outSize: number, first: number, count: number): { start: number; end: number } {
+  const scale = inSize / outSize;
+  const support = scale < 1 ? 1 : scale;
+  return { start: firstTap((first + 0.5) * scale, support), end: endTap((first + count - 0.5) * scale, support, inSize) };
+}
+
 /**
  * Taps of Pillow's antialiased bilinear filter resizing `inSize` samples to
  * `outSize`, for output indices `first .. first + count - 1`.
@@ -62,11 +76,8 @@ export function bilinearCoefficients(inSize: number, outSize: number, first = 0,
   const invScale = 1 / filterscale;
   for (let i = 0; i < count; i++) {
     const center = (first + i + 0.5) * scale;
-    let xmin = Math.trunc(center - support + 0.5);
-    if (xmin < 0) xmin = 0;
-    let xmax = Math.trunc(center + support + 0.5);
-    if (xmax > inSize) xmax = inSize;
-    const n = xmax - xmin;
+    const xmin = firstTap(center, support);
+    const n = endTap(center, support, inSize) - xmin;
     let total = 0;
     for (let x = 0; x < n; x++) {
       const w = triangle((x + xmin - center + 0.5) * invScale);

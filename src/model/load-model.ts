@@ -10,7 +10,6 @@
 import { existsSync } from 'node:fs';
 import { open, readFile, readdir, rm } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
-import { availableCpus } from '../cpu-quota.js';
 import { ResnetServeError, invalidArgument } from '../errors.js';
 import { cacheFolderError, cacheWriteError, readFailure } from '../fs-atomic.js';
 import { cachedSha256 } from './file-hash.js';
@@ -164,7 +163,7 @@ function checkOfficialHash(name: string, path: string, sha256: string): void {
   );
 }
 
-/** Where a model runs: in this thread or its own, and beside how much other CPU work. */
+/** Where a model runs: in this thread or its own. */
 export interface ModelPlacement {
   /** Open the session in a worker thread of its own (a server). */
   thread?: boolean;
@@ -175,16 +174,6 @@ export interface ModelPlacement {
    * (checkpoints, int8) are not probed.
    */
   probeTimeoutMs?: number;
-  /**
-   * CPUs kept busy by work running beside inference (a server's
-   * preprocessing workers). An int8 session, which does not spin-wait,
-   * then takes only the CPUs left (at least one) unless `threads` is given:
-   * measured on 2 cores, one int8 thread answers a lone request as fast as
-   * two (waking the second for every layer costs what it saves) and serves
-   * 15% more images per second under load, while fp32 loses a third of its
-   * single-request speed with one thread, so fp32 keeps them all.
-   */
-  beside?: number;
 }
 
 /** The keys of {@link ModelOptions}, for refusing a misspelt one (a record, so the compiler keeps it complete). */
@@ -302,8 +291,7 @@ async function openModel(
   // A server runs the session in a thread of its own (ONNX Runtime's Node binding blocks the calling thread).
   const optimized = await preoptimizedFor(onnxPath, sha256, cacheDir);
   const int8 = quantizedSource || precision === 'int8';
-  const threads = options.threads ?? (int8 && placement.beside ? Math.max(1, availableCpus() - placement.beside) : undefined);
-  const sessionOptions = { threads, inputSize: sidecar.preprocess.cropSize, label: path, preoptimized: optimized !== null, spinWait: !int8 };
+  const sessionOptions = { threads: options.threads, inputSize: sidecar.preprocess.cropSize, label: path, preoptimized: optimized !== null, spinWait: !int8 };
   const runPath = optimized ?? onnxPath;
   const session: ModelSession = placement.thread
     ? await ThreadedSession.open(runPath, sessionOptions)
