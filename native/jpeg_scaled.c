@@ -19,9 +19,8 @@
  * region (in scaled pixels), only its rows and columns are decoded, in place
  * in the full-size layout (`into` required): libjpeg still reads every
  * row's entropy-coded data (so damage anywhere is still an error) but skips
- * the IDCT, upsampling and colour conversion of what lies outside, which
- * is most of a photo's fast-mode decode once its centre crop is known. The
- * rest of `into` is left as it was. Grey JPEGs
+ * the IDCT, upsampling and colour conversion of the columns outside and of
+ * the rows above. Of the rest of `into`, nothing is meaningful. Grey JPEGs
  * come back with 1 channel, colour ones as RGB; anything libjpeg
  * warns about (truncation, corrupt data) is an error, as with sharp's
  * failOn: 'warning'. The caller checks the header (format, size, scans)
@@ -30,6 +29,7 @@
 #include <node_api.h>
 #include <setjmp.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <jpeglib.h>
@@ -108,7 +108,7 @@ static napi_value decode(napi_env env, napi_callback_info info) {
   cinfo.do_fancy_upsampling = TRUE;
   cinfo.out_color_space = cinfo.jpeg_color_space == JCS_GRAYSCALE ? JCS_GRAYSCALE : JCS_RGB;
   jpeg_start_decompress(&cinfo);
-  if (has_region && (region[2] == 0 || region[3] == 0 || region[0] + region[2] > cinfo.output_width || region[1] + region[3] > cinfo.output_height)) {
+  if (has_region && (region[2] == 0 || region[3] == 0 || (uint64_t)region[0] + region[2] > cinfo.output_width || (uint64_t)region[1] + region[3] > cinfo.output_height)) {
     jpeg_destroy_decompress(&cinfo);
     return throw_error(env, "the region must be a non-empty box inside the scaled image");
   }
@@ -139,14 +139,16 @@ static napi_value decode(napi_env env, napi_callback_info info) {
   }
   /* All rows at once, as libjpeg-turbo's own TurboJPEG API asks: it then
    * writes whole iMCU rows in place instead of buffering one row per call. */
-  JDIMENSION end_row = cinfo.output_height;
   size_t column_offset = 0;
   if (has_region) {
     /* libjpeg widens the columns to whole iMCUs and says where they start. */
     JDIMENSION crop_x = region[0], crop_width = region[2];
     jpeg_crop_scanline(&cinfo, &crop_x, &crop_width);
     column_offset = (size_t)crop_x * (size_t)cinfo.output_components;
-    end_row = region[1] + region[3];
+    /* Rows below the region are decoded too (into `into`, outside the region), not skipped: a skip to
+     * the end reads nothing, and a damaged end must stay an error, as without a region; and a skip
+     * that does not begin on a row group boundary is where libjpeg-turbo's skipping has had its bugs
+     * (libjpeg-turbo#915). The one skip here begins at the first row. */
     if (region[1] > 0) jpeg_skip_scanlines(&cinfo, region[1]);
   }
   JSAMPROW *rows = malloc(sizeof(JSAMPROW) * cinfo.output_height);
@@ -156,14 +158,9 @@ static napi_value decode(napi_env env, napi_callback_info info) {
   }
   for (JDIMENSION y = 0; y < cinfo.output_height; y++) rows[y] = (unsigned char *)pixels + stride * y + column_offset;
   err.rows = rows;
-  while (cinfo.output_scanline < end_row) {
-    jpeg_read_scanlines(&cinfo, rows + cinfo.output_scanline, end_row - cinfo.output_scanline);
+  while (cinfo.output_scanline < cinfo.output_height) {
+    jpeg_read_scanlines(&cinfo, rows + cinfo.output_scanline, cinfo.output_height - cinfo.output_scanline);
   }
-  /* The rows below are read, not decoded, but for the last: libjpeg skips to
-   * the end without reading at all, and a damaged end must stay an error, as
-   * without a region (that row lands outside the region, in `into`). */
-  if (cinfo.output_scanline < cinfo.output_height - 1) jpeg_skip_scanlines(&cinfo, cinfo.output_height - 1 - cinfo.output_scanline);
-  if (cinfo.output_scanline < cinfo.output_height) jpeg_read_scanlines(&cinfo, rows + cinfo.output_scanline, 1);
   err.rows = NULL;
   free(rows);
   jpeg_finish_decompress(&cinfo);

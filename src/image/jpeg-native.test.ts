@@ -91,6 +91,7 @@ describe('native JPEG decoder', { skip: skipWithoutAddon }, () => {
     const stored = { width: 640, height: 480 };
     assert.throws(() => decodeJpegScaled(jpeg, 2, stored, { left: 300, top: 0, width: 21, height: 10 }), /region must be a non-empty box inside the scaled image/);
     assert.throws(() => decodeJpegScaled(jpeg, 2, stored, { left: 0, top: 0, width: 0, height: 10 }), /region must be a non-empty box/);
+    assert.throws(() => decodeJpegScaled(jpeg, 2, stored, { left: 2 ** 32 - 1, top: 0, width: 2, height: 10 }), /region must be a non-empty box inside/, 'a sum that wraps around 32 bits');
     assert.throws(() => decodeJpegScaled(jpeg, 2, undefined, { left: 0, top: 0, width: 10, height: 10 }), /pass the stored size/);
     assert.ok(decodeJpegScaled(jpeg, 2, stored, { left: 300, top: 0, width: 20, height: 240 }), 'the last column and row are inside');
   });
