@@ -28,9 +28,9 @@ import { decodeBmp, isBmp, readBmpHeader } from './bmp.js';
 import { DEFAULT_DECODE_LIMITS, HEIF_PIXEL_WEIGHT, maxPixelsFor, type DecodeLimits } from './decode-limits.js';
 import { refuseUnlessImage, sniffFormat, UNDECODABLE, UNSUPPORTED } from './formats.js';
 import { readJpegHeader, type JpegHeader } from './jpeg-header.js';
-import { decodeJpegScaled, jpegScaleDenominator, nativeJpegAvailable } from './jpeg-native.js';
+import { decodeJpegScaled, jpegScaleDenominator, jpegScaledSize, nativeJpegAvailable } from './jpeg-native.js';
 import { countJpegScans, maxJpegScans } from './jpeg-scans.js';
-import { orient, storedBox } from './orient.js';
+import { orient, storedBox, turnedSize } from './orient.js';
 import type { CropBox, Size } from './geometry.js';
 import { bilinearSourceSpan, resizeBilinearWindow, type RawImage } from './resample.js';
 
@@ -200,8 +200,7 @@ async function openImage(bytes: Buffer, limits: DecodeLimits): Promise<{ image: 
   if (width === 0 || height === 0) throw new ResnetServeError('IMAGE_CORRUPT', `Image declares a ${width}x${height} size`);
   if (meta.format === 'jpeg') refuseScanBomb(bytes, width * height);
   image.autoOrient();
-  const rotated = (meta.orientation ?? 1) >= 5;
-  return { image, meta, upright: rotated ? { width: height, height: width } : { width, height } };
+  return { image, meta, upright: turnedSize({ width, height }, meta.orientation ?? 1) };
 }
 
 /**
@@ -249,18 +248,17 @@ export function decodeJpegNative(bytes: Buffer, meta: Pick<Metadata, 'width' | '
       const full = decodeJpegScaled(bytes, 1);
       return full && orient(full, orientation);
     }
-    const storedTarget = orientation >= 5 ? { width: target.height, height: target.width } : target;
+    const storedTarget = turnedSize(target, orientation);
     const denominator = jpegScaleDenominator(stored, storedTarget, reduction);
     if (denominator === 1) {
       // No smaller scale to decode at: resampled upright, as exact mode does, to the same bits (a turn first swaps the filter's passes).
-      const upright = orientation >= 5 ? { width: stored.height, height: stored.width } : stored;
+      const upright = turnedSize(stored, orientation);
       const region = window && storedBox(sourceRegion(upright, target, window), upright, orientation);
       const full = decodeJpegScaled(bytes, 1, stored, region);
       return full && resizeBilinearWindow(orient(full, orientation), target, window ?? { left: 0, top: 0, ...target });
     }
     const box = window ? storedBox(window, target, orientation) : { left: 0, top: 0, ...storedTarget };
-    const scaled = { width: Math.ceil(stored.width / denominator), height: Math.ceil(stored.height / denominator) };
-    const decoded = decodeJpegScaled(bytes, denominator, stored, window && sourceRegion(scaled, storedTarget, box));
+    const decoded = decodeJpegScaled(bytes, denominator, stored, window && sourceRegion(jpegScaledSize(stored, denominator), storedTarget, box));
     return decoded && orient(resizeBilinearWindow(decoded, storedTarget, box), orientation);
   } catch (err) {
     onRefused?.((err as Error).message);
@@ -274,7 +272,7 @@ export function decodeJpegNative(bytes: Buffer, meta: Pick<Metadata, 'width' | '
  * reason to `onRefused`), and sharp then tries.
  */
 function decodeNative(bytes: Buffer, header: Pick<JpegHeader, 'width' | 'height' | 'orientation'>, options: DecodeOptions, onRefused: (reason: string) => void): DecodedImage | null {
-  const original = header.orientation >= 5 ? { width: header.height, height: header.width } : { width: header.width, height: header.height };
+  const original = turnedSize(header, header.orientation);
   const target = options.resizeTo?.(original) ?? null;
   const window = target ? options.window?.(target) : undefined;
   const jpeg = decodeJpegNative(bytes, header, target, FAST_JPEG_REDUCTION, window, onRefused);

@@ -39,6 +39,11 @@ export function nativeJpegAvailable(): boolean {
 /** libjpeg's scale denominators, largest first. */
 const DENOMINATORS = [8, 4, 2] as const;
 
+/** The size libjpeg decodes a stored `size` to at 1/`denominator` (it rounds up). */
+export function jpegScaledSize(size: Size, denominator: number): Size {
+  return { width: Math.ceil(size.width / denominator), height: Math.ceil(size.height / denominator) };
+}
+
 /**
  * The largest libjpeg scale (1/8, 1/4, 1/2, else 1) at which a stored
  * `size` still decodes to at least `reduction` times `minimum` on both axes
@@ -46,7 +51,8 @@ const DENOMINATORS = [8, 4, 2] as const;
  */
 export function jpegScaleDenominator(size: Size, minimum: Size, reduction = 1): number {
   for (const d of DENOMINATORS) {
-    if (Math.ceil(size.width / d) >= reduction * minimum.width && Math.ceil(size.height / d) >= reduction * minimum.height) return d;
+    const scaled = jpegScaledSize(size, d);
+    if (scaled.width >= reduction * minimum.width && scaled.height >= reduction * minimum.height) return d;
   }
   return 1;
 }
@@ -68,7 +74,8 @@ let scratch = new Uint8Array(0);
 export function decodeJpegScaled(bytes: Uint8Array, denominator: number, reuse?: Size, region?: CropBox): RawImage | null {
   const decoder = loadAddon();
   if (!decoder) return null;
-  const needed = reuse ? Math.ceil(reuse.width / denominator) * Math.ceil(reuse.height / denominator) * 3 : 0;
+  const scaled = reuse && jpegScaledSize(reuse, denominator);
+  const needed = scaled ? scaled.width * scaled.height * 3 : 0;
   if (needed > scratch.length && needed <= SCRATCH_LIMIT) scratch = new Uint8Array(needed);
   const into = reuse ? (needed <= SCRATCH_LIMIT ? scratch : new Uint8Array(needed)) : undefined;
   if (region && !into) throw new RangeError('a region is decoded into the reused buffer: pass the stored size');

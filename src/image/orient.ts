@@ -54,6 +54,15 @@ export function orient(image: RawImage, orientation: number): RawImage {
 }
 
 /**
+ * The size of an image with EXIF `orientation` once turned upright (and,
+ * since a turn only swaps the sides, of the stored image given the upright
+ * one).
+ */
+export function turnedSize(size: Size, orientation: number): Size {
+  return orientation >= 5 ? { width: size.height, height: size.width } : { width: size.width, height: size.height };
+}
+
+/**
  * Where `box`, a rectangle of the upright image of size `upright`, lies in
  * the stored image with EXIF `orientation`: so that only those stored pixels
  * need computing, and `orient` of them is `box` of the upright image.
@@ -61,7 +70,7 @@ export function orient(image: RawImage, orientation: number): RawImage {
 export function storedBox(box: CropBox, upright: Size, orientation: number): CropBox {
   const source = SOURCE[orientation];
   if (!source || orientation === 1) return box;
-  const stored = orientation >= 5 ? { width: upright.height, height: upright.width } : upright;
+  const stored = turnedSize(upright, orientation);
   const { base, stepX, stepY } = source(stored.width, stored.height);
   const at = (x: number, y: number): [number, number] => {
     const index = base + x * stepX + y * stepY;

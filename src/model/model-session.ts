@@ -106,8 +106,8 @@ export interface SessionOptions {
   /**
    * Whether ONNX Runtime's idle threads spin before they sleep (its default). Spinning shortens the hand-off between
    * layers but takes cores from the decoding that runs beside inference. For int8, whose layers are short, off
-   * measured faster at both ends (two threads on an AVX2 CPU: 28–32 against 35–37 ms at concurrency 1, about the same
-   * images/s at 16); for fp32 it cost 10% at concurrency 1, so `load-model.ts` turns it off for int8 only.
+   * measured better at both ends (two threads on an AVX2 CPU: 30–34 against 33–37 ms at concurrency 1, 42–48 against
+   * 37–44 images/s at 16); for fp32 it cost 10% at concurrency 1, so `load-model.ts` turns it off for int8 only.
    */
   spinWait?: boolean;
 }

@@ -4,10 +4,10 @@
  * probabilities and stage timings, with errors in place, plus the model's
  * name and hash. `GET /v1/models` describes the model.
  */
-import { recordRefusal } from '../request-log.js';
 import type { FastifyInstance } from 'fastify';
 import { ResnetServeError } from '../../errors.js';
 import { ORT_VERSION } from '../../model/ort-version.js';
+import { recordRefusal } from '../request-log.js';
 import { queryOptions, uploadedImages, withDeadline, type ServiceHolder } from '../http.js';
 import type { ServerLimits } from '../options.js';
 
