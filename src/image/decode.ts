@@ -22,7 +22,6 @@
  * `(255 - C) * (255 - K) / 255` rather than through a colour profile.
  */
 import type { Metadata, Sharp } from 'sharp';
-import sharp from './guarded-sharp.js';
 import { ResnetServeError } from '../errors.js';
 import { decodeBmp, isBmp, readBmpHeader } from './bmp.js';
 import { DEFAULT_DECODE_LIMITS, HEIF_PIXEL_WEIGHT, maxPixelsFor, type DecodeLimits } from './decode-limits.js';
@@ -32,6 +31,7 @@ import { decodeJpegScaled, jpegScaleDenominator, jpegScaledSize, nativeJpegAvail
 import { countJpegScans, maxJpegScans } from './jpeg-scans.js';
 import { orient, storedBox, turnedSize } from './orient.js';
 import type { CropBox, Size } from './geometry.js';
+import { loadSharp } from './load-sharp.js';
 import { bilinearSourceSpan, resizeBilinearWindow, type RawImage } from './resample.js';
 
 /** Decoded pixels plus the upright size of the original (larger when decoded with shrink-on-load). */
@@ -147,7 +147,8 @@ function decodeBmpImage(bytes: Buffer, limits: DecodeLimits): DecodedImage {
  * than for the model: the bytes as they are, with `limits.maxPixels`, except a
  * BMP, which libvips cannot read and which comes through our decoder as RGB.
  */
-export function drawableImage(bytes: Buffer, limits: DecodeLimits = DEFAULT_DECODE_LIMITS): Sharp {
+export async function drawableImage(bytes: Buffer, limits: DecodeLimits = DEFAULT_DECODE_LIMITS): Promise<Sharp> {
+  const sharp = await loadSharp();
   if (!isBmp(bytes)) return sharp(bytes, { failOn: 'none', limitInputPixels: maxPixelsFor(sniffFormat(bytes), limits) }).timeout({ seconds: Math.ceil((limits.maxDecodeMs ?? DEFAULT_DECODE_LIMITS.maxDecodeMs ?? 10_000) / 1000) });
   const { data, width, height } = decodeBmpImage(bytes, limits);
   return sharp(data, { raw: { width, height, channels: 3 } });
@@ -187,6 +188,7 @@ function refuseScanBomb(bytes: Buffer, pixels: number): void {
 /** Opens untrusted bytes with sharp's safe settings and checks format and size from the header. */
 async function openImage(bytes: Buffer, limits: DecodeLimits): Promise<{ image: Sharp; meta: Metadata; upright: { width: number; height: number } }> {
   // The format's own pixel limit is checked below from the header (checkSize), with its reason.
+  const sharp = await loadSharp();
   const image = sharp(bytes, { ignoreIcc: true, limitInputPixels: limits.maxPixels, failOn: 'warning', pages: 1 });
   image.timeout({ seconds: Math.ceil((limits.maxDecodeMs ?? DEFAULT_DECODE_LIMITS.maxDecodeMs ?? 10_000) / 1000) });
   const meta = await image.metadata();

@@ -8,6 +8,7 @@
 import { normalizeMap, upsampleMap, type ActivationMap } from '../classify/cam.js';
 import { centerCropBox, resizeShortSide } from './geometry.js';
 import type { PreprocessConfig } from './preprocess-config.js';
+import { loadSharp } from './load-sharp.js';
 
 /** Cividis at 0, ¼, ½, ¾ and 1 (Nuñez, Anderton & Renslow, 2018), interpolated linearly between. */
 const CIVIDIS: readonly [number, number, number][] = [
@@ -47,8 +48,8 @@ function heatLayer(map: ActivationMap, size: number): Buffer {
  * photo (a preview for browsers that cannot show the format).
  */
 export async function renderOverlays(bytes: Buffer, map: ActivationMap | null, config: PreprocessConfig, photoSide = 800): Promise<{ crop: Buffer; photo: Buffer }> {
-  const [{ default: sharp }, { drawableImage }] = await Promise.all([import('./guarded-sharp.js'), import('./decode.js')]);
-  const upright = drawableImage(bytes).autoOrient();
+  const [sharp, { drawableImage }] = await Promise.all([loadSharp(), import('./decode.js')]);
+  const upright = (await drawableImage(bytes)).autoOrient();
   // The upright size from the header alone (EXIF orientations 5–8 swap the sides; metadata is the input's).
   const meta = await upright.metadata();
   const swap = (meta.orientation ?? 1) >= 5;

@@ -7,9 +7,9 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { Piscina } from 'piscina';
-import sharp from './guarded-sharp.js';
 import { ResnetServeError } from '../errors.js';
 import type { PreprocessConfig, PreprocessMode } from './preprocess-config.js';
+import { whenSharpLoads } from './load-sharp.js';
 import { Preprocessor } from './preprocess.js';
 
 /** One job: the image and how to prepare it. */
@@ -30,10 +30,12 @@ export type PreprocessReply =
   | { ok: true; tensor?: Float32Array; width: number; height: number; decode: number; preprocess: number; fingerprint?: Uint8Array }
   | { ok: false; code: ResnetServeError['code']; message: string };
 
-// Parallelism comes from several workers; each decodes with one libvips thread.
-sharp.concurrency(1);
-// Every image is new: libvips' operation cache would only hold memory.
-sharp.cache(false);
+whenSharpLoads((sharp) => {
+  // Parallelism comes from several workers; each decodes with one libvips thread.
+  sharp.concurrency(1);
+  // Every image is new: libvips' operation cache would only hold memory.
+  sharp.cache(false);
+});
 
 /**
  * Image bytes let go of between two young-generation collections. This thread

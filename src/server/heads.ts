@@ -290,7 +290,7 @@ export class HeadRegistry {
     const kept = fresh.filter((k) => usable.has(k.photo));
     const refused = inOrder([...repeated, ...collected.failed.map((f) => ({ name: f.name, code: f.code ?? 'BAD_REQUEST', error: f.message }))]);
     const { drawableImage } = await import('../image/decode.js');
-    const thumbnails = await Promise.all(kept.map(({ img }) => drawInTurn(() => drawableImage(img.bytes).rotate().resize(160, 160, { fit: 'cover' }).jpeg({ quality: 80 }).toBuffer(), signal)));
+    const thumbnails = await Promise.all(kept.map(({ img }) => drawInTurn(async () => (await drawableImage(img.bytes)).rotate().resize(160, 160, { fit: 'cover' }).jpeg({ quality: 80 }).toBuffer(), signal)));
     // A request that ran out of time (503) or whose client left adds nothing: a retry would add the photos twice.
     signal?.throwIfAborted();
     const ids = this.store.addExamples(name, className, kept.map(({ img, photo }, i) => ({ photo, name: img.name, thumbnail: thumbnails[i] })));

@@ -157,7 +157,7 @@ export class LibraryService {
       const bytes = await readFile(fsPath(real));
       if (createHash('sha256').update(bytes).digest('hex') !== row.sha256) throw new ResnetServeError('NOT_FOUND', `Photo ${id} changed since it was tagged; tag the library again`);
       const { drawableImage } = await import('../image/decode.js');
-      const jpeg = await drawableImage(bytes, { maxPixels: 100_000_000 }).rotate().resize(size, size, { fit: 'inside', withoutEnlargement: true }).jpeg({ quality: 80 }).toBuffer();
+      const jpeg = await (await drawableImage(bytes, { maxPixels: 100_000_000 })).rotate().resize(size, size, { fit: 'inside', withoutEnlargement: true }).jpeg({ quality: 80 }).toBuffer();
       await writeFileAtomic(cached, jpeg).catch(() => undefined);
       return jpeg;
     } catch (err) {
