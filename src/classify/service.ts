@@ -29,6 +29,8 @@ import { TensorSlots } from './tensor-slots.js';
 export interface ServiceObserver {
   stage?(stage: 'decode' | 'preprocess' | 'queue' | 'infer', ms: number): void;
   batch?(size: number): void;
+  /** An image that could not be analysed (undecodable, too large, deadline…), by its error code. */
+  imageFailed?(code: string): void;
 }
 
 /** A preprocessed image: its tensor and facts. */
@@ -376,8 +378,9 @@ export class ClassificationService {
               return { ok: true, outputs, width: pre.width, height: pre.height, timings, ...(pre.fingerprint ? { fingerprint: pre.fingerprint } : {}) };
             });
           } catch (err) {
-            if (err instanceof ResnetServeError) return { ok: false, error: err };
-            throw err;
+            if (!(err instanceof ResnetServeError)) throw err;
+            this.observer?.imageFailed?.(err.code);
+            return { ok: false, error: err };
           }
         }),
       );

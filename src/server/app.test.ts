@@ -399,6 +399,29 @@ describe('operations', () => {
     }
   });
 
+  test('Prometheus metrics: refusals by route and error code, and failed images by code, also inside a 200 answer', async () => {
+    const count = async (series: string): Promise<number> => {
+      const line = (await app.inject('/metrics')).body.split('\n').find((l) => l.startsWith(`${series} `));
+      return line ? Number(line.split(' ').pop()) : 0;
+    };
+    const refused = 'resnet_http_errors_total{route="/predict",code="IMAGE_UNSUPPORTED"}';
+    const wrongType = 'resnet_http_errors_total{route="/predict",code="UNSUPPORTED_MEDIA_TYPE"}';
+    const failed = 'resnet_image_failures_total{code="IMAGE_UNSUPPORTED"}';
+    const before = { refused: await count(refused), wrongType: await count(wrongType), failed: await count(failed) };
+    const mixed = await app.inject({ method: 'POST', url: '/predict', ...multipartBody([file(photos[0]), file(Buffer.from('not a photo'), 'x.jpg')]) });
+    assert.equal(mixed.statusCode, 200);
+    assert.equal(await count(refused), before.refused, 'a 200 answer is no refusal');
+    assert.equal(await count(failed), before.failed + 1, 'its failed file is counted');
+    const bad = await app.inject({ method: 'POST', url: '/predict', ...multipartBody([file(Buffer.from('not a photo'), 'x.jpg')]) });
+    assert.equal(bad.statusCode, 415);
+    assert.equal(await count(refused), before.refused + 1);
+    assert.equal(await count(failed), before.failed + 2);
+    const text = await app.inject({ method: 'POST', url: '/predict', payload: 'hello', headers: { 'content-type': 'text/plain' } });
+    assert.equal(text.json().code, 'UNSUPPORTED_MEDIA_TYPE');
+    assert.equal(await count(wrongType), before.wrongType + 1, 'refused before any image: a refusal, no failed image');
+    assert.equal(await count(failed), before.failed + 2);
+  });
+
   test('while the model loads: live, not ready, and inference answers 503 NOT_READY', async () => {
     const loading = await buildApp({ service: new Promise<never>(() => {}), processMetrics: false });
     try {

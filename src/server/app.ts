@@ -15,7 +15,7 @@ import { ResnetServeError } from '../errors.js';
 import { ORT_VERSION } from '../model/ort-version.js';
 import { PROBE_PATHS, ServiceHolder, sendError } from './http.js';
 import { checkQueryParams } from './query-params.js';
-import { logRequest, recordRefusal } from './request-log.js';
+import { logRequest, recordRefusal, refusalCode } from './request-log.js';
 import { damagedIndexError } from '../library/damaged-index.js';
 import { answerClientError, type ClientRefusal } from './client-errors.js';
 import { InflightBytes, discardUnreadBody, registerIntake, tooLarge } from './intake.js';
@@ -171,10 +171,10 @@ export async function buildApp(options: AppOptions): Promise<ResnetApp> {
         if (refusal.routed) return void answeredByNode.set(refusal.routed, refusal);
         // A client leaving after its answer (an upload refused as too large, then cut short) left nothing unanswered.
         if (refusal.status === 499 && answeredBeforeBody.has(socket)) return;
-        metrics.requests.inc({ route: 'unknown', method: 'unknown', status: String(refusal.status) });
+        metrics.answered('unknown', 'unknown', refusal.status, refusal.code);
       }),
     frameworkErrors: (err, request, reply) => {
-      metrics.requests.inc({ route: 'unknown', method: request.method, status: '400' });
+      metrics.answered('unknown', request.method, 400, 'BAD_REQUEST');
       sendError(reply, new ResnetServeError('BAD_REQUEST', err.code === 'FST_ERR_BAD_URL' ? 'The URL is not valid' : err.message));
     },
     // Node's own timeouts free slow or stalled clients; checked every second instead of every 30.
@@ -193,7 +193,7 @@ export async function buildApp(options: AppOptions): Promise<ResnetApp> {
           // Refused before any route runs: counted and logged here, as the hooks would have.
           const reqId = requestIdOf(req.headers);
           const path = (req.url ?? '').split('?')[0];
-          metrics.requests.inc({ route: 'unknown', method: req.method ?? 'unknown', status: String(refusal.status) });
+          metrics.answered('unknown', req.method ?? 'unknown', refusal.status, refusal.code);
           app.log.info({ reqId, method: req.method, url: path, route: 'unknown', status: refusal.status, code: refusal.code, error: refusal.message }, 'request refused before its body was sent');
           const body = JSON.stringify({ error: refusal.message, code: refusal.code });
           const challenge = unauthorized ? { 'www-authenticate': unauthorized.challenge } : {};
@@ -244,7 +244,7 @@ export async function buildApp(options: AppOptions): Promise<ResnetApp> {
         const byNode = answeredByNode.get(reply.raw);
         const status = byNode?.status ?? 499;
         if (byNode?.code) recordRefusal(request, { code: byNode.code, message: byNode.error ?? '' });
-        metrics.requests.inc({ route, method: request.method, status: String(status) });
+        metrics.answered(route, request.method, status, byNode?.code);
         if (logger) logRequest(request, reply, route, false, status);
       }
     });
@@ -273,7 +273,7 @@ export async function buildApp(options: AppOptions): Promise<ResnetApp> {
   app.addHook('onResponse', async (request, reply) => {
     if (!request.raw.complete) answeredBeforeBody.add(request.raw.socket);
     const route = request.routeOptions.url ?? refusedMethods.get(request) ?? 'unknown';
-    metrics.requests.inc({ route, method: request.method, status: String(reply.statusCode) });
+    metrics.answered(route, request.method, reply.statusCode, reply.statusCode >= 400 ? refusalCode(request) : undefined);
     metrics.requestSeconds.observe({ route }, reply.elapsedTime / 1000);
     if (logger) logRequest(request, reply, route, QUIET_PATHS.has(route));
   });

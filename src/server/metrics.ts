@@ -1,7 +1,7 @@
 /**
  * Prometheus metrics (prom-client) on a registry of the app's own, so several
  * apps in one process (tests) do not collide: requests by route and status,
- * request latency, per-stage latency, batch sizes, in-flight requests, images
+ * refusals by route and error code, images that failed by code, request latency, per-stage latency, batch sizes, in-flight requests, images
  * in progress against their limit, and the model in use.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
@@ -14,6 +14,8 @@ const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0
 export class ServerMetrics {
   readonly registry = new Registry();
   readonly requests = new Counter({ name: 'resnet_http_requests_total', help: 'HTTP requests by route, method and status', labelNames: ['route', 'method', 'status'], registers: [this.registry] });
+  readonly errors = new Counter({ name: 'resnet_http_errors_total', help: 'Requests answered with an error, by route and the error\'s code (the "code" of the answer)', labelNames: ['route', 'code'], registers: [this.registry] });
+  readonly imageFailures = new Counter({ name: 'resnet_image_failures_total', help: 'Images that could not be classified or embedded, by error code, also those inside a 200 answer for several files', labelNames: ['code'], registers: [this.registry] });
   readonly requestSeconds = new Histogram({ name: 'resnet_http_request_duration_seconds', help: 'HTTP request latency by route', labelNames: ['route'], buckets: LATENCY_BUCKETS, registers: [this.registry] });
   readonly stageSeconds = new Histogram({ name: 'resnet_stage_duration_seconds', help: 'Per-image latency by stage: decode, preprocess, queue, infer (per batch)', labelNames: ['stage'], buckets: LATENCY_BUCKETS, registers: [this.registry] });
   readonly batchSize = new Histogram({ name: 'resnet_batch_size', help: 'Images per inference batch', buckets: [1, 2, 4, 8, 16, 32, 64], registers: [this.registry] });
@@ -43,7 +45,14 @@ export class ServerMetrics {
   readonly observer: ServiceObserver = {
     stage: (stage, ms) => this.stageSeconds.observe({ stage }, ms / 1000),
     batch: (size) => this.batchSize.observe(size),
+    imageFailed: (code) => this.imageFailures.inc({ code }),
   };
+
+  /** Counts one answered request, and its error code when it was refused. */
+  answered(route: string, method: string, status: number, code?: string): void {
+    this.requests.inc({ route, method, status: String(status) });
+    if (code) this.errors.inc({ route, code });
+  }
 
   /** Records the model once it is loaded. */
   setModel(info: ModelInfo, onnxruntime: string, workers: number, images: { inProgress: () => number; limit: number }): void {

@@ -15,6 +15,11 @@ export function recordRefusal(request: FastifyRequest, err: { code: string; mess
   refusals.set(request, { code: err.code, error: err.message });
 }
 
+/** The error code `request` was answered with, if it was refused. */
+export function refusalCode(request: FastifyRequest): string | undefined {
+  return refusals.get(request)?.code;
+}
+
 /**
  * Writes `request`'s one line (nothing without a logger, nor for a quiet
  * route's success). `status` is the answer's, or 499 when the client left first.
