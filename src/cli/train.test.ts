@@ -66,6 +66,23 @@ test('train: counts, cross-validated accuracy, confusion, mix-ups, warnings, and
   assert.match(again.stdout, /Accuracy \(on 33% held out\)/);
 });
 
+test('train given a folder one level too high (its "classes" hold the class folders) says which folder to train on', async () => {
+  const top = join(root, 'layers');
+  for (const split of ['train', 'val']) {
+    for (const [name, seeds] of [['warm', [0, 11, 16]], ['冷色', [3, 8, 19]]] as const) {
+      mkdirSync(join(top, split, name), { recursive: true });
+      for (const s of seeds) writeFileSync(join(top, split, name, `photo ${s}.jpg`), await testPhoto(s, 96, 72));
+    }
+  }
+  const r = await run(['train', top, '--out', join(root, 'layers.json'), '--model', checkpoint, '--cv', '2']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /class "train" keeps its photos only in subfolders \(warm, 冷色\): if those are the classes, train on .*layers\/train instead/);
+  assert.match(r.stderr, /class "val" keeps its photos only in subfolders/);
+  const right = await run(['train', join(top, 'train'), '--out', join(root, 'layers.json'), '--model', checkpoint, '--cv', '2']);
+  assert.equal(right.code, 0, right.stderr);
+  assert.doesNotMatch(right.stderr, /keeps its photos only in subfolders/);
+});
+
 test('train reads photos whose names are not UTF-8 (a Latin-1 name from an old camera)', async () => {
   const set = join(root, 'latin');
   for (const [name, seeds] of [['a', [1, 2]], ['b', [3, 4]]] as const) {
@@ -134,6 +151,10 @@ test('train refuses, without the usage text and before embedding, what it cannot
     assert.match(proc.stderr, /Cannot write \/proc\/resnet-serve-head\.json: /);
     assert.doesNotMatch(proc.stderr, /Training head|Embedded/);
   }
+  const typo = await run(['train', join(root, 'set'), '--out', join(root, 'no-such-folder', 'deeper', 'head.json'), '--model', checkpoint]);
+  assert.equal(typo.code, 2);
+  assert.match(typo.stderr, /--out .*head\.json: there is no folder .*no-such-folder\/deeper to write it in/);
+  assert.equal(existsSync(join(root, 'no-such-folder')), false, 'no folder is made for a mistyped path');
   const folder = await run(['train', join(root, 'set'), '--out', root, '--model', checkpoint]);
   assert.equal(folder.code, 2);
   assert.match(folder.stderr, /is a folder; give the head file's name/);

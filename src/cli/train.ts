@@ -79,6 +79,9 @@ export async function trainCommand(paths: string[], values: Parsed, model: Model
   const out = resolve(values.out);
   const outInfo = await stat(out).catch(() => null);
   if (outInfo?.isDirectory()) throw new UsageError(`--out ${values.out} is a folder; give the head file's name, e.g. --out ${join(values.out, 'head.json')}`);
+  // A mistyped folder is said, not made (as cp and tar do), so no stray folders are left behind.
+  const parentMissing = !outInfo && (await stat(dirname(out)).then(() => false, (err: NodeJS.ErrnoException) => err.code === 'ENOENT'));
+  if (parentMissing) throw new UsageError(`--out ${values.out}: there is no folder ${dirname(values.out)} to write it in`);
   const root = resolve(paths[0]);
   const folder = await readImageFolder(root);
   checkClasses(folder.classes);

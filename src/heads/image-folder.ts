@@ -4,7 +4,7 @@
  * anywhere inside it. Files that are not images are listed, not fatal.
  */
 import { readdir, realpath, stat } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve, sep } from 'node:path';
 import { ResnetServeError } from '../errors.js';
 import { readFailure } from '../fs-atomic.js';
 import { displayPath, fsPath, isUnder, pathKey } from '../library/paths.js';
@@ -21,6 +21,12 @@ export interface ImageFolder {
   outsideClasses: string[];
   /** The folder as given, made absolute (`shown` paths are under it). */
   root: string;
+  /**
+   * When every class keeps its photos only in subfolders of its own (the
+   * folder given one level too high: `hymenoptera/` for `hymenoptera/train/`),
+   * each class's subfolders; else empty.
+   */
+  nested: { name: string; path: string; subfolders: string[] }[];
 }
 
 /** Reads `root`; throws INVALID_ARGUMENT when it cannot be listed or has no class folders. */
@@ -50,19 +56,29 @@ export async function readImageFolder(root: string): Promise<ImageFolder> {
   const classFolders = visible.filter((_, i) => kinds[i] === 'folder');
   const loops = visible.filter((_, i) => kinds[i] === 'loop').map((e) => e.key);
   const outsideClasses = visible.filter((e, i) => kinds[i] === 'other' && (e.entry.isFile() || e.entry.isSymbolicLink())).map((e) => join(root, e.key));
-  const folder: ImageFolder = { root, classes: [], photos: [], skipped: loops.map((key) => ({ path: join(root, key), reason: 'a link back to the training folder, not a class' })), outsideClasses };
+  const folder: ImageFolder = { root, classes: [], photos: [], skipped: loops.map((key) => ({ path: join(root, key), reason: 'a link back to the training folder, not a class' })), outsideClasses, nested: [] };
+  const nested: ImageFolder['nested'] = [];
   for (const { key } of classFolders) {
     const label = folder.classes.length;
     const name = displayPath(key).normalize('NFC').trim();
     if (name === '') throw new ResnetServeError('INVALID_ARGUMENT', `The class folder ${JSON.stringify(displayPath(key))} in ${root} has no name once spaces are trimmed; rename it`);
     if (folder.classes.includes(name)) throw new ResnetServeError('INVALID_ARGUMENT', `Two class folders in ${root} are both named "${name}" once spaces are trimmed and accents written one way (Unicode NFC); rename one`);
     folder.classes.push(name);
+    const subfolders = new Set<string>();
+    let direct = false;
     for await (const found of walkImages([join(root, key)])) {
       if ('error' in found) folder.skipped.push({ path: found.shown, reason: `cannot be read (${found.error})` });
       else if (found.kind !== 'image') folder.skipped.push({ path: found.shown, reason: found.kind === 'video' ? 'a video, not a photo' : 'not an image' });
-      else folder.photos.push({ path: found.path, shown: found.shown, label });
+      else {
+        folder.photos.push({ path: found.path, shown: found.shown, label });
+        const [first, ...rest] = relative(join(root, key), found.shown).split(sep);
+        if (rest.length) subfolders.add(displayPath(first));
+        else direct = true;
+      }
     }
+    nested.push({ name, path: join(root, key), subfolders: direct ? [] : [...subfolders].sort() });
   }
+  if (nested.every((c) => c.subfolders.length > 0)) folder.nested = nested;
   if (folder.classes.length === 0) {
     throw new ResnetServeError('INVALID_ARGUMENT', `${root} has no class folders: put each class's photos in a subfolder named after the class (${join(root, 'cats')}, ${join(root, 'dogs')}, …)`);
   }

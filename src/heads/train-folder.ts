@@ -50,6 +50,7 @@ export async function embedFolder(classifier: ImageClassifier, folder: ImageFold
       ...folder.skipped.map((s) => `skipped ${displayPath(relative(folder.root, s.path))}: ${s.reason}`),
       ...collected.failed.map((f) => `skipped ${f.name}: ${f.reason}`),
       ...folder.outsideClasses.map((f) => `ignored ${displayPath(relative(folder.root, f))}: photos belong in a class folder`),
+      ...folder.nested.map((c) => `class "${c.name}" keeps its photos only in subfolders (${c.subfolders.join(', ')}): if those are the classes, train on ${displayPath(c.path)} instead`),
     ];
     return { folder, collected, fileWarnings };
   } finally {

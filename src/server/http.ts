@@ -93,10 +93,14 @@ const isMultipartBody = (body: unknown): body is MultipartBody => typeof body ==
 export function uploadedImages(request: FastifyRequest): UploadedImage[] {
   const body = request.body;
   if (isMultipartBody(body)) {
+    const fields = request.routeOptions.config.intake?.fields ?? ['file'];
+    const named = fields.map((f) => `"${f}"`).join(' or ');
     if (body.images.length === 0 && body.elsewhere !== undefined) {
-      const fields = request.routeOptions.config.intake?.fields ?? ['file'];
-      const named = fields.map((f) => `"${f}"`).join(' or ');
       throw new ResnetServeError('NO_FILE', `No file in the multipart field ${named}: this request sent its file as "${body.elsewhere}" (curl -F ${fields[0]}=@photo.jpg)`);
+    }
+    // Answering for some photos while silently leaving out others would look like a complete answer.
+    if (body.imageElsewhere !== undefined) {
+      throw new ResnetServeError('BAD_REQUEST', `This request sent images as "${body.imageElsewhere}" besides ${named}, and only ${named} is read: send every photo as ${fields[0]} (curl -F ${fields[0]}=@a.jpg -F ${fields[0]}=@b.jpg)`);
     }
     return body.images;
   }

@@ -128,6 +128,31 @@ describe('memory bounds', () => {
     assert.equal(res.json().length, 3);
   });
 
+  test('a photo under a field the route does not read, beside one it reads, is refused rather than left out of the answer', async () => {
+    const res = await app.inject({
+      method: 'POST',
+      url: '/predict',
+      ...multipartBody([
+        { field: 'file', filename: 'a.jpg', type: 'image/jpeg', data: photo },
+        { field: 'image', filename: 'b.jpg', type: 'image/jpeg', data: photo },
+      ]),
+    });
+    assert.equal(res.statusCode, 400);
+    assert.equal(res.json().code, 'BAD_REQUEST');
+    assert.match(res.json().error, /sent images as "image" besides "file", and only "file" is read: send every photo as file/);
+  });
+
+  test('a photo labelled application/json: 415 saying how to send it on an image route, "not JSON" elsewhere', async () => {
+    for (const url of ['/predict', '/v1/classify']) {
+      const res = await app.inject({ method: 'POST', url, payload: photo, headers: { 'content-type': 'application/json' } });
+      assert.deepEqual([res.statusCode, res.json().code], [415, 'UNSUPPORTED_MEDIA_TYPE'], `${url}: ${res.body}`);
+      assert.match(res.json().error, /^Send images as multipart\/form-data \(field "file"\) or as an image\/\* body, not application\/json$/);
+    }
+    const head = await app.inject({ method: 'POST', url: '/v1/heads', payload: photo, headers: { 'content-type': 'application/json' } });
+    assert.deepEqual([head.statusCode, head.json().code], [400, 'BAD_REQUEST']);
+    assert.match(head.json().error, /The body is an image, labelled application\/json/);
+  });
+
   test('a request without a body leaves nothing behind (no stream waiting for the shutdown signal)', async () => {
     const signal = app.holder.shutdownSignal;
     const listening = getEventListeners(signal, 'abort').length;

@@ -119,6 +119,16 @@ function readSmallBody(request: FastifyRequest, payload: Readable, inflight: Inf
   });
 }
 
+/**
+ * A photo sent as `application/json` (a client's default header): where the
+ * route takes images, the 415 that says how to send them; elsewhere, that
+ * the body is not JSON (rather than a parser's sentence about its bytes).
+ */
+function imageLabelledJson(request: FastifyRequest): Error {
+  if (request.routeOptions.config?.intake) return Object.assign(new Error('Unsupported Media Type'), { code: 'FST_ERR_CTP_INVALID_MEDIA_TYPE', statusCode: 415 });
+  return new ResnetServeError('BAD_REQUEST', 'The body is an image, labelled application/json: this endpoint takes a JSON object');
+}
+
 function jsonTooLarge(declared: number | null): ResnetServeError {
   const size = declared === null ? '' : ` (this one is ${(declared / (1024 * 1024)).toFixed(1)} MB)`;
   return new ResnetServeError('PAYLOAD_TOO_LARGE', `JSON and text request bodies are limited to ${JSON_BODY_LIMIT / (1024 * 1024)} MB${size}; photos go as multipart/form-data or as an image/* body`);
@@ -275,6 +285,7 @@ export function registerIntake(app: FastifyInstance, holder: ServiceHolder, limi
   app.removeContentTypeParser(['application/json', 'text/plain']);
   app.addContentTypeParser('application/json', async (request: FastifyRequest, payload: Readable) => {
     const body = await readSmallBody(request, payload, inflight);
+    if (looksLikeImage(body)) throw imageLabelledJson(request);
     if (exceededJsonBound(body, JSON_BODY_BOUNDS)) {
       const { containers, strings, depth } = JSON_BODY_BOUNDS;
       throw new ResnetServeError('BAD_REQUEST', `JSON request bodies here are small objects: at most ${containers} arrays and objects, ${strings} strings, nested ${depth} deep; this one holds more`);
@@ -299,6 +310,8 @@ export interface MultipartBody {
   images: UploadedImage[];
   /** The first field that carried a file this route does not read (`image` where it reads `file`). */
   elsewhere?: string;
+  /** The first such field whose file was labelled an image: a photo that would be left out. */
+  imageElsewhere?: string;
 }
 
 function readMultipart(request: FastifyRequest, payload: Readable, limits: ServerLimits): Promise<MultipartBody> {
@@ -321,13 +334,14 @@ function readMultipart(request: FastifyRequest, payload: Readable, limits: Serve
     }
     const slots: (UploadedImage | null)[] = [];
     let elsewhere: string | undefined;
+    let imageElsewhere: string | undefined;
     let settled = false;
     let parsed = false;
     let reading = 0;
     const finish = (): void => {
       if (settled || !parsed || reading > 0) return;
       settled = true;
-      resolve({ kind: 'multipart', images: slots.filter((s): s is UploadedImage => s !== null), elsewhere });
+      resolve({ kind: 'multipart', images: slots.filter((s): s is UploadedImage => s !== null), elsewhere, imageElsewhere });
     };
     const fail = (err: ResnetServeError): void => {
       if (settled) return;
@@ -335,11 +349,12 @@ function readMultipart(request: FastifyRequest, payload: Readable, limits: Serve
       payload.unpipe(parser);
       reject(err);
     };
-    parser.on('file', (field, file, { filename }) => {
+    parser.on('file', (field, file, { filename, mimeType }) => {
       // A part cut short errors here too; the parser's own error settles the request.
       file.on('error', () => undefined);
       if (settled || !fields.includes(field)) {
         elsewhere ??= field;
+        if (/^image\//i.test(mimeType)) imageElsewhere ??= field;
         file.resume();
         return;
       }
