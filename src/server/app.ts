@@ -301,7 +301,8 @@ export async function buildApp(options: AppOptions): Promise<ResnetApp> {
       reply.header('allow', allowed.join(', '));
       return sendError(reply, new ResnetServeError('METHOD_NOT_ALLOWED', `${path} takes ${allowed.join(' or ')}, not ${request.method}`));
     }
-    return sendError(reply, new ResnetServeError('NOT_FOUND', `No route ${request.method} ${path}`));
+    const hint = request.method === 'GET' && /^\/v2\/models\/?$/.test(path) ? ': the Open Inference Protocol lists models with POST /v2/repository/index (as Triton does), or GET /v1/models' : '';
+    return sendError(reply, new ResnetServeError('NOT_FOUND', `No route ${request.method} ${path}${hint}`));
   });
 
   app.addHook('onRoute', (route) => {

@@ -56,6 +56,10 @@ describe('metadata', () => {
     ]);
     const ready = await app.inject({ method: 'POST', url: '/v2/repository/index', payload: '{"ready": true}', headers: { 'content-type': 'application/json' } });
     assert.deepEqual(ready.json(), index.json());
+    // Not in the protocol, and what people try first: the 404 says where the list is.
+    const listing = await app.inject({ method: 'GET', url: '/v2/models' });
+    assert.deepEqual([listing.statusCode, listing.json().code], [404, 'NOT_FOUND']);
+    assert.match(listing.json().error, /^No route GET \/v2\/models: .* POST \/v2\/repository\/index .* GET \/v1\/models$/);
     const bad = await app.inject({ method: 'POST', url: '/v2/repository/index', payload: '{"ready": "yes"}', headers: { 'content-type': 'application/json' } });
     assert.equal(bad.statusCode, 400);
     assert.match(bad.json().error, /optional boolean "ready"/);
