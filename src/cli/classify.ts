@@ -18,6 +18,7 @@ import { isDefaultModel } from '../model/weights.js';
 import type { ClassifyOutcome, EmbedOutcome, LabelLanguage, ModelOptions } from '../types.js';
 import { intOption, UsageError, type Parsed } from './args.js';
 import { expandPaths, type ListedPath } from './files.js';
+import { readPipedPhoto, STDIN_NAME } from './stdin-photo.js';
 import { formatEmbedding, formatJsonLine, formatOutcome } from './format.js';
 
 const BATCH = 8;
@@ -54,6 +55,13 @@ async function imageFiles(paths: string[]): Promise<ListedPath[] | null> {
     return null;
   }
   return files;
+}
+
+/** What to classify for each listed path: the path itself, or for `-` the photo piped in (read once, up front). */
+async function inputsFor(files: ListedPath[]): Promise<(path: string) => string | Buffer> {
+  if (!files.some((f) => f.path === STDIN_NAME)) return (path) => path;
+  const piped = await readPipedPhoto();
+  return (path) => (path === STDIN_NAME ? piped : path);
 }
 
 /** Runs `work` over the files a batch at a time, printing each file's result in order; returns the failures. */
@@ -113,6 +121,7 @@ export async function classifyCommand(paths: string[], values: Parsed, model: Mo
   if (explainDir !== undefined) await prepareExplainDir(explainDir);
   const files = await imageFiles(paths);
   if (!files) return 1;
+  const input = await inputsFor(files);
   const classifier = await ImageClassifier.create(model);
   let failed: number;
   try {
@@ -133,10 +142,10 @@ export async function classifyCommand(paths: string[], values: Parsed, model: Mo
       return unique;
     };
     const work = async (batch: string[]): Promise<ClassifyOutcome[]> => {
-      if (!plan || explainDir === undefined) return classifier.classifyBatch(batch, { topK: k, lang, head: effective });
-      const names = batch.map((path) => uniqueName(explainName(path)));
+      if (!plan || explainDir === undefined) return classifier.classifyBatch(batch.map(input), { topK: k, lang, head: effective });
+      const names = batch.map((path) => uniqueName(path === STDIN_NAME ? 'stdin' : explainName(path)));
       // Each file is read once: the same bytes are classified and drawn on.
-      const bytes = await Promise.all(batch.map((path) => readPhotoFile(fsPath(path)).catch(() => path)));
+      const bytes = await Promise.all(batch.map(input).map((given) => (typeof given === 'string' ? readPhotoFile(fsPath(given)).catch(() => given) : given)));
       const analyzed = await classifier.analyzeBatch(bytes, plan.extra, { mirror: plan.mirror });
       return Promise.all(
         analyzed.map(async (a, i): Promise<ClassifyOutcome> => {
@@ -181,12 +190,13 @@ export async function embedCommand(paths: string[], values: Parsed, model: Model
   if (paths.length === 0) throw new UsageError('embed needs at least one file or folder');
   const files = await imageFiles(paths);
   if (!files) return 1;
+  const input = await inputsFor(files);
   const classifier = await ImageClassifier.create(model);
   let failed: number;
   try {
     failed = await eachBatch<EmbedOutcome>(
       files,
-      (batch) => classifier.embedBatch(batch),
+      (batch) => classifier.embedBatch(batch.map(input)),
       (file, outcome) => (outcome.ok || values.json ? process.stdout : process.stderr).write(formatEmbedding(file, outcome, Boolean(values.json))),
     );
   } finally {

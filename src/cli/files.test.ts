@@ -39,3 +39,18 @@ test('a folder gives its photos by name or by content, the links it cannot follo
   assert.match(errors[0].error, /link to a file that cannot be read \(ENOENT\)/);
   assert.deepEqual(heard, [empty]);
 });
+
+test('a file reached twice (named twice, as a.jpg and ./a.jpg, or named and inside a folder given) is listed once, where it came first', async () => {
+  const dir = await scratchDir('rs-files-twice-');
+  mkdirSync(join(dir, 'photos'));
+  writeFileSync(join(dir, 'photos', 'a.jpg'), await testPhoto(1, 32, 24));
+  writeFileSync(join(dir, 'photos', 'b.jpg'), await testPhoto(2, 32, 24));
+  const cwd = process.cwd();
+  process.chdir(dir);
+  try {
+    const listed = await expandPaths(['photos/a.jpg', 'photos/a.jpg', './photos/a.jpg', join(dir, 'photos', 'a.jpg'), 'photos', './photos/b.jpg']);
+    assert.deepEqual(listed.map((l) => l.path), ['photos/a.jpg', join('photos', 'b.jpg')]);
+  } finally {
+    process.chdir(cwd);
+  }
+});

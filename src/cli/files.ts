@@ -6,10 +6,11 @@
  * passed by.
  */
 import { readdir, stat } from 'node:fs/promises';
-import { extname, join } from 'node:path';
+import { extname, join, resolve } from 'node:path';
 import { IMAGE_EXTENSIONS } from '../image/formats.js';
 import { fsPath, pathKey } from '../library/paths.js';
 import { firstBytes, kindOf } from '../library/walk.js';
+import { STDIN_NAME } from './stdin-photo.js';
 
 /** One path to classify, or a path that could not be listed. Names found in folders are path keys (`library/paths.ts`), so a name that is not UTF-8 can still be opened. */
 export type ListedPath = { path: string } | { path: string; error: string };
@@ -29,7 +30,7 @@ async function walk(dir: string, out: ListedPath[], seen: Set<string>): Promise<
     const p = join(dir, name);
     // Hidden files and folders are passed by, as `tag` does: macOS's `._IMG_1.jpg` beside each photo copied
     // from a Mac is metadata, not a broken photo.
-    if (name.startsWith('.') || seen.has(p)) continue;
+    if (name.startsWith('.') || seen.has(resolve(p))) continue;
     if (entry.isDirectory()) {
       await walk(p, out, seen);
       continue;
@@ -45,23 +46,30 @@ async function walk(dir: string, out: ListedPath[], seen: Set<string>): Promise<
       if (!target.isFile()) continue;
     }
     if (!named && !(await startsLikeAnImage(p))) continue;
-    seen.add(p);
+    seen.add(resolve(p));
     out.push({ path: p });
   }
 }
 
 /**
  * Files named on the command line stay as given (even without an image
- * extension); folders are walked in name order. `onEmptyFolder` hears of a
- * folder given that holds no photo.
+ * extension); folders are walked in name order. A file reached twice (named
+ * twice, as `a.jpg` and `./a.jpg`, or named and inside a folder given) is
+ * listed once, where it came first; `-` is standard input (`stdin-photo.ts`).
+ * `onEmptyFolder` hears of a folder given that holds no photo.
  */
 export async function expandPaths(paths: readonly string[], onEmptyFolder: (folder: string) => void = () => undefined): Promise<ListedPath[]> {
   const out: ListedPath[] = [];
   const seen = new Set<string>();
   for (const p of paths) {
+    if (p === STDIN_NAME) {
+      if (!seen.has(STDIN_NAME)) out.push({ path: STDIN_NAME });
+      seen.add(STDIN_NAME);
+      continue;
+    }
     let info;
     try {
-      info = await stat(p);
+      info = await stat(fsPath(p));
     } catch {
       out.push({ path: p });
       continue;
@@ -70,8 +78,8 @@ export async function expandPaths(paths: readonly string[], onEmptyFolder: (fold
       const before = out.length;
       await walk(p, out, seen);
       if (out.length === before) onEmptyFolder(p);
-    } else if (!seen.has(p)) {
-      seen.add(p);
+    } else if (!seen.has(resolve(p))) {
+      seen.add(resolve(p));
       out.push({ path: p });
     }
   }

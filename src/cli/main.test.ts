@@ -182,6 +182,26 @@ test('--json prints one object per file, in order, and --lang both adds Chinese 
   assert.equal(JSON.parse(ok.stdout).predictions.length, 3);
 });
 
+test('classify - reads the photo piped in, beside files; what is piped in and is no image fails as a file would', async () => {
+  const piped = (args: string[], input: Buffer): Promise<Run> =>
+    new Promise((resolve) => {
+      const child = execFile(process.execPath, [BIN, ...args], { env, timeout: 120_000 }, (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : 99) : 0, stdout, stderr }));
+      child.stdin?.end(input);
+    });
+  const photo = join(photos, 'a.jpg');
+  const r = await piped(['classify', '-', photo, '--model', checkpoint, '--json'], readFileSync(photo));
+  assert.equal(r.code, 0, r.stderr);
+  const [fromPipe, fromFile] = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  assert.equal(fromPipe.file, '-');
+  assert.deepEqual(fromPipe.predictions, fromFile.predictions);
+  const text = await piped(['classify', '-', '--model', checkpoint], Buffer.from('a shopping list, not a photo'));
+  assert.equal(text.code, 1);
+  assert.match(text.stderr, /^-\n {2}error IMAGE_UNSUPPORTED: /m);
+  const embedded = await piped(['embed', '-', '--model', checkpoint, '--json'], readFileSync(photo));
+  assert.equal(embedded.code, 0, embedded.stderr);
+  assert.equal(JSON.parse(embedded.stdout).dim, 512);
+});
+
 test('info shows the model, its source, hash, cache and ONNX Runtime version', async () => {
   const r = await run(['info', '--model', checkpoint]);
   assert.equal(r.code, 0, r.stderr);

@@ -10,7 +10,7 @@ import { closestNames } from '../similar-names.js';
 export const USAGE = `Usage: resnet-serve <command> [options]
 
 Commands:
-  classify <files or folders…>   classify images (folders are walked recursively)
+  classify <files or folders…>   classify images (folders are walked recursively; - is a photo piped in)
       --top-k N                  how many labels per image (default 3)
       --lang en|zh|both          label language (default en)
       --json                     one JSON object per line instead of a table
@@ -23,7 +23,7 @@ Commands:
       --reject on|off            learn "unknown" (default on)
       --reject-rate F            share of photos like the training ones allowed to be "unknown" (default 0.03)
       --name NAME                the head's name (default: the folder's name)
-  embed <files or folders…>      the embedding of each image (the input of the model's final layer)
+  embed <files or folders…>      the embedding of each image (the input of the model's final layer; - is a photo piped in)
       --json                     {file, dim, embedding} per line
   serve                          serve the HTTP API and the web page
       --port N                   port (default 8080, or $PORT)
