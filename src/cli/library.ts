@@ -20,7 +20,7 @@ import { TagIndex } from '../library/index-db.js';
 import { plural } from '../plural.js';
 import { displayPath, fsPath, linePath } from '../library/paths.js';
 import { LibraryReader, modelName } from '../library/search.js';
-import { parseLibraryModelKey, tagFolders, type TagSummary } from '../library/tagger.js';
+import { libraryModelKey, parseLibraryModelKey, tagFolders, type TagSummary } from '../library/tagger.js';
 import { defaultCacheDir, isDefaultModel } from '../model/weights.js';
 import type { LabelLanguage, ModelOptions } from '../types.js';
 import { UsageError, fractionOption, intOption, type Parsed } from './args.js';
@@ -162,6 +162,15 @@ export async function tagCommand(roots: string[], values: Parsed, model: ModelOp
   const index = TagIndex.create(dbPath);
   if (index.upgradedFrom) progress.log(`The index ${dbPath} was made by an earlier version of resnet-serve: every photo is tagged again.`);
   const service = await ClassificationService.start({ ...model, workers: jobs });
+  const previous = { name: index.meta('model'), key: index.meta('model_sha256') };
+  if (previous.name && previous.key && previous.key !== libraryModelKey(service.info)) {
+    // Often a forgotten --model: said before every photo is classified again.
+    const was = parseLibraryModelKey(previous.key);
+    const same = was.sha256 === service.info.sha256;
+    const what = same ? `${previous.name} in ${was.precision}` : modelName(previous.name, was.sha256);
+    const now = same ? `${service.info.precision}` : modelName(service.info.name, service.info.sha256);
+    progress.log(`The library was tagged with ${what}; this run uses ${now}, so each photo is classified again (to keep the library's model, stop now and give ${same ? `--precision ${was.precision}` : 'that model with --model'}).`);
+  }
   // Ctrl-C or a TERM stops the run after the photos in flight, which are stored; a second one stops at once.
   const stopping = new AbortController();
   let stoppedBy: NodeJS.Signals | null = null;

@@ -99,6 +99,7 @@ export function readHeadFile(text: string, label: string): DecodedHeadFile {
   if (!isObject(parsed) || parsed.format !== HEAD_FORMAT) return fail(`it is not a ${HEAD_FORMAT} file`);
   const file = parsed as unknown as HeadFile;
   if (!READABLE_VERSIONS.includes(file.version)) fail(`it is version ${describe(file.version)}; this resnet-serve reads versions ${READABLE_VERSIONS.join(' and ')}`);
+  if (typeof file.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(file.sha256)) fail(`it has no SHA-256 of its content ("sha256" is ${describe(file.sha256)}): it was not written by train, or was edited; train it again`);
   if (file.sha256 !== headDigest(file)) fail('its content does not match its SHA-256 (the file was changed or damaged after training); train it again');
 
   if (typeof file.name !== 'string' || file.name.trim() === '') fail(`"name" must be a non-empty text, got ${describe(file.name)}`);

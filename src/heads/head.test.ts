@@ -80,6 +80,8 @@ test('head files round-trip; tampered, garbled or another model\'s files are ref
   const json = JSON.parse(text);
   json.version = 99;
   refused(JSON.stringify(json), /version 99/);
+  const { sha256: _seal, ...unsealed } = JSON.parse(text);
+  refused(JSON.stringify(unsealed), /it has no SHA-256 of its content \("sha256" is undefined\)/);
   // Without rejection, nothing is "unknown".
   const far = Float32Array.from({ length: 16 }, () => -5);
   assert.equal(head.withoutRejection().answer(far, new Float32Array(10).fill(0.1)).unknown, false);

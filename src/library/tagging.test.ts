@@ -183,10 +183,17 @@ describe('resnet-serve tag', () => {
     writeFileSync(join(dir, 'IMG 0000.jpg'), await testPhoto(99, 320, 240));
     assert.match((await run(['tag', dir, '--model', model, '--top-k', '7', '--min-score', '0', '--labels', categories])).stderr, /Tagged 1, skipped 2 unchanged/);
     const other = (await writeRandomCheckpoint('resnet18', 78)).path;
-    assert.match((await run(['tag', dir, '--model', other])).stderr, /Tagged 3, skipped 0 unchanged/);
+    const switched = (await run(['tag', dir, '--model', other])).stderr;
+    assert.match(switched, /Tagged 3, skipped 0 unchanged/);
+    // Often a forgotten --model: said first.
+    assert.match(switched, /The library was tagged with \S+ \(sha256 [0-9a-f]{12}\); this run uses \S+ \(sha256 [0-9a-f]{12}\), so each photo is classified again \(to keep the library's model, stop now and give that model with --model\)/);
     // The other precision is another model's answers: classified again, then unchanged in it.
-    assert.match((await run(['tag', dir, '--model', other, '--precision', 'int8'])).stderr, /Tagged 3, skipped 0 unchanged/);
-    assert.match((await run(['tag', dir, '--model', other, '--precision', 'int8'])).stderr, /Tagged 0, skipped 3 unchanged/);
+    const int8 = (await run(['tag', dir, '--model', other, '--precision', 'int8'])).stderr;
+    assert.match(int8, /Tagged 3, skipped 0 unchanged/);
+    assert.match(int8, /The library was tagged with \S+ in fp32; this run uses int8, so each photo is classified again \(to keep the library's model, stop now and give --precision fp32\)/);
+    const same = (await run(['tag', dir, '--model', other, '--precision', 'int8'])).stderr;
+    assert.match(same, /Tagged 0, skipped 3 unchanged/);
+    assert.doesNotMatch(same, /The library was tagged with/);
     // A photo from outside the library is compared in the precision the library was tagged in.
     const outside = join(await scratchDir('rs-outside-'), 'new.jpg');
     writeFileSync(outside, await testPhoto(98, 320, 240));
