@@ -262,6 +262,9 @@ describe('TorchServe-style API', () => {
       assert.equal(res.statusCode, 200, `${method} ${url}: ${res.body}`);
       assert.deepEqual(res.json(), expected);
     }
+    // curl -T of an empty file: that file is empty, not missing (as an empty image/* body or multipart file).
+    const empty = await app.inject({ method: 'PUT', url: '/predictions/resnet18', payload: Buffer.alloc(0), headers: { 'content-length': '0' } });
+    assert.deepEqual([empty.statusCode, empty.json().code], [400, 'IMAGE_EMPTY'], empty.body);
     const version = await app.inject({ method: 'POST', url: '/predictions/resnet18/2.0', payload: photos[1] });
     assert.equal(version.statusCode, 404);
     // TorchServe's image handlers read the multipart field "data" or "body".

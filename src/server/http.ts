@@ -110,6 +110,8 @@ export function uploadedImages(request: FastifyRequest): UploadedImage[] {
     if (/^image\//i.test(String(request.headers['content-type'] ?? ''))) throw new ResnetServeError('IMAGE_EMPTY', 'The file is empty');
     return [];
   }
+  // `curl -T empty.jpg` (a PUT of a file, TorchServe's way): an empty file, not a missing one.
+  if ((body === undefined || body === null) && request.method === 'PUT' && request.headers['content-length'] === '0') throw new ResnetServeError('IMAGE_EMPTY', 'The file is empty');
   if (body === undefined || body === null) return [];
   const field = request.routeOptions.config.intake?.fields[0] ?? 'file';
   const type = String(request.headers['content-type'] ?? '').split(';')[0];
