@@ -141,6 +141,8 @@ export async function tagFolders(service: ClassificationService, index: TagIndex
   index.setMeta({
     model: info.name,
     model_sha256: modelSha,
+    // Where the weights were read, so a photo from outside the library can be compared without naming the model again.
+    model_path: info.path,
     labels_en: JSON.stringify(labels.en),
     labels_zh: JSON.stringify(labels.zh),
     categories: JSON.stringify(options.categories.toDocument()),

@@ -203,6 +203,19 @@ describe('resnet-serve tag', () => {
     const fp32 = await run(['search', '--like', outside, '--library', dir, '--model', other]);
     assert.equal(fp32.code, 2);
     assert.match(fp32.stderr, /tagged with .* in int8; give --precision int8 to compare a new photo with it/);
+    // Without --model: the model tag ran with, where it was read, in its precision.
+    const remembered = await run(['search', '--like', outside, '--library', dir]);
+    assert.equal(remembered.code, 0, remembered.stderr);
+    assert.equal(remembered.stdout, like.stdout);
+    assert.match(remembered.stderr, /Comparing with the model the library was tagged with: .*\.pth \(int8\)/);
+    renameSync(other, `${other}.moved`);
+    try {
+      const gone = await run(['search', '--like', outside, '--library', dir]);
+      assert.equal(gone.code, 2);
+      assert.match(gone.stderr, /read from .*\.pth, which is no longer there: give that model with --model/);
+    } finally {
+      renameSync(`${other}.moved`, other);
+    }
   });
 
   test('killed with SIGKILL mid-run, then rerun: every file tagged exactly once, index intact', async () => {
