@@ -404,7 +404,8 @@ export async function exportCommand(values: Parsed, model: ModelOptions): Promis
         let text: string;
         if (format === 'csv') text = tags.map((t) => [displayPath(r.path as string), r.size, r.sha256, r.model, t.kind, t.en, t.zh, t.score.toFixed(6)].map(q).join(',') + '\n').join('');
         else {
-          const file = { path: displayPath(r.path as string), size: r.size, mtimeMs: r.mtime_ms, sha256: r.sha256, model: r.model, modelSha256: r.model_sha256, width: r.width, height: r.height, taggedAt: r.tagged_at, sidecar: r.sidecar === null ? null : displayPath(r.sidecar as string), tags };
+          const { sha256: modelSha256, precision } = parseLibraryModelKey(r.model_sha256 as string);
+          const file = { path: displayPath(r.path as string), size: r.size, mtimeMs: r.mtime_ms, sha256: r.sha256, model: r.model, modelSha256, precision, width: r.width, height: r.height, taggedAt: r.tagged_at, sidecar: r.sidecar === null ? null : displayPath(r.sidecar as string), tags };
           text = format === 'jsonl' ? `${JSON.stringify(file)}\n` : `${first ? '\n' : ',\n'}${JSON.stringify(file)}`;
         }
         first = false;

@@ -191,6 +191,8 @@ describe('resnet-serve tag', () => {
     const int8 = (await run(['tag', dir, '--model', other, '--precision', 'int8'])).stderr;
     assert.match(int8, /Tagged 3, skipped 0 unchanged/);
     assert.match(int8, /The library was tagged with \S+ in fp32; this run uses int8, so each photo is classified again \(to keep the library's model, stop now and give --precision fp32\)/);
+    const exported = (await run(['export', '--library', dir, '--format', 'jsonl'])).stdout.trim().split('\n').map((l) => JSON.parse(l));
+    assert.ok(exported.every((e) => /^[0-9a-f]{64}$/.test(e.modelSha256) && e.precision === 'int8'), 'the weights\' SHA-256 and the precision apart');
     const same = (await run(['tag', dir, '--model', other, '--precision', 'int8'])).stderr;
     assert.match(same, /Tagged 0, skipped 3 unchanged/);
     assert.doesNotMatch(same, /The library was tagged with/);
