@@ -22,9 +22,9 @@ export interface ImageFolder {
   /** The folder as given, made absolute (`shown` paths are under it). */
   root: string;
   /**
-   * When every class keeps its photos only in subfolders of its own (the
-   * folder given one level too high: `hymenoptera/` for `hymenoptera/train/`),
-   * each class's subfolders; else empty.
+   * When every class keeps its photos only in subfolders of its own, and
+   * some class in several (the folder given one level too high:
+   * `hymenoptera/` for `hymenoptera/train/`), each class's subfolders; else empty.
    */
   nested: { name: string; path: string; subfolders: string[] }[];
 }
@@ -78,7 +78,8 @@ export async function readImageFolder(root: string): Promise<ImageFolder> {
     }
     nested.push({ name, path: join(root, key), subfolders: direct ? [] : [...subfolders].sort() });
   }
-  if (nested.every((c) => c.subfolders.length > 0)) folder.nested = nested;
+  // One subfolder each (cats/2019) is how some keep a class; folders of several in every class look like classes.
+  if (nested.every((c) => c.subfolders.length > 0) && nested.some((c) => c.subfolders.length > 1)) folder.nested = nested;
   if (folder.classes.length === 0) {
     throw new ResnetServeError('INVALID_ARGUMENT', `${root} has no class folders: put each class's photos in a subfolder named after the class (${join(root, 'cats')}, ${join(root, 'dogs')}, …)`);
   }
