@@ -431,6 +431,7 @@ describe('operations', () => {
       assert.equal((await loading.inject('/healthz')).statusCode, 200);
       assert.equal((await loading.inject('/v2/health/live')).statusCode, 200);
       for (const url of ['/readyz', '/v2/health/ready', '/ping']) assert.equal((await loading.inject(url)).statusCode, 503, url);
+      assert.deepEqual((await loading.inject('/readyz')).json(), { status: 'loading', code: 'NOT_READY', error: 'The model is loading' });
       const res = await loading.inject({ method: 'POST', url: '/predict', ...multipartBody([file(photos[0])]) });
       assert.equal(res.statusCode, 503);
       assert.equal(res.json().code, 'NOT_READY');

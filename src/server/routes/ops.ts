@@ -7,8 +7,10 @@ import { openApiDocument } from '../openapi.js';
 export function opsRoutes(app: FastifyInstance, holder: ServiceHolder, metrics: ServerMetrics, version: string): void {
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {
-    const status = holder.ready ? 'ready' : holder.draining ? 'draining' : 'loading';
-    return reply.code(holder.ready ? 200 : 503).send({ status });
+    if (holder.ready) return { status: 'ready' };
+    // Not ready: the status a probe reads, and the code and sentence every refusal has.
+    const why = holder.draining ? 'The server is shutting down' : 'The model is loading';
+    return reply.code(503).send({ status: holder.draining ? 'draining' : 'loading', code: 'NOT_READY', error: why });
   });
   app.get('/metrics', async (_request, reply) => {
     metrics.ready.set(holder.ready ? 1 : 0);
