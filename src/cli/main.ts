@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_MAX_QUEUE, MAX_BATCH } from '../classify/batcher.js';
 import { DEFAULT_LIMITS, MAX_TIMER_MS } from '../server/options.js';
 import { ResnetServeError } from '../errors.js';
-import { damagedIndexError } from '../library/damaged-index.js';
+import { damagedIndexError, indexOpened } from '../library/damaged-index.js';
 import { plural } from '../plural.js';
 import { endProgressLine } from './progress.js';
 import { OFFICIAL_CHECKPOINTS, defaultCacheDir, findCachedCheckpoint, torchHubCheckpointDir, weightsBaseUrl } from '../model/weights.js';
@@ -311,7 +311,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (caught) {
     // Under a progress line left open (a build that failed midway), not at its end.
     endProgressLine();
-    const err = damagedIndexError(caught) ?? caught;
+    const err = damagedIndexError(caught, indexOpened()) ?? caught;
     if (err instanceof UsageError) {
       // The message stays on screen: the full usage is one --help away.
       process.stderr.write(`resnet-serve: ${err.message}${settingSource(err.message, parsed.values)}\nRun 'resnet-serve --help' for the commands and their options.\n`);

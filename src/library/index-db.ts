@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { ResnetServeError } from '../errors.js';
 import { ensureDirSync } from '../fs-atomic.js';
+import { noteIndexOpened } from './damaged-index.js';
 import type { ClassScore, TagRow } from './derive.js';
 import { isUnder } from './paths.js';
 
@@ -152,7 +153,9 @@ export class TagIndex {
   /** Run after closing (removes a temporary copy). */
   private onClose?: () => void;
 
-  private constructor(readonly db: Database.Database, readonly path: string) {}
+  private constructor(readonly db: Database.Database, readonly path: string) {
+    noteIndexOpened(path);
+  }
 
   /** Opens the index at `path` for tagging, creating it (and its folder) when needed. */
   static create(path: string): TagIndex {

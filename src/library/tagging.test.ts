@@ -400,7 +400,8 @@ describe('resnet-serve search, export, dupes', () => {
     ] as const) {
       const r = await run([...args]);
       assert.equal(r.code, code, `${args[0]}: ${r.stderr}`);
-      assert.match(r.stderr, /^resnet-serve: error INDEX_DAMAGED: The photo index is damaged \(.*\): delete it .* and tag the library again/m, args[0]);
+      assert.match(r.stderr, /^resnet-serve: error INDEX_DAMAGED: The photo index is damaged \(.*\): delete (\S+) and tag the library again/m, args[0]);
+      assert.ok(r.stderr.includes(`delete ${damaged} and tag`), `${args[0]} names the file: ${r.stderr}`);
       assert.doesNotMatch(r.stderr, /\n\s+at /, `${args[0]}: no stack trace`);
       assert.equal(r.stdout, '', `${args[0]}: nothing half-written on stdout`);
     }
