@@ -2,7 +2,7 @@
 // progress, then the answer as a headline with the alternatives below (or "unknown" when a head finds the
 // photo unlike its training photos). Failed cards can be retried; any card removed; the list cleared.
 // "Show where it looked" lays the model's class activation map over the crop. Used by both views.
-import { authHeaders, el, errorText, state, t, tooLargeVars } from './common.js';
+import { authHeaders, el, errorText, refusalCode, state, t, tooLargeVars } from './common.js';
 
 const all = [];
 /** Labels asked of the server per photo: the label-count menu then shows any number up to this without asking again. */
@@ -15,7 +15,7 @@ export function percent(score) {
 
 /** Sends a photo as the request body (the explain route's pictures). */
 /** Errors the same file would get again: their cards offer no Retry. */
-const FINAL_ERRORS = new Set(['FILE_TOO_LARGE', 'PAYLOAD_TOO_LARGE', 'IMAGE_UNSUPPORTED', 'IMAGE_EMPTY', 'IMAGE_CORRUPT', 'IMAGE_TOO_LARGE', 'HEAD_GONE']);
+const FINAL_ERRORS = new Set(['FILE_TOO_LARGE', 'PAYLOAD_TOO_LARGE', 'IMAGE_UNSUPPORTED', 'HEIC_UNSUPPORTED', 'IMAGE_EMPTY', 'IMAGE_CORRUPT', 'IMAGE_TOO_LARGE', 'HEAD_GONE']);
 
 function postPhoto(url, file) {
   return fetch(url, { method: 'POST', headers: { ...authHeaders(), 'Content-Type': file.type || 'application/octet-stream' }, body: file });
@@ -231,7 +231,7 @@ function upload(item) {
         item.result = result;
       } else {
         item.state = 'error';
-        item.errorCode = result?.error?.code ?? body?.code ?? (xhr.status === 401 ? 'UNAUTHORIZED' : 'UNKNOWN');
+        item.errorCode = refusalCode(result?.error?.code ?? body?.code ?? (xhr.status === 401 ? 'UNAUTHORIZED' : 'UNKNOWN'), item.file);
         // The head it was sent to is gone (deleted in another window): said as such, and not retried.
         if (item.head && item.errorCode === 'NOT_FOUND') item.errorCode = 'HEAD_GONE';
         if (xhr.status === 401) state.onUnauthorized?.();
@@ -290,7 +290,8 @@ function retry(item) {
   pump();
 }
 
-function removeCard(item) {
+/** Removes a card; with `moveFocus` (one card's Remove), focus goes to the next card or the list's add control. */
+function removeCard(item, moveFocus = true) {
   item.removed = true;
   const i = queue.indexOf(item);
   if (i >= 0) queue.splice(i, 1);
@@ -301,7 +302,7 @@ function removeCard(item) {
   item.card.remove();
   all.splice(all.indexOf(item), 1);
   // Focus stays on the list's next card, or, with none left, on the control that adds photos to it.
-  (next?.querySelector('button') ?? document.getElementById(list?.dataset.emptyFocus ?? ''))?.focus();
+  if (moveFocus) (next?.querySelector('button') ?? document.getElementById(list?.dataset.emptyFocus ?? ''))?.focus();
   item.onChange();
 }
 
@@ -355,9 +356,9 @@ export function cardsIn(list) {
   return all.filter((i) => i.card.parentNode === list).sort((a, b) => order.indexOf(a.card) - order.indexOf(b.card));
 }
 
-/** Removes every card of `list`. */
+/** Removes every card of `list`, leaving the focus where it is (a Clear button puts it where it belongs). */
 export function clearCards(list) {
-  for (const item of cardsIn(list)) removeCard(item);
+  for (const item of cardsIn(list)) removeCard(item, false);
 }
 
 /** Sends every failed card of `list` again (after an API key is given). */

@@ -12,7 +12,7 @@ export const TEXT = {
     teachTitle: 'Teach your own classes', teachIntro: 'Make a head, give each class a few photos (5 or more each), press Train, then try it on new photos.',
     head: 'Head', newHead: 'New head name', create: 'Create', noHeads: 'No heads yet: name one to start.',
     addClass: 'New class name', add: 'Add', photos: '{n} photos', addPhotos: 'Add photos', notAdded: 'Not added: {list}', remove: 'Remove', removeClass: 'Remove class {name}',
-    removePhoto: 'Remove photo {name}', answeredBy: 'Answered with “{name}”', train: 'Train', training: 'Training…', trainDone: 'Training finished.', trained: 'Trained {when}. Accuracy on held-out photos: {acc} (each photo tested while left out of the training).',
+    removePhoto: 'Remove photo {name}', answeredBy: 'Answered with “{name}”', train: 'Train', training: 'Training…', trainDone: 'Training finished.', trained: 'Trained {when}. Accuracy on held-out photos: {acc} (each photo tested while left out of the training).', trainedUnmeasured: 'Trained {when}. Accuracy could not be measured: a class needs at least 2 photos to test one while it is left out of the training.',
     notTrained: 'Not trained yet.', stale: 'Photos changed since training: train again to use them.', tryIt: 'Try it: drop or choose photos to recognise with this head', tryItTouch: 'Try it: choose photos to recognise with this head',
     confusion: 'Confusion: rows are the true class, columns the answer', mixedUp: 'Most often mixed up: {pairs}', mixedPair: '{pair} ({n})', listSep: ', ', nameSep: ', ', views: 'Views', named: '{name}: {what}', unknown: 'Unknown: none of these classes', closest: 'Had it been forced to choose one of them:',
     deleteHead: 'Delete head', needKey: 'This server needs an API key: enter it at the top of the page.',
@@ -33,7 +33,7 @@ export const TEXT = {
     teachTitle: '教它认识你自己的类别', teachIntro: '新建一个分类器，给每个类别几张照片（每类 5 张以上），点“训练”，再用新照片试试。',
     head: '分类器', newHead: '新分类器名称', create: '新建', noHeads: '还没有分类器：先起个名字。',
     addClass: '新类别名称', add: '添加', photos: '{n} 张照片', addPhotos: '添加照片', notAdded: '未添加：{list}', remove: '删除', removeClass: '删除类别 {name}',
-    removePhoto: '删除照片 {name}', answeredBy: '用“{name}”识别', train: '训练', training: '训练中…', trainDone: '训练完成。', trained: '已于 {when} 训练。留出照片上的准确率：{acc}（每张照片都在不参与训练时测试）。',
+    removePhoto: '删除照片 {name}', answeredBy: '用“{name}”识别', train: '训练', training: '训练中…', trainDone: '训练完成。', trained: '已于 {when} 训练。留出照片上的准确率：{acc}（每张照片都在不参与训练时测试）。', trainedUnmeasured: '已于 {when} 训练。无法测量准确率：每个类别至少要有 2 张照片，才能留出一张来测试。',
     notTrained: '尚未训练。', stale: '训练后照片有改动：请重新训练。', tryIt: '试一试：放入或选择照片，用这个分类器识别', tryItTouch: '试一试：选择照片，用这个分类器识别',
     confusion: '混淆矩阵：行是真实类别，列是识别结果', mixedUp: '最常混淆：{pairs}', mixedPair: '{pair}（{n} 次）', listSep: '，', nameSep: '、', views: '视图', named: '{name}：{what}', unknown: '未知：不属于这些类别', closest: '如果非要从这些类别里选一个：',
     deleteHead: '删除分类器', needKey: '此服务器需要 API 密钥：请在页面顶部输入。',
@@ -47,6 +47,15 @@ export const TEXT = {
 };
 
 /** The sentence for an error `code` in the current language (a code the page does not know gets a generic one). */
+/**
+ * A refusal's code as the page says it: IMAGE_UNSUPPORTED for an iPhone photo (HEIC, HEVC-compressed, which this
+ * build cannot decode) becomes HEIC_UNSUPPORTED, said with what to do instead. `file`: a File, or `{ name }`.
+ */
+export function refusalCode(code, file) {
+  const heic = /\.(heic|heif)$/i.test(file?.name ?? '') || /^image\/hei[cf]/i.test(file?.type ?? '');
+  return code === 'IMAGE_UNSUPPORTED' && heic ? 'HEIC_UNSUPPORTED' : code;
+}
+
 export function errorText(code, vars = {}) {
   const table = ERRORS[state.lang];
   return (table[code] ?? table.UNKNOWN).replace(/\{(\w+)\}/g, (_, k) => String(k === 'code' ? code : vars[k] ?? ''));

@@ -1,6 +1,6 @@
 // The Teach view: make a head, name its classes, give each a few photos, train it, see how well it learned
 // (held-out accuracy and a confusion matrix), then try it on new photos ("unknown" shown as such).
-import { $, TEXT, api, apiFetch, authHeaders, el, errorText, messageLine, onLanguage, state, t, tooLargeVars, touchScreen } from './common.js';
+import { $, TEXT, api, apiFetch, authHeaders, el, errorText, messageLine, onLanguage, refusalCode, state, t, tooLargeVars, touchScreen } from './common.js';
 import { addCards, cardsIn, clearCards, summaryOf } from './cards.js';
 
 // `thumbs`: each photo's thumbnail (an object URL, fetched once); `progress`: each class's upload line; `uploading`: uploads running.
@@ -40,6 +40,9 @@ async function loadHeads(select) {
 async function openHead(name) {
   if (name !== view.head) {
     view.progress.clear();
+    // What was said about the other head ("a class of that name already") is not about this one (a refusal that
+    // leaves no head open, as a missing API key, stays said).
+    if (name) say('');
     sayTrain('');
     // Answers of another head (or none) are not this head's: the Try zone starts empty.
     clearCards($('try-results'));
@@ -212,8 +215,10 @@ function drawTraining() {
     return;
   }
   const tr = d.training;
-  const acc = tr.accuracy === null ? '–' : `${(tr.accuracy * 100).toFixed(1)}%`;
-  box.append(el('p', { className: 'trained', textContent: t('trained', { when: new Date(tr.trainedAt).toLocaleString(state.lang === 'zh' ? 'zh-CN' : 'en'), acc }) }));
+  const when = new Date(tr.trainedAt).toLocaleString(state.lang === 'zh' ? 'zh-CN' : 'en');
+  // No accuracy: no photo could be held out (a class of one photo), said as such rather than as a dash.
+  const said = tr.accuracy === null ? t('trainedUnmeasured', { when }) : t('trained', { when, acc: `${(tr.accuracy * 100).toFixed(1)}%` });
+  box.append(el('p', { className: 'trained', textContent: said }));
   if (d.stale) box.append(el('p', { className: 'stale', textContent: t('stale') }));
   if (tr.warnings?.length) {
     const notes = tr.notes?.length === tr.warnings.length ? tr.notes : [];
@@ -314,6 +319,8 @@ async function addPhotos(className, files) {
   let sent = 0;
   // Train waits for the uploads (it would train on part of the photos); said beside it.
   view.uploading++;
+  // A message about an earlier action ("a class of that name already") gives way to this one's progress.
+  say('');
   sayTrain('');
   drawHead();
   try {
@@ -345,7 +352,7 @@ async function addPhotos(className, files) {
     if (view.detail) drawHead();
   }
   if (view.head !== head) return;
-  const list = () => refused.map((r) => t('named', { name: r.name, what: errorText(r.code, r.vars) })).join(' ');
+  const list = () => refused.map((r) => t('named', { name: r.name, what: errorText(refusalCode(r.code, r), r.vars) })).join(' ');
   showProgress(className, refused.length ? () => t('notAdded', { list: list() }) : null, refused.length > 0);
   await openHead(view.head);
 }

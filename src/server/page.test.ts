@@ -139,11 +139,18 @@ describe('the web page in Chromium', { skip }, () => {
       await page.goto(server.url);
       assert.equal(await page.locator('#camera').isVisible(), true, 'a camera button on a touch phone');
       assert.equal(await page.locator('#drop-title').textContent(), lang === 'zh' ? '选择照片，或拍一张' : 'Choose photos, or take one', 'a phone is offered what it can do, not a drop');
-      await dropFiles(page, [1, 2, 3].map((i) => ({ name: `p${i}.jpg`, type: 'image/jpeg', bytes: photo })), 'body');
+      // Named as phones name photos: the status line says the newest one's name, which must wrap, not widen the page.
+      const names = [1, 2, 3].map((i) => `PXL_20240517_18304512${i}.MP.jpg`);
+      await dropFiles(page, names.map((name) => ({ name, type: 'image/jpeg', bytes: photo })), 'body');
       await page.waitForFunction(() => document.querySelectorAll('.card[data-state="done"]').length === 3);
       await page.waitForTimeout(300);
       assert.ok(await answerOnScreen(page), `top answer visible at ${width}×${height}`);
-      assert.deepEqual(await page.locator('.card .name').allTextContents(), ['p1.jpg', 'p2.jpg', 'p3.jpg'], 'a drop keeps its order');
+      assert.deepEqual(await page.locator('.card .name').allTextContents(), names, 'a drop keeps its order');
+      if (width < 480) {
+        // The views and the language switch share one row under the title.
+        const [views, controls] = await Promise.all(['.views', '.bar .controls'].map((sel) => page.locator(sel).boundingBox()));
+        assert.ok(views && controls && Math.abs(views.y - controls.y) < 8, `views at y=${views?.y}, language at y=${controls?.y}`);
+      }
       const scrollWidth = await page.evaluate(() => document.documentElement.scrollWidth);
       assert.ok(scrollWidth <= width, `no horizontal scrolling (page is ${scrollWidth} px wide)`);
       assert.deepEqual(await axeViolations(page), [], `${width}×${height} ${colorScheme} ${lang}`);
@@ -163,6 +170,21 @@ describe('the web page in Chromium', { skip }, () => {
     await page.waitForFunction(() => document.querySelectorAll('.card[data-state="done"]').length === 3 && document.querySelector('.card[data-state="error"]') !== null);
     await page.waitForTimeout(300);
     assert.ok(await answerOnScreen(page), 'the answer of bee.jpg is on screen');
+    await page.close();
+  });
+
+  test('an iPhone HEIC photo the server cannot read is said as such, with what to do, in both languages', async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 800 }, locale: 'en-US' });
+    await page.goto(server.url);
+    const heic = readFileSync(join(REPO_ROOT, 'src/image/fixtures/iphone-style.heic'));
+    await page.setInputFiles('#files', [{ name: 'IMG_0042.HEIC', mimeType: 'image/heic', buffer: heic }]);
+    const failed = page.locator('.card[data-state="error"]');
+    await failed.waitFor();
+    assert.equal(await failed.locator('.state').textContent(), errors.en.HEIC_UNSUPPORTED);
+    assert.match(errors.en.HEIC_UNSUPPORTED, /JPEG/);
+    assert.equal(await failed.locator('button.retry').count(), 0, 'the same file would fail again: no Retry');
+    await page.click('button[data-lang="zh"]');
+    assert.equal(await failed.locator('.state').textContent(), errors.zh.HEIC_UNSUPPORTED);
     await page.close();
   });
 

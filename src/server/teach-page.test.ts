@@ -111,6 +111,23 @@ describe('the Teach view in Chromium', { skip }, () => {
     assert.equal(await page.locator('#try-status').textContent(), '');
     await page.selectOption('#head-select', 'colours');
     await page.locator('.training .trained').waitFor();
+    // Heads switched by keyboard: the focus stays on the picker, and the page where it was (the Try zone the switch
+    // empties does not take the focus along).
+    await page.setInputFiles('#try-files', files([warm[4]], 'again'));
+    await page.waitForFunction(() => document.querySelector('#try-results .card[data-state="done"]') !== null);
+    await page.focus('#head-select');
+    const scrolled = await page.evaluate(() => window.scrollY);
+    const last = await page.evaluate(() => {
+      const list = document.getElementById('head-select') as HTMLSelectElement;
+      return list.selectedIndex === list.options.length - 1;
+    });
+    await page.keyboard.press(last ? 'ArrowUp' : 'ArrowDown');
+    await page.waitForFunction(() => (document.getElementById('head-select') as HTMLSelectElement).value === 'second');
+    await page.waitForFunction(() => document.querySelectorAll('#try-results .card').length === 0);
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'head-select');
+    assert.equal(await page.evaluate(() => window.scrollY), scrolled);
+    await page.selectOption('#head-select', 'colours');
+    await page.locator('.training .trained').waitFor();
     // The trained head is offered in the Recognise view too.
     await page.click('.views a[data-view="recognise"]');
     await page.waitForFunction(() => [...document.querySelectorAll('#answer-with option')].some((o) => (o as HTMLOptionElement).value === 'colours'));
@@ -406,6 +423,17 @@ describe('the Teach view in Chromium', { skip }, () => {
     await page.keyboard.press('Enter');
     await page.waitForFunction(() => /Deleted “batches”/.test(document.getElementById('teach-message')?.textContent ?? ''));
     assert.ok(['head-select', 'new-head-name'].includes(await page.evaluate(() => document.activeElement?.id ?? '')));
+    await page.close();
+  });
+
+  test('trained on one photo a class, the head says its accuracy could not be measured and why, in both languages', async () => {
+    const page = await browser.newPage({ viewport: { width: 1000, height: 800 }, locale: 'en-US' });
+    await teach(page, 'single', [['warm', warm.slice(0, 1)], ['cool', cool.slice(0, 1)]]);
+    await page.click('#train');
+    await page.locator('.training .trained').waitFor();
+    assert.match((await page.locator('.training .trained').textContent()) ?? '', /^Trained .*\. Accuracy could not be measured: a class needs at least 2 photos/);
+    await page.click('button[data-lang="zh"]');
+    assert.match((await page.locator('.training .trained').textContent()) ?? '', /无法测量准确率/);
     await page.close();
   });
 
