@@ -183,7 +183,7 @@ function drawHead() {
   drawTraining();
 }
 
-const NOTE_KEYS = { FEW_PHOTOS: 'noteFewPhotos', REPEATED_IN_CLASS: 'noteRepeated', IN_SEVERAL_CLASSES: 'noteSeveral', FEW_EVALUATED: 'noteFewEvaluated', FEW_FOR_UNKNOWN: 'noteFewForUnknown' };
+const NOTE_KEYS = { FEW_PHOTOS: 'noteFewPhotos', REPEATED_IN_CLASS: 'noteRepeated', IN_SEVERAL_CLASSES: 'noteSeveral', FEW_EVALUATED: 'noteFewEvaluated', FEW_FOR_UNKNOWN: 'noteFewForUnknown', NAMED_UNKNOWN: 'noteNamedUnknown' };
 
 /** The server's note (worded for a terminal) as the page writes: a capital, a full stop, and “curly” quotes like the page's own sentences. */
 const asSentence = (text) => {

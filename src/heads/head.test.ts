@@ -148,3 +148,16 @@ test('the same photo twice in a class counts once; in two classes it is kept and
   const sameName = trainHead('x', ['a', 'b'], [...data, { ...data[1], label: 0, name: 'p1.jpg' }], backbone, { folds: 2 }).summary;
   assert.match(sameName.warnings.find((w) => /in "b" and "a"/.test(w)) ?? '', /: p1\.jpg$/);
 });
+
+test('a class named like the head\'s own "unknown" answer is noted, when the head answers "unknown"', () => {
+  const data = examples(3, 10);
+  for (const name of ['unknown', ' Unknown ', '未知']) {
+    const { summary } = trainHead('odd', ['a', name, 'c'], data, backbone);
+    assert.deepEqual(summary.notes?.filter((n) => n.code === 'NAMED_UNKNOWN'), [{ code: 'NAMED_UNKNOWN', class: name }], name);
+    assert.ok(summary.warnings.some((w) => w.startsWith(`class "${name}" is named like the head's own "unknown" answer`)), summary.warnings.join('\n'));
+  }
+  const { summary: plain } = trainHead('plain', ['a', 'unknown things', 'c'], data, backbone);
+  assert.equal(plain.notes?.some((n) => n.code === 'NAMED_UNKNOWN'), false, 'a name that only contains the word');
+  const { summary: off } = trainHead('off', ['a', 'unknown', 'c'], data, backbone, { reject: false });
+  assert.equal(off.notes?.some((n) => n.code === 'NAMED_UNKNOWN'), false, 'without "unknown" answers there is nothing to mix up');
+});

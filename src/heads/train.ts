@@ -10,7 +10,7 @@ import { ResnetServeError, invalidArgument, refuseUnknownOptions } from '../erro
 import { Head, type Backbone, type TrainingSummary } from './head.js';
 import { fitSoftmax, l2Normalize, predictProbabilities } from './logistic.js';
 import { calibrateRejection, REJECTION_DEFAULTS } from './rejection.js';
-import { noteText, type TrainingNote } from './training-notes.js';
+import { namedLikeUnknown, noteText, type TrainingNote } from './training-notes.js';
 
 /** One training photo: its head embedding (mean of the image's and its mirror's), the backbone's probabilities, its class. */
 export interface TrainingExample {
@@ -187,6 +187,8 @@ export function trainHead(name: string, classes: readonly string[], given: reado
     ...deduped.notes,
     ...(evaluated > 0 && evaluated < FEW_EVALUATED ? [{ code: 'FEW_EVALUATED' as const, count: evaluated }] : []),
     ...(rejection && Math.min(...counts) < FEW_FOR_UNKNOWN ? [{ code: 'FEW_FOR_UNKNOWN' as const, count: Math.min(...counts), min: FEW_FOR_UNKNOWN }] : []),
+    // A class answered "unknown 22%" beside the head's own "unknown" (none of these) reads as the same thing.
+    ...(rejection ? classes.filter(namedLikeUnknown).map((c) => ({ code: 'NAMED_UNKNOWN' as const, class: c })) : []),
   ];
   const summary: TrainingSummary = {
     classes: [...classes],

@@ -18,7 +18,14 @@ export type TrainingNote =
   /** The accuracy was measured on few held-out photos. */
   | { code: 'FEW_EVALUATED'; count: number }
   /** "Unknown" was calibrated on few photos per class: new photos of these classes will often be refused. */
-  | { code: 'FEW_FOR_UNKNOWN'; count: number; min: number };
+  | { code: 'FEW_FOR_UNKNOWN'; count: number; min: number }
+  /** A class is named like the head's own "unknown" answer. */
+  | { code: 'NAMED_UNKNOWN'; class: string };
+
+/** Whether a class name reads as the head's own "unknown" answer (English or Chinese, any case). */
+export function namedLikeUnknown(name: string): boolean {
+  return ['unknown', '未知'].includes(name.trim().toLowerCase());
+}
 
 const photos = (n: number): string => plural(n, 'photo');
 
@@ -33,6 +40,8 @@ export function noteText(note: TrainingNote): string {
       return `the same photo is in ${note.classes.map((c) => `"${c}"`).join(' and ')}: ${note.names.join(', ')}`;
     case 'FEW_EVALUATED':
       return `the accuracy was measured on only ${photos(note.count)}, so it can be far off: add photos for a steadier figure`;
+    case 'NAMED_UNKNOWN':
+      return `class "${note.class}" is named like the head's own "unknown" answer (a photo unlike every class): another name, such as "other", keeps the two apart`;
     case 'FEW_FOR_UNKNOWN':
       return `"unknown" was learned from ${photos(note.count)} in the smallest class: new photos of these classes will often be answered "unknown"; ${note.min} or more per class make that much rarer (or train without "unknown": --reject off, or "reject": false through the API)`;
   }
