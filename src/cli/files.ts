@@ -28,9 +28,10 @@ async function walk(dir: string, out: ListedPath[], seen: Set<string>): Promise<
   entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   for (const { entry, name } of entries) {
     const p = join(dir, name);
+    const key = resolve(p);
     // Hidden files and folders are passed by, as `tag` does: macOS's `._IMG_1.jpg` beside each photo copied
     // from a Mac is metadata, not a broken photo.
-    if (name.startsWith('.') || seen.has(resolve(p))) continue;
+    if (name.startsWith('.') || seen.has(key)) continue;
     if (entry.isDirectory()) {
       await walk(p, out, seen);
       continue;
@@ -46,7 +47,7 @@ async function walk(dir: string, out: ListedPath[], seen: Set<string>): Promise<
       if (!target.isFile()) continue;
     }
     if (!named && !(await startsLikeAnImage(p))) continue;
-    seen.add(resolve(p));
+    seen.add(key);
     out.push({ path: p });
   }
 }
@@ -78,8 +79,10 @@ export async function expandPaths(paths: readonly string[], onEmptyFolder: (fold
       const before = out.length;
       await walk(p, out, seen);
       if (out.length === before) onEmptyFolder(p);
-    } else if (!seen.has(resolve(p))) {
-      seen.add(resolve(p));
+    } else {
+      const key = resolve(p);
+      if (seen.has(key)) continue;
+      seen.add(key);
       out.push({ path: p });
     }
   }

@@ -321,9 +321,9 @@ async function likeCommand(reader: LibraryReader, photo: string, limit: number, 
   else {
     // A photo outside the library: embedded with the index's model.
     const tagged = parseLibraryModelKey(reader.model.sha256);
-    const remembered = reader.index.meta('model_path');
     if (model.model === undefined && !isDefaultModel(tagged.sha256)) {
       // The model tag ran with, where it still is (its hash is checked below).
+      const remembered = reader.index.meta('model_path');
       if (!remembered || !existsSync(remembered)) {
         throw new ResnetServeError('INVALID_ARGUMENT', `The library was tagged with ${reader.model.name} (sha256 ${tagged.sha256.slice(0, 12)}…)${remembered ? `, read from ${remembered}, which is no longer there` : ''}: give that model with --model to compare a photo from outside it (without --model, the official resnet18 is used)`);
       }
