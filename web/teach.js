@@ -352,7 +352,7 @@ async function addPhotos(className, files) {
     if (view.detail) drawHead();
   }
   if (view.head !== head) return;
-  const list = () => refused.map((r) => t('named', { name: r.name, what: errorText(refusalCode(r.code, r), r.vars) })).join(' ');
+  const list = () => refused.map((r) => t('named', { name: r.name, what: errorText(refusalCode(r.code, r), r.vars) })).join('\n');
   showProgress(className, refused.length ? () => t('notAdded', { list: list() }) : null, refused.length > 0);
   await openHead(view.head);
 }

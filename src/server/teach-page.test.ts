@@ -259,7 +259,11 @@ describe('the Teach view in Chromium', { skip }, () => {
     await first.locator('input[type=file]').setInputFiles([{ name: 'list.jpg', mimeType: 'image/jpeg', buffer: Buffer.from('a shopping list') }, { name: 'cut.jpg', mimeType: 'image/jpeg', buffer: cut }]);
     await page.waitForFunction(() => /cut\.jpg/.test(document.querySelector('.class .class-status')?.textContent ?? ''));
     const both = (await first.locator('.class-status').textContent()) ?? '';
-    assert.match(both, /^未添加：list\.jpg：.*cut\.jpg：/);
+    assert.match(both, /^未添加：list\.jpg：[^\n]+\ncut\.jpg：[^\n]+$/, 'one file per line');
+    // Drawn as lines, not run together.
+    const lines = await first.locator('.class-status').evaluate((p) => { const r = document.createRange(); r.selectNodeContents(p); return new Set([...r.getClientRects()].map((x) => Math.round(x.top))).size; });
+    assert.ok(lines >= 2, `two refusals on ${lines} line(s)`);
+    await first.screenshot({ path: join(OUT, 'teach-refused-zh.png') });
     assert.doesNotMatch(both, /服务器无法理解|IMAGE_|None of/);
     assert.equal(await first.locator('.class-status').getAttribute('role'), 'alert');
     await page.close();
