@@ -24,6 +24,7 @@ import { rankLogits, resolveClassifyOptions, type ResolvedClassifyOptions } from
 import { DEFAULT_MAX_QUEUE, InferenceBatcher, type BatcherOptions } from './batcher.js';
 import { ConcurrencyGate } from './concurrency-gate.js';
 import { TensorSlots } from './tensor-slots.js';
+import { plural } from '../plural.js';
 
 /** Timings a service reports per image and per batch, for metrics. */
 export interface ServiceObserver {
@@ -294,7 +295,7 @@ export class ClassificationService {
   /** Throws QUEUE_FULL at once when `n` more images would not fit (checked before an upload is read). */
   ensureCapacity(n = 1): void {
     if (this.admitted + n > this.maxAdmitted) {
-      throw new ResnetServeError('QUEUE_FULL', `The server is busy (${this.admitted} images in progress); retry shortly`);
+      throw new ResnetServeError('QUEUE_FULL', `The server is busy (${plural(this.admitted, 'image')} in progress); retry shortly`);
     }
   }
 

@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { OFFICIAL_CHECKPOINTS } from '../model/weights.js';
-import type { ModelOptions } from '../types.js';
+import type { LabelLanguage, ModelOptions } from '../types.js';
 import { downloadProgress, quantizeProgress } from './progress.js';
 
 /** A usage error: printed with the usage hint, exit code 2. */
@@ -101,6 +101,13 @@ export function intOption(value: string | undefined, name: string, fallback: num
   if (value === undefined) return fallback;
   if (!/^\d+$/.test(value)) throw new UsageError(`${name} must be a positive integer, got ${JSON.stringify(value)}`);
   return Number(value);
+}
+
+/** `--lang`: en, zh or both; `fallback` when it is not given. */
+export function langOption<T extends LabelLanguage | undefined>(value: string | undefined, fallback: T): LabelLanguage | T {
+  if (value === undefined) return fallback;
+  if (value !== 'en' && value !== 'zh' && value !== 'both') throw new UsageError(`--lang must be en, zh or both, got ${JSON.stringify(value)}`);
+  return value;
 }
 
 /**

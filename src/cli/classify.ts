@@ -15,8 +15,8 @@ import { Head } from '../heads/head.js';
 import { displayPath, fsPath } from '../library/paths.js';
 import { readPhotoFile } from '../image/read-photo.js';
 import { isDefaultModel } from '../model/weights.js';
-import type { ClassifyOutcome, EmbedOutcome, LabelLanguage, ModelOptions } from '../types.js';
-import { intOption, UsageError, type Parsed } from './args.js';
+import type { ClassifyOutcome, EmbedOutcome, ModelOptions } from '../types.js';
+import { intOption, langOption, UsageError, type Parsed } from './args.js';
 import { expandPaths, type ListedPath } from './files.js';
 import { readPipedPhoto, STDIN_NAME } from './stdin-photo.js';
 import { formatEmbedding, formatJsonLine, formatOutcome } from './format.js';
@@ -107,8 +107,7 @@ function explainName(path: string): string {
 
 export async function classifyCommand(paths: string[], values: Parsed, model: ModelOptions): Promise<number> {
   if (paths.length === 0) throw new UsageError('classify needs at least one file or folder');
-  const lang = (values.lang ?? 'en') as LabelLanguage;
-  if (!['en', 'zh', 'both'].includes(lang)) throw new UsageError(`--lang must be en, zh or both, got ${JSON.stringify(values.lang)}`);
+  const lang = langOption(values.lang, 'en');
   const topK = intOption(values['top-k'], '--top-k', 3) as number;
   if (topK < 1) throw new UsageError('--top-k must be at least 1');
   if ((values.head?.length ?? 0) > 1) throw new UsageError('classify takes one --head');

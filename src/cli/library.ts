@@ -22,8 +22,8 @@ import { displayPath, fsPath, linePath } from '../library/paths.js';
 import { LibraryReader, modelName } from '../library/search.js';
 import { libraryModelKey, parseLibraryModelKey, tagFolders, type TagSummary } from '../library/tagger.js';
 import { defaultCacheDir, isDefaultModel } from '../model/weights.js';
-import type { LabelLanguage, ModelOptions } from '../types.js';
-import { UsageError, fractionOption, intOption, type Parsed } from './args.js';
+import type { ModelOptions } from '../types.js';
+import { UsageError, fractionOption, intOption, langOption, type Parsed } from './args.js';
 import { ProgressLine } from './progress.js';
 
 const IN_FOLDER = join('.resnet-serve', 'tags.sqlite');
@@ -142,8 +142,7 @@ function checkLibraryFolders(roots: readonly string[]): void {
 export async function tagCommand(roots: string[], values: Parsed, model: ModelOptions): Promise<number> {
   if (roots.length === 0) throw new UsageError('tag needs at least one folder');
   const minScore = fractionOption(values['min-score'], '--min-score', 0.1, { min: 0, max: 1, what: 'a probability' }) as number;
-  const lang = (values.lang ?? 'both') as LabelLanguage;
-  if (!['en', 'zh', 'both'].includes(lang)) throw new UsageError(`--lang must be en, zh or both, got ${JSON.stringify(values.lang)}`);
+  const lang = langOption(values.lang, 'both');
   const naming = values['xmp-name'] ?? 'append';
   if (naming !== 'append' && naming !== 'replace') throw new UsageError('--xmp-name must be append or replace');
   const jobs = intOption(values.jobs, '--jobs', undefined);
@@ -259,6 +258,7 @@ function noteOtherModels(reader: LibraryReader): void {
 export async function searchCommand(words: string[], values: Parsed, model: ModelOptions): Promise<number> {
   const limit = intOption(values.limit, '--limit', 20) as number;
   if (limit < 1) throw new UsageError('--limit must be at least 1');
+  const lang = langOption(values.lang, undefined);
   const reader = LibraryReader.open(indexForReading(values, model.cacheDir));
   try {
     if (values.like !== undefined) {
@@ -272,8 +272,8 @@ export async function searchCommand(words: string[], values: Parsed, model: Mode
       process.stderr.write(`No photo can match ${result.unknown.map((w) => `"${w}"`).join(', ')}: no class, category or synonym has that word.${guess}\n`);
       return 1;
     }
-    const zh = values.lang === 'zh' || (values.lang === undefined && /[\u3400-\u9fff]/u.test(words.join('')));
-    const both = values.lang === 'both';
+    const zh = lang === 'zh' || (lang === undefined && /[\u3400-\u9fff]/u.test(words.join('')));
+    const both = lang === 'both';
     let gone = 0;
     for (const hit of result.hits) {
       // A photo moved or deleted since the last tag run is still shown, and marked.

@@ -103,6 +103,14 @@ test('bad input gets typed errors', async () => {
   badScan[sos + 5] = 9;
   await rejects(badScan, 'IMAGE_CORRUPT', undefined, /^Image data is damaged or truncated \(Invalid component ID 9 in SOS\)$/);
   await rejects(jpeg, 'IMAGE_TOO_LARGE', { maxPixels: 64 * 64 - 1 });
+  // A PNG declaring sides PNG allows (up to 2^31 - 1) but libspng does not: too large, not "corrupt header".
+  const png = await sharp(gradient(8, 8), { raw: { width: 8, height: 8, channels: 3 } }).png().toBuffer();
+  for (const [width, height] of [[1, 2 ** 31 - 1], [2 ** 31 - 1, 2 ** 31 - 1], [1, 60_000_000]]) {
+    const declared = Buffer.from(png);
+    declared.writeUInt32BE(width, 16);
+    declared.writeUInt32BE(height, 20);
+    await rejects(declared, 'IMAGE_TOO_LARGE', undefined, new RegExp(`^Image is ${width}x${height}`));
+  }
   const ok = await decodeImage(jpeg, { maxPixels: 64 * 64 });
   assert.equal(ok.width, 64);
 });

@@ -282,6 +282,16 @@ function decodeNative(bytes: Buffer, header: Pick<JpegHeader, 'width' | 'height'
 }
 
 /**
+ * A PNG's size as its IHDR chunk (first by the format's rule) declares it,
+ * so a size past the limits is refused as too large before libspng, whose
+ * own bound is lower than PNG's 2^31 − 1, calls the header corrupt.
+ */
+function pngDeclaredSize(bytes: Buffer): Size | null {
+  if (bytes.length < 24 || sniffFormat(bytes) !== 'png' || bytes.toString('latin1', 12, 16) !== 'IHDR') return null;
+  return { width: bytes.readUInt32BE(16), height: bytes.readUInt32BE(20) };
+}
+
+/**
  * Decodes `bytes` to upright 8-bit pixels with 1 (gray) or 3 (RGB) channels.
  * With `options.resizeTo`, large images come back already resized (fast mode).
  * Throws IMAGE_EMPTY, IMAGE_UNSUPPORTED, IMAGE_CORRUPT or IMAGE_TOO_LARGE.
@@ -296,6 +306,8 @@ export async function decodeImage(bytes: Buffer, limits: DecodeLimits = DEFAULT_
   const refused = (reason: string): void => {
     libjpegSays = reason;
   };
+  const png = pngDeclaredSize(bytes);
+  if (png) checkSize(png.width, png.height, limits, 'png');
   if (header) {
     checkSize(header.width, header.height, limits, 'jpeg');
     refuseScanBomb(bytes, header.width * header.height);

@@ -11,6 +11,7 @@ import sharp from 'sharp';
 import { testPhoto } from '../testing/fixtures.js';
 import { writeRandomCheckpoint } from '../testing/random-resnet.js';
 import { scratchDir } from '../testing/scratch.js';
+import { PRETRAINED_ONNX, skipWithoutDatasets } from '../testing/shared.js';
 
 const BIN = fileURLToPath(new URL('../cli/bin.js', import.meta.url));
 let env: NodeJS.ProcessEnv;
@@ -106,6 +107,11 @@ describe('resnet-serve tag', () => {
     assert.match(third.stderr, /, 0 failed, 1 link to nothing passed by, in /);
     const found = await run(['search', labelsOf(db, stored[0].path)[0], '--db', db, '--limit', '100']);
     assert.equal(found.code, 0, found.stderr);
+    // --lang is checked as classify and tag check it (French was taken silently and answered in English).
+    const french = await run(['search', labelsOf(db, stored[0].path)[0], '--db', db, '--lang', 'fr']);
+    assert.equal(french.code, 2);
+    assert.match(french.stderr, /--lang must be en, zh or both, got "fr"/);
+    assert.equal(french.stdout, '');
     const exported = JSON.parse((await run(['export', '--db', db])).stdout) as { path: string }[];
     // The index keeps the raw byte (the file is found again); output names it as ls -b and classify do.
     assert.ok(stored.some((r) => r.path.endsWith('caf\u{10ffe9}.jpg')), 'the raw byte is kept in the path key');
@@ -217,6 +223,27 @@ describe('resnet-serve tag', () => {
       assert.match(gone.stderr, /read from .*\.pth, which is no longer there: give that model with --model/);
     } finally {
       renameSync(`${other}.moved`, other);
+    }
+  });
+
+  test('a library tagged with a model quantised already (MobileNetV2 int8): a photo from outside is compared without naming it again', { skip: skipWithoutDatasets }, async () => {
+    const dir = await scratchDir('rs-lib-int8-');
+    for (let i = 0; i < 3; i++) writeFileSync(join(dir, `IMG ${i}.jpg`), await testPhoto(40 + i, 320, 240));
+    const tagged = await run(['tag', dir, '--model', PRETRAINED_ONNX]);
+    assert.equal(tagged.code, 0, tagged.stderr);
+    const outside = join(await scratchDir('rs-outside-'), 'new.jpg');
+    writeFileSync(outside, readFileSync(join(dir, 'IMG 0.jpg')));
+    // Before, the remembered model was asked for with --precision int8 and refused as "already quantised".
+    const remembered = await run(['search', '--like', outside, '--library', dir, '--json']);
+    assert.equal(remembered.code, 0, remembered.stderr);
+    assert.match(remembered.stderr, /Comparing with the model the library was tagged with: .*mobilenetv2-12-int8\.onnx \(int8\)/);
+    const hits = remembered.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    assert.equal(hits.length, 3);
+    assert.ok(hits[0].path.endsWith('IMG 0.jpg') && hits[0].similarity > 0.99, remembered.stdout);
+    for (const extra of [[], ['--precision', 'int8']]) {
+      const named = await run(['search', '--like', outside, '--library', dir, '--model', PRETRAINED_ONNX, ...extra, '--json']);
+      assert.equal(named.code, 0, named.stderr);
+      assert.equal(named.stdout, remembered.stdout, extra.join(' '));
     }
   });
 

@@ -80,11 +80,22 @@ describe('--precision int8', () => {
     assert.ok(right(int8) >= right(fp32) - 2, `accuracy int8 ${right(int8)} vs fp32 ${right(fp32)}`);
   });
 
-  test('refusals: an already quantised model, a calibration folder without photos (broken links skipped), calibrate without int8', { skip: skipWithoutDatasets }, async () => {
+  test('an already quantised model runs as it is, asked for int8 or not, and cannot be calibrated; refusals: a calibration folder without photos (broken links skipped), calibrate without int8', { skip: skipWithoutDatasets }, async () => {
     const already = await ImageClassifier.create({ model: PRETRAINED_ONNX, cacheDir });
     assert.equal(already.info.precision, 'int8', 'an already quantised model says it computes in int8');
+    const photo = readFileSync(join(REFERENCE_DIR, 'images', 'seed-closeup-800x600.jpg'));
+    const [plain] = await already.classifyBatch([photo], { topK: 5 });
     await already.close();
-    await assert.rejects(ImageClassifier.create({ model: PRETRAINED_ONNX, cacheDir, precision: 'int8' }), (err: unknown) => err instanceof ResnetServeError && err.code === 'MODEL_INVALID' && /already quantised/.test(err.message));
+    const asked = await ImageClassifier.create({ model: PRETRAINED_ONNX, cacheDir, precision: 'int8' });
+    try {
+      assert.deepEqual([asked.info.precision, asked.info.sha256, asked.info.onnxPath], ['int8', already.info.sha256, already.info.onnxPath], 'the same graph, not quantised again');
+      const [again] = await asked.classifyBatch([photo], { topK: 5 });
+      assert.ok(plain.ok && again.ok);
+      assert.deepEqual(again.predictions, plain.predictions);
+    } finally {
+      await asked.close();
+    }
+    await assert.rejects(ImageClassifier.create({ model: PRETRAINED_ONNX, cacheDir, precision: 'int8', calibrate: join(REFERENCE_DIR, 'images') }), (err: unknown) => err instanceof ResnetServeError && err.code === 'MODEL_INVALID' && /already quantised/.test(err.message) && /--calibrate/.test(err.message));
     const empty = join(cacheDir, 'no-photos');
     mkdirSync(empty, { recursive: true });
     writeFileSync(join(empty, 'notes.txt'), 'not a photo');

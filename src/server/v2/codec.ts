@@ -125,6 +125,7 @@ export function parseJson(json: Uint8Array, bounds?: JsonBounds): unknown {
  * answer and the log.
  */
 function jsonSyntaxProblem(message: string, text: string): string {
+  if (text.trim() === '') return 'the body is empty (send the inference request, a JSON object with "inputs")';
   if (!text.trimStart().startsWith('{')) return 'it does not start with "{" (an image file goes base64-encoded in the BYTES input of the model\'s "-image" model, or to /v1/classify)';
   if (/^Unexpected end of JSON input/.test(message)) return 'it ends too soon';
   // V8's own words where they say where, not what ("Expected ',' or '}' after property value in JSON at position 12").
