@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { UsageError, fractionOption, modelOptions, withEnvironment, type Parsed } from './args.js';
+import { UsageError, fractionOption, headOptions, modelOptions, withEnvironment, type Parsed } from './args.js';
 
 test('fractionOption takes decimal fractions in range, and names the option, the range and the value otherwise', () => {
   const score = { min: 0, max: 1, what: 'a probability' };
@@ -39,4 +39,15 @@ test('a model name as people write it (ResNet50, resnet-18) is the name; a path,
   assert.equal(modelOptions({ model: 'resnet81' } as Parsed).model, 'resnet81');
   assert.equal(modelOptions({ model: '/photos/ResNet50.onnx' } as Parsed).model, '/photos/ResNet50.onnx');
   assert.equal(modelOptions({} as Parsed).model, undefined);
+});
+
+test('serve --head takes NAME=FILE or a FILE alone, named by its file name without .json', () => {
+  assert.deepEqual(headOptions(undefined), {});
+  assert.deepEqual(headOptions(['bugs=heads/b.json', 'heads/defects.json', '/srv/家里.JSON', 'x=a=b.json']), { bugs: 'heads/b.json', defects: 'heads/defects.json', 家里: '/srv/家里.JSON', x: 'a=b.json' });
+  for (const [bad, message] of [
+    ['=b.json', /--head takes NAME=FILE or FILE/],
+    ['bugs=', /--head takes NAME=FILE or FILE/],
+    ['heads/.json', /give NAME=heads\/\.json/],
+  ] as const) assert.throws(() => headOptions([bad]), (err: Error) => err instanceof UsageError && message.test(err.message), bad);
+  assert.throws(() => headOptions(['a/bugs.json', 'bugs=b/bugs.json']), /--head bugs is given twice/);
 });

@@ -1,5 +1,6 @@
 /** Command-line options: their definitions, environment fallbacks, and checks shared by the commands. */
 import { existsSync } from 'node:fs';
+import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
 import { OFFICIAL_CHECKPOINTS } from '../model/weights.js';
 import type { LabelLanguage, ModelOptions } from '../types.js';
@@ -101,6 +102,24 @@ export function intOption(value: string | undefined, name: string, fallback: num
   if (value === undefined) return fallback;
   if (!/^\d+$/.test(value)) throw new UsageError(`${name} must be a positive integer, got ${JSON.stringify(value)}`);
   return Number(value);
+}
+
+/**
+ * `serve --head` options (repeatable) as name → path: `NAME=FILE`, or a
+ * `FILE` alone, served under its file name without `.json` (`classify --head`
+ * takes a file alone, so the same words work for both).
+ */
+export function headOptions(values: string[] | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const value of values ?? []) {
+    const eq = value.indexOf('=');
+    if (eq === 0 || eq === value.length - 1) throw new UsageError(`--head takes NAME=FILE or FILE (e.g. --head defects=defects.json), got ${JSON.stringify(value)}`);
+    const name = eq < 0 ? basename(value).replace(/\.json$/i, '') : value.slice(0, eq).trim();
+    if (name === '') throw new UsageError(`--head ${value}: a head file alone is served under its name without .json, and this one has none left: give NAME=${value}`);
+    if (out[name]) throw new UsageError(`--head ${name} is given twice`);
+    out[name] = eq < 0 ? value : value.slice(eq + 1);
+  }
+  return out;
 }
 
 /** `--lang`: en, zh or both; `fallback` when it is not given. */

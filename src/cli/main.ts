@@ -13,7 +13,7 @@ import { plural } from '../plural.js';
 import { endProgressLine } from './progress.js';
 import { OFFICIAL_CHECKPOINTS, defaultCacheDir, findCachedCheckpoint, torchHubCheckpointDir, weightsBaseUrl } from '../model/weights.js';
 import type { ModelOptions } from '../types.js';
-import { OPTIONS, UsageError, environmentName, intOption, modelOptions, withEnvironment, type Parsed } from './args.js';
+import { OPTIONS, UsageError, environmentName, headOptions, intOption, modelOptions, withEnvironment, type Parsed } from './args.js';
 import { COMMANDS, USAGE, optionsOf, similarCommands, similarOptions, unknownVariables, usageOf } from './usage.js';
 
 
@@ -42,20 +42,6 @@ function readApiKey(values: Parsed, commandLine: Parsed): string | undefined {
   } else if (key !== undefined && key.length < 8) throw new UsageError('--api-key must be at least 8 characters');
   return key;
 }
-
-/** `--head name=file.json` options (repeatable) as name → path. */
-function headFiles(values: string[] | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const value of values ?? []) {
-    const eq = value.indexOf('=');
-    if (eq <= 0 || eq === value.length - 1) throw new UsageError(`--head takes NAME=FILE (e.g. --head defects=defects.json), got ${JSON.stringify(value)}`);
-    const name = value.slice(0, eq).trim();
-    if (out[name]) throw new UsageError(`--head ${name} is given twice`);
-    out[name] = value.slice(eq + 1);
-  }
-  return out;
-}
-
 
 /** Upper bounds of serve's counts: past them a setting is a mistake (a batch of 100,000 images would need 60 GB), not a choice. */
 const SERVE_MAXIMUM: Partial<Record<keyof Parsed, { max: number; why: string }>> = {
@@ -116,7 +102,7 @@ async function serveCommand(args: string[], values: Parsed, commandLine: Parsed,
     },
     limits: { maxUploadBytes: uploadMb === undefined ? undefined : uploadMb * 1024 * 1024, maxInflightBytes: inflightMb === undefined ? undefined : inflightMb * 1024 * 1024, maxFiles, requestTimeoutMs: positive('timeout-ms'), headersTimeoutMs: headersTimeout, bodyTimeoutMs: bodyTimeout, keepAliveTimeoutMs: positive('keep-alive-ms') },
     gracePeriodMs: grace,
-    heads: headFiles(values.head),
+    heads: headOptions(values.head),
     libraryIndex,
     access: { apiKey, corsOrigins: values['cors-origin']?.split(',').map((o) => o.trim()).filter(Boolean) },
     logger: values.log ? true : false,

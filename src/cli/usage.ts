@@ -46,7 +46,8 @@ Commands:
                                  --api-key KEY also works, but shows the key in the process list
       --cors-origin LIST         comma-separated origins allowed to call the API from browsers (default none)
       --log                      log requests as JSON lines (never image bytes or keys)
-      --head NAME=FILE           answer with a trained head too (?head=NAME, /v2/models/NAME); repeatable
+      --head [NAME=]FILE         answer with a trained head too (?head=NAME, /v2/models/NAME; NAME: the
+                                 file's name without .json when not given); repeatable
       --library DIR              show a tagged photo library in the page (read-only; --db FILE for its index)
   tag <folders…>                 tag a photo library: SQLite index, optional XMP sidecars; a second run
                                  handles only what changed (new, edited, moved and deleted photos)
