@@ -67,7 +67,8 @@ export async function refreshHeadChoices() {
   const chosen = select.value;
   let heads = [];
   try {
-    heads = (await api('v1/heads')).heads.filter((h) => h.trained);
+    // A head made on another model cannot answer here (the server refuses it): the Teach view says so, this menu leaves it out.
+    heads = (await api('v1/heads')).heads.filter((h) => h.trained && h.model?.current !== false);
   } catch {
     // Without access to heads the page still recognises with the model.
   }
@@ -160,7 +161,9 @@ function setup() {
     sessionStorage.removeItem('apiKey');
     $('key').value = '';
     $('forget-key').hidden = true;
-    // Nothing the key opened stays on screen, nor comes back with the browser's Back: the heads, the Teach view's head and the library go with it.
+    // Nothing the key opened stays on screen, nor comes back with the browser's Back: the answers, the heads, the Teach view's head and the library go with it.
+    clearCards($('results'));
+    updateStatus();
     clearLibrary();
     if (location.hash === '#library') location.hash = '';
     loadModel();

@@ -124,9 +124,7 @@ function render(item) {
     const hidden = Math.min(result.predictions.length, Number(item.topK)) - shown.length;
     const [top, ...rest] = shown;
     const pick = (p) => (item.explain.on ? () => explain(item, p) : null);
-    // "Probably" only where the answer is more likely than not (a reader takes "probably" so: "Probably tabby 43%"
-    // reads as a contradiction), and well above an even split among a head's few classes.
-    const sure = item.head ? Math.max(0.5, Math.min(0.9, 1.5 / Math.max(2, result.predictions.length))) : 0.5;
+    const sure = sureAbove(item);
     const row = (p, headline) => {
       const pct = percent(p.score);
       const track = el('span', { className: 'track' }, [el('span', { className: 'fill' })]);
@@ -337,6 +335,14 @@ export function addCards(list, files, options, onChange) {
 
 /** The cards of `list`, in the page's order. */
 /** What a list of cards says in its status line (a live region): progress, then the newest answer itself. */
+/**
+ * The score from which a card says "Probably": more likely than not (a reader takes "probably" so: "Probably
+ * tabby 43%" reads as a contradiction), and well above an even split among a head's few classes.
+ */
+function sureAbove(item) {
+  return item.head ? Math.max(0.5, Math.min(0.9, 1.5 / Math.max(2, item.result.predictions.length))) : 0.5;
+}
+
 export function summaryOf(list) {
   const items = cardsIn(list);
   const done = items.filter((i) => i.state === 'done');
@@ -348,7 +354,9 @@ export function summaryOf(list) {
   const p = newest.result.predictions[0];
   const label = state.lang === 'zh' && p.label_zh ? p.label_zh : p.label;
   const name = newest.file.name || 'image';
-  return t('sentence', { a: text, b: newest.result.unknown ? t('answerUnknown', { name }) : t('answerIs', { name, label, pct: percent(p.score) }) });
+  // Worded as the card is: an answer it calls "not sure" is a "maybe" here too.
+  const answer = newest.result.unknown ? t('answerUnknown', { name }) : t(p.score >= sureAbove(newest) ? 'answerIs' : 'answerMaybe', { name, label, pct: percent(p.score) });
+  return t('sentence', { a: text, b: answer });
 }
 
 export function cardsIn(list) {

@@ -64,13 +64,21 @@ async function thumbnail(img, photo, size = 320) {
   img.src = url;
 }
 
-/** A photo's tile: its thumbnail and a caption (by default its best matching label). */
-function tile(photo, onOpen, text) {
+/**
+ * A photo's tile: its thumbnail and a caption, by default its best matching
+ * label and score, else `[text, tail]`; the tail (a score, a size) is never
+ * cut off, the text gives way with an ellipsis.
+ */
+function tile(photo, onOpen, [text, tail] = []) {
   const top = photo.matched?.[0] ?? photo.labels[0];
-  const caption = text ?? (top ? `${name(top)} ${pct(top.score)}` : '');
+  const [main, end] = text === undefined ? (top ? [name(top), pct(top.score)] : ['', '']) : [text, tail ?? ''];
+  const caption = [main, end].filter(Boolean).join(' ');
   const img = el('img', { alt: '', width: 160, height: 160, loading: 'lazy' });
   thumbnail(img, photo);
-  const button = el('button', { type: 'button', className: 'photo' }, [img, el('span', { className: 'caption', textContent: caption })]);
+  // A path may break after each folder before it breaks inside a name.
+  const words = main.split('/').flatMap((part, i) => (i ? [document.createElement('wbr'), `/${part}`] : [part]));
+  const parts = [el('span', { className: 'caption-text' }, words), ...(end ? [el('span', { className: 'caption-tail', textContent: end })] : [])];
+  const button = el('button', { type: 'button', className: 'photo' }, [img, el('span', { className: 'caption' }, parts)]);
   button.setAttribute('aria-label', t('openTile', { name: photo.path, caption }));
   button.title = photo.path;
   button.addEventListener('click', () => onOpen(photo.id));
@@ -128,7 +136,7 @@ async function openPhoto(id) {
       ...photo.labels.map((l) => el('li', { className: 'pred' }, [el('span', { className: 'label', textContent: name(l) }), el('span', { className: 'pct', textContent: pct(l.score) }), el('span', { className: 'track' }, [Object.assign(el('span', { className: 'fill' }), { style: `width:${Math.max(0.5, l.score * 100)}%` })])])),
     );
     $('photo-categories').textContent = t('named', { name: t('categoriesOf'), what: photo.categories.map((c) => `${name(c)} ${pct(c.score)}`).join(t('listSep')) });
-    $('photo-like').replaceChildren(...distinctContent(like.photos).map((p) => tile(p, openPhoto, [p.labels[0] ? name(p.labels[0]) : '', t('alike', { pct: alikePct(p.similarity) }), p.copies > 1 ? t('copies', { n: p.copies }) : ''].filter(Boolean).join(' · '))));
+    $('photo-like').replaceChildren(...distinctContent(like.photos).map((p) => tile(p, openPhoto, [p.labels[0] ? name(p.labels[0]) : '', [t('alike', { pct: alikePct(p.similarity) }), p.copies > 1 ? t('copies', { n: p.copies }) : ''].filter(Boolean).join(' · ')])));
     if (!dialog.open) dialog.showModal();
     $('photo-close').focus();
   } catch (err) {
@@ -144,7 +152,7 @@ async function showDupes() {
     box.replaceChildren(el('p', { className: 'hint', textContent: groups.length ? t(groups.length === 1 ? 'group' : 'groups', { n: groups.length }) : t('noDupes') }));
     for (const g of groups) {
       const title = g.kind === 'exact' ? t('exact') : t('near', { pct: alikePct(g.similarity) });
-      box.append(el('section', { className: 'dupe-group' }, [el('h3', { textContent: `${title} · ${g.photos.length}` }), el('ul', { className: 'gallery small' }, g.photos.map((p) => tile(p, openPhoto, `${folderAndName(p.path)} · ${p.width}×${p.height}`)))]));
+      box.append(el('section', { className: 'dupe-group' }, [el('h3', { textContent: `${title} · ${t(g.photos.length === 1 ? 'foundOne' : 'found', { n: g.photos.length })}` }), el('ul', { className: 'gallery small' }, g.photos.map((p) => tile(p, openPhoto, [folderAndName(p.path), `${p.width}×${p.height}`])))]));
     }
   } catch (err) {
     box.replaceChildren();
@@ -236,6 +244,8 @@ export function setupLibrary() {
   // The filter is what the box and the menu show now: a query erased from the box no longer applies.
   $('library-category').addEventListener('change', () => {
     takeFilter();
+    // A category is a filter of photos: shown on the Photos tab, as a search is (its answer above the duplicates read as theirs).
+    showTab('photos', false);
     load();
   });
   $('more').addEventListener('click', async () => {

@@ -171,6 +171,8 @@ function drawHead() {
   // Nothing to download before training (the server answers HEAD_NOT_TRAINED).
   $('download').disabled = !d.trained;
   $('new-class').hidden = foreign;
+  // Trying photos on it would only be refused.
+  $('try-zone').hidden = foreign;
   if (foreign) {
     for (const b of list.querySelectorAll('button')) b.disabled = true;
     say(() => t('otherModel'), true);

@@ -59,6 +59,15 @@ describe('the Library view in Chromium', { skip }, () => {
     await page.click('#library-link');
     await page.waitForFunction(() => document.querySelectorAll('#gallery img[src]').length === 16);
     assert.match((await page.locator('#library-summary').textContent()) ?? '', /16 photos/);
+    // Each tile's score stays in view whatever the label's length: the label gives way with an ellipsis.
+    const captions = await page.locator('#gallery .caption').evaluateAll((all) => all.map((c) => {
+      const tail = c.querySelector('.caption-tail');
+      const box = c.getBoundingClientRect();
+      const end = tail?.getBoundingClientRect();
+      return { tail: tail?.textContent ?? '', inside: !!end && end.right <= box.right + 0.5 && end.width > 0 };
+    }));
+    assert.equal(captions.length, 16);
+    for (const c of captions) assert.ok(/^(<0\.1|\d+(\.\d)?)%$/.test(c.tail) && c.inside, JSON.stringify(c));
     // Search for a word of a label the random model gave.
     const word = label.split(' ').pop() as string;
     const searches: string[] = [];
@@ -127,13 +136,28 @@ describe('the Library view in Chromium', { skip }, () => {
     await page.waitForFunction(() => /No photo can match/.test(document.getElementById('library-message')?.textContent ?? ''));
     await page.click('#show-dupes');
     await page.waitForFunction(() => document.querySelectorAll('.dupe-group').length >= 1);
-    assert.match((await page.locator('.dupe-group h3').first().textContent()) ?? '', /Exact copies/);
+    // The group says what its number counts.
+    assert.match((await page.locator('.dupe-group h3').first().textContent()) ?? '', /^Exact copies.* · 3 photos$/);
     // Copies in different folders are told apart by their folder.
-    assert.deepEqual((await page.locator('.dupe-group .caption').allTextContents()).map((c) => c.split(' · ')[0]).sort(), ['2024 夏天/IMG_0 copy.jpg', 'IMG_0 copy 2.jpg', 'IMG_0.jpg']);
-    // Small thumbnails stay square, and the caption (file name and size) is shown whole.
+    assert.deepEqual((await page.locator('.dupe-group .caption-text').allTextContents()).sort(), ['2024 夏天/IMG_0 copy.jpg', 'IMG_0 copy 2.jpg', 'IMG_0.jpg']);
+    const folder = page.locator('.dupe-group .caption-text', { hasText: '2024 夏天/' });
+    assert.equal(await folder.locator('wbr').count(), 1, 'a break may come after the folder');
+    // Small thumbnails stay square, and the caption (where the copy is, above its size) is shown whole, broken after its folder.
     const thumb = await page.locator('.dupe-group img').first().boundingBox();
     assert.ok(thumb && Math.abs(thumb.width - thumb.height) <= 1, `thumbnail ${thumb?.width}×${thumb?.height}`);
-    assert.ok(await page.locator('.dupe-group .caption').first().evaluate((c) => c.scrollWidth <= c.clientWidth && c.scrollHeight <= c.clientHeight), 'caption not cut');
+    for (const caption of await page.locator('.dupe-group .caption').all()) {
+      assert.ok(await caption.evaluate((c) => [c, ...c.children].every((e) => e.scrollWidth <= e.clientWidth && e.scrollHeight <= e.clientHeight)), 'caption not cut');
+      const [text, tail] = await Promise.all(['.caption-text', '.caption-tail'].map((s) => caption.locator(s).boundingBox()));
+      assert.ok(text && tail && tail.y >= text.y + text.height - 1, `the name above the size: ${JSON.stringify({ text, tail })}`);
+    }
+    // A category chosen while the duplicates are shown filters photos: the Photos tab comes back with them (its answer above the duplicates read as theirs).
+    await page.fill('#library-q', '');
+    await page.locator('#library-category').dispatchEvent('change');
+    await page.waitForFunction(() => !(document.getElementById('library-photos') as HTMLElement).hidden && (document.getElementById('dupes') as HTMLElement).hidden);
+    assert.equal(await page.locator('#show-photos').getAttribute('aria-pressed'), 'true');
+    await page.waitForFunction(() => document.querySelectorAll('#gallery li').length === 16);
+    await page.click('#show-dupes');
+    await page.waitForFunction(() => document.querySelectorAll('.dupe-group').length >= 1);
     // The duplicates follow a language switch like the rest of the page.
     await page.click('button[data-lang="zh"]');
     await page.waitForFunction(() => /完全相同/.test(document.querySelector('.dupe-group h3')?.textContent ?? ''));

@@ -62,7 +62,7 @@ describe('the web page in Chromium', { skip }, () => {
   let locked: RunningServer;
   let browser: Browser;
   let photo: Buffer;
-  let expected: { label: string; label_zh: string }[];
+  let expected: { label: string; label_zh: string; score: number }[];
   let errors: { en: Record<string, string>; zh: Record<string, string> };
 
   before(async () => {
@@ -118,7 +118,10 @@ describe('the web page in Chromium', { skip }, () => {
       const card = page.locator('.card').first();
       assert.deepEqual(await card.locator('.pred .label').allTextContents(), expected.map((p) => p.label));
       assert.equal(await card.locator('.pred.answer .label').textContent(), expected[0].label);
-      assert.match((await page.locator('#status').textContent()) ?? '', new RegExp(`cat\\.jpg: ${expected[0].label.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`), 'the answer itself is announced');
+      // The answer itself is announced, worded as the card words it ("Not sure. Maybe…" under 50%: "maybe" here too).
+      const unsure = expected[0].score < 0.5;
+      assert.equal(await card.locator('.pred.answer .certainty').textContent(), unsure ? 'Not sure. Maybe' : 'Probably');
+      assert.match((await page.locator('#status').textContent()) ?? '', new RegExp(`cat\\.jpg: ${unsure ? 'maybe ' : ''}${expected[0].label.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}, `));
       assert.equal(await card.locator('img.thumb').getAttribute('alt'), 'cat.jpg');
       assert.deepEqual(await axeViolations(page), [], `results, ${colorScheme}`);
       await page.click('button[data-lang="zh"]');
@@ -226,7 +229,7 @@ describe('the web page in Chromium', { skip }, () => {
     const failed = page.locator('.card[data-state="error"]');
     assert.equal(await failed.locator('.state').textContent(), errors.en.IMAGE_UNSUPPORTED);
     assert.equal(await failed.locator('button.retry').count(), 0, 'the same file would fail again: no Retry');
-    assert.match((await page.locator('#status').textContent()) ?? '', /1 of 2 done, 1 failed/);
+    assert.match((await page.locator('#status').textContent()) ?? '', /1 of 2 answered, 1 failed/);
     assert.deepEqual(await axeViolations(page), [], 'an error card');
     await page.click('button[data-lang="zh"]');
     assert.equal(await failed.locator('.state').textContent(), errors.zh.IMAGE_UNSUPPORTED);
@@ -278,6 +281,10 @@ describe('the web page in Chromium', { skip }, () => {
     await page.waitForSelector('.card[data-state="done"]');
     await page.click('#forget-key');
     await page.locator('#key-form:not([hidden])').waitFor();
+    // What the key answered goes with it (a shared screen): no card, no status line naming the photo.
+    assert.equal(await page.locator('.card').count(), 0);
+    assert.equal(await page.locator('#status').textContent(), '');
+    assert.equal(await page.locator('#clear').isHidden(), true);
     await page.close();
   });
 
