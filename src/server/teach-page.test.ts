@@ -223,6 +223,18 @@ describe('the Teach view in Chromium', { skip }, () => {
     await page.waitForFunction((name) => [...document.querySelectorAll('#head-select option')].some((o) => (o as HTMLOptionElement).value === name), long);
     const withLong = await page.evaluate(() => document.documentElement.scrollWidth);
     assert.ok(withLong <= 360, `a 64-character head name widens the page to ${withLong} px`);
+    // A long class name without spaces (a pasted file name): the class box and Train's hint wrap it; the page stays 360 px.
+    const longClass = 'grandmothers_garden_in_summer_'.repeat(3);
+    await page.evaluate(async (c) => { await fetch('v1/heads', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ name: 'long-class', classes: [c, 'b'] }) }); }, longClass);
+    await page.reload();
+    await page.waitForFunction(() => [...document.querySelectorAll('#head-select option')].some((o) => (o as HTMLOptionElement).value === 'long-class'));
+    await page.selectOption('#head-select', 'long-class');
+    await page.waitForFunction((c) => (document.getElementById('train-hint')?.textContent ?? '').includes(c), longClass);
+    const withLongClass = await page.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(withLongClass <= 360, `a long class name widens the page to ${withLongClass} px`);
+    await page.evaluate(async () => { await fetch('v1/heads/long-class', { method: 'DELETE' }); });
+    await page.reload();
+    await page.waitForSelector('#teach-head:not([hidden])');
     for (const selector of ['#train', '#new-class-name', '.class button.icon', '.thumbs button.icon']) {
       const box = await page.locator(selector).first().boundingBox();
       assert.ok(box && box.height >= 44, `${selector} is ${box?.height} px tall`);
