@@ -239,6 +239,11 @@ describe('the Teach view in Chromium', { skip }, () => {
       const box = await page.locator(selector).first().boundingBox();
       assert.ok(box && box.height >= 44, `${selector} is ${box?.height} px tall`);
     }
+    // The photos fill their row on a phone (at 80 px a fourth of it stayed empty), and the × shows a disc smaller than its 44-px target.
+    const [thumb, cross] = await Promise.all(['.thumbs img', '.thumbs button.icon'].map((s) => page.locator(s).first().boundingBox()));
+    assert.ok(thumb && cross && thumb.width >= 90, `photos ${thumb?.width} px wide`);
+    const disc = await page.locator('.thumbs button.icon').first().evaluate((b) => getComputedStyle(b).backgroundImage);
+    assert.match(disc, /radial-gradient/, 'a disc smaller than the 44-px target');
     await page.screenshot({ path: join(OUT, 'teach-phone-zh.png'), fullPage: true });
     // A name taken: said in Chinese, no English inside.
     await page.fill('#new-head-name', '颜色');
