@@ -185,7 +185,7 @@ function drawHead() {
   drawTraining();
 }
 
-const NOTE_KEYS = { FEW_PHOTOS: 'noteFewPhotos', REPEATED_IN_CLASS: 'noteRepeated', IN_SEVERAL_CLASSES: 'noteSeveral', FEW_EVALUATED: 'noteFewEvaluated', FEW_FOR_UNKNOWN: 'noteFewForUnknown', NAMED_UNKNOWN: 'noteNamedUnknown' };
+const NOTE_KEYS = { FEW_PHOTOS: 'noteFewPhotos', REPEATED_IN_CLASS: 'noteRepeated', IN_SEVERAL_CLASSES: 'noteSeveral', FEW_EVALUATED: 'noteFewEvaluated', FEW_FOR_UNKNOWN: 'noteFewForUnknown', NAMED_UNKNOWN: 'noteNamedUnknown', ANSWERED_AS_OTHER: 'noteAnsweredAsOther' };
 
 /** The server's note (worded for a terminal) as the page writes: a capital, a full stop, and “curly” quotes like the page's own sentences. */
 const asSentence = (text) => {
@@ -199,7 +199,10 @@ function noteText(note, english) {
   const key = NOTE_KEYS[note?.code];
   // In English the server's own sentence, unless the page has its own (one that names no command-line option).
   if (!key || (state.lang !== 'zh' && TEXT.en[key] === undefined)) return asSentence(english);
-  return t(key, { ...note, photos: photoCount(note.count), names: (note.names ?? []).join(t('nameSep')), classes: (note.classes ?? []).map((c) => `“${c}”`).join('和') });
+  // Photos answered as another class are listed up to a few: more are said with an ellipsis, as the server's sentence does.
+  const more = note.code === 'ANSWERED_AS_OTHER' && note.count > note.names.length;
+  const names = [...(note.names ?? []), ...(more ? ['…'] : [])].join(t('nameSep'));
+  return t(key, { ...note, photos: photoCount(note.count), names, classes: (note.classes ?? []).map((c) => `“${c}”`).join('和'), pct: `${Math.round((note.min ?? 0) * 100)}%` });
 }
 
 function drawTraining() {

@@ -161,3 +161,18 @@ test('a class named like the head\'s own "unknown" answer is noted, when the hea
   const { summary: off } = trainHead('off', ['a', 'unknown', 'c'], data, backbone, { reject: false });
   assert.equal(off.notes?.some((n) => n.code === 'NAMED_UNKNOWN'), false, 'without "unknown" answers there is nothing to mix up');
 });
+
+test('photos of a class that the head, trained without them, confidently answers as another class are named: perhaps in the wrong folder', () => {
+  const data = examples(3, 20).map((e, i) => ({ ...e, name: `p${i}.jpg` }));
+  const clean = trainHead('x', ['a', 'b', 'c'], data, backbone).summary;
+  assert.equal(clean.notes?.filter((n) => n.code === 'ANSWERED_AS_OTHER').length, 0, 'well-separated classes: nothing named');
+  // Two photos of "b" (label 1) filed under "a".
+  const misfiled = [...data, { ...data[1], label: 0, name: 'wrong1.jpg', photo: 'w1' }, { ...data[4], label: 0, name: 'wrong2.jpg', photo: 'w2' }];
+  const { summary } = trainHead('x', ['a', 'b', 'c'], misfiled, backbone);
+  const named = summary.notes?.filter((n) => n.code === 'ANSWERED_AS_OTHER');
+  assert.deepEqual(named, [{ code: 'ANSWERED_AS_OTHER', class: 'a', other: 'b', count: 2, names: ['wrong1.jpg', 'wrong2.jpg'], min: 0.8 }]);
+  assert.ok(summary.warnings.includes('2 photos of "a" were answered "b" (80% or more) when held out of training: check they are in the right class: wrong1.jpg, wrong2.jpg'), summary.warnings.join('\n'));
+  // Without an evaluation (one photo in a class), nothing is held out and nothing is named.
+  const unevaluated = trainHead('x', ['a', 'b'], [...examples(2, 1), { ...examples(2, 1)[1], label: 0 }], backbone).summary;
+  assert.equal(unevaluated.notes?.filter((n) => n.code === 'ANSWERED_AS_OTHER').length, 0);
+});

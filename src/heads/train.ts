@@ -24,6 +24,10 @@ export interface TrainingExample {
 
 /** Classes with fewer photos than this get a warning. */
 export const FEW_PHOTOS = 5;
+/** A held-out photo answered as another class with at least this probability is named as perhaps in the wrong class. */
+const ANSWERED_AS_OTHER = 0.8;
+/** Names listed per such pair of classes. */
+const NAMES_LISTED = 5;
 /** Accuracy measured on fewer held-out photos than this gets a warning. */
 const FEW_EVALUATED = 20;
 /** Below this many photos in a class, the "unknown" rate of held-out photos says little about new ones (README, How well it learns). */
@@ -154,6 +158,8 @@ export function trainHead(name: string, classes: readonly string[], given: reado
   const confusion = classes.map(() => new Array<number>(k).fill(0));
   let evaluated = 0;
   let correct = 0;
+  // Held-out photos answered confidently as another class, by (class, answer): often a photo in the wrong folder.
+  const elsewhere = new Map<string, { label: number; best: number; names: string[]; count: number }>();
   const foldOf = folds >= 2 ? stratifiedFolds(y, folds, seed) : null;
   // The fit on every photo first: each fold's fit starts from it and converges in a few steps.
   const { model } = fitSoftmax(x, y, k, { lambda });
@@ -171,6 +177,13 @@ export function trainHead(name: string, classes: readonly string[], given: reado
         confusion[y[i]][best]++;
         evaluated++;
         if (best === y[i]) correct++;
+        else if (p[best] >= ANSWERED_AS_OTHER) {
+          const key = `${y[i]} ${best}`;
+          let pair = elsewhere.get(key);
+          if (!pair) elsewhere.set(key, (pair = { label: y[i], best, names: [], count: 0 }));
+          pair.count++;
+          if (pair.names.length < NAMES_LISTED) pair.names.push(examples[i].name ?? `#${i + 1}`);
+        }
       }
     }
   }
@@ -186,6 +199,7 @@ export function trainHead(name: string, classes: readonly string[], given: reado
     ...classes.flatMap((c, i): TrainingNote[] => (counts[i] < FEW_PHOTOS ? [{ code: 'FEW_PHOTOS', class: c, count: counts[i], min: FEW_PHOTOS }] : [])),
     ...deduped.notes,
     ...(evaluated > 0 && evaluated < FEW_EVALUATED ? [{ code: 'FEW_EVALUATED' as const, count: evaluated }] : []),
+    ...[...elsewhere.values()].map((e) => ({ code: 'ANSWERED_AS_OTHER' as const, class: classes[e.label], other: classes[e.best], count: e.count, names: e.names, min: ANSWERED_AS_OTHER })),
     ...(rejection && Math.min(...counts) < FEW_FOR_UNKNOWN ? [{ code: 'FEW_FOR_UNKNOWN' as const, count: Math.min(...counts), min: FEW_FOR_UNKNOWN }] : []),
     // A class answered "unknown 22%" beside the head's own "unknown" (none of these) reads as the same thing.
     ...(rejection ? classes.filter(namedLikeUnknown).map((c) => ({ code: 'NAMED_UNKNOWN' as const, class: c })) : []),

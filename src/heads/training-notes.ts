@@ -20,7 +20,9 @@ export type TrainingNote =
   /** "Unknown" was calibrated on few photos per class: new photos of these classes will often be refused. */
   | { code: 'FEW_FOR_UNKNOWN'; count: number; min: number }
   /** A class is named like the head's own "unknown" answer. */
-  | { code: 'NAMED_UNKNOWN'; class: string };
+  | { code: 'NAMED_UNKNOWN'; class: string }
+  /** Photos of a class that the head, trained without them, answered as another class with `min` or more: perhaps put in the wrong class. */
+  | { code: 'ANSWERED_AS_OTHER'; class: string; other: string; count: number; names: string[]; min: number };
 
 /** Whether a class name reads as the head's own "unknown" answer (English or Chinese, any case). */
 export function namedLikeUnknown(name: string): boolean {
@@ -42,6 +44,8 @@ export function noteText(note: TrainingNote): string {
       return `the accuracy was measured on only ${photos(note.count)}, so it can be far off: add photos for a steadier figure`;
     case 'NAMED_UNKNOWN':
       return `class "${note.class}" is named like the head's own "unknown" answer (a photo unlike every class): another name, such as "other", keeps the two apart`;
+    case 'ANSWERED_AS_OTHER':
+      return `${note.count === 1 ? '1 photo' : `${note.count} photos`} of "${note.class}" ${note.count === 1 ? 'was' : 'were'} answered "${note.other}" (${Math.round(note.min * 100)}% or more) when held out of training: check ${note.count === 1 ? 'it is' : 'they are'} in the right class: ${note.names.join(', ')}${note.count > note.names.length ? ', …' : ''}`;
     case 'FEW_FOR_UNKNOWN':
       return `"unknown" was learned from ${photos(note.count)} in the smallest class: new photos of these classes will often be answered "unknown"; ${note.min} or more per class make that much rarer (or train without "unknown": --reject off, or "reject": false through the API)`;
   }

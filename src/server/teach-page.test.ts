@@ -5,7 +5,7 @@
  * test-output/.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -19,6 +19,18 @@ import { HeadStore } from '../heads/store.js';
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const skip = existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`;
 const OUT = join(REPO_ROOT, 'test-output');
+
+test('every training note the server gives has its sentence in Chinese on the page (English is the server\'s own)', () => {
+  const codes = [...readFileSync(join(REPO_ROOT, 'src/heads/training-notes.ts'), 'utf8').matchAll(/\{ code: '([A-Z_]+)'/g)].map((m) => m[1]);
+  assert.ok(codes.length >= 7, `found ${codes.length} codes`);
+  const keys = Object.fromEntries([...readFileSync(join(REPO_ROOT, 'web/teach.js'), 'utf8').matchAll(/([A-Z_]+): '(note\w+)'/g)].map((m) => [m[1], m[2]]));
+  const common = readFileSync(join(REPO_ROOT, 'web/common.js'), 'utf8');
+  const chinese = common.slice(common.indexOf('\n  zh: {'));
+  for (const code of codes) {
+    assert.ok(keys[code], `the page words ${code}`);
+    assert.match(chinese, new RegExp(`\\b${keys[code]}: '[^']*[\\u4e00-\\u9fff]`), `${code} in Chinese`);
+  }
+});
 
 describe('the Teach view in Chromium', { skip }, () => {
   let server: RunningServer;
