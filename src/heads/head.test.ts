@@ -171,7 +171,7 @@ test('photos of a class that the head, trained without them, confidently answers
   const { summary } = trainHead('x', ['a', 'b', 'c'], misfiled, backbone);
   const named = summary.notes?.filter((n) => n.code === 'ANSWERED_AS_OTHER');
   assert.deepEqual(named, [{ code: 'ANSWERED_AS_OTHER', class: 'a', other: 'b', count: 2, names: ['wrong1.jpg', 'wrong2.jpg'], min: 0.8 }]);
-  assert.ok(summary.warnings.includes('2 photos of "a" were answered "b" (80% or more) when held out of training: check they are in the right class: wrong1.jpg, wrong2.jpg'), summary.warnings.join('\n'));
+  assert.ok(summary.warnings.includes('"a" has 2 photos that the head, trained without them, answered "b" (80% or more): check they are in the right class: wrong1.jpg, wrong2.jpg'), summary.warnings.join('\n'));
   // Without an evaluation (one photo in a class), nothing is held out and nothing is named.
   const unevaluated = trainHead('x', ['a', 'b'], [...examples(2, 1), { ...examples(2, 1)[1], label: 0 }], backbone).summary;
   assert.equal(unevaluated.notes?.filter((n) => n.code === 'ANSWERED_AS_OTHER').length, 0);

@@ -45,7 +45,7 @@ export function noteText(note: TrainingNote): string {
     case 'NAMED_UNKNOWN':
       return `class "${note.class}" is named like the head's own "unknown" answer (a photo unlike every class): another name, such as "other", keeps the two apart`;
     case 'ANSWERED_AS_OTHER':
-      return `${note.count === 1 ? '1 photo' : `${note.count} photos`} of "${note.class}" ${note.count === 1 ? 'was' : 'were'} answered "${note.other}" (${Math.round(note.min * 100)}% or more) when held out of training: check ${note.count === 1 ? 'it is' : 'they are'} in the right class: ${note.names.join(', ')}${note.count > note.names.length ? ', …' : ''}`;
+      return `"${note.class}" has ${photos(note.count)} that the head, trained without ${note.count === 1 ? 'it' : 'them'}, answered "${note.other}" (${Math.round(note.min * 100)}% or more): check ${note.count === 1 ? 'it is' : 'they are'} in the right class: ${note.names.join(', ')}${note.count > note.names.length ? ', …' : ''}`;
     case 'FEW_FOR_UNKNOWN':
       return `"unknown" was learned from ${photos(note.count)} in the smallest class: new photos of these classes will often be answered "unknown"; ${note.min} or more per class make that much rarer (or train without "unknown": --reject off, or "reject": false through the API)`;
   }
