@@ -70,6 +70,8 @@ export const touchScreen = () => window.matchMedia('(pointer: coarse)').matches;
 
 /** The facts of a FILE_TOO_LARGE sentence for `file`: its size and the server's limit, in MB. */
 export const tooLargeVars = (file) => ({ size: (file.size / 1048576).toFixed(1), mb: Math.round(state.maxBytes / 1048576) });
+/** "1 photo", "3 photos" in the page's language. */
+export const photoCount = (n) => (n === 1 ? t('onePhoto') : t('photos', { n }));
 
 /** The text `key` in the current language, with `{name}` placeholders filled. */
 export function t(key, vars = {}) {

@@ -1,7 +1,9 @@
 // The Teach view: make a head, name its classes, give each a few photos, train it, see how well it learned
 // (held-out accuracy and a confusion matrix), then try it on new photos ("unknown" shown as such).
-import { $, TEXT, api, apiFetch, authHeaders, el, errorText, messageLine, onLanguage, refusalCode, state, t, tooLargeVars, touchScreen } from './common.js';
+import { $, api, apiFetch, authHeaders, el, errorText, messageLine, onLanguage, photoCount, refusalCode, state, t, tooLargeVars, touchScreen } from './common.js';
 import { addCards, cardsIn, clearCards, summaryOf } from './cards.js';
+import { drawTrainingReport } from './training-report.js';
+import { uploadBatches } from './upload-batches.js';
 
 // `thumbs`: each photo's thumbnail (an object URL, fetched once); `progress`: each class's upload line; `uploading`: uploads running.
 const view = { head: null, detail: null, busy: false, thumbs: new Map(), progress: new Map(), uploading: 0, onHeadsChanged: () => {} };
@@ -13,7 +15,6 @@ const sayTrain = messageLine('train-status');
 const sayTry = messageLine('try-status');
 /** What the server takes as a head name (server/heads.ts): 1–64 letters, digits, spaces, _ . -, starting with a letter or digit. */
 const HEAD_NAME = /^[\p{L}\p{N}][\p{L}\p{N} _.-]{0,63}$/u;
-const photoCount = (n) => (n === 1 ? t('onePhoto') : t('photos', { n }));
 
 async function loadHeads(select) {
   let heads = [];
@@ -182,74 +183,7 @@ function drawHead() {
     const sameClass = [...list.querySelectorAll('.class')].find((i) => i.dataset.class === focusClass);
     (find(focusKey) ?? find(nextPhoto) ?? sameClass?.querySelector('[data-focus^="add:"]') ?? $('new-class-name')).focus();
   }
-  drawTraining();
-}
-
-const NOTE_KEYS = { FEW_PHOTOS: 'noteFewPhotos', REPEATED_IN_CLASS: 'noteRepeated', IN_SEVERAL_CLASSES: 'noteSeveral', FEW_EVALUATED: 'noteFewEvaluated', FEW_FOR_UNKNOWN: 'noteFewForUnknown', NAMED_UNKNOWN: 'noteNamedUnknown', ANSWERED_AS_OTHER: 'noteAnsweredAsOther' };
-
-/** The server's note (worded for a terminal) as the page writes: a capital, a full stop, and “curly” quotes like the page's own sentences. */
-const asSentence = (text) => {
-  if (!text) return text;
-  const quoted = text.replace(/"([^"]*)"/g, '“$1”');
-  return `${quoted[0].toUpperCase()}${quoted.slice(1)}${/[.!?…]$/.test(quoted) ? '' : '.'}`;
-};
-
-/** A training note in the reader's language: the server's own English sentence, or the Chinese one made from the note's code and facts. */
-function noteText(note, english) {
-  const key = NOTE_KEYS[note?.code];
-  // In English the server's own sentence, unless the page has its own (one that names no command-line option).
-  if (!key || (state.lang !== 'zh' && TEXT.en[key] === undefined)) return asSentence(english);
-  // Photos answered as another class are listed up to a few: more are said with an ellipsis, as the server's sentence does.
-  const more = note.code === 'ANSWERED_AS_OTHER' && note.count > note.names.length;
-  const names = [...(note.names ?? []), ...(more ? ['…'] : [])].join(t('nameSep'));
-  return t(key, { ...note, photos: photoCount(note.count), names, classes: (note.classes ?? []).map((c) => `“${c}”`).join('和'), pct: `${Math.round((note.min ?? 0) * 100)}%` });
-}
-
-function drawTraining() {
-  const d = view.detail;
-  const box = $('training');
-  box.replaceChildren();
-  if (view.busy) {
-    box.append(el('p', { className: 'busy', textContent: t('training') }), el('progress'));
-    box.setAttribute('aria-busy', 'true');
-    return;
-  }
-  box.removeAttribute('aria-busy');
-  if (!d.trained) {
-    box.append(el('p', { textContent: t('notTrained') }));
-    return;
-  }
-  const tr = d.training;
-  const when = new Date(tr.trainedAt).toLocaleString(state.lang === 'zh' ? 'zh-CN' : 'en');
-  // No accuracy: no photo could be held out (a class of one photo), said as such rather than as a dash.
-  const said = tr.accuracy === null ? t('trainedUnmeasured', { when }) : t('trained', { when, acc: `${(tr.accuracy * 100).toFixed(1)}%` });
-  box.append(el('p', { className: 'trained', textContent: said }));
-  if (d.stale) box.append(el('p', { className: 'stale', textContent: t('stale') }));
-  if (tr.warnings?.length) {
-    const notes = tr.notes?.length === tr.warnings.length ? tr.notes : [];
-    // "Unknown" learned from few photos changes what trying it will show (many new photos "unknown"): said beside the accuracy, not among the footnotes.
-    const first = tr.warnings.map((w, i) => ({ note: notes[i], text: w }));
-    const unknown = first.filter((w) => w.note?.code === 'FEW_FOR_UNKNOWN');
-    const rest = first.filter((w) => w.note?.code !== 'FEW_FOR_UNKNOWN');
-    for (const w of unknown) box.append(el('p', { className: 'unknown-note', textContent: noteText(w.note, w.text) }));
-    if (rest.length) box.append(el('p', { textContent: t('warnings') }), el('ul', { className: 'warnings' }, rest.map((w) => el('li', { textContent: noteText(w.note, w.text) }))));
-  }
-  // The confusion matrix is in class order (object keys would put number-like names first).
-  const names = tr.classes ?? d.classes.map((c) => c.name);
-  if (tr.accuracy !== null && names.length <= 12) {
-    // Its title above it as a line of its own: a <caption> is held to the table's width, a few words a line.
-    box.append(el('p', { id: 'confusion-title', className: 'confusion-title', textContent: t('confusion') }));
-    const table = el('table', { className: 'confusion' });
-    table.setAttribute('aria-labelledby', 'confusion-title');
-    table.append(el('tr', {}, [el('td'), ...names.map((n) => el('th', { scope: 'col', textContent: n }))]));
-    tr.confusion.forEach((row, i) => table.append(el('tr', {}, [el('th', { scope: 'row', textContent: names[i] }), ...row.map((v, j) => el('td', { textContent: String(v), className: i === j ? 'diag' : v ? 'off' : '' }))])));
-    box.append(table);
-  }
-  const pairs = [];
-  names.forEach((a, i) => names.forEach((b, j) => {
-    if (j > i && tr.confusion[i][j] + tr.confusion[j][i] > 0) pairs.push([`${a} ↔ ${b}`, tr.confusion[i][j] + tr.confusion[j][i]]);
-  }));
-  if (pairs.length) box.append(el('p', { textContent: t('mixedUp', { pairs: pairs.sort((x, y) => y[1] - x[1]).slice(0, 3).map(([pair, n]) => t('mixedPair', { pair, n })).join(t('listSep')) }) }));
+  drawTrainingReport($('training'), view.detail, view.busy);
 }
 
 /** Says why an action failed; a head or class deleted meanwhile (in another tab) reloads the view and says so. */
@@ -275,33 +209,6 @@ async function change(promise) {
     await failed(err);
     return null;
   }
-}
-
-/**
- * Splits photos into uploads the server takes (at most its files per request and its bytes per request,
- * with room for the form's own bytes); a photo larger than a whole request is refused here.
- */
-function uploadBatches(files) {
-  const batches = [];
-  const tooLarge = [];
-  let current = [];
-  let bytes = 0;
-  const room = (count, size) => size + 2048 * count <= state.maxBytes;
-  for (const f of files) {
-    if (!room(1, f.size)) {
-      tooLarge.push(f);
-      continue;
-    }
-    if (current.length && (current.length >= state.maxFiles || !room(current.length + 1, bytes + f.size))) {
-      batches.push(current);
-      current = [];
-      bytes = 0;
-    }
-    current.push(f);
-    bytes += f.size;
-  }
-  if (current.length) batches.push(current);
-  return { batches, tooLarge };
 }
 
 /** Shows a class's upload line now, without redrawing the head. */

@@ -23,7 +23,7 @@ const OUT = join(REPO_ROOT, 'test-output');
 test('every training note the server gives has its sentence in Chinese on the page (English is the server\'s own)', () => {
   const codes = [...readFileSync(join(REPO_ROOT, 'src/heads/training-notes.ts'), 'utf8').matchAll(/\{ code: '([A-Z_]+)'/g)].map((m) => m[1]);
   assert.ok(codes.length >= 7, `found ${codes.length} codes`);
-  const keys = Object.fromEntries([...readFileSync(join(REPO_ROOT, 'web/teach.js'), 'utf8').matchAll(/([A-Z_]+): '(note\w+)'/g)].map((m) => [m[1], m[2]]));
+  const keys = Object.fromEntries([...readFileSync(join(REPO_ROOT, 'web/training-report.js'), 'utf8').matchAll(/([A-Z_]+): '(note\w+)'/g)].map((m) => [m[1], m[2]]));
   const common = readFileSync(join(REPO_ROOT, 'web/common.js'), 'utf8');
   const chinese = common.slice(common.indexOf('\n  zh: {'));
   for (const code of codes) {
