@@ -178,10 +178,10 @@ export async function classifyCommand(paths: string[], values: Parsed, model: Mo
   return failed ? 1 : 0;
 }
 
-/** Creates the `--explain` folder (and its parents) or says why it cannot, before any photo is read. */
+/** Creates the `--explain` folder (and its parents) or says why it cannot (`IO_ERROR`: the disk's answer, not a usage mistake), before any photo is read. */
 async function prepareExplainDir(dir: string): Promise<void> {
   await ensureWritableDir(dir).catch((err: NodeJS.ErrnoException) => {
-    throw new UsageError(`--explain ${dir}: cannot write heatmaps there (${writeFailure(err)})`);
+    throw new ResnetServeError('IO_ERROR', `--explain ${dir}: heatmaps cannot be written there: ${writeFailure(err)}`);
   });
 }
 

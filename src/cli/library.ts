@@ -139,6 +139,25 @@ function checkLibraryFolders(roots: readonly string[]): void {
 }
 
 /** `resnet-serve tag <folders…>`. */
+/**
+ * The model options for a command given no --model on a library tagged with another model than the official
+ * resnet18: that model, from where tag read it (its hash is checked once it is loaded), said on stderr, and its
+ * precision unless --precision was given. With --model, or a library of the official resnet18, only the precision
+ * is followed. A library whose model is no longer where it was is an error naming it, never a silent switch.
+ */
+function followLibraryModel(tagged: { name: string | null; key: string | null; path: string | null }, model: ModelOptions, values: Parsed, words: { doing: string; toDo: string }): ModelOptions {
+  if (!tagged.key || !tagged.name) return model;
+  const was = parseLibraryModelKey(tagged.key);
+  const precision = values.precision === undefined ? was.precision : model.precision;
+  if (model.model !== undefined) return model;
+  if (isDefaultModel(was.sha256)) return { ...model, precision };
+  if (!tagged.path || !existsSync(tagged.path)) {
+    throw new ResnetServeError('INVALID_ARGUMENT', `The library was tagged with ${tagged.name} (sha256 ${was.sha256.slice(0, 12)}…)${tagged.path ? `, read from ${tagged.path}, which is no longer there` : ''}: give that model with --model ${words.toDo}`);
+  }
+  process.stderr.write(`${words.doing} the model the library was tagged with: ${displayPath(tagged.path)}${precision === 'int8' ? ' (int8)' : ''}\n`);
+  return { ...model, model: tagged.path, precision };
+}
+
 export async function tagCommand(roots: string[], values: Parsed, model: ModelOptions): Promise<number> {
   if (roots.length === 0) throw new UsageError('tag needs at least one folder');
   const minScore = fractionOption(values['min-score'], '--min-score', 0.1, { min: 0, max: 1, what: 'a probability' }) as number;
@@ -160,8 +179,10 @@ export async function tagCommand(roots: string[], values: Parsed, model: ModelOp
   const dbPath = await indexForTagging(roots[0], values.db, model.cacheDir, (text) => progress.log(text));
   const index = TagIndex.create(dbPath);
   if (index.upgradedFrom) progress.log(`The index ${dbPath} was made by an earlier version of resnet-serve: every photo is tagged again.`);
-  const service = await ClassificationService.start({ ...model, workers: jobs });
   const previous = { name: index.meta('model'), key: index.meta('model_sha256') };
+  // Without --model, the library keeps the model it was tagged with (a forgotten --model would classify every photo again).
+  model = followLibraryModel({ ...previous, path: index.meta('model_path') }, model, values, { doing: 'Tagging with', toDo: 'to keep it, or --model resnet18 to classify every photo again with that' });
+  const service = await ClassificationService.start({ ...model, workers: jobs });
   if (previous.name && previous.key && previous.key !== libraryModelKey(service.info)) {
     // Often a forgotten --model: said before every photo is classified again.
     const was = parseLibraryModelKey(previous.key);
@@ -321,15 +342,7 @@ async function likeCommand(reader: LibraryReader, photo: string, limit: number, 
   else {
     // A photo outside the library: embedded with the index's model.
     const tagged = parseLibraryModelKey(reader.model.sha256);
-    if (model.model === undefined && !isDefaultModel(tagged.sha256)) {
-      // The model tag ran with, where it still is (its hash is checked below).
-      const remembered = reader.index.meta('model_path');
-      if (!remembered || !existsSync(remembered)) {
-        throw new ResnetServeError('INVALID_ARGUMENT', `The library was tagged with ${reader.model.name} (sha256 ${tagged.sha256.slice(0, 12)}…)${remembered ? `, read from ${remembered}, which is no longer there` : ''}: give that model with --model to compare a photo from outside it (without --model, the official resnet18 is used)`);
-      }
-      model = { ...model, model: remembered, precision: values.precision === undefined ? tagged.precision : model.precision };
-      process.stderr.write(`Comparing with the model the library was tagged with: ${displayPath(remembered)}${tagged.precision === 'int8' ? ' (int8)' : ''}\n`);
-    }
+    model = followLibraryModel({ name: reader.model.name, key: reader.model.sha256, path: reader.index.meta('model_path') }, model, values, { doing: 'Comparing with', toDo: 'to compare a photo from outside it (without --model, the official resnet18 is used)' });
     const classifier = await ImageClassifier.create(model);
     try {
       if (classifier.info.sha256 !== tagged.sha256) {

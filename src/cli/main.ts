@@ -199,11 +199,12 @@ function parseErrorMessage(message: string, argv: string[]): string {
   const first = message.split('. To specify a positional')[0];
   const unknown = /^Unknown option '(--?[^']+)'/.exec(first)?.[1];
   if (!unknown) return first;
+  const said = `unknown option ${unknown}`;
   // A photo whose name starts with a dash: say how to give it.
   const file = argv.find((a) => /^-[^-]./.test(a) && existsSync(a)) ?? argv.find((a) => a.startsWith(unknown) && existsSync(a));
-  if (file) return `${first} (for the file ${file}, write ./${file}, or put -- before the files)`;
+  if (file) return `${said} (for the file ${file}, write ./${file}, or put -- before the files)`;
   const like = similarOptions(unknown, argv.find((a) => !a.startsWith('-')));
-  return `${first}${like.length ? ` (did you mean ${like.join(' or ')}?)` : ''}`;
+  return `${said}${like.length ? ` (did you mean ${like.join(' or ')}?)` : ''}`;
 }
 
 /** For a message about `--name` that the command line did not set: the environment variable that did. */
@@ -213,6 +214,11 @@ function settingSource(message: string, commandLine: Record<string, unknown>): s
   const fallbacks = [environmentName(option), ...(option === 'port' ? ['PORT'] : option === 'host' ? ['HOST'] : [])];
   const used = fallbacks.find((name) => process.env[name] !== undefined && process.env[name] !== '');
   return used ? ` (set by the environment variable ${used})` : '';
+}
+
+/** Where to read more after a usage error: the command's own help when the command is known. */
+function helpPointer(command: string | undefined): string {
+  return command !== undefined && COMMANDS.includes(command) ? `Run 'resnet-serve ${command} --help' for its options.\n` : `Run 'resnet-serve --help' for the commands and their options.\n`;
 }
 
 /** This package's version, from its package.json. */
@@ -226,7 +232,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
   } catch (err) {
-    process.stderr.write(`resnet-serve: ${parseErrorMessage((err as Error).message, argv)}\nRun 'resnet-serve --help' for the commands and their options.\n`);
+    process.stderr.write(`resnet-serve: ${parseErrorMessage((err as Error).message, argv)}\n${helpPointer(argv.find((a) => COMMANDS.includes(a)))}`);
     return 2;
   }
   if (parsed.values.version) {
@@ -300,7 +306,7 @@ export async function main(argv: string[]): Promise<number> {
     const err = damagedIndexError(caught, indexOpened()) ?? caught;
     if (err instanceof UsageError) {
       // The message stays on screen: the full usage is one --help away.
-      process.stderr.write(`resnet-serve: ${err.message}${settingSource(err.message, parsed.values)}\nRun 'resnet-serve --help' for the commands and their options.\n`);
+      process.stderr.write(`resnet-serve: ${err.message}${settingSource(err.message, parsed.values)}\n${helpPointer(command)}`);
       return 2;
     }
     if (err instanceof ResnetServeError && (err.code === 'INVALID_ARGUMENT' || err.code === 'QUERY_TOO_SHORT')) {

@@ -104,9 +104,10 @@ export async function trainCommand(paths: string[], values: Parsed, model: Model
     const rate = collected.embedded / Math.max(1e-3, collected.embedMs / 1000);
     const seconds = ((performance.now() - started) / 1000).toFixed(1);
     const fromCache = collected.cached ? `${collected.cached} from the cache` : 'none cached';
+    const repeated = collected.repeated ? `, ${plural(collected.repeated, 'photo')} repeated (the same content as another)` : '';
     process.stderr.write(collected.embedded
-      ? `Embedded ${collected.embedded} photos at ${rate.toFixed(1)} images/s, ${fromCache} (${seconds} s)\n`
-      : `All ${collected.cached} embeddings came from the cache (${seconds} s)\n`);
+      ? `Embedded ${plural(collected.embedded, 'photo')} at ${rate.toFixed(1)} images/s, ${fromCache}${repeated} (${seconds} s)\n`
+      : `All ${collected.cached} embeddings came from the cache${repeated} (${seconds} s)\n`);
     const warn = (warnings: string[]): void => {
       if (warnings.length) process.stderr.write(`Warnings:\n${warnings.map((w) => `  - ${w}`).join('\n')}\n`);
     };

@@ -42,7 +42,8 @@ Commands:
       --max-inflight-mb N        request bodies held in memory at once; then 503 (default 128)
       --grace-period-ms N        on SIGTERM, how long to finish requests (default 10000)
       --api-key-file FILE        require "Authorization: Bearer <key>" with the key read from FILE
-                                 (health checks and the page stay open); or set RESNET_SERVE_API_KEY.
+                                 (health checks and the page stay open; /metrics needs the key too);
+                                 or set RESNET_SERVE_API_KEY.
                                  --api-key KEY also works, but shows the key in the process list
       --cors-origin LIST         comma-separated origins allowed to call the API from browsers (default none)
       --log                      log requests as JSON lines (never image bytes or keys)

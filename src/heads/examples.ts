@@ -36,6 +36,8 @@ export interface CollectedExamples {
   duplicates: { photo: string; names: string[]; classes: number[] }[];
   embedded: number;
   cached: number;
+  /** Photos with the same content as one met earlier in this run: embedded once, counted here. */
+  repeated: number;
   embedMs: number;
 }
 
@@ -61,8 +63,9 @@ export async function collectExamples(
   options: { batch?: number; onProgress?: (done: number, total: number) => void } = {},
 ): Promise<CollectedExamples> {
   const batch = options.batch ?? 16;
-  const out: CollectedExamples = { examples: [], failed: [], duplicates: [], embedded: 0, cached: 0, embedMs: 0 };
+  const out: CollectedExamples = { examples: [], failed: [], duplicates: [], embedded: 0, cached: 0, repeated: 0, embedMs: 0 };
   const classesOf = new Map<string, { names: string[]; classes: Set<number> }>();
+  const metBefore = new Set<string>();
   let done = 0;
   for (let i = 0; i < photos.length; i += batch) {
     const chunk = photos.slice(i, i + batch);
@@ -79,7 +82,9 @@ export async function collectExamples(
       }),
     );
     const present = read.filter((r): r is NonNullable<typeof r> => r !== null);
-    const missing = present.filter((r) => !cache.lookup(key.model, key.recipe, r.photo));
+    // A photo whose content came earlier in this run (in this chunk too) is embedded once.
+    const repeats = new Set(present.filter((r) => metBefore.has(r.photo) || !metBefore.add(r.photo)));
+    const missing = present.filter((r) => !repeats.has(r) && !cache.lookup(key.model, key.recipe, r.photo));
     if (missing.length) {
       const t0 = performance.now();
       const analyzed = await engine(missing.map((m) => m.bytes));
@@ -98,7 +103,8 @@ export async function collectExamples(
     for (const r of present) {
       const hit = cache.lookup(key.model, key.recipe, r.photo);
       if (!hit) continue;
-      if (!missing.includes(r)) out.cached++;
+      if (repeats.has(r)) out.repeated++;
+      else if (!missing.includes(r)) out.cached++;
       out.examples.push({ embedding: hit.embedding, probabilities: hit.probabilities, label: r.p.label, photo: r.photo, name: r.p.name });
       const seen = classesOf.get(r.photo) ?? { names: [], classes: new Set<number>() };
       seen.names.push(r.p.name);

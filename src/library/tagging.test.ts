@@ -202,6 +202,11 @@ describe('resnet-serve tag', () => {
     const same = (await run(['tag', dir, '--model', other, '--precision', 'int8'])).stderr;
     assert.match(same, /Tagged 0, skipped 3 unchanged/);
     assert.doesNotMatch(same, /The library was tagged with/);
+    // Without --model (or --precision), tag keeps the library's model and precision rather than classifying it all again with resnet18.
+    const kept = await run(['tag', dir]);
+    assert.equal(kept.code, 0, kept.stderr);
+    assert.match(kept.stderr, /Tagging with the model the library was tagged with: .*\.pth \(int8\)/);
+    assert.match(kept.stderr, /Tagged 0, skipped 3 unchanged/);
     // A photo from outside the library is compared in the precision the library was tagged in.
     const outside = join(await scratchDir('rs-outside-'), 'new.jpg');
     writeFileSync(outside, await testPhoto(98, 320, 240));
@@ -221,6 +226,10 @@ describe('resnet-serve tag', () => {
       const gone = await run(['search', '--like', outside, '--library', dir]);
       assert.equal(gone.code, 2);
       assert.match(gone.stderr, /read from .*\.pth, which is no longer there: give that model with --model/);
+      const tagGone = await run(['tag', dir]);
+      assert.equal(tagGone.code, 2);
+      assert.match(tagGone.stderr, /read from .*\.pth, which is no longer there: give that model with --model to keep it, or --model resnet18 to classify every photo again with that\n/);
+      assert.doesNotMatch(tagGone.stderr, /Tagged/);
     } finally {
       renameSync(`${other}.moved`, other);
     }

@@ -279,7 +279,7 @@ async function openModel(
   if (source === 'onnx') await probeModel(onnxPath, sha256, cacheDir, { inputSize: sidecar.preprocess.cropSize, timeoutMs: placement.probeTimeoutMs, label: path });
   // A model quantised already computes in int8: asked for int8, it runs as it is (only calibrating it again cannot be done).
   if (quantizedSource && options.calibrate !== undefined) {
-    throw new ResnetServeError('MODEL_INVALID', `${path} is already quantised, so it cannot be calibrated again: --calibrate needs an fp32 model (without --calibrate it runs in int8 as it is)`);
+    throw new ResnetServeError('INVALID_ARGUMENT', `${path} is already quantised, so it cannot be calibrated again: --calibrate needs an fp32 model (without --calibrate it runs in int8 as it is)`);
   }
   if (precision === 'int8' && !quantizedSource) {
     const { quantizedModel } = await import('./quantize/quantize.js');

@@ -360,7 +360,7 @@ function readMultipart(request: FastifyRequest, payload: Readable, limits: Serve
       }
       if (slots.length >= limits.maxFiles) {
         file.resume();
-        fail(new ResnetServeError('TOO_MANY_FILES', `At most ${limits.maxFiles} files per request`));
+        fail(new ResnetServeError('TOO_MANY_FILES', `At most ${limits.maxFiles} files per request (the server's --max-files sets it)`));
         return;
       }
       const slot = slots.push(null) - 1;
@@ -379,10 +379,10 @@ function readMultipart(request: FastifyRequest, payload: Readable, limits: Serve
         return fail(new ResnetServeError('BAD_REQUEST', `${field} goes in the URL's query (?${field}=${encodeURIComponent(value.slice(0, 40))}), not in the form`));
       }
       if (settled || !fields.includes(field)) return;
-      if (slots.length >= limits.maxFiles) return fail(new ResnetServeError('TOO_MANY_FILES', `At most ${limits.maxFiles} files per request`));
+      if (slots.length >= limits.maxFiles) return fail(new ResnetServeError('TOO_MANY_FILES', `At most ${limits.maxFiles} files per request (the server's --max-files sets it)`));
       slots.push({ name: field, bytes: Buffer.from(value, 'latin1') });
     });
-    parser.on('filesLimit', () => fail(new ResnetServeError('TOO_MANY_FILES', `At most ${limits.maxFiles} files per request`)));
+    parser.on('filesLimit', () => fail(new ResnetServeError('TOO_MANY_FILES', `At most ${limits.maxFiles} files per request (the server's --max-files sets it)`)));
     parser.on('fieldsLimit', () => fail(new ResnetServeError('TOO_MANY_FILES', `At most ${MAX_FORM_FIELDS} form fields per request`)));
     parser.on('partsLimit', () => fail(new ResnetServeError('TOO_MANY_FILES', `At most ${limits.maxFiles + 2 * MAX_FORM_FIELDS} parts per request`)));
     parser.on('error', (err: Error) => fail(new ResnetServeError('BAD_REQUEST', `Malformed multipart/form-data body: ${err.message}`)));
