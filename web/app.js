@@ -1,7 +1,7 @@
 // resnet-serve web page: the Recognise view (pick, drop, paste or photograph images; each gets a card with
 // the top labels, from the model or from a trained head) and the Teach view (teach.js). Texts in English and 中文.
 import { $, api, authHeaders, el, onLanguage, state, t, touchScreen } from './common.js';
-import { addCards, cardsIn, clearCards, renderAll, retryFailed, setLabelCount, summaryOf } from './cards.js';
+import { addCards, cardsIn, clearCards, renderAll, retryableCards, retryFailed, setLabelCount, summaryOf } from './cards.js';
 import { reloadTeach, setupTeach } from './teach.js';
 import { clearLibrary, hasLibrary, loadLibrary, setupLibrary } from './library.js';
 
@@ -23,6 +23,10 @@ function updateStatus() {
   const items = cardsIn($('results'));
   $('status').textContent = summaryOf($('results'));
   $('clear').hidden = items.length === 0;
+  // One Retry for all that failed on the way (the server was down, say); a single one has its own on its card.
+  const failed = retryableCards($('results')).length;
+  $('retry-all').hidden = failed < 2;
+  $('retry-all').textContent = t('retryAll', { n: failed });
   document.body.classList.toggle('has-results', items.length > 0);
 }
 
@@ -43,7 +47,8 @@ function askForKey(show, wrong = false) {
   form.hidden = !show;
   $('key').setAttribute('aria-invalid', String(wrong));
   $('key-error').textContent = wrong ? t('keyWrong') : '';
-  $('forget-key').hidden = !state.key;
+  // Only a key the server took can be forgotten: while the prompt asks, the field itself holds the key.
+  $('forget-key').hidden = show || !state.key;
 }
 
 /** Shows the view named by the address (#teach, #library) and marks its tab. */
@@ -125,6 +130,15 @@ function setup() {
     if (files.length && onRecognise()) addFiles(files);
   });
   $('clear').addEventListener('click', () => { clearCards($('results')); updateStatus(); $('pick').focus(); });
+  $('retry-all').addEventListener('click', () => {
+    const again = retryFailed($('results'));
+    updateStatus();
+    // The button goes once nothing waits for a retry: the focus waits on the first card sent again, as one card's Retry does.
+    if (again[0]) {
+      again[0].card.tabIndex = -1;
+      again[0].card.focus();
+    }
+  });
   $('topk').addEventListener('change', () => setLabelCount($('results'), $('topk').value));
   $('answer-with').addEventListener('change', describeAnswers);
   for (const b of document.querySelectorAll('.lang button')) {
@@ -143,8 +157,13 @@ function setup() {
   $('key-form').addEventListener('submit', async (e) => {
     e.preventDefault();
     state.key = $('key').value.trim();
+    // Kept for this tab's reloads only once the server takes it: a refused key would be refused again after each.
+    const answer = await loadModel();
+    if (answer !== 'ok') {
+      if (answer === 'refused') sessionStorage.removeItem('apiKey');
+      return;
+    }
     sessionStorage.setItem('apiKey', state.key);
-    if (!(await loadModel())) return;
     askForKey(false);
     $('forget-key').hidden = false;
     // On to the view shown: its first control (Choose photos is hidden on the others).
@@ -174,18 +193,18 @@ function setup() {
   loadModel();
 }
 
-/** Reads the model's description; resolves false when the server wants a (right) API key, and asks for it. */
+/** Reads the model's description (and whether the key is taken): 'ok', 'refused' (401: the prompt shown) or 'unreachable'. */
 async function loadModel() {
   let res;
   try {
     res = await fetch('v1/models', { headers: authHeaders() });
   } catch {
-    return false;
+    return 'unreachable';
   }
   if (res.status === 401) {
     askForKey(true, Boolean(state.key));
     $('key').focus();
-    return false;
+    return 'refused';
   }
   askForKey(false);
   const model = res.ok ? (await res.json())?.models?.[0] : null;
@@ -195,7 +214,7 @@ async function loadModel() {
     if (model.limits?.max_files) state.maxFiles = model.limits.max_files;
     applyLanguage();
   }
-  return true;
+  return 'ok';
 }
 
 setup();

@@ -369,9 +369,16 @@ export function clearCards(list) {
   for (const item of cardsIn(list)) removeCard(item, false);
 }
 
-/** Sends every failed card of `list` again (after an API key is given). */
+/** Sends again every card of `list` that failed for a passing reason (after an API key is given, or asked by Retry failed); returns them. */
 export function retryFailed(list) {
-  for (const item of cardsIn(list)) if (item.state === 'error' && (item.errorCode === 'UNAUTHORIZED' || item.errorCode === 'NETWORK')) retry(item);
+  const again = retryableCards(list);
+  again.forEach(retry);
+  return again;
+}
+
+/** The cards of `list` that failed for a reason a second try may not meet (the server or the way to it, not the photo): those with Retry. */
+export function retryableCards(list) {
+  return cardsIn(list).filter((i) => i.state === 'error' && !FINAL_ERRORS.has(i.errorCode));
 }
 
 /** Shows `k` labels on every card of `list`. */

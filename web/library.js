@@ -6,18 +6,18 @@ Object.assign(TEXT.en, {
   library: 'Library', libraryTitle: 'Photo library', librarySummary: '{photos} photos in {folders}, tagged with {model}', librarySummaryOne: '1 photo in {folders}, tagged with {model}',
   searchLabel: 'Search', searchHint: 'dog, beach, 汽车…', category: 'Category', allCategories: 'All categories', searchButton: 'Search',
   photosTab: 'Photos', dupesTab: 'Duplicates', more: 'Show more', found: '{n} photos', foundOne: '1 photo', foundOf: '{shown} of {n} photos',
-  nothing: 'No photos match.', unknownWords: 'No photo can match: {words}', unknownWordsGuess: 'No photo can match: {words}. Did you mean {guesses}?', lookAlikes: 'Look-alikes', close: 'Close',
+  nothing: 'No photos match.', unknownWords: 'No photo can match {words}: no class, category or synonym has {which}.', unknownWordsGuess: 'No photo can match {words}: no class, category or synonym has {which}. Did you mean {guesses}?', thatWord: 'that word', thoseWords: 'those words', lookAlikes: 'Look-alikes', close: 'Close',
   noDupes: 'No duplicates found.', exact: 'Exact copies (same bytes)', near: 'Near duplicates ({pct} alike)', groups: '{n} groups of duplicates. Nothing is ever deleted here.', group: 'One group of duplicates. Nothing is ever deleted here.',
-  open: 'Open {name}', finding: 'Looking for duplicates…', categoriesOf: 'Categories', alike: '{pct} alike', copies: '{n} copies',
+  open: 'Open {name}', finding: 'Looking for duplicates…', categoriesOf: 'Categories', alike: '{pct} alike', copies: '{n} copies', sameBytes: 'an exact copy', exactCopies: '{n} exact copies',
   openTile: 'Open {name}: {caption}', categoryCount: '{name} ({n})',
 });
 Object.assign(TEXT.zh, {
   library: '照片库', libraryTitle: '照片库', librarySummary: '{folders} 中有 {photos} 张照片，由 {model} 标注', librarySummaryOne: '{folders} 中有 1 张照片，由 {model} 标注',
   searchLabel: '搜索', searchHint: '狗、海滩、car…', category: '类别', allCategories: '全部类别', searchButton: '搜索',
   photosTab: '照片', dupesTab: '重复照片', more: '显示更多', found: '{n} 张照片', foundOne: '1 张照片', foundOf: '{n} 张中的 {shown} 张',
-  nothing: '没有匹配的照片。', unknownWords: '没有照片能匹配：{words}', unknownWordsGuess: '没有照片能匹配：{words}。你要找的是不是 {guesses}？', lookAlikes: '相似照片', close: '关闭',
+  nothing: '没有匹配的照片。', unknownWords: '没有照片能匹配{words}：没有哪个类别、分类或同义词含有{which}。', unknownWordsGuess: '没有照片能匹配{words}：没有哪个类别、分类或同义词含有{which}。你要找的是不是 {guesses}？', thatWord: '这个词', thoseWords: '这些词', lookAlikes: '相似照片', close: '关闭',
   noDupes: '没有发现重复照片。', exact: '完全相同（字节一致）', near: '近似重复（相似度 {pct}）', groups: '{n} 组重复照片。这里不会删除任何照片。', group: '1 组重复照片。这里不会删除任何照片。',
-  open: '打开 {name}', finding: '正在查找重复照片…', categoriesOf: '类别', alike: '相似度 {pct}', copies: '{n} 份相同',
+  open: '打开 {name}', finding: '正在查找重复照片…', categoriesOf: '类别', alike: '相似度 {pct}', copies: '{n} 份相同', sameBytes: '完全相同的副本', exactCopies: '{n} 份完全相同的副本',
   openTile: '打开 {name}：{caption}', categoryCount: '{name}（{n}）',
 });
 
@@ -75,8 +75,8 @@ function tile(photo, onOpen, [text, tail] = []) {
   const caption = [main, end].filter(Boolean).join(' ');
   const img = el('img', { alt: '', width: 160, height: 160, loading: 'lazy' });
   thumbnail(img, photo);
-  // A path may break after each folder before it breaks inside a name.
-  const words = main.split('/').flatMap((part, i) => (i ? [document.createElement('wbr'), `/${part}`] : [part]));
+  // A path may break before each folder's /, a name after _ and before its extension, before it breaks anywhere else.
+  const words = main.split(/(?=\/)|(?<=_)|(?=\.[^./]+$)/).flatMap((part, i) => (i ? [document.createElement('wbr'), part] : [part]));
   const parts = [el('span', { className: 'caption-text' }, words), ...(end ? [el('span', { className: 'caption-tail', textContent: end })] : [])];
   const button = el('button', { type: 'button', className: 'photo' }, [img, el('span', { className: 'caption' }, parts)]);
   button.setAttribute('aria-label', t('openTile', { name: photo.path, caption }));
@@ -104,7 +104,8 @@ async function load(append = false) {
       view.total = 0;
       drawGrid();
       const guesses = Object.values(page.suggestions ?? {});
-      say(() => t(guesses.length ? 'unknownWordsGuess' : 'unknownWords', { words: page.unknown.join(', '), guesses: guesses.join(', ') }));
+      const words = page.unknown.map((w) => `“${w}”`).join(t('nameSep'));
+      say(() => t(guesses.length ? 'unknownWordsGuess' : 'unknownWords', { words, which: t(page.unknown.length === 1 ? 'thatWord' : 'thoseWords'), guesses: guesses.join(', ') }));
       return;
     }
     view.total = page.total;
@@ -136,7 +137,12 @@ async function openPhoto(id) {
       ...photo.labels.map((l) => el('li', { className: 'pred' }, [el('span', { className: 'label', textContent: name(l) }), el('span', { className: 'pct', textContent: pct(l.score) }), el('span', { className: 'track' }, [Object.assign(el('span', { className: 'fill' }), { style: `width:${Math.max(0.5, l.score * 100)}%` })])])),
     );
     $('photo-categories').textContent = t('named', { name: t('categoriesOf'), what: photo.categories.map((c) => `${name(c)} ${pct(c.score)}`).join(t('listSep')) });
-    $('photo-like').replaceChildren(...distinctContent(like.photos).map((p) => tile(p, openPhoto, [p.labels[0] ? name(p.labels[0]) : '', [t('alike', { pct: alikePct(p.similarity) }), p.copies > 1 ? t('copies', { n: p.copies }) : ''].filter(Boolean).join(' · ')])));
+    // A copy of this very photo (same bytes) is said as such, not as "100.0% alike".
+    const alike = (p) => {
+      if (p.version === photo.version) return p.copies > 1 ? t('exactCopies', { n: p.copies }) : t('sameBytes');
+      return [t('alike', { pct: alikePct(p.similarity) }), p.copies > 1 ? t('copies', { n: p.copies }) : ''].filter(Boolean).join(' · ');
+    };
+    $('photo-like').replaceChildren(...distinctContent(like.photos).map((p) => tile(p, openPhoto, [p.labels[0] ? name(p.labels[0]) : '', alike(p)])));
     if (!dialog.open) dialog.showModal();
     $('photo-close').focus();
   } catch (err) {
@@ -166,6 +172,8 @@ function showTab(tab, reload = true) {
   $('show-photos').setAttribute('aria-pressed', String(tab === 'photos'));
   $('show-dupes').setAttribute('aria-pressed', String(tab === 'dupes'));
   $('library-photos').hidden = tab !== 'photos';
+  // The duplicates are the whole library's: a search or category, which would not filter them, goes with the photos.
+  $('library-search').hidden = tab !== 'photos';
   $('dupes').hidden = tab !== 'dupes';
   // The message line speaks for the tab shown: a search's message is not the duplicates' (and comes back with the photos).
   if (tab === 'dupes') {

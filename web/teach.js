@@ -172,8 +172,8 @@ function drawHead() {
   // Nothing to download before training (the server answers HEAD_NOT_TRAINED).
   $('download').disabled = !d.trained;
   $('new-class').hidden = foreign;
-  // Trying photos on it would only be refused.
-  $('try-zone').hidden = foreign;
+  // Trying photos on it would only be refused: "Try it" comes once the head is trained (on this model).
+  $('try-zone').hidden = foreign || !d.trained;
   if (foreign) {
     for (const b of list.querySelectorAll('button')) b.disabled = true;
     say(() => t('otherModel'), true);
@@ -228,6 +228,8 @@ async function addPhotos(className, files) {
   const { batches, tooLarge } = uploadBatches(files);
   // Files the server could not use are named with their reason, in the page's language; the others are added.
   const refused = tooLarge.map((f) => ({ name: name(f), code: 'FILE_TOO_LARGE', vars: tooLargeVars(f) }));
+  // Added, but another class has them too: said now, not only in the training report.
+  const alsoIn = [];
   let sent = 0;
   // Train waits for the uploads (it would train on part of the photos); said beside it.
   view.uploading++;
@@ -244,6 +246,7 @@ async function addPhotos(className, files) {
       try {
         const answer = await api(`${path(head)}/examples?class=${encodeURIComponent(className)}`, { method: 'POST', body: form });
         refused.push(...(answer?.refused ?? []));
+        alsoIn.push(...(answer?.alsoIn ?? []));
       } catch (err) {
         if (Array.isArray(err.refused)) {
           // Nothing of this upload could be used: each file named with its own reason.
@@ -265,15 +268,17 @@ async function addPhotos(className, files) {
   }
   if (view.head !== head) return;
   const list = () => refused.map((r) => t('named', { name: r.name, what: errorText(refusalCode(r.code, r), r.vars) })).join('\n');
-  showProgress(className, refused.length ? () => t('notAdded', { list: list() }) : null, refused.length > 0);
+  const elsewhere = () => alsoIn.map((a) => t('named', { name: a.name, what: a.classes.map((c) => `“${c}”`).join(t('nameSep')) })).join('\n');
+  const said = () => [refused.length ? t('notAdded', { list: list() }) : '', alsoIn.length ? t('alsoIn', { list: elsewhere() }) : ''].filter(Boolean).join('\n');
+  showProgress(className, refused.length || alsoIn.length ? said : null, refused.length > 0 || alsoIn.length > 0);
   await openHead(view.head);
 }
 
 async function train() {
   if (view.busy) return;
   view.busy = true;
-  // What earlier uploads left out was said then; training on what is there moves on from it.
-  view.progress.clear();
+  // What earlier uploads left out stays under its class (its reasons are not lost), no longer as an alert: training moves on from it.
+  for (const said of view.progress.values()) said.alert = false;
   drawHead();
   say('');
   sayTrain(() => t('training'));
@@ -282,7 +287,7 @@ async function train() {
     view.busy = false;
     await openHead(view.head);
     sayTrain(() => t('trainDone'));
-    // "Not trained yet", said when a photo was tried before, is no longer true.
+    // The Try zone's line starts afresh with the trained head.
     updateTry();
     view.onHeadsChanged();
     $('train').focus();

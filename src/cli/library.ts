@@ -122,10 +122,10 @@ function summaryLines(s: TagSummary): string[] {
   if (s.removed) parts.push(`${count(s.removed, 'photo no longer in the folders', 'photos no longer in the folders')} taken out of the index`);
   const seconds = Math.round(s.elapsedMs / 1000);
   const speed = s.classified ? ` (${rate.toFixed(1)} images/s)` : '';
-  const kept = s.keptEmpty.map((k) => `  kept: ${linePath(k.root)} has no photo now; its ${count(k.photos, 'photo stays', 'photos stay')} in the index (a drive not mounted?). If they were deleted, remove the index and tag again.`);
-  const links = s.brokenLinks.slice(0, 5).map((l) => `  link to nothing: ${linePath(l)} (its target is missing: a drive not mounted, or a file moved away?)`);
+  const kept = s.keptEmpty.map((k) => `  kept: ${shown(k.root)} has no photo now; its ${count(k.photos, 'photo stays', 'photos stay')} in the index (a drive not mounted?). If they were deleted, remove the index and tag again.`);
+  const links = s.brokenLinks.slice(0, 5).map((l) => `  link to nothing: ${shown(l)} (its target is missing: a drive not mounted, or a file moved away?)`);
   if (s.brokenLinks.length > 5) links.push(`  … and ${s.brokenLinks.length - 5} more links to nothing`);
-  return [`${parts.join(', ')}, in ${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, '0')}${speed}.`, ...kept, ...links, ...s.failures.map((f) => `  failed: ${linePath(f.path)}: ${f.reason}`)];
+  return [`${parts.join(', ')}, in ${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, '0')}${speed}.`, ...kept, ...links, ...s.failures.map((f) => `  failed: ${shown(f.path)}: ${f.reason}`)];
 }
 
 /** A mistyped folder is refused before anything is written (it would otherwise get an empty index and a run that "tagged 0"). */

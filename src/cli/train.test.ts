@@ -67,6 +67,22 @@ test('train: counts, cross-validated accuracy, confusion, mix-ups, warnings, and
   assert.match(again.stdout, /Accuracy \(on 33% held out\)/);
 });
 
+test('a damaged photo there twice is read once and skipped under both its names', async () => {
+  const set = join(root, 'twice');
+  for (const [name, seeds] of [['warm', [0, 11, 16]], ['冷色', [3, 8, 19]]] as const) {
+    mkdirSync(join(set, name), { recursive: true });
+    for (const s of seeds) writeFileSync(join(set, name, `photo ${s}.jpg`), await testPhoto(s, 96, 72));
+  }
+  const cut = (await testPhoto(5, 96, 72)).subarray(0, 300);
+  writeFileSync(join(set, 'warm', 'cut.jpg'), cut);
+  writeFileSync(join(set, '冷色', 'cut too.jpg'), cut);
+  const r = await run(['train', set, '--out', join(root, 'twice.json'), '--model', checkpoint, '--cv', '2']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /Embedded 6 photos at [\d.]+ images\/s, none cached \(/);
+  assert.match(r.stderr, /skipped warm\/cut\.jpg: IMAGE_CORRUPT/);
+  assert.match(r.stderr, /skipped 冷色\/cut too\.jpg: IMAGE_CORRUPT/);
+});
+
 test('train given a folder one level too high (its "classes" hold the class folders) says which folder to train on', async () => {
   const top = join(root, 'layers');
   for (const split of ['train', 'val']) {

@@ -66,6 +66,7 @@ export async function collectExamples(
   const out: CollectedExamples = { examples: [], failed: [], duplicates: [], embedded: 0, cached: 0, repeated: 0, embedMs: 0 };
   const classesOf = new Map<string, { names: string[]; classes: Set<number> }>();
   const metBefore = new Set<string>();
+  const failedContent = new Map<string, { reason: string; message: string; code: ResnetServeError['code'] }>();
   let done = 0;
   for (let i = 0; i < photos.length; i += batch) {
     const chunk = photos.slice(i, i + batch);
@@ -92,7 +93,9 @@ export async function collectExamples(
       const fresh: { photo: string; value: { embedding: Float32Array; probabilities: Float32Array } }[] = [];
       analyzed.forEach((a, j) => {
         if (!a.ok) {
-          out.failed.push({ name: missing[j].p.name, reason: `${a.error.code}: ${a.error.message}`, message: a.error.message, code: a.error.code });
+          const failure = { reason: `${a.error.code}: ${a.error.message}`, message: a.error.message, code: a.error.code };
+          failedContent.set(missing[j].photo, failure);
+          out.failed.push({ name: missing[j].p.name, ...failure });
           return;
         }
         fresh.push({ photo: missing[j].photo, value: { embedding: (a.outputs.embedding as OutputTensor).data, probabilities: Float32Array.from(softmax(a.outputs.logits.data)) } });
@@ -102,7 +105,12 @@ export async function collectExamples(
     }
     for (const r of present) {
       const hit = cache.lookup(key.model, key.recipe, r.photo);
-      if (!hit) continue;
+      if (!hit) {
+        // A repeat of a photo that could not be used fails as it did, by its own name.
+        const failure = repeats.has(r) ? failedContent.get(r.photo) : undefined;
+        if (failure) out.failed.push({ name: r.p.name, ...failure });
+        continue;
+      }
       if (repeats.has(r)) out.repeated++;
       else if (!missing.includes(r)) out.cached++;
       out.examples.push({ embedding: hit.embedding, probabilities: hit.probabilities, label: r.p.label, photo: r.photo, name: r.p.name });

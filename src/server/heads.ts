@@ -249,14 +249,15 @@ export class HeadRegistry {
    * request is refused (with their reason's code when they share one: 415 not
    * images, 422 damaged, 409 all there already), `refused` naming each.
    */
-  async addExamples(name: string, classValue: unknown, images: readonly UploadedImage[], signal?: AbortSignal): Promise<{ added: { id: number; name: string }[]; refused: RefusedPhoto[]; head: HeadDescription }> {
+  async addExamples(name: string, classValue: unknown, images: readonly UploadedImage[], signal?: AbortSignal): Promise<{ added: { id: number; name: string }[]; refused: RefusedPhoto[]; alsoIn: { name: string; classes: string[] }[]; head: HeadDescription }> {
     const stored = this.requireStored(name);
     if (classValue === undefined || classValue === '') throw bad(`Say which class the photos are for: POST /v1/heads/${encodeURIComponent(name)}/examples?class=NAME`);
     const className = checkClassName(classValue);
     if (!stored.classes.includes(className)) throw new ResnetServeError('NOT_FOUND', `Head "${name}" has no class "${className}"; add it first (POST /v1/heads/${encodeURIComponent(name)}/classes)`);
     if (images.length === 0) throw new ResnetServeError('NO_FILE', 'No photo uploaded');
     // A photo the class has already (or that this upload carries twice) is named, not added again.
-    const inClass = new Set(this.store.examples(name).filter((e) => e.className === className).map((e) => e.photo));
+    const examples = this.store.examples(name);
+    const inClass = new Set(examples.filter((e) => e.className === className).map((e) => e.photo));
     const inUpload = new Set<string>();
     const repeated: RefusedPhoto[] = [];
     const fresh: { img: UploadedImage; photo: string }[] = [];
@@ -294,7 +295,10 @@ export class HeadRegistry {
     // A request that ran out of time (503) or whose client left adds nothing: a retry would add the photos twice.
     signal?.throwIfAborted();
     const ids = this.store.addExamples(name, className, kept.map(({ img, photo }, i) => ({ photo, name: img.name, thumbnail: thumbnails[i] })));
-    return { added: ids.map((id, i) => ({ id, name: kept[i].img.name })), refused, head: this.describe(name) };
+    // Added, but in another class too (a photo in two classes teaches neither): said now, not only after training.
+    const otherClasses = (photo: string): string[] => [...new Set(examples.filter((e) => e.photo === photo && e.className !== className).map((e) => e.className))];
+    const alsoIn = kept.map(({ img, photo }) => ({ name: img.name, classes: otherClasses(photo) })).filter((a) => a.classes.length > 0);
+    return { added: ids.map((id, i) => ({ id, name: kept[i].img.name })), refused, alsoIn, head: this.describe(name) };
   }
 
   removeExample(name: string, id: number): HeadDescription {

@@ -101,8 +101,8 @@ describe('the Library view in Chromium', { skip }, () => {
     await page.locator('#photo-dialog[open]').waitFor();
     await page.waitForFunction(() => document.querySelectorAll('#photo-like li').length > 0 && !!(document.getElementById('photo-preview') as HTMLImageElement).src);
     assert.ok((await page.locator('#photo-labels li').count()) > 0);
-    // The first photo is a copy: its two other copies are one look-alike, counted.
-    assert.match((await page.locator('#photo-like li:first-child .caption').textContent()) ?? '', /100\.0% alike · 2 copies$/);
+    // The first photo is a copy: its two other copies are one look-alike, counted and said as copies (not "100.0% alike").
+    assert.match((await page.locator('#photo-like li:first-child .caption').textContent()) ?? '', /2 exact copies$/);
     // Each label row reads like a card's: the label, then its percentage on the same line, the bar below.
     const [labelBox, pctBox, barBox] = await Promise.all(['.label', '.pct', '.track'].map((s) => page.locator(`#photo-labels li:first-child ${s}`).boundingBox()));
     assert.ok(labelBox && pctBox && barBox && Math.abs(labelBox.y - pctBox.y) < 8 && labelBox.x < pctBox.x && barBox.y > labelBox.y, JSON.stringify({ labelBox, pctBox, barBox }));
@@ -126,13 +126,17 @@ describe('the Library view in Chromium', { skip }, () => {
     assert.doesNotMatch((await page.locator('#library-message').textContent()) ?? '', /No photo can match/);
     await page.click('#show-photos');
     await page.waitForFunction(() => /No photo can match/.test(document.getElementById('library-message')?.textContent ?? ''));
-    // Words erased while the duplicates are shown no longer filter the photos when they come back.
+    // An unknown word is named, with why nothing can match it.
+    assert.equal(await page.locator('#library-message').textContent(), 'No photo can match “zzzznothing”: no class, category or synonym has that word.');
+    // The duplicates are the whole library's: the search, which would not filter them, goes while they are shown (the
+    // tabs above it stay where they were under the pointer), and comes back with the photos, still in force.
+    const tabs = await page.locator('.tabs').boundingBox();
     await page.click('#show-dupes');
-    await page.fill('#library-q', '');
+    await page.waitForFunction(() => document.querySelectorAll('.dupe-group').length >= 1);
+    assert.equal(await page.locator('#library-search').isHidden(), true);
+    assert.deepEqual(await page.locator('.tabs').boundingBox(), tabs);
     await page.click('#show-photos');
-    await page.waitForFunction(() => document.querySelectorAll('#gallery li').length === 16);
-    await page.fill('#library-q', 'zzzznothing');
-    await page.press('#library-q', 'Enter');
+    assert.equal(await page.locator('#library-q').inputValue(), 'zzzznothing');
     await page.waitForFunction(() => /No photo can match/.test(document.getElementById('library-message')?.textContent ?? ''));
     await page.click('#show-dupes');
     await page.waitForFunction(() => document.querySelectorAll('.dupe-group').length >= 1);
@@ -141,7 +145,7 @@ describe('the Library view in Chromium', { skip }, () => {
     // Copies in different folders are told apart by their folder.
     assert.deepEqual((await page.locator('.dupe-group .caption-text').allTextContents()).sort(), ['2024 夏天/IMG_0 copy.jpg', 'IMG_0 copy 2.jpg', 'IMG_0.jpg']);
     const folder = page.locator('.dupe-group .caption-text', { hasText: '2024 夏天/' });
-    assert.equal(await folder.locator('wbr').count(), 1, 'a break may come after the folder');
+    assert.equal(await folder.evaluate((c) => [...c.childNodes].some((n, i, all) => n.nodeName === 'WBR' && all[i + 1]?.textContent?.startsWith('/'))), true, 'a break may come after the folder');
     // Small thumbnails stay square, and the caption (where the copy is, above its size) is shown whole, broken after its folder.
     const thumb = await page.locator('.dupe-group img').first().boundingBox();
     assert.ok(thumb && Math.abs(thumb.width - thumb.height) <= 1, `thumbnail ${thumb?.width}×${thumb?.height}`);
@@ -150,11 +154,9 @@ describe('the Library view in Chromium', { skip }, () => {
       const [text, tail] = await Promise.all(['.caption-text', '.caption-tail'].map((s) => caption.locator(s).boundingBox()));
       assert.ok(text && tail && tail.y >= text.y + text.height - 1, `the name above the size: ${JSON.stringify({ text, tail })}`);
     }
-    // A category chosen while the duplicates are shown filters photos: the Photos tab comes back with them (its answer above the duplicates read as theirs).
+    await page.click('#show-photos');
     await page.fill('#library-q', '');
-    await page.locator('#library-category').dispatchEvent('change');
-    await page.waitForFunction(() => !(document.getElementById('library-photos') as HTMLElement).hidden && (document.getElementById('dupes') as HTMLElement).hidden);
-    assert.equal(await page.locator('#show-photos').getAttribute('aria-pressed'), 'true');
+    await page.press('#library-q', 'Enter');
     await page.waitForFunction(() => document.querySelectorAll('#gallery li').length === 16);
     await page.click('#show-dupes');
     await page.waitForFunction(() => document.querySelectorAll('.dupe-group').length >= 1);

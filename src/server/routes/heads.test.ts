@@ -230,8 +230,11 @@ describe('bad input gets a clear 400 and changes nothing', () => {
     assert.match(neither.json().error, /^None of the 2 photos could be added: notes\.txt: Not an image[^;]*; again\.jpg: already in class "two"$/);
     assert.deepEqual(neither.json().refused.map((r: { name: string }) => r.name), ['notes.txt', 'again.jpg']);
     assert.deepEqual((await app.inject('/v1/heads/checks')).json().classes, [{ name: 'one', photos: 3 }, { name: 'two', photos: 2 }]);
-    // The same photo in another class is taken (and said after training).
-    assert.equal((await app.inject({ method: 'POST', url: '/v1/heads/checks/examples?class=one', ...files([cool[1]]) })).statusCode, 201);
+    assert.deepEqual(again.json().alsoIn, [], 'in no other class');
+    // The same photo in another class is taken, and named at once with the class that has it too (and again after training).
+    const both = await app.inject({ method: 'POST', url: '/v1/heads/checks/examples?class=one', ...files([cool[1], warm[5]]) });
+    assert.equal(both.statusCode, 201, both.body);
+    assert.deepEqual(both.json().alsoIn, [{ name: 'p0.jpg', classes: ['two'] }]);
     await refused({ method: 'POST', url: '/v1/classify?head=nope', ...files([warm[0]]) }, 404, /No head named "nope"/);
     await app.inject({ method: 'DELETE', url: '/v1/heads/checks' });
   });
