@@ -181,6 +181,10 @@ describe('the Library view in Chromium', { skip }, () => {
     assert.equal(await page.locator('#library-title').textContent(), '照片库');
     const width = await page.evaluate(() => document.documentElement.scrollWidth);
     assert.ok(width <= 360, `page is ${width} px wide`);
+    // The title, then the three views and the other language on one row: two rows, not three.
+    const header = await page.locator('header').boundingBox();
+    assert.ok(header && header.height <= 120, `the header is ${header?.height} px tall`);
+    assert.equal(await page.locator('.lang button:visible').allTextContents().then((t) => t.join()), 'English', 'only the other language');
     const boxes = await page.locator('#gallery li').evaluateAll((items) => items.slice(0, 3).map((li) => li.getBoundingClientRect().top));
     assert.equal(boxes[0], boxes[1], 'two photos on a row');
     assert.ok(boxes[2] > boxes[0], 'the third on the next');

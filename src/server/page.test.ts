@@ -353,7 +353,8 @@ describe('the web page in Chromium', { skip }, () => {
     await toggle.tap();
     await page.locator('.card .legend').waitFor();
     const box = await page.locator('.card[data-explain="on"] img.thumb').boundingBox();
-    assert.ok(box && box.y >= 0 && box.y + box.height <= 740, `heatmap at y ${box?.y}…${box && box.y + box.height} of a 740-px screen`);
+    // Within a pixel: the browser scrolls in device pixels, so the edge may land a fraction of a CSS pixel off.
+    assert.ok(box && box.y > -1 && box.y + box.height < 741, `heatmap at y ${box?.y}…${box && box.y + box.height} of a 740-px screen`);
     await page.close();
   });
 
