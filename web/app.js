@@ -94,7 +94,8 @@ function describeAnswers() {
 
 /** The Library tab appears when the server shows a library. */
 async function showLibraryLink() {
-  $('library-link').hidden = !(await hasLibrary());
+  // The view shown keeps its tab, even while the server's answer waits for an API key.
+  $('library-link').hidden = !(await hasLibrary()) && location.hash !== '#library';
 }
 
 function setup() {

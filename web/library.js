@@ -191,7 +191,23 @@ function takeFilter() {
   const shown = { query: $('library-q').value.trim(), category: $('library-category').value };
   const changed = shown.query !== view.query || shown.category !== view.category;
   Object.assign(view, shown);
+  // Kept for this tab's reloads, as the Teach view keeps its head.
+  if (shown.query || shown.category) sessionStorage.setItem('libraryFilter', JSON.stringify(shown));
+  else sessionStorage.removeItem('libraryFilter');
   return changed;
+}
+
+/** The search and category of this tab's last visit (before a reload), back in the box and the menu. */
+function restoreFilter() {
+  let saved = null;
+  try {
+    saved = JSON.parse(sessionStorage.getItem('libraryFilter') ?? 'null');
+  } catch {
+    // Not ours, or damaged: no filter.
+  }
+  view.query = typeof saved?.query === 'string' ? saved.query : '';
+  view.category = typeof saved?.category === 'string' ? saved.category : '';
+  $('library-q').value = view.query;
 }
 
 function drawSummary() {
@@ -200,9 +216,10 @@ function drawSummary() {
   if (!s) return;
   $('library-summary').textContent = t(s.photos === 1 ? 'librarySummaryOne' : 'librarySummary', { photos: s.photos, folders: s.folders.join(', '), model: s.model.name });
   const select = $('library-category');
-  const chosen = select.value;
   select.replaceChildren(el('option', { value: '', textContent: t('allCategories') }), ...s.categories.map((c) => el('option', { value: c.en, textContent: t('categoryCount', { name: name(c), n: c.photos }) })));
-  select.value = chosen;
+  // The category in force (chosen, or restored after a reload); one the library no longer has is no filter.
+  select.value = view.category;
+  view.category = select.value;
   $('library-q').placeholder = t('searchHint');
 }
 
@@ -227,6 +244,10 @@ export function clearLibrary() {
   for (const url of view.urls.values()) URL.revokeObjectURL(url);
   view.urls.clear();
   $('library-summary').textContent = '';
+  // What was searched for goes too (a shared screen).
+  sessionStorage.removeItem('libraryFilter');
+  Object.assign(view, { query: '', category: '' });
+  $('library-q').value = '';
   $('gallery').replaceChildren();
   $('dupes').replaceChildren();
   $('more').hidden = true;
@@ -243,6 +264,7 @@ export async function hasLibrary() {
 
 /** Wires the Library view. */
 export function setupLibrary() {
+  restoreFilter();
   $('library-search').addEventListener('submit', (e) => {
     e.preventDefault();
     takeFilter();

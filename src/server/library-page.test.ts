@@ -80,6 +80,10 @@ describe('the Library view in Chromium', { skip }, () => {
     const shown = await page.locator('#gallery li').count();
     assert.ok(shown >= 1 && shown <= 16);
     assert.equal(searches.length, 1, `one request per search, not ${searches.length}`);
+    // A reload keeps the search (this tab only), in the box and in force.
+    await page.reload();
+    await page.waitForFunction((n) => document.querySelectorAll('#gallery li').length === n && /photos?$/.test(document.getElementById('library-message')?.textContent ?? ''), shown);
+    assert.equal(await page.locator('#library-q').inputValue(), word);
     // A refused search (a single letter) says why and shows no photos: the last search's would look like its answer.
     await page.fill('#library-q', 'x');
     await page.press('#library-q', 'Enter');
