@@ -3,8 +3,7 @@
  * folders), `search` (by words, or `--like` a photo), `dupes`, `export`
  * (streamed to stdout with backpressure, so `| gzip` gets every byte).
  */
-import { createHash } from 'node:crypto';
-import { accessSync, constants, existsSync, realpathSync, statSync } from 'node:fs';
+import { existsSync, realpathSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { basename, dirname, join, relative, resolve } from 'node:path';
@@ -12,7 +11,6 @@ import { once } from 'node:events';
 import { ClassificationService } from '../classify/service.js';
 import { ImageClassifier } from '../classify/classifier.js';
 import { ResnetServeError } from '../errors.js';
-import { ensureDirSync, markedReadOnly } from '../fs-atomic.js';
 import { unitInt8Bytes } from '../heads/vectors.js';
 import { CategoryMap } from '../library/categories.js';
 import { derivable } from '../library/derive.js';
@@ -21,92 +19,10 @@ import { plural } from '../plural.js';
 import { displayPath, fsPath, linePath } from '../library/paths.js';
 import { LibraryReader, modelName } from '../library/search.js';
 import { libraryModelKey, parseLibraryModelKey, tagFolders, type TagSummary } from '../library/tagger.js';
-import { defaultCacheDir, isDefaultModel } from '../model/weights.js';
 import type { ModelOptions } from '../types.js';
 import { UsageError, fractionOption, intOption, langOption, type Parsed } from './args.js';
+import { followLibraryModel, indexForReading, indexForTagging } from './library-index.js';
 import { ProgressLine } from './progress.js';
-
-const IN_FOLDER = join('.resnet-serve', 'tags.sqlite');
-
-/** Where a folder's index lives when it cannot be inside it (a read-only library): the cache folder, by the folder's real path. */
-function cachedIndexPath(root: string, cacheDir?: string): string {
-  let real = resolve(root);
-  try {
-    real = realpathSync(root);
-  } catch {
-    // A missing folder is reported by whoever reads it.
-  }
-  return join(cacheDir ?? defaultCacheDir(), 'libraries', `${createHash('sha256').update(real).digest('hex').slice(0, 16)}.sqlite`);
-}
-
-/**
- * The index to write for `root`: `--db`, else its own, else that of a library
- * it is a folder of (tagged at a folder above it: photos added to one folder
- * of a library join that library's index, with a note), else a new
- * `<root>/.resnet-serve/tags.sqlite`, or (a folder we may not write, or one
- * marked read-only) one in the cache folder, with a note.
- */
-export async function indexForTagging(root: string, db: string | undefined, cacheDir: string | undefined, note: (text: string) => void): Promise<string> {
-  if (db) return resolve(db);
-  if (!ownIndex(root, cacheDir).exists) {
-    const above = indexAbove(root, cacheDir);
-    if (above) {
-      note(`${displayPath(root)} is a folder of the library tagged at ${displayPath(above.dir)}: its photos go into that library's index (only ${displayPath(root)} is read now; --db FILE keeps a separate index)`);
-      return above.path;
-    }
-  }
-  const inCache = (): string => {
-    const cached = cachedIndexPath(root, cacheDir);
-    note(`${displayPath(root)} is read-only: the index is kept in ${cached} instead (search and export find it with --library ${root})`);
-    return cached;
-  };
-  if (await markedReadOnly(root)) return inCache();
-  try {
-    ensureDirSync(join(root, '.resnet-serve'));
-    accessSync(join(root, '.resnet-serve'), constants.W_OK);
-    return resolve(root, IN_FOLDER);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code !== 'EACCES' && code !== 'EROFS' && code !== 'EPERM') throw err;
-    return inCache();
-  }
-}
-
-/** A folder's own index (inside it, or in the cache folder); the path where it would be when it has none. */
-function ownIndex(root: string, cacheDir?: string): { path: string; exists: boolean } {
-  const inFolder = resolve(root, IN_FOLDER);
-  const cached = cachedIndexPath(root, cacheDir);
-  // Both exist when the folder became read-only to us after it was tagged in place: the newer is the one tagged last.
-  const modified = (path: string): number => (existsSync(path) ? statSync(path).mtimeMs : -1);
-  const path = modified(cached) > modified(inFolder) ? cached : inFolder;
-  return { path, exists: existsSync(path) };
-}
-
-/**
- * The index to read: `--db`, else the library folder's (inside it, or in the
- * cache folder), else that of the nearest folder above it that has one (a
- * library tagged at its top, read from one of its folders), said by `note`.
- */
-export function indexForReading(values: Parsed, cacheDir?: string, note: (text: string) => void = (text) => process.stderr.write(`${text}\n`)): string {
-  if (values.db) return resolve(values.db);
-  const root = values.library ?? '.';
-  if (!existsSync(root)) throw new ResnetServeError('INDEX_NOT_FOUND', `No folder ${root}: give the folder of a tagged photo library with --library`);
-  const own = ownIndex(root, cacheDir);
-  if (own.exists) return own.path;
-  const above = indexAbove(root, cacheDir);
-  if (!above) return own.path;
-  note(`${displayPath(root)} has no index of its own; reading that of ${displayPath(above.dir)}, which holds its photos and the rest of that library`);
-  return above.path;
-}
-
-/** The index of the nearest folder above `root` that has one, or null. */
-function indexAbove(root: string, cacheDir?: string): { dir: string; path: string } | null {
-  for (let dir = dirname(resolve(root)); ; dir = dirname(dir)) {
-    const above = ownIndex(dir, cacheDir);
-    if (above.exists) return { dir, path: above.path };
-    if (dirname(dir) === dir) return null;
-  }
-}
 
 function summaryLines(s: TagSummary): string[] {
   const rate = s.classified / Math.max(s.elapsedMs / 1000, 1e-3);
@@ -139,25 +55,6 @@ function checkLibraryFolders(roots: readonly string[]): void {
 }
 
 /** `resnet-serve tag <folders…>`. */
-/**
- * The model options for a command given no --model on a library tagged with another model than the official
- * resnet18: that model, from where tag read it (its hash is checked once it is loaded), said on stderr, and its
- * precision unless --precision was given. With --model, or a library of the official resnet18, only the precision
- * is followed. A library whose model is no longer where it was is an error naming it, never a silent switch.
- */
-function followLibraryModel(tagged: { name: string | null; key: string | null; path: string | null }, model: ModelOptions, values: Parsed, words: { doing: string; toDo: string }): ModelOptions {
-  if (!tagged.key || !tagged.name) return model;
-  const was = parseLibraryModelKey(tagged.key);
-  const precision = values.precision === undefined ? was.precision : model.precision;
-  if (model.model !== undefined) return model;
-  if (isDefaultModel(was.sha256)) return { ...model, precision };
-  if (!tagged.path || !existsSync(tagged.path)) {
-    throw new ResnetServeError('INVALID_ARGUMENT', `The library was tagged with ${tagged.name} (sha256 ${was.sha256.slice(0, 12)}…)${tagged.path ? `, read from ${tagged.path}, which is no longer there` : ''}: give that model with --model ${words.toDo}`);
-  }
-  process.stderr.write(`${words.doing} the model the library was tagged with: ${displayPath(tagged.path)}${precision === 'int8' ? ' (int8)' : ''}\n`);
-  return { ...model, model: tagged.path, precision };
-}
-
 export async function tagCommand(roots: string[], values: Parsed, model: ModelOptions): Promise<number> {
   if (roots.length === 0) throw new UsageError('tag needs at least one folder');
   const minScore = fractionOption(values['min-score'], '--min-score', 0.1, { min: 0, max: 1, what: 'a probability' }) as number;

@@ -89,7 +89,7 @@ async function serveCommand(args: string[], values: Parsed, commandLine: Parsed,
   }
   const grace = intOption(values['grace-period-ms'], '--grace-period-ms', undefined);
   if (grace !== undefined && grace > MAX_TIMER_MS) throw new UsageError(`--grace-period-ms is at most ${MAX_TIMER_MS} (Node's longest timer, about 24.8 days), got ${grace}`);
-  const libraryIndex = values.library !== undefined || values.db !== undefined ? (await import('./library.js')).indexForReading(values, model.cacheDir) : undefined;
+  const libraryIndex = values.library !== undefined || values.db !== undefined ? (await import('./library-index.js')).indexForReading(values, model.cacheDir) : undefined;
   const apiKey = readApiKey(values, commandLine);
   const { startServer } = await import('../server/server.js');
   const server = await startServer({
