@@ -24,9 +24,11 @@ function updateStatus() {
   $('status').textContent = summaryOf($('results'));
   $('clear').hidden = items.length === 0;
   // One Retry for all that failed on the way (the server was down, say); a single one has its own on its card.
-  const failed = retryableCards($('results')).length;
-  $('retry-all').hidden = failed < 2;
-  $('retry-all').textContent = t('retryAll', { n: failed });
+  // Not while the key prompt asks: the right key retries them itself.
+  const again = retryableCards($('results')).length;
+  const failed = items.filter((i) => i.state === 'error').length;
+  $('retry-all').hidden = again < 2 || !$('key-form').hidden;
+  $('retry-all').textContent = t(again === failed ? 'retryAll' : 'retrySome', { n: again, failed });
   document.body.classList.toggle('has-results', items.length > 0);
 }
 
@@ -45,6 +47,7 @@ function addFiles(files) {
 function askForKey(show, wrong = false) {
   const form = $('key-form');
   form.hidden = !show;
+  updateStatus();
   $('key').setAttribute('aria-invalid', String(wrong));
   $('key-error').textContent = wrong ? t('keyWrong') : '';
   // Only a key the server took can be forgotten: while the prompt asks, the field itself holds the key.
@@ -143,7 +146,13 @@ function setup() {
   $('topk').addEventListener('change', () => setLabelCount($('results'), $('topk').value));
   $('answer-with').addEventListener('change', describeAnswers);
   for (const b of document.querySelectorAll('.lang button')) {
-    b.addEventListener('click', () => { state.lang = b.dataset.lang; localStorage.setItem('lang', state.lang); applyLanguage(); });
+    b.addEventListener('click', () => {
+      state.lang = b.dataset.lang;
+      localStorage.setItem('lang', state.lang);
+      applyLanguage();
+      // On a phone the switch shows only the other language: the button pressed goes, the focus moves to the one left.
+      if (document.activeElement === b && getComputedStyle(b).display === 'none') document.querySelector('.lang button:not([aria-pressed="true"])')?.focus();
+    });
   }
   const saved = localStorage.getItem('lang');
   state.lang = saved === 'zh' || saved === 'en' ? saved : navigator.language.startsWith('zh') ? 'zh' : 'en';

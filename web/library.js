@@ -13,11 +13,11 @@ Object.assign(TEXT.en, {
 });
 Object.assign(TEXT.zh, {
   library: '照片库', libraryTitle: '照片库', librarySummary: '{folders} 中有 {photos} 张照片，由 {model} 标注', librarySummaryOne: '{folders} 中有 1 张照片，由 {model} 标注',
-  searchLabel: '搜索', searchHint: '狗、海滩、car…', category: '类别', allCategories: '全部类别', searchButton: '搜索',
+  searchLabel: '搜索', searchHint: '狗、海滩、car…', category: '分类', allCategories: '全部分类', searchButton: '搜索',
   photosTab: '照片', dupesTab: '重复照片', more: '显示更多', found: '{n} 张照片', foundOne: '1 张照片', foundOf: '{n} 张中的 {shown} 张',
   nothing: '没有匹配的照片。', unknownWords: '没有照片能匹配{words}：没有哪个类别、分类或同义词含有{which}。', unknownWordsGuess: '没有照片能匹配{words}：没有哪个类别、分类或同义词含有{which}。你要找的是不是 {guesses}？', thatWord: '这个词', thoseWords: '这些词', lookAlikes: '相似照片', close: '关闭',
   noDupes: '没有发现重复照片。', exact: '完全相同（字节一致）', near: '近似重复（相似度 {pct}）', groups: '{n} 组重复照片。这里不会删除任何照片。', group: '1 组重复照片。这里不会删除任何照片。',
-  open: '打开 {name}', finding: '正在查找重复照片…', categoriesOf: '类别', alike: '相似度 {pct}', copies: '{n} 份相同', sameBytes: '完全相同的副本', exactCopies: '{n} 份完全相同的副本',
+  open: '打开 {name}', finding: '正在查找重复照片…', categoriesOf: '分类', alike: '相似度 {pct}', copies: '{n} 份相同', sameBytes: '完全相同的副本', exactCopies: '{n} 份完全相同的副本',
   openTile: '打开 {name}：{caption}', categoryCount: '{name}（{n}）',
 });
 
@@ -228,11 +228,12 @@ export async function loadLibrary() {
   try {
     view.summary = await api('v1/library');
   } catch (err) {
-    // Refused (the key forgotten, or wrong): nothing it showed before stays on screen.
+    // Refused (the key forgotten, or wrong): nothing it showed before stays on screen, and the key prompt at the top says why.
     clearLibrary();
-    if (err.status === 401) say(err, true);
+    if (err.status !== 401) say(err, true);
     return false;
   }
+  $('view-library').classList.remove('unread');
   drawSummary();
   await load();
   return true;
@@ -244,6 +245,8 @@ export function clearLibrary() {
   for (const url of view.urls.values()) URL.revokeObjectURL(url);
   view.urls.clear();
   $('library-summary').textContent = '';
+  // No tabs or search before the library is read: they could only fail.
+  $('view-library').classList.add('unread');
   // What was searched for goes too (a shared screen).
   sessionStorage.removeItem('libraryFilter');
   Object.assign(view, { query: '', category: '' });

@@ -109,8 +109,14 @@ function drawHead() {
   const at = photoButtons.indexOf(focused);
   const nextPhoto = (photoButtons[at + 1] ?? photoButtons[at - 1])?.dataset.focus ?? null;
   list.replaceChildren();
+  // Photos that more than one class has (a photo in two classes teaches neither): said under each, while it is so.
+  const classesOf = new Map();
+  for (const e of d.examples ?? []) classesOf.set(e.version, new Set([...(classesOf.get(e.version) ?? []), e.class]));
   for (const c of d.classes) {
     const photos = (d.examples ?? []).filter((e) => e.class === c.name);
+    const shared = photos.map((p) => ({ name: p.name, others: [...(classesOf.get(p.version) ?? [])].filter((o) => o !== c.name) })).filter((p) => p.others.length);
+    const sharedLine = el('p', { className: 'status class-shared', textContent: shared.length ? t('alsoIn', { list: shared.map((p) => t('named', { name: p.name, what: p.others.map((o) => `“${o}”`).join(t('nameSep')) })).join('\n') }) : '' });
+    sharedLine.setAttribute('role', 'status');
     const input = el('input', { type: 'file', accept: 'image/*', multiple: true, hidden: true });
     input.addEventListener('change', () => {
       addPhotos(c.name, [...input.files]);
@@ -143,6 +149,7 @@ function drawHead() {
     const item = el('li', { className: 'class' }, [
       el('div', { className: 'class-head' }, [el('h3', { textContent: c.name }), el('span', { className: 'class-actions' }, [el('span', { className: 'count', textContent: photoCount(c.photos) }), addButton, removeClass]), input]),
       status,
+      sharedLine,
       grid,
     ]);
     item.dataset.class = c.name;
@@ -228,8 +235,6 @@ async function addPhotos(className, files) {
   const { batches, tooLarge } = uploadBatches(files);
   // Files the server could not use are named with their reason, in the page's language; the others are added.
   const refused = tooLarge.map((f) => ({ name: name(f), code: 'FILE_TOO_LARGE', vars: tooLargeVars(f) }));
-  // Added, but another class has them too: said now, not only in the training report.
-  const alsoIn = [];
   let sent = 0;
   // Train waits for the uploads (it would train on part of the photos); said beside it.
   view.uploading++;
@@ -246,7 +251,6 @@ async function addPhotos(className, files) {
       try {
         const answer = await api(`${path(head)}/examples?class=${encodeURIComponent(className)}`, { method: 'POST', body: form });
         refused.push(...(answer?.refused ?? []));
-        alsoIn.push(...(answer?.alsoIn ?? []));
       } catch (err) {
         if (Array.isArray(err.refused)) {
           // Nothing of this upload could be used: each file named with its own reason.
@@ -268,9 +272,7 @@ async function addPhotos(className, files) {
   }
   if (view.head !== head) return;
   const list = () => refused.map((r) => t('named', { name: r.name, what: errorText(refusalCode(r.code, r), r.vars) })).join('\n');
-  const elsewhere = () => alsoIn.map((a) => t('named', { name: a.name, what: a.classes.map((c) => `“${c}”`).join(t('nameSep')) })).join('\n');
-  const said = () => [refused.length ? t('notAdded', { list: list() }) : '', alsoIn.length ? t('alsoIn', { list: elsewhere() }) : ''].filter(Boolean).join('\n');
-  showProgress(className, refused.length || alsoIn.length ? said : null, refused.length > 0 || alsoIn.length > 0);
+  showProgress(className, refused.length ? () => t('notAdded', { list: list() }) : null, refused.length > 0);
   await openHead(view.head);
 }
 

@@ -160,10 +160,10 @@ export class HeadRegistry {
     };
   }
 
-  /** The example photos of an API head. */
-  examples(name: string): { id: number; class: string; name: string }[] {
+  /** The example photos of an API head; `version` names a photo's content (the same in every class that has it). */
+  examples(name: string): { id: number; class: string; name: string; version: string }[] {
     this.find(name);
-    return this.store.examples(name).map((e) => ({ id: e.id, class: e.className, name: e.name }));
+    return this.store.examples(name).map((e) => ({ id: e.id, class: e.className, name: e.name, version: e.photo.slice(0, 16) }));
   }
 
   thumbnail(name: string, id: number): Buffer {

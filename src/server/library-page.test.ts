@@ -189,6 +189,14 @@ describe('the Library view in Chromium', { skip }, () => {
     const header = await page.locator('header').boundingBox();
     assert.ok(header && header.height <= 120, `the header is ${header?.height} px tall`);
     assert.equal(await page.locator('.lang button:visible').allTextContents().then((t) => t.join()), 'English', 'only the other language');
+    // By keyboard: the button pressed goes with its language, and the focus moves to the one that takes its place.
+    await page.focus('.lang button[data-lang="en"]');
+    await page.keyboard.press('Enter');
+    assert.equal(await page.evaluate(() => (document.activeElement as HTMLElement | null)?.dataset.lang), 'zh');
+    assert.equal(await page.locator('#library-category option').first().textContent(), 'All categories');
+    await page.keyboard.press('Enter');
+    assert.equal(await page.evaluate(() => (document.activeElement as HTMLElement | null)?.dataset.lang), 'en');
+    assert.equal(await page.locator('#library-category option').first().textContent(), '全部分类');
     const boxes = await page.locator('#gallery li').evaluateAll((items) => items.slice(0, 3).map((li) => li.getBoundingClientRect().top));
     assert.equal(boxes[0], boxes[1], 'two photos on a row');
     assert.ok(boxes[2] > boxes[0], 'the third on the next');

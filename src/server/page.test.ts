@@ -265,8 +265,13 @@ describe('the web page in Chromium', { skip }, () => {
     assert.equal(await page.locator('#retry-all').textContent(), 'Retry the 2 that failed');
     await page.click('.lang button[data-lang="zh"]');
     assert.equal(await page.locator('#retry-all').textContent(), '重试失败的 2 张');
-    await page.click('.lang button[data-lang="en"]');
+    // A file that is no photo failed too, for good (the server, back, says so): the button counts what it can send again.
     down = false;
+    await page.setInputFiles('#files', { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('a shopping list') });
+    await page.waitForFunction(() => document.querySelectorAll('.card[data-state="error"]').length === 3);
+    assert.equal(await page.locator('#retry-all').textContent(), '重试失败的 3 张中的 2 张');
+    await page.click('.lang button[data-lang="en"]');
+    assert.equal(await page.locator('#retry-all').textContent(), 'Retry 2 of the 3 that failed');
     await page.click('#retry-all');
     await page.waitForFunction(() => document.querySelectorAll('.card[data-state="done"]').length === 2);
     assert.equal(await page.locator('#retry-all').isHidden(), true);

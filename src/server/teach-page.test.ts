@@ -334,7 +334,7 @@ describe('the Teach view in Chromium', { skip }, () => {
     const page = await browser.newPage({ viewport: { width: 1000, height: 800 }, locale: 'en-US' });
     await teach(page, 'mixed', [['left', warm.slice(0, 1)]]);
     assert.equal(await page.locator('#try-zone').isHidden(), true, 'an untrained head offers nothing to try');
-    assert.equal(await page.locator('.training').textContent(), 'Not trained yet: once it is, you can try it on new photos here.');
+    assert.equal(await page.locator('.training').textContent(), 'Not trained yet: once it is, “Try it” appears below, for new photos.');
     const left = page.locator('.class', { has: page.locator('h3', { hasText: 'left' }) });
     await left.locator('input[type=file]').setInputFiles([...files([warm[3]], 'more'), { name: 'notes.jpg', mimeType: 'image/jpeg', buffer: Buffer.from('a shopping list') }]);
     await left.locator('.count', { hasText: '2' }).waitFor();
@@ -347,17 +347,23 @@ describe('the Teach view in Chromium', { skip }, () => {
     // A disabled Train button (one class) looks disabled.
     assert.equal(await page.locator('#train').isDisabled(), true);
     assert.ok(Number(await page.locator('#train').evaluate((b) => getComputedStyle(b).opacity)) < 0.6);
-    // A photo another class has is added, and said at once under the class it went to (not only after training).
+    // A photo another class has is added, and said at once under both classes, for as long as it is so.
     await page.fill('#new-class-name', 'right');
     await page.press('#new-class-name', 'Enter');
     const right = page.locator('.class', { has: page.locator('h3', { hasText: 'right' }) });
     await right.waitFor();
     await right.locator('input[type=file]').setInputFiles([...files([warm[3]], 'twin'), ...files([cool[0]], 'fresh')]);
     await right.locator('.count', { hasText: '2' }).waitFor();
-    await page.waitForFunction(() => /another class has it too/.test([...document.querySelectorAll('.class .class-status')].map((p) => p.textContent).join()));
-    assert.equal(await right.locator('.class-status').textContent(), 'Added, but another class has it too (a photo in two classes teaches neither): twin0.jpg: “left”');
+    assert.equal(await right.locator('.class-shared').textContent(), 'Also in another class (a photo in two classes teaches neither): twin0.jpg: “left”');
+    assert.equal(await left.locator('.class-shared').textContent(), 'Also in another class (a photo in two classes teaches neither): more0.jpg: “right”');
     await page.click('button[data-lang="zh"]');
-    assert.equal(await right.locator('.class-status').textContent(), '已添加，但别的类别里也有它（同一张照片放在两个类别里，哪边都学不到）：twin0.jpg：“left”');
+    assert.equal(await right.locator('.class-shared').textContent(), '别的类别里也有（同一张照片放在两个类别里，哪边都学不到）：twin0.jpg：“left”');
+    await page.click('button[data-lang="en"]');
+    // Taken out of one class, the photo is in one class only: nothing left to say.
+    await right.locator('button[aria-label="Remove photo twin0.jpg"]').click();
+    await right.locator('.count', { hasText: '1 photo' }).waitFor();
+    assert.equal(await right.locator('.class-shared').isHidden(), true);
+    assert.equal(await left.locator('.class-shared').isHidden(), true);
     await page.click('button[data-lang="en"]');
     await page.close();
   });
