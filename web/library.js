@@ -1,6 +1,7 @@
 // The Library view (serve --library DIR): a grid of the library's photos, search in English or Chinese,
 // a category filter, a photo's labels and look-alikes in a dialog, and the groups of duplicates. Read-only.
 import { $, TEXT, api, authHeaders, el, messageLine, onLanguage, state, t } from './common.js';
+import { thumbnailCache } from './thumbnails.js';
 
 Object.assign(TEXT.en, {
   library: 'Library', libraryTitle: 'Photo library', librarySummary: '{photos} photos in {folders}, tagged with {model}', librarySummaryOne: '1 photo in {folders}, tagged with {model}',
@@ -21,7 +22,8 @@ Object.assign(TEXT.zh, {
   openTile: '打开 {name}：{caption}', categoryCount: '{name}（{n}）',
 });
 
-const view = { summary: null, query: '', category: '', offset: 0, total: 0, photos: [], urls: new Map(), tab: 'photos', current: null };
+const view = { summary: null, query: '', category: '', offset: 0, total: 0, photos: [], tab: 'photos', current: null };
+const thumbs = thumbnailCache();
 const PAGE = 60;
 const name = (x) => (state.lang === 'zh' ? x.zh : x.en);
 const pct = (score) => `${Math.round(score * 100)}%`;
@@ -48,20 +50,8 @@ const say = messageLine('library-message');
  * size, so a photo edited and tagged again shows its new content (the address changes with it, past the
  * browser's cache too).
  */
-async function thumbnail(img, photo, size = 320) {
-  const key = `${photo.id}:${photo.version}:${size}`;
-  let url = view.urls.get(key);
-  if (!url) {
-    try {
-      const res = await fetch(`v1/library/photos/${photo.id}/thumbnail?size=${size}&v=${encodeURIComponent(photo.version ?? '')}`, { headers: authHeaders() });
-      if (!res.ok) return;
-      url = URL.createObjectURL(await res.blob());
-      view.urls.set(key, url);
-    } catch {
-      return;
-    }
-  }
-  img.src = url;
+function thumbnail(img, photo, size = 320) {
+  return thumbs.show(img, `${photo.id}:${photo.version}:${size}`, `v1/library/photos/${photo.id}/thumbnail?size=${size}&v=${encodeURIComponent(photo.version ?? '')}`);
 }
 
 /**
@@ -242,8 +232,7 @@ export async function loadLibrary() {
 /** Forgets what the library view showed (its summary, photos, duplicates, open photo and thumbnails). */
 export function clearLibrary() {
   Object.assign(view, { summary: null, photos: [], total: 0, current: null });
-  for (const url of view.urls.values()) URL.revokeObjectURL(url);
-  view.urls.clear();
+  thumbs.forget();
   $('library-summary').textContent = '';
   // No tabs or search before the library is read: they could only fail.
   $('view-library').classList.add('unread');

@@ -1,12 +1,14 @@
 // The Teach view: make a head, name its classes, give each a few photos, train it, see how well it learned
 // (held-out accuracy and a confusion matrix), then try it on new photos ("unknown" shown as such).
-import { $, api, apiFetch, authHeaders, el, errorText, messageLine, onLanguage, photoCount, refusalCode, state, t, tooLargeVars, touchScreen } from './common.js';
+import { $, api, apiFetch, el, errorText, messageLine, onLanguage, photoCount, refusalCode, state, t, tooLargeVars, touchScreen } from './common.js';
 import { addCards, cardsIn, clearCards, summaryOf } from './cards.js';
 import { drawTrainingReport } from './training-report.js';
+import { thumbnailCache } from './thumbnails.js';
 import { uploadBatches } from './upload-batches.js';
 
-// `thumbs`: each photo's thumbnail (an object URL, fetched once); `progress`: each class's upload line; `uploading`: uploads running.
-const view = { head: null, detail: null, busy: false, thumbs: new Map(), progress: new Map(), uploading: 0, onHeadsChanged: () => {} };
+// `progress`: each class's upload line; `uploading`: uploads running.
+const view = { head: null, detail: null, busy: false, progress: new Map(), uploading: 0, onHeadsChanged: () => {} };
+const thumbs = thumbnailCache();
 const path = (name) => `v1/heads/${encodeURIComponent(name)}`;
 
 const say = messageLine('teach-message');
@@ -62,31 +64,8 @@ async function openHead(name) {
   drawHead();
 }
 
-/** Fetches a photo's thumbnail with the API key (an <img src> cannot send it), once: redrawing reuses it. */
-async function thumbnail(img, id) {
-  const key = `${view.head}/${id}`;
-  if (!view.thumbs.has(key)) {
-    view.thumbs.set(
-      key,
-      fetch(`${path(view.head)}/examples/${id}/thumbnail`, { headers: authHeaders() })
-        .then(async (res) => (res.ok ? URL.createObjectURL(await res.blob()) : null))
-        .catch(() => null),
-    );
-  }
-  const url = await view.thumbs.get(key);
-  // A missing thumbnail leaves the placeholder, and is asked for again at the next drawing.
-  if (url) img.src = url;
-  else view.thumbs.delete(key);
-}
-
-/** Lets go of the thumbnails of photos no longer shown. */
-function forgetThumbnails(shown) {
-  for (const [key, url] of view.thumbs) {
-    if (shown.has(key)) continue;
-    view.thumbs.delete(key);
-    url.then((u) => u && URL.revokeObjectURL(u));
-  }
-}
+/** A photo's thumbnail, fetched once: redrawing reuses it. */
+const thumbnail = (img, id) => thumbs.show(img, `${view.head}/${id}`, `${path(view.head)}/examples/${id}/thumbnail`);
 
 /** Why Train cannot run now, or null. */
 function cannotTrain(d) {
@@ -99,7 +78,9 @@ function cannotTrain(d) {
 
 function drawHead() {
   const d = view.detail;
-  forgetThumbnails(new Set((d.examples ?? []).map((e) => `${view.head}/${e.id}`)));
+  // The thumbnails of photos no longer shown are let go.
+  const shown = new Set((d.examples ?? []).map((e) => `${view.head}/${e.id}`));
+  thumbs.forget((key) => shown.has(key));
   const list = $('classes');
   // Redrawing replaces the buttons: focus goes back to the same one, or near where it was (never to <body>).
   const focused = list.contains(document.activeElement) ? document.activeElement : null;

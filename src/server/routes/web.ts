@@ -17,6 +17,7 @@ const FILES: Record<string, { file: string; type: string }> = {
   '/teach.js': { file: 'teach.js', type: 'text/javascript; charset=utf-8' },
   '/training-report.js': { file: 'training-report.js', type: 'text/javascript; charset=utf-8' },
   '/upload-batches.js': { file: 'upload-batches.js', type: 'text/javascript; charset=utf-8' },
+  '/thumbnails.js': { file: 'thumbnails.js', type: 'text/javascript; charset=utf-8' },
   '/library.js': { file: 'library.js', type: 'text/javascript; charset=utf-8' },
   '/app.css': { file: 'app.css', type: 'text/css; charset=utf-8' },
   '/icon.svg': { file: 'icon.svg', type: 'image/svg+xml' },
