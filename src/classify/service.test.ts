@@ -171,3 +171,14 @@ test('a list longer than the service holds at once is taken that many at a time;
   for (const a of await inProgress) assert.ok(a.ok);
   await assert.rejects(own.classifyMany([photos[0]]), (err) => isResnetServeError(err, 'NOT_READY'));
 });
+
+test('a full queue says how full, and why a photo answered with a head counts twice', () => {
+  const release = service.admit(service.maxAdmitted - 1);
+  try {
+    assert.throws(() => service.ensureCapacity(2), (err: unknown) => isResnetServeError(err, 'QUEUE_FULL') && err.message === `The server is busy (${service.maxAdmitted - 1} images in progress, of at most ${service.maxAdmitted}); retry shortly`);
+    assert.throws(() => service.admit(2, true), (err: unknown) => isResnetServeError(err, 'QUEUE_FULL') && /; a photo answered with a head counts as two, it and its mirror image\); retry shortly$/.test(err.message));
+    service.ensureCapacity(1);
+  } finally {
+    release();
+  }
+});

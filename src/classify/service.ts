@@ -292,10 +292,14 @@ export class ClassificationService {
     return this.admitted;
   }
 
-  /** Throws QUEUE_FULL at once when `n` more images would not fit (checked before an upload is read). */
-  ensureCapacity(n = 1): void {
+  /**
+   * Throws QUEUE_FULL at once when `n` more images would not fit (checked before an upload is read); `mirrored`:
+   * they are photos answered with a head, each with its mirror image, and the message says why they count twice.
+   */
+  ensureCapacity(n = 1, mirrored = false): void {
     if (this.admitted + n > this.maxAdmitted) {
-      throw new ResnetServeError('QUEUE_FULL', `The server is busy (${plural(this.admitted, 'image')} in progress); retry shortly`);
+      const twice = mirrored ? `; a photo answered with a head counts as two, it and its mirror image` : '';
+      throw new ResnetServeError('QUEUE_FULL', `The server is busy (${plural(this.admitted, 'image')} in progress, of at most ${this.maxAdmitted}${twice}); retry shortly`);
     }
   }
 
@@ -304,9 +308,9 @@ export class ClassificationService {
    * QUEUE_FULL, so overload is answered "try later" instead of queueing
    * without bound. Returns the release function.
    */
-  admit(n: number): () => void {
+  admit(n: number, mirrored = false): () => void {
     if (this.closing) throw new ResnetServeError('NOT_READY', 'This service is closed: start another to go on');
-    this.ensureCapacity(n);
+    this.ensureCapacity(n, mirrored);
     this.admitted += n;
     let released = false;
     return () => {
@@ -359,7 +363,7 @@ export class ClassificationService {
       for (let i = 0; i < images.length; i += most) outcomes.push(...(await this.analyzeMany(images.slice(i, i + most), extra, signal, options)));
       return outcomes;
     }
-    const release = this.admit(images.length * per);
+    const release = this.admit(images.length * per, per === 2);
     try {
       return await Promise.all(
         images.map(async (bytes): Promise<AnalyzeOutcome> => {

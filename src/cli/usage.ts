@@ -38,7 +38,8 @@ Commands:
                                  a load balancer's idle timeout behind one)
       --max-batch N              most images per inference batch (default 16)
       --batch-wait-us N          how long a partial batch waits (default 0)
-      --max-queue N              most images in progress; then 503 (default 64)
+      --max-queue N              most images in progress; then 503 (default 64; a photo answered
+                                 with a head counts as two: it and its mirror image)
       --max-inflight-mb N        request bodies held in memory at once; then 503 (default 128)
       --grace-period-ms N        on SIGTERM, how long to finish requests (default 10000)
       --api-key-file FILE        require "Authorization: Bearer <key>" with the key read from FILE

@@ -85,9 +85,17 @@ describe('POST /predict (seed-compatible)', () => {
       assert.match(elsewhere.json().error, new RegExp(`^No file in the multipart field "${field}".*: this request sent its file as "image" \\(curl -F ${field}=@photo\\.jpg\\)$`), url);
     }
     // An empty image body is an empty file, as an empty multipart part is.
+    const failedEmpty = async (): Promise<number> => Number(/^resnet_image_failures_total\{code="IMAGE_EMPTY"\} (\d+)/m.exec((await app.inject('/metrics')).body)?.[1] ?? 0);
+    const before = await failedEmpty();
     const empty = await app.inject({ method: 'POST', url: '/predict', payload: Buffer.alloc(0), headers: { 'content-type': 'image/jpeg' } });
     assert.equal(empty.statusCode, 400);
     assert.equal(empty.json().code, 'IMAGE_EMPTY');
+    // Labelled a form (curl --data-binary @empty.jpg), or anything else, it is the same empty file; each counted among the images that failed.
+    for (const type of ['application/x-www-form-urlencoded', 'application/octet-stream']) {
+      const form = await app.inject({ method: 'POST', url: '/predict', payload: Buffer.alloc(0), headers: { 'content-type': type } });
+      assert.deepEqual([form.statusCode, form.json().code], [400, 'IMAGE_EMPTY'], type);
+    }
+    assert.equal(await failedEmpty(), before + 3);
   });
 });
 

@@ -192,9 +192,9 @@ export async function buildApp(options: AppOptions): Promise<ResnetApp> {
         if (refusal) {
           // Refused before any route runs: counted and logged here, as the hooks would have.
           const reqId = requestIdOf(req.headers);
-          const path = (req.url ?? '').split('?')[0];
           metrics.answered('unknown', req.method ?? 'unknown', refusal.status, refusal.code);
-          app.log.info({ reqId, method: req.method, url: path, route: 'unknown', status: refusal.status, code: refusal.code, error: refusal.message }, 'request refused before its body was sent');
+          // Its address whole, as the other lines have it; answered at once, so 0 ms.
+          app.log.info({ reqId, method: req.method, url: req.url, route: 'unknown', status: refusal.status, ms: 0, code: refusal.code, error: refusal.message }, 'request refused before its body was sent');
           const body = JSON.stringify({ error: refusal.message, code: refusal.code });
           const challenge = unauthorized ? { 'www-authenticate': unauthorized.challenge } : {};
           res.writeHead(refusal.status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), connection: 'close', 'x-request-id': reqId, ...challenge }).end(body);

@@ -104,14 +104,11 @@ export function uploadedImages(request: FastifyRequest): UploadedImage[] {
     }
     return body.images;
   }
-  if (Buffer.isBuffer(body)) {
-    if (body.length) return [{ name: 'body', bytes: body }];
-    // An empty image/* body is an empty file (as in multipart), not a missing one.
-    if (/^image\//i.test(String(request.headers['content-type'] ?? ''))) throw new ResnetServeError('IMAGE_EMPTY', 'The file is empty');
-    return [];
-  }
-  // `curl -T empty.jpg` (a PUT of a file, TorchServe's way): an empty file, not a missing one.
-  if ((body === undefined || body === null) && request.method === 'PUT' && request.headers['content-length'] === '0') throw new ResnetServeError('IMAGE_EMPTY', 'The file is empty');
+  // An empty raw body (any image type, octet-stream, a form: `curl --data-binary @empty.jpg`) is an empty file, as
+  // in multipart, not a missing one; decoded as any file, it is IMAGE_EMPTY and counted among the images that failed.
+  if (Buffer.isBuffer(body)) return [{ name: 'body', bytes: body }];
+  // `curl -T empty.jpg` (a PUT of a file, TorchServe's way): the same.
+  if ((body === undefined || body === null) && request.method === 'PUT' && request.headers['content-length'] === '0') return [{ name: 'body', bytes: Buffer.alloc(0) }];
   if (body === undefined || body === null) return [];
   const field = request.routeOptions.config.intake?.fields[0] ?? 'file';
   const type = String(request.headers['content-type'] ?? '').split(';')[0];

@@ -201,6 +201,15 @@ describe('memory bounds', () => {
       const refused = await response;
       assert.equal(refused.status, 503);
       assert.equal(JSON.parse(refused.body).code, 'QUEUE_FULL');
+      // A body above the upload limit is told so (final) rather than "busy, retry", however busy the server.
+      const other = await open();
+      try {
+        const tooBig = readResponse(other);
+        other.write(`POST /predict HTTP/1.1\r\nHost: t\r\nContent-Type: image/jpeg\r\nContent-Length: ${5 * MB}\r\n\r\n`);
+        assert.equal((await tooBig).status, 413);
+      } finally {
+        other.destroy();
+      }
     } finally {
       release();
       socket.destroy();

@@ -3,9 +3,10 @@
  * server hold more than its bounds, and so that every refusal reaches the
  * client as an answer:
  *
- * - before a byte of the body is read: NOT_READY / QUEUE_FULL (503) when the
- *   server has no room, PAYLOAD_TOO_LARGE (413) when `Content-Length` says too
- *   much, QUEUE_FULL when the bytes held by all requests would pass
+ * - before a byte of the body is read: PAYLOAD_TOO_LARGE (413) when
+ *   `Content-Length` says too much (first: it is final, however busy the
+ *   server), NOT_READY / QUEUE_FULL (503) when the server has no room,
+ *   QUEUE_FULL when the bytes held by all requests would pass
  *   `maxInflightBytes`;
  * - while reading: the whole body (all files, after `Content-Encoding: gzip`
  *   or `deflate` is undone) is bounded by `maxUploadBytes`, so a compression
@@ -254,10 +255,11 @@ export function registerIntake(app: FastifyInstance, holder: ServiceHolder, limi
   app.addHook('preParsing', async (request, reply, payload) => {
     const intake = request.routeOptions.config.intake;
     if (!intake) return payload;
-    if (intake.admit) holder.require().ensureCapacity(1);
-    const encoding = encodingOf(request);
+    // Too large is final, busy is "retry": a body that can never be taken is told so first, however busy the server.
     const declared = declaredLength(request);
     if (declared !== null && declared > limits.maxUploadBytes) throw tooLarge(limits);
+    if (intake.admit) holder.require().ensureCapacity(1);
+    const encoding = encodingOf(request);
     let reserved = 0;
     const upfront = encoding === 'identity' && declared !== null;
     if (upfront) {
@@ -299,7 +301,8 @@ export function registerIntake(app: FastifyInstance, holder: ServiceHolder, limi
   app.addContentTypeParser('application/octet-stream', raw, (_request, body, done) => done(null, body));
   // Python's urllib labels any POST body as a form; one whose bytes are an image is taken as the image.
   app.addContentTypeParser('application/x-www-form-urlencoded', raw, (_request: FastifyRequest, body: Buffer, done: (err: Error | null, body?: unknown) => void) => {
-    if (looksLikeImage(body)) done(null, body);
+    // Empty, it is an empty file (IMAGE_EMPTY), whatever its label.
+    if (body.length === 0 || looksLikeImage(body)) done(null, body);
     else done(Object.assign(new Error('Unsupported Media Type'), { code: 'FST_ERR_CTP_INVALID_MEDIA_TYPE', statusCode: 415 }), undefined);
   });
 }
