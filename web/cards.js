@@ -333,8 +333,6 @@ export function addCards(list, files, options, onChange) {
   return items;
 }
 
-/** The cards of `list`, in the page's order. */
-/** What a list of cards says in its status line (a live region): progress, then the newest answer itself. */
 /**
  * The score from which a card says "Probably": more likely than not (a reader takes "probably" so: "Probably
  * tabby 43%" reads as a contradiction), and well above an even split among a head's few classes.
@@ -343,6 +341,7 @@ function sureAbove(item) {
   return item.head ? Math.max(0.5, Math.min(0.9, 1.5 / Math.max(2, item.result.predictions.length))) : 0.5;
 }
 
+/** What a list of cards says in its status line (a live region): progress, then the newest answer itself. */
 export function summaryOf(list) {
   const items = cardsIn(list);
   const done = items.filter((i) => i.state === 'done');
@@ -359,6 +358,7 @@ export function summaryOf(list) {
   return t('sentence', { a: text, b: answer });
 }
 
+/** The cards of `list`, in the page's order. */
 export function cardsIn(list) {
   const order = [...list.children];
   return all.filter((i) => i.card.parentNode === list).sort((a, b) => order.indexOf(a.card) - order.indexOf(b.card));

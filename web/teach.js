@@ -92,7 +92,10 @@ function drawHead() {
   list.replaceChildren();
   // Photos that more than one class has (a photo in two classes teaches neither): said under each, while it is so.
   const classesOf = new Map();
-  for (const e of d.examples ?? []) classesOf.set(e.version, new Set([...(classesOf.get(e.version) ?? []), e.class]));
+  for (const e of d.examples ?? []) {
+    if (!classesOf.has(e.version)) classesOf.set(e.version, new Set());
+    classesOf.get(e.version).add(e.class);
+  }
   for (const c of d.classes) {
     const photos = (d.examples ?? []).filter((e) => e.class === c.name);
     const shared = photos.map((p) => ({ name: p.name, others: [...(classesOf.get(p.version) ?? [])].filter((o) => o !== c.name) })).filter((p) => p.others.length);

@@ -84,7 +84,11 @@ export async function collectExamples(
     );
     const present = read.filter((r): r is NonNullable<typeof r> => r !== null);
     // A photo whose content came earlier in this run (in this chunk too) is embedded once.
-    const repeats = new Set(present.filter((r) => metBefore.has(r.photo) || !metBefore.add(r.photo)));
+    const repeats = new Set<(typeof present)[number]>();
+    for (const r of present) {
+      if (metBefore.has(r.photo)) repeats.add(r);
+      else metBefore.add(r.photo);
+    }
     const missing = present.filter((r) => !repeats.has(r) && !cache.lookup(key.model, key.recipe, r.photo));
     if (missing.length) {
       const t0 = performance.now();
