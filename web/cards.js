@@ -8,9 +8,16 @@ const all = [];
 /** Labels asked of the server per photo: the label-count menu then shows any number up to this without asking again. */
 const ASKED = 10;
 
-/** A score as the cards and the status line show it: whole percent from 10%, one decimal below. */
-export function percent(score) {
-  return `${(score * 100).toFixed(score >= 0.1 ? 0 : 1)}%`;
+/**
+ * A score as the cards and the status line show it: whole percent from 10%, one decimal below. A score
+ * under `bar` (where "probably" starts) is cut rather than rounded up to it: "Not sure. Maybe bees 75%"
+ * would contradict a bar of 75%.
+ */
+export function percent(score, bar = Infinity) {
+  const digits = score >= 0.1 ? 0 : 1;
+  const shown = Number((score * 100).toFixed(digits));
+  const scale = 10 ** digits;
+  return `${(score < bar && shown >= bar * 100 ? Math.floor(score * 100 * scale) / scale : shown).toFixed(digits)}%`;
 }
 
 /** Sends a photo as the request body (the explain route's pictures). */
@@ -64,6 +71,28 @@ function thumbnail(item) {
       .finally(() => !item.removed && render(item));
   };
   return img;
+}
+
+// Animated GIFs and WebPs would play in the thumbnail while the answer is for their first frame, the one the
+// model sees: those show a still of that frame instead (the browser's decoder gives it).
+const MAY_MOVE = new Set(['image/gif', 'image/webp', 'image/apng']);
+
+async function showFirstFrame(item) {
+  try {
+    const bitmap = await createImageBitmap(item.file);
+    const side = Math.min(bitmap.width, bitmap.height);
+    const size = Math.min(side, 448);
+    const canvas = el('canvas', { width: size, height: size });
+    canvas.getContext('2d').drawImage(bitmap, (bitmap.width - side) / 2, (bitmap.height - side) / 2, side, side, 0, 0, size, size);
+    bitmap.close();
+    const still = await new Promise((resolve) => canvas.toBlob(resolve, 'image/png'));
+    if (!still || item.removed) return;
+    URL.revokeObjectURL(item.thumbUrl);
+    item.thumbUrl = URL.createObjectURL(still);
+    render(item);
+  } catch {
+    // Not a picture the browser reads: the thumbnail's own fallback (the server's preview, or a labelled tile) follows.
+  }
 }
 
 /** The answers a card shows: as many as asked, the first always, the others from 0.05%. */
@@ -126,7 +155,7 @@ function render(item) {
     const pick = (p) => (item.explain.on ? () => explain(item, p) : null);
     const sure = sureAbove(item);
     const row = (p, headline) => {
-      const pct = percent(p.score);
+      const pct = percent(p.score, headline ? sure : Infinity);
       const track = el('span', { className: 'track' }, [el('span', { className: 'fill' })]);
       track.firstChild.style.width = `${Math.max(1, p.score * 100)}%`;
       const label = el('span', { className: 'label', textContent: labelOf(p) });
@@ -327,6 +356,7 @@ export function addCards(list, files, options, onChange) {
       queue.push(item);
     }
     render(item);
+    if (MAY_MOVE.has(file.type)) void showFirstFrame(item);
   });
   onChange();
   pump();
@@ -354,7 +384,7 @@ export function summaryOf(list) {
   const label = state.lang === 'zh' && p.label_zh ? p.label_zh : p.label;
   const name = newest.file.name || 'image';
   // Worded as the card is: an answer it calls "not sure" is a "maybe" here too.
-  const answer = newest.result.unknown ? t('answerUnknown', { name }) : t(p.score >= sureAbove(newest) ? 'answerIs' : 'answerMaybe', { name, label, pct: percent(p.score) });
+  const answer = newest.result.unknown ? t('answerUnknown', { name }) : t(p.score >= sureAbove(newest) ? 'answerIs' : 'answerMaybe', { name, label, pct: percent(p.score, sureAbove(newest)) });
   return t('sentence', { a: text, b: answer });
 }
 

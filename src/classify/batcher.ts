@@ -63,6 +63,7 @@ export class InferenceBatcher {
   private readonly queue: Pending[] = [];
   private running = false;
   private timer: NodeJS.Timeout | null = null;
+  private stopped: unknown = null;
   private readonly perImage: number;
 
   constructor(private readonly session: ModelSession, options: BatcherOptions = {}, private readonly observe?: BatchObserver) {
@@ -92,6 +93,7 @@ export class InferenceBatcher {
   infer(tensor: Float32Array, signal?: AbortSignal, extra: readonly ExtraOutput[] = []): Promise<InferResult> {
     if (tensor.length !== this.perImage) throw new RangeError(`tensor has ${tensor.length} values, expected ${this.perImage}`);
     if (signal?.aborted) return Promise.reject(signal.reason);
+    if (this.stopped) return Promise.reject(this.stopped);
     if (this.queue.length >= this.maxQueue) {
       return Promise.reject(new ResnetServeError('QUEUE_FULL', `The server is busy (${this.queue.length} images waiting); retry shortly`));
     }
@@ -140,13 +142,16 @@ export class InferenceBatcher {
     }
   }
 
-  /** Resolves once no batch is running (the session may then be released). */
-  async idle(): Promise<void> {
+  /** Resolves once no batch is running (the session may then be released): true if one was. */
+  async idle(): Promise<boolean> {
+    const was = this.running;
     while (this.running) await new Promise((resolve) => setTimeout(resolve, 5));
+    return was;
   }
 
-  /** Rejects everything still waiting (used at shutdown). */
+  /** Rejects everything still waiting, and every image queued later, with `reason` (used at shutdown). */
   drain(reason: unknown): void {
+    this.stopped = reason;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     for (const p of this.queue.splice(0)) p.reject(reason);

@@ -399,6 +399,18 @@ export class ClassificationService {
    * answers, then stops the workers and frees the model. Closing twice is
    * closing once.
    */
+  /**
+   * Starts no batch any more (images waiting or sent later get NOT_READY) and
+   * resolves once the batch in the model, if any, has returned: ONNX Runtime
+   * cannot stop a run, and ending the process while one runs in the model's
+   * thread aborts it (SIGABRT) when the run returns. For a shutdown that
+   * cannot wait for {@link close}. True if a batch was in the model.
+   */
+  stopBatches(): Promise<boolean> {
+    this.batcher.drain(new ResnetServeError('NOT_READY', 'The server is shutting down'));
+    return this.batcher.idle();
+  }
+
   close(): Promise<void> {
     this.closing ??= (async () => {
       if (this.admitted > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));

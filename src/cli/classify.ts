@@ -46,9 +46,9 @@ function failedLine(failed: number, total: number): string {
 }
 
 /** The image files under `paths`; null, after saying so, when there are none. */
-async function imageFiles(paths: string[]): Promise<ListedPath[] | null> {
+async function imageFiles(paths: string[], outputFolders: string[] = []): Promise<ListedPath[] | null> {
   const empty: string[] = [];
-  const files = await expandPaths(paths, (folder) => empty.push(folder));
+  const files = await expandPaths(paths, (folder) => empty.push(folder), outputFolders);
   for (const folder of empty) process.stderr.write(`${displayPath(folder)}: no photos in this folder\n`);
   if (!files.length) {
     process.stderr.write('No image files found.\n');
@@ -118,7 +118,7 @@ export async function classifyCommand(paths: string[], values: Parsed, model: Mo
   if (head && model.model === undefined) checkDefaultBackbone(head, headPath as string);
   const explainDir = values.explain;
   if (explainDir !== undefined) await prepareExplainDir(explainDir);
-  const files = await imageFiles(paths);
+  const files = await imageFiles(paths, explainDir === undefined ? [] : [explainDir]);
   if (!files) return 1;
   const input = await inputsFor(files);
   const classifier = await ImageClassifier.create(model);
@@ -168,7 +168,7 @@ export async function classifyCommand(paths: string[], values: Parsed, model: Mo
     };
     failed = await eachBatch<ClassifyOutcome>(files, work, (file, outcome) => {
       const heatmap = written.get(file);
-      const text = values.json ? `${formatJsonLine(file, outcome, heatmap)}\n` : `${formatOutcome(file, outcome)}${heatmap ? `   where it looked: ${heatmap}\n` : ''}`;
+      const text = values.json ? `${formatJsonLine(file, outcome, heatmap)}\n` : `${formatOutcome(file, outcome, lang)}${heatmap ? `   where it looked: ${heatmap}\n` : ''}`;
       (outcome.ok || values.json ? process.stdout : process.stderr).write(text);
     });
   } finally {

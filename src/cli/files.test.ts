@@ -54,3 +54,22 @@ test('a file reached twice (named twice, as a.jpg and ./a.jpg, or named and insi
     process.chdir(cwd);
   }
 });
+
+test("a folder the command writes into (--explain's) is not walked into from a folder given, by any name", async () => {
+  const dir = await scratchDir('rs-files-skip-');
+  const jpeg = await testPhoto(3, 64, 48);
+  writeFileSync(join(dir, 'a.jpg'), jpeg);
+  mkdirSync(join(dir, 'maps'));
+  writeFileSync(join(dir, 'maps', 'a.jpg.png'), await testPhoto(4, 32, 32, 'png'));
+  mkdirSync(join(dir, 'more'));
+  writeFileSync(join(dir, 'more', 'b.jpg'), jpeg);
+  const names = async (skip: string[]): Promise<string[]> => (await expandPaths([dir], undefined, skip)).map((l) => l.path.slice(dir.length + 1));
+  assert.deepEqual(await names([]), ['a.jpg', 'maps/a.jpg.png', 'more/b.jpg']);
+  assert.deepEqual(await names([join(dir, 'maps')]), ['a.jpg', 'more/b.jpg']);
+  // Named through a link or with `..`, it is the same folder.
+  symlinkSync(join(dir, 'maps'), join(dir, '.maps-link'));
+  assert.deepEqual(await names([join(dir, '.maps-link')]), ['a.jpg', 'more/b.jpg']);
+  assert.deepEqual(await names([join(dir, 'more', '..', 'maps')]), ['a.jpg', 'more/b.jpg']);
+  // Given itself, it is read: the user asked for it.
+  assert.deepEqual((await expandPaths([join(dir, 'maps')], undefined, [join(dir, 'maps')])).length, 1);
+});

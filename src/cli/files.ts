@@ -5,7 +5,7 @@
  * `.jfif`); a link to a photo that is gone is listed with its error, not
  * passed by.
  */
-import { readdir, stat } from 'node:fs/promises';
+import { readdir, realpath, stat } from 'node:fs/promises';
 import { extname, join, resolve } from 'node:path';
 import { IMAGE_EXTENSIONS } from '../image/formats.js';
 import { fsPath, pathKey } from '../library/paths.js';
@@ -17,7 +17,10 @@ export type ListedPath = { path: string } | { path: string; error: string };
 
 const startsLikeAnImage = (path: string): Promise<boolean> => firstBytes(path).then((head) => kindOf(head) === 'image', () => false);
 
-async function walk(dir: string, out: ListedPath[], seen: Set<string>): Promise<void> {
+/** A folder's real path as a path key (links and `..` resolved), or its plain absolute path when it cannot be resolved. */
+const realKey = (path: string): Promise<string> => realpath(fsPath(path), { encoding: 'buffer' }).then(pathKey, () => resolve(path));
+
+async function walk(dir: string, out: ListedPath[], seen: Set<string>, skip: ReadonlySet<string>): Promise<void> {
   let entries;
   try {
     entries = (await readdir(fsPath(dir), { withFileTypes: true, encoding: 'buffer' })).map((e) => ({ entry: e, name: pathKey(e.name as unknown as Buffer) }));
@@ -33,7 +36,7 @@ async function walk(dir: string, out: ListedPath[], seen: Set<string>): Promise<
     // from a Mac is metadata, not a broken photo.
     if (name.startsWith('.') || seen.has(key)) continue;
     if (entry.isDirectory()) {
-      await walk(p, out, seen);
+      if (skip.size === 0 || !skip.has(await realKey(p))) await walk(p, out, seen, skip);
       continue;
     }
     if (!entry.isFile() && !entry.isSymbolicLink()) continue;
@@ -57,11 +60,15 @@ async function walk(dir: string, out: ListedPath[], seen: Set<string>): Promise<
  * extension); folders are walked in name order. A file reached twice (named
  * twice, as `a.jpg` and `./a.jpg`, or named and inside a folder given) is
  * listed once, where it came first; `-` is standard input (`stdin-photo.ts`).
- * `onEmptyFolder` hears of a folder given that holds no photo.
+ * `onEmptyFolder` hears of a folder given that holds no photo. Folders in
+ * `skipFolders` (where the command writes, such as `--explain`'s) are not
+ * walked into from a folder given, so a second run does not read the first
+ * one's output as photos.
  */
-export async function expandPaths(paths: readonly string[], onEmptyFolder: (folder: string) => void = () => undefined): Promise<ListedPath[]> {
+export async function expandPaths(paths: readonly string[], onEmptyFolder: (folder: string) => void = () => undefined, skipFolders: readonly string[] = []): Promise<ListedPath[]> {
   const out: ListedPath[] = [];
   const seen = new Set<string>();
+  const skip = new Set(await Promise.all(skipFolders.map(realKey)));
   for (const p of paths) {
     if (p === STDIN_NAME) {
       if (!seen.has(STDIN_NAME)) out.push({ path: STDIN_NAME });
@@ -77,7 +84,7 @@ export async function expandPaths(paths: readonly string[], onEmptyFolder: (fold
     }
     if (info.isDirectory()) {
       const before = out.length;
-      await walk(p, out, seen);
+      await walk(p, out, seen, skip);
       if (out.length === before) onEmptyFolder(p);
     } else {
       const key = resolve(p);

@@ -17,16 +17,22 @@ function labelOf(p: Prediction): string {
   return p.label_zh ? `${p.label} / ${p.label_zh}` : p.label;
 }
 
-/** Typicality as a readable percentage. */
-function typicalityText(t: number | null | undefined): string {
-  return t === null || t === undefined ? '' : `, typicality ${(t * 100).toFixed(1)}%`;
+/** A head's "none of these" line, in the labels' language (`both`: English, then Chinese). */
+function unknownLine(typicality: number | null | undefined, lang: 'en' | 'zh' | 'both'): string {
+  const pct = typicality === null || typicality === undefined ? null : `${(typicality * 100).toFixed(1)}%`;
+  const en = `unknown: none of these classes (unlike the training photos${pct ? `, typicality ${pct}` : ''})`;
+  const zh = `未知：不属于这些类别（与训练照片都不像${pct ? `，典型度 ${pct}` : ''}）`;
+  return `   → ${lang === 'en' ? en : lang === 'zh' ? zh : `${en} / ${zh}`}\n`;
 }
 
-/** A readable block for one file: its name, then one line per prediction with a bar ("unknown" first when a head refuses it). */
-export function formatOutcome(file: string, outcome: ClassifyOutcome): string {
+/**
+ * A readable block for one file: its name, then one line per prediction
+ * with a bar ("unknown" first when a head refuses it, in `lang`).
+ */
+export function formatOutcome(file: string, outcome: ClassifyOutcome, lang: 'en' | 'zh' | 'both' = 'en'): string {
   file = linePath(file);
   if (!outcome.ok) return `${file}\n  error ${outcome.error.code}: ${outcome.error.message}\n`;
-  const unknown = outcome.unknown ? `   → unknown: none of these classes (unlike the training photos${typicalityText(outcome.typicality)})\n` : '';
+  const unknown = outcome.unknown ? unknownLine(outcome.typicality, lang) : '';
   const labelWidth = Math.max(...outcome.predictions.map((p) => displayWidth(labelOf(p))));
   const lines = outcome.predictions.map((p, i) => {
     const pct = (p.score * 100).toFixed(2).padStart(6);

@@ -355,6 +355,15 @@ test('classify --explain: heatmaps beside the answers; a folder it cannot write 
   assert.equal(longMaps.length, 2, longRun.stdout);
   for (const m of longMaps) assert.ok(existsSync(m) && Buffer.byteLength(basename(m).replace(/\.png$/, '.photo.png')) <= 255, m);
   assert.match(longMaps[0], /長~[0-9a-f]{8}~長+\.jpg\.png$/);
+  // Heatmaps written inside the folder classified: a second run reads the same photos, not the first run's maps.
+  const album = join(dir, 'album');
+  mkdirSync(album);
+  writeFileSync(join(album, 'b.jpg'), readFileSync(other));
+  for (let round = 0; round < 2; round++) {
+    const inside = await run(['classify', album, '--model', checkpoint, '--explain', join(album, 'maps')]);
+    assert.equal(inside.code, 0, inside.stderr);
+    assert.deepEqual([...inside.stdout.matchAll(/where it looked: (.+)$/gm)].map((m) => basename(m[1])), ['b.jpg.png'], inside.stdout);
+  }
   // Node's own recursive mkdir loops forever under /proc (mkdir answers ENOENT there for a parent that exists).
   const refused = [join(photos, 'a.jpg'), ...(existsSync('/proc/self') ? ['/proc/resnet-serve-heatmaps'] : [])];
   for (const target of refused) {

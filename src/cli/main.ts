@@ -91,9 +91,10 @@ async function serveCommand(args: string[], values: Parsed, commandLine: Parsed,
   if (grace !== undefined && grace > MAX_TIMER_MS) throw new UsageError(`--grace-period-ms is at most ${MAX_TIMER_MS} (Node's longest timer, about 24.8 days), got ${grace}`);
   const libraryIndex = values.library !== undefined || values.db !== undefined ? (await import('./library-index.js')).indexForReading(values, model.cacheDir) : undefined;
   const apiKey = readApiKey(values, commandLine);
-  const { startServer } = await import('../server/server.js');
+  const { networkUrls, startServer } = await import('../server/server.js');
+  const host = values.host ?? process.env.HOST ?? '127.0.0.1';
   const server = await startServer({
-    host: values.host ?? process.env.HOST ?? '127.0.0.1',
+    host,
     port,
     service: {
       ...model,
@@ -110,12 +111,14 @@ async function serveCommand(args: string[], values: Parsed, commandLine: Parsed,
   const { info } = server.service;
   const limits = server.app.limits;
   process.stderr.write(`resnet-serve: ${info.name} (${info.source}, ${info.precision}, sha256 ${info.sha256.slice(0, 12)}) ready at ${server.url} with ${plural(info.threads, 'inference thread')} and ${plural(server.service.workers, 'preprocessing worker')}\n`);
+  const elsewhere = networkUrls(host, Number(new URL(server.url).port));
+  if (elsewhere.length) process.stderr.write(`resnet-serve: from other devices on this network: ${elsewhere.join(', ')}\n`);
   process.stderr.write(
     `resnet-serve: limits: ${limits.maxUploadBytes / 1048576} MB and ${limits.maxFiles} files per request, ${limits.requestTimeoutMs} ms per request, batches of ${server.service.batcher.maxBatch}, queue ${server.service.batcher.maxQueue}; cache ${model.cacheDir ?? defaultCacheDir()}\n`,
   );
   if (values.library !== undefined || values.db !== undefined) process.stderr.write(`resnet-serve: the photo library is at ${server.url}/#library\n`);
   if (apiKey !== undefined) process.stderr.write('resnet-serve: an API key is required (Authorization: Bearer …) on every route but the health checks and the page\n');
-  await new Promise<void>((resolve) => {
+  const { pastGraceMs } = await new Promise<{ pastGraceMs: number }>((resolve) => {
     let stopping = false;
     // The first signal drains. Another SIGTERM (a supervisor repeating itself) changes nothing; a second
     // Ctrl-C is a person who will not wait: the process stops at once.
@@ -123,7 +126,7 @@ async function serveCommand(args: string[], values: Parsed, commandLine: Parsed,
       if (!stopping) {
         stopping = true;
         process.stderr.write(`resnet-serve: ${signal}, finishing requests in flight…\n`);
-        server.close().then(resolve, resolve);
+        server.close().then(resolve, () => resolve({ pastGraceMs: 0 }));
       } else if (signal === 'SIGINT') {
         process.stderr.write('resnet-serve: SIGINT again, stopping now without finishing requests\n');
         // The signal's own default action: no teardown of the model's threads mid-run.
@@ -134,6 +137,7 @@ async function serveCommand(args: string[], values: Parsed, commandLine: Parsed,
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
   });
+  if (pastGraceMs > 0) process.stderr.write(`resnet-serve: waited ${pastGraceMs} ms past the grace period for the batch in the model (a batch cannot be stopped)\n`);
   process.stderr.write('resnet-serve: every request answered; stopped\n');
   // Every request has its answer; native work that outlives them (a decode on libuv's threads) must not hold the exit.
   setTimeout(() => process.exit(0), 200).unref();

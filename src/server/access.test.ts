@@ -40,7 +40,7 @@ test('with an API key, every endpoint but health checks and the page needs Autho
       assert.equal((await app.inject({ url: '/v1/models', headers: { authorization: `${scheme} ${KEY}` } })).statusCode, 200, scheme);
     }
     assert.equal((await app.inject({ url: '/v1/models', headers: { authorization: `Basic ${KEY}` } })).statusCode, 401);
-    for (const url of ['/healthz', '/readyz', '/v2/health/live', '/v2/health/ready', '/ping', '/', '/app.js']) assert.equal((await app.inject(url)).statusCode, 200, url);
+    for (const url of ['/healthz', '/livez', '/readyz', '/v2/health/live', '/v2/health/ready', '/ping', '/', '/app.js']) assert.equal((await app.inject(url)).statusCode, 200, url);
   } finally {
     await app.close();
   }
@@ -77,10 +77,12 @@ test('with an API key, a client announcing a large upload ("Expect: 100-continue
     assert.equal(tooBig.statusCode, 413);
     assert.match(String(tooBig.headers['x-request-id']), /^[0-9a-f-]{36}$/);
     assert.equal(JSON.parse(tooBig.body).code, 'PAYLOAD_TOO_LARGE');
-    // Refused before any route ran, and still counted.
+    // Refused before any route ran, and still counted under the route it was for, its answer time 0.
     const metrics = (await app.inject({ url: '/metrics', headers: { authorization: `Bearer ${KEY}` } })).body;
-    assert.match(metrics, /^resnet_http_requests_total\{route="unknown",method="PUT",status="401"\} 2$/m);
-    assert.match(metrics, /^resnet_http_requests_total\{route="unknown",method="PUT",status="413"\} 1$/m);
+    assert.match(metrics, /^resnet_http_requests_total\{route="\/predictions\/:model",method="PUT",status="401"\} 2$/m);
+    assert.match(metrics, /^resnet_http_requests_total\{route="\/predictions\/:model",method="PUT",status="413"\} 1$/m);
+    assert.match(metrics, /^resnet_http_errors_total\{route="\/predictions\/:model",code="PAYLOAD_TOO_LARGE"\} 1$/m);
+    assert.match(metrics, /^resnet_http_request_duration_seconds_bucket\{le="0.001",route="\/predictions\/:model",status="413"\} 1$/m);
   } finally {
     await app.close();
   }
@@ -153,6 +155,9 @@ test('logs never contain image bytes or the API key', async () => {
     await app.inject({ url: '/metrics', headers: { authorization: `Bearer ${KEY}`, 'x-request-id': 'scrape-1' } });
     assert.doesNotMatch(logged, /probe-1|scrape-1/);
     await app.inject({ url: '/metrics', headers: { 'x-request-id': 'scrape-2' } });
+    // A key put in the address by mistake is refused (a parameter no route takes) and not logged.
+    await app.inject({ url: `/v1/models?api_key=${KEY}&top_k=1`, headers: { 'x-request-id': 'key-in-url' } });
+    assert.ok(!logged.includes(KEY));
     // One line per request, with what an operator greps for.
     const lines = logged
       .trim()
@@ -163,6 +168,7 @@ test('logs never contain image bytes or the API key', async () => {
     assert.equal(scrape.length, 1);
     assert.deepEqual([scrape[0].method, scrape[0].url, scrape[0].route, scrape[0].status, scrape[0].code], ['GET', '/metrics', '/metrics', 401, 'UNAUTHORIZED']);
     assert.equal(lines.filter((l) => l.reqId === 'cam-7/frame-42').length, 1);
+    assert.deepEqual(lines.filter((l) => l.reqId === 'key-in-url').map((l) => [l.url, l.status]), [['/v1/models?api_key=[redacted]&top_k=1', 401]]);
     // A photo /v1/classify could not read: its code too, as on every route.
     const v1 = lines.filter((l) => l.reqId === 'v1-bad');
     assert.deepEqual([v1.length, v1[0]?.route, v1[0]?.status, v1[0]?.code], [1, '/v1/classify', 415, 'IMAGE_UNSUPPORTED']);

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import type { ClassificationService } from '../classify/service.js';
 import { multipartBody, startTestService, testPhoto } from '../testing/fixtures.js';
@@ -365,7 +366,7 @@ describe('operations', () => {
       for (const [method, operation] of Object.entries(methods)) {
         const inPath = [...path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]).sort();
         assert.deepEqual((operation.parameters ?? []).filter((p) => p.in === 'path').map((p) => p.name).sort(), inPath, `${method} ${path} declares its path parameters`);
-        if (!['/healthz', '/readyz', '/ping', '/v2/health/live', '/v2/health/ready'].includes(path)) assert.ok(operation.responses['401'], `${method} ${path} lists 401`);
+        if (!['/healthz', '/livez', '/readyz', '/ping', '/v2/health/live', '/v2/health/ready'].includes(path)) assert.ok(operation.responses['401'], `${method} ${path} lists 401`);
       }
     }
     for (const path of ['/v1/heads', '/v1/heads/{name}/classes', '/v2/models/{name}/infer']) assert.ok(doc.paths[path].post.requestBody, `${path} has a request body`);
@@ -383,6 +384,8 @@ describe('operations', () => {
     assert.match(text, /resnet_batch_size_count [1-9]/);
     assert.match(text, /resnet_http_requests_in_flight 1/);
     assert.match(text, new RegExp(`resnet_model_info\\{name="resnet18",source="checkpoint",sha256="${service.info.sha256}",precision="fp32",onnxruntime="[\\d.]+"\\} 1`));
+    const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    assert.match(text, new RegExp(`^resnet_build_info\\{version="${version.replace(/\./g, '\\.')}"\\} 1$`, 'm'));
     assert.match(text, /resnet_threads\{pool="onnxruntime_intra_op"\} 2/);
     // Images in progress against their limit, read at the scrape: none now, one while a large photo is decoded.
     assert.match(text, /^resnet_images_in_progress 0$/m);
@@ -440,6 +443,11 @@ describe('operations', () => {
       assert.equal((await loading.inject('/v2/health/live')).statusCode, 200);
       for (const url of ['/readyz', '/v2/health/ready', '/ping']) assert.equal((await loading.inject(url)).statusCode, 503, url);
       assert.deepEqual((await loading.inject('/readyz')).json(), { status: 'loading', code: 'NOT_READY', error: 'The model is loading' });
+      assert.equal((await loading.inject('/livez')).statusCode, 200);
+      // A readiness refusal is a refusal like any other, counted by its code.
+      const metrics = (await loading.inject('/metrics')).body;
+      assert.match(metrics, /^resnet_http_errors_total\{route="\/readyz",code="NOT_READY"\} 2$/m);
+      assert.match(metrics, /^resnet_http_request_duration_seconds_count\{route="\/readyz",status="503"\} 2$/m);
       const res = await loading.inject({ method: 'POST', url: '/predict', ...multipartBody([file(photos[0])]) });
       assert.equal(res.statusCode, 503);
       assert.equal(res.json().code, 'NOT_READY');

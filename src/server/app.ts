@@ -5,7 +5,7 @@
  * until it is there.
  */
 import cors from '@fastify/cors';
-import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyRequest, type HTTPMethods } from 'fastify';
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
@@ -15,7 +15,7 @@ import { ResnetServeError } from '../errors.js';
 import { ORT_VERSION } from '../model/ort-version.js';
 import { PROBE_PATHS, ServiceHolder, sendError } from './http.js';
 import { checkQueryParams } from './query-params.js';
-import { logRequest, recordRefusal, refusalCode } from './request-log.js';
+import { logRequest, logUrl, recordRefusal, refusalCode } from './request-log.js';
 import { damagedIndexError } from '../library/damaged-index.js';
 import { answerClientError, type ClientRefusal } from './client-errors.js';
 import { InflightBytes, discardUnreadBody, registerIntake, tooLarge } from './intake.js';
@@ -137,10 +137,21 @@ export type ResnetApp = FastifyInstance & { holder: ServiceHolder; metrics: Serv
 export async function buildApp(options: AppOptions): Promise<ResnetApp> {
   const limits = resolveLimits(options.limits);
   const holder = new ServiceHolder();
-  const metrics = new ServerMetrics(options.processMetrics ?? true);
+  const metrics = new ServerMetrics(options.processMetrics ?? true, VERSION);
   // Requests refused with 405 are counted under the route they named (found again from its path).
   const routePatterns: { url: string; test: (path: string) => boolean }[] = [];
   const refusedMethods = new WeakMap<object, string>();
+  // The most specific route pattern a path matches (/v1/heads/stats before /v1/heads/:name).
+  const mostSpecificRoute = (path: string): string | undefined => {
+    const params = (url: string): number => url.split(':').length;
+    return routePatterns.filter((pattern) => pattern.test(path)).sort((a, b) => params(a.url) - params(b.url))[0]?.url;
+  };
+  // The route a request is for, found before routing runs (a refusal sent before its body).
+  const routeNamed = (method: string | undefined, url: string | undefined): string => {
+    const path = (url ?? '').split('?')[0];
+    const routed = method !== undefined && app.findRoute({ method: method as HTTPMethods, url: path }) !== null;
+    return (routed && mostSpecificRoute(path)) || 'unknown';
+  };
   // Connections whose request was answered before its body had arrived (a refusal), and responses Node answered itself.
   const answeredBeforeBody = new WeakSet<object>();
   const answeredByNode = new WeakMap<object, ClientRefusal>();
@@ -190,11 +201,12 @@ export async function buildApp(options: AppOptions): Promise<ResnetApp> {
         const unauthorized = keyRefusal(access.apiKey, req.method, req.url, req.headers.authorization);
         const refusal = unauthorized?.error ?? (Number.isFinite(declared) && declared > limits.maxUploadBytes ? tooLarge(limits) : null);
         if (refusal) {
-          // Refused before any route runs: counted and logged here, as the hooks would have.
+          // Refused before any route runs: counted under the route it names and logged here, as the hooks would have.
           const reqId = requestIdOf(req.headers);
-          metrics.answered('unknown', req.method ?? 'unknown', refusal.status, refusal.code);
-          // Its address whole, as the other lines have it; answered at once, so 0 ms.
-          app.log.info({ reqId, method: req.method, url: req.url, route: 'unknown', status: refusal.status, ms: 0, code: refusal.code, error: refusal.message }, 'request refused before its body was sent');
+          const route = routeNamed(req.method, req.url);
+          // Answered at once, so 0 ms.
+          metrics.answered(route, req.method ?? 'unknown', refusal.status, refusal.code, 0);
+          app.log.info({ reqId, method: req.method, url: logUrl(req.url), route, status: refusal.status, ms: 0, code: refusal.code, error: refusal.message }, 'request refused before its body was sent');
           const body = JSON.stringify({ error: refusal.message, code: refusal.code });
           const challenge = unauthorized ? { 'www-authenticate': unauthorized.challenge } : {};
           res.writeHead(refusal.status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), connection: 'close', 'x-request-id': reqId, ...challenge }).end(body);
@@ -273,8 +285,7 @@ export async function buildApp(options: AppOptions): Promise<ResnetApp> {
   app.addHook('onResponse', async (request, reply) => {
     if (!request.raw.complete) answeredBeforeBody.add(request.raw.socket);
     const route = request.routeOptions.url ?? refusedMethods.get(request) ?? 'unknown';
-    metrics.answered(route, request.method, reply.statusCode, reply.statusCode >= 400 ? refusalCode(request) : undefined);
-    metrics.requestSeconds.observe({ route }, reply.elapsedTime / 1000);
+    metrics.answered(route, request.method, reply.statusCode, reply.statusCode >= 400 ? refusalCode(request) : undefined, reply.elapsedTime / 1000);
     if (logger) logRequest(request, reply, route, QUIET_PATHS.has(route));
   });
 
@@ -294,10 +305,8 @@ export async function buildApp(options: AppOptions): Promise<ResnetApp> {
     // A route that exists for other methods (GET /predict): 405 with the methods it takes (RFC 9110).
     const allowed = ROUTE_METHODS.filter((method) => method !== request.method && app.findRoute({ method, url: path }) !== null);
     if (allowed.length) {
-      // The most specific route the path names (/v1/heads/stats before /v1/heads/:name).
-      const params = (url: string): number => url.split(':').length;
-      const route = routePatterns.filter((pattern) => pattern.test(path)).sort((a, b) => params(a.url) - params(b.url))[0];
-      if (route) refusedMethods.set(request, route.url);
+      const route = mostSpecificRoute(path);
+      if (route) refusedMethods.set(request, route);
       reply.header('allow', allowed.join(', '));
       return sendError(reply, new ResnetServeError('METHOD_NOT_ALLOWED', `${path} takes ${allowed.join(' or ')}, not ${request.method}`));
     }

@@ -14,7 +14,7 @@ import type { HeadRegistry } from './heads.js';
 import type { MultipartBody, UploadedImage } from './intake.js';
 
 /** Health checks: open without an API key, answered while draining, not logged as traffic, described without a 401. */
-export const PROBE_PATHS: readonly string[] = ['/healthz', '/readyz', '/ping', '/v2/health/live', '/v2/health/ready'];
+export const PROBE_PATHS: readonly string[] = ['/healthz', '/livez', '/readyz', '/ping', '/v2/health/live', '/v2/health/ready'];
 
 /** Where the service and its heads live once loaded, whether the server takes work, and the signal that ends work at shutdown. */
 export class ServiceHolder {

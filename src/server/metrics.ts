@@ -16,12 +16,13 @@ export class ServerMetrics {
   readonly requests = new Counter({ name: 'resnet_http_requests_total', help: 'HTTP requests by route, method and status', labelNames: ['route', 'method', 'status'], registers: [this.registry] });
   readonly errors = new Counter({ name: 'resnet_http_errors_total', help: 'Requests answered with an error, by route and the error\'s code (the "code" of the answer)', labelNames: ['route', 'code'], registers: [this.registry] });
   readonly imageFailures = new Counter({ name: 'resnet_image_failures_total', help: 'Images that could not be classified or embedded, by error code, also those inside a 200 answer for several files', labelNames: ['code'], registers: [this.registry] });
-  readonly requestSeconds = new Histogram({ name: 'resnet_http_request_duration_seconds', help: 'HTTP request latency by route', labelNames: ['route'], buckets: LATENCY_BUCKETS, registers: [this.registry] });
+  readonly requestSeconds = new Histogram({ name: 'resnet_http_request_duration_seconds', help: 'HTTP request latency by route and status (answered requests)', labelNames: ['route', 'status'], buckets: LATENCY_BUCKETS, registers: [this.registry] });
   readonly stageSeconds = new Histogram({ name: 'resnet_stage_duration_seconds', help: 'Per-image latency by stage: decode, preprocess, queue, infer (per batch)', labelNames: ['stage'], buckets: LATENCY_BUCKETS, registers: [this.registry] });
   readonly batchSize = new Histogram({ name: 'resnet_batch_size', help: 'Images per inference batch', buckets: [1, 2, 4, 8, 16, 32, 64], registers: [this.registry] });
   readonly inFlight = new Gauge({ name: 'resnet_http_requests_in_flight', help: 'HTTP requests being served', registers: [this.registry] });
   readonly modelInfo = new Gauge({ name: 'resnet_model_info', help: 'The loaded model (value 1)', labelNames: ['name', 'source', 'sha256', 'precision', 'onnxruntime'], registers: [this.registry] });
   readonly threads = new Gauge({ name: 'resnet_threads', help: 'Threads by pool: onnxruntime intra-op, preprocessing workers', labelNames: ['pool'], registers: [this.registry] });
+  readonly buildInfo = new Gauge({ name: 'resnet_build_info', help: 'The resnet-serve version running (value 1)', labelNames: ['version'], registers: [this.registry] });
   readonly ready = new Gauge({ name: 'resnet_ready', help: '1 when the model is loaded and the server accepts work', registers: [this.registry] });
   private images: { inProgress: () => number; limit: number } | null = null;
   // Read at each scrape: how close the server is to answering 503 QUEUE_FULL.
@@ -33,7 +34,8 @@ export class ServerMetrics {
   });
   readonly imagesLimit = new Gauge({ name: 'resnet_images_limit', help: 'Most images in progress at once (--max-queue)', registers: [this.registry] });
 
-  constructor(defaultMetrics = true) {
+  constructor(defaultMetrics = true, version?: string) {
+    if (version) this.buildInfo.set({ version }, 1);
     // Node's and the process's own metrics under their usual names (process_cpu_seconds_total, nodejs_heap_size_used_bytes…), as dashboards expect them.
     if (!defaultMetrics) return;
     collectDefaultMetrics({ register: this.registry });
@@ -48,10 +50,14 @@ export class ServerMetrics {
     imageFailed: (code) => this.imageFailures.inc({ code }),
   };
 
-  /** Counts one answered request, and its error code when it was refused. */
-  answered(route: string, method: string, status: number, code?: string): void {
+  /**
+   * Counts one request, and its error code when it was refused; with
+   * `seconds`, the time its answer took (none for a client that left first).
+   */
+  answered(route: string, method: string, status: number, code?: string, seconds?: number): void {
     this.requests.inc({ route, method, status: String(status) });
     if (code) this.errors.inc({ route, code });
+    if (seconds !== undefined) this.requestSeconds.observe({ route, status: String(status) }, seconds);
   }
 
   /** Records the model once it is loaded. */

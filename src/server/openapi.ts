@@ -212,6 +212,7 @@ export function openApiDocument(version: string): object {
       '/v2/models/{name}/versions/{version}/config': { get: { summary: 'Triton model configuration', parameters: v2Version, responses: { 200: { description: 'Model configuration' }, 404: errorResponse('Unknown model or version') } } },
       '/v2/models/{name}/versions/{version}/infer': { post: { ...v2Infer, parameters: v2Version } },
       '/healthz': { get: { summary: 'Liveness', responses: { 200: { description: 'Alive' } } } },
+      '/livez': { get: { summary: 'Liveness (the same as /healthz)', responses: { 200: { description: 'Alive' } } } },
       '/readyz': { get: { summary: 'Readiness', responses: { 200: { description: 'Ready' }, 503: { description: 'Loading or draining' } } } },
       '/metrics': { get: { summary: 'Prometheus metrics', responses: { 200: { description: 'Text exposition format' } } } },
       '/openapi.json': { get: { summary: 'This document', responses: { 200: { description: 'OpenAPI 3.1 JSON' } } } },

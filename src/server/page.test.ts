@@ -214,6 +214,36 @@ describe('the web page in Chromium', { skip }, () => {
     await page.close();
   });
 
+  test('a score just under the "probably" bar is never shown rounded up to it', async () => {
+    const page = await browser.newPage();
+    await page.goto(server.url);
+    const shown = await page.evaluate(async () => {
+      const { percent } = (await import(`${location.origin}/cards.js`)) as { percent(score: number, bar?: number): string };
+      return [percent(0.7482, 0.75), percent(0.7482), percent(0.4996, 0.5), percent(0.5, 0.5), percent(0.0996, 0.1), percent(0.0004)];
+    });
+    assert.deepEqual(shown, ['74%', '75%', '49%', '50%', '9.9%', '0.0%']);
+    await page.close();
+  });
+
+  test('an animated GIF\'s thumbnail is its first frame, the one the model answers for, standing still', async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    await page.goto(server.url);
+    // Two frames of 96×64, red then blue, a tenth of a second each.
+    const frames = Buffer.concat([Buffer.alloc(96 * 64 * 3, Buffer.from([220, 30, 30])), Buffer.alloc(96 * 64 * 3, Buffer.from([30, 30, 220]))]);
+    const gif = await sharp(frames, { raw: { width: 96, height: 128, channels: 3, pageHeight: 64 } }).gif({ delay: [100, 100], loop: 0 }).toBuffer();
+    assert.equal((await sharp(gif).metadata()).pages, 2);
+    await page.setInputFiles('#files', [{ name: 'moving.gif', mimeType: 'image/gif', buffer: gif }]);
+    await page.waitForSelector('.card[data-state="done"] img.thumb');
+    const colours: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const { data } = await sharp(await page.locator('.card img.thumb').screenshot()).resize(1, 1).raw().toBuffer({ resolveWithObject: true });
+      colours.push(data[0] > data[2] ? 'red' : 'blue');
+      await page.waitForTimeout(70);
+    }
+    assert.deepEqual(colours, Array(6).fill('red'), colours.join(' '));
+    await page.close();
+  });
+
   test('errors in the reader\'s language, following a language switch; retry, remove and clear', async () => {
     const page = await browser.newPage({ viewport: { width: 1280, height: 800 }, locale: 'en-US' });
     await page.goto(server.url);

@@ -20,13 +20,27 @@ export function refusalCode(request: FastifyRequest): string | undefined {
   return refusals.get(request)?.code;
 }
 
+// None of our query parameters is a secret; a caller's `?api_key=…` or `?token=…` must still not reach the log.
+const SECRET_NAME = /key|token|secret|passw|auth|sig|credential/i;
+
+/** `url` as logged: the value of a query parameter named like a secret replaced by `[redacted]`. */
+export function logUrl(url: string | undefined): string | undefined {
+  const q = url?.indexOf('?') ?? -1;
+  if (url === undefined || q < 0) return url;
+  const pairs = url.slice(q + 1).split('&').map((pair) => {
+    const eq = pair.indexOf('=');
+    return eq >= 0 && SECRET_NAME.test(pair.slice(0, eq)) ? `${pair.slice(0, eq)}=[redacted]` : pair;
+  });
+  return `${url.slice(0, q)}?${pairs.join('&')}`;
+}
+
 /**
  * Writes `request`'s one line (nothing without a logger, nor for a quiet
  * route's success). `status` is the answer's, or 499 when the client left first.
  */
 export function logRequest(request: FastifyRequest, reply: FastifyReply, route: string, quiet: boolean, status = reply.statusCode): void {
   if (quiet && status < 400) return;
-  const line = { method: request.method, url: request.url, route, status, ms: Math.round(reply.elapsedTime * 10) / 10, ...refusals.get(request) };
+  const line = { method: request.method, url: logUrl(request.url), route, status, ms: Math.round(reply.elapsedTime * 10) / 10, ...refusals.get(request) };
   if (status >= 500) request.log.warn(line, 'request');
   else request.log.info(line, 'request');
 }

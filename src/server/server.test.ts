@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { testPhoto } from '../testing/fixtures.js';
 import { writeRandomCheckpoint } from '../testing/random-resnet.js';
 import { REFERENCE_DIR, referenceCases, skipWithoutReference } from '../testing/shared.js';
-import { startServer, type RunningServer } from './server.js';
+import { networkUrls, startServer, type RunningServer } from './server.js';
 import { scratchDir } from '../testing/scratch.js';
 
 type SeedAnswer = { label: string; confidence: number }[];
@@ -92,4 +92,20 @@ describe('over HTTP, answers equal torchvision\'s on the reference images', { sk
     t.diagnostic(`top-3 identical over HTTP on ${same}/${cases.length}`);
     assert.ok(same >= cases.length - 3, `${same}/${cases.length}`);
   });
+});
+
+test('listening on every interface, the addresses other devices can open are named; on one address, none', () => {
+  const interfaces = {
+    lo: [{ address: '127.0.0.1', netmask: '255.0.0.0', family: 'IPv4', mac: '00:00:00:00:00:00', internal: true, cidr: '127.0.0.1/8' }],
+    eth0: [
+      { address: '192.168.1.20', netmask: '255.255.255.0', family: 'IPv4', mac: '02:00:00:00:00:01', internal: false, cidr: '192.168.1.20/24' },
+      { address: 'fe80::1', netmask: 'ffff:ffff:ffff:ffff::', family: 'IPv6', mac: '02:00:00:00:00:01', internal: false, cidr: 'fe80::1/64', scopeid: 2 },
+      { address: '2001:db8::20', netmask: 'ffff:ffff:ffff:ffff::', family: 'IPv6', mac: '02:00:00:00:00:01', internal: false, cidr: '2001:db8::20/64', scopeid: 0 },
+    ],
+  } as const;
+  const given = interfaces as unknown as Parameters<typeof networkUrls>[2];
+  assert.deepEqual(networkUrls('0.0.0.0', 8080, given), ['http://192.168.1.20:8080']);
+  assert.deepEqual(networkUrls('::', 8080, given), ['http://192.168.1.20:8080', 'http://[2001:db8::20]:8080']);
+  assert.deepEqual(networkUrls('127.0.0.1', 8080, given), []);
+  assert.deepEqual(networkUrls('192.168.1.20', 8080, given), []);
 });

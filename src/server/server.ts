@@ -4,6 +4,7 @@
  * ready. SIGTERM/SIGINT drain: readiness turns false, accepted requests are
  * answered, and the process exits within the grace period.
  */
+import { networkInterfaces, type NetworkInterfaceInfo } from 'node:os';
 import { ClassificationService, type ServiceOptions } from '../classify/service.js';
 import { ResnetServeError, invalidArgument } from '../errors.js';
 import type { ResnetApp } from './app.js';
@@ -31,8 +32,25 @@ export interface RunningServer {
   app: ResnetApp;
   url: string;
   service: ClassificationService;
-  /** Drains and stops; resolves when everything is closed. */
-  close(): Promise<void>;
+  /**
+   * Drains and stops; resolves when every request has its answer and the
+   * model is idle, with how many ms past the grace period that took (a batch
+   * already in the model is waited for: it cannot be stopped).
+   */
+  close(): Promise<{ pastGraceMs: number }>;
+}
+
+/**
+ * The addresses other devices (a phone on the same network) can open when
+ * the server listens on every interface (`0.0.0.0` or `::`): one URL per
+ * external address of `interfaces` (IPv4 only for `0.0.0.0`), none otherwise.
+ */
+export function networkUrls(host: string, port: number, interfaces: NodeJS.Dict<NetworkInterfaceInfo[]> = networkInterfaces()): string[] {
+  if (host !== '0.0.0.0' && host !== '::') return [];
+  return Object.values(interfaces)
+    .flatMap((list) => list ?? [])
+    .filter((a) => !a.internal && (a.family === 'IPv4' || (host === '::' && a.family === 'IPv6' && !a.address.startsWith('fe80:'))))
+    .map((a) => `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${port}`);
 }
 
 /** Resolves when `done()` holds or at `deadline` (ms since the epoch), whichever comes first. */
@@ -83,8 +101,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const address = app.server.address();
   const actualPort = typeof address === 'object' && address ? address.port : port;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${actualPort}`;
-  let closing: Promise<void> | null = null;
-  const close = (): Promise<void> => {
+  let closing: Promise<{ pastGraceMs: number }> | null = null;
+  const close = (): Promise<{ pastGraceMs: number }> => {
     closing ??= (async () => {
       const { holder } = app;
       holder.draining = true;
@@ -98,8 +116,14 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       await waitFor(() => holder.active === 0, deadline);
       app.server.closeAllConnections();
       await closed;
-      // Every request has its answer; freeing the model must not hold the exit past the grace period.
-      await Promise.race([service.close(), new Promise((resolve) => setTimeout(resolve, Math.max(100, deadline - Date.now())))]);
+      // Every request has its answer; freeing the model must not hold the exit past the grace period,
+      // but a batch still in the model must end before the process does.
+      const closedInTime = await Promise.race([
+        service.close().then(() => true),
+        new Promise<boolean>((resolve) => setTimeout(() => resolve(false), Math.max(100, deadline - Date.now()))),
+      ]);
+      const waitedForBatch = !closedInTime && (await service.stopBatches());
+      return { pastGraceMs: waitedForBatch ? Math.max(0, Date.now() - deadline) : 0 };
     })();
     return closing;
   };

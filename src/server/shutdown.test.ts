@@ -121,3 +121,31 @@ test('SIGTERM during slow decodes and a stalled upload: each accepted request ge
   assert.equal(code, 0, stderr());
   assert.ok(elapsed < grace + 1500, `exited after ${elapsed} ms`);
 });
+
+test('SIGTERM while a batch is in the model at the end of the grace period: the process waits for the batch and exits 0 (ending the model thread mid-run aborts)', async () => {
+  const { path, dir } = await writeRandomCheckpoint('resnet18', 69);
+  const home = await scratchDir('rs-stop-batch-');
+  const grace = 200;
+  const { child, port, stderr } = await startServe(BIN, ['--port', '0', '--model', path, '--workers', '1', '--max-files', '64', '--max-batch', '64', '--grace-period-ms', String(grace)], { PATH: process.env.PATH, HOME: home, RESNET_SERVE_HOME: join(dir, 'cache') });
+  const photo = await testPhoto(10, 64, 64);
+  const body = multipartBody(Array.from({ length: 64 }, (_, i) => ({ field: 'file', filename: `p${i}.jpg`, type: 'image/jpeg', data: photo })));
+  const answer = new Promise<number | 'no answer'>((resolve) => {
+    const req = request({ host: '127.0.0.1', port, path: '/v1/classify', method: 'POST', headers: { ...body.headers, 'content-length': body.payload.length } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', () => resolve('no answer'));
+    req.end(body.payload);
+  });
+  // Signal once all 64 are decoded: their batch of 64 is then in the model, for far longer than the grace period.
+  for (let i = 0; i < 1000; i++) {
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    if (Number(/^resnet_stage_duration_seconds_count\{stage="decode"\} (\d+)/m.exec(text)?.[1]) >= 64) break;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  const exited = new Promise<[number | null, string | null]>((resolve) => child.once('exit', (code, signal) => resolve([code, signal])));
+  child.kill('SIGTERM');
+  assert.ok([200, 503].includes(await answer as number), `the request's answer: ${await answer}`);
+  assert.deepEqual(await exited, [0, null], stderr());
+  assert.match(stderr(), /waited \d+ ms past the grace period for the batch in the model/);
+});

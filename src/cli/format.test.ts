@@ -1,0 +1,27 @@
+/** The CLI's table: aligned labels (Chinese counts double), and a head's "none of these" line in the labels' language. */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { ClassifyOutcome } from '../types.js';
+import { displayWidth, formatOutcome } from './format.js';
+
+const timings = { decode: 1, preprocess: 1, infer: 3, total: 5 };
+
+test('labels line up whatever their script, and each score has its bar', () => {
+  assert.equal(displayWidth('虎猫 cat'), 8);
+  const outcome: ClassifyOutcome = { ok: true, width: 640, height: 480, timings, predictions: [{ index: 281, label: 'tabby', label_zh: '虎斑猫', score: 0.5 }, { index: 282, label: 'tiger cat', label_zh: '虎猫', score: 0.25 }] };
+  const lines = formatOutcome('cat.jpg', outcome, 'both').split('\n');
+  assert.equal(lines[0], 'cat.jpg  (640×480, 5 ms)');
+  // The scores start in the same column: the wider Chinese names are padded by display width.
+  assert.equal(displayWidth(lines[1].slice(0, lines[1].indexOf('%'))), displayWidth(lines[2].slice(0, lines[2].indexOf('%'))));
+  assert.match(lines[1], /50\.00%  █{10}$/);
+  assert.match(lines[2], /25\.00%  █{5}$/);
+});
+
+test("a head's unknown answer is said in the labels' language", () => {
+  const outcome: ClassifyOutcome = { ok: true, width: 10, height: 10, timings, unknown: true, typicality: 0.012, predictions: [{ index: -1, label: 'unknown', label_zh: '未知', score: 0.988 }] };
+  const line = (lang: 'en' | 'zh' | 'both'): string => formatOutcome('x.jpg', outcome, lang).split('\n')[1];
+  assert.equal(line('en'), '   → unknown: none of these classes (unlike the training photos, typicality 1.2%)');
+  assert.equal(line('zh'), '   → 未知：不属于这些类别（与训练照片都不像，典型度 1.2%）');
+  assert.equal(line('both'), `${line('en')} / ${line('zh').slice('   → '.length)}`);
+  assert.doesNotMatch(formatOutcome('x.jpg', { ...outcome, unknown: false }, 'zh'), /→/);
+});
