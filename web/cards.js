@@ -21,6 +21,9 @@ export function percent(score, bar = Infinity) {
 }
 
 /** Sends a photo as the request body (the explain route's pictures). */
+/** Under this many pixels on its short side (half the model's usual 224), a photo's answer comes with a note: it was enlarged. */
+const SMALL_SIDE = 112;
+
 /** Errors the same file would get again: their cards offer no Retry. */
 const FINAL_ERRORS = new Set(['FILE_TOO_LARGE', 'PAYLOAD_TOO_LARGE', 'IMAGE_UNSUPPORTED', 'HEIC_UNSUPPORTED', 'IMAGE_EMPTY', 'IMAGE_CORRUPT', 'IMAGE_TOO_LARGE', 'HEAD_GONE']);
 
@@ -177,6 +180,7 @@ function render(item) {
     // An "unknown" answer is the headline: the classes' scores follow as plain rows, never "Probably …".
     body.append(el('ol', { className: 'preds' }, [row(top, !result.unknown), ...rest.map((p) => row(p, false))]));
     if (hidden > 0) body.append(el('p', { className: 'more', textContent: t('moreTiny', { n: hidden }) }));
+    if (Math.min(result.width, result.height) < SMALL_SIDE) body.append(el('p', { className: 'more small-photo', textContent: t('smallPhoto', { width: result.width, height: result.height }) }));
     if (item.explain.on && item.explain.url) body.append(...legend(item));
     // A heatmap that could not be made: said as an error; the toggle stays "Show", which tries again.
     if (item.explain.error) body.append(el('p', { className: 'state explain-error', role: 'alert', textContent: errorText(item.explain.error) }));

@@ -21,7 +21,7 @@ export const TEXT = {
     probably: 'Probably', notSure: 'Not sure. Maybe', showWhere: 'Show where it looked', hideWhere: 'Hide where it looked', whereFor: 'Where it looked for “{label}”',
     legendLow: 'less', legendHigh: 'more', legend: 'Evidence for that class', legendTitle: '{legend}:', whereHint: 'The brightest part is where the evidence is strongest in this photo, however sure the answer. Choose another answer above to see where it looked for that one.', whereForClosest: 'Where it looked for “{label}”, the closest of its classes', pickLabel: 'Show where it looked for {label}',
     emptyNote: 'It recognises 1000 kinds of everyday things (animals, vehicles, food, tools, furniture…) and your own classes from the Teach tab.',
-    headNote: 'Answering with your head “{name}”: {classes}, or “unknown”.', noPreview: 'No preview', tab: 'resnet-serve · {title}', sentence: '{a}. {b}', legendLabel: '{legend}: {low} → {high}', moreTiny: '{n} more under 0.1%', confirmDeleteClass: 'Delete the class “{name}” and its {photos}?', onePhoto: '1 photo', classExists: 'There is a class “{name}” already.', badHeadName: 'A head name is 1 to 64 letters, digits, spaces, _ . or -, and starts with a letter or a digit (no / or other signs).', headExists: 'There is a head named “{name}” already: choose it under Head, or give the new one another name.', goneElsewhere: 'That was deleted meanwhile (in another window?): here is what is there now.', headDeleted: 'Deleted “{name}”.', needTwoClasses: 'To train, add at least two classes (each with a few photos).', needPhotosIn: 'To train, add photos to {names}: every class needs some.', waitForUploads: 'Train once the photos being added are in.', noteFewForUnknown: '“Unknown” was learned from only {photos} in the smallest class, so new photos of these classes will often be answered “unknown”. {min} or more photos per class make that much rarer.', noteNamedUnknown: 'The class “{class}” is named like the head’s own “unknown” answer (a photo unlike every class). Another name, such as “other”, keeps the two apart.', warnings: 'Worth knowing:', otherModel: 'This head was made on another model: serve that model to use or change it, or delete it here.', confirmDelete: 'Delete head “{name}” and its photos?', download: 'Download head file',
+    headNote: 'Answering with your head “{name}”: {classes}, or “unknown”.', noPreview: 'No preview', tab: 'resnet-serve · {title}', sentence: '{a}. {b}', legendLabel: '{legend}: {low} → {high}', moreTiny: '{n} more under 0.1%', smallPhoto: 'A small photo ({width}×{height} pixels): the model saw it enlarged, with few details, so take this answer as a guess.', confirmDeleteClass: 'Delete the class “{name}” and its {photos}?', onePhoto: '1 photo', classExists: 'There is a class “{name}” already.', badHeadName: 'A head name is 1 to 64 letters, digits, spaces, _ . or -, and starts with a letter or a digit (no / or other signs).', headExists: 'There is a head named “{name}” already: choose it under Head, or give the new one another name.', goneElsewhere: 'That was deleted meanwhile (in another window?): here is what is there now.', headDeleted: 'Deleted “{name}”.', needTwoClasses: 'To train, add at least two classes (each with a few photos).', needPhotosIn: 'To train, add photos to {names}: every class needs some.', waitForUploads: 'Train once the photos being added are in.', noteFewForUnknown: '“Unknown” was learned from only {photos} in the smallest class, so new photos of these classes will often be answered “unknown”. {min} or more photos per class make that much rarer.', noteNamedUnknown: 'The class “{class}” is named like the head’s own “unknown” answer (a photo unlike every class). Another name, such as “other”, keeps the two apart.', warnings: 'Worth knowing:', otherModel: 'This head was made on another model: serve that model to use or change it, or delete it here.', confirmDelete: 'Delete head “{name}” and its photos?', download: 'Download head file',
   },
   zh: {
     title: '照片里是什么？', labels: '标签数', drop: '把照片拖到这里、粘贴，或点击选择', dropTouch: '选择照片，或拍一张',
@@ -42,7 +42,7 @@ export const TEXT = {
     probably: '很可能是', notSure: '不太确定，也许是', showWhere: '显示它看了哪里', hideWhere: '隐藏它看了哪里', whereFor: '它为“{label}”看的位置',
     legendLow: '少', legendHigh: '多', legend: '支持这个类别的依据', legendTitle: '{legend}：', whereHint: '最亮的地方是这张照片里依据最强的地方，不论答案有多确定。点上面的另一个答案，看它为那个答案看了哪里。', whereForClosest: '它为最接近的类别“{label}”看的位置', pickLabel: '显示它为 {label} 看的位置',
     emptyNote: '它能识别 1000 类日常事物（动物、交通工具、食物、工具、家具……），以及你在“教它新类别”里教的类别。',
-    headNote: '正在用你的分类器“{name}”识别：{classes}，或“未知”。', noPreview: '无法预览', tab: 'resnet-serve · {title}', sentence: '{a}。{b}', legendLabel: '{legend}：{low} → {high}', moreTiny: '另有 {n} 个低于 0.1%', confirmDeleteClass: '删除类别“{name}”及其 {photos}？', onePhoto: '1 张照片', classExists: '已经有“{name}”这个类别了。', badHeadName: '分类器名称由 1 到 64 个字母、数字、空格或 _ . - 组成，并以字母或数字开头（不能有 / 等符号）。', headExists: '已经有名为“{name}”的分类器了：请在“分类器”里选它，或给新的起个别的名字。', goneElsewhere: '它已在别处被删除（另一个窗口？）：这里显示的是现在的内容。', headDeleted: '已删除“{name}”。', needTwoClasses: '至少要有两个类别（每类几张照片）才能训练。', needPhotosIn: '要训练，请给{names}添加照片：每个类别都需要照片。', waitForUploads: '请等正在添加的照片传完再训练。', warnings: '注意：', noteFewPhotos: '类别“{class}”只有 {count} 张照片；每类至少 {min} 张才能训练出可用的分类器。', noteRepeated: '同一张照片在“{class}”里出现了 {count} 次（只算一次）：{names}。', noteSeveral: '同一张照片同时在{classes}里：{names}。', noteAnsweredAsOther: '“{class}”里有 {photos}在不参与训练时被识别为“{other}”（{pct} 以上）：请确认它们放对了类别：{names}。', noteFewEvaluated: '准确率只在 {count} 张照片上测得，可能偏差很大：多加些照片，数字会更可靠。', noteFewForUnknown: '“未知”只从最小类别的 {count} 张照片学来：这些类别的新照片常会被答成“未知”。每类有 {min} 张以上会好得多。', noteNamedUnknown: '类别“{class}”的名字和分类器自己的“未知”答案（与所有类别都不像的照片）相同。换个名字，比如“其他”，就能分开两者。', otherModel: '这个分类器是在另一个模型上建立的：请用那个模型来使用或修改它，或在这里删除它。', confirmDelete: '删除分类器“{name}”及其照片？', download: '下载分类器文件',
+    headNote: '正在用你的分类器“{name}”识别：{classes}，或“未知”。', noPreview: '无法预览', tab: 'resnet-serve · {title}', sentence: '{a}。{b}', legendLabel: '{legend}：{low} → {high}', moreTiny: '另有 {n} 个低于 0.1%', smallPhoto: '这张照片很小（{width}×{height} 像素）：模型看到的是放大后的图像，细节很少，这个答案只能算猜测。', confirmDeleteClass: '删除类别“{name}”及其 {photos}？', onePhoto: '1 张照片', classExists: '已经有“{name}”这个类别了。', badHeadName: '分类器名称由 1 到 64 个字母、数字、空格或 _ . - 组成，并以字母或数字开头（不能有 / 等符号）。', headExists: '已经有名为“{name}”的分类器了：请在“分类器”里选它，或给新的起个别的名字。', goneElsewhere: '它已在别处被删除（另一个窗口？）：这里显示的是现在的内容。', headDeleted: '已删除“{name}”。', needTwoClasses: '至少要有两个类别（每类几张照片）才能训练。', needPhotosIn: '要训练，请给{names}添加照片：每个类别都需要照片。', waitForUploads: '请等正在添加的照片传完再训练。', warnings: '注意：', noteFewPhotos: '类别“{class}”只有 {count} 张照片；每类至少 {min} 张才能训练出可用的分类器。', noteRepeated: '同一张照片在“{class}”里出现了 {count} 次（只算一次）：{names}。', noteSeveral: '同一张照片同时在{classes}里：{names}。', noteAnsweredAsOther: '“{class}”里有 {photos}在不参与训练时被识别为“{other}”（{pct} 以上）：请确认它们放对了类别：{names}。', noteFewEvaluated: '准确率只在 {count} 张照片上测得，可能偏差很大：多加些照片，数字会更可靠。', noteFewForUnknown: '“未知”只从最小类别的 {count} 张照片学来：这些类别的新照片常会被答成“未知”。每类有 {min} 张以上会好得多。', noteNamedUnknown: '类别“{class}”的名字和分类器自己的“未知”答案（与所有类别都不像的照片）相同。换个名字，比如“其他”，就能分开两者。', otherModel: '这个分类器是在另一个模型上建立的：请用那个模型来使用或修改它，或在这里删除它。', confirmDelete: '删除分类器“{name}”及其照片？', download: '下载分类器文件',
   },
 };
 
@@ -84,6 +84,27 @@ export function el(tag, props = {}, children = []) {
   Object.assign(node, props);
   for (const c of children) node.append(c);
   return node;
+}
+
+/**
+ * Makes the buttons of `group` one Tab stop (a class's photos, however many): the arrow keys, Home and End
+ * move between them, and Tab goes on to what follows the group.
+ */
+export function rovingFocus(group) {
+  const buttons = () => [...group.querySelectorAll('button')].filter((b) => !b.disabled);
+  const current = (target) => {
+    for (const b of buttons()) b.tabIndex = b === target ? 0 : -1;
+  };
+  current(buttons()[0]);
+  group.addEventListener('focusin', (e) => buttons().includes(e.target) && current(e.target));
+  group.addEventListener('keydown', (e) => {
+    const list = buttons();
+    const at = list.indexOf(document.activeElement);
+    const to = { ArrowRight: at + 1, ArrowDown: at + 1, ArrowLeft: at - 1, ArrowUp: at - 1, Home: 0, End: list.length - 1 }[e.key];
+    if (at < 0 || to === undefined || e.altKey || e.ctrlKey || e.metaKey) return;
+    e.preventDefault();
+    list[Math.max(0, Math.min(list.length - 1, to))].focus();
+  });
 }
 
 export function authHeaders() {

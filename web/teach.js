@@ -1,6 +1,6 @@
 // The Teach view: make a head, name its classes, give each a few photos, train it, see how well it learned
 // (held-out accuracy and a confusion matrix), then try it on new photos ("unknown" shown as such).
-import { $, api, apiFetch, el, errorText, messageLine, onLanguage, photoCount, refusalCode, state, t, tooLargeVars, touchScreen } from './common.js';
+import { $, api, apiFetch, el, errorText, messageLine, onLanguage, photoCount, refusalCode, rovingFocus, state, t, tooLargeVars, touchScreen } from './common.js';
 import { addCards, cardsIn, clearCards, summaryOf } from './cards.js';
 import { drawTrainingReport } from './training-report.js';
 import { thumbnailCache } from './thumbnails.js';
@@ -126,6 +126,7 @@ function drawHead() {
       remove.addEventListener('click', () => change(api(`${path(view.head)}/examples/${p.id}`, { method: 'DELETE' })));
       grid.append(el('li', {}, [img, remove]));
     }
+    rovingFocus(grid);
     // This class's uploads: how far they are, then what was not added (worded at each drawing, so in the current language).
     const progress = view.progress.get(c.name);
     const status = el('p', { className: 'status class-status', textContent: progress?.words() ?? '' });

@@ -225,6 +225,22 @@ describe('the web page in Chromium', { skip }, () => {
     await page.close();
   });
 
+  test('a tiny photo\'s answer comes with a note that it was enlarged, in the reader\'s language', async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    await page.goto(server.url);
+    await page.setInputFiles('#files', [
+      { name: 'tiny.png', mimeType: 'image/png', buffer: await testPhoto(8, 8, 8, 'png') },
+      { name: 'big.jpg', mimeType: 'image/jpeg', buffer: photo },
+    ]);
+    await page.waitForFunction(() => document.querySelectorAll('.card[data-state="done"]').length === 2);
+    const notes = async (): Promise<string[]> => page.locator('.card .small-photo').allTextContents();
+    // One note, the tiny photo's: the 640×480 one has none.
+    assert.deepEqual(await notes(), ['A small photo (8×8 pixels): the model saw it enlarged, with few details, so take this answer as a guess.']);
+    await page.click('button[data-lang="zh"]');
+    assert.deepEqual(await notes(), ['这张照片很小（8×8 像素）：模型看到的是放大后的图像，细节很少，这个答案只能算猜测。']);
+    await page.close();
+  });
+
   test('an animated GIF\'s thumbnail is its first frame, the one the model answers for, standing still', async () => {
     const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
     await page.goto(server.url);

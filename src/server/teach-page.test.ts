@@ -193,7 +193,17 @@ describe('the Teach view in Chromium', { skip }, () => {
     page.on('request', (r) => {
       if (/\/thumbnail$/.test(r.url())) thumbnails.push(r.url());
     });
+    // A class's photos are one Tab stop, however many: the arrow keys move between their × buttons.
+    const tabStops = await page.evaluate(() => [...document.querySelectorAll('.thumbs')].map((g) => [...g.querySelectorAll('button')].filter((b) => b.tabIndex >= 0).length));
+    assert.deepEqual(tabStops, tabStops.map(() => 1));
     await page.locator('.thumbs button.icon').first().focus();
+    await page.keyboard.press('ArrowRight');
+    assert.equal(await page.evaluate(() => [...(document.activeElement?.closest('.thumbs')?.querySelectorAll('button') ?? [])].indexOf(document.activeElement as HTMLButtonElement)), 1);
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => !!document.activeElement?.closest('.thumbs')), false, 'Tab leaves the photos');
+    await page.keyboard.press('Shift+Tab');
+    assert.equal(await page.evaluate(() => [...(document.activeElement?.closest('.thumbs')?.querySelectorAll('button') ?? [])].indexOf(document.activeElement as HTMLButtonElement)), 1, 'and comes back to the photo it left');
+    await page.keyboard.press('Home');
     await page.keyboard.press('Enter');
     await page.locator('.training .stale').waitFor();
     await page.waitForFunction(() => document.querySelectorAll('.thumbs img[src]').length === 7);
