@@ -54,7 +54,9 @@ describe('class activation maps', () => {
     assert.equal(resolveClass('虎斑猫', labels, 1000), 281);
     assert.equal(resolveClass(undefined, labels, 1000), undefined);
     assert.throws(() => resolveClass('1000', labels, 1000), (err: unknown) => err instanceof ResnetServeError && err.code === 'INVALID_ARGUMENT');
-    assert.throws(() => resolveClass('unicorn', labels, 1000), (err: unknown) => err instanceof ResnetServeError && /labels/.test(err.message));
+    assert.throws(() => resolveClass('unicorn', labels, 1000), (err: unknown) => err instanceof ResnetServeError && /labels \(e\.g\. "tabby"\)/.test(err.message));
+    // A near miss is named, under the caller's name for the option.
+    assert.throws(() => resolveClass('tigercat', labels, 1000, '--class'), (err: unknown) => err instanceof ResnetServeError && /did you mean "tiger cat"\?\) for --class/.test(err.message));
     await classifier.close();
   });
 

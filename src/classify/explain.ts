@@ -17,6 +17,7 @@ import type { Head } from '../heads/head.js';
 import { rankLogits } from './answer.js';
 import { checkHeadFits, requireOutputs } from './outputs.js';
 import { classActivationMap, type ActivationMap } from './cam.js';
+import { closestNames } from '../similar-names.js';
 
 /** The final layer's weights, `classes × channels`. */
 export interface FinalLayer {
@@ -75,7 +76,10 @@ export function resolveClass(value: unknown, labels: LabelSet, numClasses: numbe
   }
   const wanted = value.trim().toLowerCase();
   const index = labels.en.findIndex((l, i) => l.toLowerCase() === wanted || labels.zh?.[i] === value.trim());
-  if (index < 0) throw invalidArgument(name, 'a class index or one of the model\'s labels (e.g. "tabby")', value);
+  if (index < 0) {
+    const near = closestNames(value.trim(), labels.en);
+    throw invalidArgument(name, `a class index or one of the model's labels (${near.length ? `did you mean ${near.map((l) => `"${l}"`).join(' or ')}?` : 'e.g. "tabby"'})`, value);
+  }
   return index;
 }
 
@@ -175,15 +179,15 @@ export interface ExplainPlan {
  * The CLI, the library and the server run its `extra` outputs and hand them
  * to `explain`.
  */
-export async function explainPlan(model: LoadedModel, options: { head?: Head; class?: unknown; topK: number }): Promise<ExplainPlan> {
-  const { head, topK } = options;
+export async function explainPlan(model: LoadedModel, options: { head?: Head; class?: unknown; topK: number; classOption?: string }): Promise<ExplainPlan> {
+  const { head, topK, classOption = 'class' } = options;
   if (head) {
     checkHeadFits(head, model);
     requireOutputs(model, ['feature_map']);
-    const cls = resolveHeadClass(options.class, head);
+    const cls = resolveHeadClass(options.class, head, classOption);
     return { extra: ['feature_map', 'embedding'], mirror: true, explain: (outputs) => explainHeadOutputs(outputs, head, { cls, topK }) };
   }
-  const cls = resolveClass(options.class, model.labels, model.session.numClasses);
+  const cls = resolveClass(options.class, model.labels, model.session.numClasses, classOption);
   const layer = await finalLayer(model);
   return { extra: ['feature_map'], mirror: false, explain: (outputs) => explainOutputs(outputs, layer, model.labels, { cls, topK }) };
 }

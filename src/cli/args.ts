@@ -58,6 +58,7 @@ export const OPTIONS = {
   limit: { type: 'string' },
   like: { type: 'string' },
   explain: { type: 'string' },
+  class: { type: 'string' },
   retag: { type: 'boolean' },
   threshold: { type: 'string' },
   help: { type: 'boolean', short: 'h' },

@@ -117,6 +117,7 @@ export async function classifyCommand(paths: string[], values: Parsed, model: Mo
   const head = headPath === undefined ? undefined : await readHead(headPath);
   if (head && model.model === undefined) checkDefaultBackbone(head, headPath as string);
   const explainDir = values.explain;
+  if (values.class !== undefined && explainDir === undefined) throw new UsageError('--class goes with --explain (it chooses the class whose heatmap is drawn)');
   if (explainDir !== undefined) await prepareExplainDir(explainDir);
   const files = await imageFiles(paths, explainDir === undefined ? [] : [explainDir]);
   if (!files) return 1;
@@ -130,8 +131,8 @@ export async function classifyCommand(paths: string[], values: Parsed, model: Mo
     const k = Math.min(topK, classes);
     if (!effective && topK > classes) throw new UsageError(`--top-k must be at most ${classes}`);
     // With a head, its maps weight the feature map by the head's classes.
-    const plan = explainDir === undefined ? undefined : await explainPlan(classifier.model, { head: effective, topK: k });
-    const written = new Map<string, string>();
+    const plan = explainDir === undefined ? undefined : await explainPlan(classifier.model, { head: effective, topK: k, class: values.class, classOption: '--class' });
+    const written = new Map<string, { file: string; target: string }>();
     // Two paths can flatten to one name (a/x.jpg and a_x.jpg): the second gets a number, never the first's file.
     const taken = new Set<string>();
     const uniqueName = (name: string): string => {
@@ -159,7 +160,8 @@ export async function classifyCommand(paths: string[], values: Parsed, model: Mo
             // One overlay that cannot be written fails its own photo, not the run.
             return { ok: false, error: new ResnetServeError('IO_ERROR', `Cannot write its heatmap ${out}.png (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`) };
           }
-          written.set(displayPath(batch[i]), `${out}.png`);
+          const { label, label_zh } = explanation.target;
+          written.set(displayPath(batch[i]), { file: `${out}.png`, target: lang === 'zh' && label_zh ? label_zh : lang === 'both' && label_zh ? `${label} / ${label_zh}` : label });
           const common = { timings: a.timings, width: a.width, height: a.height };
           if (effective) return { ok: true, predictions: explanation.predictions, unknown: explanation.unknown, typicality: explanation.typicality, ...common };
           return { ok: true, predictions: classifier.postprocess(a.outputs.logits.data, 0, { topK: k, lang }), ...common };
@@ -168,7 +170,9 @@ export async function classifyCommand(paths: string[], values: Parsed, model: Mo
     };
     failed = await eachBatch<ClassifyOutcome>(files, work, (file, outcome) => {
       const heatmap = written.get(file);
-      const text = values.json ? `${formatJsonLine(file, outcome, heatmap)}\n` : `${formatOutcome(file, outcome, lang)}${heatmap ? `   where it looked: ${heatmap}\n` : ''}`;
+      // Said for which class when it is not the top answer's.
+      const where = heatmap && (values.class === undefined ? `   where it looked: ${heatmap.file}\n` : `   where it looked for ${heatmap.target}: ${heatmap.file}\n`);
+      const text = values.json ? `${formatJsonLine(file, outcome, heatmap?.file, values.class === undefined ? undefined : heatmap?.target)}\n` : `${formatOutcome(file, outcome, lang)}${where || ''}`;
       (outcome.ok || values.json ? process.stdout : process.stderr).write(text);
     });
   } finally {

@@ -44,7 +44,7 @@ export function formatOutcome(file: string, outcome: ClassifyOutcome, lang: 'en'
 }
 
 /** One JSON line for one file. */
-export function formatJsonLine(file: string, outcome: ClassifyOutcome, heatmap?: string): string {
+export function formatJsonLine(file: string, outcome: ClassifyOutcome, heatmap?: string, heatmapClass?: string): string {
   if (!outcome.ok) return JSON.stringify({ file, error: outcome.error.toJSON() });
   const round = (v: number): number => Math.round(v * 100) / 100;
   const t = outcome.timings;
@@ -56,6 +56,7 @@ export function formatJsonLine(file: string, outcome: ClassifyOutcome, heatmap?:
     predictions: outcome.predictions,
     timings_ms: { decode: round(t.decode), preprocess: round(t.preprocess), infer: round(t.infer), total: round(t.total) },
     ...(heatmap ? { heatmap } : {}),
+    ...(heatmap && heatmapClass ? { heatmap_class: heatmapClass } : {}),
   });
 }
 

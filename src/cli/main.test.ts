@@ -355,6 +355,15 @@ test('classify --explain: heatmaps beside the answers; a folder it cannot write 
   assert.equal(longMaps.length, 2, longRun.stdout);
   for (const m of longMaps) assert.ok(existsSync(m) && Buffer.byteLength(basename(m).replace(/\.png$/, '.photo.png')) <= 255, m);
   assert.match(longMaps[0], /長~[0-9a-f]{8}~長+\.jpg\.png$/);
+  // --class: where it looked for another class than the top answer, said on the line; only with --explain.
+  const forClass = await run(['classify', join(photos, 'a.jpg'), '--model', checkpoint, '--explain', join(dir, 'class'), '--class', '虎斑猫', '--lang', 'both']);
+  assert.equal(forClass.code, 0, forClass.stderr);
+  assert.match(forClass.stdout, /where it looked for tabby \/ 虎斑猫: .+a\.jpg\.png$/m);
+  const json = await run(['classify', join(photos, 'a.jpg'), '--model', checkpoint, '--explain', join(dir, 'class'), '--class', '281', '--json']);
+  assert.equal(JSON.parse(json.stdout).heatmap_class, 'tabby');
+  const alone = await run(['classify', join(photos, 'a.jpg'), '--model', checkpoint, '--class', 'tabby']);
+  assert.equal(alone.code, 2);
+  assert.match(alone.stderr, /--class goes with --explain/);
   // Heatmaps written inside the folder classified: a second run reads the same photos, not the first run's maps.
   const album = join(dir, 'album');
   mkdirSync(album);

@@ -18,6 +18,7 @@ Commands:
       --reject on|off            with a head: answer "unknown" for photos unlike its training photos (default on)
       --explain DIR              also write where the model looked: DIR/<file>.png (the 224 crop it saw)
                                  and DIR/<file>.photo.png (the photo), heatmaps of the top answer (the head's, with --head)
+      --class NAME|INDEX         with --explain: where it looked for this class instead (tabby, 虎斑猫, 281)
   train <folder> --out FILE      teach your own classes: one subfolder of photos per class
       --cv N | --holdout F       how accuracy is measured (default --cv 5)
       --reject on|off            learn "unknown" (default on)
