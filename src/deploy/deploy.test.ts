@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -22,7 +22,7 @@ import { writeRandomCheckpoint } from '../testing/random-resnet.js';
 import { REPO_ROOT } from '../testing/shared.js';
 import { scratchDir } from '../testing/scratch.js';
 
-type Manifest = { apiVersion: string; kind: string; metadata?: { name?: string }; spec?: any; data?: Record<string, string> }; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Manifest = { apiVersion: string; kind: string; metadata?: { name?: string; labels?: Record<string, string> }; spec?: any; data?: Record<string, string> }; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 const dockerfile: Dockerfile = DockerfileParser.parse(readFileSync(join(REPO_ROOT, 'Dockerfile'), 'utf8'));
 const instructions = (keyword: string) => dockerfile.getInstructions().filter((i) => i.getKeyword() === keyword);
@@ -326,5 +326,43 @@ describe('container-check', () => {
     // Where docker or podman does work, this test has nothing to say: the script itself is the check.
     if (r.code !== 2) return;
     assert.match(r.stderr, /no working docker or podman here; nothing was checked/);
+  });
+});
+
+describe('Prometheus Operator monitoring', () => {
+  const [monitor] = manifests('deploy/monitoring').filter((m) => m.kind === 'ServiceMonitor');
+  const [rule] = manifests('deploy/monitoring').filter((m) => m.kind === 'PrometheusRule');
+
+  test('the ServiceMonitor scrapes the Service by its labels and port name', () => {
+    const service = find('Service');
+    for (const [key, value] of Object.entries(monitor.spec.selector.matchLabels as Record<string, string>)) assert.equal(service.metadata?.labels?.[key], value, key);
+    const [endpoint] = monitor.spec.endpoints;
+    assert.ok(service.spec.ports.some((p: { name: string }) => p.name === endpoint.port), `the Service has a port named ${endpoint.port}`);
+    assert.equal(endpoint.path, '/metrics');
+  });
+
+  test('every alert names metrics the server has and routes it serves', async () => {
+    const app = await buildApp({ service: new Promise<never>(() => {}), processMetrics: false });
+    try {
+      const families = new Set([...(await app.inject('/metrics')).body.matchAll(/^# TYPE (\w+) /gm)].map((m) => m[1]));
+      const exprs: string[] = rule.spec.groups.flatMap((g: { rules: { expr: string }[] }) => g.rules.map((r) => r.expr));
+      assert.ok(exprs.length >= 4);
+      for (const expr of exprs) {
+        for (const [name] of expr.matchAll(/\bresnet_\w+/g)) assert.ok(families.has(name.replace(/_(bucket|count|sum)$/, '')), `${name} in ${expr}`);
+        for (const [, routes] of expr.matchAll(/route=~"([^"]+)"/g)) {
+          for (const route of routes.split('|')) assert.ok(app.hasRoute({ method: 'POST', url: route }), `POST ${route} is a route`);
+        }
+      }
+    } finally {
+      await app.close();
+    }
+  });
+
+  test('promtool accepts the rules', async (t) => {
+    if (spawnSync('promtool', ['--version']).error) return t.skip('promtool is not installed (apt-get install prometheus)');
+    const file = join(await scratchDir('rs-rules-'), 'rules.yaml');
+    writeFileSync(file, JSON.stringify({ groups: rule.spec.groups }));
+    const r = spawnSync('promtool', ['check', 'rules', file], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stdout + r.stderr);
   });
 });
