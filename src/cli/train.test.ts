@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { before, test } from 'node:test';
@@ -83,19 +83,29 @@ test('a damaged photo there twice is read once and skipped under both its names'
   assert.match(r.stderr, /skipped 冷色\/cut too\.jpg: IMAGE_CORRUPT/);
 });
 
-test('train given a folder one level too high (its "classes" hold the class folders) says which folder to train on', async () => {
+test('train given a folder one level too high (its "classes" hold the class folders) says which folder to train on; a dataset\'s splits are refused', async () => {
   const top = join(root, 'layers');
-  for (const split of ['train', 'val']) {
+  for (const split of ['val', 'train']) {
     for (const [name, seeds] of [['warm', [0, 11, 16]], ['冷色', [3, 8, 19]]] as const) {
       mkdirSync(join(top, split, name), { recursive: true });
       for (const s of seeds) writeFileSync(join(top, split, name, `photo ${s}.jpg`), await testPhoto(s, 96, 72));
     }
   }
-  const r = await run(['train', top, '--out', join(root, 'layers.json'), '--model', checkpoint, '--cv', '2']);
+  // train/ and val/ with the same classes: a head of "train" against "val" would mean nothing. Refused before any photo is embedded.
+  const splits = await run(['train', top, '--out', join(root, 'layers.json'), '--model', checkpoint, '--cv', '2']);
+  assert.equal(splits.code, 2, splits.stderr);
+  assert.match(splits.stderr, /layers holds a dataset's splits \(train, val\), each with the same class folders \(warm, 冷色\): train on one split, .*layers\/train, not on the folder above them/);
+  assert.ok(!existsSync(join(root, 'layers.json')));
+  // Folders of the same classes that are not splits (indoor, outdoor) may be what is meant: trained, with the warning.
+  const places = join(root, 'places');
+  mkdirSync(places);
+  renameSync(join(top, 'train'), join(places, 'indoor'));
+  renameSync(join(top, 'val'), join(places, 'outdoor'));
+  const r = await run(['train', places, '--out', join(root, 'layers.json'), '--model', checkpoint, '--cv', '2']);
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stderr, /class "train" keeps its photos only in subfolders \(warm, 冷色\): if those are the classes, train on .*layers\/train instead/);
-  assert.match(r.stderr, /class "val" keeps its photos only in subfolders/);
-  const right = await run(['train', join(top, 'train'), '--out', join(root, 'layers.json'), '--model', checkpoint, '--cv', '2']);
+  assert.match(r.stderr, /class "indoor" keeps its photos only in subfolders \(warm, 冷色\): if those are the classes, train on .*places\/indoor instead/);
+  assert.match(r.stderr, /class "outdoor" keeps its photos only in subfolders/);
+  const right = await run(['train', join(places, 'indoor'), '--out', join(root, 'layers.json'), '--model', checkpoint, '--cv', '2']);
   assert.equal(right.code, 0, right.stderr);
   assert.doesNotMatch(right.stderr, /keeps its photos only in subfolders/);
 });

@@ -90,7 +90,7 @@ Model options (every command that runs the model, all but dupes and export):
   --threads N                    ONNX Runtime threads (default: the CPUs available)
   --preprocess fast|exact        fast (default): large images decoded at reduced scale;
                                  exact: torchvision + Pillow reproduced to the float
-  --precision fp32|int8          fp32 (default): PyTorch's numbers; int8: inference 2-3x as fast,
+  --precision fp32|int8          fp32 (default): PyTorch's numbers; int8: inference 1.5-3.5x as fast,
                                  same top-1 on ~98% of photos (quantised once, then cached)
   --calibrate DIR                with int8: a few dozen photos like yours to calibrate on
                                  (default: a built-in set; at most 256 are used)

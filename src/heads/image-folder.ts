@@ -29,6 +29,25 @@ export interface ImageFolder {
   nested: { name: string; path: string; subfolders: string[] }[];
 }
 
+/** The usual names of a dataset's splits (torchvision's, Kaggle's, scikit-learn's). */
+const SPLIT_NAME = /^(train(ing)?|val(id|idation)?|test(ing)?|dev|eval(uation)?)$/i;
+
+/**
+ * A folder given one level too high that is surely so: its "classes" are a
+ * dataset's splits (one at least named as a split is) holding the same class
+ * folders. Other nested layouts (indoor/{cats,dogs}, outdoor/{cats,dogs})
+ * may be meant, and are only warned about.
+ */
+function datasetSplits(nested: ImageFolder['nested']): { names: string[]; classes: string[] } | null {
+  if (nested.length < 2 || !nested.some((c) => SPLIT_NAME.test(c.name))) return null;
+  const [first] = nested;
+  const same = nested.every((c) => c.subfolders.join('\0') === first.subfolders.join('\0'));
+  if (!same || first.subfolders.length < 2) return null;
+  // The training split first, as the folder to suggest.
+  const names = nested.map((c) => c.name).sort((a, b) => Number(!/^train/i.test(a)) - Number(!/^train/i.test(b)));
+  return { names, classes: first.subfolders };
+}
+
 /** Reads `root`; throws INVALID_ARGUMENT when it cannot be listed or has no class folders. */
 export async function readImageFolder(root: string): Promise<ImageFolder> {
   let listed;
@@ -83,5 +102,7 @@ export async function readImageFolder(root: string): Promise<ImageFolder> {
   if (folder.classes.length === 0) {
     throw new ResnetServeError('INVALID_ARGUMENT', `${root} has no class folders: put each class's photos in a subfolder named after the class (${join(root, 'cats')}, ${join(root, 'dogs')}, …)`);
   }
+  const splits = datasetSplits(folder.nested);
+  if (splits) throw new ResnetServeError('INVALID_ARGUMENT', `${root} holds a dataset's splits (${splits.names.join(', ')}), each with the same class folders (${splits.classes.join(', ')}): train on one split, ${join(root, splits.names[0])}, not on the folder above them`);
   return folder;
 }

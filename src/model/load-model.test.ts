@@ -149,6 +149,9 @@ test('a sidecar JSON gives input size, normalisation and labels', async () => {
   // A mistyped key is refused, not ignored.
   writeFileSync(`${path}.json`, JSON.stringify({ labels: 'parts.labels.txt', labels_cn: ['螺栓', '螺母', '垫圈'] }));
   await fails(loadModel({ model: path, cacheDir }), 'MODEL_INVALID', /parts\.onnx\.json has "labels_cn", which it cannot have; its keys are name, input_size, resize_size, mean, std, labels, labels_zh$/);
+  // A label file that is not there: named, with the sidecar that names it.
+  writeFileSync(`${path}.json`, JSON.stringify({ labels: 'nope.txt' }));
+  await fails(loadModel({ model: path, cacheDir }), 'MODEL_INVALID', /parts\.onnx\.json names "nope\.txt" as its labels, but .*nope\.txt cannot be read \(ENOENT\)$/);
   writeFileSync(`${path}.json`, '["bolt", "nut", "washer"]');
   await fails(loadModel({ model: path, cacheDir }), 'MODEL_INVALID', /must be a JSON object/);
   // parts.json may be shared with another tool (TensorFlow.js names its models model.json): our keys read, the others passed by.

@@ -56,9 +56,15 @@ function readJsonField<T>(json: Record<string, unknown>, key: string, check: (v:
   return json[key] as T;
 }
 
-function readLabels(value: unknown, dir: string): string[] | undefined {
+function readLabels(value: unknown, dir: string, sidecar: string, key: string): string[] | undefined {
   if (value === undefined) return undefined;
-  return typeof value === 'string' ? readLabelFile(resolve(dir, value)) : (value as string[]);
+  if (typeof value !== 'string') return value as string[];
+  const path = resolve(dir, value);
+  try {
+    return readLabelFile(path);
+  } catch (err) {
+    throw new ResnetServeError('MODEL_INVALID', `Sidecar ${sidecar} names ${JSON.stringify(value)} as its ${key}, but ${path} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
 }
 
 async function readSidecar(modelPath: string): Promise<Sidecar> {
@@ -81,8 +87,8 @@ async function readSidecar(modelPath: string): Promise<Sidecar> {
   const names = (v: unknown): boolean => typeof v === 'string' || (Array.isArray(v) && v.every((x) => typeof x === 'string'));
   const inputSize = readJsonField<number>(json, 'input_size', posInt, 'a positive integer', file) ?? IMAGENET_PREPROCESS.cropSize;
   const resizeSize = readJsonField<number>(json, 'resize_size', posInt, 'a positive integer', file) ?? Math.round((inputSize * 256) / 224);
-  const en = readLabels(readJsonField(json, 'labels', names, 'an array of names or a file path', file), dirname(file));
-  const zh = readLabels(readJsonField(json, 'labels_zh', names, 'an array of names or a file path', file), dirname(file));
+  const en = readLabels(readJsonField(json, 'labels', names, 'an array of names or a file path', file), dirname(file), file, 'labels');
+  const zh = readLabels(readJsonField(json, 'labels_zh', names, 'an array of names or a file path', file), dirname(file), file, 'labels_zh');
   return {
     name: readJsonField<string>(json, 'name', (v) => typeof v === 'string' && v.length > 0, 'a non-empty string', file),
     preprocess: {

@@ -129,6 +129,6 @@ export function offlineInstructions(fileName: string, url: string, cacheDir: str
     `  1. Download ${url}`,
     `  2. Put it at ${join(cacheDir, 'checkpoints', fileName)}`,
     `     (or in PyTorch's cache, ${join(torchHubCheckpointDir(env), fileName)})`,
-    `  or run with --model /path/to/${fileName} (any torchvision ResNet .pth or ImageNet .onnx file).`,
+    `  or give the model as a file: --model /path/to/${fileName} (from code: { model: '/path/to/${fileName}' }; any torchvision ResNet .pth or ImageNet .onnx file).`,
   ].join('\n');
 }

@@ -4,6 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import type { ClassificationService } from '../classify/service.js';
 import { multipartBody, startTestService, testPhoto } from '../testing/fixtures.js';
 import { buildApp, type ResnetApp } from './app.js';
+import { ResnetServeError } from '../errors.js';
 
 let service: ClassificationService;
 let app: ResnetApp;
@@ -436,12 +437,21 @@ describe('operations', () => {
     assert.equal(await count(failed), before.failed + 2);
   });
 
+  test('buildApp without a service, as plain JavaScript may call it, is refused by name', async () => {
+    for (const given of [undefined, {}]) {
+      await assert.rejects(buildApp(given as never), (err: unknown) => err instanceof ResnetServeError && err.code === 'INVALID_ARGUMENT' && /buildApp options\.service/.test(err.message));
+    }
+  });
+
   test('while the model loads: live, not ready, and inference answers 503 NOT_READY', async () => {
     const loading = await buildApp({ service: new Promise<never>(() => {}), processMetrics: false });
     try {
       assert.equal((await loading.inject('/healthz')).statusCode, 200);
       assert.equal((await loading.inject('/v2/health/live')).statusCode, 200);
-      for (const url of ['/readyz', '/v2/health/ready', '/ping']) assert.equal((await loading.inject(url)).statusCode, 503, url);
+      for (const url of ['/readyz', '/v2/health/ready', '/ping']) {
+        const probe = await loading.inject(url);
+        assert.deepEqual([probe.statusCode, probe.headers['retry-after']], [503, '1'], url);
+      }
       assert.deepEqual((await loading.inject('/readyz')).json(), { status: 'loading', code: 'NOT_READY', error: 'The model is loading' });
       assert.equal((await loading.inject('/livez')).statusCode, 200);
       // A readiness refusal is a refusal like any other, counted by its code.

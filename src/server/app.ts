@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { ClassificationService } from '../classify/service.js';
 import { HeadRegistry } from './heads.js';
-import { ResnetServeError } from '../errors.js';
+import { ResnetServeError, invalidArgument } from '../errors.js';
 import { ORT_VERSION } from '../model/ort-version.js';
 import { PROBE_PATHS, ServiceHolder, sendError } from './http.js';
 import { checkQueryParams } from './query-params.js';
@@ -135,6 +135,8 @@ export type ResnetApp = FastifyInstance & { holder: ServiceHolder; metrics: Serv
 
 /** Builds the app; `app.holder` says whether the model is loaded, `app.metrics` holds the registry, `app.limits` the limits in force. */
 export async function buildApp(options: AppOptions): Promise<ResnetApp> {
+  // Called from plain JavaScript without its model: said as such, not as a TypeError from deep inside.
+  if (typeof options !== 'object' || options === null || options.service === undefined) throw invalidArgument('buildApp options.service', 'a ClassificationService or a promise of one (ClassificationService.start({ model }))', (options as AppOptions | undefined)?.service);
   const limits = resolveLimits(options.limits);
   const holder = new ServiceHolder();
   const metrics = new ServerMetrics(options.processMetrics ?? true, VERSION);

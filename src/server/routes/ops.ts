@@ -14,7 +14,7 @@ export function opsRoutes(app: FastifyInstance, holder: ServiceHolder, metrics: 
     // Not ready: the status a probe reads, and the code and sentence every refusal has (logged and counted as one).
     const why = holder.draining ? 'The server is shutting down' : 'The model is loading';
     recordRefusal(request, { code: 'NOT_READY', message: why });
-    return reply.code(503).send({ status: holder.draining ? 'draining' : 'loading', code: 'NOT_READY', error: why });
+    return reply.code(503).header('retry-after', '1').send({ status: holder.draining ? 'draining' : 'loading', code: 'NOT_READY', error: why });
   });
   app.get('/metrics', async (_request, reply) => {
     metrics.ready.set(holder.ready ? 1 : 0);

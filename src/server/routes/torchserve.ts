@@ -46,7 +46,7 @@ export function namedModel(holder: ServiceHolder, model: string, version: string
 
 export async function torchserveRoutes(app: FastifyInstance, holder: ServiceHolder, limits: ServerLimits): Promise<void> {
   app.get('/ping', async (_request, reply) => {
-    if (!holder.ready) return reply.code(503).send({ status: 'Unhealthy' });
+    if (!holder.ready) return reply.code(503).header('retry-after', '1').send({ status: 'Unhealthy' });
     return { status: 'Healthy' };
   });
 

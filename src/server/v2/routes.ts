@@ -228,7 +228,8 @@ export async function v2Routes(app: FastifyInstance, holder: ServiceHolder, limi
 
     scope.get('/v2', async () => ({ name: 'resnet-serve', version: serverVersion, extensions: ['binary_tensor_data', 'classification', 'model_configuration', 'statistics'] }));
     scope.get('/v2/health/live', async () => ({ live: true }));
-    scope.get('/v2/health/ready', async (_request, reply) => reply.code(holder.ready ? 200 : 503).send({ ready: holder.ready }));
+    // Every 503 says when to ask again.
+    scope.get('/v2/health/ready', async (_request, reply) => (holder.ready ? reply.send({ ready: true }) : reply.code(503).header('retry-after', '1').send({ ready: false })));
     scope.post('/v2/repository/index', async (request) => repositoryIndex(holder, request.body));
     scope.get('/v2/models/stats', async () => {
       const { models, trained } = offered(holder);
