@@ -9,7 +9,7 @@ import { accessSync, constants, existsSync, realpathSync, statSync } from 'node:
 import { dirname, join, resolve } from 'node:path';
 import { ResnetServeError } from '../errors.js';
 import { ensureDirSync, markedReadOnly } from '../fs-atomic.js';
-import { displayPath } from '../library/paths.js';
+import { displayPath, fsPath, hasRawBytes } from '../library/paths.js';
 import { parseLibraryModelKey } from '../library/tagger.js';
 import { defaultCacheDir, isDefaultModel } from '../model/weights.js';
 import type { ModelOptions } from '../types.js';
@@ -19,9 +19,9 @@ const IN_FOLDER = join('.resnet-serve', 'tags.sqlite');
 
 /** Where a folder's index lives when it cannot be inside it (a read-only library): the cache folder, by the folder's real path. */
 function cachedIndexPath(root: string, cacheDir?: string): string {
-  let real = resolve(root);
+  let real: string | Buffer = resolve(root);
   try {
-    real = realpathSync(root);
+    real = realpathSync.native(fsPath(root), { encoding: 'buffer' });
   } catch {
     // A missing folder is reported by whoever reads it.
   }
@@ -37,7 +37,10 @@ function cachedIndexPath(root: string, cacheDir?: string): string {
  */
 export async function indexForTagging(root: string, db: string | undefined, cacheDir: string | undefined, note: (text: string) => void): Promise<string> {
   if (db) return resolve(db);
-  if (!ownIndex(root, cacheDir).exists) {
+  const own = ownIndex(root, cacheDir);
+  // Kept in the cache folder (the folder was read-only, or its name is not UTF-8): it stays there, even once the folder can be written.
+  if (own.exists && own.path !== resolve(root, IN_FOLDER)) return own.path;
+  if (!own.exists) {
     const above = indexAbove(root, cacheDir);
     if (above) {
       note(`${displayPath(root)} is a folder of the library tagged at ${displayPath(above.dir)}: its photos go into that library's index (only ${displayPath(root)} is read now; --db FILE keeps a separate index)`);
@@ -50,6 +53,12 @@ export async function indexForTagging(root: string, db: string | undefined, cach
     return cached;
   };
   if (await markedReadOnly(root)) return inCache();
+  // SQLite opens paths given as text: a folder whose name is not UTF-8 keeps its index in the cache folder.
+  if (hasRawBytes(resolve(root))) {
+    const cached = cachedIndexPath(root, cacheDir);
+    note(`${displayPath(root)} has a name that is not UTF-8: the index is kept in ${cached} instead (search and export find it with --library)`);
+    return cached;
+  }
   try {
     ensureDirSync(join(root, '.resnet-serve'));
     accessSync(join(root, '.resnet-serve'), constants.W_OK);
@@ -63,8 +72,9 @@ export async function indexForTagging(root: string, db: string | undefined, cach
 
 /** A folder's own index (inside it, or in the cache folder); the path where it would be when it has none. */
 function ownIndex(root: string, cacheDir?: string): { path: string; exists: boolean } {
-  const inFolder = resolve(root, IN_FOLDER);
   const cached = cachedIndexPath(root, cacheDir);
+  if (hasRawBytes(resolve(root))) return { path: cached, exists: existsSync(cached) };
+  const inFolder = resolve(root, IN_FOLDER);
   // Both exist when the folder became read-only to us after it was tagged in place: the newer is the one tagged last.
   const modified = (path: string): number => (existsSync(path) ? statSync(path).mtimeMs : -1);
   const path = modified(cached) > modified(inFolder) ? cached : inFolder;
@@ -79,7 +89,7 @@ function ownIndex(root: string, cacheDir?: string): { path: string; exists: bool
 export function indexForReading(values: Parsed, cacheDir?: string, note: (text: string) => void = (text) => process.stderr.write(`${text}\n`)): string {
   if (values.db) return resolve(values.db);
   const root = values.library ?? '.';
-  if (!existsSync(root)) throw new ResnetServeError('INDEX_NOT_FOUND', `No folder ${root}: give the folder of a tagged photo library with --library`);
+  if (!existsSync(fsPath(root))) throw new ResnetServeError('INDEX_NOT_FOUND', `No folder ${displayPath(root)}: give the folder of a tagged photo library with --library`);
   const own = ownIndex(root, cacheDir);
   if (own.exists) return own.path;
   const above = indexAbove(root, cacheDir);

@@ -3,7 +3,7 @@
  * folders), `search` (by words, or `--like` a photo), `dupes`, `export`
  * (streamed to stdout with backpressure, so `| gzip` gets every byte).
  */
-import { existsSync, realpathSync, statSync } from 'node:fs';
+import { existsSync, realpathSync, rmSync, rmdirSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { basename, dirname, join, relative, resolve } from 'node:path';
@@ -16,7 +16,7 @@ import { CategoryMap } from '../library/categories.js';
 import { derivable } from '../library/derive.js';
 import { TagIndex } from '../library/index-db.js';
 import { plural } from '../plural.js';
-import { displayPath, fsPath, linePath } from '../library/paths.js';
+import { displayPath, fsPath, linePath, pathKey } from '../library/paths.js';
 import { LibraryReader, modelName } from '../library/search.js';
 import { libraryModelKey, parseLibraryModelKey, tagFolders, type TagSummary } from '../library/tagger.js';
 import type { ModelOptions } from '../types.js';
@@ -44,13 +44,24 @@ function summaryLines(s: TagSummary): string[] {
   return [`${parts.join(', ')}, in ${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, '0')}${speed}.`, ...kept, ...links, ...s.failures.map((f) => `  failed: ${shown(f.path)}: ${f.reason}`)];
 }
 
+/** Removes an index this run created (with SQLite's journal files), and its `.resnet-serve` folder when that is left empty. */
+function removeIndexFiles(dbPath: string): void {
+  for (const suffix of ['', '-wal', '-shm', '-journal']) rmSync(`${dbPath}${suffix}`, { force: true });
+  if (basename(dirname(dbPath)) !== '.resnet-serve') return;
+  try {
+    rmdirSync(dirname(dbPath));
+  } catch {
+    // Other files of ours are there: it stays.
+  }
+}
+
 /** A mistyped folder is refused before anything is written (it would otherwise get an empty index and a run that "tagged 0"). */
 function checkLibraryFolders(roots: readonly string[]): void {
   for (const root of roots) {
     // Without trailing slashes, so that `photo.jpg/` is said to be a file rather than failing with ENOTDIR.
-    const info = statSync(root.replace(/[\\/]+$/, '') || root, { throwIfNoEntry: false });
-    if (!info) throw new ResnetServeError('NOT_FOUND', `tag: there is no folder ${root}`);
-    if (!info.isDirectory()) throw new UsageError(`tag takes folders of photos; ${root} is a file (resnet-serve classify ${root} answers for one photo)`);
+    const info = statSync(fsPath(root.replace(/[\\/]+$/, '') || root), { throwIfNoEntry: false });
+    if (!info) throw new ResnetServeError('NOT_FOUND', `tag: there is no folder ${displayPath(root)}`);
+    if (!info.isDirectory()) throw new UsageError(`tag takes folders of photos; ${displayPath(root)} is a file (resnet-serve classify ${displayPath(root)} answers for one photo)`);
   }
 }
 
@@ -74,12 +85,21 @@ export async function tagCommand(roots: string[], values: Parsed, model: ModelOp
 
   const progress = new ProgressLine(process.stderr);
   const dbPath = await indexForTagging(roots[0], values.db, model.cacheDir, (text) => progress.log(text));
+  const fresh = !existsSync(dbPath);
   const index = TagIndex.create(dbPath);
   if (index.upgradedFrom) progress.log(`The index ${dbPath} was made by an earlier version of resnet-serve: every photo is tagged again.`);
   const previous = { name: index.meta('model'), key: index.meta('model_sha256') };
-  // Without --model, the library keeps the model it was tagged with (a forgotten --model would classify every photo again).
-  model = followLibraryModel({ ...previous, path: index.meta('model_path') }, model, values, { doing: 'Tagging with', toDo: 'to keep it, or --model resnet18 to classify every photo again with that' });
-  const service = await ClassificationService.start({ ...model, workers: jobs });
+  let service: ClassificationService;
+  try {
+    // Without --model, the library keeps the model it was tagged with (a forgotten --model would classify every photo again).
+    model = followLibraryModel({ ...previous, path: index.meta('model_path') }, model, values, { doing: 'Tagging with', toDo: 'to keep it, or --model resnet18 to classify every photo again with that' });
+    service = await ClassificationService.start({ ...model, workers: jobs });
+  } catch (err) {
+    // No model, no tags: an index made for this run would only tell search that the library has no photos.
+    index.close();
+    if (fresh) removeIndexFiles(dbPath);
+    throw err;
+  }
   if (previous.name && previous.key && previous.key !== libraryModelKey(service.info)) {
     // Often a forgotten --model: said before every photo is classified again.
     const was = parseLibraryModelKey(previous.key);
@@ -221,16 +241,16 @@ async function likeCommand(reader: LibraryReader, photo: string, limit: number, 
   let target: number | Uint8Array;
   let real: string;
   try {
-    real = realpathSync(photo);
+    real = pathKey(realpathSync.native(fsPath(photo), { encoding: 'buffer' }));
   } catch {
     // A photo deleted since it was tagged is still found by its folder and name: its embedding is in the index.
     let former: string | null = null;
     try {
-      former = join(realpathSync(dirname(photo)), basename(photo));
+      former = join(pathKey(realpathSync.native(fsPath(dirname(photo)), { encoding: 'buffer' })), basename(photo));
     } catch {
       // Its folder is gone too.
     }
-    if (former === null || !reader.index.get(former)) throw new ResnetServeError('IO_ERROR', `Cannot read ${photo}: no such file`);
+    if (former === null || !reader.index.get(former)) throw new ResnetServeError('IO_ERROR', `Cannot read ${displayPath(photo)}: no such file`);
     process.stderr.write(`${displayPath(photo)} is no longer there; the look it had when tagged is used.\n`);
     real = former;
   }
@@ -239,7 +259,7 @@ async function likeCommand(reader: LibraryReader, photo: string, limit: number, 
   else {
     // A photo outside the library: embedded with the index's model.
     const tagged = parseLibraryModelKey(reader.model.sha256);
-    model = followLibraryModel({ name: reader.model.name, key: reader.model.sha256, path: reader.index.meta('model_path') }, model, values, { doing: 'Comparing with', toDo: 'to compare a photo from outside it (without --model, the official resnet18 is used)' });
+    model = followLibraryModel({ name: reader.model.name, key: reader.model.sha256, path: reader.index.meta('model_path') }, model, values, { doing: 'Comparing with', toDo: 'to compare a photo from outside the library' });
     const classifier = await ImageClassifier.create(model);
     try {
       if (classifier.info.sha256 !== tagged.sha256) {
@@ -248,7 +268,7 @@ async function likeCommand(reader: LibraryReader, photo: string, limit: number, 
       if (classifier.info.precision !== tagged.precision) {
         throw new ResnetServeError('INVALID_ARGUMENT', `The library was tagged with ${reader.model.name} in ${tagged.precision}; give --precision ${tagged.precision} to compare a new photo with it`);
       }
-      const [outcome] = await classifier.analyzeBatch([await readFile(photo)], ['embedding'], { mirror: true });
+      const [outcome] = await classifier.analyzeBatch([await readFile(fsPath(photo))], ['embedding'], { mirror: true });
       if (!outcome.ok) throw outcome.error;
       target = unitInt8Bytes(outcome.outputs.embedding?.data ?? []);
     } finally {

@@ -243,6 +243,57 @@ describe('a library that moves, waits or was edited by hand', () => {
     assert.ok(r.code === 0 || r.code === 1, r.stderr);
   });
 
+  test('a tag run whose model cannot load leaves no index behind; an index kept in the cache (read-only then) is still used once the folder can be written', async () => {
+    const dir = await library({ '.': 2 });
+    const failed = await run(['tag', dir, '--model', join(dir, 'no-such-model.onnx')]);
+    assert.equal(failed.code, 1, failed.stderr);
+    assert.ok(!existsSync(join(dir, '.resnet-serve')), 'no index, no folder of ours');
+    const search = await run(['search', 'dog', '--library', dir]);
+    assert.equal(search.code, 2, search.stderr);
+    assert.match(search.stderr, /INDEX_NOT_FOUND/);
+    // Read-only at the first run: the index goes to the cache. Writable later: that index goes on, with its model.
+    chmodSync(dir, 0o555);
+    try {
+      const first = await run(['tag', dir, '--model', model]);
+      assert.equal(first.code, 0, first.stderr);
+      assert.match(first.stderr, /read-only: the index is kept in .*libraries/);
+    } finally {
+      chmodSync(dir, 0o755);
+    }
+    writeFileSync(join(dir, 'IMG new.jpg'), await testPhoto(99, 160, 120));
+    const again = await run(['tag', dir]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stderr, /Tagging with the model the library was tagged with/);
+    assert.match(again.stderr, /Tagged 1, skipped 2 unchanged/);
+    assert.ok(!existsSync(join(dir, '.resnet-serve')), 'no second, empty index in the folder');
+  });
+
+  test('a library folder and a photo whose names are not UTF-8, named on the command line', { skip: !existsSync('/proc/self/cmdline') && 'needs /proc (Linux)' }, async () => {
+    const parent = await scratchDir('rs-latin-lib-');
+    // "café" with é as the single byte 0xE9, as an old camera or a Windows share writes it.
+    const folder = Buffer.concat([Buffer.from(join(parent, 'caf')), Buffer.from([0xe9])]);
+    mkdirSync(folder);
+    writeFileSync(Buffer.concat([folder, Buffer.from('/IMG 1.jpg')]), await testPhoto(7, 160, 120));
+    writeFileSync(Buffer.concat([folder, Buffer.from('/IMG 2.jpg')]), await testPhoto(8, 160, 120));
+    // The shell passes the byte as it is (Node's own spawn would encode an argument as UTF-8).
+    const runShell = (args: string): Promise<{ code: number; stderr: string; stdout: string }> =>
+      new Promise((resolve) => {
+        const script = `L="$(printf '%s/caf\\351' "$DIR")"; exec "$NODE" "$BIN" ${args}`;
+        execFile('/bin/sh', ['-c', script], { env: { ...env, NODE: process.execPath, BIN, DIR: parent, MODEL: model }, timeout: 180_000 }, (err, stdout, stderr) =>
+          resolve({ code: err ? (typeof err.code === 'number' ? err.code : 99) : 0, stdout, stderr }),
+        );
+      });
+    const tagged = await runShell('tag "$L" --model "$MODEL"');
+    assert.equal(tagged.code, 0, tagged.stderr);
+    assert.match(tagged.stderr, /caf\\xe9 has a name that is not UTF-8: the index is kept in .*libraries/);
+    assert.match(tagged.stderr, /Tagged 2/);
+    const like = await runShell('search --like "$L/IMG 1.jpg" --library "$L"');
+    assert.equal(like.code, 0, like.stderr);
+    assert.match(like.stdout, /caf\\xe9\/IMG 2\.jpg/);
+    const missing = await runShell('tag "$L/nope"');
+    assert.match(missing.stderr, /there is no folder .*caf\\xe9\/nope/);
+  });
+
   test('on/off environment variables take on and off, and say so for anything else', async () => {
     const dir = await library({ '.': 1 });
     const prior = env.RESNET_SERVE_XMP;

@@ -62,7 +62,13 @@ export class LibraryReader {
 
   /** Opens the index at `path` (INDEX_NOT_FOUND when there is none). */
   static open(path: string, synonyms: readonly SynonymEntry[] = defaultSynonyms()): LibraryReader {
-    return new LibraryReader(TagIndex.open(path), synonyms);
+    const index = TagIndex.open(path);
+    // Made by a tag run that never began tagging (its model could not load): nothing to search, and no classes to search by.
+    if (index.meta('labels_en') === null) {
+      index.close();
+      throw new ResnetServeError('INDEX_NOT_FOUND', `The index ${path} has never had a photo tagged into it (a tag run that stopped before it began): tag the library first (resnet-serve tag <folder>)`);
+    }
+    return new LibraryReader(index, synonyms);
   }
 
   /** The model the photos were tagged with. */

@@ -253,7 +253,7 @@ describe('client mistakes are 400s with a code, never a 500 or a hang', () => {
       const large = await app.inject({ method: 'POST', url, payload: huge, headers: { 'content-type': 'application/json' } });
       assert.equal(large.statusCode, 413, `${url}: ${large.body}`);
       assert.equal(large.json().code, 'PAYLOAD_TOO_LARGE');
-      assert.match(large.json().error, /JSON and text request bodies are limited to 1 MB \(this one is 1\.1 MB\)/);
+      assert.match(large.json().error, /JSON and text request bodies are limited to 1 MB \(this one is 1\.\d\d MB\)/);
       const built = await app.inject({ method: 'POST', url, payload: nested, headers: { 'content-type': 'application/json' } });
       assert.equal(built.statusCode, 400, `${url}: ${built.body}`);
       assert.match(built.json().error, /at most 4096 arrays and objects/);

@@ -131,7 +131,8 @@ function imageLabelledJson(request: FastifyRequest): Error {
 }
 
 function jsonTooLarge(declared: number | null): ResnetServeError {
-  const size = declared === null ? '' : ` (this one is ${(declared / (1024 * 1024)).toFixed(1)} MB)`;
+  // Two decimals, so a body just over the limit never reads as the limit itself ("1.0 MB").
+  const size = declared === null ? '' : ` (this one is ${(declared / (1024 * 1024)).toFixed(2)} MB)`;
   return new ResnetServeError('PAYLOAD_TOO_LARGE', `JSON and text request bodies are limited to ${JSON_BODY_LIMIT / (1024 * 1024)} MB${size}; photos go as multipart/form-data or as an image/* body`);
 }
 
