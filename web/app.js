@@ -4,6 +4,7 @@ import { $, api, authHeaders, el, onLanguage, state, t, touchScreen } from './co
 import { addCards, cardsIn, clearCards, renderAll, retryableCards, retryFailed, setLabelCount, summaryOf } from './cards.js';
 import { reloadTeach, setupTeach } from './teach.js';
 import { clearLibrary, hasLibrary, loadLibrary, setupLibrary } from './library.js';
+import { setupLarge } from './enlarge.js';
 
 function applyLanguage() {
   document.documentElement.lang = state.lang === 'zh' ? 'zh-CN' : 'en';
@@ -160,6 +161,7 @@ function setup() {
   showView();
   setupTeach({ onHeadsChanged: refreshHeadChoices });
   setupLibrary();
+  setupLarge();
   showLibraryLink();
   onLanguage(() => refreshHeadChoices());
   state.onUnauthorized = () => askForKey(true, Boolean(state.key));

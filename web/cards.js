@@ -3,6 +3,7 @@
 // photo unlike its training photos). Failed cards can be retried; any card removed; the list cleared.
 // "Show where it looked" lays the model's class activation map over the crop. Used by both views.
 import { authHeaders, el, errorText, refusalCode, state, t, tooLargeVars } from './common.js';
+import { showLarge } from './enlarge.js';
 
 const all = [];
 /** Labels asked of the server per photo: the label-count menu then shows any number up to this without asking again. */
@@ -20,13 +21,13 @@ export function percent(score, bar = Infinity) {
   return `${(score < bar && shown >= bar * 100 ? Math.floor(score * 100 * scale) / scale : shown).toFixed(digits)}%`;
 }
 
-/** Sends a photo as the request body (the explain route's pictures). */
 /** Under this many pixels on its short side (half the model's usual 224), a photo's answer comes with a note: it was enlarged. */
 const SMALL_SIDE = 112;
 
 /** Errors the same file would get again: their cards offer no Retry. */
 const FINAL_ERRORS = new Set(['FILE_TOO_LARGE', 'PAYLOAD_TOO_LARGE', 'IMAGE_UNSUPPORTED', 'HEIC_UNSUPPORTED', 'IMAGE_EMPTY', 'IMAGE_CORRUPT', 'IMAGE_TOO_LARGE', 'HEAD_GONE']);
 
+/** Sends a photo as the request body (the explain route's pictures). */
 function postPhoto(url, file) {
   return fetch(url, { method: 'POST', headers: { ...authHeaders(), 'Content-Type': file.type || 'application/octet-stream' }, body: file });
 }
@@ -47,7 +48,12 @@ function explainedLabel(item) {
 
 function thumbnail(item) {
   const alt = item.explain.on && item.explain.url ? whereFor(item) : item.file.name || 'image';
-  if (item.explain.on && item.explain.url) return el('img', { className: 'thumb', alt, src: item.explain.url });
+  if (item.explain.on && item.explain.url) {
+    // A click (or the Enlarge button, for the keyboard) shows it over the whole photo, as large as the screen allows.
+    const map = el('img', { className: 'thumb', alt, src: item.explain.url });
+    map.addEventListener('click', () => enlarge(item));
+    return map;
+  }
   if (!item.thumbOk) return el('div', { className: 'thumb no-thumb', textContent: t('noPreview') });
   const img = el('img', { className: 'thumb', alt, src: item.thumbUrl });
   // A photo the browser cannot show (TIFF, HEIC): the server's own picture of the square the model saw;
@@ -108,15 +114,21 @@ function legend(item) {
   return [
     // On a projector the class shown must be read, not guessed from an outline (the picture's alt says the same).
     el('p', { className: 'where-for', textContent: whereFor(item), ariaHidden: 'true' }),
-    el('div', { className: 'legend', role: 'img', ariaLabel: t('legendLabel', { legend: t('legend'), low: t('legendLow'), high: t('legendHigh') }) }, [
-      el('span', { className: 'legend-title', textContent: t('legendTitle', { legend: t('legend') }), ariaHidden: 'true' }),
-      el('span', { textContent: t('legendLow'), ariaHidden: 'true' }),
-      el('span', { className: 'scale' }),
-      el('span', { textContent: t('legendHigh'), ariaHidden: 'true' }),
-    ]),
+    legendKey(),
+    button(t('enlarge'), () => enlarge(item), { className: 'secondary small enlarge' }, 'enlarge'),
     // How to see another answer's map: only where there is another answer to pick.
     ...(shownPredictions(item).length > 1 ? [el('p', { className: 'hint where-hint', textContent: t('whereHint') })] : []),
   ];
+}
+
+/** What the colours measure, from low to high. */
+function legendKey() {
+  return el('div', { className: 'legend', role: 'img', ariaLabel: t('legendLabel', { legend: t('legend'), low: t('legendLow'), high: t('legendHigh') }) }, [
+    el('span', { className: 'legend-title', textContent: t('legendTitle', { legend: t('legend') }), ariaHidden: 'true' }),
+    el('span', { textContent: t('legendLow'), ariaHidden: 'true' }),
+    el('span', { className: 'scale' }),
+    el('span', { textContent: t('legendHigh'), ariaHidden: 'true' }),
+  ]);
 }
 
 function button(text, onClick, props = {}, focus = '') {
@@ -206,13 +218,18 @@ function render(item) {
   }
 }
 
+/**
+ * The explain route's query for answer `p` of `item`: a head's card asks for the head's class by its name
+ * (the head may have been retrained with its classes in another order since this answer).
+ */
+function explainQuery(item, p) {
+  return item.head ? `class=${encodeURIComponent(p.label)}&head=${encodeURIComponent(item.head)}` : `class=${p.index}`;
+}
+
 async function explain(item, p) {
   item.explain = { ...item.explain, on: true, cls: p.index, error: null };
   try {
-    // A head's card: where it looked for the head's class, by its name (the head may have been retrained
-    // with its classes in another order since this answer).
-    const which = item.head ? `class=${encodeURIComponent(p.label)}&head=${encodeURIComponent(item.head)}` : `class=${p.index}`;
-    const res = await postPhoto(`v1/explain?image=crop&${which}`, item.file);
+    const res = await postPhoto(`v1/explain?image=crop&${explainQuery(item, p)}`, item.file);
     if (res.status === 401) state.onUnauthorized?.();
     if (!res.ok) {
       const code = (await res.json().catch(() => null))?.code ?? 'UNKNOWN';
@@ -228,6 +245,12 @@ async function explain(item, p) {
   render(item);
   // The map is drawn above the answers: brought on screen, as the toggle that asked for it is below.
   if (item.explain.on && item.explain.url) item.card.querySelector('img.thumb')?.scrollIntoView({ block: 'nearest' });
+}
+
+function enlarge(item) {
+  const p = item.result.predictions.find((x) => x.index === item.explain.cls);
+  if (!p) return;
+  showLarge(whereFor(item), [legendKey()], postPhoto(`v1/explain?image=photo&${explainQuery(item, p)}`, item.file));
 }
 
 function hideExplain(item) {

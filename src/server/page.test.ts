@@ -440,6 +440,25 @@ describe('the web page in Chromium', { skip }, () => {
     assert.equal(await card.locator('.where-hint').count(), 0);
     await page.selectOption('#topk', '3');
     await card.locator('.where-hint').waitFor();
+    // Enlarge, by keyboard: the map over the whole photo in a dialog, titled with its class; Esc gives the focus back.
+    const explained: string[] = [];
+    page.on('request', (r) => r.url().includes('/v1/explain') && explained.push(r.url()));
+    await card.locator('button.enlarge').focus();
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => ((document.getElementById('heatmap-large') as HTMLImageElement | null)?.naturalWidth ?? 0) > 0);
+    assert.equal(await page.locator('#heatmap-title').textContent(), `Where it looked for “${expected[0].label}”`);
+    assert.deepEqual(await page.evaluate(() => { const img = document.getElementById('heatmap-large') as HTMLImageElement; return [img.naturalWidth, img.naturalHeight]; }), [640, 480], 'the whole photo, not the crop');
+    assert.match(explained.at(-1) ?? '', /image=photo&class=\d+/);
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'heatmap-close');
+    assert.deepEqual(await axeViolations(page), [], 'heatmap enlarged');
+    await page.screenshot({ path: join(OUT, 'page-heatmap-large.png') });
+    await page.keyboard.press('Escape');
+    assert.equal(await page.evaluate(() => (document.getElementById('heatmap-dialog') as HTMLDialogElement).open), false);
+    assert.equal(await page.evaluate(() => (document.activeElement as HTMLElement | null)?.dataset.focus), 'enlarge');
+    // A click on the map does the same.
+    await card.locator('img.thumb').click();
+    await page.locator('#heatmap-dialog[open]').waitFor();
+    await page.locator('#heatmap-close').click();
     await card.locator('button.where').click();
     assert.equal(await card.locator('.legend').count(), 0);
     // A map that cannot be made (the server gone, here refused) is said as an error, and the toggle stays "Show" to try again.

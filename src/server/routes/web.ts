@@ -19,6 +19,7 @@ const FILES: Record<string, { file: string; type: string }> = {
   '/upload-batches.js': { file: 'upload-batches.js', type: 'text/javascript; charset=utf-8' },
   '/thumbnails.js': { file: 'thumbnails.js', type: 'text/javascript; charset=utf-8' },
   '/library.js': { file: 'library.js', type: 'text/javascript; charset=utf-8' },
+  '/enlarge.js': { file: 'enlarge.js', type: 'text/javascript; charset=utf-8' },
   '/app.css': { file: 'app.css', type: 'text/css; charset=utf-8' },
   '/icon.svg': { file: 'icon.svg', type: 'image/svg+xml' },
 };
