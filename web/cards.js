@@ -2,7 +2,8 @@
 // progress, then the answer as a headline with the alternatives below (or "unknown" when a head finds the
 // photo unlike its training photos). Failed cards can be retried; any card removed; the list cleared.
 // "Show where it looked" lays the model's class activation map over the crop. Used by both views.
-import { authHeaders, el, errorText, refusalCode, state, t, tooLargeVars } from './common.js';
+import { authHeaders, el, errorText, postPhoto, refusalCode, state, t, tooLargeVars } from './common.js';
+import { cardPicture, MAY_MOVE, showFirstFrame } from './card-picture.js';
 import { showLarge } from './enlarge.js';
 
 const all = [];
@@ -27,11 +28,6 @@ const SMALL_SIDE = 112;
 /** Errors the same file would get again: their cards offer no Retry. */
 const FINAL_ERRORS = new Set(['FILE_TOO_LARGE', 'PAYLOAD_TOO_LARGE', 'IMAGE_UNSUPPORTED', 'HEIC_UNSUPPORTED', 'IMAGE_EMPTY', 'IMAGE_CORRUPT', 'IMAGE_TOO_LARGE', 'HEAD_GONE']);
 
-/** Sends a photo as the request body (the explain route's pictures). */
-function postPhoto(url, file) {
-  return fetch(url, { method: 'POST', headers: { ...authHeaders(), 'Content-Type': file.type || 'application/octet-stream' }, body: file });
-}
-
 function labelOf(p) {
   return state.lang === 'zh' && p.label_zh ? p.label_zh : p.label;
 }
@@ -44,64 +40,6 @@ function whereFor(item) {
 function explainedLabel(item) {
   const p = item.result?.predictions.find((x) => x.index === item.explain.cls);
   return p ? labelOf(p) : '';
-}
-
-function thumbnail(item) {
-  const alt = item.explain.on && item.explain.url ? whereFor(item) : item.file.name || 'image';
-  if (item.explain.on && item.explain.url) {
-    // A click (or the Enlarge button, for the keyboard) shows it over the whole photo, as large as the screen allows.
-    const map = el('img', { className: 'thumb', alt, src: item.explain.url });
-    map.addEventListener('click', () => enlarge(item));
-    return map;
-  }
-  if (!item.thumbOk) return el('div', { className: 'thumb no-thumb', textContent: t('noPreview') });
-  const img = el('img', { className: 'thumb', alt, src: item.thumbUrl });
-  // A photo the browser cannot show (TIFF, HEIC): the server's own picture of the square the model saw;
-  // a file nobody can show: a labelled tile, never a broken-image icon.
-  img.onerror = () => {
-    if (item.preview) return; // Asked for already (cards redraw while they upload).
-    // A file the browser knows is not a picture (text, PDF): the server would refuse a preview too.
-    if (item.state === 'error' || (item.file.type && !item.file.type.startsWith('image/'))) {
-      item.thumbOk = false;
-      return render(item);
-    }
-    item.preview = 'loading';
-    postPhoto('v1/explain?image=crop&heatmap=off', item.file)
-      .then((res) => (res.ok ? res.blob() : Promise.reject(new Error(String(res.status)))))
-      .then((blob) => {
-        URL.revokeObjectURL(item.thumbUrl);
-        item.thumbUrl = URL.createObjectURL(blob);
-        item.preview = 'done';
-      })
-      .catch(() => {
-        item.preview = 'failed';
-        item.thumbOk = false;
-      })
-      .finally(() => !item.removed && render(item));
-  };
-  return img;
-}
-
-// Animated GIFs and WebPs would play in the thumbnail while the answer is for their first frame, the one the
-// model sees: those show a still of that frame instead (the browser's decoder gives it).
-const MAY_MOVE = new Set(['image/gif', 'image/webp', 'image/apng']);
-
-async function showFirstFrame(item) {
-  try {
-    const bitmap = await createImageBitmap(item.file);
-    const side = Math.min(bitmap.width, bitmap.height);
-    const size = Math.min(side, 448);
-    const canvas = el('canvas', { width: size, height: size });
-    canvas.getContext('2d').drawImage(bitmap, (bitmap.width - side) / 2, (bitmap.height - side) / 2, side, side, 0, 0, size, size);
-    bitmap.close();
-    const still = await new Promise((resolve) => canvas.toBlob(resolve, 'image/png'));
-    if (!still || item.removed) return;
-    URL.revokeObjectURL(item.thumbUrl);
-    item.thumbUrl = URL.createObjectURL(still);
-    render(item);
-  } catch {
-    // Not a picture the browser reads: the thumbnail's own fallback (the server's preview, or a labelled tile) follows.
-  }
 }
 
 /** The answers a card shows: as many as asked, the first always, the others from 0.05%. */
@@ -209,7 +147,7 @@ function render(item) {
   remove.addEventListener('click', () => removeCard(item));
   actions.append(remove);
   body.append(actions);
-  card.replaceChildren(thumbnail(item), body);
+  card.replaceChildren(cardPicture(item, { alt: item.explain.on && item.explain.url ? whereFor(item) : item.file.name || 'image', redraw: render, enlarge }), body);
   if (focused) {
     // Retry goes while the photo is sent again: the focus waits on the card, never on Remove, which a second Enter would press.
     const target = card.querySelector(`[data-focus="${focused}"]`) ?? (focused === 'retry' ? card : card.querySelector('[data-focus="remove"]'));
@@ -383,7 +321,7 @@ export function addCards(list, files, options, onChange) {
       queue.push(item);
     }
     render(item);
-    if (MAY_MOVE.has(file.type)) void showFirstFrame(item);
+    if (MAY_MOVE.has(file.type)) void showFirstFrame(item, render);
   });
   onChange();
   pump();

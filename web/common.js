@@ -107,6 +107,11 @@ export function rovingFocus(group) {
   });
 }
 
+/** Sends a photo as the request body (the explain route's pictures), with the API key when there is one. */
+export function postPhoto(url, file) {
+  return fetch(url, { method: 'POST', headers: { ...authHeaders(), 'Content-Type': file.type || 'application/octet-stream' }, body: file });
+}
+
 export function authHeaders() {
   return state.key ? { Authorization: `Bearer ${state.key}` } : {};
 }

@@ -20,6 +20,7 @@ const FILES: Record<string, { file: string; type: string }> = {
   '/thumbnails.js': { file: 'thumbnails.js', type: 'text/javascript; charset=utf-8' },
   '/library.js': { file: 'library.js', type: 'text/javascript; charset=utf-8' },
   '/enlarge.js': { file: 'enlarge.js', type: 'text/javascript; charset=utf-8' },
+  '/card-picture.js': { file: 'card-picture.js', type: 'text/javascript; charset=utf-8' },
   '/app.css': { file: 'app.css', type: 'text/css; charset=utf-8' },
   '/icon.svg': { file: 'icon.svg', type: 'image/svg+xml' },
 };
