@@ -7,6 +7,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ServiceObserver } from '../classify/service.js';
 import type { ModelInfo } from '../types.js';
+import { ErrorCodes } from '../errors.js';
 
 // Up to a minute: the request deadline is 30 s by default.
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
@@ -36,6 +37,8 @@ export class ServerMetrics {
 
   constructor(defaultMetrics = true, version?: string) {
     if (version) this.buildInfo.set({ version }, 1);
+    // Each image failure's series exists from the start at 0, so that increase() and rate() count its first one.
+    for (const code of Object.keys(ErrorCodes).filter((c) => c.startsWith('IMAGE_'))) this.imageFailures.inc({ code }, 0);
     // Node's and the process's own metrics under their usual names (process_cpu_seconds_total, nodejs_heap_size_used_bytes…), as dashboards expect them.
     if (!defaultMetrics) return;
     collectDefaultMetrics({ register: this.registry });
