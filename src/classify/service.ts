@@ -395,11 +395,6 @@ export class ClassificationService {
   }
 
   /**
-   * Refuses new images (NOT_READY), waits for those in progress to get their
-   * answers, then stops the workers and frees the model. Closing twice is
-   * closing once.
-   */
-  /**
    * Starts no batch any more (images waiting or sent later get NOT_READY) and
    * resolves once the batch in the model, if any, has returned: ONNX Runtime
    * cannot stop a run, and ending the process while one runs in the model's
@@ -411,6 +406,11 @@ export class ClassificationService {
     return this.batcher.idle();
   }
 
+  /**
+   * Refuses new images (NOT_READY), waits for those in progress to get their
+   * answers, then stops the workers and frees the model. Closing twice is
+   * closing once.
+   */
   close(): Promise<void> {
     this.closing ??= (async () => {
       if (this.admitted > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));

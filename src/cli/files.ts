@@ -5,11 +5,11 @@
  * `.jfif`); a link to a photo that is gone is listed with its error, not
  * passed by.
  */
-import { readdir, realpath, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { extname, join, resolve } from 'node:path';
 import { IMAGE_EXTENSIONS } from '../image/formats.js';
 import { fsPath, pathKey } from '../library/paths.js';
-import { firstBytes, kindOf } from '../library/walk.js';
+import { firstBytes, kindOf, realKey } from '../library/walk.js';
 import { STDIN_NAME } from './stdin-photo.js';
 
 /** One path to classify, or a path that could not be listed. Names found in folders are path keys (`library/paths.ts`), so a name that is not UTF-8 can still be opened. */
@@ -17,8 +17,8 @@ export type ListedPath = { path: string } | { path: string; error: string };
 
 const startsLikeAnImage = (path: string): Promise<boolean> => firstBytes(path).then((head) => kindOf(head) === 'image', () => false);
 
-/** A folder's real path as a path key (links and `..` resolved), or its plain absolute path when it cannot be resolved. */
-const realKey = (path: string): Promise<string> => realpath(fsPath(path), { encoding: 'buffer' }).then(pathKey, () => resolve(path));
+/** A folder's real path as a path key, or its plain absolute path when it cannot be resolved. */
+const folderKey = (path: string): Promise<string> => realKey(path).catch(() => resolve(path));
 
 async function walk(dir: string, out: ListedPath[], seen: Set<string>, skip: ReadonlySet<string>): Promise<void> {
   let entries;
@@ -36,7 +36,7 @@ async function walk(dir: string, out: ListedPath[], seen: Set<string>, skip: Rea
     // from a Mac is metadata, not a broken photo.
     if (name.startsWith('.') || seen.has(key)) continue;
     if (entry.isDirectory()) {
-      if (skip.size === 0 || !skip.has(await realKey(p))) await walk(p, out, seen, skip);
+      if (skip.size === 0 || !skip.has(await folderKey(p))) await walk(p, out, seen, skip);
       continue;
     }
     if (!entry.isFile() && !entry.isSymbolicLink()) continue;
@@ -68,7 +68,7 @@ async function walk(dir: string, out: ListedPath[], seen: Set<string>, skip: Rea
 export async function expandPaths(paths: readonly string[], onEmptyFolder: (folder: string) => void = () => undefined, skipFolders: readonly string[] = []): Promise<ListedPath[]> {
   const out: ListedPath[] = [];
   const seen = new Set<string>();
-  const skip = new Set(await Promise.all(skipFolders.map(realKey)));
+  const skip = new Set(await Promise.all(skipFolders.map(folderKey)));
   for (const p of paths) {
     if (p === STDIN_NAME) {
       if (!seen.has(STDIN_NAME)) out.push({ path: STDIN_NAME });

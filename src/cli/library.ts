@@ -3,7 +3,7 @@
  * folders), `search` (by words, or `--like` a photo), `dupes`, `export`
  * (streamed to stdout with backpressure, so `| gzip` gets every byte).
  */
-import { existsSync, realpathSync, rmSync, rmdirSync, statSync } from 'node:fs';
+import { existsSync, rmSync, rmdirSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { basename, dirname, join, relative, resolve } from 'node:path';
@@ -16,9 +16,10 @@ import { CategoryMap } from '../library/categories.js';
 import { derivable } from '../library/derive.js';
 import { TagIndex } from '../library/index-db.js';
 import { plural } from '../plural.js';
-import { displayPath, fsPath, linePath, pathKey } from '../library/paths.js';
+import { displayPath, fsPath, linePath } from '../library/paths.js';
 import { LibraryReader, modelName } from '../library/search.js';
 import { libraryModelKey, parseLibraryModelKey, tagFolders, type TagSummary } from '../library/tagger.js';
+import { realKey } from '../library/walk.js';
 import type { ModelOptions } from '../types.js';
 import { UsageError, fractionOption, intOption, langOption, type Parsed } from './args.js';
 import { followLibraryModel, indexForReading, indexForTagging } from './library-index.js';
@@ -241,12 +242,12 @@ async function likeCommand(reader: LibraryReader, photo: string, limit: number, 
   let target: number | Uint8Array;
   let real: string;
   try {
-    real = pathKey(realpathSync.native(fsPath(photo), { encoding: 'buffer' }));
+    real = await realKey(photo);
   } catch {
     // A photo deleted since it was tagged is still found by its folder and name: its embedding is in the index.
     let former: string | null = null;
     try {
-      former = join(pathKey(realpathSync.native(fsPath(dirname(photo)), { encoding: 'buffer' })), basename(photo));
+      former = join(await realKey(dirname(photo)), basename(photo));
     } catch {
       // Its folder is gone too.
     }

@@ -44,7 +44,8 @@ export async function firstBytes(path: string): Promise<Uint8Array> {
 
 const errorCode = (err: unknown): string => (err as NodeJS.ErrnoException).code ?? String(err);
 
-async function realKey(path: string): Promise<string> {
+/** The real path of `path` (a path key: links and `..` resolved, bytes kept) as the library stores paths. */
+export async function realKey(path: string): Promise<string> {
   return pathKey(await realpath(fsPath(path), { encoding: 'buffer' }));
 }
 

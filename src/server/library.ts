@@ -9,14 +9,15 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { readFile, realpath, stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { ResnetServeError } from '../errors.js';
 import { writeFileAtomic } from '../fs-atomic.js';
 import type { DupeGroup } from '../library/dupes.js';
 import type { FileRow } from '../library/index-db.js';
-import { displayPath, fsPath, pathKey } from '../library/paths.js';
+import { displayPath, fsPath } from '../library/paths.js';
 import { LibraryReader, type SearchResult } from '../library/search.js';
+import { realKey } from '../library/walk.js';
 
 /** Thumbnail sizes the gallery asks for (longest side, px). */
 export const THUMBNAIL_SIZES = [320, 1024] as const;
@@ -132,7 +133,7 @@ export class LibraryService {
   private async inside(row: FileRow): Promise<string> {
     let real: string;
     try {
-      real = pathKey(await realpath(fsPath(row.path), { encoding: 'buffer' }));
+      real = await realKey(row.path);
     } catch {
       throw new ResnetServeError('NOT_FOUND', `Photo ${row.id} is no longer in the library`);
     }

@@ -2,7 +2,8 @@
  * Starts the HTTP service: builds the app, listens at once (liveness answers,
  * readiness says "loading"), loads and warms up the model, then reports
  * ready. SIGTERM/SIGINT drain: readiness turns false, accepted requests are
- * answered, and the process exits within the grace period.
+ * answered, and the process exits within the grace period (past it only by
+ * a batch already in the model, which cannot be stopped).
  */
 import { networkInterfaces, type NetworkInterfaceInfo } from 'node:os';
 import { ClassificationService, type ServiceOptions } from '../classify/service.js';
