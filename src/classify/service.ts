@@ -24,7 +24,7 @@ import { rankLogits, resolveClassifyOptions, type ResolvedClassifyOptions } from
 import { DEFAULT_MAX_QUEUE, InferenceBatcher, type BatcherOptions } from './batcher.js';
 import { ConcurrencyGate } from './concurrency-gate.js';
 import { TensorSlots } from './tensor-slots.js';
-import { plural } from '../plural.js';
+import { Admission } from './admission.js';
 
 /** Timings a service reports per image and per batch, for metrics. */
 export interface ServiceObserver {
@@ -110,14 +110,10 @@ export class ClassificationService {
   private readonly preprocessing: ConcurrencyGate;
   private readonly maxPixels: number;
   private readonly maxDecodeMs: number;
-  /** Images admitted and not yet answered (decoding or waiting for inference). */
-  private admitted = 0;
-  /** Most images admitted at once; beyond it, QUEUE_FULL at once. */
-  readonly maxAdmitted: number;
-  /** Set by close: no image is admitted after it. */
+  /** Images admitted and not yet answered (decoding or waiting for inference), against `batching.maxQueue`. */
+  private readonly admission: Admission;
+  /** Set by close. */
   private closing: Promise<void> | null = null;
-  /** close, waiting for the images admitted to be answered. */
-  private readonly idleWaiters: (() => void)[] = [];
 
   /** Preprocessing mode, `fast` unless asked otherwise. */
   readonly mode: PreprocessMode;
@@ -134,9 +130,9 @@ export class ClassificationService {
     this.mode = options.preprocess ?? 'fast';
     if (!PREPROCESS_MODES.includes(this.mode)) throw invalidArgument('preprocess', `one of ${PREPROCESS_MODES.join(', ')}`, this.mode);
     this.observer = options.observer;
-    this.maxAdmitted = options.batching?.maxQueue ?? DEFAULT_MAX_QUEUE;
+    this.admission = new Admission(options.batching?.maxQueue ?? DEFAULT_MAX_QUEUE);
     const size = model.session.inputSize;
-    this.slots = new TensorSlots(3 * size * size, this.maxAdmitted);
+    this.slots = new TensorSlots(3 * size * size, this.admission.max);
     this.preprocessing = new ConcurrencyGate(2 * pool.maxThreads);
     this.batcher = new InferenceBatcher(model.session, options.batching, (size, ms) => {
       this.observer?.batch?.(size);
@@ -289,35 +285,22 @@ export class ClassificationService {
 
   /** Images being decoded or waiting for inference now. */
   get inFlight(): number {
-    return this.admitted;
+    return this.admission.inProgress;
   }
 
-  /**
-   * Throws QUEUE_FULL at once when `n` more images would not fit (checked before an upload is read); `mirrored`:
-   * they are photos answered with a head, each with its mirror image, and the message says why they count twice.
-   */
+  /** Most images in progress at once (`batching.maxQueue`); beyond it, QUEUE_FULL at once. */
+  get maxAdmitted(): number {
+    return this.admission.max;
+  }
+
+  /** Throws QUEUE_FULL at once when `n` more images would not fit (checked before an upload is read); see {@link Admission.ensureCapacity}. */
   ensureCapacity(n = 1, mirrored = false): void {
-    if (this.admitted + n > this.maxAdmitted) {
-      const twice = mirrored ? `; a photo answered with a head counts as two, it and its mirror image` : '';
-      throw new ResnetServeError('QUEUE_FULL', `The server is busy (${plural(this.admitted, 'image')} in progress, of at most ${this.maxAdmitted}${twice}); retry shortly`);
-    }
+    this.admission.ensureCapacity(n, mirrored);
   }
 
-  /**
-   * Admission control: reserves room for `n` images or refuses at once with
-   * QUEUE_FULL, so overload is answered "try later" instead of queueing
-   * without bound. Returns the release function.
-   */
+  /** Reserves room for `n` images or refuses at once (QUEUE_FULL; NOT_READY once closed). Returns the release function. */
   admit(n: number, mirrored = false): () => void {
-    if (this.closing) throw new ResnetServeError('NOT_READY', 'This service is closed: start another to go on');
-    this.ensureCapacity(n, mirrored);
-    this.admitted += n;
-    let released = false;
-    return () => {
-      if (!released) this.admitted -= n;
-      released = true;
-      if (this.admitted === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
-    };
+    return this.admission.admit(n, mirrored);
   }
 
   /**
@@ -413,7 +396,7 @@ export class ClassificationService {
    */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      if (this.admitted > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+      await this.admission.close();
       this.batcher.drain(new ResnetServeError('NOT_READY', 'The server is shutting down'));
       await Promise.all([this.pool.destroy(), this.background?.destroy()]);
       await this.batcher.idle();

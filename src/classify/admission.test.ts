@@ -1,0 +1,51 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { isResnetServeError } from '../errors.js';
+import { Admission } from './admission.js';
+
+test('admits up to its bound, then refuses with QUEUE_FULL saying how many are in progress', () => {
+  const admission = new Admission(4);
+  const release = admission.admit(3);
+  assert.equal(admission.inProgress, 3);
+  assert.throws(() => admission.admit(2), (err: unknown) => isResnetServeError(err, 'QUEUE_FULL') && err.message === 'The server is busy (3 images in progress, of at most 4); retry shortly');
+  admission.ensureCapacity(1);
+  assert.throws(() => admission.ensureCapacity(2, true), (err: unknown) => isResnetServeError(err, 'QUEUE_FULL') && /counts as two, it and its mirror image\); retry shortly$/.test(err.message));
+  const one = admission.admit(1);
+  assert.equal(admission.inProgress, 4);
+  one();
+  release();
+  assert.equal(admission.inProgress, 0);
+});
+
+test('releasing twice frees the room once', () => {
+  const admission = new Admission(2);
+  const a = admission.admit(1);
+  const b = admission.admit(1);
+  a();
+  a();
+  assert.equal(admission.inProgress, 1);
+  assert.throws(() => admission.admit(2), (err: unknown) => isResnetServeError(err, 'QUEUE_FULL'));
+  b();
+  assert.equal(admission.inProgress, 0);
+});
+
+test('close admits nothing more and resolves when the last image admitted is released', async () => {
+  const admission = new Admission(8);
+  const first = admission.admit(2);
+  const second = admission.admit(1);
+  let closed = false;
+  const closing = admission.close().then(() => (closed = true));
+  assert.throws(() => admission.admit(1), (err: unknown) => isResnetServeError(err, 'NOT_READY'));
+  first();
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(closed, false, 'one image is still in progress');
+  second();
+  await closing;
+  assert.equal(closed, true);
+});
+
+test('closing with nothing in progress resolves at once', async () => {
+  const admission = new Admission(1);
+  await admission.close();
+  assert.throws(() => admission.admit(1), (err: unknown) => isResnetServeError(err, 'NOT_READY'));
+});
