@@ -4,6 +4,7 @@
  * or JSON lines, a batch at a time.
  */
 import { createHash } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import { writeFile } from 'node:fs/promises';
 import { basename, isAbsolute, join, relative, sep } from 'node:path';
 import { ImageClassifier } from '../classify/classifier.js';
@@ -19,7 +20,8 @@ import type { ClassifyOutcome, EmbedOutcome, ModelOptions } from '../types.js';
 import { intOption, langOption, UsageError, type Parsed } from './args.js';
 import { expandPaths, type ListedPath } from './files.js';
 import { readPipedPhoto, STDIN_NAME } from './stdin-photo.js';
-import { formatEmbedding, formatJsonLine, formatOutcome } from './format.js';
+import { failedLine, formatEmbedding, formatJsonLine, formatOutcome } from './format.js';
+import { ProgressLine } from './progress.js';
 
 const BATCH = 8;
 
@@ -40,15 +42,10 @@ function checkDefaultBackbone({ backbone }: Head, path: string): void {
   }
 }
 
-/** The closing line when some files failed ("2 of 5 files failed."; "The file failed." for one). */
-function failedLine(failed: number, total: number): string {
-  return total === 1 ? 'The file failed.\n' : failed === total ? `All ${total} files failed.\n` : `${failed} of ${total} files failed.\n`;
-}
-
 /** The image files under `paths`; null, after saying so, when there are none. */
-async function imageFiles(paths: string[], outputFolders: string[] = []): Promise<ListedPath[] | null> {
+async function imageFiles(command: string, paths: string[], outputFolders: string[] = []): Promise<ListedPath[] | null> {
   const empty: string[] = [];
-  const files = await expandPaths(paths, (folder) => empty.push(folder), outputFolders);
+  const files = await expandPaths(paths, (folder) => empty.push(folder), outputFolders, command);
   for (const folder of empty) process.stderr.write(`${displayPath(folder)}: no photos in this folder\n`);
   if (!files.length) {
     process.stderr.write('No image files found.\n');
@@ -64,20 +61,41 @@ async function inputsFor(files: ListedPath[]): Promise<(path: string) => string 
   return (path) => (path === STDIN_NAME ? piped : path);
 }
 
-/** Runs `work` over the files a batch at a time, printing each file's result in order; returns the failures. */
-async function eachBatch<T extends { ok: boolean }>(files: ListedPath[], work: (paths: string[]) => Promise<T[]>, print: (file: string, outcome: T | { ok: false; error: ResnetServeError }) => void): Promise<number> {
+/** A file's result as printed: its text, and whether it goes to stderr (a failure, in a table). */
+type Printed = { text: string; toStderr: boolean };
+
+/**
+ * Runs `work` over the files a batch at a time, printing each file's result in
+ * order, and the closing line when some failed; returns the failures. With the
+ * results going to a file or a pipe and stderr a terminal, a progress line
+ * shows how far it is.
+ */
+async function eachBatch<T extends { ok: boolean }>(files: ListedPath[], work: (paths: string[]) => Promise<T[]>, render: (file: string, outcome: T | { ok: false; error: ResnetServeError }) => Printed): Promise<number> {
+  const progress = process.stderr.isTTY && !process.stdout.isTTY && files.length > BATCH ? new ProgressLine(process.stderr) : null;
+  const started = performance.now();
   let failed = 0;
+  let done = 0;
+  const print = (file: string, outcome: T | { ok: false; error: ResnetServeError }): void => {
+    const { text, toStderr } = render(file, outcome);
+    if (!toStderr) process.stdout.write(text);
+    else if (progress) progress.log(text.replace(/\n$/, ''));
+    else process.stderr.write(text);
+  };
   for (let i = 0; i < files.length; i += BATCH) {
     const chunk = files.slice(i, i + BATCH);
     const readable = chunk.filter((f) => !('error' in f));
     const outcomes = await work(readable.map((f) => f.path));
     let next = 0;
     for (const f of chunk) {
-      const outcome = 'error' in f ? { ok: false as const, error: new ResnetServeError('IO_ERROR', f.error) } : outcomes[next++];
+      const outcome = 'error' in f ? { ok: false as const, error: new ResnetServeError(f.code ?? 'IO_ERROR', f.error) } : outcomes[next++];
       if (!outcome.ok) failed++;
       print(displayPath(f.path), outcome);
     }
+    done += chunk.length;
+    progress?.update({ done, total: files.length, toClassify: files.length, classified: done, classifyMs: performance.now() - started, failed });
   }
+  progress?.done();
+  if (failed) process.stderr.write(failedLine(files, failed));
   return failed;
 }
 
@@ -119,7 +137,7 @@ export async function classifyCommand(paths: string[], values: Parsed, model: Mo
   const explainDir = values.explain;
   if (values.class !== undefined && explainDir === undefined) throw new UsageError('--class goes with --explain (it chooses the class whose heatmap is drawn)');
   if (explainDir !== undefined) await prepareExplainDir(explainDir);
-  const files = await imageFiles(paths, explainDir === undefined ? [] : [explainDir]);
+  const files = await imageFiles('classify', paths, explainDir === undefined ? [] : [explainDir]);
   if (!files) return 1;
   const input = await inputsFor(files);
   const classifier = await ImageClassifier.create(model);
@@ -173,12 +191,11 @@ export async function classifyCommand(paths: string[], values: Parsed, model: Mo
       // Said for which class when it is not the top answer's.
       const where = heatmap && (values.class === undefined ? `   where it looked: ${heatmap.file}\n` : `   where it looked for ${heatmap.target}: ${heatmap.file}\n`);
       const text = values.json ? `${formatJsonLine(file, outcome, heatmap?.file, values.class === undefined ? undefined : heatmap?.target)}\n` : `${formatOutcome(file, outcome, lang)}${where || ''}`;
-      (outcome.ok || values.json ? process.stdout : process.stderr).write(text);
+      return { text, toStderr: !outcome.ok && !values.json };
     });
   } finally {
     await classifier.close();
   }
-  if (failed && !values.json) process.stderr.write(failedLine(failed, files.length));
   return failed ? 1 : 0;
 }
 
@@ -191,7 +208,7 @@ async function prepareExplainDir(dir: string): Promise<void> {
 
 export async function embedCommand(paths: string[], values: Parsed, model: ModelOptions): Promise<number> {
   if (paths.length === 0) throw new UsageError('embed needs at least one file or folder');
-  const files = await imageFiles(paths);
+  const files = await imageFiles('embed', paths);
   if (!files) return 1;
   const input = await inputsFor(files);
   const classifier = await ImageClassifier.create(model);
@@ -200,11 +217,10 @@ export async function embedCommand(paths: string[], values: Parsed, model: Model
     failed = await eachBatch<EmbedOutcome>(
       files,
       (batch) => classifier.embedBatch(batch.map(input)),
-      (file, outcome) => (outcome.ok || values.json ? process.stdout : process.stderr).write(formatEmbedding(file, outcome, Boolean(values.json))),
+      (file, outcome) => ({ text: formatEmbedding(file, outcome, Boolean(values.json)), toStderr: !outcome.ok && !values.json }),
     );
   } finally {
     await classifier.close();
   }
-  if (failed && !values.json) process.stderr.write(failedLine(failed, files.length));
   return failed ? 1 : 0;
 }

@@ -1,6 +1,7 @@
 /** Which files of a folder `classify` takes: by name or, as `tag` does, by first bytes; broken links said, empty folders heard of. */
 import assert from 'node:assert/strict';
-import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { testPhoto } from '../testing/fixtures.js';
@@ -72,4 +73,28 @@ test("a folder the command writes into (--explain's) is not walked into from a f
   assert.deepEqual(await names([join(dir, 'more', '..', 'maps')]), ['a.jpg', 'more/b.jpg']);
   // Given itself, it is read: the user asked for it.
   assert.deepEqual((await expandPaths([join(dir, 'maps')], undefined, [join(dir, 'maps')])).length, 1);
+});
+
+test('a folder reached twice (named twice, inside another given, through a link) is listed once and is not called empty', async () => {
+  const dir = await scratchDir('rs-files-folder-twice-');
+  mkdirSync(join(dir, 'photos', 'sub'), { recursive: true });
+  writeFileSync(join(dir, 'photos', 'a.jpg'), await testPhoto(1, 32, 24));
+  writeFileSync(join(dir, 'photos', 'sub', 'b.jpg'), await testPhoto(2, 32, 24));
+  symlinkSync(join(dir, 'photos'), join(dir, 'linked'));
+  mkdirSync(join(dir, 'empty'));
+  const heard: string[] = [];
+  const listed = await expandPaths(
+    [join(dir, 'photos'), join(dir, 'photos') + '/', join(dir, 'photos', 'sub'), join(dir, 'linked'), join(dir, 'linked', 'a.jpg'), join(dir, 'empty'), join(dir, 'empty')],
+    (folder) => heard.push(folder),
+  );
+  assert.deepEqual(listed.map((l) => l.path.slice(dir.length + 1)), ['photos/a.jpg', 'photos/sub/b.jpg']);
+  assert.deepEqual(heard, [join(dir, 'empty')], 'only the folder without photos is said to be empty, once');
+});
+
+test('a pipe named on the command line (process substitution, mkfifo) is refused at once with the way that works: -', { skip: existsSync('/usr/bin/mkfifo') ? false : 'needs mkfifo(1)' }, async () => {
+  const dir = await scratchDir('rs-files-fifo-');
+  const fifo = join(dir, 'photo.jpg');
+  execFileSync('mkfifo', [fifo]);
+  const [listed] = await expandPaths([fifo], undefined, [], 'embed');
+  assert.deepEqual(listed, { path: fifo, code: 'IMAGE_UNSUPPORTED', error: 'Not a regular file (a pipe), so not a photo: pipe a photo in on standard input instead (… | resnet-serve embed -)' });
 });

@@ -6,37 +6,53 @@
  * passed by.
  */
 import { readdir, stat } from 'node:fs/promises';
-import { extname, join, resolve } from 'node:path';
+import { basename, dirname, extname, join, resolve } from 'node:path';
 import { IMAGE_EXTENSIONS } from '../image/formats.js';
 import { fsPath, pathKey } from '../library/paths.js';
 import { firstBytes, kindOf, realKey } from '../library/walk.js';
 import { STDIN_NAME } from './stdin-photo.js';
 
 /** One path to classify, or a path that could not be listed. Names found in folders are path keys (`library/paths.ts`), so a name that is not UTF-8 can still be opened. */
-export type ListedPath = { path: string } | { path: string; error: string };
+export type ListedPath = { path: string } | { path: string; error: string; code?: 'IMAGE_UNSUPPORTED'; folder?: boolean };
 
 const startsLikeAnImage = (path: string): Promise<boolean> => firstBytes(path).then((head) => kindOf(head) === 'image', () => false);
 
-/** A folder's real path as a path key, or its plain absolute path when it cannot be resolved. */
-const folderKey = (path: string): Promise<string> => realKey(path).catch(() => resolve(path));
+/** A path's real path as a path key, or its plain absolute path when it cannot be resolved. */
+const realOrAbsolute = (path: string): Promise<string> => realKey(path).catch(() => resolve(path));
 
-async function walk(dir: string, out: ListedPath[], seen: Set<string>, skip: ReadonlySet<string>): Promise<void> {
+/** What a walk has listed so far: files and folders by real path, so one reached twice (named twice, through a link, as `.`) counts once. */
+interface Seen {
+  files: Set<string>;
+  /** Folders walked, with how many photos each holds. */
+  folders: Map<string, number>;
+}
+
+/** Lists the photos under `dir` (whose real path is `real`) not seen before; returns how many photos it holds, seen or not. */
+async function walk(dir: string, real: string, out: ListedPath[], seen: Seen, skip: ReadonlySet<string>): Promise<number> {
+  const walked = seen.folders.get(real);
+  if (walked !== undefined) return walked;
+  seen.folders.set(real, 1);
   let entries;
   try {
     entries = (await readdir(fsPath(dir), { withFileTypes: true, encoding: 'buffer' })).map((e) => ({ entry: e, name: pathKey(e.name as unknown as Buffer) }));
   } catch (err) {
-    out.push({ path: dir, error: `cannot list folder: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` });
-    return;
+    out.push({ path: dir, error: `cannot list folder: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, folder: true });
+    return 1;
   }
   entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  let photos = 0;
   for (const { entry, name } of entries) {
     const p = join(dir, name);
-    const key = resolve(p);
+    const key = join(real, name);
     // Hidden files and folders are passed by, as `tag` does: macOS's `._IMG_1.jpg` beside each photo copied
     // from a Mac is metadata, not a broken photo.
-    if (name.startsWith('.') || seen.has(key)) continue;
+    if (name.startsWith('.')) continue;
+    if (seen.files.has(key)) {
+      photos += 1;
+      continue;
+    }
     if (entry.isDirectory()) {
-      if (skip.size === 0 || !skip.has(await folderKey(p))) await walk(p, out, seen, skip);
+      if (!skip.has(key)) photos += await walk(p, key, out, seen, skip);
       continue;
     }
     if (!entry.isFile() && !entry.isSymbolicLink()) continue;
@@ -50,29 +66,34 @@ async function walk(dir: string, out: ListedPath[], seen: Set<string>, skip: Rea
       if (!target.isFile()) continue;
     }
     if (!named && !(await startsLikeAnImage(p))) continue;
-    seen.add(key);
+    seen.files.add(key);
     out.push({ path: p });
+    photos += 1;
   }
+  seen.folders.set(real, photos);
+  return photos;
 }
 
 /**
  * Files named on the command line stay as given (even without an image
- * extension); folders are walked in name order. A file reached twice (named
- * twice, as `a.jpg` and `./a.jpg`, or named and inside a folder given) is
- * listed once, where it came first; `-` is standard input (`stdin-photo.ts`).
- * `onEmptyFolder` hears of a folder given that holds no photo. Folders in
- * `skipFolders` (where the command writes, such as `--explain`'s) are not
- * walked into from a folder given, so a second run does not read the first
- * one's output as photos.
+ * extension); folders are walked in name order. A file or folder reached
+ * twice (named twice, as `a.jpg` and `./a.jpg`, through a link, or named and
+ * inside a folder given) is listed once, where it came first; `-` is
+ * standard input (`stdin-photo.ts`). `onEmptyFolder` hears of a folder given
+ * that holds no photo. Folders in `skipFolders` (where the command writes,
+ * such as `--explain`'s) are not walked into from a folder given, so a
+ * second run does not read the first one's output as photos. A pipe named
+ * (`<(…)`) is refused with the way that works for `command`: `-`.
  */
-export async function expandPaths(paths: readonly string[], onEmptyFolder: (folder: string) => void = () => undefined, skipFolders: readonly string[] = []): Promise<ListedPath[]> {
+export async function expandPaths(paths: readonly string[], onEmptyFolder: (folder: string) => void = () => undefined, skipFolders: readonly string[] = [], command = 'classify'): Promise<ListedPath[]> {
   const out: ListedPath[] = [];
-  const seen = new Set<string>();
-  const skip = new Set(await Promise.all(skipFolders.map(folderKey)));
+  const seen: Seen = { files: new Set(), folders: new Map() };
+  const skip = new Set(await Promise.all(skipFolders.map(realOrAbsolute)));
+  const givenFolders = new Set<string>();
   for (const p of paths) {
     if (p === STDIN_NAME) {
-      if (!seen.has(STDIN_NAME)) out.push({ path: STDIN_NAME });
-      seen.add(STDIN_NAME);
+      if (!seen.files.has(STDIN_NAME)) out.push({ path: STDIN_NAME });
+      seen.files.add(STDIN_NAME);
       continue;
     }
     let info;
@@ -82,14 +103,21 @@ export async function expandPaths(paths: readonly string[], onEmptyFolder: (fold
       out.push({ path: p });
       continue;
     }
+    if (info.isFIFO()) {
+      // Process substitution (`<(curl …)`) names a pipe: refused as read-photo.ts refuses it, with the way that works.
+      out.push({ path: p, code: 'IMAGE_UNSUPPORTED', error: `Not a regular file (a pipe), so not a photo: pipe a photo in on standard input instead (… | resnet-serve ${command} -)` });
+      continue;
+    }
     if (info.isDirectory()) {
-      const before = out.length;
-      await walk(p, out, seen, skip);
-      if (out.length === before) onEmptyFolder(p);
-    } else {
-      const key = resolve(p);
-      if (seen.has(key)) continue;
-      seen.add(key);
+      const real = await realOrAbsolute(p);
+      if ((await walk(p, real, out, seen, skip)) === 0 && !givenFolders.has(real)) onEmptyFolder(p);
+      givenFolders.add(real);
+      continue;
+    }
+    // Keyed as a walk keys it: its folder's real path and its own name (a link to a photo is a photo of its own).
+    const key = join(await realOrAbsolute(dirname(p)), basename(p));
+    if (!seen.files.has(key)) {
+      seen.files.add(key);
       out.push({ path: p });
     }
   }

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { ClassifyOutcome } from '../types.js';
-import { displayWidth, formatOutcome } from './format.js';
+import { displayWidth, failedLine, formatOutcome } from './format.js';
 
 const timings = { decode: 1, preprocess: 1, infer: 3, total: 5 };
 
@@ -24,4 +24,15 @@ test("a head's unknown answer is said in the labels' language", () => {
   assert.equal(line('zh'), '   → 未知：不属于这些类别（与训练照片都不像，典型度 1.2%）');
   assert.equal(line('both'), `${line('en')} / ${line('zh').slice('   → '.length)}`);
   assert.doesNotMatch(formatOutcome('x.jpg', { ...outcome, unknown: false }, 'zh'), /→/);
+});
+
+test('the closing line counts failed files, and folders that could not be read apart from them', () => {
+  const ok = (path: string) => ({ path });
+  const bad = (path: string) => ({ path, error: 'unreadable' });
+  const folder = (path: string) => ({ path, error: 'cannot list folder: EACCES', folder: true });
+  assert.equal(failedLine([bad('a.jpg')], 1), 'The file failed.\n');
+  assert.equal(failedLine([bad('a.jpg'), bad('b.jpg')], 2), 'All 2 files failed.\n');
+  assert.equal(failedLine([ok('a.jpg'), bad('b.jpg'), ok('c.jpg')], 1), '1 of 3 files failed.\n');
+  assert.equal(failedLine([ok('a.jpg'), bad('b.jpg'), folder('locked')], 2), '1 of 2 files failed; 1 folder could not be read.\n');
+  assert.equal(failedLine([ok('a.jpg'), folder('locked'), folder('private')], 2), '2 folders could not be read.\n');
 });

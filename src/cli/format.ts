@@ -1,6 +1,8 @@
 /** Renders classification results for people (a table) and programs (JSON lines). */
 import { linePath } from '../library/paths.js';
 import type { ClassifyOutcome, EmbedOutcome, Prediction } from '../types.js';
+import { plural } from '../plural.js';
+import type { ListedPath } from './files.js';
 
 /** Display width of a string: CJK and other wide characters count double. */
 export function displayWidth(s: string): number {
@@ -68,4 +70,18 @@ export function formatEmbedding(file: string, outcome: EmbedOutcome, json: boole
   const norm = Math.sqrt(e.reduce((s, v) => s + v * v, 0));
   const head = Array.from(e.subarray(0, 6), (v) => v.toFixed(4)).join(' ');
   return `${file}  ${e.length}-d  norm ${norm.toFixed(3)}  [${head} …]\n`;
+}
+
+/**
+ * The closing line when some paths failed ("2 of 5 files failed."; "The file
+ * failed." for one), folders that could not be listed counted apart from files.
+ */
+export function failedLine(files: ListedPath[], failed: number): string {
+  const folders = files.filter((f) => 'error' in f && f.folder).length;
+  const total = files.length - folders;
+  const fileFailures = failed - folders;
+  const unlisted = folders ? `${plural(folders, 'folder')} could not be read` : '';
+  if (fileFailures === 0) return `${unlisted[0].toUpperCase()}${unlisted.slice(1)}.\n`;
+  const line = total === 1 ? 'The file failed' : fileFailures === total ? `All ${total} files failed` : `${fileFailures} of ${total} files failed`;
+  return `${line}${unlisted ? `; ${unlisted}` : ''}.\n`;
 }

@@ -180,9 +180,30 @@ test('--json prints one object per file, in order, and --lang both adds Chinese 
   const t = lines[0].timings_ms;
   assert.ok(Math.abs(t.total - (t.decode + t.preprocess + t.infer)) <= 0.11, JSON.stringify(t));
   assert.equal(lines[1].error.code, 'IMAGE_UNSUPPORTED');
+  // Results go to stdout; stderr has only the closing line, for whoever pipes the JSON away.
+  assert.equal(r.stderr, '1 of 2 files failed.\n');
   const ok = await run(['classify', join(photos, 'a.jpg'), '--model', checkpoint, '--json']);
   assert.equal(ok.code, 0);
   assert.equal(JSON.parse(ok.stdout).predictions.length, 3);
+});
+
+test('with the results going to a file and stderr a terminal, a progress line shows how far it is, failures printed above it', { skip: existsSync('/usr/bin/script') ? false : 'needs util-linux script(1) for a terminal' }, async () => {
+  const dir = await scratchDir('rs-cli-progress-');
+  const jpeg = readFileSync(join(photos, 'a.jpg'));
+  for (let i = 0; i < 12; i++) writeFileSync(join(dir, `p${String(i).padStart(2, '0')}.jpg`), jpeg);
+  writeFileSync(join(dir, 'p05b.jpg'), 'not a photo');
+  const out = join(dir, 'out.jsonl');
+  const quote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
+  // script(1) gives the command a terminal; stdout goes to the file, so only stderr reaches it.
+  const command = [process.execPath, BIN, 'classify', dir, '--model', checkpoint].map(quote).join(' ') + ` > ${quote(out)}`;
+  const terminal = await new Promise<Run>((resolve) => {
+    execFile('script', ['-qec', command, '/dev/null'], { env: { ...env, COLUMNS: '100' }, timeout: 120_000 }, (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : 99) : 0, stdout, stderr }));
+  });
+  assert.equal(terminal.code, 1, terminal.stdout);
+  assert.match(terminal.stdout, /\r\x1b\[2K.*13\/13 photos, [\d.]+ images\/s, ETA 0:00, 1 failed/);
+  assert.match(terminal.stdout, /p05b\.jpg\r?\n {2}error IMAGE_UNSUPPORTED/);
+  assert.match(terminal.stdout, /1 of 13 files failed\.\r?\n$/);
+  assert.equal(readFileSync(out, 'utf8').match(/^p\d+b?\.jpg|^.*\/p\d+b?\.jpg {2}\(/gm)?.length, 12, 'the twelve photos, in the file');
 });
 
 test('classify - reads the photo piped in, beside files; what is piped in and is no image fails as a file would', async () => {

@@ -24,6 +24,12 @@ test('on a terminal the bar is redrawn in place and never wider than the window'
   }
 });
 
+test('a terminal of unknown size (0 columns) gets a line 80 wide, not a cut-off one', () => {
+  const { out, text } = terminal(0);
+  new ProgressLine(out).update({ done: 10, total: 10, toClassify: 10, classified: 10, classifyMs: 1000, failed: 1 });
+  assert.match(text(), /\] 10\/10 photos, 10\.0 images\/s, ETA 0:00, 1 failed$/);
+});
+
 test('messages go above the bar, which is drawn again below them', () => {
   const { out, text } = terminal(80);
   const bar = new ProgressLine(out);

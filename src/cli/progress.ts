@@ -115,7 +115,8 @@ export class ProgressLine {
       this.out.write(`${text}\n`);
       return;
     }
-    const columns = Math.max(20, (this.out.columns ?? 80) - 1);
+    // A terminal of unknown size (0 columns: a pty nobody sized) is taken as 80 wide.
+    const columns = Math.max(20, (this.out.columns || 80) - 1);
     const barWidth = Math.max(0, Math.min(24, columns - text.length - 3));
     const filled = Math.round((p.done / Math.max(p.total, 1)) * barWidth);
     const bar = barWidth >= 5 ? `[${'█'.repeat(filled)}${'░'.repeat(barWidth - filled)}] ` : '';

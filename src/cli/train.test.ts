@@ -188,6 +188,9 @@ test('train refuses, without the usage text and before embedding, what it cannot
   const empty = await run(['train', join(root, 'set'), '--out', join(root, 'x.json'), '--name', ' ', '--model', checkpoint]);
   assert.equal(empty.code, 2);
   assert.match(empty.stderr, /--name cannot be empty/);
+  const contradiction = await run(['train', join(root, 'set'), '--out', join(root, 'x.json'), '--reject', 'off', '--reject-rate', '0.05', '--model', checkpoint]);
+  assert.equal(contradiction.code, 2);
+  assert.match(contradiction.stderr, /--reject-rate goes with rejection on .*: drop --reject off or --reject-rate/);
   for (const bad of ['0.9', '0', '', '0x1', '1e-1']) {
     const r = await run(['train', join(root, 'set'), '--out', join(root, 'x.json'), '--holdout', bad, '--model', checkpoint]);
     assert.equal(r.code, 2, `--holdout ${bad}: ${r.stderr}`);

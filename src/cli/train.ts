@@ -74,6 +74,7 @@ export async function trainCommand(paths: string[], values: Parsed, model: Model
   if (values.reject !== undefined && values.reject !== 'on' && values.reject !== 'off') throw new UsageError(`--reject must be on or off, got ${JSON.stringify(values.reject)}`);
   options.reject = values.reject !== 'off';
   const rate = fractionOption(values['reject-rate'], '--reject-rate', undefined, { min: 0, max: 0.5, above: true, below: true, what: 'a fraction' });
+  if (rate !== undefined && !options.reject) throw new UsageError('--reject-rate goes with rejection on (it sets how many known photos may be answered "unknown"): drop --reject off or --reject-rate');
   if (rate !== undefined) options.rejectRate = rate;
   if (values.name !== undefined && values.name.trim() === '') throw new UsageError('--name cannot be empty');
   const out = resolve(values.out);

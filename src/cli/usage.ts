@@ -55,7 +55,8 @@ Commands:
   tag <folders…>                 tag a photo library: SQLite index, optional XMP sidecars; a second run
                                  handles only what changed (new, edited, moved and deleted photos)
       --top-k N                  labels per photo (default 5, at most 50)
-      --min-score P              drop labels and categories below this probability (default 0.1)
+      --min-score P              drop labels and categories below this probability,
+                                 except the best of each (default 0.1)
       --lang en|zh|both          keyword language (default both)
       --xmp                      write sidecars, merged into any other tool's (default IMG_1.jpg.xmp)
       --xmp-name append|replace  IMG_1.jpg.xmp (append, default) or IMG_1.xmp (replace); an existing one is used

@@ -358,6 +358,53 @@ describe('Prometheus Operator monitoring', () => {
     }
   });
 
+  test('the alerts fire for what they are for, and not for probes (promtool test rules)', async (t) => {
+    if (spawnSync('promtool', ['--version']).error) return t.skip('promtool is not installed (apt-get install prometheus)');
+    // A fresh server already has the series an alert on a first 500 needs, at 0.
+    const app = await buildApp({ service: new Promise<never>(() => {}), processMetrics: false });
+    try {
+      const metrics = (await app.inject('/metrics')).body;
+      for (const route of ['/predict', '/v1/classify', '/predictions/:model', '/v2/models/:name/infer']) assert.ok(metrics.includes(`resnet_http_errors_total{route="${route}",code="INTERNAL"} 0\n`), route);
+    } finally {
+      await app.close();
+    }
+    const dir = await scratchDir('rs-rules-test-');
+    // Which alerts fire is the test; their wording is not (promtool compares annotations too).
+    const groups = rule.spec.groups.map((g: { rules: object[] }) => ({ ...g, rules: g.rules.map(({ annotations: _a, ...r }: { annotations?: object }) => r) }));
+    writeFileSync(join(dir, 'rules.yaml'), JSON.stringify({ groups }));
+    const fires = (alertname: string, at: string, labels: Record<string, string>[]) => ({ eval_time: at, alertname, exp_alerts: labels.map((l) => ({ exp_labels: l })) });
+    const cases = [
+      {
+        // A pod's first 500: its series was there at 0.
+        input_series: [{ series: 'resnet_http_errors_total{code="INTERNAL",route="/predict"}', values: '0 0 1 1 1' }],
+        alert_rule_test: [fires('ResnetServeInternalErrors', '1m', []), fires('ResnetServeInternalErrors', '4m', [{ severity: 'critical' }])],
+      },
+      {
+        // A pod that does not answer the scrape (crash-looping); another that does.
+        input_series: [
+          { series: 'up{job="resnet-serve",instance="a"}', values: '0x10' },
+          { series: 'up{job="resnet-serve",instance="b"}', values: '1x10' },
+        ],
+        alert_rule_test: [fires('ResnetServeDown', '3m', []), fires('ResnetServeDown', '6m', [{ severity: 'warning', job: 'resnet-serve', instance: 'a' }]), fires('ResnetServeAbsent', '10m', [])],
+      },
+      { input_series: [{ series: 'up{job="something-else"}', values: '1x15' }], alert_rule_test: [fires('ResnetServeAbsent', '12m', [{ severity: 'warning', job: 'resnet-serve' }])] },
+      {
+        // A camera at one frame a second, 6% of them refused as busy, and the probes and scrapes of a Deployment (0.33/s):
+        // 6% of the requests that bring work, whatever the probes add.
+        input_series: [
+          { series: 'resnet_http_requests_total{route="/predict",method="POST",status="200"}', values: '0+56.4x30' },
+          { series: 'resnet_http_requests_total{route="/predict",method="POST",status="503"}', values: '0+3.6x30' },
+          { series: 'resnet_http_errors_total{route="/predict",code="QUEUE_FULL"}', values: '0+3.6x30' },
+          { series: 'resnet_http_requests_total{route="/readyz",method="GET",status="200"}', values: '0+20x30' },
+        ],
+        alert_rule_test: [fires('ResnetServeOverloaded', '20m', [{ severity: 'warning' }])],
+      },
+    ];
+    writeFileSync(join(dir, 'tests.yaml'), JSON.stringify({ rule_files: ['rules.yaml'], evaluation_interval: '1m', tests: cases.map((c) => ({ interval: '1m', ...c })) }));
+    const r = spawnSync('promtool', ['test', 'rules', join(dir, 'tests.yaml')], { encoding: 'utf8', cwd: dir });
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+  });
+
   test('promtool accepts the rules', async (t) => {
     if (spawnSync('promtool', ['--version']).error) return t.skip('promtool is not installed (apt-get install prometheus)');
     const file = join(await scratchDir('rs-rules-'), 'rules.yaml');

@@ -90,11 +90,13 @@ export function readHeadFile(text: string, label: string): DecodedHeadFile {
   const fail = (why: string): never => {
     throw new ResnetServeError('INVALID_ARGUMENT', `${label} is not a usable head file: ${why}`);
   };
+  // A photo or a model given by mistake: said in words, never its bytes echoed to the terminal.
+  if (/[\u0000-\u0008\u000e-\u001f\ufffd]/u.test(text.slice(0, 4096))) return fail('it is binary data, not the JSON text of a head file (a photo or a model given in its place?)');
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch (err) {
-    return fail(`it is not valid JSON (${(err as Error).message})`);
+    return fail(`it is not valid JSON (${(err as Error).message.replace(/[\u0000-\u001f\u007f]/gu, '?')})`);
   }
   if (!isObject(parsed) || parsed.format !== HEAD_FORMAT) return fail(`it is not a ${HEAD_FORMAT} file`);
   const file = parsed as unknown as HeadFile;

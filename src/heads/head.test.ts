@@ -75,6 +75,10 @@ test('head files round-trip; tampered, garbled or another model\'s files are ref
     assert.throws(() => Head.parse(t, 'shapes.json', model), (err) => isResnetServeError(err, 'INVALID_ARGUMENT') && mention.test(err.message));
   refused(text.replace('"square"', '"squares"'), /changed or damaged/);
   refused(text.slice(0, text.length / 2), /not valid JSON/);
+  // A JPEG given by mistake (read as UTF-8, as a file is): said in words, its bytes not echoed.
+  const jpegText = Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0x00, 0x10, 0x4a, 0x46, 0x49, 0x46, 0x00]).toString('utf8');
+  assert.throws(() => Head.parse(jpegText, 'cat.jpg', { name: 'resnet18', sha256: backbone.sha256 }), (err) => isResnetServeError(err, 'INVALID_ARGUMENT') && err.message === 'cat.jpg is not a usable head file: it is binary data, not the JSON text of a head file (a photo or a model given in its place?)');
+  refused('{"format": \f}', /not valid JSON \(Unexpected token '\?'/);
   refused('{"format":"something-else"}', /not a resnet-serve-head file/);
   refused(text, /trained on resnet18 .* not on resnet50/, { name: 'resnet50', sha256: 'cd'.repeat(32) });
   const json = JSON.parse(text);

@@ -97,6 +97,12 @@ test('bad input gets typed errors', async () => {
   await rejects(Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="10" height="10"/></svg>'), 'IMAGE_UNSUPPORTED');
   const jpeg = await sharp(gradient(64, 64), { raw: { width: 64, height: 64, channels: 3 } }).jpeg().toBuffer();
   await rejects(jpeg.subarray(0, Math.floor(jpeg.length / 2)), 'IMAGE_CORRUPT', undefined, /^Image data is damaged or truncated \(premature end of JPEG image\)$/);
+  // Cut short within the first bytes (an upload that stopped at once): still damaged, not "not an image".
+  const png8 = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+  for (const [cut, format] of [[jpeg.subarray(0, 2), 'JPEG'], [png8, 'PNG'], [png8.subarray(0, 3), 'PNG'], [Buffer.from('GIF8'), 'GIF'], [Buffer.from('II*'), 'TIFF']] as const) {
+    await rejects(cut, 'IMAGE_CORRUPT', undefined, new RegExp(`^The file is only ${cut.length} bytes: the start of a ${format} image, cut short$`));
+  }
+  for (const text of ['GIVE', 'ok', 'II', '\xff\xfe']) await rejects(Buffer.from(text, 'latin1'), 'IMAGE_UNSUPPORTED');
   // A start-of-scan naming a colour component the frame does not have: libjpeg's own sentence, without libvips' prefixes.
   const badScan = Buffer.from(jpeg);
   const sos = badScan.indexOf(Buffer.from([0xff, 0xda]));

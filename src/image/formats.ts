@@ -68,13 +68,36 @@ export const UNDECODABLE: Record<string, string> = {
 export const UNSUPPORTED = 'Not an image in a supported format (JPEG, PNG, WebP, GIF, TIFF, BMP, AVIF)';
 
 /**
+ * Signatures whose prefixes, in a file that short, are the start of that
+ * image cut short: from 2 bytes for those starting with a byte text never
+ * has (JPEG, PNG), from 3 for those that read as letters (GIF, TIFF).
+ */
+const SIGNATURES: [string, number, number[]][] = [
+  ['JPEG', 2, [0xff, 0xd8, 0xff]],
+  ['PNG', 2, [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0x0d]],
+  ['GIF', 3, [0x47, 0x49, 0x46, 0x38]],
+  ['TIFF', 3, [0x49, 0x49, 0x2a, 0]],
+  ['TIFF', 3, [0x4d, 0x4d, 0, 0x2a]],
+];
+
+/** The format whose signature a file too short to be recognised (under 12 bytes) begins, or null. */
+export function truncatedSignature(bytes: Uint8Array): string | null {
+  if (bytes.length >= 12) return null;
+  const found = SIGNATURES.find(([, least, signature]) => bytes.length >= least && bytes.every((b, i) => i >= signature.length || signature[i] === b));
+  return found ? found[0] : null;
+}
+
+/**
  * Throws IMAGE_UNSUPPORTED, saying why, unless the first bytes in `head`
  * (the whole file, or its first few dozen bytes) are those of an image
- * format we decode.
+ * format we decode; IMAGE_CORRUPT for a file of a few bytes that begins
+ * like one (an upload cut short).
  */
 export function refuseUnlessImage(head: Uint8Array): void {
   if (isBmp(head)) return;
   const format = sniffFormat(head);
+  const cut = format ? null : truncatedSignature(head);
+  if (cut) throw new ResnetServeError('IMAGE_CORRUPT', `The file is only ${head.length} bytes: the start of a ${cut} image, cut short`);
   if (!format) throw new ResnetServeError('IMAGE_UNSUPPORTED', isVideo(head) ? 'A video, not a photo: resnet-serve classifies still images (take a frame out first, e.g. ffmpeg -i clip.mp4 -frames:v 1 frame.jpg)' : UNSUPPORTED);
   if (UNDECODABLE[format]) throw new ResnetServeError('IMAGE_UNSUPPORTED', UNDECODABLE[format]);
 }

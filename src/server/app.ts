@@ -245,6 +245,8 @@ export async function buildApp(options: AppOptions): Promise<ResnetApp> {
   });
 
   app.addHook('onRequest', async (request, reply) => {
+    // On the response from the start, so an answer Node writes itself (408: a body too slow) carries it too.
+    reply.raw.setHeader('x-request-id', request.id);
     metrics.inFlight.inc();
     holder.active++;
     reply.raw.once('close', () => {
@@ -281,9 +283,6 @@ export async function buildApp(options: AppOptions): Promise<ResnetApp> {
     const query = (request.query ?? {}) as Record<string, unknown>;
     if (typeof query.head === 'string') query.head = query.head.normalize('NFC');
   });
-  app.addHook('onSend', async (request, reply) => {
-    reply.header('x-request-id', request.id);
-  });
   app.addHook('onResponse', async (request, reply) => {
     if (!request.raw.complete) answeredBeforeBody.add(request.raw.socket);
     const route = request.routeOptions.url ?? refusedMethods.get(request) ?? 'unknown';
@@ -318,6 +317,7 @@ export async function buildApp(options: AppOptions): Promise<ResnetApp> {
 
   app.addHook('onRoute', (route) => {
     if (!routePatterns.some((p) => p.url === route.url)) routePatterns.push(routePattern(route.url));
+    if ([route.method].flat().some((m) => m === 'POST' || m === 'PUT')) metrics.workRoute(route.url);
   });
   registerIntake(app, holder, limits, new InflightBytes(limits.maxInflightBytes));
   seedRoutes(app, holder, limits);

@@ -41,13 +41,17 @@ export function answerClientError(err: NodeJS.ErrnoException, socket: Socket, co
   const body = JSON.stringify({ error: message, code });
   // A request whose body was too slow has been routed already: it is the response still owed whose request never completed.
   const owed = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
-  counted({ status, code, error: message, ...(owed && !owed.req?.complete ? { routed: owed } : {}) });
+  const refused = owed && !owed.req?.complete ? owed : undefined;
+  counted({ status, code, error: message, ...(refused ? { routed: refused } : {}) });
   const reason = { 400: 'Bad Request', 408: 'Request Timeout', 431: 'Request Header Fields Too Large' }[status];
   // After the answers to the requests before it on this connection (pipelined), then the connection is closed for good
   // (ending only our side would keep the descriptor until the client closes).
   afterPendingResponses(socket, () => {
     if (socket.destroyed) return;
-    socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`, () => socket.destroy());
+    // The refused request's id (a sane token, app.ts), as every other answer carries it.
+    const id = refused?.getHeader('x-request-id');
+    const idLine = typeof id === 'string' ? `X-Request-Id: ${id}\r\n` : '';
+    socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${idLine}Connection: close\r\n\r\n${body}`, () => socket.destroy());
     setTimeout(() => socket.destroy(), 1000).unref();
   });
 }

@@ -63,6 +63,15 @@ export class ServerMetrics {
     if (seconds !== undefined) this.requestSeconds.observe({ route, status: String(status) }, seconds);
   }
 
+  /**
+   * Makes a route that takes work (POST, PUT) known: its INTERNAL error
+   * series exists from the start at 0, so that increase() counts a pod's
+   * first 500 (an alert on it sees it; a series that appears at 1 is not an increase).
+   */
+  workRoute(route: string): void {
+    this.errors.inc({ route, code: 'INTERNAL' }, 0);
+  }
+
   /** Records the model once it is loaded. */
   setModel(info: ModelInfo, onnxruntime: string, workers: number, images: { inProgress: () => number; limit: number }): void {
     this.images = images;

@@ -45,14 +45,15 @@ test('slow headers are cut off', async () => {
   assert.ok(r.said === '' || /^HTTP\/1\.1 408/.test(r.said), r.said);
 });
 
-test('an upload that stops halfway is cut off and freed: 408, counted once under its route, not as a client that left', async () => {
+test('an upload that stops halfway is cut off and freed: 408 with its request id, counted once under its route, not as a client that left', async () => {
   const before = (await app.inject('/metrics')).body;
   const s = await open();
-  s.write('POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: 100000\r\n\r\n');
+  s.write('POST /predict HTTP/1.1\r\nHost: x\r\nX-Request-Id: cam-7/frame-42\r\nContent-Type: image/jpeg\r\nContent-Length: 100000\r\n\r\n');
   s.write(Buffer.alloc(30_000, 1));
   const r = await closedAfter(s);
   assert.ok(r.ms < 6000, `closed after ${r.ms} ms`);
   assert.match(r.said, /^HTTP\/1\.1 408[\s\S]*"code":"REQUEST_TIMEOUT"/);
+  assert.match(r.said, /\r\nX-Request-Id: cam-7\/frame-42\r\n/i, 'the caller can find it in the log');
   await new Promise((resolve) => setTimeout(resolve, 100));
   const after = (await app.inject('/metrics')).body;
   assert.equal(counted(after, '408', '/predict'), counted(before, '408', '/predict') + 1, 'under its route');
