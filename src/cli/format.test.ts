@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { ClassifyOutcome } from '../types.js';
-import { displayWidth, failedLine, formatOutcome } from './format.js';
+import { displayWidth, failedLine, formatJsonLine, formatOutcome } from './format.js';
 
 const timings = { decode: 1, preprocess: 1, infer: 3, total: 5 };
 
@@ -24,6 +24,15 @@ test("a head's unknown answer is said in the labels' language", () => {
   assert.equal(line('zh'), '   → 未知：不属于这些类别（与训练照片都不像，典型度 1.2%）');
   assert.equal(line('both'), `${line('en')} / ${line('zh').slice('   → '.length)}`);
   assert.doesNotMatch(formatOutcome('x.jpg', { ...outcome, unknown: false }, 'zh'), /→/);
+});
+
+test('in JSON, a head\'s "unknown" comes first in the predictions, as in the table and the library, its flag and typicality beside them', () => {
+  const classes = [{ index: 0, label: 'allowed', score: 0.58 }, { index: 1, label: 'not allowed', score: 0.42 }];
+  const refused = JSON.parse(formatJsonLine('cat.jpg', { ok: true, width: 10, height: 10, timings, unknown: true, typicality: 0.25, predictions: classes }));
+  assert.deepEqual([refused.unknown, refused.typicality], [true, 0.25]);
+  assert.deepEqual(refused.predictions, [{ index: -1, label: 'unknown', score: 0.75 }, ...classes]);
+  const known = JSON.parse(formatJsonLine('ok.jpg', { ok: true, width: 10, height: 10, timings, unknown: false, typicality: 0.6, predictions: classes }));
+  assert.deepEqual(known.predictions, classes);
 });
 
 test('the closing line counts failed files, and folders that could not be read apart from them', () => {

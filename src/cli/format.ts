@@ -2,6 +2,7 @@
 import { linePath } from '../library/paths.js';
 import type { ClassifyOutcome, EmbedOutcome, Prediction } from '../types.js';
 import { plural } from '../plural.js';
+import { unknownFirst } from '../heads/answer.js';
 import type { ListedPath } from './files.js';
 
 /** Display width of a string: CJK and other wide characters count double. */
@@ -55,7 +56,8 @@ export function formatJsonLine(file: string, outcome: ClassifyOutcome, heatmap?:
     width: outcome.width,
     height: outcome.height,
     ...(outcome.unknown !== undefined ? { unknown: outcome.unknown, typicality: outcome.typicality } : {}),
-    predictions: outcome.predictions,
+    // As the table and the library give it: "unknown" first when a head finds the photo none of its classes.
+    predictions: unknownFirst(outcome),
     timings_ms: { decode: round(t.decode), preprocess: round(t.preprocess), infer: round(t.infer), total: round(t.total) },
     ...(heatmap ? { heatmap } : {}),
     ...(heatmap && heatmapClass ? { heatmap_class: heatmapClass } : {}),
