@@ -213,6 +213,8 @@ describe('Kubernetes and KServe manifests', () => {
     const [container] = deployment.spec.template.spec.containers;
     for (const probe of ['startupProbe', 'readinessProbe', 'livenessProbe']) assert.ok(container[probe].timeoutSeconds >= 1, probe);
     const [isvc] = manifests('deploy/kserve');
+    // An overloaded pod answers slower (about 1 s measured); restarting it would only throw its queue away.
+    for (const probes of [container, isvc.spec.predictor.containers[0]]) assert.ok(probes.livenessProbe.timeoutSeconds > probes.readinessProbe.timeoutSeconds, 'liveness has more room than readiness');
     assert.ok(['concurrency', 'rps'].includes(isvc.spec.predictor.scaleMetric), 'a metric the default KServe autoscaler supports');
     assert.equal(isvc.spec.predictor.containers[0].env.find((e: { name: string }) => e.name === 'PROTOCOL')?.value, 'v2');
     const kustomization = parseAllDocuments(readFileSync(join(REPO_ROOT, 'deploy/kubernetes/kustomization.yaml'), 'utf8'))[0].toJSON();
