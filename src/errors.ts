@@ -114,6 +114,10 @@ export function describeValue(value: unknown): string {
   if (typeof value === 'string') return `string ${JSON.stringify(value.length > 40 ? value.slice(0, 40) + '…' : value)}`;
   if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return `${typeof value} ${String(value)}`;
   if (Array.isArray(value)) return `array of length ${value.length}`;
+  if (Buffer.isBuffer(value)) return `a Buffer of ${value.length} bytes`;
+  if (value instanceof Uint8Array) return `a Uint8Array of ${value.length} bytes`;
+  if (value instanceof ArrayBuffer) return `an ArrayBuffer of ${value.byteLength} bytes`;
+  if (value instanceof URL) return `URL ${JSON.stringify(value.href.length > 60 ? value.href.slice(0, 60) + '…' : value.href)}`;
   return typeof value;
 }
 

@@ -122,7 +122,11 @@ describe('the library as a guest in your process', () => {
     await refused(classifier.classify(''), 'INVALID_ARGUMENT', /for image but received string ""/);
     await refused(ImageClassifier.create(null as never), 'INVALID_ARGUMENT', /for options/);
     await refused(ImageClassifier.create({ cacheDir: '' }), 'INVALID_ARGUMENT', /a folder path for cacheDir/);
-    await refused(classifier.loadHead(42 as never), 'INVALID_ARGUMENT', /a head file path for path but received number 42/);
+    await refused(classifier.loadHead(42 as never), 'INVALID_ARGUMENT', /a head file path or a file: URL for path but received number 42/);
+    await refused(classifier.loadHead(new URL('https://example.org/bugs.json')), 'INVALID_ARGUMENT', /for path but received URL "https:\/\/example\.org\/bugs\.json"/);
+    await refused(classifier.classify(new URL('http://example.org/cat.jpg')), 'INVALID_ARGUMENT', /a file path or a file: URL for image but received URL "http:\/\/example\.org\/cat\.jpg"$/);
+    await refused(classifier.classify(new URL('file://otherhost/cat.jpg')), 'INVALID_ARGUMENT', /a file: URL of this machine .* for image but received URL "file:\/\/otherhost\/cat\.jpg"$/);
+    await refused(classifier.classify(new ArrayBuffer(8) as never), 'INVALID_ARGUMENT', /for image but received an ArrayBuffer of 8 bytes$/);
     await refused(trainHeadFromFolder(classifier, 5 as never), 'INVALID_ARGUMENT', /a folder path for root/);
     // A misspelt option is named, with the one it probably is, never ignored.
     await refused(classifier.classify(photo, { topk: 2 } as never), 'INVALID_ARGUMENT', /Unknown option "topk" of classify \(did you mean topK\?\)/);

@@ -49,3 +49,37 @@ test('closing with nothing in progress resolves at once', async () => {
   await admission.close();
   assert.throws(() => admission.admit(1), (err: unknown) => isResnetServeError(err, 'NOT_READY'));
 });
+
+test('whenRoom admits in order as room is released; refusing callers do not jump the queue', async () => {
+  const admission = new Admission(4);
+  const first = admission.admit(3);
+  const order: string[] = [];
+  const a = admission.whenRoom(2).then((release) => (order.push('a'), release));
+  const b = admission.whenRoom(1).then((release) => (order.push('b'), release));
+  // One place is free, but a call is waiting before: a refusing caller is told the service is full.
+  assert.throws(() => admission.admit(1), (err: unknown) => isResnetServeError(err, 'QUEUE_FULL'));
+  first();
+  const [releaseA, releaseB] = await Promise.all([a, b]);
+  assert.deepEqual(order, ['a', 'b']);
+  assert.equal(admission.inProgress, 3);
+  releaseA();
+  releaseB();
+  assert.equal(admission.inProgress, 0);
+});
+
+test('a call entered before close goes on to its end, and close waits for it', async () => {
+  const admission = new Admission(2);
+  const endCall = admission.enterCall();
+  let closed = false;
+  const closing = admission.close().then(() => (closed = true));
+  assert.throws(() => admission.enterCall(), (err: unknown) => isResnetServeError(err, 'NOT_READY'));
+  // Its images are still admitted, within the call.
+  const release = admission.admit(2, false, true);
+  release();
+  (await admission.whenRoom(1))();
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(closed, false, 'the call has not ended');
+  endCall();
+  await closing;
+  assert.equal(closed, true);
+});

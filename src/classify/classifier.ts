@@ -30,8 +30,17 @@ export type ImageInput = Buffer | Uint8Array | string | URL;
 async function toBytes(input: ImageInput): Promise<Buffer> {
   if (Buffer.isBuffer(input)) return input;
   if (input instanceof Uint8Array) return Buffer.from(input.buffer, input.byteOffset, input.byteLength);
-  if (input instanceof URL && input.protocol === 'file:') return toBytes(fileURLToPath(input));
-  if (typeof input !== 'string' || input === '') throw invalidArgument('image', 'a Buffer, a Uint8Array, a file path or a file: URL', input instanceof URL ? input.href : input);
+  if (input instanceof URL && input.protocol === 'file:') {
+    let path: string;
+    try {
+      path = fileURLToPath(input);
+    } catch (err) {
+      // file://otherhost/x.jpg: a file URL of another machine.
+      throw invalidArgument('image', `a file: URL of this machine (${(err as Error).message})`, input);
+    }
+    return toBytes(path);
+  }
+  if (typeof input !== 'string' || input === '') throw invalidArgument('image', 'a Buffer, a Uint8Array, a file path or a file: URL', input);
   try {
     return await readPhotoFile(fsPath(input));
   } catch (err) {
@@ -130,9 +139,9 @@ export class ImageClassifier {
     });
   }
 
-  /** Reads a head file trained on this classifier's model (refused, saying so, when it was trained on another). */
-  async loadHead(path: string): Promise<Head> {
-    return Head.load(path, this.info);
+  /** Reads a head file (a path or a `file:` URL) trained on this classifier's model (refused, saying so, when it was trained on another); NOT_READY once closed. */
+  async loadHead(path: string | URL): Promise<Head> {
+    return this.tracked(() => Head.load(path, this.info));
   }
 
   /**

@@ -166,10 +166,51 @@ test('a list longer than the service holds at once is taken that many at a time;
   assert.equal(answers.length, 19);
   const alone = await own.classifyMany(photos, { topK: 1 });
   answers.forEach((a, i) => assert.deepEqual(a.ok && a.predictions, alone[i % 3].ok && (alone[i % 3] as { predictions: unknown }).predictions));
-  const inProgress = own.classifyMany(images.slice(0, 6), { topK: 1 });
+  // A call longer than the queue, begun before close, is answered whole: close waits for all of it.
+  const inProgress = own.classifyMany(images, { topK: 1 });
+  await new Promise((resolve) => setTimeout(resolve, 20));
   await Promise.all([own.close(), own.close()]);
-  for (const a of await inProgress) assert.ok(a.ok);
+  const whole = await inProgress;
+  assert.equal(whole.length, 19);
+  for (const a of whole) assert.ok(a.ok);
   await assert.rejects(own.classifyMany([photos[0]]), (err) => isResnetServeError(err, 'NOT_READY'));
+  await assert.rejects(own.loadHead('head.json'), (err) => isResnetServeError(err, 'NOT_READY'));
+});
+
+test('concurrent calls beyond the queue wait for room and are all answered; with whenFull: refuse, QUEUE_FULL at once', async () => {
+  const own = await startTestService({ workers: 1, batching: { maxQueue: 4 } });
+  try {
+    const photo = await testPhoto(4);
+    const calls = await Promise.all(Array.from({ length: 5 }, () => own.classifyMany([photo, photo, photo], { topK: 1 })));
+    assert.deepEqual(calls.map((c) => c.filter((a) => a.ok).length), [3, 3, 3, 3, 3]);
+    const first = own.classifyMany([photo, photo, photo], { topK: 1 });
+    await assert.rejects(own.classifyMany([photo, photo], { topK: 1 }, undefined, { whenFull: 'refuse' }), (err) => isResnetServeError(err, 'QUEUE_FULL'));
+    // A waiting call given up (its signal aborted) leaves the queue; the calls after it go on.
+    const controller = new AbortController();
+    const waiting = own.embedMany([photo, photo], controller.signal);
+    controller.abort(new Error('gave up'));
+    await assert.rejects(waiting, /gave up/);
+    assert.equal((await first).length, 3);
+    assert.equal((await own.embedMany([photo])).length, 1);
+    assert.equal(own.inFlight, 0);
+  } finally {
+    await own.close();
+  }
+});
+
+test('a call with the wrong arguments is refused before any work, naming them', async () => {
+  const photo = await testPhoto(5);
+  const refused = async (call: Promise<unknown>, message: RegExp): Promise<void> => {
+    await assert.rejects(call, (err) => isResnetServeError(err, 'INVALID_ARGUMENT') && message.test(err.message), String(message));
+  };
+  // A Buffer where an array of them goes: refused, not taken byte by byte.
+  await refused(service.classifyMany(photo as unknown as Uint8Array[]), /^Expected an array of images as bytes \(Buffers or Uint8Arrays\) for images but received a Buffer of \d+ bytes$/);
+  await refused(service.classifyMany('/photos/cat.jpg' as unknown as Uint8Array[]), /for images but received string "\/photos\/cat\.jpg"$/);
+  await refused(service.classifyMany([photo, '/photos/cat.jpg' as unknown as Uint8Array]), /for images\[1\] but received string/);
+  await refused(service.embedMany([photo], { topK: 1 } as unknown as AbortSignal), /^Expected an AbortSignal for signal but received object$/);
+  await refused(service.classifyMany([photo], { topK: '3' as unknown as number }), /for topK but received string "3"/);
+  await refused(service.classifyMany([photo], {}, undefined, { whenFull: 'later' as 'wait' }), /for whenFull but received string "later"/);
+  assert.equal(service.inFlight, 0);
 });
 
 test('a full queue says how full, and why a photo answered with a head counts twice', () => {

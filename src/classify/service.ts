@@ -18,6 +18,7 @@ import { defaultCacheDir } from '../model/weights.js';
 import type { AnalyzeOutcome, ClassifyOptions, ClassifyOutcome, EmbedOutcome, ModelInfo, ModelOptions, Prediction } from '../types.js';
 import { checkHeadFits, requireOutputs } from './outputs.js';
 import { answerWithHead } from '../heads/answer.js';
+import { Head } from '../heads/head.js';
 import { mirrored } from '../heads/views.js';
 import { meanOf } from '../heads/vectors.js';
 import { rankLogits, resolveClassifyOptions, type ResolvedClassifyOptions } from './answer.js';
@@ -25,6 +26,7 @@ import { DEFAULT_MAX_QUEUE, InferenceBatcher, type BatcherOptions } from './batc
 import { ConcurrencyGate } from './concurrency-gate.js';
 import { TensorSlots } from './tensor-slots.js';
 import { Admission } from './admission.js';
+import { checkCall, movableBuffer, type AnalyzeOptions, type CallOptions, type PreprocessOptions } from './service-calls.js';
 
 /** Timings a service reports per image and per batch, for metrics. */
 export interface ServiceObserver {
@@ -34,39 +36,10 @@ export interface ServiceObserver {
   imageFailed?(code: string): void;
 }
 
+export { movableBuffer, type AnalyzeOptions, type BytesOwnership, type CallOptions, type PreprocessOptions } from './service-calls.js';
+
 /** A preprocessed image: its tensor and facts. */
 export type Preprocessed = Extract<PreprocessReply, { ok: true }> & { tensor: Float32Array };
-
-/**
- * Whose memory the image bytes are once they go to a worker. `handOver`:
- * the caller will not read them again (an HTTP upload), so a buffer that owns
- * all of its memory moves to the worker instead of being copied (1080p JPEG:
- * one 276 KB copy less per image, and measurably less heap left behind under
- * load; README, Memory). The caller's array is then empty.
- */
-export interface BytesOwnership {
-  handOver?: boolean;
-}
-
-/** The buffer to move with `bytes`, when it may move: an ArrayBuffer (not shared, not Node's small-buffer pool) that `bytes` covers whole. */
-export function movableBuffer(bytes: Uint8Array): ArrayBuffer | null {
-  const buffer = bytes.buffer;
-  return buffer instanceof ArrayBuffer && bytes.byteOffset === 0 && bytes.byteLength === buffer.byteLength && bytes.byteLength > 0 ? buffer : null;
-}
-
-/** How {@link ClassificationService.preprocess} treats one image. */
-export interface PreprocessOptions extends BytesOwnership {
-  /** Also compute the image's fingerprint (near duplicates). */
-  fingerprint?: boolean;
-  /** Write the tensor into this slot instead of a new array. */
-  into?: Float32Array;
-}
-
-/** How {@link ClassificationService.analyzeMany} treats each image. */
-export interface AnalyzeOptions extends Omit<PreprocessOptions, 'into'> {
-  /** Also run the mirror image; the embedding is the mean of both (heads). */
-  mirror?: boolean;
-}
 
 /** Default bound on loading and warming up the model: two minutes. */
 export const DEFAULT_STARTUP_TIMEOUT_MS = 120_000;
@@ -198,6 +171,16 @@ export class ClassificationService {
     await Promise.all([this.model.session.run(new Float32Array(3 * size * size), 1), ...Array.from({ length: this.pool.maxThreads }, warmWorker)]);
   }
 
+  /** Reads a head file (a path or a `file:` URL) trained on this service's model, for `classifyMany(images, { head })`; NOT_READY once closed. */
+  async loadHead(path: string | URL): Promise<Head> {
+    const endCall = this.admission.enterCall();
+    try {
+      return await Head.load(path, this.info);
+    } finally {
+      endCall();
+    }
+  }
+
   /** Validates classify options as the HTTP API names them (`top_k`, `lang`); with a head, `top_k` is bounded by its classes. */
   resolveOptions(options: ClassifyOptions = {}): ResolvedClassifyOptions {
     return resolveClassifyOptions(options, this.model.session.numClasses, { topK: 'top_k', lang: 'lang' });
@@ -234,7 +217,7 @@ export class ClassificationService {
    * {@link preprocess} into a tensor slot and `use` the tensor; the slot
    * returns to the pool once `use` settles.
    */
-  private async withPreprocessed<T>(bytes: Uint8Array, signal: AbortSignal | undefined, options: AnalyzeOptions, use: (pre: Preprocessed) => Promise<T>): Promise<T> {
+  private async withPreprocessed<T>(bytes: Uint8Array, signal: AbortSignal | undefined, options: Omit<AnalyzeOptions, 'whenFull'>, use: (pre: Preprocessed) => Promise<T>): Promise<T> {
     const leave = await this.preprocessing.enter(signal);
     const slot = this.slots.acquire();
     let pre: Preprocessed;
@@ -298,7 +281,7 @@ export class ClassificationService {
     this.admission.ensureCapacity(n, mirrored);
   }
 
-  /** Reserves room for `n` images or refuses at once (QUEUE_FULL; NOT_READY once closed). Returns the release function. */
+  /** Reserves room for `n` images or refuses at once (QUEUE_FULL; NOT_READY once closed): for work that does not go through {@link analyzeMany}. Returns the release function. */
   admit(n: number, mirrored = false): () => void {
     return this.admission.admit(n, mirrored);
   }
@@ -306,13 +289,15 @@ export class ClassificationService {
   /**
    * Classifies each image independently (one bad image does not fail the
    * others); images of one call and of concurrent calls share batches.
-   * Throws QUEUE_FULL when the server already has `maxQueue` images in progress.
+   * Options by their library names (`topK`, `lang`, `head`); with
+   * `call.whenFull: 'refuse'`, QUEUE_FULL when the service already has
+   * `maxQueue` images in progress, else the call waits for room.
    */
-  async classifyMany(images: readonly Uint8Array[], options: ClassifyOptions = {}, signal?: AbortSignal, ownership: BytesOwnership = {}): Promise<ClassifyOutcome[]> {
-    const resolved = this.resolveOptions(options);
+  async classifyMany(images: readonly Uint8Array[], options: ClassifyOptions = {}, signal?: AbortSignal, call: CallOptions = {}): Promise<ClassifyOutcome[]> {
+    const resolved = resolveClassifyOptions(options, this.model.session.numClasses);
     const head = options.head;
     if (head) checkHeadFits(head, this.model);
-    const analyzed = head ? await this.analyzeMany(images, ['embedding'], signal, { mirror: true, ...ownership }) : await this.analyzeMany(images, [], signal, ownership);
+    const analyzed = head ? await this.analyzeMany(images, ['embedding'], signal, { mirror: true, ...call }) : await this.analyzeMany(images, [], signal, call);
     return analyzed.map((a): ClassifyOutcome => {
       if (!a.ok) return a;
       const common = { timings: a.timings, width: a.width, height: a.height };
@@ -322,8 +307,8 @@ export class ClassificationService {
   }
 
   /** Embeddings of each image (errors in place); OUTPUT_UNAVAILABLE when the model has none. */
-  async embedMany(images: readonly Uint8Array[], signal?: AbortSignal, ownership: BytesOwnership = {}): Promise<EmbedOutcome[]> {
-    const analyzed = await this.analyzeMany(images, ['embedding'], signal, ownership);
+  async embedMany(images: readonly Uint8Array[], signal?: AbortSignal, call: CallOptions = {}): Promise<EmbedOutcome[]> {
+    const analyzed = await this.analyzeMany(images, ['embedding'], signal, call);
     return analyzed.map((a): EmbedOutcome => (a.ok ? { ok: true, embedding: (a.outputs.embedding as OutputTensor).data, timings: a.timings, width: a.width, height: a.height } : a));
   }
 
@@ -334,46 +319,57 @@ export class ClassificationService {
    * the image's and its mirror image's; with `fingerprint`, the image's
    * fingerprint for finding near duplicates; with `handOver`, see
    * {@link BytesOwnership}). A list longer than the service holds at once
-   * (`batching.maxQueue`, 64) is taken that many at a time.
+   * (`batching.maxQueue`, 64) is taken that many at a time; when the service
+   * is full, `whenFull` says whether to wait or refuse ({@link CallOptions}).
+   * A call begun before {@link close} is answered whole.
    */
   async analyzeMany(images: readonly Uint8Array[], extra: readonly ExtraOutput[] = [], signal?: AbortSignal, options: AnalyzeOptions = {}): Promise<AnalyzeOutcome[]> {
+    const whenFull = checkCall(images, signal, options);
     requireOutputs(this.model, extra);
     // A mirror image is one more tensor in the queue.
     const per = options.mirror ? 2 : 1;
     const most = Math.max(1, Math.floor(this.maxAdmitted / per));
-    if (images.length > most) {
-      const outcomes: AnalyzeOutcome[] = [];
-      for (let i = 0; i < images.length; i += most) outcomes.push(...(await this.analyzeMany(images.slice(i, i + most), extra, signal, options)));
-      return outcomes;
-    }
-    const release = this.admit(images.length * per, per === 2);
+    // A call once begun is answered whole, even if the service is closed meanwhile (close waits for it).
+    const endCall = this.admission.enterCall();
     try {
-      return await Promise.all(
-        images.map(async (bytes): Promise<AnalyzeOutcome> => {
-          const start = performance.now();
-          try {
-            return await this.withPreprocessed(bytes, signal, options, async (pre): Promise<AnalyzeOutcome> => {
-              const t0 = performance.now();
-              const size = this.model.session.inputSize;
-              // With `mirror`, the image's mirror image goes through the same batcher and the embedding is their mean.
-              const [outputs, other] = await Promise.all([
-                this.infer(pre.tensor, signal, extra),
-                options.mirror ? this.infer(mirrored(pre.tensor, size), signal, ['embedding']) : null,
-              ]);
-              if (other && outputs.embedding && other.embedding) outputs.embedding = { data: meanOf(outputs.embedding.data, other.embedding.data), dims: outputs.embedding.dims };
-              const infer = performance.now() - t0;
-              const timings = { decode: pre.decode, preprocess: pre.preprocess, infer, total: performance.now() - start };
-              return { ok: true, outputs, width: pre.width, height: pre.height, timings, ...(pre.fingerprint ? { fingerprint: pre.fingerprint } : {}) };
-            });
-          } catch (err) {
-            if (!(err instanceof ResnetServeError)) throw err;
-            this.observer?.imageFailed?.(err.code);
-            return { ok: false, error: err };
-          }
-        }),
-      );
+      const outcomes: AnalyzeOutcome[] = [];
+      for (let i = 0; i < images.length; i += most) {
+        const chunk = images.slice(i, i + most);
+        const n = chunk.length * per;
+        const release = whenFull === 'refuse' ? this.admission.admit(n, per === 2, true) : await this.admission.whenRoom(n, signal);
+        try {
+          outcomes.push(...(await Promise.all(chunk.map((bytes) => this.analyzeOne(bytes, extra, signal, options)))));
+        } finally {
+          release();
+        }
+      }
+      return outcomes;
     } finally {
-      release();
+      endCall();
+    }
+  }
+
+  /** One admitted image: decoded in a worker, then through the batcher (with its mirror image for a head); its error in place. */
+  private async analyzeOne(bytes: Uint8Array, extra: readonly ExtraOutput[], signal: AbortSignal | undefined, options: AnalyzeOptions): Promise<AnalyzeOutcome> {
+    const start = performance.now();
+    try {
+      return await this.withPreprocessed(bytes, signal, options, async (pre): Promise<AnalyzeOutcome> => {
+        const t0 = performance.now();
+        const size = this.model.session.inputSize;
+        // With `mirror`, the image's mirror image goes through the same batcher and the embedding is their mean.
+        const [outputs, other] = await Promise.all([
+          this.infer(pre.tensor, signal, extra),
+          options.mirror ? this.infer(mirrored(pre.tensor, size), signal, ['embedding']) : null,
+        ]);
+        if (other && outputs.embedding && other.embedding) outputs.embedding = { data: meanOf(outputs.embedding.data, other.embedding.data), dims: outputs.embedding.dims };
+        const infer = performance.now() - t0;
+        const timings = { decode: pre.decode, preprocess: pre.preprocess, infer, total: performance.now() - start };
+        return { ok: true, outputs, width: pre.width, height: pre.height, timings, ...(pre.fingerprint ? { fingerprint: pre.fingerprint } : {}) };
+      });
+    } catch (err) {
+      if (!(err instanceof ResnetServeError)) throw err;
+      this.observer?.imageFailed?.(err.code);
+      return { ok: false, error: err };
     }
   }
 

@@ -9,6 +9,7 @@
  * never used with another model, nor after a change to its content.
  */
 import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import { ResnetServeError, invalidArgument } from '../errors.js';
 import { readFailure } from '../fs-atomic.js';
 import { l2Normalize, predictProbabilities, type SoftmaxModel } from './logistic.js';
@@ -144,8 +145,15 @@ export class Head {
    * be the model it was trained on. A file that cannot be read is IO_ERROR,
    * its `reason` the system's (ENOENT…).
    */
-  static async load(path: string, backbone?: { name: string; sha256: string }): Promise<Head> {
-    if (typeof path !== 'string' || path === '') throw invalidArgument('path', 'a head file path', path);
+  static async load(given: string | URL, backbone?: { name: string; sha256: string }): Promise<Head> {
+    if (given instanceof URL && given.protocol !== 'file:') throw invalidArgument('path', 'a head file path or a file: URL', given);
+    let path: unknown = given;
+    try {
+      if (given instanceof URL) path = fileURLToPath(given);
+    } catch (err) {
+      throw invalidArgument('path', `a file: URL of this machine (${(err as Error).message})`, given);
+    }
+    if (typeof path !== 'string' || path === '') throw invalidArgument('path', 'a head file path or a file: URL', path);
     let text: string;
     try {
       text = await readFile(path, 'utf8');

@@ -66,7 +66,7 @@ const ACCEPTED_FORMATS = new Set(['jpeg', 'png', 'webp', 'gif', 'tiff', 'heif', 
 function checkSize(width: number, height: number, limits: DecodeLimits, format = ''): void {
   const maxPixels = maxPixelsFor(format, limits);
   if (width * height > maxPixels) {
-    const why = maxPixels < limits.maxPixels ? ` for AVIF and HEIF images (their decoder needs about 19 bytes a pixel, so they count ${HEIF_PIXEL_WEIGHT}× against the limit of ${limits.maxPixels} pixels, which --max-pixels sets)` : ' pixels (--max-pixels sets it)';
+    const why = maxPixels < limits.maxPixels ? ` for AVIF and HEIF images (their decoder needs about 19 bytes a pixel, so they count ${HEIF_PIXEL_WEIGHT}× against the limit of ${limits.maxPixels} pixels, which --max-pixels (maxPixels in the library) sets)` : ' pixels (--max-pixels sets it; maxPixels in the library)';
     throw new ResnetServeError('IMAGE_TOO_LARGE', `Image is ${width}x${height} (${width * height} pixels), above the limit of ${maxPixels}${why}`);
   }
   const maxSide = limits.maxSide ?? DEFAULT_DECODE_LIMITS.maxSide ?? Infinity;

@@ -276,7 +276,7 @@ export class HeadRegistry {
     }
     const collected = await collectExamples(
       fresh.map(({ img }) => ({ label: 0, bytes: img.bytes, name: img.name })),
-      (bytes) => this.service.analyzeMany(bytes, ['embedding'], signal, { mirror: true }),
+      (bytes) => this.service.analyzeMany(bytes, ['embedding'], signal, { mirror: true, whenFull: 'refuse' }),
       this.cache,
       { model: this.model, recipe: recipeOf(this.service.mode, this.service.info.precision) },
     ).catch((err) => {

@@ -1,6 +1,8 @@
 /** The listening server: real multipart streaming, concurrency, health under load, reference answers over HTTP. */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { testPhoto } from '../testing/fixtures.js';
@@ -8,6 +10,7 @@ import { writeRandomCheckpoint } from '../testing/random-resnet.js';
 import { REFERENCE_DIR, referenceCases, skipWithoutReference } from '../testing/shared.js';
 import { networkUrls, startServer, type RunningServer } from './server.js';
 import { scratchDir } from '../testing/scratch.js';
+import { isResnetServeError } from '../errors.js';
 
 type SeedAnswer = { label: string; confidence: number }[];
 
@@ -108,4 +111,31 @@ test('listening on every interface, the addresses other devices can open are nam
   assert.deepEqual(networkUrls('::', 8080, given), ['http://192.168.1.20:8080', 'http://[2001:db8::20]:8080']);
   assert.deepEqual(networkUrls('127.0.0.1', 8080, given), []);
   assert.deepEqual(networkUrls('192.168.1.20', 8080, given), []);
+});
+
+test('startServer names a misplaced or unknown option, and a port that is not one, before anything loads', async () => {
+  const refused = (options: object, message: RegExp): Promise<void> =>
+    assert.rejects(startServer(options as Parameters<typeof startServer>[0]), (err) => isResnetServeError(err, 'INVALID_ARGUMENT') && message.test(err.message), String(message));
+  await refused({ port: 0, model: 'x.onnx' }, /^Unknown option "model" of startServer: the model's options go under service \(startServer\(\{ service: \{ model: … \} \}\)\)$/);
+  await refused({ port: 0, bogus: 1 }, /^Unknown option "bogus" of startServer; its options are host, port, service/);
+  await refused({ port: '8080x' }, /for port but received string "8080x"$/);
+  await refused({ port: 70000 }, /an integer from 0 to 65535 for port/);
+});
+
+test('once close() has resolved, nothing of the server keeps the process alive for the rest of the grace period', async () => {
+  const { path } = await writeRandomCheckpoint('resnet18', 35);
+  const cacheDir = await scratchDir('rs-srv-exit-');
+  const server = fileURLToPath(new URL('./server.js', import.meta.url));
+  const script = `import { startServer } from ${JSON.stringify(server)};
+const s = await startServer({ port: 0, gracePeriodMs: 120000, service: { model: ${JSON.stringify(path)}, cacheDir: ${JSON.stringify(cacheDir)}, workers: 1, threads: 1 } });
+await s.close();
+console.log('closed');`;
+  const file = join(cacheDir, 'start-and-close.mjs');
+  writeFileSync(file, script);
+  // With a timer left for the 120 s grace period the child would still be running when this one gives up.
+  const r = await new Promise<{ code: number | string | null; stdout: string; stderr: string }>((resolve) => {
+    execFile(process.execPath, [file], { timeout: 60_000 }, (err, stdout, stderr) => resolve({ code: err ? (err.code ?? err.signal ?? 'killed') : 0, stdout, stderr }));
+  });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, 'closed\n');
 });

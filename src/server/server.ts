@@ -7,9 +7,10 @@
  */
 import { networkInterfaces, type NetworkInterfaceInfo } from 'node:os';
 import { ClassificationService, type ServiceOptions } from '../classify/service.js';
-import { ResnetServeError, invalidArgument } from '../errors.js';
+import { ResnetServeError, invalidArgument, refuseUnknownOptions } from '../errors.js';
 import type { ResnetApp } from './app.js';
 import { defaultCacheDir } from '../model/weights.js';
+import { MODEL_OPTION_KEYS } from '../model/load-model.js';
 import { MAX_TIMER_MS, type AccessOptions, type ServerLimits } from './options.js';
 
 /** Where and how to serve. */
@@ -61,6 +62,12 @@ async function waitFor(done: () => boolean, deadline: number): Promise<void> {
 
 /** Starts listening, then loads the model; rejects (after closing) if either fails. */
 export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
+  // The model's options go under `service` ({ service: { model } }): one at the top level is a mistake to name, not to ignore.
+  const misplaced = Object.keys(options ?? {}).find((key) => (MODEL_OPTION_KEYS as readonly string[]).includes(key) || key === 'workers' || key === 'batching');
+  if (misplaced) throw new ResnetServeError('INVALID_ARGUMENT', `Unknown option "${misplaced}" of startServer: the model's options go under service (startServer({ service: { ${misplaced}: … } }))`);
+  refuseUnknownOptions(options, ['host', 'port', 'service', 'limits', 'access', 'logger', 'gracePeriodMs', 'heads', 'libraryIndex'], 'startServer');
+  if (options.port !== undefined && (!Number.isInteger(options.port) || options.port < 0 || options.port > 65535)) throw invalidArgument('port', 'an integer from 0 to 65535', options.port);
+  if (options.host !== undefined && (typeof options.host !== 'string' || options.host === '')) throw invalidArgument('host', 'a host name or address', options.host);
   const grace = options.gracePeriodMs ?? 10_000;
   if (!Number.isInteger(grace) || grace < 0 || grace > MAX_TIMER_MS) throw invalidArgument('gracePeriodMs', `an integer from 0 to ${MAX_TIMER_MS} ms`, options.gracePeriodMs);
   // The model and the workers load in their own threads while this one reads the HTTP stack (about half of the start-up).
@@ -119,10 +126,13 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       await closed;
       // Every request has its answer; freeing the model must not hold the exit past the grace period,
       // but a batch still in the model must end before the process does.
+      let timer: NodeJS.Timeout | undefined;
       const closedInTime = await Promise.race([
         service.close().then(() => true),
-        new Promise<boolean>((resolve) => setTimeout(() => resolve(false), Math.max(100, deadline - Date.now()))),
+        new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), Math.max(100, deadline - Date.now())))),
       ]);
+      // Not left to hold the process open for the rest of the grace period.
+      clearTimeout(timer);
       const waitedForBatch = !closedInTime && (await service.stopBatches());
       return { pastGraceMs: waitedForBatch ? Math.max(0, Date.now() - deadline) : 0 };
     })();

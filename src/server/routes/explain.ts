@@ -59,7 +59,7 @@ export async function explainRoutes(app: FastifyInstance, holder: ServiceHolder,
       reply,
       limits.requestTimeoutMs,
       async (signal) => {
-        const [outcome] = await service.analyzeMany([bytes], plan.extra, signal, { mirror: plan.mirror });
+        const [outcome] = await service.analyzeMany([bytes], plan.extra, signal, { mirror: plan.mirror, whenFull: 'refuse' });
         if (!outcome.ok) throw outcome.error;
         const explanation = plan.explain(outcome.outputs);
         const overlays = await drawInTurn(() => renderOverlays(Buffer.from(bytes), explanation.map, service.model.preprocess), signal);

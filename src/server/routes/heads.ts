@@ -60,7 +60,7 @@ export function headRoutes(app: FastifyInstance, holder: ServiceHolder, limits: 
     const service = holder.require();
     const images = uploadedImages(request);
     if (images.length === 0) throw new ResnetServeError('NO_FILE', 'No file uploaded (send it as the multipart field "file" or as the body)');
-    const outcomes = await withDeadline(reply, limits.requestTimeoutMs, (signal) => service.embedMany(images.map((i) => i.bytes), signal, { handOver: true }), holder.shutdownSignal);
+    const outcomes = await withDeadline(reply, limits.requestTimeoutMs, (signal) => service.embedMany(images.map((i) => i.bytes), signal, { handOver: true, whenFull: 'refuse' }), holder.shutdownSignal);
     const model = { name: service.info.name, sha256: service.info.sha256 };
     if (images.length === 1) {
       const [only] = outcomes;

@@ -31,7 +31,7 @@ export function seedRoutes(app: FastifyInstance, holder: ServiceHolder, limits: 
     const options = service.resolveOptions({ ...queryOptions(request.query, { topK: 3, lang: 'en' }), head: holder.headFrom(request.query) });
     const images = uploadedImages(request);
     if (images.length === 0) throw new ResnetServeError('NO_FILE', 'No file uploaded');
-    const outcomes = await withDeadline(reply, limits.requestTimeoutMs, (signal) => service.classifyMany(images.map((i) => i.bytes), options, signal, { handOver: true }), holder.shutdownSignal);
+    const outcomes = await withDeadline(reply, limits.requestTimeoutMs, (signal) => service.classifyMany(images.map((i) => i.bytes), options, signal, { handOver: true, whenFull: 'refuse' }), holder.shutdownSignal);
     if (images.length === 1) {
       const [only] = outcomes;
       if (!only.ok) throw only.error;

@@ -87,7 +87,7 @@ export async function torchserveRoutes(app: FastifyInstance, holder: ServiceHold
     const head = namedModel(holder, model, version);
     const images = uploadedImages(request);
     if (images.length === 0) throw new ResnetServeError('NO_FILE', `No file uploaded (send the image as the request body or as the multipart field ${TORCHSERVE_FIELDS.map((f) => `"${f}"`).join(' or ')})`);
-    const outcomes = await withDeadline(reply, limits.requestTimeoutMs, (signal) => service.classifyMany(images.map((i) => i.bytes), { topK: head ? Math.min(5, head.classes.length) : 5, lang: 'en', head }, signal, { handOver: true }), holder.shutdownSignal);
+    const outcomes = await withDeadline(reply, limits.requestTimeoutMs, (signal) => service.classifyMany(images.map((i) => i.bytes), { topK: head ? Math.min(5, head.classes.length) : 5, lang: 'en', head }, signal, { handOver: true, whenFull: 'refuse' }), holder.shutdownSignal);
     const round = (v: number): number => Math.round(v * 10000) / 10000;
     const shaped = outcomes.map((o) => {
       if (!o.ok) return { error: o.error.message, code: o.error.code };

@@ -48,7 +48,7 @@ export function v1Routes(app: FastifyInstance, holder: ServiceHolder, limits: Se
     const options = service.resolveOptions({ ...queryOptions(request.query, { topK: 5, lang: 'both' }), head });
     const images = uploadedImages(request);
     if (images.length === 0) throw new ResnetServeError('NO_FILE', 'No file uploaded (send it as the multipart field "file")');
-    const outcomes = await withDeadline(reply, limits.requestTimeoutMs, (signal) => service.classifyMany(images.map((i) => i.bytes), options, signal, { handOver: true }), holder.shutdownSignal);
+    const outcomes = await withDeadline(reply, limits.requestTimeoutMs, (signal) => service.classifyMany(images.map((i) => i.bytes), options, signal, { handOver: true, whenFull: 'refuse' }), holder.shutdownSignal);
     const results = outcomes.map((o, i) => {
       const file = images[i].name;
       if (!o.ok) return { file, error: { code: o.error.code, message: o.error.message } };

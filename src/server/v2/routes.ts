@@ -171,7 +171,7 @@ async function runModel(service: ClassificationService, model: ServedModel, deco
       const images = input.images.map((b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength));
       if (model.head) {
         const head = model.head;
-        const outcomes = await service.classifyMany(images, { topK: head.classes.length, head }, signal);
+        const outcomes = await service.classifyMany(images, { topK: head.classes.length, head }, signal, { whenFull: 'refuse' });
         return outcomes.map((o, i) => {
           if (!o.ok) throw inBatch(o.error, i, images.length);
           const scores = new Float32Array(head.classes.length);
@@ -179,7 +179,7 @@ async function runModel(service: ClassificationService, model: ServedModel, deco
           return { scores, unknown: o.unknown };
         });
       }
-      const analyzed = await service.analyzeMany(images, extra, signal);
+      const analyzed = await service.analyzeMany(images, extra, signal, { whenFull: 'refuse' });
       return analyzed.map((a, i) => {
         if (!a.ok) throw inBatch(a.error, i, images.length);
         return { scores: a.outputs.logits.data, embedding: a.outputs.embedding?.data };
