@@ -35,6 +35,7 @@ function summaryLines(s: TagSummary): string[] {
   if (s.sidecarsWritten) parts.push(`${count(s.sidecarsWritten, 'sidecar', 'sidecars')} written`);
   parts.push(`${count(s.nonImages, 'not an image', 'not images')}${s.videos ? ` (${count(s.videos, 'video', 'videos')})` : ''}`);
   parts.push(`${s.failed} failed`);
+  if (s.unreadableFolders.length) parts.push(`${count(s.unreadableFolders.length, 'folder', 'folders')} could not be read`);
   if (s.brokenLinks.length) parts.push(`${count(s.brokenLinks.length, 'link to nothing', 'links to nothing')} passed by`);
   if (s.removed) parts.push(`${count(s.removed, 'photo no longer in the folders', 'photos no longer in the folders')} taken out of the index`);
   const seconds = Math.round(s.elapsedMs / 1000);
@@ -42,7 +43,7 @@ function summaryLines(s: TagSummary): string[] {
   const kept = s.keptEmpty.map((k) => `  kept: ${shown(k.root)} has no photo now; its ${count(k.photos, 'photo stays', 'photos stay')} in the index (a drive not mounted?). If they were deleted, remove the index and tag again.`);
   const links = s.brokenLinks.slice(0, 5).map((l) => `  link to nothing: ${shown(l)} (its target is missing: a drive not mounted, or a file moved away?)`);
   if (s.brokenLinks.length > 5) links.push(`  … and ${s.brokenLinks.length - 5} more links to nothing`);
-  return [`${parts.join(', ')}, in ${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, '0')}${speed}.`, ...kept, ...links, ...s.failures.map((f) => `  failed: ${shown(f.path)}: ${f.reason}`)];
+  return [`${parts.join(', ')}, in ${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, '0')}${speed}.`, ...kept, ...links, ...s.failures.map((f) => `  failed: ${shown(f.path)}: ${f.reason}`), ...s.unreadableFolders.map((f) => `  not read: ${shown(f.path)}: ${f.reason}`)];
 }
 
 /** Removes an index this run created (with SQLite's journal files), and its `.resnet-serve` folder when that is left empty. */
@@ -141,7 +142,7 @@ export async function tagCommand(roots: string[], values: Parsed, model: ModelOp
       process.stderr.write(`Stopped (${stoppedBy}): the photos tagged so far are kept; ${again}.\n`);
       return stoppedBy === 'SIGINT' ? 130 : 143;
     }
-    return summary.failed ? 1 : 0;
+    return summary.failed || summary.unreadableFolders.length ? 1 : 0;
   } finally {
     process.off('SIGINT', stop).off('SIGTERM', stop);
     index.close();

@@ -78,6 +78,8 @@ export interface TagSummary {
   videos: number;
   failed: number;
   failures: { path: string; reason: string }[];
+  /** Folders that could not be listed (what the index has under them is kept). */
+  unreadableFolders: { path: string; reason: string }[];
   /** Symbolic links whose target is missing: passed by, not failures (what the index has under them is kept). */
   brokenLinks: string[];
   /** Folders given that have no photo now although the index has some there: those are kept (a drive not mounted?). */
@@ -149,7 +151,7 @@ export async function tagFolders(service: ClassificationService, index: TagIndex
     settings: JSON.stringify({ ...options.settings, lang: options.lang }),
   });
 
-  const summary: TagSummary = { total: 0, tagged: 0, classified: 0, skipped: 0, moved: 0, copies: 0, rederived: 0, sidecarsWritten: 0, removed: 0, nonImages: 0, videos: 0, failed: 0, failures: [], brokenLinks: [], keptEmpty: [], elapsedMs: 0, stopped: false };
+  const summary: TagSummary = { total: 0, tagged: 0, classified: 0, skipped: 0, moved: 0, copies: 0, rederived: 0, sidecarsWritten: 0, removed: 0, nonImages: 0, videos: 0, failed: 0, failures: [], unreadableFolders: [], brokenLinks: [], keptEmpty: [], elapsedMs: 0, stopped: false };
   const fail = (path: string, reason: string): void => {
     summary.failed++;
     summary.failures.push({ path: displayPath(path), reason });
@@ -165,6 +167,8 @@ export async function tagFolders(service: ClassificationService, index: TagIndex
   for await (const found of walkImages(options.roots)) {
     if ('error' in found) {
       if (found.brokenLink) summary.brokenLinks.push(displayPath(found.shown));
+      // A folder that cannot be listed is said apart from the photos that failed, as classify says it.
+      else if (found.folder) summary.unreadableFolders.push({ path: displayPath(found.path), reason: `cannot list folder (${found.error})` });
       else fail(found.path, `cannot read (${found.error})`);
       unreadable.push(found.path);
     }

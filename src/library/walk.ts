@@ -22,7 +22,7 @@ export type FileKind = 'image' | 'video' | 'other';
  * is the same file as reached from the root given, links unresolved, for
  * naming it to the user.
  */
-export type Found = { path: string; shown: string; kind: FileKind } | { path: string; shown: string; error: string; brokenLink?: true };
+export type Found = { path: string; shown: string; kind: FileKind } | { path: string; shown: string; error: string; brokenLink?: true; folder?: true };
 
 /** The kind of a file from its first 32 bytes. */
 export function kindOf(head: Uint8Array): FileKind {
@@ -58,7 +58,7 @@ export async function* walkImages(roots: readonly string[]): AsyncGenerator<Foun
     try {
       real = await realKey(dir);
     } catch (err) {
-      yield { path: dir, shown, error: errorCode(err) };
+      yield { path: dir, shown, error: errorCode(err), folder: true };
       return;
     }
     if (seenDirs.has(real)) return;
@@ -67,7 +67,7 @@ export async function* walkImages(roots: readonly string[]): AsyncGenerator<Foun
     try {
       names = (await readdir(fsPath(real), { encoding: 'buffer' })).map(pathKey).sort();
     } catch (err) {
-      yield { path: real, shown, error: errorCode(err) };
+      yield { path: real, shown, error: errorCode(err), folder: true };
       return;
     }
     for (const name of names) {
