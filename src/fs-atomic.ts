@@ -3,7 +3,21 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync, statSync, type PathLike } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
-import { ResnetServeError } from './errors.js';
+import { fileURLToPath } from 'node:url';
+import { ResnetServeError, invalidArgument } from './errors.js';
+
+/**
+ * The path of a `file:` URL of this machine; INVALID_ARGUMENT, naming the
+ * parameter `name`, for another scheme or another machine's `file://host/…`.
+ */
+export function fileUrlPath(url: URL, name: string, expected: string): string {
+  if (url.protocol !== 'file:') throw invalidArgument(name, expected, url);
+  try {
+    return fileURLToPath(url);
+  } catch (err) {
+    throw invalidArgument(name, `a file: URL of this machine (${(err as Error).message})`, url);
+  }
+}
 
 /** The folders from the nearest existing ancestor of `path` down to `path` itself, outermost first. */
 function missingFolders(path: string, exists: (p: string) => boolean): string[] {

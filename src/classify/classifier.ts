@@ -3,10 +3,9 @@
  * normalise) → model (ONNX Runtime, the whole batch as one tensor) →
  * postprocess (softmax, top-k, labels).
  */
-import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { ResnetServeError, invalidArgument, refuseUnknownOptions } from '../errors.js';
-import { readFailure } from '../fs-atomic.js';
+import { fileUrlPath, readFailure } from '../fs-atomic.js';
 import { DEFAULT_DECODE_LIMITS } from '../image/decode-limits.js';
 import { PREPROCESS_MODES, type PreprocessMode } from '../image/preprocess-config.js';
 import { Preprocessor } from '../image/preprocess.js';
@@ -30,17 +29,9 @@ export type ImageInput = Buffer | Uint8Array | string | URL;
 async function toBytes(input: ImageInput): Promise<Buffer> {
   if (Buffer.isBuffer(input)) return input;
   if (input instanceof Uint8Array) return Buffer.from(input.buffer, input.byteOffset, input.byteLength);
-  if (input instanceof URL && input.protocol === 'file:') {
-    let path: string;
-    try {
-      path = fileURLToPath(input);
-    } catch (err) {
-      // file://otherhost/x.jpg: a file URL of another machine.
-      throw invalidArgument('image', `a file: URL of this machine (${(err as Error).message})`, input);
-    }
-    return toBytes(path);
-  }
-  if (typeof input !== 'string' || input === '') throw invalidArgument('image', 'a Buffer, a Uint8Array, a file path or a file: URL', input);
+  const expected = 'a Buffer, a Uint8Array, a file path or a file: URL';
+  if (input instanceof URL) return toBytes(fileUrlPath(input, 'image', expected));
+  if (typeof input !== 'string' || input === '') throw invalidArgument('image', expected, input);
   try {
     return await readPhotoFile(fsPath(input));
   } catch (err) {

@@ -217,7 +217,7 @@ export class ClassificationService {
    * {@link preprocess} into a tensor slot and `use` the tensor; the slot
    * returns to the pool once `use` settles.
    */
-  private async withPreprocessed<T>(bytes: Uint8Array, signal: AbortSignal | undefined, options: Omit<AnalyzeOptions, 'whenFull'>, use: (pre: Preprocessed) => Promise<T>): Promise<T> {
+  private async withPreprocessed<T>(bytes: Uint8Array, signal: AbortSignal | undefined, options: AnalyzeOptions, use: (pre: Preprocessed) => Promise<T>): Promise<T> {
     const leave = await this.preprocessing.enter(signal);
     const slot = this.slots.acquire();
     let pre: Preprocessed;
@@ -386,9 +386,9 @@ export class ClassificationService {
   }
 
   /**
-   * Refuses new images (NOT_READY), waits for those in progress to get their
-   * answers, then stops the workers and frees the model. Closing twice is
-   * closing once.
+   * Refuses new calls and images (NOT_READY), waits for the calls begun
+   * before it to get all their answers, then stops the workers and frees the
+   * model. Closing twice is closing once.
    */
   close(): Promise<void> {
     this.closing ??= (async () => {

@@ -9,9 +9,8 @@
  * never used with another model, nor after a change to its content.
  */
 import { readFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
 import { ResnetServeError, invalidArgument } from '../errors.js';
-import { readFailure } from '../fs-atomic.js';
+import { fileUrlPath, readFailure } from '../fs-atomic.js';
 import { l2Normalize, predictProbabilities, type SoftmaxModel } from './logistic.js';
 import { judge, type RejectionModel } from './rejection.js';
 import { headDigest, HEAD_FORMAT, HEAD_VERSION, readHeadFile, type HeadFile } from './head-file.js';
@@ -146,14 +145,9 @@ export class Head {
    * its `reason` the system's (ENOENT…).
    */
   static async load(given: string | URL, backbone?: { name: string; sha256: string }): Promise<Head> {
-    if (given instanceof URL && given.protocol !== 'file:') throw invalidArgument('path', 'a head file path or a file: URL', given);
-    let path: unknown = given;
-    try {
-      if (given instanceof URL) path = fileURLToPath(given);
-    } catch (err) {
-      throw invalidArgument('path', `a file: URL of this machine (${(err as Error).message})`, given);
-    }
-    if (typeof path !== 'string' || path === '') throw invalidArgument('path', 'a head file path or a file: URL', path);
+    const expected = 'a head file path or a file: URL';
+    const path: unknown = given instanceof URL ? fileUrlPath(given, 'path', expected) : given;
+    if (typeof path !== 'string' || path === '') throw invalidArgument('path', expected, path);
     let text: string;
     try {
       text = await readFile(path, 'utf8');
