@@ -126,7 +126,9 @@ test('SIGTERM while a batch is in the model at the end of the grace period: the 
   const { path, dir } = await writeRandomCheckpoint('resnet18', 69);
   const home = await scratchDir('rs-stop-batch-');
   const grace = 200;
-  const { child, port, stderr } = await startServe(BIN, ['--port', '0', '--model', path, '--workers', '1', '--max-files', '64', '--max-batch', '64', '--grace-period-ms', String(grace)], { PATH: process.env.PATH, HOME: home, RESNET_SERVE_HOME: join(dir, 'cache') });
+  // A partial batch waits up to 1 s for more, so the 64 photos go to the model as one batch (not in pieces, the last of
+  // which could end within the grace period on a busy machine).
+  const { child, port, stderr } = await startServe(BIN, ['--port', '0', '--model', path, '--workers', '1', '--max-files', '64', '--max-batch', '64', '--batch-wait-us', '1000000', '--grace-period-ms', String(grace)], { PATH: process.env.PATH, HOME: home, RESNET_SERVE_HOME: join(dir, 'cache') });
   const photo = await testPhoto(10, 64, 64);
   const body = multipartBody(Array.from({ length: 64 }, (_, i) => ({ field: 'file', filename: `p${i}.jpg`, type: 'image/jpeg', data: photo })));
   const answer = new Promise<number | 'no answer'>((resolve) => {
@@ -137,12 +139,14 @@ test('SIGTERM while a batch is in the model at the end of the grace period: the 
     req.on('error', () => resolve('no answer'));
     req.end(body.payload);
   });
-  // Signal once all 64 are decoded: their batch of 64 is then in the model, for far longer than the grace period.
+  // Signal once all 64 are decoded and the batch's wait is over: their batch of 64 is then in the model, for far longer
+  // than the grace period (64 ResNet-18 runs: over a second on 2 cores).
   for (let i = 0; i < 1000; i++) {
     const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     if (Number(/^resnet_stage_duration_seconds_count\{stage="decode"\} (\d+)/m.exec(text)?.[1]) >= 64) break;
     await new Promise((r) => setTimeout(r, 5));
   }
+  await new Promise((r) => setTimeout(r, 1100));
   const exited = new Promise<[number | null, string | null]>((resolve) => child.once('exit', (code, signal) => resolve([code, signal])));
   child.kill('SIGTERM');
   assert.ok([200, 503].includes(await answer as number), `the request's answer: ${await answer}`);
