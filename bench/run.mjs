@@ -238,7 +238,7 @@ if (!python) {
   log(`\nSeed stack: skipped (${pth ? 'no Python with torch and torchvision; apt-get install python3-torchvision python3-flask' : 'the model is not a .pth'})`);
 } else {
   const script = join(ROOT, 'bench/seed_stack.py');
-  const runPy = (args) => JSON.parse(execFileSync(python, [script, ...args, '--weights', pth, '--runs', String(RUNS)], { encoding: 'utf8', maxBuffer: 1 << 24 }));
+  const runPy = (args, runs = RUNS) => JSON.parse(execFileSync(python, [script, ...args, '--weights', pth, '--runs', String(runs)], { encoding: 'utf8', maxBuffer: 1 << 24 }));
   const stagesOut = runPy(['stages', ...kinds.map((k) => k.path)]);
   const batchOut = runPy(['batch', kinds[0].path]);
   seed = { versions: { torch: stagesOut.torch, torchvision: stagesOut.torchvision, threads: stagesOut.threads }, stages: stagesOut.result.map((r, i) => ({ ...r, image: kinds[i].name })), batch: batchOut.result, flask: null };
@@ -258,6 +258,27 @@ if (!python) {
     await stopProcess(child);
     seed.flask = { c1: { p50: stats(one.latencies).median, p99: stats(one.latencies).p99, images_per_s: one.throughput }, c16: { p50: stats(sixteen.latencies).median, p99: stats(sixteen.latencies).p99, images_per_s: sixteen.throughput } };
   }
+  // Sections 3 and 4 time the two sides minutes apart, and this machine's speed moves by a third from one minute to
+  // the next. For the single-request goal they also take turns, round by round, on the 1080p photo: the int8 server
+  // (fast mode) against the seed's in-process pipeline; the goal takes the median of the rounds' ratios.
+  {
+    const { child } = await startProcess(process.execPath, serveArgs('fast', 'int8'), serverEnv, isReady);
+    const url = `http://127.0.0.1:${port}/predict`;
+    await load(url, landscape, 1, 6);
+    const rounds = [];
+    const perRound = QUICK ? 6 : 15;
+    for (let r = 0; r < (QUICK ? 3 : 7); r++) {
+      const seedRound = async () => runPy(['stages', kinds[0].path], perRound).result[0].total.median;
+      const oursRound = async () => stats((await load(url, landscape, 1, perRound)).latencies).median;
+      const [first, second] = r % 2 === 0 ? [seedRound, oursRound] : [oursRound, seedRound];
+      const a = await first();
+      const b = await second();
+      const [seedMs, oursMs] = r % 2 === 0 ? [a, b] : [b, a];
+      rounds.push({ seedMs, oursMs, ratio: oursMs / seedMs });
+    }
+    await stopProcess(child);
+    seed.alternating = { perRound, rounds, ratio: stats(rounds.map((x) => x.ratio)).median };
+  }
   log(`\nSeed stack (PyTorch ${seed.versions.torch}, torchvision ${seed.versions.torchvision}, PIL, ${seed.versions.threads} threads), per image (ms, median)`);
   log('image                  decode  preprocess  infer  postproc  total   | ours/seed total: exact  fast');
   for (const s of seed.stages) {
@@ -266,6 +287,7 @@ if (!python) {
     log(`${s.image.padEnd(22)} ${fmt(s.decode.median, 6)} ${fmt(s.preprocess.median, 10)} ${fmt(s.infer.median, 6)} ${fmt(s.postprocess.median, 8)} ${fmt(s.total.median, 6)}   | ${(ex / s.total.median).toFixed(2).padStart(22)} ${(fa / s.total.median).toFixed(2).padStart(5)}`);
   }
   log(`batch of 32 (preprocessing + inference): ${seed.batch.images_per_s.toFixed(1)} images/s`);
+  log(`taking turns, ${seed.alternating.rounds.length} rounds of ${seed.alternating.perRound} (1080p; ms, seed in process / ours int8 over HTTP → ratio): ${seed.alternating.rounds.map((x) => `${x.seedMs.toFixed(1)}/${x.oursMs.toFixed(1)} → ${x.ratio.toFixed(2)}`).join(', ')}`);
   if (seed.flask) log(`Flask POST /predict: concurrency 1 p50 ${seed.flask.c1.p50.toFixed(1)} ms; concurrency 16 ${seed.flask.c16.images_per_s.toFixed(1)} images/s (p99 ${seed.flask.c16.p99.toFixed(0)} ms)`);
 }
 
@@ -280,7 +302,8 @@ if (seed) {
   const seedTotal = seed.stages[0].total.median;
   const seedBest = Math.max(seed.batch.images_per_s, seed.flask ? seed.flask.c16.images_per_s : 0, 1000 / seed.stages[0].total.median);
   goals.push(
-    { goal: 'int8: single request p50 (fast) ≤ 0.35× seed', value: at(int8Rows, 1).p50 / seedTotal, target: 0.35, better: 'lower' },
+    { goal: 'int8: single request p50 (fast) ≤ 0.35× seed, median of the rounds taking turns', value: seed.alternating.ratio, target: 0.35, better: 'lower' },
+    { goal: 'int8: single request p50 (fast), × seed, sections 3 and 4 minutes apart', value: at(int8Rows, 1).p50 / seedTotal, target: Infinity, better: 'lower' },
     { goal: 'int8: throughput at concurrency 16 ≥ 3× seed best', value: at(int8Rows, 16).images_per_s / seedBest, target: 3, better: 'higher' },
     { goal: 'fp32: single request p50 (fast), × seed', value: at(fastRows, 1).p50 / seedTotal, target: Infinity, better: 'lower' },
     { goal: 'fp32: throughput at concurrency 16, × seed best', value: at(fastRows, 16).images_per_s / seedBest, target: 0, better: 'higher' },
