@@ -11,7 +11,7 @@ import { invalidArgument, refuseUnknownOptions } from '../errors.js';
  * the caller will not read them again (an HTTP upload), so a buffer that owns
  * all of its memory moves to the worker instead of being copied (1080p JPEG:
  * one 276 KB copy less per image, and measurably less heap left behind under
- * load; README, Memory). The caller's array is then empty.
+ * load; docs/performance.md, Memory). The caller's array is then empty.
  */
 export interface BytesOwnership {
   handOver?: boolean;

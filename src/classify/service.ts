@@ -58,7 +58,7 @@ export interface ServiceOptions extends ModelOptions {
 /** The preprocessing workers; checks `workers` before starting any. */
 function preprocessingPool(requested: number | undefined): Piscina<PreprocessTask, PreprocessReply> {
   // Half the CPUs decode while ONNX Runtime's threads infer: measured on 2 cores, one worker gives the same
-  // throughput as two, with lower latency and memory (README, Performance).
+  // throughput as two, with lower latency and memory (docs/performance.md, Threads).
   const workers = requested ?? Math.max(1, Math.ceil(availableCpus() / 2));
   if (!Number.isInteger(workers) || workers < 1) throw invalidArgument('workers', 'an integer >= 1', workers);
   return new Piscina({ filename: new URL('../image/preprocess-worker.js', import.meta.url).href, minThreads: workers, maxThreads: workers, idleTimeout: 60_000 });

@@ -210,7 +210,7 @@ async function openImage(bytes: Buffer, limits: DecodeLimits): Promise<{ image: 
  * still leaves Pillow's filter at least this reduction to the resize size.
  * Less flips top-1 answers on large photos (`npm run eval:decode-scale`:
  * MobileNetV2 agreed with exact mode on 8 of 8 large reference photos with 2,
- * 7 with 1.5, 6 with 1; README, Decoding less).
+ * 7 with 1.5, 6 with 1; docs/performance.md, Decoding less).
  */
 export const FAST_JPEG_REDUCTION = 2;
 

@@ -3,7 +3,7 @@
  * folding, Conv+BatchNorm+Relu fusion, NCHWc layouts, QDQ fusion into
  * QLinearConv) and, while doing so, holds the original and the optimised
  * weights at once: opening the fp32 ResNet-18 left ~100 MB more resident
- * than opening the same graph already optimised (README, Memory). So the
+ * than opening the same graph already optimised (docs/performance.md, Memory). So the
  * optimised graph is written once into the cache and later sessions open
  * it with optimisations off.
  *

@@ -2,7 +2,7 @@
  * Start-up cost: the event loop reads only the HTTP stack. ONNX Runtime and
  * libvips load in the model's and the preprocessing workers' threads, and no
  * route schema compiler is loaded at all (the start-up took ~180 ms longer
- * when the event loop loaded them too; README, Start-up).
+ * when the event loop loaded them too; docs/performance.md, Start-up).
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';

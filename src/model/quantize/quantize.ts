@@ -47,7 +47,7 @@ export interface QuantizeSettings extends PlanOptions {
   reduceRange: boolean;
 }
 
-/** What we chose on an AVX2 CPU without VNNI, measured on a real ResNet-50 (README, Performance). */
+/** What we chose on an AVX2 CPU without VNNI, measured on a real ResNet-50 (docs/performance.md, fp32 and int8). */
 export const DEFAULT_QUANTIZE_SETTINGS: QuantizeSettings = { keepFirstConv: false, reduceRange: true };
 
 /** What quantising needs to know. */
