@@ -81,19 +81,43 @@ export async function refreshHeadChoices() {
   } catch {
     // Without access to heads the page still recognises with the model.
   }
-  select.replaceChildren(el('option', { value: '', textContent: t('imagenet') }), ...heads.map((h) => el('option', { value: h.name, textContent: h.name })));
-  select.value = heads.some((h) => h.name === chosen) ? chosen : '';
-  headClasses = new Map(heads.map((h) => [h.name, h.classes.map((c) => c.name)]));
+  // Unchanged, the menu is left alone: rebuilding it would close it on a phone while it is open.
+  const offered = JSON.stringify([state.lang, ...heads.map((h) => h.name)]);
+  if (select.dataset.offered !== offered) {
+    select.dataset.offered = offered;
+    select.replaceChildren(el('option', { value: '', textContent: t('imagenet') }), ...heads.map((h) => el('option', { value: h.name, textContent: h.name })));
+    select.value = heads.some((h) => h.name === chosen) ? chosen : '';
+  }
+  headClasses = new Map(heads.map((h) => [h.name, { names: h.classes.map((c) => c.name), unknown: h.training?.rejectedHeldOut !== undefined }]));
   describeAnswers();
 }
 
 let headClasses = new Map();
 
+/** How often an open Recognise view asks for heads trained meanwhile (elsewhere: the teacher's laptop, another tab). */
+const HEADS_POLL_MS = 30_000;
+
+/** Heads trained elsewhere reach this page's menu: when it is focused, shown again, or every half minute while in view. */
+function keepHeadChoicesCurrent() {
+  let last = 0;
+  const soon = () => {
+    if (document.hidden || location.hash === '#teach' || location.hash === '#library' || Date.now() - last < 2000) return;
+    last = Date.now();
+    refreshHeadChoices();
+  };
+  $('answer-with').addEventListener('focus', soon);
+  $('answer-with').addEventListener('pointerenter', soon);
+  document.addEventListener('visibilitychange', soon);
+  window.addEventListener('hashchange', soon);
+  setInterval(soon, HEADS_POLL_MS);
+}
+
 /** The empty state says what the page recognises: ImageNet's 1000 kinds of things, or the chosen head's classes. */
 function describeAnswers() {
   const head = $('answer-with').value;
   const classes = headClasses.get(head);
-  $('empty-note').textContent = head && classes ? t('headNote', { name: head, classes: classes.join(state.lang === 'zh' ? '、' : ', ') }) : t('emptyNote');
+  const names = classes?.names.join(state.lang === 'zh' ? '、' : ', ');
+  $('empty-note').textContent = head && classes ? t(classes.unknown ? 'headNote' : 'headNoteNoUnknown', { name: head, classes: names }) : t('emptyNote');
 }
 
 /** The Library tab appears when the server shows a library. */
@@ -146,6 +170,7 @@ function setup() {
   });
   $('topk').addEventListener('change', () => setLabelCount($('results'), $('topk').value));
   $('answer-with').addEventListener('change', describeAnswers);
+  keepHeadChoicesCurrent();
   for (const b of document.querySelectorAll('.lang button')) {
     b.addEventListener('click', () => {
       state.lang = b.dataset.lang;
@@ -224,6 +249,7 @@ async function loadModel() {
     state.model = model;
     if (model.limits?.max_upload_bytes) state.maxBytes = model.limits.max_upload_bytes;
     if (model.limits?.max_files) state.maxFiles = model.limits.max_files;
+    if (model.limits?.max_pixels) state.maxPixels = model.limits.max_pixels;
     applyLanguage();
   }
   return 'ok';

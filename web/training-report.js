@@ -2,7 +2,7 @@
 // confusion matrix, the pairs most mixed up) and the training notes, the server's English or our Chinese.
 import { TEXT, el, photoCount, state, t } from './common.js';
 
-const NOTE_KEYS = { FEW_PHOTOS: 'noteFewPhotos', REPEATED_IN_CLASS: 'noteRepeated', IN_SEVERAL_CLASSES: 'noteSeveral', FEW_EVALUATED: 'noteFewEvaluated', FEW_FOR_UNKNOWN: 'noteFewForUnknown', NAMED_UNKNOWN: 'noteNamedUnknown', ANSWERED_AS_OTHER: 'noteAnsweredAsOther' };
+const NOTE_KEYS = { FEW_PHOTOS: 'noteFewPhotos', REPEATED_IN_CLASS: 'noteRepeated', IN_SEVERAL_CLASSES: 'noteSeveral', FEW_EVALUATED: 'noteFewEvaluated', FEW_FOR_UNKNOWN: 'noteFewForUnknown', UNKNOWN_OFF: 'noteUnknownOff', NAMED_UNKNOWN: 'noteNamedUnknown', ANSWERED_AS_OTHER: 'noteAnsweredAsOther' };
 
 /** The server's note (worded for a terminal) as the page writes: a capital, a full stop, and “curly” quotes like the page's own sentences. */
 const asSentence = (text) => {
@@ -10,6 +10,13 @@ const asSentence = (text) => {
   const quoted = text.replace(/"([^"]*)"/g, '“$1”');
   return `${quoted[0].toUpperCase()}${quoted.slice(1)}${/[.!?…]$/.test(quoted) ? '' : '.'}`;
 };
+
+/** “a”, “a”和“b”, “a”, “b” and “c”: class names as the reader's language lists them. */
+function quotedList(names) {
+  const quoted = names.map((c) => `“${c}”`);
+  if (state.lang === 'zh') return quoted.join('和');
+  return quoted.length > 1 ? `${quoted.slice(0, -1).join(', ')} and ${quoted.at(-1)}` : (quoted[0] ?? '');
+}
 
 /** A training note in the reader's language: the server's own English sentence, or the Chinese one made from the note's code and facts. */
 function noteText(note, english) {
@@ -19,7 +26,7 @@ function noteText(note, english) {
   // Photos answered as another class are listed up to a few: more are said with an ellipsis, as the server's sentence does.
   const more = note.code === 'ANSWERED_AS_OTHER' && note.count > note.names.length;
   const names = [...(note.names ?? []), ...(more ? ['…'] : [])].join(t('nameSep'));
-  return t(key, { ...note, photos: photoCount(note.count), names, classes: (note.classes ?? []).map((c) => `“${c}”`).join('和'), pct: `${Math.round((note.min ?? 0) * 100)}%` });
+  return t(key, { ...note, photos: photoCount(note.count), names, classes: quotedList(note.classes ?? []), pct: `${Math.round((note.min ?? 0) * 100)}%` });
 }
 
 /**
@@ -46,10 +53,11 @@ export function drawTrainingReport(box, d, busy) {
   if (d.stale) box.append(el('p', { className: 'stale', textContent: t('stale') }));
   if (tr.warnings?.length) {
     const notes = tr.notes?.length === tr.warnings.length ? tr.notes : [];
-    // "Unknown" learned from few photos changes what trying it will show (many new photos "unknown"): said beside the accuracy, not among the footnotes.
+    // "Unknown" learned from few photos, or off, changes what trying it will show: said beside the accuracy, not among the footnotes.
     const first = tr.warnings.map((w, i) => ({ note: notes[i], text: w }));
-    const unknown = first.filter((w) => w.note?.code === 'FEW_FOR_UNKNOWN');
-    const rest = first.filter((w) => w.note?.code !== 'FEW_FOR_UNKNOWN');
+    const aboutUnknown = (w) => w.note?.code === 'FEW_FOR_UNKNOWN' || w.note?.code === 'UNKNOWN_OFF';
+    const unknown = first.filter(aboutUnknown);
+    const rest = first.filter((w) => !aboutUnknown(w));
     for (const w of unknown) box.append(el('p', { className: 'unknown-note', textContent: noteText(w.note, w.text) }));
     if (rest.length) box.append(el('p', { textContent: t('warnings') }), el('ul', { className: 'warnings' }, rest.map((w) => el('li', { textContent: noteText(w.note, w.text) }))));
   }

@@ -67,6 +67,21 @@ test('train: counts, cross-validated accuracy, confusion, mix-ups, warnings, and
   assert.match(again.stdout, /Accuracy \(on 33% held out\)/);
 });
 
+test('train with one photo per class: "unknown" is off, and the report and the warning say so and what to do', async () => {
+  const set = join(root, 'one-each');
+  for (const [name, seed] of [['ants', 5], ['bees', 6]] as const) {
+    mkdirSync(join(set, name), { recursive: true });
+    writeFileSync(join(set, name, 'only.jpg'), await testPhoto(seed, 160, 120));
+  }
+  const out = join(root, 'one-each.json');
+  const r = await run(['train', set, '--out', out, '--model', checkpoint]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^Unknown: off \(it needs 2 or more photos in every class; see the warning below\)$/m);
+  assert.doesNotMatch(r.stdout, /held-out training photos would be answered/);
+  assert.match(r.stderr, /"unknown" is off, so every photo is answered as one of the classes: .*"ants" and "bees" have only 1 photo; give every class 2 or more and train again/);
+  assert.equal(JSON.parse(readFileSync(out, 'utf8')).rejection, null);
+});
+
 test('a damaged photo there twice is read once and skipped under both its names', async () => {
   const set = join(root, 'twice');
   for (const [name, seeds] of [['warm', [0, 11, 16]], ['冷色', [3, 8, 19]]] as const) {

@@ -13,7 +13,7 @@ import { ImageClassifier } from '../classify/classifier.js';
 import { ResnetServeError } from '../errors.js';
 import { ensureWritableDir, writeFailure, writeFileAtomic } from '../fs-atomic.js';
 import { readImageFolder } from '../heads/image-folder.js';
-import { checkClasses, mixups, type TrainOptions } from '../heads/train.js';
+import { UNKNOWN_MIN_PHOTOS, checkClasses, mixups, type TrainOptions } from '../heads/train.js';
 import { embedFolder, headNameFor, trainEmbedded } from '../heads/train-folder.js';
 import type { TrainingSummary } from '../heads/head.js';
 import type { ModelOptions } from '../types.js';
@@ -50,7 +50,9 @@ export function formatTrainingReport(classes: readonly string[], summary: Traini
     const pairs = mixups(classes, summary.confusion);
     lines.push(pairs.length ? `Most often mixed up: ${pairs.map((p) => `${p.a} ↔ ${p.b} (${p.count})`).join(', ')}` : 'No class was mixed up with another.');
   }
-  if (summary.rejectedHeldOut !== undefined) {
+  if (summary.notes?.some((n) => n.code === 'UNKNOWN_OFF')) {
+    lines.push(`Unknown: off (it needs ${UNKNOWN_MIN_PHOTOS} or more photos in every class; see the warning below)`);
+  } else if (summary.rejectedHeldOut !== undefined) {
     const few = summary.notes?.some((n) => n.code === 'FEW_FOR_UNKNOWN');
     const expect = few ? 'with this few photos, that says little: new photos of these classes will often be answered "unknown"' : 'expect up to about twice that on new photos of these classes';
     lines.push(`Unknown: ${(summary.rejectedHeldOut * 100).toFixed(1)}% of held-out training photos would be answered "unknown" (${expect})`);

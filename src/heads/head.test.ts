@@ -180,3 +180,24 @@ test('photos of a class that the head, trained without them, confidently answers
   const unevaluated = trainHead('x', ['a', 'b'], [...examples(2, 1), { ...examples(2, 1)[1], label: 0 }], backbone).summary;
   assert.equal(unevaluated.notes?.filter((n) => n.code === 'ANSWERED_AS_OTHER').length, 0);
 });
+
+test('"unknown" needs 2 photos in every class: with fewer it is off, and said so, never silently', () => {
+  const far = Float32Array.from({ length: 16 }, (_, j) => (j === 15 ? 5 : 0));
+  const elsewhere = Float32Array.from({ length: 10 }, (_, j) => (j === 9 ? 0.99 : 0.01 / 9));
+  const one = trainHead('one', ['ants', 'bees'], examples(2, 1), backbone);
+  assert.equal(one.summary.rejectedHeldOut, undefined);
+  assert.deepEqual(one.summary.notes?.filter((n) => n.code === 'UNKNOWN_OFF'), [{ code: 'UNKNOWN_OFF', classes: ['ants', 'bees'], min: 2 }]);
+  assert.ok(one.summary.warnings.includes('"unknown" is off, so every photo is answered as one of the classes: it is learned from photos held out of each class, and "ants" and "bees" have only 1 photo; give every class 2 or more and train again'), one.summary.warnings.join('\n'));
+  assert.equal(one.summary.notes?.some((n) => n.code === 'FEW_FOR_UNKNOWN'), false, 'no note about how "unknown" was learned: it was not');
+  assert.deepEqual(one.head.answer(far, elsewhere).unknown, false);
+  // One class of one photo is enough to turn it off, and is the one named.
+  const uneven = trainHead('uneven', ['ants', 'bees'], [...examples(2, 3)].filter((e, i) => e.label === 1 || i === 0), backbone).summary;
+  assert.deepEqual(uneven.notes?.find((n) => n.code === 'UNKNOWN_OFF'), { code: 'UNKNOWN_OFF', classes: ['ants'], min: 2 });
+  assert.match(uneven.warnings.join('\n'), /and "ants" has only 1 photo;/);
+  // Asked off, nothing to say; with 2 photos each, it is on and refuses a photo unlike both classes.
+  assert.equal(trainHead('off', ['ants', 'bees'], examples(2, 1), backbone, { reject: false }).summary.notes?.some((n) => n.code === 'UNKNOWN_OFF'), false);
+  const two = trainHead('two', ['ants', 'bees'], examples(2, 2), backbone);
+  assert.notEqual(two.summary.rejectedHeldOut, undefined);
+  assert.equal(two.summary.notes?.some((n) => n.code === 'UNKNOWN_OFF'), false);
+  assert.equal(two.head.answer(far, elsewhere).unknown, true);
+});

@@ -32,6 +32,8 @@ const NAMES_LISTED = 5;
 const FEW_EVALUATED = 20;
 /** Below this many photos in a class, the "unknown" rate of held-out photos says little about new ones (README, How well it learns). */
 const FEW_FOR_UNKNOWN = 50;
+/** "Unknown" is learned from photos of each class held out of the rest: a class of one photo has none to hold out. */
+export const UNKNOWN_MIN_PHOTOS = 2;
 
 /**
  * The same photo given twice in one class counts once (repeats would make the
@@ -190,7 +192,8 @@ export function trainHead(name: string, classes: readonly string[], given: reado
 
   let rejection = null;
   let rejectedHeldOut: number | undefined;
-  if (options.reject !== false) {
+  const single = classes.filter((_, i) => counts[i] < UNKNOWN_MIN_PHOTOS);
+  if (options.reject !== false && single.length === 0) {
     const calibrationFolds = foldOf && folds >= 2 ? foldOf : y.map((_, i) => i % 2);
     rejection = calibrateRejection(x, examples.map((e) => e.probabilities), (i) => calibrationFolds[i], foldOf ? folds : 2, { k: REJECTION_DEFAULTS.k, quantile: options.rejectRate ?? REJECTION_DEFAULTS.quantile });
     rejectedHeldOut = rejection.heldOutRejected;
@@ -200,6 +203,7 @@ export function trainHead(name: string, classes: readonly string[], given: reado
     ...deduped.notes,
     ...(evaluated > 0 && evaluated < FEW_EVALUATED ? [{ code: 'FEW_EVALUATED' as const, count: evaluated }] : []),
     ...[...elsewhere.values()].map((e) => ({ code: 'ANSWERED_AS_OTHER' as const, class: classes[e.label], other: classes[e.best], count: e.count, names: e.names, min: ANSWERED_AS_OTHER })),
+    ...(options.reject !== false && single.length ? [{ code: 'UNKNOWN_OFF' as const, classes: single, min: UNKNOWN_MIN_PHOTOS }] : []),
     ...(rejection && Math.min(...counts) < FEW_FOR_UNKNOWN ? [{ code: 'FEW_FOR_UNKNOWN' as const, count: Math.min(...counts), min: FEW_FOR_UNKNOWN }] : []),
     // A class answered "unknown 22%" beside the head's own "unknown" (none of these) reads as the same thing.
     ...(rejection ? classes.filter(namedLikeUnknown).map((c) => ({ code: 'NAMED_UNKNOWN' as const, class: c })) : []),

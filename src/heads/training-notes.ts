@@ -19,6 +19,8 @@ export type TrainingNote =
   | { code: 'FEW_EVALUATED'; count: number }
   /** "Unknown" was calibrated on few photos per class: new photos of these classes will often be refused. */
   | { code: 'FEW_FOR_UNKNOWN'; count: number; min: number }
+  /** "Unknown" is off: these classes have fewer than `min` photos, so none can be held out to learn it from. */
+  | { code: 'UNKNOWN_OFF'; classes: string[]; min: number }
   /** A class is named like the head's own "unknown" answer. */
   | { code: 'NAMED_UNKNOWN'; class: string }
   /** Photos of a class that the head, trained without them, answered as another class with `min` or more: perhaps put in the wrong class. */
@@ -30,6 +32,12 @@ export function namedLikeUnknown(name: string): boolean {
 }
 
 const photos = (n: number): string => plural(n, 'photo');
+/** "a", "a" and "b", or "a", "b" and 3 more. */
+const quotedList = (names: readonly string[]): string => {
+  const shown = names.slice(0, 3).map((c) => `"${c}"`);
+  const more = names.length - shown.length;
+  return more > 0 ? `${shown.join(', ')} and ${more} more` : shown.length > 1 ? `${shown.slice(0, -1).join(', ')} and ${shown.at(-1)}` : shown[0];
+};
 
 /** The English sentence for a note (the head file's and the CLI's `warnings`). */
 export function noteText(note: TrainingNote): string {
@@ -46,6 +54,8 @@ export function noteText(note: TrainingNote): string {
       return `class "${note.class}" is named like the head's own "unknown" answer (a photo unlike every class): another name, such as "other", keeps the two apart`;
     case 'ANSWERED_AS_OTHER':
       return `"${note.class}" has ${photos(note.count)} that the head, trained without ${note.count === 1 ? 'it' : 'them'}, answered "${note.other}" (${Math.round(note.min * 100)}% or more): check ${note.count === 1 ? 'it is' : 'they are'} in the right class: ${note.names.join(', ')}${note.count > note.names.length ? ', …' : ''}`;
+    case 'UNKNOWN_OFF':
+      return `"unknown" is off, so every photo is answered as one of the classes: it is learned from photos held out of each class, and ${quotedList(note.classes)} ${note.classes.length === 1 ? 'has' : 'have'} only 1 photo; give every class ${note.min} or more and train again`;
     case 'FEW_FOR_UNKNOWN':
       return `"unknown" was learned from ${photos(note.count)} in the smallest class: new photos of these classes will often be answered "unknown"; ${note.min} or more per class make that much rarer (or train without "unknown": --reject off, or "reject": false through the API)`;
   }

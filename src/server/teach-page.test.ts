@@ -515,15 +515,29 @@ describe('the Teach view in Chromium', { skip }, () => {
     await page.close();
   });
 
-  test('trained on one photo a class, the head says its accuracy could not be measured and why, in both languages', async () => {
+  test('trained on one photo a class, the head says its accuracy could not be measured and that "unknown" is off, in both languages; a page already open gets it in "Answer with"', async () => {
+    // A student's page, open on Recognise before the head exists.
+    const student = await browser.newPage({ viewport: { width: 360, height: 740 }, locale: 'en-US', isMobile: true, hasTouch: true });
+    await student.goto(server.url);
+    await student.locator('#answer-with option').first().waitFor({ state: 'attached' });
     const page = await browser.newPage({ viewport: { width: 1000, height: 800 }, locale: 'en-US' });
     await teach(page, 'single', [['warm', warm.slice(0, 1)], ['cool', cool.slice(0, 1)]]);
     await page.click('#train');
     await page.locator('.training .trained').waitFor();
     assert.match((await page.locator('.training .trained').textContent()) ?? '', /^Trained .*\. Accuracy could not be measured: a class needs at least 2 photos/);
+    // No "unknown" without photos to hold out: said beside the accuracy, never that it will often answer "unknown".
+    assert.equal(await page.locator('.training .unknown-note').textContent(), 'Only one photo in “warm” and “cool”, so “unknown” is off: every photo will be answered as one of your classes. “Unknown” is learned from photos held back from each class: give every class 2 or more and train again.');
+    assert.doesNotMatch((await page.locator('.training').textContent()) ?? '', /learned from only/);
     await page.click('button[data-lang="zh"]');
     assert.match((await page.locator('.training .trained').textContent()) ?? '', /无法测量准确率/);
+    assert.equal(await page.locator('.training .unknown-note').textContent(), '“warm”和“cool”只有 1 张照片，所以“未知”没有开启：每张照片都会被答成你的某个类别。“未知”要靠从每个类别里留出的照片来学：每类至少 2 张后再训练一次。');
     await page.close();
+    // The student's menu offers the new head once it is touched, with no reload, and says it always answers one of its classes.
+    await student.focus('#answer-with');
+    await student.waitForFunction(() => [...(document.getElementById('answer-with') as HTMLSelectElement).options].some((o) => o.value === 'single'));
+    await student.selectOption('#answer-with', 'single');
+    assert.equal(await student.locator('#empty-note').textContent(), 'Answering with your head “single”: always one of warm, cool (it was trained without “unknown”).');
+    await student.close();
   });
 
   test('a bad class name gets a message, and nothing changes', async () => {
