@@ -87,7 +87,7 @@ function render(item) {
   const body = el('div', { className: 'body' }, [el('p', { className: 'name', textContent: name, title: name })]);
   const actions = el('div', { className: 'actions' });
   if (item.state === 'waiting' || item.state === 'uploading' || item.state === 'analysing') {
-    const text = item.state === 'uploading' ? t('uploading', { pct: item.progress }) : t(item.state);
+    const text = item.state === 'uploading' ? t('uploading', { pct: item.progress }) : item.state === 'waiting' && item.busyTries ? t('busyWaiting') : t(item.state);
     const bar = el('progress', { max: 100 });
     if (item.state === 'uploading') bar.value = item.progress;
     bar.setAttribute('aria-label', text);
@@ -224,6 +224,16 @@ function upload(item) {
       } else {
         item.state = 'error';
         item.errorCode = refusalCode(result?.error?.code ?? body?.code ?? (xhr.status === 401 ? 'UNAUTHORIZED' : 'UNKNOWN'), item.file);
+        // A busy server (a whole class sending at once) is asked again by itself, after the wait it names, a few times.
+        if (item.errorCode === 'QUEUE_FULL' && (item.busyTries ?? 0) < BUSY_TRIES) {
+          item.busyTries = (item.busyTries ?? 0) + 1;
+          item.state = 'waiting';
+          item.errorCode = null;
+          const seconds = Math.min(30, Number(xhr.getResponseHeader('Retry-After')) || 1);
+          setTimeout(() => requeue(item), (seconds + Math.random() * seconds) * 1000);
+          resolve('later');
+          return;
+        }
         // The head it was sent to is gone (deleted in another window): said as such, and not retried.
         if (item.head && item.errorCode === 'NOT_FOUND') item.errorCode = 'HEAD_GONE';
         if (xhr.status === 401) state.onUnauthorized?.();
@@ -242,16 +252,20 @@ function upload(item) {
   });
 }
 
+/** How many times a photo refused as "server busy" is sent again by itself before the card offers Retry. */
+const BUSY_TRIES = 3;
+
 let active = 0;
 const queue = [];
 function pump() {
   while (active < 4 && queue.length) {
     const item = queue.shift();
     active++;
-    upload(item).then(() => {
+    upload(item).then((outcome) => {
       active--;
       if (item.removed) return pump();
       render(item);
+      if (outcome === 'later') return pump();
       item.onChange();
       settled(item);
       pump();
@@ -273,7 +287,15 @@ function settled(item) {
   target.scrollIntoView({ block: 'nearest' });
 }
 
+/** A photo whose wait after "server busy" is over goes to the back of the queue (unless it was removed meanwhile). */
+function requeue(item) {
+  if (item.removed || item.state !== 'waiting' || queue.includes(item)) return;
+  queue.push(item);
+  pump();
+}
+
 function retry(item) {
+  item.busyTries = 0;
   item.state = 'waiting';
   item.errorCode = null;
   render(item);

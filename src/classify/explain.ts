@@ -169,6 +169,8 @@ export function explainHeadOutputs(outputs: RunOutputs, head: Head, options: { c
 export interface ExplainPlan {
   extra: ExtraOutput[];
   mirror: boolean;
+  /** The class asked for, by name (its English label, or the head's class), when one was. */
+  target?: string;
   explain(outputs: RunOutputs): Explanation;
 }
 
@@ -185,9 +187,9 @@ export async function explainPlan(model: LoadedModel, options: { head?: Head; cl
     checkHeadFits(head, model);
     requireOutputs(model, ['feature_map']);
     const cls = resolveHeadClass(options.class, head, classOption);
-    return { extra: ['feature_map', 'embedding'], mirror: true, explain: (outputs) => explainHeadOutputs(outputs, head, { cls, topK }) };
+    return { extra: ['feature_map', 'embedding'], mirror: true, ...(cls === undefined ? {} : { target: head.classes[cls] }), explain: (outputs) => explainHeadOutputs(outputs, head, { cls, topK }) };
   }
   const cls = resolveClass(options.class, model.labels, model.session.numClasses, classOption);
   const layer = await finalLayer(model);
-  return { extra: ['feature_map'], mirror: false, explain: (outputs) => explainOutputs(outputs, layer, model.labels, { cls, topK }) };
+  return { extra: ['feature_map'], mirror: false, ...(cls === undefined ? {} : { target: model.labels.en[cls] ?? String(cls) }), explain: (outputs) => explainOutputs(outputs, layer, model.labels, { cls, topK }) };
 }

@@ -81,7 +81,8 @@ export class ClassificationService {
    * never waits for its next image, while the rest wait holding only their bytes.
    */
   private readonly preprocessing: ConcurrencyGate;
-  private readonly maxPixels: number;
+  /** The largest decoded image this service accepts, in pixels (AVIF/HEIF count 3×). */
+  readonly maxPixels: number;
   private readonly maxDecodeMs: number;
   /** Images admitted and not yet answered (decoding or waiting for inference), against `batching.maxQueue`. */
   private readonly admission: Admission;

@@ -102,14 +102,22 @@ async function eachBatch<T extends { ok: boolean }>(files: ListedPath[], work: (
 /** Bytes left for an overlay's name before its `~NN.photo.png` ending, so every name fits a file system's 255. */
 const EXPLAIN_NAME_BYTES = 255 - '~99.photo.png'.length;
 
+/** `.for-<class>`, the ending of a map drawn for a class asked for (`--class`), so maps for other classes sit beside it. */
+export function classSuffix(target: string | undefined): string {
+  if (target === undefined) return '';
+  const safe = [...target.replace(/[/\\\0:*?"<>|]+/g, '_').replace(/\s+/g, '-')].slice(0, 40).join('');
+  return `.for-${safe}`;
+}
+
 /**
  * The overlay's file name for `path`: its path relative to here, flattened
- * (`photos/cat.jpg` → `photos_cat.jpg`); a name too long for the file system
- * keeps its start and end, with a hash of the whole between them.
+ * (`photos/cat.jpg` → `photos_cat.jpg`), then `suffix`; a name too long for
+ * the file system keeps its start and end, with a hash of the whole between
+ * them.
  */
-function explainName(path: string): string {
+function explainName(path: string, suffix = ''): string {
   const rel = relative(process.cwd(), displayPath(path));
-  const name = (rel.startsWith('..') || isAbsolute(rel) ? basename(displayPath(path)) : rel).split(sep).join('_');
+  const name = (rel.startsWith('..') || isAbsolute(rel) ? basename(displayPath(path)) : rel).split(sep).join('_') + suffix;
   if (Buffer.byteLength(name) <= EXPLAIN_NAME_BYTES) return name;
   const hash = createHash('sha256').update(name).digest('hex').slice(0, 8);
   // The end keeps the extension; whole characters only, so a multi-byte name is never cut mid-character.
@@ -161,7 +169,8 @@ export async function classifyCommand(paths: string[], values: Parsed, model: Mo
     };
     const work = async (batch: string[]): Promise<ClassifyOutcome[]> => {
       if (!plan || explainDir === undefined) return classifier.classifyBatch(batch.map(input), { topK: k, lang, head: effective });
-      const names = batch.map((path) => uniqueName(path === STDIN_NAME ? 'stdin' : explainName(path)));
+      const suffix = classSuffix(plan.target);
+      const names = batch.map((path) => uniqueName(path === STDIN_NAME ? `stdin${suffix}` : explainName(path, suffix)));
       // Each file is read once: the same bytes are classified and drawn on.
       const bytes = await Promise.all(batch.map(input).map((given) => (typeof given === 'string' ? readPhotoFile(fsPath(given)).catch(() => given) : given)));
       const analyzed = await classifier.analyzeBatch(bytes, plan.extra, { mirror: plan.mirror });

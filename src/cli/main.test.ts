@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -379,7 +379,11 @@ test('classify --explain: heatmaps beside the answers; a folder it cannot write 
   // --class: where it looked for another class than the top answer, said on the line; only with --explain.
   const forClass = await run(['classify', join(photos, 'a.jpg'), '--model', checkpoint, '--explain', join(dir, 'class'), '--class', '虎斑猫', '--lang', 'both']);
   assert.equal(forClass.code, 0, forClass.stderr);
-  assert.match(forClass.stdout, /where it looked for tabby \/ 虎斑猫: .+a\.jpg\.png$/m);
+  assert.match(forClass.stdout, /where it looked for tabby \/ 虎斑猫: .+a\.jpg\.for-tabby\.png$/m);
+  // A map for a class asked for sits beside the top answer's, never over it (slides comparing two classes).
+  const topMap = await run(['classify', join(photos, 'a.jpg'), '--model', checkpoint, '--explain', join(dir, 'class')]);
+  assert.equal(topMap.code, 0, topMap.stderr);
+  assert.deepEqual(readdirSync(join(dir, 'class')).sort(), ['a.jpg.for-tabby.photo.png', 'a.jpg.for-tabby.png', 'a.jpg.photo.png', 'a.jpg.png']);
   const json = await run(['classify', join(photos, 'a.jpg'), '--model', checkpoint, '--explain', join(dir, 'class'), '--class', '281', '--json']);
   assert.equal(JSON.parse(json.stdout).heatmap_class, 'tabby');
   const alone = await run(['classify', join(photos, 'a.jpg'), '--model', checkpoint, '--class', 'tabby']);

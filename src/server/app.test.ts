@@ -220,6 +220,9 @@ describe('POST /v1/classify and GET /v1/models', () => {
     assert.deepEqual([m.num_classes, m.input_size, m.max_batch], [1000, 224, service.batcher.maxBatch]);
     assert.ok(Object.keys(m).every((k) => !/[A-Z]/.test(k)), Object.keys(m).join());
     assert.equal(m.limits.max_upload_bytes, 20 * 1024 * 1024);
+    // The page says the pixel limit in its "too many pixels" sentence.
+    assert.equal(m.limits.max_pixels, service.maxPixels);
+    assert.ok(m.limits.max_pixels > 0);
     assert.equal(m.path, undefined);
     assert.equal(m.onnxPath, undefined);
     assert.ok(!res.body.includes(service.info.path) && !res.body.includes('/tmp'), res.body);

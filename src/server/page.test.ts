@@ -286,6 +286,14 @@ describe('the web page in Chromium', { skip }, () => {
     await page.click('#clear');
     assert.equal(await page.locator('.card').count(), 0);
     assert.equal(await page.locator('#clear').isVisible(), false);
+    // Too many pixels: the sentence gives the server's own limit (from /v1/models) and what to do.
+    const limit = (await (await fetch(new URL('v1/models', server.url))).json()).models[0].limits.max_pixels as number;
+    const huge = await sharp({ create: { width: 8000, height: Math.ceil(limit / 8000) + 8, channels: 3, background: '#777' } }).jpeg().toBuffer();
+    await page.setInputFiles('#files', { name: 'huge.jpg', mimeType: 'image/jpeg', buffer: huge });
+    await page.locator('.card[data-state="error"]').waitFor();
+    assert.equal(await page.locator('.card[data-state="error"] .state').textContent(), errors.en.IMAGE_TOO_LARGE.replace('{mp}', String(Math.round(limit / 1e6))));
+    assert.match(errors.en.IMAGE_TOO_LARGE, /\{mp\} million/);
+    await page.click('#clear');
     // Retry by keyboard: while the photo is sent again the focus waits on its card, never on Remove (a second Enter
     // would delete the photo), and stays there when the answer comes.
     let attempt = 0;
@@ -322,6 +330,32 @@ describe('the web page in Chromium', { skip }, () => {
     await page.waitForFunction(() => document.querySelectorAll('.card[data-state="done"]').length === 2);
     assert.equal(await page.locator('#retry-all').isHidden(), true);
     assert.equal(await page.evaluate(() => document.activeElement?.classList.contains('card')), true, 'the focus waits on a card, not on <body>');
+    await page.close();
+  });
+
+  test('a busy server (503 QUEUE_FULL): the photo is sent again by itself after Retry-After, a few times, then Retry is offered', async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 800 }, locale: 'en-US' });
+    await page.goto(server.url);
+    let refusals = 2;
+    let asked = 0;
+    await page.route('**/v1/classify**', (route) => {
+      asked++;
+      if (refusals-- > 0) return route.fulfill({ status: 503, headers: { 'Retry-After': '1' }, json: { error: 'The server is busy', code: 'QUEUE_FULL' } });
+      return route.continue();
+    });
+    await page.setInputFiles('#files', { name: 'cat.jpg', mimeType: 'image/jpeg', buffer: photo });
+    await page.waitForFunction(() => /busy: trying again/.test(document.querySelector('.card .state')?.textContent ?? ''));
+    assert.equal(await page.locator('.card').getAttribute('data-state'), 'waiting');
+    await page.locator('.card[data-state="done"]').waitFor({ timeout: 20_000 });
+    assert.equal(asked, 3, 'refused twice, answered the third time');
+    // Busy every time: after its tries the card says so, with Retry.
+    refusals = Infinity;
+    asked = 0;
+    await page.setInputFiles('#files', { name: 'dog.jpg', mimeType: 'image/jpeg', buffer: photo });
+    await page.locator('.card[data-state="error"]').waitFor({ timeout: 30_000 });
+    assert.equal(asked, 4, 'the first try and three more');
+    assert.equal(await page.locator('.card[data-state="error"] .state').textContent(), errors.en.QUEUE_FULL);
+    assert.equal(await page.locator('.card[data-state="error"] button.retry').count(), 1);
     await page.close();
   });
 
@@ -452,6 +486,23 @@ describe('the web page in Chromium', { skip }, () => {
     assert.equal(await page.evaluate(() => document.activeElement?.id), 'heatmap-close');
     assert.deepEqual(await axeViolations(page), [], 'heatmap enlarged');
     await page.screenshot({ path: join(OUT, 'page-heatmap-large.png') });
+    // As large as the screen allows, for a projector: the 640×480 photo drawn larger than its own size, the legend
+    // on screen; and on a phone held sideways too.
+    const fit = () =>
+      page.evaluate(() => {
+        const img = document.getElementById('heatmap-large') as HTMLImageElement;
+        const legend = document.getElementById('heatmap-legend')?.getBoundingClientRect();
+        return { scale: Math.min(img.clientWidth / img.naturalWidth, img.clientHeight / img.naturalHeight), legendBottom: legend?.bottom ?? Infinity, height: innerHeight };
+      });
+    const desk = await fit();
+    assert.ok(desk.scale > 1.2, `drawn at ${desk.scale.toFixed(2)}× its size on 1280×800`);
+    assert.ok(desk.legendBottom <= desk.height, `the legend ends at ${desk.legendBottom} px of ${desk.height}`);
+    await page.setViewportSize({ width: 740, height: 360 });
+    const sideways = await fit();
+    assert.ok(sideways.legendBottom <= sideways.height, `sideways, the legend ends at ${sideways.legendBottom} px of ${sideways.height}`);
+    assert.ok(sideways.scale > 0.35, `sideways, drawn at ${sideways.scale.toFixed(2)}× its size`);
+    await page.screenshot({ path: join(OUT, 'page-heatmap-large-sideways.png') });
+    await page.setViewportSize({ width: 1280, height: 800 });
     await page.keyboard.press('Escape');
     assert.equal(await page.evaluate(() => (document.getElementById('heatmap-dialog') as HTMLDialogElement).open), false);
     assert.equal(await page.evaluate(() => (document.activeElement as HTMLElement | null)?.dataset.focus), 'enlarge');

@@ -33,7 +33,7 @@ export function v1Routes(app: FastifyInstance, holder: ServiceHolder, limits: Se
           workers: service.workers,
           max_batch: service.batcher.maxBatch,
           onnxruntime: ORT_VERSION,
-          limits: { max_upload_bytes: limits.maxUploadBytes, max_files: limits.maxFiles, request_timeout_ms: limits.requestTimeoutMs },
+          limits: { max_upload_bytes: limits.maxUploadBytes, max_files: limits.maxFiles, max_pixels: service.maxPixels, request_timeout_ms: limits.requestTimeoutMs },
         },
       ],
       // Whether /v1/library answers (`--library`): the page shows its Library view only then, without asking for a 404.
