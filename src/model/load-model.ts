@@ -95,7 +95,7 @@ async function readSidecar(modelPath: string): Promise<Sidecar> {
       cropSize: inputSize,
       resizeShortSide: resizeSize,
       mean: readJsonField<number[]>(json, 'mean', triple, 'an array of 3 numbers', file) ?? IMAGENET_PREPROCESS.mean,
-      std: readJsonField<number[]>(json, 'std', triple, 'an array of 3 numbers', file) ?? IMAGENET_PREPROCESS.std,
+      std: readJsonField<number[]>(json, 'std', (v) => triple(v) && (v as number[]).every((x) => x > 0), 'an array of 3 positive numbers', file) ?? IMAGENET_PREPROCESS.std,
     },
     labels: en ? { en, zh } : undefined,
   };
@@ -265,6 +265,8 @@ async function openModel(
   let source: ModelInfo['source'];
   let missingOutputs: string | undefined;
   let quantizedSource = false;
+  let probabilityOutputs: string[] = [];
+  let externalData = false;
   if (isZip) {
     const built = await checkpointToOnnx(path, sha256, cacheDir, path);
     onnxPath = built.onnxPath;
@@ -276,6 +278,8 @@ async function openModel(
     onnxPath = prepared.onnxPath;
     missingOutputs = prepared.missing;
     quantizedSource = prepared.quantized === true;
+    probabilityOutputs = prepared.probabilityOutputs ?? [];
+    externalData = prepared.externalData === true;
     name = sidecar.name ?? basename(path, extname(path));
     source = 'onnx';
   } else {
@@ -286,6 +290,9 @@ async function openModel(
   // A model quantised already computes in int8: asked for int8, it runs as it is (only calibrating it again cannot be done).
   if (quantizedSource && options.calibrate !== undefined) {
     throw new ResnetServeError('INVALID_ARGUMENT', `${path} is already quantised, so it cannot be calibrated again: --calibrate needs an fp32 model (without --calibrate it runs in int8 as it is)`);
+  }
+  if (precision === 'int8' && !quantizedSource && externalData) {
+    throw new ResnetServeError('MODEL_INVALID', `${path} cannot be quantised to int8: ${missingOutputs}`);
   }
   if (precision === 'int8' && !quantizedSource) {
     const { quantizedModel } = await import('./quantize/quantize.js');
@@ -299,9 +306,18 @@ async function openModel(
     });
   }
   // A server runs the session in a thread of its own (ONNX Runtime's Node binding blocks the calling thread).
-  const optimized = await preoptimizedFor(onnxPath, sha256, cacheDir);
+  // A graph whose weights are in files beside it runs from where it is: a copy in the cache would not find them.
+  const optimized = externalData ? null : await preoptimizedFor(onnxPath, sha256, cacheDir);
   const int8 = quantizedSource || precision === 'int8';
-  const sessionOptions = { threads: options.threads, inputSize: sidecar.preprocess.cropSize, label: path, preoptimized: optimized !== null, spinWait: !int8 };
+  const sessionOptions = {
+    threads: options.threads,
+    inputSize: sidecar.preprocess.cropSize,
+    label: path,
+    preoptimized: optimized !== null,
+    spinWait: !int8,
+    classes: sidecar.labels?.en.length ?? imagenetLabels().en.length,
+    probabilityOutputs,
+  };
   const runPath = optimized ?? onnxPath;
   const session: ModelSession = placement.thread
     ? await ThreadedSession.open(runPath, sessionOptions)

@@ -7,9 +7,11 @@
  *   the embedding (`GlobalAveragePool`, `ReduceMean` over H and W, or
  *   `QLinearGlobalAveragePool`), for class activation maps;
  * - the final layer's **weights**, to weight that map.
- * Tracing goes backwards from the graph's first output through operators that
- * only reshape, cast, (de)quantise or add a bias. `withExtraOutputs` adds the
- * two tensors as outputs named `embedding` and `feature_map`.
+ * Tracing goes backwards from the graph's outputs (the first that leads to a
+ * final layer) through operators that only reshape, cast, (de)quantise or add
+ * a bias. `withExtraOutputs` adds the two tensors as float32 outputs named
+ * `embedding` and `feature_map`. `probabilityOutputs` names the outputs that
+ * are a Softmax's already, so that nothing applies softmax to them again.
  */
 import { addOutputs, initializerFloats, type GraphInfo, type NodeInfo } from './onnx-graph.js';
 import type { GraphNode } from './onnx-proto.js';
@@ -65,8 +67,14 @@ function activationInput(node: NodeInfo, graph: GraphInfo, made: Map<string, Nod
 
 /** Traces the graph of a classifier; see the module header. */
 export function locateOutputs(graph: GraphInfo): LocatedOutputs {
+  // A model may give its features before its logits: the first output that leads to a final layer is the answer.
+  const found = graph.outputs.map((output) => locateFrom(output, graph)).find((located) => located.classifier);
+  return found ?? locateFrom(graph.outputs[0], graph);
+}
+
+function locateFrom(output: string, graph: GraphInfo): LocatedOutputs {
   const made = producers(graph);
-  let name = graph.outputs[0];
+  let name = output;
   let classifier: NodeInfo | null = null;
   for (let step = 0; step < 32 && name; step++) {
     const node = made.get(name);
@@ -97,7 +105,8 @@ function locateFeatureMap(start: string, graph: GraphInfo, made: Map<string, Nod
     if (!node) return null;
     if (node.opType === 'GlobalAveragePool') return { tensor: node.inputs[0] };
     if (node.opType === 'ReduceMean') {
-      const axes = node.ints.axes ?? [];
+      // An attribute up to opset 17, the second input since opset 18.
+      const axes = node.ints.axes ?? (node.inputs[1] ? (int64Values(node.inputs[1], graph) ?? []) : []);
       const spatial = axes.length === 2 && axes.every((a) => [2, 3, -1, -2].includes(a)) && new Set(axes.map((a) => (a < 0 ? a + 4 : a))).size === 2;
       return spatial ? { tensor: node.inputs[0] } : null;
     }
@@ -113,9 +122,40 @@ function locateFeatureMap(start: string, graph: GraphInfo, made: Map<string, Nod
   return null;
 }
 
+/** The ONNX data type float32, for `Cast`'s `to`. */
+const FLOAT32 = 1;
+
 function exposeNode(located: LocatedTensor, output: ExtraOutput): GraphNode {
   if (located.dequantize) return { op: 'DequantizeLinear', inputs: [located.tensor, located.dequantize.scale, located.dequantize.zeroPoint], outputs: [output] };
-  return { op: 'Identity', inputs: [located.tensor], outputs: [output] };
+  // A Cast rather than an Identity: the outputs are declared float32, and a float16 model's tensors are not (float32 to float32 costs nothing).
+  return { op: 'Cast', inputs: [located.tensor], outputs: [output], attributes: { to: FLOAT32 } };
+}
+
+/** An int64 initializer's values (raw little-endian bytes, as exporters write them), or null. */
+function int64Values(name: string, graph: GraphInfo): number[] | null {
+  const init = graph.initializers.get(name);
+  if (!init || init.dataType !== 7 || init.storage !== 9) return null;
+  const view = new DataView(init.bytes.buffer, init.bytes.byteOffset, init.bytes.byteLength);
+  return Array.from({ length: init.bytes.byteLength / 8 }, (_, i) => Number(view.getBigInt64(i * 8, true)));
+}
+
+/** Operators between a Softmax and a graph output that leave its values probabilities. */
+const KEEPS_VALUES = new Set(['Identity', 'Reshape', 'Flatten', 'Squeeze', 'Unsqueeze', 'Cast', 'Dropout']);
+
+/** The graph's outputs that are probabilities already: a Softmax's output, reached through reshapes and casts. */
+export function probabilityOutputs(graph: GraphInfo): string[] {
+  const made = producers(graph);
+  return graph.outputs.filter((output) => {
+    let name = output;
+    for (let step = 0; step < 8; step++) {
+      const node = made.get(name);
+      if (!node) return false;
+      if (node.opType === 'Softmax') return true;
+      if (!KEEPS_VALUES.has(node.opType)) return false;
+      name = node.inputs[0];
+    }
+    return false;
+  });
 }
 
 /**
@@ -123,8 +163,9 @@ function exposeNode(located: LocatedTensor, output: ExtraOutput): GraphNode {
  * outputs, or null when no embedding can be found (with the reason).
  */
 export function withExtraOutputs(model: Uint8Array, graph: GraphInfo): { bytes: Uint8Array; outputs: ExtraOutput[] } | { bytes: null; reason: string } {
-  if ([...graph.initializers.values()].some((i) => i.storage === -1)) return { bytes: null, reason: 'its weights are stored in external files' };
-  if (graph.outputs.includes('embedding') || graph.outputs.includes('feature_map')) return { bytes: null, reason: 'it already has outputs named embedding or feature_map' };
+  if (hasExternalData(graph)) return { bytes: null, reason: EXTERNAL_DATA_REASON };
+  const taken = graph.outputs.filter((o) => o === 'embedding' || o === 'feature_map');
+  if (taken.length) return { bytes: null, reason: `its output is named ${taken.join(' and ')}, the name resnet-serve gives the output it adds: export it with another output name (torch.onnx.export(..., output_names=["logits"]))` };
   const located = locateOutputs(graph);
   if (!located.embedding) return { bytes: null, reason: located.reason ?? 'no embedding found' };
   const nodes = [exposeNode(located.embedding, 'embedding')];
@@ -135,6 +176,15 @@ export function withExtraOutputs(model: Uint8Array, graph: GraphInfo): { bytes: 
   }
   return { bytes: addOutputs(model, nodes, outputs.map((name) => ({ name, dims: name === 'embedding' ? ['N', 'D'] : ['N', 'C', 'H', 'W'] }))), outputs };
 }
+
+/** Whether the graph keeps weights in files beside it (`.onnx.data`). */
+export function hasExternalData(graph: GraphInfo): boolean {
+  return [...graph.initializers.values()].some((i) => i.storage === -1);
+}
+
+/** Why a model with external weights gets no embedding, heatmaps or int8, and what to do. */
+export const EXTERNAL_DATA_REASON =
+  'its weights are in a separate file (external data, such as model.onnx.data); save them inside the .onnx to get embeddings, heatmaps, heads and int8 (onnx.save_model(model, path) without save_as_external_data, or torch.onnx.export(..., external_data=False); models under 2 GB)';
 
 /** A constant tensor's float values, following Cast/Identity/DequantizeLinear back to its initializer(s). */
 function constantFloats(name: string, graph: GraphInfo, made: Map<string, NodeInfo>): Float32Array | null {

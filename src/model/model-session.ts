@@ -110,4 +110,8 @@ export interface SessionOptions {
    * 37–44 images/s at 16); for fp32 it cost 10% at concurrency 1, so `load-model.ts` turns it off for int8 only.
    */
   spinWait?: boolean;
+  /** How many classes the labels have: of several outputs `[N, K]`, the one with this K holds the answer. */
+  classes?: number;
+  /** Outputs that are probabilities already (a Softmax's): read as such, never put through softmax again. */
+  probabilityOutputs?: readonly string[];
 }

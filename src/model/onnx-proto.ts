@@ -57,6 +57,8 @@ const schema = {
             data_type: { type: 'int32', id: 2 },
             name: { type: 'string', id: 8 },
             raw_data: { type: 'bytes', id: 9 },
+            external_data: { rule: 'repeated', type: 'StringStringEntryProto', id: 13 },
+            data_location: { type: 'int32', id: 14 },
           },
         },
         ValueInfoProto: { fields: { name: { type: 'string', id: 1 }, type: { type: 'TypeProto', id: 2 } } },
@@ -77,7 +79,7 @@ const TensorProto = root.lookupType('onnx.TensorProto');
 
 /** ONNX TensorProto.DataType.FLOAT */
 export const ONNX_FLOAT = 1;
-const ELEMENT_TYPES = { float: ONNX_FLOAT, uint8: 2, int8: 3, int32: 6, int64: 7, bool: 9 } as const;
+const ELEMENT_TYPES = { float: ONNX_FLOAT, uint8: 2, int8: 3, int32: 6, int64: 7, bool: 9, float16: 10 } as const;
 const ATTR_FLOAT = 1;
 const ATTR_INT = 2;
 const ATTR_GRAPH = 5;
@@ -105,6 +107,8 @@ export interface Initializer {
   dims: number[];
   data: Float32Array | BigInt64Array | Uint8Array | Int8Array | Int32Array;
   type?: ElementType;
+  /** Kept in a file beside the model instead (ONNX external data): its name and where `data` starts in it. */
+  external?: { location: string; offset: number };
 }
 
 /** A graph input or output: name and dims (a string is a symbolic dim; none: shape not declared), float32 unless `type` says. */
@@ -170,11 +174,16 @@ export function encodeValueInfo(value: GraphValue): Uint8Array {
 }
 
 function tensorObject(t: Initializer): object {
+  const where = t.external && [
+    { key: 'location', value: t.external.location },
+    { key: 'offset', value: String(t.external.offset) },
+    { key: 'length', value: String(t.data.byteLength) },
+  ];
   return {
     name: t.name,
     dims: t.dims,
     data_type: ELEMENT_TYPES[t.type ?? 'float'],
-    raw_data: new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength),
+    ...(where ? { external_data: where, data_location: 1 } : { raw_data: new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength) }),
   };
 }
 

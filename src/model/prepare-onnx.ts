@@ -10,11 +10,11 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../fs-atomic.js';
 import { buildInChild, inBuildProcess } from './build-process.js';
-import { withExtraOutputs, type ExtraOutput } from './model-outputs.js';
+import { hasExternalData, probabilityOutputs, withExtraOutputs, type ExtraOutput } from './model-outputs.js';
 import { readGraph } from './onnx-graph.js';
 
 /** Bumped when the editing changes, so older cached edits are not reused. */
-const EDIT_VERSION = 2;
+const EDIT_VERSION = 3;
 
 /** The file to run, the extra outputs it has, and why an embedding is missing (when it is). */
 export interface PreparedOnnx {
@@ -23,7 +23,14 @@ export interface PreparedOnnx {
   missing?: string;
   /** The graph is already quantised (QLinear*, QuantizeLinear, …): it computes in int8. */
   quantized?: boolean;
+  /** Outputs that are a Softmax's already (probabilities, not logits). */
+  probabilityOutputs?: string[];
+  /** Its weights are in files beside it: it runs only from where it is, as it is. */
+  externalData?: boolean;
 }
+
+/** What is cached beside the prepared graph. */
+type PreparedNote = Omit<PreparedOnnx, 'onnxPath' | 'extraOutputs'> & { outputs: ExtraOutput[] };
 
 const QUANTIZED_OPS = /^(QuantizeLinear|DequantizeLinear|QLinear|QGemm|MatMulInteger|ConvInteger|DynamicQuantize)/;
 
@@ -31,9 +38,9 @@ const QUANTIZED_OPS = /^(QuantizeLinear|DequantizeLinear|QLinear|QGemm|MatMulInt
 export async function prepareUserOnnx(path: string, sha256: string, cacheDir: string): Promise<PreparedOnnx> {
   const base = join(cacheDir, 'onnx', `${sha256}-outputs-${EDIT_VERSION}`);
   try {
-    const note = JSON.parse(await readFile(`${base}.json`, 'utf8')) as { outputs: ExtraOutput[]; missing?: string; quantized?: boolean };
-    if (!note.outputs.length) return { onnxPath: path, extraOutputs: [], missing: note.missing, quantized: note.quantized };
-    if (existsSync(`${base}.onnx`)) return { onnxPath: `${base}.onnx`, extraOutputs: note.outputs, quantized: note.quantized };
+    const { outputs, ...note } = JSON.parse(await readFile(`${base}.json`, 'utf8')) as PreparedNote;
+    if (!outputs.length) return { ...note, onnxPath: path, extraOutputs: [] };
+    if (existsSync(`${base}.onnx`)) return { ...note, onnxPath: `${base}.onnx`, extraOutputs: outputs };
   } catch {
     // Not prepared yet (or a damaged note): read the graph below.
   }
@@ -42,20 +49,21 @@ export async function prepareUserOnnx(path: string, sha256: string, cacheDir: st
   try {
     const bytes = await readFile(path);
     const graph = readGraph(bytes);
-    const quantized = graph.nodes.some((n) => QUANTIZED_OPS.test(n.opType));
+    const facts = { quantized: graph.nodes.some((n) => QUANTIZED_OPS.test(n.opType)), probabilityOutputs: probabilityOutputs(graph), externalData: hasExternalData(graph) };
     const edited = withExtraOutputs(bytes, graph);
     if (edited.bytes) {
       const saved = await writeFileAtomic(`${base}.onnx`, edited.bytes).then(
         () => null,
         (err: NodeJS.ErrnoException) => `the graph with those outputs could not be saved in the cache folder ${cacheDir} (${err.code ?? err.message})`,
       );
-      prepared = saved ? { onnxPath: path, extraOutputs: [], missing: saved, quantized } : { onnxPath: `${base}.onnx`, extraOutputs: edited.outputs, quantized };
+      prepared = saved ? { ...facts, onnxPath: path, extraOutputs: [], missing: saved } : { ...facts, onnxPath: `${base}.onnx`, extraOutputs: edited.outputs };
     } else {
-      prepared = { onnxPath: path, extraOutputs: [], missing: edited.reason, quantized };
+      prepared = { ...facts, onnxPath: path, extraOutputs: [], missing: edited.reason };
     }
   } catch (err) {
     prepared = { onnxPath: path, extraOutputs: [], missing: `its graph could not be read (${(err as Error).message})` };
   }
-  await writeFileAtomic(`${base}.json`, JSON.stringify({ outputs: prepared.extraOutputs, missing: prepared.missing, quantized: prepared.quantized })).catch(() => undefined);
+  const { onnxPath: _path, extraOutputs, ...facts } = prepared;
+  await writeFileAtomic(`${base}.json`, JSON.stringify({ ...facts, outputs: extraOutputs } satisfies PreparedNote)).catch(() => undefined);
   return prepared;
 }

@@ -1,8 +1,11 @@
 /**
  * An ImageNet-style classifier running in ONNX Runtime: one float32 input
- * `[N|1, 3, S, S]`, one output `[N|1, classes]` of logits. The shapes are
- * checked when the session opens, so a wrong model fails at start-up with a
- * message that says what was expected and what the file has.
+ * `[N|1, 3, S, S]` (S may be left open by the graph), one output
+ * `[N|1, classes]` of logits, or of probabilities where the graph ends in a
+ * Softmax (read as their logarithm, so that softmax gives them back). The
+ * shapes are checked when the session opens, so a wrong model fails at
+ * start-up with a message that says what was expected, what the file has,
+ * and what to do.
  */
 import type { InferenceSession } from 'onnxruntime-node';
 import ort from './ort.js';
@@ -47,6 +50,39 @@ function ortLoadReason(message: string): string {
   return reason || line;
 }
 
+/** The input's side in pixels: its own when fixed (and as expected), the expected one when the graph leaves it open. */
+function inputSizeOf(s: readonly (number | string)[], expected: number | undefined): number | undefined {
+  if (s.length !== 4) return undefined;
+  if (isDynamic(s[2]) && isDynamic(s[3])) return expected;
+  if (typeof s[2] !== 'number' || s[2] <= 0 || s[3] !== s[2]) return undefined;
+  return expected === undefined || s[2] === expected ? s[2] : undefined;
+}
+
+/** What to do about an input that was refused: another size said in a sidecar, or channels first. */
+function inputHint(inputs: readonly IoShape[], s: readonly (number | string)[], expected: number | undefined, label: string): string {
+  if (inputs.length !== 1 || s.length !== 4) return '';
+  if (s[3] === 3 && s[1] !== 3) return '. It takes channels last (NHWC): export it channels first (NCHW), as PyTorch models are';
+  if (s[1] === 3 && typeof s[2] === 'number' && s[2] > 0 && s[3] === s[2] && s[2] !== expected) {
+    return `. If it was made for ${s[2]}-pixel photos, say so in a sidecar file ${label}.json: {"input_size": ${s[2]}}`;
+  }
+  return '';
+}
+
+/**
+ * The output holding the answer: float32 `[N, K]`; of several, the one whose K
+ * is the number of labels, else the first that is not an output we add.
+ */
+function answerOutput(outputs: readonly IoShape[], batch: number | string | undefined, classes: number | undefined): IoShape | undefined {
+  const fits = outputs.filter((o) => o.type === 'float32' && o.shape.length === 2 && typeof o.shape[1] === 'number' && o.shape[1] > 0 && (isDynamic(o.shape[0]) || o.shape[0] === batch));
+  if (fits.length <= 1) return fits[0];
+  return fits.find((o) => o.shape[1] === classes) ?? fits.find((o) => !(EXTRA_OUTPUTS as readonly string[]).includes(o.name)) ?? fits[0];
+}
+
+/** Probabilities, in place, as their logarithms: softmax of the result gives them back (to float precision). */
+function asLogProbabilities(data: Float32Array): void {
+  for (let i = 0; i < data.length; i++) data[i] = Math.log(Math.max(data[i], 1e-30));
+}
+
 /** A checked classifier session, run in the calling thread. */
 export class ClassifierSession implements ModelSession {
   private constructor(
@@ -59,6 +95,8 @@ export class ClassifierSession implements ModelSession {
     readonly maxBatch: number,
     readonly threads: number,
     readonly extraOutputs: readonly ExtraOutput[],
+    /** The answer output holds probabilities (the graph ends in a Softmax), not logits. */
+    private readonly probabilities = false,
   ) {}
 
   /** Where a gathered batch or input in shared memory is copied before a run (grown to the largest batch seen, then reused). */
@@ -101,6 +139,8 @@ export class ClassifierSession implements ModelSession {
         graphOptimizationLevel: options.preoptimized ? 'disabled' : 'all',
         // Without the arena, memory returns after a large batch instead of staying at its peak; speed is the same.
         enableCpuMemArena: false,
+        // ONNX Runtime's warnings (one line per initializer listed among the inputs, in older exports) are not the user's to act on.
+        logSeverityLevel: 3,
         ...(options.spinWait === false ? { extra: { session: { intra_op: { allow_spinning: '0' } } } } : {}),
       });
     } catch (err) {
@@ -108,26 +148,28 @@ export class ClassifierSession implements ModelSession {
     }
     const inputs = ioShapes(session.inputMetadata);
     const outputs = ioShapes(session.outputMetadata);
-    const expectedSize = options.inputSize;
     const input = inputs[0];
     const s = input?.shape ?? [];
-    const spatialOk = (d: number | string): boolean => (expectedSize === undefined ? typeof d === 'number' && d > 0 : d === expectedSize);
-    const inputOk = inputs.length === 1 && input.type === 'float32' && s.length === 4 && (isDynamic(s[0]) || (s[0] as number) >= 1) && s[1] === 3 && spatialOk(s[2]) && s[3] === s[2];
-    if (!inputOk) {
-      const want = `one float32 input [N, 3, ${expectedSize ?? 'S'}, ${expectedSize ?? 'S'}]`;
+    const size = inputSizeOf(s, options.inputSize);
+    const refuse = async (message: string): Promise<never> => {
       await session.release();
-      throw new ResnetServeError('MODEL_INVALID', `${label} must take ${want}; it takes ${inputs.map(describe).join(', ') || 'no inputs'}`);
+      throw new ResnetServeError('MODEL_INVALID', message);
+    };
+    if (!(inputs.length === 1 && input.type === 'float32' && s.length === 4 && s[1] === 3 && size !== undefined)) {
+      const want = `one float32 input [N, 3, ${options.inputSize ?? 'S'}, ${options.inputSize ?? 'S'}]`;
+      await refuse(`${label} must take ${want}; it takes ${inputs.map(describe).join(', ') || 'no inputs'}${inputHint(inputs, s, options.inputSize, label)}`);
     }
-    const output = outputs[0];
-    const o = output?.shape ?? [];
-    const outputOk = outputs.length >= 1 && output.type === 'float32' && o.length === 2 && typeof o[1] === 'number' && o[1] > 0 && (isDynamic(o[0]) || o[0] === s[0]);
-    if (!outputOk) {
-      await session.release();
-      throw new ResnetServeError('MODEL_INVALID', `${label} must return float32 [N, classes] logits; it returns ${outputs.map(describe).join(', ') || 'nothing'}`);
+    if (!isDynamic(s[0]) && s[0] !== 1) {
+      await refuse(`${label} takes batches of exactly ${s[0]} images, and photos come one or a few at a time: export it with a batch of 1 or a dynamic batch axis (torch.onnx.export(..., dynamic_axes={"${input.name}": {0: "batch"}}))`);
     }
-    const extra = EXTRA_OUTPUTS.filter((name) => outputs.some((x) => x.name === name && x.type === 'float32'));
-    const maxBatch = isDynamic(s[0]) ? Number.MAX_SAFE_INTEGER : (s[0] as number);
-    return new ClassifierSession(session, input.name, output.name, s[2] as number, o[1] as number, maxBatch, threads, extra);
+    const output = answerOutput(outputs, s[0], options.classes);
+    if (!output) await refuse(`${label} must return float32 [N, classes] logits; it returns ${outputs.map(describe).join(', ') || 'nothing'}`);
+    const answer = output as IoShape;
+    // The answer output itself is never also offered as an extra one (a model whose output is named "embedding").
+    const extra = EXTRA_OUTPUTS.filter((name) => name !== answer.name && outputs.some((x) => x.name === name && x.type === 'float32'));
+    const maxBatch = isDynamic(s[0]) ? Number.MAX_SAFE_INTEGER : 1;
+    const probabilities = options.probabilityOutputs?.includes(answer.name) ?? false;
+    return new ClassifierSession(session, input.name, answer.name, size as number, answer.shape[1] as number, maxBatch, threads, extra, probabilities);
   }
 
   /**
@@ -154,7 +196,7 @@ export class ClassifierSession implements ModelSession {
       try {
         result = await this.session.run({ [this.inputName]: tensor }, names);
       } catch (err) {
-        throw new ResnetServeError('INFERENCE_FAILED', `Inference failed: ${(err as Error).message.split('\n')[0]}`, { cause: err });
+        throw new ResnetServeError('INFERENCE_FAILED', `Inference failed: ${(err as Error).message.trim().replace(/\s*\n\s*/g, ' ')}`, { cause: err });
       }
       for (const name of names) {
         const t = result[name];
@@ -175,6 +217,7 @@ export class ClassifierSession implements ModelSession {
       return { data, dims: [batch, ...dims.slice(1)] };
     };
     const out: RunOutputs = { logits: join(this.outputName) };
+    if (this.probabilities) asLogProbabilities(out.logits.data);
     for (const name of extra) out[name] = join(name);
     return out;
   }
