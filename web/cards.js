@@ -229,8 +229,10 @@ function upload(item) {
           item.busyTries = (item.busyTries ?? 0) + 1;
           item.state = 'waiting';
           item.errorCode = null;
-          const seconds = Math.min(30, Number(xhr.getResponseHeader('Retry-After')) || 1);
-          setTimeout(() => requeue(item), (seconds + Math.random() * seconds) * 1000);
+          const named = Number(xhr.getResponseHeader('Retry-After') ?? NaN);
+          const seconds = Number.isFinite(named) && named >= 0 ? Math.min(30, named) : 1;
+          // Spread over up to as long again (at least half a second), so a whole class does not come back at once.
+          setTimeout(() => requeue(item), (seconds + Math.random() * Math.max(seconds, 0.5)) * 1000);
           resolve('later');
           return;
         }

@@ -42,6 +42,7 @@ export const OPTIONS = {
   format: { type: 'string' },
   'api-key': { type: 'string' },
   'api-key-file': { type: 'string' },
+  'api-key-for': { type: 'string' },
   'max-inflight-mb': { type: 'string' },
   'max-decode-ms': { type: 'string' },
   'startup-timeout-ms': { type: 'string' },

@@ -188,7 +188,7 @@ export async function classifyCommand(paths: string[], values: Parsed, model: Mo
             return { ok: false, error: new ResnetServeError('IO_ERROR', `Cannot write its heatmap ${out}.png (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`) };
           }
           const { label, label_zh } = explanation.target;
-          written.set(displayPath(batch[i]), { file: `${out}.png`, target: lang === 'zh' && label_zh ? label_zh : lang === 'both' && label_zh ? `${label} / ${label_zh}` : label });
+          written.set(displayPath(batch[i]), { file: `${out}.png`, target: lang === 'zh' && label_zh ? label_zh : lang === 'both' && label_zh && label_zh !== label ? `${label} / ${label_zh}` : label });
           const common = { timings: a.timings, width: a.width, height: a.height };
           if (effective) return { ok: true, predictions: explanation.predictions, unknown: explanation.unknown, typicality: explanation.typicality, ...common };
           return { ok: true, predictions: classifier.postprocess(a.outputs.logits.data, 0, { topK: k, lang }), ...common };

@@ -45,3 +45,11 @@ test('the closing line counts failed files, and folders that could not be read a
   assert.equal(failedLine([ok('a.jpg'), bad('b.jpg'), folder('locked')], 2), '1 of 2 files failed; 1 folder could not be read.\n');
   assert.equal(failedLine([ok('a.jpg'), folder('locked'), folder('private')], 2), '2 folders could not be read.\n');
 });
+
+test('--lang both with labels that have no Chinese names says each once, not "part 480 / part 480"', () => {
+  const outcome: ClassifyOutcome = { ok: true, width: 64, height: 48, timings, predictions: [{ index: 480, label: 'part 480', label_zh: 'part 480', score: 0.9 }, { index: 281, label: 'tabby', label_zh: '虎斑猫', score: 0.1 }] };
+  const lines = formatOutcome('x.jpg', outcome, 'both').split('\n');
+  assert.match(lines[1], /^ +1\. part 480 +90\.00%/);
+  assert.doesNotMatch(lines[1], /\//);
+  assert.match(lines[2], /tabby \/ 虎斑猫/);
+});

@@ -16,8 +16,9 @@ function pad(s: string, width: number): string {
   return s + ' '.repeat(Math.max(0, width - displayWidth(s)));
 }
 
+/** The label, with its Chinese name after it where it has one of its own (labels without one give the English twice). */
 function labelOf(p: Prediction): string {
-  return p.label_zh ? `${p.label} / ${p.label_zh}` : p.label;
+  return p.label_zh && p.label_zh !== p.label ? `${p.label} / ${p.label_zh}` : p.label;
 }
 
 /** A head's "none of these" line, in the labels' language (`both`: English, then Chinese). */

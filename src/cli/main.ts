@@ -91,6 +91,9 @@ async function serveCommand(args: string[], values: Parsed, commandLine: Parsed,
   if (grace !== undefined && grace > MAX_TIMER_MS) throw new UsageError(`--grace-period-ms is at most ${MAX_TIMER_MS} (Node's longest timer, about 24.8 days), got ${grace}`);
   const libraryIndex = values.library !== undefined || values.db !== undefined ? (await import('./library-index.js')).indexForReading(values, model.cacheDir) : undefined;
   const apiKey = readApiKey(values, commandLine);
+  const keyFor = values['api-key-for'];
+  if (keyFor !== undefined && keyFor !== 'all' && keyFor !== 'changes') throw new UsageError(`--api-key-for must be all or changes, got ${JSON.stringify(keyFor)}`);
+  if (keyFor !== undefined && apiKey === undefined) throw new UsageError('--api-key-for goes with an API key (--api-key-file FILE or RESNET_SERVE_API_KEY)');
   const { networkUrls, startServer } = await import('../server/server.js');
   const host = values.host ?? process.env.HOST ?? '127.0.0.1';
   const server = await startServer({
@@ -105,7 +108,7 @@ async function serveCommand(args: string[], values: Parsed, commandLine: Parsed,
     gracePeriodMs: grace,
     heads: headOptions(values.head),
     libraryIndex,
-    access: { apiKey, corsOrigins: values['cors-origin']?.split(',').map((o) => o.trim()).filter(Boolean) },
+    access: { apiKey, keyFor, corsOrigins: values['cors-origin']?.split(',').map((o) => o.trim()).filter(Boolean) },
     logger: values.log ? true : false,
   });
   const { info } = server.service;
@@ -117,7 +120,8 @@ async function serveCommand(args: string[], values: Parsed, commandLine: Parsed,
     `resnet-serve: limits: ${limits.maxUploadBytes / 1048576} MB and ${limits.maxFiles} files per request, ${limits.requestTimeoutMs} ms per request, batches of ${server.service.batcher.maxBatch}, queue ${server.service.batcher.maxQueue}; cache ${model.cacheDir ?? defaultCacheDir()}\n`,
   );
   if (values.library !== undefined || values.db !== undefined) process.stderr.write(`resnet-serve: the photo library is at ${server.url}/#library\n`);
-  if (apiKey !== undefined) process.stderr.write('resnet-serve: an API key is required (Authorization: Bearer …) on every route but the health checks and the page\n');
+  if (apiKey !== undefined && keyFor === 'changes') process.stderr.write('resnet-serve: an API key is required (Authorization: Bearer …) to make, teach, train or delete heads; recognising photos is open to all\n');
+  else if (apiKey !== undefined) process.stderr.write('resnet-serve: an API key is required (Authorization: Bearer …) on every route but the health checks and the page\n');
   const { pastGraceMs } = await new Promise<{ pastGraceMs: number }>((resolve) => {
     let stopping = false;
     // The first signal drains. Another SIGTERM (a supervisor repeating itself) changes nothing; a second

@@ -47,6 +47,9 @@ Commands:
                                  (health checks and the page stay open; /metrics needs the key too);
                                  or set RESNET_SERVE_API_KEY.
                                  --api-key KEY also works, but shows the key in the process list
+      --api-key-for WHAT         all (default): every route needs the key; changes: only making,
+                                 teaching, training and deleting heads do (anyone may recognise
+                                 photos and use the heads: a classroom)
       --cors-origin LIST         comma-separated origins allowed to call the API from browsers (default none)
       --log                      log requests as JSON lines (never image bytes or keys)
       --head [NAME=]FILE         answer with a trained head too (?head=NAME, /v2/models/NAME; NAME: the

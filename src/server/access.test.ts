@@ -47,6 +47,36 @@ test('with an API key, every endpoint but health checks and the page needs Autho
   await assert.rejects(buildApp({ service, access: { apiKey: 'short' } }), /at least 8 characters/);
 });
 
+test('an API key for changes only: anyone recognises photos and reads the heads; making, teaching, training and deleting heads need the key', async () => {
+  const app = await buildApp({ service, processMetrics: false, access: { apiKey: KEY, keyFor: 'changes' } });
+  try {
+    const upload = multipartBody([{ field: 'file', filename: 'a.jpg', type: 'image/jpeg', data: photo }]);
+    for (const [method, url] of [['POST', '/predict'], ['POST', '/v1/classify'], ['GET', '/v1/models'], ['GET', '/v1/heads'], ['GET', '/metrics'], ['GET', '/v2/models/resnet18']] as const) {
+      const open = await app.inject({ method, url, ...(method === 'POST' ? upload : {}) });
+      assert.equal(open.statusCode, 200, `${method} ${url}: ${open.body.slice(0, 200)}`);
+    }
+    const changes = [
+      ['POST', '/v1/heads'],
+      ['DELETE', '/v1/heads/class-pets'],
+      ['POST', '/v1/heads/class-pets/classes'],
+      ['POST', '/v1/heads/class-pets/examples?class=cat'],
+      ['DELETE', '/v1/heads/class-pets/examples/1'],
+      ['POST', '/v1/heads/class-pets/train'],
+    ] as const;
+    for (const [method, url] of changes) {
+      const refused = await app.inject({ method, url, payload: method === 'POST' ? { name: 'class-pets' } : undefined });
+      assert.equal(refused.statusCode, 401, `${method} ${url}`);
+      assert.equal(refused.json().code, 'UNAUTHORIZED');
+      const keyed = await app.inject({ method, url, payload: method === 'POST' ? { name: 'class-pets' } : undefined, headers: { authorization: `Bearer ${KEY}` } });
+      assert.notEqual(keyed.statusCode, 401, `${method} ${url} with the key`);
+    }
+  } finally {
+    await app.close();
+  }
+  await assert.rejects(buildApp({ service, access: { keyFor: 'changes' } }), /needs an API key/);
+  await assert.rejects(buildApp({ service, access: { apiKey: KEY, keyFor: 'writes' as 'changes' } }), /access\.keyFor/);
+});
+
 test('with an API key, a client announcing a large upload ("Expect: 100-continue") hears about the key first', async () => {
   const app = await buildApp({ service, processMetrics: false, access: { apiKey: KEY }, limits: { maxUploadBytes: 1024 * 1024 } });
   await app.listen({ host: '127.0.0.1', port: 0 });

@@ -78,13 +78,22 @@ function keyMatches(presented: string, expected: string): boolean {
   return timingSafeEqual(a, b);
 }
 
+/** Whether a request changes the server: a head made, taught, trained or deleted. */
+function changesServer(method: string | undefined, path: string): boolean {
+  return method !== 'GET' && method !== 'HEAD' && (path === '/v1/heads' || path.startsWith('/v1/heads/'));
+}
+
 /**
  * Why a request without the right API key is refused (`null` when it may go
- * on): health checks, the page and CORS preflights need no key. `challenge`
- * is the WWW-Authenticate header to send with the 401.
+ * on): health checks, the page and CORS preflights need no key, nor, with
+ * `keyFor: 'changes'`, anything that leaves the server as it is.
+ * `challenge` is the WWW-Authenticate header to send with the 401.
  */
-function keyRefusal(apiKey: string | undefined, method: string | undefined, url: string | undefined, authorization: string | undefined): { error: ResnetServeError; challenge: string } | null {
-  if (apiKey === undefined || method === 'OPTIONS' || OPEN_PATHS.has((url ?? '').split('?')[0])) return null;
+function keyRefusal(access: AccessOptions, method: string | undefined, url: string | undefined, authorization: string | undefined): { error: ResnetServeError; challenge: string } | null {
+  const { apiKey } = access;
+  const path = (url ?? '').split('?')[0];
+  if (apiKey === undefined || method === 'OPTIONS' || OPEN_PATHS.has(path)) return null;
+  if (access.keyFor === 'changes' && !changesServer(method, path)) return null;
   // The scheme is case-insensitive (RFC 9110), and any amount of space may follow it.
   const presented = /^bearer\s+(\S+)\s*$/i.exec(authorization ?? '')?.[1] ?? '';
   if (!presented) return { challenge: 'Bearer', error: new ResnetServeError('UNAUTHORIZED', 'This server needs an API key: send "Authorization: Bearer <key>"') };
@@ -159,6 +168,8 @@ export async function buildApp(options: AppOptions): Promise<ResnetApp> {
   const answeredByNode = new WeakMap<object, ClientRefusal>();
   const access = options.access ?? {};
   if (access.apiKey !== undefined && access.apiKey.length < 8) throw new ResnetServeError('INVALID_ARGUMENT', 'The API key must be at least 8 characters');
+  if (access.keyFor !== undefined && access.keyFor !== 'all' && access.keyFor !== 'changes') throw invalidArgument('access.keyFor', '"all" or "changes"', access.keyFor);
+  if (access.keyFor === 'changes' && access.apiKey === undefined) throw new ResnetServeError('INVALID_ARGUMENT', 'access.keyFor "changes" needs an API key (access.apiKey): without one, anyone may change the heads');
   // Keys never reach the log, wherever a plugin puts request headers (multipart logs them at trace level).
   const redact = ['req.headers.authorization', 'busboyOptions.headers.authorization', 'headers.authorization'];
   const logger = options.logger === true ? { redact } : options.logger ? { ...options.logger, redact } : false;
@@ -200,7 +211,7 @@ export async function buildApp(options: AppOptions): Promise<ResnetApp> {
       // A client without the right key is told that first, as it would be without "Expect".
       server.on('checkContinue', (req, res) => {
         const declared = Number(req.headers['content-length']);
-        const unauthorized = keyRefusal(access.apiKey, req.method, req.url, req.headers.authorization);
+        const unauthorized = keyRefusal(access, req.method, req.url, req.headers.authorization);
         const refusal = unauthorized?.error ?? (Number.isFinite(declared) && declared > limits.maxUploadBytes ? tooLarge(limits) : null);
         if (refusal) {
           // Refused before any route runs: counted under the route it names and logged here, as the hooks would have.
@@ -268,7 +279,7 @@ export async function buildApp(options: AppOptions): Promise<ResnetApp> {
       reply.header('connection', 'close');
       return sendError(reply, new ResnetServeError('NOT_READY', 'The server is shutting down'));
     }
-    const refused = keyRefusal(access.apiKey, request.method, request.url, request.headers.authorization);
+    const refused = keyRefusal(access, request.method, request.url, request.headers.authorization);
     if (refused) {
       reply.header('www-authenticate', refused.challenge);
       return sendError(reply, refused.error);

@@ -31,8 +31,14 @@ export const DEFAULT_LIMITS: ServerLimits = {
 
 /** Who may call the API. */
 export interface AccessOptions {
-  /** When set, every endpoint but health checks and the page needs `Authorization: Bearer <key>`. */
+  /** When set, every endpoint but health checks and the page needs `Authorization: Bearer <key>` (see `keyFor`). */
   apiKey?: string;
+  /**
+   * What the key guards: `all` (default) every endpoint but health checks and the page; `changes` only what
+   * changes the server (making, teaching, training and deleting heads), so that anyone may recognise photos
+   * and use the heads while only the key's holder changes them (a classroom).
+   */
+  keyFor?: 'all' | 'changes';
   /** Origins allowed to call the API from a browser (CORS). None by default. */
   corsOrigins?: string[];
 }

@@ -452,6 +452,35 @@ describe('the Teach view in Chromium', { skip }, () => {
     }
   });
 
+  test('with a key for changes only: the page recognises and lists heads without asking; making a head asks for the key, then works', async () => {
+    const { path } = await writeRandomCheckpoint('resnet18', 45);
+    const classroom = await startServer({ port: 0, access: { apiKey: 'the-teachers-key', keyFor: 'changes' }, service: { model: path, cacheDir: await scratchDir('rs-teach-changes-'), workers: 1, threads: 1 } });
+    try {
+      const made = await fetch(`${classroom.url}/v1/heads`, { method: 'POST', headers: { authorization: 'Bearer the-teachers-key', 'content-type': 'application/json' }, body: JSON.stringify({ name: 'teachers head' }) });
+      assert.equal(made.status, 201);
+      const page = await browser.newPage({ viewport: { width: 1000, height: 800 }, locale: 'en-US' });
+      await page.goto(classroom.url);
+      await page.setInputFiles('#files', files([warm[0]], 'student'));
+      await page.locator('#results .card[data-state="done"]').waitFor();
+      assert.equal(await page.locator('#key-form').isHidden(), true, 'recognising asks for no key');
+      await page.goto(`${classroom.url}/#teach`);
+      await page.waitForFunction(() => [...document.querySelectorAll('#head-select option')].some((o) => o.textContent === 'teachers head'));
+      assert.equal(await page.locator('#key-form').isHidden(), true, 'reading the heads asks for no key');
+      await page.fill('#new-head-name', 'a student head');
+      await page.press('#new-head-name', 'Enter');
+      await page.locator('#key-form:not([hidden])').waitFor();
+      await page.fill('#key', 'the-teachers-key');
+      await page.press('#key', 'Enter');
+      await page.locator('#key-form').waitFor({ state: 'hidden' });
+      await page.fill('#new-head-name', 'a student head');
+      await page.press('#new-head-name', 'Enter');
+      await page.waitForFunction(() => (document.getElementById('head-select') as HTMLSelectElement).value === 'a student head');
+      await page.close();
+    } finally {
+      await classroom.close();
+    }
+  });
+
   test('many photos go in uploads the server takes; Train says why it waits; a reload keeps the head; deleting one says so', async () => {
     const page = await browser.newPage({ viewport: { width: 1000, height: 800 }, locale: 'en-US' });
     // The server's limit as the page reads it, made small: 5 photos must go in uploads of at most 2.
