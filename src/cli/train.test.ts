@@ -219,9 +219,11 @@ test('train with no photo it can read names the classes and the files, without a
     mkdirSync(join(unreadable, c), { recursive: true });
     writeFileSync(join(unreadable, c, 'x.jpg'), 'not a photo');
   }
+  writeFileSync(join(unreadable, 'b', 'empty.jpg'), '');
   const r = await run(['train', unreadable, '--out', join(root, 'u.json'), '--model', checkpoint]);
   assert.equal(r.code, 2, r.stderr);
   assert.match(r.stderr, /skipped a\/x\.jpg: not an image/);
+  assert.match(r.stderr, /skipped b\/empty\.jpg: an empty file/);
   assert.match(r.stderr, /Every class needs photos; there are no photos in "a", "b"/);
   assert.doesNotMatch(r.stderr, /\n\s+at /);
   const linked = join(root, 'link-beside');
