@@ -577,6 +577,15 @@ describe('the Teach view in Chromium', { skip }, () => {
     await page.waitForFunction(() => (document.getElementById('teach-message')?.textContent ?? '').length > 0);
     assert.match((await page.locator('#teach-message').textContent()) ?? '', /head name/);
     assert.equal(await page.locator('#teach-message').getAttribute('role'), 'alert');
+    // A name the server keeps for itself is said in the reader's language, with no English reason after it.
+    await page.click('button[data-lang="zh"]');
+    const model = (await (await fetch(`${server.url}/v1/models`)).json()).models[0].name as string;
+    for (const name of ['stats', `${model}-image`]) {
+      await page.fill('#new-head-name', name);
+      await page.press('#new-head-name', 'Enter');
+      await page.waitForFunction((n) => (document.getElementById('teach-message')?.textContent ?? '').startsWith(`“${n}”是服务器自己要用的名字`), name);
+      assert.doesNotMatch((await page.locator('#teach-message').textContent()) ?? '', /is the name of|names the statistics/, 'no English sentence');
+    }
     await page.close();
   });
 });
