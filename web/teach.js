@@ -148,7 +148,10 @@ function drawHead() {
     item.addEventListener('drop', (e) => {
       e.preventDefault();
       item.classList.remove('over');
-      addPhotos(c.name, [...(e.dataTransfer?.files ?? [])]);
+      const files = [...(e.dataTransfer?.files ?? [])];
+      // A thumbnail dragged from another class, or text: nothing to add, and said so rather than nothing.
+      if (!files.length) return say(() => t('dropPhotoFiles'), true);
+      addPhotos(c.name, files);
     });
     list.append(item);
   }
@@ -390,7 +393,9 @@ export function setupTeach({ onHeadsChanged }) {
   zone.addEventListener('dragover', (e) => e.preventDefault());
   zone.addEventListener('drop', (e) => {
     e.preventDefault();
-    tryIt([...(e.dataTransfer?.files ?? [])]);
+    const files = [...(e.dataTransfer?.files ?? [])];
+    if (!files.length) return say(() => t('dropPhotoFiles'), true);
+    tryIt(files);
   });
   onLanguage(() => {
     if (view.detail) drawHead();

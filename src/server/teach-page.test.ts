@@ -560,6 +560,13 @@ describe('the Teach view in Chromium', { skip }, () => {
     await page.click('button[data-lang="zh"]');
     assert.match((await page.locator('.training .trained').textContent()) ?? '', /无法测量准确率/);
     assert.equal(await page.locator('.training .unknown-note').textContent(), '“warm”和“cool”只有 1 张照片，所以“未知”没有开启：每张照片都会被答成你的某个类别。“未知”要靠从每个类别里留出的照片来学：每类至少 2 张后再训练一次。');
+    // A thumbnail dragged onto another class (no files in the drop) is answered with how to move a photo.
+    await page.evaluate(() => {
+      const data = new DataTransfer();
+      data.setData('text/plain', 'warm0.jpg');
+      document.querySelectorAll('.class')[1].dispatchEvent(new DragEvent('drop', { dataTransfer: data, bubbles: true, cancelable: true }));
+    });
+    assert.match((await page.locator('#teach-message').textContent()) ?? '', /^这里只能放入照片文件。要把照片移到另一个类别/);
     await page.close();
     // The student's menu offers the new head once it is touched, with no reload, and says it always answers one of its classes.
     await student.focus('#answer-with');
