@@ -135,6 +135,10 @@ export async function tagCommand(roots: string[], values: Parsed, model: ModelOp
     );
     progress.done();
     for (const line of summaryLines(summary)) process.stderr.write(`${line}\n`);
+    // Look-alikes and duplicates need embeddings: a model without one is said, not found out later from search.
+    if (!service.model.session.extraOutputs.includes('embedding')) {
+      process.stderr.write(`No embeddings were stored, so search --like and dupes will find nothing: ${service.model.missingOutputs ?? 'the model has no embedding output'}\n`);
+    }
     if (stoppedBy) {
       const again = values.retag
         ? '--retag starts over when run again (without it, the photos not yet tagged again keep their earlier tags)'

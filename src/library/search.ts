@@ -240,7 +240,7 @@ export class LibraryReader {
    */
   async like(target: number | Uint8Array, k = 12): Promise<{ id: number; path: string; similarity: number }[]> {
     const { matrix, ids } = this.matrix();
-    if (matrix.rows === 0) throw new ResnetServeError('OUTPUT_UNAVAILABLE', 'The index has no embeddings: tag the photos again with this version of resnet-serve (and a model with an embedding)');
+    if (matrix.rows === 0) throw new ResnetServeError('OUTPUT_UNAVAILABLE', 'The index has no embeddings: its photos were tagged with a model that has none (tag says why), or by a version of resnet-serve from before embeddings were kept; tag them again with a model that has one');
     let query: number | ReturnType<typeof VectorMatrix.queryOf>;
     if (typeof target === 'number') {
       query = ids.indexOf(target);

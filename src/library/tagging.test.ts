@@ -9,6 +9,7 @@ import { before, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import sharp from 'sharp';
 import { testPhoto } from '../testing/fixtures.js';
+import { convClassifierOnnx } from '../testing/tiny-onnx.js';
 import { writeRandomCheckpoint } from '../testing/random-resnet.js';
 import { scratchDir } from '../testing/scratch.js';
 import { PRETRAINED_ONNX, skipWithoutDatasets } from '../testing/shared.js';
@@ -624,5 +625,18 @@ describe('resnet-serve search, export, dupes', () => {
     } finally {
       renameSync(away, old);
     }
+  });
+
+  test('a model without an embedding: tag says that look-alikes and duplicates will find nothing, and search --like says why', async () => {
+    const dir = await library(2);
+    const flat = join(await scratchDir('rs-flat-'), 'conv-head.onnx');
+    writeFileSync(flat, convClassifierOnnx(1000));
+    const db = join(dir, 'flat.sqlite');
+    const tagged = await run(['tag', dir, '--model', flat, '--db', db]);
+    assert.equal(tagged.code, 0, tagged.stderr);
+    assert.match(tagged.stderr, /No embeddings were stored, so search --like and dupes will find nothing: its output does not come from a final Gemm or MatMul layer/);
+    const like = await run(['search', '--like', join(dir, readdirSync(dir).find((f) => f.endsWith('.jpg')) as string), '--db', db]);
+    assert.notEqual(like.code, 0);
+    assert.match(like.stderr, /The index has no embeddings: its photos were tagged with a model that has none \(tag says why\)/);
   });
 });

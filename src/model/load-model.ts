@@ -95,10 +95,17 @@ async function readSidecar(modelPath: string): Promise<Sidecar> {
       cropSize: inputSize,
       resizeShortSide: resizeSize,
       mean: readJsonField<number[]>(json, 'mean', triple, 'an array of 3 numbers', file) ?? IMAGENET_PREPROCESS.mean,
-      std: readJsonField<number[]>(json, 'std', (v) => triple(v) && (v as number[]).every((x) => x > 0), 'an array of 3 positive numbers', file) ?? IMAGENET_PREPROCESS.std,
+      std: positiveStd(readJsonField<number[]>(json, 'std', triple, 'an array of 3 numbers', file), file) ?? IMAGENET_PREPROCESS.std,
     },
     labels: en ? { en, zh } : undefined,
   };
+}
+
+/** A sidecar's std, each number above 0 (normalising divides by it); the one that is not is named. */
+function positiveStd(std: number[] | undefined, file: string): number[] | undefined {
+  const bad = std?.findIndex((x) => !(x > 0)) ?? -1;
+  if (std && bad >= 0) throw new ResnetServeError('MODEL_INVALID', `"std" in ${file} has ${std[bad]} at position ${bad + 1}: each of its 3 numbers must be above 0 (each channel is divided by it)`);
+  return std;
 }
 
 function chooseLabels(sidecar: Sidecar, numClasses: number, source: string): LabelSet {

@@ -32,6 +32,8 @@ export interface LocatedOutputs {
   featureMap: LocatedTensor | null;
   /** The classifier node (for its weights). */
   classifier: NodeInfo | null;
+  /** The graph output traced back to it (the answer). */
+  output?: string;
   /** Why the embedding could not be found (when it could not). */
   reason?: string;
 }
@@ -95,7 +97,7 @@ function locateFrom(output: string, graph: GraphInfo): LocatedOutputs {
   const input = classifier.inputs[0];
   if (isConstant(input, graph, made)) return { embedding: null, featureMap: null, classifier: null, reason: 'its final layer has no activation input' };
   const embedding: LocatedTensor = quantized ? { tensor: input, dequantize: { scale: classifier.inputs[1], zeroPoint: classifier.inputs[2] } } : { tensor: input };
-  return { embedding, featureMap: locateFeatureMap(input, graph, made), classifier };
+  return { embedding, featureMap: locateFeatureMap(input, graph, made), classifier, output };
 }
 
 function locateFeatureMap(start: string, graph: GraphInfo, made: Map<string, NodeInfo>): LocatedTensor | null {
@@ -164,17 +166,20 @@ export function probabilityOutputs(graph: GraphInfo): string[] {
  */
 export function withExtraOutputs(model: Uint8Array, graph: GraphInfo): { bytes: Uint8Array; outputs: ExtraOutput[] } | { bytes: null; reason: string } {
   if (hasExternalData(graph)) return { bytes: null, reason: EXTERNAL_DATA_REASON };
-  const taken = graph.outputs.filter((o) => o === 'embedding' || o === 'feature_map');
-  if (taken.length) return { bytes: null, reason: `its output is named ${taken.join(' and ')}, the name resnet-serve gives the output it adds: export it with another output name (torch.onnx.export(..., output_names=["logits"]))` };
   const located = locateOutputs(graph);
-  if (!located.embedding) return { bytes: null, reason: located.reason ?? 'no embedding found' };
-  const nodes = [exposeNode(located.embedding, 'embedding')];
-  const outputs: ExtraOutput[] = ['embedding'];
-  if (located.featureMap) {
-    nodes.push(exposeNode(located.featureMap, 'feature_map'));
-    outputs.push('feature_map');
+  const answer = located.output ?? graph.outputs[0];
+  if (answer === 'embedding' || answer === 'feature_map') {
+    return { bytes: null, reason: `its output is named ${answer}, the name resnet-serve gives the output it adds: export it with another output name (torch.onnx.export(..., output_names=["logits"]))` };
   }
-  return { bytes: addOutputs(model, nodes, outputs.map((name) => ({ name, dims: name === 'embedding' ? ['N', 'D'] : ['N', 'C', 'H', 'W'] }))), outputs };
+  if (!located.embedding) return { bytes: null, reason: located.reason ?? 'no embedding found' };
+  // An output the model names so itself (its own embedding) is kept as it is; only what is missing is added.
+  const own = (name: ExtraOutput): boolean => graph.outputs.includes(name);
+  const added: [LocatedTensor, ExtraOutput][] = [];
+  if (!own('embedding')) added.push([located.embedding, 'embedding']);
+  if (located.featureMap && !own('feature_map')) added.push([located.featureMap, 'feature_map']);
+  const outputs = (['embedding', 'feature_map'] as const).filter((name) => own(name) || added.some(([, n]) => n === name));
+  const dims = (name: ExtraOutput): string[] => (name === 'embedding' ? ['N', 'D'] : ['N', 'C', 'H', 'W']);
+  return { bytes: addOutputs(model, added.map(([t, name]) => exposeNode(t, name)), added.map(([, name]) => ({ name, dims: dims(name) }))), outputs };
 }
 
 /** Whether the graph keeps weights in files beside it (`.onnx.data`). */

@@ -31,6 +31,8 @@ interface Shape {
   softmax?: boolean;
   /** The features as a first output, before the answer. */
   featuresFirst?: boolean;
+  /** That output's name. */
+  featuresName?: string;
   outputName?: string;
   inputDims?: (number | string)[];
   /** Pool with opset 18's ReduceMean (axes as an input) instead of GlobalAveragePool. */
@@ -76,8 +78,9 @@ function writeModel(name: string, shape: Shape = {}): string {
   if (shape.softmax) nodes.push({ op: 'Softmax', inputs: [shape.float16 ? 'scores32' : 'scores'], outputs: [answer], attributes: { axis: 1 } });
   const outputs = [{ name: answer, dims: [inputDims[0], CLASSES] }];
   if (shape.featuresFirst) {
-    nodes.push({ op: 'Identity', inputs: ['features'], outputs: ['features_out'] });
-    outputs.unshift({ name: 'features_out', dims: [inputDims[0], CHANNELS] });
+    const features = shape.featuresName ?? 'features_out';
+    nodes.push({ op: 'Identity', inputs: ['features'], outputs: [features] });
+    outputs.unshift({ name: features, dims: [inputDims[0], CHANNELS] });
   }
   const spec: GraphSpec = { name, opset: shape.reduceMean18 ? 18 : 13, nodes, initializers, inputs: [{ name: 'input', dims: inputDims }], outputs };
   writeFileSync(path, encodeOnnxModel(spec));
@@ -134,6 +137,15 @@ test('an output named "embedding" classifies, and asking for an embedding is ref
   }
 });
 
+test('a model that gives its own "embedding" output keeps it, and gets the feature map added for heatmaps', async () => {
+  await withModel(writeModel('own-embedding', { featuresFirst: true, featuresName: 'embedding' }), async (c) => {
+    assert.deepEqual(c.model.info.outputs, ['logits', 'embedding', 'feature_map']);
+    assert.equal((await c.embed(photo)).length, CHANNELS);
+    const explained = await c.explain(photo);
+    assert.ok(explained.map.width > 0);
+  });
+});
+
 test('float16 inside, float32 at its edges: it classifies, and its embedding comes out float32', async () => {
   await withModel(writeModel('half', { float16: true }), async (c) => {
     assert.equal((await c.classify(photo, { topK: 3 })).length, 3);
@@ -185,7 +197,7 @@ test('a sidecar with a zero std is refused as the sidecar\'s mistake', async () 
   writeFileSync(`${path}.json`, JSON.stringify({ std: [0.2, 0, 0.2] }));
   const refused = await refusal(topOf(path));
   assert.equal(refused.code, 'MODEL_INVALID');
-  assert.match(refused.message, /3 positive numbers for "std" in .*zero-std\.onnx\.json/);
+  assert.match(refused.message, /"std" in .*zero-std\.onnx\.json has 0 at position 2: each of its 3 numbers must be above 0/);
 });
 
 test('int8 of a model that works mostly in matrix products (a transformer) is refused: it would stay fp32 and run no faster', async () => {
