@@ -41,6 +41,8 @@ interface Shape {
   float16?: boolean;
   /** Keep the final layer's weights in `<file>.data`. */
   externalData?: boolean;
+  /** A 1×1 convolution before the pooling. */
+  conv?: boolean;
 }
 
 /** Writes `input → pool → Flatten → Gemm [→ Softmax]` as `name`.onnx (and its `.data`), returning its path. */
@@ -63,11 +65,18 @@ function writeModel(name: string, shape: Shape = {}): string {
       { op: 'Cast', inputs: ['b'], outputs: ['b16'], attributes: { to: 10 } },
     );
   }
+  let image = shape.float16 ? 'input16' : source;
+  if (shape.conv) {
+    initializers.push({ name: 'k', dims: [CHANNELS, CHANNELS, 1, 1], data: Float32Array.from({ length: 9 }, (_, i) => (i % 4 === 0 ? 1 : 0.1)) });
+    if (shape.float16) nodes.push({ op: 'Cast', inputs: ['k'], outputs: ['k16'], attributes: { to: 10 } });
+    nodes.push({ op: 'Conv', inputs: [image, shape.float16 ? 'k16' : 'k'], outputs: ['convolved'], attributes: { kernel_shape: [1, 1] } });
+    image = 'convolved';
+  }
   if (shape.reduceMean18) {
     initializers.push({ name: 'axes', dims: [2], data: BigInt64Array.of(-1n, -2n), type: 'int64' });
-    nodes.push({ op: 'ReduceMean', inputs: [shape.float16 ? 'input16' : source, 'axes'], outputs: ['pooled'], attributes: { keepdims: 1 } });
+    nodes.push({ op: 'ReduceMean', inputs: [image, 'axes'], outputs: ['pooled'], attributes: { keepdims: 1 } });
   } else {
-    nodes.push({ op: 'GlobalAveragePool', inputs: [shape.float16 ? 'input16' : source], outputs: ['pooled'] });
+    nodes.push({ op: 'GlobalAveragePool', inputs: [image], outputs: ['pooled'] });
   }
   const answer = shape.outputName ?? 'output';
   nodes.push(
@@ -146,12 +155,15 @@ test('a model that gives its own "embedding" output keeps it, and gets the featu
   });
 });
 
-test('float16 inside, float32 at its edges: it classifies, and its embedding comes out float32', async () => {
-  await withModel(writeModel('half', { float16: true }), async (c) => {
+test('float16 inside, float32 at its edges: it classifies, its embedding comes out float32, and int8 says it needs a float32 model', async () => {
+  const path = writeModel('half', { float16: true, conv: true });
+  await withModel(path, async (c) => {
     assert.equal((await c.classify(photo, { topK: 3 })).length, 3);
     const embedding = await c.embed(photo);
     assert.ok(embedding instanceof Float32Array && embedding.length === CHANNELS);
   });
+  const int8 = await refusal(ImageClassifier.create({ model: path, cacheDir: join(dir, 'cache'), precision: 'int8' }));
+  assert.match(int8.message, /its convolutions have no float32 constant weights \(a float16 model\?\); int8 is made from a float32 model/);
 });
 
 test('open height and width run at the expected size; a fixed batch of 2 and another fixed size are refused with what to do', async () => {

@@ -97,6 +97,10 @@ export function planQuantization(graph: GraphInfo, options: PlanOptions): QdqPla
       quantized.add(node.outputs[0]);
     }
   });
-  if (!plan.convs.length) throw new Error('it has no convolution with constant weights to quantise');
+  if (!plan.convs.length) {
+    // Convolutions there are, but not over float32 constants: a float16 model (its weights cast at run time).
+    if (graph.nodes.some((n) => n.opType === 'Conv')) throw new Error('its convolutions have no float32 constant weights (a float16 model?); int8 is made from a float32 model');
+    throw new Error('it has no convolution with constant weights to quantise');
+  }
   return plan;
 }
