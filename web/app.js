@@ -47,12 +47,22 @@ function addFiles(files) {
 /** Shows the API key prompt at the top (after a 401), or hides it. */
 function askForKey(show, wrong = false) {
   const form = $('key-form');
+  const appearing = show && form.hidden;
   form.hidden = !show;
   updateStatus();
   $('key').setAttribute('aria-invalid', String(wrong));
   $('key-error').textContent = wrong ? t('keyWrong') : '';
   // Only a key the server took can be forgotten: while the prompt asks, the field itself holds the key.
   $('forget-key').hidden = show || !state.key;
+  // Asked for by an action further down (Train on a phone), the prompt comes on screen with the focus in it: once, not on every refusal.
+  // After the refused action's own handler has run (it may put the focus back on its field).
+  if (appearing && document.activeElement !== document.body && document.activeElement) {
+    setTimeout(() => {
+      if (form.hidden) return;
+      form.scrollIntoView({ block: 'nearest' });
+      $('key').focus({ preventScroll: true });
+    }, 0);
+  }
 }
 
 /** Shows the view named by the address (#teach, #library) and marks its tab. */

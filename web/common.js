@@ -58,7 +58,8 @@ export function refusalCode(code, file) {
 
 export function errorText(code, vars = {}) {
   const table = ERRORS[state.lang];
-  const facts = { mp: Math.round(state.maxPixels / 1e6), ...vars };
+  // Millions in English, 万 (ten thousands) in Chinese: 50 million is 5000 万.
+  const facts = { mp: Math.round(state.maxPixels / 1e6), wan: Math.round(state.maxPixels / 1e4), ...vars };
   return (table[code] ?? table.UNKNOWN).replace(/\{(\w+)\}/g, (_, k) => String(k === 'code' ? code : facts[k] ?? ''));
 }
 

@@ -51,7 +51,7 @@ export const ERRORS = {
     IMAGE_UNSUPPORTED: '这个文件不是服务器能读取的照片格式（JPEG、PNG、WebP、GIF、TIFF、BMP 或 AVIF）。',
     HEIC_UNSUPPORTED: '服务器无法读取 iPhone 的 HEIC 照片。请把照片存为 JPEG（iPhone：设置 › 相机 › 格式 › 兼容性最佳）。',
     IMAGE_CORRUPT: '这张照片已损坏或不完整。',
-    IMAGE_TOO_LARGE: '这张照片的像素超过了服务器的上限（最多 {mp} 百万像素）。请另存一张小一些的照片再试。',
+    IMAGE_TOO_LARGE: '这张照片的像素超过了服务器的上限（最多 {wan} 万像素）。请另存一张小一些的照片再试。',
     IMAGE_TOO_COMPLEX: '这张照片打开太耗时。',
     MODEL_NOT_FOUND: '服务器还没有识别模型，请联系管理员安装。',
     MODEL_CHECKSUM: '服务器的识别模型已损坏，请联系管理员重新下载。',

@@ -469,6 +469,8 @@ describe('the Teach view in Chromium', { skip }, () => {
       await page.fill('#new-head-name', 'a student head');
       await page.press('#new-head-name', 'Enter');
       await page.locator('#key-form:not([hidden])').waitFor();
+      // The prompt an action brought up takes the focus (on a phone it is far above the button pressed).
+      await page.waitForFunction(() => document.activeElement?.id === 'key');
       await page.fill('#key', 'the-teachers-key');
       await page.press('#key', 'Enter');
       await page.locator('#key-form').waitFor({ state: 'hidden' });
