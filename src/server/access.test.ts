@@ -57,6 +57,9 @@ test('an API key for changes only: anyone recognises photos and reads the heads;
     }
     const changes = [
       ['POST', '/v1/heads'],
+      // The router decodes the path: a change spelt another way is still a change.
+      ['POST', '/v1/%68eads'],
+      ['POST', '/v1/heads/class-pets/%74rain'],
       ['DELETE', '/v1/heads/class-pets'],
       ['POST', '/v1/heads/class-pets/classes'],
       ['POST', '/v1/heads/class-pets/examples?class=cat'],

@@ -78,22 +78,26 @@ function keyMatches(presented: string, expected: string): boolean {
   return timingSafeEqual(a, b);
 }
 
-/** Whether a request changes the server: a head made, taught, trained or deleted. */
-function changesServer(method: string | undefined, path: string): boolean {
-  return method !== 'GET' && method !== 'HEAD' && (path === '/v1/heads' || path.startsWith('/v1/heads/'));
+/**
+ * Whether a request changes the server (a head made, taught, trained or
+ * deleted), by the route it was matched to: the router decodes the path
+ * (`/v1/%68eads` is `/v1/heads`), so the raw path cannot say.
+ */
+function changesServer(method: string | undefined, route: string): boolean {
+  return method !== 'GET' && method !== 'HEAD' && (route === '/v1/heads' || route.startsWith('/v1/heads/'));
 }
 
 /**
  * Why a request without the right API key is refused (`null` when it may go
  * on): health checks, the page and CORS preflights need no key, nor, with
- * `keyFor: 'changes'`, anything that leaves the server as it is.
+ * `keyFor: 'changes'`, anything that leaves the server as it is (`route`:
+ * the route pattern the request was matched to, `unknown` when none yet).
  * `challenge` is the WWW-Authenticate header to send with the 401.
  */
-function keyRefusal(access: AccessOptions, method: string | undefined, url: string | undefined, authorization: string | undefined): { error: ResnetServeError; challenge: string } | null {
+function keyRefusal(access: AccessOptions, method: string | undefined, url: string | undefined, route: string, authorization: string | undefined): { error: ResnetServeError; challenge: string } | null {
   const { apiKey } = access;
-  const path = (url ?? '').split('?')[0];
-  if (apiKey === undefined || method === 'OPTIONS' || OPEN_PATHS.has(path)) return null;
-  if (access.keyFor === 'changes' && !changesServer(method, path)) return null;
+  if (apiKey === undefined || method === 'OPTIONS' || OPEN_PATHS.has((url ?? '').split('?')[0])) return null;
+  if (access.keyFor === 'changes' && !changesServer(method, route)) return null;
   // The scheme is case-insensitive (RFC 9110), and any amount of space may follow it.
   const presented = /^bearer\s+(\S+)\s*$/i.exec(authorization ?? '')?.[1] ?? '';
   if (!presented) return { challenge: 'Bearer', error: new ResnetServeError('UNAUTHORIZED', 'This server needs an API key: send "Authorization: Bearer <key>"') };
@@ -211,7 +215,7 @@ export async function buildApp(options: AppOptions): Promise<ResnetApp> {
       // A client without the right key is told that first, as it would be without "Expect".
       server.on('checkContinue', (req, res) => {
         const declared = Number(req.headers['content-length']);
-        const unauthorized = keyRefusal(access, req.method, req.url, req.headers.authorization);
+        const unauthorized = keyRefusal(access, req.method, req.url, routeNamed(req.method, req.url), req.headers.authorization);
         const refusal = unauthorized?.error ?? (Number.isFinite(declared) && declared > limits.maxUploadBytes ? tooLarge(limits) : null);
         if (refusal) {
           // Refused before any route runs: counted under the route it names and logged here, as the hooks would have.
@@ -279,7 +283,7 @@ export async function buildApp(options: AppOptions): Promise<ResnetApp> {
       reply.header('connection', 'close');
       return sendError(reply, new ResnetServeError('NOT_READY', 'The server is shutting down'));
     }
-    const refused = keyRefusal(access, request.method, request.url, request.headers.authorization);
+    const refused = keyRefusal(access, request.method, request.url, request.routeOptions.url ?? '', request.headers.authorization);
     if (refused) {
       reply.header('www-authenticate', refused.challenge);
       return sendError(reply, refused.error);
