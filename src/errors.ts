@@ -56,6 +56,8 @@ export const ErrorCodes = {
   METHOD_NOT_ALLOWED: 405,
   /** The name is taken (a head of that name exists). */
   CONFLICT: 409,
+  /** The name is one the server keeps for itself (a model's, or v2's `stats`). */
+  NAME_RESERVED: 409,
   /** The request body is above the upload limit. */
   PAYLOAD_TOO_LARGE: 413,
   /** More files in one request than allowed. */

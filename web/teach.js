@@ -309,13 +309,6 @@ export function setupTeach({ onHeadsChanged }) {
       $('new-head-name').focus();
       return;
     }
-    // A name the server keeps for itself (the model's, its "-image" twin, v2's "stats"): said in the page's language.
-    const model = state.model?.name;
-    if (name === 'stats' || (model && (name === model || name === `${model}-image`))) {
-      say(() => t('reservedHeadName', { name }), true);
-      $('new-head-name').focus();
-      return;
-    }
     // A head of this name here already: said in the page's language (the server would refuse it too).
     if ([...$('head-select').options].some((o) => o.value === name.normalize('NFC'))) {
       say(() => t('headExists', { name }), true);

@@ -69,13 +69,16 @@ function activationInput(node: NodeInfo, graph: GraphInfo, made: Map<string, Nod
 
 /** Traces the graph of a classifier; see the module header. */
 export function locateOutputs(graph: GraphInfo): LocatedOutputs {
+  const made = producers(graph);
   // A model may give its features before its logits: the first output that leads to a final layer is the answer.
-  const found = graph.outputs.map((output) => locateFrom(output, graph)).find((located) => located.classifier);
-  return found ?? locateFrom(graph.outputs[0], graph);
+  for (const output of graph.outputs) {
+    const located = locateFrom(output, graph, made);
+    if (located.classifier) return located;
+  }
+  return locateFrom(graph.outputs[0], graph, made);
 }
 
-function locateFrom(output: string, graph: GraphInfo): LocatedOutputs {
-  const made = producers(graph);
+function locateFrom(output: string, graph: GraphInfo, made: Map<string, NodeInfo>): LocatedOutputs {
   let name = output;
   let classifier: NodeInfo | null = null;
   for (let step = 0; step < 32 && name; step++) {

@@ -204,7 +204,7 @@ export class HeadRegistry {
     }
     const name = nameValue.normalize('NFC').trim();
     const taken = reservedName(name, this.service.info.name);
-    if (taken) throw new ResnetServeError('CONFLICT', `${taken}; choose another name for the head`);
+    if (taken) throw new ResnetServeError('NAME_RESERVED', `${taken}; choose another name for the head`);
     const classes = this.checkClasses(classValues, []);
     if (this.files.has(name)) throw new ResnetServeError('CONFLICT', `A head named "${name}" is loaded from a file (serve --head), so the name is taken; choose another name`);
     // Every head is listed, looked up by the v2 and TorchServe routes and kept in heads.sqlite: 5,000 made

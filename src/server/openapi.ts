@@ -150,7 +150,7 @@ export function openApiDocument(version: string): object {
       },
       '/v1/heads': {
         get: { summary: 'Heads (your own classes) on this server', responses: { 200: json('{heads: [{name, classes, trained, stale, model}]}') } },
-        post: { summary: 'Make a head: {"name", "classes"?}', requestBody: jsonBody('{"name": "defects", "classes": ["scratch", "ok"]}'), responses: { 201: json('The head'), 400: errorResponse('Bad name or classes'), 409: errorResponse('The name is taken (CONFLICT)') } },
+        post: { summary: 'Make a head: {"name", "classes"?}', requestBody: jsonBody('{"name": "defects", "classes": ["scratch", "ok"]}'), responses: { 201: json('The head'), 400: errorResponse('Bad name or classes'), 409: errorResponse('The name is taken (CONFLICT), or kept by the server: the model name or stats (NAME_RESERVED)') } },
       },
       '/v1/heads/{name}': {
         get: { summary: 'A head: its classes, photos and training summary (training.warnings, training.notes)', parameters: head, responses: { 200: json('The head'), 404: notFound } },

@@ -586,13 +586,15 @@ describe('the Teach view in Chromium', { skip }, () => {
     await page.waitForFunction(() => (document.getElementById('teach-message')?.textContent ?? '').length > 0);
     assert.match((await page.locator('#teach-message').textContent()) ?? '', /head name/);
     assert.equal(await page.locator('#teach-message').getAttribute('role'), 'alert');
-    // A name the server keeps for itself is said in the reader's language, with no English reason after it.
+    // A name the server keeps for itself is refused with its own code, said in the reader's language with no English reason after it.
     await page.click('button[data-lang="zh"]');
     const model = (await (await fetch(`${server.url}/v1/models`)).json()).models[0].name as string;
     for (const name of ['stats', `${model}-image`]) {
+      const refused = await fetch(`${server.url}/v1/heads`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name }) });
+      assert.deepEqual([refused.status, (await refused.json()).code], [409, 'NAME_RESERVED'], name);
       await page.fill('#new-head-name', name);
       await page.press('#new-head-name', 'Enter');
-      await page.waitForFunction((n) => (document.getElementById('teach-message')?.textContent ?? '').startsWith(`“${n}”是服务器自己要用的名字`), name);
+      await page.waitForFunction(() => (document.getElementById('teach-message')?.textContent ?? '').startsWith('这个名字是服务器自己要用的'));
       assert.doesNotMatch((await page.locator('#teach-message').textContent()) ?? '', /is the name of|names the statistics/, 'no English sentence');
     }
     await page.close();
