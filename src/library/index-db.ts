@@ -286,7 +286,7 @@ export class TagIndex {
 
   /** A photo that moved: the same row (tags, embedding) under its new path. */
   move(id: number, path: string, mtimeMs: number): void {
-    this.db.prepare('UPDATE files SET path = ?, mtime_ms = ?, sidecar = NULL, sidecar_key = NULL WHERE id = ?').run(path, mtimeMs, id);
+    this.db.prepare('UPDATE files SET path = ?, mtime_ms = ?, sidecar_key = NULL WHERE id = ?').run(path, mtimeMs, id);
   }
 
   /** Writes a batch of photos (new or re-tagged) in one transaction. */

@@ -5,7 +5,7 @@
  *   derived again only if the settings changed, its sidecar rewritten only if
  *   what it should hold changed (or writing it failed last time);
  * - the same content as a photo that disappeared: a move, the row follows it
- *   (with --xmp, so does the sidecar we wrote for it);
+ *   and so does its sidecar (at once with --xmp, else at the next run with it);
  * - the same content as a photo already classified (a copy): its scores are
  *   reused;
  * - otherwise: classified (decoding in parallel, inference in batches), with
@@ -16,7 +16,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import { readFile, realpath, rename, stat } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { softmax } from '../classify/postprocess.js';
 import type { ClassificationService } from '../classify/service.js';
@@ -29,6 +29,7 @@ import { deriveTags, keptScores, keywordsFor, tagsKey, type ClassScore, type Tag
 import { TagIndex, type FileRow, type NewEntry } from './index-db.js';
 import { displayPath, fsPath, isUnder, pathKey } from './paths.js';
 import { removeStaleTemporaries, sidecarPaths, writeSidecar, type SidecarNaming } from './sidecars.js';
+import { holdsOthers } from './xmp.js';
 import { walkImages } from './walk.js';
 
 /** Options of one tagging run. */
@@ -255,6 +256,8 @@ export async function tagFolders(service: ClassificationService, index: TagIndex
     const keywords = keywordsFor(tags, options.categories, options.lang);
     const wanted = sha256(Buffer.from(JSON.stringify([path, keywords]))).slice(0, 16);
     if (row.sidecar === path && row.sidecarKey === wanted && existsSync(fsPath(path))) return;
+    // The photo moved since its sidecar was written (in this run, or in one without --xmp): the sidecar follows it.
+    if (row.sidecar && row.sidecar !== path) await followSidecar(row.sidecar, path);
     try {
       if (await writeSidecar(path, keywords)) summary.sidecarsWritten++;
       index.setSidecar(row.id, path, wanted);
@@ -272,6 +275,24 @@ export async function tagFolders(service: ClassificationService, index: TagIndex
   const followSidecar = async (from: string, to: string | undefined): Promise<void> => {
     if (!to || from === to || current.has(from) || existsSync(fsPath(to)) || !existsSync(fsPath(from))) return;
     await rename(fsPath(from), fsPath(to)).catch(() => undefined);
+  };
+  /**
+   * Of the gone photos with the same content, the one a new photo is: the
+   * one of the same name, else one whose sidecar holds more than our
+   * keywords (the user's, another tool's), so that sidecar is the one that
+   * follows; a copy deleted in the same run leaves with its own.
+   */
+  const movedFrom = async (path: string, gone: readonly FileRow[]): Promise<FileRow | undefined> => {
+    const candidates = gone.filter((r) => r.modelSha256 === modelSha);
+    if (candidates.length < 2) return candidates[0];
+    const name = basename(path).toLowerCase();
+    const sameName = candidates.find((r) => basename(r.path).toLowerCase() === name);
+    if (sameName) return sameName;
+    for (const r of candidates) {
+      const text = r.sidecar ? await readFile(fsPath(r.sidecar), 'utf8').catch(() => null) : null;
+      if (text !== null && holdsOthers(text)) return r;
+    }
+    return candidates[0];
   };
   for (const row of unchanged) {
     await settle(row);
@@ -317,12 +338,11 @@ export async function tagFolders(service: ClassificationService, index: TagIndex
         progress.toClassify--;
         return;
       }
-      const moved = options.retag ? undefined : goneByContent.get(sha)?.find((r) => r.modelSha256 === modelSha);
+      const moved = options.retag ? undefined : await movedFrom(path, goneByContent.get(sha) ?? []);
       if (moved && !known) {
         goneByContent.set(sha, (goneByContent.get(sha) ?? []).filter((r) => r !== moved));
         index.move(moved.id, path, item.mtimeMs);
-        if (sidecarOf && moved.sidecar) await followSidecar(moved.sidecar, sidecarOf.get(path));
-        await settle({ ...moved, path, mtimeMs: item.mtimeMs, sidecar: null, sidecarKey: null });
+        await settle({ ...moved, path, mtimeMs: item.mtimeMs, sidecarKey: null });
         summary.moved++;
         progress.toClassify--;
         return;

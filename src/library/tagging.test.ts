@@ -171,6 +171,38 @@ describe('resnet-serve tag', () => {
     assert.deepEqual(mtimes(moved), before, 'photo managers see no change to re-read');
   });
 
+  test("a moved photo takes its own sidecar, not a deleted copy's; a move seen by a run without --xmp is followed by the next run with it", async () => {
+    const dir = await scratchDir('rs-lib-move-');
+    for (const sub of ['Copies', 'Misc', 'Best of', 'old', 'new']) mkdirSync(join(dir, sub));
+    const photo = await testPhoto(5, 320, 240);
+    writeFileSync(join(dir, 'Misc', 'cat.jpg'), photo);
+    writeFileSync(join(dir, 'Copies', 'cat copy.jpg'), photo);
+    // The user's sidecar, named as exiftool names it, with a keyword and a rating.
+    const users = `<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmp:Rating="4">
+ <dc:subject><rdf:Bag><rdf:li>Grandma</rdf:li></rdf:Bag></dc:subject></rdf:Description></rdf:RDF></x:xmpmeta>`;
+    writeFileSync(join(dir, 'Misc', 'cat.xmp'), users);
+    writeFileSync(join(dir, 'old', 'sea.jpg'), await testPhoto(6, 320, 240));
+    writeFileSync(join(dir, 'old', 'sea.jpg.xmp'), users.replace('Grandma', 'Cornwall'));
+    assert.equal((await run(['tag', dir, '--model', model, '--xmp'])).code, 0);
+    assert.ok(existsSync(join(dir, 'Copies', 'cat copy.jpg.xmp')));
+
+    renameSync(join(dir, 'Misc', 'cat.jpg'), join(dir, 'Best of', 'Mimi.jpg'));
+    rmSync(join(dir, 'Copies', 'cat copy.jpg'));
+    const moved = await run(['tag', dir, '--model', model, '--xmp']);
+    assert.match(moved.stderr, /1 moved/);
+    assert.ok(!existsSync(join(dir, 'Misc', 'cat.xmp')), "the user's sidecar went with the photo");
+    const mimi = readFileSync(join(dir, 'Best of', 'Mimi.jpg.xmp'), 'utf8');
+    assert.match(mimi, /Grandma/);
+    assert.match(mimi, /xmp:Rating="4"/);
+
+    renameSync(join(dir, 'old', 'sea.jpg'), join(dir, 'new', 'sea.jpg'));
+    assert.match((await run(['tag', dir, '--model', model])).stderr, /1 moved/);
+    assert.ok(existsSync(join(dir, 'old', 'sea.jpg.xmp')), 'without --xmp no sidecar is touched');
+    assert.equal((await run(['tag', dir, '--model', model, '--xmp'])).code, 0);
+    assert.ok(!existsSync(join(dir, 'old', 'sea.jpg.xmp')));
+    assert.match(readFileSync(join(dir, 'new', 'sea.jpg.xmp'), 'utf8'), /Cornwall/);
+  });
+
   test('new settings are derived again from stored scores, without the model; a changed file and another model are tagged again', async () => {
     const dir = await library(3);
     const db = join(dir, '.resnet-serve', 'tags.sqlite');

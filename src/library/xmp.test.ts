@@ -12,7 +12,7 @@ import { isResnetServeError } from '../errors.js';
 import { testPhoto } from '../testing/fixtures.js';
 import { hierarchyOf } from './derive.js';
 import { sidecarPaths } from './sidecars.js';
-import { readKeywords, updateXmp } from './xmp.js';
+import { holdsOthers, readKeywords, updateXmp } from './xmp.js';
 import { scratchDir } from '../testing/scratch.js';
 
 function tool(name: string): boolean {
@@ -99,6 +99,33 @@ describe('our keywords, and only ours', () => {
     const mine = updateXmp(user, { flat: ['dog', 'puppy'], hierarchical: [] });
     const again = updateXmp(mine, { flat: ['cat'], hierarchical: [] });
     assert.deepEqual(readKeywords(again).subject, ['dog', 'cat']);
+  });
+
+  test('a keyword the user adds again after we wrote it (exiftool "+=" keeps both copies) is the user\'s from then on', () => {
+    const ours = updateXmp(null, { flat: ['seashore', 'promontory'], hierarchical: [['place', 'promontory']] });
+    const twice = (text: string, item: string): string => text.replace(`<rdf:li>${item}</rdf:li>`, `<rdf:li>${item}</rdf:li><rdf:li>${item}</rdf:li>`);
+    const edited = twice(twice(ours, 'promontory'), 'resnet-serve|place|promontory');
+    assert.equal(readKeywords(edited).subject.filter((k) => k === 'promontory').length, 2);
+    const next = updateXmp(edited, { flat: ['seashore'], hierarchical: [['place', 'sandbar']] });
+    assert.deepEqual(readKeywords(next).subject, ['promontory', 'seashore']);
+    assert.deepEqual(readKeywords(next).hierarchicalSubject, ['resnet-serve|place|promontory', 'resnet-serve|place|sandbar']);
+    // Recorded as the user's: a later run that no longer wants it leaves it too.
+    const later = updateXmp(next, { flat: ['cliff'], hierarchical: [] });
+    assert.deepEqual(readKeywords(later).subject, ['promontory', 'cliff']);
+    assert.deepEqual(readKeywords(later).hierarchicalSubject, ['resnet-serve|place|promontory']);
+  });
+
+  test('a sidecar holding only what we wrote is told apart from one holding the user\'s keywords or another tool\'s fields', () => {
+    const ours = updateXmp(null, { flat: ['dog', 'animal'], hierarchical: [['animal', 'dog']] });
+    assert.equal(holdsOthers(ours), false);
+    assert.equal(holdsOthers(updateXmp(ours, { flat: ['cat'], hierarchical: [] })), false);
+    const withKeyword = ours.replace('<rdf:li>dog</rdf:li>', '<rdf:li>dog</rdf:li><rdf:li>Grandma</rdf:li>');
+    assert.equal(holdsOthers(withKeyword), true);
+    const rated = ours.replace('rdf:about=""', 'rdf:about="" xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmp:Rating="4"');
+    assert.equal(holdsOthers(rated), true);
+    const titled = ours.replace('<dc:subject>', '<dc:title><rdf:Alt><rdf:li xml:lang="x-default">Mimi</rdf:li></rdf:Alt></dc:title><dc:subject>');
+    assert.equal(holdsOthers(titled), true);
+    assert.equal(holdsOthers('plain text notes'), false);
   });
 
   test('a sidecar that is not well-formed XMP is refused with the reason, never rewritten', () => {

@@ -196,8 +196,9 @@ export function updateXmp(existing: string | null, keywords: Keywords): string {
     const ours = recorded(rdf, property);
     for (const li of elements(container, NS.rdf, 'li')) {
       const text = textOf(li);
+      // Each recorded entry is one item we added: a second copy of it is the user's (added again by hand), and stays.
       // Without a record (sidecars of resnet-serve 0.1), only entries under our root are known to be ours.
-      const mine = ours ? ours.has(text) : property.local !== 'subject' && (text === KEYWORD_ROOT || text.startsWith(`${KEYWORD_ROOT}|`) || text.startsWith(`${KEYWORD_ROOT}/`));
+      const mine = ours ? ours.delete(text) : property.local !== 'subject' && (text === KEYWORD_ROOT || text.startsWith(`${KEYWORD_ROOT}|`) || text.startsWith(`${KEYWORD_ROOT}/`));
       if (mine) removeElement(li);
     }
     const present = new Set(elements(container, NS.rdf, 'li').map(textOf));
@@ -214,6 +215,35 @@ export function updateXmp(existing: string | null, keywords: Keywords): string {
   const text = new XMLSerializer().serializeToString(doc);
   parse(text);
   return text;
+}
+
+/**
+ * Whether a sidecar holds anything but what we wrote: a keyword we did not
+ * add, or any other property (a title, a rating, another tool's field), as an
+ * element or an attribute. False for a sidecar that is not XMP.
+ */
+export function holdsOthers(text: string): boolean {
+  let doc: Document;
+  try {
+    doc = parse(text);
+  } catch {
+    return false;
+  }
+  const rdf = elements(doc, NS.rdf, 'RDF')[0];
+  if (!rdf) return false;
+  const ours = new Map(PROPERTIES.map((p) => [p.local, recorded(rdf, p)] as const));
+  for (const description of childElements(rdf)) {
+    const attributes = Array.from(description.attributes).filter((a) => a.namespaceURI !== NS.xmlns && a.name !== 'xmlns' && !(a.namespaceURI === NS.rdf && a.localName === 'about'));
+    if (attributes.length) return true;
+    for (const property of childElements(description)) {
+      if (property.namespaceURI === NS.rsv) continue;
+      const known = PROPERTIES.find((p) => p.ns === property.namespaceURI && p.local === property.localName);
+      if (!known) return true;
+      const left = new Set(ours.get(known.local) ?? []);
+      if (elements(property, NS.rdf, 'li').some((li) => !left.delete(textOf(li)))) return true;
+    }
+  }
+  return false;
 }
 
 /** The keywords a sidecar holds (for tests and the gallery): flat, hierarchical, TagsList. */
