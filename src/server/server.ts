@@ -2,8 +2,9 @@
  * Starts the HTTP service: builds the app, listens at once (liveness answers,
  * readiness says "loading"), loads and warms up the model, then reports
  * ready. SIGTERM/SIGINT drain: readiness turns false, accepted requests are
- * answered, and the process exits within the grace period (past it only by
- * a batch already in the model, which cannot be stopped).
+ * answered, connections still arriving get 503 (not a reset) until the socket
+ * closes, and the process exits within the grace period (past it only by a
+ * batch already in the model, which cannot be stopped).
  */
 import { networkInterfaces, type NetworkInterfaceInfo } from 'node:os';
 import { ClassificationService, type ServiceOptions } from '../classify/service.js';
@@ -60,6 +61,11 @@ async function waitFor(done: () => boolean, deadline: number): Promise<void> {
   while (!done() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
 }
 
+/** How long a shutdown keeps listening after the last request in flight, at most, for connections already queued. */
+const QUEUE_DRAIN_MS = 1000;
+/** No new connection for this long: the queue is taken as empty. */
+const QUIET_MS = 100;
+
 /** Starts listening, then loads the model; rejects (after closing) if either fails. */
 export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
   // The model's options go under `service` ({ service: { model } }): one at the top level is a mistake to name, not to ignore.
@@ -115,13 +121,20 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       const { holder } = app;
       holder.draining = true;
       const deadline = Date.now() + grace;
-      // Stop listening; requests in flight go on. Then, keeping a margin of the grace period to answer
-      // the rest, give up on what is still running: those requests get 503 NOT_READY, uploads included.
-      const closed = app.close();
+      // Still listening while requests in flight go on: a connection the kernel has already queued (the
+      // event loop busy reading uploads) is accepted and gets 503 NOT_READY with Connection: close, where
+      // closing the socket would reset it. Keeping a margin of the grace period to answer the rest, give
+      // up on what is still running: those requests get 503 NOT_READY, uploads included.
+      let lastConnection = Date.now();
+      app.server.on('connection', () => (lastConnection = Date.now()));
       const margin = Math.min(2000, grace / 4);
       await waitFor(() => holder.active === 0, deadline - margin);
       holder.abortInFlight();
       await waitFor(() => holder.active === 0, deadline);
+      // Then stop listening once no connection has come for a moment (the queue is empty), within a second.
+      const quietBy = Math.min(deadline, Date.now() + QUEUE_DRAIN_MS);
+      await waitFor(() => Date.now() - lastConnection >= QUIET_MS && holder.active === 0, quietBy);
+      const closed = app.close();
       app.server.closeAllConnections();
       await closed;
       // Every request has its answer; freeing the model must not hold the exit past the grace period,
