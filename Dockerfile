@@ -74,7 +74,8 @@ RUN mkdir -p /var/cache/resnet-serve "$TORCH_HOME/hub/checkpoints" \
       && mv /tmp/bake/checkpoints/*.pth "$TORCH_HOME/hub/checkpoints/" && rm -rf /tmp/bake; \
     fi \
  && chown -R node:node /var/cache/resnet-serve
-USER node
+# The image's "node" user by number, so runAsNonRoot can check it without a runAsUser.
+USER 1000:1000
 VOLUME ["/var/cache/resnet-serve"]
 EXPOSE 8080
 STOPSIGNAL SIGTERM

@@ -79,7 +79,8 @@ describe('Dockerfile', () => {
   test('runs as a non-root user, with a health check on /v2/health/ready, port 8080 and HOST=0.0.0.0', () => {
     const users = lastStage().filter((i) => i.getKeyword() === 'USER');
     assert.ok(users.length > 0);
-    assert.doesNotMatch(users[users.length - 1].getArgumentsContent() ?? '', /^(root|0)(:|$)/);
+    // By number (the image's "node" user), so Kubernetes' runAsNonRoot can check it without a runAsUser.
+    assert.match(users[users.length - 1].getArgumentsContent() ?? '', /^[1-9]\d*:[1-9]\d*$/);
     const [health] = instructions('HEALTHCHECK');
     assert.match(health.getArgumentsContent() ?? '', /\/v2\/health\/ready/);
     assert.deepEqual(instructions('EXPOSE').map((e) => e.getArgumentsContent()), ['8080']);
@@ -400,6 +401,25 @@ describe('Prometheus Operator monitoring', () => {
           { series: 'resnet_http_requests_total{route="/readyz",method="GET",status="200"}', values: '0+20x30' },
         ],
         alert_rule_test: [fires('ResnetServeOverloaded', '20m', [{ severity: 'warning' }])],
+      },
+      {
+        // Slow answers on a versioned route (tritonclient with model_version), in one deployment of two.
+        input_series: [
+          { series: 'resnet_http_request_duration_seconds_bucket{namespace="prod",job="resnet-serve",route="/v2/models/:name/versions/:version/infer",status="200",le="1"}', values: '0+1x30' },
+          { series: 'resnet_http_request_duration_seconds_bucket{namespace="prod",job="resnet-serve",route="/v2/models/:name/versions/:version/infer",status="200",le="2.5"}', values: '0+20x30' },
+          { series: 'resnet_http_request_duration_seconds_bucket{namespace="prod",job="resnet-serve",route="/v2/models/:name/versions/:version/infer",status="200",le="+Inf"}', values: '0+20x30' },
+          { series: 'resnet_http_request_duration_seconds_bucket{namespace="staging",job="resnet-serve",route="/v2/models/:name/versions/:version/infer",status="200",le="1"}', values: '0+20x30' },
+          { series: 'resnet_http_request_duration_seconds_bucket{namespace="staging",job="resnet-serve",route="/v2/models/:name/versions/:version/infer",status="200",le="+Inf"}', values: '0+20x30' },
+        ],
+        alert_rule_test: [fires('ResnetServeSlowAnswers', '20m', [{ severity: 'warning', namespace: 'prod', job: 'resnet-serve', route: '/v2/models/:name/versions/:version/infer' }])],
+      },
+      {
+        // A first 500 in staging names staging.
+        input_series: [
+          { series: 'resnet_http_errors_total{namespace="staging",job="resnet-serve",code="INTERNAL",route="/predictions/:model/:version"}', values: '0 0 1 1 1' },
+          { series: 'resnet_http_errors_total{namespace="prod",job="resnet-serve",code="INTERNAL",route="/predict"}', values: '0 0 0 0 0' },
+        ],
+        alert_rule_test: [fires('ResnetServeInternalErrors', '4m', [{ severity: 'critical', namespace: 'staging', job: 'resnet-serve' }])],
       },
     ];
     writeFileSync(join(dir, 'tests.yaml'), JSON.stringify({ rule_files: ['rules.yaml'], evaluation_interval: '1m', tests: cases.map((c) => ({ interval: '1m', ...c })) }));

@@ -461,6 +461,9 @@ describe('operations', () => {
       // A readiness refusal is a refusal like any other, counted by its code.
       const metrics = (await loading.inject('/metrics')).body;
       assert.match(metrics, /^resnet_http_errors_total\{route="\/readyz",code="NOT_READY"\} 2$/m);
+      // Every protocol's readiness probe alike (the Deployment probes /v2/health/ready).
+      assert.match(metrics, /^resnet_http_errors_total\{route="\/v2\/health\/ready",code="NOT_READY"\} 1$/m);
+      assert.match(metrics, /^resnet_http_errors_total\{route="\/ping",code="NOT_READY"\} 1$/m);
       assert.match(metrics, /^resnet_http_request_duration_seconds_count\{route="\/readyz",status="503"\} 2$/m);
       // Before any image: each image failure's series is there at 0, for increase() to count the first.
       for (const code of ['IMAGE_EMPTY', 'IMAGE_UNSUPPORTED', 'IMAGE_CORRUPT', 'IMAGE_TOO_LARGE', 'IMAGE_TOO_COMPLEX']) assert.match(metrics, new RegExp(`^resnet_image_failures_total\\{code="${code}"\\} 0$`, 'm'), code);

@@ -44,6 +44,16 @@ export class ServiceHolder {
   }
 
   /**
+   * A readiness probe answered "not ready" (each protocol's own body): counted
+   * and logged as a NOT_READY refusal, as every refusal is. Returns why.
+   */
+  notReady(request: FastifyRequest): string {
+    const why = this.draining ? 'The server is shutting down' : 'The model is loading';
+    recordRefusal(request, { code: 'NOT_READY', message: why });
+    return why;
+  }
+
+  /**
    * The service, or NOT_READY while loading. While draining it is still
    * given: a request that reaches its handler was accepted before the
    * shutdown began (later ones are refused as they arrive), and is served

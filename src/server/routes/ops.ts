@@ -3,7 +3,6 @@ import type { FastifyInstance } from 'fastify';
 import type { ServiceHolder } from '../http.js';
 import type { ServerMetrics } from '../metrics.js';
 import { openApiDocument } from '../openapi.js';
-import { recordRefusal } from '../request-log.js';
 
 export function opsRoutes(app: FastifyInstance, holder: ServiceHolder, metrics: ServerMetrics, version: string): void {
   // Liveness under both names Kubernetes' own components use.
@@ -12,8 +11,7 @@ export function opsRoutes(app: FastifyInstance, holder: ServiceHolder, metrics: 
   app.get('/readyz', async (request, reply) => {
     if (holder.ready) return { status: 'ready' };
     // Not ready: the status a probe reads, and the code and sentence every refusal has (logged and counted as one).
-    const why = holder.draining ? 'The server is shutting down' : 'The model is loading';
-    recordRefusal(request, { code: 'NOT_READY', message: why });
+    const why = holder.notReady(request);
     return reply.code(503).header('retry-after', '1').send({ status: holder.draining ? 'draining' : 'loading', code: 'NOT_READY', error: why });
   });
   app.get('/metrics', async (_request, reply) => {

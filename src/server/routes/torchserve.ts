@@ -45,8 +45,11 @@ export function namedModel(holder: ServiceHolder, model: string, version: string
 }
 
 export async function torchserveRoutes(app: FastifyInstance, holder: ServiceHolder, limits: ServerLimits): Promise<void> {
-  app.get('/ping', async (_request, reply) => {
-    if (!holder.ready) return reply.code(503).header('retry-after', '1').send({ status: 'Unhealthy' });
+  app.get('/ping', async (request, reply) => {
+    if (!holder.ready) {
+      holder.notReady(request);
+      return reply.code(503).header('retry-after', '1').send({ status: 'Unhealthy' });
+    }
     return { status: 'Healthy' };
   });
 

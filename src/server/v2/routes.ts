@@ -229,7 +229,11 @@ export async function v2Routes(app: FastifyInstance, holder: ServiceHolder, limi
     scope.get('/v2', async () => ({ name: 'resnet-serve', version: serverVersion, extensions: ['binary_tensor_data', 'classification', 'model_configuration', 'statistics'] }));
     scope.get('/v2/health/live', async () => ({ live: true }));
     // Every 503 says when to ask again.
-    scope.get('/v2/health/ready', async (_request, reply) => (holder.ready ? reply.send({ ready: true }) : reply.code(503).header('retry-after', '1').send({ ready: false })));
+    scope.get('/v2/health/ready', async (request, reply) => {
+      if (holder.ready) return { ready: true };
+      holder.notReady(request);
+      return reply.code(503).header('retry-after', '1').send({ ready: false });
+    });
     scope.post('/v2/repository/index', async (request) => repositoryIndex(holder, request.body));
     scope.get('/v2/models/stats', async () => {
       const { models, trained } = offered(holder);
