@@ -10,6 +10,7 @@ import { dirname, join, resolve } from 'node:path';
 import { ResnetServeError } from '../errors.js';
 import { ensureDirSync, markedReadOnly } from '../fs-atomic.js';
 import { displayPath, fsPath, hasRawBytes } from '../library/paths.js';
+import { TagIndex } from '../library/index-db.js';
 import { parseLibraryModelKey } from '../library/tagger.js';
 import { defaultCacheDir, isDefaultModel } from '../model/weights.js';
 import type { ModelOptions } from '../types.js';
@@ -124,4 +125,26 @@ export function followLibraryModel(tagged: { name: string | null; key: string | 
   }
   process.stderr.write(`${words.doing} the model the library was tagged with: ${displayPath(tagged.path)}${precision === 'int8' ? ' (int8)' : ''}\n`);
   return { ...model, model: tagged.path, precision };
+}
+
+/**
+ * The model `serve --library` answers with: without --model, the one the
+ * library was tagged with (as `tag` and `search --like` take it), so the
+ * Recognise view and the gallery speak of the same classes. An index that
+ * cannot be read is left for the gallery to report.
+ */
+export function modelForLibrary(indexPath: string, model: ModelOptions, values: Parsed): ModelOptions {
+  if (!existsSync(indexPath)) return model;
+  let tagged: { name: string | null; key: string | null; path: string | null };
+  try {
+    const index = TagIndex.open(indexPath);
+    try {
+      tagged = { name: index.meta('model'), key: index.meta('model_sha256'), path: index.meta('model_path') };
+    } finally {
+      index.close();
+    }
+  } catch {
+    return model;
+  }
+  return followLibraryModel(tagged, model, values, { doing: 'Serving with', toDo: 'to serve the library with it, or --model resnet18 for the official ResNet-18' });
 }

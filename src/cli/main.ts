@@ -90,6 +90,7 @@ async function serveCommand(args: string[], values: Parsed, commandLine: Parsed,
   const grace = intOption(values['grace-period-ms'], '--grace-period-ms', undefined);
   if (grace !== undefined && grace > MAX_TIMER_MS) throw new UsageError(`--grace-period-ms is at most ${MAX_TIMER_MS} (Node's longest timer, about 24.8 days), got ${grace}`);
   const libraryIndex = values.library !== undefined || values.db !== undefined ? (await import('./library-index.js')).indexForReading(values, model.cacheDir) : undefined;
+  if (libraryIndex !== undefined) model = (await import('./library-index.js')).modelForLibrary(libraryIndex, model, values);
   const apiKey = readApiKey(values, commandLine);
   const keyFor = values['api-key-for'];
   if (keyFor !== undefined && keyFor !== 'all' && keyFor !== 'changes') throw new UsageError(`--api-key-for must be all or changes, got ${JSON.stringify(keyFor)}`);

@@ -9,6 +9,7 @@ import { before, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import sharp from 'sharp';
 import { testPhoto } from '../testing/fixtures.js';
+import { startServe } from '../testing/serve-process.js';
 import { convClassifierOnnx } from '../testing/tiny-onnx.js';
 import { writeRandomCheckpoint } from '../testing/random-resnet.js';
 import { scratchDir } from '../testing/scratch.js';
@@ -637,6 +638,22 @@ describe('resnet-serve search, export, dupes', () => {
     assert.notEqual(/near duplicates \((\d+\.\d)% alike\)/.exec(mixed.stdout)?.[1], '100.0');
     assert.match(mixed.stdout, /(IMG 0000|copy)\.jpg {2}320×240 {2}\(same bytes as .*(IMG 0000|copy)\.jpg\)\n/);
     assert.match(mixed.stdout, /smaller\.jpg {2}240×180\n/);
+  });
+
+  test('serve --library without --model answers with the model the library was tagged with, and says so', async () => {
+    const { child, url, stderr } = await startServe(BIN, ['--port', '0', '--library', dir, '--workers', '1'], env);
+    try {
+      assert.match(stderr(), /Serving with the model the library was tagged with: .*\.pth/);
+      const d = new Database(db, { readonly: true });
+      const tagged = (d.prepare("SELECT value FROM meta WHERE key = 'model_sha256'").get() as { value: string }).value;
+      d.close();
+      const served = (await (await fetch(`${url}/v1/models`)).json()) as { models: { sha256: string }[] };
+      assert.ok(tagged.startsWith(served.models[0].sha256), `${tagged} against ${JSON.stringify(served)}`);
+    } finally {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    }
   });
 
   test('a photo moved since tagging: search shows it marked and says to tag again; --like still finds by it', async () => {
