@@ -1,7 +1,8 @@
 /**
  * Class names. ImageNet's 1000 classes ship in English (torchvision's names
- * and order) and Chinese (the project's own translation); a model with other
- * classes brings its own names through its sidecar JSON.
+ * and order, and WordNet's other names of each class, for search) and Chinese
+ * (the project's own translation); a model with other classes brings its own
+ * names through its sidecar JSON.
  */
 import { readFileSync } from 'node:fs';
 import { ResnetServeError } from '../errors.js';
@@ -33,6 +34,23 @@ export function imagenetLabels(): LabelSet {
     zh: Object.freeze(readLabelFile(new URL('imagenet-zh.txt', dataDir))),
   };
   return imagenet;
+}
+
+let alternates: readonly (readonly string[])[] | null = null;
+
+/**
+ * The other English names of each ImageNet class, in class order (WordNet's
+ * synonyms of its synset: "hot dog" for "hotdog", "polar bear" for "ice
+ * bear"); empty for a class that has none. For search, never shown.
+ */
+export function imagenetAlternates(): readonly (readonly string[])[] {
+  alternates ??= Object.freeze(
+    readFileSync(new URL('imagenet-en-alternates.txt', dataDir), 'utf8')
+      .split(/\r?\n/)
+      .slice(0, imagenetLabels().en.length)
+      .map((line) => Object.freeze(line.split(',').map((n) => n.trim()).filter(Boolean))),
+  );
+  return alternates;
 }
 
 /** Checks that a label set names exactly `numClasses` classes. */

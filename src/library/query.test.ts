@@ -124,3 +124,23 @@ test('a mistyped word gets the vocabulary word it is closest to; a real or far-o
   assert.equal(resolver.suggest('ab'), null, 'too short to guess');
   assert.ok(resolver.resolve(resolver.suggest('bycicle') ?? 'x'), 'a suggestion is always something a search finds');
 });
+
+test("ImageNet's other names of a class find it, as words or phrases: hot dog, teddy bear, polar bear, fire truck, race car, cell phone", () => {
+  const found = (words: string): string[] => {
+    const { concepts, unknown } = resolver.parse(words.split(' '));
+    assert.deepEqual(unknown, [], words);
+    return labels.en.filter((_, i) => concepts.every((c) => c.classes.has(i)));
+  };
+  assert.deepEqual(found('hot dog'), ['hotdog']);
+  assert.deepEqual(found('teddy bear'), ['teddy']);
+  assert.deepEqual(found('polar bear'), ['ice bear']);
+  assert.deepEqual(found('fire truck'), ['fire engine']);
+  assert.deepEqual(found('race car'), ['racer']);
+  assert.deepEqual(found('cell phone'), ['cellular telephone']);
+  // "bear" still means the bears, by their names.
+  assert.ok(found('bear').includes('ice bear') && found('bear').includes('brown bear'));
+  // Only for ImageNet's own names: a label set of the user's own that renames a class does not get its old synonyms.
+  const renamed = labels.en.map((n) => (n === 'hotdog' ? 'sausage in a bun' : n));
+  const own = new QueryResolver({ en: renamed, zh: labels.zh ?? labels.en, categories: CategoryMap.imagenet(), synonyms: defaultSynonyms() });
+  assert.equal(own.resolve('hot dog'), null);
+});

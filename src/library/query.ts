@@ -8,7 +8,9 @@
  * 3. the head of a class name: English compounds and Chinese names end with
  *    what they are ("golden retriever" is a retriever, "tiger cat" a cat,
  *    "山雀" (chickadee) a bird, not a mountain), so "retriever" finds the
- *    retrievers, and "cat" never finds "catamaran" or "tiger shark";
+ *    retrievers, and "cat" never finds "catamaran" or "tiger shark"; an
+ *    ImageNet class's other names count ("hot dog", "teddy bear", "polar
+ *    bear", "fire truck");
  * 4. any whole word of a class name ("golden"; in Chinese, any part: "金毛");
  * 5. a word of a category's name ("instrument").
  * Words match case-insensitively, without accents, and in either number
@@ -20,7 +22,7 @@
 import { readFileSync } from 'node:fs';
 import { ResnetServeError } from '../errors.js';
 import { CategoryMap } from './categories.js';
-import { imagenetLabels } from '../labels/labels.js';
+import { imagenetAlternates, imagenetLabels } from '../labels/labels.js';
 
 /** The names a query is matched against. */
 export interface Vocabulary {
@@ -143,6 +145,8 @@ function byName(names: readonly string[]): Map<string, number> {
 /** Resolves queries against one vocabulary (built once, used for many queries). */
 export class QueryResolver {
   private readonly en: string[];
+  /** Each class's English name and, for an ImageNet class, its other names ("hot dog", "polar bear"). */
+  private readonly enNames: string[][];
   private readonly zh: string[];
   private readonly categoryNames: { en: string; zh: string; classes: number[] }[];
   private readonly classByName: Map<string, number>;
@@ -150,6 +154,9 @@ export class QueryResolver {
   constructor(private readonly vocabulary: Vocabulary) {
     this.classByName = byName(vocabulary.en);
     this.en = vocabulary.en.map(normalize);
+    const imagenet = imagenetLabels().en;
+    const others = imagenetAlternates();
+    this.enNames = this.en.map((name, i) => (vocabulary.en[i] === imagenet[i] ? [name, ...others[i].map(normalize)] : [name]));
     this.zh = vocabulary.zh.map((n) => n.replace(/\s+/g, ''));
     const groups = new Map<string, { en: string; zh: string; classes: number[] }>();
     for (const c of vocabulary.categories.categories) {
@@ -197,7 +204,7 @@ export class QueryResolver {
     return (
       (synonym && pick('synonym', synonym)) ??
       pick('category', this.categoryNames.filter((c) => (zh ? c.zh === t : forms.includes(c.en))).flatMap((c) => c.classes)) ??
-      pick('name', zh ? indices((n) => n.endsWith(t), this.zh) : indices((n) => forms.some((f) => endsWithWords(n, f)), this.en)) ??
+      pick('name', zh ? indices((n) => n.endsWith(t), this.zh) : this.enNames.flatMap((names, i) => (names.some((n) => forms.some((f) => endsWithWords(n, f))) ? [i] : []))) ??
       pick('name word', zh ? indices((n) => n.includes(t), this.zh) : indices((n) => forms.some((f) => hasWords(n, f)), this.en)) ??
       pick('category word', this.categoryNames.filter((c) => (zh ? c.zh.includes(t) : forms.some((f) => hasWords(c.en, f)))).flatMap((c) => c.classes))
     );
