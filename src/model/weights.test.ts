@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { connect, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { isResnetServeError } from '../errors.js';
@@ -56,6 +57,51 @@ test('a hash mismatch deletes the file and says so', async () => {
     (err: unknown) => isResnetServeError(err, 'MODEL_CHECKSUM') && err.message.includes(payloadSha) && err.message.includes('f37072fd'),
   );
   assert.deepEqual(readdirSync(dir), []);
+});
+
+test('the proxy the environment names is used, as curl and npm use it (HTTP_PROXY, http_proxy; HTTPS_PROXY for https, proxy.test.ts), and NO_PROXY is honoured', async () => {
+  // A proxy as corporate networks have: CONNECT to the target, then bytes both ways.
+  const tunnels: string[] = [];
+  const proxy = createServer((_req, res) => res.writeHead(405).end());
+  proxy.on('connect', (req, client: Socket, head: Buffer) => {
+    tunnels.push(req.url ?? '');
+    const [host, port] = (req.url ?? '').split(':');
+    const upstream = connect(Number(port), host, () => {
+      client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+      upstream.write(head);
+      upstream.pipe(client);
+      client.pipe(upstream);
+    });
+    upstream.on('error', () => client.destroy());
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  const saved = Object.fromEntries(['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy', 'NO_PROXY', 'no_proxy'].map((k) => [k, process.env[k]]));
+  try {
+    for (const name of ['HTTP_PROXY', 'http_proxy']) {
+      for (const k of Object.keys(saved)) delete process.env[k];
+      process.env[name] = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+      const dir = await scratchDir('rs-weights-');
+      tunnels.length = 0;
+      await downloadVerified(`${base}/file.bin`, join(dir, 'a.pth'), payloadSha.slice(0, 8));
+      assert.deepEqual(readFileSync(join(dir, 'a.pth')), payload);
+      assert.deepEqual(tunnels, [new URL(base).host], name);
+    }
+    process.env.NO_PROXY = '127.0.0.1';
+    tunnels.length = 0;
+    const dir = await scratchDir('rs-weights-');
+    await downloadVerified(`${base}/file.bin`, join(dir, 'b.pth'), payloadSha.slice(0, 8));
+    assert.deepEqual(tunnels, [], 'NO_PROXY: straight there');
+    // A proxy that is not there: the download fails with the usual code, naming the file.
+    for (const k of Object.keys(saved)) delete process.env[k];
+    process.env.HTTP_PROXY = 'http://127.0.0.1:1';
+    await assert.rejects(downloadVerified(`${base}/file.bin`, join(dir, 'c.pth'), 'ab'), (err: unknown) => isResnetServeError(err, 'MODEL_NOT_FOUND') && /Could not download .* \(through the proxy http:\/\/127\.0\.0\.1:1 of HTTP_PROXY\)/.test(err.message));
+  } finally {
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+    proxy.close();
+  }
 });
 
 test('HTTP errors and cut connections leave nothing behind', async () => {

@@ -12,6 +12,7 @@ import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { once } from 'node:events';
 import { ResnetServeError } from '../errors.js';
+import { proxyFor } from './proxy.js';
 
 /** torchvision's IMAGENET1K_V1 ResNet checkpoints. */
 export const OFFICIAL_CHECKPOINTS: Record<string, string> = {
@@ -62,7 +63,18 @@ export function findCachedCheckpoint(fileName: string, cacheDir: string, env: No
 export type ProgressCallback = (received: number, total: number | null) => void;
 
 /**
- * Downloads `url` to `dest` through a temporary file, checks that the SHA-256
+ * `fetch`, through the proxy the environment names (`proxy.ts`), which Node
+ * 20's own `fetch` ignores: undici's `ProxyAgent`, loaded only then.
+ */
+async function fetchFromEnvironment(url: string, via: { proxy: string } | null, init: { signal: AbortSignal; redirect: 'follow' }): Promise<Response> {
+  if (!via) return fetch(url, init);
+  const { ProxyAgent, fetch: proxied } = await import('undici');
+  return (await proxied(url, { ...init, dispatcher: new ProxyAgent(via.proxy) })) as unknown as Response;
+}
+
+/**
+ * Downloads `url` to `dest` through a temporary file (through the proxy of
+ * HTTPS_PROXY / HTTP_PROXY when set, NO_PROXY honoured), checks that the SHA-256
  * starts with `sha256Prefix`, then renames into place. A mismatch deletes the
  * file and throws MODEL_CHECKSUM; a network failure throws MODEL_NOT_FOUND.
  */
@@ -72,8 +84,9 @@ export async function downloadVerified(url: string, dest: string, sha256Prefix: 
   const controller = new AbortController();
   let stall = setTimeout(() => controller.abort(), stallMs);
   const hash = createHash('sha256');
+  const via = proxyFor(url, process.env);
   try {
-    const res = await fetch(url, { signal: controller.signal, redirect: 'follow' });
+    const res = await fetchFromEnvironment(url, via, { signal: controller.signal, redirect: 'follow' });
     if (!res.ok || !res.body) throw new Error(`HTTP ${res.status} ${res.statusText}`);
     const lengthHeader = res.headers.get('content-length');
     const total = lengthHeader ? Number(lengthHeader) : null;
@@ -96,7 +109,8 @@ export async function downloadVerified(url: string, dest: string, sha256Prefix: 
   } catch (err) {
     await rm(tmp, { force: true });
     const reason = controller.signal.aborted ? `no data for ${stallMs / 1000} s` : (err as Error).cause ? String(((err as Error).cause as Error).message ?? (err as Error).cause) : (err as Error).message;
-    throw new ResnetServeError('MODEL_NOT_FOUND', `Could not download ${url}: ${reason}`, { cause: err });
+    const through = via ? ` (through the proxy ${via.proxy.replace(/\/\/[^@/]*@/, '//')} of ${via.variable})` : '';
+    throw new ResnetServeError('MODEL_NOT_FOUND', `Could not download ${url}${through}: ${reason}`, { cause: err });
   } finally {
     clearTimeout(stall);
   }
