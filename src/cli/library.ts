@@ -43,7 +43,9 @@ function summaryLines(s: TagSummary): string[] {
   const kept = s.keptEmpty.map((k) => `  kept: ${shown(k.root)} has no photo now; its ${count(k.photos, 'photo stays', 'photos stay')} in the index (a drive not mounted?). If they were deleted, remove the index and tag again.`);
   const links = s.brokenLinks.slice(0, 5).map((l) => `  link to nothing: ${shown(l)} (its target is missing: a drive not mounted, or a file moved away?)`);
   if (s.brokenLinks.length > 5) links.push(`  … and ${s.brokenLinks.length - 5} more links to nothing`);
-  return [`${parts.join(', ')}, in ${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, '0')}${speed}.`, ...kept, ...links, ...s.failures.map((f) => `  failed: ${shown(f.path)}: ${f.reason}`), ...s.unreadableFolders.map((f) => `  not read: ${shown(f.path)}: ${f.reason}`)];
+  const misnamed = s.misnamed.slice(0, 10).map((m) => `  not an image: ${shown(m.path)}: ${m.reason}`);
+  if (s.misnamed.length > 10) misnamed.push(`  … and ${s.misnamed.length - 10} more files named like photos that are not images`);
+  return [`${parts.join(', ')}, in ${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, '0')}${speed}.`, ...kept, ...links, ...misnamed, ...s.failures.map((f) => `  failed: ${shown(f.path)}: ${f.reason}`), ...s.unreadableFolders.map((f) => `  not read: ${shown(f.path)}: ${f.reason}`)];
 }
 
 /** Removes an index this run created (with SQLite's journal files), and its `.resnet-serve` folder when that is left empty. */

@@ -16,13 +16,14 @@
 import { createHash } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import { readFile, realpath, rename, stat } from 'node:fs/promises';
-import { basename, dirname, resolve } from 'node:path';
+import { basename, dirname, extname, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { softmax } from '../classify/postprocess.js';
 import type { ClassificationService } from '../classify/service.js';
 import { ResnetServeError } from '../errors.js';
 import { unitInt8Bytes } from '../heads/vectors.js';
 import { FINGERPRINT_BYTES } from '../image/fingerprint.js';
+import { IMAGE_EXTENSIONS } from '../image/formats.js';
 import type { LabelLanguage } from '../types.js';
 import type { CategoryMap } from './categories.js';
 import { deriveTags, keptScores, keywordsFor, tagsKey, type ClassScore, type TagSettings } from './derive.js';
@@ -76,6 +77,8 @@ export interface TagSummary {
   sidecarsWritten: number;
   removed: number;
   nonImages: number;
+  /** Files named like photos (`.jpg`, `.png`…) that are not images: named, since the user took them for photos. */
+  misnamed: { path: string; reason: string }[];
   videos: number;
   failed: number;
   failures: { path: string; reason: string }[];
@@ -152,7 +155,7 @@ export async function tagFolders(service: ClassificationService, index: TagIndex
     settings: JSON.stringify({ ...options.settings, lang: options.lang }),
   });
 
-  const summary: TagSummary = { total: 0, tagged: 0, classified: 0, skipped: 0, moved: 0, copies: 0, rederived: 0, sidecarsWritten: 0, removed: 0, nonImages: 0, videos: 0, failed: 0, failures: [], unreadableFolders: [], brokenLinks: [], keptEmpty: [], elapsedMs: 0, stopped: false };
+  const summary: TagSummary = { total: 0, tagged: 0, classified: 0, skipped: 0, moved: 0, copies: 0, rederived: 0, sidecarsWritten: 0, removed: 0, nonImages: 0, misnamed: [], videos: 0, failed: 0, failures: [], unreadableFolders: [], brokenLinks: [], keptEmpty: [], elapsedMs: 0, stopped: false };
   const fail = (path: string, reason: string): void => {
     summary.failed++;
     summary.failures.push({ path: displayPath(path), reason });
@@ -178,6 +181,10 @@ export async function tagFolders(service: ClassificationService, index: TagIndex
     else {
       summary.nonImages++;
       if (found.kind === 'video') summary.videos++;
+      else if (IMAGE_EXTENSIONS.has(extname(found.shown).toLowerCase())) {
+        const empty = statSync(fsPath(found.path), { throwIfNoEntry: false })?.size === 0;
+        summary.misnamed.push({ path: displayPath(found.shown), reason: empty ? 'an empty file' : 'named like a photo, but not an image' });
+      }
     }
   }
   for (const root of options.roots) {

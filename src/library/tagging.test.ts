@@ -73,6 +73,7 @@ describe('resnet-serve tag', () => {
     const dir = await library(6);
     writeFileSync(join(dir, 'letter.jpg'), 'not a photo, despite the name');
     writeFileSync(join(dir, 'readme.txt'), 'notes');
+    writeFileSync(join(dir, 'empty.JPG'), '');
     // Videos: an MP4 and a QuickTime file (the first bytes of real ones), named like photos.
     writeFileSync(join(dir, 'clip.mp4'), Buffer.concat([Buffer.from([0, 0, 0, 0x18]), Buffer.from('ftypisom\0\0\x02\0isomiso2'), Buffer.alloc(64)]));
     writeFileSync(join(dir, 'IMG_0001.MOV'), Buffer.concat([Buffer.from([0, 0, 0, 0x14]), Buffer.from('ftypqt  \0\0\0\0qt  '), Buffer.alloc(64)]));
@@ -84,7 +85,11 @@ describe('resnet-serve tag', () => {
     writeFileSync(Buffer.concat([Buffer.from(`${dir}/caf`), Buffer.from([0xe9]), Buffer.from('.jpg')]), await testPhoto(40, 320, 240));
     const first = await run(['tag', dir, '--model', model, '--top-k', '3', '--min-score', '0']);
     assert.equal(first.code, 1, first.stderr);
-    assert.match(first.stderr, /Tagged 8, skipped 0 unchanged, 1 copy of a photo already seen, 4 not images \(2 videos\), 1 failed, 1 link to nothing passed by/);
+    assert.match(first.stderr, /Tagged 8, skipped 0 unchanged, 1 copy of a photo already seen, 5 not images \(2 videos\), 1 failed, 1 link to nothing passed by/);
+    // Files named like photos are named (readme.txt and the videos are not: they were never taken for photos).
+    assert.match(first.stderr, /\n {2}not an image: .*empty\.JPG: an empty file\n/);
+    assert.match(first.stderr, /\n {2}not an image: .*letter\.jpg: named like a photo, but not an image\n/);
+    assert.doesNotMatch(first.stderr, /not an image: .*(readme|clip|MOV)/);
     assert.match(first.stderr, /failed: .*broken\.jpg: Image data is damaged/);
     // A link whose target is missing is said, not failed: every later run would fail for it.
     assert.match(first.stderr, /\n {2}link to nothing: .*gone\.jpg \(its target is missing/);

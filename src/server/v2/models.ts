@@ -115,6 +115,7 @@ export function modelConfig(model: ServedModel, service: ClassificationService, 
     batch_output: [],
     dynamic_batching: { preferred_batch_size: [service.batcher.maxBatch], max_queue_delay_microseconds: service.batcher.maxWaitMicros },
     instance_group: [{ name: signature.name, kind: 'KIND_CPU', count: 1, gpus: [] }],
-    parameters: { intra_op_thread_count: { string_value: String(service.info.threads) }, precision: { string_value: service.info.precision } },
+    // A batch must also fit in one request body: FP32 as JSON text takes about 5 times the binary extension's bytes.
+    parameters: { intra_op_thread_count: { string_value: String(service.info.threads) }, precision: { string_value: service.info.precision }, max_request_bytes: { string_value: String(limits.maxUploadBytes) } },
   };
 }

@@ -116,6 +116,7 @@ describe('metadata', () => {
     assert.equal(config.max_batch_size, 32);
     assert.deepEqual(config.dynamic_batching, { preferred_batch_size: [16], max_queue_delay_microseconds: 0 });
     assert.deepEqual(config.parameters.precision, { string_value: 'fp32' });
+    assert.deepEqual(config.parameters.max_request_bytes, { string_value: String(20 * 1024 * 1024) });
     const image = (await client.get('/v2/models/resnet18-image/versions/1/config')).json as Record<string, any>;
     assert.deepEqual(image.input, [{ name: 'image', data_type: 'TYPE_STRING', format: 'FORMAT_NONE', dims: [1] }]);
   });
