@@ -8,8 +8,8 @@ Object.assign(TEXT.en, {
   searchLabel: 'Search', searchHint: 'dog, beach, 汽车…', category: 'Category', allCategories: 'All categories', searchButton: 'Search',
   photosTab: 'Photos', dupesTab: 'Duplicates', more: 'Show more', found: '{n} photos', foundOne: '1 photo', foundOf: '{shown} of {n} photos',
   nothing: 'No photos match.', unknownWords: 'No photo can match {words}: no class, category or synonym has {which}.', unknownWordsGuess: 'No photo can match {words}: no class, category or synonym has {which}. Did you mean {guesses}?', thatWord: 'that word', thoseWords: 'those words', lookAlikes: 'Look-alikes', close: 'Close',
-  noDupes: 'No duplicates found.', exact: 'Exact copies (same bytes)', near: 'Near duplicates ({pct} alike)', groups: '{n} groups of duplicates. Nothing is ever deleted here.', group: 'One group of duplicates. Nothing is ever deleted here.',
-  open: 'Open {name}', finding: 'Looking for duplicates…', categoriesOf: 'Categories', alike: '{pct} alike', copies: '{n} copies', sameBytes: 'an exact copy', exactCopies: '{n} exact copies',
+  noDupes: 'No duplicates found.', exact: 'Exact copies (same bytes)', near: 'Near duplicates (pictures {pct} alike)', groups: '{n} groups of duplicates. Nothing is ever deleted here.', group: 'One group of duplicates. Nothing is ever deleted here.',
+  open: 'Open {name}', finding: 'Looking for duplicates…', categoriesOf: 'Categories', alike: '{pct} alike in content', copies: '{n} copies', sameBytes: 'an exact copy', exactCopies: '{n} exact copies',
   openTile: 'Open {name}: {caption}', categoryCount: '{name} ({n})',
 });
 Object.assign(TEXT.zh, {
@@ -17,8 +17,8 @@ Object.assign(TEXT.zh, {
   searchLabel: '搜索', searchHint: '狗、海滩、car…', category: '分类', allCategories: '全部分类', searchButton: '搜索',
   photosTab: '照片', dupesTab: '重复照片', more: '显示更多', found: '{n} 张照片', foundOne: '1 张照片', foundOf: '{n} 张中的 {shown} 张',
   nothing: '没有匹配的照片。', unknownWords: '没有照片能匹配{words}：没有哪个类别、分类或同义词含有{which}。', unknownWordsGuess: '没有照片能匹配{words}：没有哪个类别、分类或同义词含有{which}。你要找的是不是 {guesses}？', thatWord: '这个词', thoseWords: '这些词', lookAlikes: '相似照片', close: '关闭',
-  noDupes: '没有发现重复照片。', exact: '完全相同（字节一致）', near: '近似重复（相似度 {pct}）', groups: '{n} 组重复照片。这里不会删除任何照片。', group: '1 组重复照片。这里不会删除任何照片。',
-  open: '打开 {name}', finding: '正在查找重复照片…', categoriesOf: '分类', alike: '相似度 {pct}', copies: '{n} 份相同', sameBytes: '完全相同的副本', exactCopies: '{n} 份完全相同的副本',
+  noDupes: '没有发现重复照片。', exact: '完全相同（字节一致）', near: '近似重复（画面相似度 {pct}）', groups: '{n} 组重复照片。这里不会删除任何照片。', group: '1 组重复照片。这里不会删除任何照片。',
+  open: '打开 {name}', finding: '正在查找重复照片…', categoriesOf: '分类', alike: '内容相似度 {pct}', copies: '{n} 份相同', sameBytes: '完全相同的副本', exactCopies: '{n} 份完全相同的副本',
   openTile: '打开 {name}：{caption}', categoryCount: '{name}（{n}）',
 });
 
@@ -112,12 +112,17 @@ async function load(append = false) {
   }
 }
 
+/** A file path whose lines break after "/", "_", "-" or a space, so a narrow screen never splits "cat.JPEG" inside. */
+function breakablePath(path) {
+  return path.split(/(?<=[/_ -])/).flatMap((part, i) => (i ? [document.createElement('wbr'), part] : [part]));
+}
+
 async function openPhoto(id) {
   const dialog = $('photo-dialog');
   try {
     const [photo, like] = await Promise.all([api(`v1/library/photos/${id}`), api(`v1/library/photos/${id}/like?limit=8`).catch(() => ({ photos: [] }))]);
     view.current = photo;
-    $('photo-title').textContent = photo.path;
+    $('photo-title').replaceChildren(...breakablePath(photo.path));
     const preview = $('photo-preview');
     preview.removeAttribute('src');
     preview.alt = photo.labels[0] ? name(photo.labels[0]) : photo.path;

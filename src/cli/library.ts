@@ -209,7 +209,7 @@ export async function searchCommand(words: string[], values: Parsed, model: Mode
   try {
     if (values.like !== undefined) {
       if (words.length) throw new UsageError('give words or --like PHOTO, not both');
-      return await likeCommand(reader, values.like, limit, values, model);
+      return await likeCommand(reader, values.like, limit, values, model, lang);
     }
     const result = reader.search(words, { limit });
     if (result.unknown.length) {
@@ -245,7 +245,7 @@ export async function searchCommand(words: string[], values: Parsed, model: Mode
   }
 }
 
-async function likeCommand(reader: LibraryReader, photo: string, limit: number, values: Parsed, model: ModelOptions): Promise<number> {
+async function likeCommand(reader: LibraryReader, photo: string, limit: number, values: Parsed, model: ModelOptions, lang: string | undefined): Promise<number> {
   let target: number | Uint8Array;
   let real: string;
   try {
@@ -284,10 +284,15 @@ async function likeCommand(reader: LibraryReader, photo: string, limit: number, 
     }
   }
   noteOtherModels(reader);
-  for (const n of await reader.like(target, limit)) {
-    const line = values.json ? JSON.stringify({ ...n, path: displayPath(n.path) }) : `${n.similarity.toFixed(3)}  ${shown(n.path)}`;
+  const found = await reader.like(target, limit);
+  for (const n of found) {
+    // What each look-alike was tagged as (its first two labels), as search shows the tags that matched.
+    const labels = reader.index.tagsOf(n.id).filter((t) => t.kind === 'label').slice(0, 2);
+    const tags = labels.map((t) => `${lang === 'both' ? `${t.en}/${t.zh}` : lang === 'zh' ? t.zh : t.en} ${percent(t.score)}`).join(', ');
+    const line = values.json ? JSON.stringify({ ...n, path: displayPath(n.path), labels: labels.map((t) => ({ en: t.en, zh: t.zh, score: t.score })) }) : `${n.similarity.toFixed(3)}  ${shown(n.path)}  ${tags}`;
     if (!(await writeOut(`${line}\n`))) return 0;
   }
+  if (!values.json) process.stderr.write(`${plural(found.length, 'photo', 'photos')} most like ${displayPath(photo)}, by the look the model sees (1 is the same)${found.length === limit ? ' (--limit N for more)' : ''}.\n`);
   return 0;
 }
 
@@ -310,7 +315,7 @@ export async function dupesCommand(values: Parsed, model: ModelOptions): Promise
       };
       const text = values.json
         ? `${JSON.stringify({ kind: g.kind, similarity: g.similarity, photos: photos.map((p) => ({ ...p, path: displayPath(p.path) })) })}\n`
-        : `Group ${n}: ${g.photos.length} photos, ${g.kind === 'exact' ? 'exact duplicates (same bytes)' : `near duplicates (${alike(g.similarity)} alike)`}\n${photos.map((p, i) => `  ${shown(p.path)}  ${p.width}×${p.height}${sameAs(i)}`).join('\n')}\n`;
+        : `Group ${n}: ${g.photos.length} photos, ${g.kind === 'exact' ? 'exact duplicates (same bytes)' : `near duplicates (pictures ${alike(g.similarity)} alike)`}\n${photos.map((p, i) => `  ${shown(p.path)}  ${p.width}×${p.height}${sameAs(i)}`).join('\n')}\n`;
       if (!(await writeOut(text))) return 0;
     }
     if (!values.json) process.stderr.write(groups.length ? `${plural(groups.length, 'group')}; nothing was deleted.\n` : 'No duplicates found.\n');

@@ -622,6 +622,12 @@ describe('resnet-serve search, export, dupes', () => {
     const first = JSON.parse(like.stdout.split('\n')[0]);
     assert.ok(first.path.endsWith('copy.jpg'));
     assert.ok(first.similarity > 0.99);
+    assert.deepEqual(first.labels.map((l: { en: string }) => l.en), labelsOf(db, realpathSync(join(dir, 'copy.jpg'))).slice(0, 2));
+    // As text: each look-alike with what it was tagged as, and a line saying what the list is.
+    const text = await run(['search', '--like', join(dir, 'IMG 0000.jpg'), '--db', db, '--limit', '2']);
+    const [top] = labelsOf(db, realpathSync(join(dir, 'copy.jpg')));
+    assert.match(text.stdout.split('\n')[0], new RegExp(`^\\d\\.\\d{3}  .*copy\\.jpg  ${top.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\d+(\\.\\d)?%`));
+    assert.match(text.stderr, /2 photos most like .*IMG 0000\.jpg, by the look the model sees \(1 is the same\) \(--limit N for more\)\.\n/);
     assert.equal(readdirSync(dir).filter((f) => f.endsWith('.jpg')).length, 4);
     assert.ok(statSync(join(dir, 'copy.jpg')).size > 0);
     // A photo from outside the library is embedded with the library's model: without --model, the one tag read (never
@@ -639,8 +645,8 @@ describe('resnet-serve search, export, dupes', () => {
     writeFileSync(join(dir, 'smaller.jpg'), await sharp(readFileSync(join(dir, 'IMG 0000.jpg'))).resize(240).jpeg({ quality: 70 }).toBuffer());
     await run(['tag', dir, '--model', model]);
     const mixed = await run(['dupes', '--db', db]);
-    assert.match(mixed.stdout, /Group 1: 3 photos, near duplicates \((\d\d\.\d)% alike\)\n/);
-    assert.notEqual(/near duplicates \((\d+\.\d)% alike\)/.exec(mixed.stdout)?.[1], '100.0');
+    assert.match(mixed.stdout, /Group 1: 3 photos, near duplicates \(pictures (\d\d\.\d)% alike\)\n/);
+    assert.notEqual(/near duplicates \(pictures (\d+\.\d)% alike\)/.exec(mixed.stdout)?.[1], '100.0');
     assert.match(mixed.stdout, /(IMG 0000|copy)\.jpg {2}320×240 {2}\(same bytes as .*(IMG 0000|copy)\.jpg\)\n/);
     assert.match(mixed.stdout, /smaller\.jpg {2}240×180\n/);
   });

@@ -218,6 +218,13 @@ describe('the Library view in Chromium', { skip }, () => {
     await page.waitForFunction(() => document.querySelectorAll('#photo-like img[src]').length > 0);
     const dialogWidth = await page.evaluate(() => document.getElementById('photo-dialog')?.scrollWidth ?? 0);
     assert.ok(dialogWidth <= 360, `dialog is ${dialogWidth} px wide`);
+    // The file name may break after "/", "_", "-" or a space, never inside "IMG_3.jpg"'s extension.
+    const title = await page.evaluate(() => {
+      const h = document.getElementById('photo-title') as HTMLElement;
+      return { text: h.textContent ?? '', breaksAfter: [...h.querySelectorAll('wbr')].map((w) => w.previousSibling?.textContent?.slice(-1) ?? '') };
+    });
+    assert.match(title.text, /IMG_\d+( copy( \d)?)?\.jpg$/);
+    assert.ok(title.breaksAfter.length >= 1 && title.breaksAfter.every((c) => '/_- '.includes(c)), JSON.stringify(title));
     await page.screenshot({ path: join(OUT, 'library-phone-zh-photo.png') });
     await page.close();
   });
