@@ -286,6 +286,17 @@ describe('TorchServe-style API', () => {
       const res = await app.inject({ method: 'POST', url: '/predictions/resnet18', ...multipartBody([file(photos[1], 'p.jpg', field)]) });
       assert.deepEqual([res.statusCode, res.json()], [200, expected], field);
     }
+    // A photo as base64 text, which those handlers decode: the whole body (requests.post(url, data=b64)), or a
+    // multipart field without a file name (curl -F "data=<photo.b64").
+    const b64 = photos[1].toString('base64');
+    const text = await app.inject({ method: 'POST', url: '/predictions/resnet18', payload: b64, headers: { 'content-type': 'text/plain' } });
+    assert.deepEqual([text.statusCode, text.json()], [200, expected], text.body);
+    const boundary = 'b64-boundary';
+    const field = await app.inject({ method: 'POST', url: '/predictions/resnet18', payload: `--${boundary}\r\nContent-Disposition: form-data; name="data"\r\n\r\n${b64}\r\n--${boundary}--\r\n`, headers: { 'content-type': `multipart/form-data; boundary=${boundary}` } });
+    assert.deepEqual([field.statusCode, field.json()], [200, expected], field.body);
+    // Text that is not a photo is still refused as what it is.
+    const words = await app.inject({ method: 'POST', url: '/predictions/resnet18', payload: 'a caption, not a photo', headers: { 'content-type': 'text/plain' } });
+    assert.equal(words.statusCode, 415, words.body);
   });
 
   test("the management API's listing and description, as TorchServe gives them (no paths)", async () => {

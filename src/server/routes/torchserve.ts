@@ -14,6 +14,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ResnetServeError } from '../../errors.js';
 import { unknownFirst } from '../../heads/answer.js';
 import type { Head } from '../../heads/head.js';
+import { decodeBase64Image } from '../base64-image.js';
 import { uploadedImages, withDeadline, type ServiceHolder } from '../http.js';
 import type { ServerLimits } from '../options.js';
 
@@ -88,7 +89,8 @@ export async function torchserveRoutes(app: FastifyInstance, holder: ServiceHold
     const service = holder.require();
     const { model, version } = request.params;
     const head = namedModel(holder, model, version);
-    const images = uploadedImages(request);
+    // A photo as base64 text (a text body, or a form field holding it) is decoded, as TorchServe's image handlers do.
+    const images = uploadedImages(request).map((i) => ({ ...i, bytes: decodeBase64Image(i.bytes) }));
     if (images.length === 0) throw new ResnetServeError('NO_FILE', `No file uploaded (send the image as the request body or as the multipart field ${TORCHSERVE_FIELDS.map((f) => `"${f}"`).join(' or ')})`);
     const outcomes = await withDeadline(reply, limits.requestTimeoutMs, (signal) => service.classifyMany(images.map((i) => i.bytes), { topK: head ? Math.min(5, head.classes.length) : 5, lang: 'en', head }, signal, { handOver: true, whenFull: 'refuse' }), holder.shutdownSignal);
     const round = (v: number): number => Math.round(v * 10000) / 10000;
