@@ -4,7 +4,8 @@
  * read-only. Photos are named by their index id, never by a path from the
  * request, and a photo is only read when its real path (links resolved at
  * the time of reading) is inside one of the folders the index was made from,
- * so nothing else on the disk can be reached. Thumbnails are made with sharp
+ * or is still the file tagged there (through a link of the owner's), so
+ * nothing else on the disk can be reached. Thumbnails are made with sharp
  * and cached in the cache folder, never next to the photos.
  */
 import { createHash } from 'node:crypto';
@@ -129,7 +130,11 @@ export class LibraryService {
     return this.dupes.groups.map((g) => ({ kind: g.kind, similarity: g.similarity, photos: g.photos.map((p) => this.gallery(this.row(p.id))) }));
   }
 
-  /** The real path of a photo, if it is still inside the library; NOT_FOUND otherwise. */
+  /**
+   * The real path of a photo, if it is still inside the library or still the
+   * very file tagged (a photo the owner linked in from elsewhere); NOT_FOUND
+   * otherwise: a link swapped in later resolves to another path.
+   */
   private async inside(row: FileRow): Promise<string> {
     let real: string;
     try {
@@ -137,7 +142,7 @@ export class LibraryService {
     } catch {
       throw new ResnetServeError('NOT_FOUND', `Photo ${row.id} is no longer in the library`);
     }
-    if (!this.roots.some((r) => real === r || real.startsWith(`${r}/`))) throw new ResnetServeError('NOT_FOUND', `Photo ${row.id} is not inside the library`);
+    if (real !== row.path && !this.roots.some((r) => real === r || real.startsWith(`${r}/`))) throw new ResnetServeError('NOT_FOUND', `Photo ${row.id} is not inside the library`);
     return real;
   }
 

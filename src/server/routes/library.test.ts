@@ -144,7 +144,7 @@ describe('the gallery API', () => {
     }
   });
 
-  test('a photo tagged through a link to a file outside the library is listed by its name, never by where it is on the server', async () => {
+  test('a photo tagged through a link to a file outside the library is listed by its name, never by where it is on the server, and shown', async () => {
     const linked = await scratchDir('rs-gallery-linked-');
     symlinkSync(join(outside, 'secret.jpg'), join(linked, 'holiday.jpg'));
     const linkedDb = join(await scratchDir('rs-gallery-linked-db-'), 'tags.sqlite');
@@ -158,6 +158,10 @@ describe('the gallery API', () => {
       assert.equal(photos.length, 1, body);
       assert.equal(photos[0].path, '…/secret.jpg');
       assert.ok(!body.includes(outside), body);
+      // The owner linked it in: the very file tagged is shown.
+      const { id } = JSON.parse(body).photos[0] as { id: number };
+      const thumbnail = await gallery.inject(`/v1/library/photos/${id}/thumbnail?size=320`);
+      assert.deepEqual([thumbnail.statusCode, thumbnail.headers['content-type']], [200, 'image/jpeg'], thumbnail.body);
     } finally {
       await gallery.close();
     }
