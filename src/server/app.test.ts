@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
 import { after, before, describe, test } from 'node:test';
 import type { ClassificationService } from '../classify/service.js';
 import { multipartBody, startTestService, testPhoto } from '../testing/fixtures.js';
@@ -394,6 +395,11 @@ describe('operations', () => {
     assert.equal(res.statusCode, 200);
     assert.match(res.headers['content-type'] as string, /^text\/plain/);
     const text = res.body;
+    // Prometheus' own request (Accept-Encoding: gzip) gets the same text compressed.
+    const zipped = await app.inject({ url: '/metrics', headers: { 'accept-encoding': 'gzip' } });
+    assert.equal(zipped.headers['content-encoding'], 'gzip');
+    assert.ok(zipped.rawPayload.length * 4 < text.length, `${zipped.rawPayload.length} bytes against ${text.length}`);
+    assert.match(gunzipSync(zipped.rawPayload).toString(), /^resnet_http_requests_total\{route="\/predict",method="POST",status="200"\} \d+$/m);
     assert.match(text, /resnet_http_requests_total\{route="\/predict",method="POST",status="200"\} \d+/);
     assert.match(text, /resnet_http_requests_total\{route="\/predict",method="POST",status="415"\} \d+/);
     for (const stage of ['decode', 'preprocess', 'queue', 'infer']) assert.match(text, new RegExp(`resnet_stage_duration_seconds_count\\{stage="${stage}"\\} [1-9]`));
