@@ -65,7 +65,8 @@ test('SIGTERM while a photo is still uploading: the upload, accepted before, is 
   socket.on('error', () => undefined);
   const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
   await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
-  socket.write(`POST /predict HTTP/1.1\r\nHost: t\r\nContent-Type: image/jpeg\r\nContent-Length: ${photo.length}\r\nConnection: close\r\n\r\n`);
+  // A camera's keep-alive connection: the answer, sent while draining, closes it.
+  socket.write(`POST /predict HTTP/1.1\r\nHost: t\r\nContent-Type: image/jpeg\r\nContent-Length: ${photo.length}\r\nConnection: keep-alive\r\n\r\n`);
   socket.write(photo.subarray(0, half));
   await new Promise((r) => setTimeout(r, 200));
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
@@ -77,6 +78,7 @@ test('SIGTERM while a photo is still uploading: the upload, accepted before, is 
   socket.write(photo.subarray(half));
   await closed;
   assert.match(said, /^HTTP\/1\.1 200/, said);
+  assert.match(said, /\r\nconnection: close\r\n/i, said);
   assert.equal(await exited, 0, stderr());
   assert.match(stderr(), /SIGTERM again; still finishing requests in flight/);
 });
