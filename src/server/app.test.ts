@@ -74,6 +74,26 @@ describe('POST /predict (seed-compatible)', () => {
     assert.match(text.json().error, /Send images as multipart\/form-data \(field "file"\) or as an image\/\* body, not application\/x-www-form-urlencoded/);
   });
 
+  test("a photo with no Content-Type (Node's fetch of a Buffer, curl -H 'Content-Type:') or another label is taken by its bytes; anything else is refused by name", async () => {
+    const expected = (await expectedTop(photos[0], 3)).map((p) => p.label);
+    for (const url of ['/predict', '/v1/classify']) {
+      // (light-my-request sends no Content-Type header for undefined.)
+      for (const headers of [{ 'content-type': undefined as unknown as string }, { 'content-type': 'application/x-camera-frame' }]) {
+        const res = await app.inject({ method: 'POST', url, payload: photos[0], headers });
+        assert.equal(res.statusCode, 200, `${url} ${JSON.stringify(headers)}: ${res.body}`);
+        const labels = (url === '/predict' ? res.json() : res.json().results[0].predictions).slice(0, 3).map((p: { label: string }) => p.label);
+        assert.deepEqual(labels, expected);
+      }
+    }
+    const noType = await app.inject({ method: 'POST', url: '/predict', payload: 'just words', headers: { 'content-type': undefined as unknown as string } });
+    assert.deepEqual([noType.statusCode, noType.json().error], [415, 'Send images as multipart/form-data (field "file") or as an image/* body, not a body without Content-Type']);
+    const pdf = await app.inject({ method: 'POST', url: '/predict', payload: '%PDF-1.4', headers: { 'content-type': 'application/pdf' } });
+    assert.deepEqual([pdf.statusCode, pdf.json().code], [415, 'UNSUPPORTED_MEDIA_TYPE']);
+    // Routes that take JSON still refuse an image body of another label.
+    const head = await app.inject({ method: 'POST', url: '/v1/heads', payload: photos[0], headers: { 'content-type': undefined as unknown as string } });
+    assert.equal(head.statusCode, 415, head.body);
+  });
+
   test('no file: 400 {"error": "No file uploaded"}', async () => {
     for (const req of [{ method: 'POST' as const, url: '/predict' }, { method: 'POST' as const, url: '/predict', ...multipartBody([]) }]) {
       const res = await app.inject(req);

@@ -300,12 +300,15 @@ export function registerIntake(app: FastifyInstance, holder: ServiceHolder, limi
   const raw = { parseAs: 'buffer' as const, bodyLimit: limits.maxUploadBytes };
   app.addContentTypeParser(/^image\/[\w.+-]+$/, raw, (_request, body, done) => done(null, body));
   app.addContentTypeParser('application/octet-stream', raw, (_request, body, done) => done(null, body));
-  // Python's urllib labels any POST body as a form; one whose bytes are an image is taken as the image.
-  app.addContentTypeParser('application/x-www-form-urlencoded', raw, (_request: FastifyRequest, body: Buffer, done: (err: Error | null, body?: unknown) => void) => {
+  // Python's urllib labels any POST body as a form, Node's fetch sends a Buffer with no Content-Type at all, and
+  // cameras send what they send: on a route that takes images, a body whose bytes are an image is taken as the image.
+  const imageByItsBytes = (request: FastifyRequest, body: Buffer, done: (err: Error | null, body?: unknown) => void): void => {
     // Empty, it is an empty file (IMAGE_EMPTY), whatever its label.
-    if (body.length === 0 || looksLikeImage(body)) done(null, body);
+    if (request.routeOptions.config?.intake !== undefined && (body.length === 0 || looksLikeImage(body))) done(null, body);
     else done(Object.assign(new Error('Unsupported Media Type'), { code: 'FST_ERR_CTP_INVALID_MEDIA_TYPE', statusCode: 415 }), undefined);
-  });
+  };
+  app.addContentTypeParser('application/x-www-form-urlencoded', raw, imageByItsBytes);
+  app.addContentTypeParser('*', raw, imageByItsBytes);
 }
 
 /** Multipart body: the files of the route's image fields, in upload order. */
