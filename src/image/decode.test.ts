@@ -103,6 +103,10 @@ test('bad input gets typed errors', async () => {
     await rejects(cut, 'IMAGE_CORRUPT', undefined, new RegExp(`^The file is only ${cut.length} bytes: the start of a ${format} image, cut short$`));
   }
   for (const text of ['GIVE', 'ok', 'II', '\xff\xfe']) await rejects(Buffer.from(text, 'latin1'), 'IMAGE_UNSUPPORTED');
+  // A JPEG's start-of-image marker and then anything else (a camera frame half overwritten with zeros): a damaged JPEG.
+  const overwritten = Buffer.from(jpeg);
+  overwritten.fill(0, 2, 400);
+  for (const damaged of [Buffer.concat([Buffer.from([0xff, 0xd8]), Buffer.alloc(5000)]), overwritten]) await rejects(damaged, 'IMAGE_CORRUPT');
   // A start-of-scan naming a colour component the frame does not have: libjpeg's own sentence, without libvips' prefixes.
   const badScan = Buffer.from(jpeg);
   const sos = badScan.indexOf(Buffer.from([0xff, 0xda]));

@@ -36,7 +36,8 @@ function isHeif(b: Uint8Array): boolean {
 
 /** Formats recognised by their first bytes; anything else (SVG, PDF, HTML, text…) is refused before any decoder sees it. */
 const MAGIC: [string, (b: Uint8Array) => boolean][] = [
-  ['jpeg', (b) => b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff],
+  // The start-of-image marker alone: what follows it may be damaged (a frame half overwritten), and is then said so.
+  ['jpeg', (b) => b[0] === 0xff && b[1] === 0xd8],
   ['png', (b) => b[0] === 0x89 && b[1] === 0x50 && b[2] === 0x4e && b[3] === 0x47],
   ['gif', (b) => b[0] === 0x47 && b[1] === 0x49 && b[2] === 0x46 && b[3] === 0x38],
   ['webp', (b) => ascii(b, 0, 4) === 'RIFF' && ascii(b, 8, 12) === 'WEBP'],
