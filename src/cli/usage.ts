@@ -44,12 +44,14 @@ Commands:
       --max-inflight-mb N        request bodies held in memory at once; then 503 (default 128)
       --grace-period-ms N        on SIGTERM, how long to finish requests (default 10000)
       --api-key-file FILE        require "Authorization: Bearer <key>" with the key read from FILE
-                                 (health checks and the page stay open; /metrics needs the key too);
+                                 (health checks and the page stay open; /metrics needs the key too,
+                                 unless --api-key-for changes);
                                  or set RESNET_SERVE_API_KEY.
                                  --api-key KEY also works, but shows the key in the process list
       --api-key-for WHAT         all (default): every route needs the key; changes: only making,
                                  teaching, training and deleting heads do (anyone may recognise
-                                 photos and use the heads: a classroom)
+                                 photos, use and download the heads, see their photos and read
+                                 /metrics: a classroom); a wrong key sent anywhere is still refused
       --cors-origin LIST         comma-separated origins allowed to call the API from browsers (default none)
       --log                      log requests as JSON lines (never image bytes or keys)
       --head [NAME=]FILE         answer with a trained head too (?head=NAME, /v2/models/NAME; NAME: the

@@ -54,7 +54,15 @@ test('an API key for changes only: anyone recognises photos and reads the heads;
     for (const [method, url] of [['POST', '/predict'], ['POST', '/v1/classify'], ['GET', '/v1/models'], ['GET', '/v1/heads'], ['GET', '/metrics'], ['GET', '/v2/models/resnet18']] as const) {
       const open = await app.inject({ method, url, ...(method === 'POST' ? upload : {}) });
       assert.equal(open.statusCode, 200, `${method} ${url}: ${open.body.slice(0, 200)}`);
+      // The right key changes nothing there; a wrong one is refused, so a camera set up with a typo learns it at once.
+      const sent = (authorization: string) => (method === 'POST' ? { payload: upload.payload, headers: { ...upload.headers, authorization } } : { headers: { authorization } });
+      const keyed = await app.inject({ method, url, ...sent(`Bearer ${KEY}`) });
+      assert.equal(keyed.statusCode, 200, `${method} ${url} with the key`);
+      const wrong = await app.inject({ method, url, ...sent('Bearer wrongwrongwrong') });
+      assert.deepEqual([wrong.statusCode, wrong.json().code, wrong.headers['www-authenticate']], [401, 'UNAUTHORIZED', 'Bearer error="invalid_token"'], `${method} ${url} with a wrong key`);
     }
+    // Health checks answer whatever is sent.
+    assert.equal((await app.inject({ url: '/readyz', headers: { authorization: 'Bearer wrongwrongwrong' } })).statusCode, 200);
     const changes = [
       ['POST', '/v1/heads'],
       // The router decodes the path: a change spelt another way is still a change.

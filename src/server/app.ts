@@ -97,9 +97,10 @@ function changesServer(method: string | undefined, route: string): boolean {
 function keyRefusal(access: AccessOptions, method: string | undefined, url: string | undefined, route: string, authorization: string | undefined): { error: ResnetServeError; challenge: string } | null {
   const { apiKey } = access;
   if (apiKey === undefined || method === 'OPTIONS' || OPEN_PATHS.has((url ?? '').split('?')[0])) return null;
-  if (access.keyFor === 'changes' && !changesServer(method, route)) return null;
   // The scheme is case-insensitive (RFC 9110), and any amount of space may follow it.
   const presented = /^bearer\s+(\S+)\s*$/i.exec(authorization ?? '')?.[1] ?? '';
+  // Open to all without a key; a key sent there must still be right, so a client with a mistyped one learns it at once.
+  if (access.keyFor === 'changes' && !changesServer(method, route) && (!presented || keyMatches(presented, apiKey))) return null;
   if (!presented) return { challenge: 'Bearer', error: new ResnetServeError('UNAUTHORIZED', 'This server needs an API key: send "Authorization: Bearer <key>"') };
   // RFC 6750: a key was sent, and it is not this server's.
   if (!keyMatches(presented, apiKey)) return { challenge: 'Bearer error="invalid_token"', error: new ResnetServeError('UNAUTHORIZED', 'The API key sent is not this server\'s: check the key in "Authorization: Bearer <key>"') };
