@@ -25,14 +25,26 @@ after(() => session.release());
 test('concurrent images are gathered into batches, and each gets its own logits', async () => {
   const sizes: number[] = [];
   const batcher = new InferenceBatcher(session, { maxBatch: 16 }, (n) => sizes.push(n));
-  const results = await Promise.all(images.slice(0, 10).map((t) => batcher.infer(t)));
   // The first image starts at once (no waiting at concurrency 1); the rest queue behind it and run together.
+  const first = batcher.infer(images[0]);
+  await new Promise((resolve) => setImmediate(resolve));
+  const results = await Promise.all([first, ...images.slice(1, 10).map((t) => batcher.infer(t))]);
   assert.deepEqual(sizes, [1, 9]);
   results.forEach((r, i) => {
     assert.equal(r.outputs.logits.data.length, 10);
     r.outputs.logits.data.forEach((v, j) => assert.ok(Math.abs(v - alone[i][j]) < 1e-5));
     assert.equal(r.batchSize, i === 0 ? 1 : 9);
   });
+});
+
+test('images queued in one task run as one batch: a photo and its mirror image for a head', async () => {
+  const sizes: number[] = [];
+  const batcher = new InferenceBatcher(session, { maxBatch: 16 }, (n) => sizes.push(n));
+  const [a, b] = await Promise.all([batcher.infer(images[0]), batcher.infer(images[1])]);
+  assert.deepEqual(sizes, [2]);
+  assert.deepEqual([a.batchSize, b.batchSize], [2, 2]);
+  a.outputs.logits.data.forEach((v, j) => assert.ok(Math.abs(v - alone[0][j]) < 1e-5));
+  b.outputs.logits.data.forEach((v, j) => assert.ok(Math.abs(v - alone[1][j]) < 1e-5));
 });
 
 test('maxWaitMicros lets a partial batch wait for company; maxBatch caps it', async () => {
@@ -60,6 +72,7 @@ test('an aborted request is dropped before inference', async () => {
   const batcher = new InferenceBatcher(session, {}, (n) => sizes.push(n));
   const controller = new AbortController();
   const first = batcher.infer(images[0]);
+  await new Promise((resolve) => setImmediate(resolve));
   const dropped = batcher.infer(images[1], controller.signal);
   const kept = batcher.infer(images[2]);
   controller.abort(new Error('client went away'));

@@ -62,6 +62,7 @@ export class InferenceBatcher {
   readonly maxQueue: number;
   private readonly queue: Pending[] = [];
   private running = false;
+  private starting = false;
   private timer: NodeJS.Timeout | null = null;
   private stopped: unknown = null;
   private readonly perImage: number;
@@ -104,7 +105,7 @@ export class InferenceBatcher {
   }
 
   private schedule(): void {
-    if (this.running || this.timer) return;
+    if (this.running || this.timer || this.starting) return;
     if (this.maxWaitMicros > 0 && this.queue.length < this.maxBatch) {
       this.timer = setTimeout(() => {
         this.timer = null;
@@ -112,7 +113,12 @@ export class InferenceBatcher {
       }, this.maxWaitMicros / 1000);
       return;
     }
-    void this.runBatch();
+    // Started once the current task has queued what it has: an image and its mirror, queued together, run together.
+    this.starting = true;
+    queueMicrotask(() => {
+      this.starting = false;
+      void this.runBatch();
+    });
   }
 
   private async runBatch(): Promise<void> {

@@ -8,9 +8,11 @@ import { startTestService, testPhoto } from '../testing/fixtures.js';
 import { movableBuffer, type ClassificationService } from './service.js';
 
 let service: ClassificationService;
+const batches: number[] = [];
+const waits: number[] = [];
 
 before(async () => {
-  service = await startTestService({ workers: 1, preprocess: 'exact' });
+  service = await startTestService({ workers: 1, preprocess: 'exact', observer: { batch: (n) => batches.push(n), stage: (stage, ms) => void (stage === 'queue' && waits.push(ms)) } });
 });
 after(() => service.close());
 
@@ -148,6 +150,16 @@ test('handed-over bytes move to the worker instead of being copied; views and by
   assert.equal(whole.byteLength, 0, 'the handed-over array is empty: its memory moved to the worker');
   assert.equal(kept.byteLength, photo.length);
   assert.equal(view.byteLength, photo.length, 'a view into a larger buffer is copied, never moved');
+});
+
+test('a photo answered with a head and its mirror image run as one batch, and count as one image waiting', async () => {
+  const photo = await testPhoto(12);
+  batches.length = 0;
+  waits.length = 0;
+  const [outcome] = await service.analyzeMany([photo], ['embedding'], undefined, { mirror: true });
+  assert.ok(outcome.ok);
+  assert.deepEqual(batches, [2]);
+  assert.equal(waits.length, 1);
 });
 
 test('only a buffer an array covers whole may move', () => {

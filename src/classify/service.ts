@@ -261,9 +261,9 @@ export class ClassificationService {
   }
 
   /** Runs one preprocessed image through the batcher: its logits, and the `extra` outputs asked for. */
-  async infer(tensor: Float32Array, signal?: AbortSignal, extra: readonly ExtraOutput[] = []): Promise<RunOutputs> {
+  async infer(tensor: Float32Array, signal?: AbortSignal, extra: readonly ExtraOutput[] = [], observe = true): Promise<RunOutputs> {
     const r = await this.batcher.infer(tensor, signal, extra);
-    this.observer?.stage?.('queue', r.queueMs);
+    if (observe) this.observer?.stage?.('queue', r.queueMs);
     return r.outputs;
   }
 
@@ -357,10 +357,11 @@ export class ClassificationService {
       return await this.withPreprocessed(bytes, signal, options, async (pre): Promise<AnalyzeOutcome> => {
         const t0 = performance.now();
         const size = this.model.session.inputSize;
-        // With `mirror`, the image's mirror image goes through the same batcher and the embedding is their mean.
+        // With `mirror`, the image's mirror image goes through the same batcher, in the same batch (both are queued in
+        // this task), and the embedding is their mean; the image's wait is the one counted.
         const [outputs, other] = await Promise.all([
           this.infer(pre.tensor, signal, extra),
-          options.mirror ? this.infer(mirrored(pre.tensor, size), signal, ['embedding']) : null,
+          options.mirror ? this.infer(mirrored(pre.tensor, size), signal, ['embedding'], false) : null,
         ]);
         if (other && outputs.embedding && other.embedding) outputs.embedding = { data: meanOf(outputs.embedding.data, other.embedding.data), dims: outputs.embedding.dims };
         const infer = performance.now() - t0;
