@@ -27,6 +27,13 @@ interface Seen {
   folders: Map<string, number>;
 }
 
+/**
+ * The names `classify --explain` gives its heatmaps: the photo's name (with
+ * its image extension, or `stdin`), a `.for-<class>` suffix, a `~N` when
+ * taken, then `.png` or `.photo.png`.
+ */
+export const HEATMAP_NAME = /(?:\.(?:jpe?g|jpe|png|webp|gif|tiff?|bmp|avif|heic|heif)|^stdin)(?:\.for-[^/]*)?(?:~\d+)?(?:\.photo)?\.png$/i;
+
 /** Lists the photos under `dir` (whose real path is `real`) not seen before; returns how many photos it holds, seen or not. */
 async function walk(dir: string, real: string, out: ListedPath[], seen: Seen, skip: ReadonlySet<string>): Promise<number> {
   const walked = seen.folders.get(real);
@@ -40,6 +47,8 @@ async function walk(dir: string, real: string, out: ListedPath[], seen: Seen, sk
     return 1;
   }
   entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  // A folder the command writes to, given itself (classify photos --explain photos): its own output is passed by.
+  const output = skip.has(real);
   let photos = 0;
   for (const { entry, name } of entries) {
     const p = join(dir, name);
@@ -56,6 +65,7 @@ async function walk(dir: string, real: string, out: ListedPath[], seen: Seen, sk
       continue;
     }
     if (!entry.isFile() && !entry.isSymbolicLink()) continue;
+    if (output && HEATMAP_NAME.test(name)) continue;
     const named = IMAGE_EXTENSIONS.has(extname(name).toLowerCase());
     if (entry.isSymbolicLink()) {
       const target = await stat(fsPath(p)).catch((err: NodeJS.ErrnoException) => err);
@@ -81,7 +91,8 @@ async function walk(dir: string, real: string, out: ListedPath[], seen: Seen, sk
  * inside a folder given) is listed once, where it came first; `-` is
  * standard input (`stdin-photo.ts`). `onEmptyFolder` hears of a folder given
  * that holds no photo. Folders in `skipFolders` (where the command writes,
- * such as `--explain`'s) are not walked into from a folder given, so a
+ * such as `--explain`'s) are not walked into from a folder given, and when
+ * given themselves their heatmaps ({@link HEATMAP_NAME}) are passed by, so a
  * second run does not read the first one's output as photos. A pipe named
  * (`<(…)`) is refused with the way that works for `command`: `-`.
  */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -397,6 +397,14 @@ test('classify --explain: heatmaps beside the answers; a folder it cannot write 
     const inside = await run(['classify', album, '--model', checkpoint, '--explain', join(album, 'maps')]);
     assert.equal(inside.code, 0, inside.stderr);
     assert.deepEqual([...inside.stdout.matchAll(/where it looked: (.+)$/gm)].map((m) => basename(m[1])), ['b.jpg.png'], inside.stdout);
+  }
+  // Written into the very folder classified (classify album --explain album): its heatmaps are passed by, its own PNGs are not.
+  rmSync(join(album, 'maps'), { recursive: true });
+  writeFileSync(join(album, 'c.png'), await sharp({ create: { width: 120, height: 90, channels: 3, background: '#a04020' } }).png().toBuffer());
+  for (let round = 0; round < 3; round++) {
+    const here = await run(['classify', album, '--model', checkpoint, '--explain', album, '--json']);
+    assert.equal(here.code, 0, here.stderr);
+    assert.deepEqual(here.stdout.trim().split('\n').map((l) => basename(JSON.parse(l).file)), ['b.jpg', 'c.png'], `round ${round}: ${here.stdout}`);
   }
   // Node's own recursive mkdir loops forever under /proc (mkdir answers ENOENT there for a parent that exists).
   const refused = [join(photos, 'a.jpg'), ...(existsSync('/proc/self') ? ['/proc/resnet-serve-heatmaps'] : [])];
