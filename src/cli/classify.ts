@@ -153,6 +153,8 @@ export async function classifyCommand(paths: string[], values: Parsed, model: Mo
   try {
     head?.checkBackbone(classifier.info, headPath as string);
     const effective = values.reject === 'off' ? head?.withoutRejection() : head;
+    // Asked for, but the head has none: said, not silently ignored.
+    if (values.reject === 'on' && head && !head.rejection) process.stderr.write(`${headPath}: this head has no "unknown" (it was trained with --reject off, or with too few photos in a class), so --reject on changes nothing; train it again to have one\n`);
     const classes = effective ? effective.classes.length : classifier.info.numClasses;
     const k = Math.min(topK, classes);
     if (!effective && topK > classes) throw new UsageError(`--top-k must be at most ${classes}`);

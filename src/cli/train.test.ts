@@ -146,6 +146,10 @@ test('train reads photos whose names are not UTF-8 (a Latin-1 name from an old c
   assert.equal(three.code, 0, three.stderr);
   assert.match(three.stdout, /cl\\xe9s\s+2 photos/);
   assert.deepEqual(JSON.parse(readFileSync(join(root, 'latin3.json'), 'utf8')).classes, ['a', 'b', 'cl\\xe9s']);
+  // Trained with --reject off: asking for "unknown" is told it has none, not silently ignored.
+  const on = await run(['classify', join(set, 'a', 'p1.jpg'), '--head', join(root, 'latin3.json'), '--model', checkpoint, '--reject', 'on']);
+  assert.equal(on.code, 0, on.stderr);
+  assert.match(on.stderr, /this head has no "unknown" \(it was trained with --reject off, or with too few photos in a class\), so --reject on changes nothing/);
 });
 
 test('photos reached through links are named by their place in the training folder, not by where the links lead', async () => {
