@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
+import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { basename, isAbsolute, join, relative, sep } from 'node:path';
 import { ImageClassifier } from '../classify/classifier.js';
@@ -28,7 +29,7 @@ const BATCH = 8;
 /** A `--head` file, read and checked before the model loads. */
 async function readHead(path: string): Promise<Head> {
   return Head.load(path).catch((err: ResnetServeError & { reason?: string }) => {
-    throw err.reason === undefined ? err : new UsageError(`cannot read --head ${path}: ${err.reason}`);
+    throw err.reason === undefined ? err : new UsageError(`--head ${path} cannot be read: ${err.reason}`);
   });
 }
 
@@ -136,8 +137,10 @@ export async function classifyCommand(paths: string[], values: Parsed, model: Mo
   const lang = langOption(values.lang, 'en');
   const topK = intOption(values['top-k'], '--top-k', 3) as number;
   if (topK < 1) throw new UsageError('--top-k must be at least 1');
-  if ((values.head?.length ?? 0) > 1) throw new UsageError('classify takes one --head');
-  const headPath = values.head?.[0];
+  if ((values.head?.length ?? 0) > 1) throw new UsageError(`--head names ${values.head?.length} heads; classify answers with one`);
+  // serve's NAME=FILE form (an exported RESNET_SERVE_HEAD, say) names the file too.
+  const given = values.head?.[0];
+  const headPath = given !== undefined && !existsSync(given) && /^[^=/\\]+=./.test(given) ? given.slice(given.indexOf('=') + 1) : given;
   if (values.reject !== undefined && values.reject !== 'on' && values.reject !== 'off') throw new UsageError(`--reject must be on or off, got ${JSON.stringify(values.reject)}`);
   if (values.reject !== undefined && headPath === undefined) throw new UsageError('--reject goes with --head (the ImageNet classes have no "unknown")');
   const head = headPath === undefined ? undefined : await readHead(headPath);

@@ -14,9 +14,9 @@ let env: NodeJS.ProcessEnv;
 let checkpoint: string;
 let otherCheckpoint: string;
 
-function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+function run(args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { env, timeout: 180_000, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : 99) : 0, stdout, stderr }));
+    execFile(process.execPath, [BIN, ...args], { env: { ...env, ...extraEnv }, timeout: 180_000, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : 99) : 0, stdout, stderr }));
   });
 }
 
@@ -184,7 +184,15 @@ test('train refuses, without the usage text and before embedding, what it cannot
   assert.match(missing.stderr, /Cannot read the training folder .*no-such-set: no such folder \(ENOENT\)/);
   const noHead = await run(['classify', join(one, 'only', 'a.jpg'), '--head', join(root, 'no-head.json'), '--model', checkpoint]);
   assert.equal(noHead.code, 2);
-  assert.match(noHead.stderr, /cannot read --head .*no-head\.json: no such file \(ENOENT\)/);
+  assert.match(noHead.stderr, /--head .*no-head\.json cannot be read: no such file \(ENOENT\)/);
+  // Exported for serve (NAME=FILE), the variable is named when it does not lead to a head, and its file is read when it does.
+  const fromEnv = await run(['classify', join(one, 'only', 'a.jpg'), '--model', checkpoint], { RESNET_SERVE_HEAD: `bugs=${join(root, 'no-head.json')}` });
+  assert.match(fromEnv.stderr, /--head .*no-head\.json cannot be read: no such file \(ENOENT\) \(set by the environment variable RESNET_SERVE_HEAD\)/);
+  const named = await run(['classify', join(one, 'only', 'a.jpg'), '--model', checkpoint, '--json'], { RESNET_SERVE_HEAD: `latin=${join(root, 'latin3.json')}` });
+  assert.equal(named.code, 0, named.stderr);
+  assert.ok(JSON.parse(named.stdout).predictions.every((p: { label: string }) => ['a', 'b', 'cl\\xe9s', 'unknown'].includes(p.label)), named.stdout);
+  const two = await run(['classify', join(one, 'only', 'a.jpg'), '--model', checkpoint], { RESNET_SERVE_HEAD: 'a=a.json,b=b.json' });
+  assert.match(two.stderr, /--head names 2 heads; classify answers with one \(set by the environment variable RESNET_SERVE_HEAD\)/);
   // A place the head cannot be written is found before any photo is embedded, not after.
   const blocked = await run(['train', join(root, 'set'), '--out', join(root, 'set', 'warm', 'photo 0.jpg', 'head.json'), '--model', checkpoint]);
   assert.equal(blocked.code, 1, blocked.stderr);
