@@ -2,7 +2,8 @@
 import { existsSync } from 'node:fs';
 import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
-import { OFFICIAL_CHECKPOINTS } from '../model/weights.js';
+import { ResnetServeError } from '../errors.js';
+import { OFFICIAL_CHECKPOINTS, isDefaultModel } from '../model/weights.js';
 import type { LabelLanguage, ModelOptions } from '../types.js';
 import { downloadProgress, quantizeProgress } from './progress.js';
 
@@ -190,3 +191,13 @@ export function modelOptions(values: Parsed): ModelOptions {
   };
 }
 
+
+/**
+ * Without --model the official resnet18 is used: a head trained on another
+ * model is refused before it loads (or is downloaded), naming that model.
+ */
+export function checkDefaultBackbone({ backbone }: { backbone: { name: string; sha256: string } }, path: string): void {
+  if (!isDefaultModel(backbone.sha256)) {
+    throw new ResnetServeError('INVALID_ARGUMENT', `${path} was trained on ${backbone.name} (sha256 ${backbone.sha256.slice(0, 12)}…): give that model with --model (without --model, the official resnet18 is used)`);
+  }
+}

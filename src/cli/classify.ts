@@ -16,9 +16,8 @@ import { ensureWritableDir, writeFailure } from '../fs-atomic.js';
 import { Head } from '../heads/head.js';
 import { displayPath, fsPath } from '../library/paths.js';
 import { readPhotoFile } from '../image/read-photo.js';
-import { isDefaultModel } from '../model/weights.js';
 import type { ClassifyOutcome, EmbedOutcome, ModelOptions } from '../types.js';
-import { intOption, langOption, UsageError, type Parsed } from './args.js';
+import { checkDefaultBackbone, intOption, langOption, UsageError, type Parsed } from './args.js';
 import { expandPaths, type ListedPath } from './files.js';
 import { readPipedPhoto, STDIN_NAME } from './stdin-photo.js';
 import { failedLine, formatEmbedding, formatJsonLine, formatOutcome } from './format.js';
@@ -37,11 +36,6 @@ async function readHead(path: string): Promise<Head> {
  * Without `--model` the official ResNet-18 is used: a head trained on another
  * model is refused before that model is loaded (or downloaded), naming the one it needs.
  */
-function checkDefaultBackbone({ backbone }: Head, path: string): void {
-  if (!isDefaultModel(backbone.sha256)) {
-    throw new ResnetServeError('INVALID_ARGUMENT', `${path} was trained on ${backbone.name} (sha256 ${backbone.sha256.slice(0, 12)}…): give that model with --model (without --model, the official resnet18 is used)`);
-  }
-}
 
 /** The image files under `paths`; null, after saying so, when there are none. */
 async function imageFiles(command: string, paths: string[], outputFolders: string[] = []): Promise<ListedPath[] | null> {

@@ -13,7 +13,7 @@ import { plural } from '../plural.js';
 import { endProgressLine } from './progress.js';
 import { OFFICIAL_CHECKPOINTS, defaultCacheDir, findCachedCheckpoint, torchHubCheckpointDir, weightsBaseUrl } from '../model/weights.js';
 import type { ModelOptions } from '../types.js';
-import { OPTIONS, UsageError, environmentName, headOptions, intOption, modelOptions, withEnvironment, type Parsed } from './args.js';
+import { OPTIONS, UsageError, checkDefaultBackbone, environmentName, headOptions, intOption, modelOptions, withEnvironment, type Parsed } from './args.js';
 import { COMMANDS, USAGE, optionsOf, similarCommands, similarOptions, unknownVariables, usageOf } from './usage.js';
 
 
@@ -91,6 +91,15 @@ async function serveCommand(args: string[], values: Parsed, commandLine: Parsed,
   if (grace !== undefined && grace > MAX_TIMER_MS) throw new UsageError(`--grace-period-ms is at most ${MAX_TIMER_MS} (Node's longest timer, about 24.8 days), got ${grace}`);
   const libraryIndex = values.library !== undefined || values.db !== undefined ? (await import('./library-index.js')).indexForReading(values, model.cacheDir) : undefined;
   if (libraryIndex !== undefined) model = (await import('./library-index.js')).modelForLibrary(libraryIndex, model, values);
+  const heads = headOptions(values.head);
+  if (model.model === undefined && Object.keys(heads).length) {
+    // A head of another model says so before the official resnet18 is loaded (or downloaded) for nothing.
+    const { Head } = await import('../heads/head.js');
+    for (const file of Object.values(heads)) {
+      const head = await Head.load(file).catch(() => null);
+      if (head) checkDefaultBackbone(head, file);
+    }
+  }
   const apiKey = readApiKey(values, commandLine);
   const keyFor = values['api-key-for'];
   if (keyFor !== undefined && keyFor !== 'all' && keyFor !== 'changes') throw new UsageError(`--api-key-for must be all or changes, got ${JSON.stringify(keyFor)}`);
@@ -107,7 +116,7 @@ async function serveCommand(args: string[], values: Parsed, commandLine: Parsed,
     },
     limits: { maxUploadBytes: uploadMb === undefined ? undefined : uploadMb * 1024 * 1024, maxInflightBytes: inflightMb === undefined ? undefined : inflightMb * 1024 * 1024, maxFiles, requestTimeoutMs: positive('timeout-ms'), headersTimeoutMs: headersTimeout, bodyTimeoutMs: bodyTimeout, keepAliveTimeoutMs: positive('keep-alive-ms') },
     gracePeriodMs: grace,
-    heads: headOptions(values.head),
+    heads,
     libraryIndex,
     access: { apiKey, keyFor, corsOrigins: values['cors-origin']?.split(',').map((o) => o.trim()).filter(Boolean) },
     logger: values.log ? true : false,

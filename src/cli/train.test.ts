@@ -191,6 +191,11 @@ test('train refuses, without the usage text and before embedding, what it cannot
   const named = await run(['classify', join(one, 'only', 'a.jpg'), '--model', checkpoint, '--json'], { RESNET_SERVE_HEAD: `latin=${join(root, 'latin3.json')}` });
   assert.equal(named.code, 0, named.stderr);
   assert.ok(JSON.parse(named.stdout).predictions.every((p: { label: string }) => ['a', 'b', 'cl\\xe9s', 'unknown'].includes(p.label)), named.stdout);
+  // serve with a head of another model and no --model: told which model, before the official one is looked for.
+  const serving = await run(['serve', '--port', '0', '--head', join(root, 'latin3.json')]);
+  assert.equal(serving.code, 2, serving.stderr);
+  assert.match(serving.stderr, /latin3\.json was trained on .* give that model with --model/);
+  assert.doesNotMatch(serving.stderr, /MODEL_NOT_FOUND|download/);
   const two = await run(['classify', join(one, 'only', 'a.jpg'), '--model', checkpoint], { RESNET_SERVE_HEAD: 'a=a.json,b=b.json' });
   assert.match(two.stderr, /--head names 2 heads; classify answers with one \(set by the environment variable RESNET_SERVE_HEAD\)/);
   // A place the head cannot be written is found before any photo is embedded, not after.
