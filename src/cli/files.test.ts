@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { test } from 'node:test';
 import { testPhoto } from '../testing/fixtures.js';
 import { scratchDir } from '../testing/scratch.js';
@@ -23,6 +23,11 @@ test('a folder gives its photos by name or by content, the links it cannot follo
   symlinkSync(join(dir, 'a.jpg'), join(dir, 'link.jpg'));
   mkdirSync(join(dir, 'sub'));
   writeFileSync(join(dir, 'sub', 'c.png'), await testPhoto(2, 32, 32, 'png'));
+  // A Synology NAS's thumbnails of each photo, and a recycle bin: nobody's photos.
+  mkdirSync(join(dir, 'sub', '@eaDir', 'c.png'), { recursive: true });
+  writeFileSync(join(dir, 'sub', '@eaDir', 'c.png', 'SYNOPHOTO_THUMB_M.jpg'), jpeg);
+  mkdirSync(join(dir, '#recycle'));
+  writeFileSync(join(dir, '#recycle', 'old.jpg'), jpeg);
   const empty = join(dir, 'sub', 'papers');
   mkdirSync(empty);
   writeFileSync(join(empty, 'readme.txt'), 'no photos here');
@@ -71,8 +76,11 @@ test("a folder the command writes into (--explain's) is not walked into from a f
   symlinkSync(join(dir, 'maps'), join(dir, '.maps-link'));
   assert.deepEqual(await names([join(dir, '.maps-link')]), ['a.jpg', 'more/b.jpg']);
   assert.deepEqual(await names([join(dir, 'more', '..', 'maps')]), ['a.jpg', 'more/b.jpg']);
-  // Given itself, it is read: the user asked for it.
-  assert.deepEqual((await expandPaths([join(dir, 'maps')], undefined, [join(dir, 'maps')])).length, 1);
+  // Given itself as well (classify maps --explain maps), its heatmaps are passed by, and its photos are not; without
+  // --explain writing there, they are read like any PNG.
+  writeFileSync(join(dir, 'maps', 'scan.png'), await testPhoto(5, 32, 32, 'png'));
+  assert.deepEqual((await expandPaths([join(dir, 'maps')], undefined, [join(dir, 'maps')])).map((l) => basename(l.path)), ['scan.png']);
+  assert.deepEqual((await expandPaths([join(dir, 'maps')])).map((l) => basename(l.path)), ['a.jpg.png', 'scan.png']);
 });
 
 test('a folder reached twice (named twice, inside another given, through a link) is listed once and is not called empty', async () => {

@@ -8,7 +8,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { IMAGE_EXTENSIONS } from '../image/formats.js';
-import { fsPath, pathKey } from '../library/paths.js';
+import { fsPath, passedBy, pathKey } from '../library/paths.js';
 import { firstBytes, kindOf, realKey } from '../library/walk.js';
 import { STDIN_NAME } from './stdin-photo.js';
 
@@ -55,7 +55,7 @@ async function walk(dir: string, real: string, out: ListedPath[], seen: Seen, sk
     const key = join(real, name);
     // Hidden files and folders are passed by, as `tag` does: macOS's `._IMG_1.jpg` beside each photo copied
     // from a Mac is metadata, not a broken photo.
-    if (name.startsWith('.')) continue;
+    if (passedBy(name)) continue;
     if (seen.files.has(key)) {
       photos += 1;
       continue;

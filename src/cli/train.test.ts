@@ -34,6 +34,11 @@ before(async () => {
   writeFileSync(join(set, 'rare', 'copy of warm.jpg'), readFileSync(join(set, 'warm', 'photo 0.jpg')));
   writeFileSync(join(set, 'warm', 'photo 0 again.jpg'), readFileSync(join(set, 'warm', 'photo 0.jpg')));
   writeFileSync(join(set, 'stray.jpg'), await testPhoto(1, 64, 64));
+  // A Synology NAS's thumbnails, beside the classes and inside one: neither a class nor photos of one.
+  for (const at of [join(set, '@eaDir', 'stray.jpg'), join(set, 'warm', '@eaDir', 'photo 0.jpg')]) {
+    mkdirSync(at, { recursive: true });
+    writeFileSync(join(at, 'SYNOPHOTO_THUMB_M.jpg'), await testPhoto(2, 64, 48));
+  }
 });
 
 test('train: counts, cross-validated accuracy, confusion, mix-ups, warnings, and a head file', async () => {

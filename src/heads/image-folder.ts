@@ -7,7 +7,7 @@ import { readdir, realpath, stat } from 'node:fs/promises';
 import { join, relative, resolve, sep } from 'node:path';
 import { ResnetServeError } from '../errors.js';
 import { readFailure } from '../fs-atomic.js';
-import { displayPath, fsPath, isUnder, pathKey } from '../library/paths.js';
+import { displayPath, fsPath, isUnder, passedBy, pathKey } from '../library/paths.js';
 import { walkImages } from '../library/walk.js';
 
 /** The photos of a training folder by class, and what was skipped. */
@@ -59,7 +59,7 @@ export async function readImageFolder(root: string): Promise<ImageFolder> {
   }
   // Names as keys (paths.ts): a folder named in Latin-1 by an old system is found like any other.
   const entries = listed.map((e) => ({ entry: e, key: pathKey(e.name) }));
-  const visible = entries.filter((e) => !e.key.startsWith('.')).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  const visible = entries.filter((e) => !passedBy(e.key)).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   // A link counts as what it points to: a class folder, or a photo outside the classes. A link back to the
   // training folder (or above it) is neither: as a class it would hold every class's photos.
   const realRoot = await realpath(root).catch(() => root);

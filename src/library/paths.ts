@@ -83,3 +83,15 @@ export function isUnder(path: string, folder: string): boolean {
 export function linePath(key: string): string {
   return displayPath(key).replace(/[\u0000-\u001f\u007f]/g, (c) => (c === '\n' ? '\\n' : c === '\t' ? '\\t' : c === '\r' ? '\\r' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
 }
+
+/** Folders systems keep beside photos for themselves: Synology's thumbnails (`@eaDir`) and recycle bins, Windows' `$RECYCLE.BIN`. */
+const SYSTEM_FOLDERS = new Set(['@eaDir', '#recycle', '#snapshot', '@Recycle', '$RECYCLE.BIN', 'System Volume Information', 'lost+found']);
+
+/**
+ * Whether every folder walk (`tag`, `classify`, `train`) passes a name by:
+ * hidden ones (`.thumbnails`, macOS's `._IMG_1.jpg`) and the folders of
+ * {@link SYSTEM_FOLDERS}, whose thumbnails are no one's photos.
+ */
+export function passedBy(name: string): boolean {
+  return name.startsWith('.') || SYSTEM_FOLDERS.has(name);
+}

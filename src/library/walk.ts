@@ -11,7 +11,7 @@ import { lstat, open, readdir, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { looksLikeImage } from '../image/formats.js';
 import { isVideo } from '../image/formats.js';
-import { fsPath, pathKey } from './paths.js';
+import { fsPath, passedBy, pathKey } from './paths.js';
 
 /** What a file's first bytes say it is. */
 export type FileKind = 'image' | 'video' | 'other';
@@ -71,7 +71,7 @@ export async function* walkImages(roots: readonly string[]): AsyncGenerator<Foun
       return;
     }
     for (const name of names) {
-      if (name.startsWith('.')) continue;
+      if (passedBy(name)) continue;
       const path = join(real, name);
       let info;
       try {
