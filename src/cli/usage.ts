@@ -102,7 +102,8 @@ Model options (every command that runs the model, all but dupes and export):
                                  (default: a built-in set; at most 256 are used)
   --offline                      never download weights
   --max-pixels N                 largest decoded image (default 50000000; AVIF/HEIF count 3x)
-  --max-decode-ms N              longest one image may take to decode (default 10000)
+  --max-decode-ms N              longest one image may take to decode (default 10000; libvips counts
+                                 whole seconds, so it is rounded up to one)
   --startup-timeout-ms N         longest an ONNX file may take to open and run once (default 120000)
 
 Options for every command:
