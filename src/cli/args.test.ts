@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { UsageError, fractionOption, headOptions, modelOptions, withEnvironment, type Parsed } from './args.js';
+import { UsageError, fractionOption, headOptions, langOption, modelOptions, withEnvironment, type Parsed } from './args.js';
 
 test('fractionOption takes decimal fractions in range, and names the option, the range and the value otherwise', () => {
   const score = { min: 0, max: 1, what: 'a probability' };
@@ -50,4 +50,11 @@ test('serve --head takes NAME=FILE or a FILE alone, named by its file name witho
     ['heads/.json', /give NAME=heads\/\.json/],
   ] as const) assert.throws(() => headOptions([bad]), (err: Error) => err instanceof UsageError && message.test(err.message), bad);
   assert.throws(() => headOptions(['a/bugs.json', 'bugs=b/bugs.json']), /--head bugs is given twice/);
+});
+
+test('--lang as people write it (ZH, En) is the language; anything else names what it takes', () => {
+  assert.equal(langOption('ZH', 'en'), 'zh');
+  assert.equal(langOption('Both', 'en'), 'both');
+  assert.equal(langOption(undefined, 'en'), 'en');
+  assert.throws(() => langOption('fr', 'en'), (err: Error) => err instanceof UsageError && err.message === '--lang must be en, zh or both, got "fr"');
 });

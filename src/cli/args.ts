@@ -128,8 +128,9 @@ export function headOptions(values: string[] | undefined): Record<string, string
 /** `--lang`: en, zh or both; `fallback` when it is not given. */
 export function langOption<T extends LabelLanguage | undefined>(value: string | undefined, fallback: T): LabelLanguage | T {
   if (value === undefined) return fallback;
-  if (value !== 'en' && value !== 'zh' && value !== 'both') throw new UsageError(`--lang must be en, zh or both, got ${JSON.stringify(value)}`);
-  return value;
+  const lang = value.toLowerCase();
+  if (lang !== 'en' && lang !== 'zh' && lang !== 'both') throw new UsageError(`--lang must be en, zh or both, got ${JSON.stringify(value)}`);
+  return lang;
 }
 
 /**

@@ -34,6 +34,7 @@ before(async () => {
   writeFileSync(join(set, 'rare', 'copy of warm.jpg'), readFileSync(join(set, 'warm', 'photo 0.jpg')));
   writeFileSync(join(set, 'warm', 'photo 0 again.jpg'), readFileSync(join(set, 'warm', 'photo 0.jpg')));
   writeFileSync(join(set, 'stray.jpg'), await testPhoto(1, 64, 64));
+  writeFileSync(join(set, 'README.txt'), 'where these photos come from');
   // A Synology NAS's thumbnails, beside the classes and inside one: neither a class nor photos of one.
   for (const at of [join(set, '@eaDir', 'stray.jpg'), join(set, 'warm', '@eaDir', 'photo 0.jpg')]) {
     mkdirSync(at, { recursive: true });
@@ -60,6 +61,7 @@ test('train: counts, cross-validated accuracy, confusion, mix-ups, warnings, and
   assert.match(r.stderr, /the same photo is in "(warm" and "rare|rare" and "warm)"/);
   assert.match(r.stderr, /skipped .*notes\.txt: not an image/);
   assert.match(r.stderr, /ignored .*stray\.jpg: photos belong in a class folder/);
+  assert.match(r.stderr, /ignored README\.txt: not in a class folder/);
   const head = JSON.parse(readFileSync(out, 'utf8'));
   assert.equal(head.format, 'resnet-serve-head');
   assert.deepEqual(head.classes, ['rare', 'warm', '冷色']);

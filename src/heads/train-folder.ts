@@ -5,9 +5,10 @@
  * folder, so retraining after adding photos embeds only those) and the head
  * trained. `resnet-serve train` and the library API both come here.
  */
-import { basename, dirname, relative, resolve } from 'node:path';
+import { basename, dirname, extname, relative, resolve } from 'node:path';
 import type { ImageClassifier } from '../classify/classifier.js';
 import { invalidArgument } from '../errors.js';
+import { IMAGE_EXTENSIONS } from '../image/formats.js';
 import { displayPath } from '../library/paths.js';
 import { defaultCacheDir } from '../model/weights.js';
 import { EmbeddingCache } from './embedding-cache.js';
@@ -49,7 +50,8 @@ export async function embedFolder(classifier: ImageClassifier, folder: ImageFold
     const fileWarnings = [
       ...folder.skipped.map((s) => `skipped ${displayPath(relative(folder.root, s.path))}: ${s.reason}`),
       ...collected.failed.map((f) => `skipped ${f.name}: ${f.reason}`),
-      ...folder.outsideClasses.map((f) => `ignored ${displayPath(relative(folder.root, f))}: photos belong in a class folder`),
+      // A photo there was meant for a class; notes and other files are merely not part of training.
+      ...folder.outsideClasses.map((f) => `ignored ${displayPath(relative(folder.root, f))}: ${IMAGE_EXTENSIONS.has(extname(f).toLowerCase()) ? 'photos belong in a class folder' : 'not in a class folder'}`),
       ...folder.nested.map((c) => `class "${c.name}" keeps its photos only in subfolders (${c.subfolders.join(', ')}): if those are the classes, train on ${displayPath(c.path)} instead`),
     ];
     return { folder, collected, fileWarnings };
