@@ -15,6 +15,10 @@ test('labels line up whatever their script, and each score has its bar', () => {
   assert.equal(displayWidth(lines[1].slice(0, lines[1].indexOf('%'))), displayWidth(lines[2].slice(0, lines[2].indexOf('%'))));
   assert.match(lines[1], /50\.00%  █{10}$/);
   assert.match(lines[2], /25\.00%  █{5}$/);
+  // A sure answer's "100.00%" keeps the gap after the label, and the block's scores stay in one column.
+  const sure = formatOutcome('light.jpg', { ...outcome, predictions: [{ index: 920, label: 'traffic light', score: 0.99999 }, { index: 0, label: 'tench', score: 0.00001 }] }).split('\n');
+  assert.match(sure[1], /traffic light {2}100\.00%/);
+  assert.equal(sure[1].indexOf('%'), sure[2].indexOf('%'));
 });
 
 test("a head's unknown answer is said in the labels' language", () => {

@@ -38,8 +38,10 @@ export function formatOutcome(file: string, outcome: ClassifyOutcome, lang: 'en'
   if (!outcome.ok) return `${file}\n  error ${outcome.error.code}: ${outcome.error.message}\n`;
   const unknown = outcome.unknown ? unknownLine(outcome.typicality, lang) : '';
   const labelWidth = Math.max(...outcome.predictions.map((p) => displayWidth(labelOf(p))));
+  // "100.00" takes a column more: the whole block then, so the gap after the label stays.
+  const pctWidth = outcome.predictions.some((p) => (p.score * 100).toFixed(2) === '100.00') ? 7 : 6;
   const lines = outcome.predictions.map((p, i) => {
-    const pct = (p.score * 100).toFixed(2).padStart(6);
+    const pct = (p.score * 100).toFixed(2).padStart(pctWidth);
     const bar = '█'.repeat(Math.round(p.score * 20));
     return `  ${String(i + 1).padStart(2)}. ${pad(labelOf(p), labelWidth)} ${pct}%  ${bar}`.trimEnd();
   });
