@@ -89,9 +89,14 @@ describe('POST /predict (seed-compatible)', () => {
     assert.deepEqual([noType.statusCode, noType.json().error], [415, 'Send images as multipart/form-data (field "file") or as an image/* body, not a body without Content-Type']);
     const pdf = await app.inject({ method: 'POST', url: '/predict', payload: '%PDF-1.4', headers: { 'content-type': 'application/pdf' } });
     assert.deepEqual([pdf.statusCode, pdf.json().code], [415, 'UNSUPPORTED_MEDIA_TYPE']);
-    // Routes that take JSON still refuse an image body of another label.
+    // Routes that take JSON still refuse an image body of another label, an unknown route is still not found, and the
+    // upload limit holds.
     const head = await app.inject({ method: 'POST', url: '/v1/heads', payload: photos[0], headers: { 'content-type': undefined as unknown as string } });
     assert.equal(head.statusCode, 415, head.body);
+    const nowhere = await app.inject({ method: 'POST', url: '/no/such/route', payload: photos[0], headers: { 'content-type': 'application/pdf' } });
+    assert.equal(nowhere.statusCode, 404, nowhere.body);
+    const huge = await app.inject({ method: 'POST', url: '/predict', payload: Buffer.concat([photos[0], Buffer.alloc(21 * 1024 * 1024)]), headers: { 'content-type': undefined as unknown as string } });
+    assert.deepEqual([huge.statusCode, huge.json().code], [413, 'PAYLOAD_TOO_LARGE'], huge.body);
   });
 
   test('no file: 400 {"error": "No file uploaded"}', async () => {

@@ -291,12 +291,12 @@ export async function buildApp(options: AppOptions): Promise<ResnetApp> {
     }
     checkQueryParams(request);
   });
-  // Names in paths and `?head=` in composed Unicode (NFC), as heads and classes are stored: "Café" typed on a Mac
-  // (decomposed, NFD) names the head made on the page.
   // Every answer sent while draining closes its connection, those of requests accepted before the signal too.
   app.addHook('onSend', async (_request, reply) => {
     if (holder.draining) reply.header('connection', 'close');
   });
+  // Names in paths and `?head=` in composed Unicode (NFC), as heads and classes are stored: "Café" typed on a Mac
+  // (decomposed, NFD) names the head made on the page.
   app.addHook('preValidation', async (request) => {
     const params = (request.params ?? {}) as Record<string, unknown>;
     for (const [key, value] of Object.entries(params)) if (typeof value === 'string') params[key] = value.normalize('NFC');

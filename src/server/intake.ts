@@ -302,13 +302,23 @@ export function registerIntake(app: FastifyInstance, holder: ServiceHolder, limi
   app.addContentTypeParser('application/octet-stream', raw, (_request, body, done) => done(null, body));
   // Python's urllib labels any POST body as a form, Node's fetch sends a Buffer with no Content-Type at all, and
   // cameras send what they send: on a route that takes images, a body whose bytes are an image is taken as the image.
+  const unsupported = (): Error => Object.assign(new Error('Unsupported Media Type'), { code: 'FST_ERR_CTP_INVALID_MEDIA_TYPE', statusCode: 415 });
   const imageByItsBytes = (request: FastifyRequest, body: Buffer, done: (err: Error | null, body?: unknown) => void): void => {
     // Empty, it is an empty file (IMAGE_EMPTY), whatever its label.
     if (request.routeOptions.config?.intake !== undefined && (body.length === 0 || looksLikeImage(body))) done(null, body);
-    else done(Object.assign(new Error('Unsupported Media Type'), { code: 'FST_ERR_CTP_INVALID_MEDIA_TYPE', statusCode: 415 }), undefined);
+    else done(unsupported(), undefined);
   };
   app.addContentTypeParser('application/x-www-form-urlencoded', raw, imageByItsBytes);
-  app.addContentTypeParser('*', raw, imageByItsBytes);
+  // Any other label, or none: read only where an image may be taken (the bounded stream of preParsing above);
+  // an unknown route is still a 404 and a JSON route a 415, answered before the body is read.
+  app.addContentTypeParser('*', (request: FastifyRequest, payload: Readable, done: (err: Error | null, body?: unknown) => void) => {
+    if (request.is404) return done(null, undefined);
+    if (request.routeOptions.config?.intake === undefined) return done(unsupported(), undefined);
+    const chunks: Buffer[] = [];
+    payload.on('data', (chunk: Buffer) => chunks.push(chunk));
+    payload.once('error', (err) => done(err, undefined));
+    payload.once('end', () => imageByItsBytes(request, Buffer.concat(chunks), done));
+  });
 }
 
 /** Multipart body: the files of the route's image fields, in upload order. */
