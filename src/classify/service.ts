@@ -34,6 +34,8 @@ export interface ServiceObserver {
   batch?(size: number): void;
   /** An image that could not be analysed (undecodable, too large, deadline…), by its error code. */
   imageFailed?(code: string): void;
+  /** A photo answered with a head: its name and the answer, its first class or "unknown" (none of them). */
+  headAnswered?(head: string, answer: string): void;
 }
 
 export { movableBuffer, type AnalyzeOptions, type BytesOwnership, type CallOptions, type PreprocessOptions } from './service-calls.js';
@@ -302,7 +304,11 @@ export class ClassificationService {
     return analyzed.map((a): ClassifyOutcome => {
       if (!a.ok) return a;
       const common = { timings: a.timings, width: a.width, height: a.height };
-      if (head) return { ok: true, ...answerWithHead(head, a.outputs, resolved.topK), ...common };
+      if (head) {
+        const answer = answerWithHead(head, a.outputs, resolved.topK);
+        this.observer?.headAnswered?.(head.name, answer.unknown ? 'unknown' : (answer.predictions[0]?.label ?? 'unknown'));
+        return { ok: true, ...answer, ...common };
+      }
       return { ok: true, predictions: this.rank(a.outputs.logits.data, resolved), ...common };
     });
   }

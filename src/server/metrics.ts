@@ -12,6 +12,9 @@ import { ErrorCodes } from '../errors.js';
 // Up to a minute: the request deadline is 30 s by default.
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
+/** Most (head, class) series of `resnet_head_answers_total`. */
+const MAX_ANSWER_SERIES = 1000;
+
 export class ServerMetrics {
   readonly registry = new Registry();
   readonly requests = new Counter({ name: 'resnet_http_requests_total', help: 'HTTP requests by route, method and status', labelNames: ['route', 'method', 'status'], registers: [this.registry] });
@@ -46,11 +49,21 @@ export class ServerMetrics {
     for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) this.registry.removeSingleMetric(name);
   }
 
+  /** A dashboard's "defect rate" and "unknown rate": answers with a head, by head and class. */
+  readonly headAnswers = new Counter({ name: 'resnet_head_answers_total', help: `Photos answered with a head, by head and answer (its first class, or "unknown": none of them); at most ${MAX_ANSWER_SERIES} series, then class "(other)"`, labelNames: ['head', 'class'], registers: [this.registry] });
+  private readonly answerSeries = new Set<string>();
+
   /** The observer a ClassificationService reports its stages to. */
   readonly observer: ServiceObserver = {
     stage: (stage, ms) => this.stageSeconds.observe({ stage }, ms / 1000),
     batch: (size) => this.batchSize.observe(size),
     imageFailed: (code) => this.imageFailures.inc({ code }),
+    headAnswered: (head, answer) => {
+      // Heads and classes come from users (up to 100 heads of 1000 classes): the series are bounded, the rest pooled.
+      const key = `${head}\u0000${answer}`;
+      if (!this.answerSeries.has(key) && this.answerSeries.size < MAX_ANSWER_SERIES) this.answerSeries.add(key);
+      this.headAnswers.inc({ head, class: this.answerSeries.has(key) ? answer : '(other)' });
+    },
   };
 
   /**

@@ -77,6 +77,11 @@ describe('a head through the API', () => {
     assert.equal(typeof v2.json().outputs[1].data[0], 'boolean');
     const v2all = await app.inject({ method: 'POST', url: '/v2/models/colours/infer', ...json({ inputs: [{ name: 'image', shape: [1], datatype: 'BYTES', data: [warm[6].toString('base64')] }] }) });
     assert.deepEqual(v2all.json().outputs.map((o: { name: string }) => o.name), ['probabilities', 'unknown'], 'no outputs asked for: all of them, as Triton');
+    // Every answer on every route is counted by head and answer: 2 + 1 + 1 + 1 + 1 photos, the two of /v1/classify as they were answered.
+    const counted = [...(await app.inject('/metrics')).body.matchAll(/^resnet_head_answers_total\{head="colours",class="([^"]+)"\} (\d+)$/gm)].map((m) => [m[1], Number(m[2])] as const);
+    assert.equal(counted.reduce((sum, [, n]) => sum + n, 0), 6, JSON.stringify(counted));
+    assert.ok(counted.every(([answer]) => ['warm', '冷色', 'unknown'].includes(answer)), JSON.stringify(counted));
+    for (const r of [w, c]) assert.ok(counted.some(([answer, n]) => answer === (r.unknown ? 'unknown' : r.predictions[0].label) && n >= 1), JSON.stringify(counted));
 
     // Where it looked, for the head's classes: its answer by default, or the class asked for by name or index.
     const explained = await app.inject({ method: 'POST', url: '/v1/explain?head=colours', ...files([cool[7]]) });
