@@ -192,7 +192,6 @@ export function modelOptions(values: Parsed): ModelOptions {
   };
 }
 
-
 /**
  * Without --model the official resnet18 is used: a head trained on another
  * model is refused before it loads (or is downloaded), naming that model.

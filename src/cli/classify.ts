@@ -32,11 +32,6 @@ async function readHead(path: string): Promise<Head> {
   });
 }
 
-/**
- * Without `--model` the official ResNet-18 is used: a head trained on another
- * model is refused before that model is loaded (or downloaded), naming the one it needs.
- */
-
 /** The image files under `paths`; null, after saying so, when there are none. */
 async function imageFiles(command: string, paths: string[], outputFolders: string[] = []): Promise<ListedPath[] | null> {
   const empty: string[] = [];

@@ -88,7 +88,7 @@ export async function readImageFolder(root: string): Promise<ImageFolder> {
     for await (const found of walkImages([join(root, key)])) {
       if ('error' in found) folder.skipped.push({ path: found.shown, reason: `cannot be read (${found.error})` });
       else if (found.kind === 'video') folder.skipped.push({ path: found.shown, reason: 'a video, not a photo' });
-      else if (found.kind !== 'image') folder.skipped.push({ path: found.shown, reason: (await stat(found.path).catch(() => null))?.size === 0 ? 'an empty file' : 'not an image' });
+      else if (found.kind !== 'image') folder.skipped.push({ path: found.shown, reason: found.kind === 'empty' ? 'an empty file' : 'not an image' });
       else {
         folder.photos.push({ path: found.path, shown: found.shown, label });
         const [first, ...rest] = relative(join(root, key), found.shown).split(sep);

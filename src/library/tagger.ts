@@ -182,8 +182,7 @@ export async function tagFolders(service: ClassificationService, index: TagIndex
       summary.nonImages++;
       if (found.kind === 'video') summary.videos++;
       else if (IMAGE_EXTENSIONS.has(extname(found.shown).toLowerCase())) {
-        const empty = statSync(fsPath(found.path), { throwIfNoEntry: false })?.size === 0;
-        summary.misnamed.push({ path: displayPath(found.shown), reason: empty ? 'an empty file' : 'named like a photo, but not an image' });
+        summary.misnamed.push({ path: displayPath(found.shown), reason: found.kind === 'empty' ? 'an empty file' : 'named like a photo, but not an image' });
       }
     }
   }

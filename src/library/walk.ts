@@ -14,7 +14,7 @@ import { isVideo } from '../image/formats.js';
 import { fsPath, passedBy, pathKey } from './paths.js';
 
 /** What a file's first bytes say it is. */
-export type FileKind = 'image' | 'video' | 'other';
+export type FileKind = 'image' | 'video' | 'empty' | 'other';
 
 /**
  * A file found (by its real path), or a path that could not be read
@@ -24,8 +24,9 @@ export type FileKind = 'image' | 'video' | 'other';
  */
 export type Found = { path: string; shown: string; kind: FileKind } | { path: string; shown: string; error: string; brokenLink?: true; folder?: true };
 
-/** The kind of a file from its first 32 bytes. */
+/** The kind of a file from its first 32 bytes (none: an empty file). */
 export function kindOf(head: Uint8Array): FileKind {
+  if (head.length === 0) return 'empty';
   if (looksLikeImage(head)) return 'image';
   return isVideo(head) ? 'video' : 'other';
 }

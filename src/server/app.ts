@@ -281,7 +281,6 @@ export async function buildApp(options: AppOptions): Promise<ResnetApp> {
       }
     });
     if (holder.draining && !OPEN_PATHS.has(request.url.split('?')[0])) {
-      reply.header('connection', 'close');
       return sendError(reply, new ResnetServeError('NOT_READY', 'The server is shutting down'));
     }
     const refused = keyRefusal(access, request.method, request.url, request.routeOptions.url ?? '', request.headers.authorization);
