@@ -9,7 +9,8 @@
 import { performance } from 'node:perf_hooks';
 import { ResnetServeError, invalidArgument } from '../errors.js';
 import type { ExtraOutput } from '../model/model-outputs.js';
-import { outputsOf, type ModelSession, type RunOutputs } from '../model/model-session.js';
+import type { PreprocessTask } from '../image/preprocess-task.js';
+import { outputsOf, type ImageRun, type ModelSession, type RunOutputs } from '../model/model-session.js';
 
 /**
  * Default bound on images in progress: on 2 cores (~30 images/s) a full queue
@@ -102,6 +103,32 @@ export class InferenceBatcher {
       this.queue.push({ tensor, extra, enqueued: performance.now(), signal, resolve, reject });
       this.schedule();
     });
+  }
+
+  /**
+   * When nothing runs or waits and the session can decode photo JPEGs in its
+   * own thread, runs this one image there (decoded and inferred in one
+   * hand-off; see `ThreadedSession.runImage`) as a batch of one, and
+   * resolves with the result (`declined`, with the bytes, for an image the
+   * caller must preprocess as usual); null when it cannot run it now. Images
+   * queued meanwhile wait for it as for any batch.
+   */
+  async runImageIfIdle(task: PreprocessTask, extra: readonly ExtraOutput[] = [], transfer: ArrayBuffer[] = []): Promise<ImageRun | null> {
+    if (!this.takesImageNow || !this.session.runImage) return null;
+    this.running = true;
+    try {
+      const run = await this.session.runImage(task, extra, transfer);
+      if (run.kind === 'outputs') this.observe?.(1, run.inferMs);
+      return run;
+    } finally {
+      this.running = false;
+      if (this.queue.length) this.schedule();
+    }
+  }
+
+  /** Whether {@link runImageIfIdle} would run an image now (the session decodes, and nothing runs or waits). */
+  get takesImageNow(): boolean {
+    return this.session.decodesJpeg === true && !this.running && !this.starting && !this.timer && this.queue.length === 0 && !this.stopped;
   }
 
   private schedule(): void {

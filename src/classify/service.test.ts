@@ -90,8 +90,7 @@ test('images in progress keep their tensors in reused slots: concurrent answers 
   const alone: Awaited<ReturnType<ClassificationService['analyzeMany']>>[] = [];
   for (const photo of photos) alone.push(await service.analyzeMany([photo]));
   const slots = (service as unknown as { slots: { size: number; inUse: number } }).slots;
-  const made = slots.size;
-  assert.ok(made >= 1 && made <= 2, `one image at a time needs one slot (made ${made})`);
+  assert.equal(slots.size, 0, 'a photo JPEG alone is decoded by the inference thread, into its own input: no slot');
   const together = await Promise.all(photos.map((photo) => service.analyzeMany([photo])));
   together.forEach(([o], i) => {
     const [a] = alone[i];
@@ -103,6 +102,44 @@ test('images in progress keep their tensors in reused slots: concurrent answers 
   const [bad] = await service.analyzeMany([Buffer.from('not an image')]);
   assert.ok(!bad.ok);
   assert.equal(slots.inUse, 0, 'a refused image gives its slot back');
+});
+
+test('a lone photo JPEG is decoded by the inference thread with the answer a worker gives; a PNG, a damaged JPEG and a mirrored photo go to a worker', async () => {
+  const target = service as unknown as { preprocess: ClassificationService['preprocess'] };
+  const preprocess = target.preprocess;
+  let byWorker = 0;
+  target.preprocess = function (this: ClassificationService, ...args: Parameters<ClassificationService['preprocess']>) {
+    byWorker++;
+    return preprocess.apply(this, args);
+  };
+  try {
+    const photo = await testPhoto(81, 640, 480);
+    const [alone] = await service.analyzeMany([photo], ['embedding']);
+    assert.equal(byWorker, 0, 'the photo JPEG did not go to a worker');
+    assert.ok(alone.ok);
+    const viaWorker = await preprocess.call(service, photo);
+    const outputs = await service.infer(viaWorker.tensor, undefined, ['embedding']);
+    assert.deepEqual(Array.from(alone.outputs.logits.data), Array.from(outputs.logits.data), 'the same logits as through a worker');
+    assert.deepEqual(Array.from(alone.outputs.embedding?.data ?? []), Array.from(outputs.embedding?.data ?? []), 'and the same embedding');
+    assert.deepEqual([alone.width, alone.height], [640, 480]);
+    byWorker = 0;
+    const [png] = await service.classifyMany([await testPhoto(82, 64, 48, 'png')], { topK: 1 });
+    assert.ok(png.ok);
+    assert.equal(byWorker, 1, 'a PNG went to a worker');
+    // Cut short inside its entropy-coded data: libjpeg refuses it, and the worker's decoder says why, as before.
+    byWorker = 0;
+    const [damaged] = await service.classifyMany([photo.subarray(0, Math.floor(photo.length * 0.6))], { topK: 1 });
+    assert.ok(!damaged.ok && damaged.error.code === 'IMAGE_CORRUPT', `damaged: ${JSON.stringify(damaged)}`);
+    assert.equal(byWorker, 1, 'the damaged JPEG was declined by the inference thread and decoded by a worker');
+    byWorker = 0;
+    const [mirrored] = await service.analyzeMany([photo], ['embedding'], undefined, { mirror: true });
+    assert.ok(mirrored.ok);
+    assert.equal(byWorker, 1, 'a photo with its mirror image goes to a worker (the two run as one batch)');
+    const [next] = await service.classifyMany([photo], { topK: 1 });
+    assert.ok(next.ok, 'and the next photo is answered');
+  } finally {
+    target.preprocess = preprocess;
+  }
 });
 
 test('images waiting for a preprocessing worker hold no slot: two per worker are handed over at once, the rest wait their turn', async () => {

@@ -6,14 +6,13 @@
  */
 import { performance } from 'node:perf_hooks';
 import { Piscina } from 'piscina';
-import { availableCpus } from '../cpu-quota.js';
 import { ResnetServeError, invalidArgument, refuseUnknownOptions } from '../errors.js';
 import { DEFAULT_DECODE_LIMITS } from '../image/decode-limits.js';
-import type { PreprocessReply, PreprocessTask } from '../image/preprocess-worker.js';
+import type { PreprocessReply, PreprocessTask } from '../image/preprocess-task.js';
 import { PREPROCESS_MODES, type PreprocessMode } from '../image/preprocess-config.js';
 import { MODEL_OPTION_KEYS, loadModel, type LoadedModel } from '../model/load-model.js';
 import type { ExtraOutput } from '../model/model-outputs.js';
-import type { OutputTensor, RunOutputs } from '../model/model-session.js';
+import type { ImageRun, OutputTensor, RunOutputs } from '../model/model-session.js';
 import { defaultCacheDir } from '../model/weights.js';
 import type { AnalyzeOutcome, ClassifyOptions, ClassifyOutcome, EmbedOutcome, ModelInfo, ModelOptions, Prediction } from '../types.js';
 import { checkHeadFits, requireOutputs } from './outputs.js';
@@ -26,7 +25,8 @@ import { DEFAULT_MAX_QUEUE, InferenceBatcher, type BatcherOptions } from './batc
 import { ConcurrencyGate } from './concurrency-gate.js';
 import { TensorSlots } from './tensor-slots.js';
 import { Admission } from './admission.js';
-import { checkCall, movableBuffer, type AnalyzeOptions, type CallOptions, type PreprocessOptions } from './service-calls.js';
+import { preprocessingPool, WARM_UP_JPEG } from './preprocessing-pool.js';
+import { bytesToSend, checkCall, movableBuffer, suitsInferenceThread, type AnalyzeOptions, type CallOptions, type PreprocessOptions } from './service-calls.js';
 
 /** Timings a service reports per image and per batch, for metrics. */
 export interface ServiceObserver {
@@ -46,24 +46,12 @@ export type Preprocessed = Extract<PreprocessReply, { ok: true }> & { tensor: Fl
 /** Default bound on loading and warming up the model: two minutes. */
 export const DEFAULT_STARTUP_TIMEOUT_MS = 120_000;
 
-/** A 32×24 grey-blue baseline JPEG (written once by sharp) that warms up each worker's decoder and resampler. */
-const WARM_UP_JPEG = '/9j/2wBDAAYEBQYFBAYGBQYHBwYIChAKCgkJChQODwwQFxQYGBcUFhYaHSUfGhsjHBYWICwgIyYnKSopGR8tMC0oMCUoKSj/2wBDAQcHBwoIChMKChMoGhYaKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCj/wAARCAAYACADASIAAhEBAxEB/8QAFQABAQAAAAAAAAAAAAAAAAAAAAT/xAAUEAEAAAAAAAAAAAAAAAAAAAAA/8QAFQEBAQAAAAAAAAAAAAAAAAAAAAT/xAAUEQEAAAAAAAAAAAAAAAAAAAAA/9oADAMBAAIRAxEAPwCsBehAAAAAAf/Z';
-
 /** How to start a service. */
 export interface ServiceOptions extends ModelOptions {
   /** Preprocessing worker threads. Default: half the CPUs available, at least 1. */
   workers?: number;
   batching?: BatcherOptions;
   observer?: ServiceObserver;
-}
-
-/** The preprocessing workers; checks `workers` before starting any. */
-function preprocessingPool(requested: number | undefined): Piscina<PreprocessTask, PreprocessReply> {
-  // Half the CPUs decode while ONNX Runtime's threads infer: measured on 2 cores, one worker gives the same
-  // throughput as two, with lower latency and memory (docs/performance.md, Threads).
-  const workers = requested ?? Math.max(1, Math.ceil(availableCpus() / 2));
-  if (!Number.isInteger(workers) || workers < 1) throw invalidArgument('workers', 'an integer >= 1', workers);
-  return new Piscina({ filename: new URL('../image/preprocess-worker.js', import.meta.url).href, minThreads: workers, maxThreads: workers, idleTimeout: 60_000 });
 }
 
 /**
@@ -165,13 +153,22 @@ export class ClassificationService {
     return this.pool.maxThreads;
   }
 
-  /** Runs the model once and every preprocessing worker once (decoder, resampler), so the first photo is not slow. */
+  /**
+   * Runs the model once, with a photo decoded in its thread where it decodes
+   * lone photos, and every preprocessing worker once (decoder, resampler), so
+   * the first photo is not slow.
+   */
   private async warmUp(): Promise<void> {
     const size = this.model.session.inputSize;
     // Small enough for any pixel limit; a preprocessing failure here never stops the start.
-    const photo = Buffer.from(WARM_UP_JPEG, 'base64');
-    const warmWorker = (): Promise<unknown> => this.preprocess(photo).catch(() => undefined);
-    await Promise.all([this.model.session.run(new Float32Array(3 * size * size), 1), ...Array.from({ length: this.pool.maxThreads }, warmWorker)]);
+    const photo = (): Buffer => Buffer.from(WARM_UP_JPEG, 'base64');
+    const warmWorker = (): Promise<unknown> => this.preprocess(photo()).catch(() => undefined);
+    const { session } = this.model;
+    const warmModel = async (): Promise<unknown> => {
+      const run = session.decodesJpeg && session.runImage ? await session.runImage(this.taskFor(photo(), false)) : null;
+      return run?.kind === 'outputs' ? run : session.run(new Float32Array(3 * size * size), 1);
+    };
+    await Promise.all([warmModel(), ...Array.from({ length: this.pool.maxThreads }, warmWorker)]);
   }
 
   /** Reads a head file (a path or a `file:` URL) trained on this service's model, for `classifyMany(images, { head })`; NOT_READY once closed. */
@@ -205,7 +202,7 @@ export class ClassificationService {
   async preprocess(bytes: Uint8Array, signal?: AbortSignal, options: PreprocessOptions = {}): Promise<Preprocessed> {
     const { fingerprint = false, into, handOver = false } = options;
     const movable = handOver ? movableBuffer(bytes) : null;
-    const task = { bytes, config: this.model.preprocess, maxPixels: this.maxPixels, maxDecodeMs: this.maxDecodeMs, mode: this.mode, fingerprint, into };
+    const task = { ...this.taskFor(bytes, fingerprint), into };
     const reply = await this.pool.run(task, { signal, ...(movable ? { transferList: [movable] } : {}) });
     if (!reply.ok) throw new ResnetServeError(reply.code, reply.message);
     this.observer?.stage?.('decode', reply.decode);
@@ -213,6 +210,17 @@ export class ClassificationService {
     const tensor = reply.tensor ?? into;
     if (!tensor) throw new ResnetServeError('INTERNAL', 'The preprocessing worker returned no tensor');
     return { ...reply, tensor };
+  }
+
+  /** {@link InferenceBatcher.runImageIfIdle} for `bytes`, moved there when handed over (a view is copied). */
+  private runInInferenceThread(bytes: Uint8Array, extra: readonly ExtraOutput[], options: AnalyzeOptions): Promise<ImageRun | null> {
+    const sent = bytesToSend(bytes, options.handOver ?? false);
+    return this.batcher.runImageIfIdle(this.taskFor(sent.bytes, options.fingerprint ?? false), extra, sent.transfer);
+  }
+
+  /** How this service's images are prepared, for `bytes`. */
+  private taskFor(bytes: Uint8Array, fingerprint: boolean): PreprocessTask {
+    return { bytes, config: this.model.preprocess, maxPixels: this.maxPixels, maxDecodeMs: this.maxDecodeMs, mode: this.mode, fingerprint };
   }
 
   /**
@@ -356,10 +364,28 @@ export class ClassificationService {
     }
   }
 
-  /** One admitted image: decoded in a worker, then through the batcher (with its mirror image for a head); its error in place. */
+  /**
+   * One admitted image: decoded in a worker, then through the batcher (with
+   * its mirror image for a head); its error in place. A lone photo JPEG,
+   * when nothing else is in the model, is decoded by the inference thread
+   * itself ({@link InferenceBatcher.runImageIfIdle}): the same input and
+   * answer, two hand-offs between threads fewer.
+   */
   private async analyzeOne(bytes: Uint8Array, extra: readonly ExtraOutput[], signal: AbortSignal | undefined, options: AnalyzeOptions): Promise<AnalyzeOutcome> {
     const start = performance.now();
     try {
+      const alone = options.mirror || signal?.aborted || !this.batcher.takesImageNow || !suitsInferenceThread(bytes, this.maxPixels) ? null : await this.runInInferenceThread(bytes, extra, options);
+      if (signal?.aborted) throw signal.reason;
+      if (alone?.kind === 'refused') throw new ResnetServeError(alone.code, alone.message);
+      // Declined (a damaged JPEG: libvips words its error), the image goes to a worker, its bytes back from the thread.
+      if (alone?.kind === 'declined') bytes = alone.bytes;
+      else if (alone) {
+        const { image, outputs, inferMs } = alone;
+        for (const stage of ['decode', 'preprocess'] as const) this.observer?.stage?.(stage, image[stage]);
+        this.observer?.stage?.('queue', 0);
+        const timings = { decode: image.decode, preprocess: image.preprocess, infer: inferMs, total: performance.now() - start };
+        return { ok: true, outputs, width: image.width, height: image.height, timings, ...(image.fingerprint ? { fingerprint: image.fingerprint } : {}) };
+      }
       return await this.withPreprocessed(bytes, signal, options, async (pre): Promise<AnalyzeOutcome> => {
         const t0 = performance.now();
         const size = this.model.session.inputSize;

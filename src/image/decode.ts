@@ -58,6 +58,19 @@ export interface DecodeOptions {
    * pixels and returns them with `window` set; other decoders ignore it.
    */
   window?: (resized: Size) => CropBox;
+  /**
+   * Decode only a photo JPEG that libjpeg-turbo reads (never load libvips):
+   * anything else, a damaged JPEG included, throws {@link DecodeDeclined}.
+   */
+  nativeOnly?: boolean;
+}
+
+/** Thrown with `nativeOnly` for an image that needs libvips (or libvips' words for its error). */
+export class DecodeDeclined extends Error {
+  constructor() {
+    super('This image is not a photo JPEG that libjpeg-turbo decodes on its own');
+    this.name = 'DecodeDeclined';
+  }
 }
 
 const ACCEPTED_FORMATS = new Set(['jpeg', 'png', 'webp', 'gif', 'tiff', 'heif', 'avif']);
@@ -314,6 +327,7 @@ export async function decodeImage(bytes: Buffer, limits: DecodeLimits = DEFAULT_
     const decoded = decodeNative(bytes, header, options, refused);
     if (decoded) return decoded;
   }
+  if (options.nativeOnly) throw new DecodeDeclined();
   try {
     const { image, meta, upright } = await openImage(bytes, limits);
     const original = upright;

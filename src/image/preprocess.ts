@@ -7,7 +7,7 @@
 import { performance } from 'node:perf_hooks';
 import { invalidArgument } from '../errors.js';
 import { DEFAULT_DECODE_LIMITS, type DecodeLimits } from './decode-limits.js';
-import { decodeImage } from './decode.js';
+import { decodeImage, type DecodeOptions } from './decode.js';
 import { fingerprintOf } from './fingerprint.js';
 import { centerCropBox, resizeShortSide, type CropBox, type Size } from './geometry.js';
 import { normalizationTables, writeNormalizedCHW, type NormalizationTables } from './normalize.js';
@@ -85,10 +85,11 @@ export class Preprocessor {
   /** Fast mode, when the whole frame is not needed: only the centre crop of the resized image. */
   private readonly fastWindow = (resized: Size): CropBox => centerCropBox(resized, { width: this.config.cropSize, height: this.config.cropSize });
 
-  /** Decodes `bytes` and writes the model input into `out` at `offset` (and, when asked, the image's fingerprint, which needs the whole frame). */
-  async imageToTensor(bytes: Buffer, out: Float32Array, offset = 0, options: { fingerprint?: boolean } = {}): Promise<PreprocessResult> {
+  /** Decodes `bytes` and writes the model input into `out` at `offset` (and, when asked, the image's fingerprint, which needs the whole frame); `nativeOnly`: see {@link DecodeOptions}. */
+  async imageToTensor(bytes: Buffer, out: Float32Array, offset = 0, options: { fingerprint?: boolean; nativeOnly?: boolean } = {}): Promise<PreprocessResult> {
     const t0 = performance.now();
-    const image = await decodeImage(bytes, this.limits, this.mode === 'fast' ? { resizeTo: this.fastTarget, ...(options.fingerprint ? {} : { window: this.fastWindow }) } : {});
+    const nativeOnly = options.nativeOnly ? { nativeOnly: true } : {};
+    const image = await decodeImage(bytes, this.limits, this.mode === 'fast' ? { resizeTo: this.fastTarget, ...(options.fingerprint ? {} : { window: this.fastWindow }), ...nativeOnly } : nativeOnly);
     const t1 = performance.now();
     if (image.window) writeNormalizedCHW(image, this.tables, out, offset);
     else this.pixelsToTensor(image, out, offset, image.original);

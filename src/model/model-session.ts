@@ -5,6 +5,8 @@
  * that only hands tensors to a session (the server's event loop, the
  * batcher) never loads the native runtime.
  */
+import type { ErrorCode } from '../errors.js';
+import type { PreprocessFacts, PreprocessTask } from '../image/preprocess-task.js';
 import type { ExtraOutput } from './model-outputs.js';
 
 /** The outputs a graph may have besides the logits, in the order sessions list them. */
@@ -91,9 +93,24 @@ export interface ModelSession {
    * asked for, in one run.
    */
   run(data: SessionInput, batch: number, extra?: readonly ExtraOutput[]): Promise<RunOutputs>;
+  /** Whether {@link runImage} can decode photo JPEGs in the session's own thread. */
+  readonly decodesJpeg?: boolean;
+  /** Decodes one image in the session's own thread and runs it (see `ThreadedSession.runImage`). */
+  runImage?(task: PreprocessTask, extra?: readonly ExtraOutput[], transfer?: ArrayBuffer[]): Promise<ImageRun>;
   /** Frees the native session. */
   release(): Promise<void>;
 }
+
+/**
+ * A photo decoded and run where the session runs: its outputs, with what is
+ * known of the image and how long inference took; or the image's own error;
+ * or `declined` when it needs a decoder that thread does not load, with the
+ * image's bytes (moved back when they were moved there).
+ */
+export type ImageRun =
+  | { kind: 'outputs'; outputs: RunOutputs; image: PreprocessFacts; inferMs: number }
+  | { kind: 'refused'; code: ErrorCode; message: string }
+  | { kind: 'declined'; bytes: Uint8Array };
 
 /** Options for opening a session. */
 export interface SessionOptions {

@@ -31,6 +31,17 @@ function ioShapes(metadata: readonly InferenceSession.ValueMetadata[]): IoShape[
 
 const isDynamic = (d: number | string): boolean => typeof d === 'string' || d < 0;
 
+/**
+ * Most images in one ONNX Runtime run; larger batches run in turns of this
+ * many. ONNX Runtime's arena keeps the activations of the largest run it has
+ * seen, so run after run reuses memory already faulted in (page faults are
+ * expensive on virtual machines: without the arena, ResNet-50 int8 took 15–16
+ * instead of 9 ms at batch 1); in turns of 4 that memory stays at a 4-image
+ * run's (ResNet-18: +1 MB int8, +24 MB fp32; ResNet-50 int8: +50 MB), where a
+ * 16-image run held 120–200 MB more. Measured in docs/performance.md (Memory).
+ */
+export const RUN_IMAGES = 4;
+
 /** Default intra-op threads: the CPUs this process may really use (affinity and cgroup quota). */
 export function defaultThreadCount(): number {
   return availableCpus();
@@ -137,8 +148,8 @@ export class ClassifierSession implements ModelSession {
         interOpNumThreads: 1,
         executionMode: 'sequential',
         graphOptimizationLevel: options.preoptimized ? 'disabled' : 'all',
-        // Without the arena, memory returns after a large batch instead of staying at its peak; speed is the same.
-        enableCpuMemArena: false,
+        // The arena reuses each run's activations; runs of at most RUN_IMAGES keep what it holds small.
+        enableCpuMemArena: true,
         // ONNX Runtime's warnings (one line per initializer listed among the inputs, in older exports) are not the user's to act on.
         logSeverityLevel: 3,
         ...(options.spinWait === false ? { extra: { session: { intra_op: { allow_spinning: '0' } } } } : {}),
@@ -175,7 +186,7 @@ export class ClassifierSession implements ModelSession {
   /**
    * Runs `batch` images laid out NCHW in `data`: the logits
    * (`batch * numClasses` floats) and the extra outputs asked for, from the
-   * same run. Batches above `maxBatch` are split. `data` may be one tensor
+   * same run. Batches above `maxBatch` or {@link RUN_IMAGES} are split. `data` may be one tensor
    * per image, and may live in a SharedArrayBuffer (the server's tensor slots).
    */
   async run(data: SessionInput, batch: number, extra: readonly ExtraOutput[] = []): Promise<RunOutputs> {
@@ -189,8 +200,9 @@ export class ClassifierSession implements ModelSession {
     if (missing.length) throw new ResnetServeError('OUTPUT_UNAVAILABLE', `This model has no ${missing.join(' or ')} output`);
     const names = [this.outputName, ...extra];
     const parts: Record<string, { chunks: Float32Array[]; dims: readonly number[] }> = {};
-    for (let start = 0; start < batch; start += this.maxBatch) {
-      const n = Math.min(this.maxBatch, batch - start);
+    const perRun = Math.min(this.maxBatch, RUN_IMAGES);
+    for (let start = 0; start < batch; start += perRun) {
+      const n = Math.min(perRun, batch - start);
       const tensor = new ort.Tensor('float32', data.subarray(start * per, (start + n) * per), [n, 3, this.inputSize, this.inputSize]);
       let result: InferenceSession.ReturnType;
       try {
