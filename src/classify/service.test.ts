@@ -126,11 +126,26 @@ test('a lone photo JPEG is decoded by the inference thread with the answer a wor
     const [png] = await service.classifyMany([await testPhoto(82, 64, 48, 'png')], { topK: 1 });
     assert.ok(png.ok);
     assert.equal(byWorker, 1, 'a PNG went to a worker');
+    // Progressive: each scan decoded in full, too slow to hold up every other request's inference.
+    byWorker = 0;
+    const [progressive] = await service.classifyMany([await sharp(photo).jpeg({ progressive: true }).toBuffer()], { topK: 1 });
+    assert.ok(progressive.ok);
+    assert.equal(byWorker, 1, 'a progressive JPEG went to a worker');
     // Cut short inside its entropy-coded data: libjpeg refuses it, and the worker's decoder says why, as before.
     byWorker = 0;
     const [damaged] = await service.classifyMany([photo.subarray(0, Math.floor(photo.length * 0.6))], { topK: 1 });
     assert.ok(!damaged.ok && damaged.error.code === 'IMAGE_CORRUPT', `damaged: ${JSON.stringify(damaged)}`);
     assert.equal(byWorker, 1, 'the damaged JPEG was declined by the inference thread and decoded by a worker');
+    // A library's bytes in shared memory: declined, they come back shared (never moved), and the worker says why.
+    const inShared = (bytes: Uint8Array): Uint8Array => {
+      const shared = new Uint8Array(new SharedArrayBuffer(bytes.length));
+      shared.set(bytes);
+      return shared;
+    };
+    const [damagedShared] = await service.classifyMany([inShared(photo.subarray(0, Math.floor(photo.length * 0.6)))], { topK: 1 });
+    const [photoShared] = await service.classifyMany([inShared(photo)], { topK: 1 });
+    assert.ok(!damagedShared.ok && damagedShared.error.code === 'IMAGE_CORRUPT');
+    assert.ok(photoShared.ok);
     byWorker = 0;
     const [mirrored] = await service.analyzeMany([photo], ['embedding'], undefined, { mirror: true });
     assert.ok(mirrored.ok);

@@ -34,10 +34,10 @@ function exif(entries: [number, number, number, number][], bigEndian = false): B
 }
 
 /** What sharp says of the same file, in the header's terms (null where fast decoding leaves it to sharp). */
-async function sharpView(bytes: Buffer): Promise<{ width: number; height: number; channels: number; orientation: number } | null> {
+async function sharpView(bytes: Buffer): Promise<{ width: number; height: number; channels: number; orientation: number; progressive: boolean } | null> {
   const meta = await sharp(bytes).metadata();
   if (meta.format !== 'jpeg' || meta.depth !== 'uchar' || (meta.space !== 'srgb' && meta.space !== 'b-w')) return null;
-  return { width: meta.width as number, height: meta.height as number, channels: meta.space === 'b-w' ? 1 : 3, orientation: meta.orientation ?? 1 };
+  return { width: meta.width as number, height: meta.height as number, channels: meta.space === 'b-w' ? 1 : 3, orientation: meta.orientation ?? 1, progressive: meta.isProgressive ?? false };
 }
 
 test('reads size, channels and every EXIF orientation (either byte order) as sharp does', async () => {
@@ -47,14 +47,15 @@ test('reads size, channels and every EXIF orientation (either byte order) as sha
     assert.deepEqual(readJpegHeader(written), await sharpView(written), `orientation ${orientation} written by libvips`);
     for (const bigEndian of [false, true]) {
       const spliced = withApp1(photo, exif([[0x0112, 3, 1, orientation]], bigEndian));
-      assert.deepEqual(readJpegHeader(spliced), { width: 320, height: 200, channels: 3, orientation });
+      assert.deepEqual(readJpegHeader(spliced), { width: 320, height: 200, channels: 3, orientation, progressive: false });
       assert.deepEqual(readJpegHeader(spliced), await sharpView(spliced));
     }
   }
   const grey = await sharp(photo).toColourspace('b-w').jpeg().toBuffer();
-  assert.deepEqual(readJpegHeader(grey), { width: 320, height: 200, channels: 1, orientation: 1 });
+  assert.deepEqual(readJpegHeader(grey), { width: 320, height: 200, channels: 1, orientation: 1, progressive: false });
   const progressive = await sharp(photo).jpeg({ progressive: true }).toBuffer();
   assert.deepEqual(readJpegHeader(progressive), await sharpView(progressive));
+  assert.equal(readJpegHeader(progressive)?.progressive, true);
 });
 
 test('leaves to sharp what is not plainly an 8-bit grey or colour photo', async () => {
@@ -79,7 +80,7 @@ test('leaves to sharp what is not plainly an 8-bit grey or colour photo', async 
   assert.equal(readJpegHeader(lossless), null, 'a lossless frame');
   // Another APP1 (XMP) and an EXIF block without an orientation change nothing.
   const xmp = withApp1(photo, Buffer.from('http://ns.adobe.com/xap/1.0/\0<x:xmpmeta/>', 'latin1'));
-  assert.deepEqual(readJpegHeader(withApp1(xmp, exif([[0x010f, 2, 1, 0]]))), { width: 160, height: 120, channels: 3, orientation: 1 });
+  assert.deepEqual(readJpegHeader(withApp1(xmp, exif([[0x010f, 2, 1, 0]]))), { width: 160, height: 120, channels: 3, orientation: 1, progressive: false });
 });
 
 test('agrees with sharp on every JPEG of the shared photos', { skip: skipWithoutReference }, async () => {

@@ -20,10 +20,13 @@ export interface JpegHeader {
   channels: 1 | 3;
   /** EXIF orientation, 1 (none) to 8. */
   orientation: number;
+  /** Coded in several scans (SOF2): every scan is decoded in full even at reduced scale, so it decodes far slower than a baseline one. */
+  progressive: boolean;
 }
 
 /** Frame markers of Huffman-coded DCT JPEGs: baseline, extended sequential, progressive. */
 const HUFFMAN_FRAMES = new Set([0xc0, 0xc1, 0xc2]);
+const PROGRESSIVE_FRAME = 0xc2;
 /** Every other frame marker (lossless, hierarchical, arithmetic coding). */
 const OTHER_FRAMES = new Set([0xc3, 0xc5, 0xc6, 0xc7, 0xc9, 0xca, 0xcb, 0xcd, 0xce, 0xcf]);
 const APP1 = 0xe1;
@@ -76,7 +79,7 @@ export function readJpegHeader(bytes: Uint8Array): JpegHeader | null {
       const height = (bytes[start + 1] << 8) | bytes[start + 2];
       const fits = end - start >= 6 + 3 * channels;
       if (frame || !fits || bytes[start] !== 8 || (channels !== 1 && channels !== 3) || width === 0 || height === 0) plain = false;
-      else frame = { width, height, channels };
+      else frame = { width, height, channels, progressive: marker === PROGRESSIVE_FRAME };
     } else if (OTHER_FRAMES.has(marker)) plain = false;
     else if (marker === APP1) {
       const found = exifOrientation(bytes, start, end);

@@ -57,7 +57,9 @@ port.on('message', async (request: SessionRequest) => {
     }
     if (request.type === 'image') {
       const reply = await decodeAndRun(request.id, request.task, request.extra);
-      port.postMessage(reply, reply.type === 'outputs' ? transferables(reply.outputs) : reply.type === 'declined' ? [reply.bytes.buffer as ArrayBuffer] : []);
+      // Declined, the bytes go back (moved, unless shared memory, which is shared anyway).
+      const back = reply.type === 'declined' && reply.bytes.buffer instanceof ArrayBuffer ? [reply.bytes.buffer] : [];
+      port.postMessage(reply, reply.type === 'outputs' ? transferables(reply.outputs) : back);
       return;
     }
     const outputs = await session.run(request.data, request.batch, request.extra);

@@ -305,7 +305,17 @@ describe('the Teach view in Chromium', { skip }, () => {
     const both = (await first.locator('.class-status').textContent()) ?? '';
     assert.match(both, /^未添加：list\.jpg：[^\n]+\ncut\.jpg：[^\n]+$/, 'one file per line');
     // Drawn as lines, not run together.
-    const lines = await first.locator('.class-status').evaluate((p) => { const r = document.createRange(); r.selectNodeContents(p); return new Set([...r.getClientRects()].map((x) => Math.round(x.top))).size; });
+    // Measured on the line in the page as it is now: the head is redrawn once the upload is done, and a line measured
+    // just as it is replaced has no boxes at all.
+    const linesNow = () => {
+      const p = document.querySelector('.class .class-status');
+      if (!p) return 0;
+      const r = document.createRange();
+      r.selectNodeContents(p);
+      return new Set([...r.getClientRects()].map((x) => Math.round(x.top))).size;
+    };
+    await page.waitForFunction(`(${linesNow.toString()})() >= 2`, undefined, { timeout: 5000 }).catch(() => undefined);
+    const lines = await page.evaluate(linesNow);
     assert.ok(lines >= 2, `two refusals on ${lines} line(s)`);
     await first.screenshot({ path: join(OUT, 'teach-refused-zh.png') });
     assert.doesNotMatch(both, /服务器无法理解|IMAGE_|None of/);
