@@ -154,6 +154,11 @@ describe('errors: the right status, a stable code, and the next request works', 
     const wrongMethod = await app.inject({ method: 'GET', url: '/predict?top_k=1' });
     assert.equal(wrongMethod.headers.allow, 'POST');
     assert.match(wrongMethod.json().error, /\/predict takes POST, not GET/);
+    // A trailing slash: still 404, naming the address that takes the request.
+    const slash = await send('/predict/', [file(photos[0])]);
+    assert.equal(slash.statusCode, 404);
+    assert.match(slash.json().error, /did you mean POST \/predict, without the trailing slash\?/);
+    assert.doesNotMatch((await app.inject({ method: 'GET', url: '/nope/' })).json().error, /did you mean/);
     // An option sent as a form field would be ignored: refused, saying where it goes.
     const boundary = 'an-option-in-the-form';
     const form = Buffer.concat([
