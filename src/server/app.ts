@@ -330,14 +330,17 @@ export async function buildApp(options: AppOptions): Promise<ResnetApp> {
       reply.header('allow', allowed.join(', '));
       return sendError(reply, new ResnetServeError('METHOD_NOT_ALLOWED', `${path} takes ${allowed.join(' or ')}, not ${request.method}`));
     }
-    // A trailing slash (`curl …/predict/`) names the address without it, when that one takes this method.
+    // A trailing slash (`curl …/predict/`) names the address without it, and the methods it takes when not this one.
     const trimmed = path.length > 1 && path.endsWith('/') ? path.replace(/\/+$/, '') : null;
+    const trimmedTakes = trimmed ? ROUTE_METHODS.filter((method) => app.findRoute({ method, url: trimmed }) !== null) : [];
     const hint =
       request.method === 'GET' && /^\/v2\/models\/?$/.test(path)
         ? ': the Open Inference Protocol lists models with POST /v2/repository/index (as Triton does), or GET /v1/models'
-        : trimmed && app.findRoute({ method: request.method as (typeof ROUTE_METHODS)[number], url: trimmed }) !== null
+        : trimmedTakes.some((method) => method === request.method)
           ? `; did you mean ${request.method} ${trimmed}, without the trailing slash?`
-          : '';
+          : trimmedTakes.length
+            ? `; ${trimmed}, without the trailing slash, takes ${trimmedTakes.join(' or ')}`
+            : '';
     return sendError(reply, new ResnetServeError('NOT_FOUND', `No route ${request.method} ${path}${hint}`));
   });
 
