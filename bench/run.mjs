@@ -357,8 +357,12 @@ for (const model of ['resnet18', 'resnet50']) {
   }
 }
 goals.push(
-  { goal: 'fp32: steady RSS under load ≤ 300 MB', value: http.modes['fast fp32'].steadyRssMb, target: 300, better: 'lower' },
-  { goal: 'int8: steady RSS under load ≤ 200 MB', value: http.modes['fast int8'].steadyRssMb, target: 200, better: 'lower' },
+  // Steady: what the server holds 1 s after the load, as it does between bursts; the peak (sampled every 50 ms
+  // during the load) adds the uploads and activations in flight at the busiest moment.
+  { goal: 'fp32: steady RSS after load ≤ 300 MB', value: http.modes['fast fp32'].steadyRssMb, target: 300, better: 'lower' },
+  { goal: 'int8: steady RSS after load ≤ 200 MB', value: http.modes['fast int8'].steadyRssMb, target: 200, better: 'lower' },
+  { goal: 'fp32: peak RSS during load, MB', value: http.modes['fast fp32'].peakRssMb, target: Infinity, better: 'lower' },
+  { goal: 'int8: peak RSS during load, MB', value: http.modes['fast int8'].peakRssMb, target: Infinity, better: 'lower' },
   { goal: 'cold start to ready (cached model) ≤ 1000 ms', value: http.coldStart.medianMs, target: 1000, better: 'lower' },
 );
 for (const g of goals) g.met = g.better === 'lower' ? g.value <= g.target : g.value >= g.target;
