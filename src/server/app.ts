@@ -323,7 +323,8 @@ export async function buildApp(options: AppOptions): Promise<ResnetApp> {
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0];
     // A route that exists for other methods (GET /predict): 405 with the methods it takes (RFC 9110).
-    const allowed = ROUTE_METHODS.filter((method) => method !== request.method && app.findRoute({ method, url: path }) !== null);
+    const takes = (url: string): string[] => ROUTE_METHODS.filter((method) => app.findRoute({ method, url }) !== null);
+    const allowed = takes(path).filter((method) => method !== request.method);
     if (allowed.length) {
       const route = mostSpecificRoute(path);
       if (route) refusedMethods.set(request, route);
@@ -332,11 +333,11 @@ export async function buildApp(options: AppOptions): Promise<ResnetApp> {
     }
     // A trailing slash (`curl …/predict/`) names the address without it, and the methods it takes when not this one.
     const trimmed = path.length > 1 && path.endsWith('/') ? path.replace(/\/+$/, '') : null;
-    const trimmedTakes = trimmed ? ROUTE_METHODS.filter((method) => app.findRoute({ method, url: trimmed }) !== null) : [];
+    const trimmedTakes = trimmed ? takes(trimmed) : [];
     const hint =
       request.method === 'GET' && /^\/v2\/models\/?$/.test(path)
         ? ': the Open Inference Protocol lists models with POST /v2/repository/index (as Triton does), or GET /v1/models'
-        : trimmedTakes.some((method) => method === request.method)
+        : trimmedTakes.includes(request.method)
           ? `; did you mean ${request.method} ${trimmed}, without the trailing slash?`
           : trimmedTakes.length
             ? `; ${trimmed}, without the trailing slash, takes ${trimmedTakes.join(' or ')}`
