@@ -18,6 +18,8 @@ export interface NodeInfo {
   ints: Record<string, number[]>;
   /** Integer attributes (e.g. `keepdims`), by name. */
   int: Record<string, number>;
+  /** String attributes (e.g. `auto_pad`), by name. */
+  strings: Record<string, string>;
 }
 
 /** An initializer: its shape, element type and bytes. */
@@ -45,11 +47,11 @@ export interface GraphInfo {
 const MODEL = { graph: 7, opsetImport: 8 };
 const GRAPH = { node: 1, initializer: 5, input: 11, output: 12 };
 const NODE = { input: 1, output: 2, opType: 4, attribute: 5, domain: 7 };
-const ATTRIBUTE = { name: 1, i: 3, ints: 8 };
+const ATTRIBUTE = { name: 1, i: 3, s: 4, ints: 8 };
 const TENSOR = { dims: 1, dataType: 2, floatData: 4, int32Data: 5, int64Data: 7, name: 8, rawData: 9, dataLocation: 14 };
 
 function readNode(buf: Uint8Array, f: WireField): NodeInfo {
-  const node: NodeInfo = { opType: '', domain: '', inputs: [], outputs: [], ints: {}, int: {} };
+  const node: NodeInfo = { opType: '', domain: '', inputs: [], outputs: [], ints: {}, int: {}, strings: {} };
   for (const g of readFields(buf, f.start, f.end)) {
     if (g.field === NODE.input) node.inputs.push(text(buf, g));
     else if (g.field === NODE.output) node.outputs.push(text(buf, g));
@@ -59,13 +61,16 @@ function readNode(buf: Uint8Array, f: WireField): NodeInfo {
       let name = '';
       const ints: number[] = [];
       let i: number | undefined;
+      let s: string | undefined;
       for (const a of readFields(buf, g.start, g.end)) {
         if (a.field === ATTRIBUTE.name) name = text(buf, a);
         else if (a.field === ATTRIBUTE.ints) varints(buf, a, ints);
         else if (a.field === ATTRIBUTE.i) i = a.varint;
+        else if (a.field === ATTRIBUTE.s && a.wire === LENGTH_DELIMITED) s = text(buf, a);
       }
       if (ints.length) node.ints[name] = ints;
       if (i !== undefined) node.int[name] = i;
+      if (s !== undefined) node.strings[name] = s;
     }
   }
   return node;
@@ -150,6 +155,22 @@ export function addOutputs(model: Uint8Array, nodes: GraphNode[], outputs: Graph
   out.set(graphBytes, before.length);
   out.set(after, before.length + graphBytes.length);
   return out;
+}
+
+/** Integer values of an int64 initializer (raw or packed; small enough for a number), or null for other types. */
+export function initializerInts(init: InitializerInfo): number[] | null {
+  const { bytes, dataType, storage } = init;
+  if (dataType !== 7) return null;
+  if (storage === 9) {
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    return Array.from({ length: bytes.byteLength / 8 }, (_, i) => Number(view.getBigInt64(i * 8, true)));
+  }
+  if (storage === 7) {
+    const out: number[] = [];
+    varints(bytes, { field: TENSOR.int64Data, wire: LENGTH_DELIMITED, tagStart: 0, start: 0, end: bytes.length }, out);
+    return out;
+  }
+  return null;
 }
 
 /** Float values of an initializer (float32 or float16, raw or packed), or null for other types. */

@@ -11,9 +11,12 @@
  * uint8 directly. So: each convolution's input and the end of its
  * Conv→activation chain are quantised, an Add of two quantised tensors is
  * quantised, and MaxPool/Pad pass their input's parameters through. Pooling
- * to the embedding and the classifier (Gemm/MatMul) stay in fp32.
+ * to the embedding and the classifier (Gemm/MatMul) stay in fp32. A stride-2
+ * convolution reading the image's 3 channels is planned as a stride-1 one
+ * over its 2×2 blocks (`space-to-depth.ts`).
  */
-import type { GraphInfo, NodeInfo } from '../onnx-graph.js';
+import { initializerInts, type GraphInfo, type NodeInfo } from '../onnx-graph.js';
+import { spaceToDepthLayout, type SpaceToDepthLayout } from './space-to-depth.js';
 
 /** A convolution whose weights become per-channel int8. */
 export interface QuantizedConv {
@@ -22,6 +25,8 @@ export interface QuantizedConv {
   weight: string;
   bias?: string;
   channels: number;
+  /** Run over the input's 2×2 blocks as channels (a convolution over the image's few channels). */
+  spaceToDepth?: SpaceToDepthLayout;
 }
 
 /** What to quantise. */
@@ -41,6 +46,8 @@ export interface QdqPlan {
 export interface PlanOptions {
   /** Keep convolutions that read the graph's input (through non-conv ops) in fp32. */
   keepFirstConv: boolean;
+  /** Rewrite a stride-2 convolution reading the graph's input over ≤ 3 channels as a stride-1 one over its 2×2 blocks. */
+  spaceToDepth: boolean;
 }
 
 const ACTIVATIONS = new Set(['Relu', 'Clip']);
@@ -51,11 +58,66 @@ function isFloatInit(graph: GraphInfo, name: string | undefined, rank: number): 
   return !!init && init.dataType === 1 && init.storage !== -1 && init.dims.length === rank;
 }
 
-/** Plans the quantisation of `graph`; throws a plain Error when nothing in it can be quantised. */
-export function planQuantization(graph: GraphInfo, options: PlanOptions): QdqPlan {
+const ELEMENTWISE = new Set(['Mul', 'Add', 'Sub', 'Div']);
+
+/**
+ * Height and width of `tensor` when it is the graph's input (`inputSize`
+ * square), or that input through operators that keep its height and width
+ * (scaling by per-channel constants, channels reordered by `Gather`, as the
+ * in-graph normalisation of converted models does) and zero `Pad`s of height
+ * and width (as Keras exports write before the first convolution).
+ */
+function imageSize(graph: GraphInfo, tensor: string, inputSize: number, producer: Map<string, NodeInfo>, depth = 0): [number, number] | undefined {
+  if (graph.inputs.includes(tensor)) return [inputSize, inputSize];
+  const node = producer.get(tensor);
+  if (!node || node.domain !== '' || depth > 16) return undefined;
+  const constant = (t: string | undefined): number[] | undefined => (t ? graph.initializers.get(t)?.dims : undefined);
+  if (ELEMENTWISE.has(node.opType)) {
+    const k = node.inputs.findIndex((t) => constant(t));
+    const dims = constant(node.inputs[k]);
+    // A constant that could broadcast height or width larger is not followed.
+    if (!dims || node.inputs.length !== 2 || dims.length > 4 || dims.slice(-2).some((d) => d !== 1) || (dims.length < 2 && dims.some((d) => d !== 1))) return undefined;
+    return imageSize(graph, node.inputs[1 - k], inputSize, producer, depth + 1);
+  }
+  if (node.opType === 'Gather') return node.int.axis === 1 && constant(node.inputs[1]) ? imageSize(graph, node.inputs[0], inputSize, producer, depth + 1) : undefined;
+  if (node.opType !== 'Pad' || (node.strings.mode ?? 'constant') !== 'constant' || node.inputs.slice(2).some(Boolean)) return undefined;
+  const init = graph.initializers.get(node.inputs[1]);
+  const pads = init ? initializerInts(init) : null;
+  if (!pads || pads.length !== 8 || pads.some((p) => !Number.isSafeInteger(p) || p < 0) || pads[0] || pads[1] || pads[4] || pads[5]) return undefined;
+  const size = imageSize(graph, node.inputs[0], inputSize, producer, depth + 1);
+  return size && [size[0] + pads[2] + pads[6], size[1] + pads[3] + pads[7]];
+}
+
+/** The block layout for convolution `node` when it reads the image (see `imageSize`) and the rewrite applies. */
+function blockLayout(graph: GraphInfo, node: NodeInfo, inputSize: number | undefined, producer: Map<string, NodeInfo>): SpaceToDepthLayout | undefined {
+  const dims = graph.initializers.get(node.inputs[1])!.dims;
+  const size = inputSize === undefined ? undefined : imageSize(graph, node.inputs[0], inputSize, producer);
+  if (!size) return undefined;
+  const layout = spaceToDepthLayout(
+    {
+      channels: dims[1],
+      group: node.int.group ?? 1,
+      kernel: node.ints.kernel_shape ?? dims.slice(2),
+      strides: node.ints.strides ?? [1, 1],
+      dilations: node.ints.dilations ?? [1, 1],
+      pads: node.ints.pads ?? [0, 0, 0, 0],
+      autoPad: node.strings.auto_pad,
+    },
+    ...size,
+  );
+  return layout ?? undefined;
+}
+
+/**
+ * Plans the quantisation of `graph`, whose input is `inputSize` pixels
+ * square (when known: the block rewrite needs it); throws a plain Error
+ * when nothing in it can be quantised.
+ */
+export function planQuantization(graph: GraphInfo, options: PlanOptions, inputSize?: number): QdqPlan {
   const consumers = new Map<string, number[]>();
   graph.nodes.forEach((n, i) => n.inputs.forEach((t) => t && consumers.set(t, [...(consumers.get(t) ?? []), i])));
   const graphOutputs = new Set(graph.outputs);
+  const producer = new Map(graph.nodes.flatMap((n) => n.outputs.map((t) => [t, n] as const)));
   const quantized = new Set<string>();
   const plan: QdqPlan = { convs: [], activations: [], shared: new Map(), replacedInitializers: new Set(), fp32Convs: [] };
   const own = (t: string): void => {
@@ -82,7 +144,8 @@ export function planQuantization(graph: GraphInfo, options: PlanOptions): QdqPla
       if (options.keepFirstConv && fromImage.has(x)) plan.fp32Convs.push(i);
       else {
         own(x);
-        plan.convs.push({ node: i, input: x, weight: w, bias: b || undefined, channels: graph.initializers.get(w)!.dims[0] });
+        const blocks = options.spaceToDepth ? blockLayout(graph, node, inputSize, producer) : undefined;
+        plan.convs.push({ node: i, input: x, weight: w, bias: b || undefined, channels: graph.initializers.get(w)!.dims[0], ...(blocks ? { spaceToDepth: blocks } : {}) });
         for (const t of [w, b]) if (t && weightUsers.get(t) === 1) plan.replacedInitializers.add(t);
       }
       own(chainEnd(node.outputs[0]));

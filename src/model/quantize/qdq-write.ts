@@ -2,8 +2,11 @@
  * Writes the QDQ model: the fp32 graph's bytes with int8 weights in place of
  * the planned convolutions' float ones, QuantizeLinear/DequantizeLinear
  * pairs after each planned activation, and the consumers of those
- * activations reading the dequantised copy. Every other byte (nodes,
- * attributes, value infos, metadata) is copied as it was.
+ * activations reading the dequantised copy. A convolution planned over its
+ * input's 2×2 blocks reads them through `Pad` (with the zero point) and
+ * `SpaceToDepth` on the uint8 copy, with its weights regrouped to match.
+ * Every other byte (nodes, attributes, value infos, metadata) is copied as
+ * it was.
  */
 import type { GraphInfo } from '../onnx-graph.js';
 import { initializerFloats } from '../onnx-graph.js';
@@ -11,6 +14,7 @@ import { encodeNode, encodeTensor, type GraphNode, type Initializer } from '../o
 import { LENGTH_DELIMITED, lengthDelimited, readFields, text } from '../protobuf-wire.js';
 import { quantizeBias, quantizeChannels, type ActivationParams } from './qdq-params.js';
 import type { QdqPlan } from './qdq-plan.js';
+import { spaceToDepthWeights } from './space-to-depth.js';
 
 const MODEL_GRAPH = 7;
 const GRAPH = { node: 1, initializer: 5 };
@@ -80,11 +84,14 @@ export function writeQdqModel(model: Uint8Array, graph: GraphInfo, plan: QdqPlan
 
   // Consumers of a quantised activation read its DQ copy; a weight's consumer reads its own DQ output.
   const convRenames = new Map<number, Map<string, string>>();
+  const rewrittenConvs = new Map<number, GraphNode>();
   plan.convs.forEach((conv, k) => {
     const w = graph.initializers.get(conv.weight)!;
     const q = quantizeChannels(initializerFloats(w)!, conv.channels, options.reduceRange);
     const wName = `rs_w${k}`;
-    newInits.push({ name: `${wName}_int8`, dims: w.dims, data: q.values, type: 'int8' });
+    const blocks = conv.spaceToDepth;
+    const weights = blocks ? spaceToDepthWeights(q.values, w.dims) : { values: q.values, dims: w.dims };
+    newInits.push({ name: `${wName}_int8`, dims: weights.dims, data: weights.values, type: 'int8' });
     newInits.push({ name: `${wName}_scale`, dims: [conv.channels], data: q.scales });
     newInits.push({ name: `${wName}_zp`, dims: [conv.channels], data: new Int8Array(conv.channels), type: 'int8' });
     weightNodes.push({ op: 'DequantizeLinear', inputs: [`${wName}_int8`, `${wName}_scale`, `${wName}_zp`], outputs: [`${wName}_dq`], attributes: { axis: 0 } });
@@ -98,7 +105,24 @@ export function writeQdqModel(model: Uint8Array, graph: GraphInfo, plan: QdqPlan
       own.set(conv.bias, `rs_b${k}_dq`);
     }
     convRenames.set(conv.node, own);
+    if (blocks) {
+      const [scale, zp] = paramNames(conv.input);
+      const s2d = `rs_s2d${k}`;
+      newInits.push({ name: `${s2d}_pads`, dims: [8], data: BigInt64Array.from(blocks.pads.map(BigInt)), type: 'int64' });
+      afterTensor.get(conv.input)!.push(
+        { op: 'Pad', inputs: [`${conv.input}__q`, `${s2d}_pads`, zp], outputs: [`${s2d}_padded`] },
+        { op: 'SpaceToDepth', inputs: [`${s2d}_padded`], outputs: [`${s2d}_blocks`], attributes: { blocksize: 2 } },
+        { op: 'DequantizeLinear', inputs: [`${s2d}_blocks`, scale, zp], outputs: [`${s2d}_blocks__dq`] },
+      );
+      const node = graph.nodes[conv.node];
+      const inputs = node.inputs.map((t, i) => (i === 0 ? `${s2d}_blocks__dq` : (own.get(t) ?? t)));
+      rewrittenConvs.set(conv.node, { op: 'Conv', inputs, outputs: node.outputs, attributes: { kernel_shape: blocks.kernel, strides: [1, 1], pads: [0, 0, 0, 0], dilations: [1, 1], group: 1 } });
+    }
   });
+  // An input only rewritten convolutions read needs no plain dequantised copy.
+  const blockOnly = (t: string): boolean =>
+    !graph.outputs.includes(t) && graph.nodes.every((n, i) => !n.inputs.includes(t) || rewrittenConvs.has(i)) && graph.nodes.some((n, i) => n.inputs.includes(t) && rewrittenConvs.has(i));
+  for (const [t, nodes] of afterTensor) if (blockOnly(t)) afterTensor.set(t, nodes.filter((n) => !(n.op === 'DequantizeLinear' && n.outputs[0] === `${t}__dq`)));
 
   let counter = 0;
   const encoded = (nodes: GraphNode[]): Uint8Array[] => nodes.map((n) => lengthDelimited(GRAPH.node, encodeNode(n, `rs_qdq_${counter++}`)));
@@ -110,8 +134,10 @@ export function writeQdqModel(model: Uint8Array, graph: GraphInfo, plan: QdqPlan
     if (f.field === GRAPH.node && f.wire === LENGTH_DELIMITED) {
       const node = graph.nodes[nodeIndex];
       const names = new Map([...rename, ...(convRenames.get(nodeIndex) ?? [])]);
-      const rewritten = renameInputs(model, f.start, f.end, names);
-      parts.push(rewritten ? lengthDelimited(GRAPH.node, rewritten) : model.subarray(f.tagStart, f.end));
+      const replaced = rewrittenConvs.get(nodeIndex);
+      const rewritten = replaced ? null : renameInputs(model, f.start, f.end, names);
+      if (replaced) parts.push(...encoded([replaced]));
+      else parts.push(rewritten ? lengthDelimited(GRAPH.node, rewritten) : model.subarray(f.tagStart, f.end));
       for (const out of node.outputs) parts.push(...encoded(afterTensor.get(out) ?? []));
       nodeIndex++;
       continue;

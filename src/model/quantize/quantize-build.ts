@@ -104,7 +104,7 @@ export async function buildQuantized(fp32Path: string, base: string, files: stri
     }
     let plan;
     try {
-      plan = planQuantization(graph, settings);
+      plan = planQuantization(graph, settings, options.preprocess.cropSize);
     } catch (err) {
       throw new ResnetServeError('MODEL_INVALID', `${label} cannot be quantised: ${(err as Error).message}`);
     }

@@ -6,8 +6,10 @@ import { ImageClassifier } from '../../classify/classifier.js';
 import { ResnetServeError } from '../../errors.js';
 import type { CalibrationProgress } from '../../types.js';
 import { readGraph } from '../onnx-graph.js';
-import { evenlySpread, MAX_CALIBRATION_PHOTOS } from './quantize.js';
-import { IMAGENET_SAMPLE_DIR, PRETRAINED_ONNX, REFERENCE_DIR, SHARED_DIR, skipWithoutDatasets, skipWithoutReference } from '../../testing/shared.js';
+import { cpuHasVnni, defaultQuantizeSettings, evenlySpread, MAX_CALIBRATION_PHOTOS, quantizedModel } from './quantize.js';
+import { IMAGENET_PREPROCESS } from '../../image/preprocess-config.js';
+import ort from '../ort.js';
+import { IMAGENET_SAMPLE_DIR, PRETRAINED_ONNX, readFloat32, REFERENCE_DIR, SHARED_DIR, skipWithoutDatasets, skipWithoutReference } from '../../testing/shared.js';
 import { scratchDir } from '../../testing/scratch.js';
 
 const RESNET18 = join(REFERENCE_DIR, 'resnet18-seed0.pth');
@@ -58,6 +60,36 @@ describe('--precision int8', () => {
     assert.equal(again.info.onnxPath, int8.info.onnxPath);
     assert.equal((await import('node:fs')).statSync(again.info.onnxPath as string).mtimeMs, mtime);
     await again.close();
+  });
+
+  test('the first convolution runs over the image’s 2×2 blocks (12 channels, 4×4, stride 1), with every output the same bit for bit as the plain int8 graph', { skip: skipWithoutReference }, async () => {
+    const fp32 = await ImageClassifier.create({ model: RESNET18, cacheDir });
+    const { onnxPath, sha256 } = fp32.info;
+    await fp32.close();
+    const options = { modelSha256: sha256, cacheDir, preprocess: IMAGENET_PREPROCESS };
+    const blocks = await quantizedModel(onnxPath as string, { ...options, settings: defaultQuantizeSettings(true) });
+    const plain = await quantizedModel(onnxPath as string, { ...options, settings: defaultQuantizeSettings(false) });
+    assert.notEqual(blocks, plain, 'cached apart');
+    const graph = readGraph(readFileSync(blocks));
+    assert.equal(graph.nodes.filter((n) => n.opType === 'SpaceToDepth').length, 1);
+    const first = graph.nodes.find((n) => n.opType === 'Conv')!;
+    assert.deepEqual([first.ints.kernel_shape, first.ints.strides, first.ints.pads], [[4, 4], [1, 1], [0, 0, 0, 0]]);
+    assert.deepEqual(graph.initializers.get(first.inputs[1].replace(/_dq$/, '_int8'))?.dims, [64, 12, 4, 4]);
+    assert.equal(readGraph(readFileSync(plain)).nodes.filter((n) => n.opType === 'SpaceToDepth').length, 0);
+    const per = 3 * 224 * 224;
+    const input = new ort.Tensor('float32', readFloat32(join(REFERENCE_DIR, 'inputs.f32')).slice(0, 3 * per), [3, 3, 224, 224]);
+    const outputs = async (path: string): Promise<Record<string, Float32Array>> => {
+      const session = await ort.InferenceSession.create(path, { intraOpNumThreads: 1 });
+      try {
+        const result = await session.run({ [session.inputNames[0]]: input });
+        return Object.fromEntries(Object.entries(result).map(([name, t]) => [name, t.data as Float32Array]));
+      } finally {
+        await session.release();
+      }
+    };
+    const [a, b] = [await outputs(blocks), await outputs(plain)];
+    assert.deepEqual(Object.keys(a).sort(), ['embedding', 'feature_map', 'logits']);
+    for (const name of Object.keys(a)) assert.deepEqual(a[name], b[name], `${name} the same`);
   });
 
   test('real ResNet-50 on 100 real photos: int8 agrees with fp32 on top-1 for at least 95 and loses at most 2 points of accuracy', { skip: skipResnet50 }, async () => {
@@ -124,6 +156,17 @@ describe('--precision int8', () => {
     await int8.close();
     assert.deepEqual(calls.map((p) => p.done), [1, 2, 3], 'told about every photo, the damaged last one included');
     assert.deepEqual(calls.at(-1), { done: 3, total: 3, skipped: 1, found: 3, passedBy: 2 });
+  });
+
+  test('the block rewrite is the default where the CPU has VNNI, read from cpuinfo’s flags', () => {
+    const cpuinfo = (flags: string): string => `processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: ${flags}\nbugs\t\t: sysret_ss_attrs\n`;
+    assert.equal(cpuHasVnni(cpuinfo('fpu sse2 avx2 fma avx512f avx512_vnni avx512_bf16')), true);
+    assert.equal(cpuHasVnni(cpuinfo('fpu sse2 avx2 fma avx_vnni')), true);
+    assert.equal(cpuHasVnni(cpuinfo('fpu sse2 avx2 fma avx512f avx512vl')), false);
+    assert.equal(cpuHasVnni('Processor\t: AArch64\nFeatures\t: fp asimd asimddp\n'), false);
+    assert.equal(defaultQuantizeSettings(true).spaceToDepth, true);
+    assert.equal(defaultQuantizeSettings(false).spaceToDepth, false);
+    assert.deepEqual({ ...defaultQuantizeSettings(true), spaceToDepth: false }, defaultQuantizeSettings(false), 'nothing else depends on the CPU');
   });
 
   test('a larger folder is calibrated on at most MAX_CALIBRATION_PHOTOS of its photos, evenly spread', () => {
