@@ -21,18 +21,33 @@ import { ORT_VERSION } from './ort-version.js';
 import { removedAtExit, removeOrphanedTemps } from '../fs-atomic.js';
 import { buildInChild, inBuildProcess } from './build-process.js';
 
+let flagsLineCache: string | undefined;
+
+/** The flags line of `cpuinfo` as written (default: this machine's `/proc/cpuinfo`, read once; empty where it cannot be read). */
+function flagsLine(cpuinfo?: string): string {
+  const line = (text: string): string => text.match(/^flags\s*:(.*)$/m)?.[1].trim() ?? '';
+  if (cpuinfo !== undefined) return line(cpuinfo);
+  if (flagsLineCache === undefined) {
+    try {
+      flagsLineCache = line(readFileSync('/proc/cpuinfo', 'utf8'));
+    } catch {
+      // Not Linux: the model name and architecture still separate machines well enough.
+      flagsLineCache = '';
+    }
+  }
+  return flagsLineCache;
+}
+
+/** The CPU's feature flags from `cpuinfo` (default: this machine's; none where it cannot be read). */
+export function cpuFlags(cpuinfo?: string): string[] {
+  return flagsLine(cpuinfo).split(/\s+/).filter(Boolean);
+}
+
 let cpuKeyCache: string | undefined;
 
 /** A short name for this CPU and ONNX Runtime build. */
 function cpuKey(): string {
-  if (cpuKeyCache) return cpuKeyCache;
-  let flags = '';
-  try {
-    flags = readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:(.*)$/m)?.[1] ?? '';
-  } catch {
-    // Not Linux: the model name and architecture below still separate machines well enough.
-  }
-  cpuKeyCache = createHash('sha256').update(`${ORT_VERSION}|${process.arch}|${cpus()[0]?.model ?? ''}|${flags.trim()}`).digest('hex').slice(0, 12);
+  cpuKeyCache ??= createHash('sha256').update(`${ORT_VERSION}|${process.arch}|${cpus()[0]?.model ?? ''}|${flagsLine()}`).digest('hex').slice(0, 12);
   return cpuKeyCache;
 }
 

@@ -93,19 +93,20 @@ function blockLayout(graph: GraphInfo, node: NodeInfo, inputSize: number | undef
   const dims = graph.initializers.get(node.inputs[1])!.dims;
   const size = inputSize === undefined ? undefined : imageSize(graph, node.inputs[0], inputSize, producer);
   if (!size) return undefined;
-  const layout = spaceToDepthLayout(
-    {
-      channels: dims[1],
-      group: node.int.group ?? 1,
-      kernel: node.ints.kernel_shape ?? dims.slice(2),
-      strides: node.ints.strides ?? [1, 1],
-      dilations: node.ints.dilations ?? [1, 1],
-      pads: node.ints.pads ?? [0, 0, 0, 0],
-      autoPad: node.strings.auto_pad,
-    },
-    ...size,
+  return (
+    spaceToDepthLayout(
+      {
+        channels: dims[1],
+        group: node.int.group ?? 1,
+        kernel: node.ints.kernel_shape ?? dims.slice(2),
+        strides: node.ints.strides ?? [1, 1],
+        dilations: node.ints.dilations ?? [1, 1],
+        pads: node.ints.pads ?? [0, 0, 0, 0],
+        autoPad: node.strings.auto_pad,
+      },
+      ...size,
+    ) ?? undefined
   );
-  return layout ?? undefined;
 }
 
 /**

@@ -119,10 +119,11 @@ export function writeQdqModel(model: Uint8Array, graph: GraphInfo, plan: QdqPlan
       rewrittenConvs.set(conv.node, { op: 'Conv', inputs, outputs: node.outputs, attributes: { kernel_shape: blocks.kernel, strides: [1, 1], pads: [0, 0, 0, 0], dilations: [1, 1], group: 1 } });
     }
   });
-  // An input only rewritten convolutions read needs no plain dequantised copy.
-  const blockOnly = (t: string): boolean =>
-    !graph.outputs.includes(t) && graph.nodes.every((n, i) => !n.inputs.includes(t) || rewrittenConvs.has(i)) && graph.nodes.some((n, i) => n.inputs.includes(t) && rewrittenConvs.has(i));
-  for (const [t, nodes] of afterTensor) if (blockOnly(t)) afterTensor.set(t, nodes.filter((n) => !(n.op === 'DequantizeLinear' && n.outputs[0] === `${t}__dq`)));
+  // An input that only rewritten convolutions read needs no plain dequantised copy.
+  for (const t of new Set(plan.convs.filter((c) => c.spaceToDepth).map((c) => c.input))) {
+    const plainReaders = graph.outputs.includes(t) || graph.nodes.some((n, i) => n.inputs.includes(t) && !rewrittenConvs.has(i));
+    if (!plainReaders) afterTensor.set(t, afterTensor.get(t)!.filter((n) => n.outputs[0] !== `${t}__dq`));
+  }
 
   let counter = 0;
   const encoded = (nodes: GraphNode[]): Uint8Array[] => nodes.map((n) => lengthDelimited(GRAPH.node, encodeNode(n, `rs_qdq_${counter++}`)));
@@ -135,9 +136,11 @@ export function writeQdqModel(model: Uint8Array, graph: GraphInfo, plan: QdqPlan
       const node = graph.nodes[nodeIndex];
       const names = new Map([...rename, ...(convRenames.get(nodeIndex) ?? [])]);
       const replaced = rewrittenConvs.get(nodeIndex);
-      const rewritten = replaced ? null : renameInputs(model, f.start, f.end, names);
       if (replaced) parts.push(...encoded([replaced]));
-      else parts.push(rewritten ? lengthDelimited(GRAPH.node, rewritten) : model.subarray(f.tagStart, f.end));
+      else {
+        const rewritten = renameInputs(model, f.start, f.end, names);
+        parts.push(rewritten ? lengthDelimited(GRAPH.node, rewritten) : model.subarray(f.tagStart, f.end));
+      }
       for (const out of node.outputs) parts.push(...encoded(afterTensor.get(out) ?? []));
       nodeIndex++;
       continue;

@@ -16,7 +16,7 @@
  * process (`../build-process.ts`).
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { ResnetServeError } from '../../errors.js';
@@ -27,6 +27,7 @@ import type { PreprocessConfig } from '../../image/preprocess-config.js';
 import { cachedSha256s } from '../file-hash.js';
 import type { PlanOptions } from './qdq-plan.js';
 import { buildInChild } from '../build-process.js';
+import { cpuFlags } from '../preoptimize.js';
 
 /** Bumped when the quantised graph changes, so older cached ones are not reused. */
 const QUANTIZE_VERSION = 2;
@@ -49,19 +50,11 @@ export interface QuantizeSettings extends PlanOptions {
 
 /**
  * Whether the CPU has an int8 dot-product instruction (x86's AVX-512 VNNI or
- * AVX-VNNI), from the flags of `cpuinfo` (default: this machine's
- * `/proc/cpuinfo`; false where it cannot be read).
+ * AVX-VNNI), from the flags of `cpuinfo` (default: this machine's; see
+ * `cpuFlags`).
  */
 export function cpuHasVnni(cpuinfo?: string): boolean {
-  let text = cpuinfo;
-  if (text === undefined) {
-    try {
-      text = readFileSync('/proc/cpuinfo', 'utf8');
-    } catch {
-      return false;
-    }
-  }
-  const flags = text.match(/^flags\s*:(.*)$/m)?.[1].split(/\s+/) ?? [];
+  const flags = cpuFlags(cpuinfo);
   return flags.includes('avx512_vnni') || flags.includes('avx_vnni');
 }
 
