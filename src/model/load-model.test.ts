@@ -45,13 +45,45 @@ test('a cached graph that cannot be read (cut short, emptied) is made again inst
   await model.session.release();
   const onnx = model.info.onnxPath as string;
   const size = statSync(onnx).size;
-  const optimized = readdirSync(join(cacheDir, 'onnx')).filter((n) => n.includes('-opt-')).map((n) => join(cacheDir, 'onnx', n));
   for (const damage of [(f: string) => truncateSync(f, 5_000_000), (f: string) => writeFileSync(f, '')]) {
-    for (const f of [onnx, ...optimized]) damage(f);
+    for (const f of [onnx, ...optimizedFiles(model.info.sha256)]) damage(f);
     const again = await loadModel({ model: checkpoint.path, cacheDir, threads: 1 });
     assert.equal(statSync(onnx).size, size, 'made again whole');
     assert.equal(again.session.numClasses, 1000);
     await again.session.release();
+  }
+});
+
+/** The optimised graph of the model of `sha256` and its weights file, as the cache holds them now. */
+function optimizedFiles(sha256: string): string[] {
+  return readdirSync(join(cacheDir, 'onnx'))
+    .filter((n) => n.startsWith(`${sha256}-`) && n.includes('-opt2-'))
+    .map((n) => join(cacheDir, 'onnx', n));
+}
+
+test("the optimised graph's weights are in a file of their own, which cut short, emptied or gone is made again, in a thread too", async () => {
+  const model = await loadModel({ model: checkpoint.path, cacheDir, threads: 1 });
+  await model.session.release();
+  const sha = model.info.sha256;
+  const weightsOf = (): string[] => optimizedFiles(sha).filter((f) => f.endsWith('.weights'));
+  const [weights] = weightsOf();
+  assert.equal(weightsOf().length, 1);
+  const graph = optimizedFiles(sha).find((f) => f.endsWith('.onnx')) as string;
+  assert.ok(statSync(weights).size > 40_000_000 && statSync(graph).size < 1_000_000, 'the weights beside the graph, not in it');
+  const size = statSync(weights).size;
+  const damages: [string, (f: string) => void][] = [
+    ['cut short', (f) => truncateSync(f, size / 2)],
+    ['emptied', (f) => writeFileSync(f, '')],
+    ['gone', (f) => rmSync(f)],
+  ];
+  for (const [what, damage] of damages) {
+    for (const thread of [false, true]) {
+      damage(weightsOf()[0]);
+      const again = await loadModel({ model: checkpoint.path, cacheDir, threads: 1 }, { thread });
+      assert.equal(again.session.numClasses, 1000, `${what}, ${thread ? 'in a thread' : 'in process'}`);
+      await again.session.release();
+      assert.deepEqual(weightsOf().map((f) => statSync(f).size), [size], `${what}: made again whole, the damaged one removed`);
+    }
   }
 });
 

@@ -326,9 +326,13 @@ async function openModel(
     probabilityOutputs,
   };
   const runPath = optimized ?? onnxPath;
-  const session: ModelSession = placement.thread
-    ? await ThreadedSession.open(runPath, sessionOptions)
-    : await (await import('./session.js')).ClassifierSession.open(runPath, sessionOptions);
+  const session: ModelSession = await (placement.thread
+    ? ThreadedSession.open(runPath, sessionOptions)
+    : (await import('./session.js')).ClassifierSession.open(runPath, sessionOptions)
+  ).catch((err: unknown) => {
+    // Our optimised copy opened when it was made: if it no longer does (its weights file cut short or gone), it is a damaged cache entry.
+    throw optimized && err instanceof ResnetServeError ? new ResnetServeError(err.code, err.message, { cause: new Error(`${optimized} could not be opened`) }) : err;
+  });
   try {
     const labels = chooseLabels(sidecar, session.numClasses, path);
     return {
