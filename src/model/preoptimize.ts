@@ -70,7 +70,8 @@ function cpuKey(): string {
 /**
  * The path of `onnxPath` optimised for this machine (made now when missing),
  * `stem` naming it in `<cacheDir>/onnx`; null when ONNX Runtime cannot write
- * it (the caller then opens the original with optimisations on).
+ * it or open what it wrote (the caller then opens the original with
+ * optimisations on).
  */
 export async function preoptimizedModel(onnxPath: string, cacheDir: string, stem = basename(onnxPath, '.onnx')): Promise<string | null> {
   const out = join(cacheDir, 'onnx', `${stem}-opt${OPTIMIZED_FORMAT}-${cpuKey()}.onnx`);
@@ -98,6 +99,8 @@ export async function preoptimizedModel(onnxPath: string, cacheDir: string, stem
       extra: { session: { optimized_model_external_initializers_file_name: weightsName, optimized_model_external_initializers_min_size_in_bytes: String(MAPPED_MIN_BYTES) } },
     });
     await session.release();
+    // Opened once as sessions will open it: a folder where its weights cannot be mapped gives no optimised graph, not a model that never opens.
+    await (await ort.InferenceSession.create(partial, { graphOptimizationLevel: 'disabled', enableCpuMemArena: false, logSeverityLevel: 3 })).release();
     // Another process finished the same build first: its graph and weights stand, these go.
     if (existsSync(out)) {
       await fail();
