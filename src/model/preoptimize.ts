@@ -9,8 +9,8 @@
  *
  * Its weights are written to a file of their own beside it, which ONNX
  * Runtime maps into memory when a session opens instead of parsing and
- * copying them out of the graph: the fp32 ResNet-18 opens in about 40 ms
- * instead of 110–200, and the pages are the page cache's, shared by every
+ * copying them out of the graph: the fp32 ResNet-18 opens in about 35 ms
+ * instead of 140–300, and the pages are the page cache's, shared by every
  * process that opens the model (docs/performance.md, Start-up). The weights
  * file's name is unique to the build that wrote it and recorded in the
  * graph, so a build never rewrites a file another process has mapped; the
