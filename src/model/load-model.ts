@@ -16,7 +16,7 @@ import { cachedSha256 } from './file-hash.js';
 import { IMAGENET_PREPROCESS, type PreprocessConfig } from '../image/preprocess-config.js';
 import { checkLabelSet, imagenetLabels, readLabelFile, type LabelSet } from '../labels/labels.js';
 import type { ModelInfo, ModelOptions } from '../types.js';
-import type { ModelSession } from './model-session.js';
+import type { ModelSession, SessionOptions } from './model-session.js';
 import { ThreadedSession } from './session-thread.js';
 import { probeModel } from './probe.js';
 import { checkpointToOnnx } from './checkpoint-graph.js';
@@ -316,12 +316,12 @@ async function openModel(
   // A graph whose weights are in files beside it runs from where it is: a copy in the cache would not find them.
   const optimized = externalData ? null : await preoptimizedFor(onnxPath, sha256, cacheDir);
   const int8 = quantizedSource || precision === 'int8';
-  const sessionOptions = {
+  const sessionOptions: SessionOptions = {
     threads: options.threads,
     inputSize: sidecar.preprocess.cropSize,
     label: path,
     preoptimized: optimized !== null,
-    spinWait: !int8,
+    spin: !int8 ? 'always' : placement.thread ? 'never' : 'during-runs',
     classes: sidecar.labels?.en.length ?? imagenetLabels().en.length,
     probabilityOutputs,
   };

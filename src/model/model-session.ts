@@ -121,12 +121,14 @@ export interface SessionOptions {
   /** The graph was optimised for this machine already (`preoptimize.ts`): open it as it is. */
   preoptimized?: boolean;
   /**
-   * Whether ONNX Runtime's idle threads spin before they sleep (its default). Spinning shortens the hand-off between
-   * layers but takes cores from the decoding that runs beside inference. For int8, whose layers are short, off
-   * measured better at both ends (two threads on an AVX2 CPU: 30–34 against 33–37 ms at concurrency 1, 42–48 against
-   * 37–44 images/s at 16); for fp32 it cost 10% at concurrency 1, so `load-model.ts` turns it off for int8 only.
+   * When ONNX Runtime's idle threads spin before they sleep: `always` (its default: between runs too), `during-runs`
+   * (while a run lasts, asleep between runs), `never`. Spinning shortens the hand-off between layers but takes cores
+   * from the decoding that runs beside inference in the server: for int8, whose layers are short, `never` measured
+   * better there at both ends (two threads on an AVX2 CPU: 30–34 against 33–37 ms at concurrency 1, 42–48 against
+   * 37–44 images/s at 16); for fp32 `never` cost 10% at concurrency 1. Where nothing decodes during a run (the CLI's
+   * and the library's sessions), int8 spins during runs (docs/performance.md, Threads).
    */
-  spinWait?: boolean;
+  spin?: 'always' | 'during-runs' | 'never';
   /** How many classes the labels have: of several outputs `[N, K]`, the one with this K holds the answer. */
   classes?: number;
   /** Outputs that are probabilities already (a Softmax's): read as such, never put through softmax again. */

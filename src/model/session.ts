@@ -52,6 +52,13 @@ export function defaultThreadCount(): number {
  * (the caller names the model as the user gave it) and without the C++
  * source location it sometimes starts with.
  */
+/** ONNX Runtime's session settings for `spin` (see {@link SessionOptions}). */
+function spinSettings(spin: NonNullable<SessionOptions['spin']>): { extra?: Record<string, unknown> } {
+  if (spin === 'never') return { extra: { session: { intra_op: { allow_spinning: '0' } } } };
+  if (spin === 'during-runs') return { extra: { session: { intra_op: { allow_spinning: '1' }, force_spinning_stop: '1' } } };
+  return {};
+}
+
 function ortLoadReason(message: string): string {
   const line = message.split('\n')[0];
   const reason = line
@@ -152,7 +159,7 @@ export class ClassifierSession implements ModelSession {
         enableCpuMemArena: true,
         // ONNX Runtime's warnings (one line per initializer listed among the inputs, in older exports) are not the user's to act on.
         logSeverityLevel: 3,
-        ...(options.spinWait === false ? { extra: { session: { intra_op: { allow_spinning: '0' } } } } : {}),
+        ...spinSettings(options.spin ?? 'always'),
       });
     } catch (err) {
       throw new ResnetServeError('MODEL_INVALID', `${label} is not a valid ONNX model: ${ortLoadReason((err as Error).message)}`, { cause: err });
