@@ -87,6 +87,20 @@ test("the optimised graph's weights are in a file of their own, which cut short,
   }
 });
 
+test('an optimised graph of the earlier layout (its weights inside) is removed once the new one is made', async () => {
+  const model = await loadModel({ model: checkpoint.path, cacheDir, threads: 1 });
+  await model.session.release();
+  const [graph, weights] = ['.onnx', '.weights'].map((end) => optimizedFiles(model.info.sha256).find((f) => f.endsWith(end)) as string);
+  const earlier = graph.replace('-opt2-', '-opt-');
+  writeFileSync(earlier, 'the earlier layout');
+  rmSync(graph);
+  rmSync(weights);
+  const again = await loadModel({ model: checkpoint.path, cacheDir, threads: 1 });
+  await again.session.release();
+  assert.equal(existsSync(earlier), false);
+  assert.equal(optimizedFiles(model.info.sha256).length, 2);
+});
+
 test("official weights found in PyTorch's hub cache are used once their hash matches the name, and nothing is written there", async () => {
   // Real official weights cannot be downloaded here: register the random checkpoint under a name that carries its own hash prefix.
   const sha = createHash('sha256').update(readFileSync(checkpoint.path)).digest('hex');

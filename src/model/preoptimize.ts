@@ -107,6 +107,8 @@ export async function preoptimizedModel(onnxPath: string, cacheDir: string, stem
       return out;
     }
     await rename(partial, out);
+    // The same graph in the layout before, its weights inside: never read again.
+    await rm(join(dir, `${stem}-opt-${cpuKey()}.onnx`), { force: true });
     return out;
   } catch {
     return fail();
