@@ -22,14 +22,21 @@ before(async () => {
 });
 after(() => session.release());
 
-test('concurrent images are gathered into batches, and each gets its own logits', async () => {
+test('concurrent images are gathered into batches, and each gets its own logits; imagesInModel is the batch running', async () => {
   const sizes: number[] = [];
-  const batcher = new InferenceBatcher(session, { maxBatch: 16 }, (n) => sizes.push(n));
+  const inModel: number[] = [];
+  const batcher = new InferenceBatcher(session, { maxBatch: 16 }, (n) => {
+    sizes.push(n);
+    inModel.push(batcher.imagesInModel);
+  });
+  assert.equal(batcher.imagesInModel, 0);
   // The first image starts at once (no waiting at concurrency 1); the rest queue behind it and run together.
   const first = batcher.infer(images[0]);
   await new Promise((resolve) => setImmediate(resolve));
   const results = await Promise.all([first, ...images.slice(1, 10).map((t) => batcher.infer(t))]);
   assert.deepEqual(sizes, [1, 9]);
+  assert.deepEqual(inModel, [1, 9]);
+  assert.equal(batcher.imagesInModel, 0);
   results.forEach((r, i) => {
     assert.equal(r.outputs.logits.data.length, 10);
     r.outputs.logits.data.forEach((v, j) => assert.ok(Math.abs(v - alone[i][j]) < 1e-5));
@@ -52,6 +59,17 @@ test('maxWaitMicros lets a partial batch wait for company; maxBatch caps it', as
   const waiting = new InferenceBatcher(session, { maxBatch: 16, maxWaitMicros: 50_000 }, (n) => sizes.push(n));
   await Promise.all(images.slice(0, 6).map((t) => waiting.infer(t)));
   assert.deepEqual(sizes, [6]);
+  // A full batch does not wait out the rest of the time.
+  const full: number[] = [];
+  const long = new InferenceBatcher(session, { maxBatch: 4, maxWaitMicros: 60_000_000 }, (n) => full.push(n));
+  let timer: NodeJS.Timeout | undefined;
+  const ran = await Promise.race([
+    Promise.all(images.slice(0, 4).map((t) => long.infer(t))).then(() => 'ran'),
+    new Promise((resolve) => (timer = setTimeout(resolve, 20_000, 'still waiting'))),
+  ]);
+  clearTimeout(timer);
+  assert.equal(ran, 'ran');
+  assert.deepEqual(full, [4]);
   const capped: number[] = [];
   const small = new InferenceBatcher(session, { maxBatch: 4 }, (n) => capped.push(n));
   await Promise.all(images.map((t) => small.infer(t)));

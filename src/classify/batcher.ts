@@ -62,7 +62,8 @@ export class InferenceBatcher {
   readonly maxWaitMicros: number;
   readonly maxQueue: number;
   private readonly queue: Pending[] = [];
-  private running = false;
+  /** Images in the run ONNX Runtime is doing now (0: the model is idle). */
+  private inModel = 0;
   private starting = false;
   private timer: NodeJS.Timeout | null = null;
   private stopped: unknown = null;
@@ -86,6 +87,15 @@ export class InferenceBatcher {
   /** Images waiting for inference now. */
   get queued(): number {
     return this.queue.length;
+  }
+
+  /** Images in the model now: the size of the batch running, 0 when none is. */
+  get imagesInModel(): number {
+    return this.inModel;
+  }
+
+  private get running(): boolean {
+    return this.inModel > 0;
   }
 
   /**
@@ -115,13 +125,13 @@ export class InferenceBatcher {
    */
   async runImageIfIdle(task: PreprocessTask, extra: readonly ExtraOutput[] = [], transfer: ArrayBuffer[] = []): Promise<ImageRun | null> {
     if (!this.takesImageNow || !this.session.runImage) return null;
-    this.running = true;
+    this.inModel = 1;
     try {
       const run = await this.session.runImage(task, extra, transfer);
       if (run.kind === 'outputs') this.observe?.(1, run.inferMs);
       return run;
     } finally {
-      this.running = false;
+      this.inModel = 0;
       if (this.queue.length) this.schedule();
     }
   }
@@ -132,6 +142,11 @@ export class InferenceBatcher {
   }
 
   private schedule(): void {
+    // A partial batch's wait ends as soon as the batch is full.
+    if (this.timer && this.queue.length >= this.maxBatch) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
     if (this.running || this.timer || this.starting) return;
     if (this.maxWaitMicros > 0 && this.queue.length < this.maxBatch) {
       this.timer = setTimeout(() => {
@@ -156,7 +171,7 @@ export class InferenceBatcher {
       else batch.push(next);
     }
     if (batch.length === 0) return;
-    this.running = true;
+    this.inModel = batch.length;
     const started = performance.now();
     try {
       // The session gathers the images into its own input (tensor slots reach a threaded one without a copy).
@@ -170,7 +185,7 @@ export class InferenceBatcher {
     } catch (err) {
       for (const p of batch) p.reject(err);
     } finally {
-      this.running = false;
+      this.inModel = 0;
       if (this.queue.length) this.schedule();
     }
   }

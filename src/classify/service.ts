@@ -282,6 +282,11 @@ export class ClassificationService {
     return this.admission.inProgress;
   }
 
+  /** Images in the model now (the batch ONNX Runtime is running); 0 when it is idle. */
+  get inModel(): number {
+    return this.batcher.imagesInModel;
+  }
+
   /** Most images in progress at once (`batching.maxQueue`); beyond it, QUEUE_FULL at once. */
   get maxAdmitted(): number {
     return this.admission.max;

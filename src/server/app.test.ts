@@ -448,6 +448,7 @@ describe('operations', () => {
     // Images in progress against their limit, read at the scrape: none now, one while a large photo is decoded.
     assert.match(text, /^resnet_images_in_progress 0$/m);
     assert.match(text, /^resnet_images_limit 64$/m);
+    assert.match(text, /^resnet_images_in_model 0$/m);
     let answered = false;
     const large = app.inject({ method: 'POST', url: '/predict', ...multipartBody([file(await testPhoto(5, 4000, 3000))]) }).then((r) => ((answered = true), r));
     let seen = false;

@@ -242,7 +242,7 @@ export async function buildApp(options: AppOptions): Promise<ResnetApp> {
       holder.heads = await (options.heads ?? HeadRegistry.open(service));
       holder.service = service;
       service.observer ??= metrics.observer;
-      metrics.setModel(service.info, ORT_VERSION, service.workers, { inProgress: () => service.inFlight, limit: service.maxAdmitted });
+      metrics.setModel(service.info, ORT_VERSION, service.workers, { inProgress: () => service.inFlight, inModel: () => service.inModel, limit: service.maxAdmitted });
     })
     .catch(() => {
       // The caller owns model and head load failures (server.ts exits); routes keep answering NOT_READY.

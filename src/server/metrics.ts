@@ -2,7 +2,7 @@
  * Prometheus metrics (prom-client) on a registry of the app's own, so several
  * apps in one process (tests) do not collide: requests by route and status,
  * refusals by route and error code, images that failed by code, request latency, per-stage latency, batch sizes, in-flight requests, images
- * in progress against their limit, and the model in use.
+ * in progress against their limit, images in the model now, and the model in use.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ServiceObserver } from '../classify/service.js';
@@ -28,13 +28,19 @@ export class ServerMetrics {
   readonly threads = new Gauge({ name: 'resnet_threads', help: 'Threads by pool: onnxruntime intra-op, preprocessing workers', labelNames: ['pool'], registers: [this.registry] });
   readonly buildInfo = new Gauge({ name: 'resnet_build_info', help: 'The resnet-serve version running (value 1)', labelNames: ['version'], registers: [this.registry] });
   readonly ready = new Gauge({ name: 'resnet_ready', help: '1 when the model is loaded and the server accepts work', registers: [this.registry] });
-  private images: { inProgress: () => number; limit: number } | null = null;
+  private images: { inProgress: () => number; inModel: () => number; limit: number } | null = null;
   // Read at each scrape: how close the server is to answering 503 QUEUE_FULL.
   readonly imagesInProgress: Gauge = new Gauge({
     name: 'resnet_images_in_progress',
     help: 'Images admitted and not yet answered (decoding or waiting for inference); at resnet_images_limit new ones get 503 QUEUE_FULL',
     registers: [this.registry],
     collect: (): void => this.imagesInProgress.set(this.images?.inProgress() ?? 0),
+  });
+  readonly imagesInModel: Gauge = new Gauge({
+    name: 'resnet_images_in_model',
+    help: 'Images in the batch the model is running now (0: the model is idle)',
+    registers: [this.registry],
+    collect: (): void => this.imagesInModel.set(this.images?.inModel() ?? 0),
   });
   readonly imagesLimit = new Gauge({ name: 'resnet_images_limit', help: 'Most images in progress at once (--max-queue)', registers: [this.registry] });
 
@@ -86,7 +92,7 @@ export class ServerMetrics {
   }
 
   /** Records the model once it is loaded. */
-  setModel(info: ModelInfo, onnxruntime: string, workers: number, images: { inProgress: () => number; limit: number }): void {
+  setModel(info: ModelInfo, onnxruntime: string, workers: number, images: { inProgress: () => number; inModel: () => number; limit: number }): void {
     this.images = images;
     this.imagesLimit.set(images.limit);
     this.modelInfo.set({ name: info.name, source: info.source, sha256: info.sha256, precision: info.precision, onnxruntime }, 1);

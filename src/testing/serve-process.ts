@@ -3,6 +3,7 @@
  * it, resolved once it says where it is ready.
  */
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import { after } from 'node:test';
 import type { Readable } from 'node:stream';
 
 /** A running `serve` process, its port and URL, and what it has written to stderr so far. */
@@ -13,9 +14,17 @@ export interface ServeProcess {
   stderr(): string;
 }
 
-/** Starts `node bin serve …args` with `env` and waits for its "ready at" line; rejects with its stderr if it exits first. */
+/**
+ * Starts `node bin serve …args` with `env` and waits for its "ready at" line;
+ * rejects with its stderr if it exits first. A process still running when the
+ * calling test ends (it failed before stopping it) is killed, so the test file
+ * ends instead of waiting for it.
+ */
 export async function startServe(bin: string, args: readonly string[], env: NodeJS.ProcessEnv): Promise<ServeProcess> {
   const child = spawn(process.execPath, [bin, 'serve', ...args], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  after(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
   let stderr = '';
   const url = await new Promise<string>((resolve, reject) => {
     child.stderr.on('data', (chunk: Buffer) => {
