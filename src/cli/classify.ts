@@ -144,6 +144,8 @@ export async function classifyCommand(paths: string[], values: Parsed, model: Mo
   let failed: number;
   try {
     head?.checkBackbone(classifier.info, headPath as string);
+    const precisionNote = head?.precisionNote(classifier.info.precision, headPath as string);
+    if (precisionNote) process.stderr.write(`${precisionNote}\n`);
     const effective = values.reject === 'off' ? head?.withoutRejection() : head;
     // Asked for, but the head has none: said, not silently ignored.
     if (values.reject === 'on' && head && !head.rejection) process.stderr.write(`${headPath}: this head has no "unknown" (it was trained with --reject off, or with too few photos in a class), so --reject on changes nothing; train it again to have one\n`);

@@ -131,6 +131,10 @@ test('usage errors exit 2 with the message and where the usage is (the usage its
   const fromEnv = await run(['classify', 'x.jpg'], { RESNET_SERVE_TOP_K: 'abc' });
   assert.equal(fromEnv.code, 2);
   assert.match(fromEnv.stderr, /--top-k must be a positive integer, got "abc" \(set by the environment variable RESNET_SERVE_TOP_K\)/);
+  // Also when the engine refuses it (a calibration folder that is not there), in words, not Node's.
+  const calibrate = await run(['classify', join(photos, 'a.jpg'), '--model', checkpoint, '--precision', 'int8'], { RESNET_SERVE_CALIBRATE: join(emptyFolder, 'not-there') });
+  assert.equal(calibrate.code, 2, calibrate.stderr);
+  assert.equal(calibrate.stderr, `resnet-serve: calibrate: ${join(emptyFolder, 'not-there')} cannot be read as a folder of photos: no such folder (ENOENT) (set by the environment variable RESNET_SERVE_CALIBRATE)\n`);
   const version = await run(['--version']);
   assert.equal(version.code, 0);
   assert.equal(version.stdout, `resnet-serve ${JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version}\n`);

@@ -227,7 +227,8 @@ function parseErrorMessage(message: string, argv: string[]): string {
 
 /** For a message about `--name` that the command line did not set: the environment variable that did. */
 function settingSource(message: string, commandLine: Record<string, unknown>): string {
-  const option = /^--([a-z][a-z0-9-]*)/.exec(message)?.[1];
+  // "calibrate: …" is the engine's word for --calibrate.
+  const option = /^(?:--([a-z][a-z0-9-]*)|(calibrate):)/.exec(message)?.slice(1).find((o) => o !== undefined);
   if (option === undefined || commandLine[option] !== undefined) return '';
   const fallbacks = [environmentName(option), ...(option === 'port' ? ['PORT'] : option === 'host' ? ['HOST'] : [])];
   const used = fallbacks.find((name) => process.env[name] !== undefined && process.env[name] !== '');
@@ -328,7 +329,7 @@ export async function main(argv: string[]): Promise<number> {
       return 2;
     }
     if (err instanceof ResnetServeError && (err.code === 'INVALID_ARGUMENT' || err.code === 'QUERY_TOO_SHORT')) {
-      process.stderr.write(`resnet-serve: ${err.message}\n`);
+      process.stderr.write(`resnet-serve: ${err.message}${settingSource(err.message, parsed.values)}\n`);
       return 2;
     }
     // search exits as grep does: 1 is "nothing matched", so a failure (no index, a damaged one, an unreadable photo) is 2.

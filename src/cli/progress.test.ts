@@ -61,11 +61,16 @@ test('the int8 calibration note says how many photos were used, chosen and skipp
   // Not a terminal: a line at the start and one at the end, even when the last photo is skipped.
   const piped = lines(false, [[1, 3, 0, 3, 0], [2, 3, 0, 3, 0], [3, 3, 1, 3, 0]]);
   assert.match(piped, /^Quantising the model to int8 \(once\): calibrating on 3 photos\n/);
-  assert.match(piped, /calibrated on 2 photos, 1 file skipped \(not images or unreadable\) in [\d.]+ s\n$/);
+  assert.match(piped, /calibrated on 2 photos, 1 file skipped \(not images or unreadable\) in [\d.]+ s \(only 2: a few dozen photos like the ones it will see give better ranges\)\n$/);
+  // Enough photos: no such advice.
+  assert.match(lines(false, [[1, 10, 0, 10, 0], [10, 10, 0, 10, 0]]), /calibrated on 10 photos in [\d.]+ s\n$/);
+  // None read: no line that reads like success (the error follows); on a terminal the open line is ended.
+  assert.equal(lines(false, [[1, 2, 1, 2, 0], [2, 2, 2, 2, 0]]), 'Quantising the model to int8 (once): calibrating on 2 photos\n');
+  assert.match(lines(true, [[1, 2, 1, 2, 0], [2, 2, 2, 2, 0]]), /calibrating on 1 of 2 photos\x1b\[K\n$/);
   assert.match(lines(false, [[1, 1, 0, 1, 0]]), /calibrated on 1 photo in/);
   assert.match(lines(false, [[1, 1, 0, 1, 2]]), /calibrated on 1 photo, 2 files skipped/);
   assert.match(lines(false, [[1, 256, 0, 3000, 0]]), /calibrating on 256 photos \(evenly chosen from 3000\)/);
   // A terminal: redrawn in place, cleared to the end of the line, ended with a newline.
-  const tty = lines(true, [[1, 2, 0, 2, 0], [2, 2, 0, 2, 0]]);
-  assert.match(tty, /^\rQuantising .*calibrating on 1 of 2 photos\x1b\[K\r.*calibrated on 2 photos in [\d.]+ s\x1b\[K\n$/);
+  const tty = lines(true, [[1, 12, 0, 12, 0], [12, 12, 0, 12, 0]]);
+  assert.match(tty, /^\rQuantising .*calibrating on 1 of 12 photos\x1b\[K\r.*calibrated on 12 photos in [\d.]+ s\x1b\[K\n$/);
 });

@@ -38,6 +38,9 @@ export function downloadProgress(label: string, out: Writable & { isTTY?: boolea
 
 let lineOpen = false;
 
+/** Below this many photos read, calibration says the ranges may be poor. */
+const FEW_CALIBRATION_PHOTOS = 10;
+
 /** Ends a progress line left open on a terminal (before an error is written under it). */
 export function endProgressLine(out: Writable = process.stderr): void {
   if (lineOpen) out.write('\n');
@@ -56,7 +59,14 @@ export function quantizeProgress(out: Writable & { isTTY?: boolean } = process.s
     const finished = done >= total;
     const chosen = found > total ? ` (evenly chosen from ${found})` : '';
     const notUsed = skipped + passedBy;
-    const end = `calibrated on ${plural(total - skipped, 'photo')}${chosen}${notUsed ? `, ${plural(notUsed, 'file')} skipped (not images or unreadable)` : ''} in ${((Date.now() - started) / 1000).toFixed(1)} s`;
+    const used = total - skipped;
+    // None read: the error that follows says so, not a line that reads like success.
+    if (finished && used === 0) {
+      if (lineOpen) endProgressLine(out);
+      return;
+    }
+    const few = used < FEW_CALIBRATION_PHOTOS ? ` (only ${used}: a few dozen photos like the ones it will see give better ranges)` : '';
+    const end = `calibrated on ${plural(used, 'photo')}${chosen}${notUsed ? `, ${plural(notUsed, 'file')} skipped (not images or unreadable)` : ''} in ${((Date.now() - started) / 1000).toFixed(1)} s${few}`;
     if (out.isTTY) {
       out.write(`\r${prefix} ${finished ? end : `calibrating on ${done} of ${plural(total, 'photo')}${chosen}`}\x1b[K${finished ? '\n' : ''}`);
       lineOpen = !finished;

@@ -66,6 +66,8 @@ test('train: counts, cross-validated accuracy, confusion, mix-ups, warnings, and
   assert.equal(head.format, 'resnet-serve-head');
   assert.deepEqual(head.classes, ['rare', 'warm', '冷色']);
   assert.equal(head.backbone.dim, 512);
+  assert.equal(head.backbone.precision, 'fp32');
+  assert.match(r.stderr, /^Training head "set" on resnet18 \(fp32, sha256 [0-9a-f]{12}\) from /m);
   // Again: every embedding comes from the cache.
   const again = await run(['train', join(root, 'set'), '--out', out, '--model', checkpoint, '--holdout', '0.3']);
   assert.equal(again.code, 0, again.stderr);
@@ -288,6 +290,11 @@ test('classify --head answers with its classes; a head of another model or a cha
   assert.equal(withMap.unknown, json.unknown);
   assert.ok(existsSync(withMap.heatmap), explained.stdout);
   assert.deepEqual(readdirSync(maps).sort(), [basename(withMap.heatmap), basename(withMap.heatmap).replace(/\.png$/, '.photo.png')].sort());
+  // In the other precision it answers, and says its scores may differ from training's.
+  const inInt8 = await run(['classify', photo, '--head', out, '--model', checkpoint, '--precision', 'int8']);
+  assert.equal(inInt8.code, 0, inInt8.stderr);
+  assert.match(inInt8.stderr, /colours2\.json was trained on fp32 embeddings and the model runs in int8 now: .*--precision fp32/);
+  assert.doesNotMatch(table.stderr, /embeddings and the model runs in/);
   const wrongModel = await run(['classify', photo, '--head', out, '--model', otherCheckpoint]);
   assert.notEqual(wrongModel.code, 0);
   assert.match(wrongModel.stderr, /was trained on resnet18 .* not on resnet18/);

@@ -95,7 +95,7 @@ export async function trainCommand(paths: string[], values: Parsed, model: Model
   const classifier = await ImageClassifier.create(model);
   try {
     const { info } = classifier;
-    process.stderr.write(`Training head "${name}" on ${info.name} (sha256 ${info.sha256.slice(0, 12)}) from ${root}\n`);
+    process.stderr.write(`Training head "${name}" on ${info.name} (${info.precision}, sha256 ${info.sha256.slice(0, 12)}) from ${root}\n`);
     const tty = process.stderr.isTTY;
     const started = performance.now();
     const embedded = await embedFolder(classifier, folder, {

@@ -109,6 +109,8 @@ export function readHeadFile(text: string, label: string): DecodedHeadFile {
   if (!isObject(b) || typeof b.name !== 'string' || typeof b.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(b.sha256) || !isInt(b.dim, 1, 65536)) {
     fail(`"backbone" must be {name, sha256 (64 hex digits), dim (1–65536)}, got ${describe(b)}`);
   }
+  const precision = file.backbone.precision as unknown;
+  if (precision !== undefined && precision !== 'fp32' && precision !== 'int8') fail(`"backbone.precision" must be fp32 or int8, got ${describe(precision)}`);
   const dim = file.backbone.dim;
   const classes = file.classes as unknown;
   if (!Array.isArray(classes) || classes.length < 2 || classes.length > 1000) fail(`"classes" must list 2 to 1000 class names, got ${describe(classes)}`);

@@ -105,6 +105,7 @@ test('a hand-made head file with a recomputed seal is still checked field by fie
   const refused = (change: (file: Record<string, any>) => void, mention: RegExp): void =>
     assert.throws(() => Head.parse(sealed(change), 'made.json', model), (err) => isResnetServeError(err, 'INVALID_ARGUMENT') && mention.test(err.message), String(change));
   refused((f) => (f.backbone = null), /"backbone" must be/);
+  refused((f) => (f.backbone.precision = 'int4'), /"backbone.precision" must be fp32 or int8, got "int4"/);
   refused((f) => (f.weights = 123), /"weights" must be base64/);
   refused((f) => (f.weights = Buffer.alloc(8).toString('base64')), /"weights" must hold 2×16/);
   refused((f) => (f.bias = ['x', 'y']), /"bias" must be a list of finite numbers/);
@@ -200,4 +201,15 @@ test('"unknown" needs 2 photos in every class: with fewer it is off, and said so
   assert.notEqual(two.summary.rejectedHeldOut, undefined);
   assert.equal(two.summary.notes?.some((n) => n.code === 'UNKNOWN_OFF'), false);
   assert.equal(two.head.answer(far, elsewhere).unknown, true);
+});
+
+test('the precision a head was trained in is kept; used in the other, a note says its scores may differ (older files, which do not say, none)', () => {
+  const { head } = trainHead('shapes', ['circle', 'square'], examples(2, 15), { ...backbone, precision: 'int8' });
+  const back = Head.parse(JSON.stringify(head.toJSON()), 'shapes.json', { name: 'resnet18', sha256: backbone.sha256 });
+  assert.equal(back.backbone.precision, 'int8');
+  assert.equal(back.precisionNote('int8', 'shapes.json'), null);
+  assert.match(back.precisionNote('fp32', 'shapes.json') ?? '', /^shapes\.json was trained on int8 embeddings and the model runs in fp32 now: .*--precision int8/);
+  const { head: older } = trainHead('shapes', ['circle', 'square'], examples(2, 15), backbone);
+  assert.equal(older.precisionNote('fp32', 'old.json'), null);
+  assert.equal(older.precisionNote('int8', 'old.json'), null);
 });

@@ -24,6 +24,8 @@ export interface Backbone {
   name: string;
   sha256: string;
   dim: number;
+  /** The precision its embeddings were computed in (absent in files written before it was recorded). */
+  precision?: 'fp32' | 'int8';
 }
 
 /** How training went (printed by `train`, returned by the API, kept in the file). */
@@ -166,6 +168,17 @@ export class Head {
       'INVALID_ARGUMENT',
       `${label} was trained on ${b.name} (sha256 ${b.sha256.slice(0, 12)}…), not on ${backbone.name} (sha256 ${backbone.sha256.slice(0, 12)}…): its weights mean nothing on another model. Use it with the model it was trained on, or train it again on this one.`,
     );
+  }
+
+  /**
+   * A note when this head's embeddings were computed in another precision
+   * than `precision` (int8 against fp32): it still answers, its scores a
+   * little apart; null when they agree or the file does not say.
+   */
+  precisionNote(precision: 'fp32' | 'int8', label: string): string | null {
+    const trained = this.backbone.precision;
+    if (trained === undefined || trained === precision) return null;
+    return `${label} was trained on ${trained} embeddings and the model runs in ${precision} now: its answers hold, its scores may differ by a few points (give --precision ${trained}, or train it again in ${precision}, for the scores training measured)`;
   }
 
   /** The same head under another name (`serve --head NAME=FILE` serves it as NAME). */

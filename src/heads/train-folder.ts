@@ -65,7 +65,7 @@ export function trainEmbedded(name: string, embedded: EmbeddedFolder, classifier
   const { info } = classifier;
   const { examples } = embedded.collected;
   // With no photo read at all, the dimension is unknown and trainHead names the empty classes.
-  const { head, summary } = trainHead(name, embedded.folder.classes, examples, { name: info.name, sha256: info.sha256, dim: examples[0]?.embedding.length ?? 0 }, options);
+  const { head, summary } = trainHead(name, embedded.folder.classes, examples, { name: info.name, sha256: info.sha256, dim: examples[0]?.embedding.length ?? 0, precision: info.precision }, options);
   return { head, summary, warnings: [...summary.warnings, ...embedded.fileWarnings] };
 }
 

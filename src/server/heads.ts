@@ -321,7 +321,7 @@ export class HeadRegistry {
       return { embedding: hit.embedding, probabilities: hit.probabilities, label: stored.classes.indexOf(e.className), photo: e.photo, name: e.name };
     });
     // Fitting takes from a fraction of a second to many (100 classes: ~6 s): in a thread of its own, off the event loop and the image workers.
-    const task: TrainTask = { name, classes: stored.classes, examples: training, backbone: { name: this.service.info.name, sha256: this.model, dim: training[0].embedding.length }, options };
+    const task: TrainTask = { name, classes: stored.classes, examples: training, backbone: { name: this.service.info.name, sha256: this.model, dim: training[0].embedding.length, precision: this.service.info.precision }, options };
     const reply = await this.service.offload<TrainTask, TrainReply>(TRAIN_WORKER, task, signal);
     if (!reply.ok) throw new ResnetServeError(reply.code === 'INVALID_ARGUMENT' ? 'BAD_REQUEST' : reply.code, reply.message);
     if (!this.store.saveTrained(name, stored.createdAt, stored.contents, reply.json)) throw new ResnetServeError('NOT_FOUND', `Head "${name}" was deleted while it trained`);

@@ -18,7 +18,7 @@ import { plural } from '../../plural.js';
 import { activationParams, RangeTracker } from './qdq-params.js';
 import { planQuantization } from './qdq-plan.js';
 import { writeQdqModel } from './qdq-write.js';
-import type { QuantizeOptions, QuantizeSettings } from './quantize.js';
+import { namedAsPhotos, type QuantizeOptions, type QuantizeSettings } from './quantize.js';
 
 /** Below this much free space on the cache folder's disk, a failed write is put down to the disk (a ResNet-50's graphs take ~300 MB). */
 const LOW_DISK_BYTES = 512 * 2 ** 20;
@@ -68,7 +68,11 @@ async function calibrate(model: Uint8Array, tensors: string[], files: string[], 
   } finally {
     await session.release();
   }
-  if (skipped === files.length) throw new ResnetServeError('INVALID_ARGUMENT', `calibrate: none of the ${photos(files.length)} in ${options.dir} could be read as an image`);
+  if (skipped === files.length) {
+    const named = files.length + options.passedBy;
+    const which = options.found > files.length ? `none of the ${photos(files.length)} chosen from the ${options.found} named as photos` : namedAsPhotos(named);
+    throw new ResnetServeError('INVALID_ARGUMENT', `calibrate: ${which} in ${options.dir} ${named === 1 && options.found <= files.length ? 'is not' : 'is'} an image this process can read`);
+  }
   return ranges;
 }
 

@@ -133,9 +133,23 @@ describe('--precision int8', () => {
     writeFileSync(join(empty, 'notes.txt'), 'not a photo');
     // A broken link named like a photo is skipped like any file that is not one.
     symlinkSync(join(empty, 'gone.jpg'), join(empty, 'broken.jpg'));
-    await assert.rejects(ImageClassifier.create({ model: RESNET18, cacheDir, precision: 'int8', calibrate: empty }), (err: unknown) => err instanceof ResnetServeError && err.code === 'INVALID_ARGUMENT' && /no photos/.test(err.message));
+    const refused = async (folder: string, message: RegExp): Promise<void> => {
+      await assert.rejects(ImageClassifier.create({ model: RESNET18, cacheDir, precision: 'int8', calibrate: folder }), (err: unknown) => {
+        assert.ok(err instanceof ResnetServeError && err.code === 'INVALID_ARGUMENT', String(err));
+        assert.match(err.message, message);
+        assert.ok(err.message.includes(folder), err.message);
+        return true;
+      });
+    };
+    await refused(join(cacheDir, 'not-there'), /cannot be read as a folder of photos: no such folder \(ENOENT\)$/);
+    await refused(join(empty, 'notes.txt'), /cannot be read as a folder of photos: not a folder \(ENOTDIR\)$/);
+    const nothing = join(cacheDir, 'nothing-named-as-photos');
+    mkdirSync(nothing, { recursive: true });
+    writeFileSync(join(nothing, 'notes.txt'), 'not a photo');
+    await refused(nothing, /has no photos \(\.jpg/);
+    await refused(empty, /the one file named as a photo in .* is not an image this process can read$/);
     writeFileSync(join(empty, 'fake.jpg'), 'not a photo either');
-    await assert.rejects(ImageClassifier.create({ model: RESNET18, cacheDir, precision: 'int8', calibrate: empty }), (err: unknown) => err instanceof ResnetServeError && err.message.includes(empty));
+    await refused(empty, /none of the 2 files named as photos in .* is an image this process can read$/);
     await assert.rejects(ImageClassifier.create({ model: RESNET18, cacheDir, calibrate: empty }), (err: unknown) => err instanceof ResnetServeError && err.code === 'INVALID_ARGUMENT');
     await assert.rejects(ImageClassifier.create({ model: RESNET18, cacheDir, precision: 'int4' as 'int8' }), (err: unknown) => err instanceof ResnetServeError && /precision/.test(err.message));
   });
@@ -156,6 +170,15 @@ describe('--precision int8', () => {
     await int8.close();
     assert.deepEqual(calls.map((p) => p.done), [1, 2, 3], 'told about every photo, the damaged last one included');
     assert.deepEqual(calls.at(-1), { done: 3, total: 3, skipped: 1, found: 3, passedBy: 2 });
+    // Nothing that decodes: one error, counting every file named as a photo (the damaged one and the text).
+    const broken = join(cacheDir, 'only-broken');
+    mkdirSync(broken, { recursive: true });
+    for (const name of ['notes.jpg', 'zz-cut.jpg']) symlinkSync(join(folder, name), join(broken, name));
+    await assert.rejects(ImageClassifier.create({ model: RESNET18, cacheDir, precision: 'int8', calibrate: broken }), (err: unknown) => {
+      assert.ok(err instanceof ResnetServeError && err.code === 'INVALID_ARGUMENT', String(err));
+      assert.match(err.message, /^calibrate: none of the 2 files named as photos in .*only-broken is an image this process can read$/);
+      return true;
+    });
   });
 
   test('the block rewrite is the default where the CPU has VNNI, read from cpuinfo’s flags', () => {

@@ -25,6 +25,7 @@ import { photoFileHead, refuseUnlessPhotoFile } from '../../image/read-photo.js'
 import type { CalibrationProgress } from '../../types.js';
 import type { PreprocessConfig } from '../../image/preprocess-config.js';
 import { cachedSha256s } from '../file-hash.js';
+import { readFailure } from '../../fs-atomic.js';
 import type { PlanOptions } from './qdq-plan.js';
 import { buildInChild } from '../build-process.js';
 import { cpuFlags } from '../preoptimize.js';
@@ -117,13 +118,19 @@ async function calibrationFiles(dir: string): Promise<{ files: string[]; passedB
     }
   };
   try {
-    if (!(await stat(dir)).isDirectory()) throw new Error('not a folder');
+    if (!(await stat(dir)).isDirectory()) throw Object.assign(new Error('not a folder'), { code: 'ENOTDIR' });
     await walk(dir);
   } catch (err) {
-    throw new ResnetServeError('INVALID_ARGUMENT', `calibrate: ${dir} cannot be read as a folder of photos (${(err as Error).message})`);
+    throw new ResnetServeError('INVALID_ARGUMENT', `calibrate: ${dir} cannot be read as a folder of photos: ${readFailure(err as NodeJS.ErrnoException, 'folder')}`);
   }
-  if (!files.length) throw new ResnetServeError('INVALID_ARGUMENT', `calibrate: ${dir} has no photos this process can read (.jpg, .png, .webp, .tif, …)`);
+  if (!files.length && passedBy) throw new ResnetServeError('INVALID_ARGUMENT', `calibrate: ${namedAsPhotos(passedBy)} in ${dir} ${passedBy === 1 ? 'is not' : 'is'} an image this process can read`);
+  if (!files.length) throw new ResnetServeError('INVALID_ARGUMENT', `calibrate: ${dir} has no photos (.jpg, .png, .webp, .tif, …)`);
   return { files: files.sort(), passedBy };
+}
+
+/** "the one file named as a photo" or "none of the 3 files named as photos", for messages about a calibration folder. */
+export function namedAsPhotos(n: number): string {
+  return n === 1 ? 'the one file named as a photo' : `none of the ${n} files named as photos`;
 }
 
 /** At most `max` of `files`, evenly spread (all of them when they are fewer). */
