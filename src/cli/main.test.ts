@@ -238,6 +238,11 @@ test('info shows the model, its source, hash, cache and ONNX Runtime version', a
   assert.match(r.stdout, /^sha256 +[0-9a-f]{64}$/m);
   assert.match(r.stdout, new RegExp(`^cache +${env.RESNET_SERVE_HOME}$`, 'm'));
   assert.match(r.stdout, /^onnxruntime +\d+\.\d+\.\d+$/m);
+  assert.match(r.stdout, /^precision +fp32$/m);
+  // int8: which photos it was calibrated on.
+  const int8 = await run(['info', '--model', checkpoint, '--precision', 'int8']);
+  assert.equal(int8.code, 0, int8.stderr);
+  assert.match(int8.stdout, /^precision +int8 \(calibrated on the built-in photos\)$/m);
   const official = await run(['info']);
   assert.equal(official.code, 0);
   assert.match(official.stdout, /resnet18-f37072fd\.pth/);

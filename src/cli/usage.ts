@@ -38,7 +38,7 @@ Commands:
       --keep-alive-ms N          how long an idle connection stays open (default 5000; above
                                  a load balancer's idle timeout behind one)
       --max-batch N              most images per inference batch (default 16)
-      --batch-wait-us N          how long a partial batch waits (default 0)
+      --batch-wait-us N          how long a partial batch waits for more (default 0; a full one goes at once)
       --max-queue N              most images in progress; then 503 (default 64; a photo answered
                                  with a head counts as two: it and its mirror image)
       --max-inflight-mb N        request bodies held in memory at once; then 503 (default 128)
