@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { ImageClassifier } from './classifier.js';
@@ -12,6 +12,7 @@ import { encodeOnnxModel } from '../model/onnx-proto.js';
 import { ResnetServeError } from '../errors.js';
 import { PRETRAINED_ONNX, REFERENCE_DIR, readFloat32, referenceCases, skipWithoutDatasets, skipWithoutReference } from '../testing/shared.js';
 import { scratchDir } from '../testing/scratch.js';
+import { writeRandomCheckpoint } from '../testing/random-resnet.js';
 
 let cacheDir: string;
 before(async () => {
@@ -101,6 +102,18 @@ describe('class activation maps', () => {
     await assert.rejects(finalLayer(classifier.model), (err: unknown) => err instanceof ResnetServeError && err.code === 'OUTPUT_UNAVAILABLE' && /not available for flat/.test(err.message));
     await classifier.close();
   });
+});
+
+test("a graph deleted from the cache after the model loaded: explanations say so and how to mend it (they failed with a 500 and a stack)", async () => {
+  const { path } = await writeRandomCheckpoint('resnet18', 5);
+  const own = await scratchDir('rs-explain-gone-');
+  const classifier = await ImageClassifier.create({ model: path, cacheDir: own, threads: 1 });
+  try {
+    rmSync(join(own, 'onnx'), { recursive: true });
+    await assert.rejects(finalLayer(classifier.model), (err: unknown) => err instanceof ResnetServeError && err.code === 'MODEL_INVALID' && /cannot be read now \(no such file \(ENOENT\)\); restart to make it again$/.test(err.message));
+  } finally {
+    await classifier.close();
+  }
 });
 
 describe("a head's maps", () => {

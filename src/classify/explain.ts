@@ -7,6 +7,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { ResnetServeError, invalidArgument } from '../errors.js';
+import { readFailure } from '../fs-atomic.js';
 import type { LabelSet } from '../labels/labels.js';
 import type { LoadedModel } from '../model/load-model.js';
 import type { ExtraOutput } from '../model/model-outputs.js';
@@ -44,7 +45,12 @@ async function readFinalLayer(model: LoadedModel): Promise<FinalLayer> {
   if (!model.info.onnxPath) throw unavailable('its graph cannot be read');
   // The graph reader (protobufjs) loads on the first explanation, not with every server and CLI start.
   const [{ readGraph }, { classifierWeights, locateOutputs }] = await Promise.all([import('../model/onnx-graph.js'), import('../model/model-outputs.js')]);
-  const graph = readGraph(await readFile(model.info.onnxPath));
+  const path = model.info.onnxPath;
+  const bytes = await readFile(path).catch((err: NodeJS.ErrnoException) => {
+    // Read on the first explanation: a cached graph deleted since the model was loaded is made again at the next start.
+    throw new ResnetServeError('MODEL_INVALID', `Explanations need ${model.info.name}'s graph, and ${path} cannot be read now (${readFailure(err)}); restart to make it again`);
+  });
+  const graph = readGraph(bytes);
   const { classifier } = locateOutputs(graph);
   const found = classifier ? classifierWeights(graph, classifier) : null;
   if (!found || found.classes !== model.session.numClasses) throw unavailable("its final layer's weights are not constants of the graph");

@@ -61,8 +61,10 @@ function optimizedFiles(sha256: string): string[] {
     .map((n) => join(cacheDir, 'onnx', n));
 }
 
-test("the optimised graph's weights are in a file of their own, which cut short, emptied or gone is made again, in a thread too", async () => {
+test("the optimised graph's weights are in a file of their own, which cut short, emptied, gone or overwritten in place is made again, in a thread too", async () => {
   const model = await loadModel({ model: checkpoint.path, cacheDir, threads: 1 });
+  const input = Float32Array.from({ length: 3 * 224 * 224 }, (_, i) => Math.sin(i));
+  const expected = Array.from((await model.session.run(input, 1)).logits.data);
   await model.session.release();
   const sha = model.info.sha256;
   const weightsOf = (): string[] => optimizedFiles(sha).filter((f) => f.endsWith('.weights'));
@@ -75,12 +77,16 @@ test("the optimised graph's weights are in a file of their own, which cut short,
     ['cut short', (f) => truncateSync(f, size / 2)],
     ['emptied', (f) => writeFileSync(f, '')],
     ['gone', (f) => rmSync(f)],
+    // The same size, other bytes (a copy gone wrong, a disk's fault): its scores are not numbers.
+    ['overwritten in place', (f) => writeFileSync(f, Buffer.alloc(size, 0xff))],
   ];
   for (const [what, damage] of damages) {
     for (const thread of [false, true]) {
       damage(weightsOf()[0]);
       const again = await loadModel({ model: checkpoint.path, cacheDir, threads: 1 }, { thread });
       assert.equal(again.session.numClasses, 1000, `${what}, ${thread ? 'in a thread' : 'in process'}`);
+      const logits = Array.from((await again.session.run(Float32Array.from(input), 1)).logits.data);
+      assert.ok(logits.every((v, i) => Math.abs(v - expected[i]) < 1e-4), `${what}: the same scores as before the damage`);
       await again.session.release();
       assert.deepEqual(weightsOf().map((f) => statSync(f).size), [size], `${what}: made again whole, the damaged one removed`);
     }

@@ -334,6 +334,8 @@ async function openModel(
     throw optimized && err instanceof ResnetServeError ? new ResnetServeError(err.code, err.message, { cause: new Error(`${optimized} could not be opened`) }) : err;
   });
   try {
+    // What we built and cached is run once: a file of it damaged in place (same size, other bytes) gives scores that are not numbers.
+    if (runPath.startsWith(join(cacheDir, 'onnx') + '/')) await checkFiniteScores(session, runPath, path);
     const labels = chooseLabels(sidecar, session.numClasses, path);
     return {
       session,
@@ -346,4 +348,18 @@ async function openModel(
     await session.release();
     throw err;
   }
+}
+
+/**
+ * Runs `session` once on a fixed pattern and throws MODEL_INVALID (its cause
+ * naming `runPath`, so a cached graph is made again once) when a score is
+ * NaN or infinite: weights damaged in the cache, or in the model itself.
+ */
+async function checkFiniteScores(session: ModelSession, runPath: string, label: string): Promise<void> {
+  const size = session.inputSize;
+  const input = new Float32Array(3 * size * size);
+  for (let i = 0; i < input.length; i++) input[i] = ((i * 7919) % 401) / 100 - 2;
+  const { logits } = await session.run(input, 1);
+  if (logits.data.every(Number.isFinite)) return;
+  throw new ResnetServeError('MODEL_INVALID', `${label} gives scores that are not numbers (NaN or infinite) on a test image: its weights are damaged`, { cause: new Error(`${runPath} gives scores that are not numbers`) });
 }
