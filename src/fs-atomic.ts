@@ -138,12 +138,12 @@ export const ORPHANED_TEMP_MS = 60 * 60 * 1000;
 
 /**
  * Removes the temporary files in `dir` whose names start with `prefix.` (any,
- * for an empty prefix) and end with `suffix`, untouched for {@link ORPHANED_TEMP_MS}: what a process
- * killed while writing a large cached file left (a graph is written in
- * seconds, so a live writer's, even another container's on a shared volume,
- * is younger).
+ * for an empty prefix) and end with `suffix`, untouched for `olderThanMs`
+ * (default {@link ORPHANED_TEMP_MS}): what a process killed while writing a
+ * large cached file left (a graph is written in seconds, so a live
+ * writer's, even another container's on a shared volume, is younger).
  */
-export async function removeOrphanedTemps(dir: string, prefix: string, suffix: string): Promise<void> {
+export async function removeOrphanedTemps(dir: string, prefix: string, suffix: string, olderThanMs = ORPHANED_TEMP_MS): Promise<void> {
   const names = await readdir(dir).catch(() => [] as string[]);
   const now = Date.now();
   await Promise.all(
@@ -152,7 +152,7 @@ export async function removeOrphanedTemps(dir: string, prefix: string, suffix: s
       .map(async (n) => {
         const path = join(dir, n);
         const info = await stat(path).catch(() => null);
-        if (info && now - info.mtimeMs > ORPHANED_TEMP_MS) await rm(path, { force: true });
+        if (info && now - info.mtimeMs > olderThanMs) await rm(path, { force: true });
       }),
   );
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, truncateSync, utimesSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
 import { isResnetServeError, type ErrorCode } from '../errors.js';
@@ -91,6 +91,22 @@ test("the optimised graph's weights are in a file of their own, which cut short,
       assert.deepEqual(weightsOf().map((f) => statSync(f).size), [size], `${what}: made again whole, the damaged one removed`);
     }
   }
+});
+
+test('an optimised graph deleted by hand: its weights file, older than any build, is removed when the graph is made again', async () => {
+  const model = await loadModel({ model: checkpoint.path, cacheDir, threads: 1 });
+  await model.session.release();
+  const files = optimizedFiles(model.info.sha256);
+  const [graph, weights] = ['.onnx', '.weights'].map((end) => files.find((f) => f.endsWith(end)) as string);
+  rmSync(graph);
+  // Built 20 minutes ago: no build of the same graph takes that long.
+  const past = new Date(Date.now() - 20 * 60 * 1000);
+  utimesSync(weights, past, past);
+  const again = await loadModel({ model: checkpoint.path, cacheDir, threads: 1 });
+  await again.session.release();
+  const now = optimizedFiles(model.info.sha256);
+  assert.equal(now.filter((f) => f.endsWith('.weights')).length, 1, now.join(', '));
+  assert.ok(!existsSync(weights), 'the old weights are gone');
 });
 
 test('an optimised graph of the earlier layout (its weights inside) is removed once the new one is made', async () => {

@@ -59,6 +59,9 @@ const OPTIMIZED_FORMAT = 2;
 /** Weights of at least this many bytes go to the weights file; smaller ones (biases of a few channels) stay in the graph. */
 const MAPPED_MIN_BYTES = 1024;
 
+/** Weights of the graph being made that are older than this are no build's: a build writes them in seconds. */
+const WEIGHTS_OF_A_LIVE_BUILD_MS = 10 * 60 * 1000;
+
 let cpuKeyCache: string | undefined;
 
 /** A short name for this CPU and ONNX Runtime build. */
@@ -81,9 +84,10 @@ export async function preoptimizedModel(onnxPath: string, cacheDir: string, stem
   const partial = `${out}.${process.pid}.tmp.onnx`;
   const weightsName = `${basename(out, '.onnx')}.${randomBytes(4).toString('hex')}.weights`;
   const weights = join(dir, weightsName);
-  // What a build that never finished left: its graph, and its weights, which no finished graph names.
+  // What a build that never finished left: its graph; and weights no graph names now (this graph is being made
+  // because it is missing or damaged), but for a build of the same graph running beside this one (minutes at most).
   await removeOrphanedTemps(dir, '', '.tmp.onnx');
-  await removeOrphanedTemps(dir, basename(out, '.onnx'), '.weights');
+  await removeOrphanedTemps(dir, basename(out, '.onnx'), '.weights', WEIGHTS_OF_A_LIVE_BUILD_MS);
   const written = [removedAtExit(partial), removedAtExit(weights)];
   const fail = async (): Promise<null> => {
     await Promise.all([rm(partial, { force: true }), rm(weights, { force: true })]);
