@@ -4,7 +4,6 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_MAX_QUEUE, MAX_BATCH } from '../classify/batcher.js';
 import { DEFAULT_LIMITS, MAX_TIMER_MS } from '../server/options.js';
@@ -178,7 +177,7 @@ async function infoCommand(options: ModelOptions): Promise<number> {
   } else {
     const { loadModel } = await import('../model/load-model.js');
     const model = await loadModel({ ...options, offline: true }, { probeTimeoutMs: options.startupTimeoutMs });
-    const { info } = model;
+    const { info, quantizedHere } = model;
     await model.session.release();
     lines.push(
       ['model', info.name],
@@ -190,7 +189,7 @@ async function infoCommand(options: ModelOptions): Promise<number> {
       ['input', `${info.inputSize}x${info.inputSize}`],
       // serve gives part of the CPUs to its decoding workers and says its own count when it starts.
       ['threads', `${info.threads} (classify, embed, tag, train; serve says its own at start)`],
-      ['precision', info.precision === 'int8' && info.onnxPath !== null && quantizedHere(basename(info.onnxPath), info.sha256) ? `int8 (calibrated on ${options.calibrate ?? 'the built-in photos'})` : info.precision],
+      ['precision', quantizedHere ? `int8 (calibrated on ${options.calibrate ?? 'the built-in photos'})` : info.precision],
     );
   }
   const [{ default: sharp }, { ORT_VERSION }] = await Promise.all([import('sharp'), import('../model/ort-version.js')]);
@@ -204,11 +203,6 @@ async function infoCommand(options: ModelOptions): Promise<number> {
   const width = Math.max(...lines.map(([k]) => k.length));
   process.stdout.write(lines.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n') + '\n');
   return 0;
-}
-
-/** Whether an int8 graph's file name is one we quantised (`<sha256>…-int8-<key>…`), not a model given already quantised. */
-function quantizedHere(file: string, sha256: string): boolean {
-  return file.startsWith(sha256) && /-int8-[0-9a-f]{16}[-.]/.test(file);
 }
 
 /** parseArgs' message in the user's terms, with the options a mistyped one was probably meant to be. */

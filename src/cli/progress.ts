@@ -62,7 +62,7 @@ export function quantizeProgress(out: Writable & { isTTY?: boolean } = process.s
     const used = total - skipped;
     // None read: the error that follows says so, not a line that reads like success.
     if (finished && used === 0) {
-      if (lineOpen) endProgressLine(out);
+      endProgressLine(out);
       return;
     }
     const few = used < FEW_CALIBRATION_PHOTOS ? ` (only ${used}: a few dozen photos like the ones it will see give better ranges)` : '';

@@ -39,6 +39,8 @@ export interface LoadedModel {
   info: ModelInfo;
   /** Why the model has no embedding output, when it has none. */
   missingOutputs?: string;
+  /** Quantised to int8 here (calibrated on `calibrate` or the built-in photos), not given quantised. */
+  quantizedHere?: boolean;
 }
 
 /** What a sidecar JSON may say about an ONNX model or checkpoint. */
@@ -246,8 +248,13 @@ export async function loadModel(options: ModelOptions = {}, placement: ModelPlac
 
 /** Whether `err` is about a file in the graph cache (`<cache>/onnx/`), as ONNX Runtime names the file it could not load (in `cause`, when our message names the user's model instead). */
 function namesCachedGraph(err: unknown, cacheDir: string): boolean {
-  const named = (e: unknown): boolean => e instanceof Error && e.message.includes(join(cacheDir, 'onnx') + '/');
+  const named = (e: unknown): boolean => e instanceof Error && e.message.includes(graphCacheOf(cacheDir));
   return err instanceof ResnetServeError && (named(err) || named(err.cause));
+}
+
+/** The folder of cached graphs, with its trailing separator: paths in it start with this. */
+function graphCacheOf(cacheDir: string): string {
+  return join(cacheDir, 'onnx') + '/';
 }
 
 /** Every graph and note cached for the model file of `sha256` (converted, prepared, int8, optimised): all can be made again. */
@@ -335,7 +342,7 @@ async function openModel(
   });
   try {
     // What we built and cached is run once: a file of it damaged in place (same size, other bytes) gives scores that are not numbers.
-    if (runPath.startsWith(join(cacheDir, 'onnx') + '/')) await checkFiniteScores(session, runPath, path);
+    if (runPath.startsWith(graphCacheOf(cacheDir))) await checkFiniteScores(session, runPath, path);
     const labels = chooseLabels(sidecar, session.numClasses, path);
     return {
       session,
@@ -343,6 +350,7 @@ async function openModel(
       labels,
       info: { name, source, path, sha256, onnxPath, numClasses: session.numClasses, inputSize: session.inputSize, threads: session.threads, outputs: ['logits', ...session.extraOutputs], precision: int8 ? 'int8' : 'fp32' },
       missingOutputs: session.extraOutputs.includes('embedding') ? undefined : (missingOutputs ?? 'its graph has no embedding output'),
+      quantizedHere: precision === 'int8' && !quantizedSource,
     };
   } catch (err) {
     await session.release();

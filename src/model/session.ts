@@ -47,11 +47,6 @@ export function defaultThreadCount(): number {
   return availableCpus();
 }
 
-/**
- * ONNX Runtime's reason for refusing a model file, without the file's path
- * (the caller names the model as the user gave it) and without the C++
- * source location it sometimes starts with.
- */
 /** ONNX Runtime's session settings for `spin` (see {@link SessionOptions}). */
 function spinSettings(spin: NonNullable<SessionOptions['spin']>): { extra?: Record<string, unknown> } {
   if (spin === 'never') return { extra: { session: { intra_op: { allow_spinning: '0' } } } };
@@ -59,6 +54,11 @@ function spinSettings(spin: NonNullable<SessionOptions['spin']>): { extra?: Reco
   return {};
 }
 
+/**
+ * ONNX Runtime's reason for refusing a model file, without the file's path
+ * (the caller names the model as the user gave it) and without the C++
+ * source location it sometimes starts with.
+ */
 function ortLoadReason(message: string): string {
   const line = message.split('\n')[0];
   const reason = line

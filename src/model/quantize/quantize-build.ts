@@ -14,11 +14,10 @@ import { readPhotoFile } from '../../image/read-photo.js';
 import { Preprocessor } from '../../image/preprocess.js';
 import { addOutputs, readGraph } from '../onnx-graph.js';
 import ort from '../ort.js';
-import { plural } from '../../plural.js';
 import { activationParams, RangeTracker } from './qdq-params.js';
 import { planQuantization } from './qdq-plan.js';
 import { writeQdqModel } from './qdq-write.js';
-import { namedAsPhotos, type QuantizeOptions, type QuantizeSettings } from './quantize.js';
+import { noneReadable, type QuantizeOptions, type QuantizeSettings } from './quantize.js';
 
 /** Below this much free space on the cache folder's disk, a failed write is put down to the disk (a ResNet-50's graphs take ~300 MB). */
 const LOW_DISK_BYTES = 512 * 2 ** 20;
@@ -32,8 +31,6 @@ export interface BuildOptions extends QuantizeOptions {
   found: number;
   passedBy: number;
 }
-
-const photos = (n: number): string => plural(n, 'photo');
 
 /** ONNX Runtime's basic optimisations, written to `out` (what the quantiser edits). */
 async function optimizeBasic(fp32Path: string, out: string): Promise<void> {
@@ -68,11 +65,8 @@ async function calibrate(model: Uint8Array, tensors: string[], files: string[], 
   } finally {
     await session.release();
   }
-  if (skipped === files.length) {
-    const named = files.length + options.passedBy;
-    const which = options.found > files.length ? `none of the ${photos(files.length)} chosen from the ${options.found} named as photos` : namedAsPhotos(named);
-    throw new ResnetServeError('INVALID_ARGUMENT', `calibrate: ${which} in ${options.dir} ${named === 1 && options.found <= files.length ? 'is not' : 'is'} an image this process can read`);
-  }
+  // From a larger folder only the photos chosen were tried.
+  if (skipped === files.length) throw noneReadable(options.dir, options.found + options.passedBy, options.found > files.length ? files.length : undefined);
   return ranges;
 }
 

@@ -123,14 +123,18 @@ async function calibrationFiles(dir: string): Promise<{ files: string[]; passedB
   } catch (err) {
     throw new ResnetServeError('INVALID_ARGUMENT', `calibrate: ${dir} cannot be read as a folder of photos: ${readFailure(err as NodeJS.ErrnoException, 'folder')}`);
   }
-  if (!files.length && passedBy) throw new ResnetServeError('INVALID_ARGUMENT', `calibrate: ${namedAsPhotos(passedBy)} in ${dir} ${passedBy === 1 ? 'is not' : 'is'} an image this process can read`);
+  if (!files.length && passedBy) throw noneReadable(dir, passedBy);
   if (!files.length) throw new ResnetServeError('INVALID_ARGUMENT', `calibrate: ${dir} has no photos (.jpg, .png, .webp, .tif, …)`);
   return { files: files.sort(), passedBy };
 }
 
-/** "the one file named as a photo" or "none of the 3 files named as photos", for messages about a calibration folder. */
-export function namedAsPhotos(n: number): string {
-  return n === 1 ? 'the one file named as a photo' : `none of the ${n} files named as photos`;
+/**
+ * The error for a calibration folder where no photo can be read: its `named`
+ * files named as photos, or `chosen` photos picked from that many.
+ */
+export function noneReadable(dir: string, named: number, chosen = named): ResnetServeError {
+  const which = chosen < named ? `none of the ${chosen} photos chosen from the ${named} named as photos` : named === 1 ? 'the one file named as a photo' : `none of the ${named} files named as photos`;
+  return new ResnetServeError('INVALID_ARGUMENT', `calibrate: ${which} in ${dir} ${named === 1 ? 'is not' : 'is'} an image this process can read`);
 }
 
 /** At most `max` of `files`, evenly spread (all of them when they are fewer). */
