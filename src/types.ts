@@ -89,6 +89,16 @@ export interface ModelInfo {
   outputs: string[];
   /** `fp32`, or `int8` when quantised (`onnxPath` is then the quantised graph). */
   precision: 'fp32' | 'int8';
+  /** For a model quantised to int8 here (not one given quantised): what it was calibrated on. */
+  calibration?: ModelCalibration;
+}
+
+/** The photos an int8 model was calibrated on. */
+export interface ModelCalibration {
+  /** The folder given (absolute), or null for the built-in photos. */
+  folder: string | null;
+  /** 16 hex digits naming those photos' contents and the quantiser's settings: the same id, the same answers. */
+  id: string;
 }
 
 /** Where calibrating an int8 model is, told after each photo. */

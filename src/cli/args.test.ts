@@ -26,6 +26,18 @@ test("settings from the environment: a Kubernetes Service's link variable (RESNE
   assert.equal(withEnvironment({ port: '7000' } as Parsed, { RESNET_SERVE_PORT: '9000' }).port, '7000', 'the command line wins');
 });
 
+test('RESNET_SERVE_CALIBRATE is a setting of int8 runs: an fp32 run, on the command line or by default, leaves it aside; given on the command line with fp32 it is refused', () => {
+  const env = { RESNET_SERVE_PRECISION: 'int8', RESNET_SERVE_CALIBRATE: '/photos/calibration' };
+  assert.equal(withEnvironment({} as Parsed, env).calibrate, '/photos/calibration');
+  assert.equal(withEnvironment({ precision: 'INT8' } as Parsed, { RESNET_SERVE_CALIBRATE: '/photos/calibration' }).calibrate, '/photos/calibration');
+  const fp32 = withEnvironment({ precision: 'fp32' } as Parsed, env);
+  assert.equal(fp32.calibrate, undefined);
+  assert.equal(modelOptions(fp32).precision, 'fp32');
+  assert.equal(withEnvironment({} as Parsed, { RESNET_SERVE_CALIBRATE: '/photos/calibration' }).calibrate, undefined, 'fp32 by default');
+  const given = withEnvironment({ precision: 'fp32', calibrate: '/mine' } as Parsed, env);
+  assert.throws(() => modelOptions(given), (err: unknown) => err instanceof UsageError && /--calibrate goes with --precision int8/.test(err.message));
+});
+
 test('--precision as people write it (INT8) is int8; an empty --calibrate is refused by name', () => {
   assert.equal(modelOptions({ precision: 'INT8' } as Parsed).precision, 'int8');
   assert.equal(modelOptions({ precision: 'Fp32' } as Parsed).precision, 'fp32');

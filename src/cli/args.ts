@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ResnetServeError } from '../errors.js';
+import { displayPath } from '../library/paths.js';
 import { OFFICIAL_CHECKPOINTS, isDefaultModel } from '../model/weights.js';
 import type { LabelLanguage, ModelOptions } from '../types.js';
 import { downloadProgress, quantizeProgress } from './progress.js';
@@ -98,6 +99,9 @@ export function withEnvironment(values: Parsed, env: NodeJS.ProcessEnv): Parsed 
     else if (spec.type === 'boolean') out[name] = switchValue(environmentName(name), value);
     else out[name] = value;
   }
+  // RESNET_SERVE_CALIBRATE is a setting of int8 runs: a run in fp32 leaves it aside (given on the command line, it is an error).
+  const precision = typeof out.precision === 'string' ? out.precision.toLowerCase() : 'fp32';
+  if (values.calibrate === undefined && precision !== 'int8') delete out.calibrate;
   return out as Parsed;
 }
 
@@ -158,6 +162,16 @@ export function modelName(spec: string | undefined): string | undefined {
   if (spec === undefined || Object.hasOwn(OFFICIAL_CHECKPOINTS, spec) || existsSync(spec)) return spec;
   const plain = spec.toLowerCase().replace(/[-_ ]/g, '');
   return Object.hasOwn(OFFICIAL_CHECKPOINTS, plain) ? plain : spec;
+}
+
+/**
+ * A model's precision in words: `fp32`, `int8` (given quantised, or not
+ * known), or `int8, calibrated on DIR` / `on the built-in photos` (`folder`
+ * null) for one quantised here.
+ */
+export function describePrecision(precision: 'fp32' | 'int8', folder?: string | null): string {
+  if (precision === 'fp32' || folder === undefined) return precision;
+  return `int8, calibrated on ${folder === null ? 'the built-in photos' : displayPath(folder)}`;
 }
 
 /** The model options every command shares, validated before any work starts. */

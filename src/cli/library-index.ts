@@ -14,7 +14,7 @@ import { TagIndex } from '../library/index-db.js';
 import { parseLibraryModelKey } from '../library/tagger.js';
 import { defaultCacheDir, isDefaultModel } from '../model/weights.js';
 import type { ModelOptions } from '../types.js';
-import type { Parsed } from './args.js';
+import { describePrecision, type Parsed } from './args.js';
 
 const IN_FOLDER = join('.resnet-serve', 'tags.sqlite');
 
@@ -108,23 +108,57 @@ function indexAbove(root: string, cacheDir?: string): { dir: string; path: strin
   }
 }
 
+/** What an index says of the model that tagged its library. */
+export interface TaggedModel {
+  name: string | null;
+  /** The model key ({@link parseLibraryModelKey}). */
+  key: string | null;
+  /** Where its weights were read. */
+  path: string | null;
+  /** The folder an int8 model was calibrated on, '' for the built-in photos, null when not recorded. */
+  calibrate: string | null;
+}
+
+/** The model an index's library was tagged with. */
+export function taggedModelOf(index: TagIndex): TaggedModel {
+  return { name: index.meta('model'), key: index.meta('model_sha256'), path: index.meta('model_path'), calibrate: index.meta('model_calibrate') };
+}
+
+/** The precision and calibration a library was tagged in, in words. */
+export function taggedPrecision(tagged: TaggedModel): string {
+  const { precision, calibrationId } = parseLibraryModelKey(tagged.key ?? '');
+  return describePrecision(precision, calibrationId === null || tagged.calibrate === null ? undefined : tagged.calibrate || null);
+}
+
 /**
  * The model options for a command given no --model on a library tagged with another model than the official
  * resnet18: that model, from where tag read it (its hash is checked once it is loaded), said on stderr, and its
- * precision unless --precision was given. With --model, or a library of the official resnet18, only the precision
- * is followed. A library whose model is no longer where it was is an error naming it, never a silent switch.
+ * precision unless --precision was given, with the folder its int8 model was calibrated on unless --precision or
+ * --calibrate was given. With --model nothing is followed; for a library of the official resnet18 the precision and
+ * calibration are. A library whose model or calibration folder is no longer where it was is an error naming it,
+ * never a silent switch.
  */
-export function followLibraryModel(tagged: { name: string | null; key: string | null; path: string | null }, model: ModelOptions, values: Parsed, words: { doing: string; toDo: string }): ModelOptions {
+export function followLibraryModel(tagged: TaggedModel, model: ModelOptions, values: Parsed, words: { doing: string; toDo: string }): ModelOptions {
   if (!tagged.key || !tagged.name) return model;
-  const was = parseLibraryModelKey(tagged.key);
-  const precision = values.precision === undefined ? was.precision : model.precision;
   if (model.model !== undefined) return model;
-  if (isDefaultModel(was.sha256)) return { ...model, precision };
+  const was = parseLibraryModelKey(tagged.key);
+  const followed: ModelOptions = { ...model, precision: values.precision === undefined ? was.precision : model.precision };
+  if (values.precision === undefined && values.calibrate === undefined && was.calibrationId !== null && tagged.calibrate) {
+    if (!existsSync(tagged.calibrate)) {
+      throw new ResnetServeError('INVALID_ARGUMENT', `The library was tagged with ${tagged.name} in int8, calibrated on ${displayPath(tagged.calibrate)}, which is no longer there: give --calibrate with a folder of photos like the library's (its photos are then classified again), or --precision fp32`);
+    }
+    followed.calibrate = tagged.calibrate;
+  }
+  if (isDefaultModel(was.sha256)) {
+    if (followed.calibrate !== undefined) process.stderr.write(`${words.doing} the library's int8 calibration: ${displayPath(followed.calibrate)}\n`);
+    return followed;
+  }
   if (!tagged.path || !existsSync(tagged.path)) {
     throw new ResnetServeError('INVALID_ARGUMENT', `The library was tagged with ${tagged.name} (sha256 ${was.sha256.slice(0, 12)}…)${tagged.path ? `, read from ${tagged.path}, which is no longer there` : ''}: give that model with --model ${words.toDo}`);
   }
-  process.stderr.write(`${words.doing} the model the library was tagged with: ${displayPath(tagged.path)}${precision === 'int8' ? ' (int8)' : ''}\n`);
-  return { ...model, model: tagged.path, precision };
+  // The precision said only when it is the library's: one given on the command line is the user's own choice.
+  process.stderr.write(`${words.doing} the model the library was tagged with: ${displayPath(tagged.path)}${values.precision === undefined && was.precision === 'int8' ? ` (${taggedPrecision(tagged)})` : ''}\n`);
+  return { ...followed, model: tagged.path };
 }
 
 /**
@@ -135,11 +169,11 @@ export function followLibraryModel(tagged: { name: string | null; key: string | 
  */
 export function modelForLibrary(indexPath: string, model: ModelOptions, values: Parsed): ModelOptions {
   if (!existsSync(indexPath)) return model;
-  let tagged: { name: string | null; key: string | null; path: string | null };
+  let tagged: TaggedModel;
   try {
     const index = TagIndex.open(indexPath);
     try {
-      tagged = { name: index.meta('model'), key: index.meta('model_sha256'), path: index.meta('model_path') };
+      tagged = taggedModelOf(index);
     } finally {
       index.close();
     }

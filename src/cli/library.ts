@@ -21,8 +21,8 @@ import { LibraryReader, modelName } from '../library/search.js';
 import { libraryModelKey, parseLibraryModelKey, tagFolders, type TagSummary } from '../library/tagger.js';
 import { realKey } from '../library/walk.js';
 import type { ModelOptions } from '../types.js';
-import { UsageError, fractionOption, intOption, langOption, type Parsed } from './args.js';
-import { followLibraryModel, indexForReading, indexForTagging } from './library-index.js';
+import { UsageError, describePrecision, fractionOption, intOption, langOption, type Parsed } from './args.js';
+import { followLibraryModel, indexForReading, indexForTagging, taggedModelOf, taggedPrecision } from './library-index.js';
 import { ProgressLine } from './progress.js';
 
 function summaryLines(s: TagSummary): string[] {
@@ -92,25 +92,37 @@ export async function tagCommand(roots: string[], values: Parsed, model: ModelOp
   const fresh = !existsSync(dbPath);
   const index = TagIndex.create(dbPath);
   if (index.upgradedFrom) progress.log(`The index ${dbPath} was made by an earlier version of resnet-serve: every photo is tagged again.`);
-  const previous = { name: index.meta('model'), key: index.meta('model_sha256') };
+  const previous = taggedModelOf(index);
+  // Ctrl-C or a TERM while the model is made ready (quantising to int8 takes up to a minute): the index is left as it was, then the signal's own action.
+  const stopLoading = (signal: NodeJS.Signals): void => {
+    process.off('SIGINT', stopLoading).off('SIGTERM', stopLoading);
+    index.close();
+    if (fresh) removeIndexFiles(dbPath);
+    progress.log(`Stopped (${signal}) while the model was being made ready: no photo was tagged${fresh ? '' : ', and the index is as it was'}.`);
+    process.kill(process.pid, signal);
+  };
+  process.on('SIGINT', stopLoading).on('SIGTERM', stopLoading);
   let service: ClassificationService;
   try {
     // Without --model, the library keeps the model it was tagged with (a forgotten --model would classify every photo again).
-    model = followLibraryModel({ ...previous, path: index.meta('model_path') }, model, values, { doing: 'Tagging with', toDo: 'to keep it, or --model resnet18 to classify every photo again with that' });
+    model = followLibraryModel(previous, model, values, { doing: 'Tagging with', toDo: 'to keep it, or --model resnet18 to classify every photo again with that' });
     service = await ClassificationService.start({ ...model, workers: jobs });
   } catch (err) {
     // No model, no tags: an index made for this run would only tell search that the library has no photos.
     index.close();
     if (fresh) removeIndexFiles(dbPath);
     throw err;
+  } finally {
+    process.off('SIGINT', stopLoading).off('SIGTERM', stopLoading);
   }
   if (previous.name && previous.key && previous.key !== libraryModelKey(service.info)) {
     // Often a forgotten --model: said before every photo is classified again.
     const was = parseLibraryModelKey(previous.key);
     const same = was.sha256 === service.info.sha256;
-    const what = same ? `${previous.name} in ${was.precision}` : modelName(previous.name, was.sha256);
-    const now = same ? `${service.info.precision}` : modelName(service.info.name, service.info.sha256);
-    progress.log(`The library was tagged with ${what}; this run uses ${now}, so each photo is classified again (to keep the library's model, stop now and give ${same ? `--precision ${was.precision}` : 'that model with --model'}).`);
+    const what = same ? `${previous.name} in ${taggedPrecision(previous)}` : modelName(previous.name, was.sha256);
+    const now = same ? describePrecision(service.info.precision, service.info.calibration?.folder) : modelName(service.info.name, service.info.sha256);
+    const keep = !same ? 'that model with --model' : was.precision !== service.info.precision ? `--precision ${was.precision}` : previous.calibrate ? `--calibrate ${displayPath(previous.calibrate)}` : previous.calibrate === '' ? 'no --calibrate (the built-in photos)' : 'the --calibrate it was tagged with';
+    progress.log(`The library was tagged with ${what}; this run uses ${now}, so each photo is classified again (to keep the library's model, stop now and give ${keep}).`);
   }
   // Ctrl-C or a TERM stops the run after the photos in flight, which are stored; a second one stops at once.
   const stopping = new AbortController();
@@ -267,7 +279,7 @@ async function likeCommand(reader: LibraryReader, photo: string, limit: number, 
   else {
     // A photo outside the library: embedded with the index's model.
     const tagged = parseLibraryModelKey(reader.model.sha256);
-    model = followLibraryModel({ name: reader.model.name, key: reader.model.sha256, path: reader.index.meta('model_path') }, model, values, { doing: 'Comparing with', toDo: 'to compare a photo from outside the library' });
+    model = followLibraryModel(taggedModelOf(reader.index), model, values, { doing: 'Comparing with', toDo: 'to compare a photo from outside the library' });
     const classifier = await ImageClassifier.create(model);
     try {
       if (classifier.info.sha256 !== tagged.sha256) {

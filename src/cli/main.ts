@@ -13,7 +13,7 @@ import { plural } from '../plural.js';
 import { endProgressLine } from './progress.js';
 import { OFFICIAL_CHECKPOINTS, defaultCacheDir, findCachedCheckpoint, torchHubCheckpointDir, weightsBaseUrl } from '../model/weights.js';
 import type { ModelOptions } from '../types.js';
-import { OPTIONS, UsageError, checkDefaultBackbone, environmentName, headOptions, intOption, modelOptions, withEnvironment, type Parsed } from './args.js';
+import { OPTIONS, UsageError, checkDefaultBackbone, describePrecision, environmentName, headOptions, intOption, modelOptions, withEnvironment, type Parsed } from './args.js';
 import { COMMANDS, USAGE, optionsOf, similarCommands, similarOptions, unknownVariables, usageOf } from './usage.js';
 
 
@@ -123,7 +123,8 @@ async function serveCommand(args: string[], values: Parsed, commandLine: Parsed,
   });
   const { info } = server.service;
   const limits = server.app.limits;
-  process.stderr.write(`resnet-serve: ${info.name} (${info.source}, ${info.precision}, sha256 ${info.sha256.slice(0, 12)}) ready at ${server.url} with ${plural(info.threads, 'inference thread')} and ${plural(server.service.workers, 'preprocessing worker')}\n`);
+  for (const note of server.notes) process.stderr.write(`resnet-serve: ${note}\n`);
+  process.stderr.write(`resnet-serve: ${info.name} (${info.source}, ${describePrecision(info.precision, info.calibration?.folder)}, sha256 ${info.sha256.slice(0, 12)}) ready at ${server.url} with ${plural(info.threads, 'inference thread')} and ${plural(server.service.workers, 'preprocessing worker')}\n`);
   const elsewhere = networkUrls(host, Number(new URL(server.url).port));
   if (elsewhere.length) process.stderr.write(`resnet-serve: from other devices on this network: ${elsewhere.join(', ')}\n`);
   process.stderr.write(
@@ -177,7 +178,7 @@ async function infoCommand(options: ModelOptions): Promise<number> {
   } else {
     const { loadModel } = await import('../model/load-model.js');
     const model = await loadModel({ ...options, offline: true }, { probeTimeoutMs: options.startupTimeoutMs });
-    const { info, quantizedHere } = model;
+    const { info } = model;
     await model.session.release();
     lines.push(
       ['model', info.name],
@@ -189,7 +190,7 @@ async function infoCommand(options: ModelOptions): Promise<number> {
       ['input', `${info.inputSize}x${info.inputSize}`],
       // serve gives part of the CPUs to its decoding workers and says its own count when it starts.
       ['threads', `${info.threads} (classify, embed, tag, train; serve says its own at start)`],
-      ['precision', quantizedHere ? `int8 (calibrated on ${options.calibrate ?? 'the built-in photos'})` : info.precision],
+      ['precision', describePrecision(info.precision, info.calibration?.folder)],
     );
   }
   const [{ default: sharp }, { ORT_VERSION }] = await Promise.all([import('sharp'), import('../model/ort-version.js')]);

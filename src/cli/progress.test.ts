@@ -61,7 +61,7 @@ test('the int8 calibration note says how many photos were used, chosen and skipp
   // Not a terminal: a line at the start and one at the end, even when the last photo is skipped.
   const piped = lines(false, [[1, 3, 0, 3, 0], [2, 3, 0, 3, 0], [3, 3, 1, 3, 0]]);
   assert.match(piped, /^Quantising the model to int8 \(once\): calibrating on 3 photos\n/);
-  assert.match(piped, /calibrated on 2 photos, 1 file skipped \(not images or unreadable\) in [\d.]+ s \(only 2: a few dozen photos like the ones it will see give better ranges\)\n$/);
+  assert.match(piped, /calibrated on 2 photos, 1 file skipped \(not images, unreadable or over the default pixel limit\) in [\d.]+ s \(only 2: a few dozen photos like the ones it will see give better ranges\)\n$/);
   // Enough photos: no such advice.
   assert.match(lines(false, [[1, 10, 0, 10, 0], [10, 10, 0, 10, 0]]), /calibrated on 10 photos in [\d.]+ s\n$/);
   // None read: no line that reads like success (the error follows); on a terminal the open line is ended.

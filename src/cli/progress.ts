@@ -66,7 +66,7 @@ export function quantizeProgress(out: Writable & { isTTY?: boolean } = process.s
       return;
     }
     const few = used < FEW_CALIBRATION_PHOTOS ? ` (only ${used}: a few dozen photos like the ones it will see give better ranges)` : '';
-    const end = `calibrated on ${plural(used, 'photo')}${chosen}${notUsed ? `, ${plural(notUsed, 'file')} skipped (not images or unreadable)` : ''} in ${((Date.now() - started) / 1000).toFixed(1)} s${few}`;
+    const end = `calibrated on ${plural(used, 'photo')}${chosen}${notUsed ? `, ${plural(notUsed, 'file')} skipped (not images, unreadable or over the default pixel limit)` : ''} in ${((Date.now() - started) / 1000).toFixed(1)} s${few}`;
     if (out.isTTY) {
       out.write(`\r${prefix} ${finished ? end : `calibrating on ${done} of ${plural(total, 'photo')}${chosen}`}\x1b[K${finished ? '\n' : ''}`);
       lineOpen = !finished;

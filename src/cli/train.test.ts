@@ -5,6 +5,7 @@ import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { before, test } from 'node:test';
 import { testPhoto } from '../testing/fixtures.js';
+import { startServe } from '../testing/serve-process.js';
 import { writeRandomCheckpoint } from '../testing/random-resnet.js';
 import { scratchDir } from '../testing/scratch.js';
 
@@ -295,6 +296,29 @@ test('classify --head answers with its classes; a head of another model or a cha
   assert.equal(inInt8.code, 0, inInt8.stderr);
   assert.match(inInt8.stderr, /colours2\.json was trained on fp32 embeddings and the model runs in int8 now: .*--precision fp32/);
   assert.doesNotMatch(table.stderr, /embeddings and the model runs in/);
+  // serve says so at start, and /v1/heads beside the head.
+  const served = await startServe(BIN, ['--port', '0', '--model', checkpoint, '--precision', 'int8', '--head', `colours=${out}`], env);
+  try {
+    assert.match(served.stderr(), /--head colours=\S*colours2\.json was trained on fp32 embeddings and the model runs in int8 now/);
+    const { heads } = (await (await fetch(`${served.url}/v1/heads`)).json()) as { heads: { name: string; note?: string }[] };
+    assert.match(heads.find((h) => h.name === 'colours')?.note ?? '', /trained on fp32 embeddings and the model runs in int8 now/);
+    // What the int8 model was calibrated on: said at start, and named (never its folder) in /v1/models.
+    assert.match(served.stderr(), /\(checkpoint, int8, calibrated on the built-in photos, sha256 [0-9a-f]{12}\) ready at/);
+    const { models } = (await (await fetch(`${served.url}/v1/models`)).json()) as { models: { precision: string; calibration?: { photos: string; id: string } }[] };
+    assert.equal(models[0].precision, 'int8');
+    assert.equal(models[0].calibration?.photos, 'built-in');
+    assert.match(models[0].calibration?.id ?? '', /^[0-9a-f]{16}$/);
+  } finally {
+    served.child.kill('SIGTERM');
+    await new Promise((resolve) => served.child.once('exit', resolve));
+  }
+  const sameServed = await startServe(BIN, ['--port', '0', '--model', checkpoint, '--head', `colours=${out}`], env);
+  try {
+    assert.doesNotMatch(sameServed.stderr(), /embeddings and the model runs in/);
+  } finally {
+    sameServed.child.kill('SIGTERM');
+    await new Promise((resolve) => sameServed.child.once('exit', resolve));
+  }
   const wrongModel = await run(['classify', photo, '--head', out, '--model', otherCheckpoint]);
   assert.notEqual(wrongModel.code, 0);
   assert.match(wrongModel.stderr, /was trained on resnet18 .* not on resnet18/);

@@ -11,7 +11,7 @@ import { softmax } from '../classify/postprocess.js';
 import { ResnetServeError } from '../errors.js';
 import { fsPath } from '../library/paths.js';
 import type { OutputTensor } from '../model/model-session.js';
-import type { AnalyzeOutcome } from '../types.js';
+import type { AnalyzeOutcome, ModelInfo } from '../types.js';
 import type { EmbeddingCache } from './embedding-cache.js';
 import type { TrainingExample } from './train.js';
 
@@ -46,9 +46,14 @@ export function photoHash(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
-/** The cache key of a model's head embeddings under a preprocessing mode and precision. */
-export function recipeOf(mode: string, precision: 'fp32' | 'int8' = 'fp32'): string {
-  return precision === 'int8' ? `${mode}:int8:mirror-mean:1` : `${mode}:mirror-mean:1`;
+/**
+ * The cache key of a model's head embeddings under a preprocessing mode and
+ * precision (for int8 quantised here, its calibration: another calibration
+ * gives slightly other embeddings).
+ */
+export function recipeOf(mode: string, model: Pick<ModelInfo, 'precision' | 'calibration'> = { precision: 'fp32' }): string {
+  if (model.precision === 'fp32') return `${mode}:mirror-mean:1`;
+  return model.calibration ? `${mode}:int8-${model.calibration.id}:mirror-mean:1` : `${mode}:int8:mirror-mean:1`;
 }
 
 /**

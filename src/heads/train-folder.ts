@@ -46,7 +46,7 @@ export async function embedFolder(classifier: ImageClassifier, folder: ImageFold
     // Named by their place in the training folder (ants/0013035.jpg) in messages.
     const photos = folder.photos.map((p) => ({ ...p, name: displayPath(relative(folder.root, p.shown)) }));
     const { info } = classifier;
-    const collected = await collectExamples(photos, (bytes) => classifier.analyzeBatch(bytes, ['embedding'], { mirror: true }), cache, { model: info.sha256, recipe: recipeOf(classifier.preprocessor.mode, info.precision) }, { onProgress: options.onProgress });
+    const collected = await collectExamples(photos, (bytes) => classifier.analyzeBatch(bytes, ['embedding'], { mirror: true }), cache, { model: info.sha256, recipe: recipeOf(classifier.preprocessor.mode, info) }, { onProgress: options.onProgress });
     const fileWarnings = [
       ...folder.skipped.map((s) => `skipped ${displayPath(relative(folder.root, s.path))}: ${s.reason}`),
       ...collected.failed.map((f) => `skipped ${f.name}: ${f.reason}`),

@@ -27,10 +27,10 @@ function run(args: string[]): Promise<{ code: number; stdout: string; stderr: st
   });
 }
 
-function rows(db: string): { path: string; sha256: string; tags_key: string }[] {
+function rows(db: string): { path: string; sha256: string; tags_key: string; model_sha256: string }[] {
   const d = new Database(db, { readonly: true });
   try {
-    return d.prepare('SELECT path, sha256, tags_key FROM files ORDER BY path').all() as { path: string; sha256: string; tags_key: string }[];
+    return d.prepare('SELECT path, sha256, tags_key, model_sha256 FROM files ORDER BY path').all() as { path: string; sha256: string; tags_key: string; model_sha256: string }[];
   } finally {
     d.close();
   }
@@ -235,7 +235,7 @@ describe('resnet-serve tag', () => {
     // The other precision is another model's answers: classified again, then unchanged in it.
     const int8 = (await run(['tag', dir, '--model', other, '--precision', 'int8'])).stderr;
     assert.match(int8, /Tagged 3, skipped 0 unchanged/);
-    assert.match(int8, /The library was tagged with \S+ in fp32; this run uses int8, so each photo is classified again \(to keep the library's model, stop now and give --precision fp32\)/);
+    assert.match(int8, /The library was tagged with \S+ in fp32; this run uses int8, calibrated on the built-in photos, so each photo is classified again \(to keep the library's model, stop now and give --precision fp32\)/);
     const exported = (await run(['export', '--library', dir, '--format', 'jsonl'])).stdout.trim().split('\n').map((l) => JSON.parse(l));
     assert.ok(exported.every((e) => /^[0-9a-f]{64}$/.test(e.modelSha256) && e.precision === 'int8'), 'the weights\' SHA-256 and the precision apart');
     const same = (await run(['tag', dir, '--model', other, '--precision', 'int8'])).stderr;
@@ -244,7 +244,7 @@ describe('resnet-serve tag', () => {
     // Without --model (or --precision), tag keeps the library's model and precision rather than classifying it all again with resnet18.
     const kept = await run(['tag', dir]);
     assert.equal(kept.code, 0, kept.stderr);
-    assert.match(kept.stderr, /Tagging with the model the library was tagged with: .*\.pth \(int8\)/);
+    assert.match(kept.stderr, /Tagging with the model the library was tagged with: .*\.pth \(int8, calibrated on the built-in photos\)/);
     assert.match(kept.stderr, /Tagged 0, skipped 3 unchanged/);
     // A photo from outside the library is compared in the precision the library was tagged in.
     const outside = join(await scratchDir('rs-outside-'), 'new.jpg');
@@ -259,7 +259,7 @@ describe('resnet-serve tag', () => {
     const remembered = await run(['search', '--like', outside, '--library', dir]);
     assert.equal(remembered.code, 0, remembered.stderr);
     assert.equal(remembered.stdout, like.stdout);
-    assert.match(remembered.stderr, /Comparing with the model the library was tagged with: .*\.pth \(int8\)/);
+    assert.match(remembered.stderr, /Comparing with the model the library was tagged with: .*\.pth \(int8, calibrated on the built-in photos\)/);
     renameSync(other, `${other}.moved`);
     try {
       const gone = await run(['search', '--like', outside, '--library', dir]);
@@ -272,6 +272,25 @@ describe('resnet-serve tag', () => {
     } finally {
       renameSync(`${other}.moved`, other);
     }
+    // Another calibration gives other answers too: classified again, and without --calibrate a later run keeps the library's.
+    const calibration = await scratchDir('rs-calibration-');
+    for (let i = 0; i < 3; i++) writeFileSync(join(calibration, `cal ${i}.jpg`), await testPhoto(70 + i, 320, 240));
+    const recalibrated = await run(['tag', dir, '--model', other, '--precision', 'int8', '--calibrate', calibration]);
+    assert.equal(recalibrated.code, 0, recalibrated.stderr);
+    assert.match(recalibrated.stderr, /Tagged 3, skipped 0 unchanged/);
+    assert.match(recalibrated.stderr, /The library was tagged with \S+ in int8, calibrated on the built-in photos; this run uses int8, calibrated on \S*rs-calibration-\S*, so each photo is classified again \(to keep the library's model, stop now and give no --calibrate \(the built-in photos\)\)/);
+    writeFileSync(join(dir, 'IMG later.jpg'), await testPhoto(97, 320, 240));
+    const followed = await run(['tag', dir]);
+    assert.equal(followed.code, 0, followed.stderr);
+    assert.match(followed.stderr, /Tagging with the model the library was tagged with: .*\.pth \(int8, calibrated on \S*rs-calibration-\S*\)/);
+    assert.match(followed.stderr, /Tagged 1, skipped 3 unchanged/);
+    const keys = new Set(rows(db).map((r) => r.model_sha256));
+    assert.equal(keys.size, 1, `one model key for every photo: ${[...keys].join(', ')}`);
+    assert.match([...keys][0] as string, /^[0-9a-f]{64}\+int8:[0-9a-f]{16}$/);
+    renameSync(calibration, `${calibration}.moved`);
+    const calibrationGone = await run(['tag', dir]);
+    assert.equal(calibrationGone.code, 2);
+    assert.match(calibrationGone.stderr, /calibrated on \S*rs-calibration-\S*, which is no longer there: give --calibrate with a folder of photos like the library's/);
   });
 
   test('a library tagged with a model quantised already (MobileNetV2 int8): a photo from outside is compared without naming it again', { skip: skipWithoutDatasets }, async () => {
@@ -293,6 +312,27 @@ describe('resnet-serve tag', () => {
       assert.equal(named.code, 0, named.stderr);
       assert.equal(named.stdout, remembered.stdout, extra.join(' '));
     }
+  });
+
+  test('Ctrl-C while the model is made ready (quantised to int8): the stop is said and no index is left behind', async () => {
+    const dir = await library(3);
+    // A model and calibration of its own, so that it is quantised now (a few seconds), not found in the cache.
+    const fresh = (await writeRandomCheckpoint('resnet18', 81)).path;
+    const calibration = await scratchDir('rs-calibration-');
+    for (let i = 0; i < 12; i++) writeFileSync(join(calibration, `cal ${i}.jpg`), await testPhoto(110 + i, 640, 480));
+    const child = spawn(process.execPath, [BIN, 'tag', dir, '--model', fresh, '--precision', 'int8', '--calibrate', calibration], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    const quantising = new Promise<void>((resolve) => child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk;
+      if (/Quantising the model to int8/.test(stderr)) resolve();
+    }));
+    const exited = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.once('exit', (code, signal) => resolve([code, signal])));
+    await Promise.race([quantising, exited]);
+    child.kill('SIGINT');
+    const [code, signal] = await exited;
+    assert.equal(signal ?? code, 'SIGINT', stderr);
+    assert.match(stderr, /Stopped \(SIGINT\) while the model was being made ready: no photo was tagged\./);
+    assert.deepEqual(readdirSync(dir).filter((name) => name.startsWith('.')), [], 'no .resnet-serve folder, no index files');
   });
 
   test('killed with SIGKILL mid-run, then rerun: every file tagged exactly once, index intact', async () => {

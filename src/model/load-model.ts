@@ -15,7 +15,7 @@ import { cacheFolderError, cacheWriteError, readFailure } from '../fs-atomic.js'
 import { cachedSha256 } from './file-hash.js';
 import { IMAGENET_PREPROCESS, type PreprocessConfig } from '../image/preprocess-config.js';
 import { checkLabelSet, imagenetLabels, readLabelFile, type LabelSet } from '../labels/labels.js';
-import type { ModelInfo, ModelOptions } from '../types.js';
+import type { ModelCalibration, ModelInfo, ModelOptions } from '../types.js';
 import type { ModelSession, SessionOptions } from './model-session.js';
 import { ThreadedSession } from './session-thread.js';
 import { probeModel } from './probe.js';
@@ -39,8 +39,6 @@ export interface LoadedModel {
   info: ModelInfo;
   /** Why the model has no embedding output, when it has none. */
   missingOutputs?: string;
-  /** Quantised to int8 here (calibrated on `calibrate` or the built-in photos), not given quantised. */
-  quantizedHere?: boolean;
 }
 
 /** What a sidecar JSON may say about an ONNX model or checkpoint. */
@@ -281,6 +279,7 @@ async function openModel(
   let quantizedSource = false;
   let probabilityOutputs: string[] = [];
   let externalData = false;
+  let calibration: ModelCalibration | undefined;
   if (isZip) {
     const built = await checkpointToOnnx(path, sha256, cacheDir, path);
     onnxPath = built.onnxPath;
@@ -303,14 +302,14 @@ async function openModel(
   if (source === 'onnx') await probeModel(onnxPath, sha256, cacheDir, { inputSize: sidecar.preprocess.cropSize, timeoutMs: placement.probeTimeoutMs, label: path });
   // A model quantised already computes in int8: asked for int8, it runs as it is (only calibrating it again cannot be done).
   if (quantizedSource && options.calibrate !== undefined) {
-    throw new ResnetServeError('INVALID_ARGUMENT', `${path} is already quantised, so it cannot be calibrated again: --calibrate needs an fp32 model (without --calibrate it runs in int8 as it is)`);
+    throw new ResnetServeError('INVALID_ARGUMENT', `calibrate: ${path} is already quantised, so it cannot be calibrated again (calibrating needs an fp32 model; without a calibration folder it runs in int8 as it is)`);
   }
   if (precision === 'int8' && !quantizedSource && externalData) {
     throw new ResnetServeError('MODEL_INVALID', `${path} cannot be quantised to int8: ${missingOutputs}`);
   }
   if (precision === 'int8' && !quantizedSource) {
     const { quantizedModel } = await import('./quantize/quantize.js');
-    onnxPath = await quantizedModel(onnxPath, {
+    const quantized = await quantizedModel(onnxPath, {
       modelSha256: basename(onnxPath, '.onnx').startsWith(sha256) ? basename(onnxPath, '.onnx') : sha256,
       cacheDir,
       preprocess: sidecar.preprocess,
@@ -318,6 +317,8 @@ async function openModel(
       label: path,
       onProgress: options.onQuantizeProgress,
     });
+    onnxPath = quantized.path;
+    calibration = { folder: options.calibrate === undefined ? null : resolve(options.calibrate), id: quantized.calibrationId };
   }
   // A server runs the session in a thread of its own (ONNX Runtime's Node binding blocks the calling thread).
   // A graph whose weights are in files beside it runs from where it is: a copy in the cache would not find them.
@@ -348,9 +349,8 @@ async function openModel(
       session,
       preprocess: sidecar.preprocess,
       labels,
-      info: { name, source, path, sha256, onnxPath, numClasses: session.numClasses, inputSize: session.inputSize, threads: session.threads, outputs: ['logits', ...session.extraOutputs], precision: int8 ? 'int8' : 'fp32' },
+      info: { name, source, path, sha256, onnxPath, numClasses: session.numClasses, inputSize: session.inputSize, threads: session.threads, outputs: ['logits', ...session.extraOutputs], precision: int8 ? 'int8' : 'fp32', ...(calibration && { calibration }) },
       missingOutputs: session.extraOutputs.includes('embedding') ? undefined : (missingOutputs ?? 'its graph has no embedding output'),
-      quantizedHere: precision === 'int8' && !quantizedSource,
     };
   } catch (err) {
     await session.release();

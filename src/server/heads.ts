@@ -27,6 +27,8 @@ export interface HeadDescription {
   /** Classes or photos changed since training (API heads). */
   stale: boolean;
   training: TrainingSummary | null;
+  /** A head file trained in the other precision than the model runs in: that its scores may differ a little. */
+  note?: string;
 }
 
 const TRAIN_WORKER = new URL('../heads/train-worker.js', import.meta.url);
@@ -76,6 +78,8 @@ export class HeadRegistry {
   private constructor(
     private readonly service: ClassificationService,
     private readonly files: Map<string, Head>,
+    /** Notes on the head files, by name (one trained in the other precision). */
+    private readonly fileNotes: Map<string, string> = new Map(),
   ) {
     this.store = new HeadStore(service.cacheDir);
     this.cache = new EmbeddingCache(service.cacheDir);
@@ -84,6 +88,7 @@ export class HeadRegistry {
   /** Opens the registry of `service`, with heads read from files (`name → path`), each checked against the model. */
   static async open(service: ClassificationService, files: Record<string, string> = {}): Promise<HeadRegistry> {
     const loaded = new Map<string, Head>();
+    const notes = new Map<string, string>();
     const model = service.info.name;
     for (const [name, path] of Object.entries(files)) {
       if (!HEAD_NAME.test(name)) throw new ResnetServeError('INVALID_ARGUMENT', `--head ${name}=${path}: a head name is letters, digits, space, _ . or - (up to 64)`);
@@ -93,8 +98,10 @@ export class HeadRegistry {
         throw err.reason === undefined ? err : new ResnetServeError('INVALID_ARGUMENT', `--head ${name}=${path}: cannot read it (${err.reason})`);
       });
       loaded.set(name, head.named(name));
+      const note = head.precisionNote(service.info.precision, `--head ${name}=${path}`);
+      if (note) notes.set(name, note);
     }
-    const registry = new HeadRegistry(service, loaded);
+    const registry = new HeadRegistry(service, loaded, notes);
     for (const name of loaded.keys()) {
       if (registry.store.get(name)) {
         registry.close();
@@ -102,6 +109,11 @@ export class HeadRegistry {
       }
     }
     return registry;
+  }
+
+  /** What the server says at start about its head files (one trained in the other precision). */
+  notes(): string[] {
+    return [...this.fileNotes.values()];
   }
 
   private get model(): string {
@@ -143,7 +155,8 @@ export class HeadRegistry {
     const file = this.files.get(name);
     if (file) {
       const classes = file.classes.map((c) => ({ name: c, photos: file.training.counts[c] ?? 0 }));
-      return { name, source: 'file', model: { sha256: file.backbone.sha256, current: true }, classes, trained: true, stale: false, training: file.training };
+      const note = this.fileNotes.get(name);
+      return { name, source: 'file', model: { sha256: file.backbone.sha256, current: true }, classes, trained: true, stale: false, training: file.training, ...(note && { note }) };
     }
     const stored = this.find(name);
     const counts = new Map<string, number>();
@@ -278,7 +291,7 @@ export class HeadRegistry {
       fresh.map(({ img }) => ({ label: 0, bytes: img.bytes, name: img.name })),
       (bytes) => this.service.analyzeMany(bytes, ['embedding'], signal, { mirror: true, whenFull: 'refuse' }),
       this.cache,
-      { model: this.model, recipe: recipeOf(this.service.mode, this.service.info.precision) },
+      { model: this.model, recipe: recipeOf(this.service.mode, this.service.info) },
     ).catch((err) => {
       if (!(err instanceof ResnetServeError)) throw err;
       if (!repeated.length) throw new ResnetServeError(err.code === 'INVALID_ARGUMENT' ? 'BAD_REQUEST' : err.code, err.message, { details: err.details });
@@ -314,7 +327,7 @@ export class HeadRegistry {
     const examples = this.store.examples(name);
     const empty = stored.classes.filter((c) => !examples.some((e) => e.className === c));
     if (empty.length) throw bad(`Every class needs photos; none in ${empty.map((c) => `"${c}"`).join(', ')}`);
-    const recipe = recipeOf(this.service.mode, this.service.info.precision);
+    const recipe = recipeOf(this.service.mode, this.service.info);
     const training = examples.map((e) => {
       const hit = this.cache.lookup(this.model, recipe, e.photo);
       if (!hit) throw new ResnetServeError('INTERNAL', `The embedding of photo ${e.id} is missing from the cache; remove and add it again`);

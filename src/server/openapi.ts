@@ -181,7 +181,7 @@ export function openApiDocument(version: string): object {
       '/v1/library/duplicates': { get: { summary: 'Groups of exact copies and near duplicates', responses: { 200: json('{groups: [{kind, photos}]}'), 404: errorResponse('No library served') } } },
       '/explanations/{model}': { post: { ...explanation, parameters: [pathParam('model')] }, put: { ...explanation, parameters: [pathParam('model')] } },
       '/explanations/{model}/{version}': { post: { ...explanation, parameters: [pathParam('model'), pathParam('version')] }, put: { ...explanation, parameters: [pathParam('model'), pathParam('version')] } },
-      '/v1/models': { get: { summary: 'The loaded model', responses: { 200: { description: 'Model name, source, SHA-256, classes, threads' } } } },
+      '/v1/models': { get: { summary: 'The loaded model', responses: { 200: { description: 'Model name, source, SHA-256, classes, threads, precision (for int8 quantised here, calibration: {photos: built-in | given, id})' } } } },
       '/predictions/{model}': {
         post: torchserve,
         put: torchserve,

@@ -41,6 +41,8 @@ export interface RunningServer {
    * already in the model is waited for: it cannot be stopped).
    */
   close(): Promise<{ pastGraceMs: number }>;
+  /** What the server has to say at start (a head file trained in the other precision), for its log. */
+  notes: string[];
 }
 
 /**
@@ -104,9 +106,10 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     throw new ResnetServeError('IO_ERROR', `Cannot listen on ${host}:${port}: ${(err as Error).message}`);
   }
   let service: ClassificationService;
+  let notes: string[];
   try {
     service = await servicePromise;
-    await headsPromise;
+    notes = (await headsPromise).notes();
   } catch (err) {
     await app.close();
     void servicePromise.then((s) => s.close(), () => undefined);
@@ -151,5 +154,5 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     })();
     return closing;
   };
-  return { app, url, service, close };
+  return { app, url, service, close, notes };
 }

@@ -67,8 +67,8 @@ describe('--precision int8', () => {
     const { onnxPath, sha256 } = fp32.info;
     await fp32.close();
     const options = { modelSha256: sha256, cacheDir, preprocess: IMAGENET_PREPROCESS };
-    const blocks = await quantizedModel(onnxPath as string, { ...options, settings: defaultQuantizeSettings(true) });
-    const plain = await quantizedModel(onnxPath as string, { ...options, settings: defaultQuantizeSettings(false) });
+    const blocks = (await quantizedModel(onnxPath as string, { ...options, settings: defaultQuantizeSettings(true) })).path;
+    const plain = (await quantizedModel(onnxPath as string, { ...options, settings: defaultQuantizeSettings(false) })).path;
     assert.notEqual(blocks, plain, 'cached apart');
     const graph = readGraph(readFileSync(blocks));
     assert.equal(graph.nodes.filter((n) => n.opType === 'SpaceToDepth').length, 1);

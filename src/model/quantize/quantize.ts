@@ -143,12 +143,19 @@ export function evenlySpread<T>(files: readonly T[], max: number): T[] {
   return Array.from({ length: max }, (_, i) => files[Math.floor((i * files.length) / max)]);
 }
 
+/** An int8 graph and what names its calibration. */
+export interface QuantizedModel {
+  path: string;
+  /** 16 hex digits naming the calibration photos' contents and the quantiser's settings: two graphs of one model with the same id give the same answers. */
+  calibrationId: string;
+}
+
 /**
  * The int8 version of the fp32 model at `fp32Path`: from the cache when it
  * was made before with the same photos and settings, else made now.
  * Throws MODEL_INVALID for a graph that cannot be quantised.
  */
-export async function quantizedModel(fp32Path: string, options: QuantizeOptions): Promise<string> {
+export async function quantizedModel(fp32Path: string, options: QuantizeOptions): Promise<QuantizedModel> {
   const settings = options.settings ?? defaultQuantizeSettings();
   const label = options.label ?? fp32Path;
   const dir = options.calibrationDir ?? BUILTIN_CALIBRATION;
@@ -158,10 +165,11 @@ export async function quantizedModel(fp32Path: string, options: QuantizeOptions)
   const key = createHash('sha256');
   key.update(JSON.stringify({ version: QUANTIZE_VERSION, settings, size: options.preprocess }));
   for (const hash of await cachedSha256s(files, options.cacheDir)) key.update(hash);
-  const base = join(options.cacheDir, 'onnx', `${options.modelSha256}-int8-${key.digest('hex').slice(0, 16)}`);
-  if (existsSync(`${base}.onnx`)) return `${base}.onnx`;
+  const calibrationId = key.digest('hex').slice(0, 16);
+  const base = join(options.cacheDir, 'onnx', `${options.modelSha256}-int8-${calibrationId}`);
+  if (existsSync(`${base}.onnx`)) return { path: `${base}.onnx`, calibrationId };
   // Built in a child process, on the photos found here (a large folder is not walked twice).
   const { onProgress, ...sent } = options;
   await buildInChild('int8', [fp32Path, base, files, { ...sent, settings, label, dir, found: found.length, passedBy }], label, onProgress);
-  return `${base}.onnx`;
+  return { path: `${base}.onnx`, calibrationId };
 }

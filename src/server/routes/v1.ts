@@ -16,7 +16,7 @@ const round = (v: number): number => Math.round(v * 100) / 100;
 export function v1Routes(app: FastifyInstance, holder: ServiceHolder, limits: ServerLimits, served: { library: boolean } = { library: false }): void {
   app.get('/v1/models', async () => {
     const service = holder.require();
-    const { name, source, sha256, numClasses, inputSize, threads, precision, outputs } = service.info;
+    const { name, source, sha256, numClasses, inputSize, threads, precision, calibration, outputs } = service.info;
     return {
       models: [
         {
@@ -28,6 +28,8 @@ export function v1Routes(app: FastifyInstance, holder: ServiceHolder, limits: Se
           input_size: inputSize,
           threads,
           precision,
+          // An int8 model quantised here: which photos it was calibrated on (the built-in ones or the server's own, never their folder) and their id.
+          ...(calibration && { calibration: { photos: calibration.folder === null ? 'built-in' : 'given', id: calibration.id } }),
           outputs,
           labels: service.model.labels.en.length,
           workers: service.workers,
