@@ -24,6 +24,7 @@ import type { ModelOptions } from '../types.js';
 import { UsageError, describePrecision, fractionOption, intOption, langOption, type Parsed } from './args.js';
 import { followLibraryModel, indexForReading, indexForTagging, taggedModelOf, taggedPrecision } from './library-index.js';
 import { ProgressLine } from './progress.js';
+import { stoppableWhileLoading } from './stop-while-loading.js';
 
 function summaryLines(s: TagSummary): string[] {
   const rate = s.classified / Math.max(s.elapsedMs / 1000, 1e-3);
@@ -93,27 +94,24 @@ export async function tagCommand(roots: string[], values: Parsed, model: ModelOp
   const index = TagIndex.create(dbPath);
   if (index.upgradedFrom) progress.log(`The index ${dbPath} was made by an earlier version of resnet-serve: every photo is tagged again.`);
   const previous = taggedModelOf(index);
-  // Ctrl-C or a TERM while the model is made ready (quantising to int8 takes up to a minute): the index is left as it was, then the signal's own action.
-  const stopLoading = (signal: NodeJS.Signals): void => {
-    process.off('SIGINT', stopLoading).off('SIGTERM', stopLoading);
+  // No model, no tags: an index made for this run would only tell search that the library has no photos.
+  const undo = (): void => {
     index.close();
     if (fresh) removeIndexFiles(dbPath);
-    progress.log(`Stopped (${signal}) while the model was being made ready: no photo was tagged${fresh ? '' : ', and the index is as it was'}.`);
-    process.kill(process.pid, signal);
   };
-  process.on('SIGINT', stopLoading).on('SIGTERM', stopLoading);
   let service: ClassificationService;
   try {
     // Without --model, the library keeps the model it was tagged with (a forgotten --model would classify every photo again).
     model = followLibraryModel(previous, model, values, { doing: 'Tagging with', toDo: 'to keep it, or --model resnet18 to classify every photo again with that' });
-    service = await ClassificationService.start({ ...model, workers: jobs });
+    const options = model;
+    service = await stoppableWhileLoading(
+      () => ClassificationService.start({ ...options, workers: jobs }),
+      (signal) => `Stopped (${signal}) while the model was being made ready: no photo was tagged${fresh ? '' : ', and the index is as it was'}.`,
+      undo,
+    );
   } catch (err) {
-    // No model, no tags: an index made for this run would only tell search that the library has no photos.
-    index.close();
-    if (fresh) removeIndexFiles(dbPath);
+    undo();
     throw err;
-  } finally {
-    process.off('SIGINT', stopLoading).off('SIGTERM', stopLoading);
   }
   if (previous.name && previous.key && previous.key !== libraryModelKey(service.info)) {
     // Often a forgotten --model: said before every photo is classified again.

@@ -11,6 +11,7 @@ import { ResnetServeError } from '../errors.js';
 import { damagedIndexError, indexOpened } from '../library/damaged-index.js';
 import { plural } from '../plural.js';
 import { endProgressLine } from './progress.js';
+import { stoppableWhileLoading } from './stop-while-loading.js';
 import { OFFICIAL_CHECKPOINTS, defaultCacheDir, findCachedCheckpoint, torchHubCheckpointDir, weightsBaseUrl } from '../model/weights.js';
 import type { ModelOptions } from '../types.js';
 import { OPTIONS, UsageError, checkDefaultBackbone, describePrecision, environmentName, headOptions, intOption, modelOptions, withEnvironment, type Parsed } from './args.js';
@@ -106,7 +107,7 @@ async function serveCommand(args: string[], values: Parsed, commandLine: Parsed,
   if (keyFor !== undefined && apiKey === undefined) throw new UsageError('--api-key-for goes with an API key (--api-key-file FILE or RESNET_SERVE_API_KEY)');
   const { networkUrls, startServer } = await import('../server/server.js');
   const host = values.host ?? process.env.HOST ?? '127.0.0.1';
-  const server = await startServer({
+  const server = await stoppableWhileLoading(() => startServer({
     host,
     port,
     service: {
@@ -120,7 +121,7 @@ async function serveCommand(args: string[], values: Parsed, commandLine: Parsed,
     libraryIndex,
     access: { apiKey, keyFor, corsOrigins: values['cors-origin']?.split(',').map((o) => o.trim()).filter(Boolean) },
     logger: values.log ? true : false,
-  });
+  }), (signal) => `resnet-serve: ${signal} before the model was ready; stopped`);
   const { info } = server.service;
   const limits = server.app.limits;
   for (const note of server.notes) process.stderr.write(`resnet-serve: ${note}\n`);
