@@ -9,6 +9,7 @@ import { before, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import sharp from 'sharp';
 import { testPhoto } from '../testing/fixtures.js';
+import { interruptWhileQuantising } from '../testing/interrupt-quantising.js';
 import { startServe } from '../testing/serve-process.js';
 import { convClassifierOnnx } from '../testing/tiny-onnx.js';
 import { writeRandomCheckpoint } from '../testing/random-resnet.js';
@@ -316,21 +317,8 @@ describe('resnet-serve tag', () => {
 
   test('Ctrl-C while the model is made ready (quantised to int8): the stop is said and no index is left behind', async () => {
     const dir = await library(3);
-    // A model and calibration of its own, so that it is quantised now (a few seconds), not found in the cache.
-    const fresh = (await writeRandomCheckpoint('resnet18', 81)).path;
-    const calibration = await scratchDir('rs-calibration-');
-    for (let i = 0; i < 12; i++) writeFileSync(join(calibration, `cal ${i}.jpg`), await testPhoto(110 + i, 640, 480));
-    const child = spawn(process.execPath, [BIN, 'tag', dir, '--model', fresh, '--precision', 'int8', '--calibrate', calibration], { env, stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    const quantising = new Promise<void>((resolve) => child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk;
-      if (/Quantising the model to int8/.test(stderr)) resolve();
-    }));
-    const exited = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.once('exit', (code, signal) => resolve([code, signal])));
-    await Promise.race([quantising, exited]);
-    child.kill('SIGINT');
-    const [code, signal] = await exited;
-    assert.equal(signal ?? code, 'SIGINT', stderr);
+    const { endedBy, stderr } = await interruptWhileQuantising(BIN, ['tag', dir], env, 81);
+    assert.equal(endedBy, 'SIGINT', stderr);
     assert.match(stderr, /Stopped \(SIGINT\) while the model was being made ready: no photo was tagged\./);
     assert.deepEqual(readdirSync(dir).filter((name) => name.startsWith('.')), [], 'no .resnet-serve folder, no index files');
   });
