@@ -11,9 +11,9 @@ import { ResnetServeError } from '../errors.js';
 import { ensureDirSync, markedReadOnly } from '../fs-atomic.js';
 import { displayPath, fsPath, hasRawBytes } from '../library/paths.js';
 import { TagIndex } from '../library/index-db.js';
-import { parseLibraryModelKey } from '../library/tagger.js';
+import { libraryModelKey, parseLibraryModelKey } from '../library/model-key.js';
 import { defaultCacheDir, isDefaultModel } from '../model/weights.js';
-import type { ModelOptions } from '../types.js';
+import type { ModelInfo, ModelOptions } from '../types.js';
 import { describePrecision, type Parsed } from './args.js';
 
 const IN_FOLDER = join('.resnet-serve', 'tags.sqlite');
@@ -131,6 +131,24 @@ export function taggedPrecision(tagged: TaggedModel): string {
 }
 
 /**
+ * How a run's model (the same weights) answers otherwise than the one the
+ * library was tagged with, in words: what each was and what to give to have
+ * the library's again (null when that cannot be given: the same calibration
+ * folder, whose photos changed since). Null when they answer alike.
+ */
+export function precisionChange(tagged: TaggedModel, info: Pick<ModelInfo, 'sha256' | 'precision' | 'calibration'>): { was: string; now: string; keep: string | null } | null {
+  if (!tagged.key || tagged.key === libraryModelKey(info)) return null;
+  const was = parseLibraryModelKey(tagged.key);
+  const folder = info.calibration?.folder;
+  const now = describePrecision(info.precision, folder);
+  if (was.precision !== info.precision) return { was: taggedPrecision(tagged), now, keep: `--precision ${was.precision}` };
+  if (tagged.calibrate !== null && folder !== undefined && (tagged.calibrate || null) === folder) {
+    return { was: taggedPrecision(tagged), now: `${now} (the same ${folder === null ? 'photos' : 'folder'}, whose photos or quantisation changed since)`, keep: null };
+  }
+  return { was: taggedPrecision(tagged), now, keep: tagged.calibrate ? `--precision int8 --calibrate ${displayPath(tagged.calibrate)}` : tagged.calibrate === '' ? '--precision int8 without --calibrate (the built-in photos)' : 'the --calibrate it was tagged with' };
+}
+
+/**
  * The model options for a command given no --model on a library tagged with another model than the official
  * resnet18: that model, from where tag read it (its hash is checked once it is loaded), said on stderr, and its
  * precision unless --precision was given, with the folder its int8 model was calibrated on unless --precision or
@@ -138,14 +156,14 @@ export function taggedPrecision(tagged: TaggedModel): string {
  * calibration are. A library whose model or calibration folder is no longer where it was is an error naming it,
  * never a silent switch.
  */
-export function followLibraryModel(tagged: TaggedModel, model: ModelOptions, values: Parsed, words: { doing: string; toDo: string }): ModelOptions {
+export function followLibraryModel(tagged: TaggedModel, model: ModelOptions, values: Parsed, words: { doing: string; toDo: string; calibrationGone: string }): ModelOptions {
   if (!tagged.key || !tagged.name) return model;
   if (model.model !== undefined) return model;
   const was = parseLibraryModelKey(tagged.key);
   const followed: ModelOptions = { ...model, precision: values.precision === undefined ? was.precision : model.precision };
   if (values.precision === undefined && values.calibrate === undefined && was.calibrationId !== null && tagged.calibrate) {
     if (!existsSync(tagged.calibrate)) {
-      throw new ResnetServeError('INVALID_ARGUMENT', `The library was tagged with ${tagged.name} in int8, calibrated on ${displayPath(tagged.calibrate)}, which is no longer there: give --calibrate with a folder of photos like the library's (its photos are then classified again), or --precision fp32`);
+      throw new ResnetServeError('INVALID_ARGUMENT', `The library was tagged with ${tagged.name} in int8, calibrated on ${displayPath(tagged.calibrate)}, which is no longer there: ${words.calibrationGone}`);
     }
     followed.calibrate = tagged.calibrate;
   }
@@ -180,5 +198,9 @@ export function modelForLibrary(indexPath: string, model: ModelOptions, values: 
   } catch {
     return model;
   }
-  return followLibraryModel(tagged, model, values, { doing: 'Serving with', toDo: 'to serve the library with it, or --model resnet18 for the official ResNet-18' });
+  return followLibraryModel(tagged, model, values, {
+    doing: 'Serving with',
+    toDo: 'to serve the library with it, or --model resnet18 for the official ResNet-18',
+    calibrationGone: "give --precision int8 --calibrate DIR with a folder of photos like the library's (look-alikes of a new photo are then found a little less well until it is tagged again), or --precision fp32",
+  });
 }

@@ -17,12 +17,13 @@ import { derivable } from '../library/derive.js';
 import { TagIndex } from '../library/index-db.js';
 import { plural } from '../plural.js';
 import { displayPath, fsPath, linePath } from '../library/paths.js';
-import { LibraryReader, modelName } from '../library/search.js';
-import { libraryModelKey, parseLibraryModelKey, tagFolders, type TagSummary } from '../library/tagger.js';
+import { libraryModelKey, modelName, parseLibraryModelKey } from '../library/model-key.js';
+import { LibraryReader } from '../library/search.js';
+import { tagFolders, type TagSummary } from '../library/tagger.js';
 import { realKey } from '../library/walk.js';
 import type { ModelOptions } from '../types.js';
-import { UsageError, describePrecision, fractionOption, intOption, langOption, type Parsed } from './args.js';
-import { followLibraryModel, indexForReading, indexForTagging, taggedModelOf, taggedPrecision } from './library-index.js';
+import { UsageError, fractionOption, intOption, langOption, type Parsed } from './args.js';
+import { followLibraryModel, indexForReading, indexForTagging, precisionChange, taggedModelOf } from './library-index.js';
 import { ProgressLine } from './progress.js';
 import { stoppableWhileLoading } from './stop-while-loading.js';
 
@@ -102,7 +103,11 @@ export async function tagCommand(roots: string[], values: Parsed, model: ModelOp
   let service: ClassificationService;
   try {
     // Without --model, the library keeps the model it was tagged with (a forgotten --model would classify every photo again).
-    model = followLibraryModel(previous, model, values, { doing: 'Tagging with', toDo: 'to keep it, or --model resnet18 to classify every photo again with that' });
+    model = followLibraryModel(previous, model, values, {
+      doing: 'Tagging with',
+      toDo: 'to keep it, or --model resnet18 to classify every photo again with that',
+      calibrationGone: "give --precision int8 --calibrate DIR with a folder of photos like the library's (its photos are then classified again), or --precision fp32",
+    });
     const options = model;
     service = await stoppableWhileLoading(
       () => ClassificationService.start({ ...options, workers: jobs }),
@@ -116,11 +121,11 @@ export async function tagCommand(roots: string[], values: Parsed, model: ModelOp
   if (previous.name && previous.key && previous.key !== libraryModelKey(service.info)) {
     // Often a forgotten --model: said before every photo is classified again.
     const was = parseLibraryModelKey(previous.key);
-    const same = was.sha256 === service.info.sha256;
-    const what = same ? `${previous.name} in ${taggedPrecision(previous)}` : modelName(previous.name, was.sha256);
-    const now = same ? describePrecision(service.info.precision, service.info.calibration?.folder) : modelName(service.info.name, service.info.sha256);
-    const keep = !same ? 'that model with --model' : was.precision !== service.info.precision ? `--precision ${was.precision}` : previous.calibrate ? `--calibrate ${displayPath(previous.calibrate)}` : previous.calibrate === '' ? 'no --calibrate (the built-in photos)' : 'the --calibrate it was tagged with';
-    progress.log(`The library was tagged with ${what}; this run uses ${now}, so each photo is classified again (to keep the library's model, stop now and give ${keep}).`);
+    const change = was.sha256 === service.info.sha256 ? precisionChange(previous, service.info) : null;
+    const what = change ? `${previous.name} in ${change.was}` : modelName(previous.name, was.sha256);
+    const now = change ? change.now : modelName(service.info.name, service.info.sha256);
+    const keep = change ? change.keep : 'that model with --model';
+    progress.log(`The library was tagged with ${what}; this run uses ${now}, so each photo is classified again${keep ? ` (to keep the library's model, stop now and give ${keep})` : ''}.`);
   }
   // Ctrl-C or a TERM stops the run after the photos in flight, which are stored; a second one stops at once.
   const stopping = new AbortController();
@@ -277,14 +282,22 @@ async function likeCommand(reader: LibraryReader, photo: string, limit: number, 
   else {
     // A photo outside the library: embedded with the index's model.
     const tagged = parseLibraryModelKey(reader.model.sha256);
-    model = followLibraryModel(taggedModelOf(reader.index), model, values, { doing: 'Comparing with', toDo: 'to compare a photo from outside the library' });
+    const taggedModel = taggedModelOf(reader.index);
+    model = followLibraryModel(taggedModel, model, values, {
+      doing: 'Comparing with',
+      toDo: 'to compare a photo from outside the library',
+      calibrationGone: 'tag the library again (with --precision int8 --calibrate DIR, a folder of photos like it, or --precision fp32) to compare a new photo with it',
+    });
     const classifier = await ImageClassifier.create(model);
     try {
       if (classifier.info.sha256 !== tagged.sha256) {
         throw new ResnetServeError('INVALID_ARGUMENT', `The library was tagged with ${reader.model.name}; give the same model (--model) to compare a new photo with it`);
       }
-      if (classifier.info.precision !== tagged.precision) {
-        throw new ResnetServeError('INVALID_ARGUMENT', `The library was tagged with ${reader.model.name} in ${tagged.precision}; give --precision ${tagged.precision} to compare a new photo with it`);
+      // Another precision or calibration sees photos a little otherwise: its look-alikes would be off.
+      const change = precisionChange(taggedModel, classifier.info);
+      if (change) {
+        const remedy = change.keep ? `give ${change.keep}` : `tag the library again (resnet-serve tag ${values.library ?? '.'})`;
+        throw new ResnetServeError('INVALID_ARGUMENT', `The library was tagged with ${reader.model.name} in ${change.was}; this run uses ${change.now}: ${remedy} to compare a new photo with it`);
       }
       const [outcome] = await classifier.analyzeBatch([await readFile(fsPath(photo))], ['embedding'], { mirror: true });
       if (!outcome.ok) throw outcome.error;

@@ -9,6 +9,7 @@ import { ResnetServeError } from '../errors.js';
 import { CategoryMap, type CategoryDocument } from './categories.js';
 import { findDuplicates, type DupeGroup, type DupeOptions } from './dupes.js';
 import { TagIndex, type FileRow } from './index-db.js';
+import { modelName } from './model-key.js';
 import { defaultSynonyms, QueryResolver, type Concept, type SynonymEntry } from './query.js';
 import { displayPath } from './paths.js';
 import { VectorMatrix } from './similarity.js';
@@ -41,10 +42,6 @@ export interface SearchResult {
 /** A term matches a photo when this much of its probability is on the term's classes, or its top class is one of them. */
 export const MIN_MATCH = 0.1;
 
-/** A model as messages name it: its name and the start of its SHA-256 (two checkpoints may share a name). */
-export function modelName(name: string, sha256: string): string {
-  return `${name} (sha256 ${sha256.slice(0, 12)})`;
-}
 
 export class LibraryReader {
   readonly resolver: QueryResolver;

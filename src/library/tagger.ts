@@ -24,10 +24,11 @@ import { ResnetServeError } from '../errors.js';
 import { unitInt8Bytes } from '../heads/vectors.js';
 import { FINGERPRINT_BYTES } from '../image/fingerprint.js';
 import { IMAGE_EXTENSIONS } from '../image/formats.js';
-import type { LabelLanguage, ModelInfo } from '../types.js';
+import type { LabelLanguage } from '../types.js';
 import type { CategoryMap } from './categories.js';
 import { deriveTags, keptScores, keywordsFor, tagsKey, type ClassScore, type TagSettings } from './derive.js';
 import { TagIndex, type FileRow, type NewEntry } from './index-db.js';
+import { libraryModelKey } from './model-key.js';
 import { displayPath, fsPath, isUnder, pathKey } from './paths.js';
 import { removeStaleTemporaries, sidecarPaths, writeSidecar, type SidecarNaming } from './sidecars.js';
 import { holdsOthers } from './xmp.js';
@@ -119,27 +120,6 @@ function isGone(key: string): boolean {
   }
 }
 
-/**
- * How the index names the model that tagged a photo: its weights' SHA-256,
- * with `+int8` for int8 and, for a model quantised here, `:` and its
- * calibration's id (int8 answers and embeddings differ a little from fp32's,
- * and from another calibration's), so that a library tagged in one precision
- * or calibration is classified again in another, as after a change of model.
- */
-export function libraryModelKey(info: Pick<ModelInfo, 'sha256' | 'precision' | 'calibration'>): string {
-  if (info.precision === 'fp32') return info.sha256;
-  return `${info.sha256}${INT8_SUFFIX}${info.calibration ? `:${info.calibration.id}` : ''}`;
-}
-
-/** The weights' SHA-256, the precision and the calibration's id (null when none) in an index's model key ({@link libraryModelKey}). */
-export function parseLibraryModelKey(key: string): { sha256: string; precision: 'fp32' | 'int8'; calibrationId: string | null } {
-  const at = key.indexOf(INT8_SUFFIX);
-  if (at < 0) return { sha256: key, precision: 'fp32', calibrationId: null };
-  const calibration = key.slice(at + INT8_SUFFIX.length);
-  return { sha256: key.slice(0, at), precision: 'int8', calibrationId: calibration.startsWith(':') ? calibration.slice(1) : null };
-}
-
-const INT8_SUFFIX = '+int8';
 
 /** Runs a tagging pass into `index`; `onProgress` is called after every file. */
 export async function tagFolders(service: ClassificationService, index: TagIndex, options: TagOptions, onProgress?: (p: TagProgress) => void): Promise<TagSummary> {

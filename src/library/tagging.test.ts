@@ -255,7 +255,7 @@ describe('resnet-serve tag', () => {
     assert.equal(like.stdout.trim().split('\n').length, rows(db).length, like.stdout);
     const fp32 = await run(['search', '--like', outside, '--library', dir, '--model', other]);
     assert.equal(fp32.code, 2);
-    assert.match(fp32.stderr, /tagged with .* in int8; give --precision int8 to compare a new photo with it/);
+    assert.match(fp32.stderr, /tagged with .* in int8, calibrated on the built-in photos; this run uses fp32: give --precision int8 to compare a new photo with it/);
     // Without --model: the model tag ran with, where it was read, in its precision.
     const remembered = await run(['search', '--like', outside, '--library', dir]);
     assert.equal(remembered.code, 0, remembered.stderr);
@@ -279,7 +279,7 @@ describe('resnet-serve tag', () => {
     const recalibrated = await run(['tag', dir, '--model', other, '--precision', 'int8', '--calibrate', calibration]);
     assert.equal(recalibrated.code, 0, recalibrated.stderr);
     assert.match(recalibrated.stderr, /Tagged 3, skipped 0 unchanged/);
-    assert.match(recalibrated.stderr, /The library was tagged with \S+ in int8, calibrated on the built-in photos; this run uses int8, calibrated on \S*rs-calibration-\S*, so each photo is classified again \(to keep the library's model, stop now and give no --calibrate \(the built-in photos\)\)/);
+    assert.match(recalibrated.stderr, /The library was tagged with \S+ in int8, calibrated on the built-in photos; this run uses int8, calibrated on \S*rs-calibration-\S*, so each photo is classified again \(to keep the library's model, stop now and give --precision int8 without --calibrate \(the built-in photos\)\)/);
     writeFileSync(join(dir, 'IMG later.jpg'), await testPhoto(97, 320, 240));
     const followed = await run(['tag', dir]);
     assert.equal(followed.code, 0, followed.stderr);
@@ -288,10 +288,24 @@ describe('resnet-serve tag', () => {
     const keys = new Set(rows(db).map((r) => r.model_sha256));
     assert.equal(keys.size, 1, `one model key for every photo: ${[...keys].join(', ')}`);
     assert.match([...keys][0] as string, /^[0-9a-f]{64}\+int8:[0-9a-f]{16}$/);
+    // A photo from outside compared under another calibration would find look-alikes a little off: refused, saying what to give.
+    const otherCalibration = await run(['search', '--like', outside, '--library', dir, '--model', other, '--precision', 'int8']);
+    assert.equal(otherCalibration.code, 2, otherCalibration.stderr);
+    assert.match(otherCalibration.stderr, /tagged with \S+ in int8, calibrated on \S*rs-calibration-\S*; this run uses int8, calibrated on the built-in photos: give --precision int8 --calibrate \S*rs-calibration-\S* to compare a new photo with it/);
+    const sameCalibration = await run(['search', '--like', outside, '--library', dir]);
+    assert.equal(sameCalibration.code, 0, sameCalibration.stderr);
+    // The same folder with other photos is another calibration too: classified again, saying why.
+    writeFileSync(join(calibration, 'cal 9.jpg'), await testPhoto(79, 320, 240));
+    const changed = await run(['tag', dir]);
+    assert.equal(changed.code, 0, changed.stderr);
+    assert.match(changed.stderr, /this run uses int8, calibrated on \S*rs-calibration-\S* \(the same folder, whose photos or quantisation changed since\), so each photo is classified again\.\n/);
     renameSync(calibration, `${calibration}.moved`);
     const calibrationGone = await run(['tag', dir]);
     assert.equal(calibrationGone.code, 2);
-    assert.match(calibrationGone.stderr, /calibrated on \S*rs-calibration-\S*, which is no longer there: give --calibrate with a folder of photos like the library's/);
+    assert.match(calibrationGone.stderr, /calibrated on \S*rs-calibration-\S*, which is no longer there: give --precision int8 --calibrate DIR with a folder of photos like the library's \(its photos are then classified again\), or --precision fp32/);
+    const searchGone = await run(['search', '--like', outside, '--library', dir]);
+    assert.equal(searchGone.code, 2);
+    assert.match(searchGone.stderr, /which is no longer there: tag the library again/);
   });
 
   test('a library tagged with a model quantised already (MobileNetV2 int8): a photo from outside is compared without naming it again', { skip: skipWithoutDatasets }, async () => {

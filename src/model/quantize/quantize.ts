@@ -146,7 +146,7 @@ export function evenlySpread<T>(files: readonly T[], max: number): T[] {
 /** An int8 graph and what names its calibration. */
 export interface QuantizedModel {
   path: string;
-  /** 16 hex digits naming the calibration photos' contents and the quantiser's settings: two graphs of one model with the same id give the same answers. */
+  /** 16 hex digits naming the calibration photos' contents and the quantiser's settings that change its answers: two graphs of one model with the same id give the same answers. */
   calibrationId: string;
 }
 
@@ -162,11 +162,16 @@ export async function quantizedModel(fp32Path: string, options: QuantizeOptions)
   const { files: found, passedBy } = await calibrationFiles(dir);
   const files = evenlySpread(found, MAX_CALIBRATION_PHOTOS);
   // The photos' hashes are remembered by size and time (file-hash.ts): a cached model is found without reading them.
-  const key = createHash('sha256');
-  key.update(JSON.stringify({ version: QUANTIZE_VERSION, settings, size: options.preprocess }));
-  for (const hash of await cachedSha256s(files, options.cacheDir)) key.update(hash);
-  const calibrationId = key.digest('hex').slice(0, 16);
-  const base = join(options.cacheDir, 'onnx', `${options.modelSha256}-int8-${calibrationId}`);
+  const hashes = await cachedSha256s(files, options.cacheDir);
+  const digest = (of: object): string => {
+    const hash = createHash('sha256').update(JSON.stringify({ version: QUANTIZE_VERSION, settings: of, size: options.preprocess }));
+    for (const h of hashes) hash.update(h);
+    return hash.digest('hex').slice(0, 16);
+  };
+  // The graph is cached by every setting; the answers' id leaves out the first convolution's layout, whose answers are the same bit for bit (a library tagged on a CPU with VNNI is not classified again on one without).
+  const { spaceToDepth, ...answering } = settings;
+  const calibrationId = digest(answering);
+  const base = join(options.cacheDir, 'onnx', `${options.modelSha256}-int8-${digest(settings)}`);
   if (existsSync(`${base}.onnx`)) return { path: `${base}.onnx`, calibrationId };
   // Built in a child process, on the photos found here (a large folder is not walked twice).
   const { onProgress, ...sent } = options;
