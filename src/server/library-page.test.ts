@@ -98,8 +98,10 @@ describe('the Library view in Chromium', { skip }, () => {
     await page.waitForFunction(() => document.querySelectorAll('#gallery li').length === 16);
     // Keyboard: Tab from the search box reaches the photos; Enter opens one; Escape closes it.
     await page.fill('#library-q', '');
+    // The search draws the gallery anew: the photo focused must be one of the new drawing (a button replaced under the focus takes no Enter).
+    const drawnBefore = await page.locator('#gallery li:first-child button').elementHandle();
     await page.press('#library-q', 'Enter');
-    await page.waitForFunction(() => document.querySelectorAll('#gallery li').length === 16);
+    await page.waitForFunction((old) => !old?.isConnected && document.querySelectorAll('#gallery li').length === 16, drawnBefore);
     await page.locator('#gallery li:first-child button').focus();
     await page.keyboard.press('Enter');
     await page.locator('#photo-dialog[open]').waitFor();
