@@ -138,14 +138,15 @@ export function taggedPrecision(tagged: TaggedModel): string {
  */
 export function precisionChange(tagged: TaggedModel, info: Pick<ModelInfo, 'sha256' | 'precision' | 'calibration'>): { was: string; now: string; keep: string | null } | null {
   if (!tagged.key || tagged.key === libraryModelKey(info)) return null;
-  const was = parseLibraryModelKey(tagged.key);
+  const { precision } = parseLibraryModelKey(tagged.key);
+  const was = taggedPrecision(tagged);
   const folder = info.calibration?.folder;
   const now = describePrecision(info.precision, folder);
-  if (was.precision !== info.precision) return { was: taggedPrecision(tagged), now, keep: `--precision ${was.precision}` };
+  if (precision !== info.precision) return { was, now, keep: `--precision ${precision}` };
   if (tagged.calibrate !== null && folder !== undefined && (tagged.calibrate || null) === folder) {
-    return { was: taggedPrecision(tagged), now: `${now} (the same ${folder === null ? 'photos' : 'folder'}, whose photos or quantisation changed since)`, keep: null };
+    return { was, now: `${now} (the same ${folder === null ? 'photos' : 'folder'}, whose photos or quantisation changed since)`, keep: null };
   }
-  return { was: taggedPrecision(tagged), now, keep: tagged.calibrate ? `--precision int8 --calibrate ${displayPath(tagged.calibrate)}` : tagged.calibrate === '' ? '--precision int8 without --calibrate (the built-in photos)' : 'the --calibrate it was tagged with' };
+  return { was, now, keep: tagged.calibrate ? `--precision int8 --calibrate ${displayPath(tagged.calibrate)}` : tagged.calibrate === '' ? '--precision int8 without --calibrate (the built-in photos)' : 'the --calibrate it was tagged with' };
 }
 
 /**

@@ -108,9 +108,8 @@ export async function tagCommand(roots: string[], values: Parsed, model: ModelOp
       toDo: 'to keep it, or --model resnet18 to classify every photo again with that',
       calibrationGone: "give --precision int8 --calibrate DIR with a folder of photos like the library's (its photos are then classified again), or --precision fp32",
     });
-    const options = model;
     service = await stoppableWhileLoading(
-      () => ClassificationService.start({ ...options, workers: jobs }),
+      () => ClassificationService.start({ ...model, workers: jobs }),
       (signal) => `Stopped (${signal}) while the model was being made ready: no photo was tagged${fresh ? '' : ', and the index is as it was'}.`,
       undo,
     );
