@@ -122,19 +122,8 @@ async function serveCommand(args: string[], values: Parsed, commandLine: Parsed,
     access: { apiKey, keyFor, corsOrigins: values['cors-origin']?.split(',').map((o) => o.trim()).filter(Boolean) },
     logger: values.log ? true : false,
   }), (signal) => `resnet-serve: ${signal} before the model was ready; stopped`);
-  const { info } = server.service;
-  const limits = server.app.limits;
-  for (const note of server.notes) process.stderr.write(`resnet-serve: ${note}\n`);
-  process.stderr.write(`resnet-serve: ${info.name} (${info.source}, ${describePrecision(info.precision, info.calibration?.folder)}, sha256 ${info.sha256.slice(0, 12)}) ready at ${server.url} with ${plural(info.threads, 'inference thread')} and ${plural(server.service.workers, 'preprocessing worker')}\n`);
-  const elsewhere = networkUrls(host, Number(new URL(server.url).port));
-  if (elsewhere.length) process.stderr.write(`resnet-serve: from other devices on this network: ${elsewhere.join(', ')}\n`);
-  process.stderr.write(
-    `resnet-serve: limits: ${limits.maxUploadBytes / 1048576} MB and ${limits.maxFiles} files per request, ${limits.requestTimeoutMs} ms per request, batches of ${server.service.batcher.maxBatch}, queue ${server.service.batcher.maxQueue}; cache ${model.cacheDir ?? defaultCacheDir()}\n`,
-  );
-  if (values.library !== undefined || values.db !== undefined) process.stderr.write(`resnet-serve: the photo library is at ${server.url}/#library\n`);
-  if (apiKey !== undefined && keyFor === 'changes') process.stderr.write('resnet-serve: an API key is required (Authorization: Bearer …) to make, teach, train or delete heads; recognising photos is open to all\n');
-  else if (apiKey !== undefined) process.stderr.write('resnet-serve: an API key is required (Authorization: Bearer …) on every route but the health checks and the page\n');
-  const { pastGraceMs } = await new Promise<{ pastGraceMs: number }>((resolve) => {
+  // Listening for the stop before anything is printed: a Ctrl-C the moment "ready at" shows must drain too.
+  const stopped = new Promise<{ pastGraceMs: number }>((resolve) => {
     let stopping = false;
     // The first signal drains. Another SIGTERM (a supervisor repeating itself) changes nothing; a second
     // Ctrl-C is a person who will not wait: the process stops at once.
@@ -153,6 +142,19 @@ async function serveCommand(args: string[], values: Parsed, commandLine: Parsed,
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
   });
+  const { info } = server.service;
+  const limits = server.app.limits;
+  for (const note of server.notes) process.stderr.write(`resnet-serve: ${note}\n`);
+  process.stderr.write(`resnet-serve: ${info.name} (${info.source}, ${describePrecision(info.precision, info.calibration?.folder)}, sha256 ${info.sha256.slice(0, 12)}) ready at ${server.url} with ${plural(info.threads, 'inference thread')} and ${plural(server.service.workers, 'preprocessing worker')}\n`);
+  const elsewhere = networkUrls(host, Number(new URL(server.url).port));
+  if (elsewhere.length) process.stderr.write(`resnet-serve: from other devices on this network: ${elsewhere.join(', ')}\n`);
+  process.stderr.write(
+    `resnet-serve: limits: ${limits.maxUploadBytes / 1048576} MB and ${limits.maxFiles} files per request, ${limits.requestTimeoutMs} ms per request, batches of ${server.service.batcher.maxBatch}, queue ${server.service.batcher.maxQueue}; cache ${model.cacheDir ?? defaultCacheDir()}\n`,
+  );
+  if (values.library !== undefined || values.db !== undefined) process.stderr.write(`resnet-serve: the photo library is at ${server.url}/#library\n`);
+  if (apiKey !== undefined && keyFor === 'changes') process.stderr.write('resnet-serve: an API key is required (Authorization: Bearer …) to make, teach, train or delete heads; recognising photos is open to all\n');
+  else if (apiKey !== undefined) process.stderr.write('resnet-serve: an API key is required (Authorization: Bearer …) on every route but the health checks and the page\n');
+  const { pastGraceMs } = await stopped;
   if (pastGraceMs > 0) process.stderr.write(`resnet-serve: waited ${pastGraceMs} ms past the grace period for the batch in the model (a batch cannot be stopped)\n`);
   process.stderr.write('resnet-serve: every request answered; stopped\n');
   // Every request has its answer; native work that outlives them (a decode on libuv's threads) must not hold the exit.

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
@@ -14,4 +15,14 @@ test('Ctrl-C while serve quantises its model: the stop is said, and the process 
   assert.equal(endedBy, 'SIGINT', stderr);
   assert.match(stderr, /resnet-serve: SIGINT before the model was ready; stopped\n$/);
   assert.doesNotMatch(stderr, /ready at/);
+});
+
+test('the terminal closing while serve quantises (a hang-up to the whole group): the build process leaves no half-written graph', async () => {
+  const root = await scratchDir('rs-hangup-loading-');
+  const env = { PATH: process.env.PATH, HOME: root, RESNET_SERVE_HOME: join(root, 'cache') };
+  const { endedBy, stderr } = await interruptWhileQuantising(BIN, ['serve', '--port', '0'], env, 83, { signal: 'SIGHUP', group: true });
+  assert.equal(endedBy, 'SIGHUP', stderr);
+  const cached = readdirSync(join(root, 'cache', 'onnx'));
+  assert.ok(cached.some((name) => name.endsWith('.onnx')), `the fp32 graph was cached before quantising: ${cached.join(', ')}`);
+  assert.deepEqual(cached.filter((name) => name.includes('.tmp')), [], 'temporary files left in the cache');
 });

@@ -32,9 +32,13 @@ async function run({ step, args }: Message): Promise<unknown> {
 
 // A parent that is gone (ended by a signal it did not handle, or killed) closes the channel; a Ctrl-C reaches
 // this process too. Either way it stops, and `process.exit` removes the graphs it was writing (fs-atomic.ts).
+// A hang-up (the terminal closed) reaches the whole group, and its default action would end this process with
+// no exit handler run, leaving the graph it was writing; it follows its parent instead: a parent the hang-up
+// ended closes the channel, one that survives it (under nohup) still wants its model.
 process.once('disconnect', () => process.exit(1));
 process.once('SIGINT', () => process.exit(130));
 process.once('SIGTERM', () => process.exit(143));
+process.on('SIGHUP', () => undefined);
 
 process.once('message', async (message: Message) => {
   let reply: unknown;

@@ -1,5 +1,6 @@
 /** SIGTERM under load: readiness turns false, nothing accepted is lost, the process exits 0 within the grace period. */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { request } from 'node:http';
 import { connect } from 'node:net';
 import { join } from 'node:path';
@@ -156,4 +157,20 @@ test('SIGTERM while a batch is in the model at the end of the grace period: the 
   assert.ok([200, 503].includes(await answer as number), `the request's answer: ${await answer}`);
   assert.deepEqual(await exited, [0, null], stderr());
   assert.match(stderr(), /waited \d+ ms past the grace period for the batch in the model/);
+});
+
+test('Ctrl-C the moment "ready at" shows: the server drains and exits 0 (it listens for the stop before it prints)', async () => {
+  const { path, dir } = await writeRandomCheckpoint('resnet18', 67);
+  const home = await scratchDir('rs-stop-at-ready-');
+  // Spawned here, not through startServe: the signal goes from the very callback that sees the line.
+  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--model', path], { env: { PATH: process.env.PATH, HOME: home, RESNET_SERVE_HOME: join(dir, 'cache') }, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => {
+    const before = stderr;
+    stderr += chunk;
+    if (!/ready at/.test(before) && /ready at/.test(stderr)) child.kill('SIGINT');
+  });
+  const ended = await new Promise<number | NodeJS.Signals | null>((resolve) => child.once('exit', (code, signal) => resolve(signal ?? code)));
+  assert.equal(ended, 0, stderr);
+  assert.match(stderr, /resnet-serve: SIGINT, finishing requests in flight…\nresnet-serve: every request answered; stopped\n$/);
 });
