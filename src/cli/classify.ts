@@ -22,6 +22,7 @@ import { expandPaths, type ListedPath } from './files.js';
 import { readPipedPhoto, STDIN_NAME } from './stdin-photo.js';
 import { failedLine, formatEmbedding, formatJsonLine, formatOutcome } from './format.js';
 import { ProgressLine } from './progress.js';
+import { stoppableWhileLoading, stoppedBeforeReady } from './stop-while-loading.js';
 
 const BATCH = 8;
 
@@ -140,7 +141,7 @@ export async function classifyCommand(paths: string[], values: Parsed, model: Mo
   const files = await imageFiles('classify', paths, explainDir === undefined ? [] : [explainDir]);
   if (!files) return 1;
   const input = await inputsFor(files);
-  const classifier = await ImageClassifier.create(model);
+  const classifier = await stoppableWhileLoading(() => ImageClassifier.create(model), stoppedBeforeReady);
   let failed: number;
   try {
     head?.checkBackbone(classifier.info, headPath as string);
@@ -216,7 +217,7 @@ export async function embedCommand(paths: string[], values: Parsed, model: Model
   const files = await imageFiles('embed', paths);
   if (!files) return 1;
   const input = await inputsFor(files);
-  const classifier = await ImageClassifier.create(model);
+  const classifier = await stoppableWhileLoading(() => ImageClassifier.create(model), stoppedBeforeReady);
   let failed: number;
   try {
     failed = await eachBatch<EmbedOutcome>(

@@ -11,7 +11,7 @@ import { ResnetServeError } from '../errors.js';
 import { damagedIndexError, indexOpened } from '../library/damaged-index.js';
 import { plural } from '../plural.js';
 import { endProgressLine } from './progress.js';
-import { stoppableWhileLoading } from './stop-while-loading.js';
+import { stoppableWhileLoading, stoppedBeforeReady } from './stop-while-loading.js';
 import { OFFICIAL_CHECKPOINTS, defaultCacheDir, findCachedCheckpoint, torchHubCheckpointDir, weightsBaseUrl } from '../model/weights.js';
 import type { ModelOptions } from '../types.js';
 import { OPTIONS, UsageError, checkDefaultBackbone, describePrecision, environmentName, headOptions, intOption, modelOptions, withEnvironment, type Parsed } from './args.js';
@@ -121,7 +121,7 @@ async function serveCommand(args: string[], values: Parsed, commandLine: Parsed,
     libraryIndex,
     access: { apiKey, keyFor, corsOrigins: values['cors-origin']?.split(',').map((o) => o.trim()).filter(Boolean) },
     logger: values.log ? true : false,
-  }), (signal) => `resnet-serve: ${signal} before the model was ready; stopped`);
+  }), stoppedBeforeReady);
   // Listening for the stop before anything is printed: a Ctrl-C the moment "ready at" shows must drain too.
   const stopped = new Promise<{ pastGraceMs: number }>((resolve) => {
     let stopping = false;

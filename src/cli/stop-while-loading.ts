@@ -7,6 +7,9 @@
  */
 import { endProgressLine } from './progress.js';
 
+/** What a command says when a signal stops it before its model was ready. */
+export const stoppedBeforeReady = (signal: NodeJS.Signals): string => `resnet-serve: ${signal} before the model was ready; stopped`;
+
 /**
  * Runs `load`; a SIGINT or SIGTERM before it settles calls `undo`, writes
  * `said(signal)` as a line on stderr and ends the process by that signal.

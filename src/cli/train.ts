@@ -17,6 +17,7 @@ import { UNKNOWN_MIN_PHOTOS, checkClasses, mixups, type TrainOptions } from '../
 import { embedFolder, headNameFor, trainEmbedded } from '../heads/train-folder.js';
 import type { TrainingSummary } from '../heads/head.js';
 import type { ModelOptions } from '../types.js';
+import { stoppableWhileLoading, stoppedBeforeReady } from './stop-while-loading.js';
 import { UsageError, fractionOption, intOption, type Parsed } from './args.js';
 import { displayWidth } from './format.js';
 import { plural } from '../plural.js';
@@ -92,7 +93,7 @@ export async function trainCommand(paths: string[], values: Parsed, model: Model
     throw new ResnetServeError('IO_ERROR', `Cannot write ${values.out}: ${writeFailure(err)}`);
   });
   const name = values.name?.trim() ?? headNameFor(root);
-  const classifier = await ImageClassifier.create(model);
+  const classifier = await stoppableWhileLoading(() => ImageClassifier.create(model), stoppedBeforeReady);
   try {
     const { info } = classifier;
     process.stderr.write(`Training head "${name}" on ${info.name} (${info.precision}, sha256 ${info.sha256.slice(0, 12)}) from ${root}\n`);
