@@ -308,6 +308,13 @@ test('classify --head answers with its classes; a head of another model or a cha
     assert.equal(models[0].precision, 'int8');
     assert.equal(models[0].calibration?.photos, 'built-in');
     assert.match(models[0].calibration?.id ?? '', /^[0-9a-f]{16}$/);
+    // Each answer and the model's metric name the same calibration, so a result can be traced to it.
+    const form = new FormData();
+    form.append('file', new Blob([readFileSync(photo)]), 'photo.jpg');
+    const answer = (await (await fetch(`${served.url}/v1/classify`, { method: 'POST', body: form })).json()) as { model: { precision: string; calibration?: string } };
+    assert.deepEqual([answer.model.precision, answer.model.calibration], ['int8', models[0].calibration?.id]);
+    const metrics = await (await fetch(`${served.url}/metrics`)).text();
+    assert.match(metrics, new RegExp(`resnet_model_info\\{[^}]*precision="int8",calibration="${models[0].calibration?.id}"`));
   } finally {
     served.child.kill('SIGTERM');
     await new Promise((resolve) => served.child.once('exit', resolve));

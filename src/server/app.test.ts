@@ -441,7 +441,7 @@ describe('operations', () => {
     for (const stage of ['decode', 'preprocess', 'queue', 'infer']) assert.match(text, new RegExp(`resnet_stage_duration_seconds_count\\{stage="${stage}"\\} [1-9]`));
     assert.match(text, /resnet_batch_size_count [1-9]/);
     assert.match(text, /resnet_http_requests_in_flight 1/);
-    assert.match(text, new RegExp(`resnet_model_info\\{name="resnet18",source="checkpoint",sha256="${service.info.sha256}",precision="fp32",onnxruntime="[\\d.]+"\\} 1`));
+    assert.match(text, new RegExp(`resnet_model_info\\{name="resnet18",source="checkpoint",sha256="${service.info.sha256}",precision="fp32",calibration="",onnxruntime="[\\d.]+"\\} 1`));
     const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
     assert.match(text, new RegExp(`^resnet_build_info\\{version="${version.replace(/\./g, '\\.')}"\\} 1$`, 'm'));
     assert.match(text, /resnet_threads\{pool="onnxruntime_intra_op"\} 2/);

@@ -24,7 +24,7 @@ export class ServerMetrics {
   readonly stageSeconds = new Histogram({ name: 'resnet_stage_duration_seconds', help: 'Per-image latency by stage: decode, preprocess, queue, infer (per batch)', labelNames: ['stage'], buckets: LATENCY_BUCKETS, registers: [this.registry] });
   readonly batchSize = new Histogram({ name: 'resnet_batch_size', help: 'Images per inference batch', buckets: [1, 2, 4, 8, 16, 32, 64], registers: [this.registry] });
   readonly inFlight = new Gauge({ name: 'resnet_http_requests_in_flight', help: 'HTTP requests being served', registers: [this.registry] });
-  readonly modelInfo = new Gauge({ name: 'resnet_model_info', help: 'The loaded model (value 1)', labelNames: ['name', 'source', 'sha256', 'precision', 'onnxruntime'], registers: [this.registry] });
+  readonly modelInfo = new Gauge({ name: 'resnet_model_info', help: 'The loaded model (value 1)', labelNames: ['name', 'source', 'sha256', 'precision', 'calibration', 'onnxruntime'], registers: [this.registry] });
   readonly threads = new Gauge({ name: 'resnet_threads', help: 'Threads by pool: onnxruntime intra-op, preprocessing workers', labelNames: ['pool'], registers: [this.registry] });
   readonly buildInfo = new Gauge({ name: 'resnet_build_info', help: 'The resnet-serve version running (value 1)', labelNames: ['version'], registers: [this.registry] });
   readonly ready = new Gauge({ name: 'resnet_ready', help: '1 when the model is loaded and the server accepts work', registers: [this.registry] });
@@ -95,7 +95,7 @@ export class ServerMetrics {
   setModel(info: ModelInfo, onnxruntime: string, workers: number, images: { inProgress: () => number; inModel: () => number; limit: number }): void {
     this.images = images;
     this.imagesLimit.set(images.limit);
-    this.modelInfo.set({ name: info.name, source: info.source, sha256: info.sha256, precision: info.precision, onnxruntime }, 1);
+    this.modelInfo.set({ name: info.name, source: info.source, sha256: info.sha256, precision: info.precision, calibration: info.calibration?.id ?? '', onnxruntime }, 1);
     this.threads.set({ pool: 'onnxruntime_intra_op' }, info.threads);
     this.threads.set({ pool: 'preprocess_workers' }, workers);
   }

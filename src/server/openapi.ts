@@ -124,7 +124,7 @@ export function openApiDocument(version: string): object {
           summary: 'Classify images: per image predictions with English and Chinese labels (?lang=en or zh: one language, in label) and stage timings',
           parameters: query,
           requestBody: uploadBody('file'),
-          responses: { 200: { description: '{model: {name, sha256, source, precision}, results: [{file, width, height, predictions: [{index, label, label_zh, score}], timings_ms} | {file, error: {code, message}}]}: each failed photo its error in place; a request of one photo that failed is answered with its status (415, 422, …) and error and code beside the same results' }, ...errors },
+          responses: { 200: { description: '{model: {name, sha256, source, precision, calibration (int8: its id, as in /v1/models)}, results: [{file, width, height, predictions: [{index, label, label_zh, score}], timings_ms} | {file, error: {code, message}}]}: each failed photo its error in place; a request of one photo that failed is answered with its status (415, 422, …) and error and code beside the same results' }, ...errors },
         },
       },
       '/v1/explain': {

@@ -64,8 +64,8 @@ export function v1Routes(app: FastifyInstance, holder: ServiceHolder, limits: Se
         timings_ms: { decode: round(t.decode), preprocess: round(t.preprocess), infer: round(t.infer), total: round(t.total) },
       };
     });
-    const { name, sha256, source, precision } = service.info;
-    const body = { model: { name, sha256, source, precision }, ...(head ? { head: { name: head.name, classes: head.classes } } : {}), results };
+    const { name, sha256, source, precision, calibration } = service.info;
+    const body = { model: { name, sha256, source, precision, ...(calibration && { calibration: calibration.id }) }, ...(head ? { head: { name: head.name, classes: head.classes } } : {}), results };
     const [first] = outcomes;
     // One photo that failed: its status, and the error also where every error body has it.
     if (outcomes.length === 1 && !first.ok) {
