@@ -78,7 +78,8 @@ describe('POST /predict (seed-compatible)', () => {
     const expected = (await expectedTop(photos[0], 3)).map((p) => p.label);
     for (const url of ['/predict', '/v1/classify']) {
       // (light-my-request sends no Content-Type header for undefined.)
-      for (const headers of [{ 'content-type': undefined as unknown as string }, { 'content-type': 'application/x-camera-frame' }]) {
+      // text/plain and application/json too (a client's default header), and a photo larger than any JSON body.
+      for (const headers of [{ 'content-type': undefined as unknown as string }, { 'content-type': 'application/x-camera-frame' }, { 'content-type': 'text/plain' }, { 'content-type': 'application/json' }]) {
         const res = await app.inject({ method: 'POST', url, payload: photos[0], headers });
         assert.equal(res.statusCode, 200, `${url} ${JSON.stringify(headers)}: ${res.body}`);
         const labels = (url === '/predict' ? res.json() : res.json().results[0].predictions).slice(0, 3).map((p: { label: string }) => p.label);
@@ -87,6 +88,8 @@ describe('POST /predict (seed-compatible)', () => {
     }
     const noType = await app.inject({ method: 'POST', url: '/predict', payload: 'just words', headers: { 'content-type': undefined as unknown as string } });
     assert.deepEqual([noType.statusCode, noType.json().error], [415, 'Send images as multipart/form-data (field "file") or as an image/* body, not a body without Content-Type']);
+    const large = await app.inject({ method: 'POST', url: '/v1/classify', payload: Buffer.concat([photos[0], Buffer.alloc(1_200_000)]), headers: { 'content-type': 'text/plain' } });
+    assert.deepEqual([large.statusCode, large.json().results[0].predictions.slice(0, 3).map((p: { label: string }) => p.label)], [200, expected], large.body.slice(0, 300));
     const pdf = await app.inject({ method: 'POST', url: '/predict', payload: '%PDF-1.4', headers: { 'content-type': 'application/pdf' } });
     assert.deepEqual([pdf.statusCode, pdf.json().code], [415, 'UNSUPPORTED_MEDIA_TYPE']);
     // Routes that take JSON still refuse an image body of another label, an unknown route is still not found, and the
@@ -308,6 +311,7 @@ describe('TorchServe-style API', () => {
       ['PUT', '/predictions/resnet18/1', { 'content-type': 'application/x-whatever' }],
       ['POST', '/predictions/resnet18', { 'content-type': 'text/plain' }],
       ['POST', '/predictions/resnet18', { 'content-type': 'application/json' }],
+      ['POST', '/predictions/resnet18', { 'content-type': 'application/x-www-form-urlencoded' }],
     ] as const) {
       const res = await app.inject({ method, url, payload: photos[1], headers });
       assert.equal(res.statusCode, 200, `${method} ${url}: ${res.body}`);
@@ -326,8 +330,11 @@ describe('TorchServe-style API', () => {
     // A photo as base64 text, which those handlers decode: the whole body (requests.post(url, data=b64)), or a
     // multipart field without a file name (curl -F "data=<photo.b64").
     const b64 = photos[1].toString('base64');
-    const text = await app.inject({ method: 'POST', url: '/predictions/resnet18', payload: b64, headers: { 'content-type': 'text/plain' } });
-    assert.deepEqual([text.statusCode, text.json()], [200, expected], text.body);
+    // and as curl -d / --data-binary and Python's urllib label it: a form.
+    for (const type of ['text/plain', 'application/x-www-form-urlencoded']) {
+      const text = await app.inject({ method: 'POST', url: '/predictions/resnet18', payload: b64, headers: { 'content-type': type } });
+      assert.deepEqual([text.statusCode, text.json()], [200, expected], `${type}: ${text.body}`);
+    }
     const boundary = 'b64-boundary';
     const field = await app.inject({ method: 'POST', url: '/predictions/resnet18', payload: `--${boundary}\r\nContent-Disposition: form-data; name="data"\r\n\r\n${b64}\r\n--${boundary}--\r\n`, headers: { 'content-type': `multipart/form-data; boundary=${boundary}` } });
     assert.deepEqual([field.statusCode, field.json()], [200, expected], field.body);

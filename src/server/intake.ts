@@ -120,16 +120,6 @@ function readSmallBody(request: FastifyRequest, payload: Readable, inflight: Inf
   });
 }
 
-/**
- * A photo sent as `application/json` (a client's default header): where the
- * route takes images, the 415 that says how to send them; elsewhere, that
- * the body is not JSON (rather than a parser's sentence about its bytes).
- */
-function imageLabelledJson(request: FastifyRequest): Error {
-  if (request.routeOptions.config?.intake) return Object.assign(new Error('Unsupported Media Type'), { code: 'FST_ERR_CTP_INVALID_MEDIA_TYPE', statusCode: 415 });
-  return new ResnetServeError('BAD_REQUEST', 'The body is an image, labelled application/json: this endpoint takes a JSON object');
-}
-
 function jsonTooLarge(declared: number | null): ResnetServeError {
   // Two decimals, so a body just over the limit never reads as the limit itself ("1.0 MB").
   const size = declared === null ? '' : ` (this one is ${(declared / (1024 * 1024)).toFixed(2)} MB)`;
@@ -287,37 +277,60 @@ export function registerIntake(app: FastifyInstance, holder: ServiceHolder, limi
   const parseJson = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser(['application/json', 'text/plain']);
   app.addContentTypeParser('application/json', async (request: FastifyRequest, payload: Readable) => {
+    if (takesImages(request)) return imageByItsBytes(request, await readAll(payload));
     const body = await readSmallBody(request, payload, inflight);
-    if (looksLikeImage(body)) throw imageLabelledJson(request);
+    if (looksLikeImage(body)) throw new ResnetServeError('BAD_REQUEST', 'The body is an image, labelled application/json: this endpoint takes a JSON object');
     if (exceededJsonBound(body, JSON_BODY_BOUNDS)) {
       const { containers, strings, depth } = JSON_BODY_BOUNDS;
       throw new ResnetServeError('BAD_REQUEST', `JSON request bodies here are small objects: at most ${containers} arrays and objects, ${strings} strings, nested ${depth} deep; this one holds more`);
     }
     return new Promise((resolve, reject) => parseJson(request, body.toString('utf8'), (err, parsed) => (err ? reject(err) : resolve(parsed))));
   });
-  app.addContentTypeParser('text/plain', async (request: FastifyRequest, payload: Readable) => (await readSmallBody(request, payload, inflight)).toString('utf8'));
+  app.addContentTypeParser('text/plain', async (request: FastifyRequest, payload: Readable) => {
+    if (takesImages(request)) return imageByItsBytes(request, await readAll(payload));
+    return (await readSmallBody(request, payload, inflight)).toString('utf8');
+  });
   app.addContentTypeParser('multipart/form-data', (request: FastifyRequest, payload: Readable) => readMultipart(request, payload, limits));
   const raw = { parseAs: 'buffer' as const, bodyLimit: limits.maxUploadBytes };
   app.addContentTypeParser(/^image\/[\w.+-]+$/, raw, (_request, body, done) => done(null, body));
   app.addContentTypeParser('application/octet-stream', raw, (_request, body, done) => done(null, body));
   // Python's urllib labels any POST body as a form, Node's fetch sends a Buffer with no Content-Type at all, and
-  // cameras send what they send: on a route that takes images, a body whose bytes are an image is taken as the image.
-  const unsupported = (): Error => Object.assign(new Error('Unsupported Media Type'), { code: 'FST_ERR_CTP_INVALID_MEDIA_TYPE', statusCode: 415 });
-  const imageByItsBytes = (request: FastifyRequest, body: Buffer, done: (err: Error | null, body?: unknown) => void): void => {
-    // Empty, it is an empty file (IMAGE_EMPTY), whatever its label.
-    if (request.routeOptions.config?.intake !== undefined && (body.length === 0 || looksLikeImage(body))) done(null, body);
-    else done(unsupported(), undefined);
-  };
-  app.addContentTypeParser('application/x-www-form-urlencoded', raw, imageByItsBytes);
+  // cameras and clients send what they send: on a route that takes images, a body whose bytes are an image is
+  // taken as the image, whatever its label.
+  app.addContentTypeParser('application/x-www-form-urlencoded', raw, (request: FastifyRequest, body: Buffer, done: (err: Error | null, body?: unknown) => void) => {
+    try {
+      done(null, imageByItsBytes(request, body));
+    } catch (err) {
+      done(err as Error, undefined);
+    }
+  });
   // Any other label, or none: read only where an image may be taken (the bounded stream of preParsing above);
   // an unknown route is still a 404 and a JSON route a 415, answered before the body is read.
-  app.addContentTypeParser('*', (request: FastifyRequest, payload: Readable, done: (err: Error | null, body?: unknown) => void) => {
-    if (request.is404) return done(null, undefined);
-    if (request.routeOptions.config?.intake === undefined) return done(unsupported(), undefined);
+  app.addContentTypeParser('*', async (request: FastifyRequest, payload: Readable) => {
+    if (request.is404) return undefined;
+    if (!takesImages(request)) throw unsupportedMediaType();
+    return imageByItsBytes(request, await readAll(payload));
+  });
+}
+
+const takesImages = (request: FastifyRequest): boolean => request.routeOptions.config?.intake !== undefined;
+
+/** Fastify's own 415, which the error handler words for the route (how to send an image, or JSON). */
+const unsupportedMediaType = (): Error => Object.assign(new Error('Unsupported Media Type'), { code: 'FST_ERR_CTP_INVALID_MEDIA_TYPE', statusCode: 415 });
+
+/** A raw body on a route that takes images: the image when its bytes are one (empty, an empty file: IMAGE_EMPTY), else 415. */
+function imageByItsBytes(request: FastifyRequest, body: Buffer): Buffer {
+  if (takesImages(request) && (body.length === 0 || looksLikeImage(body))) return body;
+  throw unsupportedMediaType();
+}
+
+/** A body already bounded by preParsing (an image route's), read whole. */
+function readAll(payload: Readable): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     payload.on('data', (chunk: Buffer) => chunks.push(chunk));
-    payload.once('error', (err) => done(err, undefined));
-    payload.once('end', () => imageByItsBytes(request, Buffer.concat(chunks), done));
+    payload.once('error', reject);
+    payload.once('end', () => resolve(Buffer.concat(chunks)));
   });
 }
 

@@ -109,8 +109,8 @@ export async function torchserveRoutes(app: FastifyInstance, holder: ServiceHold
 
   // Its own scope: any body that is not multipart is the image itself, whatever its Content-Type says.
   await app.register(async (scope) => {
-    // JSON and text too: TorchServe's clients send photos under any Content-Type.
-    scope.removeContentTypeParser(['application/json', 'text/plain']);
+    // JSON, text and forms too: TorchServe's clients send photos (or their base64) under any Content-Type.
+    scope.removeContentTypeParser(['application/json', 'text/plain', 'application/x-www-form-urlencoded']);
     scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: limits.maxUploadBytes }, (_request, body, done) => done(null, body));
     const config = { config: { intake: { fields: TORCHSERVE_FIELDS, admit: true } } };
     for (const path of ['/predictions/:model', '/predictions/:model/:version']) {

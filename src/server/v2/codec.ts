@@ -101,12 +101,18 @@ export function jsonBounds(model: ModelSignature, maxBatch: number): JsonBounds 
   return { depth: MAX_NESTING + 4, containers: containers + STRUCTURE_ALLOWANCE, strings: maxBatch + STRUCTURE_ALLOWANCE };
 }
 
+const EMPTY_BODY = 'the body is empty (send the inference request, a JSON object with "inputs")';
+const NOT_AN_OBJECT = 'it does not start with "{" (an image file goes base64-encoded in the BYTES input of the model\'s "-image" model, or to /v1/classify)';
+
 /**
  * Parses the JSON header after checking it against `bounds` (left out when
  * the caller has checked it against tighter ones); only syntax and size of
  * structure are checked here.
  */
 export function parseJson(json: Uint8Array, bounds?: JsonBounds): unknown {
+  // Not a JSON object at all (an image, text): said as such, whatever brackets its bytes happen to hold.
+  const first = json.find((byte) => byte !== 0x20 && byte !== 0x09 && byte !== 0x0a && byte !== 0x0d);
+  if (first !== 0x7b) throw bad(`The inference request is not valid JSON: ${first === undefined ? EMPTY_BODY : NOT_AN_OBJECT}`);
   const exceeded = bounds ? exceededJsonBound(json, bounds) : null;
   if (exceeded === 'depth') throw bad(`Tensor data is nested more than ${MAX_NESTING} deep`);
   if (exceeded === 'containers') throw bad(`The request holds more than ${bounds?.containers} arrays and objects, more than any batch this model takes needs; send tensor data flat (or with the binary data extension)`);
@@ -115,7 +121,7 @@ export function parseJson(json: Uint8Array, bounds?: JsonBounds): unknown {
   try {
     return JSON.parse(text);
   } catch (err) {
-    throw bad(`The inference request is not valid JSON: ${jsonSyntaxProblem((err as Error).message, text)}`);
+    throw bad(`The inference request is not valid JSON: ${jsonSyntaxProblem((err as Error).message)}`);
   }
 }
 
@@ -124,9 +130,7 @@ export function parseJson(json: Uint8Array, bounds?: JsonBounds): unknown {
  * quotes in its message: an image sent here would put its bytes in the
  * answer and the log.
  */
-function jsonSyntaxProblem(message: string, text: string): string {
-  if (text.trim() === '') return 'the body is empty (send the inference request, a JSON object with "inputs")';
-  if (!text.trimStart().startsWith('{')) return 'it does not start with "{" (an image file goes base64-encoded in the BYTES input of the model\'s "-image" model, or to /v1/classify)';
+function jsonSyntaxProblem(message: string): string {
   if (/^Unexpected end of JSON input/.test(message)) return 'it ends too soon';
   // V8's own words where they say where, not what ("Expected ',' or '}' after property value in JSON at position 12").
   if (/in JSON at position \d+/.test(message) && !/is not valid JSON/.test(message)) return message;

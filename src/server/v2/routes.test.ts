@@ -282,6 +282,9 @@ describe('refusals, each before any work', () => {
     assert.equal(image.status, 400);
     assert.match(image.json.error as string, /does not start with "\{" \(an image file goes base64-encoded in the BYTES input of the model's "-image" model/);
     assert.doesNotMatch(image.json.error as string, /JFIF|\\u0000|\u0000/);
+    // Whatever its bytes: a photo whose data happens to hold many '[' is told the same, not "nested too deep".
+    const brackets = await client.send('resnet18', Buffer.concat([photo.subarray(0, 4), Buffer.alloc(200, '['), photo.subarray(4)]), { 'content-type': 'image/jpeg' });
+    assert.deepEqual([brackets.status, brackets.json.error], [image.status, image.json.error]);
     const empty = await client.send('resnet18', Buffer.alloc(0), { 'content-type': 'application/json' });
     assert.equal(empty.status, 400);
     assert.match(empty.json.error as string, /not valid JSON: the body is empty \(send the inference request, a JSON object with "inputs"\)$/);
