@@ -12,6 +12,8 @@ export const ErrorCodes = {
   INVALID_ARGUMENT: 400,
   /** A search word too short to mean anything (one Latin letter). */
   QUERY_TOO_SHORT: 400,
+  /** A search word with nothing to search for in it (only punctuation, such as `%` or `_`). */
+  QUERY_NO_WORDS: 400,
   /** The input is empty. */
   IMAGE_EMPTY: 400,
   /** The bytes are not an image in a format we decode. */

@@ -10,6 +10,7 @@ function applyLanguage() {
   document.documentElement.lang = state.lang === 'zh' ? 'zh-CN' : 'en';
   document.title = t('tab', { title: t('title') });
   for (const node of document.querySelectorAll('[data-i18n]')) node.textContent = t(node.dataset.i18n, { mb: Math.round(state.maxBytes / 1048576) });
+  for (const node of document.querySelectorAll('[data-i18n-label]')) node.setAttribute('aria-label', t(node.dataset.i18nLabel));
   for (const b of document.querySelectorAll('.lang button')) b.setAttribute('aria-pressed', String(b.dataset.lang === state.lang));
   document.querySelector('nav.views')?.setAttribute('aria-label', t('views'));
   if (state.model) $('model').textContent = t('model', { name: state.model.name, sha: state.model.sha256.slice(0, 12) });

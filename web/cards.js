@@ -188,7 +188,7 @@ async function explain(item, p) {
 function enlarge(item) {
   const p = item.result.predictions.find((x) => x.index === item.explain.cls);
   if (!p) return;
-  showLarge(whereFor(item), [legendKey()], postPhoto(`v1/explain?image=photo&${explainQuery(item, p)}`, item.file));
+  showLarge(whereFor(item), [legendKey()], postPhoto(`v1/explain?image=photo&${explainQuery(item, p)}`, item.file), () => item.card.querySelector('button.enlarge'));
 }
 
 function hideExplain(item) {

@@ -154,19 +154,23 @@ export async function api(path, options = {}) {
 }
 
 /**
- * A message line (`role=status`, or `alert` for errors) that follows a language switch: `say(message, alert)`
- * takes a function wording it in the current language, an error from `api`, or a plain string ('' clears it).
+ * A message line (`role=status`, or `alert` for errors) that follows a language switch: `say(message, alert,
+ * retry)` takes a function wording it in the current language, an error from `api`, or a plain string ('' clears
+ * it); with `retry`, a Retry button after the words runs it (what failed, when the server is back).
  */
 export function messageLine(id) {
-  let current = { words: () => '', alert: false };
+  let current = { words: () => '', alert: false, retry: undefined };
   const draw = () => {
     const box = $(id);
-    box.textContent = current.words();
+    const again = current.retry;
+    const hadFocus = box.contains(document.activeElement);
+    box.replaceChildren(current.words(), ...(again ? [' ', el('button', { type: 'button', className: 'secondary small', textContent: t('retry'), onclick: () => again() })] : []));
+    if (hadFocus && again) box.querySelector('button')?.focus();
     box.setAttribute('role', current.alert ? 'alert' : 'status');
   };
   onLanguage(draw);
-  return (message, alert = false) => {
-    current = { words: message instanceof Error ? () => messageOf(message) : typeof message === 'function' ? message : () => message, alert };
+  return (message, alert = false, retry = undefined) => {
+    current = { words: message instanceof Error ? () => messageOf(message) : typeof message === 'function' ? message : () => message, alert, retry };
     draw();
   };
 }

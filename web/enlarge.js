@@ -1,7 +1,8 @@
 // A heatmap as large as the screen allows, drawn over the whole photo: for a projector, or a closer look.
-import { $, errorText, t } from './common.js';
+import { $, errorText } from './common.js';
 
 let url = null;
+let returnTo = null;
 
 function forget() {
   if (url) URL.revokeObjectURL(url);
@@ -11,13 +12,14 @@ function forget() {
 
 /**
  * Opens the dialog titled `title`, with `key` (the legend's elements) below the picture `picture` (a promise
- * of the fetch of the map over the whole photo). Closing it (×, Esc) returns the focus where it was.
+ * of the fetch of the map over the whole photo). Closing it (×, Esc) returns the focus where it was, or, when
+ * nothing had it (a click on the map itself), to what `fallback()` gives then (a card may be drawn anew meanwhile).
  */
-export async function showLarge(title, key, picture) {
+export async function showLarge(title, key, picture, fallback) {
   const dialog = $('heatmap-dialog');
   forget();
+  if (!dialog.open) returnTo = document.activeElement && document.activeElement !== document.body ? null : fallback;
   $('heatmap-title').textContent = title;
-  $('heatmap-close').setAttribute('aria-label', t('closeLarge'));
   $('heatmap-large').alt = title;
   $('heatmap-error').textContent = '';
   $('heatmap-legend').replaceChildren(...key);
@@ -38,5 +40,12 @@ export async function showLarge(title, key, picture) {
 /** Wires the dialog's close button and lets its picture go when it closes. */
 export function setupLarge() {
   $('heatmap-close').addEventListener('click', () => $('heatmap-dialog').close());
-  $('heatmap-dialog').addEventListener('close', forget);
+  $('heatmap-dialog').addEventListener('close', () => {
+    forget();
+    // The browser gives the focus back to what had it; when nothing did, it would stay on the closed dialog's × and
+    // then fall to the page.
+    const lost = !document.activeElement || document.activeElement === document.body || $('heatmap-dialog').contains(document.activeElement);
+    if (returnTo && lost) returnTo()?.focus();
+    returnTo = null;
+  });
 }

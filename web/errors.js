@@ -4,6 +4,7 @@ export const ERRORS = {
   en: {
     INVALID_ARGUMENT: 'One of the settings is not valid.',
     QUERY_TOO_SHORT: 'A search word is too short: type at least 2 letters (or one Chinese character).',
+    QUERY_NO_WORDS: 'There is nothing to search for: type words (letters or Chinese characters), not only punctuation.',
     IMAGE_EMPTY: 'This file is empty.',
     IMAGE_UNSUPPORTED: 'This file is not a photo in a format the server can read (JPEG, PNG, WebP, GIF, TIFF, BMP or AVIF).',
     HEIC_UNSUPPORTED: 'This server cannot read iPhone HEIC photos. Save the photo as JPEG (on an iPhone: Settings › Camera › Formats › Most Compatible).',
@@ -48,6 +49,7 @@ export const ERRORS = {
   zh: {
     INVALID_ARGUMENT: '某项设置无效。',
     QUERY_TOO_SHORT: '搜索词太短：请至少输入 2 个字母（或 1 个汉字）。',
+    QUERY_NO_WORDS: '没有可搜索的内容：请输入文字（字母或汉字），不要只输入标点符号。',
     IMAGE_EMPTY: '这个文件是空的。',
     IMAGE_UNSUPPORTED: '这个文件不是服务器能读取的照片格式（JPEG、PNG、WebP、GIF、TIFF、BMP 或 AVIF）。',
     HEIC_UNSUPPORTED: '服务器无法读取 iPhone 的 HEIC 照片。请把照片存为 JPEG（iPhone：设置 › 相机 › 格式 › 兼容性最佳）。',

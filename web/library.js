@@ -70,7 +70,8 @@ function tile(photo, onOpen, [text, tail] = []) {
   const parts = [el('span', { className: 'caption-text' }, words), ...(end ? [el('span', { className: 'caption-tail', textContent: end })] : [])];
   const button = el('button', { type: 'button', className: 'photo' }, [img, el('span', { className: 'caption' }, parts)]);
   button.setAttribute('aria-label', t('openTile', { name: photo.path, caption }));
-  button.title = photo.path;
+  // A caption cut short (a long class name on a narrow tile) is read whole on hover, with the file it names.
+  button.title = caption ? `${caption}\n${photo.path}` : photo.path;
   button.addEventListener('click', () => onOpen(photo.id));
   return el('li', {}, [button]);
 }
@@ -153,7 +154,10 @@ async function showDupes() {
     box.replaceChildren(el('p', { className: 'hint', textContent: groups.length ? t(groups.length === 1 ? 'group' : 'groups', { n: groups.length }) : t('noDupes') }));
     for (const g of groups) {
       const title = g.kind === 'exact' ? t('exact') : t('near', { pct: alikePct(g.similarity) });
-      box.append(el('section', { className: 'dupe-group' }, [el('h3', { textContent: `${title} · ${t(g.photos.length === 1 ? 'foundOne' : 'found', { n: g.photos.length })}` }), el('ul', { className: 'gallery small' }, g.photos.map((p) => tile(p, openPhoto, [folderAndName(p.path), `${p.width}×${p.height}`])))]));
+      // In a group of near duplicates, the photos that are the same file as another there are marked, as the CLI does.
+      const copies = (p) => g.kind !== 'exact' && g.photos.filter((q) => q.version === p.version).length > 1;
+      const tail = (p) => [`${p.width}×${p.height}`, copies(p) ? t('sameBytes') : ''].filter(Boolean).join(' · ');
+      box.append(el('section', { className: 'dupe-group' }, [el('h3', { textContent: `${title} · ${t(g.photos.length === 1 ? 'foundOne' : 'found', { n: g.photos.length })}` }), el('ul', { className: 'gallery small' }, g.photos.map((p) => tile(p, openPhoto, [folderAndName(p.path), tail(p)])))]));
     }
   } catch (err) {
     box.replaceChildren();
@@ -206,7 +210,6 @@ function restoreFilter() {
 }
 
 function drawSummary() {
-  $('photo-close').setAttribute('aria-label', t('close'));
   const s = view.summary;
   if (!s) return;
   $('library-summary').textContent = t(s.photos === 1 ? 'librarySummaryOne' : 'librarySummary', { photos: s.photos, folders: s.folders.join(', '), model: s.model.name });
@@ -225,7 +228,7 @@ export async function loadLibrary() {
   } catch (err) {
     // Refused (the key forgotten, or wrong): nothing it showed before stays on screen, and the key prompt at the top says why.
     clearLibrary();
-    if (err.status !== 401) say(err, true);
+    if (err.status !== 401) say(err, true, () => loadLibrary());
     return false;
   }
   $('view-library').classList.remove('unread');

@@ -26,7 +26,7 @@ async function loadHeads(select) {
   } catch (err) {
     // Refused (no key, a wrong one) or unreachable: the heads are unknown, not absent; the message says why.
     refused = true;
-    say(err, true);
+    say(err, true, err.status === 401 ? undefined : () => reloadTeach());
   }
   const list = $('head-select');
   list.replaceChildren(...heads.map((h) => el('option', { value: h.name, textContent: h.name })));

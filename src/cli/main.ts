@@ -332,7 +332,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`resnet-serve: ${err.message}${settingSource(err.message, parsed.values)}\n${helpPointer(command)}`);
       return 2;
     }
-    if (err instanceof ResnetServeError && (err.code === 'INVALID_ARGUMENT' || err.code === 'QUERY_TOO_SHORT')) {
+    if (err instanceof ResnetServeError && (err.code === 'INVALID_ARGUMENT' || err.code === 'QUERY_TOO_SHORT' || err.code === 'QUERY_NO_WORDS')) {
       process.stderr.write(`resnet-serve: ${err.message}${settingSource(err.message, parsed.values)}\n`);
       return 2;
     }

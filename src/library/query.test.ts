@@ -89,8 +89,11 @@ test('phrases: two words naming one thing together are one term', () => {
 });
 
 test('what would match everything is refused: %, _, an empty word, one letter', () => {
-  // A word with no letter or one letter has its own code, so the page can say it in Chinese too.
-  for (const bad of [['%'], ['_'], [''], [' '], ['a'], ['d%g'], ['a.b.c']]) {
+  // A word with no letter, and one with a single letter, each have their own code, so the page can say why in Chinese too.
+  for (const bad of [['%'], ['_'], [''], [' '], ['dog', '%%']]) {
+    assert.throws(() => checkQuery(bad), (err) => isResnetServeError(err, 'QUERY_NO_WORDS'), JSON.stringify(bad));
+  }
+  for (const bad of [['a'], ['d%g'], ['a.b.c']]) {
     assert.throws(() => checkQuery(bad), (err) => isResnetServeError(err, 'QUERY_TOO_SHORT'), JSON.stringify(bad));
   }
   assert.throws(() => checkQuery([]), (err) => isResnetServeError(err, 'INVALID_ARGUMENT'));

@@ -106,8 +106,7 @@ export function checkQuery(words: readonly string[]): string[] {
   if (words.length === 0) throw new ResnetServeError('INVALID_ARGUMENT', 'Search needs at least one word');
   return words.map((raw) => {
     const word = normalize(String(raw));
-    // No letter at all is the shortest word there is: the same code as one letter, so the page says it in Chinese too.
-    if (!word) throw new ResnetServeError('QUERY_TOO_SHORT', `Nothing to search for in ${JSON.stringify(raw)}: give words (letters or characters), not only punctuation`);
+    if (!word) throw new ResnetServeError('QUERY_NO_WORDS', `Nothing to search for in ${JSON.stringify(raw)}: give words (letters or characters), not only punctuation`);
     // "t shirt" (T-shirt) has a word to search for; "d g" (d%g) has none.
     if (!CJK.test(word) && word.split(' ').every((part) => part.length < 2)) throw new ResnetServeError('QUERY_TOO_SHORT', `${JSON.stringify(raw)} is too short to search for: give a word of at least 2 letters (or one Chinese character)`);
     return word;

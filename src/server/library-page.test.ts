@@ -172,11 +172,35 @@ describe('the Library view in Chromium', { skip }, () => {
     await page.click('button[data-lang="en"]');
     await page.waitForFunction(() => /Exact copies/.test(document.querySelector('.dupe-group h3')?.textContent ?? ''));
     await page.screenshot({ path: join(OUT, 'library-desktop-dupes.png'), fullPage: true });
+    // A group of near duplicates that holds exact copies too (a photo, its copy and a smaller version) marks the copies.
+    const real = await (await page.request.get(`${server.url}/v1/library/duplicates`)).json();
+    const other = (await (await page.request.get(`${server.url}/v1/library/photos?limit=20`)).json()).photos.find((p: { version: string }) => p.version !== real.groups[0].photos[0].version);
+    await page.route('**/v1/library/duplicates', (route) => route.fulfill({ json: { groups: [{ kind: 'near', similarity: 0.97, photos: [...real.groups[0].photos, other] }] } }));
+    await page.click('#show-photos');
+    await page.click('#show-dupes');
+    await page.waitForFunction(() => /^Near duplicates/.test(document.querySelector('.dupe-group h3')?.textContent ?? ''));
+    const tails = await page.locator('.dupe-group .caption-tail').allTextContents();
+    assert.deepEqual(tails.map((tail) => tail.endsWith(' · an exact copy')), [true, true, true, false], tails.join(' | '));
+    await page.unroute('**/v1/library/duplicates');
+    // A caption cut short is read whole on hover, with its file.
+    const title = (await page.locator('.dupe-group button.photo').last().getAttribute('title')) ?? '';
+    assert.ok(title.endsWith(`\n${other.path}`) && title.length > other.path.length + 1, title);
     // Refused when the view opens again (an API key forgotten, then the browser's Back): nothing it showed stays on screen.
     await page.route('**/v1/library', (route) => route.fulfill({ status: 401, json: { error: 'An API key is required', code: 'UNAUTHORIZED' } }));
     await page.evaluate(() => { location.hash = ''; });
     await page.evaluate(() => { location.hash = '#library'; });
     await page.waitForFunction(() => document.querySelectorAll('#gallery li, .dupe-group').length === 0 && document.getElementById('library-summary')?.textContent === '');
+    // Unreachable when the view opens (the server restarting): the message offers Retry, which loads it once it is back.
+    await page.route('**/v1/library', (route) => route.abort('connectionrefused'));
+    await page.evaluate(() => { location.hash = ''; });
+    await page.evaluate(() => { location.hash = '#library'; });
+    const retry = page.locator('#library-message button', { hasText: 'Retry' });
+    await retry.waitFor();
+    await page.unroute('**/v1/library');
+    await retry.focus();
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => document.querySelectorAll('#gallery img[src]').length === 16);
+    assert.equal(await page.locator('#library-message button').count(), 0, 'the Retry goes with the failure');
     await page.close();
   });
 
@@ -207,11 +231,12 @@ describe('the Library view in Chromium', { skip }, () => {
       assert.ok(box && box.height >= 44, `${selector} is ${box?.height} px tall`);
     }
     await page.screenshot({ path: join(OUT, 'library-phone-zh.png'), fullPage: true });
-    // A search of only punctuation is refused in Chinese, with no English inside.
-    await page.fill('#library-q', '%');
-    await page.press('#library-q', 'Enter');
-    await page.waitForFunction(() => (document.getElementById('library-message')?.textContent ?? '').length > 0);
-    assert.equal(await page.locator('#library-message').textContent(), '搜索词太短：请至少输入 2 个字母（或 1 个汉字）。');
+    // A search of only punctuation, or of one letter, is refused in Chinese, with no English inside, each for its reason.
+    for (const [query, said] of [['%', '没有可搜索的内容：请输入文字（字母或汉字），不要只输入标点符号。'], ['a', '搜索词太短：请至少输入 2 个字母（或 1 个汉字）。']]) {
+      await page.fill('#library-q', query);
+      await page.press('#library-q', 'Enter');
+      await page.waitForFunction((expected) => document.getElementById('library-message')?.textContent === expected, said);
+    }
     await page.fill('#library-q', '');
     await page.press('#library-q', 'Enter');
     await page.waitForFunction(() => document.querySelectorAll('#gallery img[src]').length === 16);

@@ -188,6 +188,8 @@ describe('the web page in Chromium', { skip }, () => {
     assert.equal(await failed.locator('button.retry').count(), 0, 'the same file would fail again: no Retry');
     await page.click('button[data-lang="zh"]');
     assert.equal(await failed.locator('.state').textContent(), errors.zh.HEIC_UNSUPPORTED);
+    // The dialogs' close buttons (not open yet) are named in the reader's language too.
+    assert.deepEqual(await page.evaluate(() => ['heatmap-close', 'photo-close'].map((id) => document.getElementById(id)?.getAttribute('aria-label'))), ['关闭', '关闭']);
     await page.close();
   });
 
@@ -511,10 +513,11 @@ describe('the web page in Chromium', { skip }, () => {
     await page.keyboard.press('Escape');
     assert.equal(await page.evaluate(() => (document.getElementById('heatmap-dialog') as HTMLDialogElement).open), false);
     assert.equal(await page.evaluate(() => (document.activeElement as HTMLElement | null)?.dataset.focus), 'enlarge');
-    // A click on the map does the same.
+    // A click on the map does the same; closed, the focus goes to Enlarge (nothing had it before the click), not to the page.
     await card.locator('img.thumb').click();
     await page.locator('#heatmap-dialog[open]').waitFor();
     await page.locator('#heatmap-close').click();
+    assert.equal(await page.evaluate(() => (document.activeElement as HTMLElement | null)?.dataset.focus), 'enlarge');
     await card.locator('button.where').click();
     assert.equal(await card.locator('.legend').count(), 0);
     // A map that cannot be made (the server gone, here refused) is said as an error, and the toggle stays "Show" to try again.
