@@ -239,8 +239,9 @@ function clientClosesAfterAnswer(raw: IncomingMessage): boolean {
 /**
  * Adds the body checks to every route with `config.intake`, and the body
  * parsers: multipart (files of the route's fields), `image/*` and
- * `application/octet-stream` (one raw image), and a form-encoded body whose
- * bytes are an image (what Python's urllib sends by default).
+ * `application/octet-stream` (one raw image), and on image routes a body of
+ * any other label (a form, as Python's urllib sends it; text; JSON) or none
+ * whose bytes are an image.
  */
 export function registerIntake(app: FastifyInstance, holder: ServiceHolder, limits: ServerLimits, inflight: InflightBytes): void {
   app.addHook('preParsing', async (request, reply, payload) => {
@@ -277,7 +278,7 @@ export function registerIntake(app: FastifyInstance, holder: ServiceHolder, limi
   const parseJson = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser(['application/json', 'text/plain']);
   app.addContentTypeParser('application/json', async (request: FastifyRequest, payload: Readable) => {
-    if (takesImages(request)) return imageByItsBytes(request, await readAll(payload));
+    if (takesImages(request)) return imageByItsBytes(payload);
     const body = await readSmallBody(request, payload, inflight);
     if (looksLikeImage(body)) throw new ResnetServeError('BAD_REQUEST', 'The body is an image, labelled application/json: this endpoint takes a JSON object');
     if (exceededJsonBound(body, JSON_BODY_BOUNDS)) {
@@ -287,29 +288,21 @@ export function registerIntake(app: FastifyInstance, holder: ServiceHolder, limi
     return new Promise((resolve, reject) => parseJson(request, body.toString('utf8'), (err, parsed) => (err ? reject(err) : resolve(parsed))));
   });
   app.addContentTypeParser('text/plain', async (request: FastifyRequest, payload: Readable) => {
-    if (takesImages(request)) return imageByItsBytes(request, await readAll(payload));
+    if (takesImages(request)) return imageByItsBytes(payload);
     return (await readSmallBody(request, payload, inflight)).toString('utf8');
   });
   app.addContentTypeParser('multipart/form-data', (request: FastifyRequest, payload: Readable) => readMultipart(request, payload, limits));
   const raw = { parseAs: 'buffer' as const, bodyLimit: limits.maxUploadBytes };
   app.addContentTypeParser(/^image\/[\w.+-]+$/, raw, (_request, body, done) => done(null, body));
   app.addContentTypeParser('application/octet-stream', raw, (_request, body, done) => done(null, body));
-  // Python's urllib labels any POST body as a form, Node's fetch sends a Buffer with no Content-Type at all, and
-  // cameras and clients send what they send: on a route that takes images, a body whose bytes are an image is
-  // taken as the image, whatever its label.
-  app.addContentTypeParser('application/x-www-form-urlencoded', raw, (request: FastifyRequest, body: Buffer, done: (err: Error | null, body?: unknown) => void) => {
-    try {
-      done(null, imageByItsBytes(request, body));
-    } catch (err) {
-      done(err as Error, undefined);
-    }
-  });
-  // Any other label, or none: read only where an image may be taken (the bounded stream of preParsing above);
-  // an unknown route is still a 404 and a JSON route a 415, answered before the body is read.
+  // Any other label, or none: Python's urllib labels any POST body as a form, Node's fetch sends a Buffer with no
+  // Content-Type at all, and cameras and clients send what they send. Read only where an image may be taken (the
+  // bounded stream of preParsing above), where a body whose bytes are an image is the image; an unknown route is
+  // still a 404 and a JSON route a 415, answered before the body is read.
   app.addContentTypeParser('*', async (request: FastifyRequest, payload: Readable) => {
     if (request.is404) return undefined;
     if (!takesImages(request)) throw unsupportedMediaType();
-    return imageByItsBytes(request, await readAll(payload));
+    return imageByItsBytes(payload);
   });
 }
 
@@ -318,20 +311,16 @@ const takesImages = (request: FastifyRequest): boolean => request.routeOptions.c
 /** Fastify's own 415, which the error handler words for the route (how to send an image, or JSON). */
 const unsupportedMediaType = (): Error => Object.assign(new Error('Unsupported Media Type'), { code: 'FST_ERR_CTP_INVALID_MEDIA_TYPE', statusCode: 415 });
 
-/** A raw body on a route that takes images: the image when its bytes are one (empty, an empty file: IMAGE_EMPTY), else 415. */
-function imageByItsBytes(request: FastifyRequest, body: Buffer): Buffer {
-  if (takesImages(request) && (body.length === 0 || looksLikeImage(body))) return body;
+/**
+ * The raw body of a route that takes images (callers check), already bounded by preParsing, read whole: the image when its
+ * bytes are one (empty, an empty file: IMAGE_EMPTY), else 415.
+ */
+async function imageByItsBytes(payload: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of payload) chunks.push(chunk as Buffer);
+  const body = Buffer.concat(chunks);
+  if (body.length === 0 || looksLikeImage(body)) return body;
   throw unsupportedMediaType();
-}
-
-/** A body already bounded by preParsing (an image route's), read whole. */
-function readAll(payload: Readable): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    payload.on('data', (chunk: Buffer) => chunks.push(chunk));
-    payload.once('error', reject);
-    payload.once('end', () => resolve(Buffer.concat(chunks)));
-  });
 }
 
 /** Multipart body: the files of the route's image fields, in upload order. */

@@ -86,7 +86,7 @@ export async function explainRoutes(app: FastifyInstance, holder: ServiceHolder,
   app.post('/v1/explain', { config: { intake: { fields: ['file'], admit: true }, query: ['class', 'top_k', 'image', 'heatmap', 'head'] } }, (request, reply) => explain(request, reply));
   await app.register(async (scope) => {
     // JSON, text and forms too: TorchServe's clients send photos (or their base64) under any Content-Type.
-    scope.removeContentTypeParser(['application/json', 'text/plain', 'application/x-www-form-urlencoded']);
+    scope.removeContentTypeParser(['application/json', 'text/plain']);
     scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: limits.maxUploadBytes }, (_request, body, done) => done(null, body));
     const config = { config: { intake: { fields: TORCHSERVE_FIELDS, admit: true } } };
     for (const path of ['/explanations/:model', '/explanations/:model/:version']) {

@@ -110,7 +110,7 @@ export async function torchserveRoutes(app: FastifyInstance, holder: ServiceHold
   // Its own scope: any body that is not multipart is the image itself, whatever its Content-Type says.
   await app.register(async (scope) => {
     // JSON, text and forms too: TorchServe's clients send photos (or their base64) under any Content-Type.
-    scope.removeContentTypeParser(['application/json', 'text/plain', 'application/x-www-form-urlencoded']);
+    scope.removeContentTypeParser(['application/json', 'text/plain']);
     scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: limits.maxUploadBytes }, (_request, body, done) => done(null, body));
     const config = { config: { intake: { fields: TORCHSERVE_FIELDS, admit: true } } };
     for (const path of ['/predictions/:model', '/predictions/:model/:version']) {
