@@ -517,6 +517,8 @@ describe('the web page in Chromium', { skip }, () => {
     await card.locator('img.thumb').click();
     await page.locator('#heatmap-dialog[open]').waitFor();
     await page.locator('#heatmap-close').click();
+    // The dialog's close event, which moves the focus, comes a task after the click.
+    await page.waitForFunction(() => (document.activeElement as HTMLElement | null)?.dataset.focus === 'enlarge', undefined, { timeout: 5000 }).catch(() => undefined);
     assert.equal(await page.evaluate(() => (document.activeElement as HTMLElement | null)?.dataset.focus), 'enlarge');
     await card.locator('button.where').click();
     assert.equal(await card.locator('.legend').count(), 0);
