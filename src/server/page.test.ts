@@ -266,12 +266,16 @@ describe('the web page in Chromium', { skip }, () => {
     const page = await browser.newPage({ viewport: { width: 1280, height: 800 }, locale: 'en-US' });
     await page.goto(server.url);
     const tiff = await sharp(photo).tiff().toBuffer();
+    const previews: string[] = [];
+    page.on('request', (r) => r.url().includes('image=crop') && previews.push(r.url()));
     await page.setInputFiles('#files', [{ name: 'notes.jpg', mimeType: 'image/jpeg', buffer: Buffer.from('this is not an image') }, { name: 'ok.tif', mimeType: 'image/tiff', buffer: tiff }]);
     await page.waitForFunction(() => document.querySelectorAll('.card[data-state="done"], .card[data-state="error"]').length === 2);
     // A TIFF the browser cannot show is classified all the same, and shown through the server's own picture of the crop.
     const tiffCard = page.locator('.card[data-state="done"]');
     await page.waitForFunction(() => (document.querySelector('.card[data-state="done"] img.thumb') as HTMLImageElement | null)?.naturalWidth === 224);
     assert.equal(await tiffCard.locator('.no-thumb').count(), 0);
+    // Only the TIFF's preview was asked for: the file the server refused waited for its answer and asked for none.
+    assert.equal(previews.length, 1, previews.join(' '));
     // The file that is not an image gets a labelled tile, never a broken-image icon.
     assert.equal(await page.locator('.card[data-state="error"] .no-thumb').textContent(), 'No preview');
     const failed = page.locator('.card[data-state="error"]');
