@@ -20,14 +20,14 @@ export function cardPicture(item, { alt, redraw, enlarge }) {
   // a file nobody can show: a labelled tile, never a broken-image icon.
   img.onerror = () => {
     if (item.preview) return; // Asked for already (cards redraw while they upload).
-    // Until the answer comes, it is not known whether the server reads the file: the card is drawn again then,
-    // and that picture's error decides (a refused file asks for no preview, which would fail too).
-    if (!item.state || ['waiting', 'uploading', 'analysing'].includes(item.state)) return;
-    // A file the browser knows is not a picture (text, PDF): the server would refuse a preview too.
+    // A file the server refused, or one the browser knows is not a picture (text, PDF): a preview would be refused too.
     if (item.state === 'error' || (item.file.type && !item.file.type.startsWith('image/'))) {
       item.thumbOk = false;
       return redraw(item);
     }
+    // Until the answer comes, it is not known whether the server reads the file: the card is drawn again then,
+    // and that picture's error decides.
+    if (item.state !== 'done') return;
     item.preview = 'loading';
     postPhoto('v1/explain?image=crop&heatmap=off', item.file)
       .then((res) => (res.ok ? res.blob() : Promise.reject(new Error(String(res.status)))))
