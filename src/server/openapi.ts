@@ -32,7 +32,7 @@ const errors = {
 };
 
 const torchserve = {
-  summary: 'TorchServe-style classification: {label: probability} for the top 5; the image as the raw body (any Content-Type) or multipart "data"',
+  summary: 'TorchServe-style classification: {label: probability} for the top 5; the image as the raw body (any Content-Type), its base64 text, or multipart "data"',
   parameters: [{ name: 'model', in: 'path', required: true, schema: { type: 'string' } }],
   requestBody: uploadBody('data'),
   responses: { 200: { description: 'Top 5 labels with probabilities' }, ...errors },
@@ -46,7 +46,7 @@ const head = [pathParam('name')];
 const photo = [pathParam('id')];
 const paging = [queryParam('limit', { type: 'integer', minimum: 1, maximum: 500 }), queryParam('offset', { type: 'integer', minimum: 0 })];
 const explanation = {
-  summary: "TorchServe's explanations API: the class activation map of the image (raw body or multipart data) for its top answer",
+  summary: "TorchServe's explanations API: the class activation map of the image (raw body of any Content-Type, its base64 text, or multipart data) for its top answer",
   requestBody: uploadBody('data'),
   responses: { 200: { description: 'The map as numbers with the class it explains' }, ...errors },
 };

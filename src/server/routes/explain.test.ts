@@ -57,6 +57,10 @@ test('another class by index or label; the PNG alone; TorchServe\'s route; clear
   const bad = await app.inject({ method: 'POST', url: '/v1/explain?class=unicorn', payload: photo, headers: { 'content-type': 'image/jpeg' } });
   assert.equal(bad.statusCode, 400);
   assert.equal(bad.json().code, 'INVALID_ARGUMENT');
+  // The photo as base64 text, as TorchServe's clients also send it (curl -d @photo.b64): the same map.
+  const base64 = await app.inject({ method: 'POST', url: `/explanations/${service.info.name}`, payload: photo.toString('base64'), headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+  assert.equal(base64.statusCode, 200, base64.body);
+  assert.deepEqual(base64.json().map, ts.json().map);
   const other = await app.inject({ method: 'POST', url: '/explanations/vgg16', payload: photo });
   assert.equal(other.statusCode, 404);
   // A version: ours (1.0) or none other, as TorchServe answers.

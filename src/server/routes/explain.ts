@@ -7,7 +7,8 @@
  * predictions, the class activation map as numbers over the feature grid,
  * and PNG overlays on the 224×224 crop the model saw and on the photo.
  * TorchServe's `POST|PUT /explanations/{model}` answers the same for its
- * clients, `{model}` the network or a head.
+ * clients, `{model}` the network or a head, the photo taken as its
+ * predictions route takes it (base64 text too).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ResnetServeError, invalidArgument } from '../../errors.js';
@@ -16,7 +17,7 @@ import { renderOverlays } from '../../image/heatmap.js';
 import { drawInTurn } from '../drawing.js';
 import { queryOptions, uploadedImages, withDeadline, type ServiceHolder } from '../http.js';
 import type { ServerLimits } from '../options.js';
-import { TORCHSERVE_FIELDS, namedModel } from './torchserve.js';
+import { namedModel, torchserveImages, torchserveRoute } from './torchserve.js';
 
 type Query = Record<string, string | undefined>;
 
@@ -38,7 +39,7 @@ export async function explainRoutes(app: FastifyInstance, holder: ServiceHolder,
     const { topK } = service.resolveOptions({ ...queryOptions(query, { topK: 5, lang: 'both' }), head });
     // What a heatmap needs, checked before the upload is looked at (the picture alone needs none of it).
     const plan = heatmap === 'off' ? null : await explainPlan(service.model, { head, class: query.class, topK });
-    const images = uploadedImages(request);
+    const images = modelName === undefined ? uploadedImages(request) : torchserveImages(request);
     if (images.length === 0) throw new ResnetServeError('NO_FILE', 'No file uploaded (send it as the multipart field "file" or as the body)');
     if (images.length > 1) throw new ResnetServeError('BAD_REQUEST', `Explain one image per request (got ${images.length})`);
     const [{ bytes, name }] = images;
@@ -84,16 +85,5 @@ export async function explainRoutes(app: FastifyInstance, holder: ServiceHolder,
   }
 
   app.post('/v1/explain', { config: { intake: { fields: ['file'], admit: true }, query: ['class', 'top_k', 'image', 'heatmap', 'head'] } }, (request, reply) => explain(request, reply));
-  await app.register(async (scope) => {
-    // JSON, text and forms too: TorchServe's clients send photos (or their base64) under any Content-Type.
-    scope.removeContentTypeParser(['application/json', 'text/plain']);
-    scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: limits.maxUploadBytes }, (_request, body, done) => done(null, body));
-    const config = { config: { intake: { fields: TORCHSERVE_FIELDS, admit: true } } };
-    for (const path of ['/explanations/:model', '/explanations/:model/:version']) {
-      type Params = { model: string; version?: string };
-      const handler = (request: FastifyRequest<{ Params: Params }>, reply: FastifyReply): Promise<unknown> => explain(request, reply, request.params.model, request.params.version);
-      scope.post<{ Params: Params }>(path, config, handler);
-      scope.put<{ Params: Params }>(path, config, handler);
-    }
-  });
+  await torchserveRoute(app, '/explanations', limits, (request, reply) => explain(request, reply, request.params.model, request.params.version));
 }

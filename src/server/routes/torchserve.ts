@@ -16,6 +16,7 @@ import { unknownFirst } from '../../heads/answer.js';
 import type { Head } from '../../heads/head.js';
 import { decodeBase64Image } from '../base64-image.js';
 import { uploadedImages, withDeadline, type ServiceHolder } from '../http.js';
+import type { UploadedImage } from '../intake.js';
 import type { ServerLimits } from '../options.js';
 
 type Params = { model: string; version?: string };
@@ -89,8 +90,7 @@ export async function torchserveRoutes(app: FastifyInstance, holder: ServiceHold
     const service = holder.require();
     const { model, version } = request.params;
     const head = namedModel(holder, model, version);
-    // A photo as base64 text (a text body, or a form field holding it) is decoded, as TorchServe's image handlers do.
-    const images = uploadedImages(request).map((i) => ({ ...i, bytes: decodeBase64Image(i.bytes) }));
+    const images = torchserveImages(request);
     if (images.length === 0) throw new ResnetServeError('NO_FILE', `No file uploaded (send the image as the request body or as the multipart field ${TORCHSERVE_FIELDS.map((f) => `"${f}"`).join(' or ')})`);
     const outcomes = await withDeadline(reply, limits.requestTimeoutMs, (signal) => service.classifyMany(images.map((i) => i.bytes), { topK: head ? Math.min(5, head.classes.length) : 5, lang: 'en', head }, signal, { handOver: true, whenFull: 'refuse' }), holder.shutdownSignal);
     const round = (v: number): number => Math.round(v * 10000) / 10000;
@@ -107,15 +107,27 @@ export async function torchserveRoutes(app: FastifyInstance, holder: ServiceHold
     return shaped;
   }
 
-  // Its own scope: any body that is not multipart is the image itself, whatever its Content-Type says.
+  await torchserveRoute(app, '/predictions', limits, predict);
+}
+
+/** The photos of a request to TorchServe's routes: one sent as base64 text (a text body, or a form field holding it) decoded, as its image handlers do. */
+export function torchserveImages(request: FastifyRequest): UploadedImage[] {
+  return uploadedImages(request).map((i) => ({ ...i, bytes: decodeBase64Image(i.bytes) }));
+}
+
+/**
+ * `POST` and `PUT {prefix}/:model[/:version]` answered by `handler`, in a scope of their own where any body that
+ * is not multipart is the photo (or its base64) itself, whatever its Content-Type says (JSON, text, a form), as
+ * TorchServe's clients send it.
+ */
+export async function torchserveRoute(app: FastifyInstance, prefix: string, limits: ServerLimits, handler: (request: FastifyRequest<{ Params: Params }>, reply: FastifyReply) => Promise<unknown>): Promise<void> {
   await app.register(async (scope) => {
-    // JSON, text and forms too: TorchServe's clients send photos (or their base64) under any Content-Type.
     scope.removeContentTypeParser(['application/json', 'text/plain']);
     scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: limits.maxUploadBytes }, (_request, body, done) => done(null, body));
     const config = { config: { intake: { fields: TORCHSERVE_FIELDS, admit: true } } };
-    for (const path of ['/predictions/:model', '/predictions/:model/:version']) {
-      scope.post<{ Params: Params }>(path, config, predict);
-      scope.put<{ Params: Params }>(path, config, predict);
+    for (const path of [`${prefix}/:model`, `${prefix}/:model/:version`]) {
+      scope.post<{ Params: Params }>(path, config, handler);
+      scope.put<{ Params: Params }>(path, config, handler);
     }
   });
 }
